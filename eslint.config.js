@@ -1,0 +1,48 @@
+// Lint rules that protect the architecture, not style: promises are never dropped, modules
+// never import each other in a cycle, and core/ (the pure state machine, routing and retry
+// policy) never imports anything that does I/O.
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+
+const ioModules = [
+  'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:https', 'node:sqlite',
+  'node:child_process', 'node:dgram', 'node:dns', 'node:os', 'node:process', 'node:worker_threads',
+  'fs', 'net', 'http', 'https', 'child_process', 'os',
+  'fastify', 'ws', '@fastify/websocket', 'pino', 'pg', 'yaml',
+];
+
+export default tseslint.config(
+  { ignores: ['**/node_modules/**', '**/dist/**', 'bench/results/**', 'packages/console/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+    },
+  },
+  {
+    files: ['packages/server/src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: ioModules.map((name) => ({ name, message: 'core/ is pure: no I/O imports (see docs/architecture.md).' })),
+        patterns: [
+          { group: ['**/store/**', '**/engine/**', '**/http/**', '**/cli/**'], message: 'core/ may not depend on outer layers.' },
+        ],
+      }],
+      'no-restricted-globals': ['error', 'fetch', 'setTimeout', 'setInterval', 'process'],
+    },
+  },
+  {
+    files: ['eslint.config.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

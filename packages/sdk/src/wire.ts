@@ -1,0 +1,175 @@
+// Wire types of the Flotilla HTTP API (`/api/v1`). These are the JSON shapes a client or a
+// worker sees; the server validates requests against schemas built from the same constants
+// (priority range, statuses), so the two cannot drift apart.
+
+/** Priority scale used everywhere: API schema, store CHECK constraint, SDK types. 9 is most urgent. */
+export const PRIORITY_MIN = 0;
+export const PRIORITY_MAX = 9;
+export const PRIORITY_DEFAULT = 5;
+
+export const TASK_STATUSES = ['pending', 'dispatched', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+/** Statuses in which a task holds a replica slot (it has a live assignment). */
+export const LIVE_TASK_STATUSES: readonly TaskStatus[] = ['dispatched', 'running'];
+
+/** An assignment is one attempt of a task on one replica. Its status ends in one outcome. */
+export const ASSIGNMENT_STATUSES = ['dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled'] as const;
+export type AssignmentStatus = (typeof ASSIGNMENT_STATUSES)[number];
+export const LIVE_ASSIGNMENT_STATUSES: readonly AssignmentStatus[] = ['dispatched', 'running'];
+
+export const REPLICA_STATUSES = ['live', 'draining', 'lost', 'gone'] as const;
+export type ReplicaStatus = (typeof REPLICA_STATUSES)[number];
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface TaskErrorInfo {
+  message: string;
+  /** Machine-readable reason: a worker's own code, or one of Flotilla's (LEASE_EXPIRED, TIMED_OUT, ...). */
+  code?: string;
+  details?: Json;
+}
+
+export interface TaskProgress {
+  percent: number;
+  message: string | null;
+  at: string;
+}
+
+export interface AssignmentView {
+  id: string;
+  taskId: string;
+  agent: string;
+  replicaId: string;
+  attempt: number;
+  status: AssignmentStatus;
+  dispatchedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  leaseExpiresAt: string | null;
+  deadlineAt: string | null;
+  progress: TaskProgress | null;
+  error: TaskErrorInfo | null;
+}
+
+export interface TaskView {
+  id: string;
+  type: string;
+  status: TaskStatus;
+  priority: number;
+  /** Target agent by name; null when routed by capabilities. */
+  agent: string | null;
+  /** Required capabilities (all of them) when routed by capability. */
+  capabilities: string[];
+  input: Json;
+  result: Json | null;
+  error: TaskErrorInfo | null;
+  attempt: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  runAt: string;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  cancelRequestedAt: string | null;
+  idempotencyKey: string | null;
+  concurrencyKey: string | null;
+  /** Hard pin: only this replica may run the task. */
+  replica: string | null;
+  /** Soft preference: a replica in this site is chosen when one is free. */
+  site: string | null;
+  correlation: Record<string, string>;
+  traceparent: string | null;
+  parentId: string | null;
+  /** The current (or last) assignment; present on GET /tasks/:id. */
+  assignment?: AssignmentView | null;
+}
+
+export interface TaskSpec {
+  type?: string;
+  agent?: string;
+  capabilities?: string[];
+  input?: Json;
+  priority?: number;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  runAt?: string;
+  delayMs?: number;
+  idempotencyKey?: string;
+  concurrencyKey?: string;
+  replica?: string;
+  site?: string;
+  correlation?: Record<string, string>;
+  traceparent?: string;
+  parentId?: string;
+}
+
+export interface AgentSpec {
+  name: string;
+  description?: string;
+  capabilities?: string[];
+  /** Default per-replica concurrency when a replica does not say its own. */
+  maxConcurrency?: number;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  /** Hierarchy level (1 = top). Informational for now; enforced with scoped tokens later. */
+  level?: number;
+  toolDomains?: string[];
+  /** Limits on concurrency keys used by this agent's tasks, e.g. {"host:vllm-1": 3}. */
+  concurrencyLimits?: Record<string, number>;
+  retry?: { baseDelayMs?: number; maxDelayMs?: number };
+  runtime?: 'pull' | 'a2a' | 'process';
+}
+
+export interface AgentView {
+  name: string;
+  description: string;
+  capabilities: string[];
+  maxConcurrency: number;
+  maxAttempts: number | null;
+  timeoutMs: number | null;
+  level: number;
+  toolDomains: string[];
+  concurrencyLimits: Record<string, number>;
+  retry: { baseDelayMs: number | null; maxDelayMs: number | null };
+  runtime: 'pull' | 'a2a' | 'process';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ReplicaView {
+  id: string;
+  agent: string;
+  site: string | null;
+  status: ReplicaStatus;
+  maxConcurrency: number;
+  inFlight: number;
+  registeredAt: string;
+  lastSeenAt: string;
+  lastAssignedAt: string | null;
+  completed: number;
+  failed: number;
+}
+
+export interface LeasedTask {
+  assignmentId: string;
+  leaseExpiresAt: string;
+  deadlineAt: string;
+  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent'>;
+}
+
+export interface EventView {
+  seq: number;
+  type: string;
+  at: string;
+  taskId: string | null;
+  agent: string | null;
+  replicaId: string | null;
+  assignmentId: string | null;
+  data: Record<string, Json>;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}

@@ -1,0 +1,115 @@
+// Routing: which replica runs which pending task. Pure; the dispatcher feeds it the pending
+// tasks (priority high→low, then FIFO) and the replicas that can take work right now.
+//
+// For each task, in the order given:
+//   1. eligible replicas: of the named agent, or of any agent whose capabilities contain all
+//      the required ones; with a free slot;
+//   2. a pinned replica (`task.replica`) is a hard constraint; a site is a soft preference:
+//      replicas in that site are chosen when one is eligible, any other otherwise;
+//   3. the task's concurrency key must be under its limit;
+//   4. among the rest: least loaded (inFlight / maxConcurrency), then most reliable, then
+//      least recently assigned.
+// A task no replica can take now is skipped, not blocking the ones behind it: a lower-
+// priority task for an idle agent should not wait behind a high-priority one for a busy agent.
+
+import type { Millis, TaskHead } from './types.ts';
+
+export interface ReplicaCandidate {
+  id: string;
+  agent: string;
+  site: string | null;
+  maxConcurrency: number;
+  inFlight: number;
+  /** Slots this replica accepts in this pass (what it asked for, bounded by its free capacity). */
+  offered: number;
+  completed: number;
+  failed: number;
+  lastAssignedAt: Millis | null;
+}
+
+export interface AgentRoute {
+  name: string;
+  capabilities: readonly string[];
+  concurrencyLimits: Readonly<Record<string, number>>;
+}
+
+export interface RoutingInput {
+  tasks: readonly TaskHead[];
+  replicas: readonly ReplicaCandidate[];
+  agents: ReadonlyMap<string, AgentRoute>;
+  /** Live assignments per concurrency key right now. */
+  keyInFlight: ReadonlyMap<string, number>;
+  /** Server-wide limits, used when the agent declares none for a key. */
+  serverKeyLimits: Readonly<Record<string, number>>;
+}
+
+export interface Route {
+  task: TaskHead;
+  replicaId: string;
+  agent: string;
+  concurrencyLimit: number | null;
+}
+
+export function agentServes(agent: AgentRoute, task: Pick<TaskHead, 'agent' | 'capabilities'>): boolean {
+  if (task.agent !== null) return agent.name === task.agent;
+  return task.capabilities.every((c) => agent.capabilities.includes(c));
+}
+
+export function keyLimit(agent: AgentRoute | undefined, serverKeyLimits: Readonly<Record<string, number>>, key: string): number | null {
+  const own = agent?.concurrencyLimits[key];
+  if (own !== undefined) return own;
+  const server = serverKeyLimits[key];
+  return server === undefined ? null : server;
+}
+
+/** Smoothed success rate: a new replica starts at 0.5 rather than at a perfect or a zero score. */
+export function reliability(r: Pick<ReplicaCandidate, 'completed' | 'failed'>): number {
+  return (r.completed + 1) / (r.completed + r.failed + 2);
+}
+
+/** Lower sorts first: least loaded, then most reliable, then least recently assigned. */
+export function compareReplicas(a: ReplicaCandidate, b: ReplicaCandidate): number {
+  const load = a.inFlight / a.maxConcurrency - b.inFlight / b.maxConcurrency;
+  if (load !== 0) return load;
+  const rel = reliability(b) - reliability(a);
+  if (rel !== 0) return rel;
+  return (a.lastAssignedAt ?? -Infinity) - (b.lastAssignedAt ?? -Infinity);
+}
+
+export function planRoutes(input: RoutingInput): Route[] {
+  // Working copies: each route taken changes the load seen by the next decision.
+  const replicas = input.replicas.filter((r) => r.offered > 0).map((r) => ({ ...r }));
+  const keyInFlight = new Map(input.keyInFlight);
+  const routes: Route[] = [];
+  for (const task of input.tasks) {
+    if (replicas.length === 0) break;
+    let eligible = replicas.filter((r) => {
+      if (r.offered <= 0) return false;
+      if (task.replica !== null && r.id !== task.replica) return false;
+      const agent = input.agents.get(r.agent);
+      return agent !== undefined && agentServes(agent, task);
+    });
+    if (task.concurrencyKey !== null) {
+      const key = task.concurrencyKey;
+      const used = keyInFlight.get(key) ?? 0;
+      eligible = eligible.filter((r) => {
+        const limit = keyLimit(input.agents.get(r.agent), input.serverKeyLimits, key);
+        return limit === null || used < limit;
+      });
+    }
+    if (eligible.length === 0) continue;
+    if (task.site !== null) {
+      const inSite = eligible.filter((r) => r.site === task.site);
+      if (inSite.length > 0) eligible = inSite;
+    }
+    eligible.sort(compareReplicas);
+    const chosen = eligible[0]!;
+    chosen.offered -= 1;
+    chosen.inFlight += 1;
+    chosen.lastAssignedAt = Number.MAX_SAFE_INTEGER; // just used: last in the LRU order for this pass
+    const limit = task.concurrencyKey === null ? null : keyLimit(input.agents.get(chosen.agent), input.serverKeyLimits, task.concurrencyKey);
+    if (task.concurrencyKey !== null) keyInFlight.set(task.concurrencyKey, (keyInFlight.get(task.concurrencyKey) ?? 0) + 1);
+    routes.push({ task, replicaId: chosen.id, agent: chosen.agent, concurrencyLimit: limit });
+  }
+  return routes;
+}

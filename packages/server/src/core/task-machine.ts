@@ -1,0 +1,307 @@
+// The task state machine: the one place that decides transitions. Each `decide*` function
+// reads the current records and returns a Transition (guarded writes) or throws a
+// FlotillaError when the request is not allowed in the current state. Stores apply
+// transitions; they never decide them. Pure: time, ids and randomness come in as arguments.
+//
+//   pending ──dispatch──> dispatched ──start──> running ──complete──> completed
+//      ^                      │                    │
+//      └──── retry (backoff) ─┴── fail / timeout / lease lost ──> failed (attempts exhausted
+//      └──── requeue (operator) <── failed                         or non-retryable)
+//   any non-terminal ──cancel──> cancelled (a live attempt: after the worker acknowledges
+//                                           or the grace period ends)
+
+import { FlotillaError } from './errors.ts';
+import { retryDelay, type RetryPolicy } from './retry-policy.ts';
+import type {
+  AssignmentRecord, AssignmentStatus, Json, Millis, NewEvent, TaskErrorInfo, TaskHead, TaskRecord, Transition,
+} from './types.ts';
+
+const LIVE: readonly AssignmentStatus[] = ['dispatched', 'running'];
+
+export function isTerminal(status: TaskHead['status']): boolean {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
+function event(type: string, task: Pick<TaskHead, 'id' | 'agent'>, a: Pick<AssignmentRecord, 'id' | 'replicaId' | 'agent'> | null, data: Record<string, Json> = {}): NewEvent {
+  return {
+    type,
+    taskId: task.id,
+    agent: a?.agent ?? task.agent,
+    replicaId: a?.replicaId ?? null,
+    assignmentId: a?.id ?? null,
+    data,
+  };
+}
+
+/** A worker may only act on the task's current live assignment; anything else is late or duplicate. */
+function requireCurrent(task: TaskHead, assignment: AssignmentRecord): void {
+  if (task.assignmentId !== assignment.id || !LIVE.includes(assignment.status)) {
+    throw new FlotillaError(
+      'ASSIGNMENT_SUPERSEDED',
+      `assignment ${assignment.id} is ${assignment.status} and no longer current for task ${task.id}; its report is not applied`,
+    );
+  }
+}
+
+export interface DispatchInput {
+  task: TaskHead;
+  replica: { id: string; agent: string };
+  assignmentId: string;
+  now: Millis;
+  leaseMs: Millis;
+  concurrencyLimit: number | null;
+}
+
+export function decideDispatch({ task, replica, assignmentId, now, leaseMs, concurrencyLimit }: DispatchInput): Transition {
+  if (task.status !== 'pending') throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}, not pending`);
+  const attempt = task.attempt + 1;
+  const assignment: AssignmentRecord = {
+    id: assignmentId,
+    taskId: task.id,
+    agent: replica.agent,
+    replicaId: replica.id,
+    attempt,
+    status: 'dispatched',
+    dispatchedAt: now,
+    startedAt: null,
+    finishedAt: null,
+    leaseExpiresAt: now + leaseMs,
+    deadlineAt: now + task.timeoutMs,
+    progressPercent: null,
+    progressMessage: null,
+    progressAt: null,
+    error: null,
+  };
+  return {
+    taskId: task.id,
+    fromStatus: 'pending',
+    expectAssignmentId: null,
+    set: { status: 'dispatched', assignmentId, attempt, updatedAt: now },
+    assignmentInsert: assignment,
+    slotAcquire: { replicaId: replica.id, concurrencyKey: task.concurrencyKey, concurrencyLimit, at: now },
+    events: [event('task.dispatched', task, assignment, { attempt, maxAttempts: task.maxAttempts })],
+  };
+}
+
+/** dispatched → running. Returns null when the attempt is already running (a repeated start is harmless). */
+export function decideStart({ task, assignment, now, leaseMs }: { task: TaskHead; assignment: AssignmentRecord; now: Millis; leaseMs: Millis }): Transition | null {
+  requireCurrent(task, assignment);
+  if (assignment.status === 'running') return null;
+  return {
+    taskId: task.id,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { status: 'running', updatedAt: now },
+    assignmentUpdate: {
+      id: assignment.id,
+      fromStatuses: ['dispatched'],
+      // The execution timeout counts from the moment the handler starts, not from dispatch.
+      set: { status: 'running', startedAt: now, leaseExpiresAt: now + leaseMs, deadlineAt: now + task.timeoutMs },
+    },
+    events: [event('task.started', task, assignment, { attempt: assignment.attempt })],
+  };
+}
+
+export function decideComplete({ task, assignment, result, now }: { task: TaskHead; assignment: AssignmentRecord; result: Json; now: Millis }): Transition {
+  requireCurrent(task, assignment);
+  const startedAt = assignment.startedAt ?? assignment.dispatchedAt;
+  return {
+    taskId: task.id,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { status: 'completed', assignmentId: null, result, error: null, finishedAt: now, updatedAt: now },
+    assignmentUpdate: {
+      id: assignment.id,
+      fromStatuses: LIVE,
+      set: { status: 'completed', finishedAt: now, ...(assignment.startedAt === null ? { startedAt } : {}) },
+    },
+    slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: 'completed' },
+    events: [event('task.completed', task, assignment, { attempt: assignment.attempt, durationMs: now - startedAt })],
+  };
+}
+
+export type AttemptOutcome = 'failed' | 'timed_out' | 'lost';
+
+export interface FailInput {
+  task: TaskHead;
+  assignment: AssignmentRecord;
+  error: TaskErrorInfo;
+  retryable: boolean;
+  outcome: AttemptOutcome;
+  now: Millis;
+  policy: RetryPolicy;
+  random: number;
+}
+
+/**
+ * An attempt ended badly. The task goes back to pending after a backoff while attempts
+ * remain and the error is retryable; otherwise it fails for good (the dead-letter queue).
+ * A task whose cancellation was requested ends cancelled instead: nobody wants it retried.
+ */
+export function decideFail({ task, assignment, error, retryable, outcome, now, policy, random }: FailInput): Transition {
+  requireCurrent(task, assignment);
+  if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: outcome });
+  const base = {
+    taskId: task.id,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: outcome, finishedAt: now, error } },
+    slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: 'failed' as const },
+  };
+  const info: Record<string, Json> = { attempt: assignment.attempt, maxAttempts: task.maxAttempts, outcome, error: errorJson(error) };
+  if (retryable && assignment.attempt < task.maxAttempts) {
+    const delayMs = retryDelay(policy, assignment.attempt, random);
+    return {
+      ...base,
+      set: { status: 'pending', assignmentId: null, error, runAt: now + delayMs, updatedAt: now },
+      events: [event('task.retrying', task, assignment, { ...info, delayMs, retryAt: now + delayMs })],
+    };
+  }
+  return {
+    ...base,
+    set: { status: 'failed', assignmentId: null, error, finishedAt: now, updatedAt: now },
+    events: [event('task.failed', task, assignment, { ...info, retryable })],
+  };
+}
+
+/**
+ * The dispatch never reached the replica (its connection was gone when the assignment was
+ * sent). The attempt is marked failed but does not count: the task returns to pending at
+ * once with its attempt number restored, and the replica's slot is given back, so its
+ * in-flight count ends where it was before the dispatch.
+ */
+export function decideDispatchFailed({ task, assignment, now, reason }: { task: TaskHead; assignment: AssignmentRecord; now: Millis; reason: string }): Transition {
+  requireCurrent(task, assignment);
+  const error: TaskErrorInfo = { code: 'DISPATCH_FAILED', message: reason };
+  return {
+    taskId: task.id,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { status: 'pending', assignmentId: null, attempt: assignment.attempt - 1, runAt: now, updatedAt: now },
+    assignmentUpdate: { id: assignment.id, fromStatuses: ['dispatched'], set: { status: 'failed', finishedAt: now, error } },
+    slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
+    events: [event('task.dispatch_failed', task, assignment, { reason })],
+  };
+}
+
+export interface CancelInput {
+  task: TaskRecord;
+  /** The live assignment, when the task has one. */
+  assignment: AssignmentRecord | null;
+  now: Millis;
+  reason?: string;
+}
+
+/**
+ * Cancel: a pending task ends at once. A live one is marked cancel-requested; its worker
+ * learns it on its next heartbeat and acknowledges, or the grace period ends it (see
+ * decideExpiry). Returns null when there is nothing to do (already cancelled or requested).
+ */
+export function decideCancel({ task, assignment, now, reason }: CancelInput): Transition | null {
+  const data: Record<string, Json> = reason ? { reason } : {};
+  if (task.status === 'cancelled') return null;
+  if (task.status === 'completed' || task.status === 'failed') {
+    throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is already ${task.status}; only a non-terminal task can be cancelled`);
+  }
+  if (task.status === 'pending') {
+    return {
+      taskId: task.id,
+      fromStatus: 'pending',
+      expectAssignmentId: null,
+      set: { status: 'cancelled', finishedAt: now, cancelRequestedAt: now, updatedAt: now },
+      events: [event('task.cancelled', task, null, data)],
+    };
+  }
+  if (task.cancelRequestedAt !== null) return null;
+  if (!assignment || assignment.id !== task.assignmentId) {
+    throw new FlotillaError('INTERNAL', `task ${task.id} is ${task.status} without its live assignment`);
+  }
+  return {
+    taskId: task.id,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { cancelRequestedAt: now, updatedAt: now },
+    events: [event('task.cancel_requested', task, assignment, data)],
+  };
+}
+
+/** The worker stopped a cancelled attempt (or the grace period ran out): the task ends cancelled. */
+export function decideCancelAck({ task, assignment, now, reason }: { task: TaskHead; assignment: AssignmentRecord; now: Millis; reason: string }): Transition {
+  requireCurrent(task, assignment);
+  if (task.cancelRequestedAt === null) {
+    throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} has no cancellation to acknowledge`);
+  }
+  return {
+    taskId: task.id,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { status: 'cancelled', assignmentId: null, finishedAt: now, updatedAt: now },
+    assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: 'cancelled', finishedAt: now } },
+    slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
+    events: [event('task.cancelled', task, assignment, { reason })],
+  };
+}
+
+/** An operator requeues a dead-lettered task: fresh attempt budget, from pending. */
+export function decideRequeue({ task, now }: { task: TaskHead; now: Millis }): Transition {
+  if (task.status !== 'failed') {
+    throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}; only a failed task can be requeued`);
+  }
+  return {
+    taskId: task.id,
+    fromStatus: 'failed',
+    expectAssignmentId: null,
+    set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, updatedAt: now },
+    events: [event('task.requeued', task, null, { previousAttempts: task.attempt })],
+  };
+}
+
+export interface ExpiryInput {
+  task: TaskHead;
+  assignment: AssignmentRecord;
+  now: Millis;
+  cancelGraceMs: Millis;
+  policy: RetryPolicy;
+  random: number;
+}
+
+/**
+ * What the lease reaper does with a live assignment, or null if it is still healthy.
+ * Order matters: a requested cancellation wins over a timeout, and a timeout wins over a
+ * lapsed lease (the deadline is the stronger statement about the attempt).
+ */
+export function decideExpiry({ task, assignment, now, cancelGraceMs, policy, random }: ExpiryInput): Transition | null {
+  if (task.assignmentId !== assignment.id || !LIVE.includes(assignment.status)) return null;
+  if (task.cancelRequestedAt !== null && now >= task.cancelRequestedAt + cancelGraceMs) {
+    return decideCancelAck({ task, assignment, now, reason: 'grace_expired' });
+  }
+  if (now >= assignment.deadlineAt) {
+    return decideFail({
+      task, assignment, now, policy, random, outcome: 'timed_out', retryable: true,
+      error: { code: 'TIMED_OUT', message: `attempt ${assignment.attempt} exceeded its timeout of ${task.timeoutMs} ms` },
+    });
+  }
+  if (now >= assignment.leaseExpiresAt) {
+    return decideFail({
+      task, assignment, now, policy, random, outcome: 'lost', retryable: true,
+      error: { code: 'LEASE_EXPIRED', message: `replica ${assignment.replicaId} stopped renewing the lease of attempt ${assignment.attempt}` },
+    });
+  }
+  return null;
+}
+
+/** A replica vanished (deregistered or stopped being seen): its live attempts are lost. */
+export function decideReplicaLost({ task, assignment, now, policy, random, reason }: { task: TaskHead; assignment: AssignmentRecord; now: Millis; policy: RetryPolicy; random: number; reason: string }): Transition | null {
+  if (task.assignmentId !== assignment.id || !LIVE.includes(assignment.status)) return null;
+  return decideFail({
+    task, assignment, now, policy, random, outcome: 'lost', retryable: true,
+    error: { code: 'REPLICA_LOST', message: `replica ${assignment.replicaId} was lost: ${reason}` },
+  });
+}
+
+function errorJson(e: TaskErrorInfo): Json {
+  const out: Record<string, Json> = { message: e.message };
+  if (e.code !== undefined) out.code = e.code;
+  if (e.details !== undefined) out.details = e.details;
+  return out;
+}

@@ -1,0 +1,189 @@
+// Core domain types. Pure data: nothing here performs I/O.
+//
+// Glossary
+// - agent: a named kind of worker (`security-analyst`) declared in the registry, with
+//   capabilities (tags), a default per-replica concurrency, attempt/timeout defaults and
+//   concurrency-key limits.
+// - replica: one live instance of an agent (a worker process). Has an id, a site,
+//   `maxConcurrency`, and `inFlight` (live assignments it holds).
+// - task: a unit of work with a type, JSON input, priority 0..9 (9 most urgent), a target
+//   (agent name, or required capabilities) and options.
+// - assignment: one attempt of a task on one replica. A task has at most one live
+//   assignment (status dispatched or running); its earlier assignments are kept as history.
+// - slot: one unit of a replica's `maxConcurrency` (and of a concurrency key's limit). A
+//   live assignment holds exactly one slot on its replica and, if the task has a
+//   concurrency key, one on that key.
+// - lease: the time until which a live assignment is considered held by its replica;
+//   renewed by heartbeats. When it lapses the attempt is `lost`.
+// - deadline: the per-attempt execution timeout; when it passes the attempt is `timed_out`.
+// - transition: a decision of the state machine, expressed as guarded writes ("update the
+//   task if it is still in status X with assignment Y"), applied atomically by a store.
+// - event: an append-only record of something that happened, with a global sequence number.
+//
+// Invariants (enforced by the state machine plus the stores' guards)
+// - task.assignmentId names the live assignment iff task.status is dispatched or running.
+// - replica.inFlight equals the number of live assignments on that replica, and never
+//   exceeds replica.maxConcurrency; the same holds for each concurrency key and its limit.
+// - an assignment leaves a live status exactly once; its outcome is never overwritten.
+// - a task's result is written once, by the transition into `completed`.
+
+import type {
+  AssignmentStatus, Json, ReplicaStatus, TaskErrorInfo, TaskStatus,
+} from '@flotilla/sdk';
+
+export type { AssignmentStatus, Json, ReplicaStatus, TaskErrorInfo, TaskStatus };
+
+/** Milliseconds since the Unix epoch. Every time inside the server is one of these. */
+export type Millis = number;
+
+/** The routing-relevant, narrow part of a task (the hot queue row). */
+export interface TaskHead {
+  id: string;
+  /** Global submission order; FIFO within a priority follows it. */
+  seq: number;
+  status: TaskStatus;
+  priority: number;
+  agent: string | null;
+  capabilities: string[];
+  replica: string | null;
+  site: string | null;
+  concurrencyKey: string | null;
+  attempt: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  runAt: Millis;
+  assignmentId: string | null;
+  cancelRequestedAt: Millis | null;
+}
+
+export interface TaskRecord extends TaskHead {
+  type: string;
+  input: Json;
+  result: Json | null;
+  error: TaskErrorInfo | null;
+  createdAt: Millis;
+  updatedAt: Millis;
+  finishedAt: Millis | null;
+  idempotencyKey: string | null;
+  correlation: Record<string, string>;
+  traceparent: string | null;
+  parentId: string | null;
+  createdBy: string | null;
+}
+
+/** A task as the engine asks a store to create it (the store adds `seq`). */
+export type NewTask = Omit<TaskRecord, 'seq'>;
+
+export interface AssignmentRecord {
+  id: string;
+  taskId: string;
+  agent: string;
+  replicaId: string;
+  attempt: number;
+  status: AssignmentStatus;
+  dispatchedAt: Millis;
+  startedAt: Millis | null;
+  finishedAt: Millis | null;
+  leaseExpiresAt: Millis;
+  deadlineAt: Millis;
+  progressPercent: number | null;
+  progressMessage: string | null;
+  progressAt: Millis | null;
+  error: TaskErrorInfo | null;
+}
+
+export interface AgentRecord {
+  name: string;
+  description: string;
+  capabilities: string[];
+  maxConcurrency: number;
+  maxAttempts: number | null;
+  timeoutMs: number | null;
+  level: number;
+  toolDomains: string[];
+  concurrencyLimits: Record<string, number>;
+  retryBaseDelayMs: number | null;
+  retryMaxDelayMs: number | null;
+  runtime: 'pull' | 'a2a' | 'process';
+  createdAt: Millis;
+  updatedAt: Millis;
+}
+
+export interface ReplicaRecord {
+  id: string;
+  agent: string;
+  site: string | null;
+  status: ReplicaStatus;
+  maxConcurrency: number;
+  inFlight: number;
+  registeredAt: Millis;
+  lastSeenAt: Millis;
+  lastAssignedAt: Millis | null;
+  completed: number;
+  failed: number;
+}
+
+export interface NewEvent {
+  type: string;
+  taskId: string | null;
+  agent: string | null;
+  replicaId: string | null;
+  assignmentId: string | null;
+  data: Record<string, Json>;
+}
+
+export interface EventRecord extends NewEvent {
+  seq: number;
+  at: Millis;
+}
+
+/** Fields of a task a transition may change. Absent means unchanged. */
+export interface TaskPatch {
+  status?: TaskStatus;
+  assignmentId?: string | null;
+  attempt?: number;
+  maxAttempts?: number;
+  runAt?: Millis;
+  result?: Json | null;
+  error?: TaskErrorInfo | null;
+  finishedAt?: Millis | null;
+  cancelRequestedAt?: Millis | null;
+  updatedAt: Millis;
+}
+
+export interface AssignmentPatch {
+  status?: AssignmentStatus;
+  startedAt?: Millis;
+  finishedAt?: Millis;
+  leaseExpiresAt?: Millis;
+  deadlineAt?: Millis;
+  error?: TaskErrorInfo | null;
+}
+
+/**
+ * One decision of the state machine, as guarded writes. A store applies all of it or none
+ * of it; if any guard fails it reports which one and changes nothing.
+ */
+export interface Transition {
+  taskId: string;
+  /** Guard: the task is still in this status ... */
+  fromStatus: TaskStatus;
+  /** ... and its live assignment is still this one (null: it has none). */
+  expectAssignmentId: string | null;
+  set: TaskPatch;
+  /** A new attempt to record (dispatch). */
+  assignmentInsert?: AssignmentRecord;
+  /** Guarded update of an existing assignment: applies only while it is in `fromStatuses`. */
+  assignmentUpdate?: { id: string; fromStatuses: readonly AssignmentStatus[]; set: AssignmentPatch };
+  /** Take a slot on a replica (guard: replica live and inFlight < maxConcurrency) and on a key (guard: under limit). */
+  slotAcquire?: { replicaId: string; concurrencyKey: string | null; concurrencyLimit: number | null; at: Millis };
+  /** Give the slot back; `outcome` feeds the replica's reliability counters. */
+  slotRelease?: { replicaId: string; concurrencyKey: string | null; outcome: 'completed' | 'failed' | null };
+  events: NewEvent[];
+}
+
+export type ConflictReason = 'task' | 'assignment' | 'replica_slot' | 'concurrency_key';
+
+export type TransitionResult =
+  | { ok: true; events: EventRecord[] }
+  | { ok: false; conflict: ConflictReason };

@@ -1,0 +1,105 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { compareReplicas, planRoutes, type AgentRoute, type ReplicaCandidate } from '../src/core/routing.ts';
+import { retryDelay } from '../src/core/retry-policy.ts';
+import type { TaskHead } from '../src/core/types.ts';
+
+let seq = 0;
+function t(over: Partial<TaskHead> = {}): TaskHead {
+  seq++;
+  return {
+    id: `t${seq}`, seq, status: 'pending', priority: 5, agent: 'a', capabilities: [], replica: null, site: null,
+    concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 1000, runAt: 0, assignmentId: null, cancelRequestedAt: null, ...over,
+  };
+}
+function r(id: string, over: Partial<ReplicaCandidate> = {}): ReplicaCandidate {
+  return { id, agent: 'a', site: null, maxConcurrency: 4, inFlight: 0, offered: 4, completed: 0, failed: 0, lastAssignedAt: null, ...over };
+}
+const agents = new Map<string, AgentRoute>([
+  ['a', { name: 'a', capabilities: ['nlp', 'summarize'], concurrencyLimits: { 'host:gpu': 1 } }],
+  ['b', { name: 'b', capabilities: ['nlp'], concurrencyLimits: {} }],
+]);
+const plan = (tasks: TaskHead[], replicas: ReplicaCandidate[], keyInFlight = new Map<string, number>(), serverKeyLimits = {}) =>
+  planRoutes({ tasks, replicas, agents, keyInFlight, serverKeyLimits }).map((x) => [x.task.id, x.replicaId]);
+
+describe('routing', () => {
+  it('least loaded first, by inFlight / maxConcurrency', () => {
+    const a = t();
+    assert.deepEqual(plan([a], [r('busy', { inFlight: 2, offered: 2 }), r('idle', { inFlight: 0 })]), [[a.id, 'idle']]);
+    const b = t();
+    // 1/2 = 0.5 vs 1/4 = 0.25: the bigger replica is less loaded.
+    assert.deepEqual(plan([b], [r('small', { maxConcurrency: 2, inFlight: 1, offered: 1 }), r('big', { maxConcurrency: 4, inFlight: 1, offered: 3 })]), [[b.id, 'big']]);
+  });
+
+  it('spreads a burst across replicas instead of filling one', () => {
+    const tasks = [t(), t(), t(), t()];
+    const routes = plan(tasks, [r('x'), r('y')]);
+    assert.equal(routes.filter(([, rep]) => rep === 'x').length, 2);
+    assert.equal(routes.filter(([, rep]) => rep === 'y').length, 2);
+  });
+
+  it('never gives a replica more than it offered (its free slots)', () => {
+    const routes = plan([t(), t(), t()], [r('x', { offered: 1, maxConcurrency: 1 })]);
+    assert.equal(routes.length, 1);
+  });
+
+  it('ties: more reliable first, then least recently assigned', () => {
+    const a = t();
+    assert.deepEqual(plan([a], [r('flaky', { completed: 1, failed: 5 }), r('solid', { completed: 9, failed: 0 })]), [[a.id, 'solid']]);
+    assert.ok(compareReplicas(r('old', { lastAssignedAt: 1 }), r('new', { lastAssignedAt: 2 })) < 0);
+  });
+
+  it('a pinned replica is a hard constraint', () => {
+    const pinned = t({ replica: 'y' });
+    assert.deepEqual(plan([pinned], [r('x'), r('y', { inFlight: 3, offered: 1 })]), [[pinned.id, 'y']]);
+    assert.deepEqual(plan([t({ replica: 'z' })], [r('x')]), []);
+  });
+
+  it('a site is a soft preference', () => {
+    const east = t({ site: 'eu' });
+    assert.deepEqual(plan([east], [r('x', { site: 'us' }), r('y', { site: 'eu', inFlight: 3, offered: 1 })]), [[east.id, 'y']]);
+    const nowhere = t({ site: 'ap' });
+    assert.deepEqual(plan([nowhere], [r('x', { site: 'us' })]), [[nowhere.id, 'x']]);
+  });
+
+  it('capability routing: any agent whose capabilities contain all required ones', () => {
+    const both = t({ agent: null, capabilities: ['nlp', 'summarize'] });
+    assert.deepEqual(plan([both], [r('bx', { agent: 'b' })]), []);
+    assert.deepEqual(plan([both], [r('bx', { agent: 'b' }), r('ax', { agent: 'a', inFlight: 3, offered: 1 })]), [[both.id, 'ax']]);
+    const nlp = t({ agent: null, capabilities: ['nlp'] });
+    assert.deepEqual(plan([nlp], [r('bx', { agent: 'b' })]), [[nlp.id, 'bx']]);
+  });
+
+  it('named-agent tasks only go to that agent', () => {
+    assert.deepEqual(plan([t({ agent: 'b' })], [r('ax')]), []);
+  });
+
+  it('concurrency keys never exceed their limit, counting what is already in flight', () => {
+    const k1 = t({ concurrencyKey: 'host:gpu' });
+    const k2 = t({ concurrencyKey: 'host:gpu' });
+    assert.deepEqual(plan([k1, k2], [r('x'), r('y')]), [[k1.id, 'x']]);
+    assert.deepEqual(plan([t({ concurrencyKey: 'host:gpu' })], [r('x')], new Map([['host:gpu', 1]])), []);
+    // Server-wide limits apply to keys the agent does not declare.
+    const s1 = t({ concurrencyKey: 'db' });
+    const s2 = t({ concurrencyKey: 'db' });
+    const s3 = t({ concurrencyKey: 'db' });
+    assert.equal(plan([s1, s2, s3], [r('x')], new Map(), { db: 2 }).length, 2);
+  });
+
+  it('a task nobody can take does not block the ones behind it', () => {
+    const blocked = t({ priority: 9, replica: 'elsewhere' });
+    const next = t({ priority: 1 });
+    assert.deepEqual(plan([blocked, next], [r('x')]), [[next.id, 'x']]);
+  });
+});
+
+describe('retry policy', () => {
+  it('doubles per attempt with equal jitter, capped', () => {
+    const p = { baseDelayMs: 1000, maxDelayMs: 10_000 };
+    assert.equal(retryDelay(p, 1, 0), 500);
+    assert.equal(retryDelay(p, 1, 0.999999), 1000);
+    assert.equal(retryDelay(p, 3, 0), 2000);
+    assert.equal(retryDelay(p, 20, 0), 5000);
+    assert.equal(retryDelay(p, 20, 0.999999), 10_000);
+  });
+});

@@ -1,0 +1,258 @@
+// Fixtures and helpers of the store conformance suite. Everything here goes through the Store
+// interface and the state machine, so the suite runs unchanged against any store.
+
+import assert from 'node:assert/strict';
+import { it, type TestContext as NodeTestContext } from 'node:test';
+import { decideDispatch, decideStart } from '../../core/task-machine.ts';
+import type {
+  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, TaskHead, TaskRecord,
+  Transition, TransitionResult,
+} from '../../core/types.ts';
+import type { RetryPolicy } from '../../core/retry-policy.ts';
+import type { Store } from '../store.ts';
+
+/** What a store's test file hands the suite for each test. */
+export interface StoreUnderTest {
+  store: Store;
+  /**
+   * Opens the same database again, after the test closed `store` (durability tests run only
+   * when given). Must not close anything itself.
+   */
+  reopen?: () => Promise<Store>;
+  /**
+   * Closes whichever store is open (the original or the reopened one; a test may already
+   * have closed it, so close must be idempotent) and removes the database.
+   */
+  cleanup: () => Promise<void>;
+}
+
+export type OpenStore = () => Promise<StoreUnderTest>;
+
+export interface TestContext {
+  store: Store;
+  reopen: (() => Promise<Store>) | undefined;
+  /** node:test's own context (skip, diagnostics). */
+  t: NodeTestContext;
+}
+
+/** Registers a test that gets a fresh store and always cleans it up. */
+export function storeTest(open: OpenStore, name: string, fn: (ctx: TestContext) => Promise<void>): void {
+  it(name, async (t) => {
+    const sut = await open();
+    try {
+      await fn({ store: sut.store, reopen: sut.reopen, t });
+    } finally {
+      await sut.cleanup();
+    }
+  });
+}
+
+// -- time and ids -----------------------------------------------------------------------
+
+/** The suite's epoch: every time is T0 plus an offset, so assertions are exact. */
+export const T0: Millis = 1_700_000_000_000;
+export const LEASE_MS: Millis = 30_000;
+export const POLICY: RetryPolicy = { baseDelayMs: 1_000, maxDelayMs: 10_000 };
+
+let counter = 0;
+/** Unique, readable ids (`task-17`). */
+export function nextId(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${counter}`;
+}
+
+// -- records ----------------------------------------------------------------------------
+
+export function newTask(over: Partial<NewTask> = {}): NewTask {
+  return {
+    id: nextId('task'),
+    type: 'test.echo',
+    status: 'pending',
+    priority: 5,
+    agent: 'alpha',
+    capabilities: [],
+    replica: null,
+    site: null,
+    concurrencyKey: null,
+    attempt: 0,
+    maxAttempts: 3,
+    timeoutMs: 60_000,
+    runAt: T0,
+    assignmentId: null,
+    cancelRequestedAt: null,
+    input: { n: 1 },
+    result: null,
+    error: null,
+    createdAt: T0,
+    updatedAt: T0,
+    finishedAt: null,
+    idempotencyKey: null,
+    correlation: {},
+    traceparent: null,
+    parentId: null,
+    createdBy: null,
+    ...over,
+  };
+}
+
+export function createdEvent(task: Pick<NewTask, 'id' | 'agent' | 'priority'>): NewEvent {
+  return { type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null, data: { priority: task.priority } };
+}
+
+export function plainEvent(type: string, over: Partial<NewEvent> = {}): NewEvent {
+  return { type, taskId: null, agent: null, replicaId: null, assignmentId: null, data: {}, ...over };
+}
+
+export async function createTasks(store: Store, tasks: NewTask[]): Promise<TaskRecord[]> {
+  const results = await store.taskCreate({ tasks: tasks.map((task) => ({ task, events: [createdEvent(task)] })) });
+  return results.map((r) => {
+    assert.equal(r.created, true, `task ${r.task.id} should be created`);
+    return r.task;
+  });
+}
+
+export async function createTask(store: Store, over: Partial<NewTask> = {}): Promise<TaskRecord> {
+  const [task] = await createTasks(store, [newTask(over)]);
+  return task!;
+}
+
+export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
+  return {
+    name: nextId('agent'),
+    description: 'an agent',
+    capabilities: ['text'],
+    maxConcurrency: 2,
+    maxAttempts: null,
+    timeoutMs: null,
+    level: 1,
+    toolDomains: [],
+    concurrencyLimits: {},
+    retryBaseDelayMs: null,
+    retryMaxDelayMs: null,
+    runtime: 'pull',
+    createdAt: T0,
+    updatedAt: T0,
+    ...over,
+  };
+}
+
+export async function registerReplica(
+  store: Store,
+  over: { id?: string; agent?: string; site?: string | null; maxConcurrency?: number; at?: Millis } = {},
+): Promise<ReplicaRecord> {
+  const id = over.id ?? nextId('replica');
+  const agent = over.agent ?? 'alpha';
+  const at = over.at ?? T0;
+  return store.replicaRegister({
+    replica: { id, agent, site: over.site ?? null, maxConcurrency: over.maxConcurrency ?? 2, registeredAt: at, lastSeenAt: at },
+    event: plainEvent('replica.registered', { agent, replicaId: id }),
+  });
+}
+
+// -- applying transitions -----------------------------------------------------------------
+
+export async function apply(store: Store, t: Transition): Promise<TransitionResult> {
+  const [result] = await store.taskTransition({ transitions: [t] });
+  assert.ok(result, 'taskTransition returns one result per transition');
+  return result;
+}
+
+/** Applies a transition that must succeed; returns its events. */
+export async function mustApply(store: Store, t: Transition | null): Promise<EventRecord[]> {
+  assert.ok(t, 'expected a transition');
+  const result = await apply(store, t);
+  assert.ok(result.ok, `transition on ${t.taskId} conflicted: ${result.ok ? '' : result.conflict}`);
+  return result.events;
+}
+
+export async function getTask(store: Store, id: string): Promise<TaskRecord> {
+  const task = await store.taskGet({ id });
+  assert.ok(task, `task ${id} exists`);
+  return task;
+}
+
+export async function getAssignment(store: Store, id: string): Promise<AssignmentRecord> {
+  const a = await store.assignmentGet({ id });
+  assert.ok(a, `assignment ${id} exists`);
+  return a;
+}
+
+export async function getReplica(store: Store, id: string): Promise<ReplicaRecord> {
+  const r = await store.replicaGet({ id });
+  assert.ok(r, `replica ${id} exists`);
+  return r;
+}
+
+export function dispatchTransition(
+  task: TaskHead,
+  replica: Pick<ReplicaRecord, 'id' | 'agent'>,
+  opts: { now?: Millis; leaseMs?: Millis; concurrencyLimit?: number | null; assignmentId?: string } = {},
+): Transition {
+  return decideDispatch({
+    task,
+    replica: { id: replica.id, agent: replica.agent },
+    assignmentId: opts.assignmentId ?? nextId('asg'),
+    now: opts.now ?? T0,
+    leaseMs: opts.leaseMs ?? LEASE_MS,
+    concurrencyLimit: opts.concurrencyLimit ?? null,
+  });
+}
+
+export interface Live {
+  task: TaskRecord;
+  assignment: AssignmentRecord;
+}
+
+/** Dispatches a pending task to a replica; returns the fresh records. */
+export async function dispatch(
+  store: Store,
+  task: TaskHead,
+  replica: Pick<ReplicaRecord, 'id' | 'agent'>,
+  opts: { now?: Millis; leaseMs?: Millis; concurrencyLimit?: number | null } = {},
+): Promise<Live> {
+  const t = dispatchTransition(task, replica, opts);
+  await mustApply(store, t);
+  return { task: await getTask(store, task.id), assignment: await getAssignment(store, t.assignmentInsert!.id) };
+}
+
+/** Dispatches and starts a task; returns the fresh records. */
+export async function run(
+  store: Store,
+  task: TaskHead,
+  replica: Pick<ReplicaRecord, 'id' | 'agent'>,
+  opts: { now?: Millis; leaseMs?: Millis; concurrencyLimit?: number | null } = {},
+): Promise<Live> {
+  const live = await dispatch(store, task, replica, opts);
+  await mustApply(store, decideStart({ task: live.task, assignment: live.assignment, now: opts.now ?? T0, leaseMs: opts.leaseMs ?? LEASE_MS }));
+  return { task: await getTask(store, task.id), assignment: await getAssignment(store, live.assignment.id) };
+}
+
+// -- observing "nothing changed" ------------------------------------------------------------
+
+export async function allEvents(store: Store): Promise<EventRecord[]> {
+  const out: EventRecord[] = [];
+  for (;;) {
+    const after = out.at(-1)?.seq ?? 0;
+    const page = await store.eventList({ after, limit: 500 });
+    assert.ok(page.every((e) => e.seq > after), 'eventList returns only events after the given seq');
+    out.push(...page);
+    if (page.length < 500) return out;
+  }
+}
+
+/** Missing keys count as zero (a store may or may not keep a row for an idle key). */
+export async function keyCounts(store: Store, keys: string[]): Promise<Record<string, number>> {
+  const map = await store.concurrencyKeyInFlight({ keys });
+  return Object.fromEntries(keys.map((k) => [k, map.get(k) ?? 0]));
+}
+
+/** Everything a transition could touch, for before/after comparisons. */
+export async function snapshot(store: Store, scope: { tasks?: string[]; replicas?: string[]; keys?: string[] }) {
+  return {
+    tasks: await Promise.all((scope.tasks ?? []).map((id) => store.taskGet({ id }))),
+    assignments: await Promise.all((scope.tasks ?? []).map((taskId) => store.assignmentListByTask({ taskId }))),
+    replicas: await Promise.all((scope.replicas ?? []).map((id) => store.replicaGet({ id }))),
+    keys: await keyCounts(store, scope.keys ?? []),
+    events: await allEvents(store),
+  };
+}

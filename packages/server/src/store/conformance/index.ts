@@ -1,0 +1,28 @@
+// The store conformance suite: one set of behavioural tests every Store implementation must
+// pass, written against the Store interface and the state machine only. A store's test
+// file calls runStoreConformance with a factory that opens a fresh, empty store per test.
+//
+//   runStoreConformance('sqlite', async () => {
+//     const store = await openMyStore();
+//     return { store, reopen: () => openMyStore(sameDatabase), cleanup: async () => { ... } };
+//   });
+
+import { describe } from 'node:test';
+import { assignmentTests } from './assignments.ts';
+import type { OpenStore } from './harness.ts';
+import { lifecycleTests } from './lifecycle.ts';
+import { registryTests } from './registry.ts';
+import { taskTests } from './tasks.ts';
+import { transitionTests } from './transitions.ts';
+
+export type { OpenStore, StoreUnderTest } from './harness.ts';
+
+export function runStoreConformance(name: string, open: OpenStore): void {
+  describe(`store conformance: ${name}`, () => {
+    taskTests(open);
+    transitionTests(open);
+    assignmentTests(open);
+    registryTests(open);
+    lifecycleTests(open);
+  });
+}

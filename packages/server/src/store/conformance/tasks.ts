@@ -1,0 +1,352 @@
+// Conformance: creating, reading, listing, counting and pruning tasks, and the dispatcher's
+// candidate queries.
+
+import assert from 'node:assert/strict';
+import { describe } from 'node:test';
+import { decideCancel, decideComplete, decideFail } from '../../core/task-machine.ts';
+import type { NewTask, TaskRecord } from '../../core/types.ts';
+import {
+  T0, POLICY, allEvents, createTask, createTasks, createdEvent, getTask, mustApply, newTask, nextId, plainEvent,
+  registerReplica, run, storeTest, type OpenStore,
+} from './harness.ts';
+
+function ids(tasks: ReadonlyArray<{ id: string }>): string[] {
+  return tasks.map((t) => t.id);
+}
+
+export function taskTests(open: OpenStore): void {
+  describe('tasks: create and read', () => {
+    storeTest(open, 'round-trips every field of a task', async ({ store }) => {
+      const task = newTask({
+        type: 'code.review',
+        priority: 7,
+        agent: null,
+        capabilities: ['gpu', 'python'],
+        replica: 'replica-pinned',
+        site: 'eu-west',
+        concurrencyKey: 'host:vllm-1',
+        maxAttempts: 4,
+        timeoutMs: 12_345,
+        runAt: T0 + 500,
+        input: { repo: 'a/b', files: ['x.ts', 'y.ts'], nested: { n: 1.5, ok: true, none: null }, unicode: 'é✓' },
+        createdAt: T0 + 1,
+        updatedAt: T0 + 2,
+        idempotencyKey: 'idem-round-trip',
+        correlation: { runId: 'run-9', step: '3' },
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        parentId: 'task-parent',
+        createdBy: 'key-admin',
+      });
+      const [result] = await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
+      assert.ok(result?.created);
+      assert.ok(Number.isInteger(result.task.seq) && result.task.seq > 0);
+      assert.deepEqual(result.task, { ...task, seq: result.task.seq });
+      assert.equal(result.events.length, 1);
+      assert.equal(result.events[0]!.type, 'task.created');
+      assert.equal(result.events[0]!.taskId, task.id);
+      assert.deepEqual(result.events[0]!.data, { priority: 7 });
+      assert.deepEqual(await store.taskGet({ id: task.id }), { ...task, seq: result.task.seq });
+    });
+
+    storeTest(open, 'round-trips input of every JSON type', async ({ store }) => {
+      const inputs = [null, 'text', 42, -0.25, true, [1, 'a', null, { b: [] }], {}];
+      const created = await createTasks(store, inputs.map((input) => newTask({ input })));
+      for (const [i, t] of created.entries()) {
+        assert.deepEqual((await getTask(store, t.id)).input, inputs[i]);
+      }
+    });
+
+    storeTest(open, 'returns null for an unknown id', async ({ store }) => {
+      assert.equal(await store.taskGet({ id: 'no-such-task' }), null);
+    });
+
+    storeTest(open, 'assigns strictly increasing seq in submission order', async ({ store }) => {
+      const batch = await createTasks(store, [newTask(), newTask(), newTask()]);
+      const a = await createTask(store);
+      const b = await createTask(store);
+      const seqs = [...batch, a, b].map((t) => t.seq);
+      for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, `seq ${seqs[i]} after ${seqs[i - 1]}`);
+      for (const t of [...batch, a, b]) assert.equal((await getTask(store, t.id)).seq, t.seq);
+    });
+
+    storeTest(open, 'an existing idempotency key returns the existing task and writes nothing', async ({ store }) => {
+      const first = await createTask(store, { idempotencyKey: 'once', input: { v: 1 } });
+      const eventsBefore = await allEvents(store);
+      const again = newTask({ idempotencyKey: 'once', input: { v: 2 }, priority: 9 });
+      const [result] = await store.taskCreate({ tasks: [{ task: again, events: [createdEvent(again)] }] });
+      assert.ok(result);
+      assert.equal(result.created, false);
+      assert.deepEqual(result.task, first);
+      assert.equal(await store.taskGet({ id: again.id }), null);
+      assert.deepEqual(await allEvents(store), eventsBefore);
+      assert.equal((await store.taskCountByStatus({})).pending, 1);
+    });
+
+    storeTest(open, 'an idempotency key repeated within one call creates the task once', async ({ store }) => {
+      const a = newTask({ idempotencyKey: 'dup' });
+      const b = newTask({ idempotencyKey: 'dup' });
+      const results = await store.taskCreate({ tasks: [{ task: a, events: [createdEvent(a)] }, { task: b, events: [createdEvent(b)] }] });
+      assert.equal(results[0]?.created, true);
+      assert.equal(results[1]?.created, false);
+      assert.equal(results[1]?.task.id, a.id);
+      assert.equal(await store.taskGet({ id: b.id }), null);
+      assert.equal((await allEvents(store)).length, 1);
+    });
+
+    storeTest(open, 'the database rejects a priority outside 0..9', async ({ store }) => {
+      for (const priority of [10, -1]) {
+        const bad = newTask({ priority });
+        await assert.rejects(store.taskCreate({ tasks: [{ task: bad, events: [createdEvent(bad)] }] }));
+        assert.equal(await store.taskGet({ id: bad.id }), null);
+      }
+      for (const priority of [0, 9]) assert.equal((await createTask(store, { priority })).priority, priority);
+      assert.equal((await allEvents(store)).length, 2);
+    });
+
+    storeTest(open, 'a call with one invalid task writes none of its tasks', async ({ store }) => {
+      const good = newTask();
+      const bad = newTask({ priority: 10 });
+      await assert.rejects(store.taskCreate({ tasks: [{ task: good, events: [createdEvent(good)] }, { task: bad, events: [createdEvent(bad)] }] }));
+      assert.equal(await store.taskGet({ id: good.id }), null);
+      assert.deepEqual(await allEvents(store), []);
+    });
+
+    storeTest(open, 'a duplicate task id is rejected, not overwritten', async ({ store }) => {
+      const first = await createTask(store, { input: 'original' });
+      const dup = newTask({ id: first.id, input: 'impostor' });
+      await assert.rejects(store.taskCreate({ tasks: [{ task: dup, events: [] }] }));
+      assert.deepEqual(await store.taskGet({ id: first.id }), first);
+    });
+  });
+
+  describe('tasks: dispatch candidates', () => {
+    storeTest(open, 'orders by priority, highest first, then FIFO', async ({ store }) => {
+      const created = await createTasks(store, [5, 9, 5, 0, 9, 7].map((priority) => newTask({ priority })));
+      const [p5a, p9a, p5b, p0, p9b, p7] = created;
+      const got = await store.taskCandidates({ agents: ['alpha'], includeCapabilityRouted: false, now: T0, limit: 10 });
+      assert.deepEqual(ids(got), ids([p9a!, p9b!, p7!, p5a!, p5b!, p0!]));
+      // Heads carry the routing fields.
+      assert.deepEqual(got[0], {
+        id: p9a!.id, seq: p9a!.seq, status: 'pending', priority: 9, agent: 'alpha', capabilities: [], replica: null, site: null,
+        concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 60_000, runAt: T0, assignmentId: null, cancelRequestedAt: null,
+      });
+    });
+
+    storeTest(open, 'excludes tasks whose runAt is still in the future', async ({ store }) => {
+      const now = await createTask(store, { runAt: T0 });
+      const later = await createTask(store, { runAt: T0 + 1_000, priority: 9 });
+      const q = (at: number) => store.taskCandidates({ agents: ['alpha'], includeCapabilityRouted: false, now: at, limit: 10 });
+      assert.deepEqual(ids(await q(T0)), [now.id]);
+      assert.deepEqual(ids(await q(T0 + 999)), [now.id]);
+      assert.deepEqual(ids(await q(T0 + 1_000)), [later.id, now.id]);
+    });
+
+    storeTest(open, 'selects by agent and includes capability-routed tasks only when asked', async ({ store }) => {
+      const [alpha, beta, routed, gamma] = await createTasks(store, [
+        newTask({ agent: 'alpha', priority: 1 }),
+        newTask({ agent: 'beta', priority: 3 }),
+        newTask({ agent: null, capabilities: ['gpu'], priority: 2 }),
+        newTask({ agent: 'gamma', priority: 9 }),
+      ]);
+      const q = (agents: string[], includeCapabilityRouted: boolean) =>
+        store.taskCandidates({ agents, includeCapabilityRouted, now: T0, limit: 10 }).then(ids);
+      assert.deepEqual(await q(['alpha'], false), [alpha!.id]);
+      assert.deepEqual(await q(['alpha'], true), [routed!.id, alpha!.id]);
+      assert.deepEqual(await q([], true), [routed!.id]);
+      assert.deepEqual(await q([], false), []);
+      assert.deepEqual(await q(['alpha', 'beta'], true), [beta!.id, routed!.id, alpha!.id]);
+      assert.deepEqual(await q(['beta', 'gamma', 'alpha'], false), [gamma!.id, beta!.id, alpha!.id]);
+    });
+
+    storeTest(open, 'pages with the keyset position without gaps or repeats', async ({ store }) => {
+      const specs: Array<Partial<NewTask>> = [
+        { priority: 5 }, { priority: 5, agent: null }, { priority: 8 }, { priority: 5 }, { priority: 2, agent: null },
+        { priority: 8, agent: null }, { priority: 5 }, { priority: 2 }, { priority: 9, agent: 'other' },
+      ];
+      await createTasks(store, specs.map((s) => newTask(s)));
+      const params = { agents: ['alpha'], includeCapabilityRouted: true, now: T0 };
+      const all = await store.taskCandidates({ ...params, limit: 100 });
+      assert.equal(all.length, 8);
+      for (let i = 1; i < all.length; i++) {
+        const [a, b] = [all[i - 1]!, all[i]!];
+        assert.ok(a.priority > b.priority || (a.priority === b.priority && a.seq < b.seq), 'dispatch order');
+      }
+      for (const size of [1, 2, 3]) {
+        const paged: string[] = [];
+        let after: { priority: number; seq: number } | null = null;
+        for (;;) {
+          const page = await store.taskCandidates({ ...params, limit: size, after });
+          if (page.length === 0) break;
+          assert.ok(paged.length < all.length, 'paging ends');
+          assert.ok(page.length <= size);
+          paged.push(...ids(page));
+          const last = page.at(-1)!;
+          after = { priority: last.priority, seq: last.seq };
+        }
+        assert.deepEqual(paged, ids(all), `pages of ${size}`);
+      }
+    });
+
+    storeTest(open, 'excludes tasks that are not pending and respects the limit', async ({ store }) => {
+      const replica = await registerReplica(store);
+      const [a, b, c] = await createTasks(store, [newTask({ priority: 9 }), newTask(), newTask()]);
+      await run(store, a!, replica);
+      const q = (limit: number) => store.taskCandidates({ agents: ['alpha'], includeCapabilityRouted: true, now: T0, limit }).then(ids);
+      assert.deepEqual(await q(10), [b!.id, c!.id]);
+      assert.deepEqual(await q(1), [b!.id]);
+      assert.deepEqual(await q(0), []);
+    });
+
+    storeTest(open, 'taskNextRunAt is the earliest future runAt of a pending task', async ({ store }) => {
+      assert.equal(await store.taskNextRunAt({ now: T0 }), null);
+      await createTasks(store, [
+        newTask({ runAt: T0 - 100 }),
+        newTask({ runAt: T0 + 5_000 }),
+        newTask({ runAt: T0 + 2_000 }),
+        newTask({ runAt: T0 + 1_000, status: 'cancelled', finishedAt: T0, cancelRequestedAt: T0 }),
+      ]);
+      assert.equal(await store.taskNextRunAt({ now: T0 }), T0 + 2_000);
+      assert.equal(await store.taskNextRunAt({ now: T0 + 2_000 }), T0 + 5_000);
+      assert.equal(await store.taskNextRunAt({ now: T0 + 5_000 }), null);
+    });
+  });
+
+  describe('tasks: list and count', () => {
+    storeTest(open, 'lists newest first and pages with the cursor without gaps or repeats', async ({ store }) => {
+      const created = await createTasks(store, Array.from({ length: 25 }, () => newTask()));
+      const expected = ids([...created].reverse());
+      for (const size of [7, 5, 25, 30]) {
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page: { items: TaskRecord[]; nextCursor: string | null } = await store.taskList({ limit: size, cursor });
+          pages += 1;
+          assert.ok(pages <= 26, 'paging ends');
+          assert.ok(page.items.length <= size);
+          seen.push(...ids(page.items));
+          cursor = page.nextCursor;
+        } while (cursor !== null);
+        assert.deepEqual(seen, expected, `page size ${size}`);
+        // The last page is the one that has items and no next cursor: no empty trailing page.
+        assert.equal(pages, Math.max(1, Math.ceil(25 / size)), `page count for size ${size}`);
+      }
+      const first = await store.taskList({ limit: 1 });
+      assert.deepEqual(first.items[0], created.at(-1));
+    });
+
+    storeTest(open, 'filters by statuses (several), agent, priority and parent', async ({ store }) => {
+      const done = { finishedAt: T0 + 10 };
+      const [p1, p2, c1, f1, x1, c2, child1, child2] = await createTasks(store, [
+        newTask({ agent: 'alpha', priority: 5 }),
+        newTask({ agent: 'beta', priority: 7 }),
+        newTask({ agent: 'alpha', status: 'completed', result: { ok: 1 }, ...done }),
+        newTask({ agent: 'beta', status: 'failed', error: { message: 'boom', code: 'E' }, ...done }),
+        newTask({ agent: 'alpha', status: 'cancelled', cancelRequestedAt: T0, ...done }),
+        newTask({ agent: 'beta', status: 'completed', priority: 7, ...done }),
+        newTask({ agent: 'alpha', parentId: 'parent-1', priority: 1 }),
+        newTask({ agent: 'beta', parentId: 'parent-1', status: 'completed', ...done }),
+      ]);
+      const list = (params: Parameters<typeof store.taskList>[0]) => store.taskList(params).then((p) => ids(p.items));
+      assert.deepEqual(await list({ limit: 50, statuses: ['pending'] }), ids([child1!, p2!, p1!]));
+      assert.deepEqual(await list({ limit: 50, statuses: ['completed', 'cancelled'] }), ids([child2!, c2!, x1!, c1!]));
+      assert.deepEqual(await list({ limit: 50, statuses: ['failed', 'failed'] }), ids([f1!]));
+      assert.deepEqual(await list({ limit: 50, agent: 'alpha' }), ids([child1!, x1!, c1!, p1!]));
+      assert.deepEqual(await list({ limit: 50, priority: 7 }), ids([c2!, p2!]));
+      assert.deepEqual(await list({ limit: 50, parentId: 'parent-1' }), ids([child2!, child1!]));
+      assert.deepEqual(await list({ limit: 50, agent: 'beta', statuses: ['completed', 'pending'] }), ids([child2!, c2!, p2!]));
+      assert.deepEqual(await list({ limit: 50, agent: 'nobody' }), []);
+      assert.deepEqual(await list({ limit: 50, statuses: ['running'] }), []);
+      // Records from a list are whole records.
+      const [listed] = (await store.taskList({ limit: 1, statuses: ['failed'] })).items;
+      assert.deepEqual(listed, f1);
+      // Paging through a multi-status filter.
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { items: TaskRecord[]; nextCursor: string | null } = await store.taskList({ limit: 2, statuses: ['completed', 'pending', 'cancelled'], cursor });
+        seen.push(...ids(page.items));
+        assert.ok(seen.length <= 7, 'paging ends');
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      assert.deepEqual(seen, ids([child2!, child1!, c2!, x1!, c1!, p2!, p1!]));
+    });
+
+    storeTest(open, 'rejects a cursor it did not issue', async ({ store }) => {
+      await createTask(store);
+      await assert.rejects(store.taskList({ limit: 5, cursor: 'not-a-cursor!' }), { code: 'VALIDATION_FAILED' });
+    });
+
+    storeTest(open, 'counts tasks by status, overall and per agent', async ({ store }) => {
+      const empty = await store.taskCountByStatus({});
+      assert.deepEqual(empty, { pending: 0, dispatched: 0, running: 0, completed: 0, failed: 0, cancelled: 0 });
+      const replica = await registerReplica(store);
+      const [a] = await createTasks(store, [
+        newTask(), newTask(), newTask({ agent: 'beta' }),
+        newTask({ status: 'completed', finishedAt: T0 }), newTask({ agent: 'beta', status: 'failed', finishedAt: T0 }),
+      ]);
+      await run(store, a!, replica);
+      assert.deepEqual(await store.taskCountByStatus({}), { pending: 2, dispatched: 0, running: 1, completed: 1, failed: 1, cancelled: 0 });
+      assert.deepEqual(await store.taskCountByStatus({ agent: 'beta' }), { pending: 1, dispatched: 0, running: 0, completed: 0, failed: 1, cancelled: 0 });
+      assert.deepEqual(await store.taskCountByStatus({ agent: 'nobody' }), { pending: 0, dispatched: 0, running: 0, completed: 0, failed: 0, cancelled: 0 });
+    });
+  });
+
+  describe('tasks: prune', () => {
+    storeTest(open, 'deletes only old terminal tasks, with their assignments and events', async ({ store }) => {
+      const replica = await registerReplica(store, { maxConcurrency: 10 });
+      const [oldDone, oldFailed, oldCancelled, recentDone, oldPending, live] = await createTasks(store, [
+        newTask(), newTask({ maxAttempts: 1 }), newTask(), newTask(), newTask(), newTask(),
+      ]);
+      // Old completed task, with a full history.
+      const r1 = await run(store, oldDone!, replica);
+      await mustApply(store, decideComplete({ task: r1.task, assignment: r1.assignment, result: 'ok', now: T0 + 100 }));
+      const r2 = await run(store, oldFailed!, replica);
+      await mustApply(store, decideFail({
+        task: r2.task, assignment: r2.assignment, error: { message: 'no' }, retryable: false, outcome: 'failed', now: T0 + 200, policy: POLICY, random: 0,
+      }));
+      await mustApply(store, decideCancel({ task: oldCancelled!, assignment: null, now: T0 + 300 }));
+      const r4 = await run(store, recentDone!, replica);
+      await mustApply(store, decideComplete({ task: r4.task, assignment: r4.assignment, result: 'ok', now: T0 + 10_000 }));
+      const r6 = await run(store, live!, replica);
+
+      const deleted = await store.taskPrune({ finishedBefore: T0 + 5_000, limit: 100 });
+      assert.equal(deleted, 3);
+      for (const gone of [oldDone!, oldFailed!, oldCancelled!]) {
+        assert.equal(await store.taskGet({ id: gone.id }), null);
+        assert.deepEqual(await store.assignmentListByTask({ taskId: gone.id }), []);
+        assert.deepEqual(await store.eventList({ after: 0, limit: 100, taskId: gone.id }), []);
+      }
+      assert.equal(await store.assignmentGet({ id: r1.assignment.id }), null);
+      for (const kept of [recentDone!, oldPending!, live!]) {
+        assert.ok(await store.taskGet({ id: kept.id }), `${kept.id} kept`);
+        assert.ok((await store.eventList({ after: 0, limit: 100, taskId: kept.id })).length >= 1);
+      }
+      assert.equal((await store.assignmentListByTask({ taskId: recentDone!.id })).length, 1);
+      assert.equal((await store.assignmentListByTask({ taskId: live!.id }))[0]?.id, r6.assignment.id);
+      assert.equal(await store.taskPrune({ finishedBefore: T0 + 5_000, limit: 100 }), 0);
+    });
+
+    storeTest(open, 'deletes at most `limit` tasks per call, oldest first', async ({ store }) => {
+      const created = await createTasks(store, [5, 1, 4, 2, 3].map((k) => newTask({ status: 'completed', finishedAt: T0 + k })));
+      assert.equal(await store.taskPrune({ finishedBefore: T0 + 100, limit: 2 }), 2);
+      const left = async () => (await store.taskList({ limit: 10 })).items.map((t) => t.finishedAt ?? -1).sort((a, b) => a - b);
+      assert.deepEqual(await left(), [T0 + 3, T0 + 4, T0 + 5]);
+      assert.equal(await store.taskPrune({ finishedBefore: T0 + 100, limit: 2 }), 2);
+      assert.equal(await store.taskPrune({ finishedBefore: T0 + 100, limit: 2 }), 1);
+      assert.equal(await store.taskPrune({ finishedBefore: T0 + 100, limit: 2 }), 0);
+      assert.equal(created.length, 5);
+      assert.deepEqual(await left(), []);
+    });
+
+    storeTest(open, 'deletes old events that belong to no task', async ({ store }) => {
+      const [agentEvent] = await store.eventAppend({ events: [plainEvent('agent.created', { agent: nextId('agent') })] });
+      const task = await createTask(store);
+      // Events are stamped with the store's clock: a horizon in the future covers them.
+      await store.taskPrune({ finishedBefore: Date.now() + 60_000, limit: 100 });
+      const left = await allEvents(store);
+      assert.ok(!left.some((e) => e.seq === agentEvent!.seq), 'the task-less event is pruned');
+      assert.deepEqual(left.map((e) => e.taskId), [task.id], 'events of live tasks are kept');
+    });
+  });
+}

@@ -1,0 +1,212 @@
+// Numbered schema migrations of the SQLite store. A migration is never edited once released:
+// a schema change is a new entry at the end. `schema_migrations` records what has been
+// applied, so running them on every start is a no-op when the schema is current.
+//
+// Layout decisions (see also docs in sqlite-store.ts):
+// - `tasks` is the narrow hot row the dispatcher reads and the state machine updates; the
+//   payloads (type, input, result, error, correlation, traceparent) live in `task_payloads`
+//   so updating a status never rewrites a large input document, and a page of the claim
+//   index touches only small rows.
+// - `tasks.seq` is the INTEGER PRIMARY KEY (the rowid) with AUTOINCREMENT: it is allocated
+//   by the single writer in commit order, never reused (even after pruning the newest
+//   rows), and every secondary index already carries it, so `(priority DESC, seq)` costs
+//   nothing extra. `id` is the external key (UNIQUE).
+// - Tables are STRICT: a value of the wrong type is an error instead of being stored as
+//   something else. Times are INTEGER epoch milliseconds; JSON is TEXT.
+// - Child rows (payloads, assignments) reference tasks without ON DELETE CASCADE: pruning
+//   deletes them explicitly, and a forgotten child makes the delete fail loudly.
+
+import type { DatabaseSync } from 'node:sqlite';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE tasks (
+  seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+  id                  TEXT NOT NULL UNIQUE,
+  status              TEXT NOT NULL CHECK (status IN ('pending', 'dispatched', 'running', 'completed', 'failed', 'cancelled')),
+  priority            INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 9),
+  agent               TEXT,
+  capabilities        TEXT NOT NULL DEFAULT '[]',
+  replica             TEXT,
+  site                TEXT,
+  concurrency_key     TEXT,
+  attempt             INTEGER NOT NULL CHECK (attempt >= 0),
+  max_attempts        INTEGER NOT NULL CHECK (max_attempts >= 1),
+  timeout_ms          INTEGER NOT NULL CHECK (timeout_ms >= 0),
+  run_at              INTEGER NOT NULL,
+  assignment_id       TEXT,
+  cancel_requested_at INTEGER,
+  created_at          INTEGER NOT NULL,
+  updated_at          INTEGER NOT NULL,
+  finished_at         INTEGER,
+  idempotency_key     TEXT UNIQUE,
+  parent_id           TEXT,
+  created_by          TEXT,
+  -- Invariant: a task names a live assignment exactly while it is dispatched or running.
+  CHECK ((assignment_id IS NOT NULL) = (status IN ('dispatched', 'running')))
+) STRICT;
+
+-- The claim query: pending tasks in dispatch order, globally and per agent (agent IS NULL
+-- is the capability-routed queue). Partial, so the index holds only the queue itself.
+CREATE INDEX tasks_pending_order ON tasks (priority DESC, seq) WHERE status = 'pending';
+CREATE INDEX tasks_pending_agent_order ON tasks (agent, priority DESC, seq) WHERE status = 'pending';
+-- Next wake-up for delayed and backing-off tasks.
+CREATE INDEX tasks_pending_run_at ON tasks (run_at) WHERE status = 'pending';
+-- Retention: the oldest finished tasks first.
+CREATE INDEX tasks_terminal_finished ON tasks (finished_at) WHERE status IN ('completed', 'failed', 'cancelled');
+-- Cancellations waiting for the worker's acknowledgement (the reaper's grace check).
+CREATE INDEX tasks_live_cancel ON tasks (cancel_requested_at) WHERE status IN ('dispatched', 'running') AND cancel_requested_at IS NOT NULL;
+-- Listing filters, newest first.
+CREATE INDEX tasks_status_seq ON tasks (status, seq);
+CREATE INDEX tasks_agent_seq ON tasks (agent, seq);
+CREATE INDEX tasks_parent_seq ON tasks (parent_id, seq) WHERE parent_id IS NOT NULL;
+
+CREATE TABLE task_payloads (
+  task_id     TEXT PRIMARY KEY REFERENCES tasks (id),
+  type        TEXT NOT NULL,
+  input       TEXT NOT NULL,
+  result      TEXT,
+  error       TEXT,
+  correlation TEXT NOT NULL DEFAULT '{}',
+  traceparent TEXT
+) STRICT;
+
+CREATE TABLE assignments (
+  id               TEXT PRIMARY KEY,
+  task_id          TEXT NOT NULL REFERENCES tasks (id),
+  agent            TEXT NOT NULL,
+  replica_id       TEXT NOT NULL,
+  attempt          INTEGER NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled')),
+  dispatched_at    INTEGER NOT NULL,
+  started_at       INTEGER,
+  finished_at      INTEGER,
+  lease_expires_at INTEGER NOT NULL,
+  deadline_at      INTEGER NOT NULL,
+  progress_percent REAL,
+  progress_message TEXT,
+  progress_at      INTEGER,
+  error            TEXT
+) STRICT;
+
+CREATE INDEX assignments_task ON assignments (task_id);
+-- The reaper and the per-replica lookups only ever look at live attempts.
+CREATE INDEX assignments_live_lease ON assignments (lease_expires_at) WHERE status IN ('dispatched', 'running');
+CREATE INDEX assignments_live_deadline ON assignments (deadline_at) WHERE status IN ('dispatched', 'running');
+CREATE INDEX assignments_live_replica ON assignments (replica_id) WHERE status IN ('dispatched', 'running');
+-- Agent statistics: outcome counts and the most recent completions.
+CREATE INDEX assignments_agent_outcome ON assignments (agent, status, finished_at);
+
+CREATE TABLE replicas (
+  id               TEXT PRIMARY KEY,
+  agent            TEXT NOT NULL,
+  site             TEXT,
+  status           TEXT NOT NULL CHECK (status IN ('live', 'draining', 'lost', 'gone')),
+  max_concurrency  INTEGER NOT NULL CHECK (max_concurrency >= 0),
+  in_flight        INTEGER NOT NULL DEFAULT 0 CHECK (in_flight >= 0),
+  registered_at    INTEGER NOT NULL,
+  last_seen_at     INTEGER NOT NULL,
+  last_assigned_at INTEGER,
+  completed        INTEGER NOT NULL DEFAULT 0 CHECK (completed >= 0),
+  failed           INTEGER NOT NULL DEFAULT 0 CHECK (failed >= 0)
+) STRICT;
+
+CREATE INDEX replicas_agent ON replicas (agent);
+
+-- A row exists only while the key has live assignments (it is deleted when it drops to 0).
+CREATE TABLE concurrency_keys (
+  key       TEXT PRIMARY KEY,
+  in_flight INTEGER NOT NULL CHECK (in_flight >= 0)
+) STRICT;
+
+CREATE TABLE agents (
+  name                TEXT PRIMARY KEY,
+  description         TEXT NOT NULL,
+  capabilities        TEXT NOT NULL,
+  max_concurrency     INTEGER NOT NULL,
+  max_attempts        INTEGER,
+  timeout_ms          INTEGER,
+  level               INTEGER NOT NULL,
+  tool_domains        TEXT NOT NULL,
+  concurrency_limits  TEXT NOT NULL,
+  retry_base_delay_ms INTEGER,
+  retry_max_delay_ms  INTEGER,
+  runtime             TEXT NOT NULL CHECK (runtime IN ('pull', 'a2a', 'process')),
+  created_at          INTEGER NOT NULL,
+  updated_at          INTEGER NOT NULL
+) STRICT;
+
+-- AUTOINCREMENT: event seqs are never reused, even after the newest events are pruned, so a
+-- consumer resuming from a seq it saw can never be handed a different event under that number.
+CREATE TABLE events (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+  type          TEXT NOT NULL,
+  at            INTEGER NOT NULL,
+  task_id       TEXT,
+  agent         TEXT,
+  replica_id    TEXT,
+  assignment_id TEXT,
+  data          TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX events_task ON events (task_id, seq) WHERE task_id IS NOT NULL;
+CREATE INDEX events_untasked_at ON events (at) WHERE task_id IS NULL;
+
+CREATE TABLE api_keys (
+  id           TEXT PRIMARY KEY,
+  name         TEXT NOT NULL,
+  role         TEXT NOT NULL,
+  hash         TEXT NOT NULL UNIQUE,
+  created_at   INTEGER NOT NULL,
+  last_used_at INTEGER
+) STRICT;
+`,
+  },
+];
+
+/**
+ * Applies the migrations not yet recorded, all in one IMMEDIATE transaction (so two
+ * processes starting on the same file cannot both apply one). Returns the versions applied.
+ * Refuses to run against a database written by a newer schema than this code knows.
+ */
+export function applyMigrations(db: DatabaseSync, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    INTEGER PRIMARY KEY,
+      name       TEXT NOT NULL,
+      applied_at INTEGER NOT NULL
+    ) STRICT`);
+    const applied = new Set<number>();
+    for (const row of db.prepare('SELECT version FROM schema_migrations').all()) {
+      applied.add(Number(row.version));
+    }
+    const known = new Set(migrations.map((m) => m.version));
+    const unknown = [...applied].filter((v) => !known.has(v));
+    if (unknown.length > 0) {
+      throw new Error(`database has schema migrations this version does not know (${unknown.join(', ')}): it was written by a newer Flotilla`);
+    }
+    const done: number[] = [];
+    const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+    for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(m.version)) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, Date.now());
+      done.push(m.version);
+    }
+    db.exec('COMMIT');
+    return done;
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}

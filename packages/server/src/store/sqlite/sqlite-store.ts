@@ -1,0 +1,602 @@
+// The embedded store: one SQLite file, one connection, one process (capabilities.multiNode
+// is false). node:sqlite is synchronous; every method is async only to honour the Store
+// interface.
+//
+// Writes go through the write batch (group commit, see write-batch.ts): each mutating method
+// enqueues a synchronous closure and resolves after the COMMIT that made it durable. Reads
+// run directly against the connection; they cannot interleave with an open batch because a
+// flush never yields to the event loop.
+//
+// Events that do not come from a transition carry no time of their own (NewEvent has no
+// `at`): they are stamped with the time of the record they describe when there is one
+// (agent createdAt/updatedAt, replica lastSeenAt, task createdAt) and with the store's clock
+// otherwise.
+
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { FlotillaError } from '../../core/errors.ts';
+import type {
+  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
+} from '../../core/types.ts';
+import type { NewReplica,
+  AgentStats, ApiKeyRecord, DueAssignment, HeartbeatParams, HeartbeatResult, Store, StoreCapabilities,
+  TaskCandidatesParams, TaskCreateResult, TaskListParams,
+} from '../store.ts';
+import { TASK_STATUSES } from '@flotilla/sdk';
+import { openDatabase, type SynchronousMode } from './connection.ts';
+import { applyMigrations } from './migrations.ts';
+import {
+  ASSIGNMENT_COLUMNS, TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, agentFromRow, agentParams, apiKeyFromRow,
+  assignmentFromRow, changes, eventFromRow, replicaFromRow, selectList, taskHeadFromRow, taskRecordFromRow,
+  toJson, toJsonOrNull, type Params, type Row,
+} from './rows.ts';
+import { StatementCache } from './statement-cache.ts';
+import { taskCandidates, taskList } from './task-queries.ts';
+import { applyTransition, insertEvents } from './transitions.ts';
+import { WriteBatch } from './write-batch.ts';
+
+export interface OpenSqliteStoreParams {
+  /** A file path, or ':memory:' (tests). */
+  path: string;
+  /** FULL (default) survives power loss; NORMAL only a process crash. See connection.ts. */
+  synchronous?: SynchronousMode;
+  /** Most operations per group commit. */
+  maxBatchOps?: number;
+  /** Clock for events whose time is not given by a record. */
+  now?: () => Millis;
+}
+
+/** Opens (creating if needed) and migrates the database. */
+export async function openSqliteStore(params: OpenSqliteStoreParams): Promise<SqliteStore> {
+  const db = openDatabase(params);
+  try {
+    applyMigrations(db);
+    return new SqliteStore(db, params);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+const LIVE_ASSIGNMENT = `status IN ('dispatched', 'running')`;
+
+/** Head columns of `tasks t` prefixed `t_`, and assignment columns of `assignments a` prefixed `a_`, for joins. */
+const DUE_SELECT = `${selectList('t', TASK_HEAD_COLUMNS, 't_')}, ${selectList('a', ASSIGNMENT_COLUMNS, 'a_')}`;
+const ASSIGNMENT_SELECT = ASSIGNMENT_COLUMNS.join(', ');
+
+function zeroCounts(): Record<TaskStatus, number> {
+  const counts = {} as Record<TaskStatus, number>;
+  for (const s of TASK_STATUSES) counts[s] = 0;
+  return counts;
+}
+
+function addCounts(into: Record<TaskStatus, number>, rows: Row[]): void {
+  for (const row of rows) {
+    const status = row.status as TaskStatus;
+    into[status] += Number(row.n);
+  }
+}
+
+function dueFromRow(row: Row): DueAssignment {
+  return { task: taskHeadFromRow(row, 't_'), assignment: assignmentFromRow(row, 'a_') };
+}
+
+export class SqliteStore implements Store {
+  readonly capabilities: StoreCapabilities = { multiNode: false, crossNodeNotify: false };
+  readonly #db: DatabaseSync;
+  readonly #cache: StatementCache;
+  readonly #batch: WriteBatch;
+  readonly #now: () => Millis;
+  #closed = false;
+
+  /** Use openSqliteStore(): the database must be configured and migrated first. */
+  constructor(db: DatabaseSync, options: { maxBatchOps?: number; now?: () => Millis } = {}) {
+    this.#db = db;
+    this.#cache = new StatementCache(db);
+    this.#batch = new WriteBatch(db, options.maxBatchOps === undefined ? {} : { maxOps: options.maxBatchOps });
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Transactions committed by the write batch (group commit makes this far fewer than the writes). */
+  get commitCount(): number {
+    return this.#batch.commits;
+  }
+
+  /** The underlying connection, for diagnostics and tests. Do not write through it. */
+  get database(): DatabaseSync {
+    return this.#db;
+  }
+
+  #sql(sql: string): StatementSync {
+    return this.#cache.sql(sql);
+  }
+
+  /** Runs a read now. Throws STORE_UNAVAILABLE after close. */
+  #read<T>(fn: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new FlotillaError('STORE_UNAVAILABLE', 'the store is closed'));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #write<T>(fn: () => T): Promise<T> {
+    return this.#batch.enqueue(fn);
+  }
+
+  // -- lifecycle ----------------------------------------------------------------------
+
+  async migrate(): Promise<void> {
+    await this.#read(() => applyMigrations(this.#db));
+  }
+
+  async ping(): Promise<void> {
+    await this.#read(() => this.#sql('SELECT 1').get());
+  }
+
+  /** Flushes queued writes (they commit and their promises resolve), then closes. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#batch.close();
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  // -- tasks --------------------------------------------------------------------------
+
+  taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]> {
+    if (params.tasks.length === 0) return this.#read(() => []);
+    // One operation for the whole call: its tasks commit together or not at all.
+    return this.#write(() => params.tasks.map(({ task, events }) => this.#createTask(task, events)));
+  }
+
+  #createTask(task: NewTask, events: NewEvent[]): TaskCreateResult {
+    if (task.idempotencyKey !== null) {
+      const row = this.#sql(
+        `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id WHERE t.idempotency_key = ?`,
+      ).get(task.idempotencyKey);
+      if (row) return { created: false, task: taskRecordFromRow(row) };
+    }
+    const inserted = this.#sql(
+      `INSERT INTO tasks (id, status, priority, agent, capabilities, replica, site, concurrency_key, attempt, max_attempts,
+         timeout_ms, run_at, assignment_id, cancel_requested_at, created_at, updated_at, finished_at, idempotency_key,
+         parent_id, created_by)
+       VALUES (:id, :status, :priority, :agent, :capabilities, :replica, :site, :concurrency_key, :attempt, :max_attempts,
+         :timeout_ms, :run_at, :assignment_id, :cancel_requested_at, :created_at, :updated_at, :finished_at, :idempotency_key,
+         :parent_id, :created_by)`,
+    ).run({
+      id: task.id,
+      status: task.status,
+      priority: task.priority,
+      agent: task.agent,
+      capabilities: toJson(task.capabilities),
+      replica: task.replica,
+      site: task.site,
+      concurrency_key: task.concurrencyKey,
+      attempt: task.attempt,
+      max_attempts: task.maxAttempts,
+      timeout_ms: task.timeoutMs,
+      run_at: task.runAt,
+      assignment_id: task.assignmentId,
+      cancel_requested_at: task.cancelRequestedAt,
+      created_at: task.createdAt,
+      updated_at: task.updatedAt,
+      finished_at: task.finishedAt,
+      idempotency_key: task.idempotencyKey,
+      parent_id: task.parentId,
+      created_by: task.createdBy,
+    });
+    this.#sql(
+      `INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent)
+       VALUES (:task_id, :type, :input, :result, :error, :correlation, :traceparent)`,
+    ).run({
+      task_id: task.id,
+      type: task.type,
+      input: toJson(task.input),
+      result: toJsonOrNull(task.result),
+      error: toJsonOrNull(task.error),
+      correlation: toJson(task.correlation),
+      traceparent: task.traceparent,
+    });
+    const seq = Number(inserted.lastInsertRowid);
+    return { created: true, task: { ...task, seq }, events: insertEvents(this.#cache, events, task.createdAt) };
+  }
+
+  taskGet(params: { id: string }): Promise<TaskRecord | null> {
+    return this.#read(() => {
+      const row = this.#sql(`SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id WHERE t.id = ?`).get(params.id);
+      return row ? taskRecordFromRow(row) : null;
+    });
+  }
+
+  taskList(params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }> {
+    return this.#read(() => taskList(this.#cache, params));
+  }
+
+  taskCandidates(params: TaskCandidatesParams): Promise<TaskHead[]> {
+    return this.#read(() => taskCandidates(this.#cache, params));
+  }
+
+  taskNextRunAt(params: { now: Millis }): Promise<Millis | null> {
+    return this.#read(() => {
+      // INDEXED BY: without statistics the planner would rather use the equality on status
+      // (tasks_status_seq) and sort; the partial index answers with one seek.
+      const row = this.#sql(
+        `SELECT run_at FROM tasks INDEXED BY tasks_pending_run_at
+         WHERE status = 'pending' AND run_at > ? ORDER BY run_at LIMIT 1`,
+      ).get(params.now);
+      return row ? Number(row.run_at) : null;
+    });
+  }
+
+  taskTransition(params: { transitions: Transition[] }): Promise<TransitionResult[]> {
+    if (params.transitions.length === 0) return this.#read(() => []);
+    // One batch operation; each transition has its own nested savepoint, so a conflict undoes
+    // only that transition. An unexpected error rejects the call and undoes all of it.
+    return this.#write(() => params.transitions.map((t) => applyTransition(this.#cache, t)));
+  }
+
+  taskCountByStatus(params: { agent?: string }): Promise<Record<TaskStatus, number>> {
+    return this.#read(() => {
+      const counts = zeroCounts();
+      const rows = params.agent === undefined
+        ? this.#sql('SELECT status, COUNT(*) AS n FROM tasks GROUP BY status').all()
+        : this.#sql('SELECT status, COUNT(*) AS n FROM tasks WHERE agent = ? GROUP BY status').all(params.agent);
+      addCounts(counts, rows);
+      return counts;
+    });
+  }
+
+  taskPrune(params: { finishedBefore: Millis; limit: number }): Promise<number> {
+    return this.#write(() => {
+      const limit = Math.max(0, Math.floor(params.limit));
+      const ids = this.#sql(
+        `SELECT id FROM tasks INDEXED BY tasks_terminal_finished
+         WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < :before
+         ORDER BY finished_at LIMIT :limit`,
+      ).all({ before: params.finishedBefore, limit }).map((r) => String(r.id));
+      if (ids.length > 0) {
+        const list = JSON.stringify(ids);
+        // Children first: the references to tasks have no cascade.
+        for (const sql of [
+          'DELETE FROM events WHERE task_id IN (SELECT value FROM json_each(:ids))',
+          'DELETE FROM assignments WHERE task_id IN (SELECT value FROM json_each(:ids))',
+          'DELETE FROM task_payloads WHERE task_id IN (SELECT value FROM json_each(:ids))',
+          'DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(:ids))',
+        ]) {
+          this.#sql(sql).run({ ids: list });
+        }
+      }
+      // Events about no task in particular (agents, replicas) age out with the same horizon.
+      this.#sql(
+        `DELETE FROM events WHERE seq IN (
+           SELECT seq FROM events WHERE task_id IS NULL AND at < :before ORDER BY at LIMIT :limit)`,
+      ).run({ before: params.finishedBefore, limit });
+      return ids.length;
+    });
+  }
+
+  // -- assignments --------------------------------------------------------------------
+
+  assignmentGet(params: { id: string }): Promise<AssignmentRecord | null> {
+    return this.#read(() => this.#assignment(params.id));
+  }
+
+  #assignment(id: string): AssignmentRecord | null {
+    const row = this.#sql(`SELECT ${ASSIGNMENT_SELECT} FROM assignments WHERE id = ?`).get(id);
+    return row ? assignmentFromRow(row) : null;
+  }
+
+  assignmentListByTask(params: { taskId: string }): Promise<AssignmentRecord[]> {
+    return this.#read(() =>
+      this.#sql(`SELECT ${ASSIGNMENT_SELECT} FROM assignments WHERE task_id = ? ORDER BY rowid`)
+        .all(params.taskId)
+        .map((row) => assignmentFromRow(row)),
+    );
+  }
+
+  assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]> {
+    return this.#read(() =>
+      this.#sql(
+        `SELECT ${DUE_SELECT} FROM assignments a JOIN tasks t ON t.id = a.task_id
+         WHERE a.replica_id = ? AND a.${LIVE_ASSIGNMENT} ORDER BY a.rowid`,
+      ).all(params.replicaId).map(dueFromRow),
+    );
+  }
+
+  assignmentListDue(params: { now: Millis; cancelGraceMs: Millis; limit: number }): Promise<DueAssignment[]> {
+    // Three range scans of partial indexes (lease, deadline, cancellations past their grace),
+    // united; each is pinned with INDEXED BY so the reaper never walks every assignment.
+    // Oldest dispatch first, so a backlog of expiries drains in a stable order.
+    return this.#read(() =>
+      this.#sql(
+        `WITH due (id) AS (
+           SELECT id FROM assignments INDEXED BY assignments_live_lease
+           WHERE ${LIVE_ASSIGNMENT} AND lease_expires_at <= :now
+           UNION
+           SELECT id FROM assignments INDEXED BY assignments_live_deadline
+           WHERE ${LIVE_ASSIGNMENT} AND deadline_at <= :now
+           UNION
+           SELECT assignment_id FROM tasks INDEXED BY tasks_live_cancel
+           WHERE status IN ('dispatched', 'running') AND cancel_requested_at IS NOT NULL AND cancel_requested_at <= :cancel_before
+         )
+         SELECT ${DUE_SELECT} FROM due JOIN assignments a ON a.id = due.id JOIN tasks t ON t.id = a.task_id
+         WHERE a.${LIVE_ASSIGNMENT}
+         ORDER BY a.rowid LIMIT :limit`,
+      ).all({ now: params.now, cancel_before: params.now - params.cancelGraceMs, limit: Math.max(0, params.limit) }).map(dueFromRow),
+    );
+  }
+
+  assignmentHeartbeat(params: HeartbeatParams): Promise<HeartbeatResult> {
+    return this.#write((): HeartbeatResult => {
+      const guard = `WHERE id = :id AND replica_id = :replica_id AND ${LIVE_ASSIGNMENT} RETURNING ${ASSIGNMENT_SELECT}`;
+      const base = { id: params.assignmentId, replica_id: params.replicaId, lease: params.leaseExpiresAt };
+      const row = params.progress
+        ? this.#sql(
+          `UPDATE assignments SET lease_expires_at = :lease, progress_percent = :percent, progress_message = :message,
+             progress_at = :progress_at ${guard}`,
+        ).get({ ...base, percent: params.progress.percent, message: params.progress.message, progress_at: params.progress.at })
+        : this.#sql(`UPDATE assignments SET lease_expires_at = :lease ${guard}`).get(base);
+      if (!row) return { ok: false, assignment: this.#assignment(params.assignmentId) };
+      const assignment = assignmentFromRow(row);
+      const task = this.#sql('SELECT cancel_requested_at FROM tasks WHERE id = ?').get(assignment.taskId);
+      return { ok: true, cancelRequested: task !== undefined && task.cancel_requested_at !== null, assignment };
+    });
+  }
+
+  /**
+   * byStatus counts the agent's tasks: those addressed to it by name, plus capability-routed
+   * tasks whose most recent attempt ran on it (an addressed task can only ever run on its
+   * agent, so nothing is counted twice). Attempt counts cover the retained history; dispatch
+   * failures are not counted as failed attempts, as the state machine does not count them.
+   */
+  agentStats(params: { agent: string; sample: number }): Promise<AgentStats> {
+    return this.#read(() => {
+      const byStatus = zeroCounts();
+      addCounts(byStatus, this.#sql('SELECT status, COUNT(*) AS n FROM tasks WHERE agent = ? GROUP BY status').all(params.agent));
+      addCounts(byStatus, this.#sql(
+        `SELECT t.status AS status, COUNT(*) AS n
+         FROM (SELECT DISTINCT task_id FROM assignments WHERE agent = :agent) mine
+         JOIN tasks t ON t.id = mine.task_id
+         WHERE t.agent IS NULL
+           AND (SELECT a.agent FROM assignments a WHERE a.task_id = t.id ORDER BY a.rowid DESC LIMIT 1) = :agent
+         GROUP BY t.status`,
+      ).all({ agent: params.agent }));
+      const recentDurationsMs = this.#sql(
+        `SELECT finished_at - started_at AS d FROM assignments
+         WHERE agent = :agent AND status = 'completed' AND started_at IS NOT NULL
+         ORDER BY finished_at DESC LIMIT :sample`,
+      ).all({ agent: params.agent, sample: Math.max(0, params.sample) }).map((r) => Number(r.d));
+      const outcomes = this.#sql(
+        `SELECT
+           COUNT(*) FILTER (WHERE status = 'completed') AS completed,
+           COUNT(*) FILTER (WHERE status IN ('timed_out', 'lost')
+             OR (status = 'failed' AND json_extract(error, '$.code') IS NOT 'DISPATCH_FAILED')) AS failed
+         FROM assignments WHERE agent = ?`,
+      ).get(params.agent);
+      return {
+        byStatus,
+        recentDurationsMs,
+        attemptsCompleted: Number(outcomes?.completed ?? 0),
+        attemptsFailed: Number(outcomes?.failed ?? 0),
+      };
+    });
+  }
+
+  // -- agents -------------------------------------------------------------------------
+
+  agentCreate(params: { agent: AgentRecord; event: NewEvent }): Promise<EventRecord[]> {
+    return this.#write(() => {
+      if (this.#sql('SELECT 1 FROM agents WHERE name = ?').get(params.agent.name)) {
+        throw new FlotillaError('AGENT_EXISTS', `agent ${params.agent.name} already exists`);
+      }
+      this.#sql(
+        `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at)
+         VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at)`,
+      ).run(agentParams(params.agent));
+      return insertEvents(this.#cache, [params.event], params.agent.createdAt);
+    });
+  }
+
+  /** Replacing keeps the original createdAt: re-reading a config file does not recreate its agents. */
+  agentUpsert(params: { agent: AgentRecord }): Promise<void> {
+    return this.#write(() => {
+      this.#sql(
+        `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at)
+         VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at)
+         ON CONFLICT (name) DO UPDATE SET
+           description = excluded.description, capabilities = excluded.capabilities,
+           max_concurrency = excluded.max_concurrency, max_attempts = excluded.max_attempts,
+           timeout_ms = excluded.timeout_ms, level = excluded.level, tool_domains = excluded.tool_domains,
+           concurrency_limits = excluded.concurrency_limits, retry_base_delay_ms = excluded.retry_base_delay_ms,
+           retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at`,
+      ).run(agentParams(params.agent));
+    });
+  }
+
+  agentGet(params: { name: string }): Promise<AgentRecord | null> {
+    return this.#read(() => {
+      const row = this.#sql('SELECT * FROM agents WHERE name = ?').get(params.name);
+      return row ? agentFromRow(row) : null;
+    });
+  }
+
+  agentList(): Promise<AgentRecord[]> {
+    return this.#read(() => this.#sql('SELECT * FROM agents ORDER BY name').all().map(agentFromRow));
+  }
+
+  agentUpdate(params: { agent: AgentRecord; event: NewEvent }): Promise<boolean> {
+    return this.#write(() => {
+      const r = this.#sql(
+        `UPDATE agents SET description = :description, capabilities = :capabilities, max_concurrency = :max_concurrency,
+           max_attempts = :max_attempts, timeout_ms = :timeout_ms, level = :level, tool_domains = :tool_domains,
+           concurrency_limits = :concurrency_limits, retry_base_delay_ms = :retry_base_delay_ms,
+           retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at
+         WHERE name = :name`,
+      ).run(agentParams(params.agent));
+      if (changes(r) === 0) return false;
+      insertEvents(this.#cache, [params.event], params.agent.updatedAt);
+      return true;
+    });
+  }
+
+  agentDelete(params: { name: string; event: NewEvent }): Promise<boolean> {
+    return this.#write(() => {
+      const r = this.#sql('DELETE FROM agents WHERE name = ?').run(params.name);
+      if (changes(r) === 0) return false;
+      insertEvents(this.#cache, [params.event], this.#now());
+      return true;
+    });
+  }
+
+  // -- replicas -----------------------------------------------------------------------
+
+  /**
+   * The status always becomes live (the `status` of the given record is not consulted), and
+   * a re-registration keeps registeredAt, inFlight, the outcome counters and lastAssignedAt.
+   */
+  replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<ReplicaRecord> {
+    return this.#write(() => {
+      const r = params.replica;
+      const row = this.#sql(
+        `INSERT INTO replicas (id, agent, site, status, max_concurrency, in_flight, registered_at, last_seen_at,
+           last_assigned_at, completed, failed)
+         VALUES (:id, :agent, :site, 'live', :max_concurrency, 0, :registered_at, :last_seen_at, NULL, 0, 0)
+         ON CONFLICT (id) DO UPDATE SET
+           agent = excluded.agent, site = excluded.site, status = 'live',
+           max_concurrency = excluded.max_concurrency, last_seen_at = excluded.last_seen_at
+         RETURNING *`,
+      ).get({
+        id: r.id,
+        agent: r.agent,
+        site: r.site,
+        max_concurrency: r.maxConcurrency,
+        registered_at: r.registeredAt,
+        last_seen_at: r.lastSeenAt,
+      });
+      if (!row) throw new Error(`replica ${r.id} upsert returned no row`);
+      insertEvents(this.#cache, [params.event], r.lastSeenAt);
+      return replicaFromRow(row);
+    });
+  }
+
+  replicaGet(params: { id: string }): Promise<ReplicaRecord | null> {
+    return this.#read(() => {
+      const row = this.#sql('SELECT * FROM replicas WHERE id = ?').get(params.id);
+      return row ? replicaFromRow(row) : null;
+    });
+  }
+
+  replicaList(params: { agent?: string; statuses?: ReplicaStatus[] }): Promise<ReplicaRecord[]> {
+    return this.#read(() => {
+      const where: string[] = [];
+      const args: Params = {};
+      if (params.agent !== undefined) {
+        where.push('agent = :agent');
+        args.agent = params.agent;
+      }
+      if (params.statuses !== undefined && params.statuses.length > 0) {
+        where.push('status IN (SELECT value FROM json_each(:statuses))');
+        args.statuses = JSON.stringify(params.statuses);
+      }
+      const sql = `SELECT * FROM replicas ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY registered_at, id`;
+      return this.#sql(sql).all(args).map(replicaFromRow);
+    });
+  }
+
+  /** Never moves lastSeenAt backwards (touches may arrive out of order). */
+  replicaTouch(params: { ids: string[]; at: Millis }): Promise<void> {
+    if (params.ids.length === 0) return this.#read(() => undefined);
+    return this.#write(() => {
+      this.#sql(
+        `UPDATE replicas SET last_seen_at = max(last_seen_at, :at) WHERE id IN (SELECT value FROM json_each(:ids))`,
+      ).run({ at: params.at, ids: JSON.stringify(params.ids) });
+    });
+  }
+
+  replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<boolean> {
+    return this.#write(() => {
+      const r = this.#sql(
+        'UPDATE replicas SET status = :to WHERE id = :id AND status IN (SELECT value FROM json_each(:from))',
+      ).run({ id: params.id, to: params.to, from: JSON.stringify(params.from) });
+      if (changes(r) === 0) return false;
+      insertEvents(this.#cache, [params.event], this.#now());
+      return true;
+    });
+  }
+
+  replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]> {
+    return this.#read(() =>
+      this.#sql(
+        `SELECT * FROM replicas WHERE status IN ('live', 'draining') AND last_seen_at < ? ORDER BY last_seen_at, id`,
+      ).all(params.seenBefore).map(replicaFromRow),
+    );
+  }
+
+  // -- concurrency keys ---------------------------------------------------------------
+
+  /** Only keys with live assignments are in the map. */
+  concurrencyKeyInFlight(params: { keys: string[] }): Promise<Map<string, number>> {
+    return this.#read(() => {
+      const out = new Map<string, number>();
+      if (params.keys.length === 0) return out;
+      const rows = this.#sql(
+        'SELECT key, in_flight FROM concurrency_keys WHERE key IN (SELECT value FROM json_each(?)) AND in_flight > 0',
+      ).all(JSON.stringify(params.keys));
+      for (const row of rows) out.set(String(row.key), Number(row.in_flight));
+      return out;
+    });
+  }
+
+  // -- events -------------------------------------------------------------------------
+
+  eventAppend(params: { events: NewEvent[] }): Promise<EventRecord[]> {
+    if (params.events.length === 0) return this.#read(() => []);
+    return this.#write(() => insertEvents(this.#cache, params.events, this.#now()));
+  }
+
+  eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]> {
+    return this.#read(() => {
+      const limit = Math.max(0, params.limit);
+      const rows = params.taskId === undefined
+        ? this.#sql('SELECT * FROM events WHERE seq > :after ORDER BY seq LIMIT :limit').all({ after: params.after, limit })
+        : this.#sql('SELECT * FROM events WHERE task_id = :task_id AND seq > :after ORDER BY seq LIMIT :limit')
+          .all({ after: params.after, limit, task_id: params.taskId });
+      return rows.map(eventFromRow);
+    });
+  }
+
+  // -- auth ---------------------------------------------------------------------------
+
+  apiKeyCreate(params: { key: ApiKeyRecord }): Promise<void> {
+    return this.#write(() => {
+      const k = params.key;
+      this.#sql(
+        `INSERT INTO api_keys (id, name, role, hash, created_at, last_used_at)
+         VALUES (:id, :name, :role, :hash, :created_at, :last_used_at)`,
+      ).run({ id: k.id, name: k.name, role: k.role, hash: k.hash, created_at: k.createdAt, last_used_at: k.lastUsedAt });
+    });
+  }
+
+  apiKeyFindByHash(params: { hash: string }): Promise<ApiKeyRecord | null> {
+    return this.#read(() => {
+      const row = this.#sql('SELECT * FROM api_keys WHERE hash = ?').get(params.hash);
+      return row ? apiKeyFromRow(row) : null;
+    });
+  }
+
+  apiKeyCount(): Promise<number> {
+    return this.#read(() => Number(this.#sql('SELECT COUNT(*) AS n FROM api_keys').get()?.n ?? 0));
+  }
+
+  apiKeyTouch(params: { id: string; at: Millis }): Promise<void> {
+    return this.#write(() => {
+      this.#sql('UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, :at), :at) WHERE id = :id').run({ id: params.id, at: params.at });
+    });
+  }
+}

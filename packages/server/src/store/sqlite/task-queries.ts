@@ -1,0 +1,127 @@
+// The task read paths that need more than one statement: the dispatcher's candidate query
+// and the filtered, paginated listing.
+
+import { FlotillaError } from '../../core/errors.ts';
+import type { TaskHead, TaskRecord } from '../../core/types.ts';
+import type { TaskCandidatesParams, TaskListParams } from '../store.ts';
+import {
+  TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, taskHeadFromRow, taskRecordFromRow, type Params, type Row,
+} from './rows.ts';
+import type { StatementCache } from './statement-cache.ts';
+
+const HEAD_SELECT = TASK_HEAD_COLUMNS.join(', ');
+
+/** Dispatch order: priority high to low, then submission order. */
+export function compareDispatchOrder(a: Pick<TaskHead, 'priority' | 'seq'>, b: Pick<TaskHead, 'priority' | 'seq'>): number {
+  return b.priority - a.priority || a.seq - b.seq;
+}
+
+type Queue = { agent: string } | { capabilityRouted: true };
+type Range = 'all' | 'same_priority_after' | 'lower_priority';
+
+function candidateSql(queue: Queue, range: Range): string {
+  const target = 'agent' in queue ? 'agent = :agent' : 'agent IS NULL';
+  const order = range === 'same_priority_after' ? 'seq' : 'priority DESC, seq';
+  const keyset = range === 'all' ? '' : range === 'same_priority_after' ? 'AND priority = :priority AND seq > :seq' : 'AND priority < :priority';
+  return `SELECT ${HEAD_SELECT} FROM tasks
+    WHERE status = 'pending' AND ${target} AND run_at <= :now ${keyset}
+    ORDER BY ${order} LIMIT :limit`;
+}
+
+/**
+ * Each queue (one per agent, plus the capability-routed one) is read separately, each an
+ * index seek into `tasks_pending_agent_order` that stops after `limit` rows, and the
+ * results are merged. This never scans the backlog of agents that are not asking: a
+ * million pending tasks for a busy agent cost nothing to the query of an idle one.
+ * The keyset position is split into two seeks (rest of the same priority, then the lower
+ * priorities) because a (priority DESC, seq ASC) position is not one contiguous range
+ * condition SQLite can seek to.
+ */
+export function taskCandidates(cache: StatementCache, params: TaskCandidatesParams): TaskHead[] {
+  if (params.limit <= 0) return [];
+  const queues: Queue[] = [...new Set(params.agents)].map((agent) => ({ agent }));
+  if (params.includeCapabilityRouted) queues.push({ capabilityRouted: true });
+  const after = params.after ?? null;
+  const found: TaskHead[] = [];
+  for (const queue of queues) {
+    const base: Params = { now: params.now, limit: params.limit };
+    if ('agent' in queue) base.agent = queue.agent;
+    if (after === null) {
+      found.push(...read(cache, candidateSql(queue, 'all'), base));
+      continue;
+    }
+    const same = read(cache, candidateSql(queue, 'same_priority_after'), { ...base, priority: after.priority, seq: after.seq });
+    found.push(...same);
+    if (same.length < params.limit) {
+      found.push(...read(cache, candidateSql(queue, 'lower_priority'), { ...base, limit: params.limit - same.length, priority: after.priority }));
+    }
+  }
+  if (queues.length > 1) found.sort(compareDispatchOrder);
+  return found.slice(0, params.limit);
+}
+
+function read(cache: StatementCache, sql: string, params: Params): TaskHead[] {
+  return cache.sql(sql).all(params).map((row) => taskHeadFromRow(row));
+}
+
+// -- listing ----------------------------------------------------------------------------
+
+/** Cursors are the seq of the last task returned, opaque to clients. */
+export function encodeCursor(seq: number): string {
+  return Buffer.from(`s${seq}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^s(\d{1,16})$/.exec(text);
+  if (!m) throw new FlotillaError('VALIDATION_FAILED', 'invalid cursor');
+  return Number(m[1]);
+}
+
+/**
+ * Newest first. Fetches one row more than asked to know whether another page exists.
+ * Several statuses are read as one index-ordered seek per status (tasks_status_seq), merged
+ * here: an IN list would make SQLite collect every matching task and sort them all to
+ * return one page, which is ruinous for a status like `completed`.
+ */
+export function taskList(cache: StatementCache, params: TaskListParams): { items: TaskRecord[]; nextCursor: string | null } {
+  const where: string[] = [];
+  const args: Params = {};
+  if (params.agent !== undefined) {
+    where.push('t.agent = :agent');
+    args.agent = params.agent;
+  }
+  if (params.priority !== undefined) {
+    where.push('t.priority = :priority');
+    args.priority = params.priority;
+  }
+  if (params.parentId !== undefined) {
+    where.push('t.parent_id = :parent_id');
+    args.parent_id = params.parentId;
+  }
+  if (params.cursor) {
+    where.push('t.seq < :before');
+    args.before = decodeCursor(params.cursor);
+  }
+  const limit = Math.max(0, Math.floor(params.limit));
+  args.limit = limit + 1;
+  // An empty status list is no filter, like an absent one.
+  const statuses = [...new Set(params.statuses ?? [])];
+  let rows: Row[];
+  if (statuses.length === 0) {
+    rows = cache.sql(listSql(where)).all(args);
+  } else {
+    const sql = listSql(['t.status = :status', ...where]);
+    rows = statuses.flatMap((status) => cache.sql(sql).all({ ...args, status }));
+    if (statuses.length > 1) rows.sort((a, b) => Number(b.seq) - Number(a.seq));
+  }
+  const items = rows.slice(0, limit).map(taskRecordFromRow);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.seq) : null };
+}
+
+function listSql(where: readonly string[]): string {
+  return `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+    ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+    ORDER BY t.seq DESC LIMIT :limit`;
+}

@@ -1,0 +1,208 @@
+// Applying a Transition: the guarded writes the state machine decided, as one unit. The store
+// does not interpret a transition; it checks the guards and writes what it is told. Every
+// guard is part of a write's WHERE clause, so checking and writing are one step and no other
+// writer can slip in between (and SQLite has a single writer anyway).
+//
+// Order inside the transition's savepoint:
+//   1. task row (guard: status and live assignment)          -> conflict 'task'
+//   2. assignment insert, or guarded assignment update       -> conflict 'assignment'
+//   3. slot acquire: replica (live, under max), then key      -> 'replica_slot' / 'concurrency_key'
+//   4. slot release: replica and key
+//   5. events
+// Steps 1-3 return the conflict of a failed guard; the savepoint is then rolled back, so
+// nothing of the transition persists (not even the task update of step 1).
+
+import type {
+  AssignmentPatch, ConflictReason, EventRecord, Millis, NewEvent, TaskPatch, Transition, TransitionResult,
+} from '../../core/types.ts';
+import { assignmentParams, changes, toJson, toJsonOrNull, type Params } from './rows.ts';
+import type { StatementCache } from './statement-cache.ts';
+
+/** TaskPatch keys stored on the hot `tasks` row, and their columns. */
+const TASK_PATCH_COLUMNS = {
+  status: 'status',
+  assignmentId: 'assignment_id',
+  attempt: 'attempt',
+  maxAttempts: 'max_attempts',
+  runAt: 'run_at',
+  finishedAt: 'finished_at',
+  cancelRequestedAt: 'cancel_requested_at',
+  updatedAt: 'updated_at',
+} as const satisfies Partial<Record<keyof TaskPatch, string>>;
+
+/** TaskPatch keys stored in `task_payloads` (JSON). */
+const PAYLOAD_PATCH_COLUMNS = {
+  result: 'result',
+  error: 'error',
+} as const satisfies Partial<Record<keyof TaskPatch, string>>;
+
+// Compile-time check: a field added to TaskPatch must be given a column here.
+type UnmappedTaskPatchKey = Exclude<keyof TaskPatch, keyof typeof TASK_PATCH_COLUMNS | keyof typeof PAYLOAD_PATCH_COLUMNS>;
+const _everyTaskPatchKeyMapped: [UnmappedTaskPatchKey] extends [never] ? true : UnmappedTaskPatchKey = true;
+void _everyTaskPatchKeyMapped;
+
+const ASSIGNMENT_PATCH_COLUMNS = {
+  status: 'status',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+  leaseExpiresAt: 'lease_expires_at',
+  deadlineAt: 'deadline_at',
+  error: 'error',
+} as const satisfies Record<keyof AssignmentPatch, string>;
+
+const JSON_PATCH_KEYS: ReadonlySet<string> = new Set(['result', 'error']);
+
+/**
+ * `SET col = :v_col, ...` for the keys of `patch` that are present (undefined = unchanged,
+ * null = NULL), restricted to `columns`. Keys are visited in the whitelist's order, so equal
+ * shapes produce identical SQL and share one prepared statement.
+ */
+function setClause(patch: object, columns: Readonly<Record<string, string>>): { sql: string; params: Params } {
+  const parts: string[] = [];
+  const params: Params = {};
+  const p = patch as Record<string, unknown>;
+  for (const [key, column] of Object.entries(columns)) {
+    const v = p[key];
+    if (v === undefined) continue;
+    parts.push(`${column} = :v_${column}`);
+    params[`v_${column}`] = JSON_PATCH_KEYS.has(key) ? toJsonOrNull(v as Parameters<typeof toJsonOrNull>[0]) : (v as Params[string]);
+  }
+  return { sql: parts.join(', '), params };
+}
+
+function assertKnownKeys(patch: object, ...allowed: Array<Readonly<Record<string, string>>>): void {
+  for (const key of Object.keys(patch)) {
+    if (!allowed.some((cols) => Object.hasOwn(cols, key))) {
+      throw new Error(`patch field ${key} is not stored by the SQLite store`);
+    }
+  }
+}
+
+export function insertEvents(cache: StatementCache, events: readonly NewEvent[], at: Millis): EventRecord[] {
+  const stmt = cache.sql(
+    `INSERT INTO events (type, at, task_id, agent, replica_id, assignment_id, data)
+     VALUES (:type, :at, :task_id, :agent, :replica_id, :assignment_id, :data)`,
+  );
+  return events.map((e) => {
+    const r = stmt.run({
+      type: e.type,
+      at,
+      task_id: e.taskId,
+      agent: e.agent,
+      replica_id: e.replicaId,
+      assignment_id: e.assignmentId,
+      data: toJson(e.data),
+    });
+    return { ...e, seq: Number(r.lastInsertRowid), at };
+  });
+}
+
+function updateTask(cache: StatementCache, t: Transition): ConflictReason | null {
+  assertKnownKeys(t.set, TASK_PATCH_COLUMNS, PAYLOAD_PATCH_COLUMNS);
+  const hot = setClause(t.set, TASK_PATCH_COLUMNS);
+  const guarded = cache.sql(
+    `UPDATE tasks SET ${hot.sql}
+     WHERE id = :id AND status = :from_status AND assignment_id IS :expect_assignment_id`,
+  );
+  const r = guarded.run({ ...hot.params, id: t.taskId, from_status: t.fromStatus, expect_assignment_id: t.expectAssignmentId });
+  if (changes(r) === 0) return 'task';
+  const payload = setClause(t.set, PAYLOAD_PATCH_COLUMNS);
+  if (payload.sql !== '') {
+    cache.sql(`UPDATE task_payloads SET ${payload.sql} WHERE task_id = :id`).run({ ...payload.params, id: t.taskId });
+  }
+  return null;
+}
+
+function writeAssignment(cache: StatementCache, t: Transition): ConflictReason | null {
+  if (t.assignmentInsert) {
+    cache.sql(
+      `INSERT INTO assignments (id, task_id, agent, replica_id, attempt, status, dispatched_at, started_at, finished_at,
+         lease_expires_at, deadline_at, progress_percent, progress_message, progress_at, error)
+       VALUES (:id, :task_id, :agent, :replica_id, :attempt, :status, :dispatched_at, :started_at, :finished_at,
+         :lease_expires_at, :deadline_at, :progress_percent, :progress_message, :progress_at, :error)`,
+    ).run(assignmentParams(t.assignmentInsert));
+  }
+  const u = t.assignmentUpdate;
+  if (u) {
+    assertKnownKeys(u.set, ASSIGNMENT_PATCH_COLUMNS);
+    const set = setClause(u.set, ASSIGNMENT_PATCH_COLUMNS);
+    // An empty patch still checks the guard: `SET id = id` changes nothing but counts the row.
+    const stmt = cache.sql(
+      `UPDATE assignments SET ${set.sql === '' ? 'id = id' : set.sql}
+       WHERE id = :id AND status IN (SELECT value FROM json_each(:from_statuses))`,
+    );
+    const r = stmt.run({ ...set.params, id: u.id, from_statuses: JSON.stringify(u.fromStatuses) });
+    if (changes(r) === 0) return 'assignment';
+  }
+  return null;
+}
+
+function acquireSlot(cache: StatementCache, t: Transition): ConflictReason | null {
+  const a = t.slotAcquire;
+  if (!a) return null;
+  const replica = cache.sql(
+    `UPDATE replicas SET in_flight = in_flight + 1, last_assigned_at = :at
+     WHERE id = :id AND status = 'live' AND in_flight < max_concurrency`,
+  ).run({ id: a.replicaId, at: a.at });
+  if (changes(replica) === 0) return 'replica_slot';
+  if (a.concurrencyKey === null) return null;
+  if (a.concurrencyLimit === null) {
+    // No limit applies, but the key is still counted: a limit configured later must see
+    // the assignments already running under it.
+    cache.sql(
+      `INSERT INTO concurrency_keys (key, in_flight) VALUES (:key, 1)
+       ON CONFLICT (key) DO UPDATE SET in_flight = in_flight + 1`,
+    ).run({ key: a.concurrencyKey });
+    return null;
+  }
+  // Insert (first holder, allowed when the limit is positive) or increment under the limit.
+  // The SELECT needs its WHERE clause for SQLite to parse the upsert unambiguously.
+  const key = cache.sql(
+    `INSERT INTO concurrency_keys (key, in_flight) SELECT :key, 1 WHERE :limit > 0
+     ON CONFLICT (key) DO UPDATE SET in_flight = in_flight + 1 WHERE in_flight < :limit`,
+  ).run({ key: a.concurrencyKey, limit: a.concurrencyLimit });
+  return changes(key) === 0 ? 'concurrency_key' : null;
+}
+
+function releaseSlot(cache: StatementCache, t: Transition): void {
+  const r = t.slotRelease;
+  if (!r) return;
+  // No status guard: a lost or gone replica still gets its slot (and its record) back.
+  // `in_flight > 0` keeps the counter from going negative should it ever have drifted.
+  cache.sql(
+    `UPDATE replicas SET in_flight = in_flight - 1, completed = completed + :completed, failed = failed + :failed
+     WHERE id = :id AND in_flight > 0`,
+  ).run({ id: r.replicaId, completed: r.outcome === 'completed' ? 1 : 0, failed: r.outcome === 'failed' ? 1 : 0 });
+  if (r.concurrencyKey === null) return;
+  cache.sql('UPDATE concurrency_keys SET in_flight = in_flight - 1 WHERE key = :key AND in_flight > 0').run({ key: r.concurrencyKey });
+  cache.sql('DELETE FROM concurrency_keys WHERE key = :key AND in_flight = 0').run({ key: r.concurrencyKey });
+}
+
+/**
+ * Applies one transition inside its own savepoint (nested in the batch operation's). A failed
+ * guard rolls the savepoint back and is returned as a conflict; any other error (a
+ * constraint violation, which means a bug upstream) rolls it back and propagates.
+ */
+export function applyTransition(cache: StatementCache, t: Transition): TransitionResult {
+  cache.sql('SAVEPOINT transition').run();
+  try {
+    const conflict = updateTask(cache, t) ?? writeAssignment(cache, t) ?? acquireSlot(cache, t);
+    if (conflict !== null) {
+      rollback(cache);
+      return { ok: false, conflict };
+    }
+    releaseSlot(cache, t);
+    const events = insertEvents(cache, t.events, t.set.updatedAt);
+    cache.sql('RELEASE transition').run();
+    return { ok: true, events };
+  } catch (error) {
+    // Some errors roll back the whole transaction; then there is no savepoint to return to.
+    if (cache.db.isTransaction) rollback(cache);
+    throw error;
+  }
+}
+
+function rollback(cache: StatementCache): void {
+  cache.sql('ROLLBACK TO transition').run();
+  cache.sql('RELEASE transition').run();
+}

@@ -1,0 +1,172 @@
+// The store interface. A store persists records and performs guarded writes; it never
+// decides a transition (that is core/task-machine.ts). Every method takes one params object.
+// Database differences are capability flags, never `if (postgres)` in callers.
+//
+// Durability contract: when a mutating method's promise resolves, the write is committed
+// durably (it survives a process kill and, with the default settings, a power cut).
+// Stores may batch concurrent writes into one commit (group commit); callers do not see it.
+
+import type {
+  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
+} from '../core/types.ts';
+
+/** What a worker states when it registers; counters and status are the store's (status becomes live). */
+export type NewReplica = Omit<ReplicaRecord, 'inFlight' | 'completed' | 'failed' | 'lastAssignedAt' | 'status'>;
+
+export interface StoreCapabilities {
+  /** Several server processes may share this store safely. */
+  multiNode: boolean;
+  /** The store can wake other server processes when something changes (e.g. LISTEN/NOTIFY). */
+  crossNodeNotify: boolean;
+}
+
+export type TaskCreateResult =
+  | { created: true; task: TaskRecord; events: EventRecord[] }
+  /** An idempotency key matched an existing task: nothing was written. */
+  | { created: false; task: TaskRecord };
+
+export interface TaskListParams {
+  statuses?: TaskStatus[];
+  agent?: string;
+  priority?: number;
+  parentId?: string;
+  /** Newest first. `cursor` is opaque, from the previous page's `nextCursor`. */
+  limit: number;
+  cursor?: string | null;
+}
+
+export interface TaskCandidatesParams {
+  /** Tasks addressed to these agents by name ... */
+  agents: string[];
+  /** ... plus tasks routed by capability (agent = null), when true. */
+  includeCapabilityRouted: boolean;
+  now: Millis;
+  limit: number;
+  /** Keyset position: return only tasks after this one in dispatch order (priority desc, seq asc). */
+  after?: { priority: number; seq: number } | null;
+}
+
+export interface DueAssignment {
+  task: TaskHead;
+  assignment: AssignmentRecord;
+}
+
+export interface HeartbeatParams {
+  assignmentId: string;
+  replicaId: string;
+  leaseExpiresAt: Millis;
+  progress?: { percent: number; message: string | null; at: Millis } | null;
+}
+
+export type HeartbeatResult =
+  | { ok: true; cancelRequested: boolean; assignment: AssignmentRecord }
+  /** The assignment is not live, or not held by that replica: the worker should stop. */
+  | { ok: false; assignment: AssignmentRecord | null };
+
+export interface AgentStats {
+  byStatus: Record<TaskStatus, number>;
+  /** Execution times (finishedAt - startedAt) of the most recent completed attempts, newest first. */
+  recentDurationsMs: number[];
+  attemptsCompleted: number;
+  attemptsFailed: number;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  role: string;
+  /** SHA-256 of the secret, hex. The secret itself is never stored. */
+  hash: string;
+  createdAt: Millis;
+  lastUsedAt: Millis | null;
+}
+
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+  /** Applies pending numbered migrations. Safe to call on every start. */
+  migrate(): Promise<void>;
+  /** Resolves when the database answers; rejects otherwise (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // -- tasks --------------------------------------------------------------------------
+  /**
+   * Creates tasks with their events (task.created) in one commit. A task whose
+   * idempotencyKey already exists is not written: its existing record is returned.
+   */
+  taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]>;
+  taskGet(params: { id: string }): Promise<TaskRecord | null>;
+  taskList(params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }>;
+  /** Pending tasks whose runAt has come, in dispatch order: priority desc, then seq asc. */
+  taskCandidates(params: TaskCandidatesParams): Promise<TaskHead[]>;
+  /** Earliest runAt after `now` among pending tasks (delayed or backing off), or null. */
+  taskNextRunAt(params: { now: Millis }): Promise<Millis | null>;
+  /**
+   * Applies each transition atomically and independently: one whose guard fails changes
+   * nothing and is reported as a conflict; the others still apply. Results are in order.
+   */
+  taskTransition(params: { transitions: Transition[] }): Promise<TransitionResult[]>;
+  taskCountByStatus(params: { agent?: string }): Promise<Record<TaskStatus, number>>;
+  /**
+   * Deletes terminal tasks finished before `finishedBefore`, with their assignments and
+   * events, at most `limit` tasks per call. Returns how many tasks were deleted.
+   */
+  taskPrune(params: { finishedBefore: Millis; limit: number }): Promise<number>;
+
+  // -- assignments --------------------------------------------------------------------
+  assignmentGet(params: { id: string }): Promise<AssignmentRecord | null>;
+  assignmentListByTask(params: { taskId: string }): Promise<AssignmentRecord[]>;
+  /** Live assignments held by a replica. */
+  assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]>;
+  /**
+   * Live assignments that need the reaper: lease lapsed, deadline passed, or cancellation
+   * requested longer than `cancelGraceMs` ago.
+   */
+  assignmentListDue(params: { now: Millis; cancelGraceMs: Millis; limit: number }): Promise<DueAssignment[]>;
+  /** Renews the lease (and records progress) while the assignment is live and held by that replica. */
+  assignmentHeartbeat(params: HeartbeatParams): Promise<HeartbeatResult>;
+  agentStats(params: { agent: string; sample: number }): Promise<AgentStats>;
+
+  // -- agents -------------------------------------------------------------------------
+  /** Rejects with FlotillaError AGENT_EXISTS if the name is taken. */
+  agentCreate(params: { agent: AgentRecord; event: NewEvent }): Promise<EventRecord[]>;
+  /** Creates or replaces (config file declarations). */
+  agentUpsert(params: { agent: AgentRecord }): Promise<void>;
+  agentGet(params: { name: string }): Promise<AgentRecord | null>;
+  agentList(): Promise<AgentRecord[]>;
+  /** Replaces the record; false if it does not exist. */
+  agentUpdate(params: { agent: AgentRecord; event: NewEvent }): Promise<boolean>;
+  /** False if it does not exist. */
+  agentDelete(params: { name: string; event: NewEvent }): Promise<boolean>;
+
+  // -- replicas -----------------------------------------------------------------------
+  /**
+   * Registers a replica, or re-registers a known id (a worker reconnecting): agent, site,
+   * maxConcurrency and lastSeenAt are refreshed, status becomes live, inFlight is kept.
+   */
+  replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<ReplicaRecord>;
+  replicaGet(params: { id: string }): Promise<ReplicaRecord | null>;
+  replicaList(params: { agent?: string; statuses?: ReplicaStatus[] }): Promise<ReplicaRecord[]>;
+  /** Records that replicas were seen at `at` (batched liveness). */
+  replicaTouch(params: { ids: string[]; at: Millis }): Promise<void>;
+  /** Guarded status change; false when the replica was not in one of `from`. */
+  replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<boolean>;
+  /** Live or draining replicas not seen since `seenBefore`. */
+  replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]>;
+
+  // -- concurrency keys ---------------------------------------------------------------
+  /** Live assignments per concurrency key (missing keys have none). */
+  concurrencyKeyInFlight(params: { keys: string[] }): Promise<Map<string, number>>;
+
+  // -- events -------------------------------------------------------------------------
+  eventAppend(params: { events: NewEvent[] }): Promise<EventRecord[]>;
+  /** Events with seq > after, ascending, optionally for one task. */
+  eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]>;
+
+  // -- auth ---------------------------------------------------------------------------
+  apiKeyCreate(params: { key: ApiKeyRecord }): Promise<void>;
+  apiKeyFindByHash(params: { hash: string }): Promise<ApiKeyRecord | null>;
+  apiKeyCount(): Promise<number>;
+  apiKeyTouch(params: { id: string; at: Millis }): Promise<void>;
+}

@@ -5,7 +5,7 @@ import {
   decideCancel, decideCancelAck, decideComplete, decideDispatch, decideDispatchFailed, decideExpiry, decideFail,
   decideRequeue, decideStart,
 } from '../src/core/task-machine.ts';
-import type { AssignmentRecord, TaskRecord } from '../src/core/types.ts';
+import type { TaskRecord } from '../src/core/types.ts';
 
 const policy = { baseDelayMs: 1000, maxDelayMs: 60_000 };
 const T0 = 1_700_000_000_000;

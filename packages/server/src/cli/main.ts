@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// The `flotilla` command. This version has `serve`; the client commands (submit, get, ls,
+// cancel, ...) arrive with the SDK.
+
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, parseInteger, parseLogLevel } from '../config/config.ts';
+import { startServer } from '../server.ts';
+import { VERSION } from '../http/app.ts';
+
+const HELP = `flotilla ${VERSION} — durable task orchestration for fleets of AI agents
+
+Usage:
+  flotilla serve [--host H] [--port N] [--database PATH] [--config FILE] [--log-level L]
+  flotilla version
+  flotilla help
+
+serve flags (each also settable by environment variable; flags win):
+  --host H          address to bind (FLOTILLA_HOST, default 127.0.0.1)
+  --port N          port (FLOTILLA_PORT, default 8080; 0 picks a free port)
+  --database PATH   SQLite file (FLOTILLA_DATABASE_URL, default ./flotilla.db)
+  --config FILE     YAML config with server settings and agents
+                    (FLOTILLA_CONFIG, default ./flotilla.config.yaml when present)
+  --log-level L     fatal|error|warn|info|debug|trace|silent (FLOTILLA_LOG_LEVEL, default info)
+
+Authentication: FLOTILLA_ADMIN_TOKEN sets the admin token; without it, the first start
+generates one, prints it once, and stores only its hash.
+`;
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      database: { type: 'string' },
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const config = loadConfig({
+    env: process.env,
+    cwd: process.cwd(),
+    flags: {
+      ...(values.host !== undefined ? { host: values.host } : {}),
+      ...(values.port !== undefined ? { port: parseInteger(values.port, '--port') } : {}),
+      ...(values.database !== undefined ? { databaseUrl: values.database } : {}),
+      ...(values.config !== undefined ? { configFile: values.config } : {}),
+      ...(values['log-level'] !== undefined ? { logLevel: parseLogLevel(values['log-level'], '--log-level') } : {}),
+    },
+  });
+  const server = await startServer({ config });
+  const { log } = server.engine.ctx;
+  if (server.generatedAdminToken) {
+    // Printed once, to the terminal only — never through the logger (logs get shipped).
+    process.stdout.write(
+      `\n  Generated an admin token (shown only this once; only its hash is stored):\n\n    ${server.generatedAdminToken}\n\n` +
+      `  Use it as:  Authorization: Bearer <token>   (or set FLOTILLA_ADMIN_TOKEN)\n\n`,
+    );
+  }
+  log.info({ url: server.url, database: config.databaseUrl, configFile: config.configFile }, `flotilla listening on ${server.url}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    server.close().then(() => process.exit(0), (err: unknown) => {
+      log.error({ err }, 'error during shutdown');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'help', ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case 'version':
+    case '--version':
+      process.stdout.write(`${VERSION}\n`);
+      return;
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return;
+    default:
+      process.stderr.write(`flotilla: unknown command "${command}"\n\n${HELP}`);
+      process.exitCode = 2;
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError || (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
+    process.stderr.write(`flotilla: ${err.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  process.stderr.write(`flotilla: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,45 @@
+// What every engine component shares: the store, settings, clock, ids, the in-process
+// event bus, and the one path by which decided transitions are written and announced.
+
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { ServerConfig } from '../config/config.ts';
+import type { Millis, Transition, TransitionResult } from '../core/types.ts';
+import type { Store } from '../store/store.ts';
+import type { EventBus } from './event-bus.ts';
+
+export interface EngineContext {
+  store: Store;
+  config: ServerConfig;
+  log: Logger;
+  bus: EventBus;
+  now(): Millis;
+  random(): number;
+  newId(): string;
+  /** Ask the dispatcher for a pass soon (coalesced). Wired once the dispatcher exists. */
+  wakeDispatcher(): void;
+}
+
+export function systemClock(): Pick<EngineContext, 'now' | 'random' | 'newId'> {
+  return { now: () => Date.now(), random: () => Math.random(), newId: () => uuidv7() };
+}
+
+/**
+ * Writes transitions, then announces what changed: their events go to live subscribers
+ * (only after the commit, so nobody hears of a change that could still roll back), and
+ * the dispatcher is woken when a slot was freed or a task became pending again.
+ */
+export async function commit(ctx: EngineContext, transitions: Transition[]): Promise<TransitionResult[]> {
+  if (transitions.length === 0) return [];
+  const results = await ctx.store.taskTransition({ transitions });
+  let wake = false;
+  for (let i = 0; i < results.length; i++) {
+    const result = results[i]!;
+    if (!result.ok) continue;
+    ctx.bus.publish(result.events);
+    const t = transitions[i]!;
+    if (t.slotRelease || t.set.status === 'pending') wake = true;
+  }
+  if (wake) ctx.wakeDispatcher();
+  return results;
+}

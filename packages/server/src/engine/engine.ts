@@ -1,0 +1,113 @@
+// Wires the engine together and runs its background loops (lease reaper, retention).
+// Everything time-driven is one loop per concern, never a timer per task.
+
+import type { Logger } from 'pino';
+import type { ServerConfig } from '../config/config.ts';
+import type { Store } from '../store/store.ts';
+import { AgentRegistry } from './agent-registry.ts';
+import { AgentService } from './agent-service.ts';
+import { Authenticator, ensureAdminKey } from './api-keys.ts';
+import { type EngineContext, systemClock } from './context.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { EventBus } from './event-bus.ts';
+import { LeaseReaper } from './lease-reaper.ts';
+import { ReplicaLiveness } from './replica-liveness.ts';
+import { pruneExpired } from './retention.ts';
+import { TaskService } from './task-service.ts';
+import { WorkerService } from './worker-service.ts';
+
+export interface EngineParams {
+  store: Store;
+  config: ServerConfig;
+  log: Logger;
+  clock?: Partial<Pick<EngineContext, 'now' | 'random' | 'newId'>>;
+}
+
+export class Engine {
+  readonly ctx: EngineContext;
+  readonly registry: AgentRegistry;
+  readonly dispatcher: Dispatcher;
+  readonly liveness: ReplicaLiveness;
+  readonly reaper: LeaseReaper;
+  readonly tasks: TaskService;
+  readonly agents: AgentService;
+  readonly workers: WorkerService;
+  readonly auth: Authenticator;
+  #loops: Array<{ stop: () => Promise<void> }> = [];
+  #started = false;
+
+  constructor(params: EngineParams) {
+    const bus = new EventBus();
+    let dispatcher: Dispatcher | null = null;
+    this.ctx = {
+      store: params.store,
+      config: params.config,
+      log: params.log,
+      bus,
+      ...systemClock(),
+      ...params.clock,
+      wakeDispatcher: () => dispatcher?.wake(),
+    };
+    this.registry = new AgentRegistry({ store: params.store, now: () => this.ctx.now() });
+    this.dispatcher = dispatcher = new Dispatcher({ ctx: this.ctx, registry: this.registry });
+    this.liveness = new ReplicaLiveness({ ctx: this.ctx, waiting: () => this.dispatcher.waitingReplicaIds() });
+    this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness });
+    this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry });
+    this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
+    this.workers = new WorkerService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, liveness: this.liveness });
+    this.auth = new Authenticator({ store: params.store, now: () => this.ctx.now() });
+  }
+
+  /**
+   * Prepares the store (declared agents, the bootstrap admin key) and starts the loops.
+   * Returns a generated admin token when one was created, so the caller can show it once.
+   */
+  async start(): Promise<{ generatedAdminToken: string | null }> {
+    const { store, config } = this.ctx;
+    if (config.agents.length > 0) await this.agents.declare(config.agents);
+    const generatedAdminToken = await ensureAdminKey({ store, configured: config.adminToken, now: this.ctx.now(), newId: this.ctx.newId });
+    this.#started = true;
+    this.#loops.push(loop(this.ctx, 'lease reaper', config.reaperIntervalMs, () => this.reaper.sweep()));
+    this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => pruneExpired(this.ctx)));
+    this.dispatcher.wake();
+    return { generatedAdminToken };
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    await Promise.all(this.#loops.map((l) => l.stop()));
+    this.#loops = [];
+    this.dispatcher.stop();
+    await this.dispatcher.idle();
+    await this.liveness.flush().catch(() => {});
+  }
+}
+
+/** Runs `fn` every `intervalMs` after the previous run finished (never overlapping itself). */
+function loop(ctx: EngineContext, name: string, intervalMs: number, fn: () => Promise<unknown>): { stop: () => Promise<void> } {
+  let stopped = false;
+  let running: Promise<void> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  const tick = () => {
+    timer = null;
+    running = fn()
+      .then(() => undefined, (err: unknown) => ctx.log.error({ err }, `${name} failed; will retry`))
+      .finally(() => {
+        running = null;
+        if (!stopped) schedule();
+      });
+  };
+  const schedule = () => {
+    timer = setTimeout(tick, intervalMs);
+    timer.unref();
+  };
+  schedule();
+  return {
+    stop: async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (running) await running;
+    },
+  };
+}

@@ -1,0 +1,201 @@
+// Submitting, reading, cancelling and requeueing tasks.
+
+import { PRIORITY_DEFAULT, type TaskSpec, TERMINAL_TASK_STATUSES } from '@flotilla/sdk';
+import { FlotillaError } from '../core/errors.ts';
+import { agentServes } from '../core/routing.ts';
+import { decideCancel, decideRequeue } from '../core/task-machine.ts';
+import type { AgentRecord, AssignmentRecord, EventRecord, NewTask, TaskRecord, Transition } from '../core/types.ts';
+import type { TaskListParams } from '../store/store.ts';
+import type { AgentRegistry } from './agent-registry.ts';
+import { commit, type EngineContext } from './context.ts';
+import type { Principal } from './principal.ts';
+
+export interface SubmitResult {
+  task: TaskRecord;
+  /** False when an idempotency key matched an existing task. */
+  created: boolean;
+}
+
+/** How often a guarded write is retried after the task changed under it (e.g. dispatched meanwhile). */
+const CONFLICT_RETRIES = 5;
+
+export class TaskService {
+  #ctx: EngineContext;
+  #registry: AgentRegistry;
+
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry }) {
+    this.#ctx = params.ctx;
+    this.#registry = params.registry;
+  }
+
+  async submit(principal: Principal, spec: TaskSpec): Promise<SubmitResult> {
+    const [result] = await this.submitMany(principal, [spec]);
+    return result!;
+  }
+
+  /** All specs are validated before anything is written; then they commit together. */
+  async submitMany(principal: Principal, specs: TaskSpec[]): Promise<SubmitResult[]> {
+    const now = this.#ctx.now();
+    const tasks: NewTask[] = [];
+    for (const spec of specs) tasks.push(await this.#prepare(principal, spec, now));
+    const results = await this.#ctx.store.taskCreate({
+      tasks: tasks.map((task) => ({
+        task,
+        events: [{
+          type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
+          data: { type: task.type, priority: task.priority, runAt: task.runAt, ...(task.parentId ? { parentId: task.parentId } : {}) },
+        }],
+      })),
+    });
+    const events: EventRecord[] = [];
+    for (const r of results) if (r.created) events.push(...r.events);
+    this.#ctx.bus.publish(events);
+    if (events.length > 0) this.#ctx.wakeDispatcher();
+    return results.map((r) => ({ task: r.task, created: r.created }));
+  }
+
+  async #prepare(principal: Principal, spec: TaskSpec, now: number): Promise<NewTask> {
+    const agents = await this.#registry.map();
+    let agent: AgentRecord | undefined;
+    const capabilities = spec.capabilities ?? [];
+    if (spec.agent !== undefined) {
+      if (spec.capabilities !== undefined) {
+        throw new FlotillaError('VALIDATION_FAILED', 'give either "agent" or "capabilities", not both');
+      }
+      agent = agents.get(spec.agent);
+      if (!agent) throw new FlotillaError('UNKNOWN_AGENT', `no agent named "${spec.agent}" is registered`);
+    } else if (capabilities.length > 0) {
+      const target = { agent: null, capabilities };
+      if (![...agents.values()].some((a) => agentServes(a, target))) {
+        throw new FlotillaError('NO_AGENT_FOR_CAPABILITIES', `no registered agent has all of the capabilities [${capabilities.join(', ')}]`);
+      }
+    } else {
+      throw new FlotillaError('VALIDATION_FAILED', 'a task needs a target: "agent" (a name) or "capabilities" (required tags)');
+    }
+    if (spec.runAt !== undefined && spec.delayMs !== undefined) {
+      throw new FlotillaError('VALIDATION_FAILED', 'give either "runAt" or "delayMs", not both');
+    }
+    let runAt = now;
+    if (spec.runAt !== undefined) {
+      runAt = Date.parse(spec.runAt);
+      if (Number.isNaN(runAt)) throw new FlotillaError('VALIDATION_FAILED', `"runAt" is not a valid date-time: ${spec.runAt}`);
+    } else if (spec.delayMs !== undefined) {
+      runAt = now + spec.delayMs;
+    }
+    if (spec.parentId !== undefined && !(await this.#ctx.store.taskGet({ id: spec.parentId }))) {
+      throw new FlotillaError('PARENT_NOT_FOUND', `parent task ${spec.parentId} does not exist`);
+    }
+    const { config } = this.#ctx;
+    return {
+      id: this.#ctx.newId(),
+      type: spec.type ?? spec.agent ?? 'task',
+      status: 'pending',
+      priority: spec.priority ?? PRIORITY_DEFAULT,
+      agent: spec.agent ?? null,
+      capabilities: spec.agent !== undefined ? [] : capabilities,
+      replica: spec.replica ?? null,
+      site: spec.site ?? null,
+      concurrencyKey: spec.concurrencyKey ?? null,
+      attempt: 0,
+      maxAttempts: spec.maxAttempts ?? agent?.maxAttempts ?? config.defaultMaxAttempts,
+      timeoutMs: spec.timeoutMs ?? agent?.timeoutMs ?? config.defaultTimeoutMs,
+      runAt,
+      assignmentId: null,
+      cancelRequestedAt: null,
+      input: spec.input ?? null,
+      result: null,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+      idempotencyKey: spec.idempotencyKey ?? null,
+      correlation: spec.correlation ?? {},
+      traceparent: spec.traceparent ?? null,
+      parentId: spec.parentId ?? null,
+      createdBy: principal.id,
+    };
+  }
+
+  async get(_principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+    const task = await this.#ctx.store.taskGet({ id });
+    if (!task) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+    return { task, assignment: await this.#currentAssignment(task) };
+  }
+
+  /** The live assignment, or the most recent one for a task that has none live. */
+  async #currentAssignment(task: TaskRecord): Promise<AssignmentRecord | null> {
+    if (task.assignmentId !== null) return this.#ctx.store.assignmentGet({ id: task.assignmentId });
+    if (task.attempt === 0 && task.status === 'pending') return null;
+    const all = await this.#ctx.store.assignmentListByTask({ taskId: task.id });
+    return all.length > 0 ? all[all.length - 1]! : null;
+  }
+
+  /**
+   * Long-poll: resolves with the task once it is terminal, or with its current state after
+   * `waitMs`. Listens to the task's events; never polls the store in a loop.
+   */
+  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+    let settled = false;
+    let wakeUp: () => void = () => {};
+    const woken = new Promise<void>((resolve) => (wakeUp = resolve));
+    const unsubscribe = this.#ctx.bus.subscribeTask(id, (event) => {
+      if (event.type === 'task.completed' || event.type === 'task.failed' || event.type === 'task.cancelled') wakeUp();
+    });
+    try {
+      const first = await this.get(principal, id);
+      if (TERMINAL_TASK_STATUSES.includes(first.task.status) || waitMs <= 0) return first;
+      const timer = setTimeout(wakeUp, waitMs);
+      const onAbort = () => wakeUp();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      await woken;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      return await this.get(principal, id);
+    } finally {
+      if (!settled) wakeUp();
+      unsubscribe();
+    }
+  }
+
+  async list(_principal: Principal, params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }> {
+    return this.#ctx.store.taskList(params);
+  }
+
+  async cancel(principal: Principal, id: string, reason?: string): Promise<TaskRecord> {
+    return this.#transitionWithRetry(principal, id, async (task) => {
+      const assignment = task.assignmentId ? await this.#ctx.store.assignmentGet({ id: task.assignmentId }) : null;
+      return decideCancel({ task, assignment, now: this.#ctx.now(), ...(reason ? { reason } : {}) });
+    });
+  }
+
+  async requeue(principal: Principal, id: string): Promise<TaskRecord> {
+    return this.#transitionWithRetry(principal, id, async (task) => decideRequeue({ task, now: this.#ctx.now() }));
+  }
+
+  async events(_principal: Principal, id: string, after: number, limit: number): Promise<EventRecord[]> {
+    if (!(await this.#ctx.store.taskGet({ id }))) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+    return this.#ctx.store.eventList({ after, limit, taskId: id });
+  }
+
+  async assignments(_principal: Principal, id: string): Promise<AssignmentRecord[]> {
+    if (!(await this.#ctx.store.taskGet({ id }))) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+    return this.#ctx.store.assignmentListByTask({ taskId: id });
+  }
+
+  /**
+   * Read, decide, write; if the task changed between the read and the guarded write (a
+   * dispatch or a completion landed in between), read again and decide again.
+   */
+  async #transitionWithRetry(_principal: Principal, id: string, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
+    for (let i = 0; i < CONFLICT_RETRIES; i++) {
+      const task = await this.#ctx.store.taskGet({ id });
+      if (!task) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+      const transition = await decide(task);
+      if (transition === null) return task;
+      const [result] = await commit(this.#ctx, [transition]);
+      if (result!.ok) return (await this.#ctx.store.taskGet({ id }))!;
+    }
+    throw new FlotillaError('INVALID_TRANSITION', `task ${id} kept changing; try again`);
+  }
+}

@@ -1,0 +1,197 @@
+// The worker side of the protocol (docs/protocol.md): replicas register, lease tasks with a
+// long-poll, heartbeat, report progress, and end each attempt. Every report names the
+// replica that sends it; a report for an assignment that is no longer current is refused
+// (409 ASSIGNMENT_SUPERSEDED) and never applied.
+
+import type { Json, LeasedTask, TaskErrorInfo } from '@flotilla/sdk';
+import { FlotillaError } from '../core/errors.ts';
+import {
+  decideCancelAck, decideComplete, decideFail, decideStart,
+} from '../core/task-machine.ts';
+import type { AssignmentRecord, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
+import type { AgentRegistry } from './agent-registry.ts';
+import { commit, type EngineContext } from './context.ts';
+import type { Dispatcher, LeaseWaiter } from './dispatcher.ts';
+import { loseReplicaAssignments, retryPolicyFor } from './lease-reaper.ts';
+import type { Principal } from './principal.ts';
+import type { ReplicaLiveness } from './replica-liveness.ts';
+
+export interface RegisterParams {
+  agent: string;
+  replicaId?: string;
+  site?: string;
+  maxConcurrency?: number;
+}
+
+export interface HeartbeatReply {
+  leaseExpiresAt: number;
+  cancelRequested: boolean;
+}
+
+export class WorkerService {
+  #ctx: EngineContext;
+  #registry: AgentRegistry;
+  #dispatcher: Dispatcher;
+  #liveness: ReplicaLiveness;
+
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; liveness: ReplicaLiveness }) {
+    this.#ctx = params.ctx;
+    this.#registry = params.registry;
+    this.#dispatcher = params.dispatcher;
+    this.#liveness = params.liveness;
+  }
+
+  async register(_principal: Principal, params: RegisterParams): Promise<ReplicaRecord> {
+    const agent = await this.#registry.get(params.agent);
+    if (!agent) throw new FlotillaError('UNKNOWN_AGENT', `no agent named "${params.agent}" is registered`);
+    if (params.replicaId !== undefined) {
+      const known = await this.#ctx.store.replicaGet({ id: params.replicaId });
+      if (known && known.agent !== params.agent) {
+        throw new FlotillaError('REPLICA_MISMATCH', `replica ${params.replicaId} belongs to agent "${known.agent}"`);
+      }
+    }
+    const now = this.#ctx.now();
+    const id = params.replicaId ?? this.#ctx.newId();
+    const replica = await this.#ctx.store.replicaRegister({
+      replica: {
+        id, agent: agent.name, site: params.site ?? null,
+        maxConcurrency: params.maxConcurrency ?? agent.maxConcurrency, registeredAt: now, lastSeenAt: now,
+      },
+      event: { type: 'replica.connected', taskId: null, agent: agent.name, replicaId: id, assignmentId: null, data: { site: params.site ?? null, maxConcurrency: params.maxConcurrency ?? agent.maxConcurrency } },
+    });
+    this.#dispatcher.wake();
+    return replica;
+  }
+
+  async #liveReplica(replicaId: string): Promise<ReplicaRecord> {
+    const replica = await this.#ctx.store.replicaGet({ id: replicaId });
+    if (!replica) throw new FlotillaError('REPLICA_NOT_FOUND', `replica ${replicaId} is not registered`);
+    if (replica.status !== 'live') {
+      throw new FlotillaError('REPLICA_NOT_LIVE', `replica ${replicaId} is ${replica.status}; register again to take work`);
+    }
+    this.#liveness.seen(replicaId);
+    return replica;
+  }
+
+  async heartbeatReplica(_principal: Principal, replicaId: string): Promise<ReplicaRecord> {
+    return this.#liveReplica(replicaId);
+  }
+
+  /**
+   * Long-poll for up to `max` tasks. Resolves as soon as at least one is dispatched to this
+   * replica, or with none after `waitMs`, or early when `signal` aborts (client went away).
+   * `deliver` is how the HTTP layer hands the tasks over and reports whether it could.
+   */
+  async lease(_principal: Principal, params: { replicaId: string; max: number; waitMs: number; signal: AbortSignal; isConnected: () => boolean }): Promise<LeasedTask[]> {
+    await this.#liveReplica(params.replicaId);
+    return new Promise<LeasedTask[]>((resolve) => {
+      let done = false;
+      const finish = (tasks: LeasedTask[]) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        params.signal.removeEventListener('abort', onAbort);
+        this.#dispatcher.removeWaiter(waiter);
+        resolve(tasks);
+      };
+      const waiter: LeaseWaiter = {
+        replicaId: params.replicaId,
+        want: params.max,
+        deliver: (tasks) => {
+          if (done) return tasks.length === 0;
+          if (tasks.length > 0 && !params.isConnected()) {
+            finish([]);
+            return false;
+          }
+          finish(tasks);
+          return true;
+        },
+      };
+      const onAbort = () => finish([]);
+      let timer: NodeJS.Timeout | undefined;
+      params.signal.addEventListener('abort', onAbort, { once: true });
+      this.#dispatcher.addWaiter(waiter);
+      // The wait starts after the pass this request triggered: `waitMs: 0` means "whatever
+      // can be dispatched right now", never a race between the timer and that pass.
+      void this.#dispatcher.idle().then(() => {
+        if (!done) timer = setTimeout(() => finish([]), params.waitMs);
+      });
+    });
+  }
+
+  async deregister(_principal: Principal, replicaId: string): Promise<void> {
+    const replica = await this.#ctx.store.replicaGet({ id: replicaId });
+    if (!replica) throw new FlotillaError('REPLICA_NOT_FOUND', `replica ${replicaId} is not registered`);
+    await this.#ctx.store.replicaSetStatus({
+      id: replicaId, from: ['live', 'draining', 'lost'], to: 'gone',
+      event: { type: 'replica.disconnected', taskId: null, agent: replica.agent, replicaId, assignmentId: null, data: {} },
+    });
+    await loseReplicaAssignments(this.#ctx, replicaId, 'deregistered');
+  }
+
+  async #held(assignmentId: string, replicaId: string): Promise<{ assignment: AssignmentRecord; task: TaskRecord }> {
+    const assignment = await this.#ctx.store.assignmentGet({ id: assignmentId });
+    if (!assignment) throw new FlotillaError('ASSIGNMENT_NOT_FOUND', `assignment ${assignmentId} does not exist`);
+    if (assignment.replicaId !== replicaId) {
+      throw new FlotillaError('REPLICA_MISMATCH', `assignment ${assignmentId} is held by another replica`);
+    }
+    this.#liveness.seen(replicaId);
+    const task = await this.#ctx.store.taskGet({ id: assignment.taskId });
+    if (!task) throw new FlotillaError('TASK_NOT_FOUND', `task ${assignment.taskId} of assignment ${assignmentId} no longer exists`);
+    return { assignment, task };
+  }
+
+  /** Applies one decided transition; a guard conflict means another report or the reaper got there first. */
+  async #apply(assignmentId: string, transition: Transition | null): Promise<void> {
+    if (transition === null) return;
+    const [result] = await commit(this.#ctx, [transition]);
+    if (!result!.ok) {
+      throw new FlotillaError('ASSIGNMENT_SUPERSEDED', `assignment ${assignmentId} changed concurrently (${result!.conflict}); this report was not applied`);
+    }
+  }
+
+  async start(_principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
+    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+    await this.#apply(p.assignmentId, decideStart({ task, assignment, now: this.#ctx.now(), leaseMs: this.#ctx.config.leaseMs }));
+  }
+
+  async heartbeat(_principal: Principal, p: { assignmentId: string; replicaId: string; percent?: number; message?: string }): Promise<HeartbeatReply> {
+    const now = this.#ctx.now();
+    const progress = p.percent === undefined ? null : { percent: p.percent, message: p.message ?? null, at: now };
+    const result = await this.#ctx.store.assignmentHeartbeat({
+      assignmentId: p.assignmentId, replicaId: p.replicaId, leaseExpiresAt: now + this.#ctx.config.leaseMs, progress,
+    });
+    if (!result.ok) {
+      if (!result.assignment) throw new FlotillaError('ASSIGNMENT_NOT_FOUND', `assignment ${p.assignmentId} does not exist`);
+      if (result.assignment.replicaId !== p.replicaId) throw new FlotillaError('REPLICA_MISMATCH', `assignment ${p.assignmentId} is held by another replica`);
+      throw new FlotillaError('ASSIGNMENT_SUPERSEDED', `assignment ${p.assignmentId} is ${result.assignment.status}; stop working on it`);
+    }
+    this.#liveness.seen(p.replicaId);
+    if (progress) {
+      const a = result.assignment;
+      const events = await this.#ctx.store.eventAppend({
+        events: [{ type: 'task.progress', taskId: a.taskId, agent: a.agent, replicaId: a.replicaId, assignmentId: a.id, data: { percent: progress.percent, message: progress.message } }],
+      });
+      this.#ctx.bus.publish(events);
+    }
+    return { leaseExpiresAt: result.assignment.leaseExpiresAt, cancelRequested: result.cancelRequested };
+  }
+
+  async complete(_principal: Principal, p: { assignmentId: string; replicaId: string; result: Json }): Promise<void> {
+    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+    await this.#apply(p.assignmentId, decideComplete({ task, assignment, result: p.result, now: this.#ctx.now() }));
+  }
+
+  async fail(_principal: Principal, p: { assignmentId: string; replicaId: string; error: TaskErrorInfo; retryable: boolean }): Promise<void> {
+    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+    const policy = retryPolicyFor(this.#ctx, await this.#registry.get(assignment.agent) ?? null);
+    await this.#apply(p.assignmentId, decideFail({
+      task, assignment, error: p.error, retryable: p.retryable, outcome: 'failed', now: this.#ctx.now(), policy, random: this.#ctx.random(),
+    }));
+  }
+
+  async acknowledgeCancel(_principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
+    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+    await this.#apply(p.assignmentId, decideCancelAck({ task, assignment, now: this.#ctx.now(), reason: 'acknowledged' }));
+  }
+}

@@ -1,0 +1,76 @@
+// Builds the Fastify application: validation, authentication, error mapping, routes.
+// Kept free of process concerns (ports, signals) so tests drive it with `app.inject`.
+
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/engine.ts';
+import { installAuth } from './auth.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { collectRoutes, openApiDocument } from './openapi.ts';
+import { agentRoutes } from './routes/agents.ts';
+import { eventRoutes } from './routes/events.ts';
+import { healthRoutes } from './routes/health.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { workerRoutes } from './routes/workers.ts';
+
+export const API_PREFIX = '/api/v1';
+export const VERSION = '0.1.0';
+
+export interface AppState {
+  shuttingDown: boolean;
+}
+
+/**
+ * Two validators: bodies are validated strictly (no type coercion: `"priority": "5"` is an
+ * error, not a 5), query strings and path parameters are coerced (they are always text) and
+ * a single `?status=x` becomes a one-element array. Unknown properties are rejected, never
+ * silently dropped.
+ */
+function validators(): { body: Ajv; query: Ajv } {
+  const make = (coerce: boolean) => {
+    const ajv = new Ajv({ allErrors: false, coerceTypes: coerce ? 'array' : false, removeAdditional: false, useDefaults: false, strict: false });
+    (addFormats as unknown as (a: Ajv) => void)(ajv);
+    return ajv;
+  };
+  return { body: make(false), query: make(true) };
+}
+
+export async function buildApp(params: { engine: Engine; log: Logger; state?: AppState }): Promise<FastifyInstance> {
+  const { engine } = params;
+  const state = params.state ?? { shuttingDown: false };
+  const app = Fastify({
+    // pino's Logger and Fastify's FastifyBaseLogger differ only in typing details.
+    loggerInstance: params.log as unknown as FastifyBaseLogger,
+    bodyLimit: engine.ctx.config.bodyLimitBytes,
+    // Per-request access logs cost more than the requests themselves on the hot path
+    // (lease, complete); errors are still logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: true,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => engine.ctx.newId(),
+  });
+  const ajv = validators();
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
+  // JSON only: other media types get 415 rather than being parsed as text and failing later.
+  app.removeContentTypeParser('text/plain');
+  installErrorHandling(app);
+  installAuth(app, engine.auth);
+  const routes = collectRoutes(app);
+
+  healthRoutes(app, engine, state);
+  await app.register(async (api) => {
+    taskRoutes(api, engine);
+    agentRoutes(api, engine);
+    workerRoutes(api, engine);
+    eventRoutes(api, engine);
+    api.get('/openapi.json', { config: { public: true }, schema: { summary: 'This document', tags: ['meta'] } }, async () => openApiDocument(routes, VERSION));
+  }, { prefix: API_PREFIX });
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('cache-control', reply.getHeader('cache-control') ?? 'no-store');
+  });
+  return app;
+}

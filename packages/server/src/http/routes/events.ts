@@ -1,0 +1,96 @@
+// Live events as Server-Sent Events. Resumable: a client passes the last seq it saw as
+// `Last-Event-ID` (browsers' EventSource does so by itself) or `?after=`, and receives every
+// later event exactly once, in order: first the backlog from the store, then live ones from
+// the bus. Live events that arrive during the replay are buffered and de-duplicated by seq.
+// A client too slow to keep up is disconnected (it resumes from its last seq) rather than
+// letting its buffer grow without bound.
+
+import type { FastifyInstance } from 'fastify';
+import type { EventRecord } from '../../core/types.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { eventsQuerySchema } from '../../schemas/schemas.ts';
+import { principalOf } from '../auth.ts';
+import { sendError } from '../error-handler.ts';
+import { eventView } from '../views.ts';
+
+const REPLAY_PAGE = 500;
+const MAX_BUFFERED = 10_000;
+const KEEPALIVE_MS = 15_000;
+
+interface EventsQuery { after?: number; taskId?: string; agent?: string; type?: string[]; limit?: number }
+
+export function eventRoutes(app: FastifyInstance, engine: Engine): void {
+  app.get<{ Querystring: EventsQuery }>('/events', {
+    schema: { summary: 'Live events (Server-Sent Events), filterable, resumable with Last-Event-ID or ?after=', tags: ['events'], querystring: eventsQuerySchema },
+  }, async (request, reply) => {
+    principalOf(request);
+    const header = request.headers['last-event-id'];
+    let after = request.query.after ?? 0;
+    if (typeof header === 'string' && header !== '') {
+      if (!/^\d+$/.test(header)) return sendError(reply, 'VALIDATION_FAILED', 'Last-Event-ID must be an event sequence number');
+      after = Math.max(after, Number(header));
+    }
+    const { taskId, agent, type } = request.query;
+    const types = type ? new Set(type) : null;
+    const matches = (e: EventRecord) =>
+      (taskId === undefined || e.taskId === taskId) && (agent === undefined || e.agent === agent) && (types === null || types.has(e.type));
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(': flotilla event stream\nretry: 2000\n\n');
+
+    let lastSent = after;
+    let replaying = true;
+    let closed = false;
+    const buffered: EventRecord[] = [];
+    const send = (e: EventRecord) => {
+      if (e.seq <= lastSent) return;
+      lastSent = e.seq;
+      if (!matches(e)) return;
+      res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(eventView(e))}\n\n`);
+    };
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      clearInterval(keepalive);
+      res.end();
+    };
+    const unsubscribe = engine.ctx.bus.subscribe((e) => {
+      if (closed) return;
+      if (replaying || res.writableNeedDrain) {
+        buffered.push(e);
+        if (buffered.length > MAX_BUFFERED) close();
+        return;
+      }
+      send(e);
+    });
+    const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
+    keepalive.unref();
+    // The response's 'close', not the request's: see connection.ts.
+    res.on('close', close);
+    res.on('drain', () => {
+      while (!closed && buffered.length > 0 && !res.writableNeedDrain && !replaying) send(buffered.shift()!);
+    });
+
+    try {
+      for (;;) {
+        const page = await engine.ctx.store.eventList({ after: lastSent, limit: REPLAY_PAGE, ...(taskId !== undefined ? { taskId } : {}) });
+        for (const e of page) send(e);
+        if (page.length < REPLAY_PAGE || closed) break;
+      }
+    } catch (err) {
+      request.log.error({ err }, 'event replay failed');
+      close();
+      return;
+    }
+    replaying = false;
+    while (!closed && buffered.length > 0 && !res.writableNeedDrain) send(buffered.shift()!);
+  });
+}

@@ -1,0 +1,91 @@
+import type { TaskSpec, TaskStatus } from '@flotilla/sdk';
+import type { FastifyInstance } from 'fastify';
+import type { Engine } from '../../engine/engine.ts';
+import {
+  idParams, taskListQuerySchema, taskSpecSchema, waitQuerySchema,
+} from '../../schemas/schemas.ts';
+import { principalOf } from '../auth.ts';
+import { clientConnection } from '../connection.ts';
+import { assignmentView, eventView, taskView } from '../views.ts';
+
+const MAX_BATCH = 1_000;
+
+export function taskRoutes(app: FastifyInstance, engine: Engine): void {
+  app.post<{ Body: TaskSpec }>('/tasks', {
+    schema: { summary: 'Submit a task (201; 200 when the idempotency key matched an existing task)', tags: ['tasks'], body: taskSpecSchema },
+  }, async (request, reply) => {
+    const { task, created } = await engine.tasks.submit(principalOf(request), request.body);
+    return reply.code(created ? 201 : 200).send(taskView(task));
+  });
+
+  app.post<{ Body: { tasks: TaskSpec[] } }>('/tasks/batch', {
+    schema: {
+      summary: `Submit up to ${MAX_BATCH} tasks in one call; all are validated before any is written`,
+      tags: ['tasks'],
+      body: { type: 'object', additionalProperties: false, required: ['tasks'], properties: { tasks: { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: taskSpecSchema } } },
+    },
+  }, async (request, reply) => {
+    const results = await engine.tasks.submitMany(principalOf(request), request.body.tasks);
+    return reply.code(201).send({ items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) });
+  });
+
+  app.get<{ Params: { id: string }; Querystring: { waitMs?: number } }>('/tasks/:id', {
+    schema: { summary: 'Get a task with its current assignment; ?waitMs= long-polls until it is terminal', tags: ['tasks'], params: idParams, querystring: waitQuerySchema },
+  }, async (request, reply) => {
+    const principal = principalOf(request);
+    const waitMs = request.query.waitMs ?? 0;
+    const { task, assignment } = waitMs > 0
+      ? await engine.tasks.wait(principal, request.params.id, waitMs, clientConnection(reply).signal)
+      : await engine.tasks.get(principal, request.params.id);
+    return taskView(task, assignment);
+  });
+
+  app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: number; parentId?: string; limit?: number; cursor?: string } }>('/tasks', {
+    schema: { summary: 'List tasks, newest first, with filters and cursor pagination', tags: ['tasks'], querystring: taskListQuerySchema },
+  }, async (request) => {
+    const q = request.query;
+    const page = await engine.tasks.list(principalOf(request), {
+      limit: q.limit ?? 50,
+      cursor: q.cursor ?? null,
+      ...(q.status ? { statuses: q.status } : {}),
+      ...(q.agent !== undefined ? { agent: q.agent } : {}),
+      ...(q.priority !== undefined ? { priority: q.priority } : {}),
+      ...(q.parentId !== undefined ? { parentId: q.parentId } : {}),
+    });
+    return { items: page.items.map((t) => taskView(t)), nextCursor: page.nextCursor };
+  });
+
+  app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>('/tasks/:id/cancel', {
+    schema: {
+      summary: 'Cancel a task: a pending one at once; a live one after its worker acknowledges or the grace period ends',
+      tags: ['tasks'], params: idParams,
+      body: { type: ['object', 'null'], additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1024 } } },
+    },
+  }, async (request) => {
+    const task = await engine.tasks.cancel(principalOf(request), request.params.id, request.body?.reason);
+    return taskView(task);
+  });
+
+  app.post<{ Params: { id: string } }>('/tasks/:id/retry', {
+    schema: { summary: 'Requeue a failed task with a fresh attempt budget', tags: ['tasks'], params: idParams },
+  }, async (request) => taskView(await engine.tasks.requeue(principalOf(request), request.params.id)));
+
+  app.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>('/tasks/:id/events', {
+    schema: {
+      summary: "A task's events in order", tags: ['tasks'], params: idParams,
+      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
+    },
+  }, async (request) => {
+    const events = await engine.tasks.events(principalOf(request), request.params.id, request.query.after ?? 0, request.query.limit ?? 1000);
+    return { items: events.map(eventView) };
+  });
+
+  app.get<{ Params: { id: string } }>('/tasks/:id/assignment', {
+    schema: { summary: "A task's current assignment and its attempt history", tags: ['tasks'], params: idParams },
+  }, async (request) => {
+    const principal = principalOf(request);
+    const { task, assignment } = await engine.tasks.get(principal, request.params.id);
+    const attempts = await engine.tasks.assignments(principal, request.params.id);
+    return { taskId: task.id, taskStatus: task.status, assignment: assignment ? assignmentView(assignment) : null, attempts: attempts.map(assignmentView) };
+  });
+}

@@ -1,0 +1,97 @@
+// The HTTP worker protocol (docs/protocol.md). Any language with an HTTP client can be a worker.
+
+import type { TaskErrorInfo } from '@flotilla/sdk';
+import type { FastifyInstance } from 'fastify';
+import type { Engine } from '../../engine/engine.ts';
+import { toIso } from '../../engine/time.ts';
+import {
+  assignmentCompleteSchema, assignmentFailSchema, assignmentHeartbeatSchema, assignmentParams,
+  assignmentProgressSchema, assignmentReplicaSchema, leaseSchema, registerReplicaSchema, replicaParams,
+} from '../../schemas/schemas.ts';
+import { principalOf } from '../auth.ts';
+import { clientConnection } from '../connection.ts';
+import { replicaView } from '../views.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+export function workerRoutes(app: FastifyInstance, engine: Engine): void {
+  const { leaseMs } = engine.ctx.config;
+  const heartbeatIntervalMs = Math.max(100, Math.floor(leaseMs / 3));
+
+  app.post<{ Body: { agent: string; replicaId?: string; site?: string; maxConcurrency?: number } }>('/workers/register', {
+    schema: { summary: 'Register a replica (or re-register a known replica id after a reconnect)', tags: ['workers'], body: registerReplicaSchema },
+  }, async (request, reply) => {
+    const replica = await engine.workers.register(principalOf(request), request.body);
+    return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, heartbeatIntervalMs });
+  });
+
+  app.post<{ Params: { replicaId: string }; Body: { max?: number; waitMs?: number } | undefined }>('/workers/:replicaId/lease', {
+    schema: { summary: 'Long-poll for up to `max` tasks (waits up to `waitMs`)', tags: ['workers'], params: replicaParams, body: { ...leaseSchema, type: ['object', 'null'] } },
+  }, async (request, reply) => {
+    const connection = clientConnection(reply);
+    const tasks = await engine.workers.lease(principalOf(request), {
+      replicaId: request.params.replicaId,
+      max: request.body?.max ?? 1,
+      waitMs: request.body?.waitMs ?? 30_000,
+      signal: connection.signal,
+      isConnected: connection.isConnected,
+    });
+    return { assignments: tasks };
+  });
+
+  app.post<{ Params: { replicaId: string } }>('/workers/:replicaId/heartbeat', {
+    schema: { summary: 'Replica liveness (when it holds no open lease request)', tags: ['workers'], params: replicaParams },
+  }, async (request) => ({ replica: replicaView(await engine.workers.heartbeatReplica(principalOf(request), request.params.replicaId)) }));
+
+  app.post<{ Params: { replicaId: string } }>('/workers/:replicaId/deregister', {
+    schema: { summary: 'Leave: the replica is gone and its live attempts are retried elsewhere', tags: ['workers'], params: replicaParams },
+  }, async (request, reply) => {
+    await engine.workers.deregister(principalOf(request), request.params.replicaId);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/start', {
+    schema: { summary: 'The handler started (dispatched → running; the timeout counts from here)', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema },
+  }, async (request) => {
+    await engine.workers.start(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId });
+    return { ok: true };
+  });
+
+  const heartbeat = async (principal: ReturnType<typeof principalOf>, assignmentId: string, body: { replicaId: string; percent?: number; message?: string }) => {
+    const reply = await engine.workers.heartbeat(principal, { assignmentId, ...body });
+    return { leaseExpiresAt: toIso(reply.leaseExpiresAt), cancelRequested: reply.cancelRequested };
+  };
+
+  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; percent?: number; message?: string } }>('/assignments/:assignmentId/heartbeat', {
+    schema: { summary: 'Renew the lease (optionally with progress); says whether cancellation was requested', tags: ['workers'], params: assignmentParams, body: assignmentHeartbeatSchema },
+  }, async (request) => heartbeat(principalOf(request), request.params.assignmentId, request.body));
+
+  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; percent: number; message?: string } }>('/assignments/:assignmentId/progress', {
+    schema: { summary: 'Report progress 0..100 with a message (also renews the lease)', tags: ['workers'], params: assignmentParams, body: assignmentProgressSchema },
+  }, async (request) => heartbeat(principalOf(request), request.params.assignmentId, request.body));
+
+  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; result?: unknown } }>('/assignments/:assignmentId/complete', {
+    schema: { summary: 'Complete the attempt with a JSON result (409 if the assignment is no longer current)', tags: ['workers'], params: assignmentParams, body: assignmentCompleteSchema },
+  }, async (request) => {
+    await engine.workers.complete(principalOf(request), {
+      assignmentId: request.params.assignmentId, replicaId: request.body.replicaId, result: (request.body.result ?? null) as never,
+    });
+    return { ok: true };
+  });
+
+  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; error: TaskErrorInfo; retryable?: boolean } }>('/assignments/:assignmentId/fail', {
+    schema: { summary: 'Fail the attempt; retried with backoff unless retryable is false or attempts are used up', tags: ['workers'], params: assignmentParams, body: assignmentFailSchema },
+  }, async (request) => {
+    await engine.workers.fail(principalOf(request), {
+      assignmentId: request.params.assignmentId, replicaId: request.body.replicaId, error: request.body.error, retryable: request.body.retryable ?? true,
+    });
+    return { ok: true };
+  });
+
+  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/cancelled', {
+    schema: { summary: 'Acknowledge a requested cancellation: the worker stopped; the task ends cancelled', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema },
+  }, async (request) => {
+    await engine.workers.acknowledgeCancel(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId });
+    return { ok: true };
+  });
+}

@@ -1,0 +1,249 @@
+// JSON schemas for everything the API accepts and the config file declares. Built from the
+// SDK's constants (priority range, statuses) so the wire contract, the validation and the
+// store's CHECK constraints share one source. Plain data: used by Fastify's validator and
+// by the config loader, and exported into the OpenAPI document.
+
+import { ASSIGNMENT_STATUSES, PRIORITY_MAX, PRIORITY_MIN, TASK_STATUSES } from '@flotilla/sdk';
+
+const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
+const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
+const tag = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const id = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const priority = { type: 'integer', minimum: PRIORITY_MIN, maximum: PRIORITY_MAX } as const;
+const positiveMs = (max: number) => ({ type: 'integer', minimum: 1, maximum: max }) as const;
+const DAY = 86_400_000;
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
+    },
+  },
+} as const;
+
+export const taskSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: shortText,
+    agent: name,
+    capabilities: { type: 'array', items: tag, minItems: 1, maxItems: 32, uniqueItems: true },
+    input: {},
+    priority,
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+    timeoutMs: positiveMs(7 * DAY),
+    runAt: { type: 'string', format: 'date-time' },
+    delayMs: { type: 'integer', minimum: 0, maximum: 365 * DAY },
+    idempotencyKey: { type: 'string', minLength: 1, maxLength: 256 },
+    concurrencyKey: { type: 'string', minLength: 1, maxLength: 256 },
+    replica: id,
+    site: shortText,
+    correlation: {
+      type: 'object',
+      maxProperties: 32,
+      propertyNames: { maxLength: 64 },
+      additionalProperties: { type: 'string', maxLength: 512 },
+    },
+    traceparent: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
+    parentId: id,
+  },
+} as const;
+
+export const assignSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { ...omit(taskSpecSchema.properties, ['agent', 'capabilities']) },
+} as const;
+
+const agentProperties = {
+  name,
+  description: { type: 'string', maxLength: 2048 },
+  capabilities: { type: 'array', items: tag, maxItems: 64, uniqueItems: true },
+  maxConcurrency: { type: 'integer', minimum: 1, maximum: 10_000 },
+  maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+  timeoutMs: positiveMs(7 * DAY),
+  level: { type: 'integer', minimum: 1, maximum: 9 },
+  toolDomains: { type: 'array', items: tag, maxItems: 64, uniqueItems: true },
+  concurrencyLimits: {
+    type: 'object',
+    maxProperties: 256,
+    propertyNames: { maxLength: 256 },
+    additionalProperties: { type: 'integer', minimum: 0, maximum: 1_000_000 },
+  },
+  retry: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { baseDelayMs: { type: 'integer', minimum: 0, maximum: DAY }, maxDelayMs: { type: 'integer', minimum: 0, maximum: 7 * DAY } },
+  },
+  runtime: { type: 'string', enum: ['pull', 'a2a', 'process'] },
+} as const;
+
+export const agentSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: agentProperties,
+} as const;
+
+export const agentPatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: omit(agentProperties, ['name']),
+} as const;
+
+export const registerReplicaSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['agent'],
+  properties: {
+    agent: name,
+    /** A worker reconnecting passes the id it had, so the server knows what it still holds. */
+    replicaId: id,
+    site: shortText,
+    maxConcurrency: { type: 'integer', minimum: 1, maximum: 10_000 },
+  },
+} as const;
+
+export const leaseSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    max: { type: 'integer', minimum: 1, maximum: 1000 },
+    waitMs: { type: 'integer', minimum: 0, maximum: 120_000 },
+  },
+} as const;
+
+const progress = { type: 'number', minimum: 0, maximum: 100 } as const;
+const progressMessage = { type: 'string', maxLength: 2048 } as const;
+
+export const assignmentHeartbeatSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId'],
+  properties: { replicaId: id, percent: progress, message: progressMessage },
+} as const;
+
+export const assignmentProgressSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId', 'percent'],
+  properties: { replicaId: id, percent: progress, message: progressMessage },
+} as const;
+
+export const assignmentReplicaSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId'],
+  properties: { replicaId: id },
+} as const;
+
+export const assignmentCompleteSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId'],
+  properties: { replicaId: id, result: {} },
+} as const;
+
+export const assignmentFailSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId', 'error'],
+  properties: {
+    replicaId: id,
+    retryable: { type: 'boolean' },
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['message'],
+      properties: { message: { type: 'string', maxLength: 8192 }, code: { type: 'string', maxLength: 128 }, details: {} },
+    },
+  },
+} as const;
+
+export const taskListQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'array', items: { type: 'string', enum: [...TASK_STATUSES] }, maxItems: 6 },
+    agent: name,
+    priority,
+    parentId: id,
+    limit: { type: 'integer', minimum: 1, maximum: 500 },
+    cursor: { type: 'string', maxLength: 256 },
+  },
+} as const;
+
+export const queueQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'array', items: { type: 'string', enum: ['pending', 'dispatched', 'running'] }, maxItems: 3 },
+    limit: { type: 'integer', minimum: 1, maximum: 500 },
+    cursor: { type: 'string', maxLength: 256 },
+  },
+} as const;
+
+export const waitQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { waitMs: { type: 'integer', minimum: 0, maximum: 120_000 } },
+} as const;
+
+export const eventsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    after: { type: 'integer', minimum: 0 },
+    taskId: id,
+    agent: name,
+    type: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 32 },
+    limit: { type: 'integer', minimum: 1, maximum: 1000 },
+  },
+} as const;
+
+export const idParams = { type: 'object', required: ['id'], properties: { id } } as const;
+export const nameParams = { type: 'object', required: ['name'], properties: { name } } as const;
+export const replicaParams = { type: 'object', required: ['replicaId'], properties: { replicaId: id } } as const;
+export const assignmentParams = { type: 'object', required: ['assignmentId'], properties: { assignmentId: id } } as const;
+
+export const enums = { TASK_STATUSES, ASSIGNMENT_STATUSES };
+
+/** The config file: server settings and declared agents. */
+export const configFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    server: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        host: { type: 'string' },
+        port: { type: 'integer', minimum: 0, maximum: 65535 },
+        database: { type: 'string' },
+        logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+        leaseMs: positiveMs(DAY),
+        replicaTtlMs: positiveMs(DAY),
+        cancelGraceMs: { type: 'integer', minimum: 0, maximum: DAY },
+        defaultMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+        defaultTimeoutMs: positiveMs(7 * DAY),
+        retentionMs: positiveMs(3650 * DAY),
+        bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
+        retry: agentProperties.retry,
+        concurrencyLimits: agentProperties.concurrencyLimits,
+      },
+    },
+    agents: { type: 'array', items: agentSpecSchema, maxItems: 10_000 },
+  },
+} as const;
+
+function omit<T extends Record<string, unknown>, K extends keyof T>(o: T, keys: K[]): Omit<T, K> {
+  const out = { ...o };
+  for (const k of keys) delete out[k];
+  return out;
+}

@@ -1,0 +1,87 @@
+// An in-process Flotilla (real SQLite store in a temp dir, real engine, Fastify app driven
+// with app.inject) with a controllable clock. Background loops are effectively off (hour-
+// long intervals): tests call `engine.reaper.sweep()` after `advance(ms)`, so lease,
+// timeout and grace behaviour is tested deterministically, without sleeps.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import type { AgentSpec, LeasedTask, TaskSpec, TaskView } from '@flotilla/sdk';
+import { DEFAULT_CONFIG, type ServerConfig } from '../../src/config/config.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { buildApp } from '../../src/http/app.ts';
+import { openStore } from '../../src/store/open-store.ts';
+
+export const TOKEN = 'test-admin-token-0123456789';
+
+export interface ApiResponse<T = any> { status: number; body: T; headers: Record<string, unknown> }
+
+export type Harness = Awaited<ReturnType<typeof harness>>;
+
+export async function harness(opts: { config?: Partial<ServerConfig> } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-test-'));
+  const store = await openStore({ url: join(dir, 'flotilla.db') });
+  let offset = 0;
+  const config: ServerConfig = {
+    ...DEFAULT_CONFIG,
+    adminToken: TOKEN,
+    logLevel: 'silent',
+    reaperIntervalMs: 3_600_000,
+    retentionIntervalMs: 3_600_000,
+    ...opts.config,
+  };
+  const log = pino({ level: 'silent' });
+  const engine = new Engine({ store, config, log, clock: { now: () => Date.now() + offset } });
+  await engine.start();
+  const app = await buildApp({ engine, log });
+
+  async function api<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    const res = await app.inject({
+      method: method as 'GET',
+      url: url.startsWith('/api/') || url.startsWith('/healthz') || url.startsWith('/readyz') ? url : `/api/v1${url}`,
+      headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+      ...(body === undefined ? {} : { payload: body as object }),
+    });
+    return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : null, headers: res.headers };
+  }
+
+  async function agent(spec: AgentSpec): Promise<void> {
+    const res = await api('POST', '/agents', spec);
+    if (res.status !== 201) throw new Error(`agent create failed: ${JSON.stringify(res.body)}`);
+  }
+
+  async function submit(spec: TaskSpec): Promise<TaskView> {
+    const res = await api<TaskView>('POST', '/tasks', spec);
+    if (res.status !== 201) throw new Error(`submit failed ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body;
+  }
+
+  async function register(agentName: string, extra: { site?: string; maxConcurrency?: number; replicaId?: string } = {}): Promise<string> {
+    const res = await api('POST', '/workers/register', { agent: agentName, ...extra });
+    if (res.status !== 201) throw new Error(`register failed: ${JSON.stringify(res.body)}`);
+    return res.body.replica.id as string;
+  }
+
+  async function lease(replicaId: string, max = 1, waitMs = 0): Promise<LeasedTask[]> {
+    const res = await api('POST', `/workers/${replicaId}/lease`, { max, waitMs });
+    if (res.status !== 200) throw new Error(`lease failed ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body.assignments as LeasedTask[];
+  }
+
+  async function task(id: string): Promise<TaskView> {
+    return (await api<TaskView>('GET', `/tasks/${id}`)).body;
+  }
+
+  return {
+    dir, store, engine, app, config, api, agent, submit, register, lease, task,
+    advance(ms: number) { offset += ms; },
+    now: () => engine.ctx.now(),
+    async close() {
+      await app.close();
+      await engine.stop();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

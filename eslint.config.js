@@ -1,8 +1,6 @@
-// Lint rules that protect the architecture, not style: promises are never dropped, modules
-// never import each other in a cycle, and core/ (the pure state machine, routing and retry
+// Lint rules that protect the architecture, not style: promises are never dropped and core/ (the pure state machine, routing and retry
 // policy) never imports anything that does I/O.
 import tseslint from 'typescript-eslint';
-import importX from 'eslint-plugin-import-x';
 
 const ioModules = [
   'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:https', 'node:sqlite',
@@ -11,6 +9,7 @@ const ioModules = [
   'fastify', 'ws', '@fastify/websocket', 'pino', 'pg', 'yaml',
 ];
 
+// Import cycles are checked by scripts/import-cycles.ts (see why there).
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', 'bench/results/**', 'packages/console/**'] },
   ...tseslint.configs.recommended,
@@ -19,8 +18,6 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { 'import-x': importX },
-    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
     rules: {
       // node:test's describe/it return promises the runner itself tracks.
       '@typescript-eslint/no-floating-promises': ['error', {
@@ -29,7 +26,6 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'import-x/no-cycle': ['error', { ignoreExternal: true }],
     },
   },
   {

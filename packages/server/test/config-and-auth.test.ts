@@ -55,11 +55,14 @@ describe('configuration', () => {
     const dir = tempDir();
     assert.throws(() => loadConfig({ env: { FLOTILLA_PORT: 'eighty' }, cwd: dir }), (e: unknown) => e instanceof ConfigError && /FLOTILLA_PORT/.test(e.message));
     assert.throws(() => loadConfig({ env: { FLOTILLA_ADMIN_TOKEN: 'short' }, cwd: dir }), ConfigError);
+    assert.throws(() => loadConfig({ env: { FLOTILLA_DEFAULT_MAX_ATTEMPTS: '0' }, cwd: dir }), /defaultMaxAttempts/);
+    assert.throws(() => loadConfig({ env: { FLOTILLA_LEASE_MS: '0' }, cwd: dir }), /leaseMs/);
+    assert.throws(() => loadConfig({ env: { FLOTILLA_PORT: '70000' }, cwd: dir }), /port/);
     assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'missing.yaml' } }), /cannot read config file/);
     writeFileSync(join(dir, 'bad.yaml'), 'agents:\n  - name: x\n    maxConcurrency: 0\n');
     assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'bad.yaml' } }), /maxConcurrency|must be >= 1/);
     writeFileSync(join(dir, 'typo.yaml'), 'server:\n  prot: 1\n');
-    assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'typo.yaml' } }), /additional properties/);
+    assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'typo.yaml' } }), /additional properties \(prot\)/);
     writeFileSync(join(dir, 'twice.yaml'), 'agents:\n  - name: a\n  - name: a\n');
     assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'twice.yaml' } }), /twice/);
     writeFileSync(join(dir, 'broken.yaml'), 'agents: [\n');

@@ -88,6 +88,19 @@ describe('events over SSE', () => {
     assert.deepEqual(one.map((e) => e.data.taskId), [ids[2]]);
   });
 
+  it('announces registry and replica changes live, not only task events', async () => {
+    const live = readEvents(`${server.url}/api/v1/events?type=agent.updated&type=replica.connected&type=replica.disconnected`, {}, (e) => e.length >= 3);
+    await new Promise((r) => setTimeout(r, 50));
+    await fetch(`${server.url}/api/v1/agents/echo`, { method: 'PATCH', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ description: 'echoes' }) });
+    const registered = await post('/workers/register', { agent: 'echo' });
+    assert.equal(registered.replicaTtlMs, 30_000);
+    assert.ok(registered.heartbeatIntervalMs <= 10_000);
+    const gone = await fetch(`${server.url}/api/v1/workers/${registered.replica.id}/deregister`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(gone.status, 204);
+    const got = await live;
+    assert.deepEqual(got.map((e) => e.event), ['agent.updated', 'replica.connected', 'replica.disconnected']);
+  });
+
   it('rejects a malformed Last-Event-ID', async () => {
     const res = await fetch(`${server.url}/api/v1/events`, { headers: { authorization: `Bearer ${TOKEN}`, 'last-event-id': 'abc' } });
     assert.equal(res.status, 400);

@@ -3,6 +3,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ERROR_STATUS } from '@flotilla/sdk';
+import { pino } from 'pino';
+import { buildApp } from '../src/http/app.ts';
 import { harness, type Harness } from './helpers/harness.ts';
 
 let h: Harness;
@@ -66,6 +68,7 @@ describe('validation', () => {
       assert.equal(typeof res.body.error.message, 'string');
       assert.ok(res.body.error.message.length > 0);
       assert.equal(await taskCount(), before);
+      if (name === 'unknown field') assert.match(res.body.error.message, /colour/);
     });
   }
 
@@ -183,6 +186,17 @@ describe('agents', () => {
     await h.api('POST', `/tasks/${task.id}/cancel`);
     assert.equal((await h.api('DELETE', '/agents/threat-hunter')).status, 204);
     assert.equal((await h.api('GET', '/agents/threat-hunter')).status, 404);
+  });
+});
+
+describe('shutdown', () => {
+  it('answers 503 SHUTTING_DOWN in the API error shape while closing', async () => {
+    const closing = await buildApp({ engine: h.engine, log: pino({ level: 'silent' }), state: { shuttingDown: true } });
+    const res = await closing.inject({ method: 'POST', url: '/api/v1/tasks', headers: { authorization: 'Bearer test-admin-token-0123456789' }, payload: { agent: 'analyst' } });
+    assert.equal(res.statusCode, 503);
+    assert.equal(JSON.parse(res.body).error.code, 'SHUTTING_DOWN');
+    assert.equal((await closing.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+    await closing.close();
   });
 });
 

@@ -26,6 +26,8 @@ describe('lifecycle', () => {
 
     assert.equal((await h.api('POST', `/assignments/${leased.assignmentId}/start`, { replicaId: replica })).status, 200);
     assert.equal((await h.task(task.id)).status, 'running');
+    const messageOnly = await h.api('POST', `/assignments/${leased.assignmentId}/heartbeat`, { replicaId: replica, message: 'no percent' });
+    assert.equal(messageOnly.status, 400);
     const progress = await h.api('POST', `/assignments/${leased.assignmentId}/progress`, { replicaId: replica, percent: 40, message: 'enriching' });
     assert.equal(progress.status, 200);
     assert.equal(progress.body.cancelRequested, false);
@@ -172,6 +174,9 @@ describe('lifecycle', () => {
       h.api('POST', `/assignments/${l!.assignmentId}/complete`, { ...body, result: { n: 2 } }),
     ]);
     assert.deepEqual([a.status, b.status].sort(), [200, 409]);
+    const refused = a.status === 409 ? a : b;
+    assert.equal(refused.body.error.code, 'ASSIGNMENT_SUPERSEDED');
+    assert.equal(refused.body.error.details.assignmentStatus, 'completed', 'a retrying worker can tell its attempt already ended completed');
     const winner = a.status === 200 ? { n: 1 } : { n: 2 };
     assert.deepEqual((await h.task(task.id)).result, winner);
     const completed = (await types(task.id)).filter((t: string) => t === 'task.completed');

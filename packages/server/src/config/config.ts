@@ -2,7 +2,7 @@
 // Every setting is documented in README.md's configuration table; keep them in step.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { Ajv } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { AgentSpec } from '@flotilla/sdk';
 import { configFileSchema } from '../schemas/schemas.ts';
@@ -108,6 +108,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   if (flags.logLevel !== undefined) config.logLevel = flags.logLevel;
   config.configFile = file;
 
+  validateSettings(config);
   if (config.adminToken !== null && config.adminToken.length < 16) {
     throw new ConfigError('FLOTILLA_ADMIN_TOKEN must be at least 16 characters');
   }
@@ -124,6 +125,29 @@ export function parseLogLevel(raw: string, source: string): LogLevel {
 export function parseInteger(raw: string, source: string): number {
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be a non-negative integer, got "${raw}"`);
   return Number(raw.trim());
+}
+
+/**
+ * Environment variables and flags get the same range checks as the config file (one schema):
+ * `FLOTILLA_DEFAULT_MAX_ATTEMPTS=0` is a configuration error at start, not a 500 per request.
+ */
+function validateSettings(config: ServerConfig): void {
+  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, retentionMs, bodyLimitBytes, retry, concurrencyLimits } = config;
+  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, retentionMs, bodyLimitBytes, retry, concurrencyLimits };
+  const validate = new Ajv({ allErrors: true }).compile(configFileSchema.properties.server);
+  if (!validate(server)) throw new ConfigError(`invalid settings: ${describeErrors(validate.errors)}`);
+  for (const [name, value] of [['reaperIntervalMs', config.reaperIntervalMs], ['retentionIntervalMs', config.retentionIntervalMs]] as const) {
+    if (value < 1) throw new ConfigError(`${name} must be at least 1`);
+  }
+}
+
+/** Ajv errors as one readable line, naming unknown properties. */
+export function describeErrors(errors: ErrorObject[] | null | undefined): string {
+  return (errors ?? []).map((e) => {
+    const where = e.instancePath || '/';
+    const extra = e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : '';
+    return `${where} ${e.message ?? 'is invalid'}${extra}`;
+  }).join('; ');
 }
 
 function resolvePath(cwd: string | undefined, file: string): string {
@@ -151,8 +175,7 @@ function applyFile(config: ServerConfig, path: string): void {
   const ajv = new Ajv({ allErrors: true });
   const validate = ajv.compile<ConfigFile>(configFileSchema);
   if (!validate(parsed)) {
-    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
-    throw new ConfigError(`config file ${path} is invalid: ${problems}`);
+    throw new ConfigError(`config file ${path} is invalid: ${describeErrors(validate.errors)}`);
   }
   const { server = {}, agents = [] } = parsed;
   const { database, retry, ...rest } = server;

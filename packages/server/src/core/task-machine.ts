@@ -36,9 +36,12 @@ function event(type: string, task: Pick<TaskHead, 'id' | 'agent'>, a: Pick<Assig
 /** A worker may only act on the task's current live assignment; anything else is late or duplicate. */
 function requireCurrent(task: TaskHead, assignment: AssignmentRecord): void {
   if (task.assignmentId !== assignment.id || !LIVE.includes(assignment.status)) {
+    // The details let a worker that retried a report (its first answer was lost) see that
+    // its own earlier report already ended the attempt: assignmentStatus 'completed'.
     throw new FlotillaError(
       'ASSIGNMENT_SUPERSEDED',
       `assignment ${assignment.id} is ${assignment.status} and no longer current for task ${task.id}; its report is not applied`,
+      { assignmentStatus: assignment.status, taskStatus: task.status },
     );
   }
 }
@@ -154,7 +157,7 @@ export function decideFail({ task, assignment, error, retryable, outcome, now, p
     return {
       ...base,
       set: { status: 'pending', assignmentId: null, error, runAt: now + delayMs, updatedAt: now },
-      events: [event('task.retrying', task, assignment, { ...info, delayMs, retryAt: now + delayMs })],
+      events: [event('task.retrying', task, assignment, { ...info, delayMs, retryAt: new Date(now + delayMs).toISOString() })],
     };
   }
   return {

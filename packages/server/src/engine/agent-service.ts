@@ -1,7 +1,7 @@
 // The agent registry (create, read, update, delete), per-agent views (queue, replicas,
 // stats) and the system overview.
 
-import { type AgentSpec, type TaskSpec, type TaskStatus, TASK_STATUSES } from '@flotilla/sdk';
+import type { AgentSpec, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import type { AgentRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -91,7 +91,11 @@ export class AgentService {
     const now = this.#ctx.now();
     for (const spec of specs) {
       const existing = await this.#ctx.store.agentGet({ name: spec.name });
-      await this.#ctx.store.agentUpsert({ agent: agentFromSpec(spec, now, existing ?? undefined) });
+      const events = await this.#ctx.store.agentUpsert({
+        agent: agentFromSpec(spec, now, existing ?? undefined),
+        event: { type: 'agent.declared', taskId: null, agent: spec.name, replicaId: null, assignmentId: null, data: { source: 'config' } },
+      });
+      this.#ctx.bus.publish(events);
     }
     this.#registry.invalidate();
   }
@@ -111,26 +115,29 @@ export class AgentService {
     const merged: AgentSpec = { ...specFromAgent(existing), ...patch, name };
     if (patch.retry) merged.retry = { ...specFromAgent(existing).retry, ...patch.retry };
     const agent = agentFromSpec(merged, this.#ctx.now(), existing);
-    const updated = await this.#ctx.store.agentUpdate({
+    const { updated, events } = await this.#ctx.store.agentUpdate({
       agent, event: { type: 'agent.updated', taskId: null, agent: name, replicaId: null, assignmentId: null, data: { fields: Object.keys(patch) } },
     });
     if (!updated) throw new FlotillaError('AGENT_NOT_FOUND', `agent "${name}" does not exist`);
+    this.#ctx.bus.publish(events);
     this.#registry.invalidate();
     this.#ctx.wakeDispatcher();
     return agent;
   }
 
   /** Refused while the agent still has tasks that are not terminal: they would be stranded. */
-  async delete(principal: Principal, name: string): Promise<void> {
-    await this.get(principal, name);
-    const counts = await this.#ctx.store.taskCountByStatus({ agent: name });
-    const open = counts.pending + counts.dispatched + counts.running;
-    if (open > 0) throw new FlotillaError('AGENT_IN_USE', `agent "${name}" has ${open} unfinished task(s); cancel them first`);
-    const deleted = await this.#ctx.store.agentDelete({
+  async delete(_principal: Principal, name: string): Promise<void> {
+    const { outcome, events } = await this.#ctx.store.agentDelete({
       name, event: { type: 'agent.deleted', taskId: null, agent: name, replicaId: null, assignmentId: null, data: {} },
     });
-    if (!deleted) throw new FlotillaError('AGENT_NOT_FOUND', `agent "${name}" does not exist`);
+    if (outcome === 'not_found') throw new FlotillaError('AGENT_NOT_FOUND', `agent "${name}" does not exist`);
+    if (outcome === 'in_use') {
+      const counts = await this.#ctx.store.taskCountByStatus({ agent: name });
+      const open = counts.pending + counts.dispatched + counts.running;
+      throw new FlotillaError('AGENT_IN_USE', `agent "${name}" has ${open} unfinished task(s); cancel them first`);
+    }
     this.#registry.invalidate();
+    this.#ctx.bus.publish(events);
   }
 
   /** Manual assignment: a task for this agent, optionally pinned to a replica or preferring a site. */
@@ -176,8 +183,4 @@ export class AgentService {
       replicas: { live: replicas.filter((r) => r.status === 'live').length, total: replicas.length },
     };
   }
-}
-
-export function emptyCounts(): Record<TaskStatus, number> {
-  return Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
 }

@@ -9,6 +9,7 @@ import { decideExpiry, decideReplicaLost } from '../core/task-machine.ts';
 import type { Transition } from '../core/types.ts';
 import { commit, type EngineContext } from './context.ts';
 import type { ReplicaLiveness } from './replica-liveness.ts';
+import { toIso } from './time.ts';
 
 const BATCH = 500;
 
@@ -55,11 +56,12 @@ export class LeaseReaper {
     const stale = await store.replicaListStale({ seenBefore: now - config.replicaTtlMs });
     let lost = 0;
     for (const replica of stale) {
-      const changed = await store.replicaSetStatus({
+      const { changed, events } = await store.replicaSetStatus({
         id: replica.id, from: ['live', 'draining'], to: 'lost',
-        event: { type: 'replica.lost', taskId: null, agent: replica.agent, replicaId: replica.id, assignmentId: null, data: { reason: 'not_seen', lastSeenAt: replica.lastSeenAt } },
+        event: { type: 'replica.lost', taskId: null, agent: replica.agent, replicaId: replica.id, assignmentId: null, data: { reason: 'not_seen', lastSeenAt: toIso(replica.lastSeenAt) } },
       });
       if (!changed) continue;
+      this.#ctx.bus.publish(events);
       lost++;
       await loseReplicaAssignments(this.#ctx, replica.id, `not seen for ${config.replicaTtlMs} ms`);
     }

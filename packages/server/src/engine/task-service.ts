@@ -9,6 +9,7 @@ import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { commit, type EngineContext } from './context.ts';
 import type { Principal } from './principal.ts';
+import { toIso } from './time.ts';
 
 export interface SubmitResult {
   task: TaskRecord;
@@ -43,7 +44,7 @@ export class TaskService {
         task,
         events: [{
           type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
-          data: { type: task.type, priority: task.priority, runAt: task.runAt, ...(task.parentId ? { parentId: task.parentId } : {}) },
+          data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}) },
         }],
       })),
     });

@@ -52,13 +52,14 @@ export class WorkerService {
     }
     const now = this.#ctx.now();
     const id = params.replicaId ?? this.#ctx.newId();
-    const replica = await this.#ctx.store.replicaRegister({
+    const { replica, events } = await this.#ctx.store.replicaRegister({
       replica: {
         id, agent: agent.name, site: params.site ?? null,
         maxConcurrency: params.maxConcurrency ?? agent.maxConcurrency, registeredAt: now, lastSeenAt: now,
       },
       event: { type: 'replica.connected', taskId: null, agent: agent.name, replicaId: id, assignmentId: null, data: { site: params.site ?? null, maxConcurrency: params.maxConcurrency ?? agent.maxConcurrency } },
     });
+    this.#ctx.bus.publish(events);
     this.#dispatcher.wake();
     return replica;
   }
@@ -122,10 +123,11 @@ export class WorkerService {
   async deregister(_principal: Principal, replicaId: string): Promise<void> {
     const replica = await this.#ctx.store.replicaGet({ id: replicaId });
     if (!replica) throw new FlotillaError('REPLICA_NOT_FOUND', `replica ${replicaId} is not registered`);
-    await this.#ctx.store.replicaSetStatus({
+    const { events } = await this.#ctx.store.replicaSetStatus({
       id: replicaId, from: ['live', 'draining', 'lost'], to: 'gone',
       event: { type: 'replica.disconnected', taskId: null, agent: replica.agent, replicaId, assignmentId: null, data: {} },
     });
+    this.#ctx.bus.publish(events);
     await loseReplicaAssignments(this.#ctx, replicaId, 'deregistered');
   }
 
@@ -146,7 +148,12 @@ export class WorkerService {
     if (transition === null) return;
     const [result] = await commit(this.#ctx, [transition]);
     if (!result!.ok) {
-      throw new FlotillaError('ASSIGNMENT_SUPERSEDED', `assignment ${assignmentId} changed concurrently (${result!.conflict}); this report was not applied`);
+      const now = await this.#ctx.store.assignmentGet({ id: assignmentId });
+      throw new FlotillaError(
+        'ASSIGNMENT_SUPERSEDED',
+        `assignment ${assignmentId} changed concurrently (it is now ${now?.status ?? 'gone'}); this report was not applied`,
+        { assignmentStatus: now?.status ?? null, conflict: result!.conflict },
+      );
     }
   }
 

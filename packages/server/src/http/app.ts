@@ -7,7 +7,7 @@ import addFormats from 'ajv-formats';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.ts';
 import { installAuth } from './auth.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { installErrorHandling, sendError } from './error-handler.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -47,7 +47,8 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     // Per-request access logs cost more than the requests themselves on the hot path
     // (lease, complete); errors are still logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // Our own hook answers 503 SHUTTING_DOWN in the API's error shape (see below).
+    return503OnClosing: false,
     forceCloseConnections: true,
     requestIdHeader: 'x-request-id',
     genReqId: () => engine.ctx.newId(),
@@ -57,6 +58,9 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
   // JSON only: other media types get 415 rather than being parsed as text and failing later.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
+  app.addHook('onRequest', async (_request, reply) => {
+    if (state.shuttingDown) return sendError(reply.header('connection', 'close'), 'SHUTTING_DOWN', 'the server is shutting down; retry on another node or after it restarts');
+  });
   installAuth(app, engine.auth);
   const routes = collectRoutes(app);
 

@@ -15,7 +15,13 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string,
 function translate(err: FastifyError): { code: ErrorCode; message: string; details?: unknown } | null {
   if (err.validation) {
     const where = err.validationContext ?? 'request';
-    return { code: 'VALIDATION_FAILED', message: `${where}${err.message.startsWith(where) ? err.message.slice(where.length) : ` ${err.message}`}`, details: err.validation.map((v) => ({ path: v.instancePath, message: v.message })) };
+    const first = err.validation[0];
+    const unknown = first?.keyword === 'additionalProperties' ? ` (${String((first.params as { additionalProperty?: string }).additionalProperty)})` : '';
+    return {
+      code: 'VALIDATION_FAILED',
+      message: `${where}${err.message.startsWith(where) ? err.message.slice(where.length) : ` ${err.message}`}${unknown}`,
+      details: err.validation.map((v) => ({ path: v.instancePath, message: v.message, ...(v.keyword === 'additionalProperties' ? { property: (v.params as { additionalProperty?: string }).additionalProperty } : {}) })),
+    };
   }
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

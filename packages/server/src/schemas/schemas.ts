@@ -126,6 +126,8 @@ export const assignmentHeartbeatSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['replicaId'],
+  // Progress is a percentage with an optional message; a message alone would be dropped.
+  dependencies: { message: ['percent'] },
   properties: { replicaId: id, percent: progress, message: progressMessage },
 } as const;
 
@@ -203,7 +205,6 @@ export const eventsQuerySchema = {
     taskId: id,
     agent: name,
     type: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 32 },
-    limit: { type: 'integer', minimum: 1, maximum: 1000 },
   },
 } as const;
 

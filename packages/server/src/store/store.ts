@@ -2,6 +2,9 @@
 // decides a transition (that is core/task-machine.ts). Every method takes one params object.
 // Database differences are capability flags, never `if (postgres)` in callers.
 //
+// Events: every method that appends events returns them (with their sequence numbers), so
+// the engine can announce exactly what was committed to live subscribers.
+//
 // Durability contract: when a mutating method's promise resolves, the write is committed
 // durably (it survives a process kill and, with the default settings, a power cut).
 // Stores may batch concurrent writes into one commit (group commit); callers do not see it.
@@ -132,26 +135,29 @@ export interface Store {
   /** Rejects with FlotillaError AGENT_EXISTS if the name is taken. */
   agentCreate(params: { agent: AgentRecord; event: NewEvent }): Promise<EventRecord[]>;
   /** Creates or replaces (config file declarations). */
-  agentUpsert(params: { agent: AgentRecord }): Promise<void>;
+  agentUpsert(params: { agent: AgentRecord; event: NewEvent }): Promise<EventRecord[]>;
   agentGet(params: { name: string }): Promise<AgentRecord | null>;
   agentList(): Promise<AgentRecord[]>;
-  /** Replaces the record; false if it does not exist. */
-  agentUpdate(params: { agent: AgentRecord; event: NewEvent }): Promise<boolean>;
-  /** False if it does not exist. */
-  agentDelete(params: { name: string; event: NewEvent }): Promise<boolean>;
+  /** Replaces the record; `updated` is false (and no event written) if it does not exist. */
+  agentUpdate(params: { agent: AgentRecord; event: NewEvent }): Promise<{ updated: boolean; events: EventRecord[] }>;
+  /**
+   * Deletes the agent unless tasks addressed to it are still pending, dispatched or running
+   * (checked in the same guarded statement, so a concurrent submit cannot strand a task).
+   */
+  agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }>;
 
   // -- replicas -----------------------------------------------------------------------
   /**
    * Registers a replica, or re-registers a known id (a worker reconnecting): agent, site,
    * maxConcurrency and lastSeenAt are refreshed, status becomes live, inFlight is kept.
    */
-  replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<ReplicaRecord>;
+  replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<{ replica: ReplicaRecord; events: EventRecord[] }>;
   replicaGet(params: { id: string }): Promise<ReplicaRecord | null>;
   replicaList(params: { agent?: string; statuses?: ReplicaStatus[] }): Promise<ReplicaRecord[]>;
   /** Records that replicas were seen at `at` (batched liveness). */
   replicaTouch(params: { ids: string[]; at: Millis }): Promise<void>;
-  /** Guarded status change; false when the replica was not in one of `from`. */
-  replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<boolean>;
+  /** Guarded status change; `changed` is false (and no event written) when the replica was not in one of `from`. */
+  replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }>;
   /** Live or draining replicas not seen since `seenBefore`. */
   replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]>;
 

@@ -17,7 +17,7 @@ const REPLAY_PAGE = 500;
 const MAX_BUFFERED = 10_000;
 const KEEPALIVE_MS = 15_000;
 
-interface EventsQuery { after?: number; taskId?: string; agent?: string; type?: string[]; limit?: number }
+interface EventsQuery { after?: number; taskId?: string; agent?: string; type?: string[] }
 
 export function eventRoutes(app: FastifyInstance, engine: Engine): void {
   app.get<{ Querystring: EventsQuery }>('/events', {
@@ -63,7 +63,7 @@ export function eventRoutes(app: FastifyInstance, engine: Engine): void {
       res.end();
     };
     const unsubscribe = engine.ctx.bus.subscribe((e) => {
-      if (closed) return;
+      if (closed || !matches(e)) return;
       if (replaying || res.writableNeedDrain) {
         buffered.push(e);
         if (buffered.length > MAX_BUFFERED) close();

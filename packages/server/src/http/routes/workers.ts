@@ -15,14 +15,15 @@ import { replicaView } from '../views.ts';
 export const PROTOCOL_VERSION = 1;
 
 export function workerRoutes(app: FastifyInstance, engine: Engine): void {
-  const { leaseMs } = engine.ctx.config;
-  const heartbeatIntervalMs = Math.max(100, Math.floor(leaseMs / 3));
+  const { leaseMs, replicaTtlMs } = engine.ctx.config;
+  // A third of the shorter window: two heartbeats can be lost before either one lapses.
+  const heartbeatIntervalMs = Math.max(100, Math.floor(Math.min(leaseMs, replicaTtlMs) / 3));
 
   app.post<{ Body: { agent: string; replicaId?: string; site?: string; maxConcurrency?: number } }>('/workers/register', {
     schema: { summary: 'Register a replica (or re-register a known replica id after a reconnect)', tags: ['workers'], body: registerReplicaSchema },
   }, async (request, reply) => {
     const replica = await engine.workers.register(principalOf(request), request.body);
-    return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, heartbeatIntervalMs });
+    return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, replicaTtlMs, heartbeatIntervalMs });
   });
 
   app.post<{ Params: { replicaId: string }; Body: { max?: number; waitMs?: number } | undefined }>('/workers/:replicaId/lease', {

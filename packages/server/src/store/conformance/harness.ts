@@ -143,10 +143,11 @@ export async function registerReplica(
   const id = over.id ?? nextId('replica');
   const agent = over.agent ?? 'alpha';
   const at = over.at ?? T0;
-  return store.replicaRegister({
+  const { replica } = await store.replicaRegister({
     replica: { id, agent, site: over.site ?? null, maxConcurrency: over.maxConcurrency ?? 2, registeredAt: at, lastSeenAt: at },
     event: plainEvent('replica.registered', { agent, replicaId: id }),
   });
+  return replica;
 }
 
 // -- applying transitions -----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { decideComplete } from '../../core/task-machine.ts';
+import { decideCancel, decideComplete } from '../../core/task-machine.ts';
 import type { ApiKeyRecord } from '../store.ts';
 import {
   T0, agentRecord, allEvents, createTask, createTasks, dispatch, getReplica, keyCounts, mustApply, newTask, nextId,
@@ -30,18 +30,33 @@ export function registryTests(open: OpenStore): void {
       assert.deepEqual([...listed].sort((x, y) => x.name.localeCompare(y.name)), [b, a]);
 
       const changed = { ...a, description: 'reviews everything', capabilities: ['code'], maxAttempts: null, concurrencyLimits: {}, updatedAt: T0 + 50 };
-      assert.equal(await store.agentUpdate({ agent: changed, event: plainEvent('agent.updated', { agent: a.name }) }), true);
+      const update = await store.agentUpdate({ agent: changed, event: plainEvent('agent.updated', { agent: a.name }) });
+      assert.equal(update.updated, true);
+      assert.deepEqual(update.events.map((e) => e.type), ['agent.updated']);
       assert.deepEqual(await store.agentGet({ name: a.name }), changed);
       const eventsBefore = await allEvents(store);
-      assert.equal(await store.agentUpdate({ agent: agentRecord({ name: 'ghost' }), event: plainEvent('agent.updated') }), false);
+      assert.deepEqual(await store.agentUpdate({ agent: agentRecord({ name: 'ghost' }), event: plainEvent('agent.updated') }), { updated: false, events: [] });
       assert.equal(await store.agentGet({ name: 'ghost' }), null);
 
-      assert.equal(await store.agentDelete({ name: b.name, event: plainEvent('agent.deleted', { agent: b.name }) }), true);
+      const deleted = await store.agentDelete({ name: b.name, event: plainEvent('agent.deleted', { agent: b.name }) });
+      assert.equal(deleted.outcome, 'deleted');
+      assert.deepEqual(deleted.events.map((e) => e.type), ['agent.deleted']);
       assert.equal(await store.agentGet({ name: b.name }), null);
-      assert.equal(await store.agentDelete({ name: b.name, event: plainEvent('agent.deleted', { agent: b.name }) }), false);
+      assert.deepEqual(await store.agentDelete({ name: b.name, event: plainEvent('agent.deleted', { agent: b.name }) }), { outcome: 'not_found', events: [] });
       const types = (await allEvents(store)).slice(eventsBefore.length).map((e) => e.type);
       assert.deepEqual(types, ['agent.deleted'], 'only the successful delete appended an event');
       assert.deepEqual((await store.agentList()).map((x) => x.name), [a.name]);
+    });
+
+    storeTest(open, 'refuses to delete an agent that still has unfinished tasks, and changes nothing', async ({ store }) => {
+      await store.agentCreate({ agent: agentRecord({ name: 'busy' }), event: plainEvent('agent.created', { agent: 'busy' }) });
+      const [task] = await createTasks(store, [newTask({ agent: 'busy' })]);
+      const before = await allEvents(store);
+      assert.deepEqual(await store.agentDelete({ name: 'busy', event: plainEvent('agent.deleted') }), { outcome: 'in_use', events: [] });
+      assert.ok(await store.agentGet({ name: 'busy' }));
+      assert.deepEqual(await allEvents(store), before);
+      await mustApply(store, decideCancel({ task: task!, assignment: null, now: T0 + 1 }));
+      assert.equal((await store.agentDelete({ name: 'busy', event: plainEvent('agent.deleted') })).outcome, 'deleted');
     });
 
     storeTest(open, 'refuses a duplicate name with AGENT_EXISTS and changes nothing', async ({ store }) => {
@@ -58,10 +73,11 @@ export function registryTests(open: OpenStore): void {
 
     storeTest(open, 'upsert creates, then replaces', async ({ store }) => {
       const a = agentRecord({ name: 'from-config', maxConcurrency: 1 });
-      await store.agentUpsert({ agent: a });
+      const declared = await store.agentUpsert({ agent: a, event: plainEvent('agent.declared', { agent: a.name }) });
+      assert.deepEqual(declared.map((e) => e.type), ['agent.declared']);
       assert.deepEqual(await store.agentGet({ name: a.name }), a);
       const replaced = { ...a, maxConcurrency: 8, capabilities: ['x', 'y'], runtime: 'process' as const, updatedAt: T0 + 10 };
-      await store.agentUpsert({ agent: replaced });
+      await store.agentUpsert({ agent: replaced, event: plainEvent('agent.declared', { agent: a.name }) });
       const got = await store.agentGet({ name: a.name });
       assert.ok(got);
       assert.deepEqual({ ...got, createdAt: replaced.createdAt }, replaced);
@@ -83,7 +99,7 @@ export function registryTests(open: OpenStore): void {
       const live = await dispatch(store, t1!, r, { now: T0 + 10 });
       await mustApply(store, decideComplete({ task: live.task, assignment: live.assignment, result: 1, now: T0 + 20 }));
       await dispatch(store, t2!, r, { now: T0 + 30 });
-      assert.equal(await store.replicaSetStatus({ id: 'rep-1', from: ['live'], to: 'draining', event: plainEvent('replica.draining') }), true);
+      assert.equal((await store.replicaSetStatus({ id: 'rep-1', from: ['live'], to: 'draining', event: plainEvent('replica.draining') })).changed, true);
 
       const again = await registerReplica(store, { id: 'rep-1', agent: 'alpha', site: 'us', maxConcurrency: 5, at: T0 + 1_000 });
       assert.deepEqual(again, {
@@ -98,13 +114,13 @@ export function registryTests(open: OpenStore): void {
     storeTest(open, 'changes status only from one of the expected statuses', async ({ store }) => {
       const r = await registerReplica(store);
       const before = await allEvents(store);
-      assert.equal(await store.replicaSetStatus({ id: r.id, from: ['live'], to: 'draining', event: plainEvent('replica.draining', { replicaId: r.id }) }), true);
+      assert.equal((await store.replicaSetStatus({ id: r.id, from: ['live'], to: 'draining', event: plainEvent('replica.draining', { replicaId: r.id }) })).changed, true);
       assert.equal((await getReplica(store, r.id)).status, 'draining');
-      assert.equal(await store.replicaSetStatus({ id: r.id, from: ['live'], to: 'lost', event: plainEvent('replica.lost', { replicaId: r.id }) }), false);
+      assert.equal((await store.replicaSetStatus({ id: r.id, from: ['live'], to: 'lost', event: plainEvent('replica.lost', { replicaId: r.id }) })).changed, false);
       assert.equal((await getReplica(store, r.id)).status, 'draining');
-      assert.equal(await store.replicaSetStatus({ id: r.id, from: ['live', 'draining'], to: 'gone', event: plainEvent('replica.gone', { replicaId: r.id }) }), true);
+      assert.equal((await store.replicaSetStatus({ id: r.id, from: ['live', 'draining'], to: 'gone', event: plainEvent('replica.gone', { replicaId: r.id }) })).changed, true);
       assert.equal((await getReplica(store, r.id)).status, 'gone');
-      assert.equal(await store.replicaSetStatus({ id: 'rep-none', from: ['live'], to: 'gone', event: plainEvent('replica.gone') }), false);
+      assert.equal((await store.replicaSetStatus({ id: 'rep-none', from: ['live'], to: 'gone', event: plainEvent('replica.gone') })).changed, false);
       const added = (await allEvents(store)).slice(before.length);
       assert.deepEqual(added.map((e) => [e.type, e.replicaId]), [['replica.draining', r.id], ['replica.gone', r.id]]);
     });

@@ -179,7 +179,7 @@ export function transitionTests(open: OpenStore): void {
     storeTest(open, 'a slot is released even when the replica is no longer live', async ({ store }) => {
       const replica = await registerReplica(store);
       const live = await run(store, await createTask(store), replica);
-      assert.equal(await store.replicaSetStatus({ id: replica.id, from: ['live'], to: 'lost', event: plainEvent('replica.lost') }), true);
+      assert.equal((await store.replicaSetStatus({ id: replica.id, from: ['live'], to: 'lost', event: plainEvent('replica.lost') })).changed, true);
       await mustApply(store, decideReplicaLost({ task: live.task, assignment: live.assignment, now: T0 + 9, policy: POLICY, random: 0, reason: 'gone' }));
       const r = await getReplica(store, replica.id);
       assert.deepEqual([r.status, r.inFlight, r.failed], ['lost', 0, 1]);
@@ -257,7 +257,7 @@ export function transitionTests(open: OpenStore): void {
     storeTest(open, 'a replica that is not live, or unknown, conflicts on the slot', async ({ store }) => {
       for (const status of ['draining', 'lost', 'gone'] as const) {
         const replica = await registerReplica(store);
-        assert.equal(await store.replicaSetStatus({ id: replica.id, from: ['live'], to: status, event: plainEvent(`replica.${status}`) }), true);
+        assert.equal((await store.replicaSetStatus({ id: replica.id, from: ['live'], to: status, event: plainEvent(`replica.${status}`) })).changed, true);
         const task = await createTask(store);
         const scope = { tasks: [task.id], replicas: [replica.id] };
         const before = await snapshot(store, scope);

@@ -402,7 +402,7 @@ export class SqliteStore implements Store {
   }
 
   /** Replacing keeps the original createdAt: re-reading a config file does not recreate its agents. */
-  agentUpsert(params: { agent: AgentRecord }): Promise<void> {
+  agentUpsert(params: { agent: AgentRecord; event: NewEvent }): Promise<EventRecord[]> {
     return this.#write(() => {
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
@@ -416,6 +416,7 @@ export class SqliteStore implements Store {
            concurrency_limits = excluded.concurrency_limits, retry_base_delay_ms = excluded.retry_base_delay_ms,
            retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at`,
       ).run(agentParams(params.agent));
+      return insertEvents(this.#cache, [params.event], params.agent.updatedAt);
     });
   }
 
@@ -430,7 +431,7 @@ export class SqliteStore implements Store {
     return this.#read(() => this.#sql('SELECT * FROM agents ORDER BY name').all().map(agentFromRow));
   }
 
-  agentUpdate(params: { agent: AgentRecord; event: NewEvent }): Promise<boolean> {
+  agentUpdate(params: { agent: AgentRecord; event: NewEvent }): Promise<{ updated: boolean; events: EventRecord[] }> {
     return this.#write(() => {
       const r = this.#sql(
         `UPDATE agents SET description = :description, capabilities = :capabilities, max_concurrency = :max_concurrency,
@@ -439,18 +440,22 @@ export class SqliteStore implements Store {
            retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at
          WHERE name = :name`,
       ).run(agentParams(params.agent));
-      if (changes(r) === 0) return false;
-      insertEvents(this.#cache, [params.event], params.agent.updatedAt);
-      return true;
+      if (changes(r) === 0) return { updated: false, events: [] };
+      return { updated: true, events: insertEvents(this.#cache, [params.event], params.agent.updatedAt) };
     });
   }
 
-  agentDelete(params: { name: string; event: NewEvent }): Promise<boolean> {
+  agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }> {
     return this.#write(() => {
-      const r = this.#sql('DELETE FROM agents WHERE name = ?').run(params.name);
-      if (changes(r) === 0) return false;
-      insertEvents(this.#cache, [params.event], this.#now());
-      return true;
+      const r = this.#sql(
+        `DELETE FROM agents WHERE name = :name AND NOT EXISTS (
+           SELECT 1 FROM tasks WHERE agent = :name AND status IN ('pending', 'dispatched', 'running'))`,
+      ).run({ name: params.name });
+      if (changes(r) === 0) {
+        const exists = this.#sql('SELECT 1 AS one FROM agents WHERE name = ?').get(params.name);
+        return { outcome: exists ? 'in_use' as const : 'not_found' as const, events: [] };
+      }
+      return { outcome: 'deleted' as const, events: insertEvents(this.#cache, [params.event], this.#now()) };
     });
   }
 
@@ -460,7 +465,7 @@ export class SqliteStore implements Store {
    * The status always becomes live (the `status` of the given record is not consulted), and
    * a re-registration keeps registeredAt, inFlight, the outcome counters and lastAssignedAt.
    */
-  replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<ReplicaRecord> {
+  replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<{ replica: ReplicaRecord; events: EventRecord[] }> {
     return this.#write(() => {
       const r = params.replica;
       const row = this.#sql(
@@ -480,8 +485,8 @@ export class SqliteStore implements Store {
         last_seen_at: r.lastSeenAt,
       });
       if (!row) throw new Error(`replica ${r.id} upsert returned no row`);
-      insertEvents(this.#cache, [params.event], r.lastSeenAt);
-      return replicaFromRow(row);
+      const events = insertEvents(this.#cache, [params.event], r.lastSeenAt);
+      return { replica: replicaFromRow(row), events };
     });
   }
 
@@ -519,14 +524,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<boolean> {
+  replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }> {
     return this.#write(() => {
       const r = this.#sql(
         'UPDATE replicas SET status = :to WHERE id = :id AND status IN (SELECT value FROM json_each(:from))',
       ).run({ id: params.id, to: params.to, from: JSON.stringify(params.from) });
-      if (changes(r) === 0) return false;
-      insertEvents(this.#cache, [params.event], this.#now());
-      return true;
+      if (changes(r) === 0) return { changed: false, events: [] };
+      return { changed: true, events: insertEvents(this.#cache, [params.event], this.#now()) };
     });
   }
 

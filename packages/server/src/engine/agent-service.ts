@@ -5,7 +5,7 @@ import type { AgentSpec, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import type { AgentRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
-import type { EngineContext } from './context.ts';
+import { announce, type EngineContext } from './context.ts';
 import type { Principal } from './principal.ts';
 import type { SubmitResult, TaskService } from './task-service.ts';
 
@@ -81,7 +81,7 @@ export class AgentService {
       agent, event: { type: 'agent.created', taskId: null, agent: agent.name, replicaId: null, assignmentId: null, data: {} },
     });
     this.#registry.invalidate();
-    this.#ctx.bus.publish(events);
+    announce(this.#ctx, events);
     this.#ctx.wakeDispatcher();
     return agent;
   }
@@ -95,7 +95,7 @@ export class AgentService {
         agent: agentFromSpec(spec, now, existing ?? undefined),
         event: { type: 'agent.declared', taskId: null, agent: spec.name, replicaId: null, assignmentId: null, data: { source: 'config' } },
       });
-      this.#ctx.bus.publish(events);
+      announce(this.#ctx, events);
     }
     this.#registry.invalidate();
   }
@@ -119,7 +119,7 @@ export class AgentService {
       agent, event: { type: 'agent.updated', taskId: null, agent: name, replicaId: null, assignmentId: null, data: { fields: Object.keys(patch) } },
     });
     if (!updated) throw new FlotillaError('AGENT_NOT_FOUND', `agent "${name}" does not exist`);
-    this.#ctx.bus.publish(events);
+    announce(this.#ctx, events);
     this.#registry.invalidate();
     this.#ctx.wakeDispatcher();
     return agent;
@@ -137,7 +137,7 @@ export class AgentService {
       throw new FlotillaError('AGENT_IN_USE', `agent "${name}" has ${open} unfinished task(s); cancel them first`);
     }
     this.#registry.invalidate();
-    this.#ctx.bus.publish(events);
+    announce(this.#ctx, events);
   }
 
   /** Manual assignment: a task for this agent, optionally pinned to a replica or preferring a site. */

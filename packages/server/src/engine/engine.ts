@@ -3,13 +3,14 @@
 
 import type { Logger } from 'pino';
 import type { ServerConfig } from '../config/config.ts';
-import type { Store } from '../store/store.ts';
+import type { Store, StoreSignal } from '../store/store.ts';
 import { AgentRegistry } from './agent-registry.ts';
 import { AgentService } from './agent-service.ts';
 import { Authenticator, ensureAdminKey } from './api-keys.ts';
 import { type EngineContext, systemClock } from './context.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventBus } from './event-bus.ts';
+import { EventRelay } from './event-relay.ts';
 import { LeaseReaper } from './lease-reaper.ts';
 import { ReplicaLiveness } from './replica-liveness.ts';
 import { pruneExpired } from './retention.ts';
@@ -33,7 +34,9 @@ export class Engine {
   readonly agents: AgentService;
   readonly workers: WorkerService;
   readonly auth: Authenticator;
+  readonly relay: EventRelay;
   #loops: Array<{ stop: () => Promise<void> }> = [];
+  #unsubscribe: (() => Promise<void>) | null = null;
   #started = false;
 
   constructor(params: EngineParams) {
@@ -56,6 +59,19 @@ export class Engine {
     this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     this.workers = new WorkerService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, liveness: this.liveness });
     this.auth = new Authenticator({ store: params.store, now: () => this.ctx.now() });
+    this.relay = new EventRelay({ ctx: this.ctx });
+  }
+
+  /** What other server processes (or this one, through the database) changed. */
+  #onSignal(signal: StoreSignal): void {
+    if (signal.kind === 'agents' || signal.kind === 'reconnected') this.registry.invalidate();
+    if (signal.kind !== 'events') this.dispatcher.wake();
+    this.relay.onSignal(signal);
+  }
+
+  /** Maintenance runs on one process at a time; the others only record their replicas' liveness. */
+  async #maintain(name: string, work: () => Promise<unknown>): Promise<void> {
+    if (await this.ctx.store.leadershipAcquire({ name })) await work();
   }
 
   /**
@@ -66,9 +82,14 @@ export class Engine {
     const { store, config } = this.ctx;
     if (config.agents.length > 0) await this.agents.declare(config.agents);
     const generatedAdminToken = await ensureAdminKey({ store, configured: config.adminToken, now: this.ctx.now(), newId: this.ctx.newId });
+    if (store.capabilities.crossNodeNotify) await this.relay.start();
+    this.#unsubscribe = await store.signalSubscribe({ listener: (signal) => this.#onSignal(signal) });
     this.#started = true;
-    this.#loops.push(loop(this.ctx, 'lease reaper', config.reaperIntervalMs, () => this.reaper.sweep()));
-    this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => pruneExpired(this.ctx)));
+    this.#loops.push(loop(this.ctx, 'lease reaper', config.reaperIntervalMs, async () => {
+      await this.liveness.flush();
+      await this.#maintain('maintenance', () => this.reaper.sweep());
+    }));
+    this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
     this.dispatcher.wake();
     return { generatedAdminToken };
   }
@@ -78,8 +99,11 @@ export class Engine {
     this.#started = false;
     await Promise.all(this.#loops.map((l) => l.stop()));
     this.#loops = [];
+    await this.#unsubscribe?.().catch(() => {});
+    this.#unsubscribe = null;
     this.dispatcher.stop();
     await this.dispatcher.idle();
+    await this.relay.idle();
     await this.liveness.flush().catch(() => {});
   }
 }

@@ -7,7 +7,7 @@
 
 import { decideExpiry, decideReplicaLost } from '../core/task-machine.ts';
 import type { Transition } from '../core/types.ts';
-import { commit, type EngineContext } from './context.ts';
+import { announce, commit, type EngineContext } from './context.ts';
 import type { ReplicaLiveness } from './replica-liveness.ts';
 import { toIso } from './time.ts';
 
@@ -61,7 +61,7 @@ export class LeaseReaper {
         event: { type: 'replica.lost', taskId: null, agent: replica.agent, replicaId: replica.id, assignmentId: null, data: { reason: 'not_seen', lastSeenAt: toIso(replica.lastSeenAt) } },
       });
       if (!changed) continue;
-      this.#ctx.bus.publish(events);
+      announce(this.#ctx, events);
       lost++;
       await loseReplicaAssignments(this.#ctx, replica.id, `not seen for ${config.replicaTtlMs} ms`);
     }

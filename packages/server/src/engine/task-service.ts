@@ -7,7 +7,7 @@ import { decideCancel, decideRequeue } from '../core/task-machine.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
-import { commit, type EngineContext } from './context.ts';
+import { announce, commit, type EngineContext } from './context.ts';
 import type { Principal } from './principal.ts';
 import { toIso } from './time.ts';
 
@@ -50,7 +50,7 @@ export class TaskService {
     });
     const events: EventRecord[] = [];
     for (const r of results) if (r.created) events.push(...r.events);
-    this.#ctx.bus.publish(events);
+    announce(this.#ctx, events);
     if (events.length > 0) this.#ctx.wakeDispatcher();
     return results.map((r) => ({ task: r.task, created: r.created }));
   }

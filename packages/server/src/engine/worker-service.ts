@@ -10,7 +10,7 @@ import {
 } from '../core/task-machine.ts';
 import type { AssignmentRecord, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
-import { commit, type EngineContext } from './context.ts';
+import { announce, commit, type EngineContext } from './context.ts';
 import type { Dispatcher, LeaseWaiter } from './dispatcher.ts';
 import { loseReplicaAssignments, retryPolicyFor } from './lease-reaper.ts';
 import type { Principal } from './principal.ts';
@@ -59,7 +59,7 @@ export class WorkerService {
       },
       event: { type: 'replica.connected', taskId: null, agent: agent.name, replicaId: id, assignmentId: null, data: { site: params.site ?? null, maxConcurrency: params.maxConcurrency ?? agent.maxConcurrency } },
     });
-    this.#ctx.bus.publish(events);
+    announce(this.#ctx, events);
     this.#dispatcher.wake();
     return replica;
   }
@@ -127,7 +127,7 @@ export class WorkerService {
       id: replicaId, from: ['live', 'draining', 'lost'], to: 'gone',
       event: { type: 'replica.disconnected', taskId: null, agent: replica.agent, replicaId, assignmentId: null, data: {} },
     });
-    this.#ctx.bus.publish(events);
+    announce(this.#ctx, events);
     await loseReplicaAssignments(this.#ctx, replicaId, 'deregistered');
   }
 
@@ -179,7 +179,7 @@ export class WorkerService {
       const events = await this.#ctx.store.eventAppend({
         events: [{ type: 'task.progress', taskId: a.taskId, agent: a.agent, replicaId: a.replicaId, assignmentId: a.id, data: { percent: progress.percent, message: progress.message } }],
       });
-      this.#ctx.bus.publish(events);
+      announce(this.#ctx, events);
     }
     return { leaseExpiresAt: result.assignment.leaseExpiresAt, cancelRequested: result.cancelRequested };
   }

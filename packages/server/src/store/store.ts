@@ -20,9 +20,24 @@ export type NewReplica = Omit<ReplicaRecord, 'inFlight' | 'completed' | 'failed'
 export interface StoreCapabilities {
   /** Several server processes may share this store safely. */
   multiNode: boolean;
-  /** The store can wake other server processes when something changes (e.g. LISTEN/NOTIFY). */
+  /**
+   * The store tells every server process sharing it what changed (e.g. LISTEN/NOTIFY), via
+   * `signalSubscribe`. When true, live events reach the bus through the store (in sequence
+   * order, from every node) rather than being published by the process that wrote them.
+   */
   crossNodeNotify: boolean;
 }
+
+/**
+ * What another (or this) server process changed, as announced by a multi-node store.
+ * - wake: there may be new dispatchable work or freed capacity (submit, retry, slot released,
+ *   replica registered);
+ * - events: new events were committed (read them with eventList after your last seq);
+ * - agents: the agent registry changed;
+ * - reconnected: the signal channel was re-established after a loss; anything may have been
+ *   missed, so act as if all of the above arrived.
+ */
+export type StoreSignal = { kind: 'wake' } | { kind: 'events' } | { kind: 'agents' } | { kind: 'reconnected' };
 
 export type TaskCreateResult =
   | { created: true; task: TaskRecord; events: EventRecord[] }
@@ -169,6 +184,24 @@ export interface Store {
   eventAppend(params: { events: NewEvent[] }): Promise<EventRecord[]>;
   /** Events with seq > after, ascending, optionally for one task. */
   eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]>;
+
+  /** The highest event seq committed so far (0 when there is none). */
+  eventLastSeq(): Promise<number>;
+
+  // -- coordination between server processes -----------------------------------------------
+  /**
+   * Subscribes to signals from every server process sharing the database (see StoreSignal).
+   * A store without `crossNodeNotify` never calls the listener. Resolves to an unsubscribe.
+   */
+  signalSubscribe(params: { listener: (signal: StoreSignal) => void }): Promise<() => Promise<void>>;
+  /**
+   * Periodic maintenance (lease reaper, retention) runs on one process at a time. Resolves
+   * true while this process holds `name`'s leadership, acquiring it if it is free; cheap
+   * enough to call before every sweep. Leadership is lost when the process (or its database
+   * session) dies, so another process takes over on its next call. A single-node store
+   * always answers true.
+   */
+  leadershipAcquire(params: { name: string }): Promise<boolean>;
 
   // -- auth ---------------------------------------------------------------------------
   apiKeyCreate(params: { key: ApiKeyRecord }): Promise<void>;

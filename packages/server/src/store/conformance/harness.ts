@@ -20,6 +20,11 @@ export interface StoreUnderTest {
    */
   reopen?: () => Promise<Store>;
   /**
+   * Opens another Store on the same database while the first stays open (a second server
+   * process). Given only for multi-node stores; `cleanup` closes the peers it opened.
+   */
+  peer?: () => Promise<Store>;
+  /**
    * Closes whichever store is open (the original or the reopened one; a test may already
    * have closed it, so close must be idempotent) and removes the database.
    */
@@ -31,6 +36,7 @@ export type OpenStore = () => Promise<StoreUnderTest>;
 export interface TestContext {
   store: Store;
   reopen: (() => Promise<Store>) | undefined;
+  peer: (() => Promise<Store>) | undefined;
   /** node:test's own context (skip, diagnostics). */
   t: NodeTestContext;
 }
@@ -40,7 +46,7 @@ export function storeTest(open: OpenStore, name: string, fn: (ctx: TestContext) 
   it(name, async (t) => {
     const sut = await open();
     try {
-      await fn({ store: sut.store, reopen: sut.reopen, t });
+      await fn({ store: sut.store, reopen: sut.reopen, peer: sut.peer, t });
     } finally {
       await sut.cleanup();
     }

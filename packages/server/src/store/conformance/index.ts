@@ -9,6 +9,7 @@
 
 import { describe } from 'node:test';
 import { assignmentTests } from './assignments.ts';
+import { coordinationTests } from './coordination.ts';
 import type { OpenStore } from './harness.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { registryTests } from './registry.ts';
@@ -24,5 +25,6 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     assignmentTests(open);
     registryTests(open);
     lifecycleTests(open);
+    coordinationTests(open);
   });
 }

@@ -18,7 +18,7 @@ import type {
   AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
-import type { NewReplica,
+import type { StoreSignal, NewReplica,
   AgentStats, ApiKeyRecord, DueAssignment, HeartbeatParams, HeartbeatResult, Store, StoreCapabilities,
   TaskCandidatesParams, TaskCreateResult, TaskListParams,
 } from '../store.ts';
@@ -540,6 +540,24 @@ export class SqliteStore implements Store {
         `SELECT * FROM replicas WHERE status IN ('live', 'draining') AND last_seen_at < ? ORDER BY last_seen_at, id`,
       ).all(params.seenBefore).map(replicaFromRow),
     );
+  }
+
+  // -- coordination: one process owns a SQLite file, so it is always the leader and no
+  // other process ever needs a signal.
+
+  signalSubscribe(_params: { listener: (signal: StoreSignal) => void }): Promise<() => Promise<void>> {
+    return Promise.resolve(async () => {});
+  }
+
+  leadershipAcquire(_params: { name: string }): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  eventLastSeq(): Promise<number> {
+    return this.#read(() => {
+      const row = this.#sql('SELECT coalesce(max(seq), 0) AS seq FROM events').get();
+      return Number(row?.seq ?? 0);
+    });
   }
 
   // -- concurrency keys ---------------------------------------------------------------

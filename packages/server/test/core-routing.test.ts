@@ -86,6 +86,13 @@ describe('routing', () => {
     assert.equal(plan([s1, s2, s3], [r('x')], new Map(), { db: 2 }).length, 2);
   });
 
+  it('concurrency keys named like object properties are ordinary keys', () => {
+    for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const task = t({ concurrencyKey: key });
+      assert.deepEqual(plan([task], [r('x')]), [[task.id, 'x']], key);
+    }
+  });
+
   it('a task nobody can take does not block the ones behind it', () => {
     const blocked = t({ priority: 9, replica: 'elsewhere' });
     const next = t({ priority: 1 });

@@ -105,6 +105,13 @@ describe('task state machine', () => {
     assert.equal(tr.assignmentUpdate!.set.error!.code, 'DISPATCH_FAILED');
   });
 
+  it('a dispatch that failed after a cancel request ends the task cancelled, not pending', () => {
+    const { task: t, assignment } = dispatched({ cancelRequestedAt: T0 });
+    const tr = decideDispatchFailed({ task: t, assignment, now: T0 + 1, reason: 'gone' });
+    assert.equal(tr.set.status, 'cancelled');
+    assert.equal(tr.assignmentUpdate!.set.status, 'cancelled');
+  });
+
   it('cancel: pending ends at once; live is requested; terminal is refused; cancelled is a no-op', () => {
     const p = decideCancel({ task: task(), assignment: null, now: T0 })!;
     assert.equal(p.set.status, 'cancelled');

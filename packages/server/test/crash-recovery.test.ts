@@ -37,7 +37,7 @@ describe('crash recovery (SIGKILL)', () => {
     assert.equal((await call('POST', '/agents', { name: 'crash', maxConcurrency: 8 })).status, 201);
 
     workers.push(...[0, 1, 2].map(() => new HttpWorker({
-      baseUrl: () => server!.url, agent: 'crash', maxConcurrency: 8,
+      urls: () => [server!.url], agent: 'crash', maxConcurrency: 8,
       handle: async (task) => {
         await new Promise((r) => setTimeout(r, Math.random() * 5));
         return { echo: task.input };

@@ -72,6 +72,33 @@ describe('validation', () => {
     });
   }
 
+  it('JSON nested too deeply is 400, on submit and on complete, not a 500', async () => {
+    // Sent as raw text: JSON.stringify itself overflows on values this deep.
+    const deep = `${'['.repeat(6_000)}"bottom"${']'.repeat(6_000)}`;
+    const raw = (body: string, url: string) => h.app.inject({ method: 'POST', url, headers: { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' }, payload: body });
+    const before = await taskCount();
+    const res = await raw(`{"agent":"analyst","input":${deep}}`, '/api/v1/tasks');
+    assert.equal(res.statusCode, 400);
+    assert.equal(JSON.parse(res.body).error.code, 'VALIDATION_FAILED');
+    assert.equal(await taskCount(), before);
+    const replica = await h.register('analyst');
+    const task = await h.submit({ agent: 'analyst' });
+    const [l] = await h.lease(replica);
+    const done = await raw(`{"replicaId":"${replica}","result":${deep}}`, `/api/v1/assignments/${l!.assignmentId}/complete`);
+    assert.equal(done.statusCode, 400);
+    assert.equal((await h.task(task.id)).status, 'dispatched', 'nothing changed');
+    await h.api('POST', `/assignments/${l!.assignmentId}/complete`, { replicaId: replica, result: null });
+  });
+
+  it('a pin to an unknown replica, or to another agent\'s replica, is refused', async () => {
+    assert.equal((await h.api('POST', '/tasks', { agent: 'analyst', replica: 'no-such-replica' })).body.error.code, 'UNKNOWN_REPLICA');
+    await h.agent({ name: 'other-kind' });
+    const foreign = await h.register('other-kind');
+    const res = await h.api('POST', '/tasks', { agent: 'analyst', replica: foreign });
+    assert.equal(res.status, 422);
+    assert.equal(res.body.error.code, 'UNKNOWN_REPLICA');
+  });
+
   it('malformed JSON is 400 INVALID_JSON', async () => {
     const res = await h.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: { authorization: `Bearer ${'test-admin-token-0123456789'}`, 'content-type': 'application/json' }, payload: '{"agent": "analyst",' });
     assert.equal(res.statusCode, 400);

@@ -328,6 +328,36 @@ describe('lifecycle', () => {
     assert.deepEqual((await h.lease(replica, 2)).map((l) => l.task.id), [at.id]);
   });
 
+  it('a task delayed beyond the timer range does not make the dispatcher spin', async () => {
+    const replica = await h.register('analyst');
+    await h.submit({ agent: 'analyst', delayMs: 40 * 86_400_000 });
+    const waiting = h.lease(replica, 1, 400);
+    await new Promise((r) => setTimeout(r, 50));
+    const before = h.engine.dispatcher.passes;
+    assert.equal((await waiting).length, 0);
+    assert.ok(h.engine.dispatcher.passes - before < 5, `passes while idle: ${h.engine.dispatcher.passes - before}`);
+  });
+
+  it('tasks behind thousands that nobody can take are still reached', async () => {
+    await h.agent({ name: 'gated', concurrencyLimits: { locked: 0 }, maxConcurrency: 10 });
+    for (let i = 0; i < 3; i++) {
+      await h.api('POST', '/tasks/batch', { tasks: Array.from({ length: 800 }, () => ({ agent: 'gated', priority: 9, concurrencyKey: 'locked' })) });
+    }
+    const free = await h.submit({ agent: 'gated', priority: 1 });
+    const replica = await h.register('gated', { maxConcurrency: 10 });
+    const leased = await h.lease(replica, 10, 3_000);
+    assert.deepEqual(leased.map((l) => l.task.id), [free.id]);
+  });
+
+  it('a replica whose agent was deleted is told so instead of getting empty leases at once', async () => {
+    await h.agent({ name: 'retired' });
+    const replica = await h.register('retired');
+    assert.equal((await h.api('DELETE', '/agents/retired')).status, 204);
+    const res = await h.api('POST', `/workers/${replica}/lease`, { max: 1, waitMs: 1000 });
+    assert.equal(res.status, 422);
+    assert.equal(res.body.error.code, 'UNKNOWN_AGENT');
+  });
+
   it('retention prunes old terminal tasks with their history, and leaves live ones', async () => {
     const replica = await h.register('analyst');
     const old = await h.submit({ agent: 'analyst' });

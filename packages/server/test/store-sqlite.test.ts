@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runStoreConformance } from '../src/store/conformance/index.ts';
-import { T0, createdEvent, newTask, plainEvent } from '../src/store/conformance/harness.ts';
+import { T0, createdEvent, ensureAgents, newTask, plainEvent } from '../src/store/conformance/harness.ts';
 import { MIGRATIONS, applyMigrations } from '../src/store/sqlite/migrations.ts';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { WriteBatch } from '../src/store/sqlite/write-batch.ts';
@@ -46,6 +46,7 @@ describe('sqlite store specifics', () => {
   async function withStore(fn: (store: SqliteStore, file: string) => Promise<void>, options: { synchronous?: 'FULL' | 'NORMAL'; now?: () => number } = {}): Promise<void> {
     const file = path.join(dir, `${Math.random().toString(36).slice(2)}.db`);
     const store = await openSqliteStore({ path: file, ...options });
+    await ensureAgents(store, ['alpha']);
     try {
       await fn(store, file);
     } finally {
@@ -69,6 +70,7 @@ describe('sqlite store specifics', () => {
 
   it('works in memory', async () => {
     const store = await openSqliteStore({ path: ':memory:' });
+    await ensureAgents(store, ['alpha']);
     const task = newTask();
     await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
     assert.equal((await store.taskGet({ id: task.id }))?.id, task.id);

@@ -116,6 +116,17 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   return config;
 }
 
+/** A database URL safe to log: the password, if any, is replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.protocol === 'file:' ? url : parsed.toString();
+  } catch {
+    return url; // a file path, not a URL
+  }
+}
+
 export function parseLogLevel(raw: string, source: string): LogLevel {
   const levels: LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!(levels as string[]).includes(raw)) throw new ConfigError(`${source} must be one of ${levels.join(', ')}`);

@@ -55,11 +55,11 @@ export function agentServes(agent: AgentRoute, task: Pick<TaskHead, 'agent' | 'c
   return task.capabilities.every((c) => agent.capabilities.includes(c));
 }
 
+/** Own properties only: a key named `constructor` or `__proto__` is a key like any other. */
 export function keyLimit(agent: AgentRoute | undefined, serverKeyLimits: Readonly<Record<string, number>>, key: string): number | null {
-  const own = agent?.concurrencyLimits[key];
-  if (own !== undefined) return own;
-  const server = serverKeyLimits[key];
-  return server === undefined ? null : server;
+  if (agent && Object.hasOwn(agent.concurrencyLimits, key)) return agent.concurrencyLimits[key]!;
+  if (Object.hasOwn(serverKeyLimits, key)) return serverKeyLimits[key]!;
+  return null;
 }
 
 /** Smoothed success rate: a new replica starts at 0.5 rather than at a perfect or a zero score. */

@@ -175,6 +175,8 @@ export function decideFail({ task, assignment, error, retryable, outcome, now, p
  */
 export function decideDispatchFailed({ task, assignment, now, reason }: { task: TaskHead; assignment: AssignmentRecord; now: Millis; reason: string }): Transition {
   requireCurrent(task, assignment);
+  // A cancel that landed while the dispatch was in flight must not be forgotten by the undo.
+  if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: 'dispatch_failed' });
   const error: TaskErrorInfo = { code: 'DISPATCH_FAILED', message: reason };
   return {
     taskId: task.id,

@@ -33,6 +33,7 @@ export interface LeaseWaiter {
 const PAGE_SIZE = 256;
 /** Bounds one pass's scan past tasks nobody waiting can take (pinned elsewhere, key at limit). */
 const MAX_PAGES = 8;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Dispatcher {
   #ctx: EngineContext;
@@ -45,6 +46,16 @@ export class Dispatcher {
   #timer: NodeJS.Timeout | null = null;
   #timerAt: number | null = null;
   #idle: Array<() => void> = [];
+  /** Resolved when the next pass to start has finished (see `passed`). */
+  #nextPass: Array<() => void> = [];
+  /**
+   * Where a rolling scan resumes: a pass reads at most MAX_PAGES pages; when it stops with
+   * capacity left, the next pass continues from here, so tasks behind a long run of tasks
+   * nobody can take now are still reached. Null: start from the head of the queue.
+   */
+  #resumeAfter: { priority: number; seq: number } | null = null;
+  /** Passes run so far (observability; tests use it to prove the dispatcher is not spinning). */
+  passes = 0;
 
   constructor(params: { ctx: EngineContext; registry: AgentRegistry }) {
     this.#ctx = params.ctx;
@@ -76,6 +87,12 @@ export class Dispatcher {
     });
   }
 
+  /** Resolves once a pass that starts after this call has finished (it sees every waiter added before). */
+  passed(): Promise<void> {
+    this.wake();
+    return new Promise<void>((resolve) => this.#nextPass.push(resolve));
+  }
+
   /** Resolves when no pass is running or scheduled (tests and shutdown). */
   async idle(): Promise<void> {
     if (!this.#running && !this.#scheduled) return;
@@ -99,8 +116,13 @@ export class Dispatcher {
     try {
       do {
         this.#again = false;
-        await this.#pass();
-      } while (this.#again && !this.#stopped);
+        const finished = this.#nextPass.splice(0);
+        try {
+          await this.#pass();
+        } finally {
+          for (const resolve of finished) resolve();
+        }
+      } while ((this.#again || this.#nextPass.length > 0) && !this.#stopped);
     } catch (err) {
       this.#ctx.log.error({ err }, 'dispatch pass failed; retrying in 1 s');
       this.#armTimer(this.#ctx.now() + 1_000);
@@ -111,6 +133,7 @@ export class Dispatcher {
   }
 
   async #pass(): Promise<void> {
+    this.passes += 1;
     if (this.#waiters.size === 0 || this.#stopped) return;
     const { store, config } = this.#ctx;
     const now = this.#ctx.now();
@@ -118,6 +141,8 @@ export class Dispatcher {
     const agents = await this.#registry.map();
 
     const candidates: ReplicaCandidate[] = [];
+    // The waiter each replica had when the pass was planned: tasks go to that request only.
+    const planned = new Map<string, LeaseWaiter>();
     for (const waiter of [...this.#waiters.values()]) {
       const replica = live.get(waiter.replicaId);
       if (!replica || !agents.has(replica.agent)) {
@@ -126,19 +151,28 @@ export class Dispatcher {
         continue;
       }
       const offered = Math.min(waiter.want, replica.maxConcurrency - replica.inFlight);
-      if (offered > 0) candidates.push({ ...replica, offered });
+      if (offered > 0) {
+        candidates.push({ ...replica, offered });
+        planned.set(replica.id, waiter);
+      }
     }
     if (candidates.length === 0) return;
 
     const served = [...new Set(candidates.map((c) => c.agent))];
     const includeCapabilityRouted = served.some((name) => (agents.get(name)?.capabilities.length ?? 0) > 0);
     const byReplica = new Map<string, { transition: Transition; task: TaskHead }[]>();
-    let after: { priority: number; seq: number } | null = null;
+    let after = this.#resumeAfter;
+    const resumed = after !== null;
+    this.#resumeAfter = null;
+    let reachedEnd = false;
 
     for (let page = 0; page < MAX_PAGES; page++) {
       if (!candidates.some((c) => c.offered > 0)) break;
       const tasks = await store.taskCandidates({ agents: served, includeCapabilityRouted, now, limit: PAGE_SIZE, after });
-      if (tasks.length === 0) break;
+      if (tasks.length === 0) {
+        reachedEnd = true;
+        break;
+      }
       const keys = [...new Set(tasks.flatMap((t) => (t.concurrencyKey === null ? [] : [t.concurrencyKey])))];
       const keyInFlight = keys.length > 0 ? await store.concurrencyKeyInFlight({ keys }) : new Map<string, number>();
       const routes = planRoutes({ tasks, replicas: candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits });
@@ -164,17 +198,31 @@ export class Dispatcher {
       });
       const last = tasks[tasks.length - 1]!;
       after = { priority: last.priority, seq: last.seq };
-      if (tasks.length < PAGE_SIZE) break;
+      if (tasks.length < PAGE_SIZE) {
+        reachedEnd = true;
+        break;
+      }
     }
 
-    await this.#deliver(byReplica);
+    await this.#deliver(byReplica, planned);
     await this.#armDelayed(now);
+    // Capacity left over: continue the scan where this pass stopped, or, if a resumed scan
+    // reached the end, start again from the head (new, more urgent tasks may be there).
+    const capacityLeft = candidates.some((c) => c.offered > 0);
+    if (capacityLeft && !reachedEnd) {
+      this.#resumeAfter = after;
+      this.wake();
+    } else if (capacityLeft && resumed) {
+      this.wake();
+    }
   }
 
-  async #deliver(byReplica: Map<string, { transition: Transition; task: TaskHead }[]>): Promise<void> {
+  async #deliver(byReplica: Map<string, { transition: Transition; task: TaskHead }[]>, planned: Map<string, LeaseWaiter>): Promise<void> {
     const undo: Transition[] = [];
     for (const [replicaId, dispatched] of byReplica) {
-      const waiter = this.#waiters.get(replicaId);
+      // Only the request the pass planned for may receive these tasks: a newer request from
+      // the same replica (which replaced it meanwhile) asked for its own `max`.
+      const waiter = planned.get(replicaId) === this.#waiters.get(replicaId) ? planned.get(replicaId) : undefined;
       const leased: LeasedTask[] = [];
       for (const { transition } of dispatched) {
         const task = await this.#ctx.store.taskGet({ id: transition.taskId });
@@ -195,10 +243,12 @@ export class Dispatcher {
       const delivered = waiter !== undefined && waiter.deliver(leased);
       if (delivered) continue;
       const now = this.#ctx.now();
-      for (const { transition, task } of dispatched) {
+      for (const { transition } of dispatched) {
+        // Decide the undo from the task as it is now: a cancel may have landed meanwhile.
+        const task = await this.#ctx.store.taskGet({ id: transition.taskId });
         const a = transition.assignmentInsert!;
-        const headAfterDispatch: TaskHead = { ...task, status: 'dispatched', assignmentId: a.id, attempt: a.attempt };
-        undo.push(decideDispatchFailed({ task: headAfterDispatch, assignment: a, now, reason: `replica ${replicaId} was gone before the assignment reached it` }));
+        if (!task || task.assignmentId !== a.id) continue;
+        undo.push(decideDispatchFailed({ task, assignment: a, now, reason: `replica ${replicaId} was gone before the assignment reached it` }));
       }
     }
     if (undo.length > 0) {
@@ -218,11 +268,13 @@ export class Dispatcher {
     if (this.#timerAt !== null && this.#timerAt <= at && this.#timerAt > this.#ctx.now()) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timerAt = at;
+    // setTimeout overflows above 2^31-1 ms (about 24.8 days) and would fire at once; a
+    // capped timer just wakes early, finds nothing due, and re-arms.
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.#timerAt = null;
       this.wake();
-    }, Math.max(0, at - this.#ctx.now()) + 1);
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.#ctx.now()) + 1));
     this.#timer.unref();
   }
 }

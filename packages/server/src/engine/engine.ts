@@ -37,6 +37,7 @@ export class Engine {
   readonly relay: EventRelay;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
+  #leading = new Map<string, boolean>();
   #started = false;
 
   constructor(params: EngineParams) {
@@ -71,7 +72,12 @@ export class Engine {
 
   /** Maintenance runs on one process at a time; the others only record their replicas' liveness. */
   async #maintain(name: string, work: () => Promise<unknown>): Promise<void> {
-    if (await this.ctx.store.leadershipAcquire({ name })) await work();
+    const leading = await this.ctx.store.leadershipAcquire({ name });
+    if (leading !== (this.#leading.get(name) ?? false)) {
+      this.#leading.set(name, leading);
+      this.ctx.log.info({ duty: name, leading }, leading ? `this node now runs ${name}` : `this node no longer runs ${name}`);
+    }
+    if (leading) await work();
   }
 
   /**

@@ -2,6 +2,7 @@
 
 import { PRIORITY_DEFAULT, type TaskSpec, TERMINAL_TASK_STATUSES } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { agentServes } from '../core/routing.ts';
 import { decideCancel, decideRequeue } from '../core/task-machine.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, NewTask, TaskRecord, Transition } from '../core/types.ts';
@@ -72,6 +73,15 @@ export class TaskService {
       }
     } else {
       throw new FlotillaError('VALIDATION_FAILED', 'a task needs a target: "agent" (a name) or "capabilities" (required tags)');
+    }
+    if (jsonTooDeep(spec.input)) throw new FlotillaError('VALIDATION_FAILED', `"input" nests deeper than ${MAX_JSON_DEPTH} levels`);
+    if (spec.replica !== undefined) {
+      // A pin to a replica that does not exist, or serves another agent, could never run.
+      const pinned = await this.#ctx.store.replicaGet({ id: spec.replica });
+      if (!pinned) throw new FlotillaError('UNKNOWN_REPLICA', `no replica "${spec.replica}" is registered`);
+      if (agent && pinned.agent !== agent.name) {
+        throw new FlotillaError('UNKNOWN_REPLICA', `replica "${spec.replica}" belongs to agent "${pinned.agent}", not "${agent.name}"`);
+      }
     }
     if (spec.runAt !== undefined && spec.delayMs !== undefined) {
       throw new FlotillaError('VALIDATION_FAILED', 'give either "runAt" or "delayMs", not both');
@@ -171,7 +181,12 @@ export class TaskService {
   }
 
   async requeue(principal: Principal, id: string): Promise<TaskRecord> {
-    return this.#transitionWithRetry(principal, id, async (task) => decideRequeue({ task, now: this.#ctx.now() }));
+    return this.#transitionWithRetry(principal, id, async (task) => {
+      if (task.agent !== null && task.status === 'failed' && !(await this.#registry.get(task.agent))) {
+        throw new FlotillaError('UNKNOWN_AGENT', `agent "${task.agent}" of task ${id} no longer exists; it cannot run again`);
+      }
+      return decideRequeue({ task, now: this.#ctx.now() });
+    });
   }
 
   async events(_principal: Principal, id: string, after: number, limit: number): Promise<EventRecord[]> {

@@ -5,6 +5,7 @@
 
 import type { Json, LeasedTask, TaskErrorInfo } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import {
   decideCancelAck, decideComplete, decideFail, decideStart,
 } from '../core/task-machine.ts';
@@ -84,7 +85,11 @@ export class WorkerService {
    * `deliver` is how the HTTP layer hands the tasks over and reports whether it could.
    */
   async lease(_principal: Principal, params: { replicaId: string; max: number; waitMs: number; signal: AbortSignal; isConnected: () => boolean }): Promise<LeasedTask[]> {
-    await this.#liveReplica(params.replicaId);
+    const replica = await this.#liveReplica(params.replicaId);
+    // Its agent was deleted: answering an empty lease at once would make the worker spin.
+    if (!(await this.#registry.get(replica.agent))) {
+      throw new FlotillaError('UNKNOWN_AGENT', `agent "${replica.agent}" of replica ${replica.id} no longer exists`);
+    }
     return new Promise<LeasedTask[]>((resolve) => {
       let done = false;
       const finish = (tasks: LeasedTask[]) => {
@@ -110,13 +115,16 @@ export class WorkerService {
       };
       const onAbort = () => finish([]);
       let timer: NodeJS.Timeout | undefined;
+      if (params.signal.aborted) return finish([]);
       params.signal.addEventListener('abort', onAbort, { once: true });
       this.#dispatcher.addWaiter(waiter);
-      // The wait starts after the pass this request triggered: `waitMs: 0` means "whatever
-      // can be dispatched right now", never a race between the timer and that pass.
-      void this.#dispatcher.idle().then(() => {
-        if (!done) timer = setTimeout(() => finish([]), params.waitMs);
-      });
+      if (params.waitMs > 0) {
+        timer = setTimeout(() => finish([]), params.waitMs);
+      } else {
+        // `waitMs: 0` means "whatever can be dispatched right now": answer after the pass
+        // that sees this request, never in a race with it.
+        void this.#dispatcher.passed().then(() => finish([]));
+      }
     });
   }
 
@@ -185,11 +193,13 @@ export class WorkerService {
   }
 
   async complete(_principal: Principal, p: { assignmentId: string; replicaId: string; result: Json }): Promise<void> {
+    if (jsonTooDeep(p.result)) throw new FlotillaError('VALIDATION_FAILED', `"result" nests deeper than ${MAX_JSON_DEPTH} levels`);
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
     await this.#apply(p.assignmentId, decideComplete({ task, assignment, result: p.result, now: this.#ctx.now() }));
   }
 
   async fail(_principal: Principal, p: { assignmentId: string; replicaId: string; error: TaskErrorInfo; retryable: boolean }): Promise<void> {
+    if (jsonTooDeep(p.error)) throw new FlotillaError('VALIDATION_FAILED', `"error.details" nests deeper than ${MAX_JSON_DEPTH} levels`);
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
     const policy = retryPolicyFor(this.#ctx, await this.#registry.get(assignment.agent) ?? null);
     await this.#apply(p.assignmentId, decideFail({

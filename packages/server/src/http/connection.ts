@@ -16,6 +16,8 @@ export function clientConnection(reply: FastifyReply): ClientConnection {
   res.once('close', () => {
     if (!res.writableFinished) controller.abort();
   });
+  // The client may have left while an earlier async step (auth) ran: 'close' will not fire again.
+  if (res.destroyed || res.socket?.destroyed === true) controller.abort();
   return {
     signal: controller.signal,
     isConnected: () => !controller.signal.aborted && !res.destroyed && !res.writableEnded && res.socket?.destroyed !== true,

@@ -112,6 +112,9 @@ export interface Store {
   /**
    * Creates tasks with their events (task.created) in one commit. A task whose
    * idempotencyKey already exists is not written: its existing record is returned.
+   * A task addressed to an agent that does not exist rejects the whole call with
+   * FlotillaError UNKNOWN_AGENT, checked in the same write, so a concurrent agentDelete can
+   * never leave a task for an agent that is gone.
    */
   taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]>;
   taskGet(params: { id: string }): Promise<TaskRecord | null>;

@@ -1,11 +1,13 @@
 // A worker written against nothing but the HTTP protocol (docs/protocol.md), as a worker in
-// any language would be. Survives server restarts: network errors are retried, and a
-// replica the server no longer knows as live registers again.
+// any language would be. Survives server restarts and dead nodes: after a network error it
+// moves to the next server URL, and a replica the server no longer knows as live registers
+// again (with the same id, so it keeps the assignments it holds).
 
 import { TOKEN } from './harness.ts';
 
 export interface HttpWorkerOptions {
-  baseUrl: () => string;
+  /** Server URLs, tried in turn; the first is preferred. */
+  urls: () => string[];
   agent: string;
   maxConcurrency: number;
   handle: (task: { id: string; input: unknown; attempt: number }) => Promise<unknown>;
@@ -19,18 +21,35 @@ export class HttpWorker {
   /** Completions the server acknowledged with 200, by task id. */
   readonly acknowledged = new Map<string, number>();
   readonly superseded: string[] = [];
+  /** Completions acknowledged after `markTime` (set by a test, e.g. when it kills a node). */
+  acknowledgedAfterMark = 0;
+  markTime = Infinity;
+  #urlIndex = 0;
+
+  get replicaId(): string | null {
+    return this.#replicaId;
+  }
 
   constructor(opts: HttpWorkerOptions) {
     this.#opts = opts;
   }
 
   async #call(path: string, body: unknown): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${this.#opts.baseUrl()}/api/v1${path}`, {
+    const urls = this.#opts.urls();
+    const base = urls[this.#urlIndex % urls.length]!;
+    let res: Response;
+    try {
+      res = await fetch(`${base}/api/v1${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body ?? {}),
-      signal: AbortSignal.timeout(10_000),
-    });
+        body: JSON.stringify(body ?? {}),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (err) {
+      this.#urlIndex += 1; // that node is unreachable: the next call goes to another
+      throw err;
+    }
+    if (res.status === 503) this.#urlIndex += 1; // shutting down, or lost its database
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   }
@@ -55,6 +74,7 @@ export class HttpWorker {
       try {
         if (!this.#replicaId) await this.#register();
         const res = await this.#call(`/workers/${this.#replicaId}/lease`, { max: this.#opts.maxConcurrency, waitMs: 500 });
+        if (res.status === 503) throw new Error('node unavailable');
         if (res.status === 409 || res.status === 404) {
           await this.#register();
           continue;
@@ -73,7 +93,10 @@ export class HttpWorker {
     for (let i = 0; i < 100 && !this.#stopped; i++) {
       try {
         const res = await this.#call(`/assignments/${a.assignmentId}/complete`, { replicaId: this.#replicaId, result });
-        if (res.status === 200) this.acknowledged.set(a.task.id, (this.acknowledged.get(a.task.id) ?? 0) + 1);
+        if (res.status === 200) {
+          this.acknowledged.set(a.task.id, (this.acknowledged.get(a.task.id) ?? 0) + 1);
+          if (Date.now() > this.markTime) this.acknowledgedAfterMark += 1;
+        }
         else this.superseded.push(a.task.id);
         return;
       } catch {

@@ -16,6 +16,24 @@ import { eventView } from '../views.ts';
 const REPLAY_PAGE = 500;
 const MAX_BUFFERED = 10_000;
 const KEEPALIVE_MS = 15_000;
+const REPLAY_DRAIN_MS = 30_000;
+
+/** True once `res` drained, false if it closed or `ms` passed first. */
+function drained(res: NodeJS.WritableStream & { destroyed: boolean }, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      res.removeListener('drain', onDrain);
+      res.removeListener('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    const timer = setTimeout(() => done(false), ms);
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+  });
+}
 
 interface EventsQuery { after?: number; taskId?: string; agent?: string; type?: string[] }
 
@@ -55,18 +73,20 @@ export function eventRoutes(app: FastifyInstance, engine: Engine): void {
       if (!matches(e)) return;
       res.write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(eventView(e))}\n\n`);
     };
-    const close = () => {
+    const close = (destroy = false) => {
       if (closed) return;
       closed = true;
       unsubscribe();
       clearInterval(keepalive);
-      res.end();
+      // A stalled client holds its whole write buffer: drop the connection, do not wait on it.
+      if (destroy) res.destroy();
+      else res.end();
     };
     const unsubscribe = engine.ctx.bus.subscribe((e) => {
       if (closed || !matches(e)) return;
       if (replaying || res.writableNeedDrain) {
         buffered.push(e);
-        if (buffered.length > MAX_BUFFERED) close();
+        if (buffered.length > MAX_BUFFERED) close(true);
         return;
       }
       send(e);
@@ -74,7 +94,8 @@ export function eventRoutes(app: FastifyInstance, engine: Engine): void {
     const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
     keepalive.unref();
     // The response's 'close', not the request's: see connection.ts.
-    res.on('close', close);
+    res.on('close', () => close());
+    if (res.destroyed || res.socket?.destroyed === true) close();
     res.on('drain', () => {
       while (!closed && buffered.length > 0 && !res.writableNeedDrain && !replaying) send(buffered.shift()!);
     });
@@ -84,10 +105,17 @@ export function eventRoutes(app: FastifyInstance, engine: Engine): void {
         const page = await engine.ctx.store.eventList({ after: lastSent, limit: REPLAY_PAGE, ...(taskId !== undefined ? { taskId } : {}) });
         for (const e of page) send(e);
         if (page.length < REPLAY_PAGE || closed) break;
+        // Backpressure: wait for the client to take what was written, up to a bound; a client
+        // that does not read is dropped (it resumes later with Last-Event-ID).
+        if (res.writableNeedDrain && !(await drained(res, REPLAY_DRAIN_MS))) {
+          close(true);
+          return;
+        }
+        await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (err) {
       request.log.error({ err }, 'event replay failed');
-      close();
+      close(true);
       return;
     }
     replaying = false;

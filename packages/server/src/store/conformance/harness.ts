@@ -109,7 +109,22 @@ export function plainEvent(type: string, over: Partial<NewEvent> = {}): NewEvent
   return { type, taskId: null, agent: null, replicaId: null, assignmentId: null, data: {}, ...over };
 }
 
+/** The event type of agents the helpers register on the fly; allEvents leaves them out. */
+export const SEED_EVENT = 'conformance.agent_seeded';
+
+/**
+ * Tasks must name agents that exist (taskCreate checks it in the same write), so the helpers
+ * register any missing agent first. Each such registration appends one agent.created event.
+ */
+export async function ensureAgents(store: Store, names: Iterable<string | null>): Promise<void> {
+  for (const name of new Set(names)) {
+    if (name === null || (await store.agentGet({ name }))) continue;
+    await store.agentCreate({ agent: agentRecord({ name }), event: plainEvent(SEED_EVENT, { agent: name }) });
+  }
+}
+
 export async function createTasks(store: Store, tasks: NewTask[]): Promise<TaskRecord[]> {
+  await ensureAgents(store, tasks.map((t) => t.agent));
   const results = await store.taskCreate({ tasks: tasks.map((task) => ({ task, events: [createdEvent(task)] })) });
   return results.map((r) => {
     assert.equal(r.created, true, `task ${r.task.id} should be created`);
@@ -243,7 +258,7 @@ export async function allEvents(store: Store): Promise<EventRecord[]> {
     const page = await store.eventList({ after, limit: 500 });
     assert.ok(page.every((e) => e.seq > after), 'eventList returns only events after the given seq');
     out.push(...page);
-    if (page.length < 500) return out;
+    if (page.length < 500) return out.filter((e) => e.type !== SEED_EVENT);
   }
 }
 

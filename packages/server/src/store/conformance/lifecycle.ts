@@ -8,6 +8,7 @@ import type { Store } from '../store.ts';
 import {
   T0, agentRecord, allEvents, createTask, createTasks, createdEvent, getReplica, mustApply, newTask, nextId, plainEvent,
   registerReplica, run, storeTest, type OpenStore,
+  ensureAgents,
 } from './harness.ts';
 
 export function lifecycleTests(open: OpenStore): void {
@@ -23,6 +24,7 @@ export function lifecycleTests(open: OpenStore): void {
     });
 
     storeTest(open, 'commits all of many writes issued in the same tick', async ({ store }) => {
+      await ensureAgents(store, ['alpha']);
       const tasks = Array.from({ length: 200 }, (_, i) => newTask({ input: { i } }));
       const results = await Promise.all(tasks.map((task) => store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] })));
       assert.equal(results.length, 200);
@@ -40,6 +42,7 @@ export function lifecycleTests(open: OpenStore): void {
     });
 
     storeTest(open, 'a failing write does not take down the writes issued with it', async ({ store }) => {
+      await ensureAgents(store, ['alpha']);
       const good1 = newTask();
       const bad = newTask({ priority: 99 });
       const good2 = newTask();

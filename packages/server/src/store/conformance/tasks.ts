@@ -8,6 +8,7 @@ import type { NewTask, TaskRecord } from '../../core/types.ts';
 import {
   T0, POLICY, allEvents, createTask, createTasks, createdEvent, getTask, mustApply, newTask, nextId, plainEvent,
   registerReplica, run, storeTest, type OpenStore,
+  ensureAgents,
 } from './harness.ts';
 
 function ids(tasks: ReadonlyArray<{ id: string }>): string[] {
@@ -83,6 +84,7 @@ export function taskTests(open: OpenStore): void {
     });
 
     storeTest(open, 'an idempotency key repeated within one call creates the task once', async ({ store }) => {
+      await ensureAgents(store, ['alpha']);
       const a = newTask({ idempotencyKey: 'dup' });
       const b = newTask({ idempotencyKey: 'dup' });
       const results = await store.taskCreate({ tasks: [{ task: a, events: [createdEvent(a)] }, { task: b, events: [createdEvent(b)] }] });
@@ -93,7 +95,29 @@ export function taskTests(open: OpenStore): void {
       assert.equal((await allEvents(store)).length, 1);
     });
 
+    storeTest(open, 'refuses a task for an agent that does not exist, in the same write, and writes nothing', async ({ store }) => {
+      const orphan = newTask({ agent: 'nobody-here' });
+      const fine = newTask({ agent: null, capabilities: ['text'] });
+      await assert.rejects(
+        store.taskCreate({ tasks: [{ task: fine, events: [createdEvent(fine)] }, { task: orphan, events: [createdEvent(orphan)] }] }),
+        (err: unknown) => (err as { code?: unknown }).code === 'UNKNOWN_AGENT',
+      );
+      assert.equal(await store.taskGet({ id: fine.id }), null, 'the whole call is refused');
+      assert.deepEqual(await allEvents(store), []);
+      // A delete and a create racing: whichever commits first, no task is left for a missing agent.
+      await ensureAgents(store, ['racer']);
+      const racing = newTask({ agent: 'racer' });
+      const [created, deleted] = await Promise.allSettled([
+        store.taskCreate({ tasks: [{ task: racing, events: [createdEvent(racing)] }] }),
+        store.agentDelete({ name: 'racer', event: plainEvent('agent.deleted') }),
+      ]);
+      const agentGone = deleted.status === 'fulfilled' && deleted.value.outcome === 'deleted';
+      const taskThere = created.status === 'fulfilled' && (await store.taskGet({ id: racing.id })) !== null;
+      assert.ok(!(agentGone && taskThere), 'never both: a task left for a deleted agent');
+    });
+
     storeTest(open, 'the database rejects a priority outside 0..9', async ({ store }) => {
+      await ensureAgents(store, ['alpha']);
       for (const priority of [10, -1]) {
         const bad = newTask({ priority });
         await assert.rejects(store.taskCreate({ tasks: [{ task: bad, events: [createdEvent(bad)] }] }));

@@ -152,6 +152,11 @@ export class SqliteStore implements Store {
   }
 
   #createTask(task: NewTask, events: NewEvent[]): TaskCreateResult {
+    // In the same write as the insert: a delete of the agent is either before (refused
+    // here) or after (refused there, since this task is then unfinished).
+    if (task.agent !== null && !this.#sql('SELECT 1 AS one FROM agents WHERE name = ?').get(task.agent)) {
+      throw new FlotillaError('UNKNOWN_AGENT', `no agent named "${task.agent}" is registered`);
+    }
     if (task.idempotencyKey !== null) {
       const row = this.#sql(
         `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id WHERE t.idempotency_key = ?`,

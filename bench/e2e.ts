@@ -109,20 +109,26 @@ async function throughput(calls: Call[]) {
 async function latency(calls: Call[]) {
   const call = calls[0]!;
   const submitOn = calls[calls.length > 1 ? 1 : 0]!;
-  await call('POST', '/agents', { name: 'latency', maxConcurrency: 1 });
-  const { replica } = await call('POST', '/workers/register', { agent: 'latency', maxConcurrency: 1 });
+  // An idle worker that always has a lease request open: completions go out without
+  // holding up the next lease, so the probe measures submit → lease, not worker throughput.
+  await call('POST', '/agents', { name: 'latency', maxConcurrency: 16 });
+  const { replica } = await call('POST', '/workers/register', { agent: 'latency', maxConcurrency: 16 });
+  const completing = new Set<Promise<unknown>>();
   const samples: number[] = [];
   const sentAt = new Map<number, number>();
   let stop = false;
   const worker = (async () => {
     while (!stop) {
-      const { assignments } = await call('POST', `/workers/${replica.id}/lease`, { max: 1, waitMs: 500 });
+      const { assignments } = await call('POST', `/workers/${replica.id}/lease`, { max: 16, waitMs: 500 });
       const now = performance.now();
       for (const a of assignments as Array<{ assignmentId: string; task: { input: { i: number } } }>) {
         samples.push(now - sentAt.get(a.task.input.i)!);
-        await call('POST', `/assignments/${a.assignmentId}/complete`, { replicaId: replica.id, result: null });
+        const done = call('POST', `/assignments/${a.assignmentId}/complete`, { replicaId: replica.id, result: null });
+        completing.add(done);
+        void done.finally(() => completing.delete(done));
       }
     }
+    await Promise.all(completing);
   })();
   const interval = 1000 / RATE;
   const start = performance.now();

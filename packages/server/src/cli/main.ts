@@ -3,21 +3,25 @@
 // cancel, ...) arrive with the SDK.
 
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, parseInteger, parseLogLevel } from '../config/config.ts';
+import { ConfigError, loadConfig, parseInteger, parseLogLevel, redactUrl } from '../config/config.ts';
+import { openStore } from '../store/open-store.ts';
 import { startServer } from '../server.ts';
 import { VERSION } from '../http/app.ts';
 
 const HELP = `flotilla ${VERSION} — durable task orchestration for fleets of AI agents
 
 Usage:
-  flotilla serve [--host H] [--port N] [--database PATH] [--config FILE] [--log-level L]
+  flotilla serve [--host H] [--port N] [--database URL] [--config FILE] [--log-level L]
+  flotilla migrate [--database URL] [--config FILE]
   flotilla version
   flotilla help
 
 serve flags (each also settable by environment variable; flags win):
   --host H          address to bind (FLOTILLA_HOST, default 127.0.0.1)
   --port N          port (FLOTILLA_PORT, default 8080; 0 picks a free port)
-  --database PATH   SQLite file (FLOTILLA_DATABASE_URL, default ./flotilla.db)
+  --database URL    a SQLite file path, or postgres://user:pass@host:5432/db[?schema=name]
+                    (FLOTILLA_DATABASE_URL, default ./flotilla.db). Any number of servers
+                    may share one PostgreSQL database.
   --config FILE     YAML config with server settings and agents
                     (FLOTILLA_CONFIG, default ./flotilla.config.yaml when present)
   --log-level L     fatal|error|warn|info|debug|trace|silent (FLOTILLA_LOG_LEVEL, default info)
@@ -63,7 +67,7 @@ async function serve(argv: string[]): Promise<void> {
       `  Use it as:  Authorization: Bearer <token>   (or set FLOTILLA_ADMIN_TOKEN)\n\n`,
     );
   }
-  log.info({ url: server.url, database: config.databaseUrl, configFile: config.configFile }, `flotilla listening on ${server.url}`);
+  log.info({ url: server.url, database: redactUrl(config.databaseUrl), configFile: config.configFile }, `flotilla listening on ${server.url}`);
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -81,11 +85,37 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** Applies pending migrations and exits (serve also migrates at start; this is for deploy pipelines). */
+async function migrate(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { database: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  const config = loadConfig({
+    env: process.env,
+    cwd: process.cwd(),
+    flags: {
+      ...(values.database !== undefined ? { databaseUrl: values.database } : {}),
+      ...(values.config !== undefined ? { configFile: values.config } : {}),
+    },
+  });
+  const store = await openStore({ url: config.databaseUrl, applicationName: 'flotilla-migrate' });
+  await store.close();
+  process.stdout.write(`migrations applied: ${redactUrl(config.databaseUrl)} is up to date\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'migrate':
+      return migrate(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);

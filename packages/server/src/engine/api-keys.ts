@@ -21,7 +21,13 @@ export async function ensureAdminKey(params: { store: Store; configured: string 
   if (configured !== null) {
     const hash = hashToken(configured);
     if (!(await store.apiKeyFindByHash({ hash }))) {
-      await store.apiKeyCreate({ key: { id: newId(), name: 'admin (FLOTILLA_ADMIN_TOKEN)', role: 'admin', hash, createdAt: now, lastUsedAt: null } });
+      try {
+        await store.apiKeyCreate({ key: { id: newId(), name: 'admin (FLOTILLA_ADMIN_TOKEN)', role: 'admin', hash, createdAt: now, lastUsedAt: null } });
+      } catch (err) {
+        // Several servers starting at once on one database all try to record the same key;
+        // one insert wins, and that is all that is needed.
+        if (!(await store.apiKeyFindByHash({ hash }))) throw err;
+      }
     }
     return null;
   }

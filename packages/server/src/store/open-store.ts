@@ -1,15 +1,37 @@
-// Chooses the store for a database URL. A `postgres://` URL needs the PostgreSQL store
-// (its own issue); anything else is a SQLite file path (or `:memory:`).
+// Chooses the store for a database URL:
+//   postgres://user@host:5432/db[?schema=name]  → the PostgreSQL store (multi-node); the
+//       optional `schema` parameter keeps Flotilla's tables in their own schema (default public)
+//   anything else                               → a SQLite file path (or `:memory:`), `sqlite:` prefix optional
+// The PostgreSQL driver is loaded only when a PostgreSQL URL is given.
 
 import type { Store } from './store.ts';
-import { openSqliteStore } from './sqlite/sqlite-store.ts';
 
-export async function openStore(params: { url: string }): Promise<Store> {
-  if (/^postgres(ql)?:\/\//.test(params.url)) {
-    throw new Error('the PostgreSQL store is not available in this version; use a SQLite file path');
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+/** Splits Flotilla's own `schema` parameter off a PostgreSQL URL. */
+export function parsePostgresUrl(url: string): { url: string; schema: string } {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get('schema') ?? 'public';
+  parsed.searchParams.delete('schema');
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new Error(`schema "${schema}" must be a plain identifier (letters, digits, underscore)`);
   }
+  return { url: parsed.toString(), schema };
+}
+
+/**
+ * Opens the store for a URL. Both stores apply pending migrations as they open (under a lock
+ * on PostgreSQL, so several servers starting at once are safe), so an opened store is ready.
+ */
+export async function openStore(params: { url: string; applicationName?: string }): Promise<Store> {
+  if (isPostgresUrl(params.url)) {
+    const { openPostgresStore } = await import('./postgres/postgres-store.ts');
+    const { url, schema } = parsePostgresUrl(params.url);
+    return openPostgresStore({ url, schema, applicationName: params.applicationName ?? 'flotilla' });
+  }
+  const { openSqliteStore } = await import('./sqlite/sqlite-store.ts');
   const path = params.url.startsWith('sqlite:') ? params.url.slice('sqlite:'.length) : params.url;
-  const store = await openSqliteStore({ path });
-  await store.migrate();
-  return store;
+  return openSqliteStore({ path });
 }

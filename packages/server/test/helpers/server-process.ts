@@ -23,7 +23,10 @@ export async function startServerProcess(params: { database: string; env?: Recor
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 15 s:\n${out}`)), 15_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not start in 15 s:\n${out}`));
+    }, 15_000);
     const check = () => {
       const m = /flotilla listening on (http:\/\/[^"\s]+)/.exec(out);
       if (m) {

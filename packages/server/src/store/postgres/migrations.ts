@@ -1,0 +1,252 @@
+// Numbered schema migrations of the PostgreSQL store. A migration is never edited once
+// released: a schema change is a new entry at the end. `schema_migrations` records what has
+// been applied, so running them on every start is a no-op when the schema is current.
+//
+// The schema mirrors the SQLite store's (sqlite/migrations.ts) table for table and column for
+// column, with the same CHECK constraints and invariants. PostgreSQL-specific decisions:
+// - Times are BIGINT epoch milliseconds, JSON is jsonb (validated on write; the JSON shape of
+//   each column is a CHECK). Counters and small numbers are INTEGER.
+// - `tasks.seq` and `events.seq` are identity columns: allocated from a sequence, never reused
+//   (not even after the newest rows are pruned). `tasks.seq` is the primary key, `id` the
+//   external key (UNIQUE), as in SQLite. Event seqs become visible in order thanks to the
+//   events lock (see events.ts); task seqs only need to be unique and follow submission order
+//   within one process, which the write batch gives.
+// - `assignments.seq` (identity) stands in for SQLite's implicit rowid: attempts are listed in
+//   insertion order, which attempt numbers alone do not give (a failed dispatch reuses its
+//   attempt number).
+// - The hot `tasks` row stays narrow; payloads live in `task_payloads`, so a status change never
+//   rewrites (or TOASTs) a large input or result.
+// - The claim query is served by one partial index, `tasks_pending_agent_order (agent, priority
+//   DESC, seq) WHERE status = 'pending'`: a seek to one agent's queue in dispatch order, and,
+//   since btree indexes NULLs and `agent IS NULL` is an index condition, to the capability-routed
+//   queue too. SQLite's global `tasks_pending_order` is not needed: candidates are always read
+//   queue by queue.
+// - replicas and concurrency_keys are small and updated on every dispatch and completion;
+//   free space on their pages (fillfactor) lets those updates be HOT (no index writes).
+
+import type pg from 'pg';
+import { quoteIdent } from './connection.ts';
+import { isUnavailableError } from './errors.ts';
+import { runOnce } from './sql.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE tasks (
+  seq                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id                  text NOT NULL UNIQUE,
+  status              text NOT NULL CHECK (status IN ('pending', 'dispatched', 'running', 'completed', 'failed', 'cancelled')),
+  priority            integer NOT NULL CHECK (priority BETWEEN 0 AND 9),
+  agent               text,
+  capabilities        jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(capabilities) = 'array'),
+  replica             text,
+  site                text,
+  concurrency_key     text,
+  attempt             integer NOT NULL CHECK (attempt >= 0),
+  max_attempts        integer NOT NULL CHECK (max_attempts >= 1),
+  timeout_ms          bigint NOT NULL CHECK (timeout_ms >= 0),
+  run_at              bigint NOT NULL,
+  assignment_id       text,
+  cancel_requested_at bigint,
+  created_at          bigint NOT NULL,
+  updated_at          bigint NOT NULL,
+  finished_at         bigint,
+  idempotency_key     text UNIQUE,
+  parent_id           text,
+  created_by          text,
+  -- Invariant: a task names a live assignment exactly while it is dispatched or running.
+  CHECK ((assignment_id IS NOT NULL) = (status IN ('dispatched', 'running')))
+);
+
+-- The claim query: each queue (one agent's, or the capability-routed one: agent IS NULL) in
+-- dispatch order. Partial, so the index holds only the queue itself.
+CREATE INDEX tasks_pending_agent_order ON tasks (agent, priority DESC, seq) WHERE status = 'pending';
+-- Next wake-up for delayed and backing-off tasks.
+CREATE INDEX tasks_pending_run_at ON tasks (run_at) WHERE status = 'pending';
+-- Retention: the oldest finished tasks first.
+CREATE INDEX tasks_terminal_finished ON tasks (finished_at) WHERE status IN ('completed', 'failed', 'cancelled');
+-- Cancellations waiting for the worker's acknowledgement (the reaper's grace check).
+CREATE INDEX tasks_live_cancel ON tasks (cancel_requested_at) WHERE status IN ('dispatched', 'running') AND cancel_requested_at IS NOT NULL;
+-- Listing filters, newest first.
+CREATE INDEX tasks_status_seq ON tasks (status, seq);
+CREATE INDEX tasks_agent_seq ON tasks (agent, seq);
+CREATE INDEX tasks_parent_seq ON tasks (parent_id, seq) WHERE parent_id IS NOT NULL;
+
+CREATE TABLE task_payloads (
+  task_id     text PRIMARY KEY REFERENCES tasks (id),
+  type        text NOT NULL,
+  input       jsonb NOT NULL,
+  result      jsonb,
+  error       jsonb,
+  correlation jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(correlation) = 'object'),
+  traceparent text
+);
+
+CREATE TABLE assignments (
+  seq              bigint GENERATED ALWAYS AS IDENTITY,
+  id               text PRIMARY KEY,
+  task_id          text NOT NULL REFERENCES tasks (id),
+  agent            text NOT NULL,
+  replica_id       text NOT NULL,
+  attempt          integer NOT NULL,
+  status           text NOT NULL CHECK (status IN ('dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled')),
+  dispatched_at    bigint NOT NULL,
+  started_at       bigint,
+  finished_at      bigint,
+  lease_expires_at bigint NOT NULL,
+  deadline_at      bigint NOT NULL,
+  progress_percent double precision,
+  progress_message text,
+  progress_at      bigint,
+  error            jsonb
+);
+
+-- A task's attempts in order (and the foreign key's index for pruning).
+CREATE INDEX assignments_task ON assignments (task_id, seq);
+-- The reaper and the per-replica lookups only ever look at live attempts.
+CREATE INDEX assignments_live_lease ON assignments (lease_expires_at) WHERE status IN ('dispatched', 'running');
+CREATE INDEX assignments_live_deadline ON assignments (deadline_at) WHERE status IN ('dispatched', 'running');
+CREATE INDEX assignments_live_replica ON assignments (replica_id) WHERE status IN ('dispatched', 'running');
+-- Agent statistics: outcome counts and the most recent completions.
+CREATE INDEX assignments_agent_outcome ON assignments (agent, status, finished_at);
+
+CREATE TABLE replicas (
+  id               text PRIMARY KEY,
+  agent            text NOT NULL,
+  site             text,
+  status           text NOT NULL CHECK (status IN ('live', 'draining', 'lost', 'gone')),
+  max_concurrency  integer NOT NULL CHECK (max_concurrency >= 0),
+  in_flight        integer NOT NULL DEFAULT 0 CHECK (in_flight >= 0),
+  registered_at    bigint NOT NULL,
+  last_seen_at     bigint NOT NULL,
+  last_assigned_at bigint,
+  completed        bigint NOT NULL DEFAULT 0 CHECK (completed >= 0),
+  failed           bigint NOT NULL DEFAULT 0 CHECK (failed >= 0)
+) WITH (fillfactor = 50);
+
+CREATE INDEX replicas_agent ON replicas (agent);
+
+-- A row exists only while the key has live assignments (it is deleted when it drops to 0).
+CREATE TABLE concurrency_keys (
+  key       text PRIMARY KEY,
+  in_flight integer NOT NULL CHECK (in_flight >= 0)
+) WITH (fillfactor = 50);
+
+CREATE TABLE agents (
+  name                text PRIMARY KEY,
+  description         text NOT NULL,
+  capabilities        jsonb NOT NULL CHECK (jsonb_typeof(capabilities) = 'array'),
+  max_concurrency     integer NOT NULL,
+  max_attempts        integer,
+  timeout_ms          bigint,
+  level               integer NOT NULL,
+  tool_domains        jsonb NOT NULL CHECK (jsonb_typeof(tool_domains) = 'array'),
+  concurrency_limits  jsonb NOT NULL CHECK (jsonb_typeof(concurrency_limits) = 'object'),
+  retry_base_delay_ms bigint,
+  retry_max_delay_ms  bigint,
+  runtime             text NOT NULL CHECK (runtime IN ('pull', 'a2a', 'process')),
+  created_at          bigint NOT NULL,
+  updated_at          bigint NOT NULL
+);
+
+CREATE TABLE events (
+  seq           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  type          text NOT NULL,
+  at            bigint NOT NULL,
+  task_id       text,
+  agent         text,
+  replica_id    text,
+  assignment_id text,
+  data          jsonb NOT NULL CHECK (jsonb_typeof(data) = 'object')
+);
+
+CREATE INDEX events_task ON events (task_id, seq) WHERE task_id IS NOT NULL;
+CREATE INDEX events_untasked_at ON events (at) WHERE task_id IS NULL;
+
+CREATE TABLE api_keys (
+  id           text PRIMARY KEY,
+  name         text NOT NULL,
+  role         text NOT NULL,
+  hash         text NOT NULL UNIQUE,
+  created_at   bigint NOT NULL,
+  last_used_at bigint
+);
+`,
+  },
+];
+
+/**
+ * Applies the migrations not yet recorded, all in one transaction, and returns the versions
+ * applied. The transaction first takes an advisory lock keyed on the schema, so several
+ * server processes starting at once are safe: the first applies everything, the others wait
+ * for its commit and then find nothing left to do (each statement of a READ COMMITTED
+ * transaction sees what was committed before it started). DDL is transactional in
+ * PostgreSQL: a migration that fails leaves nothing behind.
+ *
+ * Creates the schema if it is missing. Refuses to run against a schema migrated by a newer
+ * version of Flotilla (one that recorded migrations this code does not know).
+ */
+export async function applyMigrations(
+  newClient: () => pg.Client,
+  params: { schema: string; lockKey: string },
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<number[]> {
+  // A session of its own rather than a pooled one: a migration may legitimately run (or wait
+  // for another process's migration) longer than the pool's query timeout allows.
+  const client = newClient();
+  // A connection error is reported by the pending query; this listener only keeps the 'error'
+  // event from being unhandled (which would crash the process).
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await runOnce(client, 'BEGIN');
+    try {
+      // Another process may be migrating (and DDL may wait for other sessions): wait as long as it takes.
+      await runOnce(client, 'SET LOCAL lock_timeout = 0');
+      await runOnce(client, 'SELECT pg_advisory_xact_lock($1::bigint)', [params.lockKey]);
+      // Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database
+      // even when the schema exists, and an operator may have created it for a less privileged role.
+      const exists = await runOnce(client, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [params.schema]);
+      if (exists.length === 0) await runOnce(client, `CREATE SCHEMA ${quoteIdent(params.schema)}`);
+      const [current] = await runOnce(client, 'SELECT current_schema() AS schema');
+      if (current?.schema !== params.schema) {
+        throw new Error(`the search_path resolves to schema ${String(current?.schema)}, expected ${params.schema}`);
+      }
+      await runOnce(client, `CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    integer PRIMARY KEY,
+        name       text NOT NULL,
+        applied_at bigint NOT NULL
+      )`);
+      const applied = new Set((await runOnce(client, 'SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+      const known = new Set(migrations.map((m) => m.version));
+      const unknown = [...applied].filter((v) => !known.has(v)).sort((a, b) => a - b);
+      if (unknown.length > 0) {
+        throw new Error(`schema ${params.schema} has schema migrations this version does not know (${unknown.join(', ')}): it was written by a newer Flotilla`);
+      }
+      const done: number[] = [];
+      for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+        if (applied.has(m.version)) continue;
+        await runOnce(client, m.sql);
+        await runOnce(client, 'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+        done.push(m.version);
+      }
+      await runOnce(client, 'COMMIT');
+      return done;
+    } catch (err) {
+      // Ending the session rolls back whatever it had begun; an explicit ROLLBACK first is
+      // only politeness towards a healthy connection.
+      if (!isUnavailableError(err)) await runOnce(client, 'ROLLBACK').catch(() => {});
+      throw err;
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

@@ -1,0 +1,377 @@
+// The PostgreSQL store: several server processes share one database (capabilities.multiNode)
+// and hear each other's changes through LISTEN/NOTIFY (capabilities.crossNodeNotify).
+//
+// How the work is laid out:
+// - reads run on any pooled connection and see what is committed;
+// - writes go through the write batch (write-batch.ts): group commit, in call order, each
+//   operation atomic and independent, shared counters locked in one global order, events
+//   appended last under the events lock (events.ts), so readers following the log never skip
+//   one and every process hears of the commit;
+// - transitions are one guarded statement each (transitions.ts); claims skip rows another
+//   process is claiming;
+// - a dedicated session LISTENs for signals (notifier.ts), another holds maintenance
+//   leadership as session advisory locks (leadership.ts);
+// - a database that cannot be reached makes every method reject with STORE_UNAVAILABLE, fast
+//   (connection timeout), and the store recovers by itself when it is back (errors.ts).
+//
+// Every table lives in the store's schema (the search_path of each of its sessions), so one
+// database can hold several independent Flotilla deployments, and tests get a schema each.
+//
+// Events that do not come from a transition carry no time of their own (NewEvent has no
+// `at`): they are stamped with the time of the record they describe when there is one
+// (agent createdAt/updatedAt, replica lastSeenAt, task createdAt) and with the store's clock
+// otherwise, as in the SQLite store.
+
+import type pg from 'pg';
+import type {
+  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
+} from '../../core/types.ts';
+import type {
+  AgentStats, ApiKeyRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewReplica, Store, StoreCapabilities,
+  StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskListParams,
+} from '../store.ts';
+import {
+  agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments,
+} from './assignments.ts';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, channelName, createClient, createPool, lockKeys,
+  validateSchema, type ConnectionSettings, type LockKeys,
+} from './connection.ts';
+import { storeClosed, toStoreError } from './errors.ts';
+import { stamp } from './events.ts';
+import { Leadership } from './leadership.ts';
+import { applyMigrations } from './migrations.ts';
+import { Notifier } from './notifier.ts';
+import {
+  countApiKeys, createAgent, createApiKey, deleteAgent, findApiKeyByHash, getAgent, getReplica, listAgents, listReplicas,
+  listStaleReplicas, registerReplica, setReplicaStatus, touchApiKey, touchReplicas, updateAgent, upsertAgent,
+} from './registry.ts';
+import { EVENT_COLUMNS, TASK_RECORD_SELECT, addStatusCounts, eventFromRow, taskRecordFromRow, zeroStatusCounts } from './rows.ts';
+import { run, type Queryable } from './sql.ts';
+import { taskCandidates, taskList } from './task-queries.ts';
+import { createTasks, pruneTasks } from './task-writes.ts';
+import { applyTransitions, transitionLocks } from './transitions.ts';
+import { WriteBatch, withEvents, type LockSet, type WriteOp } from './write-batch.ts';
+
+export interface OpenPostgresStoreParams {
+  /** postgres:// or postgresql:// URL. */
+  url: string;
+  /** Where every table lives (created if missing). Default `public`. */
+  schema?: string;
+  /** Pooled connections, shared by write batches (see writeConcurrency) and reads. Default 10. */
+  poolSize?: number;
+  /** Shown in pg_stat_activity; the LISTEN and leadership sessions append `/listen`, `/leader`. */
+  applicationName?: string;
+  /** How long opening a connection may take before a call fails with STORE_UNAVAILABLE. Default 3 s. */
+  connectTimeoutMs?: number;
+  /** Apply pending migrations before returning (as openSqliteStore does). Default true. */
+  migrate?: boolean;
+  /** Most operations per group commit. */
+  maxBatchOps?: number;
+  /** Write batches that may run at once, each on a pooled connection. Default: a third of the pool, at least 1. */
+  writeConcurrency?: number;
+  /** Clock for events whose time is not given by a record. */
+  now?: () => Millis;
+}
+
+/** Opens a pool on the database and (unless told not to) migrates the schema. */
+export async function openPostgresStore(params: OpenPostgresStoreParams): Promise<PostgresStore> {
+  const store = new PostgresStore(params);
+  if (params.migrate === false) return store;
+  try {
+    await store.migrate();
+    return store;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+const EVENT_SELECT = EVENT_COLUMNS.join(', ');
+
+export class PostgresStore implements Store {
+  readonly capabilities: StoreCapabilities = { multiNode: true, crossNodeNotify: true };
+  /** The schema every table lives in. */
+  readonly schema: string;
+  /** The schema's LISTEN/NOTIFY channel. */
+  readonly channel: string;
+  readonly #settings: ConnectionSettings;
+  readonly #pool: pg.Pool;
+  readonly #keys: LockKeys;
+  readonly #batch: WriteBatch;
+  readonly #notifier: Notifier;
+  readonly #leadership: Leadership;
+  readonly #now: () => Millis;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+
+  /** Use openPostgresStore(): the schema must be migrated first. Connects lazily. */
+  constructor(params: OpenPostgresStoreParams) {
+    this.schema = validateSchema(params.schema ?? DEFAULT_SCHEMA);
+    this.channel = channelName(this.schema);
+    const settings: ConnectionSettings = {
+      url: params.url,
+      schema: this.schema,
+      poolSize: Math.max(1, params.poolSize ?? DEFAULT_POOL_SIZE),
+      applicationName: params.applicationName ?? null,
+      connectTimeoutMs: params.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    };
+    this.#settings = settings;
+    this.#keys = lockKeys(this.schema);
+    this.#pool = createPool(settings);
+    this.#batch = new WriteBatch({
+      pool: this.#pool,
+      eventsLockKey: this.#keys.events,
+      keyLock: this.#keys.concurrencyKey,
+      channel: this.channel,
+      ...(params.maxBatchOps === undefined ? {} : { maxOps: params.maxBatchOps }),
+      // The rest of the pool stays free for reads, which the dispatcher and every API call need.
+      lanes: params.writeConcurrency ?? Math.max(1, Math.floor(settings.poolSize / 3)),
+    });
+    this.#notifier = new Notifier({ newClient: () => createClient(settings, 'listen'), channel: this.channel });
+    this.#leadership = new Leadership({ newClient: () => createClient(settings, 'leader'), key: this.#keys.leader });
+    this.#now = params.now ?? Date.now;
+  }
+
+  /** Transactions committed by the write batch (group commit makes this far fewer than the writes). */
+  get commitCount(): number {
+    return this.#batch.commits;
+  }
+
+  /** Runs a read on the pool. Rejects with STORE_UNAVAILABLE after close or when the database is unreachable. */
+  async #read<T>(fn: (db: Queryable) => Promise<T>): Promise<T> {
+    if (this.#closed) throw storeClosed();
+    try {
+      return await fn(this.#pool);
+    } catch (err) {
+      throw toStoreError(err);
+    }
+  }
+
+  /** Queues a write for the next group commit; `locks` are the shared counters it will write. */
+  #write<T>(op: WriteOp<T>, locks?: LockSet): Promise<T> {
+    if (this.#closed) return Promise.reject(storeClosed());
+    return this.#batch.enqueue(op, locks);
+  }
+
+  // -- lifecycle ----------------------------------------------------------------------
+
+  async migrate(): Promise<void> {
+    await this.#read(() => applyMigrations(() => createClient(this.#settings, 'migrate'), { schema: this.schema, lockKey: this.#keys.migrations }));
+  }
+
+  async ping(): Promise<void> {
+    await this.#read((db) => run(db, 'SELECT 1'));
+  }
+
+  /**
+   * Commits the writes already issued (their promises resolve), then ends every session: the
+   * pool, the LISTEN session and the leadership session (so leadership is released at once).
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      await this.#batch.close();
+      await Promise.all([this.#notifier.close(), this.#leadership.close()]);
+      await this.#pool.end();
+    })();
+    return this.#closing;
+  }
+
+  // -- tasks --------------------------------------------------------------------------
+
+  taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]> {
+    if (params.tasks.length === 0) return this.#read(async () => []);
+    // One operation for the whole call: its tasks commit together or not at all.
+    return this.#write(createTasks(params.tasks));
+  }
+
+  taskGet(params: { id: string }): Promise<TaskRecord | null> {
+    return this.#read(async (db) => {
+      const [row] = await run(db, `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id WHERE t.id = $1::text`, [params.id]);
+      return row ? taskRecordFromRow(row) : null;
+    });
+  }
+
+  taskList(params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }> {
+    return this.#read((db) => taskList(db, params));
+  }
+
+  taskCandidates(params: TaskCandidatesParams): Promise<TaskHead[]> {
+    return this.#read((db) => taskCandidates(db, params));
+  }
+
+  taskNextRunAt(params: { now: Millis }): Promise<Millis | null> {
+    return this.#read(async (db) => {
+      const [row] = await run(db, `SELECT run_at FROM tasks WHERE status = 'pending' AND run_at > $1::bigint ORDER BY run_at LIMIT 1`, [params.now]);
+      return row ? Number(row.run_at) : null;
+    });
+  }
+
+  taskTransition(params: { transitions: Transition[] }): Promise<TransitionResult[]> {
+    if (params.transitions.length === 0) return this.#read(async () => []);
+    return this.#write(applyTransitions(params.transitions), transitionLocks(params.transitions));
+  }
+
+  taskCountByStatus(params: { agent?: string }): Promise<Record<TaskStatus, number>> {
+    return this.#read(async (db) => addStatusCounts(zeroStatusCounts(), params.agent === undefined
+      ? await run(db, 'SELECT status, count(*) AS n FROM tasks GROUP BY status')
+      : await run(db, 'SELECT status, count(*) AS n FROM tasks WHERE agent = $1::text GROUP BY status', [params.agent])));
+  }
+
+  taskPrune(params: { finishedBefore: Millis; limit: number }): Promise<number> {
+    return this.#write(pruneTasks(params));
+  }
+
+  // -- assignments --------------------------------------------------------------------
+
+  assignmentGet(params: { id: string }): Promise<AssignmentRecord | null> {
+    return this.#read((db) => getAssignment(db, params.id));
+  }
+
+  assignmentListByTask(params: { taskId: string }): Promise<AssignmentRecord[]> {
+    return this.#read((db) => listAssignmentsByTask(db, params.taskId));
+  }
+
+  assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]> {
+    return this.#read((db) => listAssignmentsByReplica(db, params.replicaId));
+  }
+
+  assignmentListDue(params: { now: Millis; cancelGraceMs: Millis; limit: number }): Promise<DueAssignment[]> {
+    return this.#read((db) => listDueAssignments(db, params));
+  }
+
+  assignmentHeartbeat(params: HeartbeatParams): Promise<HeartbeatResult> {
+    return this.#write(heartbeat(params));
+  }
+
+  agentStats(params: { agent: string; sample: number }): Promise<AgentStats> {
+    return this.#read((db) => agentStats(db, params));
+  }
+
+  // -- agents -------------------------------------------------------------------------
+
+  agentCreate(params: { agent: AgentRecord; event: NewEvent }): Promise<EventRecord[]> {
+    return this.#write(createAgent(params.agent, params.event));
+  }
+
+  agentUpsert(params: { agent: AgentRecord; event: NewEvent }): Promise<EventRecord[]> {
+    return this.#write(upsertAgent(params.agent, params.event));
+  }
+
+  agentGet(params: { name: string }): Promise<AgentRecord | null> {
+    return this.#read((db) => getAgent(db, params.name));
+  }
+
+  agentList(): Promise<AgentRecord[]> {
+    return this.#read((db) => listAgents(db));
+  }
+
+  agentUpdate(params: { agent: AgentRecord; event: NewEvent }): Promise<{ updated: boolean; events: EventRecord[] }> {
+    return this.#write(updateAgent(params.agent, params.event));
+  }
+
+  agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }> {
+    return this.#write(deleteAgent(params.name, params.event, this.#now));
+  }
+
+  // -- replicas -----------------------------------------------------------------------
+
+  replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<{ replica: ReplicaRecord; events: EventRecord[] }> {
+    return this.#write(registerReplica(params.replica, params.event), { replicas: [params.replica.id] });
+  }
+
+  replicaGet(params: { id: string }): Promise<ReplicaRecord | null> {
+    return this.#read((db) => getReplica(db, params.id));
+  }
+
+  replicaList(params: { agent?: string; statuses?: ReplicaStatus[] }): Promise<ReplicaRecord[]> {
+    return this.#read((db) => listReplicas(db, params));
+  }
+
+  replicaTouch(params: { ids: string[]; at: Millis }): Promise<void> {
+    if (params.ids.length === 0) return this.#read(async () => undefined);
+    const ids = [...new Set(params.ids)];
+    return this.#write(touchReplicas(ids, params.at), { replicas: ids });
+  }
+
+  replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }> {
+    return this.#write(setReplicaStatus(params, this.#now), { replicas: [params.id] });
+  }
+
+  replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]> {
+    return this.#read((db) => listStaleReplicas(db, params.seenBefore));
+  }
+
+  // -- coordination between server processes --------------------------------------------
+
+  signalSubscribe(params: { listener: (signal: StoreSignal) => void }): Promise<() => Promise<void>> {
+    if (this.#closed) return Promise.reject(storeClosed());
+    return this.#notifier.subscribe(params.listener);
+  }
+
+  leadershipAcquire(params: { name: string }): Promise<boolean> {
+    if (this.#closed) return Promise.reject(storeClosed());
+    return this.#leadership.acquire(params.name);
+  }
+
+  /**
+   * The highest committed seq. Every seq below it is settled (committed, or never to appear):
+   * seqs are allocated under the events lock, in commit order (events.ts).
+   */
+  eventLastSeq(): Promise<number> {
+    return this.#read(async (db) => Number((await run(db, 'SELECT coalesce(max(seq), 0) AS seq FROM events'))[0]?.seq ?? 0));
+  }
+
+  // -- concurrency keys ---------------------------------------------------------------
+
+  /** Only keys with live assignments are in the map. */
+  concurrencyKeyInFlight(params: { keys: string[] }): Promise<Map<string, number>> {
+    return this.#read(async (db) => {
+      const out = new Map<string, number>();
+      if (params.keys.length === 0) return out;
+      const rows = await run(db, 'SELECT key, in_flight FROM concurrency_keys WHERE key = ANY($1::text[]) AND in_flight > 0', [params.keys]);
+      for (const row of rows) out.set(String(row.key), Number(row.in_flight));
+      return out;
+    });
+  }
+
+  // -- events -------------------------------------------------------------------------
+
+  eventAppend(params: { events: NewEvent[] }): Promise<EventRecord[]> {
+    if (params.events.length === 0) return this.#read(async () => []);
+    return this.#write(async () => withEvents(stamp(params.events, this.#now()), [], (records) => records));
+  }
+
+  eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]> {
+    return this.#read(async (db) => {
+      const limit = Math.max(0, Math.floor(params.limit));
+      const rows = params.taskId === undefined
+        ? await run(db, `SELECT ${EVENT_SELECT} FROM events WHERE seq > $1::bigint ORDER BY seq LIMIT $2::integer`, [params.after, limit])
+        : await run(db,
+          `SELECT ${EVENT_SELECT} FROM events WHERE task_id = $3::text AND seq > $1::bigint ORDER BY seq LIMIT $2::integer`,
+          [params.after, limit, params.taskId]);
+      return rows.map(eventFromRow);
+    });
+  }
+
+  // -- auth ---------------------------------------------------------------------------
+
+  apiKeyCreate(params: { key: ApiKeyRecord }): Promise<void> {
+    return this.#write(createApiKey(params.key));
+  }
+
+  apiKeyFindByHash(params: { hash: string }): Promise<ApiKeyRecord | null> {
+    return this.#read((db) => findApiKeyByHash(db, params.hash));
+  }
+
+  apiKeyCount(): Promise<number> {
+    return this.#read((db) => countApiKeys(db));
+  }
+
+  apiKeyTouch(params: { id: string; at: Millis }): Promise<void> {
+    return this.#write(touchApiKey(params.id, params.at));
+  }
+}

@@ -1,0 +1,173 @@
+// Task writes other than transitions: creating tasks (with idempotency keys) and pruning
+// finished ones. Both are write-batch operations (see write-batch.ts): repeatable, and run
+// inside the batch's transaction.
+
+import { FlotillaError } from '../../core/errors.ts';
+import type { NewEvent, NewTask } from '../../core/types.ts';
+import type { TaskCreateResult } from '../store.ts';
+import { stamp, type PendingEvent } from './events.ts';
+import { TASK_RECORD_SELECT, taskRecordFromRow, toJson, toJsonOrNull } from './rows.ts';
+import { run, type Queryable } from './sql.ts';
+import { refused, type WriteOutcome } from './write-batch.ts';
+
+/** Input columns of a created task, their SQL types, and how to read them off a NewTask. */
+const CREATE_COLUMNS: ReadonlyArray<readonly [column: string, type: string, value: (t: NewTask) => unknown]> = [
+  ['id', 'text', (t) => t.id],
+  ['status', 'text', (t) => t.status],
+  ['priority', 'integer', (t) => t.priority],
+  ['agent', 'text', (t) => t.agent],
+  ['capabilities', 'jsonb', (t) => toJson(t.capabilities)],
+  ['replica', 'text', (t) => t.replica],
+  ['site', 'text', (t) => t.site],
+  ['concurrency_key', 'text', (t) => t.concurrencyKey],
+  ['attempt', 'integer', (t) => t.attempt],
+  ['max_attempts', 'integer', (t) => t.maxAttempts],
+  ['timeout_ms', 'bigint', (t) => t.timeoutMs],
+  ['run_at', 'bigint', (t) => t.runAt],
+  ['assignment_id', 'text', (t) => t.assignmentId],
+  ['cancel_requested_at', 'bigint', (t) => t.cancelRequestedAt],
+  ['created_at', 'bigint', (t) => t.createdAt],
+  ['updated_at', 'bigint', (t) => t.updatedAt],
+  ['finished_at', 'bigint', (t) => t.finishedAt],
+  ['idempotency_key', 'text', (t) => t.idempotencyKey],
+  ['parent_id', 'text', (t) => t.parentId],
+  ['created_by', 'text', (t) => t.createdBy],
+  // task_payloads
+  ['type', 'text', (t) => t.type],
+  ['input', 'jsonb', (t) => toJson(t.input)],
+  ['result', 'jsonb', (t) => toJsonOrNull(t.result)],
+  ['error', 'jsonb', (t) => toJsonOrNull(t.error)],
+  ['correlation', 'jsonb', (t) => toJson(t.correlation)],
+  ['traceparent', 'text', (t) => t.traceparent],
+];
+
+const TASK_COLUMNS = CREATE_COLUMNS.slice(0, 20).map(([c]) => c).join(', ');
+
+/**
+ * All tasks of a call in one statement: the rows arrive as parallel arrays (`unnest`), are
+ * inserted in call order (so their seqs follow it), and their payloads go in with them.
+ *
+ * Agents: every agent a task is addressed to must exist, checked in the same statement. The
+ * agent rows are locked FOR KEY SHARE first (`agents_shared`) and nothing is inserted if one
+ * is missing. agentDelete locks the agent row FOR UPDATE before it looks for unfinished tasks
+ * (postgres-store.ts), so a delete and a create racing are ordered by that row lock: either
+ * the create waits, finds the agent gone and is refused, or the delete waits and then sees
+ * the committed tasks and refuses (in_use). Never a task left for an agent that is gone.
+ *
+ * Idempotency: `ON CONFLICT (idempotency_key) DO NOTHING` skips a task whose key exists,
+ * whether committed earlier, committed by a concurrent transaction (the insert waits for it to
+ * finish), or inserted earlier in this same call; the existing task is then read back. Any
+ * other violation (a duplicate id, a priority outside 0..9) fails the statement, so a call
+ * with one invalid task writes none of them.
+ */
+const CREATE_SQL = `
+WITH input AS MATERIALIZED (
+  SELECT * FROM unnest(${CREATE_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
+    WITH ORDINALITY AS i (${CREATE_COLUMNS.map(([c]) => c).join(', ')}, ord)
+),
+agents_shared AS MATERIALIZED (
+  SELECT name FROM agents WHERE name IN (SELECT agent FROM input) FOR KEY SHARE
+),
+missing AS MATERIALIZED (
+  SELECT DISTINCT i.agent FROM input i
+  WHERE i.agent IS NOT NULL AND NOT EXISTS (SELECT 1 FROM agents_shared a WHERE a.name = i.agent)
+),
+inserted AS (
+  INSERT INTO tasks (${TASK_COLUMNS})
+  SELECT ${TASK_COLUMNS} FROM input
+  WHERE NOT EXISTS (SELECT 1 FROM missing)
+  ORDER BY ord
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING seq, id
+),
+payloads AS (
+  INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent)
+  SELECT i.id, i.type, i.input, i.result, i.error, i.correlation, i.traceparent
+  FROM input i JOIN inserted t ON t.id = i.id
+)
+SELECT
+  (SELECT coalesce(array_agg(agent ORDER BY agent), '{}') FROM missing) AS missing,
+  (SELECT coalesce(array_agg(id ORDER BY seq), '{}') FROM inserted) AS ids,
+  (SELECT coalesce(array_agg(seq ORDER BY seq), '{}') FROM inserted) AS seqs`;
+// The uncorrelated NOT EXISTS (SELECT 1 FROM missing) runs once, before the first row is
+// inserted, so the agent rows are locked and checked before anything is written.
+
+const EXISTING_SQL = `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+  WHERE t.idempotency_key = ANY($1::text[])`;
+
+function stringArray(v: unknown): string[] {
+  if (!Array.isArray(v)) throw new Error('expected an array from the task insert');
+  return v.map(String);
+}
+
+export function createTasks(tasks: ReadonlyArray<{ task: NewTask; events: NewEvent[] }>) {
+  return async (tx: Queryable): Promise<WriteOutcome<TaskCreateResult[]>> => {
+    const [row] = await run(tx, CREATE_SQL, CREATE_COLUMNS.map(([, , value]) => tasks.map(({ task }) => value(task))));
+    const [missing] = stringArray(row?.missing);
+    if (missing !== undefined) return refused(new FlotillaError('UNKNOWN_AGENT', `no agent named "${missing}" is registered`));
+    const ids = stringArray(row?.ids);
+    const seqs = new Map(stringArray(row?.seqs).map((seq, i) => [ids[i]!, Number(seq)]));
+    const skippedKeys = tasks.flatMap(({ task }) => (seqs.has(task.id) || task.idempotencyKey === null ? [] : [task.idempotencyKey]));
+    const existing = new Map<string, ReturnType<typeof taskRecordFromRow>>();
+    if (skippedKeys.length > 0) {
+      for (const found of await run(tx, EXISTING_SQL, [[...new Set(skippedKeys)]])) {
+        const record = taskRecordFromRow(found);
+        existing.set(record.idempotencyKey ?? '', record);
+      }
+    }
+    const pending: PendingEvent[] = [];
+    for (const { task, events } of tasks) if (seqs.has(task.id)) pending.push(...stamp(events, task.createdAt));
+    return {
+      ok: true,
+      events: pending,
+      signals: seqs.size > 0 ? ['wake'] : [],
+      result: (records) => {
+        let next = 0;
+        return tasks.map(({ task, events }): TaskCreateResult => {
+          const seq = seqs.get(task.id);
+          if (seq !== undefined) {
+            const mine = records.slice(next, next + events.length);
+            next += events.length;
+            return { created: true, task: { ...task, seq }, events: mine };
+          }
+          const found = task.idempotencyKey === null ? undefined : existing.get(task.idempotencyKey);
+          if (!found) throw new FlotillaError('INTERNAL', `task ${task.id} was neither created nor matched by its idempotency key`);
+          return { created: false, task: found };
+        });
+      },
+    };
+  };
+}
+
+/**
+ * Deletes terminal tasks finished before the horizon, oldest first, at most `limit`, with
+ * their events, assignments and payloads (children first: the foreign keys have no cascade,
+ * and are checked at the end of the statement). Rows another transaction has locked (a task
+ * being requeued right now) are skipped, not waited for; the next sweep gets them. Events
+ * about no task in particular (agents, replicas) age out with the same horizon.
+ */
+const PRUNE_SQL = `
+WITH doomed AS MATERIALIZED (
+  SELECT id FROM tasks
+  WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < $1::bigint
+  ORDER BY finished_at LIMIT $2::integer
+  FOR UPDATE SKIP LOCKED
+),
+gone_events AS (DELETE FROM events WHERE task_id IN (SELECT id FROM doomed)),
+gone_assignments AS (DELETE FROM assignments WHERE task_id IN (SELECT id FROM doomed)),
+gone_payloads AS (DELETE FROM task_payloads WHERE task_id IN (SELECT id FROM doomed)),
+gone_tasks AS (DELETE FROM tasks WHERE id IN (SELECT id FROM doomed) RETURNING id),
+gone_untasked AS (
+  DELETE FROM events WHERE seq IN (
+    SELECT seq FROM events WHERE task_id IS NULL AND at < $1::bigint ORDER BY at LIMIT $2::integer)
+)
+SELECT count(*) AS deleted FROM gone_tasks`;
+
+export function pruneTasks(params: { finishedBefore: number; limit: number }) {
+  return async (tx: Queryable): Promise<WriteOutcome<number>> => {
+    const limit = Math.max(0, Math.floor(params.limit));
+    const [row] = await run(tx, PRUNE_SQL, [params.finishedBefore, limit]);
+    const deleted = Number(row?.deleted ?? 0);
+    return { ok: true, events: [], signals: [], result: () => deleted };
+  };
+}

@@ -1,0 +1,301 @@
+// Applying a Transition: the guarded writes the state machine decided, as one unit. The store
+// does not interpret a transition; it checks the guards and writes what it is told.
+//
+// One statement per transition. Its first CTEs are the guards, checked in the same order as
+// the SQLite store (sqlite/transitions.ts) and each only if the previous one held:
+//   1. g_task: the task row, still in fromStatus with the expected live assignment -> 'task'
+//   2. g_asg:  the assignment to update, still in one of fromStatuses           -> 'assignment'
+//   3. g_rep:  the replica taking a slot: live and under maxConcurrency           -> 'replica_slot'
+//   4. w_key:  the concurrency key taking a slot, under its limit                 -> 'concurrency_key'
+// Guards 1-3 are `SELECT ... FOR NO KEY UPDATE`: they lock the row, and under READ COMMITTED a
+// row changed by a transaction that committed meanwhile is re-read and the condition checked
+// again on its newest version, so a guard is never decided on stale data. Holding the lock,
+// the guard stays true until this transaction ends. Guard 4 is the only one that is also a
+// write (an upsert whose DO UPDATE has the limit as its WHERE), and it runs only after 1-3
+// held. Every other write runs only if all guards held (`ok`). So a transition that conflicts
+// writes nothing at all, and needs no savepoint to be undone.
+//
+// The counters (replica rows, and concurrency keys through their advisory locks) were locked
+// by the write batch before any operation ran (transitionLocks, write-batch.ts): guards 3-4 and
+// the slot releases never wait for another transaction, and counters are always taken in one
+// global order, so they cannot deadlock.
+//
+// A dispatch (the claim: from 'pending' with a new assignment) locks its task with SKIP
+// LOCKED: a task another process is claiming right now is reported as conflict 'task' at once
+// instead of waiting for that transaction. Only claims do that: a completion racing a
+// cancellation request, say, must wait and re-check, or it would be refused for nothing.
+//
+// Within one statement no row may be written twice, so a slot release sits in the same
+// statement unless the transition also acquires a slot (no decision of the state machine does
+// both); then it is a second statement. A concurrency key whose count drops to 0 is deleted by
+// a follow-up statement (this transaction holds its row lock, so the count cannot change).
+
+import type { AssignmentPatch, ConflictReason, TaskPatch, Transition, TransitionResult } from '../../core/types.ts';
+import { stamp, type PendingEvent } from './events.ts';
+import { toJsonOrNull } from './rows.ts';
+import { Params, run, type Queryable } from './sql.ts';
+import { withEvents, type LockSet, type WriteOp } from './write-batch.ts';
+
+type Column = readonly [name: string, type: string];
+
+/** TaskPatch keys stored on the hot `tasks` row: column and SQL type. */
+const TASK_PATCH_COLUMNS = {
+  status: ['status', 'text'],
+  assignmentId: ['assignment_id', 'text'],
+  attempt: ['attempt', 'integer'],
+  maxAttempts: ['max_attempts', 'integer'],
+  runAt: ['run_at', 'bigint'],
+  finishedAt: ['finished_at', 'bigint'],
+  cancelRequestedAt: ['cancel_requested_at', 'bigint'],
+  updatedAt: ['updated_at', 'bigint'],
+} as const satisfies Partial<Record<keyof TaskPatch, Column>>;
+
+/** TaskPatch keys stored in `task_payloads` (JSON). */
+const PAYLOAD_PATCH_COLUMNS = {
+  result: ['result', 'jsonb'],
+  error: ['error', 'jsonb'],
+} as const satisfies Partial<Record<keyof TaskPatch, Column>>;
+
+// Compile-time check: a field added to TaskPatch must be given a column here.
+type UnmappedTaskPatchKey = Exclude<keyof TaskPatch, keyof typeof TASK_PATCH_COLUMNS | keyof typeof PAYLOAD_PATCH_COLUMNS>;
+const _everyTaskPatchKeyMapped: [UnmappedTaskPatchKey] extends [never] ? true : UnmappedTaskPatchKey = true;
+void _everyTaskPatchKeyMapped;
+
+const ASSIGNMENT_PATCH_COLUMNS = {
+  status: ['status', 'text'],
+  startedAt: ['started_at', 'bigint'],
+  finishedAt: ['finished_at', 'bigint'],
+  leaseExpiresAt: ['lease_expires_at', 'bigint'],
+  deadlineAt: ['deadline_at', 'bigint'],
+  error: ['error', 'jsonb'],
+} as const satisfies Record<keyof AssignmentPatch, Column>;
+
+/**
+ * `col = $n::type, ...` for the keys of `patch` that are present (undefined = unchanged,
+ * null = NULL), restricted to `columns`. Keys are visited in the whitelist's order, so equal
+ * shapes produce identical SQL and share one prepared statement.
+ */
+function setClause(p: Params, patch: object, columns: Readonly<Record<string, Column>>): string {
+  const parts: string[] = [];
+  const values = patch as Record<string, unknown>;
+  for (const [key, [column, type]] of Object.entries(columns)) {
+    const v = values[key];
+    if (v === undefined) continue;
+    const param = type === 'jsonb' ? toJsonOrNull(v as Parameters<typeof toJsonOrNull>[0]) : v;
+    parts.push(`${column} = ${p.add(param, type)}`);
+  }
+  return parts.join(', ');
+}
+
+function assertKnownKeys(patch: object, ...allowed: Array<Readonly<Record<string, Column>>>): void {
+  for (const key of Object.keys(patch)) {
+    if (!allowed.some((cols) => Object.hasOwn(cols, key))) {
+      throw new Error(`patch field ${key} is not stored by the PostgreSQL store`);
+    }
+  }
+}
+
+const ASSIGNMENT_INSERT_COLUMNS: readonly Column[] = [
+  ['id', 'text'], ['task_id', 'text'], ['agent', 'text'], ['replica_id', 'text'], ['attempt', 'integer'], ['status', 'text'],
+  ['dispatched_at', 'bigint'], ['started_at', 'bigint'], ['finished_at', 'bigint'], ['lease_expires_at', 'bigint'],
+  ['deadline_at', 'bigint'], ['progress_percent', 'double precision'], ['progress_message', 'text'], ['progress_at', 'bigint'],
+  ['error', 'jsonb'],
+];
+
+interface TransitionStatement {
+  text: string;
+  values: unknown[];
+  /** Guards in the order their conflicts are reported: the CTE, the flag selected for it, its conflict. */
+  guards: Array<{ cte: string; flag: string; conflict: ConflictReason }>;
+  /** The release must run as a second statement (the transition also acquires a slot). */
+  separateRelease: boolean;
+  /** The statement returns `key_left` (the released key's remaining count). */
+  releasesKey: boolean;
+}
+
+/** The guarded statement for one transition (see the file comment). */
+export function transitionStatement(t: Transition): TransitionStatement {
+  assertKnownKeys(t.set, TASK_PATCH_COLUMNS, PAYLOAD_PATCH_COLUMNS);
+  if (t.assignmentUpdate) assertKnownKeys(t.assignmentUpdate.set, ASSIGNMENT_PATCH_COLUMNS);
+  const p = new Params();
+  const ctes: string[] = [];
+  const guards: TransitionStatement['guards'] = [];
+  const taskId = p.add(t.taskId, 'text');
+  const claim = t.fromStatus === 'pending' && t.assignmentInsert !== undefined;
+
+  ctes.push(`g_task AS MATERIALIZED (
+    SELECT id FROM tasks
+    WHERE id = ${taskId} AND status = ${p.add(t.fromStatus, 'text')}
+      AND assignment_id IS NOT DISTINCT FROM ${p.add(t.expectAssignmentId, 'text')}
+    FOR NO KEY UPDATE${claim ? ' SKIP LOCKED' : ''})`);
+  guards.push({ cte: 'g_task', flag: 'task_ok', conflict: 'task' });
+  let last = 'g_task';
+
+  const u = t.assignmentUpdate;
+  const assignmentId = u ? p.add(u.id, 'text') : null;
+  if (u) {
+    ctes.push(`g_asg AS MATERIALIZED (
+    SELECT id FROM assignments
+    WHERE id = ${assignmentId} AND status = ANY(${p.add([...u.fromStatuses], 'text[]')}) AND EXISTS (SELECT 1 FROM ${last})
+    FOR NO KEY UPDATE)`);
+    guards.push({ cte: 'g_asg', flag: 'assignment_ok', conflict: 'assignment' });
+    last = 'g_asg';
+  }
+
+  const a = t.slotAcquire;
+  const acquireReplica = a ? p.add(a.replicaId, 'text') : null;
+  if (a) {
+    ctes.push(`g_rep AS MATERIALIZED (
+    SELECT id FROM replicas
+    WHERE id = ${acquireReplica} AND status = 'live' AND in_flight < max_concurrency AND EXISTS (SELECT 1 FROM ${last})
+    FOR NO KEY UPDATE)`);
+    guards.push({ cte: 'g_rep', flag: 'replica_ok', conflict: 'replica_slot' });
+    last = 'g_rep';
+    if (a.concurrencyKey !== null) {
+      // No limit: the key is still counted, so a limit configured later sees what runs under it.
+      const limit = a.concurrencyLimit === null ? null : p.add(a.concurrencyLimit, 'integer');
+      ctes.push(`w_key AS (
+    INSERT INTO concurrency_keys AS k (key, in_flight)
+    SELECT ${p.add(a.concurrencyKey, 'text')}, 1 WHERE EXISTS (SELECT 1 FROM g_rep)${limit === null ? '' : ` AND ${limit} > 0`}
+    ON CONFLICT (key) DO UPDATE SET in_flight = k.in_flight + 1${limit === null ? '' : ` WHERE k.in_flight < ${limit}`}
+    RETURNING k.key)`);
+      guards.push({ cte: 'w_key', flag: 'key_ok', conflict: 'concurrency_key' });
+      last = 'w_key';
+    }
+  }
+  ctes.push(`ok AS MATERIALIZED (SELECT EXISTS (SELECT 1 FROM ${last}) AS ok)`);
+  const OK = '(SELECT ok FROM ok)';
+
+  // -- writes, all conditional on every guard ---------------------------------------------
+  ctes.push(`w_task AS (UPDATE tasks SET ${setClause(p, t.set, TASK_PATCH_COLUMNS)} WHERE id = ${taskId} AND ${OK})`);
+  const payload = setClause(p, t.set, PAYLOAD_PATCH_COLUMNS);
+  if (payload !== '') ctes.push(`w_payload AS (UPDATE task_payloads SET ${payload} WHERE task_id = ${taskId} AND ${OK})`);
+  const ins = t.assignmentInsert;
+  if (ins) {
+    const values: Record<string, unknown> = {
+      id: ins.id, task_id: ins.taskId, agent: ins.agent, replica_id: ins.replicaId, attempt: ins.attempt, status: ins.status,
+      dispatched_at: ins.dispatchedAt, started_at: ins.startedAt, finished_at: ins.finishedAt, lease_expires_at: ins.leaseExpiresAt,
+      deadline_at: ins.deadlineAt, progress_percent: ins.progressPercent, progress_message: ins.progressMessage,
+      progress_at: ins.progressAt, error: toJsonOrNull(ins.error),
+    };
+    const cols = ASSIGNMENT_INSERT_COLUMNS.map(([c]) => c).join(', ');
+    const vals = ASSIGNMENT_INSERT_COLUMNS.map(([c, type]) => p.add(values[c], type)).join(', ');
+    ctes.push(`w_asg_insert AS (INSERT INTO assignments (${cols}) SELECT ${vals} WHERE ${OK})`);
+  }
+  if (u) {
+    // An empty patch changes nothing: the guard (g_asg) was all it asked for.
+    const set = setClause(p, u.set, ASSIGNMENT_PATCH_COLUMNS);
+    if (set !== '') ctes.push(`w_asg_update AS (UPDATE assignments SET ${set} WHERE id = ${assignmentId} AND ${OK})`);
+  }
+  if (a) {
+    ctes.push(`w_replica AS (
+    UPDATE replicas SET in_flight = in_flight + 1, last_assigned_at = ${p.add(a.at, 'bigint')}
+    WHERE id = ${acquireReplica} AND ${OK})`);
+  }
+  const r = t.slotRelease;
+  const inlineRelease = r !== undefined && a === undefined;
+  if (inlineRelease) ctes.push(...releaseCtes(p, r, OK));
+
+  const flags = guards.map((g) => `EXISTS (SELECT 1 FROM ${g.cte}) AS ${g.flag}`);
+  const releasesKey = inlineRelease && r.concurrencyKey !== null;
+  const text = `WITH ${ctes.join(',\n  ')}
+SELECT ${flags.join(', ')}, ${OK} AS ok${releasesKey ? ', (SELECT in_flight FROM w_key_release) AS key_left' : ''}`;
+  return { text, values: p.values, guards, separateRelease: r !== undefined && a !== undefined, releasesKey };
+}
+
+/**
+ * Gives a slot back. No status guard: a lost or gone replica still gets its slot (and its
+ * record) back. `in_flight > 0` keeps a counter from going negative should it ever drift.
+ */
+function releaseCtes(p: Params, r: NonNullable<Transition['slotRelease']>, condition: string): string[] {
+  const ctes = [`w_replica_release AS (
+    UPDATE replicas SET in_flight = in_flight - 1,
+      completed = completed + ${p.add(r.outcome === 'completed' ? 1 : 0, 'integer')},
+      failed = failed + ${p.add(r.outcome === 'failed' ? 1 : 0, 'integer')}
+    WHERE id = ${p.add(r.replicaId, 'text')} AND in_flight > 0 AND ${condition})`];
+  if (r.concurrencyKey !== null) {
+    ctes.push(`w_key_release AS (
+    UPDATE concurrency_keys SET in_flight = in_flight - 1
+    WHERE key = ${p.add(r.concurrencyKey, 'text')} AND in_flight > 0 AND ${condition}
+    RETURNING in_flight)`);
+  }
+  return ctes;
+}
+
+async function deleteIdleKey(tx: Queryable, key: string): Promise<void> {
+  await run(tx, 'DELETE FROM concurrency_keys WHERE key = $1::text AND in_flight = 0', [key]);
+}
+
+/** A transition's outcome, its events still waiting for their seqs (the batch appends them). */
+export type AppliedTransition = { ok: true; events: PendingEvent[] } | { ok: false; conflict: ConflictReason };
+
+/**
+ * Applies one transition inside the caller's transaction. A failed guard is returned as a
+ * conflict and wrote nothing; any other error (a constraint violation, which means a bug
+ * upstream) propagates, and the caller's transaction must be rolled back.
+ */
+export async function applyTransition(tx: Queryable, t: Transition): Promise<AppliedTransition> {
+  const stmt = transitionStatement(t);
+  const [row] = await run(tx, stmt.text, stmt.values);
+  if (!row) throw new Error('a transition statement returned no row');
+  if (row.ok !== true) {
+    const failed = stmt.guards.find((g) => row[g.flag] !== true);
+    return { ok: false, conflict: failed?.conflict ?? 'task' };
+  }
+  const r = t.slotRelease;
+  if (r && stmt.separateRelease) {
+    const p = new Params();
+    const ctes = releaseCtes(p, r, 'true');
+    const [released] = await run(tx, `WITH ${ctes.join(',\n  ')}
+SELECT ${r.concurrencyKey === null ? 'NULL::integer' : '(SELECT in_flight FROM w_key_release)'} AS key_left`, p.values);
+    if (r.concurrencyKey !== null && released?.key_left === 0) await deleteIdleKey(tx, r.concurrencyKey);
+  } else if (r && stmt.releasesKey && r.concurrencyKey !== null && row.key_left === 0) {
+    await deleteIdleKey(tx, r.concurrencyKey);
+  }
+  return { ok: true, events: stamp(t.events, t.set.updatedAt) };
+}
+
+/**
+ * A taskTransition call as one write-batch operation. Each transition either applies
+ * entirely or, on a conflict, writes nothing, so no savepoint is needed between them; an
+ * unexpected error rejects the call and undoes all of it (the batch isolates it from the
+ * other operations). Dispatchers of every process are woken when a slot was freed or a task
+ * became dispatchable again.
+ */
+export function applyTransitions(transitions: readonly Transition[]): WriteOp<TransitionResult[]> {
+  return async (tx) => {
+    const applied: AppliedTransition[] = [];
+    const pending: PendingEvent[] = [];
+    let wake = false;
+    for (const t of transitions) {
+      const result = await applyTransition(tx, t);
+      applied.push(result);
+      if (!result.ok) continue;
+      pending.push(...result.events);
+      if (t.slotRelease || t.set.status === 'pending') wake = true;
+    }
+    return withEvents(pending, wake ? ['wake'] : [], (records) => {
+      let next = 0;
+      return applied.map((result): TransitionResult => {
+        if (!result.ok) return result;
+        const mine = records.slice(next, next + result.events.length);
+        next += result.events.length;
+        return { ok: true, events: mine };
+      });
+    });
+  };
+}
+
+/** The replicas and concurrency keys the transitions take or give back slots on (see write-batch.ts). */
+export function transitionLocks(transitions: readonly Transition[]): LockSet {
+  const replicas: string[] = [];
+  const keys: string[] = [];
+  for (const t of transitions) {
+    for (const slot of [t.slotAcquire, t.slotRelease]) {
+      if (!slot) continue;
+      replicas.push(slot.replicaId);
+      if (slot.concurrencyKey !== null) keys.push(slot.concurrencyKey);
+    }
+  }
+  return { replicas, keys };
+}

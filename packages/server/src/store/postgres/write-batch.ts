@@ -1,0 +1,329 @@
+// Group commit. Every mutating store method is an operation queued here; the operations
+// requested during one turn of the event loop (up to `maxOps`) run one after another in a
+// single transaction on one pooled connection, and commit together. Up to `lanes` batches run
+// at once, each on its own connection: under load, operations queue while the lanes are busy
+// and the next batch takes all of them, so batches grow with the load.
+//
+// Why not one transaction per call:
+// - Appending events serializes commits per schema (see events.ts), WAL flush included; one
+//   commit for many operations amortizes that, and the fsync, as the SQLite store's batch does.
+// - Writes of one process issued together apply in the order they were issued, as in the
+//   SQLite store (two racing creates of the same agent: the first call wins, deterministically).
+//   With a transaction per call on a pool, the order would depend on which connection the
+//   server happened to serve first.
+// - Fewer, larger transactions hold the events lock fewer times.
+//
+// Deadlocks. The rows every process writes are the counters: replicas (in_flight) and
+// concurrency keys. A batch holds each row it wrote until it commits, and its operations touch
+// rows in call order, so two batches (of two processes, or two lanes of one) could take two
+// counters in opposite orders and deadlock (PostgreSQL detects it after deadlock_timeout, 1 s by default,
+// and aborts one). To rule that out, operations declare the counters they will write
+// (`LockSet`), and the batch locks all of them first, in one global order: replica rows
+// sorted by id, then one transaction-level advisory lock per concurrency key, sorted by lock
+// id (a key's row may not exist yet, so it cannot be row-locked; every write of a key row
+// happens under its advisory lock). Row waits that remain possible (two processes writing the
+// same two tasks in opposite orders, say) are rare; such a batch is aborted by the database
+// and run again.
+//
+// Guarantees:
+// - Each operation is atomic and independent: if it throws, nothing it wrote persists, only
+//   its own promise rejects, and the others still commit. Operations are first run without
+//   savepoints (a subtransaction per operation would cost a round trip each, and more than 64
+//   in one transaction make every other session's snapshots slower). If one throws, the
+//   transaction is rolled back and the batch runs again with a savepoint around each
+//   operation. An operation can also *refuse* (a business error detected before it wrote
+//   anything, like AGENT_EXISTS), which needs no rollback.
+// - Operations must therefore be repeatable: they only issue statements on the transaction
+//   they are given and compute their result from what those return.
+// - A promise settles only after the COMMIT that made its writes durable. If BEGIN, COMMIT or
+//   the connection fails, every operation of the batch rejects (with STORE_UNAVAILABLE for a
+//   connection failure; the outcome of a COMMIT whose answer was lost is unknown).
+// - A batch the database aborted to break a deadlock (another process held rows this batch
+//   needed, and the reverse) or a serialization failure is run again, a few times.
+// - Events of all operations are appended last, in operation order, under the events lock,
+//   with the batch's signals (events.ts).
+
+import type pg from 'pg';
+import type { EventRecord } from '../../core/types.ts';
+import { appendEvents, type PendingEvent, type SignalKind } from './events.ts';
+import { isUnavailableError, isRetryableError, storeClosed, toStoreError } from './errors.ts';
+import { run, runOnce, type Queryable } from './sql.ts';
+
+/** What an operation did: its events and signals, and how to build its result once they have seqs. */
+export type WriteOutcome<T> =
+  | { ok: true; events: readonly PendingEvent[]; signals: readonly SignalKind[]; result: (events: EventRecord[]) => T }
+  /** Nothing was written; the caller's promise rejects with `error`. */
+  | { ok: false; error: unknown };
+
+/** A repeatable unit of writes, run inside the batch's transaction. */
+export type WriteOp<T> = (tx: Queryable) => Promise<WriteOutcome<T>>;
+
+/** The shared counters an operation will write (see "Deadlocks" above). */
+export interface LockSet {
+  replicas?: ReadonlyArray<string>;
+  keys?: ReadonlyArray<string>;
+}
+
+/** An outcome without events. */
+export function written<T>(value: T, signals: readonly SignalKind[] = []): WriteOutcome<T> {
+  return { ok: true, events: [], signals, result: () => value };
+}
+
+/** An outcome with events: the batch appends them and the caller gets `build(records)`. */
+export function withEvents<T>(events: readonly PendingEvent[], signals: readonly SignalKind[], build: (records: EventRecord[]) => T): WriteOutcome<T> {
+  return { ok: true, events, signals, result: build };
+}
+
+/** Nothing was written; the caller's promise rejects with `error`. */
+export function refused(error: unknown): WriteOutcome<never> {
+  return { ok: false, error };
+}
+
+interface QueuedOp {
+  run: WriteOp<unknown>;
+  locks: LockSet | undefined;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
+}
+
+type Attempt =
+  | { kind: 'committed'; outcomes: Array<WriteOutcome<unknown>>; events: EventRecord[] }
+  /** An operation threw while running without savepoints; nothing was committed. */
+  | { kind: 'op_failed'; index: number; error: unknown }
+  | { kind: 'retry'; error: unknown }
+  | { kind: 'failed'; error: unknown };
+
+export const DEFAULT_MAX_BATCH_OPS = 256;
+const MAX_ATTEMPTS = 4;
+
+export class WriteBatch {
+  readonly #pool: pg.Pool;
+  readonly #lockKey: string;
+  readonly #keyLock: (key: string) => string;
+  readonly #channel: string;
+  readonly #maxOps: number;
+  readonly #lanes: number;
+  #queue: QueuedOp[] = [];
+  /** Batches in flight, each on its own connection. */
+  #running = 0;
+  /** A turn-of-the-loop flush is pending. */
+  #scheduled = false;
+  /** close() waiting for the last batch. */
+  #idle: Array<() => void> = [];
+  #closed = false;
+  #commits = 0;
+
+  constructor(params: {
+    pool: pg.Pool;
+    eventsLockKey: string;
+    keyLock: (key: string) => string;
+    channel: string;
+    maxOps?: number;
+    /** Batches that may run at once (each takes a pooled connection). */
+    lanes?: number;
+  }) {
+    this.#pool = params.pool;
+    this.#lockKey = params.eventsLockKey;
+    this.#keyLock = params.keyLock;
+    this.#channel = params.channel;
+    this.#maxOps = Math.max(1, params.maxOps ?? DEFAULT_MAX_BATCH_OPS);
+    this.#lanes = Math.max(1, params.lanes ?? 1);
+  }
+
+  /** Committed transactions so far (observability, and tests of the batching itself). */
+  get commits(): number {
+    return this.#commits;
+  }
+
+  enqueue<T>(run: WriteOp<T>, locks?: LockSet): Promise<T> {
+    if (this.#closed) return Promise.reject(storeClosed());
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run, locks, resolve: resolve as (value: unknown) => void, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Refuses new operations and resolves once everything queued has been committed (or failed). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    while (this.#running > 0 || this.#scheduled || this.#queue.length > 0) {
+      await new Promise<void>((resolve) => this.#idle.push(resolve));
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#running >= this.#lanes) return;
+    this.#scheduled = true;
+    // setImmediate: everything requested in this turn of the event loop joins one batch.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#startBatches();
+    });
+  }
+
+  #startBatches(): void {
+    while (this.#queue.length > 0 && this.#running < this.#lanes) {
+      const ops = this.#queue.splice(0, this.#maxOps);
+      this.#running += 1;
+      void this.#runBatch(ops).finally(() => {
+        this.#running -= 1;
+        // Operations queued meanwhile have waited for a lane already: start them at once.
+        if (this.#queue.length > 0) this.#startBatches();
+        else if (this.#running === 0 && !this.#scheduled) for (const resolve of this.#idle.splice(0)) resolve();
+      });
+    }
+  }
+
+  /** Never rejects: every operation's promise is settled one way or the other. */
+  async #runBatch(ops: QueuedOp[]): Promise<void> {
+    try {
+      await this.#commitBatch(ops);
+    } catch (error) {
+      for (const op of ops) op.reject(error);
+    }
+  }
+
+  async #commitBatch(ops: QueuedOp[]): Promise<void> {
+    // A single operation needs no savepoint: the transaction itself isolates it.
+    let isolate = false;
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.#attempt(ops, isolate);
+      if (result.kind === 'committed') {
+        settle(ops, result.outcomes, result.events);
+        return;
+      }
+      if (result.kind === 'op_failed') {
+        if (ops.length === 1) {
+          ops[0]!.reject(toStoreError(result.error));
+          return;
+        }
+        isolate = true;
+        continue;
+      }
+      if (result.kind === 'retry' && attempt < MAX_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 20)));
+        continue;
+      }
+      const error = toStoreError(result.error);
+      for (const op of ops) op.reject(error);
+      return;
+    }
+  }
+
+  /** Locks every counter the batch's operations declared, in the global order. */
+  async #lockCounters(tx: Queryable, ops: readonly QueuedOp[]): Promise<void> {
+    const replicas = new Set<string>();
+    const keys = new Set<bigint>();
+    for (const { locks } of ops) {
+      for (const id of locks?.replicas ?? []) replicas.add(id);
+      for (const key of locks?.keys ?? []) keys.add(BigInt(this.#keyLock(key)));
+    }
+    // Even a single counter is locked here, before the operations run: taken later, after a
+    // task row, it would break the order (counters first, then everything else).
+    if (keys.size === 0 && replicas.size === 0) return;
+    const sortedKeys = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
+    await run(tx, LOCK_COUNTERS_SQL, [[...replicas], sortedKeys]);
+  }
+
+  async #attempt(ops: readonly QueuedOp[], isolate: boolean): Promise<Attempt> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      return { kind: 'failed', error };
+    }
+    // A connection error while checked out is reported by the pending query; this listener only
+    // keeps the 'error' event from being unhandled (which would crash the process).
+    const onError = (): void => {};
+    client.on('error', onError);
+    let broken: Error | undefined;
+    try {
+      await runOnce(client, 'BEGIN');
+      await this.#lockCounters(client, ops);
+      const outcomes: Array<WriteOutcome<unknown>> = [];
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        if (!isolate) {
+          try {
+            outcomes.push(await op.run(client));
+          } catch (error) {
+            if (isUnavailableError(error) || isRetryableError(error)) throw error;
+            await runOnce(client, 'ROLLBACK');
+            return { kind: 'op_failed', index: i, error };
+          }
+          continue;
+        }
+        await runOnce(client, 'SAVEPOINT batch_op');
+        try {
+          outcomes.push(await op.run(client));
+          await runOnce(client, 'RELEASE SAVEPOINT batch_op');
+        } catch (error) {
+          if (isUnavailableError(error) || isRetryableError(error)) throw error;
+          await runOnce(client, 'ROLLBACK TO SAVEPOINT batch_op');
+          await runOnce(client, 'RELEASE SAVEPOINT batch_op');
+          outcomes.push(refused(error));
+        }
+      }
+      const pending: PendingEvent[] = [];
+      const signals = new Set<SignalKind>();
+      for (const outcome of outcomes) {
+        if (!outcome.ok) continue;
+        pending.push(...outcome.events);
+        for (const s of outcome.signals) signals.add(s);
+      }
+      const events = await appendEvents(client, { lockKey: this.#lockKey, channel: this.#channel, events: pending, signals });
+      const commit = await client.query('COMMIT');
+      // COMMIT of a transaction that failed reports ROLLBACK instead of raising an error.
+      if (commit.command !== 'COMMIT') throw new Error(`the write batch was rolled back (${commit.command})`);
+      this.#commits += 1;
+      return { kind: 'committed', outcomes, events };
+    } catch (error) {
+      if (isUnavailableError(error)) {
+        broken = error instanceof Error ? error : new Error(String(error));
+        return { kind: 'failed', error };
+      }
+      try {
+        await runOnce(client, 'ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      }
+      return { kind: isRetryableError(error) ? 'retry' : 'failed', error };
+    } finally {
+      client.off('error', onError);
+      // With an error, the pool discards the connection instead of reusing it.
+      client.release(broken);
+    }
+  }
+}
+
+const LOCK_COUNTERS_SQL = `
+WITH replicas_locked AS MATERIALIZED (
+  SELECT id FROM replicas WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR NO KEY UPDATE
+),
+keys_locked AS MATERIALIZED (
+  SELECT pg_advisory_xact_lock(k) FROM unnest($2::bigint[]) AS k
+  WHERE (SELECT count(*) FROM replicas_locked) >= 0
+)
+SELECT (SELECT count(*) FROM replicas_locked) AS replicas, (SELECT count(*) FROM keys_locked) AS keys`;
+// Order: a key lock is taken only once replicas_locked is complete (the uncorrelated subquery
+// in its WHERE runs before its first row); rows are locked after the sort (ORDER BY runs below
+// the locking step); keys are locked in the order of the array, sorted by the caller.
+
+/** Hands each operation its result, with its share of the batch's events (in operation order). */
+function settle(ops: readonly QueuedOp[], outcomes: ReadonlyArray<WriteOutcome<unknown>>, events: readonly EventRecord[]): void {
+  let next = 0;
+  ops.forEach((op, i) => {
+    const outcome = outcomes[i]!;
+    if (!outcome.ok) {
+      op.reject(toStoreError(outcome.error));
+      return;
+    }
+    const mine = events.slice(next, next + outcome.events.length);
+    next += outcome.events.length;
+    try {
+      op.resolve(outcome.result(mine));
+    } catch (error) {
+      op.reject(error);
+    }
+  });
+}

@@ -1,0 +1,557 @@
+// The PostgreSQL store: the shared conformance suite, each test in a schema of its own, plus
+// what only PostgreSQL has (concurrent migrations, outages, LISTEN/NOTIFY reconnection,
+// advisory-lock leadership, row locks of claims, query plans).
+//
+// Needs a server: FLOTILLA_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test.
+// Without one the file is skipped, except in CI (CI=true), where it fails.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { after, describe, it } from 'node:test';
+import pg from 'pg';
+import {
+  decideCancel, decideCancelAck, decideComplete, decideDispatch, decideDispatchFailed, decideFail, decideRequeue, decideStart,
+} from '../src/core/task-machine.ts';
+import type { Transition } from '../src/core/types.ts';
+import type { StoreSignal } from '../src/store/store.ts';
+import { runStoreConformance, type StoreUnderTest } from '../src/store/conformance/index.ts';
+import { LEASE_MS, POLICY, T0, createdEvent, ensureAgents, newTask, nextId, plainEvent } from '../src/store/conformance/harness.ts';
+import { channelName, createClient } from '../src/store/postgres/connection.ts';
+import { MIGRATIONS } from '../src/store/postgres/migrations.ts';
+import { openPostgresStore, type OpenPostgresStoreParams, type PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { candidateStatement } from '../src/store/postgres/task-queries.ts';
+
+const DATABASE_URL = process.env.FLOTILLA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** null when the server answers, else why not. */
+async function probe(): Promise<string | null> {
+  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3_000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message || err.constructor.name : String(err);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const unreachable = await probe();
+if (unreachable !== null) {
+  const why = `PostgreSQL is not reachable at ${DATABASE_URL.replace(/\/\/[^@/]*@/, '//***@')} (${unreachable}); set FLOTILLA_TEST_DATABASE_URL`;
+  if (process.env.CI === 'true') {
+    it('PostgreSQL is reachable (required in CI)', () => assert.fail(why));
+  } else {
+    it('PostgreSQL store', { skip: why }, () => {});
+  }
+} else {
+  await postgresTests();
+}
+
+async function postgresTests(): Promise<void> {
+  // One admin session for the whole file: schemas are created and dropped through it.
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  admin.on('error', () => {});
+  await admin.connect();
+  after(() => admin.end());
+
+  const newSchema = (): string => `flotilla_t_${randomBytes(6).toString('hex')}`;
+  const dropSchema = async (schema: string): Promise<void> => {
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  };
+
+  /** Stores on one schema; `cleanup` closes them all and drops the schema. */
+  function harness(schema = newSchema()) {
+    const opened: PostgresStore[] = [];
+    const app = `flotilla-test-${schema.slice('flotilla_t_'.length)}`;
+    let cleaned = false;
+    return {
+      schema,
+      app,
+      open: async (over: Partial<OpenPostgresStoreParams> = {}): Promise<PostgresStore> => {
+        const store = await openPostgresStore({ url: DATABASE_URL, schema, poolSize: 4, applicationName: app, ...over });
+        opened.push(store);
+        return store;
+      },
+      cleanup: async (): Promise<void> => {
+        if (cleaned) return;
+        cleaned = true;
+        await Promise.all(opened.map((s) => s.close()));
+        await dropSchema(schema);
+      },
+    };
+  }
+
+  runStoreConformance('postgres', async (): Promise<StoreUnderTest> => {
+    const h = harness();
+    const store = await h.open();
+    return { store, reopen: () => h.open(), peer: () => h.open(), cleanup: h.cleanup };
+  });
+
+  async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Backend pids of the sessions with this application name. */
+  async function backends(applicationName: string): Promise<number[]> {
+    const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+    return rows.map((r) => r.pid);
+  }
+
+  async function terminate(applicationName: string): Promise<void> {
+    const pids = await backends(applicationName);
+    assert.ok(pids.length > 0, `a session named ${applicationName} exists`);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
+  }
+
+  describe('postgres store specifics', () => {
+    it('migrates once when several processes start at the same moment', async () => {
+      const h = harness();
+      try {
+        const stores = await Promise.all(Array.from({ length: 5 }, () => h.open()));
+        await Promise.all(stores.map((s) => s.migrate()));
+        const { rows } = await admin.query(`SELECT version, count(*)::int AS n FROM "${h.schema}".schema_migrations GROUP BY version ORDER BY version`);
+        assert.deepEqual(rows, MIGRATIONS.map((m) => ({ version: m.version, n: 1 })));
+        // They all work on the one schema.
+        await ensureAgents(stores[1]!, ['alpha']);
+        const task = newTask();
+        await stores[0]!.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
+        assert.equal((await stores[4]!.taskGet({ id: task.id }))?.id, task.id);
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    it('configures every session: schema, application name, lock and idle timeouts; URL options are kept', async () => {
+      const url = new URL(DATABASE_URL);
+      url.searchParams.set('options', '-c statement_timeout=12345');
+      const client = createClient({ url: url.toString(), schema: 'Some_Schema', poolSize: 1, applicationName: 'flotilla-probe', connectTimeoutMs: 3_000 }, 'listen');
+      await client.connect();
+      try {
+        const show = async (name: string): Promise<string> => String((await client.query(`SHOW ${name}`)).rows[0]?.[name]);
+        assert.equal(await show('search_path'), '"Some_Schema"');
+        assert.equal(await show('application_name'), 'flotilla-probe/listen');
+        assert.equal(await show('lock_timeout'), '10s');
+        assert.equal(await show('idle_in_transaction_session_timeout'), '1min');
+        assert.equal(await show('statement_timeout'), '12345ms');
+      } finally {
+        await client.end();
+      }
+      assert.equal(channelName('flotilla_t_abc'), 'flotilla_flotilla_t_abc');
+      assert.notEqual(channelName('Abc'), channelName('abc'), 'channels of schemas that differ only in case differ');
+      assert.ok(Buffer.byteLength(channelName('x'.repeat(63))) <= 63);
+    });
+
+    it('refuses a schema migrated by a newer version', async () => {
+      const h = harness();
+      try {
+        await (await h.open()).close();
+        await admin.query(`INSERT INTO "${h.schema}".schema_migrations (version, name, applied_at) VALUES (9999, 'from the future', 0)`);
+        await assert.rejects(h.open(), /newer/);
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    it('keeps stores in different schemas apart, data and signals', async () => {
+      const a = harness();
+      const b = harness();
+      try {
+        const [sa, sb] = await Promise.all([a.open(), b.open()]);
+        assert.notEqual(sa.channel, sb.channel);
+        const heard: StoreSignal[] = [];
+        const unsubscribe = await sb.signalSubscribe({ listener: (s) => heard.push(s) });
+        await ensureAgents(sa, ['alpha']);
+        const task = newTask();
+        await sa.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
+        assert.equal(await sb.taskGet({ id: task.id }), null);
+        assert.equal(await sb.eventLastSeq(), 0);
+        assert.equal(await sa.leadershipAcquire({ name: 'maintenance' }), true);
+        assert.equal(await sb.leadershipAcquire({ name: 'maintenance' }), true, 'leadership is per schema');
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(heard, []);
+        await unsubscribe();
+      } finally {
+        await Promise.all([a.cleanup(), b.cleanup()]);
+      }
+    });
+
+    it('group-commits writes issued in the same tick, in call order', async () => {
+      const h = harness();
+      try {
+        const store = await h.open();
+        await ensureAgents(store, ['alpha']);
+        const c0 = store.commitCount;
+        const tasks = Array.from({ length: 100 }, () => newTask());
+        const results = await Promise.all(tasks.map((task) => store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] })));
+        assert.equal(store.commitCount - c0, 1);
+        const seqs = results.map((r) => r[0]!.task.seq);
+        assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'seqs follow call order');
+        const eventSeqs = results.map((r) => (r[0]!.created ? r[0]!.events[0]!.seq : 0));
+        assert.deepEqual(eventSeqs, [...eventSeqs].sort((x, y) => x - y));
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    it('enforces the live-assignment invariant and the JSON shapes in the schema', async () => {
+      const h = harness();
+      try {
+        const store = await h.open();
+        await ensureAgents(store, ['alpha']);
+        const bad = newTask({ status: 'running', assignmentId: null });
+        await assert.rejects(store.taskCreate({ tasks: [{ task: bad, events: [] }] }), /check constraint/);
+        const good = newTask();
+        await store.taskCreate({ tasks: [{ task: good, events: [] }] });
+        await assert.rejects(admin.query(`UPDATE "${h.schema}".tasks SET capabilities = '{}' WHERE id = $1`, [good.id]), /check constraint/);
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    it('refuses text PostgreSQL cannot store with VALIDATION_FAILED', async () => {
+      const h = harness();
+      try {
+        const store = await h.open();
+        await ensureAgents(store, ['alpha']);
+        const task = newTask({ input: { text: 'nul \u0000 inside' } });
+        await assert.rejects(store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] }), { code: 'VALIDATION_FAILED' });
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    it('parses bigint per pool, leaving pg\'s global parsers alone', async () => {
+      const h = harness();
+      try {
+        const store = await h.open();
+        await ensureAgents(store, ['alpha']);
+        const [result] = await store.taskCreate({ tasks: [{ task: newTask({ runAt: 2 ** 52 }), events: [] }] });
+        assert.equal(typeof result!.task.seq, 'number');
+        assert.equal((await store.taskGet({ id: result!.task.id }))?.runAt, 2 ** 52);
+        assert.equal(pg.types.getTypeParser(20, 'text')('5'), '5');
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    describe('outages', () => {
+      const unavailable = { code: 'STORE_UNAVAILABLE' };
+
+      it('answers STORE_UNAVAILABLE at once when nothing listens on the port, for reads and writes', async () => {
+        await assert.rejects(openPostgresStore({ url: 'postgres://postgres@127.0.0.1:1/test' }), unavailable);
+        const store = await openPostgresStore({ url: 'postgres://postgres@127.0.0.1:1/test', migrate: false });
+        try {
+          const started = Date.now();
+          await Promise.all([
+            assert.rejects(store.taskGet({ id: 'x' }), unavailable),
+            assert.rejects(store.taskCreate({ tasks: [{ task: newTask(), events: [] }] }), unavailable),
+            assert.rejects(store.ping(), unavailable),
+            assert.rejects(store.leadershipAcquire({ name: 'maintenance' }), unavailable),
+          ]);
+          assert.ok(Date.now() - started < 3_000, `failed in ${Date.now() - started} ms`);
+        } finally {
+          await store.close();
+        }
+      });
+
+      it('answers STORE_UNAVAILABLE after the connect timeout when the server does not answer', async () => {
+        // Accepts connections and never says a word.
+        const sockets = new Set<net.Socket>();
+        const silent = net.createServer((socket) => sockets.add(socket));
+        await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+        const { port } = silent.address() as net.AddressInfo;
+        const store = await openPostgresStore({ url: `postgres://postgres@127.0.0.1:${port}/test`, migrate: false, connectTimeoutMs: 300 });
+        try {
+          const started = Date.now();
+          await Promise.all([
+            assert.rejects(store.taskGet({ id: 'x' }), unavailable),
+            assert.rejects(store.eventAppend({ events: [plainEvent('x')] }), unavailable),
+          ]);
+          assert.ok(Date.now() - started < 2_000, `failed in ${Date.now() - started} ms`);
+        } finally {
+          await store.close();
+          for (const socket of sockets) socket.destroy();
+          await new Promise((resolve) => silent.close(resolve));
+        }
+      });
+
+      it('recovers by itself when its pooled sessions are terminated', async () => {
+        const h = harness();
+        try {
+          const store = await h.open();
+          await ensureAgents(store, ['alpha']);
+          const task = newTask();
+          await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
+          await terminate(h.app);
+          // Idle sessions learn of it asynchronously; the store must not crash, and soon works again.
+          await eventually(async () => (await store.taskGet({ id: task.id }).catch(() => null)) !== null);
+          const again = newTask();
+          await store.taskCreate({ tasks: [{ task: again, events: [createdEvent(again)] }] });
+          assert.ok(await store.taskGet({ id: again.id }));
+        } finally {
+          await h.cleanup();
+        }
+      });
+    });
+
+    describe('signals and leadership sessions', () => {
+      it('reopens the LISTEN session after it is terminated and says so', async () => {
+        const h = harness();
+        try {
+          const store = await h.open();
+          const writer = await h.open({ applicationName: `${h.app}-w` });
+          await ensureAgents(writer, ['alpha']);
+          const got: StoreSignal['kind'][] = [];
+          const unsubscribe = await store.signalSubscribe({ listener: (s) => got.push(s.kind) });
+          await terminate(`${h.app}/listen`);
+          await eventually(() => got.includes('reconnected'));
+          got.length = 0;
+          const task = newTask();
+          await writer.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
+          await eventually(() => got.includes('events') && got.includes('wake'));
+          await unsubscribe();
+          assert.deepEqual(await backends(`${h.app}/listen`), [], 'the last unsubscribe ends the session');
+        } finally {
+          await h.cleanup();
+        }
+      });
+
+      it('moves leadership to a peer when the holder\'s session is terminated', async () => {
+        const h = harness();
+        try {
+          const holder = await h.open();
+          const peer = await h.open({ applicationName: `${h.app}-p` });
+          assert.equal(await holder.leadershipAcquire({ name: 'maintenance' }), true);
+          assert.equal(await peer.leadershipAcquire({ name: 'maintenance' }), false);
+          await terminate(`${h.app}/leader`);
+          await eventually(() => peer.leadershipAcquire({ name: 'maintenance' }));
+          // The old holder notices, forgets, and finds the duty taken.
+          await eventually(async () => (await holder.leadershipAcquire({ name: 'maintenance' }).catch(() => null)) === false);
+          assert.equal(await peer.leadershipAcquire({ name: 'maintenance' }), true);
+        } finally {
+          await h.cleanup();
+        }
+      });
+    });
+
+    describe('row locks', () => {
+      it('a claim skips a task another transaction holds; a cancellation waits for it', async () => {
+        const h = harness();
+        try {
+          const store = await h.open();
+          await ensureAgents(store, ['alpha']);
+          const replica = nextId('replica');
+          await store.replicaRegister({
+            replica: { id: replica, agent: 'alpha', site: null, maxConcurrency: 5, registeredAt: T0, lastSeenAt: T0 },
+            event: plainEvent('replica.registered'),
+          });
+          const [created] = await store.taskCreate({ tasks: [{ task: newTask(), events: [] }] });
+          const task = created!.task;
+          const blocker = new pg.Client({ connectionString: DATABASE_URL });
+          await blocker.connect();
+          try {
+            await blocker.query('BEGIN');
+            await blocker.query(`SELECT 1 FROM "${h.schema}".tasks WHERE id = $1 FOR UPDATE`, [task.id]);
+            const claim = decideDispatch({ task, replica: { id: replica, agent: 'alpha' }, assignmentId: nextId('asg'), now: T0, leaseMs: LEASE_MS, concurrencyLimit: null });
+            const started = Date.now();
+            assert.deepEqual(await store.taskTransition({ transitions: [claim] }), [{ ok: false, conflict: 'task' }]);
+            assert.ok(Date.now() - started < 1_000, 'the claim did not wait');
+
+            let settled = false;
+            const cancel = store.taskTransition({ transitions: [decideCancel({ task, assignment: null, now: T0 + 1 })!] })
+              .finally(() => { settled = true; });
+            await new Promise((r) => setTimeout(r, 200));
+            assert.equal(settled, false, 'the cancellation waits for the lock');
+            await blocker.query('COMMIT');
+            const [result] = await cancel;
+            assert.equal(result?.ok, true, 'and then applies');
+          } finally {
+            await blocker.end();
+          }
+        } finally {
+          await h.cleanup();
+        }
+      });
+    });
+
+    describe('concurrency', () => {
+      it('runs a batch again when the database aborts it to break a deadlock', async () => {
+        const h = harness();
+        const other = new pg.Client({ connectionString: DATABASE_URL });
+        other.on('error', () => {});
+        try {
+          const store = await h.open();
+          await ensureAgents(store, ['alpha']);
+          const [x, y] = (await store.taskCreate({ tasks: [newTask(), newTask()].map((task) => ({ task, events: [] })) })).map((r) => r.task);
+          await other.connect();
+          await other.query('BEGIN');
+          await other.query(`SELECT 1 FROM "${h.schema}".tasks WHERE id = $1 FOR UPDATE`, [x!.id]);
+          // One batch: it locks y, then waits for x.
+          const cancels = Promise.all([y!, x!].map((task) => store.taskTransition({ transitions: [decideCancel({ task, assignment: null, now: T0 + 1 })!] })));
+          await new Promise((r) => setTimeout(r, 100));
+          // The other transaction now wants y: a deadlock, which PostgreSQL breaks by aborting one side.
+          await other.query(`SELECT 1 FROM "${h.schema}".tasks WHERE id = $1 FOR UPDATE`, [y!.id]).catch(() => {});
+          await other.query('COMMIT').catch(() => {});
+          const results = await cancels;
+          assert.deepEqual(results.map(([r]) => r?.ok), [true, true]);
+          assert.deepEqual([(await store.taskGet({ id: x!.id }))?.status, (await store.taskGet({ id: y!.id }))?.status], ['cancelled', 'cancelled']);
+        } finally {
+          await other.end().catch(() => {});
+          await h.cleanup();
+        }
+      });
+
+
+      it('keeps slot and key counts exact while several processes race transitions on the same rows', async () => {
+        const h = harness();
+        try {
+          const stores = await Promise.all([0, 1, 2].map((i) => h.open({ applicationName: `${h.app}-${i}`, poolSize: 6, writeConcurrency: 3 })));
+          const [first] = stores;
+          await ensureAgents(first!, ['alpha']);
+          const replicas = ['r-a', 'r-b', 'r-c', 'r-d'];
+          for (const id of replicas) {
+            await first!.replicaRegister({
+              replica: { id, agent: 'alpha', site: null, maxConcurrency: 3, registeredAt: T0, lastSeenAt: T0 },
+              event: plainEvent('replica.registered', { replicaId: id }),
+            });
+          }
+          const keys = ['k1', 'k2', null];
+          const created = await first!.taskCreate({
+            tasks: Array.from({ length: 40 }, (_, i) => newTask({ concurrencyKey: keys[i % 3]!, maxAttempts: 50 })).map((task) => ({ task, events: [createdEvent(task)] })),
+          });
+          const ids = created.map((r) => r.task.id);
+          const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
+          let now = T0;
+
+          /** Reads a task as one process would and decides something about it (often on stale data). */
+          const decide = async (store: PostgresStore, id: string): Promise<Transition | null> => {
+            const task = await store.taskGet({ id });
+            if (!task) return null;
+            now += 1;
+            const assignment = task.assignmentId === null ? null : await store.assignmentGet({ id: task.assignmentId });
+            if (task.status === 'pending') {
+              return decideDispatch({
+                task, replica: { id: pick(replicas), agent: 'alpha' }, assignmentId: nextId('asg'), now, leaseMs: LEASE_MS,
+                concurrencyLimit: task.concurrencyKey === null ? null : 2,
+              });
+            }
+            if (task.status === 'failed') return decideRequeue({ task, now });
+            if (!assignment || (task.status !== 'dispatched' && task.status !== 'running')) return null;
+            try {
+              if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: 'ack' });
+              if (task.status === 'dispatched') {
+                return Math.random() < 0.8 ? decideStart({ task, assignment, now, leaseMs: LEASE_MS }) : decideDispatchFailed({ task, assignment, now, reason: 'gone' });
+              }
+              const roll = Math.random();
+              if (roll < 0.4) return decideComplete({ task, assignment, result: roll, now });
+              if (roll < 0.8) {
+                return decideFail({ task, assignment, error: { message: 'x' }, retryable: true, outcome: 'failed', now, policy: { ...POLICY, maxDelayMs: 0, baseDelayMs: 0 }, random: 0 });
+              }
+              return decideCancel({ task, assignment, now });
+            } catch {
+              return null; // the state machine refused (stale records): nothing to write
+            }
+          };
+
+          for (let round = 0; round < 12; round++) {
+            await Promise.all(stores.map(async (store) => {
+              const transitions = (await Promise.all(Array.from({ length: 12 }, () => decide(store, pick(ids))))).filter((t) => t !== null);
+              // Half as separate calls spread over a few milliseconds (so batches of one process
+              // overlap in several lanes too), half as one multi-transition call.
+              const half = Math.floor(transitions.length / 2);
+              const results = await Promise.all([
+                ...transitions.slice(0, half).map(async (t) => {
+                  await new Promise((r) => setTimeout(r, Math.random() * 3));
+                  return store.taskTransition({ transitions: [t] });
+                }),
+                store.taskTransition({ transitions: transitions.slice(half) }),
+              ]);
+              for (const r of results.flat()) if (!r.ok) assert.ok(['task', 'assignment', 'replica_slot', 'concurrency_key'].includes(r.conflict));
+            }));
+          }
+
+          const s = `"${h.schema}"`;
+          const live = `('dispatched', 'running')`;
+          const { rows: replicaDrift } = await admin.query(`
+            SELECT r.id, r.in_flight, r.max_concurrency,
+              (SELECT count(*)::int FROM ${s}.assignments a WHERE a.replica_id = r.id AND a.status IN ${live}) AS live
+            FROM ${s}.replicas r`);
+          for (const r of replicaDrift) {
+            assert.equal(r.in_flight, r.live, `replica ${r.id}: in_flight matches its live assignments`);
+            assert.ok(r.in_flight <= r.max_concurrency, `replica ${r.id} is not overfilled`);
+          }
+          const { rows: keyDrift } = await admin.query(`
+            SELECT k.key, coalesce(c.in_flight, 0) AS in_flight, count(a.id)::int AS live
+            FROM (VALUES ('k1'), ('k2')) AS k (key)
+            LEFT JOIN ${s}.concurrency_keys c ON c.key = k.key
+            LEFT JOIN ${s}.tasks t ON t.concurrency_key = k.key
+            LEFT JOIN ${s}.assignments a ON a.task_id = t.id AND a.status IN ${live}
+            GROUP BY k.key, c.in_flight`);
+          for (const k of keyDrift) {
+            assert.equal(k.in_flight, k.live, `key ${k.key}: the count matches its live assignments`);
+            assert.ok(k.in_flight <= 2, `key ${k.key} is within its limit`);
+          }
+          const { rows: [orphans] } = await admin.query(`
+            SELECT
+              (SELECT count(*)::int FROM ${s}.tasks t WHERE t.assignment_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM ${s}.assignments a WHERE a.id = t.assignment_id AND a.status IN ${live})) AS tasks_without_live,
+              (SELECT count(*)::int FROM ${s}.assignments a WHERE a.status IN ${live} AND NOT EXISTS (
+                SELECT 1 FROM ${s}.tasks t WHERE t.assignment_id = a.id)) AS live_without_task,
+              (SELECT count(*)::int FROM ${s}.concurrency_keys WHERE in_flight = 0) AS idle_keys`);
+          assert.deepEqual(orphans, { tasks_without_live: 0, live_without_task: 0, idle_keys: 0 });
+          const history = await first!.eventList({ after: 0, limit: 100_000 });
+          const seqs = history.map((e) => e.seq);
+          assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+          assert.ok(history.filter((e) => e.type === 'task.dispatched').length > 20, 'the race did real work');
+        } finally {
+          await h.cleanup();
+        }
+      });
+    });
+
+    describe('query plans', () => {
+      it('serves the candidate query from the partial queue index, without scanning tasks', async () => {
+        const h = harness();
+        try {
+          await (await h.open()).close();
+          const s = `"${h.schema}"`;
+          // 5,000 tasks over 10 agents and the capability-routed queue, a tenth of them pending
+          // (the queue is a small part of the history), and statistics.
+          await admin.query(`INSERT INTO ${s}.tasks (id, status, priority, agent, attempt, max_attempts, timeout_ms, run_at, created_at,
+              updated_at, finished_at)
+            SELECT 'plan-' || g, CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'completed' END, g % 10,
+              CASE WHEN g % 11 = 0 THEN NULL ELSE 'agent-' || (g % 7) END, 0, 3, 60000, 0, 0, 0, CASE WHEN g % 10 = 0 THEN NULL ELSE 0 END
+            FROM generate_series(1, 5000) AS g`);
+          await admin.query(`ANALYZE ${s}.tasks`);
+          const explain = async (params: Parameters<typeof candidateStatement>[0]): Promise<string> => {
+            const stmt = candidateStatement(params);
+            await admin.query('BEGIN');
+            try {
+              await admin.query(`SET LOCAL search_path TO ${s}`);
+              const { rows } = await admin.query(`EXPLAIN ${stmt.text}`, stmt.values);
+              return rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+            } finally {
+              await admin.query('COMMIT');
+            }
+          };
+          const base = { agents: ['agent-3'], includeCapabilityRouted: false, now: 1, limit: 10 };
+          for (const params of [base, { ...base, includeCapabilityRouted: true }, { ...base, includeCapabilityRouted: true, after: { priority: 5, seq: 100 } }]) {
+            const plan = await explain(params);
+            assert.match(plan, /tasks_pending_agent_order/, plan);
+            assert.doesNotMatch(plan, /Seq Scan on tasks/, plan);
+          }
+        } finally {
+          await h.cleanup();
+        }
+      });
+    });
+  });
+}

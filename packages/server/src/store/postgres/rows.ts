@@ -4,12 +4,10 @@
 // each value's type, so a schema that drifted from the code fails loudly instead of leaking
 // strings where numbers belong.
 
-import type {
-  AgentRecord, AssignmentRecord, EventRecord, Json, ReplicaRecord, TaskErrorInfo, TaskHead, TaskRecord, TaskStatus,
-} from '../../core/types.ts';
-import type { ApiKeyRecord } from '../store.ts';
-import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
+import type { AgentRecord, Json, TaskErrorInfo, TaskStatus } from '../../core/types.ts';
+import { TASK_STATUSES } from '@flotilla/sdk';
 import type { Row } from './sql.ts';
+import { recordMappers } from '../record-mapping.ts';
 
 // -- column lists ---------------------------------------------------------------------
 
@@ -99,11 +97,6 @@ function jsonOrNull(row: Row, col: string): Json | null {
   return value(row, col) as Json | null;
 }
 
-function object<T>(row: Row, col: string): T {
-  const v = value(row, col);
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`store column ${col} is not a JSON object`);
-  return v as T;
-}
 
 function stringArray(row: Row, col: string): string[] {
   const v = value(row, col);
@@ -132,134 +125,12 @@ export function toJson(v: Json | Record<string, string> | Record<string, number>
 
 // -- records --------------------------------------------------------------------------
 
-export function taskHeadFromRow(row: Row, prefix = ''): TaskHead {
-  const c = (name: string): string => prefix + name;
-  return {
-    id: str(row, c('id')),
-    seq: num(row, c('seq')),
-    status: oneOf(row, c('status'), TASK_STATUSES),
-    priority: num(row, c('priority')),
-    agent: strOrNull(row, c('agent')),
-    capabilities: stringArray(row, c('capabilities')),
-    replica: strOrNull(row, c('replica')),
-    site: strOrNull(row, c('site')),
-    concurrencyKey: strOrNull(row, c('concurrency_key')),
-    attempt: num(row, c('attempt')),
-    maxAttempts: num(row, c('max_attempts')),
-    timeoutMs: num(row, c('timeout_ms')),
-    runAt: num(row, c('run_at')),
-    assignmentId: strOrNull(row, c('assignment_id')),
-    cancelRequestedAt: numOrNull(row, c('cancel_requested_at')),
-  };
-}
-
-/** A row selected with TASK_RECORD_SELECT. */
-export function taskRecordFromRow(row: Row): TaskRecord {
-  return {
-    ...taskHeadFromRow(row),
-    type: str(row, 'type'),
-    input: json(row, 'input'),
-    result: jsonOrNull(row, 'result'),
-    error: errorOrNull(row, 'error'),
-    createdAt: num(row, 'created_at'),
-    updatedAt: num(row, 'updated_at'),
-    finishedAt: numOrNull(row, 'finished_at'),
-    idempotencyKey: strOrNull(row, 'idempotency_key'),
-    correlation: object<Record<string, string>>(row, 'correlation'),
-    traceparent: strOrNull(row, 'traceparent'),
-    parentId: strOrNull(row, 'parent_id'),
-    createdBy: strOrNull(row, 'created_by'),
-  };
-}
-
-export function assignmentFromRow(row: Row, prefix = ''): AssignmentRecord {
-  const c = (name: string): string => prefix + name;
-  return {
-    id: str(row, c('id')),
-    taskId: str(row, c('task_id')),
-    agent: str(row, c('agent')),
-    replicaId: str(row, c('replica_id')),
-    attempt: num(row, c('attempt')),
-    status: oneOf(row, c('status'), ASSIGNMENT_STATUSES),
-    dispatchedAt: num(row, c('dispatched_at')),
-    startedAt: numOrNull(row, c('started_at')),
-    finishedAt: numOrNull(row, c('finished_at')),
-    leaseExpiresAt: num(row, c('lease_expires_at')),
-    deadlineAt: num(row, c('deadline_at')),
-    progressPercent: numOrNull(row, c('progress_percent')),
-    progressMessage: strOrNull(row, c('progress_message')),
-    progressAt: numOrNull(row, c('progress_at')),
-    error: errorOrNull(row, c('error')),
-  };
-}
-
-export function replicaFromRow(row: Row): ReplicaRecord {
-  return {
-    id: str(row, 'id'),
-    agent: str(row, 'agent'),
-    site: strOrNull(row, 'site'),
-    status: oneOf(row, 'status', REPLICA_STATUSES),
-    maxConcurrency: num(row, 'max_concurrency'),
-    inFlight: num(row, 'in_flight'),
-    registeredAt: num(row, 'registered_at'),
-    lastSeenAt: num(row, 'last_seen_at'),
-    lastAssignedAt: numOrNull(row, 'last_assigned_at'),
-    completed: num(row, 'completed'),
-    failed: num(row, 'failed'),
-  };
-}
-
-const RUNTIMES = ['pull', 'a2a', 'process'] as const;
-
-export function agentFromRow(row: Row): AgentRecord {
-  return {
-    name: str(row, 'name'),
-    description: str(row, 'description'),
-    capabilities: stringArray(row, 'capabilities'),
-    maxConcurrency: num(row, 'max_concurrency'),
-    maxAttempts: numOrNull(row, 'max_attempts'),
-    timeoutMs: numOrNull(row, 'timeout_ms'),
-    level: num(row, 'level'),
-    toolDomains: stringArray(row, 'tool_domains'),
-    concurrencyLimits: object<Record<string, number>>(row, 'concurrency_limits'),
-    retryBaseDelayMs: numOrNull(row, 'retry_base_delay_ms'),
-    retryMaxDelayMs: numOrNull(row, 'retry_max_delay_ms'),
-    runtime: oneOf(row, 'runtime', RUNTIMES),
-    createdAt: num(row, 'created_at'),
-    updatedAt: num(row, 'updated_at'),
-  };
-}
-
 /** Agent columns in AGENT_COLUMNS order, for `VALUES ($1, ..., $14)`. */
 export function agentValues(a: AgentRecord): unknown[] {
   return [
     a.name, a.description, toJson(a.capabilities), a.maxConcurrency, a.maxAttempts, a.timeoutMs, a.level, toJson(a.toolDomains),
     JSON.stringify(a.concurrencyLimits), a.retryBaseDelayMs, a.retryMaxDelayMs, a.runtime, a.createdAt, a.updatedAt,
   ];
-}
-
-export function apiKeyFromRow(row: Row): ApiKeyRecord {
-  return {
-    id: str(row, 'id'),
-    name: str(row, 'name'),
-    role: str(row, 'role'),
-    hash: str(row, 'hash'),
-    createdAt: num(row, 'created_at'),
-    lastUsedAt: numOrNull(row, 'last_used_at'),
-  };
-}
-
-export function eventFromRow(row: Row): EventRecord {
-  return {
-    seq: num(row, 'seq'),
-    type: str(row, 'type'),
-    at: num(row, 'at'),
-    taskId: strOrNull(row, 'task_id'),
-    agent: strOrNull(row, 'agent'),
-    replicaId: strOrNull(row, 'replica_id'),
-    assignmentId: strOrNull(row, 'assignment_id'),
-    data: object<Record<string, Json>>(row, 'data'),
-  };
 }
 
 /** `{ status, n }` rows (GROUP BY status) added into per-status counts. */
@@ -273,3 +144,9 @@ export function zeroStatusCounts(): Record<TaskStatus, number> {
   for (const s of TASK_STATUSES) counts[s] = 0;
   return counts;
 }
+
+// -- records (the mapping itself is shared: ../record-mapping.ts) ---------------------------
+
+export const {
+  taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow,
+} = recordMappers<Row>({ num, numOrNull, str, strOrNull, oneOf, json, jsonOrNull, stringArray, errorOrNull });

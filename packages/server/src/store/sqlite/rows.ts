@@ -3,11 +3,9 @@
 // value: a mismatch means the schema and the code drifted apart, and fails loudly.
 
 import type { SQLInputValue, SQLOutputValue } from 'node:sqlite';
-import type {
-  AgentRecord, AssignmentRecord, EventRecord, Json, ReplicaRecord, TaskErrorInfo, TaskHead, TaskRecord,
-} from '../../core/types.ts';
-import type { ApiKeyRecord } from '../store.ts';
-import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
+import type { AgentRecord, AssignmentRecord, Json, TaskErrorInfo } from '../../core/types.ts';
+
+import { recordMappers } from '../record-mapping.ts';
 
 export type Row = Record<string, SQLOutputValue>;
 
@@ -112,67 +110,6 @@ export type Params = Record<string, SQLInputValue>;
 
 // -- records --------------------------------------------------------------------------
 
-export function taskHeadFromRow(row: Row, prefix = ''): TaskHead {
-  const c = (name: string): string => prefix + name;
-  return {
-    id: str(row, c('id')),
-    seq: num(row, c('seq')),
-    status: oneOf(row, c('status'), TASK_STATUSES),
-    priority: num(row, c('priority')),
-    agent: strOrNull(row, c('agent')),
-    capabilities: stringArray(row, c('capabilities')),
-    replica: strOrNull(row, c('replica')),
-    site: strOrNull(row, c('site')),
-    concurrencyKey: strOrNull(row, c('concurrency_key')),
-    attempt: num(row, c('attempt')),
-    maxAttempts: num(row, c('max_attempts')),
-    timeoutMs: num(row, c('timeout_ms')),
-    runAt: num(row, c('run_at')),
-    assignmentId: strOrNull(row, c('assignment_id')),
-    cancelRequestedAt: numOrNull(row, c('cancel_requested_at')),
-  };
-}
-
-/** A row selected with TASK_RECORD_SELECT. */
-export function taskRecordFromRow(row: Row): TaskRecord {
-  return {
-    ...taskHeadFromRow(row),
-    type: str(row, 'type'),
-    input: json(row, 'input'),
-    result: jsonOrNull(row, 'result'),
-    error: errorOrNull(row, 'error'),
-    createdAt: num(row, 'created_at'),
-    updatedAt: num(row, 'updated_at'),
-    finishedAt: numOrNull(row, 'finished_at'),
-    idempotencyKey: strOrNull(row, 'idempotency_key'),
-    correlation: json(row, 'correlation') as Record<string, string>,
-    traceparent: strOrNull(row, 'traceparent'),
-    parentId: strOrNull(row, 'parent_id'),
-    createdBy: strOrNull(row, 'created_by'),
-  };
-}
-
-export function assignmentFromRow(row: Row, prefix = ''): AssignmentRecord {
-  const c = (name: string): string => prefix + name;
-  return {
-    id: str(row, c('id')),
-    taskId: str(row, c('task_id')),
-    agent: str(row, c('agent')),
-    replicaId: str(row, c('replica_id')),
-    attempt: num(row, c('attempt')),
-    status: oneOf(row, c('status'), ASSIGNMENT_STATUSES),
-    dispatchedAt: num(row, c('dispatched_at')),
-    startedAt: numOrNull(row, c('started_at')),
-    finishedAt: numOrNull(row, c('finished_at')),
-    leaseExpiresAt: num(row, c('lease_expires_at')),
-    deadlineAt: num(row, c('deadline_at')),
-    progressPercent: numOrNull(row, c('progress_percent')),
-    progressMessage: strOrNull(row, c('progress_message')),
-    progressAt: numOrNull(row, c('progress_at')),
-    error: errorOrNull(row, c('error')),
-  };
-}
-
 export function assignmentParams(a: AssignmentRecord): Params {
   return {
     id: a.id,
@@ -190,43 +127,6 @@ export function assignmentParams(a: AssignmentRecord): Params {
     progress_message: a.progressMessage,
     progress_at: a.progressAt,
     error: toJsonOrNull(a.error),
-  };
-}
-
-export function replicaFromRow(row: Row): ReplicaRecord {
-  return {
-    id: str(row, 'id'),
-    agent: str(row, 'agent'),
-    site: strOrNull(row, 'site'),
-    status: oneOf(row, 'status', REPLICA_STATUSES),
-    maxConcurrency: num(row, 'max_concurrency'),
-    inFlight: num(row, 'in_flight'),
-    registeredAt: num(row, 'registered_at'),
-    lastSeenAt: num(row, 'last_seen_at'),
-    lastAssignedAt: numOrNull(row, 'last_assigned_at'),
-    completed: num(row, 'completed'),
-    failed: num(row, 'failed'),
-  };
-}
-
-const RUNTIMES = ['pull', 'a2a', 'process'] as const;
-
-export function agentFromRow(row: Row): AgentRecord {
-  return {
-    name: str(row, 'name'),
-    description: str(row, 'description'),
-    capabilities: stringArray(row, 'capabilities'),
-    maxConcurrency: num(row, 'max_concurrency'),
-    maxAttempts: numOrNull(row, 'max_attempts'),
-    timeoutMs: numOrNull(row, 'timeout_ms'),
-    level: num(row, 'level'),
-    toolDomains: stringArray(row, 'tool_domains'),
-    concurrencyLimits: json(row, 'concurrency_limits') as Record<string, number>,
-    retryBaseDelayMs: numOrNull(row, 'retry_base_delay_ms'),
-    retryMaxDelayMs: numOrNull(row, 'retry_max_delay_ms'),
-    runtime: oneOf(row, 'runtime', RUNTIMES),
-    createdAt: num(row, 'created_at'),
-    updatedAt: num(row, 'updated_at'),
   };
 }
 
@@ -249,26 +149,8 @@ export function agentParams(a: AgentRecord): Params {
   };
 }
 
-export function eventFromRow(row: Row): EventRecord {
-  return {
-    seq: num(row, 'seq'),
-    type: str(row, 'type'),
-    at: num(row, 'at'),
-    taskId: strOrNull(row, 'task_id'),
-    agent: strOrNull(row, 'agent'),
-    replicaId: strOrNull(row, 'replica_id'),
-    assignmentId: strOrNull(row, 'assignment_id'),
-    data: json(row, 'data') as Record<string, Json>,
-  };
-}
+// -- records (the mapping itself is shared: ../record-mapping.ts) ---------------------------
 
-export function apiKeyFromRow(row: Row): ApiKeyRecord {
-  return {
-    id: str(row, 'id'),
-    name: str(row, 'name'),
-    role: str(row, 'role'),
-    hash: str(row, 'hash'),
-    createdAt: num(row, 'created_at'),
-    lastUsedAt: numOrNull(row, 'last_used_at'),
-  };
-}
+export const {
+  taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow,
+} = recordMappers<Row>({ num, numOrNull, str, strOrNull, oneOf, json, jsonOrNull, stringArray, errorOrNull });

@@ -1,0 +1,147 @@
+// Row → record mapping shared by the stores. Both use the same column names; only how one
+// column is read differs (SQLite returns JSON as text and integers as numbers, PostgreSQL
+// returns parsed jsonb and int8 through its own parser), which each store supplies as a
+// ColumnReader. One mapping means a new column cannot be read differently by two stores.
+
+import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
+import type { AgentRecord, AssignmentRecord, EventRecord, Json, ReplicaRecord, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
+import type { ApiKeyRecord } from './store.ts';
+
+/** Reads one typed column of a row, throwing if the stored value does not have that type. */
+export interface ColumnReader<R> {
+  num(row: R, col: string): number;
+  numOrNull(row: R, col: string): number | null;
+  str(row: R, col: string): string;
+  strOrNull(row: R, col: string): string | null;
+  oneOf<T extends string>(row: R, col: string, allowed: readonly T[]): T;
+  json(row: R, col: string): Json;
+  jsonOrNull(row: R, col: string): Json | null;
+  stringArray(row: R, col: string): string[];
+  errorOrNull(row: R, col: string): TaskErrorInfo | null;
+}
+
+const RUNTIMES = ['pull', 'a2a', 'process'] as const;
+
+export function recordMappers<R>(r: ColumnReader<R>) {
+  function taskHeadFromRow(row: R, prefix = ''): TaskHead {
+    const c = (name: string): string => prefix + name;
+    return {
+      id: r.str(row, c('id')),
+      seq: r.num(row, c('seq')),
+      status: r.oneOf(row, c('status'), TASK_STATUSES),
+      priority: r.num(row, c('priority')),
+      agent: r.strOrNull(row, c('agent')),
+      capabilities: r.stringArray(row, c('capabilities')),
+      replica: r.strOrNull(row, c('replica')),
+      site: r.strOrNull(row, c('site')),
+      concurrencyKey: r.strOrNull(row, c('concurrency_key')),
+      attempt: r.num(row, c('attempt')),
+      maxAttempts: r.num(row, c('max_attempts')),
+      timeoutMs: r.num(row, c('timeout_ms')),
+      runAt: r.num(row, c('run_at')),
+      assignmentId: r.strOrNull(row, c('assignment_id')),
+      cancelRequestedAt: r.numOrNull(row, c('cancel_requested_at')),
+    };
+  }
+
+  /** A row selected with TASK_RECORD_SELECT. */
+  function taskRecordFromRow(row: R): TaskRecord {
+    return {
+      ...taskHeadFromRow(row),
+      type: r.str(row, 'type'),
+      input: r.json(row, 'input'),
+      result: r.jsonOrNull(row, 'result'),
+      error: r.errorOrNull(row, 'error'),
+      createdAt: r.num(row, 'created_at'),
+      updatedAt: r.num(row, 'updated_at'),
+      finishedAt: r.numOrNull(row, 'finished_at'),
+      idempotencyKey: r.strOrNull(row, 'idempotency_key'),
+      correlation: r.json(row, 'correlation') as Record<string, string>,
+      traceparent: r.strOrNull(row, 'traceparent'),
+      parentId: r.strOrNull(row, 'parent_id'),
+      createdBy: r.strOrNull(row, 'created_by'),
+    };
+  }
+
+  function assignmentFromRow(row: R, prefix = ''): AssignmentRecord {
+    const c = (name: string): string => prefix + name;
+    return {
+      id: r.str(row, c('id')),
+      taskId: r.str(row, c('task_id')),
+      agent: r.str(row, c('agent')),
+      replicaId: r.str(row, c('replica_id')),
+      attempt: r.num(row, c('attempt')),
+      status: r.oneOf(row, c('status'), ASSIGNMENT_STATUSES),
+      dispatchedAt: r.num(row, c('dispatched_at')),
+      startedAt: r.numOrNull(row, c('started_at')),
+      finishedAt: r.numOrNull(row, c('finished_at')),
+      leaseExpiresAt: r.num(row, c('lease_expires_at')),
+      deadlineAt: r.num(row, c('deadline_at')),
+      progressPercent: r.numOrNull(row, c('progress_percent')),
+      progressMessage: r.strOrNull(row, c('progress_message')),
+      progressAt: r.numOrNull(row, c('progress_at')),
+      error: r.errorOrNull(row, c('error')),
+    };
+  }
+
+  function replicaFromRow(row: R): ReplicaRecord {
+    return {
+      id: r.str(row, 'id'),
+      agent: r.str(row, 'agent'),
+      site: r.strOrNull(row, 'site'),
+      status: r.oneOf(row, 'status', REPLICA_STATUSES),
+      maxConcurrency: r.num(row, 'max_concurrency'),
+      inFlight: r.num(row, 'in_flight'),
+      registeredAt: r.num(row, 'registered_at'),
+      lastSeenAt: r.num(row, 'last_seen_at'),
+      lastAssignedAt: r.numOrNull(row, 'last_assigned_at'),
+      completed: r.num(row, 'completed'),
+      failed: r.num(row, 'failed'),
+    };
+  }
+
+  function agentFromRow(row: R): AgentRecord {
+    return {
+      name: r.str(row, 'name'),
+      description: r.str(row, 'description'),
+      capabilities: r.stringArray(row, 'capabilities'),
+      maxConcurrency: r.num(row, 'max_concurrency'),
+      maxAttempts: r.numOrNull(row, 'max_attempts'),
+      timeoutMs: r.numOrNull(row, 'timeout_ms'),
+      level: r.num(row, 'level'),
+      toolDomains: r.stringArray(row, 'tool_domains'),
+      concurrencyLimits: r.json(row, 'concurrency_limits') as Record<string, number>,
+      retryBaseDelayMs: r.numOrNull(row, 'retry_base_delay_ms'),
+      retryMaxDelayMs: r.numOrNull(row, 'retry_max_delay_ms'),
+      runtime: r.oneOf(row, 'runtime', RUNTIMES),
+      createdAt: r.num(row, 'created_at'),
+      updatedAt: r.num(row, 'updated_at'),
+    };
+  }
+
+  function eventFromRow(row: R): EventRecord {
+    return {
+      seq: r.num(row, 'seq'),
+      type: r.str(row, 'type'),
+      at: r.num(row, 'at'),
+      taskId: r.strOrNull(row, 'task_id'),
+      agent: r.strOrNull(row, 'agent'),
+      replicaId: r.strOrNull(row, 'replica_id'),
+      assignmentId: r.strOrNull(row, 'assignment_id'),
+      data: r.json(row, 'data') as Record<string, Json>,
+    };
+  }
+
+  function apiKeyFromRow(row: R): ApiKeyRecord {
+    return {
+      id: r.str(row, 'id'),
+      name: r.str(row, 'name'),
+      role: r.str(row, 'role'),
+      hash: r.str(row, 'hash'),
+      createdAt: r.num(row, 'created_at'),
+      lastUsedAt: r.numOrNull(row, 'last_used_at'),
+    };
+  }
+
+  return { taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow };
+}

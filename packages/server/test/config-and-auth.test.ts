@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../src/config/config.ts';
+import { ConfigError, DEFAULT_CONFIG, loadConfig, redactUrl } from '../src/config/config.ts';
+import { parsePostgresUrl } from '../src/store/open-store.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { ensureAdminKey, hashToken } from '../src/engine/api-keys.ts';
 import { openStore } from '../src/store/open-store.ts';
@@ -49,6 +50,16 @@ describe('configuration', () => {
     assert.equal(flags.port, 7200);
     assert.equal(flags.host, '127.0.0.2');
     rmSync(dir, { recursive: true });
+  });
+
+  it('database URLs: the password never reaches a log line, and ?schema= is Flotilla\'s own', () => {
+    const logged = redactUrl('postgres://flotilla:s3cret-pw@db.internal:5432/prod?schema=fleet');
+    assert.ok(!logged.includes('s3cret-pw'));
+    assert.match(logged, /flotilla:\*\*\*@db\.internal/);
+    assert.equal(redactUrl('./flotilla.db'), './flotilla.db');
+    assert.deepEqual(parsePostgresUrl('postgres://u@h:5432/db?schema=fleet&sslmode=disable'), { url: 'postgres://u@h:5432/db?sslmode=disable', schema: 'fleet' });
+    assert.equal(parsePostgresUrl('postgres://u@h/db').schema, 'public');
+    assert.throws(() => parsePostgresUrl('postgres://u@h/db?schema=bad;drop'), /plain identifier/);
   });
 
   it('rejects bad settings with a clear message', () => {

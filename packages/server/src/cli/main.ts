@@ -3,7 +3,7 @@
 // cancel, ...) arrive with the SDK.
 
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, parseInteger, parseLogLevel, redactUrl } from '../config/config.ts';
+import { ConfigError, loadConfig, parseInteger, parseLogLevel, redactUrl, type ServerConfig } from '../config/config.ts';
 import { openStore } from '../store/open-store.ts';
 import { startServer } from '../server.ts';
 import { VERSION } from '../http/app.ts';
@@ -30,34 +30,42 @@ Authentication: FLOTILLA_ADMIN_TOKEN sets the admin token; without it, the first
 generates one, prints it once, and stores only its hash.
 `;
 
-async function serve(argv: string[]): Promise<void> {
+/**
+ * Settings for a command from its flags (flags win over the environment and the config
+ * file). `serving` adds the flags only `serve` takes. Null when --help was asked for.
+ */
+function configFromArgs(argv: string[], serving: boolean): ServerConfig | null {
   const { values } = parseArgs({
     args: argv,
     options: {
-      host: { type: 'string' },
-      port: { type: 'string' },
       database: { type: 'string' },
       config: { type: 'string' },
-      'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...(serving ? { host: { type: 'string' }, port: { type: 'string' }, 'log-level': { type: 'string' } } as const : {}),
     },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(HELP);
-    return;
+    return null;
   }
-  const config = loadConfig({
+  const v = values as { host?: string; port?: string; database?: string; config?: string; 'log-level'?: string };
+  return loadConfig({
     env: process.env,
     cwd: process.cwd(),
     flags: {
-      ...(values.host !== undefined ? { host: values.host } : {}),
-      ...(values.port !== undefined ? { port: parseInteger(values.port, '--port') } : {}),
-      ...(values.database !== undefined ? { databaseUrl: values.database } : {}),
-      ...(values.config !== undefined ? { configFile: values.config } : {}),
-      ...(values['log-level'] !== undefined ? { logLevel: parseLogLevel(values['log-level'], '--log-level') } : {}),
+      ...(v.host !== undefined ? { host: v.host } : {}),
+      ...(v.port !== undefined ? { port: parseInteger(v.port, '--port') } : {}),
+      ...(v.database !== undefined ? { databaseUrl: v.database } : {}),
+      ...(v.config !== undefined ? { configFile: v.config } : {}),
+      ...(v['log-level'] !== undefined ? { logLevel: parseLogLevel(v['log-level'], '--log-level') } : {}),
     },
   });
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const config = configFromArgs(argv, true);
+  if (config === null) return;
   const server = await startServer({ config });
   const { log } = server.engine.ctx;
   if (server.generatedAdminToken) {
@@ -87,23 +95,8 @@ async function serve(argv: string[]): Promise<void> {
 
 /** Applies pending migrations and exits (serve also migrates at start; this is for deploy pipelines). */
 async function migrate(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { database: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return;
-  }
-  const config = loadConfig({
-    env: process.env,
-    cwd: process.cwd(),
-    flags: {
-      ...(values.database !== undefined ? { databaseUrl: values.database } : {}),
-      ...(values.config !== undefined ? { configFile: values.config } : {}),
-    },
-  });
+  const config = configFromArgs(argv, false);
+  if (config === null) return;
   const store = await openStore({ url: config.databaseUrl, applicationName: 'flotilla-migrate' });
   await store.close();
   process.stdout.write(`migrations applied: ${redactUrl(config.databaseUrl)} is up to date\n`);

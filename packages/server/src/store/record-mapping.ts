@@ -20,6 +20,61 @@ export interface ColumnReader<R> {
   errorOrNull(row: R, col: string): TaskErrorInfo | null;
 }
 
+/**
+ * The column readers both stores share; only decoding a JSON column differs (text to parse, or
+ * a value the driver already parsed). Every reader checks the stored type, so a schema that
+ * drifted from the code fails loudly instead of leaking strings where numbers belong.
+ */
+export function columnReaders<R extends Record<string, unknown>>(decodeJson: (raw: unknown, col: string) => Json): ColumnReader<R> {
+  const value = (row: R, col: string): unknown => {
+    if (!(col in row)) throw new Error(`store row has no column ${col}`);
+    return row[col];
+  };
+  const num = (row: R, col: string): number => {
+    const v = value(row, col);
+    if (typeof v === 'number') return v;
+    if (typeof v === 'bigint') return Number(v);
+    throw new Error(`store column ${col} is ${v === null ? 'null' : typeof v}, expected a number`);
+  };
+  const str = (row: R, col: string): string => {
+    const v = value(row, col);
+    if (typeof v === 'string') return v;
+    throw new Error(`store column ${col} is ${v === null ? 'null' : typeof v}, expected a string`);
+  };
+  const json = (row: R, col: string): Json => decodeJson(value(row, col), col);
+  /** SQL NULL (how the stores write a null value) reads as null. */
+  const jsonOrNull = (row: R, col: string): Json | null => (value(row, col) === null ? null : json(row, col));
+  return {
+    num,
+    numOrNull: (row, col) => (value(row, col) === null ? null : num(row, col)),
+    str,
+    strOrNull: (row, col) => (value(row, col) === null ? null : str(row, col)),
+    oneOf: <T extends string>(row: R, col: string, allowed: readonly T[]): T => {
+      const v = str(row, col);
+      if (!(allowed as readonly string[]).includes(v)) throw new Error(`store column ${col} has unexpected value ${v}`);
+      return v as T;
+    },
+    json,
+    jsonOrNull,
+    stringArray: (row, col) => {
+      const v = json(row, col);
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`store column ${col} is not a JSON array of strings`);
+      return v as string[];
+    },
+    errorOrNull: (row, col) => jsonOrNull(row, col) as TaskErrorInfo | null,
+  };
+}
+
+/** JSON for a nullable column: null (and a missing value) is SQL NULL, not the JSON value null. */
+export function toJsonOrNull(v: Json | TaskErrorInfo | null | undefined): string | null {
+  return v === null || v === undefined ? null : JSON.stringify(v);
+}
+
+/** JSON for a NOT NULL column; `undefined` (never valid JSON) is stored as null. */
+export function toJson(v: Json | Record<string, string> | Record<string, number> | string[] | undefined): string {
+  return v === undefined ? 'null' : JSON.stringify(v);
+}
+
 const RUNTIMES = ['pull', 'a2a', 'process'] as const;
 
 export function recordMappers<R>(r: ColumnReader<R>) {

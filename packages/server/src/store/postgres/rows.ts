@@ -4,10 +4,12 @@
 // each value's type, so a schema that drifted from the code fails loudly instead of leaking
 // strings where numbers belong.
 
-import type { AgentRecord, Json, TaskErrorInfo, TaskStatus } from '../../core/types.ts';
+import type { AgentRecord, Json, TaskStatus } from '../../core/types.ts';
 import { TASK_STATUSES } from '@flotilla/sdk';
 import type { Row } from './sql.ts';
-import { recordMappers } from '../record-mapping.ts';
+import { columnReaders, recordMappers, toJson, toJsonOrNull } from '../record-mapping.ts';
+
+export { toJson, toJsonOrNull };
 
 // -- column lists ---------------------------------------------------------------------
 
@@ -54,75 +56,6 @@ export const TASK_RECORD_SELECT = [
   selectList('p', TASK_PAYLOAD_COLUMNS),
 ].join(', ');
 
-// -- typed accessors ------------------------------------------------------------------
-
-function value(row: Row, col: string): unknown {
-  if (!(col in row)) throw new Error(`store row has no column ${col}`);
-  return row[col];
-}
-
-function num(row: Row, col: string): number {
-  const v = value(row, col);
-  if (typeof v === 'number') return v;
-  throw new Error(`store column ${col} is ${v === null ? 'null' : typeof v}, expected a number`);
-}
-
-function numOrNull(row: Row, col: string): number | null {
-  return value(row, col) === null ? null : num(row, col);
-}
-
-function str(row: Row, col: string): string {
-  const v = value(row, col);
-  if (typeof v === 'string') return v;
-  throw new Error(`store column ${col} is ${v === null ? 'null' : typeof v}, expected a string`);
-}
-
-function strOrNull(row: Row, col: string): string | null {
-  return value(row, col) === null ? null : str(row, col);
-}
-
-function oneOf<T extends string>(row: Row, col: string, allowed: readonly T[]): T {
-  const v = str(row, col);
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`store column ${col} has unexpected value ${v}`);
-  return v as T;
-}
-
-/** A jsonb value, already parsed. In a NOT NULL column, SQL NULL cannot occur and JSON null reads as null. */
-function json(row: Row, col: string): Json {
-  return value(row, col) as Json;
-}
-
-/** A nullable jsonb column: SQL NULL (how the store writes a null value) reads as null. */
-function jsonOrNull(row: Row, col: string): Json | null {
-  return value(row, col) as Json | null;
-}
-
-
-function stringArray(row: Row, col: string): string[] {
-  const v = value(row, col);
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`store column ${col} is not a JSON array of strings`);
-  return v as string[];
-}
-
-function errorOrNull(row: Row, col: string): TaskErrorInfo | null {
-  return jsonOrNull(row, col) as TaskErrorInfo | null;
-}
-
-// -- writing --------------------------------------------------------------------------
-
-/**
- * JSON text for a nullable jsonb column: null (and a missing value) is SQL NULL, not the JSON
- * value null, matching the SQLite store.
- */
-export function toJsonOrNull(v: Json | TaskErrorInfo | null | undefined): string | null {
-  return v === null || v === undefined ? null : JSON.stringify(v);
-}
-
-/** JSON text for a NOT NULL jsonb column; `undefined` (never valid JSON) is stored as null. */
-export function toJson(v: Json | Record<string, string> | Record<string, number> | string[] | undefined): string {
-  return v === undefined ? 'null' : JSON.stringify(v);
-}
-
 // -- records --------------------------------------------------------------------------
 
 /** Agent columns in AGENT_COLUMNS order, for `VALUES ($1, ..., $14)`. */
@@ -135,7 +68,7 @@ export function agentValues(a: AgentRecord): unknown[] {
 
 /** `{ status, n }` rows (GROUP BY status) added into per-status counts. */
 export function addStatusCounts(into: Record<TaskStatus, number>, rows: readonly Row[]): Record<TaskStatus, number> {
-  for (const row of rows) into[oneOf(row, 'status', TASK_STATUSES)] += num(row, 'n');
+  for (const row of rows) into[readers.oneOf(row, 'status', TASK_STATUSES)] += readers.num(row, 'n');
   return into;
 }
 
@@ -147,6 +80,9 @@ export function zeroStatusCounts(): Record<TaskStatus, number> {
 
 // -- records (the mapping itself is shared: ../record-mapping.ts) ---------------------------
 
+/** The pool returns jsonb already parsed. */
+const readers = columnReaders<Row>((raw) => raw as Json);
+
 export const {
   taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow,
-} = recordMappers<Row>({ num, numOrNull, str, strOrNull, oneOf, json, jsonOrNull, stringArray, errorOrNull });
+} = recordMappers<Row>(readers);

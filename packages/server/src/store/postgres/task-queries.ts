@@ -2,11 +2,11 @@
 // filtered, paginated listing. Each is one statement (one round trip), however many queues
 // or statuses it covers.
 
-import { FlotillaError } from '../../core/errors.ts';
 import type { TaskHead, TaskRecord } from '../../core/types.ts';
 import type { TaskCandidatesParams, TaskListParams } from '../store.ts';
 import { TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, selectList, taskHeadFromRow, taskRecordFromRow } from './rows.ts';
 import { Params, run, type Queryable } from './sql.ts';
+import { decodeCursor, encodeCursor } from '../list-cursor.ts';
 
 const HEAD_SELECT = selectList('t', TASK_HEAD_COLUMNS);
 const HEAD_OUT = TASK_HEAD_COLUMNS.map((c) => `c.${c}`).join(', ');
@@ -74,18 +74,6 @@ export async function taskCandidates(db: Queryable, params: TaskCandidatesParams
 }
 
 // -- listing ----------------------------------------------------------------------------
-
-/** Cursors are the seq of the last task returned, opaque to clients (the SQLite store's format). */
-export function encodeCursor(seq: number): string {
-  return Buffer.from(`s${seq}`, 'utf8').toString('base64url');
-}
-
-export function decodeCursor(cursor: string): number {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const m = /^s(\d{1,16})$/.exec(text);
-  if (!m) throw new FlotillaError('VALIDATION_FAILED', 'invalid cursor');
-  return Number(m[1]);
-}
 
 /**
  * Newest first. Fetches one row more than asked to know whether another page exists. Several

@@ -3,9 +3,11 @@
 // value: a mismatch means the schema and the code drifted apart, and fails loudly.
 
 import type { SQLInputValue, SQLOutputValue } from 'node:sqlite';
-import type { AgentRecord, AssignmentRecord, Json, TaskErrorInfo } from '../../core/types.ts';
+import type { AgentRecord, AssignmentRecord, Json } from '../../core/types.ts';
 
-import { recordMappers } from '../record-mapping.ts';
+import { columnReaders, recordMappers, toJson, toJsonOrNull } from '../record-mapping.ts';
+
+export { toJson, toJsonOrNull };
 
 export type Row = Record<string, SQLOutputValue>;
 
@@ -39,68 +41,6 @@ export const TASK_RECORD_SELECT = [
   selectList('t', TASK_DETAIL_COLUMNS),
   selectList('p', TASK_PAYLOAD_COLUMNS),
 ].join(', ');
-
-// -- typed accessors ------------------------------------------------------------------
-
-function value(row: Row, col: string): SQLOutputValue {
-  if (!(col in row)) throw new Error(`store row has no column ${col}`);
-  return row[col]!;
-}
-
-function num(row: Row, col: string): number {
-  const v = value(row, col);
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  throw new Error(`store column ${col} is ${typeof v}, expected a number`);
-}
-
-function numOrNull(row: Row, col: string): number | null {
-  return value(row, col) === null ? null : num(row, col);
-}
-
-function str(row: Row, col: string): string {
-  const v = value(row, col);
-  if (typeof v === 'string') return v;
-  throw new Error(`store column ${col} is ${v === null ? 'null' : typeof v}, expected a string`);
-}
-
-function strOrNull(row: Row, col: string): string | null {
-  return value(row, col) === null ? null : str(row, col);
-}
-
-function oneOf<T extends string>(row: Row, col: string, allowed: readonly T[]): T {
-  const v = str(row, col);
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`store column ${col} has unexpected value ${v}`);
-  return v as T;
-}
-
-function json(row: Row, col: string): Json {
-  return JSON.parse(str(row, col)) as Json;
-}
-
-function jsonOrNull(row: Row, col: string): Json | null {
-  return value(row, col) === null ? null : json(row, col);
-}
-
-function stringArray(row: Row, col: string): string[] {
-  return json(row, col) as string[];
-}
-
-function errorOrNull(row: Row, col: string): TaskErrorInfo | null {
-  return jsonOrNull(row, col) as TaskErrorInfo | null;
-}
-
-// -- writing --------------------------------------------------------------------------
-
-/** JSON for a nullable column: null (and a missing value) is SQL NULL, not the text 'null'. */
-export function toJsonOrNull(v: Json | TaskErrorInfo | null | undefined): string | null {
-  return v === null || v === undefined ? null : JSON.stringify(v);
-}
-
-/** JSON for a NOT NULL column; `undefined` (never valid JSON) is stored as null. */
-export function toJson(v: Json | Record<string, string> | string[] | undefined): string {
-  return v === undefined ? 'null' : JSON.stringify(v);
-}
 
 export function changes(result: { changes: number | bigint }): number {
   return Number(result.changes);
@@ -153,4 +93,10 @@ export function agentParams(a: AgentRecord): Params {
 
 export const {
   taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow,
-} = recordMappers<Row>({ num, numOrNull, str, strOrNull, oneOf, json, jsonOrNull, stringArray, errorOrNull });
+} = recordMappers<Row>(columnReaders<Row>(
+  // SQLite returns JSON as text.
+  (raw, col) => {
+  if (typeof raw !== 'string') throw new Error(`store column ${col} is ${raw === null ? 'null' : typeof raw}, expected JSON text`);
+  return JSON.parse(raw) as Json;
+},
+));

@@ -1,13 +1,13 @@
 // The task read paths that need more than one statement: the dispatcher's candidate query
 // and the filtered, paginated listing.
 
-import { FlotillaError } from '../../core/errors.ts';
 import type { TaskHead, TaskRecord } from '../../core/types.ts';
 import type { TaskCandidatesParams, TaskListParams } from '../store.ts';
 import {
   TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, taskHeadFromRow, taskRecordFromRow, type Params, type Row,
 } from './rows.ts';
 import type { StatementCache } from './statement-cache.ts';
+import { decodeCursor, encodeCursor } from '../list-cursor.ts';
 
 const HEAD_SELECT = TASK_HEAD_COLUMNS.join(', ');
 
@@ -65,18 +65,6 @@ function read(cache: StatementCache, sql: string, params: Params): TaskHead[] {
 }
 
 // -- listing ----------------------------------------------------------------------------
-
-/** Cursors are the seq of the last task returned, opaque to clients. */
-export function encodeCursor(seq: number): string {
-  return Buffer.from(`s${seq}`, 'utf8').toString('base64url');
-}
-
-export function decodeCursor(cursor: string): number {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const m = /^s(\d{1,16})$/.exec(text);
-  if (!m) throw new FlotillaError('VALIDATION_FAILED', 'invalid cursor');
-  return Number(m[1]);
-}
 
 /**
  * Newest first. Fetches one row more than asked to know whether another page exists.

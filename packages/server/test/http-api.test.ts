@@ -99,6 +99,20 @@ describe('validation', () => {
     assert.equal(res.body.error.code, 'UNKNOWN_REPLICA');
   });
 
+  it('NUL characters are refused in any field, so no store ever sees one', async () => {
+    const before = await taskCount();
+    for (const body of [{ agent: 'analyst', input: { note: 'a\u0000b' } }, { agent: 'analyst', correlation: { caseId: 'x\u0000' } }, { agent: 'analyst', input: { ['k\u0000']: 1 } }]) {
+      const res = await h.api('POST', '/tasks', body);
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, 'VALIDATION_FAILED');
+    }
+    assert.equal(await taskCount(), before);
+    const task = await h.submit({ agent: 'analyst' });
+    const cancel = await h.api('POST', `/tasks/${task.id}/cancel`, { reason: 'stop\u0000now' });
+    assert.equal(cancel.status, 400);
+    assert.equal((await h.task(task.id)).status, 'pending');
+  });
+
   it('malformed JSON is 400 INVALID_JSON', async () => {
     const res = await h.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: { authorization: `Bearer ${'test-admin-token-0123456789'}`, 'content-type': 'application/json' }, payload: '{"agent": "analyst",' });
     assert.equal(res.statusCode, 400);

@@ -19,3 +19,26 @@ export function jsonTooDeep(value: unknown, max = MAX_JSON_DEPTH): boolean {
   }
   return false;
 }
+
+/**
+ * True if any string in `value` (keys included) contains a NUL character. PostgreSQL cannot
+ * store one in text or jsonb; refusing it at the door keeps both stores alike and keeps one
+ * hostile request from failing the writes it would share a group commit with.
+ */
+export function containsNul(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return true;
+    } else if (Array.isArray(v)) {
+      stack.push(...v);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) {
+        if (k.includes('\u0000')) return true;
+        stack.push(child);
+      }
+    }
+  }
+  return false;
+}

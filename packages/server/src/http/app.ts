@@ -7,6 +7,7 @@ import addFormats from 'ajv-formats';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.ts';
 import { installAuth } from './auth.ts';
+import { containsNul } from '../core/json-limits.ts';
 import { installErrorHandling, sendError } from './error-handler.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { agentRoutes } from './routes/agents.ts';
@@ -62,6 +63,11 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     if (state.shuttingDown) return sendError(reply.header('connection', 'close'), 'SHUTTING_DOWN', 'the server is shutting down; retry on another node or after it restarts');
   });
   installAuth(app, engine.auth);
+  app.addHook('preValidation', async (request, reply) => {
+    if (containsNul(request.body) || containsNul(request.query) || containsNul(request.params)) {
+      return sendError(reply, 'VALIDATION_FAILED', 'NUL characters (\\u0000) are not accepted in any field');
+    }
+  });
   const routes = collectRoutes(app);
 
   healthRoutes(app, engine, state);

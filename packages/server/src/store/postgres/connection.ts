@@ -146,11 +146,14 @@ function truncateName(name: string): string {
 export function clientConfig(settings: ConnectionSettings, role: string | null): pg.ClientConfig {
   const { url, options, applicationName } = splitUrl(settings.url);
   const app = settings.applicationName ?? applicationName ?? DEFAULT_APPLICATION_NAME;
-  const searchPath = `-c search_path=${quoteIdent(settings.schema)}`;
+  // Server-side keepalive: if this process's host dies silently (power loss, partition), the
+  // server notices within ~30 s and ends the session, releasing its advisory locks. With the
+  // server's defaults (2 h idle) a dead maintenance leader would keep leadership for hours.
+  const session = `-c search_path=${quoteIdent(settings.schema)} -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c tcp_user_timeout=30000`;
   return {
     connectionString: url,
     application_name: truncateName(role === null ? app : `${app}/${role}`),
-    options: options === null ? searchPath : `${options} ${searchPath}`,
+    options: options === null ? session : `${options} ${session}`,
     connectionTimeoutMillis: settings.connectTimeoutMs,
     lock_timeout: LOCK_TIMEOUT_MS,
     idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_TIMEOUT_MS,

@@ -93,6 +93,13 @@ export class Engine {
     this.#started = true;
     this.#loops.push(loop(this.ctx, 'lease reaper', config.reaperIntervalMs, async () => {
       await this.liveness.flush();
+      if (store.capabilities.crossNodeNotify) {
+        // Safety net under LISTEN/NOTIFY: a notification lost without a reconnect would
+        // otherwise leave work (or events) unnoticed here until the next signal; with this
+        // it waits at most one tick. Cheap: one indexed read each when nothing is new.
+        this.dispatcher.wake();
+        this.relay.pump();
+      }
       await this.#maintain('maintenance', () => this.reaper.sweep());
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));

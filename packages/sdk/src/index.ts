@@ -1,2 +1,3 @@
 export * from './wire.ts';
 export * from './errors.ts';
+export * from './client/index.ts';

@@ -169,6 +169,24 @@ export interface EventView {
   data: Record<string, Json>;
 }
 
+/** GET /agents/:name/stats */
+export interface AgentStats {
+  agent: string;
+  totals: Record<TaskStatus, number>;
+  /** Over the most recent completed attempts (see `sampleSize`). */
+  executionMs: { average: number | null; p95: number | null; sampleSize: number };
+  /** completed / (completed + failed) over terminal tasks; null before any finished. */
+  successRate: number | null;
+  attempts: { completed: number; failed: number };
+}
+
+/** GET /overview */
+export interface Overview {
+  tasks: Record<TaskStatus, number>;
+  agents: number;
+  replicas: { live: number; total: number };
+}
+
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;

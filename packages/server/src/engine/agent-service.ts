@@ -1,7 +1,7 @@
 // The agent registry (create, read, update, delete), per-agent views (queue, replicas,
 // stats) and the system overview.
 
-import type { AgentSpec, TaskSpec, TaskStatus } from '@flotilla/sdk';
+import type { AgentSpec, AgentStats, Overview, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import type { AgentRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -9,21 +9,8 @@ import { announce, type EngineContext } from './context.ts';
 import type { Principal } from './principal.ts';
 import type { SubmitResult, TaskService } from './task-service.ts';
 
-export interface AgentStatsView {
-  agent: string;
-  totals: Record<TaskStatus, number>;
-  /** Over the most recent completed attempts (see `sampleSize`). */
-  executionMs: { average: number | null; p95: number | null; sampleSize: number };
-  /** completed / (completed + failed) over terminal tasks; null before any finished. */
-  successRate: number | null;
-  attempts: { completed: number; failed: number };
-}
-
-export interface Overview {
-  tasks: Record<TaskStatus, number>;
-  agents: number;
-  replicas: { live: number; total: number };
-}
+/** The wire shapes of GET /agents/:name/stats and GET /overview (shared with the SDK). */
+export type AgentStatsView = AgentStats;
 
 const STATS_SAMPLE = 1_000;
 

@@ -1,0 +1,67 @@
+// Typed errors of the client. An API error carries the server's stable code (ERROR_STATUS);
+// a network error means no HTTP answer arrived, so the caller cannot know whether a
+// non-idempotent call was applied — that is why the two are distinct classes.
+
+import { isErrorCode, type ErrorCode } from '../errors.ts';
+
+export class FlotillaApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown;
+  /** The x-request-id the client sent; the server logs under it. */
+  readonly requestId: string | undefined;
+
+  constructor(params: { code: ErrorCode; message: string; status: number; details?: unknown; requestId?: string }) {
+    super(params.message);
+    this.name = 'FlotillaApiError';
+    this.code = params.code;
+    this.status = params.status;
+    this.details = params.details;
+    this.requestId = params.requestId;
+  }
+}
+
+export class FlotillaNetworkError extends Error {
+  /** The base URL the request went to. */
+  readonly url: string;
+
+  constructor(message: string, params: { url: string; cause?: unknown }) {
+    super(message, params.cause === undefined ? undefined : { cause: params.cause });
+    this.name = 'FlotillaNetworkError';
+    this.url = params.url;
+  }
+}
+
+/** True for an API error, and (when `code` is given) one with that code. */
+export function isFlotillaError(err: unknown, code?: ErrorCode): err is FlotillaApiError {
+  return err instanceof FlotillaApiError && (code === undefined || err.code === code);
+}
+
+/**
+ * The error for a non-2xx answer. A body that is not a Flotilla error (a proxy's HTML page,
+ * a truncated body) still becomes a typed error: code INTERNAL with the real HTTP status.
+ */
+export function apiErrorFrom(status: number, bodyText: string, requestId: string | undefined): FlotillaApiError {
+  let parsed: unknown = null;
+  try {
+    parsed = bodyText === '' ? null : JSON.parse(bodyText);
+  } catch {
+    parsed = null;
+  }
+  const error = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
+  if (error && isErrorCode(error.code)) {
+    return new FlotillaApiError({
+      code: error.code,
+      message: typeof error.message === 'string' ? error.message : error.code,
+      status,
+      ...(error.details === undefined ? {} : { details: error.details }),
+      ...(requestId === undefined ? {} : { requestId }),
+    });
+  }
+  return new FlotillaApiError({
+    code: 'INTERNAL',
+    message: `unexpected HTTP ${status} response${bodyText ? `: ${bodyText.slice(0, 200)}` : ''}`,
+    status,
+    ...(requestId === undefined ? {} : { requestId }),
+  });
+}

@@ -1,0 +1,45 @@
+// The client entry point: `new Flotilla({ url, token })`. One transport (and so one failover
+// position) is shared by every call of a client.
+
+import type { Overview } from './types.ts';
+import type { EventStreamOptions } from './sse.ts';
+import type { EventView } from '../wire.ts';
+import { AgentsApi } from './agents.ts';
+import { streamEvents } from './sse.ts';
+import { TasksApi } from './tasks.ts';
+import { Transport } from './transport.ts';
+
+export interface FlotillaOptions {
+  /** Base URL(s) of Flotilla nodes, e.g. `http://localhost:8080`; several fail over in order. */
+  url: string | string[];
+  token: string;
+  /** A fetch implementation (tests, proxies, older runtimes). Default: the global fetch. */
+  fetch?: typeof fetch;
+  /** Per-request timeout in ms (default 30 s); long-polls add their wait to it. */
+  timeoutMs?: number;
+}
+
+export class Flotilla {
+  readonly tasks: TasksApi;
+  readonly agents: AgentsApi;
+  readonly events: { stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined> };
+  readonly #transport: Transport;
+
+  constructor(opts: FlotillaOptions) {
+    this.#transport = new Transport({
+      urls: Array.isArray(opts.url) ? opts.url : [opts.url],
+      token: opts.token,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    });
+    this.tasks = new TasksApi(this.#transport);
+    this.agents = new AgentsApi(this.#transport);
+    const transport = this.#transport;
+    this.events = { stream: (streamOpts = {}) => streamEvents(transport, streamOpts) };
+  }
+
+  /** System-wide counts: tasks by status, agents, live/total replicas. */
+  overview(opts: { signal?: AbortSignal } = {}): Promise<Overview> {
+    return this.#transport.request('GET', '/overview', { idempotent: true, signal: opts.signal });
+  }
+}

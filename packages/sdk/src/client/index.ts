@@ -1,0 +1,7 @@
+// The client's public surface (re-exported from the package root).
+export { Flotilla, type FlotillaOptions } from './flotilla.ts';
+export { FlotillaApiError, FlotillaNetworkError, isFlotillaError } from './errors.ts';
+export { SseParser, type SseMessage, type EventStreamOptions } from './sse.ts';
+export type { TasksApi } from './tasks.ts';
+export type { AgentsApi } from './agents.ts';
+export type * from './types.ts';

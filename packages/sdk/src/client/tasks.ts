@@ -1,0 +1,97 @@
+// Task calls. Which ones are retried on another node after a failure follows from whether
+// repeating them is harmless: reads, cancel and retry always; a submit only with an
+// idempotency key (the server then answers the same task instead of creating a second).
+
+import type { EventView, Page, TaskSpec, TaskView } from '../wire.ts';
+import { TERMINAL_TASK_STATUSES } from '../wire.ts';
+import type { Transport } from './transport.ts';
+import type { CallOptions, SubmitResult, TaskAssignments, TaskListFilters, WaitOptions } from './types.ts';
+
+/** Per long-poll round; the server allows up to 120 s, but proxies often cut idle requests sooner. */
+const WAIT_ROUND_MS = 30_000;
+/** Headroom over `waitMs` before the request itself counts as timed out. */
+const WAIT_SLACK_MS = 10_000;
+
+const enc = encodeURIComponent;
+
+export class TasksApi {
+  readonly #t: Transport;
+
+  constructor(transport: Transport) {
+    this.#t = transport;
+  }
+
+  submit(spec: TaskSpec, opts: CallOptions = {}): Promise<TaskView> {
+    return this.#t.request('POST', '/tasks', { body: spec, idempotent: spec.idempotencyKey !== undefined, signal: opts.signal });
+  }
+
+  /** One atomic batch (all validated before any is written); up to 1,000 specs. */
+  async submitMany(specs: TaskSpec[], opts: CallOptions = {}): Promise<SubmitResult[]> {
+    const idempotent = specs.length > 0 && specs.every((s) => s.idempotencyKey !== undefined);
+    const res = await this.#t.request<{ items: SubmitResult[] }>('POST', '/tasks/batch', { body: { tasks: specs }, idempotent, signal: opts.signal });
+    return res.items;
+  }
+
+  get(id: string, opts: CallOptions = {}): Promise<TaskView> {
+    return this.#t.request('GET', `/tasks/${enc(id)}`, { idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * Resolves when the task is terminal, using the server's long-poll (no client-side
+   * sleeping). After `timeoutMs` it resolves with the task as last seen, not terminal:
+   * check `status`. Rejects with the signal's reason on abort.
+   */
+  async wait(id: string, opts: WaitOptions = {}): Promise<TaskView> {
+    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      const waitMs = Math.max(0, Math.min(WAIT_ROUND_MS, Math.ceil(remaining)));
+      const task = await this.#t.request<TaskView>('GET', `/tasks/${enc(id)}`, {
+        query: { waitMs },
+        idempotent: true,
+        signal: opts.signal,
+        timeoutMs: waitMs + Math.max(WAIT_SLACK_MS, this.#t.timeoutMs),
+      });
+      if (TERMINAL_TASK_STATUSES.includes(task.status) || Date.now() >= deadline || waitMs === 0) return task;
+    }
+  }
+
+  /** One page, newest first. */
+  page(filters: TaskListFilters = {}): Promise<Page<TaskView>> {
+    const { signal, ...query } = filters;
+    return this.#t.request('GET', '/tasks', { query: { ...query }, idempotent: true, signal });
+  }
+
+  /** Every matching task, newest first, fetching pages of `limit` as the consumer goes. */
+  async *list(filters: TaskListFilters = {}): AsyncGenerator<TaskView, void, undefined> {
+    let cursor = filters.cursor;
+    for (;;) {
+      const page = await this.page({ ...filters, ...(cursor === undefined ? {} : { cursor }) });
+      yield* page.items;
+      if (page.nextCursor === null || page.items.length === 0) return;
+      cursor = page.nextCursor;
+    }
+  }
+
+  cancel(id: string, reason?: string, opts: CallOptions = {}): Promise<TaskView> {
+    return this.#t.request('POST', `/tasks/${enc(id)}/cancel`, { body: reason === undefined ? {} : { reason }, idempotent: true, signal: opts.signal });
+  }
+
+  /** Requeues a failed task with a fresh attempt budget. */
+  retry(id: string, opts: CallOptions = {}): Promise<TaskView> {
+    return this.#t.request('POST', `/tasks/${enc(id)}/retry`, { idempotent: true, signal: opts.signal });
+  }
+
+  /** The task's events in seq order (one call: up to `limit`, default 1000, after `after`). */
+  async events(id: string, opts: { after?: number; limit?: number } & CallOptions = {}): Promise<EventView[]> {
+    const res = await this.#t.request<{ items: EventView[] }>('GET', `/tasks/${enc(id)}/events`, {
+      query: { after: opts.after, limit: opts.limit }, idempotent: true, signal: opts.signal,
+    });
+    return res.items;
+  }
+
+  /** The current assignment and every attempt. */
+  assignment(id: string, opts: CallOptions = {}): Promise<TaskAssignments> {
+    return this.#t.request('GET', `/tasks/${enc(id)}/assignment`, { idempotent: true, signal: opts.signal });
+  }
+}

@@ -1,0 +1,143 @@
+// The worker runtime against a real server process (HTTP lease protocol), with short leases
+// so heartbeats, cancellation and timeouts show within a second or two.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createWorker, Flotilla, NonRetryableError, TaskAbortedError, type FlotillaWorker, type TaskView } from '../src/index.ts';
+import { TOKEN } from '../../server/test/helpers/harness.ts';
+import { startServerProcess, type ServerProcess } from '../../server/test/helpers/server-process.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'flotilla-worker-'));
+let server: ServerProcess;
+let client: Flotilla;
+const workers: FlotillaWorker[] = [];
+
+before(async () => {
+  server = await startServerProcess({
+    database: join(dir, 'f.db'),
+    env: { FLOTILLA_LEASE_MS: '900', FLOTILLA_REPLICA_TTL_MS: '3000', FLOTILLA_REAPER_INTERVAL_MS: '100', FLOTILLA_CANCEL_GRACE_MS: '5000' },
+  });
+  client = new Flotilla({ url: server.url, token: TOKEN });
+});
+after(async () => {
+  await Promise.all(workers.map((w) => w.stop({ drainTimeoutMs: 100 })));
+  await server.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function worker(agent: string, handler: Parameters<typeof createWorker>[0]['handler'], concurrency = 2): FlotillaWorker {
+  const w = createWorker({ url: server.url, token: TOKEN, agent, concurrency, handler, leaseWaitMs: 2_000, log: () => {} });
+  workers.push(w);
+  return w;
+}
+
+async function terminal(id: string): Promise<TaskView> {
+  return client.tasks.wait(id, { timeoutMs: 15_000 });
+}
+
+describe('worker runtime', () => {
+  it('runs tasks with the handler\'s return value as the result, reporting progress', async () => {
+    await client.agents.create({ name: 'echo', maxConcurrency: 2 });
+    const w = worker('echo', async (task, ctx) => {
+      await ctx.progress(50, 'halfway');
+      return { echo: task.input };
+    });
+    await w.start();
+    const tasks = await Promise.all([1, 2, 3, 4, 5].map((i) => client.tasks.submit({ agent: 'echo', input: { i } })));
+    const done = await Promise.all(tasks.map((t) => terminal(t.id)));
+    assert.deepEqual(done.map((t) => t.status), Array(5).fill('completed'));
+    assert.deepEqual(done.map((t) => t.result), tasks.map((t) => ({ echo: t.input })));
+    const events = await client.tasks.events(tasks[0]!.id);
+    assert.ok(events.some((e) => e.type === 'task.progress' && e.data.message === 'halfway'));
+  });
+
+  it('a thrown error is retried; a NonRetryableError fails the task for good', async () => {
+    await client.agents.create({ name: 'flaky', maxAttempts: 3, retry: { baseDelayMs: 50, maxDelayMs: 100 } });
+    const w = worker('flaky', async (task) => {
+      if ((task.input as { kind: string }).kind === 'fatal') throw new NonRetryableError('bad input', { code: 'BAD_INPUT' });
+      if (task.attempt === 1) throw new Error('transient');
+      return 'ok';
+    });
+    await w.start();
+    const retried = await client.tasks.submit({ agent: 'flaky', input: { kind: 'transient' } });
+    const fatal = await client.tasks.submit({ agent: 'flaky', input: { kind: 'fatal' } });
+    const [a, b] = await Promise.all([terminal(retried.id), terminal(fatal.id)]);
+    assert.equal(a.status, 'completed');
+    assert.equal(a.attempt, 2);
+    assert.equal(b.status, 'failed');
+    assert.equal(b.attempt, 1);
+    assert.equal(b.error?.code, 'BAD_INPUT');
+  });
+
+  it('cancelling a running task aborts ctx.signal, and the task ends cancelled', async () => {
+    await client.agents.create({ name: 'slow' });
+    let reason: unknown = null;
+    const w = worker('slow', (_task, ctx) => new Promise((_resolve, reject) => {
+      ctx.signal.addEventListener('abort', () => {
+        reason = ctx.signal.reason;
+        reject(ctx.signal.reason as Error);
+      });
+    }));
+    await w.start();
+    const task = await client.tasks.submit({ agent: 'slow' });
+    for (let i = 0; i < 50 && (await client.tasks.get(task.id)).status !== 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+    await client.tasks.cancel(task.id, 'no longer needed');
+    const done = await terminal(task.id);
+    assert.equal(done.status, 'cancelled');
+    assert.ok(reason instanceof TaskAbortedError);
+    assert.equal((reason as TaskAbortedError).kind, 'cancelled');
+  });
+
+  it('an attempt past its timeout aborts ctx.signal with kind timeout', async () => {
+    await client.agents.create({ name: 'stuck', maxAttempts: 1 });
+    let kind: string | null = null;
+    const w = worker('stuck', (_task, ctx) => new Promise((_resolve, reject) => {
+      ctx.signal.addEventListener('abort', () => {
+        kind = (ctx.signal.reason as TaskAbortedError).kind;
+        reject(ctx.signal.reason as Error);
+      });
+    }));
+    await w.start();
+    const task = await client.tasks.submit({ agent: 'stuck', timeoutMs: 600 });
+    const done = await terminal(task.id);
+    assert.equal(done.status, 'failed');
+    for (let i = 0; i < 40 && kind === null; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(kind, 'timeout');
+  });
+
+  it('spawns a child task and waits for it', async () => {
+    await client.agents.create({ name: 'parent' });
+    await client.agents.create({ name: 'child' });
+    const child = worker('child', (task) => ({ doubled: (task.input as number) * 2 }));
+    const parent = worker('parent', async (_task, ctx) => {
+      const handle = await ctx.spawn({ agent: 'child', input: 21 });
+      const finished = await handle.wait({ timeoutMs: 10_000 });
+      return { child: handle.id, result: finished.result };
+    });
+    await Promise.all([child.start(), parent.start()]);
+    const task = await client.tasks.submit({ agent: 'parent' });
+    const done = await terminal(task.id);
+    assert.equal(done.status, 'completed');
+    const { child: childId, result } = done.result as { child: string; result: unknown };
+    assert.deepEqual(result, { doubled: 42 });
+    assert.equal((await client.tasks.get(childId)).parentId, task.id);
+  });
+
+  it('graceful stop: a running task finishes and is recorded, no new task is taken', async () => {
+    await client.agents.create({ name: 'drain' });
+    const w = worker('drain', async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      return 'finished';
+    }, 1);
+    await w.start();
+    const first = await client.tasks.submit({ agent: 'drain' });
+    for (let i = 0; i < 50 && (await client.tasks.get(first.id)).status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));
+    const stopping = w.stop({ drainTimeoutMs: 5_000 });
+    const second = await client.tasks.submit({ agent: 'drain' });
+    await stopping;
+    assert.equal((await client.tasks.get(first.id)).status, 'completed');
+    assert.equal((await client.tasks.get(second.id)).status, 'pending');
+  });
+});

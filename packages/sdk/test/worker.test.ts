@@ -1,5 +1,8 @@
 // The worker runtime against a real server process (HTTP lease protocol), with short leases
 // so heartbeats, cancellation and timeouts show within a second or two.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -123,6 +126,56 @@ describe('worker runtime', () => {
     const { child: childId, result } = done.result as { child: string; result: unknown };
     assert.deepEqual(result, { doubled: 42 });
     assert.equal((await client.tasks.get(childId)).parentId, task.id);
+  });
+
+  it('a worker process killed mid-task: the task is retried on another worker and completes', { timeout: 30_000 }, async () => {
+    await client.agents.create({ name: 'mortal', retry: { baseDelayMs: 50, maxDelayMs: 100 } });
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/slow-worker.ts', import.meta.url))], {
+      env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: TOKEN, AGENT: 'mortal' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 100 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
+    const task = await client.tasks.submit({ agent: 'mortal', input: 'survive' });
+    for (let i = 0; i < 100 && !out.includes(`started ${task.id}`); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(out.includes(`started ${task.id}`), 'the doomed worker started the task');
+    child.kill('SIGKILL');
+    const rescuer = worker('mortal', (t) => ({ rescued: t.input }));
+    await rescuer.start();
+    const done = await terminal(task.id);
+    assert.equal(done.status, 'completed');
+    assert.deepEqual(done.result, { rescued: 'survive' });
+    assert.equal(done.attempt, 2, 'the killed attempt counted as lost, the second completed');
+  });
+
+  it('the server restarted under a running worker: it reconnects and work continues', { timeout: 40_000 }, async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const database = join(dir, 'restart.db');
+    const env = { FLOTILLA_LEASE_MS: '900', FLOTILLA_REPLICA_TTL_MS: '3000', FLOTILLA_REAPER_INTERVAL_MS: '100' };
+    let node = await startServerProcess({ database, env, port });
+    const local = new Flotilla({ url: node.url, token: TOKEN });
+    try {
+      await local.agents.create({ name: 'steadfast' });
+      const w = createWorker({ url: node.url, token: TOKEN, agent: 'steadfast', concurrency: 2, leaseWaitMs: 1_000, log: () => {}, handler: (t) => ({ ok: t.input }) });
+      workers.push(w);
+      await w.start();
+      const before = await local.tasks.submit({ agent: 'steadfast', input: 1 });
+      assert.equal((await local.tasks.wait(before.id, { timeoutMs: 10_000 })).status, 'completed');
+      await node.kill('SIGKILL');
+      node = await startServerProcess({ database, env, port });
+      const afterRestart = await local.tasks.submit({ agent: 'steadfast', input: 2 });
+      const done = await local.tasks.wait(afterRestart.id, { timeoutMs: 20_000 });
+      assert.equal(done.status, 'completed');
+      assert.deepEqual(done.result, { ok: 2 });
+    } finally {
+      await node.kill('SIGKILL');
+    }
   });
 
   it('graceful stop: a running task finishes and is recorded, no new task is taken', async () => {

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// The `flotilla` command. This version has `serve`; the client commands (submit, get, ls,
-// cancel, ...) arrive with the SDK.
+// The `flotilla` command: `serve` and `migrate` run a server; the client commands (submit,
+// get, ls, cancel, retry, agents, events; in ./commands/) talk to one through the SDK client.
 
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, parseInteger, parseLogLevel, redactUrl, type ServerConfig } from '../config/config.ts';
 import { openStore } from '../store/open-store.ts';
 import { startServer } from '../server.ts';
 import { VERSION } from '../http/app.ts';
+import { CLIENT_COMMANDS, CLIENT_HELP, describeClientError } from './commands/index.ts';
 
 const HELP = `flotilla ${VERSION} — durable task orchestration for fleets of AI agents
 
@@ -16,6 +17,7 @@ Usage:
   flotilla version
   flotilla help
 
+${CLIENT_HELP}
 serve flags (each also settable by environment variable; flags win):
   --host H          address to bind (FLOTILLA_HOST, default 127.0.0.1)
   --port N          port (FLOTILLA_PORT, default 8080; 0 picks a free port)
@@ -118,13 +120,22 @@ async function main(argv: string[]): Promise<void> {
     case '-h':
       process.stdout.write(HELP);
       return;
-    default:
+    default: {
+      const client = Object.hasOwn(CLIENT_COMMANDS, command) ? CLIENT_COMMANDS[command] : undefined;
+      if (client) return client(rest);
       process.stderr.write(`flotilla: unknown command "${command}"\n\n${HELP}`);
       process.exitCode = 2;
+    }
   }
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  const client = describeClientError(err);
+  if (client) {
+    process.stderr.write(`flotilla: ${client.message}\n`);
+    process.exitCode = client.exitCode;
+    return;
+  }
   if (err instanceof ConfigError || (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
     process.stderr.write(`flotilla: ${err.message}\n`);
     process.exitCode = 2;

@@ -1,0 +1,114 @@
+// Output of the client commands: aligned tables for lists, key: value blocks for one
+// object, and JSON (one document per command, or one line per event when following).
+
+import type { AgentView, EventView, Json, ReplicaView, TaskView } from '@flotilla/sdk';
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** `2025-01-02 03:04:05` (UTC) from an ISO timestamp; '-' for null. */
+export function time(iso: string | null | undefined): string {
+  if (!iso) return '-';
+  return iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '');
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined || value === '') return '-';
+  return String(value);
+}
+
+/** An aligned table with a header row; the last column is not padded. */
+export function table(headers: string[], rows: unknown[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(cell))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+/** `key: value` lines, keys aligned. */
+export function block(entries: [string, unknown][]): string {
+  const width = Math.max(...entries.map(([k]) => k.length)) + 1;
+  return entries.map(([k, v]) => `${`${k}:`.padEnd(width)} ${cell(v)}`).join('\n') + '\n';
+}
+
+function compact(value: Json | null | undefined): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+export function taskTable(tasks: TaskView[]): string {
+  return table(
+    ['ID', 'STATUS', 'PRIORITY', 'AGENT', 'ATTEMPT', 'UPDATED'],
+    tasks.map((t) => [t.id, t.status, t.priority, t.agent ?? (t.capabilities.length ? `[${t.capabilities.join(',')}]` : null), `${t.attempt}/${t.maxAttempts}`, time(t.updatedAt)]),
+  );
+}
+
+export function taskBlock(t: TaskView): string {
+  const entries: [string, unknown][] = [
+    ['id', t.id],
+    ['type', t.type],
+    ['status', t.status],
+    ['priority', t.priority],
+    ['agent', t.agent],
+  ];
+  if (t.capabilities.length > 0) entries.push(['capabilities', t.capabilities.join(', ')]);
+  entries.push(
+    ['attempt', `${t.attempt}/${t.maxAttempts}`],
+    ['created', time(t.createdAt)],
+    ['updated', time(t.updatedAt)],
+    ['finished', time(t.finishedAt)],
+  );
+  if (t.assignment) {
+    entries.push(['replica', t.assignment.replicaId]);
+    if (t.assignment.progress) entries.push(['progress', `${t.assignment.progress.percent}%${t.assignment.progress.message ? ` ${t.assignment.progress.message}` : ''}`]);
+  }
+  if (t.idempotencyKey) entries.push(['idempotency key', t.idempotencyKey]);
+  if (t.parentId) entries.push(['parent', t.parentId]);
+  entries.push(['input', compact(t.input)]);
+  if (t.result !== null) entries.push(['result', compact(t.result)]);
+  if (t.error) entries.push(['error', `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message}`]);
+  return block(entries);
+}
+
+export function agentTable(agents: AgentView[]): string {
+  return table(
+    ['NAME', 'RUNTIME', 'LEVEL', 'CONCURRENCY', 'CAPABILITIES', 'DESCRIPTION'],
+    agents.map((a) => [a.name, a.runtime, a.level, a.maxConcurrency, a.capabilities.join(','), a.description]),
+  );
+}
+
+export function agentBlock(a: AgentView): string {
+  return block([
+    ['name', a.name],
+    ['description', a.description],
+    ['runtime', a.runtime],
+    ['level', a.level],
+    ['capabilities', a.capabilities.join(', ')],
+    ['max concurrency', a.maxConcurrency],
+    ['max attempts', a.maxAttempts],
+    ['timeout ms', a.timeoutMs],
+    ['tool domains', a.toolDomains.join(', ')],
+    ['created', time(a.createdAt)],
+    ['updated', time(a.updatedAt)],
+  ]);
+}
+
+export function replicaTable(replicas: ReplicaView[]): string {
+  return table(
+    ['REPLICA', 'STATUS', 'SITE', 'IN FLIGHT', 'COMPLETED', 'FAILED', 'LAST SEEN'],
+    replicas.map((r) => [r.id, r.status, r.site, `${r.inFlight}/${r.maxConcurrency}`, r.completed, r.failed, time(r.lastSeenAt)]),
+  );
+}
+
+/** One readable line per event: seq, time, type, task, agent, data. */
+export function eventLine(e: EventView): string {
+  const parts = [`#${e.seq}`, time(e.at), e.type];
+  if (e.taskId) parts.push(`task=${e.taskId}`);
+  if (e.agent) parts.push(`agent=${e.agent}`);
+  if (e.replicaId) parts.push(`replica=${e.replicaId}`);
+  if (Object.keys(e.data).length > 0) parts.push(JSON.stringify(e.data));
+  return parts.join('  ') + '\n';
+}

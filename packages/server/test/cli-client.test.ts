@@ -1,0 +1,199 @@
+// The client commands of the `flotilla` CLI (submit, get, ls, cancel, retry, agents, events)
+// run as real processes against a real server process, including their exit codes.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TOKEN } from './helpers/harness.ts';
+import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+interface CliResult { code: number; stdout: string; stderr: string }
+
+describe('flotilla client commands', () => {
+  let dir: string;
+  let server: ServerProcess;
+
+  function cli(...args: string[]): Promise<CliResult> {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: TOKEN }, timeout: 20_000 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  async function api(method: string, path: string, body?: unknown): Promise<any> {
+    const res = await fetch(`${server.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+
+  /** Registers a replica of `agent` and leases its next task (long-polling up to 10 s). */
+  async function leaseOne(agent: string): Promise<{ replicaId: string; assignmentId: string; taskId: string }> {
+    const replicaId = (await api('POST', '/workers/register', { agent })).replica.id as string;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const { assignments } = await api('POST', `/workers/${replicaId}/lease`, { max: 1, waitMs: 2_000 });
+      if (assignments.length > 0) return { replicaId, assignmentId: assignments[0].assignmentId, taskId: assignments[0].task.id };
+    }
+    throw new Error(`no task for ${agent}`);
+  }
+
+  function json(r: CliResult): any {
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
+    server = await startServerProcess({ database: join(dir, 'flotilla.db') });
+    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail'].map((name) =>
+      api('POST', '/agents', { name, description: `${name} agent`, capabilities: ['cli'] })));
+  });
+
+  after(async () => {
+    await server?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('submit, get, ls --status, cancel and events', async () => {
+    const submitted = json(await cli('submit', '--agent', 'cli-main', '--input', '{"q":1}', '--priority', '7', '--type', 'ask', '--json'));
+    assert.equal(submitted.status, 'pending');
+    assert.equal(submitted.priority, 7);
+    assert.deepEqual(submitted.input, { q: 1 });
+    const other = json(await cli('submit', '--agent', 'cli-main', '--json'));
+
+    const [table, asJson, cancelled] = await Promise.all([
+      cli('get', submitted.id),
+      cli('get', submitted.id, '--json'),
+      cli('cancel', other.id, '--reason', 'not needed', '--json'),
+    ]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`^id: +${submitted.id}$`, 'm'));
+    assert.match(table.stdout, /^status: +pending$/m);
+    assert.match(table.stdout, /^input: +\{"q":1\}$/m);
+    assert.equal(json(asJson).id, submitted.id);
+    assert.equal(json(cancelled).status, 'cancelled');
+
+    const [pendingLs, cancelledLs, lsTable, events, eventsJson, allEvents] = await Promise.all([
+      cli('ls', '--status', 'pending', '--agent', 'cli-main', '--json'),
+      cli('ls', '--status', 'cancelled', '--json'),
+      cli('ls', '--agent', 'cli-main'),
+      cli('events', '--task', submitted.id),
+      cli('events', '--task', submitted.id, '--json'),
+      cli('events', '--json'),
+    ]);
+    assert.deepEqual(json(pendingLs).map((t: any) => t.id), [submitted.id]);
+    assert.deepEqual(json(cancelledLs).map((t: any) => t.id), [other.id]);
+    assert.equal(lsTable.code, 0, lsTable.stderr);
+    assert.match(lsTable.stdout, /^ID +STATUS +PRIORITY +AGENT +ATTEMPT +UPDATED$/m);
+    assert.match(lsTable.stdout, new RegExp(`^${submitted.id} +pending +7 +cli-main +0/\\d+ `, 'm'));
+    assert.match(lsTable.stdout, new RegExp(`^${other.id} +cancelled `, 'm'));
+    assert.equal(events.code, 0, events.stderr);
+    assert.match(events.stdout, /task\.created/);
+    assert.deepEqual(json(eventsJson).map((e: any) => e.type), ['task.created']);
+    const types = json(allEvents).filter((e: any) => e.taskId === other.id).map((e: any) => e.type);
+    assert.ok(types.includes('task.created') && types.includes('task.cancelled'), types.join());
+  });
+
+  it('retry of a failed task', async () => {
+    const task = json(await cli('submit', '--agent', 'cli-retry', '--json'));
+    const leased = await leaseOne('cli-retry');
+    assert.equal(leased.taskId, task.id);
+    await api('POST', `/assignments/${leased.assignmentId}/fail`, { replicaId: leased.replicaId, error: { message: 'boom', code: 'BOOM' }, retryable: false });
+    const failed = await cli('get', task.id);
+    assert.match(failed.stdout, /^status: +failed$/m);
+    assert.match(failed.stdout, /^error: +BOOM: boom$/m);
+    const retried = json(await cli('retry', task.id, '--json'));
+    assert.equal(retried.status, 'pending');
+  });
+
+  it('agents ls and agents show', async () => {
+    const [ls, lsJson, bare, show, showJson] = await Promise.all([
+      cli('agents', 'ls'), cli('agents', '--json'), cli('agents'), cli('agents', 'show', 'cli-main'), cli('agents', 'show', 'cli-main', '--json'),
+    ]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^NAME +RUNTIME/m);
+    assert.match(ls.stdout, /^cli-main +pull /m);
+    assert.equal(bare.stdout, ls.stdout);
+    const names = json(lsJson).map((a: any) => a.name);
+    for (const n of ['cli-main', 'cli-retry']) assert.ok(names.includes(n), names.join());
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /^name: +cli-main$/m);
+    assert.match(show.stdout, /^description: +cli-main agent$/m);
+    const detail = json(showJson);
+    assert.equal(detail.agent.name, 'cli-main');
+    assert.ok(Array.isArray(detail.replicas));
+    assert.equal(typeof detail.stats.totals.pending, 'number');
+  });
+
+  it('submit --wait: exit 0 with the result when completed, 1 when it fails', async () => {
+    const okRun = cli('submit', '--agent', 'cli-wait-ok', '--input', '{"n":2}', '--wait', '--timeout-ms', '15000');
+    const failRun = cli('submit', '--agent', 'cli-wait-fail', '--wait', '--json');
+    const [ok, bad] = await Promise.all([leaseOne('cli-wait-ok'), leaseOne('cli-wait-fail')]);
+    await api('POST', `/assignments/${ok.assignmentId}/start`, { replicaId: ok.replicaId });
+    await api('POST', `/assignments/${ok.assignmentId}/complete`, { replicaId: ok.replicaId, result: { answer: 42 } });
+    await api('POST', `/assignments/${bad.assignmentId}/fail`, { replicaId: bad.replicaId, error: { message: 'nope' }, retryable: false });
+
+    const done = await okRun;
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /^status: +completed$/m);
+    assert.match(done.stdout, /^result: +\{"answer":42\}$/m);
+    assert.match(done.stderr, /task\.created/);
+    assert.match(done.stderr, /task\.completed/);
+
+    const failed = await failRun;
+    assert.equal(failed.code, 1, failed.stderr);
+    const task = JSON.parse(failed.stdout);
+    assert.equal(task.status, 'failed');
+    assert.equal(task.error.message, 'nope');
+  });
+
+  it('exit codes: 1 for a server error, 2 for usage errors, 3 when unreachable', async () => {
+    const [notFound, badInput, unknownFlag, missingArg, noTarget, badStatus, unreachable] = await Promise.all([
+      cli('get', 'nope'),
+      cli('submit', '--agent', 'cli-main', '--input', '{not json'),
+      cli('ls', '--frobnicate'),
+      cli('get'),
+      cli('submit'),
+      cli('ls', '--status', 'sleeping'),
+      cli('get', 'x', '--url', 'http://127.0.0.1:1'),
+    ]);
+    assert.equal(notFound.code, 1);
+    assert.match(notFound.stderr, /^flotilla: TASK_NOT_FOUND: /);
+    assert.equal(badInput.code, 2);
+    assert.match(badInput.stderr, /--input is not valid JSON/);
+    assert.equal(unknownFlag.code, 2);
+    assert.match(unknownFlag.stderr, /--frobnicate/);
+    assert.equal(missingArg.code, 2);
+    assert.match(missingArg.stderr, /missing argument ID/);
+    assert.equal(noTarget.code, 2);
+    assert.equal(badStatus.code, 2);
+    assert.equal(unreachable.code, 3);
+    assert.match(unreachable.stderr, /cannot reach the server/);
+  });
+
+  it('--help of every command exits 0 and prints its usage', async () => {
+    const commands = [['submit'], ['get'], ['ls'], ['cancel'], ['retry'], ['agents'], ['agents', 'ls'], ['agents', 'show'], ['events']];
+    const results = await Promise.all(commands.map((c) => cli(...c, '--help')));
+    results.forEach((r, i) => {
+      assert.equal(r.code, 0, `${commands[i]!.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, /Usage:/);
+      assert.match(r.stdout, /--url URL/);
+    });
+    const top = await cli('help');
+    assert.match(top.stdout, /flotilla submit/);
+    assert.match(top.stdout, /flotilla serve/);
+  });
+});

@@ -230,6 +230,26 @@ describe('agents', () => {
   });
 });
 
+describe('events as JSON pages', () => {
+  it('pages stored events in order, with filters, continuing from lastSeq', async () => {
+    await h.agent({ name: 'pager-events' });
+    for (let i = 0; i < 5; i++) await h.submit({ agent: 'pager-events' });
+    const seen: number[] = [];
+    let after = 0;
+    for (let guard = 0; guard < 100; guard++) {
+      const page = await h.api('GET', `/events/page?agent=pager-events&type=task.created&limit=2&after=${after}`);
+      assert.equal(page.status, 200);
+      seen.push(...page.body.items.map((e: { seq: number }) => e.seq));
+      assert.ok(page.body.items.every((e: { type: string; agent: string }) => e.type === 'task.created' && e.agent === 'pager-events'));
+      if (!page.body.more) break;
+      after = page.body.lastSeq;
+    }
+    assert.equal(seen.length, 5);
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+    assert.equal((await h.api('GET', '/events/page?limit=0')).status, 400);
+  });
+});
+
 describe('shutdown', () => {
   it('answers 503 SHUTTING_DOWN in the API error shape while closing', async () => {
     const closing = await buildApp({ engine: h.engine, log: pino({ level: 'silent' }), state: { shuttingDown: true } });

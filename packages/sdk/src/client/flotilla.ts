@@ -5,7 +5,7 @@ import type { Overview } from './types.ts';
 import type { EventStreamOptions } from './sse.ts';
 import type { EventView } from '../wire.ts';
 import { AgentsApi } from './agents.ts';
-import { streamEvents } from './sse.ts';
+import { listEvents, type EventListOptions, streamEvents } from './sse.ts';
 import { TasksApi } from './tasks.ts';
 import { Transport } from './transport.ts';
 
@@ -22,7 +22,12 @@ export interface FlotillaOptions {
 export class Flotilla {
   readonly tasks: TasksApi;
   readonly agents: AgentsApi;
-  readonly events: { stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined> };
+  readonly events: {
+    /** Live events (SSE), resuming across reconnects. */
+    stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined>;
+    /** Stored events after `after`, in order, page by page; ends at the newest stored event. */
+    list(opts?: EventListOptions): AsyncGenerator<EventView, void, undefined>;
+  };
   readonly #transport: Transport;
 
   constructor(opts: FlotillaOptions) {
@@ -35,7 +40,10 @@ export class Flotilla {
     this.tasks = new TasksApi(this.#transport);
     this.agents = new AgentsApi(this.#transport);
     const transport = this.#transport;
-    this.events = { stream: (streamOpts = {}) => streamEvents(transport, streamOpts) };
+    this.events = {
+      stream: (streamOpts = {}) => streamEvents(transport, streamOpts),
+      list: (listOpts = {}) => listEvents(transport, listOpts),
+    };
   }
 
   /** System-wide counts: tasks by status, agents, live/total replicas. */

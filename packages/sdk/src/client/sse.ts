@@ -175,3 +175,28 @@ export async function* streamEvents(transport: Transport, opts: EventStreamOptio
     stop.abort();
   }
 }
+
+export interface EventListOptions {
+  after?: number;
+  taskId?: string;
+  agent?: string;
+  types?: string[];
+  /** Events read per request (server: 1..1000, default 500). */
+  pageSize?: number;
+  signal?: AbortSignal;
+}
+
+/** Stored events as an async iterator over JSON pages (GET /events/page); no live tail. */
+export async function* listEvents(transport: Transport, opts: EventListOptions): AsyncGenerator<EventView, void, undefined> {
+  let after = opts.after ?? 0;
+  for (;;) {
+    const page = await transport.request<{ items: EventView[]; lastSeq: number; more: boolean }>('GET', '/events/page', {
+      idempotent: true,
+      signal: opts.signal,
+      query: { after, limit: opts.pageSize, taskId: opts.taskId, agent: opts.agent, type: opts.types },
+    });
+    yield* page.items;
+    if (!page.more) return;
+    after = page.lastSeq;
+  }
+}

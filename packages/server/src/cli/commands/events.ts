@@ -14,10 +14,6 @@ export const EVENTS_USAGE = `Usage: flotilla events [--follow] [--task ID] [--ag
   --after SEQ     only events after this sequence number
 `;
 
-/** Without --follow and --task: the stream's replay is over when nothing arrives this long. */
-const REPLAY_IDLE_MS = 400;
-/** ... or this long before the first event (connecting included). */
-const FIRST_EVENT_MS = 2_000;
 
 export async function eventsCommand(argv: string[]): Promise<void> {
   const cmd = parseCommand(argv, {
@@ -66,21 +62,8 @@ export async function eventsCommand(argv: string[]): Promise<void> {
     return;
   }
 
-  // No list endpoint for all events: read the stream's replay of stored events and stop
-  // when it goes quiet, or at the first event newer than this command.
-  const startedAt = Date.now();
   const events: EventView[] = [];
-  let idle = setTimeout(() => stop.abort(), FIRST_EVENT_MS);
-  try {
-    for await (const event of client.events.stream({ ...filters, signal: stop.signal })) {
-      if (Date.parse(event.at) > startedAt) break;
-      events.push(event);
-      clearTimeout(idle);
-      idle = setTimeout(() => stop.abort(), REPLAY_IDLE_MS);
-    }
-  } finally {
-    clearTimeout(idle);
-  }
+  for await (const event of client.events.list({ ...filters, signal: stop.signal })) events.push(event);
   print(events, cmd.json);
 }
 

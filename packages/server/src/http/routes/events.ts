@@ -38,6 +38,23 @@ function drained(res: NodeJS.WritableStream & { destroyed: boolean }, ms: number
 interface EventsQuery { after?: number; taskId?: string; agent?: string; type?: string[] }
 
 export function eventRoutes(app: FastifyInstance, engine: Engine): void {
+  app.get<{ Querystring: EventsQuery & { limit?: number } }>('/events/page', {
+    schema: {
+      summary: 'Stored events as JSON pages (the same filters as the stream); continue with ?after=lastSeq while more is true',
+      tags: ['events'],
+      querystring: { ...eventsQuerySchema, properties: { ...eventsQuerySchema.properties, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
+    },
+  }, async (request) => {
+    principalOf(request);
+    const { after = 0, taskId, agent, type, limit = 500 } = request.query;
+    const types = type ? new Set(type) : null;
+    const page = await engine.ctx.store.eventList({ after, limit, ...(taskId !== undefined ? { taskId } : {}) });
+    // Filters the store cannot apply are applied to the page: a page may hold fewer than
+    // `limit` items, and `lastSeq` (the last event scanned) is where the next page starts.
+    const items = page.filter((e) => (agent === undefined || e.agent === agent) && (types === null || types.has(e.type)));
+    return { items: items.map(eventView), lastSeq: page.at(-1)?.seq ?? after, more: page.length === limit };
+  });
+
   app.get<{ Querystring: EventsQuery }>('/events', {
     schema: { summary: 'Live events (Server-Sent Events), filterable, resumable with Last-Event-ID or ?after=', tags: ['events'], querystring: eventsQuerySchema },
   }, async (request, reply) => {

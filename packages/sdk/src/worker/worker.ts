@@ -134,8 +134,11 @@ export class FlotillaWorker {
     this.#leaseAbort?.abort();
     this.#slotFreed?.();
     const drain = options.drainTimeoutMs ?? this.#opts.drainTimeoutMs ?? 30_000;
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, drain));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, drain)));
     await Promise.race([Promise.all([...this.#tasks]), deadline]);
+    // The deadline must not outlive the drain: a pending timer keeps a process alive.
+    clearTimeout(timer);
     for (const r of this.#running.values()) abort(r.controller, 'shutdown', 'the worker is shutting down');
     await Promise.all([...this.#tasks]);
     await this.#loop;

@@ -23,6 +23,8 @@ export interface ParsedCommand {
   positionals: string[];
   json: boolean;
   client(): Flotilla;
+  /** The server URLs and token the flags and environment give (for a worker). */
+  connection(): { urls: string[]; token: string };
 }
 
 export const COMMON_FLAGS = `Common flags:
@@ -71,8 +73,11 @@ export function parseCommand(argv: string[], spec: CommandSpec, env: NodeJS.Proc
     positionals,
     json: values.json === true,
     client() {
+      return new Flotilla({ url: urls, token: this.connection().token });
+    },
+    connection() {
       if (token === undefined || token === '') throw new UsageError('no API token: pass --token or set FLOTILLA_TOKEN');
-      return new Flotilla({ url: urls, token });
+      return { urls, token };
     },
   };
 }

@@ -3,6 +3,7 @@
 import { agentsCommand } from './agents.ts';
 import { eventsCommand } from './events.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
+import { workerCommand } from './worker.ts';
 
 export { describeClientError } from './errors.ts';
 
@@ -14,6 +15,7 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   retry: retryCommand,
   agents: agentsCommand,
   events: eventsCommand,
+  worker: workerCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -25,6 +27,7 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla retry ID
   flotilla agents [ls] | agents show NAME
   flotilla events [--follow] [--task ID] [--after SEQ]
+  flotilla worker MODULE --agent X [--concurrency N]   run a handler module as a worker
 
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default
   http://127.0.0.1:8080), --token T (FLOTILLA_TOKEN), --json.

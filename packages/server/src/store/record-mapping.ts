@@ -75,6 +75,51 @@ export function toJson(v: Json | Record<string, string> | Record<string, number>
   return v === undefined ? 'null' : JSON.stringify(v);
 }
 
+// -- column lists (the same names in every store; a query and its mapper cannot disagree) ---------------------------------------------------------------------
+
+export const TASK_HEAD_COLUMNS = [
+  'seq', 'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key',
+  'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at',
+] as const;
+
+/** Hot-row columns a full record adds to the head. */
+export const TASK_DETAIL_COLUMNS = [
+  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by',
+] as const;
+
+export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent'] as const;
+
+export const ASSIGNMENT_COLUMNS = [
+  'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
+  'lease_expires_at', 'deadline_at', 'progress_percent', 'progress_message', 'progress_at', 'error',
+] as const;
+
+export const REPLICA_COLUMNS = [
+  'id', 'agent', 'site', 'status', 'max_concurrency', 'in_flight', 'registered_at', 'last_seen_at', 'last_assigned_at',
+  'completed', 'failed',
+] as const;
+
+export const AGENT_COLUMNS = [
+  'name', 'description', 'capabilities', 'max_concurrency', 'max_attempts', 'timeout_ms', 'level', 'tool_domains',
+  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at',
+] as const;
+
+export const EVENT_COLUMNS = ['seq', 'type', 'at', 'task_id', 'agent', 'replica_id', 'assignment_id', 'data'] as const;
+
+export const API_KEY_COLUMNS = ['id', 'name', 'role', 'hash', 'created_at', 'last_used_at'] as const;
+
+/** `t.col AS <prefix>col, ...`: select list for a table aliased `alias` in a join. */
+export function selectList(alias: string, columns: readonly string[], prefix = ''): string {
+  return columns.map((c) => `${alias}.${c} AS ${prefix}${c}`).join(', ');
+}
+
+/** Select list for a full task record from `tasks t JOIN task_payloads p`. */
+export const TASK_RECORD_SELECT = [
+  selectList('t', TASK_HEAD_COLUMNS),
+  selectList('t', TASK_DETAIL_COLUMNS),
+  selectList('p', TASK_PAYLOAD_COLUMNS),
+].join(', ');
+
 const RUNTIMES = ['pull', 'a2a', 'process'] as const;
 
 export function recordMappers<R>(r: ColumnReader<R>) {

@@ -8,39 +8,11 @@ import type { AgentRecord, AssignmentRecord, Json } from '../../core/types.ts';
 import { columnReaders, recordMappers, toJson, toJsonOrNull } from '../record-mapping.ts';
 
 export { toJson, toJsonOrNull };
+export {
+  TASK_HEAD_COLUMNS, TASK_DETAIL_COLUMNS, TASK_PAYLOAD_COLUMNS, ASSIGNMENT_COLUMNS, REPLICA_COLUMNS, AGENT_COLUMNS, EVENT_COLUMNS, API_KEY_COLUMNS, selectList, TASK_RECORD_SELECT,
+} from '../record-mapping.ts';
 
 export type Row = Record<string, SQLOutputValue>;
-
-// -- column lists ---------------------------------------------------------------------
-
-export const TASK_HEAD_COLUMNS = [
-  'seq', 'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key',
-  'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at',
-] as const;
-
-/** Hot-row columns a full record adds to the head. */
-export const TASK_DETAIL_COLUMNS = [
-  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by',
-] as const;
-
-export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent'] as const;
-
-export const ASSIGNMENT_COLUMNS = [
-  'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
-  'lease_expires_at', 'deadline_at', 'progress_percent', 'progress_message', 'progress_at', 'error',
-] as const;
-
-/** `t.col AS <prefix>col, ...`: select list for a table aliased `alias` in a join. */
-export function selectList(alias: string, columns: readonly string[], prefix = ''): string {
-  return columns.map((c) => `${alias}.${c} AS ${prefix}${c}`).join(', ');
-}
-
-/** Select list for a full task record from `tasks t JOIN task_payloads p`. */
-export const TASK_RECORD_SELECT = [
-  selectList('t', TASK_HEAD_COLUMNS),
-  selectList('t', TASK_DETAIL_COLUMNS),
-  selectList('p', TASK_PAYLOAD_COLUMNS),
-].join(', ');
 
 export function changes(result: { changes: number | bigint }): number {
   return Number(result.changes);

@@ -55,7 +55,7 @@ export class Engine {
     this.registry = new AgentRegistry({ store: params.store, now: () => this.ctx.now() });
     this.dispatcher = dispatcher = new Dispatcher({ ctx: this.ctx, registry: this.registry });
     this.liveness = new ReplicaLiveness({ ctx: this.ctx, waiting: () => this.dispatcher.waitingReplicaIds() });
-    this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness });
+    this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness, registry: this.registry });
     this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry });
     this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     this.workers = new WorkerService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, liveness: this.liveness });

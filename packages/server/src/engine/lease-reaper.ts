@@ -3,11 +3,13 @@
 // and a cancellation whose grace period ran out ends the task `cancelled`. It also declares
 // replicas lost when they have not been seen for `replicaTtlMs`, which loses their live
 // attempts at once instead of waiting for each lease. One periodic sweep, indexed queries,
-// no per-task timers. Decisions are core's (decideExpiry, decideReplicaLost).
+// no per-task timers. Decisions are core's (decideExpiry, decideReplicaLost). Retry
+// policies come from the cached agent registry, not a store read per expired attempt.
 
 import { decideExpiry, decideReplicaLost } from '../core/task-machine.ts';
 import type { Transition } from '../core/types.ts';
 import { announce, commit, type EngineContext } from './context.ts';
+import type { AgentRegistry } from './agent-registry.ts';
 import type { ReplicaLiveness } from './replica-liveness.ts';
 import { toIso } from './time.ts';
 
@@ -16,10 +18,12 @@ const BATCH = 500;
 export class LeaseReaper {
   #ctx: EngineContext;
   #liveness: ReplicaLiveness;
+  #registry: AgentRegistry;
 
-  constructor(params: { ctx: EngineContext; liveness: ReplicaLiveness }) {
+  constructor(params: { ctx: EngineContext; liveness: ReplicaLiveness; registry: AgentRegistry }) {
     this.#ctx = params.ctx;
     this.#liveness = params.liveness;
+    this.#registry = params.registry;
   }
 
   /** One sweep. Returns how many attempts and replicas it ended. */
@@ -63,23 +67,23 @@ export class LeaseReaper {
       if (!changed) continue;
       announce(this.#ctx, events);
       lost++;
-      await loseReplicaAssignments(this.#ctx, replica.id, `not seen for ${config.replicaTtlMs} ms`);
+      await loseReplicaAssignments(this.#ctx, this.#registry, replica.id, `not seen for ${config.replicaTtlMs} ms`);
     }
     return lost;
   }
 
   async #retryPolicy(agent: string) {
-    return retryPolicyFor(this.#ctx, await this.#ctx.store.agentGet({ name: agent }));
+    return retryPolicyFor(this.#ctx, (await this.#registry.get(agent)) ?? null);
   }
 }
 
 /** Ends every live attempt of a replica that vanished or left; the tasks retry elsewhere. */
-export async function loseReplicaAssignments(ctx: EngineContext, replicaId: string, reason: string): Promise<number> {
+export async function loseReplicaAssignments(ctx: EngineContext, registry: AgentRegistry, replicaId: string, reason: string): Promise<number> {
   const held = await ctx.store.assignmentListByReplica({ replicaId });
   const now = ctx.now();
   const transitions: Transition[] = [];
   for (const { task, assignment } of held) {
-    const policy = retryPolicyFor(ctx, await ctx.store.agentGet({ name: assignment.agent }));
+    const policy = retryPolicyFor(ctx, (await registry.get(assignment.agent)) ?? null);
     const t = decideReplicaLost({ task, assignment, now, policy, random: ctx.random(), reason });
     if (t) transitions.push(t);
   }

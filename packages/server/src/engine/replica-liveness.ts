@@ -27,7 +27,9 @@ export class ReplicaLiveness {
     const byTime = new Map<number, string[]>();
     for (const [id, at] of this.#seen) {
       const bucket = Math.floor(at / 1000) * 1000;
-      byTime.set(bucket, [...(byTime.get(bucket) ?? []), id]);
+      const ids = byTime.get(bucket);
+      if (ids) ids.push(id);
+      else byTime.set(bucket, [id]);
     }
     this.#seen.clear();
     await Promise.all([...byTime].map(([at, ids]) => this.#ctx.store.replicaTouch({ ids, at })));

@@ -136,7 +136,7 @@ export class WorkerService {
       event: { type: 'replica.disconnected', taskId: null, agent: replica.agent, replicaId, assignmentId: null, data: {} },
     });
     announce(this.#ctx, events);
-    await loseReplicaAssignments(this.#ctx, replicaId, 'deregistered');
+    await loseReplicaAssignments(this.#ctx, this.#registry, replicaId, 'deregistered');
   }
 
   async #held(assignmentId: string, replicaId: string): Promise<{ assignment: AssignmentRecord; task: TaskRecord }> {

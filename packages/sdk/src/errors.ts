@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   ASSIGNMENT_SUPERSEDED: 409,
   REPLICA_MISMATCH: 409,
   REPLICA_NOT_LIVE: 409,
+  /** WebSocket protocol: a message other than `hello` before `hello` succeeded. */
+  NOT_REGISTERED: 409,
   IDEMPOTENCY_CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,

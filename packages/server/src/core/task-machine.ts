@@ -304,6 +304,24 @@ export function decideReplicaLost({ task, assignment, now, policy, random, reaso
   });
 }
 
+/**
+ * A replica reconnected and listed what it still holds; this live attempt was not among
+ * them. Never started: the assignment never reached the worker (it was pushed as the
+ * connection broke), so the dispatch is undone and does not count as an attempt. Started:
+ * the worker lost it (restarted without it), so the attempt ends as lost and is retried
+ * now rather than when its lease would lapse.
+ */
+export function decideNotHeld({ task, assignment, now, policy, random }: { task: TaskHead; assignment: AssignmentRecord; now: Millis; policy: RetryPolicy; random: number }): Transition | null {
+  if (task.assignmentId !== assignment.id || !LIVE.includes(assignment.status)) return null;
+  if (assignment.status === 'dispatched') {
+    return decideDispatchFailed({ task, assignment, now, reason: `replica ${assignment.replicaId} reconnected without this assignment` });
+  }
+  return decideFail({
+    task, assignment, now, policy, random, outcome: 'lost', retryable: true,
+    error: { code: 'NOT_HELD', message: `replica ${assignment.replicaId} reconnected without attempt ${assignment.attempt}` },
+  });
+}
+
 function errorJson(e: TaskErrorInfo): Json {
   const out: Record<string, Json> = { message: e.message };
   if (e.code !== undefined) out.code = e.code;

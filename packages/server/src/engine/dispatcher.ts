@@ -28,6 +28,12 @@ export interface LeaseWaiter {
    * Called with an empty list when the waiter is superseded or its replica is no longer live.
    */
   deliver(tasks: LeasedTask[]): boolean;
+  /**
+   * A WebSocket session's standing request: it stays registered after a delivery and keeps
+   * receiving tasks whenever the replica has free slots. An HTTP long-poll (not persistent)
+   * is answered once and removed.
+   */
+  persistent?: boolean;
 }
 
 const PAGE_SIZE = 256;
@@ -239,9 +245,11 @@ export class Dispatcher {
           },
         });
       }
-      if (waiter) this.#waiters.delete(replicaId);
+      if (waiter && !waiter.persistent) this.#waiters.delete(replicaId);
       const delivered = waiter !== undefined && waiter.deliver(leased);
       if (delivered) continue;
+      // A standing request that could not take delivery is dead (its socket closed).
+      if (waiter?.persistent) this.removeWaiter(waiter);
       const now = this.#ctx.now();
       for (const { transition } of dispatched) {
         // Decide the undo from the task as it is now: a cancel may have landed meanwhile.

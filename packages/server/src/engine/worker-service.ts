@@ -7,7 +7,7 @@ import type { Json, LeasedTask, TaskErrorInfo } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import {
-  decideCancelAck, decideComplete, decideFail, decideStart,
+  decideCancelAck, decideComplete, decideFail, decideNotHeld, decideStart,
 } from '../core/task-machine.ts';
 import type { AssignmentRecord, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -27,6 +27,15 @@ export interface RegisterParams {
 export interface HeartbeatReply {
   leaseExpiresAt: number;
   cancelRequested: boolean;
+}
+
+export interface ReconcileReply {
+  /** Listed by the worker and still its own: leases renewed, keep working. */
+  kept: Array<{ assignmentId: string; leaseExpiresAt: number; cancelRequested: boolean }>;
+  /** Listed by the worker but no longer its own (ended, superseded, unknown): drop them. */
+  ended: Array<{ assignmentId: string; status: string }>;
+  /** Live on the server but not listed: ended now (see decideNotHeld) so their tasks move on. */
+  released: number;
 }
 
 export class WorkerService {
@@ -128,6 +137,75 @@ export class WorkerService {
     });
   }
 
+  /** Marks a replica seen (a WebSocket pong). Batched; costs no write of its own. */
+  seen(replicaId: string): void {
+    this.#liveness.seen(replicaId);
+  }
+
+  /**
+   * Renews the leases of the listed assignments that are still this replica's; reports the
+   * others as ended (with what became of them) so the worker drops them.
+   */
+  async renew(principal: Principal, p: { replicaId: string; assignmentIds: string[] }): Promise<Pick<ReconcileReply, 'kept' | 'ended'>> {
+    const reply: Pick<ReconcileReply, 'kept' | 'ended'> = { kept: [], ended: [] };
+    await Promise.all([...new Set(p.assignmentIds)].map(async (assignmentId) => {
+      try {
+        const beat = await this.heartbeat(principal, { assignmentId, replicaId: p.replicaId });
+        reply.kept.push({ assignmentId, ...beat });
+      } catch (err) {
+        if (!(err instanceof FlotillaError)) throw err;
+        const a = await this.#ctx.store.assignmentGet({ id: assignmentId });
+        reply.ended.push({ assignmentId, status: a === null ? 'unknown' : a.replicaId !== p.replicaId ? 'not_yours' : a.status });
+      }
+    }));
+    return reply;
+  }
+
+  /**
+   * A replica (re)connected and says which assignments it still holds. The server renews
+   * those that are still its own and ends the live ones it did not list, so a task pushed
+   * into a broken connection, or held by a worker that restarted, is retried at once
+   * instead of when its lease lapses.
+   */
+  async reconcile(principal: Principal, p: { replicaId: string; held: string[] }): Promise<ReconcileReply> {
+    const held = new Set(p.held);
+    const { kept, ended } = await this.renew(principal, { replicaId: p.replicaId, assignmentIds: p.held });
+    const reply: ReconcileReply = { kept, ended, released: 0 };
+    const live = await this.#ctx.store.assignmentListByReplica({ replicaId: p.replicaId });
+    const now = this.#ctx.now();
+    const transitions: Transition[] = [];
+    for (const { task, assignment } of live) {
+      if (held.has(assignment.id)) continue;
+      const policy = retryPolicyFor(this.#ctx, (await this.#registry.get(assignment.agent)) ?? null);
+      const t = decideNotHeld({ task, assignment, now, policy, random: this.#ctx.random() });
+      if (t) transitions.push(t);
+    }
+    const results = await commit(this.#ctx, transitions);
+    reply.released = results.filter((r) => r.ok).length;
+    return reply;
+  }
+
+  /**
+   * A standing lease (the WebSocket protocol): tasks are handed to `deliver` whenever the
+   * replica has free slots, until the returned function is called. `ended` is called when
+   * the replica stops being live or another request for it replaced this one.
+   */
+  standingLease(_principal: Principal, p: { replicaId: string; deliver: (tasks: LeasedTask[]) => boolean; ended: () => void }): () => void {
+    const waiter: LeaseWaiter = {
+      replicaId: p.replicaId,
+      want: Number.MAX_SAFE_INTEGER,
+      persistent: true,
+      deliver: (tasks) => {
+        if (tasks.length > 0) return p.deliver(tasks);
+        this.#dispatcher.removeWaiter(waiter);
+        p.ended();
+        return true;
+      },
+    };
+    this.#dispatcher.addWaiter(waiter);
+    return () => this.#dispatcher.removeWaiter(waiter);
+  }
+
   async deregister(_principal: Principal, replicaId: string): Promise<void> {
     const replica = await this.#ctx.store.replicaGet({ id: replicaId });
     if (!replica) throw new FlotillaError('REPLICA_NOT_FOUND', `replica ${replicaId} is not registered`);
@@ -179,7 +257,7 @@ export class WorkerService {
     if (!result.ok) {
       if (!result.assignment) throw new FlotillaError('ASSIGNMENT_NOT_FOUND', `assignment ${p.assignmentId} does not exist`);
       if (result.assignment.replicaId !== p.replicaId) throw new FlotillaError('REPLICA_MISMATCH', `assignment ${p.assignmentId} is held by another replica`);
-      throw new FlotillaError('ASSIGNMENT_SUPERSEDED', `assignment ${p.assignmentId} is ${result.assignment.status}; stop working on it`);
+      throw new FlotillaError('ASSIGNMENT_SUPERSEDED', `assignment ${p.assignmentId} is ${result.assignment.status}; stop working on it`, { assignmentStatus: result.assignment.status });
     }
     this.#liveness.seen(p.replicaId);
     if (progress) {

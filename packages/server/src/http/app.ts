@@ -15,6 +15,7 @@ import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workerRoutes } from './routes/workers.ts';
+import { installWebSockets, workerSocketRoutes } from './socket/worker-socket.ts';
 
 export const API_PREFIX = '/api/v1';
 export const VERSION = '0.1.0';
@@ -59,6 +60,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
   // JSON only: other media types get 415 rather than being parsed as text and failing later.
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app);
+  const sockets = await installWebSockets(app, engine);
   app.addHook('onRequest', async (_request, reply) => {
     if (state.shuttingDown) return sendError(reply.header('connection', 'close'), 'SHUTTING_DOWN', 'the server is shutting down; retry on another node or after it restarts');
   });
@@ -75,6 +77,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     taskRoutes(api, engine);
     agentRoutes(api, engine);
     workerRoutes(api, engine);
+    workerSocketRoutes(api, engine, ajv.body, sockets);
     eventRoutes(api, engine);
     api.get('/openapi.json', { config: { public: true }, schema: { summary: 'This document', tags: ['meta'] } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });

@@ -168,6 +168,37 @@ export const assignmentFailSchema = {
   },
 } as const;
 
+/**
+ * Messages a worker sends over the WebSocket protocol (docs/protocol.md, part 2), one schema
+ * per `op`. They mirror the HTTP bodies, with the assignment id in the message instead of
+ * the path and no `replicaId` (the session knows it). `id` correlates the server's reply.
+ */
+const requestId = { anyOf: [{ type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }, { type: 'string', minLength: 1, maxLength: 64 }] } as const;
+const socketOp = <Op extends string, P extends Record<string, unknown>>(op: Op, properties: P, required: string[] = [], extra: Record<string, unknown> = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['op', 'id', ...required],
+  properties: { op: { const: op }, id: requestId, ...properties },
+  ...extra,
+}) as const;
+
+export const socketMessageSchemas = {
+  hello: socketOp('hello', {
+    ...omit(registerReplicaSchema.properties, []),
+    /** Assignments this worker still holds from before a reconnect. */
+    held: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true },
+  }, ['agent']),
+  start: socketOp('start', { assignmentId: id }, ['assignmentId']),
+  heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true } }, ['assignmentIds']),
+  progress: socketOp('progress', { assignmentId: id, ...omit(assignmentProgressSchema.properties, ['replicaId']) }, ['assignmentId', 'percent']),
+  complete: socketOp('complete', { assignmentId: id, result: {} }, ['assignmentId']),
+  fail: socketOp('fail', { assignmentId: id, ...omit(assignmentFailSchema.properties, ['replicaId']) }, ['assignmentId', 'error']),
+  cancelled: socketOp('cancelled', { assignmentId: id }, ['assignmentId']),
+  drain: socketOp('drain', {}),
+} as const;
+
+export type SocketOp = keyof typeof socketMessageSchemas;
+
 export const taskListQuerySchema = {
   type: 'object',
   additionalProperties: false,

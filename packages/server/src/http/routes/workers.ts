@@ -10,14 +10,12 @@ import {
 } from '../../schemas/schemas.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
+import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
 import { replicaView } from '../views.ts';
-
-export const PROTOCOL_VERSION = 1;
 
 export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   const { leaseMs, replicaTtlMs } = engine.ctx.config;
-  // A third of the shorter window: two heartbeats can be lost before either one lapses.
-  const heartbeatIntervalMs = Math.max(100, Math.floor(Math.min(leaseMs, replicaTtlMs) / 3));
+  const heartbeatIntervalMs = heartbeatInterval(leaseMs, replicaTtlMs);
 
   app.post<{ Body: { agent: string; replicaId?: string; site?: string; maxConcurrency?: number } }>('/workers/register', {
     schema: { summary: 'Register a replica (or re-register a known replica id after a reconnect)', tags: ['workers'], body: registerReplicaSchema },

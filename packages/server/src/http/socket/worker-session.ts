@@ -1,0 +1,256 @@
+// One worker's WebSocket connection (docs/protocol.md, part 2). The worker says `hello`
+// (register, and list what it still holds), then the server pushes assignments whenever the
+// replica has free slots, and pushes cancellations and revocations as they happen; the
+// worker's reports are request/reply messages over the same socket.
+//
+// Invariants:
+// - Nothing but `hello` is handled before `hello` has succeeded; a second `hello` is refused.
+// - The welcome reply is sent before the first `assign` push (the standing lease is opened
+//   after the reply is written).
+// - Reports about one assignment are applied in the order they were sent; reports about
+//   different assignments run concurrently (so they share group commits).
+// - Closing the socket never ends an attempt by itself: leases run on, and a reconnecting
+//   worker keeps them by listing them in its next `hello`.
+
+import type { ErrorCode, LeasedTask } from '@flotilla/sdk';
+import type { ValidateFunction } from 'ajv';
+import type { FastifyBaseLogger } from 'fastify';
+import type { WebSocket } from 'ws';
+import { FlotillaError } from '../../core/errors.ts';
+import { containsNul } from '../../core/json-limits.ts';
+import type { Engine } from '../../engine/engine.ts';
+import type { Principal } from '../../engine/principal.ts';
+import { toIso } from '../../engine/time.ts';
+import type { SocketOp } from '../../schemas/schemas.ts';
+import { replicaView } from '../views.ts';
+import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
+
+/** Close codes the server uses (4000–4999 are the application's). */
+export const CLOSE = {
+  /** The server is stopping or restarting: reconnect (with backoff), possibly to another node. */
+  serviceRestart: 1012,
+  /** Binary frame: the protocol is JSON text. */
+  unsupportedData: 1003,
+  /** The replica is no longer live (declared lost, deregistered, or its agent deleted): say hello again. */
+  replicaNotLive: 4001,
+  /** A newer connection said hello with the same replica id. */
+  replaced: 4002,
+  /** No pong within two heartbeat intervals. */
+  unresponsive: 4003,
+} as const;
+
+type Message = { op: SocketOp; id: number | string } & Record<string, unknown>;
+type Validators = Record<SocketOp, ValidateFunction>;
+
+export interface SessionHub {
+  attach(replicaId: string, session: WorkerSession): void;
+  detach(replicaId: string, session: WorkerSession): void;
+}
+
+export class WorkerSession {
+  readonly #socket: WebSocket;
+  readonly #engine: Engine;
+  readonly #principal: Principal;
+  readonly #validators: Validators;
+  readonly #hub: SessionHub;
+  readonly #log: FastifyBaseLogger;
+  #replicaId: string | null = null;
+  #hello: Promise<void> | null = null;
+  #closeLease: (() => void) | null = null;
+  #chains = new Map<string, Promise<void>>();
+  #pinger: NodeJS.Timeout | null = null;
+  #alive = true;
+  #closed = false;
+
+  constructor(params: { socket: WebSocket; engine: Engine; principal: Principal; validators: Validators; hub: SessionHub; log: FastifyBaseLogger }) {
+    this.#socket = params.socket;
+    this.#engine = params.engine;
+    this.#principal = params.principal;
+    this.#validators = params.validators;
+    this.#hub = params.hub;
+    this.#log = params.log;
+    this.#socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    this.#socket.on('pong', () => {
+      this.#alive = true;
+      if (this.#replicaId) this.#engine.workers.seen(this.#replicaId);
+    });
+    this.#socket.on('close', () => this.#onClose());
+  }
+
+  get replicaId(): string | null {
+    return this.#replicaId;
+  }
+
+  /** Sends a server-initiated message; false when the socket can no longer take it. */
+  push(message: Record<string, unknown>): boolean {
+    if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) return false;
+    this.#socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#onClose();
+    this.#socket.close(code, reason);
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeLease?.();
+    this.#closeLease = null;
+    if (this.#pinger) clearInterval(this.#pinger);
+    if (this.#replicaId) this.#hub.detach(this.#replicaId, this);
+  }
+
+  #reply(id: number | string | null, result: unknown): void {
+    this.push({ re: id, ok: true, result });
+  }
+
+  #replyError(id: number | string | null, code: ErrorCode, message: string, details?: unknown): void {
+    this.push({ re: id, ok: false, error: { code, message, ...(details === undefined ? {} : { details }) } });
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) return this.close(CLOSE.unsupportedData, 'send JSON text frames');
+    let message: unknown;
+    try {
+      message = JSON.parse(data.toString('utf8'));
+    } catch {
+      return this.#replyError(null, 'INVALID_JSON', 'the message is not valid JSON');
+    }
+    const raw = message as { op?: unknown; id?: unknown } | null;
+    const id = typeof raw?.id === 'number' || typeof raw?.id === 'string' ? raw.id : null;
+    const validate = typeof raw?.op === 'string' && Object.hasOwn(this.#validators, raw.op) ? this.#validators[raw.op as SocketOp] : null;
+    if (!validate) {
+      return this.#replyError(id, 'VALIDATION_FAILED', `unknown op ${JSON.stringify(raw?.op ?? null)}; expected one of ${Object.keys(this.#validators).join(', ')}`);
+    }
+    if (!validate(message)) {
+      const first = validate.errors?.[0];
+      const property = first?.keyword === 'additionalProperties' ? ` (${String((first.params as { additionalProperty?: string }).additionalProperty)})` : '';
+      return this.#replyError(id, 'VALIDATION_FAILED', `message${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}${property}`,
+        validate.errors?.map((e) => ({ path: e.instancePath, message: e.message })));
+    }
+    if (containsNul(message)) return this.#replyError(id, 'VALIDATION_FAILED', 'NUL characters (\\u0000) are not accepted in any field');
+    const m = message as Message;
+    if (m.op === 'hello') {
+      if (this.#hello) return this.#replyError(m.id, 'VALIDATION_FAILED', 'hello was already sent on this connection');
+      this.#hello = this.#handle(m);
+      return;
+    }
+    if (!this.#hello) return this.#replyError(m.id, 'NOT_REGISTERED', `send hello before "${m.op}"`);
+    const key = typeof m.assignmentId === 'string' ? m.assignmentId : null;
+    const after = key ? this.#chains.get(key) ?? this.#hello : this.#hello;
+    const run = after.then(() => this.#handle(m));
+    if (key) {
+      this.#chains.set(key, run);
+      void run.then(() => {
+        if (this.#chains.get(key) === run) this.#chains.delete(key);
+      });
+    }
+  }
+
+  /** Runs one op and replies; never rejects. */
+  async #handle(m: Message): Promise<void> {
+    try {
+      if (m.op !== 'hello' && this.#replicaId === null) {
+        return this.#replyError(m.id, 'NOT_REGISTERED', `hello failed; send hello again on a new connection before "${m.op}"`);
+      }
+      const result = await this.#dispatch(m);
+      if (m.op === 'hello') {
+        this.#reply(m.id, result);
+        this.#openLease();
+      } else {
+        this.#reply(m.id, result);
+      }
+    } catch (err) {
+      if (m.op === 'hello') this.#hello = null;
+      if (err instanceof FlotillaError) return this.#replyError(m.id, err.code, err.message, err.details);
+      this.#log.error({ err, op: m.op }, 'worker socket message failed');
+      this.#replyError(m.id, 'INTERNAL', 'internal error; see the server log');
+    }
+  }
+
+  async #dispatch(m: Message): Promise<unknown> {
+    const workers = this.#engine.workers;
+    const p = this.#principal;
+    const replicaId = this.#replicaId!;
+    const assignmentId = m.assignmentId as string;
+    switch (m.op) {
+      case 'hello':
+        return this.#helloOp(m);
+      case 'start':
+        await workers.start(p, { assignmentId, replicaId });
+        return {};
+      case 'heartbeat': {
+        // Also the replica's liveness: a worker heartbeats even when it holds nothing.
+        await workers.heartbeatReplica(p, replicaId);
+        const renewed = await workers.renew(p, { replicaId, assignmentIds: m.assignmentIds as string[] });
+        return { leases: renewed.kept.map((k) => ({ ...k, leaseExpiresAt: toIso(k.leaseExpiresAt) })), ended: renewed.ended };
+      }
+      case 'progress': {
+        const beat = await workers.heartbeat(p, { assignmentId, replicaId, percent: m.percent as number, ...(m.message === undefined ? {} : { message: m.message as string }) });
+        return { leaseExpiresAt: toIso(beat.leaseExpiresAt), cancelRequested: beat.cancelRequested };
+      }
+      case 'complete':
+        await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never });
+        return {};
+      case 'fail':
+        await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true });
+        return {};
+      case 'cancelled':
+        await workers.acknowledgeCancel(p, { assignmentId, replicaId });
+        return {};
+      case 'drain':
+        this.#closeLease?.();
+        this.#closeLease = null;
+        return {};
+    }
+  }
+
+  async #helloOp(m: Message): Promise<unknown> {
+    const workers = this.#engine.workers;
+    const { leaseMs, replicaTtlMs } = this.#engine.ctx.config;
+    const replica = await workers.register(this.#principal, {
+      agent: m.agent as string,
+      ...(m.replicaId === undefined ? {} : { replicaId: m.replicaId as string }),
+      ...(m.site === undefined ? {} : { site: m.site as string }),
+      ...(m.maxConcurrency === undefined ? {} : { maxConcurrency: m.maxConcurrency as number }),
+    });
+    if (this.#closed) throw new FlotillaError('SHUTTING_DOWN', 'the connection closed during hello');
+    this.#replicaId = replica.id;
+    this.#hub.attach(replica.id, this);
+    const held = await workers.reconcile(this.#principal, { replicaId: replica.id, held: (m.held as string[] | undefined) ?? [] });
+    const heartbeatIntervalMs = heartbeatInterval(leaseMs, replicaTtlMs);
+    this.#startPinging(heartbeatIntervalMs);
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      replica: replicaView(replica),
+      leaseMs,
+      replicaTtlMs,
+      heartbeatIntervalMs,
+      held: { kept: held.kept.map((k) => ({ ...k, leaseExpiresAt: toIso(k.leaseExpiresAt) })), ended: held.ended, released: held.released },
+    };
+  }
+
+  /** The standing lease: assignments are pushed whenever the replica has free slots. */
+  #openLease(): void {
+    if (this.#closed || this.#replicaId === null) return;
+    this.#closeLease = this.#engine.workers.standingLease(this.#principal, {
+      replicaId: this.#replicaId,
+      deliver: (assignments: LeasedTask[]) => this.push({ push: 'assign', assignments }),
+      ended: () => this.close(CLOSE.replicaNotLive, 'the replica is no longer live; say hello again'),
+    });
+  }
+
+  /** Protocol-level pings find dead connections; a pong also counts as the replica being seen. */
+  #startPinging(intervalMs: number): void {
+    if (this.#pinger) return;
+    this.#pinger = setInterval(() => {
+      if (!this.#alive) return this.#socket.terminate();
+      this.#alive = false;
+      this.#socket.ping();
+    }, intervalMs);
+    this.#pinger.unref();
+  }
+}

@@ -1,0 +1,111 @@
+// The WebSocket worker endpoint, `GET /api/v1/workers/socket` (docs/protocol.md, part 2),
+// and the hub that routes pushes to connected replicas. Authentication is the upgrade
+// request's bearer token, checked by the same hook as every HTTP route.
+//
+// Pushes come from the event bus, which carries every committed event of every node (with
+// a multi-node store the relay feeds it), so a cancel requested on another node reaches the
+// worker connected here as soon as the event is committed.
+
+import websocket from '@fastify/websocket';
+import type { Ajv } from 'ajv';
+import type { FastifyInstance } from 'fastify';
+import type { EventRecord } from '../../core/types.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { socketMessageSchemas, type SocketOp } from '../../schemas/schemas.ts';
+import { principalOf } from '../auth.ts';
+import { CLOSE, WorkerSession, type SessionHub } from './worker-session.ts';
+
+/** What an event means for the worker holding the attempt, if anything. */
+function pushFor(event: EventRecord): Record<string, unknown> | null {
+  if (event.assignmentId === null) return null;
+  const base = { assignmentId: event.assignmentId, taskId: event.taskId };
+  const data = (event.data ?? {}) as { outcome?: unknown; reason?: unknown };
+  switch (event.type) {
+    case 'task.cancel_requested':
+      return { push: 'cancel', ...base };
+    case 'task.retrying':
+    case 'task.failed':
+      // The worker's own `fail` needs no push; an expiry decided by the server does.
+      return data.outcome === 'timed_out' || data.outcome === 'lost' ? { push: 'revoke', ...base, reason: data.outcome } : null;
+    case 'task.cancelled':
+      return data.reason === 'grace_expired' ? { push: 'revoke', ...base, reason: 'cancelled' } : null;
+    default:
+      return null;
+  }
+}
+
+export class WorkerSocketHub implements SessionHub {
+  readonly #sessions = new Map<string, WorkerSession>();
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(engine: Engine) {
+    this.#unsubscribe = engine.ctx.bus.subscribe((event) => this.#onEvent(event));
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  attach(replicaId: string, session: WorkerSession): void {
+    const previous = this.#sessions.get(replicaId);
+    if (previous && previous !== session) previous.close(CLOSE.replaced, 'a newer connection registered this replica');
+    this.#sessions.set(replicaId, session);
+  }
+
+  detach(replicaId: string, session: WorkerSession): void {
+    if (this.#sessions.get(replicaId) === session) this.#sessions.delete(replicaId);
+  }
+
+  #onEvent(event: EventRecord): void {
+    if (event.replicaId === null) return;
+    const session = this.#sessions.get(event.replicaId);
+    if (!session) return;
+    if (event.type === 'replica.lost' || event.type === 'replica.disconnected') {
+      session.close(CLOSE.replicaNotLive, 'the replica is no longer live; say hello again');
+      return;
+    }
+    const push = pushFor(event);
+    if (push) session.push(push);
+  }
+
+  /** Server shutdown: tell every worker to reconnect (elsewhere, or here after the restart). */
+  closeAll(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    for (const session of [...this.#sessions.values()]) session.close(CLOSE.serviceRestart, 'the server is restarting; reconnect');
+  }
+}
+
+/**
+ * Registers WebSocket support on the root instance. It must come before the other hooks:
+ * its own onRequest hook marks upgrade requests so that an upgrade refused by a later hook
+ * (401, 503) gets its socket destroyed after the answer instead of left open.
+ */
+export async function installWebSockets(app: FastifyInstance, engine: Engine): Promise<WorkerSocketHub> {
+  const hub = new WorkerSocketHub(engine);
+  await app.register(websocket, {
+    options: { maxPayload: engine.ctx.config.bodyLimitBytes },
+    preClose(done) {
+      hub.closeAll();
+      // Connections that never said hello are not in the hub.
+      for (const client of app.websocketServer.clients) client.close(CLOSE.serviceRestart, 'the server is restarting; reconnect');
+      // ws emits the server's 'close' only once every client is gone; the HTTP server's
+      // own close (forceCloseConnections) ends the sockets, so do not wait for it here.
+      app.websocketServer.close();
+      done();
+    },
+  });
+  return hub;
+}
+
+export function workerSocketRoutes(app: FastifyInstance, engine: Engine, ajv: Ajv, hub: WorkerSocketHub): void {
+  const validators = Object.fromEntries(
+    Object.entries(socketMessageSchemas).map(([op, schema]) => [op, ajv.compile(schema)]),
+  ) as Record<SocketOp, ReturnType<Ajv['compile']>>;
+  app.get('/workers/socket', {
+    websocket: true,
+    schema: { summary: 'The WebSocket worker protocol: assignments are pushed, reports are messages (docs/protocol.md)', tags: ['workers'] },
+  }, (socket, request) => {
+    void new WorkerSession({ socket, engine, principal: principalOf(request), validators, hub, log: request.log });
+  });
+}

@@ -1,5 +1,6 @@
-// The worker runtime against a real server process (HTTP lease protocol), with short leases
-// so heartbeats, cancellation and timeouts show within a second or two.
+// The worker runtime against a real server process, over both of its transports (the
+// WebSocket protocol and the HTTP lease protocol), with short leases so heartbeats,
+// cancellation and timeouts show within a second or two.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -30,25 +31,30 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function worker(agent: string, handler: Parameters<typeof createWorker>[0]['handler'], concurrency = 2): FlotillaWorker {
-  const w = createWorker({ url: server.url, token: TOKEN, agent, concurrency, handler, leaseWaitMs: 2_000, log: () => {} });
-  workers.push(w);
-  return w;
-}
+type Transport = 'websocket' | 'http';
 
 async function terminal(id: string): Promise<TaskView> {
   return client.tasks.wait(id, { timeoutMs: 15_000 });
 }
 
-describe('worker runtime', () => {
+for (const transport of ['websocket', 'http'] as const satisfies Transport[]) describe(`worker runtime over ${transport}`, () => {
+  // Agent names carry the transport: both suites share one server.
+  const n = (name: string) => `${name}-${transport}`;
+  function worker(agent: string, handler: Parameters<typeof createWorker>[0]['handler'], concurrency = 2): FlotillaWorker {
+    const w = createWorker({ url: server.url, token: TOKEN, agent, concurrency, handler, transport, leaseWaitMs: 2_000, log: () => {} });
+    workers.push(w);
+    assert.equal(w.transport, transport);
+    return w;
+  }
+
   it('runs tasks with the handler\'s return value as the result, reporting progress', async () => {
-    await client.agents.create({ name: 'echo', maxConcurrency: 2 });
-    const w = worker('echo', async (task, ctx) => {
+    await client.agents.create({ name: n('echo'), maxConcurrency: 2 });
+    const w = worker(n('echo'), async (task, ctx) => {
       await ctx.progress(50, 'halfway');
       return { echo: task.input };
     });
     await w.start();
-    const tasks = await Promise.all([1, 2, 3, 4, 5].map((i) => client.tasks.submit({ agent: 'echo', input: { i } })));
+    const tasks = await Promise.all([1, 2, 3, 4, 5].map((i) => client.tasks.submit({ agent: n('echo'), input: { i } })));
     const done = await Promise.all(tasks.map((t) => terminal(t.id)));
     assert.deepEqual(done.map((t) => t.status), Array(5).fill('completed'));
     assert.deepEqual(done.map((t) => t.result), tasks.map((t) => ({ echo: t.input })));
@@ -57,15 +63,15 @@ describe('worker runtime', () => {
   });
 
   it('a thrown error is retried; a NonRetryableError fails the task for good', async () => {
-    await client.agents.create({ name: 'flaky', maxAttempts: 3, retry: { baseDelayMs: 50, maxDelayMs: 100 } });
-    const w = worker('flaky', async (task) => {
+    await client.agents.create({ name: n('flaky'), maxAttempts: 3, retry: { baseDelayMs: 50, maxDelayMs: 100 } });
+    const w = worker(n('flaky'), async (task) => {
       if ((task.input as { kind: string }).kind === 'fatal') throw new NonRetryableError('bad input', { code: 'BAD_INPUT' });
       if (task.attempt === 1) throw new Error('transient');
       return 'ok';
     });
     await w.start();
-    const retried = await client.tasks.submit({ agent: 'flaky', input: { kind: 'transient' } });
-    const fatal = await client.tasks.submit({ agent: 'flaky', input: { kind: 'fatal' } });
+    const retried = await client.tasks.submit({ agent: n('flaky'), input: { kind: 'transient' } });
+    const fatal = await client.tasks.submit({ agent: n('flaky'), input: { kind: 'fatal' } });
     const [a, b] = await Promise.all([terminal(retried.id), terminal(fatal.id)]);
     assert.equal(a.status, 'completed');
     assert.equal(a.attempt, 2);
@@ -75,16 +81,16 @@ describe('worker runtime', () => {
   });
 
   it('cancelling a running task aborts ctx.signal, and the task ends cancelled', async () => {
-    await client.agents.create({ name: 'slow' });
+    await client.agents.create({ name: n('slow') });
     let reason: unknown = null;
-    const w = worker('slow', (_task, ctx) => new Promise((_resolve, reject) => {
+    const w = worker(n('slow'), (_task, ctx) => new Promise((_resolve, reject) => {
       ctx.signal.addEventListener('abort', () => {
         reason = ctx.signal.reason;
         reject(ctx.signal.reason as Error);
       });
     }));
     await w.start();
-    const task = await client.tasks.submit({ agent: 'slow' });
+    const task = await client.tasks.submit({ agent: n('slow') });
     for (let i = 0; i < 50 && (await client.tasks.get(task.id)).status !== 'running'; i++) await new Promise((r) => setTimeout(r, 50));
     await client.tasks.cancel(task.id, 'no longer needed');
     const done = await terminal(task.id);
@@ -94,16 +100,16 @@ describe('worker runtime', () => {
   });
 
   it('an attempt past its timeout aborts ctx.signal with kind timeout', async () => {
-    await client.agents.create({ name: 'stuck', maxAttempts: 1 });
+    await client.agents.create({ name: n('stuck'), maxAttempts: 1 });
     let kind: string | null = null;
-    const w = worker('stuck', (_task, ctx) => new Promise((_resolve, reject) => {
+    const w = worker(n('stuck'), (_task, ctx) => new Promise((_resolve, reject) => {
       ctx.signal.addEventListener('abort', () => {
         kind = (ctx.signal.reason as TaskAbortedError).kind;
         reject(ctx.signal.reason as Error);
       });
     }));
     await w.start();
-    const task = await client.tasks.submit({ agent: 'stuck', timeoutMs: 600 });
+    const task = await client.tasks.submit({ agent: n('stuck'), timeoutMs: 600 });
     const done = await terminal(task.id);
     assert.equal(done.status, 'failed');
     for (let i = 0; i < 40 && kind === null; i++) await new Promise((r) => setTimeout(r, 50));
@@ -111,16 +117,16 @@ describe('worker runtime', () => {
   });
 
   it('spawns a child task and waits for it', async () => {
-    await client.agents.create({ name: 'parent' });
-    await client.agents.create({ name: 'child' });
-    const child = worker('child', (task) => ({ doubled: (task.input as number) * 2 }));
-    const parent = worker('parent', async (_task, ctx) => {
-      const handle = await ctx.spawn({ agent: 'child', input: 21 });
+    await client.agents.create({ name: n('parent') });
+    await client.agents.create({ name: n('child') });
+    const child = worker(n('child'), (task) => ({ doubled: (task.input as number) * 2 }));
+    const parent = worker(n('parent'), async (_task, ctx) => {
+      const handle = await ctx.spawn({ agent: n('child'), input: 21 });
       const finished = await handle.wait({ timeoutMs: 10_000 });
       return { child: handle.id, result: finished.result };
     });
     await Promise.all([child.start(), parent.start()]);
-    const task = await client.tasks.submit({ agent: 'parent' });
+    const task = await client.tasks.submit({ agent: n('parent') });
     const done = await terminal(task.id);
     assert.equal(done.status, 'completed');
     const { child: childId, result } = done.result as { child: string; result: unknown };
@@ -129,19 +135,19 @@ describe('worker runtime', () => {
   });
 
   it('a worker process killed mid-task: the task is retried on another worker and completes', { timeout: 30_000 }, async () => {
-    await client.agents.create({ name: 'mortal', retry: { baseDelayMs: 50, maxDelayMs: 100 } });
+    await client.agents.create({ name: n('mortal'), retry: { baseDelayMs: 50, maxDelayMs: 100 } });
     const child = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/slow-worker.ts', import.meta.url))], {
-      env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: TOKEN, AGENT: 'mortal' },
+      env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: TOKEN, AGENT: n('mortal'), TRANSPORT: transport },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     for (let i = 0; i < 100 && !out.includes('ready'); i++) await new Promise((r) => setTimeout(r, 50));
-    const task = await client.tasks.submit({ agent: 'mortal', input: 'survive' });
+    const task = await client.tasks.submit({ agent: n('mortal'), input: 'survive' });
     for (let i = 0; i < 100 && !out.includes(`started ${task.id}`); i++) await new Promise((r) => setTimeout(r, 50));
     assert.ok(out.includes(`started ${task.id}`), 'the doomed worker started the task');
     child.kill('SIGKILL');
-    const rescuer = worker('mortal', (t) => ({ rescued: t.input }));
+    const rescuer = worker(n('mortal'), (t) => ({ rescued: t.input }));
     await rescuer.start();
     const done = await terminal(task.id);
     assert.equal(done.status, 'completed');
@@ -156,20 +162,20 @@ describe('worker runtime', () => {
         probe.close(() => resolve(p));
       });
     });
-    const database = join(dir, 'restart.db');
+    const database = join(dir, `restart-${transport}.db`);
     const env = { FLOTILLA_LEASE_MS: '900', FLOTILLA_REPLICA_TTL_MS: '3000', FLOTILLA_REAPER_INTERVAL_MS: '100' };
     let node = await startServerProcess({ database, env, port });
     const local = new Flotilla({ url: node.url, token: TOKEN });
     try {
-      await local.agents.create({ name: 'steadfast' });
-      const w = createWorker({ url: node.url, token: TOKEN, agent: 'steadfast', concurrency: 2, leaseWaitMs: 1_000, log: () => {}, handler: (t) => ({ ok: t.input }) });
+      await local.agents.create({ name: n('steadfast') });
+      const w = createWorker({ url: node.url, token: TOKEN, agent: n('steadfast'), concurrency: 2, transport, leaseWaitMs: 1_000, log: () => {}, handler: (t) => ({ ok: t.input }) });
       workers.push(w);
       await w.start();
-      const before = await local.tasks.submit({ agent: 'steadfast', input: 1 });
+      const before = await local.tasks.submit({ agent: n('steadfast'), input: 1 });
       assert.equal((await local.tasks.wait(before.id, { timeoutMs: 10_000 })).status, 'completed');
       await node.kill('SIGKILL');
       node = await startServerProcess({ database, env, port });
-      const afterRestart = await local.tasks.submit({ agent: 'steadfast', input: 2 });
+      const afterRestart = await local.tasks.submit({ agent: n('steadfast'), input: 2 });
       const done = await local.tasks.wait(afterRestart.id, { timeoutMs: 20_000 });
       assert.equal(done.status, 'completed');
       assert.deepEqual(done.result, { ok: 2 });
@@ -179,16 +185,16 @@ describe('worker runtime', () => {
   });
 
   it('graceful stop: a running task finishes and is recorded, no new task is taken', async () => {
-    await client.agents.create({ name: 'drain' });
-    const w = worker('drain', async () => {
+    await client.agents.create({ name: n('drain') });
+    const w = worker(n('drain'), async () => {
       await new Promise((r) => setTimeout(r, 400));
       return 'finished';
     }, 1);
     await w.start();
-    const first = await client.tasks.submit({ agent: 'drain' });
+    const first = await client.tasks.submit({ agent: n('drain') });
     for (let i = 0; i < 50 && (await client.tasks.get(first.id)).status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));
     const stopping = w.stop({ drainTimeoutMs: 5_000 });
-    const second = await client.tasks.submit({ agent: 'drain' });
+    const second = await client.tasks.submit({ agent: n('drain') });
     await stopping;
     assert.equal((await client.tasks.get(first.id)).status, 'completed');
     assert.equal((await client.tasks.get(second.id)).status, 'pending');

@@ -1,15 +1,19 @@
 // The worker runtime: run a handler for an agent's tasks, with heartbeats, progress,
 // cancellation and timeouts delivered through an AbortSignal, child tasks, reconnection and
-// a graceful drain. This version speaks the HTTP lease protocol (docs/protocol.md): one
-// long-poll lease request open while there are free slots, so work arrives as soon as it is
-// dispatched, without polling. Web-standard APIs only.
+// a graceful drain. It speaks the WebSocket worker protocol where the runtime has a
+// WebSocket that can send headers (Node 22+), so assignments are pushed; otherwise, or when
+// asked, the HTTP lease protocol (a long-poll kept open). Web-standard APIs only.
 
-import { isFlotillaError, type FlotillaApiError } from '../client/errors.ts';
 import { Flotilla } from '../client/flotilla.ts';
 import { Transport } from '../client/transport.ts';
 import type { WaitOptions } from '../client/types.ts';
 import type { Json, LeasedTask, TaskSpec, TaskView } from '../wire.ts';
+import type { Logger, ReportOp, WorkerChannel } from './channel.ts';
+
+export type { Logger, LogLevel } from './channel.ts';
 import { NonRetryableError, TaskAbortedError, type AbortKind } from './errors.ts';
+import { HttpChannel } from './http-channel.ts';
+import { SocketChannel, type WebSocketConstructor } from './socket-channel.ts';
 
 export type WorkerTask = LeasedTask['task'];
 
@@ -34,8 +38,6 @@ export interface TaskContext {
 
 export type Handler = (task: WorkerTask, ctx: TaskContext) => Promise<Json | void> | Json | void;
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type Logger = (level: LogLevel, message: string, data?: Record<string, unknown>) => void;
 
 export interface WorkerOptions {
   url: string | string[];
@@ -47,7 +49,15 @@ export interface WorkerOptions {
   /** Keep a stable replica id across restarts; default: the server assigns one. */
   replica?: string;
   site?: string;
-  /** How long one lease request waits for work (default 20 s). */
+  /**
+   * `websocket` (default where available): assignments are pushed over one socket.
+   * `http`: the HTTP lease protocol (long-poll), for runtimes without a WebSocket that can
+   * send an Authorization header.
+   */
+  transport?: 'websocket' | 'http';
+  /** A WebSocket constructor to use instead of the global one. */
+  WebSocket?: WebSocketConstructor;
+  /** HTTP transport: how long one lease request waits for work (default 20 s). */
   leaseWaitMs?: number;
   /** How long stop() lets running tasks finish (default 30 s). */
   drainTimeoutMs?: number;
@@ -68,21 +78,13 @@ function abort(controller: AbortController, kind: AbortKind, message: string, en
   if (!controller.signal.aborted) controller.abort(new TaskAbortedError(kind, message, endedByServer));
 }
 
-/** What a refused report or heartbeat says became of the attempt (see details.assignmentStatus). */
-function endedAs(err: FlotillaApiError): AbortKind {
-  const status = (err.details as { assignmentStatus?: unknown } | undefined)?.assignmentStatus;
-  if (status === 'timed_out') return 'timeout';
-  if (status === 'cancelled') return 'cancelled';
-  return 'lease_lost';
-}
-
 function kindOf(signal: AbortSignal): AbortKind | null {
   return signal.aborted && signal.reason instanceof TaskAbortedError ? signal.reason.kind : null;
 }
 
 export class FlotillaWorker {
   readonly #opts: WorkerOptions;
-  readonly #transport: Transport;
+  readonly #channel: WorkerChannel;
   readonly #client: Flotilla;
   readonly #log: Logger;
   readonly #concurrency: number;
@@ -90,10 +92,8 @@ export class FlotillaWorker {
   #replicaId: string | null;
   #heartbeatMs = 10_000;
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null;
-  #loop: Promise<void> | null = null;
-  #stopping = false;
-  #leaseAbort: AbortController | null = null;
-  #slotFreed: (() => void) | null = null;
+  #started = false;
+  #stopping: Promise<void> | null = null;
   #tasks = new Set<Promise<void>>();
   /** Attempts completed / failed by this process (observability). */
   readonly stats = { completed: 0, failed: 0, cancelled: 0, dropped: 0 };
@@ -101,11 +101,23 @@ export class FlotillaWorker {
   constructor(opts: WorkerOptions) {
     this.#opts = opts;
     const urls = Array.isArray(opts.url) ? opts.url : [opts.url];
-    this.#transport = new Transport({ urls, token: opts.token, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+    const transport = new Transport({ urls, token: opts.token, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
     this.#client = new Flotilla({ url: urls, token: opts.token, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
     this.#log = opts.log ?? defaultLog;
     this.#concurrency = Math.max(1, opts.concurrency ?? 1);
     this.#replicaId = opts.replica ?? null;
+    const common = { transport, agent: opts.agent, concurrency: this.#concurrency, replicaId: this.#replicaId, site: opts.site, log: this.#log };
+    const WebSocketImpl = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const useSocket = opts.transport !== 'http' && WebSocketImpl !== undefined;
+    if (opts.transport === 'websocket' && WebSocketImpl === undefined) throw new TypeError('Flotilla worker: no WebSocket in this runtime; pass `WebSocket` or use transport: "http"');
+    this.#channel = useSocket
+      ? new SocketChannel({ ...common, urls, token: opts.token, WebSocket: WebSocketImpl })
+      : new HttpChannel({ ...common, leaseWaitMs: opts.leaseWaitMs ?? 20_000 });
+  }
+
+  /** Which protocol this worker speaks. */
+  get transport(): 'websocket' | 'http' {
+    return this.#channel.kind;
   }
 
   get replicaId(): string | null {
@@ -118,21 +130,44 @@ export class FlotillaWorker {
 
   /** Registers and starts taking work. Resolves once registered. */
   async start(): Promise<void> {
-    if (this.#loop) return;
-    await this.#register();
+    if (this.#started) return;
+    this.#started = true;
+    const registration = await this.#channel.open({
+      assign: (tasks) => {
+        for (const leased of tasks) this.#execute(leased);
+      },
+      cancel: (assignmentId) => {
+        const r = this.#running.get(assignmentId);
+        if (r) abort(r.controller, 'cancelled', 'the task was cancelled');
+      },
+      revoke: (assignmentId, kind) => {
+        const r = this.#running.get(assignmentId);
+        if (r) abort(r.controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
+      },
+      freeSlots: () => this.#concurrency - this.#running.size,
+      held: () => [...this.#running.keys()],
+      fatal: (code, message) => {
+        this.#log('error', 'the server refuses this worker; stopping', { code, message });
+        void this.stop({ drainTimeoutMs: 0 });
+      },
+    });
+    this.#replicaId = registration.replicaId;
+    this.#heartbeatMs = Math.max(100, registration.heartbeatIntervalMs);
+    this.#log('info', 'registered', { replicaId: this.#replicaId, agent: this.#opts.agent, transport: this.#channel.kind });
     this.#heartbeatTimer = setInterval(() => void this.#heartbeatAll(), this.#heartbeatMs);
-    this.#loop = this.#run();
   }
 
   /**
    * Stops taking work, lets running tasks finish for up to `drainTimeoutMs`, then aborts the
-   * rest and fails them as retryable so they move to another replica at once; deregisters.
+   * rest and fails them as retryable so they move to another replica at once; leaves.
    */
-  async stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
-    if (this.#stopping) return this.#loop ?? undefined;
-    this.#stopping = true;
-    this.#leaseAbort?.abort();
-    this.#slotFreed?.();
+  stop(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    this.#stopping ??= this.#stop(options);
+    return this.#stopping;
+  }
+
+  async #stop(options: { drainTimeoutMs?: number }): Promise<void> {
+    await this.#channel.drain();
     const drain = options.drainTimeoutMs ?? this.#opts.drainTimeoutMs ?? 30_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, drain)));
@@ -141,63 +176,8 @@ export class FlotillaWorker {
     clearTimeout(timer);
     for (const r of this.#running.values()) abort(r.controller, 'shutdown', 'the worker is shutting down');
     await Promise.all([...this.#tasks]);
-    await this.#loop;
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);
-    if (this.#replicaId) {
-      await this.#transport.request('POST', `/workers/${this.#replicaId}/deregister`, { idempotent: true }).catch(() => {});
-    }
-  }
-
-  async #register(): Promise<void> {
-    const body = {
-      agent: this.#opts.agent,
-      maxConcurrency: this.#concurrency,
-      ...(this.#replicaId ? { replicaId: this.#replicaId } : {}),
-      ...(this.#opts.site ? { site: this.#opts.site } : {}),
-    };
-    // Re-registering with the same id is harmless, so it may be resent after a failure.
-    const res = await this.#transport.request<{ replica: { id: string }; heartbeatIntervalMs: number }>('POST', '/workers/register', { body, idempotent: this.#replicaId !== null });
-    this.#replicaId = res.replica.id;
-    this.#heartbeatMs = Math.max(100, res.heartbeatIntervalMs);
-    this.#log('info', 'registered', { replicaId: this.#replicaId, agent: this.#opts.agent });
-  }
-
-  async #run(): Promise<void> {
-    let backoff = 100;
-    while (!this.#stopping) {
-      const free = this.#concurrency - this.#running.size;
-      if (free <= 0) {
-        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
-        this.#slotFreed = null;
-        continue;
-      }
-      try {
-        this.#leaseAbort = new AbortController();
-        const waitMs = this.#opts.leaseWaitMs ?? 20_000;
-        const res = await this.#transport.request<{ assignments: LeasedTask[] }>('POST', `/workers/${this.#replicaId}/lease`, {
-          body: { max: free, waitMs },
-          idempotent: false,
-          timeoutMs: waitMs + 10_000,
-          signal: this.#leaseAbort.signal,
-        });
-        backoff = 100;
-        for (const leased of res.assignments) this.#execute(leased);
-      } catch (err) {
-        if (this.#stopping) break;
-        if (isFlotillaError(err, 'REPLICA_NOT_LIVE') || isFlotillaError(err, 'REPLICA_NOT_FOUND')) {
-          await this.#register().catch((e: unknown) => this.#log('warn', 're-registration failed', { error: String(e) }));
-          continue;
-        }
-        if (isFlotillaError(err, 'UNKNOWN_AGENT') || isFlotillaError(err, 'UNAUTHENTICATED') || isFlotillaError(err, 'FORBIDDEN')) {
-          this.#log('error', 'the server refuses this worker; stopping', { code: (err as FlotillaApiError).code });
-          this.#stopping = true;
-          break;
-        }
-        this.#log('warn', 'lease failed; retrying', { error: String(err), inMs: backoff });
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(5_000, backoff * 2);
-      }
-    }
+    await this.#channel.close();
   }
 
   #execute(leased: LeasedTask): void {
@@ -207,29 +187,19 @@ export class FlotillaWorker {
     const done = this.#runOne(running).finally(() => {
       this.#running.delete(leased.assignmentId);
       this.#tasks.delete(done);
-      this.#slotFreed?.();
+      this.#channel.slotFreed();
     });
     this.#tasks.add(done);
   }
 
-  async #report(path: string, body: Record<string, unknown>): Promise<boolean> {
-    try {
-      await this.#transport.request('POST', path, { body: { replicaId: this.#replicaId, ...body }, idempotent: false });
-      return true;
-    } catch (err) {
-      if (isFlotillaError(err, 'ASSIGNMENT_SUPERSEDED')) {
-        this.#log('info', 'report not applied: the attempt was already ended', { path, details: err.details });
-        return false;
-      }
-      this.#log('warn', 'report failed', { path, error: String(err) });
-      return false;
-    }
+  async #report(op: ReportOp, assignmentId: string, body: Record<string, unknown> = {}): Promise<boolean> {
+    return (await this.#channel.report(op, assignmentId, body)) === 'ok';
   }
 
   async #runOne(r: Running): Promise<void> {
     const { leased, controller } = r;
-    const base = `/assignments/${leased.assignmentId}`;
-    if (!(await this.#report(`${base}/start`, {}))) {
+    const id = leased.assignmentId;
+    if (!(await this.#report('start', id))) {
       abort(controller, 'lease_lost', 'the attempt was taken back before it started');
     }
     const ctx: TaskContext = {
@@ -237,13 +207,9 @@ export class FlotillaWorker {
       replicaId: this.#replicaId!,
       signal: controller.signal,
       progress: async (percent, message) => {
-        const res = await this.#transport.request<{ cancelRequested: boolean }>('POST', `${base}/progress`, {
-          body: { replicaId: this.#replicaId, percent, ...(message !== undefined ? { message } : {}) }, idempotent: true,
-        }).catch((err: unknown) => {
-          if (isFlotillaError(err, 'ASSIGNMENT_SUPERSEDED')) abort(controller, 'lease_lost', 'the attempt is no longer ours');
-          return null;
-        });
-        if (res?.cancelRequested) abort(controller, 'cancelled', 'the task was cancelled');
+        const res = await this.#channel.progress(id, percent, message);
+        if (res === 'superseded') abort(controller, 'lease_lost', 'the attempt is no longer ours');
+        else if (res?.cancelRequested) abort(controller, 'cancelled', 'the task was cancelled');
       },
       log: (message, data) => this.#log('info', message, { taskId: leased.task.id, ...data }),
       spawn: async (spec) => {
@@ -277,42 +243,35 @@ export class FlotillaWorker {
       return;
     }
     if (kind === 'cancelled') {
-      if (await this.#report(`${base}/cancelled`, {})) this.stats.cancelled += 1;
+      if (await this.#report('cancelled', id)) this.stats.cancelled += 1;
       return;
     }
     if (error === null && kind === null) {
-      if (await this.#report(`${base}/complete`, { result: result ?? null })) this.stats.completed += 1;
+      if (await this.#report('complete', id, { result: result ?? null })) this.stats.completed += 1;
       return;
     }
     const retryable = kind !== null || !(error instanceof NonRetryableError);
     const e = error instanceof Error ? error : kind !== null ? (controller.signal.reason as Error) : new Error(String(error));
     const code = kind === 'timeout' ? 'TIMED_OUT' : kind === 'shutdown' ? 'WORKER_SHUTDOWN' : (e as { code?: unknown }).code;
     const details = error instanceof NonRetryableError ? error.details : undefined;
-    if (await this.#report(`${base}/fail`, {
+    if (await this.#report('fail', id, {
       retryable,
       error: { message: e.message || e.name, ...(typeof code === 'string' ? { code } : {}), ...(details !== undefined ? { details } : {}) },
     })) this.stats.failed += 1;
   }
 
-  /** One loop for every running attempt: renew leases and learn of cancellations. */
+  /** One beat for every running attempt: renew leases, learn of cancellations and ended attempts. */
   async #heartbeatAll(): Promise<void> {
-    await Promise.all([...this.#running.values()].map(async (r) => {
-      if (r.controller.signal.aborted) return;
-      try {
-        const res = await this.#transport.request<{ cancelRequested: boolean }>('POST', `/assignments/${r.leased.assignmentId}/heartbeat`, {
-          body: { replicaId: this.#replicaId }, idempotent: true,
-        });
-        if (res.cancelRequested) abort(r.controller, 'cancelled', 'the task was cancelled');
-      } catch (err) {
-        if (isFlotillaError(err, 'ASSIGNMENT_SUPERSEDED')) {
-          const kind = endedAs(err);
-          abort(r.controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
-        } else if (isFlotillaError(err, 'ASSIGNMENT_NOT_FOUND')) {
-          abort(r.controller, 'lease_lost', 'the attempt no longer exists');
-        }
-        // Network errors: keep working; the next beat may get through before the lease lapses.
-      }
-    }));
+    const ids = [...this.#running.entries()].filter(([, r]) => !r.controller.signal.aborted).map(([id]) => id);
+    const beat = await this.#channel.heartbeat(ids);
+    for (const id of beat.cancelRequested) {
+      const r = this.#running.get(id);
+      if (r) abort(r.controller, 'cancelled', 'the task was cancelled');
+    }
+    for (const { assignmentId, kind } of beat.ended) {
+      const r = this.#running.get(assignmentId);
+      if (r) abort(r.controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
+    }
   }
 }
 

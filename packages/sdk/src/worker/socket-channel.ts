@@ -1,0 +1,317 @@
+// The WebSocket worker protocol (docs/protocol.md, part 2): one socket per worker; the
+// server pushes assignments whenever this replica has free slots, and pushes cancellations
+// and revocations as they happen. Reports are request/reply messages.
+//
+// Reconnection: when the socket drops (server restart, node death, network), the channel
+// reconnects with backoff, trying the configured URLs in turn, says `hello` again with the
+// same replica id and the assignments still being worked on, and re-sends the reports that
+// had no reply. Re-sending is safe: the server applies a report at most once and refuses
+// one about an attempt that is over.
+
+import { FlotillaApiError, FlotillaNetworkError } from '../client/errors.ts';
+import { ERROR_STATUS, isErrorCode } from '../errors.ts';
+import { apiBase } from '../client/transport.ts';
+import type { Transport } from '../client/transport.ts';
+import type { LeasedTask } from '../wire.ts';
+import { kindForStatus, type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type WorkerChannel } from './channel.ts';
+
+/** The constructor of a WHATWG WebSocket; Node's global one accepts `{ headers }` (undici). */
+export type WebSocketConstructor = new (url: string, init?: { headers?: Record<string, string>; protocols?: string[] } | string[]) => WebSocket;
+
+export interface SocketChannelOptions {
+  urls: string[];
+  token: string;
+  transport: Transport;
+  agent: string;
+  concurrency: number;
+  replicaId: string | null;
+  site: string | undefined;
+  log: Logger;
+  WebSocket: WebSocketConstructor;
+}
+
+type Reply = { re: number | string | null; ok: boolean; result?: unknown; error?: { code: string; message: string; details?: unknown } };
+type Push =
+  | { push: 'assign'; assignments: LeasedTask[] }
+  | { push: 'cancel'; assignmentId: string }
+  | { push: 'revoke'; assignmentId: string; reason: string };
+
+interface Pending {
+  message: Record<string, unknown>;
+  resolve(reply: Reply): void;
+  /** Reports go again on the next socket; hello and heartbeats belong to the socket they were sent on. */
+  resend: boolean;
+}
+
+const DISCONNECTED: Reply = { re: null, ok: false, error: { code: 'DISCONNECTED', message: 'the connection closed before the reply' } };
+
+interface Welcome {
+  replica: { id: string };
+  heartbeatIntervalMs: number;
+  held: { kept: Array<{ assignmentId: string; cancelRequested: boolean }>; ended: Array<{ assignmentId: string; status: string }> };
+}
+
+/** Server close codes that mean "this worker must stop", not "reconnect". */
+const REPLACED = 4002;
+const FATAL_HELLO = ['UNKNOWN_AGENT', 'REPLICA_MISMATCH', 'UNAUTHENTICATED', 'FORBIDDEN', 'VALIDATION_FAILED'];
+
+export class SocketChannel implements WorkerChannel {
+  readonly kind = 'websocket';
+  readonly #o: SocketChannelOptions;
+  #hooks: ChannelHooks | null = null;
+  #replicaId: string | null;
+  #socket: WebSocket | null = null;
+  /** Resolves when a socket has said hello and is ready for reports. */
+  #ready: Promise<void> | null = null;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  #closing = false;
+  #draining = false;
+  #urlIndex = 0;
+  #heartbeatMs = 10_000;
+  #lastReplyAt = 0;
+  /** A connect (open + hello) is under way; its own failure handling owns the socket. */
+  #connecting = false;
+  /** Resolves on close(): nothing waits for a reconnection after that. */
+  #closed: Promise<void>;
+  #markClosed!: () => void;
+
+  constructor(options: SocketChannelOptions) {
+    this.#o = options;
+    this.#replicaId = options.replicaId;
+    this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
+  }
+
+  async open(hooks: ChannelHooks): Promise<Registration> {
+    this.#hooks = hooks;
+    const welcome = await this.#connect();
+    this.#ready = Promise.resolve();
+    return { replicaId: welcome.replica.id, heartbeatIntervalMs: welcome.heartbeatIntervalMs };
+  }
+
+  #url(): string {
+    const base = apiBase(this.#o.urls[this.#urlIndex % this.#o.urls.length]!);
+    return base.replace(/^http/, 'ws') + '/workers/socket';
+  }
+
+  /** Opens a socket and says hello; rejects (and closes it) on failure. */
+  async #connect(): Promise<Welcome> {
+    this.#connecting = true;
+    try {
+      return await this.#connectOnce();
+    } finally {
+      this.#connecting = false;
+    }
+  }
+
+  async #connectOnce(): Promise<Welcome> {
+    const url = this.#url();
+    const socket = new this.#o.WebSocket(url, { headers: { authorization: `Bearer ${this.#o.token}` } });
+    this.#socket = socket;
+    await new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      socket.onerror = () => reject(new Error(`could not open ${url}`));
+      socket.onclose = (e) => reject(new Error(`${url} closed before opening (${e.code})`));
+    }).catch((err: unknown) => {
+      if (this.#socket === socket) this.#socket = null;
+      throw err;
+    });
+    socket.onmessage = (e) => this.#onMessage(e.data);
+    socket.onerror = () => {};
+    socket.onclose = (e) => this.#onClose(socket, e.code, e.reason);
+    this.#lastReplyAt = Date.now();
+    const reply = await this.#send({
+      op: 'hello',
+      agent: this.#o.agent,
+      maxConcurrency: this.#o.concurrency,
+      held: this.#hooks!.held(),
+      ...(this.#replicaId ? { replicaId: this.#replicaId } : {}),
+      ...(this.#o.site ? { site: this.#o.site } : {}),
+    }, socket);
+    if (!reply.ok) {
+      socket.onclose = null;
+      this.#socket = null;
+      socket.close(1000, 'hello refused');
+      const { code, message, details } = reply.error!;
+      if (!isErrorCode(code)) throw new FlotillaNetworkError(`${url}: ${message}`, { url });
+      throw new FlotillaApiError({ status: ERROR_STATUS[code], code, message, details });
+    }
+    const welcome = reply.result as Welcome;
+    this.#replicaId = welcome.replica.id;
+    this.#heartbeatMs = Math.max(100, welcome.heartbeatIntervalMs);
+    for (const k of welcome.held.kept) if (k.cancelRequested) this.#hooks!.cancel(k.assignmentId);
+    for (const e of welcome.held.ended) this.#hooks!.revoke(e.assignmentId, kindForStatus(e.status));
+    if (this.#draining) void this.#send({ op: 'drain' }, socket);
+    this.#o.log('info', 'connected', { url, replicaId: this.#replicaId, kept: welcome.held.kept.length, ended: welcome.held.ended.length });
+    return welcome;
+  }
+
+  #onMessage(data: unknown): void {
+    let frame: Reply | Push;
+    try {
+      frame = JSON.parse(String(data)) as Reply | Push;
+    } catch {
+      return;
+    }
+    this.#lastReplyAt = Date.now();
+    if ('push' in frame) {
+      const hooks = this.#hooks!;
+      if (frame.push === 'assign') hooks.assign(frame.assignments);
+      else if (frame.push === 'cancel') hooks.cancel(frame.assignmentId);
+      else if (frame.push === 'revoke') hooks.revoke(frame.assignmentId, kindForStatus(frame.reason === 'lost' ? 'lost' : frame.reason));
+      return;
+    }
+    if (typeof frame.re !== 'number') {
+      if (frame.error) this.#o.log('warn', 'the server refused a message', { error: frame.error });
+      return;
+    }
+    const pending = this.#pending.get(frame.re);
+    if (!pending) return;
+    this.#pending.delete(frame.re);
+    pending.resolve(frame);
+  }
+
+  #onClose(socket: WebSocket, code: number, reason: string): void {
+    if (socket !== this.#socket) return;
+    this.#socket = null;
+    for (const [id, pending] of this.#pending) {
+      if (pending.resend) continue;
+      this.#pending.delete(id);
+      pending.resolve(DISCONNECTED);
+    }
+    if (this.#closing || this.#connecting) return;
+    if (code === REPLACED) {
+      this.#hooks!.fatal('REPLICA_REPLACED', `another connection registered replica ${this.#replicaId}: ${reason}`);
+      return;
+    }
+    this.#o.log('warn', 'connection lost; reconnecting', { code, reason });
+    this.#ready = this.#reconnect();
+  }
+
+  /** Reconnects with backoff until it succeeds, the server refuses the worker, or close(). */
+  async #reconnect(): Promise<void> {
+    let backoff = 100;
+    for (;;) {
+      if (this.#closing) return;
+      try {
+        await this.#connect();
+        // Reports sent on the old socket that got no reply go again on this one.
+        const socket = this.#socket!;
+        for (const pending of this.#pending.values()) socket.send(JSON.stringify(pending.message));
+        return;
+      } catch (err) {
+        if (err instanceof FlotillaApiError && FATAL_HELLO.includes(err.code)) {
+          this.#hooks!.fatal(err.code, err.message);
+          return;
+        }
+        if (await this.#refusedOverHttp()) return;
+        this.#urlIndex++;
+        const jittered = backoff / 2 + Math.random() * (backoff / 2);
+        this.#o.log('warn', 'reconnect failed; retrying', { error: String(err), inMs: Math.round(jittered) });
+        await new Promise((r) => setTimeout(r, jittered));
+        backoff = Math.min(5_000, backoff * 2);
+      }
+    }
+  }
+
+  /**
+   * A browser-style WebSocket cannot see the status of a refused upgrade (401), so a failed
+   * connect asks over HTTP whether the token is still accepted.
+   */
+  async #refusedOverHttp(): Promise<boolean> {
+    try {
+      await this.#o.transport.request('GET', `/agents/${encodeURIComponent(this.#o.agent)}`, { idempotent: true, timeoutMs: 5_000 });
+      return false;
+    } catch (err) {
+      if (err instanceof FlotillaApiError && (err.code === 'UNAUTHENTICATED' || err.code === 'FORBIDDEN')) {
+        this.#hooks!.fatal(err.code, err.message);
+        return true;
+      }
+      return false;
+    }
+  }
+
+  /** Sends a request and waits for its reply; kept for re-sending if the socket drops first. */
+  #send(fields: Record<string, unknown>, socket: WebSocket | null = this.#socket): Promise<Reply> {
+    const id = this.#nextId++;
+    const message = { ...fields, id };
+    const resend = fields.op !== 'hello' && fields.op !== 'heartbeat';
+    if (!resend && (socket === null || socket.readyState !== socket.OPEN)) return Promise.resolve(DISCONNECTED);
+    return new Promise<Reply>((resolve) => {
+      this.#pending.set(id, { message, resolve, resend });
+      if (socket && socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+    }).finally(() => this.#pending.delete(id));
+  }
+
+  async #request(fields: Record<string, unknown>): Promise<Reply | null> {
+    await Promise.race([this.#ready, this.#closed]);
+    // Closed, or the server refused this worker while reconnecting: nothing will answer.
+    if (this.#socket === null) return null;
+    return this.#send(fields);
+  }
+
+  slotFreed(): void {
+    // The server frees the slot itself when the attempt ends, and pushes the next task.
+  }
+
+  async drain(): Promise<void> {
+    this.#draining = true;
+    // While disconnected there is nothing to stop: the next hello is followed by `drain`.
+    const socket = this.#socket;
+    if (socket === null || this.#connecting || socket.readyState !== socket.OPEN) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#send({ op: 'drain' }, socket), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
+    clearTimeout(timer);
+  }
+
+  async report(op: ReportOp, assignmentId: string, body: Record<string, unknown>): Promise<ReportOutcome> {
+    const reply = await this.#request({ op, assignmentId, ...body });
+    if (reply?.ok) return 'ok';
+    if (reply?.error?.code === 'ASSIGNMENT_SUPERSEDED') {
+      this.#o.log('info', 'report not applied: the attempt was already ended', { op, assignmentId, details: reply.error.details });
+      return 'superseded';
+    }
+    this.#o.log('warn', 'report failed', { op, assignmentId, error: reply?.error ?? 'connection closed' });
+    return 'failed';
+  }
+
+  async progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null> {
+    const reply = await this.#request({ op: 'progress', assignmentId, percent, ...(message !== undefined ? { message } : {}) });
+    if (reply?.ok) return reply.result as { cancelRequested: boolean };
+    return reply?.error?.code === 'ASSIGNMENT_SUPERSEDED' ? 'superseded' : null;
+  }
+
+  async heartbeat(assignmentIds: string[]): Promise<BeatResult> {
+    const result: BeatResult = { cancelRequested: [], ended: [] };
+    const socket = this.#socket;
+    if (!socket || this.#connecting) return result;
+    // A server that has said nothing for two intervals is gone, even if TCP has not noticed.
+    if (Date.now() - this.#lastReplyAt > 2 * this.#heartbeatMs + 1_000) {
+      socket.close(4003, 'no reply from the server');
+      this.#onClose(socket, 4003, 'no reply from the server');
+      return result;
+    }
+    const reply = await this.#send({ op: 'heartbeat', assignmentIds }, socket);
+    if (!reply.ok) return result;
+    const r = reply.result as { leases: Array<{ assignmentId: string; cancelRequested: boolean }>; ended: Array<{ assignmentId: string; status: string }> };
+    for (const l of r.leases) if (l.cancelRequested) result.cancelRequested.push(l.assignmentId);
+    for (const e of r.ended) result.ended.push({ assignmentId: e.assignmentId, kind: kindForStatus(e.status) });
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#markClosed();
+    const socket = this.#socket;
+    this.#socket = null;
+    for (const pending of this.#pending.values()) pending.resolve({ re: null, ok: false, error: { code: 'SHUTTING_DOWN', message: 'the worker closed' } });
+    this.#pending.clear();
+    if (socket && socket.readyState === socket.OPEN) {
+      const closed = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
+      socket.close(1000, 'worker stopped');
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, 2_000)))]);
+      clearTimeout(timer);
+    }
+  }
+}

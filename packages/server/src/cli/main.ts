@@ -74,7 +74,8 @@ async function serve(argv: string[]): Promise<void> {
     // Printed once, to the terminal only — never through the logger (logs get shipped).
     process.stdout.write(
       `\n  Generated an admin token (shown only this once; only its hash is stored):\n\n    ${server.generatedAdminToken}\n\n` +
-      `  Use it as:  Authorization: Bearer <token>   (or set FLOTILLA_ADMIN_TOKEN)\n\n`,
+      `  For the flotilla CLI:  export FLOTILLA_TOKEN=${server.generatedAdminToken}\n` +
+      `  Over HTTP:             Authorization: Bearer <token>\n\n`,
     );
   }
   log.info({ url: server.url, database: redactUrl(config.databaseUrl), configFile: config.configFile }, `flotilla listening on ${server.url}`);

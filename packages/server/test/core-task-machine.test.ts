@@ -15,7 +15,8 @@ function task(over: Partial<TaskRecord> = {}): TaskRecord {
     id: 't1', seq: 1, status: 'pending', priority: 5, agent: 'a', capabilities: [], replica: null, site: null,
     concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 10_000, runAt: T0, assignmentId: null,
     cancelRequestedAt: null, type: 'x', input: null, result: null, error: null, createdAt: T0, updatedAt: T0,
-    finishedAt: null, idempotencyKey: null, correlation: {}, traceparent: null, parentId: null, createdBy: null, ...over,
+    finishedAt: null, idempotencyKey: null, correlation: {}, traceparent: null, parentId: null, createdBy: null,
+    rootId: 't1', ownerId: null, ...over,
   };
 }
 

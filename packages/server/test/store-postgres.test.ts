@@ -17,8 +17,9 @@ import type { Transition } from '../src/core/types.ts';
 import type { StoreSignal } from '../src/store/store.ts';
 import { runStoreConformance, type StoreUnderTest } from '../src/store/conformance/index.ts';
 import { LEASE_MS, POLICY, T0, createdEvent, ensureAgents, newTask, nextId, plainEvent } from '../src/store/conformance/harness.ts';
-import { channelName, createClient } from '../src/store/postgres/connection.ts';
-import { MIGRATIONS } from '../src/store/postgres/migrations.ts';
+import { VERSION_1_ROWS_SQL, checkUpgradedFromVersion1 } from '../src/store/conformance/upgrade.ts';
+import { channelName, createClient, lockKeys } from '../src/store/postgres/connection.ts';
+import { MIGRATIONS, applyMigrations } from '../src/store/postgres/migrations.ts';
 import { openPostgresStore, type OpenPostgresStoreParams, type PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { candidateStatement } from '../src/store/postgres/task-queries.ts';
 
@@ -155,6 +156,22 @@ async function postgresTests(): Promise<void> {
         await (await h.open()).close();
         await admin.query(`INSERT INTO "${h.schema}".schema_migrations (version, name, applied_at) VALUES (9999, 'from the future', 0)`);
         await assert.rejects(h.open(), /newer/);
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    it('upgrades a version 1 schema: task trees and owners are backfilled', async () => {
+      const h = harness();
+      try {
+        const settings = { url: DATABASE_URL, schema: h.schema, poolSize: 1, applicationName: h.app, connectTimeoutMs: 3_000 };
+        const version1 = MIGRATIONS.filter((m) => m.version === 1);
+        await applyMigrations(() => createClient(settings, 'migrate'), { schema: h.schema, lockKey: lockKeys(h.schema).migrations }, version1);
+        await admin.query(`BEGIN; SET LOCAL search_path TO "${h.schema}"; ${VERSION_1_ROWS_SQL} COMMIT;`);
+        await checkUpgradedFromVersion1(await h.open());
+        const { rows } = await admin.query(`SELECT is_nullable FROM information_schema.columns
+          WHERE table_schema = $1 AND table_name = 'tasks' AND column_name = 'root_id'`, [h.schema]);
+        assert.deepEqual(rows, [{ is_nullable: 'NO' }]);
       } finally {
         await h.cleanup();
       }
@@ -525,9 +542,9 @@ async function postgresTests(): Promise<void> {
           const s = `"${h.schema}"`;
           // 5,000 tasks over 10 agents and the capability-routed queue, a tenth of them pending
           // (the queue is a small part of the history), and statistics.
-          await admin.query(`INSERT INTO ${s}.tasks (id, status, priority, agent, attempt, max_attempts, timeout_ms, run_at, created_at,
+          await admin.query(`INSERT INTO ${s}.tasks (id, root_id, status, priority, agent, attempt, max_attempts, timeout_ms, run_at, created_at,
               updated_at, finished_at)
-            SELECT 'plan-' || g, CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'completed' END, g % 10,
+            SELECT 'plan-' || g, 'plan-' || g, CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'completed' END, g % 10,
               CASE WHEN g % 11 = 0 THEN NULL ELSE 'agent-' || (g % 7) END, 0, 3, 60000, 0, 0, 0, CASE WHEN g % 10 = 0 THEN NULL ELSE 0 END
             FROM generate_series(1, 5000) AS g`);
           await admin.query(`ANALYZE ${s}.tasks`);

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runStoreConformance } from '../src/store/conformance/index.ts';
 import { T0, createdEvent, ensureAgents, newTask, plainEvent } from '../src/store/conformance/harness.ts';
+import { VERSION_1_ROWS_SQL, checkUpgradedFromVersion1 } from '../src/store/conformance/upgrade.ts';
+import { openDatabase } from '../src/store/sqlite/connection.ts';
 import { MIGRATIONS, applyMigrations } from '../src/store/sqlite/migrations.ts';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { WriteBatch } from '../src/store/sqlite/write-batch.ts';
@@ -127,6 +129,20 @@ describe('sqlite store specifics', () => {
     await assert.rejects(openSqliteStore({ path: file }), /newer/);
   });
 
+  it('upgrades a version 1 database: task trees and owners are backfilled', async () => {
+    const file = path.join(dir, 'version-1.db');
+    const db = openDatabase({ path: file });
+    applyMigrations(db, MIGRATIONS.filter((m) => m.version === 1));
+    db.exec(VERSION_1_ROWS_SQL);
+    db.close();
+    const store = await openSqliteStore({ path: file });
+    try {
+      await checkUpgradedFromVersion1(store);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('enforces the live-assignment invariant in the schema', async () => {
     await withStore(async (store) => {
       const bad = newTask({ status: 'running', assignmentId: null });
@@ -157,6 +173,15 @@ describe('sqlite store specifics', () => {
       assert.match(routed, /tasks_pending_agent_order \(agent=\? AND priority<\?\)/);
       const byReplica = plan(`SELECT id FROM assignments WHERE replica_id = 'r' AND status IN ('dispatched', 'running')`);
       assert.match(byReplica, /assignments_live_replica/);
+      // A tree, newest first.
+      const ordered = [
+        [`SELECT id FROM tasks t WHERE t.root_id = 'r' AND t.seq < 9 ORDER BY t.seq DESC LIMIT 10`, /tasks_root_seq/],
+      ] as const;
+      for (const [sql, index] of ordered) {
+        const p = plan(sql);
+        assert.match(p, index, sql);
+        assert.doesNotMatch(p, /SCAN (tasks|audit_log|token_revocations)\b/, sql);
+      }
       // A read while the store runs: nothing leaks from the batch's transaction.
       assert.equal(db.isTransaction, false);
     });

@@ -69,6 +69,16 @@ export interface TaskRecord extends TaskHead {
   traceparent: string | null;
   parentId: string | null;
   createdBy: string | null;
+  /**
+   * The root of the task's tree (parent of parent ... of this task); a task without a parent
+   * is its own root. Set at submit and never changed, so a whole tree is one indexed lookup.
+   */
+  rootId: string;
+  /**
+   * The principal that owns the task's tree: the creator of the root. Children inherit it from
+   * their parent (whoever submits them), so isolation by owner covers whole trees.
+   */
+  ownerId: string | null;
 }
 
 /** A task as the engine asks a store to create it (the store adds `seq`). */

@@ -93,12 +93,14 @@ export class TaskService {
     } else if (spec.delayMs !== undefined) {
       runAt = now + spec.delayMs;
     }
-    if (spec.parentId !== undefined && !(await this.#ctx.store.taskGet({ id: spec.parentId }))) {
+    const parent = spec.parentId === undefined ? null : await this.#ctx.store.taskGet({ id: spec.parentId });
+    if (spec.parentId !== undefined && !parent) {
       throw new FlotillaError('PARENT_NOT_FOUND', `parent task ${spec.parentId} does not exist`);
     }
     const { config } = this.#ctx;
+    const id = this.#ctx.newId();
     return {
-      id: this.#ctx.newId(),
+      id,
       type: spec.type ?? spec.agent ?? 'task',
       status: 'pending',
       priority: spec.priority ?? PRIORITY_DEFAULT,
@@ -124,6 +126,9 @@ export class TaskService {
       traceparent: spec.traceparent ?? null,
       parentId: spec.parentId ?? null,
       createdBy: principal.id,
+      // A child joins its parent's tree, and the tree keeps its owner whoever submits into it.
+      rootId: parent ? parent.rootId : id,
+      ownerId: parent ? parent.ownerId : principal.id,
     };
   }
 

@@ -84,7 +84,7 @@ export const TASK_HEAD_COLUMNS = [
 
 /** Hot-row columns a full record adds to the head. */
 export const TASK_DETAIL_COLUMNS = [
-  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by',
+  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by', 'root_id', 'owner_id',
 ] as const;
 
 export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent'] as const;
@@ -160,6 +160,8 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       traceparent: r.strOrNull(row, 'traceparent'),
       parentId: r.strOrNull(row, 'parent_id'),
       createdBy: r.strOrNull(row, 'created_by'),
+      rootId: r.str(row, 'root_id'),
+      ownerId: r.strOrNull(row, 'owner_id'),
     };
   }
 

@@ -49,6 +49,10 @@ export interface TaskListParams {
   agent?: string;
   priority?: number;
   parentId?: string;
+  /** Every task of one tree (indexed). */
+  rootId?: string;
+  /** Tasks whose tree this principal owns. Not indexed (see the migration): narrow it with another filter when you can. */
+  ownerId?: string;
   /** Newest first. `cursor` is opaque, from the previous page's `nextCursor`. */
   limit: number;
   cursor?: string | null;

@@ -69,9 +69,11 @@ export function nextId(prefix: string): string {
 
 // -- records ----------------------------------------------------------------------------
 
+/** A root task (its own rootId) unless `over` says otherwise. */
 export function newTask(over: Partial<NewTask> = {}): NewTask {
+  const id = over.id ?? nextId('task');
   return {
-    id: nextId('task'),
+    id,
     type: 'test.echo',
     status: 'pending',
     priority: 5,
@@ -97,6 +99,8 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     traceparent: null,
     parentId: null,
     createdBy: null,
+    rootId: id,
+    ownerId: null,
     ...over,
   };
 }

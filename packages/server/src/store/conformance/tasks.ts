@@ -36,7 +36,9 @@ export function taskTests(open: OpenStore): void {
         correlation: { runId: 'run-9', step: '3' },
         traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
         parentId: 'task-parent',
-        createdBy: 'key-admin',
+        createdBy: 'key-worker',
+        rootId: 'task-root',
+        ownerId: 'key-admin',
       });
       const [result] = await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
       assert.ok(result?.created);
@@ -294,6 +296,48 @@ export function taskTests(open: OpenStore): void {
         cursor = page.nextCursor;
       } while (cursor !== null);
       assert.deepEqual(seen, ids([child2!, child1!, c2!, x1!, c1!, p2!, p1!]));
+    });
+
+    storeTest(open, 'filters by tree and by owner, with the other filters', async ({ store }) => {
+      const done = { status: 'completed' as const, finishedAt: T0 + 10 };
+      // Two trees (alice's and bob's), a task owned by nobody; children are submitted by
+      // other principals (createdBy) but stay in their tree's ownership, as the engine sets them.
+      const [a, b] = await createTasks(store, [newTask({ ownerId: 'alice', createdBy: 'alice' }), newTask({ ownerId: 'bob', createdBy: 'bob' })]);
+      const inA = (over: Partial<NewTask>) => newTask({ rootId: a!.id, ownerId: 'alice', createdBy: 'worker-key', ...over });
+      const [a1, b1, a2, loose, a3] = await createTasks(store, [
+        inA({ parentId: a!.id, agent: 'beta' }),
+        newTask({ rootId: b!.id, parentId: b!.id, ownerId: 'bob', createdBy: 'worker-key' }),
+        inA({ parentId: a!.id, ...done }),
+        newTask({ ownerId: null }),
+        inA({ parentId: nextId('task'), priority: 9 }),
+      ]);
+      const list = (params: Omit<Parameters<typeof store.taskList>[0], 'limit'>) => store.taskList({ limit: 50, ...params }).then((p) => ids(p.items));
+      assert.deepEqual(await list({ rootId: a!.id }), ids([a3!, a2!, a1!, a!]));
+      assert.deepEqual(await list({ rootId: b!.id }), ids([b1!, b!]));
+      assert.deepEqual(await list({ rootId: loose!.id }), ids([loose!]));
+      assert.deepEqual(await list({ ownerId: 'alice' }), ids([a3!, a2!, a1!, a!]));
+      assert.deepEqual(await list({ ownerId: 'bob' }), ids([b1!, b!]));
+      assert.deepEqual(await list({ ownerId: 'worker-key' }), [], 'the owner is not the submitter');
+      assert.deepEqual(await list({ rootId: a!.id, ownerId: 'bob' }), []);
+      assert.deepEqual(await list({ rootId: a!.id, statuses: ['completed'] }), ids([a2!]));
+      assert.deepEqual(await list({ ownerId: 'alice', statuses: ['pending', 'completed'] }), ids([a3!, a2!, a1!, a!]));
+      assert.deepEqual(await list({ ownerId: 'alice', agent: 'beta' }), ids([a1!]));
+      assert.deepEqual(await list({ ownerId: 'alice', priority: 9 }), ids([a3!]));
+      assert.deepEqual(await list({ rootId: a!.id, parentId: a!.id }), ids([a2!, a1!]));
+      assert.deepEqual(await list({ rootId: 'no-such-tree' }), []);
+      // Paging through a tree.
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { items: TaskRecord[]; nextCursor: string | null } = await store.taskList({ limit: 3, rootId: a!.id, ownerId: 'alice', cursor });
+        seen.push(...ids(page.items));
+        assert.ok(seen.length <= 4, 'paging ends');
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      assert.deepEqual(seen, ids([a3!, a2!, a1!, a!]));
+      // The records carry what was written.
+      assert.deepEqual([(await getTask(store, a1!.id)).rootId, (await getTask(store, a1!.id)).ownerId], [a!.id, 'alice']);
+      assert.equal((await getTask(store, loose!.id)).ownerId, null);
     });
 
     storeTest(open, 'rejects a cursor it did not issue', async ({ store }) => {

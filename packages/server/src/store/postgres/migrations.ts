@@ -181,6 +181,39 @@ CREATE TABLE api_keys (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'task trees and owners',
+    sql: `
+-- On the hot row: listings filter on them. Adding a column without a default rewrites nothing.
+ALTER TABLE tasks ADD COLUMN root_id text, ADD COLUMN owner_id text;
+
+-- Backfill: each task walks up its parents to the topmost task it can reach. Its root is that
+-- task, or, when the walk ends at a parent that is gone (pruned), that parent's id, the best
+-- root known. Its owner is the creator of the topmost task, as children inherit their
+-- parent's owner. A parent exists before its children, so there are no cycles; the depth
+-- bound only keeps hand-edited data from looping forever (such a task becomes its own root).
+WITH RECURSIVE up (task_id, top_id, top_owner, up_id, depth) AS (
+  SELECT id, id, created_by, parent_id, 0 FROM tasks
+  UNION ALL
+  SELECT up.task_id, t.id, t.created_by, t.parent_id, up.depth + 1
+  FROM up JOIN tasks t ON t.id = up.up_id
+  WHERE up.depth < 10000
+),
+found (task_id, root_id, owner_id) AS (
+  SELECT task_id, coalesce(up_id, top_id), top_owner FROM up
+  WHERE up_id IS NULL OR NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = up.up_id)
+)
+UPDATE tasks SET root_id = found.root_id, owner_id = found.owner_id FROM found WHERE found.task_id = tasks.id;
+UPDATE tasks SET root_id = id, owner_id = created_by WHERE root_id IS NULL;
+ALTER TABLE tasks ALTER COLUMN root_id SET NOT NULL;
+
+-- A tree's tasks, newest first. Deliberately no index on owner_id: every submit would pay one
+-- more index write on the hot insert path, and a listing by owner is served by the seq order
+-- (newest first) with the owner as a filter, usually beside a status, agent or root filter.
+CREATE INDEX tasks_root_seq ON tasks (root_id, seq);
+`,
+  },
 ];
 
 /**

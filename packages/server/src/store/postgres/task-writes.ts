@@ -10,8 +10,10 @@ import { TASK_RECORD_SELECT, taskRecordFromRow, toJson, toJsonOrNull } from './r
 import { run, type Queryable } from './sql.ts';
 import { refused, type WriteOutcome } from './write-batch.ts';
 
-/** Input columns of a created task, their SQL types, and how to read them off a NewTask. */
-const CREATE_COLUMNS: ReadonlyArray<readonly [column: string, type: string, value: (t: NewTask) => unknown]> = [
+type CreateColumn = readonly [column: string, type: string, value: (t: NewTask) => unknown];
+
+/** Columns of a created task's `tasks` row, their SQL types, and how to read them off a NewTask. */
+const ROW_COLUMNS: readonly CreateColumn[] = [
   ['id', 'text', (t) => t.id],
   ['status', 'text', (t) => t.status],
   ['priority', 'integer', (t) => t.priority],
@@ -32,7 +34,12 @@ const CREATE_COLUMNS: ReadonlyArray<readonly [column: string, type: string, valu
   ['idempotency_key', 'text', (t) => t.idempotencyKey],
   ['parent_id', 'text', (t) => t.parentId],
   ['created_by', 'text', (t) => t.createdBy],
-  // task_payloads
+  ['root_id', 'text', (t) => t.rootId],
+  ['owner_id', 'text', (t) => t.ownerId],
+];
+
+/** The same for its `task_payloads` row. */
+const PAYLOAD_COLUMNS: readonly CreateColumn[] = [
   ['type', 'text', (t) => t.type],
   ['input', 'jsonb', (t) => toJson(t.input)],
   ['result', 'jsonb', (t) => toJsonOrNull(t.result)],
@@ -41,7 +48,8 @@ const CREATE_COLUMNS: ReadonlyArray<readonly [column: string, type: string, valu
   ['traceparent', 'text', (t) => t.traceparent],
 ];
 
-const TASK_COLUMNS = CREATE_COLUMNS.slice(0, 20).map(([c]) => c).join(', ');
+const CREATE_COLUMNS = [...ROW_COLUMNS, ...PAYLOAD_COLUMNS];
+const TASK_COLUMNS = ROW_COLUMNS.map(([c]) => c).join(', ');
 
 /**
  * All tasks of a call in one statement: the rows arrive as parallel arrays (`unnest`), are

@@ -166,10 +166,10 @@ export class SqliteStore implements Store {
     const inserted = this.#sql(
       `INSERT INTO tasks (id, status, priority, agent, capabilities, replica, site, concurrency_key, attempt, max_attempts,
          timeout_ms, run_at, assignment_id, cancel_requested_at, created_at, updated_at, finished_at, idempotency_key,
-         parent_id, created_by)
+         parent_id, created_by, root_id, owner_id)
        VALUES (:id, :status, :priority, :agent, :capabilities, :replica, :site, :concurrency_key, :attempt, :max_attempts,
          :timeout_ms, :run_at, :assignment_id, :cancel_requested_at, :created_at, :updated_at, :finished_at, :idempotency_key,
-         :parent_id, :created_by)`,
+         :parent_id, :created_by, :root_id, :owner_id)`,
     ).run({
       id: task.id,
       status: task.status,
@@ -191,6 +191,8 @@ export class SqliteStore implements Store {
       idempotency_key: task.idempotencyKey,
       parent_id: task.parentId,
       created_by: task.createdBy,
+      root_id: task.rootId,
+      owner_id: task.ownerId,
     });
     this.#sql(
       `INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent)

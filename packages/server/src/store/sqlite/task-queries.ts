@@ -87,6 +87,14 @@ export function taskList(cache: StatementCache, params: TaskListParams): { items
     where.push('t.parent_id = :parent_id');
     args.parent_id = params.parentId;
   }
+  if (params.rootId !== undefined) {
+    where.push('t.root_id = :root_id');
+    args.root_id = params.rootId;
+  }
+  if (params.ownerId !== undefined) {
+    where.push('t.owner_id = :owner_id');
+    args.owner_id = params.ownerId;
+  }
   if (params.cursor) {
     where.push('t.seq < :before');
     args.before = decodeCursor(params.cursor);

@@ -161,7 +161,7 @@ async function postgresTests(): Promise<void> {
       }
     });
 
-    it('upgrades a version 1 schema: task trees and owners are backfilled', async () => {
+    it('upgrades a version 1 schema: task trees and owners are backfilled, new key fields empty', async () => {
       const h = harness();
       try {
         const settings = { url: DATABASE_URL, schema: h.schema, poolSize: 1, applicationName: h.app, connectTimeoutMs: 3_000 };

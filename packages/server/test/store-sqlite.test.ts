@@ -129,7 +129,7 @@ describe('sqlite store specifics', () => {
     await assert.rejects(openSqliteStore({ path: file }), /newer/);
   });
 
-  it('upgrades a version 1 database: task trees and owners are backfilled', async () => {
+  it('upgrades a version 1 database: task trees and owners are backfilled, new key fields empty', async () => {
     const file = path.join(dir, 'version-1.db');
     const db = openDatabase({ path: file });
     applyMigrations(db, MIGRATIONS.filter((m) => m.version === 1));

@@ -4,8 +4,8 @@
 // the final equality check is constant-time anyway.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Store } from '../store/store.ts';
-import type { Principal } from './principal.ts';
+import type { ApiKeyRecord, Store } from '../store/store.ts';
+import { SYSTEM_PRINCIPAL, type Principal } from './principal.ts';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -22,7 +22,7 @@ export async function ensureAdminKey(params: { store: Store; configured: string 
     const hash = hashToken(configured);
     if (!(await store.apiKeyFindByHash({ hash }))) {
       try {
-        await store.apiKeyCreate({ key: { id: newId(), name: 'admin (FLOTILLA_ADMIN_TOKEN)', role: 'admin', hash, createdAt: now, lastUsedAt: null } });
+        await store.apiKeyCreate({ key: bootstrapKey({ id: newId(), name: 'admin (FLOTILLA_ADMIN_TOKEN)', hash, now }) });
       } catch (err) {
         // Several servers starting at once on one database all try to record the same key;
         // one insert wins, and that is all that is needed.
@@ -33,8 +33,16 @@ export async function ensureAdminKey(params: { store: Store; configured: string 
   }
   if ((await store.apiKeyCount()) > 0) return null;
   const token = generateToken();
-  await store.apiKeyCreate({ key: { id: newId(), name: 'admin (generated)', role: 'admin', hash: hashToken(token), createdAt: now, lastUsedAt: null } });
+  await store.apiKeyCreate({ key: bootstrapKey({ id: newId(), name: 'admin (generated)', hash: hashToken(token), now }) });
   return token;
+}
+
+/** The bootstrap admin key: created by the server itself, never expiring. */
+function bootstrapKey(params: { id: string; name: string; hash: string; now: number }): ApiKeyRecord {
+  return {
+    id: params.id, name: params.name, role: 'admin', hash: params.hash, createdAt: params.now, lastUsedAt: null,
+    expiresAt: null, revokedAt: null, createdBy: SYSTEM_PRINCIPAL.id, agents: null,
+  };
 }
 
 interface Cached { principal: Principal | null; at: number }

@@ -17,6 +17,7 @@ export interface ColumnReader<R> {
   json(row: R, col: string): Json;
   jsonOrNull(row: R, col: string): Json | null;
   stringArray(row: R, col: string): string[];
+  stringArrayOrNull(row: R, col: string): string[] | null;
   errorOrNull(row: R, col: string): TaskErrorInfo | null;
 }
 
@@ -44,6 +45,11 @@ export function columnReaders<R extends Record<string, unknown>>(decodeJson: (ra
   const json = (row: R, col: string): Json => decodeJson(value(row, col), col);
   /** SQL NULL (how the stores write a null value) reads as null. */
   const jsonOrNull = (row: R, col: string): Json | null => (value(row, col) === null ? null : json(row, col));
+  const stringArray = (row: R, col: string): string[] => {
+    const v = json(row, col);
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`store column ${col} is not a JSON array of strings`);
+    return v as string[];
+  };
   return {
     num,
     numOrNull: (row, col) => (value(row, col) === null ? null : num(row, col)),
@@ -56,11 +62,8 @@ export function columnReaders<R extends Record<string, unknown>>(decodeJson: (ra
     },
     json,
     jsonOrNull,
-    stringArray: (row, col) => {
-      const v = json(row, col);
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error(`store column ${col} is not a JSON array of strings`);
-      return v as string[];
-    },
+    stringArray,
+    stringArrayOrNull: (row, col) => (value(row, col) === null ? null : stringArray(row, col)),
     errorOrNull: (row, col) => jsonOrNull(row, col) as TaskErrorInfo | null,
   };
 }
@@ -106,7 +109,27 @@ export const AGENT_COLUMNS = [
 
 export const EVENT_COLUMNS = ['seq', 'type', 'at', 'task_id', 'agent', 'replica_id', 'assignment_id', 'data'] as const;
 
-export const API_KEY_COLUMNS = ['id', 'name', 'role', 'hash', 'created_at', 'last_used_at'] as const;
+export const API_KEY_COLUMNS = [
+  'id', 'name', 'role', 'hash', 'created_at', 'last_used_at', 'expires_at', 'revoked_at', 'created_by', 'agents',
+] as const;
+
+type SqlValue = string | number | null;
+
+/** An API key's column values, by column name (JSON as text, which both stores take). */
+export function apiKeyValues(k: ApiKeyRecord): Record<(typeof API_KEY_COLUMNS)[number], SqlValue> {
+  return {
+    id: k.id,
+    name: k.name,
+    role: k.role,
+    hash: k.hash,
+    created_at: k.createdAt,
+    last_used_at: k.lastUsedAt,
+    expires_at: k.expiresAt,
+    revoked_at: k.revokedAt,
+    created_by: k.createdBy,
+    agents: k.agents === null ? null : toJson(k.agents),
+  };
+}
 
 /** `t.col AS <prefix>col, ...`: select list for a table aliased `alias` in a join. */
 export function selectList(alias: string, columns: readonly string[], prefix = ''): string {
@@ -242,6 +265,10 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       hash: r.str(row, 'hash'),
       createdAt: r.num(row, 'created_at'),
       lastUsedAt: r.numOrNull(row, 'last_used_at'),
+      expiresAt: r.numOrNull(row, 'expires_at'),
+      revokedAt: r.numOrNull(row, 'revoked_at'),
+      createdBy: r.strOrNull(row, 'created_by'),
+      agents: r.stringArrayOrNull(row, 'agents'),
     };
   }
 

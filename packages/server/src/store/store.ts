@@ -102,6 +102,14 @@ export interface ApiKeyRecord {
   hash: string;
   createdAt: Millis;
   lastUsedAt: Millis | null;
+  /** After this the key no longer authenticates; null: never expires. */
+  expiresAt: Millis | null;
+  /** Set once, by apiKeyRevoke; null while the key is not revoked. */
+  revokedAt: Millis | null;
+  /** The principal id that created the key (null for keys from before this was recorded). */
+  createdBy: string | null;
+  /** For role `agent`: the agent names the key may serve; null for every other role. */
+  agents: string[] | null;
 }
 
 export interface Store {
@@ -212,7 +220,13 @@ export interface Store {
 
   // -- auth ---------------------------------------------------------------------------
   apiKeyCreate(params: { key: ApiKeyRecord }): Promise<void>;
+  /** Revoked and expired keys are returned too: whether a key still authenticates is the caller's decision. */
   apiKeyFindByHash(params: { hash: string }): Promise<ApiKeyRecord | null>;
+  apiKeyGet(params: { id: string }): Promise<ApiKeyRecord | null>;
+  /** Ordered by createdAt, then id. Revoked keys only when asked for; expired keys always. */
+  apiKeyList(params: { includeRevoked?: boolean }): Promise<ApiKeyRecord[]>;
+  /** Guarded: `revoked` is false (nothing written) when the key is unknown or already revoked. */
+  apiKeyRevoke(params: { id: string; at: Millis }): Promise<{ revoked: boolean }>;
   apiKeyCount(): Promise<number>;
   apiKeyTouch(params: { id: string; at: Millis }): Promise<void>;
 }

@@ -9,7 +9,7 @@ import type {
   Transition, TransitionResult,
 } from '../../core/types.ts';
 import type { RetryPolicy } from '../../core/retry-policy.ts';
-import type { Store } from '../store.ts';
+import type { ApiKeyRecord, Store } from '../store.ts';
 
 /** What a store's test file hands the suite for each test. */
 export interface StoreUnderTest {
@@ -157,6 +157,24 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     runtime: 'pull',
     createdAt: T0,
     updatedAt: T0,
+    ...over,
+  };
+}
+
+/** An admin key, never used, expiring or revoked; the hash is unique like the id. */
+export function apiKeyRecord(over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  const id = over.id ?? nextId('key');
+  return {
+    id,
+    name: `key ${id}`,
+    role: 'admin',
+    hash: `hash-of-${id}`,
+    createdAt: T0,
+    lastUsedAt: null,
+    expiresAt: null,
+    revokedAt: null,
+    createdBy: null,
+    agents: null,
     ...over,
   };
 }

@@ -13,6 +13,7 @@ import { coordinationTests } from './coordination.ts';
 import type { OpenStore } from './harness.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { registryTests } from './registry.ts';
+import { securityTests } from './security.ts';
 import { taskTests } from './tasks.ts';
 import { transitionTests } from './transitions.ts';
 
@@ -26,5 +27,6 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     registryTests(open);
     lifecycleTests(open);
     coordinationTests(open);
+    securityTests(open);
   });
 }

@@ -6,7 +6,7 @@ import { describe } from 'node:test';
 import { decideComplete } from '../../core/task-machine.ts';
 import type { Store } from '../store.ts';
 import {
-  T0, agentRecord, allEvents, createTask, createTasks, createdEvent, getReplica, mustApply, newTask, nextId, plainEvent,
+  T0, agentRecord, allEvents, apiKeyRecord, createTask, createTasks, createdEvent, getReplica, mustApply, newTask, nextId, plainEvent,
   registerReplica, run, storeTest, type OpenStore,
   ensureAgents,
 } from './harness.ts';
@@ -87,7 +87,10 @@ export function lifecycleTests(open: OpenStore): void {
       const l2 = await run(store, live!, replica, { concurrencyLimit: 1 });
       const agent = agentRecord({ name: 'durable' });
       await store.agentCreate({ agent, event: plainEvent('agent.created', { agent: agent.name }) });
-      await store.apiKeyCreate({ key: { id: 'k1', name: 'n', role: 'admin', hash: 'h'.repeat(64), createdAt: T0, lastUsedAt: null } });
+      await store.apiKeyCreate({ key: apiKeyRecord({ hash: 'h'.repeat(64), expiresAt: T0 + 1, createdBy: 'key-admin', agents: ['alpha'] }) });
+      const revokedKey = apiKeyRecord();
+      await store.apiKeyCreate({ key: revokedKey });
+      await store.apiKeyRevoke({ id: revokedKey.id, at: T0 + 2 });
 
       const before = {
         tasks: await Promise.all([done!, live!, idem!].map((t) => store.taskGet({ id: t.id }))),
@@ -95,6 +98,7 @@ export function lifecycleTests(open: OpenStore): void {
         replica: await getReplica(store, replica.id),
         agent: await store.agentGet({ name: agent.name }),
         key: await store.apiKeyFindByHash({ hash: 'h'.repeat(64) }),
+        apiKeys: await store.apiKeyList({ includeRevoked: true }),
         keys: await store.concurrencyKeyInFlight({ keys: ['k'] }),
         events: await allEvents(store),
       };
@@ -111,6 +115,7 @@ export function lifecycleTests(open: OpenStore): void {
         replica: await getReplica(again, replica.id),
         agent: await again.agentGet({ name: agent.name }),
         key: await again.apiKeyFindByHash({ hash: 'h'.repeat(64) }),
+        apiKeys: await again.apiKeyList({ includeRevoked: true }),
         keys: await again.concurrencyKeyInFlight({ keys: ['k'] }),
         events: await allEvents(again),
       };

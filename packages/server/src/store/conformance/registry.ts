@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { decideCancel, decideComplete } from '../../core/task-machine.ts';
-import type { ApiKeyRecord } from '../store.ts';
 import {
-  T0, agentRecord, allEvents, createTask, createTasks, dispatch, getReplica, keyCounts, mustApply, newTask, nextId,
+  T0, agentRecord, allEvents, apiKeyRecord, createTask, createTasks, dispatch, getReplica, keyCounts, mustApply, newTask, nextId,
   plainEvent, registerReplica, SEED_EVENT, storeTest, type OpenStore,
 } from './harness.ts';
 
@@ -206,7 +205,7 @@ export function registryTests(open: OpenStore): void {
   describe('api keys', () => {
     storeTest(open, 'creates, finds by hash, counts and touches keys', async ({ store }) => {
       assert.equal(await store.apiKeyCount(), 0);
-      const key: ApiKeyRecord = { id: nextId('key'), name: 'ci', role: 'admin', hash: 'a'.repeat(64), createdAt: T0, lastUsedAt: null };
+      const key = apiKeyRecord({ name: 'ci', hash: 'a'.repeat(64) });
       await store.apiKeyCreate({ key });
       await store.apiKeyCreate({ key: { ...key, id: nextId('key'), name: 'worker', role: 'worker', hash: 'b'.repeat(64) } });
       assert.equal(await store.apiKeyCount(), 2);

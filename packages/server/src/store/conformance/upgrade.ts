@@ -24,9 +24,10 @@ INSERT INTO tasks (id, status, priority, attempt, max_attempts, timeout_ms, run_
 INSERT INTO task_payloads (task_id, type, input) VALUES
   ('up-root', 't', '1'), ('up-child', 't', '1'), ('up-grandchild', 't', '1'), ('up-orphan', 't', '1'),
   ('up-orphan-child', 't', '1'), ('up-anon', 't', '1'), ('up-loop-a', 't', '1'), ('up-loop-b', 't', '1');
+INSERT INTO api_keys (id, name, role, hash, created_at, last_used_at) VALUES ('up-key', 'old key', 'admin', 'up-hash', 1, 2);
 `;
 
-/** After the migrations: every task has its tree's root and owner. */
+/** After the migrations: every task has its tree's root and owner, and old keys the new fields empty. */
 export async function checkUpgradedFromVersion1(store: Store): Promise<void> {
   const expected: Record<string, [rootId: string, ownerId: string | null]> = {
     'up-root': ['up-root', 'alice'],
@@ -46,4 +47,8 @@ export async function checkUpgradedFromVersion1(store: Store): Promise<void> {
   }
   const tree = await store.taskList({ limit: 10, rootId: 'up-root' });
   assert.deepEqual(tree.items.map((t) => t.id), ['up-grandchild', 'up-child', 'up-root']);
+  assert.deepEqual(await store.apiKeyGet({ id: 'up-key' }), {
+    id: 'up-key', name: 'old key', role: 'admin', hash: 'up-hash', createdAt: 1, lastUsedAt: 2,
+    expiresAt: null, revokedAt: null, createdBy: null, agents: null,
+  });
 }

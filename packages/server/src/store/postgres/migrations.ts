@@ -214,6 +214,19 @@ ALTER TABLE tasks ALTER COLUMN root_id SET NOT NULL;
 CREATE INDEX tasks_root_seq ON tasks (root_id, seq);
 `,
   },
+  {
+    version: 3,
+    name: 'api key lifecycle',
+    sql: `
+-- Existing keys: no expiry, not revoked, creator unknown, not restricted to agents.
+ALTER TABLE api_keys
+  ADD COLUMN expires_at bigint,
+  ADD COLUMN revoked_at bigint,
+  ADD COLUMN created_by text,
+  -- Agent names (role agent only), or NULL.
+  ADD COLUMN agents jsonb CHECK (agents IS NULL OR jsonb_typeof(agents) = 'array');
+`,
+  },
 ];
 
 /**

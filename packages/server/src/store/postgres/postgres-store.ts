@@ -34,6 +34,7 @@ import type {
 import {
   agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments,
 } from './assignments.ts';
+import { countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, revokeApiKey, touchApiKey } from './auth.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, channelName, createClient, createPool, lockKeys,
   validateSchema, type ConnectionSettings, type LockKeys,
@@ -44,8 +45,8 @@ import { Leadership } from './leadership.ts';
 import { applyMigrations } from './migrations.ts';
 import { Notifier } from './notifier.ts';
 import {
-  countApiKeys, createAgent, createApiKey, deleteAgent, findApiKeyByHash, getAgent, getReplica, listAgents, listReplicas,
-  listStaleReplicas, registerReplica, setReplicaStatus, touchApiKey, touchReplicas, updateAgent, upsertAgent,
+  createAgent, deleteAgent, getAgent, getReplica, listAgents, listReplicas, listStaleReplicas, registerReplica, setReplicaStatus,
+  touchReplicas, updateAgent, upsertAgent,
 } from './registry.ts';
 import { EVENT_COLUMNS, TASK_RECORD_SELECT, addStatusCounts, eventFromRow, taskRecordFromRow, zeroStatusCounts } from './rows.ts';
 import { run, type Queryable } from './sql.ts';
@@ -365,6 +366,18 @@ export class PostgresStore implements Store {
 
   apiKeyFindByHash(params: { hash: string }): Promise<ApiKeyRecord | null> {
     return this.#read((db) => findApiKeyByHash(db, params.hash));
+  }
+
+  apiKeyGet(params: { id: string }): Promise<ApiKeyRecord | null> {
+    return this.#read((db) => getApiKey(db, params.id));
+  }
+
+  apiKeyList(params: { includeRevoked?: boolean }): Promise<ApiKeyRecord[]> {
+    return this.#read((db) => listApiKeys(db, params.includeRevoked ?? false));
+  }
+
+  apiKeyRevoke(params: { id: string; at: Millis }): Promise<{ revoked: boolean }> {
+    return this.#write(revokeApiKey(params.id, params.at));
   }
 
   apiKeyCount(): Promise<number> {

@@ -1,19 +1,17 @@
-// The registry: agents, replicas and API keys. Reads take any connection; writes are
-// write-batch operations (repeatable, run inside the batch's transaction, see write-batch.ts).
+// The registry: agents and replicas (API keys are in auth.ts). Reads take any connection;
+// writes are write-batch operations (repeatable, run inside the batch's transaction, see
+// write-batch.ts).
 
 import { FlotillaError } from '../../core/errors.ts';
 import type { AgentRecord, EventRecord, Millis, NewEvent, ReplicaRecord, ReplicaStatus } from '../../core/types.ts';
-import type { ApiKeyRecord, NewReplica } from '../store.ts';
+import type { NewReplica } from '../store.ts';
 import { stamp } from './events.ts';
-import {
-  AGENT_COLUMNS, API_KEY_COLUMNS, REPLICA_COLUMNS, agentFromRow, agentValues, apiKeyFromRow, replicaFromRow,
-} from './rows.ts';
+import { AGENT_COLUMNS, REPLICA_COLUMNS, agentFromRow, agentValues, replicaFromRow } from './rows.ts';
 import { run, type Queryable } from './sql.ts';
 import { refused, withEvents, written, type WriteOp } from './write-batch.ts';
 
 const AGENT_SELECT = AGENT_COLUMNS.join(', ');
 const REPLICA_SELECT = REPLICA_COLUMNS.join(', ');
-const API_KEY_SELECT = API_KEY_COLUMNS.join(', ');
 
 // -- agents -------------------------------------------------------------------------------
 
@@ -155,43 +153,4 @@ export async function listStaleReplicas(db: Queryable, seenBefore: Millis): Prom
     `SELECT ${REPLICA_SELECT} FROM replicas WHERE status IN ('live', 'draining') AND last_seen_at < $1::bigint
      ORDER BY last_seen_at, id COLLATE "C"`,
     [seenBefore])).map(replicaFromRow);
-}
-
-// -- API keys -----------------------------------------------------------------------------
-
-/** Refuses (writing nothing) a key whose id or hash exists. */
-export function createApiKey(k: ApiKeyRecord): WriteOp<void> {
-  return async (tx) => {
-    const rows = await run(tx,
-      `INSERT INTO api_keys (${API_KEY_SELECT}) VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::bigint)
-       ON CONFLICT DO NOTHING RETURNING id`,
-      [k.id, k.name, k.role, k.hash, k.createdAt, k.lastUsedAt]);
-    if (rows.length === 0) return refused(new Error(`an API key with id ${k.id} or the same hash already exists`));
-    return written(undefined);
-  };
-}
-
-/**
- * Never moves lastUsedAt backwards, and writes nothing when it would not change. Best effort:
- * a key row another transaction is writing right now (a touch from another process, with
- * much the same time) is skipped rather than waited for, so touches never hold up a batch.
- */
-export function touchApiKey(id: string, at: Millis): WriteOp<void> {
-  return async (tx) => {
-    await run(tx,
-      `UPDATE api_keys SET last_used_at = $2::bigint WHERE id = (
-         SELECT id FROM api_keys WHERE id = $1::text AND (last_used_at IS NULL OR last_used_at < $2::bigint)
-         FOR NO KEY UPDATE SKIP LOCKED)`,
-      [id, at]);
-    return written(undefined);
-  };
-}
-
-export async function findApiKeyByHash(db: Queryable, hash: string): Promise<ApiKeyRecord | null> {
-  const [row] = await run(db, `SELECT ${API_KEY_SELECT} FROM api_keys WHERE hash = $1::text`, [hash]);
-  return row ? apiKeyFromRow(row) : null;
-}
-
-export async function countApiKeys(db: Queryable): Promise<number> {
-  return Number((await run(db, 'SELECT count(*) AS n FROM api_keys'))[0]?.n ?? 0);
 }

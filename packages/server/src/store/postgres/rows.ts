@@ -11,7 +11,8 @@ import { columnReaders, recordMappers, toJson, toJsonOrNull } from '../record-ma
 
 export { toJson, toJsonOrNull };
 export {
-  TASK_HEAD_COLUMNS, TASK_DETAIL_COLUMNS, TASK_PAYLOAD_COLUMNS, ASSIGNMENT_COLUMNS, REPLICA_COLUMNS, AGENT_COLUMNS, EVENT_COLUMNS, API_KEY_COLUMNS, selectList, TASK_RECORD_SELECT,
+  TASK_HEAD_COLUMNS, TASK_DETAIL_COLUMNS, TASK_PAYLOAD_COLUMNS, ASSIGNMENT_COLUMNS, REPLICA_COLUMNS, AGENT_COLUMNS, EVENT_COLUMNS, API_KEY_COLUMNS,
+  apiKeyValues, selectList, TASK_RECORD_SELECT,
 } from '../record-mapping.ts';
 
 // -- records --------------------------------------------------------------------------

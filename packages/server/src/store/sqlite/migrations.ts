@@ -207,6 +207,18 @@ UPDATE tasks SET root_id = id, owner_id = created_by WHERE root_id IS NULL;
 CREATE INDEX tasks_root_seq ON tasks (root_id, seq);
 `,
   },
+  {
+    version: 3,
+    name: 'api key lifecycle',
+    sql: `
+-- Existing keys: no expiry, not revoked, creator unknown, not restricted to agents.
+ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN revoked_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN created_by TEXT;
+-- JSON array of agent names (role agent only), or NULL.
+ALTER TABLE api_keys ADD COLUMN agents TEXT;
+`,
+  },
 ];
 
 /**

@@ -23,12 +23,12 @@ import type { StoreSignal, NewReplica,
   TaskCandidatesParams, TaskCreateResult, TaskListParams,
 } from '../store.ts';
 import { TASK_STATUSES } from '@flotilla/sdk';
+import { countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, revokeApiKey, touchApiKey } from './auth.ts';
 import { openDatabase, type SynchronousMode } from './connection.ts';
 import { applyMigrations } from './migrations.ts';
 import {
-  ASSIGNMENT_COLUMNS, TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, agentFromRow, agentParams, apiKeyFromRow,
-  assignmentFromRow, changes, eventFromRow, replicaFromRow, selectList, taskHeadFromRow, taskRecordFromRow,
-  toJson, toJsonOrNull, type Params, type Row,
+  ASSIGNMENT_COLUMNS, TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, agentFromRow, agentParams, assignmentFromRow, changes, eventFromRow,
+  replicaFromRow, selectList, taskHeadFromRow, taskRecordFromRow, toJson, toJsonOrNull, type Params, type Row,
 } from './rows.ts';
 import { StatementCache } from './statement-cache.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
@@ -603,29 +603,30 @@ export class SqliteStore implements Store {
   // -- auth ---------------------------------------------------------------------------
 
   apiKeyCreate(params: { key: ApiKeyRecord }): Promise<void> {
-    return this.#write(() => {
-      const k = params.key;
-      this.#sql(
-        `INSERT INTO api_keys (id, name, role, hash, created_at, last_used_at)
-         VALUES (:id, :name, :role, :hash, :created_at, :last_used_at)`,
-      ).run({ id: k.id, name: k.name, role: k.role, hash: k.hash, created_at: k.createdAt, last_used_at: k.lastUsedAt });
-    });
+    return this.#write(() => createApiKey(this.#cache, params.key));
   }
 
   apiKeyFindByHash(params: { hash: string }): Promise<ApiKeyRecord | null> {
-    return this.#read(() => {
-      const row = this.#sql('SELECT * FROM api_keys WHERE hash = ?').get(params.hash);
-      return row ? apiKeyFromRow(row) : null;
-    });
+    return this.#read(() => findApiKeyByHash(this.#cache, params.hash));
+  }
+
+  apiKeyGet(params: { id: string }): Promise<ApiKeyRecord | null> {
+    return this.#read(() => getApiKey(this.#cache, params.id));
+  }
+
+  apiKeyList(params: { includeRevoked?: boolean }): Promise<ApiKeyRecord[]> {
+    return this.#read(() => listApiKeys(this.#cache, params.includeRevoked ?? false));
+  }
+
+  apiKeyRevoke(params: { id: string; at: Millis }): Promise<{ revoked: boolean }> {
+    return this.#write(() => revokeApiKey(this.#cache, params.id, params.at));
   }
 
   apiKeyCount(): Promise<number> {
-    return this.#read(() => Number(this.#sql('SELECT COUNT(*) AS n FROM api_keys').get()?.n ?? 0));
+    return this.#read(() => countApiKeys(this.#cache));
   }
 
   apiKeyTouch(params: { id: string; at: Millis }): Promise<void> {
-    return this.#write(() => {
-      this.#sql('UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, :at), :at) WHERE id = :id').run({ id: params.id, at: params.at });
-    });
+    return this.#write(() => touchApiKey(this.#cache, params.id, params.at));
   }
 }

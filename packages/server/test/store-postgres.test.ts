@@ -16,7 +16,7 @@ import {
 import type { Transition } from '../src/core/types.ts';
 import type { StoreSignal } from '../src/store/store.ts';
 import { runStoreConformance, type StoreUnderTest } from '../src/store/conformance/index.ts';
-import { LEASE_MS, POLICY, T0, createdEvent, ensureAgents, newTask, nextId, plainEvent } from '../src/store/conformance/harness.ts';
+import { LEASE_MS, POLICY, T0, auditEntry, createdEvent, ensureAgents, newTask, nextId, plainEvent } from '../src/store/conformance/harness.ts';
 import { VERSION_1_ROWS_SQL, checkUpgradedFromVersion1 } from '../src/store/conformance/upgrade.ts';
 import { channelName, createClient, lockKeys } from '../src/store/postgres/connection.ts';
 import { MIGRATIONS, applyMigrations } from '../src/store/postgres/migrations.ts';
@@ -172,6 +172,18 @@ async function postgresTests(): Promise<void> {
         const { rows } = await admin.query(`SELECT is_nullable FROM information_schema.columns
           WHERE table_schema = $1 AND table_name = 'tasks' AND column_name = 'root_id'`, [h.schema]);
         assert.deepEqual(rows, [{ is_nullable: 'NO' }]);
+      } finally {
+        await h.cleanup();
+      }
+    });
+
+    it('refuses to change an audit entry', async () => {
+      const h = harness();
+      try {
+        const store = await h.open();
+        await store.auditAppend({ entries: [auditEntry({ outcome: 'denied', status: 403 })] });
+        await assert.rejects(admin.query(`UPDATE "${h.schema}".audit_log SET outcome = 'allowed'`), /append-only/);
+        assert.equal((await store.auditList({ limit: 1 })).items[0]?.outcome, 'denied');
       } finally {
         await h.cleanup();
       }

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runStoreConformance } from '../src/store/conformance/index.ts';
-import { T0, createdEvent, ensureAgents, newTask, plainEvent } from '../src/store/conformance/harness.ts';
+import { T0, auditEntry, createdEvent, ensureAgents, newTask, plainEvent } from '../src/store/conformance/harness.ts';
 import { VERSION_1_ROWS_SQL, checkUpgradedFromVersion1 } from '../src/store/conformance/upgrade.ts';
 import { openDatabase } from '../src/store/sqlite/connection.ts';
 import { MIGRATIONS, applyMigrations } from '../src/store/sqlite/migrations.ts';
@@ -143,6 +143,14 @@ describe('sqlite store specifics', () => {
     }
   });
 
+  it('refuses to change an audit entry', async () => {
+    await withStore(async (store) => {
+      await store.auditAppend({ entries: [auditEntry({ outcome: 'denied', status: 403 })] });
+      assert.throws(() => store.database.exec(`UPDATE audit_log SET outcome = 'allowed'`), /append-only/);
+      assert.equal((await store.auditList({ limit: 1 })).items[0]?.outcome, 'denied');
+    });
+  });
+
   it('enforces the live-assignment invariant in the schema', async () => {
     await withStore(async (store) => {
       const bad = newTask({ status: 'running', assignmentId: null });
@@ -173,9 +181,13 @@ describe('sqlite store specifics', () => {
       assert.match(routed, /tasks_pending_agent_order \(agent=\? AND priority<\?\)/);
       const byReplica = plan(`SELECT id FROM assignments WHERE replica_id = 'r' AND status IN ('dispatched', 'running')`);
       assert.match(byReplica, /assignments_live_replica/);
-      // A tree, newest first.
+      // A tree, newest first; the security reads (statement shapes of sqlite/auth.ts).
       const ordered = [
         [`SELECT id FROM tasks t WHERE t.root_id = 'r' AND t.seq < 9 ORDER BY t.seq DESC LIMIT 10`, /tasks_root_seq/],
+        [`SELECT seq FROM audit_log WHERE principal_id = 'p' AND seq < 9 ORDER BY seq DESC LIMIT 10`, /audit_log_principal/],
+        [`SELECT seq FROM audit_log WHERE outcome = 'denied' AND outcome <> 'allowed' ORDER BY seq DESC LIMIT 10`, /audit_log_not_allowed/],
+        [`SELECT jti FROM token_revocations WHERE revoked_at >= 1 ORDER BY revoked_at, jti`, /token_revocations_revoked_at/],
+        [`SELECT seq FROM audit_log WHERE at < 5 ORDER BY at LIMIT 10`, /audit_log_at/],
       ] as const;
       for (const [sql, index] of ordered) {
         const p = plan(sql);

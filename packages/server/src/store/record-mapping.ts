@@ -5,7 +5,7 @@
 
 import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, ReplicaRecord, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
-import type { ApiKeyRecord } from './store.ts';
+import type { ApiKeyRecord, AuditOutcome, AuditRecord, NewAuditRecord, TokenRevocation } from './store.ts';
 
 /** Reads one typed column of a row, throwing if the stored value does not have that type. */
 export interface ColumnReader<R> {
@@ -113,6 +113,15 @@ export const API_KEY_COLUMNS = [
   'id', 'name', 'role', 'hash', 'created_at', 'last_used_at', 'expires_at', 'revoked_at', 'created_by', 'agents',
 ] as const;
 
+export const TOKEN_REVOCATION_COLUMNS = ['jti', 'revoked_at', 'expires_at'] as const;
+
+/** Without `seq`: the columns an append writes. */
+export const AUDIT_INSERT_COLUMNS = [
+  'at', 'principal_id', 'principal_name', 'role', 'action', 'target', 'outcome', 'status', 'request_id', 'source', 'details',
+] as const;
+
+export const AUDIT_COLUMNS = ['seq', ...AUDIT_INSERT_COLUMNS] as const;
+
 type SqlValue = string | number | null;
 
 /** An API key's column values, by column name (JSON as text, which both stores take). */
@@ -131,6 +140,23 @@ export function apiKeyValues(k: ApiKeyRecord): Record<(typeof API_KEY_COLUMNS)[n
   };
 }
 
+/** An audit entry's column values, by column name (JSON as text). */
+export function auditValues(e: NewAuditRecord): Record<(typeof AUDIT_INSERT_COLUMNS)[number], SqlValue> {
+  return {
+    at: e.at,
+    principal_id: e.principalId,
+    principal_name: e.principalName,
+    role: e.role,
+    action: e.action,
+    target: e.target,
+    outcome: e.outcome,
+    status: e.status,
+    request_id: e.requestId,
+    source: e.source,
+    details: toJsonOrNull(e.details),
+  };
+}
+
 /** `t.col AS <prefix>col, ...`: select list for a table aliased `alias` in a join. */
 export function selectList(alias: string, columns: readonly string[], prefix = ''): string {
   return columns.map((c) => `${alias}.${c} AS ${prefix}${c}`).join(', ');
@@ -144,6 +170,7 @@ export const TASK_RECORD_SELECT = [
 ].join(', ');
 
 const RUNTIMES = ['pull', 'a2a', 'process'] as const;
+const AUDIT_OUTCOMES = ['allowed', 'denied', 'failed'] as const satisfies readonly AuditOutcome[];
 
 export function recordMappers<R>(r: ColumnReader<R>) {
   function taskHeadFromRow(row: R, prefix = ''): TaskHead {
@@ -272,5 +299,33 @@ export function recordMappers<R>(r: ColumnReader<R>) {
     };
   }
 
-  return { taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow };
+  function tokenRevocationFromRow(row: R): TokenRevocation {
+    return {
+      jti: r.str(row, 'jti'),
+      revokedAt: r.num(row, 'revoked_at'),
+      expiresAt: r.num(row, 'expires_at'),
+    };
+  }
+
+  function auditFromRow(row: R): AuditRecord {
+    return {
+      seq: r.num(row, 'seq'),
+      at: r.num(row, 'at'),
+      principalId: r.strOrNull(row, 'principal_id'),
+      principalName: r.strOrNull(row, 'principal_name'),
+      role: r.strOrNull(row, 'role'),
+      action: r.str(row, 'action'),
+      target: r.strOrNull(row, 'target'),
+      outcome: r.oneOf(row, 'outcome', AUDIT_OUTCOMES),
+      status: r.num(row, 'status'),
+      requestId: r.strOrNull(row, 'request_id'),
+      source: r.strOrNull(row, 'source'),
+      details: r.jsonOrNull(row, 'details'),
+    };
+  }
+
+  return {
+    taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow,
+    tokenRevocationFromRow, auditFromRow,
+  };
 }

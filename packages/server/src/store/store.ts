@@ -10,7 +10,7 @@
 // Stores may batch concurrent writes into one commit (group commit); callers do not see it.
 
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../core/types.ts';
 
@@ -110,6 +110,49 @@ export interface ApiKeyRecord {
   createdBy: string | null;
   /** For role `agent`: the agent names the key may serve; null for every other role. */
   agents: string[] | null;
+}
+
+/** A signed token (identified by its `jti`) that must no longer be accepted. */
+export interface TokenRevocation {
+  jti: string;
+  revokedAt: Millis;
+  /** When the token expires anyway: past it, the revocation can be pruned. */
+  expiresAt: Millis;
+}
+
+export type AuditOutcome = 'allowed' | 'denied' | 'failed';
+
+/** One entry of the append-only audit log. */
+export interface AuditRecord {
+  /** Assigned by the store, increasing in append order. */
+  seq: number;
+  at: Millis;
+  principalId: string | null;
+  principalName: string | null;
+  role: string | null;
+  action: string;
+  target: string | null;
+  outcome: AuditOutcome;
+  /** The HTTP status answered. */
+  status: number;
+  requestId: string | null;
+  source: string | null;
+  details: Json | null;
+}
+
+export type NewAuditRecord = Omit<AuditRecord, 'seq'>;
+
+export interface AuditListParams {
+  limit: number;
+  /** Keyset position: only entries with a seq below this one (the previous page's `nextBefore`). */
+  before?: number;
+  principalId?: string;
+  action?: string;
+  outcome?: AuditOutcome;
+  /** Entries at or after this time ... */
+  since?: Millis;
+  /** ... and before this one (exclusive). */
+  until?: Millis;
 }
 
 export interface Store {
@@ -229,4 +272,27 @@ export interface Store {
   apiKeyRevoke(params: { id: string; at: Millis }): Promise<{ revoked: boolean }>;
   apiKeyCount(): Promise<number>;
   apiKeyTouch(params: { id: string; at: Millis }): Promise<void>;
+
+  /**
+   * Records that the token `jti` is revoked. Idempotent: revoking it again changes nothing
+   * (`revoked` is false) and the first revocation's times are kept.
+   */
+  tokenRevoke(params: { jti: string; at: Millis; expiresAt: Millis }): Promise<{ revoked: boolean }>;
+  /**
+   * Revocations with revokedAt >= since, by revokedAt then jti. Every server process polls this
+   * to learn of revocations made by the others. `at` is the revoking process's clock, and a
+   * revocation may commit after one stamped later: a poller should overlap its `since` with
+   * the previous poll by a margin, which the idempotent records make harmless.
+   */
+  tokenRevocationList(params: { since: Millis }): Promise<TokenRevocation[]>;
+  /** Deletes revocations of tokens that expired before `expiredBefore`; returns how many. */
+  tokenRevocationPrune(params: { expiredBefore: Millis }): Promise<number>;
+
+  // -- audit log (append-only: entries are never updated, and deleted only by retention) ---
+  /** Appends the entries in order, in one commit; returns them with their seqs. */
+  auditAppend(params: { entries: NewAuditRecord[] }): Promise<AuditRecord[]>;
+  /** Newest first (seq descending); every filter given must match. `nextBefore` is null on the last page. */
+  auditList(params: AuditListParams): Promise<{ items: AuditRecord[]; nextBefore: number | null }>;
+  /** Retention: deletes entries older than `before`, oldest first, at most `limit`; returns how many. */
+  auditPrune(params: { before: Millis; limit: number }): Promise<number>;
 }

@@ -9,7 +9,7 @@ import type {
   Transition, TransitionResult,
 } from '../../core/types.ts';
 import type { RetryPolicy } from '../../core/retry-policy.ts';
-import type { ApiKeyRecord, Store } from '../store.ts';
+import type { ApiKeyRecord, NewAuditRecord, Store } from '../store.ts';
 
 /** What a store's test file hands the suite for each test. */
 export interface StoreUnderTest {
@@ -175,6 +175,24 @@ export function apiKeyRecord(over: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
     revokedAt: null,
     createdBy: null,
     agents: null,
+    ...over,
+  };
+}
+
+/** An allowed request of an admin key. */
+export function auditEntry(over: Partial<NewAuditRecord> = {}): NewAuditRecord {
+  return {
+    at: T0,
+    principalId: 'key-admin',
+    principalName: 'ci',
+    role: 'admin',
+    action: 'task.submit',
+    target: null,
+    outcome: 'allowed',
+    status: 201,
+    requestId: nextId('req'),
+    source: '127.0.0.1',
+    details: null,
     ...over,
   };
 }

@@ -6,7 +6,7 @@ import { describe } from 'node:test';
 import { decideComplete } from '../../core/task-machine.ts';
 import type { Store } from '../store.ts';
 import {
-  T0, agentRecord, allEvents, apiKeyRecord, createTask, createTasks, createdEvent, getReplica, mustApply, newTask, nextId, plainEvent,
+  T0, agentRecord, allEvents, apiKeyRecord, auditEntry, createTask, createTasks, createdEvent, getReplica, mustApply, newTask, nextId, plainEvent,
   registerReplica, run, storeTest, type OpenStore,
   ensureAgents,
 } from './harness.ts';
@@ -91,6 +91,8 @@ export function lifecycleTests(open: OpenStore): void {
       const revokedKey = apiKeyRecord();
       await store.apiKeyCreate({ key: revokedKey });
       await store.apiKeyRevoke({ id: revokedKey.id, at: T0 + 2 });
+      await store.tokenRevoke({ jti: 'jti-1', at: T0 + 3, expiresAt: T0 + 60_000 });
+      await store.auditAppend({ entries: [auditEntry({ details: { n: 1 } }), auditEntry({ outcome: 'denied', status: 403 })] });
 
       const before = {
         tasks: await Promise.all([done!, live!, idem!].map((t) => store.taskGet({ id: t.id }))),
@@ -99,6 +101,8 @@ export function lifecycleTests(open: OpenStore): void {
         agent: await store.agentGet({ name: agent.name }),
         key: await store.apiKeyFindByHash({ hash: 'h'.repeat(64) }),
         apiKeys: await store.apiKeyList({ includeRevoked: true }),
+        revocations: await store.tokenRevocationList({ since: 0 }),
+        audit: await store.auditList({ limit: 10 }),
         keys: await store.concurrencyKeyInFlight({ keys: ['k'] }),
         events: await allEvents(store),
       };
@@ -116,6 +120,8 @@ export function lifecycleTests(open: OpenStore): void {
         agent: await again.agentGet({ name: agent.name }),
         key: await again.apiKeyFindByHash({ hash: 'h'.repeat(64) }),
         apiKeys: await again.apiKeyList({ includeRevoked: true }),
+        revocations: await again.tokenRevocationList({ since: 0 }),
+        audit: await again.auditList({ limit: 10 }),
         keys: await again.concurrencyKeyInFlight({ keys: ['k'] }),
         events: await allEvents(again),
       };
@@ -124,6 +130,9 @@ export function lifecycleTests(open: OpenStore): void {
       // Sequence numbers continue after the reopen; they are never reused.
       const next = await createTask(again);
       assert.ok(next.seq > Math.max(...before.tasks.map((t) => t!.seq)));
+      // Audit seqs continue too.
+      const [entry] = await again.auditAppend({ entries: [auditEntry()] });
+      assert.ok(entry!.seq > before.audit.items[0]!.seq);
       const [idemAgain] = await again.taskCreate({ tasks: [{ task: newTask({ idempotencyKey: 'keep-me' }), events: [] }] });
       assert.equal(idemAgain?.created, false);
       assert.equal(idemAgain?.task.id, idem!.id);

@@ -227,6 +227,59 @@ ALTER TABLE api_keys
   ADD COLUMN agents jsonb CHECK (agents IS NULL OR jsonb_typeof(agents) = 'array');
 `,
   },
+  {
+    version: 4,
+    name: 'token revocations and audit log',
+    sql: `
+-- Revoked signed tokens, kept until they would have expired anyway (then pruned). Small: only
+-- revoked, unexpired tokens, so pruning by expires_at needs no index of its own.
+CREATE TABLE token_revocations (
+  jti        text PRIMARY KEY,
+  revoked_at bigint NOT NULL,
+  expires_at bigint NOT NULL
+);
+
+-- Every server process asks for the recent revocations every second.
+CREATE INDEX token_revocations_revoked_at ON token_revocations (revoked_at);
+
+-- Seqs increase in append order; across concurrent writers an entry may become visible after
+-- one with a higher seq. Harmless here: the log is read newest first by page, never followed
+-- from a position the way events are, so appends take no lock like the events lock.
+CREATE TABLE audit_log (
+  seq            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at             bigint NOT NULL,
+  principal_id   text,
+  principal_name text,
+  role           text,
+  action         text NOT NULL,
+  target         text,
+  outcome        text NOT NULL CHECK (outcome IN ('allowed', 'denied', 'failed')),
+  status         integer NOT NULL,
+  request_id     text,
+  source         text,
+  details        jsonb
+);
+
+-- Every audited request appends here, so indexes are few. The primary key (seq) serves paging
+-- newest first, and a filter on action scans it; the others serve:
+-- what one principal did;
+CREATE INDEX audit_log_principal ON audit_log (principal_id, seq);
+-- time windows, and retention (oldest first);
+CREATE INDEX audit_log_at ON audit_log (at);
+-- denials and failures, the entries a review looks for, rare among the allowed ones (partial:
+-- an allowed request, the common case, costs this index nothing).
+CREATE INDEX audit_log_not_allowed ON audit_log (outcome, seq) WHERE outcome <> 'allowed';
+
+-- Append-only in the schema too: a bug (or a hand) that updates an entry fails loudly.
+CREATE FUNCTION audit_log_refuse_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the audit log is append-only';
+END
+$$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_update();
+`,
+  },
 ];
 
 /**

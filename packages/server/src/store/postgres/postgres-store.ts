@@ -28,13 +28,16 @@ import type {
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type {
-  AgentStats, ApiKeyRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewReplica, Store, StoreCapabilities,
-  StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskListParams,
+  AgentStats, ApiKeyRecord, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, NewReplica,
+  Store, StoreCapabilities, StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskListParams, TokenRevocation,
 } from '../store.ts';
 import {
   agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments,
 } from './assignments.ts';
-import { countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, revokeApiKey, touchApiKey } from './auth.ts';
+import {
+  appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
+  pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
+} from './auth.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, channelName, createClient, createPool, lockKeys,
   validateSchema, type ConnectionSettings, type LockKeys,
@@ -386,5 +389,33 @@ export class PostgresStore implements Store {
 
   apiKeyTouch(params: { id: string; at: Millis }): Promise<void> {
     return this.#write(touchApiKey(params.id, params.at));
+  }
+
+  tokenRevoke(params: { jti: string; at: Millis; expiresAt: Millis }): Promise<{ revoked: boolean }> {
+    return this.#write(revokeToken(params));
+  }
+
+  tokenRevocationList(params: { since: Millis }): Promise<TokenRevocation[]> {
+    return this.#read((db) => listTokenRevocations(db, params.since));
+  }
+
+  tokenRevocationPrune(params: { expiredBefore: Millis }): Promise<number> {
+    return this.#write(pruneTokenRevocations(params.expiredBefore));
+  }
+
+  // -- audit log ----------------------------------------------------------------------
+
+  auditAppend(params: { entries: NewAuditRecord[] }): Promise<AuditRecord[]> {
+    if (params.entries.length === 0) return this.#read(async () => []);
+    // One operation: the entries commit together, in order.
+    return this.#write(appendAudit(params.entries));
+  }
+
+  auditList(params: AuditListParams): Promise<{ items: AuditRecord[]; nextBefore: number | null }> {
+    return this.#read((db) => listAudit(db, params));
+  }
+
+  auditPrune(params: { before: Millis; limit: number }): Promise<number> {
+    return this.#write(pruneAudit(params));
   }
 }

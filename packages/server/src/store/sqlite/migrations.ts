@@ -219,6 +219,54 @@ ALTER TABLE api_keys ADD COLUMN created_by TEXT;
 ALTER TABLE api_keys ADD COLUMN agents TEXT;
 `,
   },
+  {
+    version: 4,
+    name: 'token revocations and audit log',
+    sql: `
+-- Revoked signed tokens, kept until they would have expired anyway (then pruned). Small: only
+-- revoked, unexpired tokens, so pruning by expires_at needs no index of its own.
+CREATE TABLE token_revocations (
+  jti        TEXT PRIMARY KEY,
+  revoked_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+
+-- Every server process asks for the recent revocations every second.
+CREATE INDEX token_revocations_revoked_at ON token_revocations (revoked_at);
+
+-- AUTOINCREMENT: seqs are never reused, even after pruning, so a page position stays valid.
+CREATE TABLE audit_log (
+  seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+  at             INTEGER NOT NULL,
+  principal_id   TEXT,
+  principal_name TEXT,
+  role           TEXT,
+  action         TEXT NOT NULL,
+  target         TEXT,
+  outcome        TEXT NOT NULL CHECK (outcome IN ('allowed', 'denied', 'failed')),
+  status         INTEGER NOT NULL,
+  request_id     TEXT,
+  source         TEXT,
+  details        TEXT
+) STRICT;
+
+-- Every audited request appends here, so indexes are few. The primary key (seq) serves paging
+-- newest first, and a filter on action scans it; the others serve:
+-- what one principal did;
+CREATE INDEX audit_log_principal ON audit_log (principal_id, seq);
+-- time windows, and retention (oldest first);
+CREATE INDEX audit_log_at ON audit_log (at);
+-- denials and failures, the entries a review looks for, rare among the allowed ones (partial:
+-- an allowed request, the common case, costs this index nothing).
+CREATE INDEX audit_log_not_allowed ON audit_log (outcome, seq) WHERE outcome <> 'allowed';
+
+-- Append-only in the schema too: a bug (or a hand) that updates an entry fails loudly.
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+`,
+  },
 ];
 
 /**

@@ -10,7 +10,7 @@ import { columnReaders, recordMappers, toJson, toJsonOrNull } from '../record-ma
 export { toJson, toJsonOrNull };
 export {
   TASK_HEAD_COLUMNS, TASK_DETAIL_COLUMNS, TASK_PAYLOAD_COLUMNS, ASSIGNMENT_COLUMNS, REPLICA_COLUMNS, AGENT_COLUMNS, EVENT_COLUMNS, API_KEY_COLUMNS,
-  apiKeyValues, selectList, TASK_RECORD_SELECT,
+  TOKEN_REVOCATION_COLUMNS, AUDIT_COLUMNS, AUDIT_INSERT_COLUMNS, apiKeyValues, auditValues, selectList, TASK_RECORD_SELECT,
 } from '../record-mapping.ts';
 
 export type Row = Record<string, SQLOutputValue>;
@@ -66,6 +66,7 @@ export function agentParams(a: AgentRecord): Params {
 
 export const {
   taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow,
+  tokenRevocationFromRow, auditFromRow,
 } = recordMappers<Row>(columnReaders<Row>(
   // SQLite returns JSON as text.
   (raw, col) => {

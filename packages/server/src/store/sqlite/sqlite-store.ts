@@ -19,11 +19,14 @@ import type {
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type { StoreSignal, NewReplica,
-  AgentStats, ApiKeyRecord, DueAssignment, HeartbeatParams, HeartbeatResult, Store, StoreCapabilities,
-  TaskCandidatesParams, TaskCreateResult, TaskListParams,
+  AgentStats, ApiKeyRecord, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, Store,
+  StoreCapabilities, TaskCandidatesParams, TaskCreateResult, TaskListParams, TokenRevocation,
 } from '../store.ts';
 import { TASK_STATUSES } from '@flotilla/sdk';
-import { countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, revokeApiKey, touchApiKey } from './auth.ts';
+import {
+  appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
+  pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
+} from './auth.ts';
 import { openDatabase, type SynchronousMode } from './connection.ts';
 import { applyMigrations } from './migrations.ts';
 import {
@@ -628,5 +631,33 @@ export class SqliteStore implements Store {
 
   apiKeyTouch(params: { id: string; at: Millis }): Promise<void> {
     return this.#write(() => touchApiKey(this.#cache, params.id, params.at));
+  }
+
+  tokenRevoke(params: { jti: string; at: Millis; expiresAt: Millis }): Promise<{ revoked: boolean }> {
+    return this.#write(() => revokeToken(this.#cache, params));
+  }
+
+  tokenRevocationList(params: { since: Millis }): Promise<TokenRevocation[]> {
+    return this.#read(() => listTokenRevocations(this.#cache, params.since));
+  }
+
+  tokenRevocationPrune(params: { expiredBefore: Millis }): Promise<number> {
+    return this.#write(() => pruneTokenRevocations(this.#cache, params.expiredBefore));
+  }
+
+  // -- audit log ----------------------------------------------------------------------
+
+  auditAppend(params: { entries: NewAuditRecord[] }): Promise<AuditRecord[]> {
+    if (params.entries.length === 0) return this.#read(() => []);
+    // One operation: the entries commit together, in order.
+    return this.#write(() => appendAudit(this.#cache, params.entries));
+  }
+
+  auditList(params: AuditListParams): Promise<{ items: AuditRecord[]; nextBefore: number | null }> {
+    return this.#read(() => listAudit(this.#cache, params));
+  }
+
+  auditPrune(params: { before: Millis; limit: number }): Promise<number> {
+    return this.#write(() => pruneAudit(this.#cache, params));
   }
 }

@@ -184,6 +184,18 @@ for (const transport of ['websocket', 'http'] as const satisfies Transport[]) de
     }
   });
 
+  it('capabilities: a worker naming one its agent lacks refuses to start; matching ones start', async () => {
+    await client.agents.create({ name: n('capable'), capabilities: ['pdf', 'ocr'] });
+    const wrong = createWorker({ url: server.url, token: TOKEN, agent: n('capable'), transport, capabilities: ['pdf', 'gpu'], handler: () => null, log: () => {} });
+    await assert.rejects(wrong.start(), /does not declare the capabilities gpu/);
+    assert.equal((await client.agents.replicas(n('capable'))).length, 0, 'nothing was registered');
+    const right = createWorker({ url: server.url, token: TOKEN, agent: n('capable'), transport, capabilities: ['ocr'], handler: () => 'ok', log: () => {} });
+    workers.push(right);
+    const task = await client.tasks.submit({ capabilities: ['ocr'], input: 1 });
+    await right.start();
+    assert.equal((await terminal(task.id)).status, 'completed');
+  });
+
   it('graceful stop: a running task finishes and is recorded, no new task is taken', async () => {
     await client.agents.create({ name: n('drain') });
     const w = worker(n('drain'), async () => {

@@ -19,8 +19,8 @@ let server: ServerProcess;
 let client: Flotilla;
 const workers: ChildProcess[] = [];
 
-function runWorker(file: string, agent: string, concurrency = 2): ChildProcess {
-  const child = spawn(process.execPath, [CLI, 'worker', example(file), '--agent', agent, '--concurrency', String(concurrency)], {
+function runWorker(file: string, agent: string, concurrency = 2, extra: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [CLI, 'worker', example(file), '--agent', agent, '--concurrency', String(concurrency), ...extra], {
     env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -80,18 +80,33 @@ describe('flotilla worker with the examples', () => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     for (let i = 0; i < 100 && !err.includes('serving agent'); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(err.includes('serving agent "echo"'));
+    assert.ok(err.includes('serving agent "echo" with concurrency 2 over websocket'), err);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
   });
 
-  it('refuses a module without a handler, and a missing --agent (exit 2)', async () => {
+  it('--transport http serves over the long-poll protocol', { timeout: 20_000 }, async () => {
+    const child = runWorker('echo', 'echo', 1, ['--transport', 'http']);
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    for (let i = 0; i < 100 && !err.includes('serving agent'); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(err.includes('over http'), err);
+    const task = await client.tasks.submit({ agent: 'echo', input: { via: 'http' } });
+    assert.deepEqual((await client.tasks.wait(task.id, { timeoutMs: 15_000 })).result, { echo: { via: 'http' } });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+
+  it('refuses a module without a handler, a missing --agent, a bad --transport, a capability the agent lacks', async () => {
     const run = (args: string[]) => new Promise<number | null>((resolve) => {
       const c = spawn(process.execPath, [CLI, 'worker', ...args], { env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: TOKEN }, stdio: 'ignore' });
       c.once('exit', (code) => resolve(code));
     });
     assert.equal(await run([example('echo')]), 2);
     assert.equal(await run([fileURLToPath(new URL('./helpers/tcp-proxy.ts', import.meta.url)), '--agent', 'echo']), 2);
+    assert.equal(await run([example('echo'), '--agent', 'echo', '--transport', 'carrier-pigeon']), 2);
+    assert.notEqual(await run([example('echo'), '--agent', 'echo', '--capabilities', 'gpu']), 0);
   });
 });

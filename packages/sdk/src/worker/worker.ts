@@ -50,6 +50,13 @@ export interface WorkerOptions {
   replica?: string;
   site?: string;
   /**
+   * Capabilities this worker implements. Routing by capability is per agent, so start()
+   * checks that the agent declares every one of them and refuses to start otherwise: a
+   * worker that believes it serves `gpu` while its agent does not would never be sent a
+   * task that needs it.
+   */
+  capabilities?: string[];
+  /**
    * `websocket` (default where available): assignments are pushed over one socket.
    * `http`: the HTTP lease protocol (long-poll), for runtimes without a WebSocket that can
    * send an Authorization header.
@@ -132,6 +139,14 @@ export class FlotillaWorker {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    if (this.#opts.capabilities && this.#opts.capabilities.length > 0) {
+      const agent = await this.#client.agents.get(this.#opts.agent);
+      const missing = this.#opts.capabilities.filter((c) => !agent.capabilities.includes(c));
+      if (missing.length > 0) {
+        this.#started = false;
+        throw new TypeError(`Flotilla worker: agent "${agent.name}" does not declare the capabilities ${missing.join(', ')}; add them to the agent (flotilla.config.yaml or PATCH /api/v1/agents/${agent.name}) so tasks that need them are routed here`);
+      }
+    }
     const registration = await this.#channel.open({
       assign: (tasks) => {
         for (const leased of tasks) this.#execute(leased);

@@ -11,9 +11,12 @@ import { UsageError } from './errors.ts';
 
 export const WORKER_USAGE = `Usage:
   flotilla worker MODULE --agent X [--concurrency N] [--site S] [--replica ID] [--drain-timeout-ms N]
+                  [--capabilities a,b] [--transport websocket|http]
 
 Runs MODULE's handler (its default export, or an export named \`handler\`) for agent X's tasks
-until SIGTERM or Ctrl-C, then drains. A .ts module runs as is.
+until SIGTERM or Ctrl-C, then drains. A .ts module runs as is. Work is pushed over a
+WebSocket; --transport http uses the HTTP long-poll protocol instead. --capabilities makes
+the worker refuse to start unless agent X declares each of them.
 `;
 
 export async function workerCommand(argv: string[]): Promise<void> {
@@ -26,6 +29,8 @@ export async function workerCommand(argv: string[]): Promise<void> {
       site: { type: 'string' },
       replica: { type: 'string' },
       'drain-timeout-ms': { type: 'string' },
+      capabilities: { type: 'string' },
+      transport: { type: 'string' },
     },
   });
   if (cmd === null) return;
@@ -45,15 +50,19 @@ export async function workerCommand(argv: string[]): Promise<void> {
   const handler = typeof mod.default === 'function' ? mod.default : mod.handler;
   if (typeof handler !== 'function') throw new UsageError(`${path} exports no handler (a default export or \`handler\` function)`);
 
+  const transport = stringFlag(cmd.values.transport) ?? 'websocket';
+  if (transport !== 'websocket' && transport !== 'http') throw new UsageError(`--transport must be websocket or http\n\n${WORKER_USAGE}`);
+  const capabilities = (stringFlag(cmd.values.capabilities) ?? '').split(',').map((c) => c.trim()).filter((c) => c !== '');
   const site = stringFlag(cmd.values.site);
   const replica = stringFlag(cmd.values.replica);
   const worker = createWorker({
-    url: urls, token, agent, concurrency, handler: handler as Handler, drainTimeoutMs,
+    url: urls, token, agent, concurrency, handler: handler as Handler, drainTimeoutMs, transport,
+    ...(capabilities.length > 0 ? { capabilities } : {}),
     ...(site ? { site } : {}), ...(replica ? { replica } : {}),
     log: (level, message, data) => process.stderr.write(`${JSON.stringify({ level, message, ...data })}\n`),
   });
   await worker.start();
-  process.stderr.write(`flotilla: worker ${worker.replicaId} serving agent "${agent}" with concurrency ${concurrency}\n`);
+  process.stderr.write(`flotilla: worker ${worker.replicaId} serving agent "${agent}" with concurrency ${concurrency} over ${worker.transport}\n`);
   await new Promise<void>((done) => {
     process.once('SIGTERM', done);
     process.once('SIGINT', done);

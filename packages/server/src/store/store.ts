@@ -288,6 +288,12 @@ export interface Store {
   /** Deletes revocations of tokens that expired before `expiredBefore`; returns how many. */
   tokenRevocationPrune(params: { expiredBefore: Millis }): Promise<number>;
 
+  /**
+   * Stores `value` under `name` unless a value is stored already, and returns the stored one,
+   * so every process sharing the database ends up with the same secret.
+   */
+  secretEnsure(params: { name: string; value: string; at: Millis }): Promise<string>;
+
   // -- audit log (append-only: entries are never updated, and deleted only by retention) ---
   /** Appends the entries in order, in one commit; returns them with their seqs. */
   auditAppend(params: { entries: NewAuditRecord[] }): Promise<AuditRecord[]>;

@@ -93,6 +93,18 @@ export function securityTests(open: OpenStore): void {
       }
     });
 
+    storeTest(open, 'secretEnsure: the first value stored under a name wins, for every process', async ({ store, peer }) => {
+      const other = peer ? await peer() : store;
+      const [a, b] = await Promise.all([
+        store.secretEnsure({ name: 'signing', value: 'first', at: T0 }),
+        other.secretEnsure({ name: 'signing', value: 'second', at: T0 }),
+      ]);
+      assert.equal(a, b, 'both processes agree');
+      assert.ok(a === 'first' || a === 'second');
+      assert.equal(await store.secretEnsure({ name: 'signing', value: 'third', at: T0 + 1 }), a, 'never replaced');
+      assert.equal(await store.secretEnsure({ name: 'other', value: 'x', at: T0 }), 'x', 'names are independent');
+    });
+
     storeTest(open, 'prunes the revocations of tokens that have expired anyway', async ({ store }) => {
       for (const [jti, expiresAt] of [['a', T0 + 100], ['b', T0 + 200], ['c', T0 + 300]] as const) {
         await store.tokenRevoke({ jti, at: T0, expiresAt });

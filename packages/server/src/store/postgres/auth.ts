@@ -91,6 +91,16 @@ export async function countApiKeys(db: Queryable): Promise<number> {
 // -- token revocations ----------------------------------------------------------------------
 
 /** A second revocation of the same token (from any process) changes nothing. */
+/** The first value written under a name wins (concurrent starts race; one insert wins); later calls get it back. */
+export function ensureSecret(params: { name: string; value: string; at: Millis }): WriteOp<string> {
+  return async (tx) => {
+    await run(tx, 'INSERT INTO server_secrets (name, value, created_at) VALUES ($1::text, $2::text, $3::bigint) ON CONFLICT (name) DO NOTHING',
+      [params.name, params.value, params.at]);
+    const [row] = await run(tx, 'SELECT value FROM server_secrets WHERE name = $1::text', [params.name]);
+    return written(String(row!.value));
+  };
+}
+
 export function revokeToken(params: { jti: string; at: Millis; expiresAt: Millis }): WriteOp<{ revoked: boolean }> {
   return async (tx) => {
     const rows = await run(tx,

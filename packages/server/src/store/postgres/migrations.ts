@@ -280,6 +280,19 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
   FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_update();
 `,
   },
+  {
+    version: 5,
+    name: 'server secrets',
+    sql: `
+-- Secrets every server process sharing the database must agree on (the key that signs
+-- scoped tokens). Written once by whichever process starts first; never updated.
+CREATE TABLE server_secrets (
+  name       text PRIMARY KEY,
+  value      text NOT NULL,
+  created_at bigint NOT NULL
+);
+`,
+  },
 ];
 
 /**

@@ -36,7 +36,7 @@ import {
 } from './assignments.ts';
 import {
   appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
-  pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
+  ensureSecret, pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
 } from './auth.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, channelName, createClient, createPool, lockKeys,
@@ -389,6 +389,10 @@ export class PostgresStore implements Store {
 
   apiKeyTouch(params: { id: string; at: Millis }): Promise<void> {
     return this.#write(touchApiKey(params.id, params.at));
+  }
+
+  secretEnsure(params: { name: string; value: string; at: Millis }): Promise<string> {
+    return this.#write(ensureSecret(params));
   }
 
   tokenRevoke(params: { jti: string; at: Millis; expiresAt: Millis }): Promise<{ revoked: boolean }> {

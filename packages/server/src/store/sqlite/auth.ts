@@ -51,6 +51,14 @@ export function touchApiKey(cache: StatementCache, id: string, at: Millis): void
   cache.sql('UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, :at), :at) WHERE id = :id').run({ id, at });
 }
 
+// -- server secrets ---------------------------------------------------------------------------
+
+/** The first value written under a name wins; later calls get it back. */
+export function ensureSecret(cache: StatementCache, params: { name: string; value: string; at: Millis }): string {
+  cache.sql('INSERT INTO server_secrets (name, value, created_at) VALUES (:name, :value, :at) ON CONFLICT (name) DO NOTHING').run(params);
+  return String(cache.sql('SELECT value FROM server_secrets WHERE name = ?').get(params.name)!.value);
+}
+
 // -- token revocations ----------------------------------------------------------------------
 
 /** A second revocation of the same token changes nothing. */

@@ -267,6 +267,19 @@ BEGIN
 END;
 `,
   },
+  {
+    version: 5,
+    name: 'server secrets',
+    sql: `
+-- Secrets every server process sharing the database must agree on (the key that signs
+-- scoped tokens). Written once by whichever process starts first; never updated.
+CREATE TABLE server_secrets (
+  name       TEXT PRIMARY KEY,
+  value      TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+`,
+  },
 ];
 
 /**

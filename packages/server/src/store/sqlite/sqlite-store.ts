@@ -25,7 +25,7 @@ import type { StoreSignal, NewReplica,
 import { TASK_STATUSES } from '@flotilla/sdk';
 import {
   appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
-  pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
+  ensureSecret, pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
 } from './auth.ts';
 import { openDatabase, type SynchronousMode } from './connection.ts';
 import { applyMigrations } from './migrations.ts';
@@ -631,6 +631,10 @@ export class SqliteStore implements Store {
 
   apiKeyTouch(params: { id: string; at: Millis }): Promise<void> {
     return this.#write(() => touchApiKey(this.#cache, params.id, params.at));
+  }
+
+  secretEnsure(params: { name: string; value: string; at: Millis }): Promise<string> {
+    return this.#write(() => ensureSecret(this.#cache, params));
   }
 
   tokenRevoke(params: { jti: string; at: Millis; expiresAt: Millis }): Promise<{ revoked: boolean }> {

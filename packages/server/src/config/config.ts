@@ -18,6 +18,16 @@ export interface ServerConfig {
   adminToken: string | null;
   configFile: string | null;
   logLevel: LogLevel;
+  /** Requests per second each principal may make on this node (token bucket refill); 0: no limit. */
+  rateLimitPerSecond: number;
+  /** Requests a principal may make at once (token bucket size). */
+  rateLimitBurst: number;
+  /** Unauthenticated and failed-authentication requests per minute per client address; 0: no limit. */
+  rateLimitAnonymousPerMinute: number;
+  /** Browser origins allowed to call the API (exact `scheme://host[:port]`); empty: CORS off. */
+  corsOrigins: string[];
+  /** Send Strict-Transport-Security (only behind a TLS-terminating proxy). */
+  hsts: boolean;
   /** How long an assignment is held without a heartbeat. */
   leaseMs: number;
   /** A replica not seen for this long is lost, and its live attempts with it. */
@@ -44,6 +54,11 @@ export const DEFAULT_CONFIG: ServerConfig = {
   adminToken: null,
   configFile: null,
   logLevel: 'info',
+  rateLimitPerSecond: 2_000,
+  rateLimitBurst: 4_000,
+  rateLimitAnonymousPerMinute: 60,
+  corsOrigins: [],
+  hsts: false,
   leaseMs: 30_000,
   replicaTtlMs: 30_000,
   cancelGraceMs: 30_000,
@@ -73,6 +88,9 @@ export interface ConfigSources {
 
 const ENV_NUMBERS = {
   FLOTILLA_PORT: 'port',
+  FLOTILLA_RATE_LIMIT_PER_SECOND: 'rateLimitPerSecond',
+  FLOTILLA_RATE_LIMIT_BURST: 'rateLimitBurst',
+  FLOTILLA_RATE_LIMIT_ANONYMOUS_PER_MINUTE: 'rateLimitAnonymousPerMinute',
   FLOTILLA_LEASE_MS: 'leaseMs',
   FLOTILLA_REPLICA_TTL_MS: 'replicaTtlMs',
   FLOTILLA_CANCEL_GRACE_MS: 'cancelGraceMs',
@@ -96,6 +114,8 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   if (env.FLOTILLA_DATABASE_URL) config.databaseUrl = env.FLOTILLA_DATABASE_URL;
   if (env.FLOTILLA_ADMIN_TOKEN) config.adminToken = env.FLOTILLA_ADMIN_TOKEN;
   if (env.FLOTILLA_LOG_LEVEL) config.logLevel = parseLogLevel(env.FLOTILLA_LOG_LEVEL, 'FLOTILLA_LOG_LEVEL');
+  if (env.FLOTILLA_CORS_ORIGINS !== undefined && env.FLOTILLA_CORS_ORIGINS.trim() !== '') config.corsOrigins = parseList(env.FLOTILLA_CORS_ORIGINS);
+  if (env.FLOTILLA_HSTS !== undefined && env.FLOTILLA_HSTS !== '') config.hsts = parseBoolean(env.FLOTILLA_HSTS, 'FLOTILLA_HSTS');
   for (const [variable, key] of Object.entries(ENV_NUMBERS)) {
     const raw = env[variable];
     if (raw !== undefined && raw !== '') config[key] = parseInteger(raw, variable);
@@ -109,6 +129,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   config.configFile = file;
 
   validateSettings(config);
+  validateLimits(config);
   if (config.adminToken !== null && config.adminToken.length < 16) {
     throw new ConfigError('FLOTILLA_ADMIN_TOKEN must be at least 16 characters');
   }
@@ -136,6 +157,46 @@ export function parseLogLevel(raw: string, source: string): LogLevel {
 export function parseInteger(raw: string, source: string): number {
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be a non-negative integer, got "${raw}"`);
   return Number(raw.trim());
+}
+
+export function parseBoolean(raw: string, source: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new ConfigError(`${source} must be true or false, got "${raw}"`);
+}
+
+/** A comma-separated list; blanks around items and empty items are dropped. */
+export function parseList(raw: string): string[] {
+  return raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
+/**
+ * The limits (rate limiting, CORS, HSTS) get the config file's range checks too, and CORS
+ * origins must be exact origins: `*` is refused (docs/decisions.md, "No wildcard CORS"),
+ * and so is anything with a path or a trailing slash, which a browser never sends.
+ */
+function validateLimits(config: ServerConfig): void {
+  const { rateLimitPerSecond, rateLimitBurst, rateLimitAnonymousPerMinute, corsOrigins, hsts } = config;
+  const validate = new Ajv({ allErrors: true }).compile(configFileSchema.properties.server);
+  if (!validate({ rateLimitPerSecond, rateLimitBurst, rateLimitAnonymousPerMinute, corsOrigins, hsts })) {
+    throw new ConfigError(`invalid settings: ${describeErrors(validate.errors)}`);
+  }
+  for (const origin of corsOrigins) {
+    if (origin.includes('*')) {
+      throw new ConfigError(`corsOrigins: "${origin}" is not allowed; list the exact origins of the web front-ends that may call the API (no wildcards)`);
+    }
+    let exact: string | null = null;
+    try {
+      const url = new URL(origin);
+      if (url.protocol === 'http:' || url.protocol === 'https:') exact = url.origin;
+    } catch {
+      exact = null;
+    }
+    if (exact !== origin) {
+      throw new ConfigError(`corsOrigins: "${origin}" is not an origin; write it as a browser sends it, e.g. "https://console.example.com" or "http://localhost:5173" (lower case, no path, no trailing slash)`);
+    }
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Engine } from '../engine/engine.ts';
 import { installAuth } from './auth.ts';
 import { containsNul } from '../core/json-limits.ts';
 import { installErrorHandling, sendError } from './error-handler.ts';
+import { installRateLimit } from './rate-limit.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -64,6 +65,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
   app.addHook('onRequest', async (_request, reply) => {
     if (state.shuttingDown) return sendError(reply.header('connection', 'close'), 'SHUTTING_DOWN', 'the server is shutting down; retry on another node or after it restarts');
   });
+  await installRateLimit(app, engine.ctx);
   installAuth(app, engine.auth);
   app.addHook('preValidation', async (request, reply) => {
     if (containsNul(request.body) || containsNul(request.query) || containsNul(request.params)) {

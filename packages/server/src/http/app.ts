@@ -7,6 +7,7 @@ import addFormats from 'ajv-formats';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.ts';
 import { installAuth } from './auth.ts';
+import { installCors } from './cors.ts';
 import { containsNul } from '../core/json-limits.ts';
 import { installErrorHandling, sendError } from './error-handler.ts';
 import { installRateLimit } from './rate-limit.ts';
@@ -65,6 +66,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
   app.addHook('onRequest', async (_request, reply) => {
     if (state.shuttingDown) return sendError(reply.header('connection', 'close'), 'SHUTTING_DOWN', 'the server is shutting down; retry on another node or after it restarts');
   });
+  await installCors(app, engine.ctx.config);
   await installRateLimit(app, engine.ctx);
   installAuth(app, engine.auth);
   app.addHook('preValidation', async (request, reply) => {

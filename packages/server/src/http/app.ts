@@ -11,6 +11,7 @@ import { installCors } from './cors.ts';
 import { containsNul } from '../core/json-limits.ts';
 import { installErrorHandling, sendError } from './error-handler.ts';
 import { installRateLimit } from './rate-limit.ts';
+import { installSecurityHeaders } from './security-headers.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -69,6 +70,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
   await installCors(app, engine.ctx.config);
   await installRateLimit(app, engine.ctx);
   installAuth(app, engine.auth);
+  installSecurityHeaders(app, engine.ctx.config);
   app.addHook('preValidation', async (request, reply) => {
     if (containsNul(request.body) || containsNul(request.query) || containsNul(request.params)) {
       return sendError(reply, 'VALIDATION_FAILED', 'NUL characters (\\u0000) are not accepted in any field');
@@ -85,9 +87,5 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     eventRoutes(api, engine);
     api.get('/openapi.json', { config: { public: true }, schema: { summary: 'This document', tags: ['meta'] } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('cache-control', reply.getHeader('cache-control') ?? 'no-store');
-  });
   return app;
 }

@@ -1,11 +1,12 @@
 // Starts a whole Flotilla server: store, engine, HTTP. Used by `flotilla serve` and by the
 // end-to-end tests; signal handling stays in the CLI.
 
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from './config/config.ts';
 import { Engine } from './engine/engine.ts';
 import { buildApp, type AppState } from './http/app.ts';
+import { createLogger } from './logging.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 
@@ -20,13 +21,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function createLogger(config: Pick<ServerConfig, 'logLevel'>): Logger {
-  return pino({
-    level: config.logLevel,
-    // Tokens never reach the log, wherever they appear.
-    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.token', 'token', 'adminToken'], censor: '[redacted]' },
-  });
-}
+// Secrets never reach the log, wherever they appear (logging.ts).
+export { createLogger };
 
 export async function startServer(params: { config: ServerConfig; log?: Logger; store?: Store }): Promise<RunningServer> {
   const { config } = params;

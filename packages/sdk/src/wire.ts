@@ -191,3 +191,85 @@ export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
+
+/** Roles of API keys (what each grants: docs/security.md). */
+export const ROLES = ['admin', 'operator', 'viewer', 'agent'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Actions a scoped token may carry. */
+export const TOKEN_SCOPES = ['task.submit', 'task.read', 'task.cancel', 'task.retry'] as const;
+export type TokenScopeName = (typeof TOKEN_SCOPES)[number];
+
+/** POST /keys */
+export interface ApiKeySpec {
+  name: string;
+  role: Role;
+  /** Role `agent` only (required there): the agents the key may serve. */
+  agents?: string[];
+  /** ISO 8601; the key stops working then. */
+  expiresAt?: string;
+}
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  role: Role;
+  agents: string[] | null;
+  status: 'active' | 'expired' | 'revoked';
+  createdAt: string;
+  createdBy: string | null;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  revokedAt: string | null;
+}
+
+/** POST /keys answers the key once with its secret; it is never shown again. */
+export interface CreatedApiKey {
+  key: ApiKeyView;
+  token: string;
+}
+
+/** POST /tokens */
+export interface TokenSpec {
+  scopes: TokenScopeName[];
+  /** Agents it may submit to (default: any the issuer may). */
+  agents?: string[];
+  /** Bind it to one task tree: it may only add children in that tree and read it. */
+  rootTaskId?: string;
+  /** Lifetime of this token and of each renewal (default: the server's, 2 h). */
+  ttlSeconds?: number;
+  /** Hard end across renewals (default and ceiling: the server's, 24 h). */
+  maxLifetimeSeconds?: number;
+  name?: string;
+}
+
+export interface IssuedTokenView {
+  token: string;
+  id: string;
+  scopes: TokenScopeName[];
+  agents: string[] | null;
+  rootTaskId: string | null;
+  expiresAt: string;
+  maxExpiresAt: string;
+}
+
+export interface AuditEntryView {
+  seq: number;
+  at: string;
+  principalId: string | null;
+  principalName: string | null;
+  role: string | null;
+  action: string;
+  target: string | null;
+  outcome: 'allowed' | 'denied' | 'failed';
+  status: number;
+  requestId: string | null;
+  source: string | null;
+  details: Json | null;
+}
+
+export interface AuditPage {
+  items: AuditEntryView[];
+  /** Pass as `before` for the next (older) page; null on the last page. */
+  nextBefore: number | null;
+}

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { DEFAULT_CONFIG } from '../src/config/config.ts';
 import { Engine } from '../src/engine/engine.ts';
-import { SYSTEM_PRINCIPAL } from '../src/engine/principal.ts';
+import { SYSTEM_PRINCIPAL } from '../src/core/permissions.ts';
 import { newTask } from '../src/store/conformance/harness.ts';
 import { parsePostgresUrl } from '../src/store/open-store.ts';
 import { openPostgresStore } from '../src/store/postgres/postgres-store.ts';
@@ -44,7 +44,7 @@ describe('missed notifications', { skip: available ? false : 'PostgreSQL is not 
     engine = new Engine({ store: deaf, config: { ...DEFAULT_CONFIG, adminToken: TOKEN, reaperIntervalMs: 200 }, log: pino({ level: 'silent' }) });
     await engine.start();
     await engine.agents.create(SYSTEM_PRINCIPAL, { name: 'quiet' });
-    const replica = await engine.workers.register(SYSTEM_PRINCIPAL, { agent: 'quiet' });
+    const { replica } = await engine.workers.register(SYSTEM_PRINCIPAL, { agent: 'quiet' });
     const started = Date.now();
     const leasing = engine.workers.lease(SYSTEM_PRINCIPAL, { replicaId: replica.id, max: 1, waitMs: 8_000, signal: new AbortController().signal, isConnected: () => true });
     await new Promise((r) => setTimeout(r, 300));

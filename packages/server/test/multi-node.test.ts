@@ -90,6 +90,36 @@ describe('multi-node on PostgreSQL', { skip: available ? false : 'PostgreSQL is 
     assert.deepEqual(await streamC, [t1.id, t2.id]);
   });
 
+  it('a revoked scoped token and a revoked API key are refused by every node within seconds', { timeout: 30_000 }, async () => {
+    const [a, b, c] = nodes.map((n) => n.url) as [string, string, string];
+    const get = async (url: string, token: string) => (await fetch(`${url}/api/v1/overview`, { headers: { authorization: `Bearer ${token}` } })).status;
+    const issued = await call(a, 'POST', '/tokens', { scopes: ['task.read'] });
+    assert.equal(issued.status, 201);
+    const key = await call(a, 'POST', '/keys', { name: 'every node', role: 'viewer' });
+    assert.equal(key.status, 201);
+    // A token with only task.read may not read the overview (agent.read): use the tasks list for it.
+    const tokenStatus = async (url: string) => (await fetch(`${url}/api/v1/tasks?limit=1`, { headers: { authorization: `Bearer ${issued.body.token}` } })).status;
+    for (const url of [a, b, c]) {
+      assert.equal(await tokenStatus(url), 200);
+      assert.equal(await get(url, key.body.token), 200);
+    }
+    assert.equal((await call(c, 'POST', `/tokens/${issued.body.id}/revoke`)).status, 200);
+    assert.equal((await call(c, 'POST', `/keys/${key.body.key.id}/revoke`)).status, 200);
+    const started = Date.now();
+    const refusedEverywhere = async (probe: (url: string) => Promise<number>) => {
+      for (;;) {
+        const statuses = await Promise.all([a, b, c].map(probe));
+        if (statuses.every((s) => s === 401)) return Date.now() - started;
+        if (Date.now() - started > 15_000) assert.fail(`still accepted somewhere: ${statuses.join(', ')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const tokenMs = await refusedEverywhere(tokenStatus);
+    const keyMs = await refusedEverywhere((url) => get(url, key.body.token));
+    assert.ok(tokenMs < 5_000, `token refused everywhere after ${tokenMs} ms`);
+    assert.ok(keyMs < 10_000, `key refused everywhere after ${keyMs} ms`);
+  });
+
   it('SIGKILL of one node mid-run loses nothing; its workers finish through the others; maintenance moves', { timeout: 120_000 }, async () => {
     const urls = nodes.map((n) => n.url);
     assert.equal((await call(urls[0]!, 'POST', '/agents', { name: 'fleet', maxConcurrency: 4 })).status, 201);

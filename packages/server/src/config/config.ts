@@ -43,6 +43,12 @@ export interface ServerConfig {
   retentionIntervalMs: number;
   reaperIntervalMs: number;
   bodyLimitBytes: number;
+  /** Lifetime of a scoped token (and of each renewal). */
+  tokenTtlMs: number;
+  /** The longest a scoped token and its renewals may live, from the first issue. */
+  tokenMaxLifetimeMs: number;
+  /** Audit entries older than this are pruned (0: kept forever). */
+  auditRetentionMs: number;
   /** Agents declared in the config file; created or updated at start. */
   agents: AgentSpec[];
 }
@@ -70,6 +76,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
   retentionIntervalMs: 60_000,
   reaperIntervalMs: 1_000,
   bodyLimitBytes: 1024 * 1024,
+  tokenTtlMs: 2 * 3_600_000,
+  tokenMaxLifetimeMs: 24 * 3_600_000,
+  auditRetentionMs: 90 * 86_400_000,
   agents: [],
 };
 
@@ -100,6 +109,9 @@ const ENV_NUMBERS = {
   FLOTILLA_RETENTION_INTERVAL_MS: 'retentionIntervalMs',
   FLOTILLA_REAPER_INTERVAL_MS: 'reaperIntervalMs',
   FLOTILLA_BODY_LIMIT_BYTES: 'bodyLimitBytes',
+  FLOTILLA_TOKEN_TTL_MS: 'tokenTtlMs',
+  FLOTILLA_TOKEN_MAX_LIFETIME_MS: 'tokenMaxLifetimeMs',
+  FLOTILLA_AUDIT_RETENTION_MS: 'auditRetentionMs',
 } as const satisfies Record<string, keyof ServerConfig>;
 
 export function loadConfig(sources: ConfigSources = {}): ServerConfig {
@@ -204,13 +216,14 @@ function validateLimits(config: ServerConfig): void {
  * `FLOTILLA_DEFAULT_MAX_ATTEMPTS=0` is a configuration error at start, not a 500 per request.
  */
 function validateSettings(config: ServerConfig): void {
-  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, retentionMs, bodyLimitBytes, retry, concurrencyLimits } = config;
-  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, retentionMs, bodyLimitBytes, retry, concurrencyLimits };
+  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs } = config;
+  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs };
   const validate = new Ajv({ allErrors: true }).compile(configFileSchema.properties.server);
   if (!validate(server)) throw new ConfigError(`invalid settings: ${describeErrors(validate.errors)}`);
   for (const [name, value] of [['reaperIntervalMs', config.reaperIntervalMs], ['retentionIntervalMs', config.retentionIntervalMs]] as const) {
     if (value < 1) throw new ConfigError(`${name} must be at least 1`);
   }
+  if (config.tokenTtlMs > config.tokenMaxLifetimeMs) throw new ConfigError('tokenTtlMs must not exceed tokenMaxLifetimeMs');
 }
 
 /** Ajv errors as one readable line, naming unknown properties. */

@@ -6,7 +6,7 @@ import { FlotillaError } from '../core/errors.ts';
 import type { AgentRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, type EngineContext } from './context.ts';
-import type { Principal } from './principal.ts';
+import type { Principal } from '../core/permissions.ts';
 import type { SubmitResult, TaskService } from './task-service.ts';
 
 /** The wire shapes of GET /agents/:name/stats and GET /overview (shared with the SDK). */

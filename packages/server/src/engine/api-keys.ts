@@ -1,11 +1,12 @@
-// API keys: only a SHA-256 hash of each secret is stored. The bootstrap admin key comes
-// from FLOTILLA_ADMIN_TOKEN, or is generated on first start and shown exactly once.
-// Lookups go by hash, so the secret is never compared byte by byte against stored data;
-// the final equality check is constant-time anyway.
+// API keys and authentication. Only a SHA-256 hash of each key's secret is stored. The
+// bootstrap admin key comes from FLOTILLA_ADMIN_TOKEN, or is generated on first start and
+// shown exactly once. Lookups go by hash, so the secret is never compared byte by byte
+// against stored data; the final equality check is constant-time anyway.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiKeyRecord, Store } from '../store/store.ts';
-import { SYSTEM_PRINCIPAL, type Principal } from './principal.ts';
+import { isRole, SYSTEM_PRINCIPAL, type Principal } from '../core/permissions.ts';
+import { looksLikeJwt, type RevocationWatcher, type ScopedTokens, type TokenPrincipal } from './scoped-tokens.ts';
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -45,36 +46,86 @@ function bootstrapKey(params: { id: string; name: string; hash: string; now: num
   };
 }
 
-interface Cached { principal: Principal | null; at: number }
+/** What a key is now: usable, or why not. */
+export function keyStatus(key: ApiKeyRecord, now: number): 'active' | 'expired' | 'revoked' {
+  if (key.revokedAt !== null) return 'revoked';
+  if (key.expiresAt !== null && key.expiresAt <= now) return 'expired';
+  return 'active';
+}
 
-/** Resolves bearer tokens to principals, caching briefly so the hot path does not hit the store per request. */
+export function keyPrincipal(key: ApiKeyRecord): Principal | null {
+  if (!isRole(key.role)) return null;
+  return { id: key.id, name: key.name, role: key.role, kind: 'key', agents: key.role === 'agent' ? key.agents ?? [] : null, scope: null };
+}
+
+interface Cached { key: ApiKeyRecord | null; at: number }
+
+/**
+ * Resolves bearer tokens to principals: API keys (by hash; refused once revoked or expired)
+ * and scoped tokens (signature, expiry, revocation, and a still-active issuing key). Keys are
+ * cached for a few seconds so the hot path does not hit the store per request; a revocation
+ * made on this node takes effect here at once, on other nodes within CACHE_MS.
+ */
 export class Authenticator {
   #store: Store;
   #now: () => number;
-  #cache = new Map<string, Cached>();
+  #tokens: ScopedTokens;
+  #revocations: RevocationWatcher;
+  #byHash = new Map<string, Cached>();
+  #byId = new Map<string, Cached>();
   #touched = new Map<string, number>();
   static readonly CACHE_MS = 5_000;
   static readonly TOUCH_EVERY_MS = 60_000;
 
-  constructor(params: { store: Store; now: () => number }) {
+  constructor(params: { store: Store; now: () => number; tokens: ScopedTokens; revocations: RevocationWatcher }) {
     this.#store = params.store;
     this.#now = params.now;
+    this.#tokens = params.tokens;
+    this.#revocations = params.revocations;
   }
 
   async authenticate(token: string): Promise<Principal | null> {
+    if (looksLikeJwt(token)) return this.#authenticateToken(token);
     const hash = hashToken(token);
+    const key = await this.#cached(this.#byHash, hash, async () => {
+      const found = await this.#store.apiKeyFindByHash({ hash });
+      // Lookups go by hash; the final comparison is constant-time anyway.
+      return found !== null && timingSafeEqual(Buffer.from(found.hash, 'hex'), Buffer.from(hash, 'hex')) ? found : null;
+    });
     const now = this.#now();
-    const hit = this.#cache.get(hash);
-    if (hit && now - hit.at < Authenticator.CACHE_MS) return hit.principal;
-    const key = await this.#store.apiKeyFindByHash({ hash });
-    const ok = key !== null && timingSafeEqual(Buffer.from(key.hash, 'hex'), Buffer.from(hash, 'hex'));
-    const principal: Principal | null = ok ? { id: key.id, name: key.name, role: 'admin' } : null;
-    if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(hash, { principal, at: now });
+    if (key === null || keyStatus(key, now) !== 'active') return null;
+    const principal = keyPrincipal(key);
     if (principal && now - (this.#touched.get(principal.id) ?? 0) > Authenticator.TOUCH_EVERY_MS) {
       this.#touched.set(principal.id, now);
       await this.#store.apiKeyTouch({ id: principal.id, at: now });
     }
     return principal;
+  }
+
+  async #authenticateToken(token: string): Promise<TokenPrincipal | null> {
+    const principal = await this.#tokens.verify(token);
+    if (principal === null || this.#revocations.isRevoked(principal.scope.jti)) return null;
+    // A token dies with the key that issued it.
+    if (principal.issuerKeyId !== null) {
+      const issuer = await this.#cached(this.#byId, principal.issuerKeyId, () => this.#store.apiKeyGet({ id: principal.issuerKeyId! }));
+      if (issuer === null || keyStatus(issuer, this.#now()) !== 'active') return null;
+    }
+    return principal;
+  }
+
+  async #cached(map: Map<string, Cached>, k: string, load: () => Promise<ApiKeyRecord | null>): Promise<ApiKeyRecord | null> {
+    const now = this.#now();
+    const hit = map.get(k);
+    if (hit && now - hit.at < Authenticator.CACHE_MS) return hit.key;
+    const key = await load();
+    if (map.size > 10_000) map.clear();
+    map.set(k, { key, at: now });
+    return key;
+  }
+
+  /** A key changed on this node (revoked): drop it from the caches so the change holds at once. */
+  forget(keyId: string): void {
+    this.#byId.delete(keyId);
+    for (const [hash, cached] of this.#byHash) if (cached.key?.id === keyId) this.#byHash.delete(hash);
   }
 }

@@ -7,6 +7,10 @@ import type { Store, StoreSignal } from '../store/store.ts';
 import { AgentRegistry } from './agent-registry.ts';
 import { AgentService } from './agent-service.ts';
 import { Authenticator, ensureAdminKey } from './api-keys.ts';
+import { AuditLog } from './audit-log.ts';
+import { KeyService } from './key-service.ts';
+import { RevocationWatcher, ScopedTokens } from './scoped-tokens.ts';
+import { TokenService } from './token-service.ts';
 import { type EngineContext, systemClock } from './context.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventBus } from './event-bus.ts';
@@ -34,6 +38,11 @@ export class Engine {
   readonly agents: AgentService;
   readonly workers: WorkerService;
   readonly auth: Authenticator;
+  readonly tokens: ScopedTokens;
+  readonly revocations: RevocationWatcher;
+  readonly keys: KeyService;
+  readonly tokenService: TokenService;
+  readonly audit: AuditLog;
   readonly relay: EventRelay;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
@@ -58,8 +67,14 @@ export class Engine {
     this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness, registry: this.registry });
     this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry });
     this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
-    this.workers = new WorkerService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, liveness: this.liveness });
-    this.auth = new Authenticator({ store: params.store, now: () => this.ctx.now() });
+    const now = () => this.ctx.now();
+    this.tokens = new ScopedTokens({ store: params.store, now, limits: { defaultTtlMs: params.config.tokenTtlMs, maxLifetimeMs: params.config.tokenMaxLifetimeMs } });
+    this.workers = new WorkerService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, liveness: this.liveness, tokens: this.tokens });
+    this.revocations = new RevocationWatcher({ store: params.store, now });
+    this.auth = new Authenticator({ store: params.store, now, tokens: this.tokens, revocations: this.revocations });
+    this.keys = new KeyService({ ctx: this.ctx, auth: this.auth });
+    this.tokenService = new TokenService({ ctx: this.ctx, tokens: this.tokens, revocations: this.revocations });
+    this.audit = new AuditLog({ ctx: this.ctx });
     this.relay = new EventRelay({ ctx: this.ctx });
   }
 
@@ -88,6 +103,8 @@ export class Engine {
     const { store, config } = this.ctx;
     if (config.agents.length > 0) await this.agents.declare(config.agents);
     const generatedAdminToken = await ensureAdminKey({ store, configured: config.adminToken, now: this.ctx.now(), newId: this.ctx.newId });
+    await this.tokens.start();
+    await this.revocations.start();
     if (store.capabilities.crossNodeNotify) await this.relay.start();
     this.#unsubscribe = await store.signalSubscribe({ listener: (signal) => this.#onSignal(signal) });
     this.#started = true;
@@ -110,6 +127,7 @@ export class Engine {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    this.revocations.stop();
     await Promise.all(this.#loops.map((l) => l.stop()));
     this.#loops = [];
     await this.#unsubscribe?.().catch(() => {});
@@ -118,6 +136,7 @@ export class Engine {
     await this.dispatcher.idle();
     await this.relay.idle();
     await this.liveness.flush().catch(() => {});
+    await this.audit.flush().catch(() => {});
   }
 }
 

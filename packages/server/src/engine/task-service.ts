@@ -9,7 +9,8 @@ import type { AgentRecord, AssignmentRecord, EventRecord, NewTask, TaskRecord, T
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
-import type { Principal } from './principal.ts';
+import { canSeeTask, ownerIdOf, submitWithinScope, taskVisibility, type Principal } from '../core/permissions.ts';
+import type { TokenPrincipal } from './scoped-tokens.ts';
 import { toIso } from './time.ts';
 
 export interface SubmitResult {
@@ -39,6 +40,7 @@ export class TaskService {
   async submitMany(principal: Principal, specs: TaskSpec[]): Promise<SubmitResult[]> {
     const now = this.#ctx.now();
     const tasks: NewTask[] = [];
+    await this.#requireLiveAttempt(principal);
     for (const spec of specs) tasks.push(await this.#prepare(principal, spec, now));
     const results = await this.#ctx.store.taskCreate({
       tasks: tasks.map((task) => ({
@@ -53,7 +55,27 @@ export class TaskService {
     for (const r of results) if (r.created) events.push(...r.events);
     announce(this.#ctx, events);
     if (events.length > 0) this.#ctx.wakeDispatcher();
+    // Idempotency keys are global; a key that matched someone else's task must not hand it over.
+    const foreign = results.find((r) => !r.created && !canSeeTask(principal, r.task));
+    if (foreign) throw new FlotillaError('IDEMPOTENCY_CONFLICT', `idempotency key "${foreign.task.idempotencyKey}" is already used by a task you cannot see; choose another key`);
     return results.map((r) => ({ task: r.task, created: r.created }));
+  }
+
+  /** An assignment's token acts only while its attempt is live: spawned work dies with the attempt. */
+  async #requireLiveAttempt(principal: Principal): Promise<void> {
+    const assignmentId = principal.kind === 'token' ? (principal as TokenPrincipal).assignmentId : null;
+    if (assignmentId === null) return;
+    const assignment = await this.#ctx.store.assignmentGet({ id: assignmentId });
+    if (!assignment || (assignment.status !== 'dispatched' && assignment.status !== 'running')) {
+      throw new FlotillaError('FORBIDDEN', `the attempt this token was issued to (${assignmentId}) has ended`);
+    }
+  }
+
+  /** A task the principal cannot see does not exist, for that principal. */
+  async #visible(principal: Principal, id: string): Promise<TaskRecord> {
+    const task = await this.#ctx.store.taskGet({ id });
+    if (!task || !canSeeTask(principal, task)) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+    return task;
   }
 
   async #prepare(principal: Principal, spec: TaskSpec, now: number): Promise<NewTask> {
@@ -94,9 +116,12 @@ export class TaskService {
       runAt = now + spec.delayMs;
     }
     const parent = spec.parentId === undefined ? null : await this.#ctx.store.taskGet({ id: spec.parentId });
-    if (spec.parentId !== undefined && !parent) {
+    // A parent the caller cannot see is, to the caller, a parent that does not exist.
+    if (spec.parentId !== undefined && (!parent || !canSeeTask(principal, parent))) {
       throw new FlotillaError('PARENT_NOT_FOUND', `parent task ${spec.parentId} does not exist`);
     }
+    const outOfScope = submitWithinScope(principal, { agent: spec.agent ?? null, parent });
+    if (outOfScope !== null) throw new FlotillaError('FORBIDDEN', outOfScope);
     const { config } = this.#ctx;
     const id = this.#ctx.newId();
     return {
@@ -128,13 +153,12 @@ export class TaskService {
       createdBy: principal.id,
       // A child joins its parent's tree, and the tree keeps its owner whoever submits into it.
       rootId: parent ? parent.rootId : id,
-      ownerId: parent ? parent.ownerId : principal.id,
+      ownerId: parent ? parent.ownerId : ownerIdOf(principal),
     };
   }
 
-  async get(_principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
-    const task = await this.#ctx.store.taskGet({ id });
-    if (!task) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+    const task = await this.#visible(principal, id);
     return { task, assignment: await this.#currentAssignment(task) };
   }
 
@@ -174,8 +198,10 @@ export class TaskService {
     }
   }
 
-  async list(_principal: Principal, params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }> {
-    return this.#ctx.store.taskList(params);
+  async list(principal: Principal, params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }> {
+    const v = taskVisibility(principal);
+    if (v.all) return this.#ctx.store.taskList(params);
+    return this.#ctx.store.taskList({ ...params, ...('rootId' in v ? { rootId: v.rootId } : { ownerId: v.ownerId }) });
   }
 
   async cancel(principal: Principal, id: string, reason?: string): Promise<TaskRecord> {
@@ -194,13 +220,13 @@ export class TaskService {
     });
   }
 
-  async events(_principal: Principal, id: string, after: number, limit: number): Promise<EventRecord[]> {
-    if (!(await this.#ctx.store.taskGet({ id }))) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+  async events(principal: Principal, id: string, after: number, limit: number): Promise<EventRecord[]> {
+    await this.#visible(principal, id);
     return this.#ctx.store.eventList({ after, limit, taskId: id });
   }
 
-  async assignments(_principal: Principal, id: string): Promise<AssignmentRecord[]> {
-    if (!(await this.#ctx.store.taskGet({ id }))) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+  async assignments(principal: Principal, id: string): Promise<AssignmentRecord[]> {
+    await this.#visible(principal, id);
     return this.#ctx.store.assignmentListByTask({ taskId: id });
   }
 
@@ -208,10 +234,10 @@ export class TaskService {
    * Read, decide, write; if the task changed between the read and the guarded write (a
    * dispatch or a completion landed in between), read again and decide again.
    */
-  async #transitionWithRetry(_principal: Principal, id: string, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
+  async #transitionWithRetry(principal: Principal, id: string, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
+    await this.#requireLiveAttempt(principal);
     for (let i = 0; i < CONFLICT_RETRIES; i++) {
-      const task = await this.#ctx.store.taskGet({ id });
-      if (!task) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+      const task = await this.#visible(principal, id);
       const transition = await decide(task);
       if (transition === null) return task;
       const [result] = await commit(this.#ctx, [transition]);

@@ -14,7 +14,8 @@ import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
 import type { Dispatcher, LeaseWaiter } from './dispatcher.ts';
 import { loseReplicaAssignments, retryPolicyFor } from './lease-reaper.ts';
-import type { Principal } from './principal.ts';
+import { servesAgent, SYSTEM_PRINCIPAL, type Principal } from '../core/permissions.ts';
+import type { IssuedToken, ScopedTokens } from './scoped-tokens.ts';
 import type { ReplicaLiveness } from './replica-liveness.ts';
 
 export interface RegisterParams {
@@ -43,15 +44,46 @@ export class WorkerService {
   #registry: AgentRegistry;
   #dispatcher: Dispatcher;
   #liveness: ReplicaLiveness;
+  #tokens: ScopedTokens;
+  /** Replica id → its agent. A replica id never changes agent (REPLICA_MISMATCH), so this never goes stale. */
+  #agentOf = new Map<string, string>();
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; liveness: ReplicaLiveness }) {
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; liveness: ReplicaLiveness; tokens: ScopedTokens }) {
     this.#ctx = params.ctx;
     this.#registry = params.registry;
     this.#dispatcher = params.dispatcher;
     this.#liveness = params.liveness;
+    this.#tokens = params.tokens;
   }
 
-  async register(_principal: Principal, params: RegisterParams): Promise<ReplicaRecord> {
+  /** An `agent` key acts only for the agents it lists (other principals are not limited here). */
+  #requireServes(principal: Principal, agent: string): void {
+    if (!servesAgent(principal, agent)) {
+      throw new FlotillaError('FORBIDDEN', `this key serves ${principal.agents!.map((a) => `"${a}"`).join(', ') || 'no agent'}, not "${agent}"`);
+    }
+  }
+
+  /** Checks, before anything is written, that an `agent` key may act for this replica. */
+  async #requireReplicaServed(principal: Principal, replicaId: string): Promise<void> {
+    if (principal.agents === null) return;
+    let agent = this.#agentOf.get(replicaId);
+    if (agent === undefined) {
+      const replica = await this.#ctx.store.replicaGet({ id: replicaId });
+      if (!replica) throw new FlotillaError('REPLICA_NOT_FOUND', `replica ${replicaId} is not registered`);
+      agent = replica.agent;
+      if (this.#agentOf.size > 100_000) this.#agentOf.clear();
+      this.#agentOf.set(replicaId, agent);
+    }
+    this.#requireServes(principal, agent);
+  }
+
+  /**
+   * Registers (or re-registers) a replica. `connectedSeq` is the seq of its replica.connected
+   * event: a connection compares it with other registrations of the same replica to tell
+   * which is newer, on any node.
+   */
+  async register(principal: Principal, params: RegisterParams): Promise<{ replica: ReplicaRecord; connectedSeq: number }> {
+    this.#requireServes(principal, params.agent);
     const agent = await this.#registry.get(params.agent);
     if (!agent) throw new FlotillaError('UNKNOWN_AGENT', `no agent named "${params.agent}" is registered`);
     if (params.replicaId !== undefined) {
@@ -71,7 +103,7 @@ export class WorkerService {
     });
     announce(this.#ctx, events);
     this.#dispatcher.wake();
-    return replica;
+    return { replica, connectedSeq: events[0]?.seq ?? 0 };
   }
 
   async #liveReplica(replicaId: string): Promise<ReplicaRecord> {
@@ -84,7 +116,8 @@ export class WorkerService {
     return replica;
   }
 
-  async heartbeatReplica(_principal: Principal, replicaId: string): Promise<ReplicaRecord> {
+  async heartbeatReplica(principal: Principal, replicaId: string): Promise<ReplicaRecord> {
+    await this.#requireReplicaServed(principal, replicaId);
     return this.#liveReplica(replicaId);
   }
 
@@ -93,7 +126,8 @@ export class WorkerService {
    * replica, or with none after `waitMs`, or early when `signal` aborts (client went away).
    * `deliver` is how the HTTP layer hands the tasks over and reports whether it could.
    */
-  async lease(_principal: Principal, params: { replicaId: string; max: number; waitMs: number; signal: AbortSignal; isConnected: () => boolean }): Promise<LeasedTask[]> {
+  async lease(principal: Principal, params: { replicaId: string; max: number; waitMs: number; signal: AbortSignal; isConnected: () => boolean }): Promise<LeasedTask[]> {
+    await this.#requireReplicaServed(principal, params.replicaId);
     const replica = await this.#liveReplica(params.replicaId);
     // Its agent was deleted: answering an empty lease at once would make the worker spin.
     if (!(await this.#registry.get(replica.agent))) {
@@ -206,7 +240,8 @@ export class WorkerService {
     return () => this.#dispatcher.removeWaiter(waiter);
   }
 
-  async deregister(_principal: Principal, replicaId: string): Promise<void> {
+  async deregister(principal: Principal, replicaId: string): Promise<void> {
+    await this.#requireReplicaServed(principal, replicaId);
     const replica = await this.#ctx.store.replicaGet({ id: replicaId });
     if (!replica) throw new FlotillaError('REPLICA_NOT_FOUND', `replica ${replicaId} is not registered`);
     const { events } = await this.#ctx.store.replicaSetStatus({
@@ -243,12 +278,21 @@ export class WorkerService {
     }
   }
 
-  async start(_principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
+  async start(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
+    await this.#requireReplicaServed(principal, p.replicaId);
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
-    await this.#apply(p.assignmentId, decideStart({ task, assignment, now: this.#ctx.now(), leaseMs: this.#ctx.config.leaseMs }));
+    try {
+      await this.#apply(p.assignmentId, decideStart({ task, assignment, now: this.#ctx.now(), leaseMs: this.#ctx.config.leaseMs }));
+    } catch (err) {
+      // Two starts raced (a start re-sent after a reconnect): the other one did it; fine.
+      const now = await this.#ctx.store.assignmentGet({ id: p.assignmentId });
+      if (err instanceof FlotillaError && err.code === 'ASSIGNMENT_SUPERSEDED' && now?.status === 'running' && now.replicaId === p.replicaId) return;
+      throw err;
+    }
   }
 
-  async heartbeat(_principal: Principal, p: { assignmentId: string; replicaId: string; percent?: number; message?: string }): Promise<HeartbeatReply> {
+  async heartbeat(principal: Principal, p: { assignmentId: string; replicaId: string; percent?: number; message?: string }): Promise<HeartbeatReply> {
+    await this.#requireReplicaServed(principal, p.replicaId);
     const now = this.#ctx.now();
     const progress = p.percent === undefined ? null : { percent: p.percent, message: p.message ?? null, at: now };
     const result = await this.#ctx.store.assignmentHeartbeat({
@@ -270,13 +314,15 @@ export class WorkerService {
     return { leaseExpiresAt: result.assignment.leaseExpiresAt, cancelRequested: result.cancelRequested };
   }
 
-  async complete(_principal: Principal, p: { assignmentId: string; replicaId: string; result: Json }): Promise<void> {
+  async complete(principal: Principal, p: { assignmentId: string; replicaId: string; result: Json }): Promise<void> {
+    await this.#requireReplicaServed(principal, p.replicaId);
     if (jsonTooDeep(p.result)) throw new FlotillaError('VALIDATION_FAILED', `"result" nests deeper than ${MAX_JSON_DEPTH} levels`);
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
     await this.#apply(p.assignmentId, decideComplete({ task, assignment, result: p.result, now: this.#ctx.now() }));
   }
 
-  async fail(_principal: Principal, p: { assignmentId: string; replicaId: string; error: TaskErrorInfo; retryable: boolean }): Promise<void> {
+  async fail(principal: Principal, p: { assignmentId: string; replicaId: string; error: TaskErrorInfo; retryable: boolean }): Promise<void> {
+    await this.#requireReplicaServed(principal, p.replicaId);
     if (jsonTooDeep(p.error)) throw new FlotillaError('VALIDATION_FAILED', `"error.details" nests deeper than ${MAX_JSON_DEPTH} levels`);
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
     const policy = retryPolicyFor(this.#ctx, await this.#registry.get(assignment.agent) ?? null);
@@ -285,7 +331,28 @@ export class WorkerService {
     }));
   }
 
-  async acknowledgeCancel(_principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
+  /**
+   * A token for the attempt's own task tree: the worker submits child tasks with it (as the
+   * tree's owner, never as itself), and it stops working when the attempt ends.
+   */
+  async assignmentToken(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<IssuedToken> {
+    await this.#requireReplicaServed(principal, p.replicaId);
+    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+    if (assignment.status !== 'dispatched' && assignment.status !== 'running') {
+      throw new FlotillaError('ASSIGNMENT_SUPERSEDED', `assignment ${p.assignmentId} is ${assignment.status}; stop working on it`, { assignmentStatus: assignment.status });
+    }
+    const now = this.#ctx.now();
+    // It cannot outlive the attempt's deadline by much; the attempt check bounds it anyway.
+    const ttlMs = Math.max(60_000, Math.min(assignment.deadlineAt - now + 60_000, this.#tokens.limits.maxLifetimeMs));
+    const issuer: Principal = { ...SYSTEM_PRINCIPAL, role: 'operator', name: `task ${task.id} attempt ${assignment.attempt}` };
+    return this.#tokens.issue(issuer, {
+      actions: ['task.submit', 'task.read'], rootTaskId: task.rootId, ttlMs, maxLifetimeMs: ttlMs,
+      name: `task ${task.id} attempt ${assignment.attempt}`, assignmentId: assignment.id,
+    });
+  }
+
+  async acknowledgeCancel(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
+    await this.#requireReplicaServed(principal, p.replicaId);
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
     await this.#apply(p.assignmentId, decideCancelAck({ task, assignment, now: this.#ctx.now(), reason: 'acknowledged' }));
   }

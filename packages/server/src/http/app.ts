@@ -17,7 +17,9 @@ import { agentRoutes } from './routes/agents.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { securityRoutes } from './routes/security.ts';
 import { workerRoutes } from './routes/workers.ts';
+import { installAuditHook } from './audit-hook.ts';
 import { installWebSockets, workerSocketRoutes } from './socket/worker-socket.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -57,6 +59,12 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     forceCloseConnections: true,
     requestIdHeader: 'x-request-id',
     genReqId: () => engine.ctx.newId(),
+    // Ids and names are at most 128 characters (schemas), which percent-encoding can triple.
+    routerOptions: { maxParamLength: 1024 },
+    // The router's own refusals (a malformed URL, an over-long path parameter) in the API's error shape.
+    frameworkErrors: (err, _request, reply) => sendError(reply, 'VALIDATION_FAILED', err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? 'a path parameter is longer than the server accepts'
+      : 'the request URL is malformed'),
   });
   const ajv = validators();
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
@@ -70,6 +78,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
   await installCors(app, engine.ctx.config);
   await installRateLimit(app, engine.ctx);
   installAuth(app, engine.auth);
+  installAuditHook(app, engine.audit);
   installSecurityHeaders(app, engine.ctx.config);
   app.addHook('preValidation', async (request, reply) => {
     if (containsNul(request.body) || containsNul(request.query) || containsNul(request.params)) {
@@ -85,7 +94,8 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     workerRoutes(api, engine);
     workerSocketRoutes(api, engine, ajv.body, sockets);
     eventRoutes(api, engine);
-    api.get('/openapi.json', { config: { public: true }, schema: { summary: 'This document', tags: ['meta'] } }, async () => openApiDocument(routes, VERSION));
+    securityRoutes(api, engine);
+    api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'] } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });
   return app;
 }

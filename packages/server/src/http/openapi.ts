@@ -4,6 +4,7 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { ERROR_STATUS } from '@flotilla/sdk';
 import { errorSchema } from '../schemas/schemas.ts';
+import { requirementOf } from './route-actions.ts';
 
 declare module 'fastify' {
   interface FastifySchema {
@@ -21,7 +22,7 @@ export function collectRoutes(app: FastifyInstance): Collected[] {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD' || route.url.endsWith('*')) continue;
-      routes.push({ method: method.toLowerCase(), url: route.url, schema: (route.schema ?? {}) as Record<string, unknown>, public: Boolean((route.config as { public?: boolean } | undefined)?.public) });
+      routes.push({ method: method.toLowerCase(), url: route.url, schema: (route.schema ?? {}) as Record<string, unknown>, public: requirementOf(method, route.url) === 'public' });
     }
   });
   return routes;

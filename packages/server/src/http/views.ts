@@ -1,7 +1,10 @@
 // Records (internal, epoch-ms times) to wire views (ISO times, camelCase JSON).
 
-import type { AgentView, AssignmentView, EventView, ReplicaView, TaskView } from '@flotilla/sdk';
+import type { AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
+import { keyStatus } from '../engine/api-keys.ts';
+import type { IssuedToken } from '../engine/scoped-tokens.ts';
+import type { ApiKeyRecord, AuditRecord } from '../store/store.ts';
 import { toIso, toIsoOrNull } from '../engine/time.ts';
 
 export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): TaskView {
@@ -98,4 +101,23 @@ export function eventView(e: EventRecord): EventView {
     assignmentId: e.assignmentId,
     data: e.data,
   };
+}
+
+export function apiKeyView(k: ApiKeyRecord, now: number): ApiKeyView {
+  return {
+    id: k.id, name: k.name, role: k.role as Role, agents: k.agents, status: keyStatus(k, now),
+    createdAt: toIso(k.createdAt), createdBy: k.createdBy, lastUsedAt: toIsoOrNull(k.lastUsedAt),
+    expiresAt: toIsoOrNull(k.expiresAt), revokedAt: toIsoOrNull(k.revokedAt),
+  };
+}
+
+export function issuedTokenView(t: IssuedToken): IssuedTokenView {
+  return {
+    token: t.token, id: t.jti, scopes: [...t.scope.actions] as TokenScopeName[], agents: t.scope.agents === null ? null : [...t.scope.agents],
+    rootTaskId: t.scope.root, expiresAt: toIso(t.expiresAt), maxExpiresAt: toIso(t.maxExpiresAt),
+  };
+}
+
+export function auditView(a: AuditRecord): AuditEntryView {
+  return { ...a, at: toIso(a.at) };
 }

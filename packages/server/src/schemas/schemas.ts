@@ -3,7 +3,7 @@
 // store's CHECK constraints share one source. Plain data: used by Fastify's validator and
 // by the config loader, and exported into the OpenAPI document.
 
-import { ASSIGNMENT_STATUSES, PRIORITY_MAX, PRIORITY_MIN, TASK_STATUSES } from '@flotilla/sdk';
+import { ASSIGNMENT_STATUSES, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
 
 const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
 const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -187,6 +187,8 @@ export const socketMessageSchemas = {
     ...omit(registerReplicaSchema.properties, []),
     /** Assignments this worker still holds from before a reconnect. */
     held: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true },
+    /** Register without taking work (a worker reconnecting while it shuts down). */
+    drain: { type: 'boolean' },
   }, ['agent']),
   start: socketOp('start', { assignmentId: id }, ['assignmentId']),
   heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true } }, ['assignmentIds']),
@@ -194,10 +196,59 @@ export const socketMessageSchemas = {
   complete: socketOp('complete', { assignmentId: id, result: {} }, ['assignmentId']),
   fail: socketOp('fail', { assignmentId: id, ...omit(assignmentFailSchema.properties, ['replicaId']) }, ['assignmentId', 'error']),
   cancelled: socketOp('cancelled', { assignmentId: id }, ['assignmentId']),
+  token: socketOp('token', { assignmentId: id }, ['assignmentId']),
   drain: socketOp('drain', {}),
 } as const;
 
 export type SocketOp = keyof typeof socketMessageSchemas;
+
+export const keyCreateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'role'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 128 },
+    role: { type: 'string', enum: [...ROLES] },
+    agents: { type: 'array', items: name, minItems: 1, maxItems: 256, uniqueItems: true },
+    expiresAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+export const keyListQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { includeRevoked: { type: 'boolean' } },
+} as const;
+
+export const tokenIssueSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['scopes'],
+  properties: {
+    scopes: { type: 'array', items: { type: 'string', enum: [...TOKEN_SCOPES] }, minItems: 1, maxItems: TOKEN_SCOPES.length, uniqueItems: true },
+    agents: { type: 'array', items: name, maxItems: 256, uniqueItems: true },
+    rootTaskId: id,
+    ttlSeconds: { type: 'integer', minimum: 60, maximum: 30 * 86_400 },
+    maxLifetimeSeconds: { type: 'integer', minimum: 60, maximum: 365 * 86_400 },
+    name: { type: 'string', minLength: 1, maxLength: 128 },
+  },
+} as const;
+
+export const jtiParams = { type: 'object', required: ['jti'], properties: { jti: id } } as const;
+
+export const auditQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    principalId: id,
+    action: { type: 'string', minLength: 1, maxLength: 128 },
+    outcome: { type: 'string', enum: ['allowed', 'denied', 'failed'] },
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time' },
+    before: { type: 'integer', minimum: 1 },
+    limit: { type: 'integer', minimum: 1, maximum: 1000 },
+  },
+} as const;
 
 export const taskListQuerySchema = {
   type: 'object',
@@ -271,6 +322,9 @@ export const configFileSchema = {
         defaultTimeoutMs: positiveMs(7 * DAY),
         retentionMs: positiveMs(3650 * DAY),
         bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
+        tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },
+        tokenMaxLifetimeMs: { type: 'integer', minimum: 60_000, maximum: 365 * DAY },
+        auditRetentionMs: { type: 'integer', minimum: 0, maximum: 3650 * DAY },
         retry: agentProperties.retry,
         concurrencyLimits: agentProperties.concurrencyLimits,
       },

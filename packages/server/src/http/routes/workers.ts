@@ -11,7 +11,7 @@ import {
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
-import { replicaView } from '../views.ts';
+import { issuedTokenView, replicaView } from '../views.ts';
 
 export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   const { leaseMs, replicaTtlMs } = engine.ctx.config;
@@ -20,7 +20,7 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   app.post<{ Body: { agent: string; replicaId?: string; site?: string; maxConcurrency?: number } }>('/workers/register', {
     schema: { summary: 'Register a replica (or re-register a known replica id after a reconnect)', tags: ['workers'], body: registerReplicaSchema },
   }, async (request, reply) => {
-    const replica = await engine.workers.register(principalOf(request), request.body);
+    const { replica } = await engine.workers.register(principalOf(request), request.body);
     return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, replicaTtlMs, heartbeatIntervalMs });
   });
 
@@ -86,6 +86,10 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
     });
     return { ok: true };
   });
+
+  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/token', {
+    schema: { summary: "A scoped token for the attempt's own task tree: submit children and read the tree with it", tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema },
+  }, async (request, reply) => reply.code(201).send(issuedTokenView(await engine.workers.assignmentToken(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId }))));
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/cancelled', {
     schema: { summary: 'Acknowledge a requested cancellation: the worker stopped; the task ends cancelled', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema },

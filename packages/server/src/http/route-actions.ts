@@ -1,0 +1,73 @@
+// The one authorization table: every route and the action it requires (core/permissions.ts
+// says which roles grant which actions). A route missing from this table makes the server
+// refuse to start, so no endpoint can ship unguarded by accident. Resource rules (which
+// tasks a principal may see, which agents an agent key serves) are applied by the services.
+//
+// - `public`: no token (health checks and the API description);
+// - `authenticated`: any valid principal (the route checks what it needs itself: renewing a
+//   token needs a token).
+
+import type { Action } from '../core/permissions.ts';
+
+export type RouteRequirement = Action | 'public' | 'authenticated';
+
+const P = '/api/v1';
+
+export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
+  [`GET ${P}/openapi.json`]: 'public',
+
+  [`POST ${P}/tasks`]: 'task.submit',
+  [`POST ${P}/tasks/batch`]: 'task.submit',
+  [`GET ${P}/tasks`]: 'task.read',
+  [`GET ${P}/tasks/:id`]: 'task.read',
+  [`GET ${P}/tasks/:id/events`]: 'task.read',
+  [`GET ${P}/tasks/:id/assignment`]: 'task.read',
+  [`POST ${P}/tasks/:id/cancel`]: 'task.cancel',
+  [`POST ${P}/tasks/:id/retry`]: 'task.retry',
+
+  [`GET ${P}/events`]: 'event.read',
+  [`GET ${P}/events/page`]: 'event.read',
+
+  [`GET ${P}/agents`]: 'agent.read',
+  [`POST ${P}/agents`]: 'agent.manage',
+  [`GET ${P}/agents/:name`]: 'agent.read',
+  [`PATCH ${P}/agents/:name`]: 'agent.manage',
+  [`DELETE ${P}/agents/:name`]: 'agent.manage',
+  [`POST ${P}/agents/:name/assign`]: 'agent.assign',
+  // A queue lists tasks with their inputs: readers of every task only.
+  [`GET ${P}/agents/:name/queue`]: 'task.read.all',
+  [`GET ${P}/agents/:name/replicas`]: 'agent.read',
+  [`GET ${P}/agents/:name/stats`]: 'agent.read',
+  [`GET ${P}/overview`]: 'agent.read',
+
+  [`POST ${P}/workers/register`]: 'worker.work',
+  [`GET ${P}/workers/socket`]: 'worker.work',
+  [`POST ${P}/workers/:replicaId/lease`]: 'worker.work',
+  [`POST ${P}/workers/:replicaId/heartbeat`]: 'worker.work',
+  [`POST ${P}/workers/:replicaId/deregister`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/start`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/heartbeat`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/progress`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/complete`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/fail`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/cancelled`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/token`]: 'worker.work',
+
+  [`POST ${P}/keys`]: 'key.manage',
+  [`GET ${P}/keys`]: 'key.manage',
+  [`GET ${P}/keys/:id`]: 'key.manage',
+  [`POST ${P}/keys/:id/revoke`]: 'key.manage',
+
+  [`POST ${P}/tokens`]: 'token.issue',
+  [`POST ${P}/tokens/renew`]: 'authenticated',
+  [`POST ${P}/tokens/:jti/revoke`]: 'token.revoke',
+
+  [`GET ${P}/audit`]: 'audit.read',
+};
+
+/** The requirement of a route as Fastify names it (HEAD is served by the GET route). */
+export function requirementOf(method: string, url: string): RouteRequirement | undefined {
+  return ROUTE_ACTIONS[`${method === 'HEAD' ? 'GET' : method} ${url}`];
+}

@@ -212,3 +212,80 @@ for (const transport of ['websocket', 'http'] as const satisfies Transport[]) de
     assert.equal((await client.tasks.get(second.id)).status, 'pending');
   });
 });
+
+describe('worker runtime over websocket: connection loss', () => {
+  async function freePort(): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+  }
+  // Leases long enough to outlive a server restart.
+  const env = { FLOTILLA_LEASE_MS: '6000', FLOTILLA_REPLICA_TTL_MS: '6000', FLOTILLA_REAPER_INTERVAL_MS: '100' };
+
+  it('a task running across a server restart completes as the same attempt (held assignments are kept)', { timeout: 40_000 }, async () => {
+    const port = await freePort();
+    const database = join(dir, 'midflight.db');
+    let node = await startServerProcess({ database, env, port });
+    const local = new Flotilla({ url: node.url, token: TOKEN });
+    try {
+      await local.agents.create({ name: 'midflight' });
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const w = createWorker({
+        url: node.url, token: TOKEN, agent: 'midflight', log: () => {},
+        handler: async (t) => {
+          started();
+          await released;
+          return { survived: t.input };
+        },
+      });
+      workers.push(w);
+      await w.start();
+      const task = await local.tasks.submit({ agent: 'midflight', input: 'yes' });
+      await running;
+      await node.kill('SIGKILL');
+      node = await startServerProcess({ database, env, port });
+      // The handler finishes while the worker is (re)connecting; its report waits and is sent after hello.
+      release();
+      const done = await local.tasks.wait(task.id, { timeoutMs: 20_000 });
+      assert.equal(done.status, 'completed');
+      assert.deepEqual(done.result, { survived: 'yes' });
+      assert.equal(done.attempt, 1, 'the same attempt: the reconnecting worker listed it as held');
+    } finally {
+      await node.kill('SIGKILL');
+    }
+  });
+
+  it('stop() returns even when the server is gone for good', { timeout: 30_000 }, async () => {
+    const node = await startServerProcess({ database: join(dir, 'gone.db'), env });
+    const local = new Flotilla({ url: node.url, token: TOKEN });
+    await local.agents.create({ name: 'orphan' });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const w = createWorker({ url: node.url, token: TOKEN, agent: 'orphan', log: () => {}, handler: async () => { started(); await released; return 1; } });
+    await w.start();
+    await local.tasks.submit({ agent: 'orphan' });
+    await running;
+    await node.kill('SIGKILL');
+    release();
+    const t0 = Date.now();
+    await w.stop({ drainTimeoutMs: 200 });
+    assert.ok(Date.now() - t0 < 15_000, `stop took ${Date.now() - t0} ms`);
+  });
+
+  it('start() can be retried after it failed', async () => {
+    const w = createWorker({ url: server.url, token: TOKEN, agent: 'not-yet', log: () => {}, handler: () => 1 });
+    await assert.rejects(w.start());
+    await client.agents.create({ name: 'not-yet' });
+    workers.push(w);
+    await w.start();
+    assert.ok(w.replicaId, 'registered on the second try');
+  });
+});

@@ -41,8 +41,8 @@ class Client {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
   }
 
-  static async open(headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }): Promise<Client> {
-    const ws = new WebSocket(url, { headers });
+  static async open(headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }, options: { autoPong?: boolean } = {}): Promise<Client> {
+    const ws = new WebSocket(url, { headers, ...options });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -280,4 +280,50 @@ describe('WebSocket worker protocol', () => {
     assert.equal((await c.closed).code, 1012);
     assert.equal((await idle.closed).code, 1012);
   });
+
+  it('a newer registration of the replica elsewhere (here: over HTTP) closes the socket with 4002', async () => {
+    const c = await Client.open();
+    const { replica } = await c.ok('hello', { agent: 'analyst' });
+    assert.equal((await h.api('POST', '/workers/register', { agent: 'analyst', replicaId: replica.id })).status, 201);
+    assert.equal((await c.closed).code, 4002);
+  });
 });
+
+describe('WebSocket worker protocol: liveness and credentials', () => {
+  // Short windows: heartbeat interval = 600 / 3 = 200 ms.
+  let fast: Harness;
+  let fastUrl: string;
+  beforeEach(async () => {
+    fast = await harness({ config: { leaseMs: 600, replicaTtlMs: 600 } });
+    await fast.agent({ name: 'analyst' });
+    await fast.app.listen({ host: '127.0.0.1', port: 0 });
+    fastUrl = `ws://127.0.0.1:${(fast.app.server.address() as AddressInfo).port}/api/v1/workers/socket`;
+  });
+  afterEach(() => fast.close());
+
+  it('a client that answers no pings is closed with 4003 after two unanswered ones', async () => {
+    url = fastUrl;
+    const c = await Client.open(undefined, { autoPong: false });
+    const started = Date.now();
+    assert.equal((await c.closed).code, 4003);
+    assert.ok(Date.now() - started >= 400, 'not before two intervals');
+  });
+
+  it('revoking the key a worker connected with closes its socket with 4004', async () => {
+    url = fastUrl;
+    const created = await fast.api('POST', '/keys', { name: 'w', role: 'agent', agents: ['analyst'] });
+    assert.equal(created.status, 201);
+    const c = await Client.open({ authorization: `Bearer ${created.body.token}` });
+    await c.ok('hello', { agent: 'analyst' });
+    assert.equal((await fast.api('POST', `/keys/${created.body.key.id}/revoke`)).status, 200);
+    assert.equal((await c.closed).code, 4004);
+    // And it cannot come back.
+    const again = new WebSocket(fastUrl, { headers: { authorization: `Bearer ${created.body.token}` } });
+    const status = await new Promise<number>((resolve) => {
+      again.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      again.once('error', () => {});
+    });
+    assert.equal(status, 401);
+  });
+});
+

@@ -49,6 +49,8 @@ export interface WorkerChannel {
   drain(): Promise<void>;
   report(op: ReportOp, assignmentId: string, body: Record<string, unknown>): Promise<ReportOutcome>;
   progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null>;
+  /** A scoped token for the attempt's task tree (to submit children as the tree's owner). */
+  token(assignmentId: string): Promise<string>;
   /** Renews the leases of the assignments held; learns of cancellations and attempts the server ended. */
   heartbeat(assignmentIds: string[]): Promise<BeatResult>;
   /** Leaves: deregisters (the HTTP channel) or closes the socket after draining. */

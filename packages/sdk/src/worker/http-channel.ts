@@ -129,6 +129,11 @@ export class HttpChannel implements WorkerChannel {
     }
   }
 
+  async token(assignmentId: string): Promise<string> {
+    const res = await this.#o.transport.request<{ token: string }>('POST', `/assignments/${assignmentId}/token`, { body: { replicaId: this.#replicaId }, idempotent: true });
+    return res.token;
+  }
+
   async heartbeat(assignmentIds: string[]): Promise<BeatResult> {
     const result: BeatResult = { cancelRequested: [], ended: [] };
     if (assignmentIds.length === 0) {

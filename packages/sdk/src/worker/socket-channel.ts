@@ -53,6 +53,9 @@ interface Welcome {
 
 /** Server close codes that mean "this worker must stop", not "reconnect". */
 const REPLACED = 4002;
+const UNAUTHENTICATED = 4004;
+/** How long a hello may go unanswered before the connection is given up. */
+const HELLO_TIMEOUT_MS = 15_000;
 const FATAL_HELLO = ['UNKNOWN_AGENT', 'REPLICA_MISMATCH', 'UNAUTHENTICATED', 'FORBIDDEN', 'VALIDATION_FAILED'];
 
 export class SocketChannel implements WorkerChannel {
@@ -70,6 +73,7 @@ export class SocketChannel implements WorkerChannel {
   #urlIndex = 0;
   #heartbeatMs = 10_000;
   #lastReplyAt = 0;
+  #watchdog: ReturnType<typeof setInterval> | null = null;
   /** A connect (open + hello) is under way; its own failure handling owns the socket. */
   #connecting = false;
   /** Resolves on close(): nothing waits for a reconnection after that. */
@@ -86,6 +90,9 @@ export class SocketChannel implements WorkerChannel {
     this.#hooks = hooks;
     const welcome = await this.#connect();
     this.#ready = Promise.resolve();
+    // A server that has sent nothing for two heartbeat intervals is gone, even if TCP has not
+    // noticed (a half-open connection): checked often, so it is found within about two intervals.
+    this.#watchdog = setInterval(() => this.#checkAlive(), Math.max(50, Math.floor(this.#heartbeatMs / 4)));
     return { replicaId: welcome.replica.id, heartbeatIntervalMs: welcome.heartbeatIntervalMs };
   }
 
@@ -116,18 +123,29 @@ export class SocketChannel implements WorkerChannel {
       if (this.#socket === socket) this.#socket = null;
       throw err;
     });
+    if (this.#closing) {
+      socket.onclose = null;
+      socket.close(1000, 'worker stopped');
+      throw new Error('the worker stopped while connecting');
+    }
     socket.onmessage = (e) => this.#onMessage(e.data);
     socket.onerror = () => {};
     socket.onclose = (e) => this.#onClose(socket, e.code, e.reason);
     this.#lastReplyAt = Date.now();
-    const reply = await this.#send({
-      op: 'hello',
-      agent: this.#o.agent,
-      maxConcurrency: this.#o.concurrency,
-      held: this.#hooks!.held(),
-      ...(this.#replicaId ? { replicaId: this.#replicaId } : {}),
-      ...(this.#o.site ? { site: this.#o.site } : {}),
-    }, socket);
+    let helloTimer: ReturnType<typeof setTimeout> | undefined;
+    const reply = await Promise.race([
+      this.#send({
+        op: 'hello',
+        agent: this.#o.agent,
+        maxConcurrency: this.#o.concurrency,
+        held: this.#hooks!.held(),
+        ...(this.#draining ? { drain: true } : {}),
+        ...(this.#replicaId ? { replicaId: this.#replicaId } : {}),
+        ...(this.#o.site ? { site: this.#o.site } : {}),
+      }, socket),
+      new Promise<Reply>((resolve) => (helloTimer = setTimeout(() => resolve({ re: null, ok: false, error: { code: 'DISCONNECTED', message: 'no answer to hello' } }), HELLO_TIMEOUT_MS))),
+    ]);
+    clearTimeout(helloTimer);
     if (!reply.ok) {
       socket.onclose = null;
       this.#socket = null;
@@ -141,7 +159,6 @@ export class SocketChannel implements WorkerChannel {
     this.#heartbeatMs = Math.max(100, welcome.heartbeatIntervalMs);
     for (const k of welcome.held.kept) if (k.cancelRequested) this.#hooks!.cancel(k.assignmentId);
     for (const e of welcome.held.ended) this.#hooks!.revoke(e.assignmentId, kindForStatus(e.status));
-    if (this.#draining) void this.#send({ op: 'drain' }, socket);
     this.#o.log('info', 'connected', { url, replicaId: this.#replicaId, kept: welcome.held.kept.length, ended: welcome.held.ended.length });
     return welcome;
   }
@@ -179,11 +196,14 @@ export class SocketChannel implements WorkerChannel {
       this.#pending.delete(id);
       pending.resolve(DISCONNECTED);
     }
+    // Stopping, or refused for good: nothing will ever answer the reports still waiting.
+    if (this.#closing || this.#draining || code === REPLACED) this.#failPending();
     if (this.#closing || this.#connecting) return;
     if (code === REPLACED) {
       this.#hooks!.fatal('REPLICA_REPLACED', `another connection registered replica ${this.#replicaId}: ${reason}`);
       return;
     }
+    if (code === UNAUTHENTICATED) this.#o.log('warn', 'the server no longer accepts this worker\'s credentials', { reason });
     this.#o.log('warn', 'connection lost; reconnecting', { code, reason });
     this.#ready = this.#reconnect();
   }
@@ -196,7 +216,8 @@ export class SocketChannel implements WorkerChannel {
       try {
         await this.#connect();
         // Reports sent on the old socket that got no reply go again on this one.
-        const socket = this.#socket!;
+        const socket = this.#socket;
+        if (socket === null) continue;
         for (const pending of this.#pending.values()) socket.send(JSON.stringify(pending.message));
         return;
       } catch (err) {
@@ -243,7 +264,25 @@ export class SocketChannel implements WorkerChannel {
     }).finally(() => this.#pending.delete(id));
   }
 
+  #failPending(): void {
+    for (const [id, pending] of this.#pending) {
+      this.#pending.delete(id);
+      pending.resolve(DISCONNECTED);
+    }
+  }
+
+  #checkAlive(): void {
+    const socket = this.#socket;
+    if (!socket || this.#connecting || socket.readyState !== socket.OPEN) return;
+    if (Date.now() - this.#lastReplyAt > 2 * this.#heartbeatMs) {
+      socket.close(4003, 'no reply from the server');
+      this.#onClose(socket, 4003, 'no reply from the server');
+    }
+  }
+
   async #request(fields: Record<string, unknown>): Promise<Reply | null> {
+    // While stopping, a report does not wait for a reconnection that may never come.
+    if (this.#draining && this.#socket === null) return null;
     await Promise.race([this.#ready, this.#closed]);
     // Closed, or the server refused this worker while reconnecting: nothing will answer.
     if (this.#socket === null) return null;
@@ -281,18 +320,27 @@ export class SocketChannel implements WorkerChannel {
     return reply?.error?.code === 'ASSIGNMENT_SUPERSEDED' ? 'superseded' : null;
   }
 
+  async token(assignmentId: string): Promise<string> {
+    const reply = await this.#request({ op: 'token', assignmentId });
+    if (reply?.ok) return (reply.result as { token: string }).token;
+    const e = reply?.error ?? { code: 'DISCONNECTED', message: 'the connection closed' };
+    if (isErrorCode(e.code)) throw new FlotillaApiError({ status: ERROR_STATUS[e.code], code: e.code, message: e.message, details: e.details });
+    throw new FlotillaNetworkError(e.message, { url: this.#url() });
+  }
+
   async heartbeat(assignmentIds: string[]): Promise<BeatResult> {
     const result: BeatResult = { cancelRequested: [], ended: [] };
     const socket = this.#socket;
     if (!socket || this.#connecting) return result;
-    // A server that has said nothing for two intervals is gone, even if TCP has not noticed.
-    if (Date.now() - this.#lastReplyAt > 2 * this.#heartbeatMs + 1_000) {
-      socket.close(4003, 'no reply from the server');
-      this.#onClose(socket, 4003, 'no reply from the server');
+    const reply = await this.#send({ op: 'heartbeat', assignmentIds }, socket);
+    if (!reply.ok) {
+      // Declared lost while connected (a missed close): register again on a new connection.
+      if (reply.error?.code === 'REPLICA_NOT_LIVE' || reply.error?.code === 'REPLICA_NOT_FOUND') {
+        socket.close(4001, 'replica not live');
+        this.#onClose(socket, 4001, 'replica not live');
+      }
       return result;
     }
-    const reply = await this.#send({ op: 'heartbeat', assignmentIds }, socket);
-    if (!reply.ok) return result;
     const r = reply.result as { leases: Array<{ assignmentId: string; cancelRequested: boolean }>; ended: Array<{ assignmentId: string; status: string }> };
     for (const l of r.leases) if (l.cancelRequested) result.cancelRequested.push(l.assignmentId);
     for (const e of r.ended) result.ended.push({ assignmentId: e.assignmentId, kind: kindForStatus(e.status) });
@@ -302,16 +350,21 @@ export class SocketChannel implements WorkerChannel {
   async close(): Promise<void> {
     this.#closing = true;
     this.#markClosed();
+    if (this.#watchdog) clearInterval(this.#watchdog);
     const socket = this.#socket;
     this.#socket = null;
     for (const pending of this.#pending.values()) pending.resolve({ re: null, ok: false, error: { code: 'SHUTTING_DOWN', message: 'the worker closed' } });
     this.#pending.clear();
-    if (socket && socket.readyState === socket.OPEN) {
+    if (socket && socket.readyState !== socket.CLOSED) {
       const closed = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
       socket.close(1000, 'worker stopped');
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, 2_000)))]);
       clearTimeout(timer);
+    }
+    // Leave at once rather than be declared lost after the replica TTL.
+    if (this.#replicaId) {
+      await this.#o.transport.request('POST', `/workers/${this.#replicaId}/deregister`, { idempotent: true, timeoutMs: 5_000 }).catch(() => {});
     }
   }
 }

@@ -92,7 +92,7 @@ function kindOf(signal: AbortSignal): AbortKind | null {
 export class FlotillaWorker {
   readonly #opts: WorkerOptions;
   readonly #channel: WorkerChannel;
-  readonly #client: Flotilla;
+  readonly #urls: string[];
   readonly #log: Logger;
   readonly #concurrency: number;
   readonly #running = new Map<string, Running>();
@@ -109,7 +109,7 @@ export class FlotillaWorker {
     this.#opts = opts;
     const urls = Array.isArray(opts.url) ? opts.url : [opts.url];
     const transport = new Transport({ urls, token: opts.token, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
-    this.#client = new Flotilla({ url: urls, token: opts.token, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+    this.#urls = urls;
     this.#log = opts.log ?? defaultLog;
     this.#concurrency = Math.max(1, opts.concurrency ?? 1);
     this.#replicaId = opts.replica ?? null;
@@ -140,32 +140,42 @@ export class FlotillaWorker {
     if (this.#started) return;
     this.#started = true;
     if (this.#opts.capabilities && this.#opts.capabilities.length > 0) {
-      const agent = await this.#client.agents.get(this.#opts.agent);
+      const agent = await new Flotilla({ url: this.#urls, token: this.#opts.token, ...(this.#opts.fetch ? { fetch: this.#opts.fetch } : {}) }).agents.get(this.#opts.agent);
       const missing = this.#opts.capabilities.filter((c) => !agent.capabilities.includes(c));
       if (missing.length > 0) {
         this.#started = false;
         throw new TypeError(`Flotilla worker: agent "${agent.name}" does not declare the capabilities ${missing.join(', ')}; add them to the agent (flotilla.config.yaml or PATCH /api/v1/agents/${agent.name}) so tasks that need them are routed here`);
       }
     }
-    const registration = await this.#channel.open({
-      assign: (tasks) => {
-        for (const leased of tasks) this.#execute(leased);
-      },
-      cancel: (assignmentId) => {
-        const r = this.#running.get(assignmentId);
-        if (r) abort(r.controller, 'cancelled', 'the task was cancelled');
-      },
-      revoke: (assignmentId, kind) => {
-        const r = this.#running.get(assignmentId);
-        if (r) abort(r.controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
-      },
-      freeSlots: () => this.#concurrency - this.#running.size,
-      held: () => [...this.#running.keys()],
-      fatal: (code, message) => {
-        this.#log('error', 'the server refuses this worker; stopping', { code, message });
-        void this.stop({ drainTimeoutMs: 0 });
-      },
-    });
+    let registration: Awaited<ReturnType<WorkerChannel['open']>>;
+    try {
+      registration = await this.#channel.open({
+        assign: (tasks) => {
+          for (const leased of tasks) {
+            // Pushed while stopping (before the server saw the drain): hand it back at once.
+            if (this.#stopping) void this.#channel.report('fail', leased.assignmentId, { retryable: true, error: { message: 'the worker is shutting down', code: 'WORKER_SHUTDOWN' } });
+            else this.#execute(leased);
+          }
+        },
+        cancel: (assignmentId) => {
+          const r = this.#running.get(assignmentId);
+          if (r) abort(r.controller, 'cancelled', 'the task was cancelled');
+        },
+        revoke: (assignmentId, kind) => {
+          const r = this.#running.get(assignmentId);
+          if (r) abort(r.controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
+        },
+        freeSlots: () => this.#concurrency - this.#running.size,
+        held: () => [...this.#running.keys()],
+        fatal: (code, message) => {
+          this.#log('error', 'the server refuses this worker; stopping', { code, message });
+          void this.stop({ drainTimeoutMs: 0 });
+        },
+      });
+    } catch (err) {
+      this.#started = false;
+      throw err;
+    }
     this.#replicaId = registration.replicaId;
     this.#heartbeatMs = Math.max(100, registration.heartbeatIntervalMs);
     this.#log('info', 'registered', { replicaId: this.#replicaId, agent: this.#opts.agent, transport: this.#channel.kind });
@@ -217,6 +227,7 @@ export class FlotillaWorker {
     if (!(await this.#report('start', id))) {
       abort(controller, 'lease_lost', 'the attempt was taken back before it started');
     }
+    let client: Promise<Flotilla> | undefined;
     const ctx: TaskContext = {
       assignmentId: leased.assignmentId,
       replicaId: this.#replicaId!,
@@ -228,8 +239,12 @@ export class FlotillaWorker {
       },
       log: (message, data) => this.#log('info', message, { taskId: leased.task.id, ...data }),
       spawn: async (spec) => {
-        const task = await this.#client.tasks.submit({ ...spec, parentId: leased.task.id });
-        return { id: task.id, task, wait: (options) => this.#client.tasks.wait(task.id, options) };
+        // Children are submitted with the attempt's own token (its task tree, as the tree's
+        // owner), never with the worker's key: a worker cannot create work outside the tree.
+        client ??= this.#channel.token(id).then((token) => new Flotilla({ url: this.#urls, token, ...(this.#opts.fetch ? { fetch: this.#opts.fetch } : {}) }));
+        const c = await client;
+        const task = await c.tasks.submit({ ...spec, parentId: leased.task.id });
+        return { id: task.id, task, wait: (options) => c.tasks.wait(task.id, options) };
       },
     };
 

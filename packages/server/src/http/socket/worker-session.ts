@@ -12,17 +12,18 @@
 // - Closing the socket never ends an attempt by itself: leases run on, and a reconnecting
 //   worker keeps them by listing them in its next `hello`.
 
-import type { ErrorCode, LeasedTask } from '@flotilla/sdk';
+import { ERROR_STATUS, type ErrorCode, type LeasedTask } from '@flotilla/sdk';
 import type { ValidateFunction } from 'ajv';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import { FlotillaError } from '../../core/errors.ts';
 import { containsNul } from '../../core/json-limits.ts';
 import type { Engine } from '../../engine/engine.ts';
-import type { Principal } from '../../engine/principal.ts';
+import type { Principal } from '../../core/permissions.ts';
 import { toIso } from '../../engine/time.ts';
 import type { SocketOp } from '../../schemas/schemas.ts';
-import { replicaView } from '../views.ts';
+import { issuedTokenView, replicaView } from '../views.ts';
+import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
 
 /** Close codes the server uses (4000–4999 are the application's). */
@@ -35,15 +36,25 @@ export const CLOSE = {
   replicaNotLive: 4001,
   /** A newer connection said hello with the same replica id. */
   replaced: 4002,
-  /** No pong within two heartbeat intervals. */
+  /** No pong to two pings in a row. */
   unresponsive: 4003,
+  /** The key or token the connection was opened with is no longer valid (revoked, expired). */
+  unauthenticated: 4004,
+  /** Too many requests without replies, or replies the client does not read. */
+  overloaded: 1008,
 } as const;
+
+/** Requests being handled at once on one socket; beyond this the client is not waiting for replies. */
+const MAX_IN_FLIGHT = 1_000;
+/** Replies queued for a client that does not read them. */
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 type Message = { op: SocketOp; id: number | string } & Record<string, unknown>;
 type Validators = Record<SocketOp, ValidateFunction>;
 
 export interface SessionHub {
-  attach(replicaId: string, session: WorkerSession): void;
+  /** False when a newer registration of the replica is already attached: this one must go. */
+  attach(replicaId: string, session: WorkerSession): boolean;
   detach(replicaId: string, session: WorkerSession): void;
 }
 
@@ -54,15 +65,25 @@ export class WorkerSession {
   readonly #validators: Validators;
   readonly #hub: SessionHub;
   readonly #log: FastifyBaseLogger;
+  readonly #source: string | null;
   #replicaId: string | null = null;
   #hello: Promise<void> | null = null;
   #closeLease: (() => void) | null = null;
   #chains = new Map<string, Promise<void>>();
   #pinger: NodeJS.Timeout | null = null;
-  #alive = true;
+  #missedPongs = 0;
   #closed = false;
+  #inFlight = 0;
+  #connectedSeq = 0;
+  #draining = false;
+  readonly #reauthenticate: () => Promise<Principal | null>;
 
-  constructor(params: { socket: WebSocket; engine: Engine; principal: Principal; validators: Validators; hub: SessionHub; log: FastifyBaseLogger }) {
+  constructor(params: {
+    socket: WebSocket; engine: Engine; principal: Principal; validators: Validators; hub: SessionHub; log: FastifyBaseLogger;
+    source?: string; reauthenticate: () => Promise<Principal | null>;
+  }) {
+    this.#source = params.source ?? null;
+    this.#reauthenticate = params.reauthenticate;
     this.#socket = params.socket;
     this.#engine = params.engine;
     this.#principal = params.principal;
@@ -71,10 +92,17 @@ export class WorkerSession {
     this.#log = params.log;
     this.#socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     this.#socket.on('pong', () => {
-      this.#alive = true;
+      this.#missedPongs = 0;
       if (this.#replicaId) this.#engine.workers.seen(this.#replicaId);
     });
     this.#socket.on('close', () => this.#onClose());
+    // From the start, not from hello: a socket that never says hello is found dead too.
+    this.#startPinging(heartbeatInterval(this.#engine.ctx.config.leaseMs, this.#engine.ctx.config.replicaTtlMs));
+  }
+
+  /** The seq of this connection's replica.connected event (0 before hello). */
+  get connectedSeq(): number {
+    return this.#connectedSeq;
   }
 
   get replicaId(): string | null {
@@ -84,6 +112,10 @@ export class WorkerSession {
   /** Sends a server-initiated message; false when the socket can no longer take it. */
   push(message: Record<string, unknown>): boolean {
     if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) return false;
+    if (this.#socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.close(CLOSE.overloaded, 'the client does not read its messages');
+      return false;
+    }
     this.#socket.send(JSON.stringify(message));
     return true;
   }
@@ -139,6 +171,7 @@ export class WorkerSession {
       return;
     }
     if (!this.#hello) return this.#replyError(m.id, 'NOT_REGISTERED', `send hello before "${m.op}"`);
+    if (this.#inFlight >= MAX_IN_FLIGHT) return this.close(CLOSE.overloaded, `more than ${MAX_IN_FLIGHT} requests without replies`);
     const key = typeof m.assignmentId === 'string' ? m.assignmentId : null;
     const after = key ? this.#chains.get(key) ?? this.#hello : this.#hello;
     const run = after.then(() => this.#handle(m));
@@ -150,13 +183,26 @@ export class WorkerSession {
     }
   }
 
+  /** Socket ops are audited like the HTTP requests they stand for (heartbeats and progress are not). */
+  #audit(m: Message, status: number): void {
+    if (m.op === 'heartbeat' || m.op === 'progress') return;
+    const p = this.#principal;
+    this.#engine.audit.record({
+      principalId: p.id, principalName: p.name, role: p.role, action: 'worker.work',
+      target: typeof m.assignmentId === 'string' ? `assignmentId:${m.assignmentId}` : this.#replicaId ? `replicaId:${this.#replicaId}` : null,
+      outcome: outcomeOf(status), status, requestId: null, source: this.#source, details: { route: `socket ${m.op}` },
+    });
+  }
+
   /** Runs one op and replies; never rejects. */
   async #handle(m: Message): Promise<void> {
+    this.#inFlight++;
     try {
       if (m.op !== 'hello' && this.#replicaId === null) {
         return this.#replyError(m.id, 'NOT_REGISTERED', `hello failed; send hello again on a new connection before "${m.op}"`);
       }
       const result = await this.#dispatch(m);
+      this.#audit(m, 200);
       if (m.op === 'hello') {
         this.#reply(m.id, result);
         this.#openLease();
@@ -165,9 +211,12 @@ export class WorkerSession {
       }
     } catch (err) {
       if (m.op === 'hello') this.#hello = null;
+      this.#audit(m, err instanceof FlotillaError ? ERROR_STATUS[err.code] : 500);
       if (err instanceof FlotillaError) return this.#replyError(m.id, err.code, err.message, err.details);
       this.#log.error({ err, op: m.op }, 'worker socket message failed');
       this.#replyError(m.id, 'INTERNAL', 'internal error; see the server log');
+    } finally {
+      this.#inFlight--;
     }
   }
 
@@ -201,7 +250,10 @@ export class WorkerSession {
       case 'cancelled':
         await workers.acknowledgeCancel(p, { assignmentId, replicaId });
         return {};
+      case 'token':
+        return issuedTokenView(await workers.assignmentToken(p, { assignmentId, replicaId }));
       case 'drain':
+        this.#draining = true;
         this.#closeLease?.();
         this.#closeLease = null;
         return {};
@@ -211,7 +263,7 @@ export class WorkerSession {
   async #helloOp(m: Message): Promise<unknown> {
     const workers = this.#engine.workers;
     const { leaseMs, replicaTtlMs } = this.#engine.ctx.config;
-    const replica = await workers.register(this.#principal, {
+    const { replica, connectedSeq } = await workers.register(this.#principal, {
       agent: m.agent as string,
       ...(m.replicaId === undefined ? {} : { replicaId: m.replicaId as string }),
       ...(m.site === undefined ? {} : { site: m.site as string }),
@@ -219,10 +271,16 @@ export class WorkerSession {
     });
     if (this.#closed) throw new FlotillaError('SHUTTING_DOWN', 'the connection closed during hello');
     this.#replicaId = replica.id;
-    this.#hub.attach(replica.id, this);
+    this.#connectedSeq = connectedSeq;
+    if (!this.#hub.attach(replica.id, this)) {
+      // A newer connection registered this replica while this hello was under way.
+      this.close(CLOSE.replaced, 'a newer connection registered this replica');
+      throw new FlotillaError('REPLICA_MISMATCH', 'a newer connection registered this replica');
+    }
     const held = await workers.reconcile(this.#principal, { replicaId: replica.id, held: (m.held as string[] | undefined) ?? [] });
+    if (this.#closed) throw new FlotillaError('SHUTTING_DOWN', 'the connection closed during hello');
+    if (m.drain === true) this.#draining = true;
     const heartbeatIntervalMs = heartbeatInterval(leaseMs, replicaTtlMs);
-    this.#startPinging(heartbeatIntervalMs);
     return {
       protocolVersion: PROTOCOL_VERSION,
       replica: replicaView(replica),
@@ -235,7 +293,7 @@ export class WorkerSession {
 
   /** The standing lease: assignments are pushed whenever the replica has free slots. */
   #openLease(): void {
-    if (this.#closed || this.#replicaId === null) return;
+    if (this.#closed || this.#replicaId === null || this.#draining) return;
     this.#closeLease = this.#engine.workers.standingLease(this.#principal, {
       replicaId: this.#replicaId,
       deliver: (assignments: LeasedTask[]) => this.push({ push: 'assign', assignments }),
@@ -243,13 +301,20 @@ export class WorkerSession {
     });
   }
 
-  /** Protocol-level pings find dead connections; a pong also counts as the replica being seen. */
+  /**
+   * Protocol-level pings find dead connections (two unanswered in a row close it); a pong
+   * counts as the replica being seen. Each tick also checks the credentials again, so a
+   * revoked or expired key or token stops a connected worker too.
+   */
   #startPinging(intervalMs: number): void {
     if (this.#pinger) return;
     this.#pinger = setInterval(() => {
-      if (!this.#alive) return this.#socket.terminate();
-      this.#alive = false;
+      if (this.#missedPongs >= 2) return this.close(CLOSE.unresponsive, 'no pong to two pings');
+      this.#missedPongs++;
       this.#socket.ping();
+      void this.#reauthenticate().then((principal) => {
+        if (principal === null) this.close(CLOSE.unauthenticated, 'the credentials of this connection are no longer valid');
+      }, () => {});
     }, intervalMs);
     this.#pinger.unref();
   }

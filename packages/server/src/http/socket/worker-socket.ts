@@ -46,10 +46,15 @@ export class WorkerSocketHub implements SessionHub {
     return this.#sessions.size;
   }
 
-  attach(replicaId: string, session: WorkerSession): void {
+  attach(replicaId: string, session: WorkerSession): boolean {
     const previous = this.#sessions.get(replicaId);
-    if (previous && previous !== session) previous.close(CLOSE.replaced, 'a newer connection registered this replica');
+    if (previous && previous !== session) {
+      // Newer is the later registration (its replica.connected seq), not the later hello to finish.
+      if (previous.connectedSeq > session.connectedSeq) return false;
+      previous.close(CLOSE.replaced, 'a newer connection registered this replica');
+    }
     this.#sessions.set(replicaId, session);
+    return true;
   }
 
   detach(replicaId: string, session: WorkerSession): void {
@@ -60,6 +65,13 @@ export class WorkerSocketHub implements SessionHub {
     if (event.replicaId === null) return;
     const session = this.#sessions.get(event.replicaId);
     if (!session) return;
+    // Replica events from before this connection registered (relayed late from another node) are history.
+    if (event.type.startsWith('replica.') && event.seq <= session.connectedSeq) return;
+    if (event.type === 'replica.connected') {
+      // Registered again by another connection (on any node, or over HTTP): that one is newer.
+      session.close(CLOSE.replaced, 'a newer connection registered this replica');
+      return;
+    }
     if (event.type === 'replica.lost' || event.type === 'replica.disconnected') {
       session.close(CLOSE.replicaNotLive, 'the replica is no longer live; say hello again');
       return;
@@ -106,6 +118,10 @@ export function workerSocketRoutes(app: FastifyInstance, engine: Engine, ajv: Aj
     websocket: true,
     schema: { summary: 'The WebSocket worker protocol: assignments are pushed, reports are messages (docs/protocol.md)', tags: ['workers'] },
   }, (socket, request) => {
-    void new WorkerSession({ socket, engine, principal: principalOf(request), validators, hub, log: request.log });
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    void new WorkerSession({
+      socket, engine, principal: principalOf(request), validators, hub, log: request.log, source: request.ip,
+      reauthenticate: () => engine.auth.authenticate(token),
+    });
   });
 }

@@ -223,7 +223,8 @@ describe('worker runtime over websocket: connection loss', () => {
     });
   }
   // Leases long enough to outlive a server restart.
-  const env = { FLOTILLA_LEASE_MS: '6000', FLOTILLA_REPLICA_TTL_MS: '6000', FLOTILLA_REAPER_INTERVAL_MS: '100' };
+  // Generous: a restart under a loaded CI machine can take seconds, and a lapsed lease would be a new attempt.
+  const env = { FLOTILLA_LEASE_MS: '30000', FLOTILLA_REPLICA_TTL_MS: '30000', FLOTILLA_REAPER_INTERVAL_MS: '100' };
 
   it('a task running across a server restart completes as the same attempt (held assignments are kept)', { timeout: 40_000 }, async () => {
     const port = await freePort();

@@ -1,5 +1,5 @@
 // Feeds the audit log: every mutating request (any method but GET/HEAD/OPTIONS) and every
-// refused one (401, 403, 429), after its answer is sent. Heartbeats are left out: they only
+// refused one (401, 403), after its answer is sent. Heartbeats are left out: they only
 // move lease times, arrive every few seconds per task, and would drown the log. Secrets never
 // reach it: the entry holds who, what, on which target, and the outcome, never a body.
 
@@ -27,6 +27,9 @@ function targetOf(request: FastifyRequest): string | null {
 export function installAuditHook(app: FastifyInstance, audit: AuditLog): void {
   app.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;
+    // A rate-limited flood would otherwise cost a write per refused request: the limit exists
+    // to make such floods cheap. Limits are not authorization decisions.
+    if (status === 429) return;
     const outcome = outcomeOf(status);
     const url = request.routeOptions.url;
     if (READS.has(request.method) && outcome !== 'denied') return;

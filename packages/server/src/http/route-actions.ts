@@ -44,6 +44,8 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
 
   [`POST ${P}/workers/register`]: 'worker.work',
   [`GET ${P}/workers/socket`]: 'worker.work',
+  // Each message is authorized by its own action (http/socket/worker-session.ts).
+  [`GET ${P}/socket`]: 'authenticated',
   [`POST ${P}/workers/:replicaId/lease`]: 'worker.work',
   [`POST ${P}/workers/:replicaId/heartbeat`]: 'worker.work',
   [`POST ${P}/workers/:replicaId/deregister`]: 'worker.work',

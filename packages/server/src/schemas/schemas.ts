@@ -198,6 +198,11 @@ export const socketMessageSchemas = {
   cancelled: socketOp('cancelled', { assignmentId: id }, ['assignmentId']),
   token: socketOp('token', { assignmentId: id }, ['assignmentId']),
   drain: socketOp('drain', {}),
+  // Client ops (no hello needed): pipelined submits and reads, one message each.
+  submit: socketOp('submit', { task: taskSpecSchema }, ['task']),
+  submitMany: socketOp('submitMany', { tasks: { type: 'array', minItems: 1, maxItems: 1_000, items: taskSpecSchema } }, ['tasks']),
+  get: socketOp('get', { taskId: id }, ['taskId']),
+  cancel: socketOp('cancel', { taskId: id, reason: { type: 'string', maxLength: 1024 } }, ['taskId']),
 } as const;
 
 export type SocketOp = keyof typeof socketMessageSchemas;

@@ -12,17 +12,17 @@
 // - Closing the socket never ends an attempt by itself: leases run on, and a reconnecting
 //   worker keeps them by listing them in its next `hello`.
 
-import { ERROR_STATUS, type ErrorCode, type LeasedTask } from '@flotilla/sdk';
+import { ERROR_STATUS, type ErrorCode, type LeasedTask, type TaskSpec } from '@flotilla/sdk';
 import type { ValidateFunction } from 'ajv';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import { FlotillaError } from '../../core/errors.ts';
 import { containsNul } from '../../core/json-limits.ts';
 import type { Engine } from '../../engine/engine.ts';
-import type { Principal } from '../../core/permissions.ts';
+import { allows, type Action, type Principal } from '../../core/permissions.ts';
 import { toIso } from '../../engine/time.ts';
 import type { SocketOp } from '../../schemas/schemas.ts';
-import { issuedTokenView, replicaView } from '../views.ts';
+import { issuedTokenView, replicaView, taskView } from '../views.ts';
 import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
 
@@ -50,6 +50,14 @@ const MAX_IN_FLIGHT = 1_000;
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 type Message = { op: SocketOp; id: number | string } & Record<string, unknown>;
+
+/** What each op requires (as the route table does for HTTP); worker ops also need a hello first. */
+const OP_ACTIONS: Record<SocketOp, Action> = {
+  hello: 'worker.work', start: 'worker.work', heartbeat: 'worker.work', progress: 'worker.work', complete: 'worker.work',
+  fail: 'worker.work', cancelled: 'worker.work', token: 'worker.work', drain: 'worker.work',
+  submit: 'task.submit', submitMany: 'task.submit', get: 'task.read', cancel: 'task.cancel',
+};
+const CLIENT_OPS = new Set<SocketOp>(['submit', 'submitMany', 'get', 'cancel']);
 type Validators = Record<SocketOp, ValidateFunction>;
 
 export interface SessionHub {
@@ -165,6 +173,15 @@ export class WorkerSession {
     }
     if (containsNul(message)) return this.#replyError(id, 'VALIDATION_FAILED', 'NUL characters (\\u0000) are not accepted in any field');
     const m = message as Message;
+    if (!allows(this.#principal, OP_ACTIONS[m.op])) {
+      this.#audit(m, 403);
+      return this.#replyError(m.id, 'FORBIDDEN', `role "${this.#principal.role}" may not ${OP_ACTIONS[m.op]}`, { action: OP_ACTIONS[m.op] });
+    }
+    if (CLIENT_OPS.has(m.op)) {
+      if (this.#inFlight >= MAX_IN_FLIGHT) return this.close(CLOSE.overloaded, `more than ${MAX_IN_FLIGHT} requests without replies`);
+      void this.#handle(m);
+      return;
+    }
     if (m.op === 'hello') {
       if (this.#hello) return this.#replyError(m.id, 'VALIDATION_FAILED', 'hello was already sent on this connection');
       this.#hello = this.#handle(m);
@@ -183,13 +200,13 @@ export class WorkerSession {
     }
   }
 
-  /** Socket ops are audited like the HTTP requests they stand for (heartbeats and progress are not). */
+  /** Socket ops are audited like the HTTP requests they stand for (heartbeats, progress and reads are not). */
   #audit(m: Message, status: number): void {
-    if (m.op === 'heartbeat' || m.op === 'progress') return;
+    if ((m.op === 'heartbeat' || m.op === 'progress' || m.op === 'get') && status < 400) return;
     const p = this.#principal;
     this.#engine.audit.record({
-      principalId: p.id, principalName: p.name, role: p.role, action: 'worker.work',
-      target: typeof m.assignmentId === 'string' ? `assignmentId:${m.assignmentId}` : this.#replicaId ? `replicaId:${this.#replicaId}` : null,
+      principalId: p.id, principalName: p.name, role: p.role, action: OP_ACTIONS[m.op],
+      target: typeof m.assignmentId === 'string' ? `assignmentId:${m.assignmentId}` : typeof m.taskId === 'string' ? m.taskId : this.#replicaId ? `replicaId:${this.#replicaId}` : null,
       outcome: outcomeOf(status), status, requestId: null, source: this.#source, details: { route: `socket ${m.op}` },
     });
   }
@@ -198,7 +215,7 @@ export class WorkerSession {
   async #handle(m: Message): Promise<void> {
     this.#inFlight++;
     try {
-      if (m.op !== 'hello' && this.#replicaId === null) {
+      if (m.op !== 'hello' && !CLIENT_OPS.has(m.op) && this.#replicaId === null) {
         return this.#replyError(m.id, 'NOT_REGISTERED', `hello failed; send hello again on a new connection before "${m.op}"`);
       }
       const result = await this.#dispatch(m);
@@ -252,6 +269,20 @@ export class WorkerSession {
         return {};
       case 'token':
         return issuedTokenView(await workers.assignmentToken(p, { assignmentId, replicaId }));
+      case 'submit': {
+        const { task, created } = await this.#engine.tasks.submit(p, m.task as TaskSpec);
+        return { created, task: taskView(task) };
+      }
+      case 'submitMany': {
+        const results = await this.#engine.tasks.submitMany(p, m.tasks as TaskSpec[]);
+        return { items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) };
+      }
+      case 'get': {
+        const { task, assignment } = await this.#engine.tasks.get(p, m.taskId as string);
+        return taskView(task, assignment);
+      }
+      case 'cancel':
+        return taskView(await this.#engine.tasks.cancel(p, m.taskId as string, m.reason as string | undefined));
       case 'drain':
         this.#draining = true;
         this.#closeLease?.();

@@ -8,7 +8,8 @@
 
 import websocket from '@fastify/websocket';
 import type { Ajv } from 'ajv';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
 import type { EventRecord } from '../../core/types.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { socketMessageSchemas, type SocketOp } from '../../schemas/schemas.ts';
@@ -114,14 +115,21 @@ export function workerSocketRoutes(app: FastifyInstance, engine: Engine, ajv: Aj
   const validators = Object.fromEntries(
     Object.entries(socketMessageSchemas).map(([op, schema]) => [op, ajv.compile(schema)]),
   ) as Record<SocketOp, ReturnType<Ajv['compile']>>;
-  app.get('/workers/socket', {
-    websocket: true,
-    schema: { summary: 'The WebSocket worker protocol: assignments are pushed, reports are messages (docs/protocol.md)', tags: ['workers'] },
-  }, (socket, request) => {
+  const handler = (socket: WebSocket, request: FastifyRequest) => {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
     void new WorkerSession({
       socket, engine, principal: principalOf(request), validators, hub, log: request.log, source: request.ip,
       reauthenticate: () => engine.auth.authenticate(token),
     });
-  });
+  };
+  app.get('/workers/socket', {
+    websocket: true,
+    schema: { summary: 'The WebSocket worker protocol: assignments are pushed, reports are messages (docs/protocol.md)', tags: ['workers'] },
+  }, handler);
+  // The same protocol for any principal: clients pipeline submits and reads over it; each op
+  // is authorized by its own action (a worker op still needs worker.work).
+  app.get('/socket', {
+    websocket: true,
+    schema: { summary: 'WebSocket API: pipelined submits and reads, and the worker protocol (docs/protocol.md)', tags: ['tasks'] },
+  }, handler);
 }

@@ -5,8 +5,11 @@ import type { Overview } from './types.ts';
 import type { EventStreamOptions } from './sse.ts';
 import type { EventView } from '../wire.ts';
 import { AgentsApi } from './agents.ts';
+import { AuditApi } from './audit.ts';
+import { KeysApi } from './keys.ts';
 import { listEvents, type EventListOptions, streamEvents } from './sse.ts';
 import { TasksApi } from './tasks.ts';
+import { TokensApi } from './tokens.ts';
 import { Transport } from './transport.ts';
 
 export interface FlotillaOptions {
@@ -22,6 +25,12 @@ export interface FlotillaOptions {
 export class Flotilla {
   readonly tasks: TasksApi;
   readonly agents: AgentsApi;
+  /** API keys (admins). */
+  readonly keys: KeysApi;
+  /** Scoped tokens: issue (admins, operators), renew (the token itself), revoke. */
+  readonly tokens: TokensApi;
+  /** The audit log (admins). */
+  readonly audit: AuditApi;
   readonly events: {
     /** Live events (SSE), resuming across reconnects. */
     stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined>;
@@ -29,8 +38,10 @@ export class Flotilla {
     list(opts?: EventListOptions): AsyncGenerator<EventView, void, undefined>;
   };
   readonly #transport: Transport;
+  readonly #options: FlotillaOptions;
 
   constructor(opts: FlotillaOptions) {
+    this.#options = { ...opts };
     this.#transport = new Transport({
       urls: Array.isArray(opts.url) ? opts.url : [opts.url],
       token: opts.token,
@@ -39,11 +50,23 @@ export class Flotilla {
     });
     this.tasks = new TasksApi(this.#transport);
     this.agents = new AgentsApi(this.#transport);
+    this.keys = new KeysApi(this.#transport);
+    this.tokens = new TokensApi(this.#transport);
+    this.audit = new AuditApi(this.#transport);
     const transport = this.#transport;
     this.events = {
       stream: (streamOpts = {}) => streamEvents(transport, streamOpts),
       list: (listOpts = {}) => listEvents(transport, listOpts),
     };
+  }
+
+  /**
+   * A client with the same URLs and options but another token: after `tokens.renew()`,
+   * `flotilla = flotilla.withToken(renewed.token)`. (A client's token is fixed, so calls
+   * already under way, and any other holder of this client, keep the one they have.)
+   */
+  withToken(token: string): Flotilla {
+    return new Flotilla({ ...this.#options, token });
   }
 
   /** System-wide counts: tasks by status, agents, live/total replicas. */

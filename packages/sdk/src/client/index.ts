@@ -4,4 +4,7 @@ export { FlotillaApiError, FlotillaNetworkError, isFlotillaError } from './error
 export { SseParser, type SseMessage, type EventStreamOptions } from './sse.ts';
 export type { TasksApi } from './tasks.ts';
 export type { AgentsApi } from './agents.ts';
+export type { KeysApi, KeyListOptions } from './keys.ts';
+export type { TokensApi } from './tokens.ts';
+export type { AuditApi, AuditFilters, AuditPageFilters } from './audit.ts';
 export type * from './types.ts';

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `flotilla` command: `serve` and `migrate` run a server; the client commands (submit,
-// get, ls, cancel, retry, agents, events; in ./commands/) talk to one through the SDK client.
+// get, ls, cancel, retry, agents, events, worker, keys, audit; in ./commands/) talk to one
+// through the SDK client.
 
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, parseInteger, parseLogLevel, redactUrl, type ServerConfig } from '../config/config.ts';

@@ -1,7 +1,9 @@
 // The client commands by name, and their lines of the top-level help.
 
 import { agentsCommand } from './agents.ts';
+import { auditCommand } from './audit.ts';
 import { eventsCommand } from './events.ts';
+import { keysCommand } from './keys.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
 import { workerCommand } from './worker.ts';
 
@@ -16,6 +18,8 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   agents: agentsCommand,
   events: eventsCommand,
   worker: workerCommand,
+  keys: keysCommand,
+  audit: auditCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -28,6 +32,9 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla agents [ls] | agents show NAME
   flotilla events [--follow] [--task ID] [--after SEQ]
   flotilla worker MODULE --agent X [--concurrency N]   run a handler module as a worker
+  flotilla keys create --role R --name N [--agent X ...] [--expires-in D | --expires-at ISO]
+  flotilla keys [ls] [--all] | keys show ID | keys revoke ID
+  flotilla audit [--principal ID] [--action A] [--outcome O] [--since T] [--until T] [--limit N]
 
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default
   http://127.0.0.1:8080), --token T (FLOTILLA_TOKEN), --json.

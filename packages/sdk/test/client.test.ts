@@ -250,3 +250,37 @@ describe('SseParser', () => {
     assert.deepEqual(p.push('\n'), [{ id: '7', event: 'x', data: '{"a":\n1}' }]);
   });
 });
+
+describe('transport: websocket (pipelined submits)', () => {
+  it('submits one by one and in batches over one socket, with typed errors; reads stay on HTTP', async () => {
+    await raw('/agents', { name: 'piped' });
+    const ws = new Flotilla({ url: server.url, token: TOKEN, transport: 'websocket' });
+    try {
+      const tasks = await Promise.all(Array.from({ length: 200 }, (_, i) => ws.tasks.submit({ agent: 'piped', input: { i } })));
+      assert.equal(new Set(tasks.map((t) => t.id)).size, 200);
+      assert.deepEqual(tasks.map((t) => (t.input as { i: number }).i), Array.from({ length: 200 }, (_, i) => i));
+      assert.equal((await ws.tasks.get(tasks[0]!.id)).status, 'pending');
+      const batch = await ws.tasks.submitMany([{ agent: 'piped', input: 'a' }, { agent: 'piped', input: 'b' }]);
+      assert.deepEqual(batch.map((r) => [r.created, r.task.input]), [[true, 'a'], [true, 'b']]);
+      const again = await ws.tasks.submit({ agent: 'piped', idempotencyKey: 'once' });
+      assert.equal((await ws.tasks.submit({ agent: 'piped', idempotencyKey: 'once' })).id, again.id);
+      await assert.rejects(ws.tasks.submit({ agent: 'nobody' }), (err: unknown) => isFlotillaError(err, 'UNKNOWN_AGENT') && err.status === 422);
+      await assert.rejects(ws.tasks.submit({ agent: 'piped', priority: 99 }), (err: unknown) => isFlotillaError(err, 'VALIDATION_FAILED'));
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('a role without task.submit is refused per message; a bad token cannot connect', async () => {
+    const viewer = await raw('/keys', { name: 'ws viewer', role: 'viewer' });
+    const asViewer = new Flotilla({ url: server.url, token: viewer.token, transport: 'websocket' });
+    try {
+      await assert.rejects(asViewer.tasks.submit({ agent: 'piped' }), (err: unknown) => isFlotillaError(err, 'FORBIDDEN'));
+    } finally {
+      asViewer.close();
+    }
+    const bad = new Flotilla({ url: server.url, token: 'not-a-token', transport: 'websocket' });
+    await assert.rejects(bad.tasks.submit({ agent: 'piped' }), (err: unknown) => err instanceof FlotillaNetworkError);
+    bad.close();
+  });
+});

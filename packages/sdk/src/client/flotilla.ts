@@ -10,6 +10,7 @@ import { KeysApi } from './keys.ts';
 import { listEvents, type EventListOptions, streamEvents } from './sse.ts';
 import { TasksApi } from './tasks.ts';
 import { TokensApi } from './tokens.ts';
+import { SocketClient, type WebSocketLike } from './socket.ts';
 import { Transport } from './transport.ts';
 
 export interface FlotillaOptions {
@@ -20,6 +21,14 @@ export interface FlotillaOptions {
   fetch?: typeof fetch;
   /** Per-request timeout in ms (default 30 s); long-polls add their wait to it. */
   timeoutMs?: number;
+  /**
+   * `http` (default): one HTTP request per call. `websocket`: submits and task reads are
+   * pipelined over one WebSocket (many in flight, a frame each); everything else stays on
+   * HTTP. Call `close()` when done, or the open socket keeps the process alive.
+   */
+  transport?: 'http' | 'websocket';
+  /** A WebSocket constructor for `transport: 'websocket'` (default: the global one). */
+  WebSocket?: WebSocketLike;
 }
 
 export class Flotilla {
@@ -39,6 +48,7 @@ export class Flotilla {
   };
   readonly #transport: Transport;
   readonly #options: FlotillaOptions;
+  readonly #socket: SocketClient | null;
 
   constructor(opts: FlotillaOptions) {
     this.#options = { ...opts };
@@ -48,7 +58,10 @@ export class Flotilla {
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
-    this.tasks = new TasksApi(this.#transport);
+    this.#socket = opts.transport === 'websocket'
+      ? new SocketClient({ urls: Array.isArray(opts.url) ? opts.url : [opts.url], token: opts.token, ...(opts.WebSocket ? { WebSocket: opts.WebSocket } : {}) })
+      : null;
+    this.tasks = new TasksApi(this.#transport, this.#socket);
     this.agents = new AgentsApi(this.#transport);
     this.keys = new KeysApi(this.#transport);
     this.tokens = new TokensApi(this.#transport);
@@ -66,7 +79,13 @@ export class Flotilla {
    * already under way, and any other holder of this client, keep the one they have.)
    */
   withToken(token: string): Flotilla {
+    // A new client opens its own socket (if any) when it first needs one.
     return new Flotilla({ ...this.#options, token });
+  }
+
+  /** Closes the WebSocket of `transport: 'websocket'` (a no-op over HTTP). */
+  close(): void {
+    this.#socket?.close();
   }
 
   /** System-wide counts: tasks by status, agents, live/total replicas. */

@@ -4,6 +4,7 @@
 
 import type { EventView, Page, TaskSpec, TaskView } from '../wire.ts';
 import { TERMINAL_TASK_STATUSES } from '../wire.ts';
+import type { SocketClient } from './socket.ts';
 import type { Transport } from './transport.ts';
 import type { CallOptions, SubmitResult, TaskAssignments, TaskListFilters, WaitOptions } from './types.ts';
 
@@ -16,17 +17,21 @@ const enc = encodeURIComponent;
 
 export class TasksApi {
   readonly #t: Transport;
+  readonly #socket: SocketClient | null;
 
-  constructor(transport: Transport) {
+  constructor(transport: Transport, socket: SocketClient | null = null) {
     this.#t = transport;
+    this.#socket = socket;
   }
 
-  submit(spec: TaskSpec, opts: CallOptions = {}): Promise<TaskView> {
+  async submit(spec: TaskSpec, opts: CallOptions = {}): Promise<TaskView> {
+    if (this.#socket) return (await this.#socket.request<{ task: TaskView }>('submit', { task: spec })).task;
     return this.#t.request('POST', '/tasks', { body: spec, idempotent: spec.idempotencyKey !== undefined, signal: opts.signal });
   }
 
   /** One atomic batch (all validated before any is written); up to 1,000 specs. */
   async submitMany(specs: TaskSpec[], opts: CallOptions = {}): Promise<SubmitResult[]> {
+    if (this.#socket) return (await this.#socket.request<{ items: SubmitResult[] }>('submitMany', { tasks: specs })).items;
     const idempotent = specs.length > 0 && specs.every((s) => s.idempotencyKey !== undefined);
     const res = await this.#t.request<{ items: SubmitResult[] }>('POST', '/tasks/batch', { body: { tasks: specs }, idempotent, signal: opts.signal });
     return res.items;

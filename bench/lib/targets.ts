@@ -1,0 +1,58 @@
+// The figures the table shows: each metric, the targets per store from the benchmark issue,
+// and the competitors' figures the issue quotes (for reference; measured elsewhere).
+
+import type { Store } from './server.ts';
+
+export type MetricKey = 'submitPerSecond' | 'bulkSubmitPerSecond' | 'drainPerSecond' | 'wallSeconds' | 'p50Ms' | 'p95Ms' | 'p99Ms' | 'maxMs';
+
+export interface Metric {
+  key: MetricKey;
+  workload: 'w1' | 'w2';
+  label: string;
+  unit: 'tasks/s' | 's' | 'ms';
+}
+
+export const METRICS: readonly Metric[] = [
+  { key: 'submitPerSecond', workload: 'w1', label: 'W1 submit, one per call', unit: 'tasks/s' },
+  { key: 'bulkSubmitPerSecond', workload: 'w1', label: 'W1 bulk submit (submitMany)', unit: 'tasks/s' },
+  { key: 'drainPerSecond', workload: 'w1', label: 'W1 drain', unit: 'tasks/s' },
+  { key: 'wallSeconds', workload: 'w1', label: 'W1 wall time', unit: 's' },
+  { key: 'p50Ms', workload: 'w2', label: 'W2 submit → handler p50', unit: 'ms' },
+  { key: 'p95Ms', workload: 'w2', label: 'W2 p95', unit: 'ms' },
+  { key: 'p99Ms', workload: 'w2', label: 'W2 p99', unit: 'ms' },
+  { key: 'maxMs', workload: 'w2', label: 'W2 max', unit: 'ms' },
+];
+
+export interface Target {
+  op: '>=' | '<=';
+  value: number;
+}
+
+export const TARGETS: Record<Store, Partial<Record<MetricKey, Target>>> = {
+  sqlite: {
+    submitPerSecond: { op: '>=', value: 30_000 },
+    bulkSubmitPerSecond: { op: '>=', value: 50_000 },
+    drainPerSecond: { op: '>=', value: 30_000 },
+    p50Ms: { op: '<=', value: 0.7 },
+    p99Ms: { op: '<=', value: 2 },
+  },
+  postgres: {
+    submitPerSecond: { op: '>=', value: 10_000 },
+    bulkSubmitPerSecond: { op: '>=', value: 50_000 },
+    drainPerSecond: { op: '>=', value: 20_000 },
+    p99Ms: { op: '<=', value: 3 },
+  },
+};
+
+export function meets(target: Target, value: number): boolean {
+  return target.op === '>=' ? value >= target.value : value <= target.value;
+}
+
+/** As quoted in the issue: submit one per call, bulk, drain (tasks/s), W2 p50 and p99 (ms). */
+export const COMPETITORS: Record<string, Partial<Record<MetricKey, string>>> = {
+  BullMQ: { submitPerSecond: '30,000', bulkSubmitPerSecond: '26,300', drainPerSecond: '15,900', p50Ms: '0.66', p99Ms: '1.94' },
+  'pg-boss': { submitPerSecond: '1,800', bulkSubmitPerSecond: '39,500', drainPerSecond: '18,700', p50Ms: '1.67', p99Ms: '3.12' },
+  'graphile-worker': { submitPerSecond: '1,300–2,000', bulkSubmitPerSecond: '49,500', drainPerSecond: '29,800', p50Ms: '1.11', p99Ms: '2.45' },
+};
+
+export const STORE_LABEL: Record<Store, string> = { sqlite: 'SQLite', postgres: 'PostgreSQL' };

@@ -52,7 +52,7 @@ import {
   touchReplicas, updateAgent, upsertAgent,
 } from './registry.ts';
 import { EVENT_COLUMNS, TASK_RECORD_SELECT, addStatusCounts, eventFromRow, taskRecordFromRow, zeroStatusCounts } from './rows.ts';
-import { run, type Queryable } from './sql.ts';
+import { run, runOnce, type Queryable } from './sql.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { createTasks, pruneTasks } from './task-writes.ts';
 import { applyTransitions, transitionLocks } from './transitions.ts';
@@ -411,8 +411,26 @@ export class PostgresStore implements Store {
 
   auditAppend(params: { entries: NewAuditRecord[] }): Promise<AuditRecord[]> {
     if (params.entries.length === 0) return this.#read(async () => []);
-    // One operation: the entries commit together, in order.
-    return this.#write(appendAudit(params.entries));
+    // Its own transaction, outside the group commit, committed without waiting for the WAL
+    // flush: the audit log is written after the answers it records (decisions.md #34), and
+    // a commit of its own per batch otherwise waits on the disk the task writes are waiting
+    // on. A database crash can lose the last fraction of a second of entries, never a task
+    // write (those keep synchronous commits). The entries commit together, in order.
+    return this.#read(async () => {
+      const client = await this.#pool.connect();
+      try {
+        await runOnce(client, 'BEGIN; SET LOCAL synchronous_commit TO OFF');
+        const outcome = await appendAudit(params.entries)(client);
+        if (!outcome.ok) throw outcome.error;
+        await runOnce(client, 'COMMIT');
+        return outcome.result([]);
+      } catch (err) {
+        await runOnce(client, 'ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    });
   }
 
   auditList(params: AuditListParams): Promise<{ items: AuditRecord[]; nextBefore: number | null }> {

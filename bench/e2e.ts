@@ -33,7 +33,7 @@ const log = (...a: unknown[]) => { if (!values.quiet) console.log(...a); };
 
 async function startServer(database: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--database', database], {
-    env: { ...process.env, FLOTILLA_ADMIN_TOKEN: TOKEN, FLOTILLA_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, FLOTILLA_ADMIN_TOKEN: TOKEN, FLOTILLA_LOG_LEVEL: 'info', FLOTILLA_RATE_LIMIT_PER_SECOND: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {

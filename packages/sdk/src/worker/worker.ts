@@ -224,9 +224,13 @@ export class FlotillaWorker {
   async #runOne(r: Running): Promise<void> {
     const { leased, controller } = r;
     const id = leased.assignmentId;
-    if (!(await this.#report('start', id))) {
-      abort(controller, 'lease_lost', 'the attempt was taken back before it started');
-    }
+    const started = this.#report('start', id).then((ok) => {
+      if (!ok) abort(controller, 'lease_lost', 'the attempt was taken back before it started');
+    });
+    // Over a socket the server applies one assignment's reports in the order they were sent,
+    // so the handler need not wait for `start` to be acknowledged (a round trip off every
+    // task's latency). Over HTTP a later report could overtake it: wait.
+    if (this.#channel.kind === 'http') await started;
     let client: Promise<Flotilla> | undefined;
     const ctx: TaskContext = {
       assignmentId: leased.assignmentId,

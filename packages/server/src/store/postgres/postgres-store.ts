@@ -418,6 +418,11 @@ export class PostgresStore implements Store {
     // write (those keep synchronous commits). The entries commit together, in order.
     return this.#read(async () => {
       const client = await this.#pool.connect();
+      // A connection error while checked out is reported by the pending query; the listener
+      // only keeps the 'error' event from being unhandled (which would crash the process).
+      const onError = (): void => {};
+      client.on('error', onError);
+      let broken: Error | undefined;
       try {
         await runOnce(client, 'BEGIN; SET LOCAL synchronous_commit TO OFF');
         const outcome = await appendAudit(params.entries)(client);
@@ -425,10 +430,13 @@ export class PostgresStore implements Store {
         await runOnce(client, 'COMMIT');
         return outcome.result([]);
       } catch (err) {
+        broken = err instanceof Error ? err : new Error(String(err));
         await runOnce(client, 'ROLLBACK').catch(() => {});
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // A connection that failed is destroyed rather than returned to the pool.
+        client.release(broken);
       }
     });
   }

@@ -230,8 +230,10 @@ export class Dispatcher {
       // the same replica (which replaced it meanwhile) asked for its own `max`.
       const waiter = planned.get(replicaId) === this.#waiters.get(replicaId) ? planned.get(replicaId) : undefined;
       const leased: LeasedTask[] = [];
+      // One read for all of this replica's tasks (on PostgreSQL a round trip per task was most of a pass).
+      const tasks = new Map((await this.#ctx.store.taskGetMany({ ids: dispatched.map((d) => d.transition.taskId) })).map((t) => [t.id, t]));
       for (const { transition } of dispatched) {
-        const task = await this.#ctx.store.taskGet({ id: transition.taskId });
+        const task = tasks.get(transition.taskId);
         const a = transition.assignmentInsert!;
         if (!task) continue;
         leased.push({

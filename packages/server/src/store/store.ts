@@ -173,6 +173,8 @@ export interface Store {
    */
   taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]>;
   taskGet(params: { id: string }): Promise<TaskRecord | null>;
+  /** The tasks that exist among `ids`, in no particular order (one read for many). */
+  taskGetMany(params: { ids: string[] }): Promise<TaskRecord[]>;
   taskList(params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }>;
   /** Pending tasks whose runAt has come, in dispatch order: priority desc, then seq asc. */
   taskCandidates(params: TaskCandidatesParams): Promise<TaskHead[]>;

@@ -63,6 +63,15 @@ export function taskTests(open: OpenStore): void {
       assert.equal(await store.taskGet({ id: 'no-such-task' }), null);
     });
 
+    storeTest(open, 'taskGetMany reads the existing tasks among many ids, each as taskGet does', async ({ store }) => {
+      const created = await createTasks(store, [newTask({ input: 1 }), newTask({ input: { two: [2] } }), newTask({ input: 'three' })]);
+      const ids = [created[2]!.id, 'no-such-task', created[0]!.id, created[2]!.id];
+      const got = await store.taskGetMany({ ids });
+      assert.deepEqual(got.map((t) => t.id).sort(), [created[0]!.id, created[2]!.id].sort());
+      for (const t of got) assert.deepEqual(t, await store.taskGet({ id: t.id }));
+      assert.deepEqual(await store.taskGetMany({ ids: [] }), []);
+    });
+
     storeTest(open, 'assigns strictly increasing seq in submission order', async ({ store }) => {
       const batch = await createTasks(store, [newTask(), newTask(), newTask()]);
       const a = await createTask(store);

@@ -199,6 +199,14 @@ export class PostgresStore implements Store {
     });
   }
 
+  taskGetMany(params: { ids: string[] }): Promise<TaskRecord[]> {
+    if (params.ids.length === 0) return this.#read(async () => []);
+    return this.#read(async (db) => {
+      const rows = await run(db, `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id WHERE t.id = ANY($1::text[])`, [params.ids]);
+      return rows.map(taskRecordFromRow);
+    });
+  }
+
   taskList(params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }> {
     return this.#read((db) => taskList(db, params));
   }

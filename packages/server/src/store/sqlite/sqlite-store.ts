@@ -220,6 +220,19 @@ export class SqliteStore implements Store {
     });
   }
 
+  taskGetMany(params: { ids: string[] }): Promise<TaskRecord[]> {
+    return this.#read(() => {
+      const out: TaskRecord[] = [];
+      // One prepared point lookup per id: in process, as cheap as an IN list and no statement per list length.
+      const stmt = this.#sql(`SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id WHERE t.id = ?`);
+      for (const id of new Set(params.ids)) {
+        const row = stmt.get(id);
+        if (row) out.push(taskRecordFromRow(row));
+      }
+      return out;
+    });
+  }
+
   taskList(params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }> {
     return this.#read(() => taskList(this.#cache, params));
   }

@@ -177,21 +177,22 @@ export class WorkerSession {
       this.#audit(m, 403);
       return this.#replyError(m.id, 'FORBIDDEN', `role "${this.#principal.role}" may not ${OP_ACTIONS[m.op]}`, { action: OP_ACTIONS[m.op] });
     }
+    if (m.op === 'hello' && this.#hello) return this.#replyError(m.id, 'VALIDATION_FAILED', 'hello was already sent on this connection');
+    if (m.op !== 'hello' && !CLIENT_OPS.has(m.op) && !this.#hello) return this.#replyError(m.id, 'NOT_REGISTERED', `send hello before "${m.op}"`);
+    // Counted from arrival, queued or running: a client that does not wait for replies is cut off.
+    if (this.#inFlight >= MAX_IN_FLIGHT) return this.close(CLOSE.overloaded, `more than ${MAX_IN_FLIGHT} requests without replies`);
+    this.#inFlight++;
     if (CLIENT_OPS.has(m.op)) {
-      if (this.#inFlight >= MAX_IN_FLIGHT) return this.close(CLOSE.overloaded, `more than ${MAX_IN_FLIGHT} requests without replies`);
       void this.#handle(m);
       return;
     }
     if (m.op === 'hello') {
-      if (this.#hello) return this.#replyError(m.id, 'VALIDATION_FAILED', 'hello was already sent on this connection');
       this.#hello = this.#handle(m);
       return;
     }
-    if (!this.#hello) return this.#replyError(m.id, 'NOT_REGISTERED', `send hello before "${m.op}"`);
-    if (this.#inFlight >= MAX_IN_FLIGHT) return this.close(CLOSE.overloaded, `more than ${MAX_IN_FLIGHT} requests without replies`);
     const key = typeof m.assignmentId === 'string' ? m.assignmentId : null;
     const after = key ? this.#chains.get(key) ?? this.#hello : this.#hello;
-    const run = after.then(() => this.#handle(m));
+    const run = (after ?? Promise.resolve()).then(() => this.#handle(m));
     if (key) {
       this.#chains.set(key, run);
       void run.then(() => {
@@ -211,9 +212,8 @@ export class WorkerSession {
     });
   }
 
-  /** Runs one op and replies; never rejects. */
+  /** Runs one op and replies; never rejects. Ends the in-flight count taken when the op arrived. */
   async #handle(m: Message): Promise<void> {
-    this.#inFlight++;
     try {
       if (m.op !== 'hello' && !CLIENT_OPS.has(m.op) && this.#replicaId === null) {
         return this.#replyError(m.id, 'NOT_REGISTERED', `hello failed; send hello again on a new connection before "${m.op}"`);

@@ -2,7 +2,7 @@
 // a network error means no HTTP answer arrived, so the caller cannot know whether a
 // non-idempotent call was applied — that is why the two are distinct classes.
 
-import { isErrorCode, type ErrorCode } from '../errors.ts';
+import { ERROR_STATUS, isErrorCode, type ErrorCode } from '../errors.ts';
 
 export class FlotillaApiError extends Error {
   readonly code: ErrorCode;
@@ -30,6 +30,12 @@ export class FlotillaNetworkError extends Error {
     this.name = 'FlotillaNetworkError';
     this.url = params.url;
   }
+}
+
+/** The typed error for an error in a WebSocket reply; null when its code is not in the table. */
+export function apiErrorFromReply(e: { code: string; message: string; details?: unknown }): FlotillaApiError | null {
+  if (!isErrorCode(e.code)) return null;
+  return new FlotillaApiError({ code: e.code, status: ERROR_STATUS[e.code], message: e.message, ...(e.details === undefined ? {} : { details: e.details }) });
 }
 
 /** True for an API error, and (when `code` is given) one with that code. */

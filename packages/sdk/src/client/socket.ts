@@ -6,9 +6,9 @@
 // may not have been applied, exactly as an HTTP request whose answer was lost); the next call
 // reconnects, trying the configured URLs in turn.
 
-import { ERROR_STATUS, isErrorCode } from '../errors.ts';
-import { FlotillaApiError, FlotillaNetworkError } from './errors.ts';
-import { apiBase } from './transport.ts';
+import { ERROR_STATUS } from '../errors.ts';
+import { apiErrorFromReply, FlotillaApiError, FlotillaNetworkError } from './errors.ts';
+import { apiBase, socketUrl } from './transport.ts';
 
 /** A WHATWG WebSocket constructor; Node's global one accepts `{ headers }` (undici). */
 export type WebSocketLike = new (url: string, init?: { headers?: Record<string, string> }) => WebSocket;
@@ -66,7 +66,7 @@ export class SocketClient {
     let lastError: unknown = null;
     for (let tried = 0; tried < this.#urls.length; tried++) {
       const base = this.#urls[this.#current]!;
-      const socket = new this.#WebSocket(`${base.replace(/^http/, 'ws')}/socket`, { headers: { authorization: `Bearer ${this.#token}` } });
+      const socket = new this.#WebSocket(socketUrl(base, '/socket'), { headers: { authorization: `Bearer ${this.#token}` } });
       try {
         await new Promise<void>((resolve, reject) => {
           socket.onopen = () => resolve();
@@ -103,8 +103,7 @@ export class SocketClient {
     this.#pending.delete(frame.re);
     if (frame.ok) return pending.resolve(frame.result);
     const e = frame.error ?? { code: 'INTERNAL', message: 'malformed reply' };
-    const code = isErrorCode(e.code) ? e.code : 'INTERNAL';
-    pending.reject(new FlotillaApiError({ code, status: ERROR_STATUS[code], message: e.message, ...(e.details === undefined ? {} : { details: e.details }) }));
+    pending.reject(apiErrorFromReply(e) ?? new FlotillaApiError({ code: 'INTERNAL', status: ERROR_STATUS.INTERNAL, message: e.message }));
   }
 
   #failAll(message: string): void {

@@ -37,6 +37,11 @@ export function apiBase(url: string): string {
   return trimmed.endsWith(API_PREFIX) ? trimmed : trimmed + API_PREFIX;
 }
 
+/** The WebSocket URL of a path under an API base (`http://h/api/v1` → `ws://h/api/v1/path`). */
+export function socketUrl(base: string, path: string): string {
+  return `${apiBase(base).replace(/^http/, 'ws')}${path}`;
+}
+
 export function buildQuery(query: Record<string, QueryValue> | undefined): string {
   if (!query) return '';
   const params = new URLSearchParams();

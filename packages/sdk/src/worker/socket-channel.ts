@@ -8,10 +8,8 @@
 // had no reply. Re-sending is safe: the server applies a report at most once and refuses
 // one about an attempt that is over.
 
-import { FlotillaApiError, FlotillaNetworkError } from '../client/errors.ts';
-import { ERROR_STATUS, isErrorCode } from '../errors.ts';
-import { apiBase } from '../client/transport.ts';
-import type { Transport } from '../client/transport.ts';
+import { apiErrorFromReply, FlotillaApiError, FlotillaNetworkError } from '../client/errors.ts';
+import { socketUrl, type Transport } from '../client/transport.ts';
 import type { LeasedTask } from '../wire.ts';
 import { kindForStatus, type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type WorkerChannel } from './channel.ts';
 
@@ -97,8 +95,7 @@ export class SocketChannel implements WorkerChannel {
   }
 
   #url(): string {
-    const base = apiBase(this.#o.urls[this.#urlIndex % this.#o.urls.length]!);
-    return base.replace(/^http/, 'ws') + '/workers/socket';
+    return socketUrl(this.#o.urls[this.#urlIndex % this.#o.urls.length]!, '/workers/socket');
   }
 
   /** Opens a socket and says hello; rejects (and closes it) on failure. */
@@ -150,9 +147,7 @@ export class SocketChannel implements WorkerChannel {
       socket.onclose = null;
       this.#socket = null;
       socket.close(1000, 'hello refused');
-      const { code, message, details } = reply.error!;
-      if (!isErrorCode(code)) throw new FlotillaNetworkError(`${url}: ${message}`, { url });
-      throw new FlotillaApiError({ status: ERROR_STATUS[code], code, message, details });
+      throw apiErrorFromReply(reply.error!) ?? new FlotillaNetworkError(`${url}: ${reply.error!.message}`, { url });
     }
     const welcome = reply.result as Welcome;
     this.#replicaId = welcome.replica.id;
@@ -324,8 +319,7 @@ export class SocketChannel implements WorkerChannel {
     const reply = await this.#request({ op: 'token', assignmentId });
     if (reply?.ok) return (reply.result as { token: string }).token;
     const e = reply?.error ?? { code: 'DISCONNECTED', message: 'the connection closed' };
-    if (isErrorCode(e.code)) throw new FlotillaApiError({ status: ERROR_STATUS[e.code], code: e.code, message: e.message, details: e.details });
-    throw new FlotillaNetworkError(e.message, { url: this.#url() });
+    throw apiErrorFromReply(e) ?? new FlotillaNetworkError(e.message, { url: this.#url() });
   }
 
   async heartbeat(assignmentIds: string[]): Promise<BeatResult> {

@@ -85,6 +85,11 @@ function abort(controller: AbortController, kind: AbortKind, message: string, en
   if (!controller.signal.aborted) controller.abort(new TaskAbortedError(kind, message, endedByServer));
 }
 
+/** The server ended the attempt itself (timeout, lost lease): abort, and report nothing. */
+function endedByServer(controller: AbortController, kind: AbortKind): void {
+  abort(controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
+}
+
 function kindOf(signal: AbortSignal): AbortKind | null {
   return signal.aborted && signal.reason instanceof TaskAbortedError ? signal.reason.kind : null;
 }
@@ -163,7 +168,7 @@ export class FlotillaWorker {
         },
         revoke: (assignmentId, kind) => {
           const r = this.#running.get(assignmentId);
-          if (r) abort(r.controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
+          if (r) endedByServer(r.controller, kind);
         },
         freeSlots: () => this.#concurrency - this.#running.size,
         held: () => [...this.#running.keys()],
@@ -304,7 +309,7 @@ export class FlotillaWorker {
     }
     for (const { assignmentId, kind } of beat.ended) {
       const r = this.#running.get(assignmentId);
-      if (r) abort(r.controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
+      if (r) endedByServer(r.controller, kind);
     }
   }
 }

@@ -35,12 +35,11 @@ export function installAuth(app: FastifyInstance, auth: Authenticator): void {
     const url = request.routeOptions.url;
     const requirement = url === undefined ? undefined : requirementOf(request.method, url);
     if (requirement === 'public') return;
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) {
+    const token = bearerToken(request.headers.authorization);
+    if (token === null) {
       return sendError(reply, 'UNAUTHENTICATED', 'send an API token as "Authorization: Bearer <token>"');
     }
-    const principal = await auth.authenticate(match[1]!);
+    const principal = await auth.authenticate(token);
     if (!principal) return sendError(reply, 'UNAUTHENTICATED', 'the API token is not valid (unknown, expired or revoked)');
     request.principal = principal;
     if (requirement !== undefined && requirement !== 'authenticated' && !allows(principal, requirement)) {
@@ -48,6 +47,11 @@ export function installAuth(app: FastifyInstance, auth: Authenticator): void {
       return sendError(reply, 'FORBIDDEN', `${who} may not ${requirement}`, { action: requirement });
     }
   });
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(header: unknown): string | null {
+  return typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] ?? null : null;
 }
 
 export function principalOf(request: FastifyRequest): Principal {

@@ -13,7 +13,7 @@ import type { WebSocket } from 'ws';
 import type { EventRecord } from '../../core/types.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { socketMessageSchemas, type SocketOp } from '../../schemas/schemas.ts';
-import { principalOf } from '../auth.ts';
+import { bearerToken, principalOf } from '../auth.ts';
 import { CLOSE, WorkerSession, type SessionHub } from './worker-session.ts';
 
 /** What an event means for the worker holding the attempt, if anything. */
@@ -116,7 +116,7 @@ export function workerSocketRoutes(app: FastifyInstance, engine: Engine, ajv: Aj
     Object.entries(socketMessageSchemas).map(([op, schema]) => [op, ajv.compile(schema)]),
   ) as Record<SocketOp, ReturnType<Ajv['compile']>>;
   const handler = (socket: WebSocket, request: FastifyRequest) => {
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    const token = bearerToken(request.headers.authorization) ?? '';
     void new WorkerSession({
       socket, engine, principal: principalOf(request), validators, hub, log: request.log, source: request.ip,
       reauthenticate: () => engine.auth.authenticate(token),

@@ -11,6 +11,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSettings, USAGE } from './lib/args.ts';
+import { setProfileDir } from './lib/profile.ts';
 import { cleanupAll, installSignalHandlers, interrupted } from './lib/cleanup.ts';
 import { chooseClientTransport, clientHasTransportOption } from './lib/client.ts';
 import { gitInfo, machineInfo } from './lib/machine.ts';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
     return;
   }
   installSignalHandlers();
+  setProfileDir(settings.profile);
   const transport = chooseClientTransport(settings.transport);
   const w1: W1Settings = { tasks: settings.tasks, inFlight: IN_FLIGHT, batch: BATCH, concurrency: CONCURRENCY, inputBytes: INPUT_BYTES, transport };
   const w2: W2Settings = { tasks: settings.latencyTasks, rate: settings.rate, concurrency: CONCURRENCY, inputBytes: INPUT_BYTES, transport };

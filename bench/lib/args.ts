@@ -17,10 +17,12 @@ export interface Settings {
   smoke: boolean;
   /** Where the JSON goes; default bench/results/<timestamp>.json. */
   out: string | undefined;
+  /** Write CPU profiles of the server and load processes here. */
+  profile: string | undefined;
 }
 
 export const USAGE = `npm run bench -- [--store sqlite|postgres|both] [--runs N] [--tasks N] [--latency-tasks N]
-                    [--rate N] [--only w1|w2] [--transport websocket|http] [--smoke] [--out FILE]`;
+                    [--rate N] [--only w1|w2] [--transport websocket|http] [--smoke] [--out FILE] [--profile DIR]`;
 
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
@@ -42,6 +44,7 @@ export function parseSettings(argv: string[]): Settings {
       transport: { type: 'string' },
       smoke: { type: 'boolean', default: false },
       out: { type: 'string' },
+      profile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -64,5 +67,6 @@ export function parseSettings(argv: string[]): Settings {
     transport: values.transport,
     smoke,
     out: values.out,
+    profile: values.profile,
   };
 }

@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { trackProcess } from './cleanup.ts';
 import { wallNow } from './clock.ts';
+import { profileFlags } from './profile.ts';
 import type { Reply } from './link.ts';
 
 export class BenchChild {
@@ -40,7 +41,7 @@ export class BenchChild {
   /** Forks bench/processes/<file>.ts and waits until it is ready to take requests. */
   static async start(file: string, name = file): Promise<BenchChild> {
     const path = fileURLToPath(new URL(`../processes/${file}.ts`, import.meta.url));
-    const proc = fork(path, [], { execPath: process.execPath, stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'advanced' });
+    const proc = fork(path, [], { execPath: process.execPath, execArgv: [...process.execArgv, ...profileFlags(name)], stdio: ['ignore', 'inherit', 'pipe', 'ipc'], serialization: 'advanced' });
     trackProcess(proc);
     const child = new BenchChild(name, proc);
     await child.request('ping', {});

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onCleanup, trackProcess } from './cleanup.ts';
 import { createDatabase } from './postgres.ts';
+import { profileFlags } from './profile.ts';
 
 export type Store = 'sqlite' | 'postgres';
 
@@ -47,7 +48,7 @@ export async function startServer(store: Store): Promise<BenchServer> {
     database = db.url;
     dropDatabase = onCleanup(db.drop);
   }
-  const proc = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--database', database], {
+  const proc = spawn(process.execPath, [...profileFlags('server'), CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--database', database], {
     cwd: dir, env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'],
   });
   trackProcess(proc);

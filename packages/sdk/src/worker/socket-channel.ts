@@ -77,11 +77,19 @@ export class SocketChannel implements WorkerChannel {
   /** Resolves on close(): nothing waits for a reconnection after that. */
   #closed: Promise<void>;
   #markClosed!: () => void;
+  /**
+   * Resolves once the worker is stopping while disconnected: reports already waiting for a
+   * reconnection stop waiting too (a handler that finished just after the connection dropped
+   * must not hold stop() until a server that may never come back returns).
+   */
+  #stopWaiting: Promise<void>;
+  #markStopWaiting!: () => void;
 
   constructor(options: SocketChannelOptions) {
     this.#o = options;
     this.#replicaId = options.replicaId;
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));
+    this.#stopWaiting = new Promise((resolve) => (this.#markStopWaiting = resolve));
   }
 
   async open(hooks: ChannelHooks): Promise<Registration> {
@@ -193,6 +201,7 @@ export class SocketChannel implements WorkerChannel {
     }
     // Stopping, or refused for good: nothing will ever answer the reports still waiting.
     if (this.#closing || this.#draining || code === REPLACED) this.#failPending();
+    if (this.#draining) this.#markStopWaiting();
     if (this.#closing || this.#connecting) return;
     if (code === REPLACED) {
       this.#hooks!.fatal('REPLICA_REPLACED', `another connection registered replica ${this.#replicaId}: ${reason}`);
@@ -278,7 +287,7 @@ export class SocketChannel implements WorkerChannel {
   async #request(fields: Record<string, unknown>): Promise<Reply | null> {
     // While stopping, a report does not wait for a reconnection that may never come.
     if (this.#draining && this.#socket === null) return null;
-    await Promise.race([this.#ready, this.#closed]);
+    await Promise.race([this.#ready, this.#closed, this.#stopWaiting]);
     // Closed, or the server refused this worker while reconnecting: nothing will answer.
     if (this.#socket === null) return null;
     return this.#send(fields);
@@ -290,9 +299,13 @@ export class SocketChannel implements WorkerChannel {
 
   async drain(): Promise<void> {
     this.#draining = true;
-    // While disconnected there is nothing to stop: the next hello is followed by `drain`.
+    // While disconnected there is nothing to stop (the next hello says `drain`), and the
+    // reports waiting for that reconnection give up.
     const socket = this.#socket;
-    if (socket === null || this.#connecting || socket.readyState !== socket.OPEN) return;
+    if (socket === null || this.#connecting || socket.readyState !== socket.OPEN) {
+      this.#markStopWaiting();
+      return;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.#send({ op: 'drain' }, socket), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
     clearTimeout(timer);

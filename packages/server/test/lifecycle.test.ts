@@ -307,6 +307,22 @@ describe('lifecycle', () => {
     assert.equal((await h.lease(west))[0]!.task.id, elsewhere.body.id, 'no replica in that site: any will do');
   });
 
+  it('a task behind more tasks than one pass reads, all pinned to a busy replica, is still dispatched', async () => {
+    // A pass reads a small first page, then up to 7 full pages; the rest of the queue is
+    // reached by the next pass resuming where this one stopped (dispatcher.ts).
+    const busy = await h.register('analyst');
+    const idle = await h.register('analyst');
+    for (let i = 0; i < 2_000; i += 200) {
+      const created = await Promise.all(Array.from({ length: 200 }, () => h.api('POST', '/agents/analyst/assign', { replica: busy })));
+      assert.ok(created.every((r) => r.status === 201));
+    }
+    const free = await h.submit({ agent: 'analyst' });
+    const passes = h.engine.dispatcher.passes;
+    const [leased] = await h.lease(idle, 1, 5_000);
+    assert.equal(leased?.task.id, free.id);
+    assert.ok(h.engine.dispatcher.passes - passes >= 2, 'reached by a resumed scan, not one long read');
+  });
+
   it('capability routing goes to an agent that has all the capabilities', async () => {
     await h.agent({ name: 'summarizer', capabilities: ['nlp'] });
     const s = await h.register('summarizer');

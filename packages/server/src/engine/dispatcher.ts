@@ -37,6 +37,13 @@ export interface LeaseWaiter {
 }
 
 const PAGE_SIZE = 256;
+/**
+ * The first page reads only about as many tasks as the waiting replicas can take (at least
+ * this many): with workers freeing a few slots at a time, reading a full page per pass read
+ * ~15 rows per task dispatched (measured in the W1 drain). Later pages, reached only when
+ * the first had tasks nobody could take, read a full page.
+ */
+const FIRST_PAGE_MIN = 32;
 /** Bounds one pass's scan past tasks nobody waiting can take (pinned elsewhere, key at limit). */
 const MAX_PAGES = 8;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -173,8 +180,10 @@ export class Dispatcher {
     let reachedEnd = false;
 
     for (let page = 0; page < MAX_PAGES; page++) {
-      if (!candidates.some((c) => c.offered > 0)) break;
-      const tasks = await store.taskCandidates({ agents: served, includeCapabilityRouted, now, limit: PAGE_SIZE, after });
+      const offered = candidates.reduce((sum, c) => sum + c.offered, 0);
+      if (offered === 0) break;
+      const limit = page === 0 ? Math.min(PAGE_SIZE, Math.max(FIRST_PAGE_MIN, offered)) : PAGE_SIZE;
+      const tasks = await store.taskCandidates({ agents: served, includeCapabilityRouted, now, limit, after });
       if (tasks.length === 0) {
         reachedEnd = true;
         break;
@@ -204,7 +213,7 @@ export class Dispatcher {
       });
       const last = tasks[tasks.length - 1]!;
       after = { priority: last.priority, seq: last.seq };
-      if (tasks.length < PAGE_SIZE) {
+      if (tasks.length < limit) {
         reachedEnd = true;
         break;
       }

@@ -127,11 +127,15 @@ function writeAssignment(cache: StatementCache, t: Transition): ConflictReason |
     assertKnownKeys(u.set, ASSIGNMENT_PATCH_COLUMNS);
     const set = setClause(u.set, ASSIGNMENT_PATCH_COLUMNS);
     // An empty patch still checks the guard: `SET id = id` changes nothing but counts the row.
+    // One bound parameter per allowed status (the SQL text depends only on how many): a
+    // json_each subquery here cost a virtual-table scan and a bloom filter per execution.
+    const from: Params = {};
+    u.fromStatuses.forEach((status, i) => (from[`from_${i}`] = status));
     const stmt = cache.sql(
       `UPDATE assignments SET ${set.sql === '' ? 'id = id' : set.sql}
-       WHERE id = :id AND status IN (SELECT value FROM json_each(:from_statuses))`,
+       WHERE id = :id AND status IN (${Object.keys(from).map((k) => `:${k}`).join(', ')})`,
     );
-    const r = stmt.run({ ...set.params, id: u.id, from_statuses: JSON.stringify(u.fromStatuses) });
+    const r = stmt.run({ ...set.params, ...from, id: u.id });
     if (changes(r) === 0) return 'assignment';
   }
   return null;

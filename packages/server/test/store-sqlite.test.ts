@@ -56,13 +56,14 @@ describe('sqlite store specifics', () => {
     }
   }
 
-  it('runs in WAL mode with synchronous=FULL and foreign keys on by default', async () => {
+  it('runs in WAL mode with synchronous=FULL, foreign keys on and savepoint journals in memory by default', async () => {
     await withStore(async (store) => {
       const db = store.database;
       assert.equal(db.prepare('PRAGMA journal_mode').get()?.journal_mode, 'wal');
       assert.equal(db.prepare('PRAGMA synchronous').get()?.synchronous, 2);
       assert.equal(db.prepare('PRAGMA foreign_keys').get()?.foreign_keys, 1);
       assert.equal(db.prepare('PRAGMA busy_timeout').get()?.timeout, 5000);
+      assert.equal(db.prepare('PRAGMA temp_store').get()?.temp_store, 2, 'temp_store = MEMORY (see connection.ts)');
       assert.deepEqual(store.capabilities, { multiNode: false, crossNodeNotify: false });
     });
     await withStore(async (store) => {

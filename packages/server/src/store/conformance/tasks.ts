@@ -127,6 +127,26 @@ export function taskTests(open: OpenStore): void {
       assert.ok(!(agentGone && taskThere), 'never both: a task left for a deleted agent');
     });
 
+    storeTest(open, 'concurrent calls keep their own outcomes: a refused or invalid call fails alone', async ({ store }) => {
+      // A store may run calls queued together as one statement (PostgreSQL does): each call
+      // must still commit or fail on its own, and share idempotency keys as if one by one.
+      await ensureAgents(store, ['alpha']);
+      const one = (over: Partial<NewTask> = {}) => {
+        const task = newTask(over);
+        return { task, call: store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] }) };
+      };
+      const calls = [one(), one({ agent: 'nobody-here' }), one({ idempotencyKey: 'shared' }), one({ priority: 10 }), one({ idempotencyKey: 'shared' }), one()];
+      const settled = await Promise.allSettled(calls.map((c) => c.call));
+      assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      assert.equal(((settled[1] as PromiseRejectedResult).reason as { code?: unknown }).code, 'UNKNOWN_AGENT');
+      const value = (i: number) => (settled[i] as PromiseFulfilledResult<Awaited<typeof calls[0]['call']>>).value[0]!;
+      assert.deepEqual([value(0).created, value(2).created, value(4).created, value(5).created], [true, true, false, true]);
+      assert.equal(value(4).task.id, calls[2]!.task.id, 'the second call with the key gets the first call\'s task');
+      for (const i of [1, 3, 4]) assert.equal(await store.taskGet({ id: calls[i]!.task.id }), null);
+      assert.equal((await store.taskCountByStatus({})).pending, 3);
+      assert.deepEqual((await allEvents(store)).map((e) => e.taskId), [0, 2, 5].map((i) => calls[i]!.task.id));
+    });
+
     storeTest(open, 'the database rejects a priority outside 0..9', async ({ store }) => {
       await ensureAgents(store, ['alpha']);
       for (const priority of [10, -1]) {

@@ -316,6 +316,57 @@ export function transitionTests(open: OpenStore): void {
       assert.deepEqual(await store.taskTransition({ transitions: [] }), []);
     });
 
+    storeTest(open, 'many claims and reports in one call, over two replicas, with conflicts among them', async ({ store }) => {
+      // A store may apply a call's transitions as set statements (PostgreSQL does): results,
+      // rows and counters must be exactly what applying them one by one gives.
+      const a = await registerReplica(store, { maxConcurrency: 4 });
+      const b = await registerReplica(store, { maxConcurrency: 2 });
+      const tasks = await createTasks(store, Array.from({ length: 7 }, () => newTask()));
+      const targets = [a, a, a, b, b, b, a];
+      const claims = tasks.map((t, i) => dispatchTransition(t, targets[i]!));
+      const claimed = await store.taskTransition({ transitions: claims });
+      // b has 2 slots: its third claim conflicts; a stale claim (task 0 again) conflicts on the task.
+      assert.deepEqual(claimed.map((r) => (r.ok ? 'ok' : r.conflict)), ['ok', 'ok', 'ok', 'ok', 'ok', 'replica_slot', 'ok']);
+      assert.deepEqual(await apply(store, dispatchTransition(tasks[0]!, a)), { ok: false, conflict: 'task' });
+      assert.deepEqual([(await getReplica(store, a.id)).inFlight, (await getReplica(store, b.id)).inFlight], [4, 2]);
+      assert.equal((await getTask(store, tasks[5]!.id)).status, 'pending');
+
+      const live = await Promise.all([0, 1, 2, 3, 4, 6].map(async (i) => {
+        const task = await getTask(store, tasks[i]!.id);
+        return { task, assignment: await getAssignment(store, task.assignmentId!) };
+      }));
+      const [a0, a1, a2, b3, b4, a6] = live;
+      const now = T0 + 50;
+      const complete = (l: typeof a0) => decideComplete({ task: l!.task, assignment: l!.assignment, result: { id: l!.task.id }, now });
+      const fail = decideFail({
+        task: a2!.task, assignment: a2!.assignment, error: { code: 'E', message: 'boom' }, retryable: true, outcome: 'failed', now, policy: POLICY, random: 0.5,
+      });
+      const results = await store.taskTransition({
+        transitions: [
+          complete(a0),
+          { ...complete(a1), fromStatus: 'running' }, // stale: the task is dispatched
+          fail,
+          complete(b3),
+          complete(b4),
+          complete(b3), // a second report of the same attempt: it already ended
+          decideStart({ task: a6!.task, assignment: a6!.assignment, now, leaseMs: LEASE_MS })!,
+        ],
+      });
+      assert.deepEqual(results.map((r) => (r.ok ? 'ok' : r.conflict)), ['ok', 'task', 'ok', 'ok', 'ok', 'task', 'ok']);
+      assert.deepEqual(results.map((r) => (r.ok ? r.events.map((e) => e.type) : [])),
+        [['task.completed'], [], ['task.retrying'], ['task.completed'], ['task.completed'], [], ['task.started']]);
+      const statuses = await Promise.all(tasks.map(async (t) => (await getTask(store, t.id)).status));
+      assert.deepEqual(statuses, ['completed', 'dispatched', 'pending', 'completed', 'completed', 'pending', 'running']);
+      assert.deepEqual((await getTask(store, tasks[0]!.id)).result, { id: tasks[0]!.id });
+      assert.equal((await getTask(store, tasks[1]!.id)).result, null);
+      assert.equal((await getAssignment(store, a2!.assignment.id)).status, 'failed');
+      assert.equal((await getAssignment(store, a1!.assignment.id)).status, 'dispatched');
+      const ra = await getReplica(store, a.id);
+      const rb = await getReplica(store, b.id);
+      assert.deepEqual([ra.inFlight, ra.completed, ra.failed], [2, 1, 1]);
+      assert.deepEqual([rb.inFlight, rb.completed, rb.failed], [0, 2, 0]);
+    });
+
     storeTest(open, 'concurrent dispatches never overfill a replica', async ({ store }) => {
       const replica = await registerReplica(store, { maxConcurrency: 2 });
       const tasks = await createTasks(store, Array.from({ length: 5 }, () => newTask()));

@@ -54,9 +54,9 @@ import {
 import { EVENT_COLUMNS, TASK_RECORD_SELECT, addStatusCounts, eventFromRow, taskRecordFromRow, zeroStatusCounts } from './rows.ts';
 import { run, runOnce, type Queryable } from './sql.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
-import { createTasks, pruneTasks } from './task-writes.ts';
-import { applyTransitions, transitionLocks } from './transitions.ts';
-import { WriteBatch, withEvents, type LockSet, type WriteOp } from './write-batch.ts';
+import { createTaskLists, createTasks, pruneTasks } from './task-writes.ts';
+import { applyTransitionLists, applyTransitions, transitionLocks } from './transitions.ts';
+import { WriteBatch, withEvents, type LockSet, type Mergeable, type WriteOp } from './write-batch.ts';
 
 export interface OpenPostgresStoreParams {
   /** postgres:// or postgresql:// URL. */
@@ -154,9 +154,9 @@ export class PostgresStore implements Store {
   }
 
   /** Queues a write for the next group commit; `locks` are the shared counters it will write. */
-  #write<T>(op: WriteOp<T>, locks?: LockSet): Promise<T> {
+  #write<T, I = never>(op: WriteOp<T>, locks?: LockSet, merge?: Mergeable<I>): Promise<T> {
     if (this.#closed) return Promise.reject(storeClosed());
-    return this.#batch.enqueue(op, locks);
+    return this.#batch.enqueue(op, locks, merge);
   }
 
   // -- lifecycle ----------------------------------------------------------------------
@@ -189,7 +189,7 @@ export class PostgresStore implements Store {
   taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]> {
     if (params.tasks.length === 0) return this.#read(async () => []);
     // One operation for the whole call: its tasks commit together or not at all.
-    return this.#write(createTasks(params.tasks));
+    return this.#write(createTasks(params.tasks), undefined, { kind: 'task_create', item: params.tasks, runMany: createTaskLists });
   }
 
   taskGet(params: { id: string }): Promise<TaskRecord | null> {
@@ -224,7 +224,8 @@ export class PostgresStore implements Store {
 
   taskTransition(params: { transitions: Transition[] }): Promise<TransitionResult[]> {
     if (params.transitions.length === 0) return this.#read(async () => []);
-    return this.#write(applyTransitions(params.transitions), transitionLocks(params.transitions));
+    const { transitions } = params;
+    return this.#write(applyTransitions(transitions), transitionLocks(transitions), { kind: 'transitions', item: transitions, runMany: applyTransitionLists });
   }
 
   taskCountByStatus(params: { agent?: string }): Promise<Record<TaskStatus, number>> {

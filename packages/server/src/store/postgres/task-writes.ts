@@ -108,30 +108,56 @@ function stringArray(v: unknown): string[] {
   return v.map(String);
 }
 
-export function createTasks(tasks: ReadonlyArray<{ task: NewTask; events: NewEvent[] }>) {
+type TaskToCreate = { task: NewTask; events: NewEvent[] };
+
+/** One taskCreate call: its tasks commit together or not at all. */
+export function createTasks(tasks: readonly TaskToCreate[]) {
   return async (tx: Queryable): Promise<WriteOutcome<TaskCreateResult[]>> => {
-    const [row] = await run(tx, CREATE_SQL, CREATE_COLUMNS.map(([, , value]) => tasks.map(({ task }) => value(task))));
-    const [missing] = stringArray(row?.missing);
-    if (missing !== undefined) return refused(new FlotillaError('UNKNOWN_AGENT', `no agent named "${missing}" is registered`));
-    const ids = stringArray(row?.ids);
-    const seqs = new Map(stringArray(row?.seqs).map((seq, i) => [ids[i]!, Number(seq)]));
-    const skippedKeys = tasks.flatMap(({ task }) => (seqs.has(task.id) || task.idempotencyKey === null ? [] : [task.idempotencyKey]));
-    const existing = new Map<string, ReturnType<typeof taskRecordFromRow>>();
-    if (skippedKeys.length > 0) {
-      for (const found of await run(tx, EXISTING_SQL, [[...new Set(skippedKeys)]])) {
-        const record = taskRecordFromRow(found);
-        existing.set(record.idempotencyKey ?? '', record);
-      }
+    const [outcome] = await insertTaskLists(tx, [tasks]);
+    return outcome!;
+  };
+}
+
+/**
+ * Several taskCreate calls queued together, as one run (write-batch.ts \`Mergeable\`): one insert
+ * statement for all their tasks, one outcome per call. A call that must be refused (an unknown
+ * agent) cannot be told apart inside the merged insert, so the run throws instead and the batch
+ * runs each call alone, where that call is refused and the others are created.
+ */
+export function createTaskLists(lists: ReadonlyArray<readonly TaskToCreate[]>) {
+  return async (tx: Queryable): Promise<Array<WriteOutcome<TaskCreateResult[]>>> => {
+    const outcomes = await insertTaskLists(tx, lists);
+    const refusal = outcomes.find((o) => !o.ok);
+    if (refusal && !refusal.ok) throw refusal.error;
+    return outcomes;
+  };
+}
+
+async function insertTaskLists(tx: Queryable, lists: ReadonlyArray<readonly TaskToCreate[]>): Promise<Array<WriteOutcome<TaskCreateResult[]>>> {
+  const tasks = lists.flat();
+  const [row] = await run(tx, CREATE_SQL, CREATE_COLUMNS.map(([, , value]) => tasks.map(({ task }) => value(task))));
+  const [missing] = stringArray(row?.missing);
+  if (missing !== undefined) return lists.map(() => refused(new FlotillaError('UNKNOWN_AGENT', `no agent named "${missing}" is registered`)));
+  const ids = stringArray(row?.ids);
+  const seqs = new Map(stringArray(row?.seqs).map((seq, i) => [ids[i]!, Number(seq)]));
+  const skippedKeys = tasks.flatMap(({ task }) => (seqs.has(task.id) || task.idempotencyKey === null ? [] : [task.idempotencyKey]));
+  const existing = new Map<string, ReturnType<typeof taskRecordFromRow>>();
+  if (skippedKeys.length > 0) {
+    for (const found of await run(tx, EXISTING_SQL, [[...new Set(skippedKeys)]])) {
+      const record = taskRecordFromRow(found);
+      existing.set(record.idempotencyKey ?? '', record);
     }
+  }
+  return lists.map((list): WriteOutcome<TaskCreateResult[]> => {
     const pending: PendingEvent[] = [];
-    for (const { task, events } of tasks) if (seqs.has(task.id)) pending.push(...stamp(events, task.createdAt));
+    for (const { task, events } of list) if (seqs.has(task.id)) pending.push(...stamp(events, task.createdAt));
     return {
       ok: true,
       events: pending,
-      signals: seqs.size > 0 ? ['wake'] : [],
+      signals: list.some(({ task }) => seqs.has(task.id)) ? ['wake'] : [],
       result: (records) => {
         let next = 0;
-        return tasks.map(({ task, events }): TaskCreateResult => {
+        return list.map(({ task, events }): TaskCreateResult => {
           const seq = seqs.get(task.id);
           if (seq !== undefined) {
             const mine = records.slice(next, next + events.length);
@@ -144,7 +170,7 @@ export function createTasks(tasks: ReadonlyArray<{ task: NewTask; events: NewEve
         });
       },
     };
-  };
+  });
 }
 
 /**

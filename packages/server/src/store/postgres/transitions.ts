@@ -1,7 +1,9 @@
 // Applying a Transition: the guarded writes the state machine decided, as one unit. The store
 // does not interpret a transition; it checks the guards and writes what it is told.
 //
-// One statement per transition. Its first CTEs are the guards, checked in the same order as
+// One statement per transition, for the transitions the set statements of transition-set.ts
+// cannot express (those take one statement per shape for a whole batch: `applyAll` below
+// decides). The statement's first CTEs are the guards, checked in the same order as
 // the SQLite store (sqlite/transitions.ts) and each only if the previous one held:
 //   1. g_task: the task row, still in fromStatus with the expected live assignment -> 'task'
 //   2. g_asg:  the assignment to update, still in one of fromStatuses           -> 'assignment'
@@ -30,45 +32,13 @@
 // both); then it is a second statement. A concurrency key whose count drops to 0 is deleted by
 // a follow-up statement (this transaction holds its row lock, so the count cannot change).
 
-import type { AssignmentPatch, ConflictReason, TaskPatch, Transition, TransitionResult } from '../../core/types.ts';
+import type { ConflictReason, Transition, TransitionResult } from '../../core/types.ts';
 import { stamp, type PendingEvent } from './events.ts';
+import { applyClaimSet, applyTransitionSet, claimEligible, setEligible, shapeOf, type AppliedTransition } from './transition-set.ts';
 import { toJsonOrNull } from './rows.ts';
+import { ASSIGNMENT_PATCH_COLUMNS, PAYLOAD_PATCH_COLUMNS, TASK_PATCH_COLUMNS, type Column } from './transition-columns.ts';
 import { Params, run, type Queryable } from './sql.ts';
-import { withEvents, type LockSet, type WriteOp } from './write-batch.ts';
-
-type Column = readonly [name: string, type: string];
-
-/** TaskPatch keys stored on the hot `tasks` row: column and SQL type. */
-const TASK_PATCH_COLUMNS = {
-  status: ['status', 'text'],
-  assignmentId: ['assignment_id', 'text'],
-  attempt: ['attempt', 'integer'],
-  maxAttempts: ['max_attempts', 'integer'],
-  runAt: ['run_at', 'bigint'],
-  finishedAt: ['finished_at', 'bigint'],
-  cancelRequestedAt: ['cancel_requested_at', 'bigint'],
-  updatedAt: ['updated_at', 'bigint'],
-} as const satisfies Partial<Record<keyof TaskPatch, Column>>;
-
-/** TaskPatch keys stored in `task_payloads` (JSON). */
-const PAYLOAD_PATCH_COLUMNS = {
-  result: ['result', 'jsonb'],
-  error: ['error', 'jsonb'],
-} as const satisfies Partial<Record<keyof TaskPatch, Column>>;
-
-// Compile-time check: a field added to TaskPatch must be given a column here.
-type UnmappedTaskPatchKey = Exclude<keyof TaskPatch, keyof typeof TASK_PATCH_COLUMNS | keyof typeof PAYLOAD_PATCH_COLUMNS>;
-const _everyTaskPatchKeyMapped: [UnmappedTaskPatchKey] extends [never] ? true : UnmappedTaskPatchKey = true;
-void _everyTaskPatchKeyMapped;
-
-const ASSIGNMENT_PATCH_COLUMNS = {
-  status: ['status', 'text'],
-  startedAt: ['started_at', 'bigint'],
-  finishedAt: ['finished_at', 'bigint'],
-  leaseExpiresAt: ['lease_expires_at', 'bigint'],
-  deadlineAt: ['deadline_at', 'bigint'],
-  error: ['error', 'jsonb'],
-} as const satisfies Record<keyof AssignmentPatch, Column>;
+import { withEvents, type LockSet, type WriteOp, type WriteOutcome } from './write-batch.ts';
 
 /**
  * `col = $n::type, ...` for the keys of `patch` that are present (undefined = unchanged,
@@ -226,8 +196,7 @@ async function deleteIdleKey(tx: Queryable, key: string): Promise<void> {
   await run(tx, 'DELETE FROM concurrency_keys WHERE key = $1::text AND in_flight = 0', [key]);
 }
 
-/** A transition's outcome, its events still waiting for their seqs (the batch appends them). */
-export type AppliedTransition = { ok: true; events: PendingEvent[] } | { ok: false; conflict: ConflictReason };
+export type { AppliedTransition };
 
 /**
  * Applies one transition inside the caller's transaction. A failed guard is returned as a
@@ -263,27 +232,66 @@ SELECT ${r.concurrencyKey === null ? 'NULL::integer' : '(SELECT in_flight FROM w
  * became dispatchable again.
  */
 export function applyTransitions(transitions: readonly Transition[]): WriteOp<TransitionResult[]> {
+  return async (tx) => (await applyTransitionLists([transitions])(tx))[0]!;
+}
+
+/**
+ * Several taskTransition calls queued together, as one run (write-batch.ts `Mergeable`): their
+ * transitions share the set statements, and each call gets its own outcome and events.
+ */
+export function applyTransitionLists(lists: ReadonlyArray<readonly Transition[]>): (tx: Queryable) => Promise<Array<WriteOutcome<TransitionResult[]>>> {
   return async (tx) => {
-    const applied: AppliedTransition[] = [];
-    const pending: PendingEvent[] = [];
-    let wake = false;
-    for (const t of transitions) {
-      const result = await applyTransition(tx, t);
-      applied.push(result);
-      if (!result.ok) continue;
-      pending.push(...result.events);
-      if (t.slotRelease || t.set.status === 'pending') wake = true;
-    }
-    return withEvents(pending, wake ? ['wake'] : [], (records) => {
-      let next = 0;
-      return applied.map((result): TransitionResult => {
-        if (!result.ok) return result;
-        const mine = records.slice(next, next + result.events.length);
-        next += result.events.length;
-        return { ok: true, events: mine };
+    const applied = await applyAll(tx, lists.flat());
+    let offset = 0;
+    return lists.map((transitions) => {
+      const mine = applied.slice(offset, offset + transitions.length);
+      offset += transitions.length;
+      const pending: PendingEvent[] = [];
+      let wake = false;
+      transitions.forEach((t, i) => {
+        const result = mine[i]!;
+        if (!result.ok) return;
+        pending.push(...result.events);
+        if (t.slotRelease || t.set.status === 'pending') wake = true;
+      });
+      return withEvents(pending, wake ? ['wake'] : [], (records) => {
+        let next = 0;
+        return mine.map((result): TransitionResult => {
+          if (!result.ok) return result;
+          const events = records.slice(next, next + result.events.length);
+          next += result.events.length;
+          return { ok: true, events };
+        });
       });
     });
   };
+}
+
+/**
+ * Applies a call's transitions: those a set statement can express (transition-set.ts) one
+ * statement per shape, the others one statement each, in call order. Transitions on the same
+ * task always take the one-at-a-time path, in order; transitions on different tasks touch
+ * different rows except the replica counters, whose releases commute.
+ */
+async function applyAll(tx: Queryable, transitions: readonly Transition[]): Promise<AppliedTransition[]> {
+  const perTask = new Map<string, number>();
+  for (const t of transitions) perTask.set(t.taskId, (perTask.get(t.taskId) ?? 0) + 1);
+  const applied: AppliedTransition[] = new Array<AppliedTransition>(transitions.length);
+  const shapes = new Map<string, number[]>();
+  for (const [i, t] of transitions.entries()) {
+    if (perTask.get(t.taskId) === 1 && (claimEligible(t) || setEligible(t))) {
+      const shape = shapeOf(t);
+      shapes.set(shape, [...(shapes.get(shape) ?? []), i]);
+    } else {
+      applied[i] = await applyTransition(tx, t);
+    }
+  }
+  for (const indexes of shapes.values()) {
+    const group = indexes.map((i) => transitions[i]!);
+    const results = claimEligible(group[0]!) ? await applyClaimSet(tx, group) : await applyTransitionSet(tx, group);
+    indexes.forEach((index, k) => (applied[index] = results[k]!));
+  }
+  return applied;
 }
 
 /** The replicas and concurrency keys the transitions take or give back slots on (see write-batch.ts). */

@@ -42,6 +42,10 @@
 //   needed, and the reverse) or a serialization failure is run again, a few times.
 // - Events of all operations are appended last, in operation order, under the events lock,
 //   with the batch's signals (events.ts).
+// - Consecutive operations of the same `Mergeable` kind run as one (`runMany`, one outcome
+//   per operation), so many small calls cost the round trips of one: taskTransition calls
+//   become one set statement per shape (transition-set.ts). If the merged run throws, the
+//   batch runs again with each operation alone in its savepoint, as for any failure.
 
 import type pg from 'pg';
 import type { EventRecord } from '../../core/types.ts';
@@ -79,9 +83,20 @@ export function refused(error: unknown): WriteOutcome<never> {
   return { ok: false, error };
 }
 
+/**
+ * An operation that can run together with its neighbours of the same kind: `runMany` gets
+ * the items of consecutive queued operations of that kind and returns one outcome per item.
+ */
+export interface Mergeable<I> {
+  kind: string;
+  item: I;
+  runMany: (items: readonly I[]) => (tx: Queryable) => Promise<Array<WriteOutcome<unknown>>>;
+}
+
 interface QueuedOp {
   run: WriteOp<unknown>;
   locks: LockSet | undefined;
+  merge: Mergeable<unknown> | undefined;
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
 }
@@ -135,10 +150,10 @@ export class WriteBatch {
     return this.#commits;
   }
 
-  enqueue<T>(run: WriteOp<T>, locks?: LockSet): Promise<T> {
+  enqueue<T, I = never>(run: WriteOp<T>, locks?: LockSet, merge?: Mergeable<I>): Promise<T> {
     if (this.#closed) return Promise.reject(storeClosed());
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run, locks, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ run, locks, merge: merge as Mergeable<unknown> | undefined, resolve: resolve as (value: unknown) => void, reject });
       this.#schedule();
     });
   }
@@ -245,6 +260,14 @@ export class WriteBatch {
         const op = ops[i]!;
         if (!isolate) {
           try {
+            const group = mergeGroup(ops, i);
+            if (group > 1) {
+              const merged = await op.merge!.runMany(ops.slice(i, i + group).map((o) => o.merge!.item))(client);
+              if (merged.length !== group) throw new Error(`a merged operation returned ${merged.length} outcomes for ${group}`);
+              outcomes.push(...merged);
+              i += group - 1;
+              continue;
+            }
             outcomes.push(await op.run(client));
           } catch (error) {
             if (isUnavailableError(error) || isRetryableError(error)) throw error;
@@ -294,6 +317,15 @@ export class WriteBatch {
       client.release(broken);
     }
   }
+}
+
+/** How many operations from `i` on run as one merged operation (1: just this one). */
+function mergeGroup(ops: readonly QueuedOp[], i: number): number {
+  const kind = ops[i]!.merge?.kind;
+  if (kind === undefined) return 1;
+  let n = 1;
+  while (i + n < ops.length && ops[i + n]!.merge?.kind === kind) n++;
+  return n;
 }
 
 const LOCK_COUNTERS_SQL = `

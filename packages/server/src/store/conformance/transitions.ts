@@ -367,6 +367,27 @@ export function transitionTests(open: OpenStore): void {
       assert.deepEqual([rb.inFlight, rb.completed, rb.failed], [0, 2, 0]);
     });
 
+    storeTest(open, 'claims and releases on one replica apply in call order, within a call and across queued calls', async ({ store }) => {
+      const replica = await registerReplica(store, { maxConcurrency: 1 });
+      const [z, y, x, keyed] = await createTasks(store, [newTask(), newTask(), newTask(), newTask({ concurrencyKey: 'k' })]);
+      const live = await dispatch(store, z!, replica);
+      // Full: a claim before the release conflicts, one after it takes the freed slot.
+      const release = decideComplete({ task: live.task, assignment: live.assignment, result: null, now: T0 + 1 });
+      const [early, freed, late] = await Promise.all([
+        apply(store, dispatchTransition(x!, replica)),
+        apply(store, release),
+        apply(store, dispatchTransition(y!, replica)),
+      ]);
+      assert.deepEqual([early, freed, late].map((r) => (r.ok ? 'ok' : r.conflict)), ['replica_slot', 'ok', 'ok']);
+      // One slot free again (y completes); in one call the first claim wins it, keyed or not.
+      const yLive = { task: await getTask(store, y!.id), assignment: await getAssignment(store, (await getTask(store, y!.id)).assignmentId!) };
+      await mustApply(store, decideComplete({ task: yLive.task, assignment: yLive.assignment, result: null, now: T0 + 2 }));
+      const both = await store.taskTransition({ transitions: [dispatchTransition(x!, replica), dispatchTransition(keyed!, replica)] });
+      assert.deepEqual(both.map((r) => (r.ok ? 'ok' : r.conflict)), ['ok', 'replica_slot']);
+      const r = await getReplica(store, replica.id);
+      assert.deepEqual([r.inFlight, r.completed], [1, 2]);
+    });
+
     storeTest(open, 'concurrent dispatches never overfill a replica', async ({ store }) => {
       const replica = await registerReplica(store, { maxConcurrency: 2 });
       const tasks = await createTasks(store, Array.from({ length: 5 }, () => newTask()));

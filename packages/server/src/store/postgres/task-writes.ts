@@ -119,25 +119,43 @@ export function createTasks(tasks: readonly TaskToCreate[]) {
 }
 
 /**
- * Several taskCreate calls queued together, as one run (write-batch.ts \`Mergeable\`): one insert
- * statement for all their tasks, one outcome per call. A call that must be refused (an unknown
- * agent) cannot be told apart inside the merged insert, so the run throws instead and the batch
- * runs each call alone, where that call is refused and the others are created.
+ * Several taskCreate calls queued together, as one run (write-batch.ts `Mergeable`): one insert
+ * statement for all their tasks, one outcome per call.
  */
 export function createTaskLists(lists: ReadonlyArray<readonly TaskToCreate[]>) {
-  return async (tx: Queryable): Promise<Array<WriteOutcome<TaskCreateResult[]>>> => {
-    const outcomes = await insertTaskLists(tx, lists);
-    const refusal = outcomes.find((o) => !o.ok);
-    if (refusal && !refusal.ok) throw refusal.error;
-    return outcomes;
-  };
+  return (tx: Queryable): Promise<Array<WriteOutcome<TaskCreateResult[]>>> => insertTaskLists(tx, lists);
 }
 
+/**
+ * The insert writes nothing when an agent is missing; then the calls naming a missing agent
+ * are refused and the insert runs again for the others (nothing to roll back).
+ */
 async function insertTaskLists(tx: Queryable, lists: ReadonlyArray<readonly TaskToCreate[]>): Promise<Array<WriteOutcome<TaskCreateResult[]>>> {
+  const refusals = new Map<number, WriteOutcome<TaskCreateResult[]>>();
+  for (;;) {
+    const remaining = lists.flatMap((list, i) => (refusals.has(i) ? [] : [{ list, i }]));
+    if (remaining.length === 0) return lists.map((_, i) => refusals.get(i)!);
+    const tasks = remaining.flatMap(({ list }) => list);
+    const [row] = await run(tx, CREATE_SQL, CREATE_COLUMNS.map(([, , value]) => tasks.map(({ task }) => value(task))));
+    const missing = new Set(stringArray(row?.missing));
+    if (missing.size === 0) {
+      const created = await createdOutcomes(tx, remaining.map(({ list }) => list), row);
+      return lists.map((_, i) => refusals.get(i) ?? created[remaining.findIndex((r) => r.i === i)]!);
+    }
+    let refusedNow = 0;
+    for (const { list, i } of remaining) {
+      const named = list.find(({ task }) => task.agent !== null && missing.has(task.agent));
+      if (!named) continue;
+      refusals.set(i, refused(new FlotillaError('UNKNOWN_AGENT', `no agent named "${named.task.agent}" is registered`)));
+      refusedNow++;
+    }
+    if (refusedNow === 0) throw new Error(`the task insert reported missing agents no call names: ${[...missing].join(', ')}`);
+  }
+}
+
+/** Outcomes of calls whose tasks the insert (its answer: `row`) created or matched by key. */
+async function createdOutcomes(tx: Queryable, lists: ReadonlyArray<readonly TaskToCreate[]>, row: Record<string, unknown> | undefined): Promise<Array<WriteOutcome<TaskCreateResult[]>>> {
   const tasks = lists.flat();
-  const [row] = await run(tx, CREATE_SQL, CREATE_COLUMNS.map(([, , value]) => tasks.map(({ task }) => value(task))));
-  const [missing] = stringArray(row?.missing);
-  if (missing !== undefined) return lists.map(() => refused(new FlotillaError('UNKNOWN_AGENT', `no agent named "${missing}" is registered`)));
   const ids = stringArray(row?.ids);
   const seqs = new Map(stringArray(row?.seqs).map((seq, i) => [ids[i]!, Number(seq)]));
   const skippedKeys = tasks.flatMap(({ task }) => (seqs.has(task.id) || task.idempotencyKey === null ? [] : [task.idempotencyKey]));

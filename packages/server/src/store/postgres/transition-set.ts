@@ -11,8 +11,10 @@
 // Rows are locked FOR NO KEY UPDATE in id order (under READ COMMITTED a row changed by a
 // transaction that committed meanwhile is re-checked on its newest version); a row whose guards
 // fail writes nothing. Slot releases are summed per replica, so a replica row is written once
-// per statement (a row updated twice in one statement would keep only one of the updates);
-// `greatest(.., 0)` keeps the counter from going negative, as `in_flight > 0` does per row.
+// per statement (a row updated twice in one statement would keep only one of the updates).
+// Per row, a release applies only while `in_flight > 0` (a drifted counter never goes
+// negative); here the releases are ranked per replica in call order and the first
+// `in_flight` of them apply, with their completed/failed counts: the same result.
 //
 // Claims (dispatches: pending -> dispatched with a new assignment and a replica slot) have a
 // set statement of their own (`applyClaimSet`), with the claim's guards per row:
@@ -24,8 +26,10 @@
 //
 // Only transitions these statements can express take this path (`setEligible`,
 // `claimEligible`): no concurrency key, and no other transition of the same call on the same
-// task (they must apply in order). Everything else (keyed slots, cancellations of pending
-// tasks, releases that also acquire) runs one statement at a time.
+// task. Everything else (keyed slots, cancellations of pending tasks, releases that also
+// acquire) runs one statement at a time. The caller keeps call order (transitions.ts
+// `applyAll`): a set statement takes only a run of consecutive transitions of one shape, so
+// a claim still sees every release queued before it, and none queued after.
 
 import type { ConflictReason, Transition } from '../../core/types.ts';
 import { stamp, type PendingEvent } from './events.ts';
@@ -124,8 +128,10 @@ export async function applyTransitionSet(tx: Queryable, transitions: readonly Tr
 
   const ctes = [
     input.cte(),
-    // \`id = ANY(array)\` first: a seek per id. Joined to \`i\` instead, the planner hashed every
-    // row of the status (a bitmap scan of the whole queue per statement).
+    // A seek per id (`id = ANY(array)`). Joined to `i` instead, the planner hashed every row
+    // of the status (a bitmap scan of the whole queue per statement); and a status compared
+    // as written would let it prove a partial index (pending tasks, live assignments) and
+    // scan all of it with stale statistics: `status || ''` keeps those indexes out.
     `g_task AS MATERIALIZED (
     SELECT t.id FROM tasks t
     WHERE t.id = ANY(${taskIds})
@@ -133,7 +139,7 @@ export async function applyTransitionSet(tx: Queryable, transitions: readonly Tr
     ORDER BY t.id FOR NO KEY UPDATE OF t)`,
     `g_asg AS MATERIALIZED (
     SELECT a.id FROM assignments a
-    WHERE a.id = ANY(${asgIds}) AND a.status = ANY(${fromStatuses})
+    WHERE a.id = ANY(${asgIds}) AND (a.status || '') = ANY(${fromStatuses})
       AND EXISTS (SELECT 1 FROM i WHERE i.asg_id = a.id AND i.task_id IN (SELECT id FROM g_task))
     ORDER BY a.id FOR NO KEY UPDATE OF a)`,
     `ok AS MATERIALIZED (SELECT * FROM i WHERE i.asg_id IN (SELECT id FROM g_asg))`,
@@ -143,9 +149,12 @@ export async function applyTransitionSet(tx: Queryable, transitions: readonly Tr
   if (asgSet.length > 0) ctes.push(`w_asg AS (UPDATE assignments a SET ${asgSet.join(', ')} FROM ok WHERE a.id = ok.asg_id)`);
   if (release) {
     ctes.push(`w_release AS (
-    UPDATE replicas r SET in_flight = greatest(r.in_flight - d.n, 0), completed = r.completed + d.c, failed = r.failed + d.f
-    FROM (SELECT rel_replica, count(*)::integer AS n, sum(rel_completed)::integer AS c, sum(rel_failed)::integer AS f
-          FROM ok GROUP BY rel_replica) d
+    UPDATE replicas r SET in_flight = r.in_flight - d.n, completed = r.completed + d.c, failed = r.failed + d.f
+    FROM (SELECT x.rel_replica, count(*)::integer AS n, sum(x.rel_completed)::integer AS c, sum(x.rel_failed)::integer AS f
+          FROM (SELECT ok.*, row_number() OVER (PARTITION BY ok.rel_replica ORDER BY ok.ord) AS rk FROM ok) x
+          JOIN replicas cur ON cur.id = x.rel_replica
+          WHERE x.rk <= cur.in_flight
+          GROUP BY x.rel_replica) d
     WHERE r.id = d.rel_replica)`);
   }
   const text = `WITH ${ctes.join(',\n  ')}
@@ -190,7 +199,7 @@ export async function applyClaimSet(tx: Queryable, transitions: readonly Transit
   const text = `WITH ${input.cte()},
   g_task AS MATERIALIZED (
     SELECT t.id FROM tasks t
-    WHERE t.id = ANY(${taskIds}) AND t.status = 'pending' AND t.assignment_id IS NULL
+    WHERE t.id = ANY(${taskIds}) AND (t.status || '') = 'pending' AND t.assignment_id IS NULL
     ORDER BY t.id FOR NO KEY UPDATE OF t SKIP LOCKED),
   ranked AS MATERIALIZED (
     SELECT i.*, row_number() OVER (PARTITION BY i.replica ORDER BY i.ord) AS rank
@@ -204,7 +213,7 @@ export async function applyClaimSet(tx: Queryable, transitions: readonly Transit
     SELECT ${INSERT_COLUMNS.map(([c, type]) => `ok.a_${c}${type === 'jsonb' ? '::jsonb' : ''}`).join(', ')} FROM ok),
   w_replica AS (
     UPDATE replicas r SET in_flight = r.in_flight + d.n, last_assigned_at = d.at
-    FROM (SELECT replica, count(*)::integer AS n, max(acquired_at) AS at FROM ok GROUP BY replica) d
+    FROM (SELECT replica, count(*)::integer AS n, (array_agg(acquired_at ORDER BY rank DESC))[1] AS at FROM ok GROUP BY replica) d
     WHERE r.id = d.replica)
 SELECT i.ord, i.task_id IN (SELECT id FROM g_task) AS task_ok, i.task_id IN (SELECT task_id FROM ok) AS slot_ok FROM i ORDER BY i.ord`;
   const rows = await run(tx, text, p.values);

@@ -268,28 +268,29 @@ export function applyTransitionLists(lists: ReadonlyArray<readonly Transition[]>
 }
 
 /**
- * Applies a call's transitions: those a set statement can express (transition-set.ts) one
- * statement per shape, the others one statement each, in call order. Transitions on the same
- * task always take the one-at-a-time path, in order; transitions on different tasks touch
- * different rows except the replica counters, whose releases commute.
+ * Applies a call's transitions in call order: each run of consecutive transitions of one
+ * shape that a set statement can express (transition-set.ts) as one statement, every other
+ * transition (and every transition on a task that appears twice) as a statement of its own.
+ * Runs follow the order of the calls, so claims and releases on one replica meet in the order
+ * they were queued, exactly as one at a time.
  */
 async function applyAll(tx: Queryable, transitions: readonly Transition[]): Promise<AppliedTransition[]> {
   const perTask = new Map<string, number>();
   for (const t of transitions) perTask.set(t.taskId, (perTask.get(t.taskId) ?? 0) + 1);
-  const applied: AppliedTransition[] = new Array<AppliedTransition>(transitions.length);
-  const shapes = new Map<string, number[]>();
-  for (const [i, t] of transitions.entries()) {
-    if (perTask.get(t.taskId) === 1 && (claimEligible(t) || setEligible(t))) {
-      const shape = shapeOf(t);
-      shapes.set(shape, [...(shapes.get(shape) ?? []), i]);
+  const shape = (t: Transition): string | null => (perTask.get(t.taskId) === 1 && (claimEligible(t) || setEligible(t)) ? shapeOf(t) : null);
+  const applied: AppliedTransition[] = [];
+  for (let i = 0; i < transitions.length;) {
+    const first = transitions[i]!;
+    const s = shape(first);
+    let end = i + 1;
+    if (s !== null) while (end < transitions.length && shape(transitions[end]!) === s) end++;
+    if (s === null) {
+      applied.push(await applyTransition(tx, first));
     } else {
-      applied[i] = await applyTransition(tx, t);
+      const run = transitions.slice(i, end);
+      applied.push(...(claimEligible(first) ? await applyClaimSet(tx, run) : await applyTransitionSet(tx, run)));
     }
-  }
-  for (const indexes of shapes.values()) {
-    const group = indexes.map((i) => transitions[i]!);
-    const results = claimEligible(group[0]!) ? await applyClaimSet(tx, group) : await applyTransitionSet(tx, group);
-    indexes.forEach((index, k) => (applied[index] = results[k]!));
+    i = end;
   }
   return applied;
 }

@@ -230,6 +230,75 @@ async function postgresTests(): Promise<void> {
       }
     });
 
+    it('counter writes wait behind a running counter batch and then commit as one; other writes do not wait', async () => {
+      const h = harness();
+      const blocker = new pg.Client({ connectionString: DATABASE_URL });
+      await blocker.connect();
+      try {
+        // Two lanes: one for the waiting counter batch, one for everything else.
+        const store = await h.open({ poolSize: 6, writeConcurrency: 2 });
+        await ensureAgents(store, ['alpha']);
+        const at = T0;
+        const { replica } = await store.replicaRegister({
+          replica: { id: nextId('replica'), agent: 'alpha', site: null, maxConcurrency: 100, registeredAt: at, lastSeenAt: at },
+          event: plainEvent('replica.registered', { agent: 'alpha' }),
+        });
+        const tasks = Array.from({ length: 31 }, () => newTask());
+        await store.taskCreate({ tasks: tasks.map((task) => ({ task, events: [createdEvent(task)] })) });
+        const claim = (task: (typeof tasks)[number]) => store.taskTransition({
+          transitions: [decideDispatch({ task: { ...task, seq: 0 }, replica, assignmentId: nextId('asg'), now: at, leaseMs: LEASE_MS, concurrencyLimit: null })],
+        });
+        // Another session holds the replica's row: the first counter batch waits on it.
+        await blocker.query('BEGIN');
+        await blocker.query(`SELECT 1 FROM "${h.schema}".replicas WHERE id = $1 FOR UPDATE`, [replica.id]);
+        const c0 = store.commitCount;
+        const first = claim(tasks[0]!);
+        const rest: Array<Promise<unknown>> = [];
+        for (let tick = 0; tick < 3; tick++) {
+          await new Promise((resolve) => setImmediate(resolve));
+          for (const task of tasks.slice(1 + tick * 10, 11 + tick * 10)) rest.push(claim(task));
+        }
+        // Meanwhile a write without counters commits on another lane.
+        const other = newTask();
+        await store.taskCreate({ tasks: [{ task: other, events: [createdEvent(other)] }] });
+        assert.equal(store.commitCount - c0, 1, 'the create committed while the counter batch waited');
+        await blocker.query('COMMIT');
+        const results = await Promise.all([first, ...rest]) as Array<Array<{ ok: boolean }>>;
+        assert.ok(results.every(([r]) => r?.ok));
+        assert.equal(store.commitCount - c0, 3, 'the 30 claims queued behind the first went together into one batch');
+        assert.equal((await store.replicaGet({ id: replica.id }))?.inFlight, 31);
+      } finally {
+        await blocker.end();
+        await h.cleanup();
+      }
+    });
+
+    it('releases in one call on a drifted counter apply as one by one: only while in_flight > 0', async () => {
+      const h = harness();
+      try {
+        const store = await h.open();
+        await ensureAgents(store, ['alpha']);
+        const { replica } = await store.replicaRegister({
+          replica: { id: nextId('replica'), agent: 'alpha', site: null, maxConcurrency: 5, registeredAt: T0, lastSeenAt: T0 },
+          event: plainEvent('replica.registered', { agent: 'alpha' }),
+        });
+        const tasks = [newTask(), newTask()];
+        await store.taskCreate({ tasks: tasks.map((task) => ({ task, events: [createdEvent(task)] })) });
+        const claims = tasks.map((task) => decideDispatch({ task: { ...task, seq: 0 }, replica, assignmentId: nextId('asg'), now: T0, leaseMs: LEASE_MS, concurrencyLimit: null }));
+        assert.ok((await store.taskTransition({ transitions: claims })).every((r) => r.ok));
+        await admin.query(`UPDATE "${h.schema}".replicas SET in_flight = 1 WHERE id = $1`, [replica.id]);
+        const completes = await Promise.all(tasks.map(async (task, i) => {
+          const t = (await store.taskGet({ id: task.id }))!;
+          return decideComplete({ task: t, assignment: claims[i]!.assignmentInsert!, result: i, now: T0 + 1 });
+        }));
+        assert.ok((await store.taskTransition({ transitions: completes })).every((r) => r.ok));
+        const r = (await store.replicaGet({ id: replica.id }))!;
+        assert.deepEqual([r.inFlight, r.completed], [0, 1], 'the second release found in_flight at 0 and counted nothing');
+      } finally {
+        await h.cleanup();
+      }
+    });
+
     it('enforces the live-assignment invariant and the JSON shapes in the schema', async () => {
       const h = harness();
       try {

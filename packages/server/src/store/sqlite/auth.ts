@@ -6,7 +6,7 @@ import { auditFetchLimit, auditListWhere, auditPage } from '../audit-query.ts';
 import type { ApiKeyRecord, AuditListParams, AuditRecord, NewAuditRecord, TokenRevocation } from '../store.ts';
 import {
   API_KEY_COLUMNS, AUDIT_COLUMNS, AUDIT_INSERT_COLUMNS, TOKEN_REVOCATION_COLUMNS, apiKeyFromRow, apiKeyValues, auditFromRow,
-  auditValues, changes, tokenRevocationFromRow, type Params,
+  auditValues, changes, insertSql, tokenRevocationFromRow, valuesOf, type Params,
 } from './rows.ts';
 import type { StatementCache } from './statement-cache.ts';
 
@@ -80,13 +80,12 @@ export function pruneTokenRevocations(cache: StatementCache, expiredBefore: Mill
 
 // -- audit log ------------------------------------------------------------------------------
 
-const AUDIT_INSERT = `INSERT INTO audit_log (${AUDIT_INSERT_COLUMNS.join(', ')})
-  VALUES (${AUDIT_INSERT_COLUMNS.map((c) => `:${c}`).join(', ')})`;
+const AUDIT_INSERT = insertSql('audit_log', AUDIT_INSERT_COLUMNS);
 
 /** In order, so seqs follow the order of `entries`. */
 export function appendAudit(cache: StatementCache, entries: readonly NewAuditRecord[]): AuditRecord[] {
   const insert = cache.sql(AUDIT_INSERT);
-  return entries.map((entry) => ({ ...entry, seq: Number(insert.run(auditValues(entry)).lastInsertRowid) }));
+  return entries.map((entry) => ({ ...entry, seq: Number(insert.run(...valuesOf(auditValues(entry), AUDIT_INSERT_COLUMNS)).lastInsertRowid) }));
 }
 
 export function listAudit(cache: StatementCache, params: AuditListParams): { items: AuditRecord[]; nextBefore: number | null } {

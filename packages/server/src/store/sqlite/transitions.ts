@@ -15,7 +15,8 @@
 import type {
   AssignmentPatch, ConflictReason, EventRecord, Millis, NewEvent, TaskPatch, Transition, TransitionResult,
 } from '../../core/types.ts';
-import { assignmentParams, changes, toJson, toJsonOrNull, type Params } from './rows.ts';
+import type { SQLInputValue } from 'node:sqlite';
+import { ASSIGNMENT_INSERT_COLUMNS, assignmentParams, changes, insertSql, toJson, toJsonOrNull, valuesOf } from './rows.ts';
 import type { StatementCache } from './statement-cache.ts';
 
 /** TaskPatch keys stored on the hot `tasks` row, and their columns. */
@@ -53,21 +54,22 @@ const ASSIGNMENT_PATCH_COLUMNS = {
 const JSON_PATCH_KEYS: ReadonlySet<string> = new Set(['result', 'error']);
 
 /**
- * `SET col = :v_col, ...` for the keys of `patch` that are present (undefined = unchanged,
- * null = NULL), restricted to `columns`. Keys are visited in the whitelist's order, so equal
- * shapes produce identical SQL and share one prepared statement.
+ * `SET col = ?, ...` for the keys of `patch` that are present (undefined = unchanged, null =
+ * NULL), restricted to `columns`, and their values in the same order (positional binding:
+ * see rows.ts). Keys are visited in the whitelist's order, so equal shapes produce identical
+ * SQL and share one prepared statement.
  */
-function setClause(patch: object, columns: Readonly<Record<string, string>>): { sql: string; params: Params } {
+function setClause(patch: object, columns: Readonly<Record<string, string>>): { sql: string; values: SQLInputValue[] } {
   const parts: string[] = [];
-  const params: Params = {};
+  const values: SQLInputValue[] = [];
   const p = patch as Record<string, unknown>;
   for (const [key, column] of Object.entries(columns)) {
     const v = p[key];
     if (v === undefined) continue;
-    parts.push(`${column} = :v_${column}`);
-    params[`v_${column}`] = JSON_PATCH_KEYS.has(key) ? toJsonOrNull(v as Parameters<typeof toJsonOrNull>[0]) : (v as Params[string]);
+    parts.push(`${column} = ?`);
+    values.push(JSON_PATCH_KEYS.has(key) ? toJsonOrNull(v as Parameters<typeof toJsonOrNull>[0]) : (v as SQLInputValue));
   }
-  return { sql: parts.join(', '), params };
+  return { sql: parts.join(', '), values };
 }
 
 function assertKnownKeys(patch: object, ...allowed: Array<Readonly<Record<string, string>>>): void {
@@ -79,20 +81,9 @@ function assertKnownKeys(patch: object, ...allowed: Array<Readonly<Record<string
 }
 
 export function insertEvents(cache: StatementCache, events: readonly NewEvent[], at: Millis): EventRecord[] {
-  const stmt = cache.sql(
-    `INSERT INTO events (type, at, task_id, agent, replica_id, assignment_id, data)
-     VALUES (:type, :at, :task_id, :agent, :replica_id, :assignment_id, :data)`,
-  );
+  const stmt = cache.sql('INSERT INTO events (type, at, task_id, agent, replica_id, assignment_id, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
   return events.map((e) => {
-    const r = stmt.run({
-      type: e.type,
-      at,
-      task_id: e.taskId,
-      agent: e.agent,
-      replica_id: e.replicaId,
-      assignment_id: e.assignmentId,
-      data: toJson(e.data),
-    });
+    const r = stmt.run(e.type, at, e.taskId, e.agent, e.replicaId, e.assignmentId, toJson(e.data));
     return { ...e, seq: Number(r.lastInsertRowid), at };
   });
 }
@@ -100,27 +91,19 @@ export function insertEvents(cache: StatementCache, events: readonly NewEvent[],
 function updateTask(cache: StatementCache, t: Transition): ConflictReason | null {
   assertKnownKeys(t.set, TASK_PATCH_COLUMNS, PAYLOAD_PATCH_COLUMNS);
   const hot = setClause(t.set, TASK_PATCH_COLUMNS);
-  const guarded = cache.sql(
-    `UPDATE tasks SET ${hot.sql}
-     WHERE id = :id AND status = :from_status AND assignment_id IS :expect_assignment_id`,
-  );
-  const r = guarded.run({ ...hot.params, id: t.taskId, from_status: t.fromStatus, expect_assignment_id: t.expectAssignmentId });
+  const guarded = cache.sql(`UPDATE tasks SET ${hot.sql} WHERE id = ? AND status = ? AND assignment_id IS ?`);
+  const r = guarded.run(...hot.values, t.taskId, t.fromStatus, t.expectAssignmentId);
   if (changes(r) === 0) return 'task';
   const payload = setClause(t.set, PAYLOAD_PATCH_COLUMNS);
   if (payload.sql !== '') {
-    cache.sql(`UPDATE task_payloads SET ${payload.sql} WHERE task_id = :id`).run({ ...payload.params, id: t.taskId });
+    cache.sql(`UPDATE task_payloads SET ${payload.sql} WHERE task_id = ?`).run(...payload.values, t.taskId);
   }
   return null;
 }
 
 function writeAssignment(cache: StatementCache, t: Transition): ConflictReason | null {
   if (t.assignmentInsert) {
-    cache.sql(
-      `INSERT INTO assignments (id, task_id, agent, replica_id, attempt, status, dispatched_at, started_at, finished_at,
-         lease_expires_at, deadline_at, progress_percent, progress_message, progress_at, error)
-       VALUES (:id, :task_id, :agent, :replica_id, :attempt, :status, :dispatched_at, :started_at, :finished_at,
-         :lease_expires_at, :deadline_at, :progress_percent, :progress_message, :progress_at, :error)`,
-    ).run(assignmentParams(t.assignmentInsert));
+    cache.sql(insertSql('assignments', ASSIGNMENT_INSERT_COLUMNS)).run(...valuesOf(assignmentParams(t.assignmentInsert), ASSIGNMENT_INSERT_COLUMNS));
   }
   const u = t.assignmentUpdate;
   if (u) {
@@ -129,13 +112,11 @@ function writeAssignment(cache: StatementCache, t: Transition): ConflictReason |
     // An empty patch still checks the guard: `SET id = id` changes nothing but counts the row.
     // One bound parameter per allowed status (the SQL text depends only on how many): a
     // json_each subquery here cost a virtual-table scan and a bloom filter per execution.
-    const from: Params = {};
-    u.fromStatuses.forEach((status, i) => (from[`from_${i}`] = status));
     const stmt = cache.sql(
       `UPDATE assignments SET ${set.sql === '' ? 'id = id' : set.sql}
-       WHERE id = :id AND status IN (${Object.keys(from).map((k) => `:${k}`).join(', ')})`,
+       WHERE id = ? AND status IN (${u.fromStatuses.map(() => '?').join(', ')})`,
     );
-    const r = stmt.run({ ...set.params, ...from, id: u.id });
+    const r = stmt.run(...set.values, u.id, ...u.fromStatuses);
     if (changes(r) === 0) return 'assignment';
   }
   return null;
@@ -145,9 +126,9 @@ function acquireSlot(cache: StatementCache, t: Transition): ConflictReason | nul
   const a = t.slotAcquire;
   if (!a) return null;
   const replica = cache.sql(
-    `UPDATE replicas SET in_flight = in_flight + 1, last_assigned_at = :at
-     WHERE id = :id AND status = 'live' AND in_flight < max_concurrency`,
-  ).run({ id: a.replicaId, at: a.at });
+    `UPDATE replicas SET in_flight = in_flight + 1, last_assigned_at = ?
+     WHERE id = ? AND status = 'live' AND in_flight < max_concurrency`,
+  ).run(a.at, a.replicaId);
   if (changes(replica) === 0) return 'replica_slot';
   if (a.concurrencyKey === null) return null;
   if (a.concurrencyLimit === null) {
@@ -174,9 +155,9 @@ function releaseSlot(cache: StatementCache, t: Transition): void {
   // No status guard: a lost or gone replica still gets its slot (and its record) back.
   // `in_flight > 0` keeps the counter from going negative should it ever have drifted.
   cache.sql(
-    `UPDATE replicas SET in_flight = in_flight - 1, completed = completed + :completed, failed = failed + :failed
-     WHERE id = :id AND in_flight > 0`,
-  ).run({ id: r.replicaId, completed: r.outcome === 'completed' ? 1 : 0, failed: r.outcome === 'failed' ? 1 : 0 });
+    `UPDATE replicas SET in_flight = in_flight - 1, completed = completed + ?, failed = failed + ?
+     WHERE id = ? AND in_flight > 0`,
+  ).run(r.outcome === 'completed' ? 1 : 0, r.outcome === 'failed' ? 1 : 0, r.replicaId);
   if (r.concurrencyKey === null) return;
   cache.sql('UPDATE concurrency_keys SET in_flight = in_flight - 1 WHERE key = :key AND in_flight > 0').run({ key: r.concurrencyKey });
   cache.sql('DELETE FROM concurrency_keys WHERE key = :key AND in_flight = 0').run({ key: r.concurrencyKey });

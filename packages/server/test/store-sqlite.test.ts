@@ -12,7 +12,7 @@ import { VERSION_1_ROWS_SQL, checkUpgradedFromVersion1 } from '../src/store/conf
 import { openDatabase } from '../src/store/sqlite/connection.ts';
 import { MIGRATIONS, applyMigrations } from '../src/store/sqlite/migrations.ts';
 import { openSqliteStore, type SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { WriteBatch } from '../src/store/sqlite/write-batch.ts';
+import { WriteBatch, refuse } from '../src/store/sqlite/write-batch.ts';
 import { DatabaseSync } from 'node:sqlite';
 
 function tempDir(): string {
@@ -225,10 +225,41 @@ describe('sqlite store specifics', () => {
         batch.enqueue(() => { order.push(2); db.prepare('INSERT INTO parent (id) VALUES (2)').run(); throw new Error('two fails'); }),
         batch.enqueue(() => { order.push(3); db.prepare('INSERT INTO parent (id) VALUES (3)').run(); return 'three'; }),
       ]);
-      assert.deepEqual(order, [1, 2, 3]);
+      // Without savepoints first; the throw rolls that attempt back and the batch runs again,
+      // each operation in its own savepoint.
+      assert.deepEqual(order, [1, 2, 1, 2, 3]);
       assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), ['one', 'two fails', 'three']);
       assert.deepEqual(db.prepare('SELECT id FROM parent ORDER BY id').all().map((r) => r.id), [1, 3]);
       assert.equal(batch.commits, 1);
+      db.close();
+    });
+
+    it('a refusal rejects only its operation, with no rerun and nothing written', async () => {
+      const db = memoryDb();
+      const batch = new WriteBatch(db);
+      const order: number[] = [];
+      const results = await Promise.allSettled([
+        batch.enqueue(() => { order.push(1); db.prepare('INSERT INTO parent (id) VALUES (1)').run(); return 'one'; }),
+        batch.enqueue(() => { order.push(2); return refuse(new Error('two refused')); }),
+        batch.enqueue(() => { order.push(3); db.prepare('INSERT INTO parent (id) VALUES (3)').run(); return 'three'; }),
+      ]);
+      assert.deepEqual(order, [1, 2, 3]);
+      assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), ['one', 'two refused', 'three']);
+      assert.deepEqual([count(db, 'parent'), batch.commits], [2, 1]);
+      db.close();
+    });
+
+    it('an operation that ends the transaction itself fails the batch; nothing after it runs outside one', async () => {
+      const db = memoryDb();
+      const batch = new WriteBatch(db);
+      const results = await Promise.allSettled([
+        batch.enqueue(() => db.prepare('INSERT INTO parent (id) VALUES (1)').run()),
+        batch.enqueue(() => db.exec('COMMIT')),
+        batch.enqueue(() => db.prepare('INSERT INTO parent (id) VALUES (3)').run()),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+      assert.equal(db.isTransaction, false);
+      assert.deepEqual(db.prepare('SELECT id FROM parent ORDER BY id').all().map((r) => r.id), [1], 'only what the rogue COMMIT itself committed');
       db.close();
     });
 

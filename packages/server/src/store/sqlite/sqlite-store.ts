@@ -36,7 +36,7 @@ import {
 import { StatementCache } from './statement-cache.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { applyTransition, insertEvents } from './transitions.ts';
-import { WriteBatch } from './write-batch.ts';
+import { WriteBatch, refuse, type Refusal } from './write-batch.ts';
 
 export interface OpenSqliteStoreParams {
   /** A file path, or ':memory:' (tests). */
@@ -130,7 +130,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  #write<T>(fn: () => T): Promise<T> {
+  #write<T>(fn: () => T | Refusal): Promise<T> {
     return this.#batch.enqueue(fn);
   }
 
@@ -157,15 +157,21 @@ export class SqliteStore implements Store {
   taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]> {
     if (params.tasks.length === 0) return this.#read(() => []);
     // One operation for the whole call: its tasks commit together or not at all.
-    return this.#write(() => params.tasks.map(({ task, events }) => this.#createTask(task, events)));
+    return this.#write(() => {
+      // In the same write as the insert, and before any of it: a delete of the agent is
+      // either before (refused here, nothing written) or after (refused there, since these
+      // tasks are then unfinished).
+      const agentExists = this.#sql('SELECT 1 AS one FROM agents WHERE name = ?');
+      for (const { task } of params.tasks) {
+        if (task.agent !== null && !agentExists.get(task.agent)) {
+          return refuse(new FlotillaError('UNKNOWN_AGENT', `no agent named "${task.agent}" is registered`));
+        }
+      }
+      return params.tasks.map(({ task, events }) => this.#createTask(task, events));
+    });
   }
 
   #createTask(task: NewTask, events: NewEvent[]): TaskCreateResult {
-    // In the same write as the insert: a delete of the agent is either before (refused
-    // here) or after (refused there, since this task is then unfinished).
-    if (task.agent !== null && !this.#sql('SELECT 1 AS one FROM agents WHERE name = ?').get(task.agent)) {
-      throw new FlotillaError('UNKNOWN_AGENT', `no agent named "${task.agent}" is registered`);
-    }
     if (task.idempotencyKey !== null) {
       const row = this.#sql(
         `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id WHERE t.idempotency_key = ?`,
@@ -402,7 +408,7 @@ export class SqliteStore implements Store {
   agentCreate(params: { agent: AgentRecord; event: NewEvent }): Promise<EventRecord[]> {
     return this.#write(() => {
       if (this.#sql('SELECT 1 FROM agents WHERE name = ?').get(params.agent.name)) {
-        throw new FlotillaError('AGENT_EXISTS', `agent ${params.agent.name} already exists`);
+        return refuse(new FlotillaError('AGENT_EXISTS', `agent ${params.agent.name} already exists`));
       }
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,

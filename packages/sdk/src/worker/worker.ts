@@ -12,7 +12,6 @@ import type { Logger, ReportOp, WorkerChannel } from './channel.ts';
 
 export type { Logger, LogLevel } from './channel.ts';
 import { NonRetryableError, TaskAbortedError, type AbortKind } from './errors.ts';
-import { DeferredStarts } from './deferred-starts.ts';
 import { HttpChannel } from './http-channel.ts';
 import { SocketChannel, type WebSocketConstructor } from './socket-channel.ts';
 
@@ -108,7 +107,6 @@ export class FlotillaWorker {
   #started = false;
   #stopping: Promise<void> | null = null;
   #tasks = new Set<Promise<void>>();
-  readonly #starts = new DeferredStarts();
   /** Attempts completed / failed by this process (observability). */
   readonly stats = { completed: 0, failed: 0, cancelled: 0, dropped: 0 };
 
@@ -231,15 +229,13 @@ export class FlotillaWorker {
   async #runOne(r: Running): Promise<void> {
     const { leased, controller } = r;
     const id = leased.assignmentId;
-    const sendStart = () => this.#report('start', id).then((ok) => {
+    const started = this.#report('start', id).then((ok) => {
       if (!ok) abort(controller, 'lease_lost', 'the attempt was taken back before it started');
     });
     // Over a socket the server applies one assignment's reports in the order they were sent,
     // so the handler need not wait for `start` to be acknowledged (a round trip off every
-    // task's latency), and `start` can wait for the end of the turn (deferred-starts.ts).
-    // Over HTTP a later report could overtake it: send it and wait.
-    if (this.#channel.kind === 'http') await sendStart();
-    else this.#starts.defer(id, () => void sendStart());
+    // task's latency). Over HTTP a later report could overtake it: wait.
+    if (this.#channel.kind === 'http') await started;
     let client: Promise<Flotilla> | undefined;
     const ctx: TaskContext = {
       assignmentId: leased.assignmentId,
@@ -279,8 +275,6 @@ export class FlotillaWorker {
       }
     }
 
-    // Finished within its first turn: `start` is never sent; the final report stands for it.
-    this.#starts.settle(id);
     const kind = kindOf(controller.signal);
     const endedByServer = controller.signal.reason instanceof TaskAbortedError && controller.signal.reason.endedByServer;
     if (kind === 'lease_lost' || endedByServer) {

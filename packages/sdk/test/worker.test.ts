@@ -262,6 +262,47 @@ describe('worker runtime over websocket: connection loss', () => {
     }
   });
 
+  it('stop() while disconnected still delivers a finished result when the server is back within the drain time', { timeout: 40_000 }, async () => {
+    const port = await freePort();
+    const database = join(dir, 'comeback.db');
+    let node = await startServerProcess({ database, env, port });
+    const local = new Flotilla({ url: node.url, token: TOKEN });
+    try {
+      await local.agents.create({ name: 'comeback' });
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const w = createWorker({
+        url: node.url, token: TOKEN, agent: 'comeback', log: () => {},
+        handler: async (t) => {
+          started();
+          await released;
+          return { kept: t.input };
+        },
+      });
+      await w.start();
+      const task = await local.tasks.submit({ agent: 'comeback', input: 'yes' });
+      await running;
+      await node.kill('SIGKILL');
+      // Let the worker see the connection drop (a few ms; the close is a TCP reset).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The handler finishes after the connection dropped, and the worker is told to stop
+      // before the server is back: the result must still reach it, as the same attempt.
+      release();
+      const stopped = w.stop({ drainTimeoutMs: 20_000 });
+      node = await startServerProcess({ database, env, port });
+      await stopped;
+      const done = await local.tasks.wait(task.id, { timeoutMs: 10_000 });
+      assert.equal(done.status, 'completed');
+      assert.deepEqual(done.result, { kept: 'yes' });
+      assert.equal(done.attempt, 1, 'delivered by the stopping worker, not run again');
+      assert.equal(w.stats.completed, 1);
+    } finally {
+      await node.kill('SIGKILL');
+    }
+  });
+
   it('stop() returns even when the server is gone for good', { timeout: 30_000 }, async () => {
     const node = await startServerProcess({ database: join(dir, 'gone.db'), env });
     const local = new Flotilla({ url: node.url, token: TOKEN });

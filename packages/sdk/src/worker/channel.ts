@@ -45,8 +45,13 @@ export interface WorkerChannel {
   open(hooks: ChannelHooks): Promise<Registration>;
   /** A slot was freed (the HTTP channel opens a lease request). */
   slotFreed(): void;
-  /** Stop taking new work; reports keep working. */
+  /** Stop taking new work; reports keep working (and wait for a reconnection) until giveUp(). */
   drain(): Promise<void>;
+  /**
+   * The drain's time is up: reports still waiting for a reconnection (or for an answer on a
+   * connection that dropped) stop waiting and count as not delivered.
+   */
+  giveUp(): void;
   report(op: ReportOp, assignmentId: string, body: Record<string, unknown>): Promise<ReportOutcome>;
   progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null>;
   /** A scoped token for the attempt's task tree (to submit children as the tree's owner). */

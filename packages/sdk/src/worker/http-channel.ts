@@ -159,6 +159,10 @@ export class HttpChannel implements WorkerChannel {
     return result;
   }
 
+  giveUp(): void {
+    // Each HTTP report has its own timeout and retries; nothing waits for a connection.
+  }
+
   async close(): Promise<void> {
     await this.drain();
     if (this.#replicaId) {

@@ -78,12 +78,13 @@ export class SocketChannel implements WorkerChannel {
   #closed: Promise<void>;
   #markClosed!: () => void;
   /**
-   * Resolves once the worker is stopping while disconnected: reports already waiting for a
-   * reconnection stop waiting too (a handler that finished just after the connection dropped
-   * must not hold stop() until a server that may never come back returns).
+   * Resolves when the worker's drain time is up (giveUp): reports waiting for a reconnection
+   * stop waiting. Until then a stopping worker still delivers what its handlers finish, over
+   * a reconnection if need be; after it, a server that may never come back holds nothing up.
    */
   #stopWaiting: Promise<void>;
   #markStopWaiting!: () => void;
+  #gaveUp = false;
 
   constructor(options: SocketChannelOptions) {
     this.#o = options;
@@ -199,9 +200,9 @@ export class SocketChannel implements WorkerChannel {
       this.#pending.delete(id);
       pending.resolve(DISCONNECTED);
     }
-    // Stopping, or refused for good: nothing will ever answer the reports still waiting.
-    if (this.#closing || this.#draining || code === REPLACED) this.#failPending();
-    if (this.#draining) this.#markStopWaiting();
+    // Closed, out of drain time, or refused for good: nothing will answer the reports still
+    // waiting. (A draining worker keeps them: they go again on the next connection.)
+    if (this.#closing || this.#gaveUp || code === REPLACED) this.#failPending();
     if (this.#closing || this.#connecting) return;
     if (code === REPLACED) {
       this.#hooks!.fatal('REPLICA_REPLACED', `another connection registered replica ${this.#replicaId}: ${reason}`);
@@ -285,8 +286,8 @@ export class SocketChannel implements WorkerChannel {
   }
 
   async #request(fields: Record<string, unknown>): Promise<Reply | null> {
-    // While stopping, a report does not wait for a reconnection that may never come.
-    if (this.#draining && this.#socket === null) return null;
+    // Out of drain time, a report does not wait for a reconnection that may never come.
+    if (this.#gaveUp && this.#socket === null) return null;
     await Promise.race([this.#ready, this.#closed, this.#stopWaiting]);
     // Closed, or the server refused this worker while reconnecting: nothing will answer.
     if (this.#socket === null) return null;
@@ -299,16 +300,18 @@ export class SocketChannel implements WorkerChannel {
 
   async drain(): Promise<void> {
     this.#draining = true;
-    // While disconnected there is nothing to stop (the next hello says `drain`), and the
-    // reports waiting for that reconnection give up.
+    // While disconnected there is nothing to stop: the next hello says `drain`.
     const socket = this.#socket;
-    if (socket === null || this.#connecting || socket.readyState !== socket.OPEN) {
-      this.#markStopWaiting();
-      return;
-    }
+    if (socket === null || this.#connecting || socket.readyState !== socket.OPEN) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.#send({ op: 'drain' }, socket), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
     clearTimeout(timer);
+  }
+
+  giveUp(): void {
+    this.#gaveUp = true;
+    this.#markStopWaiting();
+    if (this.#socket === null) this.#failPending();
   }
 
   async report(op: ReportOp, assignmentId: string, body: Record<string, unknown>): Promise<ReportOutcome> {

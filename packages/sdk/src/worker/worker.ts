@@ -204,6 +204,9 @@ export class FlotillaWorker {
     await Promise.race([Promise.all([...this.#tasks]), deadline]);
     // The deadline must not outlive the drain: a pending timer keeps a process alive.
     clearTimeout(timer);
+    // Out of time: reports still waiting for a reconnection give up, so the handlers that
+    // finished can end, and those still running are failed (retryable) and end too.
+    this.#channel.giveUp();
     for (const r of this.#running.values()) abort(r.controller, 'shutdown', 'the worker is shutting down');
     await Promise.all([...this.#tasks]);
     if (this.#heartbeatTimer) clearInterval(this.#heartbeatTimer);

@@ -92,6 +92,15 @@ class Client {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A socket `start` is written a few ms after its answer (worker-session.ts START_WRITE_DELAY_MS). */
+async function statusBecomes(taskId: string, status: string): Promise<void> {
+  const deadline = Date.now() + 2_000;
+  while ((await h.task(taskId)).status !== status) {
+    if (Date.now() > deadline) assert.fail(`task ${taskId} did not become ${status}`);
+    await sleep(5);
+  }
+}
+
 describe('WebSocket worker protocol', () => {
   it('refuses an upgrade without a valid token (401, nothing registered)', async () => {
     for (const headers of [{}, { authorization: 'Bearer wrong-token' }]) {
@@ -127,7 +136,7 @@ describe('WebSocket worker protocol', () => {
     assert.equal((await h.task(tasks[2]!.id)).status, 'pending');
 
     await c.ok('start', { assignmentId: a!.assignmentId });
-    assert.equal((await h.task(a!.task.id)).status, 'running');
+    await statusBecomes(a!.task.id, 'running');
     const progress = await c.ok('progress', { assignmentId: a!.assignmentId, percent: 50, message: 'half' });
     assert.equal(progress.cancelRequested, false);
     assert.equal((await h.task(a!.task.id)).assignment!.progress!.percent, 50);
@@ -195,8 +204,8 @@ describe('WebSocket worker protocol', () => {
     await first.ok('start', { assignmentId: byTask.get(t2.id)!.assignmentId });
     first.ws.terminate();
     await first.closed;
-    // Leases are untouched by the disconnect itself.
-    assert.equal((await h.task(t1.id)).status, 'running');
+    // Leases are untouched by the disconnect itself (the starts are written on the close).
+    await statusBecomes(t1.id, 'running');
 
     // The worker kept t1 only; t2 (running) and t3 (never started) are not listed.
     const second = await Client.open();
@@ -219,6 +228,42 @@ describe('WebSocket worker protocol', () => {
     await second.ok('complete', { assignmentId: byTask.get(t1.id)!.assignmentId, result: 'kept' });
     assert.equal((await h.task(t1.id)).status, 'completed');
     second.ws.close();
+  });
+
+  it('a start is written a moment later, or not at all when the final report comes first', async () => {
+    const c = await Client.open();
+    await c.ok('hello', { agent: 'analyst', maxConcurrency: 2 });
+    const quick = await h.submit({ agent: 'analyst' });
+    const slow = await h.submit({ agent: 'analyst' });
+    const got = await c.assignments(2);
+    const of = (id: string) => got.find((a) => a.task.id === id)!.assignmentId as string;
+    await c.ok('start', { assignmentId: of(quick.id) });
+    await c.ok('complete', { assignmentId: of(quick.id), result: 1 });
+    await c.ok('start', { assignmentId: of(slow.id) });
+    await statusBecomes(slow.id, 'running');
+    await c.ok('complete', { assignmentId: of(slow.id), result: 2 });
+    const types = async (id: string) => (await h.api('GET', `/tasks/${id}/events`)).body.items.map((e: Frame) => e.type);
+    assert.deepEqual(await types(quick.id), ['task.created', 'task.dispatched', 'task.completed']);
+    assert.deepEqual(await types(slow.id), ['task.created', 'task.dispatched', 'task.started', 'task.completed']);
+  });
+
+  it('a worker that dies right after start: its reconnection finds the attempt started (lost and counted), not undelivered', async () => {
+    const first = await Client.open();
+    const welcome = await first.ok('hello', { agent: 'analyst', maxConcurrency: 1 });
+    const task = await h.submit({ agent: 'analyst', maxAttempts: 2 });
+    const [a] = await first.assignments(1);
+    await first.ok('start', { assignmentId: a!.assignmentId });
+    // The process dies at once and comes back at once, holding nothing.
+    first.ws.terminate();
+    await first.closed;
+    const second = await Client.open();
+    const back = await second.ok('hello', { agent: 'analyst', replicaId: welcome.replica.id, maxConcurrency: 1, held: [] });
+    assert.equal(back.held.released, 1);
+    const after = await h.task(task.id);
+    assert.equal(after.attempt, 1, 'the attempt counted');
+    const assignments = (await h.api('GET', `/tasks/${task.id}/assignment`)).body.attempts as Frame[];
+    assert.equal(assignments[0]!.status, 'lost');
+    assert.equal(assignments[0]!.error.code, 'NOT_HELD');
   });
 
   it('drain stops pushes while reports still work', async () => {

@@ -278,6 +278,18 @@ export class WorkerService {
     }
   }
 
+  /**
+   * The checks of `start` without its write (the WebSocket session writes the start a few
+   * milliseconds later, or not at all when the attempt's final report comes first): the
+   * replica is the principal's, the attempt is this replica's and still live.
+   */
+  async startCheck(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
+    await this.#requireReplicaServed(principal, p.replicaId);
+    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+    // Decided only to be checked (it throws for an attempt that is over); written later.
+    decideStart({ task, assignment, now: this.#ctx.now(), leaseMs: this.#ctx.config.leaseMs });
+  }
+
   async start(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
     await this.#requireReplicaServed(principal, p.replicaId);
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);

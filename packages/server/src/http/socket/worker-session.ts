@@ -46,6 +46,17 @@ export const CLOSE = {
 
 /** Requests being handled at once on one socket; beyond this the client is not waiting for replies. */
 const MAX_IN_FLIGHT = 1_000;
+/**
+ * How long a received `start` waits before it is written. A task whose final report comes
+ * within this time needs no `start` write at all (`complete` and `fail` apply from
+ * `dispatched`): for quick tasks a third of their writes. The start is still known to the
+ * server from the moment it arrives, and written at the latest when the window ends or the
+ * socket closes, so an attempt whose worker died right after starting it is judged as
+ * started (lost, and counted), never as undelivered.
+ */
+const START_WRITE_DELAY_MS = 10;
+/** Per replica: the starts a closed session of it is still writing (see #onClose). */
+const startsBeingWritten = new Map<string, Promise<void>>();
 /** Replies queued for a client that does not read them. */
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
@@ -84,6 +95,9 @@ export class WorkerSession {
   #inFlight = 0;
   #connectedSeq = 0;
   #draining = false;
+  /** Received `start`s not written yet (see START_WRITE_DELAY_MS), and the one timer for them. */
+  readonly #pendingStarts = new Set<string>();
+  #startTimer: NodeJS.Timeout | null = null;
   readonly #reauthenticate: () => Promise<Principal | null>;
 
   constructor(params: {
@@ -137,10 +151,43 @@ export class WorkerSession {
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    const replicaId = this.#replicaId;
+    if (replicaId !== null) {
+      // A reconnection of this replica (on this node) judges its attempts only once these
+      // starts are written: one the worker started must count as started.
+      const written = this.#writeStarts().then(() => {
+        if (startsBeingWritten.get(replicaId) === written) startsBeingWritten.delete(replicaId);
+      });
+      startsBeingWritten.set(replicaId, written);
+    }
     this.#closeLease?.();
     this.#closeLease = null;
     if (this.#pinger) clearInterval(this.#pinger);
     if (this.#replicaId) this.#hub.detach(this.#replicaId, this);
+  }
+
+  #deferStart(assignmentId: string): void {
+    this.#pendingStarts.add(assignmentId);
+    this.#startTimer ??= setTimeout(() => this.#writeStarts(), START_WRITE_DELAY_MS);
+  }
+
+  /**
+   * Writes the starts still pending, each in its assignment's chain: a report that arrives
+   * meanwhile is decided only after the start is written, as if the start had been written
+   * when it arrived. Failures need no answer: the start was acknowledged when checked, and
+   * an attempt that ended meanwhile reaches the worker as a revoke push.
+   */
+  #writeStarts(): Promise<unknown> {
+    if (this.#startTimer) clearTimeout(this.#startTimer);
+    this.#startTimer = null;
+    const replicaId = this.#replicaId;
+    if (replicaId === null || this.#pendingStarts.size === 0) return Promise.resolve();
+    const ids = [...this.#pendingStarts];
+    this.#pendingStarts.clear();
+    return Promise.all(ids.map((assignmentId) => this.#chain(assignmentId, () => this.#engine.workers.start(this.#principal, { assignmentId, replicaId }).catch((err: unknown) => {
+      if (err instanceof FlotillaError && err.code === 'ASSIGNMENT_SUPERSEDED') return;
+      this.#log.warn({ err, assignmentId }, 'writing a start failed');
+    }))));
   }
 
   #reply(id: number | string | null, result: unknown): void {
@@ -191,14 +238,19 @@ export class WorkerSession {
       return;
     }
     const key = typeof m.assignmentId === 'string' ? m.assignmentId : null;
-    const after = key ? this.#chains.get(key) ?? this.#hello : this.#hello;
-    const run = (after ?? Promise.resolve()).then(() => this.#handle(m));
-    if (key) {
-      this.#chains.set(key, run);
-      void run.then(() => {
-        if (this.#chains.get(key) === run) this.#chains.delete(key);
-      });
-    }
+    if (key) void this.#chain(key, () => this.#handle(m));
+    else void (this.#hello ?? Promise.resolve()).then(() => this.#handle(m));
+  }
+
+  /** Runs `work` after everything queued before it for the same assignment (`work` never rejects). */
+  #chain(key: string, work: () => Promise<void>): Promise<void> {
+    const after = this.#chains.get(key) ?? this.#hello;
+    const run = (after ?? Promise.resolve()).then(work);
+    this.#chains.set(key, run);
+    void run.then(() => {
+      if (this.#chains.get(key) === run) this.#chains.delete(key);
+    });
+    return run;
   }
 
   /** Socket ops are audited like the HTTP requests they stand for (heartbeats, progress and reads are not). */
@@ -246,7 +298,8 @@ export class WorkerSession {
       case 'hello':
         return this.#helloOp(m);
       case 'start':
-        await workers.start(p, { assignmentId, replicaId });
+        await workers.startCheck(p, { assignmentId, replicaId });
+        this.#deferStart(assignmentId);
         return {};
       case 'heartbeat': {
         // Also the replica's liveness: a worker heartbeats even when it holds nothing.
@@ -259,12 +312,16 @@ export class WorkerSession {
         return { leaseExpiresAt: toIso(beat.leaseExpiresAt), cancelRequested: beat.cancelRequested };
       }
       case 'complete':
+        // The final report stands for a start not written yet.
+        this.#pendingStarts.delete(assignmentId);
         await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never });
         return {};
       case 'fail':
+        this.#pendingStarts.delete(assignmentId);
         await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true });
         return {};
       case 'cancelled':
+        this.#pendingStarts.delete(assignmentId);
         await workers.acknowledgeCancel(p, { assignmentId, replicaId });
         return {};
       case 'token':
@@ -308,6 +365,7 @@ export class WorkerSession {
       this.close(CLOSE.replaced, 'a newer connection registered this replica');
       throw new FlotillaError('REPLICA_MISMATCH', 'a newer connection registered this replica');
     }
+    await startsBeingWritten.get(replica.id);
     const held = await workers.reconcile(this.#principal, { replicaId: replica.id, held: (m.held as string[] | undefined) ?? [] });
     if (this.#closed) throw new FlotillaError('SHUTTING_DOWN', 'the connection closed during hello');
     if (m.drain === true) this.#draining = true;

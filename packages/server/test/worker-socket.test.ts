@@ -245,6 +245,16 @@ describe('WebSocket worker protocol', () => {
     const types = async (id: string) => (await h.api('GET', `/tasks/${id}/events`)).body.items.map((e: Frame) => e.type);
     assert.deepEqual(await types(quick.id), ['task.created', 'task.dispatched', 'task.completed']);
     assert.deepEqual(await types(slow.id), ['task.created', 'task.dispatched', 'task.started', 'task.completed']);
+
+    // A final report that is refused does not stand for the start: it is still written.
+    const refused = await h.submit({ agent: 'analyst' });
+    const [r] = await c.assignments(1);
+    await c.ok('start', { assignmentId: r!.assignmentId });
+    let deep: unknown = 0;
+    for (let i = 0; i < 100; i++) deep = [deep];
+    const bad = await c.request('complete', { assignmentId: r!.assignmentId, result: deep });
+    assert.equal(bad.ok, false);
+    await statusBecomes(refused.id, 'running');
   });
 
   it('a worker that dies right after start: its reconnection finds the attempt started (lost and counted), not undelivered', async () => {

@@ -154,8 +154,9 @@ export class WorkerSession {
     const replicaId = this.#replicaId;
     if (replicaId !== null) {
       // A reconnection of this replica (on this node) judges its attempts only once these
-      // starts are written: one the worker started must count as started.
-      const written = this.#writeStarts().then(() => {
+      // starts are written: one the worker started must count as started. Ops still running
+      // (a start being checked) finish first, so their starts are written too.
+      const written = Promise.all([...this.#chains.values()]).then(() => this.#writeStarts()).then(() => {
         if (startsBeingWritten.get(replicaId) === written) startsBeingWritten.delete(replicaId);
       });
       startsBeingWritten.set(replicaId, written);
@@ -168,7 +169,12 @@ export class WorkerSession {
 
   #deferStart(assignmentId: string): void {
     this.#pendingStarts.add(assignmentId);
-    this.#startTimer ??= setTimeout(() => this.#writeStarts(), START_WRITE_DELAY_MS);
+    // Closed meanwhile: the close is writing pending starts once this op's chain is done.
+    if (this.#closed) return;
+    if (this.#startTimer === null) {
+      this.#startTimer = setTimeout(() => void this.#writeStarts(), START_WRITE_DELAY_MS);
+      this.#startTimer.unref();
+    }
   }
 
   /**
@@ -312,17 +318,17 @@ export class WorkerSession {
         return { leaseExpiresAt: toIso(beat.leaseExpiresAt), cancelRequested: beat.cancelRequested };
       }
       case 'complete':
-        // The final report stands for a start not written yet.
-        this.#pendingStarts.delete(assignmentId);
         await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never });
+        // Applied: it stands for a start not written yet (a refused one leaves it pending).
+        this.#pendingStarts.delete(assignmentId);
         return {};
       case 'fail':
-        this.#pendingStarts.delete(assignmentId);
         await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true });
+        this.#pendingStarts.delete(assignmentId);
         return {};
       case 'cancelled':
-        this.#pendingStarts.delete(assignmentId);
         await workers.acknowledgeCancel(p, { assignmentId, replicaId });
+        this.#pendingStarts.delete(assignmentId);
         return {};
       case 'token':
         return issuedTokenView(await workers.assignmentToken(p, { assignmentId, replicaId }));

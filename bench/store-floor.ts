@@ -14,10 +14,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { v7 as uuidv7 } from 'uuid';
 import { decideComplete, decideDispatch } from '../packages/server/src/core/task-machine.ts';
-import type { NewEvent, NewTask, TaskRecord, Transition } from '../packages/server/src/core/types.ts';
+import type { NewTask, TaskRecord, Transition } from '../packages/server/src/core/types.ts';
 import { openPostgresStore } from '../packages/server/src/store/postgres/postgres-store.ts';
 import { openSqliteStore } from '../packages/server/src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../packages/server/src/store/store.ts';
+import { agentRecord, createdEvent, newTask } from '../packages/server/src/store/conformance/harness.ts';
 import { createDatabase } from './lib/postgres.ts';
 
 const IN_FLIGHT = 50;
@@ -25,19 +26,10 @@ const { values } = parseArgs({ options: { store: { type: 'string', default: 'sql
 const N = Number(values.tasks);
 const PAD = 'x'.repeat(180);
 
-function newTask(now: number): NewTask {
+/** The conformance suite's task, with a time-ordered id (as the server's) and a ~200-byte input. */
+function floorTask(now: number): NewTask {
   const id = uuidv7();
-  return {
-    id, type: 'bench', status: 'pending', priority: 5, agent: 'floor', capabilities: [], replica: null, site: null,
-    concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 60_000, runAt: now, assignmentId: null,
-    cancelRequestedAt: null, input: { n: 1, pad: PAD }, result: null, error: null, createdAt: now, updatedAt: now,
-    finishedAt: null, idempotencyKey: null, correlation: {}, traceparent: null, parentId: null, createdBy: 'bench',
-    rootId: id, ownerId: 'bench',
-  };
-}
-
-function created(task: NewTask): NewEvent {
-  return { type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null, data: { priority: task.priority } };
+  return newTask({ id, rootId: id, agent: 'floor', type: 'bench', input: { n: 1, pad: PAD }, runAt: now, createdAt: now, updatedAt: now, createdBy: 'bench', ownerId: 'bench' });
 }
 
 /** Runs `count` jobs with at most IN_FLIGHT at once; returns µs per job. */
@@ -66,10 +58,7 @@ async function main(): Promise<void> {
     const now = Date.now();
     const none = { type: 'bench.setup', taskId: null, agent: 'floor', replicaId: null, assignmentId: null, data: {} };
     await store.agentCreate({
-      agent: {
-        name: 'floor', description: '', capabilities: [], maxConcurrency: N, maxAttempts: null, timeoutMs: null, level: 0,
-        toolDomains: [], concurrencyLimits: {}, retryBaseDelayMs: null, retryMaxDelayMs: null, runtime: 'pull', createdAt: now, updatedAt: now,
-      },
+      agent: agentRecord({ name: 'floor', capabilities: [], maxConcurrency: N, createdAt: now, updatedAt: now }),
       event: none,
     });
     const { replica } = await store.replicaRegister({
@@ -77,8 +66,8 @@ async function main(): Promise<void> {
       event: { ...none, replicaId: 'floor-1' },
     });
 
-    const tasks: NewTask[] = Array.from({ length: N }, () => newTask(now));
-    const createUs = await pipelined(N, (i) => store.taskCreate({ tasks: [{ task: tasks[i]!, events: [created(tasks[i]!)] }] }));
+    const tasks: NewTask[] = Array.from({ length: N }, () => floorTask(now));
+    const createUs = await pipelined(N, (i) => store.taskCreate({ tasks: [{ task: tasks[i]!, events: [createdEvent(tasks[i]!)] }] }));
 
     const dispatches: Transition[] = tasks.map((task) => decideDispatch({
       task: { ...task, seq: 0 } as TaskRecord, replica: { id: replica.id, agent: 'floor' }, assignmentId: uuidv7(), now, leaseMs: 60_000, concurrencyLimit: null,

@@ -10,14 +10,17 @@ export class FlotillaApiError extends Error {
   readonly details: unknown;
   /** The x-request-id the client sent; the server logs under it. */
   readonly requestId: string | undefined;
+  /** The answer's `Retry-After`, in ms, when it had one: do not try again sooner. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(params: { code: ErrorCode; message: string; status: number; details?: unknown; requestId?: string }) {
+  constructor(params: { code: ErrorCode; message: string; status: number; details?: unknown; requestId?: string; retryAfterMs?: number }) {
     super(params.message);
     this.name = 'FlotillaApiError';
     this.code = params.code;
     this.status = params.status;
     this.details = params.details;
     this.requestId = params.requestId;
+    this.retryAfterMs = params.retryAfterMs;
   }
 }
 
@@ -47,7 +50,7 @@ export function isFlotillaError(err: unknown, code?: ErrorCode): err is Flotilla
  * The error for a non-2xx answer. A body that is not a Flotilla error (a proxy's HTML page,
  * a truncated body) still becomes a typed error: code INTERNAL with the real HTTP status.
  */
-export function apiErrorFrom(status: number, bodyText: string, requestId: string | undefined): FlotillaApiError {
+export function apiErrorFrom(status: number, bodyText: string, requestId: string | undefined, retryAfterMs?: number): FlotillaApiError {
   let parsed: unknown = null;
   try {
     parsed = bodyText === '' ? null : JSON.parse(bodyText);
@@ -62,6 +65,7 @@ export function apiErrorFrom(status: number, bodyText: string, requestId: string
       status,
       ...(error.details === undefined ? {} : { details: error.details }),
       ...(requestId === undefined ? {} : { requestId }),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     });
   }
   return new FlotillaApiError({
@@ -69,5 +73,18 @@ export function apiErrorFrom(status: number, bodyText: string, requestId: string
     message: `unexpected HTTP ${status} response${bodyText ? `: ${bodyText.slice(0, 200)}` : ''}`,
     status,
     ...(requestId === undefined ? {} : { requestId }),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
+}
+
+/**
+ * `Retry-After` in ms: delay-seconds (`2`) or an HTTP date; undefined when absent or
+ * unreadable. A date in the past is 0.
+ */
+export function parseRetryAfter(header: string | null, now = Date.now()): number | undefined {
+  if (header === null) return undefined;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -7,7 +7,7 @@
 // request that provably never left (connection refused). A non-idempotent POST that may
 // have been applied surfaces its error instead of running twice.
 
-import { apiErrorFrom, FlotillaApiError, FlotillaNetworkError } from './errors.ts';
+import { apiErrorFrom, FlotillaApiError, FlotillaNetworkError, parseRetryAfter } from './errors.ts';
 
 export type QueryValue = string | number | boolean | undefined | null | readonly (string | number)[];
 
@@ -146,12 +146,12 @@ export class Transport {
         if (response.status === 503) {
           const text = await response.text();
           this.#advance(index);
-          lastError = apiErrorFrom(503, text, requestId);
+          lastError = apiErrorFrom(503, text, requestId, parseRetryAfter(response.headers.get('retry-after')));
           // A 503 (shutting down, store unavailable) is retried elsewhere only if that is safe.
           if (opts.idempotent) continue;
           throw lastError;
         }
-        if (!response.ok) throw apiErrorFrom(response.status, await response.text(), requestId);
+        if (!response.ok) throw apiErrorFrom(response.status, await response.text(), requestId, parseRetryAfter(response.headers.get('retry-after')));
         if (stream) {
           // The caller's signal keeps cancelling the body (the listener stays); only the
           // header timeout ends here.

@@ -1,11 +1,19 @@
 // The HTTP lease protocol (docs/protocol.md, part 1): one long-poll lease request open
 // while there are free slots, so work arrives as soon as it is dispatched, without polling.
 // For runtimes without WebSocket, and the reference for workers in other languages.
+//
+// Reports: a body above the limit the server announced (`maxMessageBytes`) is not sent (the
+// worker fails the attempt instead); one refused with 413 is treated the same way. A report
+// refused with a 5xx, or lost to a network error, is sent again with backoff while the
+// attempt's lease may still be live (channel.ts, deliver), until giveUp().
 
-import { isFlotillaError, type FlotillaApiError } from '../client/errors.ts';
+import { FlotillaApiError, FlotillaNetworkError, isFlotillaError } from '../client/errors.ts';
 import type { Transport } from '../client/transport.ts';
 import type { LeasedTask } from '../wire.ts';
-import { kindForStatus, type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type WorkerChannel } from './channel.ts';
+import {
+  appliedBefore, deliver, kindForStatus, Leases, SizeLimit, utf8Length,
+  type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type ReportTry, type WorkerChannel,
+} from './channel.ts';
 
 export interface HttpChannelOptions {
   transport: Transport;
@@ -18,6 +26,8 @@ export interface HttpChannelOptions {
 }
 
 const FATAL = ['UNKNOWN_AGENT', 'UNAUTHENTICATED', 'FORBIDDEN'];
+/** Answers that say nothing about the report itself: try it again (429 too, after its Retry-After). */
+const RETRY_STATUSES = [429, 500, 502, 503, 504];
 
 export class HttpChannel implements WorkerChannel {
   readonly kind = 'http';
@@ -28,10 +38,17 @@ export class HttpChannel implements WorkerChannel {
   #stopping = false;
   #leaseAbort: AbortController | null = null;
   #slotFreed: (() => void) | null = null;
+  readonly #size = new SizeLimit();
+  readonly #leases = new Leases();
+  /** The drain's time is up (giveUp) or the channel closed: reports stop being retried. */
+  #gaveUp = false;
+  readonly #stopRetrying: Promise<void>;
+  #markStopRetrying!: () => void;
 
   constructor(options: HttpChannelOptions) {
     this.#o = options;
     this.#replicaId = options.replicaId;
+    this.#stopRetrying = new Promise((resolve) => (this.#markStopRetrying = resolve));
   }
 
   async open(hooks: ChannelHooks): Promise<Registration> {
@@ -49,8 +66,10 @@ export class HttpChannel implements WorkerChannel {
       ...(this.#o.site ? { site: this.#o.site } : {}),
     };
     // Re-registering with the same id is harmless, so it may be resent after a failure.
-    const res = await this.#o.transport.request<{ replica: { id: string }; heartbeatIntervalMs: number }>('POST', '/workers/register', { body, idempotent: this.#replicaId !== null });
+    const res = await this.#o.transport.request<{ replica: { id: string }; heartbeatIntervalMs: number; leaseMs?: number; maxMessageBytes?: number }>('POST', '/workers/register', { body, idempotent: this.#replicaId !== null });
     this.#replicaId = res.replica.id;
+    this.#size.announce(res.maxMessageBytes);
+    if (typeof res.leaseMs === 'number' && res.leaseMs > 0) this.#leases.leaseMs = res.leaseMs;
     return { replicaId: res.replica.id, heartbeatIntervalMs: res.heartbeatIntervalMs };
   }
 
@@ -73,6 +92,7 @@ export class HttpChannel implements WorkerChannel {
           signal: this.#leaseAbort.signal,
         });
         backoff = 100;
+        for (const a of res.assignments) this.#leases.renewed(a.assignmentId);
         if (res.assignments.length > 0) hooks.assign(res.assignments);
       } catch (err) {
         if (this.#stopping) break;
@@ -106,27 +126,69 @@ export class HttpChannel implements WorkerChannel {
 
   async report(op: ReportOp, assignmentId: string, body: Record<string, unknown>): Promise<ReportOutcome> {
     const path = `/assignments/${assignmentId}/${op}`;
-    try {
-      await this.#o.transport.request('POST', path, { body: { replicaId: this.#replicaId, ...body }, idempotent: false });
-      return 'ok';
-    } catch (err) {
-      if (isFlotillaError(err, 'ASSIGNMENT_SUPERSEDED')) {
-        this.#o.log('info', 'report not applied: the attempt was already ended', { path, details: err.details });
-        return 'superseded';
-      }
-      this.#o.log('warn', 'report failed', { path, error: String(err) });
-      return 'failed';
+    const payload = { replicaId: this.#replicaId, ...body };
+    // Exactly the bytes the transport sends (it serializes the body the same way).
+    const bytes = utf8Length(JSON.stringify(payload));
+    const tooLarge = this.#size.check(bytes);
+    if (tooLarge) return { tooLarge };
+    const outcome = await deliver({
+      op, assignmentId, log: this.#o.log, leases: this.#leases,
+      stopped: () => this.#gaveUp,
+      stopping: this.#stopRetrying,
+      send: async (): Promise<ReportTry> => {
+        try {
+          await this.#o.transport.request('POST', path, { body: payload, idempotent: false });
+          if (op === 'start') this.#leases.renewed(assignmentId);
+          return { outcome: 'ok' };
+        } catch (err) {
+          return this.#judge(op, path, bytes, err);
+        }
+      },
+    });
+    if (op !== 'start') this.#leases.forget(assignmentId);
+    return outcome;
+  }
+
+  /** What a failed report call means: settled (and how), or worth another try. */
+  #judge(op: ReportOp, path: string, bytes: number, err: unknown): ReportTry {
+    if (isFlotillaError(err, 'ASSIGNMENT_SUPERSEDED')) {
+      if (appliedBefore(op, err.details)) return { outcome: 'ok' };
+      this.#o.log('info', 'report not applied: the attempt was already ended', { path, details: err.details });
+      return { outcome: 'superseded' };
     }
+    if (isFlotillaError(err, 'PAYLOAD_TOO_LARGE')) {
+      this.#o.log('warn', 'the server refused a report as too large (413)', { path, bytes });
+      return { outcome: { tooLarge: { bytes, limit: this.#size.announced } } };
+    }
+    if (err instanceof FlotillaApiError && RETRY_STATUSES.includes(err.status)) {
+      return { retry: `${err.status} ${err.code}: ${err.message}`, retryAfterMs: err.retryAfterMs };
+    }
+    // It may or may not have been applied; a repeat that was says so (appliedBefore).
+    if (err instanceof FlotillaNetworkError) return { retry: err.message };
+    // A 4xx about the report itself (or something unexpected): sending it again cannot help.
+    this.#o.log('warn', 'report refused', { path, error: String(err) });
+    return { outcome: 'failed' };
   }
 
   async progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null> {
-    try {
-      return await this.#o.transport.request<{ cancelRequested: boolean }>('POST', `/assignments/${assignmentId}/progress`, {
-        body: { replicaId: this.#replicaId, percent, ...(message !== undefined ? { message } : {}) }, idempotent: true,
-      });
-    } catch (err) {
-      return isFlotillaError(err, 'ASSIGNMENT_SUPERSEDED') ? 'superseded' : null;
-    }
+    const send = async (withMessage: boolean): Promise<{ cancelRequested: boolean } | 'superseded' | null | 'too_large'> => {
+      const body = { replicaId: this.#replicaId, percent, ...(withMessage && message !== undefined ? { message } : {}) };
+      if (this.#size.check(utf8Length(JSON.stringify(body)))) return 'too_large';
+      try {
+        const res = await this.#o.transport.request<{ cancelRequested: boolean }>('POST', `/assignments/${assignmentId}/progress`, { body, idempotent: true });
+        this.#leases.renewed(assignmentId);
+        return res;
+      } catch (err) {
+        if (isFlotillaError(err, 'PAYLOAD_TOO_LARGE')) return 'too_large';
+        return isFlotillaError(err, 'ASSIGNMENT_SUPERSEDED') ? 'superseded' : null;
+      }
+    };
+    const res = await send(true);
+    if (res !== 'too_large') return res;
+    // Progress is worth sending without its message: it renews the lease, and says how far.
+    this.#o.log('warn', 'progress message too large for the server; sent without it', { assignmentId, chars: message?.length, limit: this.#size.announced });
+    const bare = message === undefined ? null : await send(false);
+    return bare === 'too_large' ? null : bare;
   }
 
   async token(assignmentId: string): Promise<string> {
@@ -136,6 +198,7 @@ export class HttpChannel implements WorkerChannel {
 
   async heartbeat(assignmentIds: string[]): Promise<BeatResult> {
     const result: BeatResult = { cancelRequested: [], ended: [] };
+    this.#leases.retain(this.#hooks?.held() ?? assignmentIds);
     if (assignmentIds.length === 0) {
       // Keeps the replica seen while it holds nothing and has no lease request open.
       await this.#o.transport.request('POST', `/workers/${this.#replicaId}/heartbeat`, { idempotent: true }).catch(() => {});
@@ -146,6 +209,7 @@ export class HttpChannel implements WorkerChannel {
         const res = await this.#o.transport.request<{ cancelRequested: boolean }>('POST', `/assignments/${assignmentId}/heartbeat`, {
           body: { replicaId: this.#replicaId }, idempotent: true,
         });
+        this.#leases.renewed(assignmentId);
         if (res.cancelRequested) result.cancelRequested.push(assignmentId);
       } catch (err) {
         if (isFlotillaError(err, 'ASSIGNMENT_SUPERSEDED')) {
@@ -160,10 +224,13 @@ export class HttpChannel implements WorkerChannel {
   }
 
   giveUp(): void {
-    // Each HTTP report has its own timeout and retries; nothing waits for a connection.
+    // Reports being retried stop at their next try (each call has its own timeout).
+    this.#gaveUp = true;
+    this.#markStopRetrying();
   }
 
   async close(): Promise<void> {
+    this.giveUp();
     await this.drain();
     if (this.#replicaId) {
       await this.#o.transport.request('POST', `/workers/${this.#replicaId}/deregister`, { idempotent: true }).catch(() => {});

@@ -7,11 +7,23 @@
 // same replica id and the assignments still being worked on, and re-sends the reports that
 // had no reply. Re-sending is safe: the server applies a report at most once and refuses
 // one about an attempt that is over.
+//
+// Sizes: a message above the limit the welcome announces (`maxMessageBytes`) is never sent
+// (the server would close the socket with 1009, and a re-sent report would close the next
+// one too, for ever). Should the server close with 1009 anyway (it announced no limit), the
+// largest unanswered message sent on that socket is the one it refused (it is at least as
+// big): it is not sent again, and the report reads as too large.
+//
+// Retries: a report answered STORE_UNAVAILABLE, INTERNAL or SHUTTING_DOWN is sent again with
+// backoff while the attempt's lease may still be live (channel.ts, deliver).
 
 import { apiErrorFromReply, FlotillaApiError, FlotillaNetworkError } from '../client/errors.ts';
 import { socketUrl, type Transport } from '../client/transport.ts';
 import type { LeasedTask } from '../wire.ts';
-import { kindForStatus, type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type WorkerChannel } from './channel.ts';
+import {
+  appliedBefore, deliver, kindForStatus, Leases, SizeLimit, utf8Length,
+  type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type ReportTry, type WorkerChannel,
+} from './channel.ts';
 
 /** The constructor of a WHATWG WebSocket; Node's global one accepts `{ headers }` (undici). */
 export type WebSocketConstructor = new (url: string, init?: { headers?: Record<string, string>; protocols?: string[] } | string[]) => WebSocket;
@@ -35,7 +47,11 @@ type Push =
   | { push: 'revoke'; assignmentId: string; reason: string };
 
 interface Pending {
-  message: Record<string, unknown>;
+  /** The message as sent (JSON text), and its size in bytes. */
+  text: string;
+  bytes: number;
+  /** The socket it was last sent on (null: not sent yet). */
+  sentOn: WebSocket | null;
   resolve(reply: Reply): void;
   /** Reports go again on the next socket; hello and heartbeats belong to the socket they were sent on. */
   resend: boolean;
@@ -43,15 +59,33 @@ interface Pending {
 
 const DISCONNECTED: Reply = { re: null, ok: false, error: { code: 'DISCONNECTED', message: 'the connection closed before the reply' } };
 
+/** The reply a message gets when it is too large to send (locally; the server itself closes with 1009). */
+function tooLargeReply(bytes: number, limit: number | null, why: string): Reply {
+  return { re: null, ok: false, error: { code: 'PAYLOAD_TOO_LARGE', message: why, details: { bytes, limit } } };
+}
+
 interface Welcome {
   replica: { id: string };
   heartbeatIntervalMs: number;
+  leaseMs?: number;
+  /** The largest frame the server reads (absent from servers older than the field). */
+  maxMessageBytes?: number;
   held: { kept: Array<{ assignmentId: string; cancelRequested: boolean }>; ended: Array<{ assignmentId: string; status: string }> };
 }
 
 /** Server close codes that mean "this worker must stop", not "reconnect". */
 const REPLACED = 4002;
 const UNAUTHENTICATED = 4004;
+/** The server read a frame above its limit (ws maxPayload). */
+const MESSAGE_TOO_BIG = 1009;
+/** Replies that say nothing about the report itself: send it again. */
+const RETRY_CODES = ['STORE_UNAVAILABLE', 'INTERNAL', 'SHUTTING_DOWN', 'RATE_LIMITED'];
+/**
+ * The wait before sending again after these, which come with no header over the socket: the
+ * `Retry-After` the same errors carry over HTTP (docs/protocol.md §5).
+ */
+const UNAVAILABLE = ['STORE_UNAVAILABLE', 'SHUTTING_DOWN'];
+const UNAVAILABLE_RETRY_AFTER_MS = 2_000;
 /** How long a hello may go unanswered before the connection is given up. */
 const HELLO_TIMEOUT_MS = 15_000;
 const FATAL_HELLO = ['UNKNOWN_AGENT', 'REPLICA_MISMATCH', 'UNAUTHENTICATED', 'FORBIDDEN', 'VALIDATION_FAILED'];
@@ -85,6 +119,8 @@ export class SocketChannel implements WorkerChannel {
   #stopWaiting: Promise<void>;
   #markStopWaiting!: () => void;
   #gaveUp = false;
+  readonly #size = new SizeLimit();
+  readonly #leases = new Leases();
 
   constructor(options: SocketChannelOptions) {
     this.#o = options;
@@ -161,6 +197,9 @@ export class SocketChannel implements WorkerChannel {
     const welcome = reply.result as Welcome;
     this.#replicaId = welcome.replica.id;
     this.#heartbeatMs = Math.max(100, welcome.heartbeatIntervalMs);
+    this.#size.announce(welcome.maxMessageBytes);
+    if (typeof welcome.leaseMs === 'number' && welcome.leaseMs > 0) this.#leases.leaseMs = welcome.leaseMs;
+    for (const k of welcome.held.kept) this.#leases.renewed(k.assignmentId);
     for (const k of welcome.held.kept) if (k.cancelRequested) this.#hooks!.cancel(k.assignmentId);
     for (const e of welcome.held.ended) this.#hooks!.revoke(e.assignmentId, kindForStatus(e.status));
     this.#o.log('info', 'connected', { url, replicaId: this.#replicaId, kept: welcome.held.kept.length, ended: welcome.held.ended.length });
@@ -177,7 +216,10 @@ export class SocketChannel implements WorkerChannel {
     this.#lastReplyAt = Date.now();
     if ('push' in frame) {
       const hooks = this.#hooks!;
-      if (frame.push === 'assign') hooks.assign(frame.assignments);
+      if (frame.push === 'assign') {
+        for (const a of frame.assignments) this.#leases.renewed(a.assignmentId);
+        hooks.assign(frame.assignments);
+      }
       else if (frame.push === 'cancel') hooks.cancel(frame.assignmentId);
       else if (frame.push === 'revoke') hooks.revoke(frame.assignmentId, kindForStatus(frame.reason === 'lost' ? 'lost' : frame.reason));
       return;
@@ -195,6 +237,7 @@ export class SocketChannel implements WorkerChannel {
   #onClose(socket: WebSocket, code: number, reason: string): void {
     if (socket !== this.#socket) return;
     this.#socket = null;
+    if (code === MESSAGE_TOO_BIG) this.#refuseLargest(socket);
     for (const [id, pending] of this.#pending) {
       if (pending.resend) continue;
       this.#pending.delete(id);
@@ -213,6 +256,24 @@ export class SocketChannel implements WorkerChannel {
     this.#ready = this.#reconnect();
   }
 
+  /**
+   * The server closed the socket because a frame was above its limit. That frame had no reply,
+   * and the largest message still unanswered on this socket is at least as big: that one is
+   * over the limit for certain. It is not sent again (nor anything as big): its sender reads a
+   * too-large refusal. Any other too-large message left would close the next socket the same
+   * way, and be removed then, so this ends.
+   */
+  #refuseLargest(socket: WebSocket): void {
+    let largest: [number, Pending] | null = null;
+    for (const entry of this.#pending) if (entry[1].sentOn === socket && (largest === null || entry[1].bytes > largest[1].bytes)) largest = entry;
+    if (largest === null) return;
+    const [id, pending] = largest;
+    this.#pending.delete(id);
+    this.#size.refused(pending.bytes);
+    this.#o.log('warn', 'the server closed the connection: a message was above its size limit (1009); it is not sent again', { bytes: pending.bytes });
+    pending.resolve(tooLargeReply(pending.bytes, this.#size.announced, 'the server closed the connection: the message is above its size limit'));
+  }
+
   /** Reconnects with backoff until it succeeds, the server refuses the worker, or close(). */
   async #reconnect(): Promise<void> {
     let backoff = 100;
@@ -223,7 +284,10 @@ export class SocketChannel implements WorkerChannel {
         // Reports sent on the old socket that got no reply go again on this one.
         const socket = this.#socket;
         if (socket === null) continue;
-        for (const pending of this.#pending.values()) socket.send(JSON.stringify(pending.message));
+        for (const pending of this.#pending.values()) {
+          pending.sentOn = socket;
+          socket.send(pending.text);
+        }
         return;
       } catch (err) {
         if (err instanceof FlotillaApiError && FATAL_HELLO.includes(err.code)) {
@@ -257,15 +321,26 @@ export class SocketChannel implements WorkerChannel {
     }
   }
 
-  /** Sends a request and waits for its reply; kept for re-sending if the socket drops first. */
+  /**
+   * Sends a request and waits for its reply; kept for re-sending if the socket drops first.
+   * A message above the server's limit is not sent: it is answered PAYLOAD_TOO_LARGE here.
+   */
   #send(fields: Record<string, unknown>, socket: WebSocket | null = this.#socket): Promise<Reply> {
     const id = this.#nextId++;
-    const message = { ...fields, id };
+    const text = JSON.stringify({ ...fields, id });
+    const bytes = utf8Length(text);
+    const tooLarge = this.#size.check(bytes);
+    if (tooLarge) {
+      return Promise.resolve(tooLargeReply(bytes, tooLarge.limit, tooLarge.limit === null
+        ? `the message is ${bytes} bytes; the server refused one as large before`
+        : `the message is ${bytes} bytes; the server reads at most ${tooLarge.limit}`));
+    }
     const resend = fields.op !== 'hello' && fields.op !== 'heartbeat';
     if (!resend && (socket === null || socket.readyState !== socket.OPEN)) return Promise.resolve(DISCONNECTED);
     return new Promise<Reply>((resolve) => {
-      this.#pending.set(id, { message, resolve, resend });
-      if (socket && socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+      const open = socket !== null && socket.readyState === socket.OPEN;
+      this.#pending.set(id, { text, bytes, sentOn: open ? socket : null, resolve, resend });
+      if (open) socket.send(text);
     }).finally(() => this.#pending.delete(id));
   }
 
@@ -315,19 +390,54 @@ export class SocketChannel implements WorkerChannel {
   }
 
   async report(op: ReportOp, assignmentId: string, body: Record<string, unknown>): Promise<ReportOutcome> {
-    const reply = await this.#request({ op, assignmentId, ...body });
-    if (reply?.ok) return 'ok';
-    if (reply?.error?.code === 'ASSIGNMENT_SUPERSEDED') {
-      this.#o.log('info', 'report not applied: the attempt was already ended', { op, assignmentId, details: reply.error.details });
-      return 'superseded';
+    const outcome = await deliver({
+      op, assignmentId, log: this.#o.log, leases: this.#leases,
+      stopped: () => this.#gaveUp || this.#closing,
+      stopping: Promise.race([this.#stopWaiting, this.#closed]),
+      send: async () => this.#judge(op, assignmentId, await this.#request({ op, assignmentId, ...body })),
+    });
+    if (op !== 'start') this.#leases.forget(assignmentId);
+    return outcome;
+  }
+
+  /** What a report's reply means: settled (and how), or worth another try. */
+  #judge(op: ReportOp, assignmentId: string, reply: Reply | null): ReportTry {
+    if (reply?.ok) {
+      if (op === 'start') this.#leases.renewed(assignmentId);
+      return { outcome: 'ok' };
     }
-    this.#o.log('warn', 'report failed', { op, assignmentId, error: reply?.error ?? 'connection closed' });
-    return 'failed';
+    const error = reply?.error;
+    if (error?.code === 'ASSIGNMENT_SUPERSEDED') {
+      // A report re-sent on a new connection whose first copy had been applied.
+      if (appliedBefore(op, error.details)) return { outcome: 'ok' };
+      this.#o.log('info', 'report not applied: the attempt was already ended', { op, assignmentId, details: error.details });
+      return { outcome: 'superseded' };
+    }
+    if (error?.code === 'PAYLOAD_TOO_LARGE') {
+      const { bytes, limit } = error.details as { bytes: number; limit: number | null };
+      return { outcome: { tooLarge: { bytes, limit } } };
+    }
+    if (error && RETRY_CODES.includes(error.code)) {
+      const given = (error.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+      const retryAfterMs = typeof given === 'number' ? given : UNAVAILABLE.includes(error.code) ? UNAVAILABLE_RETRY_AFTER_MS : undefined;
+      return { retry: `${error.code}: ${error.message}`, retryAfterMs };
+    }
+    // Closed, out of drain time, or refused for the report itself (a 4xx code): not again.
+    this.#o.log('warn', 'report failed', { op, assignmentId, error: error ?? 'connection closed' });
+    return { outcome: 'failed' };
   }
 
   async progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null> {
-    const reply = await this.#request({ op: 'progress', assignmentId, percent, ...(message !== undefined ? { message } : {}) });
-    if (reply?.ok) return reply.result as { cancelRequested: boolean };
+    let reply = await this.#request({ op: 'progress', assignmentId, percent, ...(message !== undefined ? { message } : {}) });
+    if (reply?.error?.code === 'PAYLOAD_TOO_LARGE' && message !== undefined) {
+      // Progress is worth sending without its message: it renews the lease, and says how far.
+      this.#o.log('warn', 'progress message too large for the server; sent without it', { assignmentId, chars: message.length, limit: this.#size.announced });
+      reply = await this.#request({ op: 'progress', assignmentId, percent });
+    }
+    if (reply?.ok) {
+      this.#leases.renewed(assignmentId);
+      return reply.result as { cancelRequested: boolean };
+    }
     return reply?.error?.code === 'ASSIGNMENT_SUPERSEDED' ? 'superseded' : null;
   }
 
@@ -340,6 +450,7 @@ export class SocketChannel implements WorkerChannel {
 
   async heartbeat(assignmentIds: string[]): Promise<BeatResult> {
     const result: BeatResult = { cancelRequested: [], ended: [] };
+    this.#leases.retain(this.#hooks?.held() ?? assignmentIds);
     const socket = this.#socket;
     if (!socket || this.#connecting) return result;
     const reply = await this.#send({ op: 'heartbeat', assignmentIds }, socket);
@@ -352,6 +463,7 @@ export class SocketChannel implements WorkerChannel {
       return result;
     }
     const r = reply.result as { leases: Array<{ assignmentId: string; cancelRequested: boolean }>; ended: Array<{ assignmentId: string; status: string }> };
+    for (const l of r.leases) this.#leases.renewed(l.assignmentId);
     for (const l of r.leases) if (l.cancelRequested) result.cancelRequested.push(l.assignmentId);
     for (const e of r.ended) result.ended.push({ assignmentId: e.assignmentId, kind: kindForStatus(e.status) });
     return result;

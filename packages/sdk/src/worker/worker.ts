@@ -8,7 +8,7 @@ import { Flotilla } from '../client/flotilla.ts';
 import { Transport } from '../client/transport.ts';
 import type { WaitOptions } from '../client/types.ts';
 import type { Json, LeasedTask, TaskSpec, TaskView } from '../wire.ts';
-import type { Logger, ReportOp, WorkerChannel } from './channel.ts';
+import { isTooLarge, type Logger, type ReportOp, type TooLarge, type WorkerChannel } from './channel.ts';
 
 export type { Logger, LogLevel } from './channel.ts';
 import { NonRetryableError, TaskAbortedError, type AbortKind } from './errors.ts';
@@ -89,6 +89,11 @@ function abort(controller: AbortController, kind: AbortKind, message: string, en
 function endedByServer(controller: AbortController, kind: AbortKind): void {
   abort(controller, kind, kind === 'lease_lost' ? 'the server no longer considers this attempt ours' : `the server ended the attempt (${kind})`, true);
 }
+
+/** The error code of an attempt failed because its report was above the server's message limit. */
+export const RESULT_TOO_LARGE = 'RESULT_TOO_LARGE';
+/** How much of a handler's own error message is kept when its failure report was too large. */
+const KEPT_MESSAGE_CHARS = 1_024;
 
 function kindOf(signal: AbortSignal): AbortKind | null {
   return signal.aborted && signal.reason instanceof TaskAbortedError ? signal.reason.kind : null;
@@ -289,17 +294,51 @@ export class FlotillaWorker {
       return;
     }
     if (error === null && kind === null) {
-      if (await this.#report('complete', id, { result: result ?? null })) this.stats.completed += 1;
+      const outcome = await this.#channel.report('complete', id, { result: result ?? null });
+      if (outcome === 'ok') this.stats.completed += 1;
+      else if (isTooLarge(outcome)) await this.#failTooLarge(leased, 'result', outcome, null);
       return;
     }
     const retryable = kind !== null || !(error instanceof NonRetryableError);
     const e = error instanceof Error ? error : kind !== null ? (controller.signal.reason as Error) : new Error(String(error));
     const code = kind === 'timeout' ? 'TIMED_OUT' : kind === 'shutdown' ? 'WORKER_SHUTDOWN' : (e as { code?: unknown }).code;
     const details = error instanceof NonRetryableError ? error.details : undefined;
-    if (await this.#report('fail', id, {
+    const message = e.message || e.name;
+    const outcome = await this.#channel.report('fail', id, {
       retryable,
-      error: { message: e.message || e.name, ...(typeof code === 'string' ? { code } : {}), ...(details !== undefined ? { details } : {}) },
-    })) this.stats.failed += 1;
+      error: { message, ...(typeof code === 'string' ? { code } : {}), ...(details !== undefined ? { details } : {}) },
+    });
+    if (outcome === 'ok') this.stats.failed += 1;
+    else if (isTooLarge(outcome)) await this.#failTooLarge(leased, 'failure', outcome, { message, code: typeof code === 'string' ? code : null, retryable });
+  }
+
+  /**
+   * A report too large for the server fails the attempt with RESULT_TOO_LARGE instead. A
+   * result too large fails it for good (not retryable): another run would return as much
+   * again. A failure report too large (its error details, or message) keeps the handler's own
+   * `retryable`, and the handler's message (shortened) and code.
+   */
+  async #failTooLarge(leased: LeasedTask, what: 'result' | 'failure', { tooLarge }: TooLarge, original: { message: string; code: string | null; retryable: boolean } | null): Promise<void> {
+    const id = leased.assignmentId;
+    const size = tooLarge.limit === null
+      ? `the server refused it as too large (${tooLarge.bytes} bytes as sent)`
+      : `it is ${tooLarge.bytes} bytes as sent, more than the server accepts (${tooLarge.limit} bytes per message)`;
+    const details = { bytes: tooLarge.bytes, limit: tooLarge.limit, report: what === 'result' ? 'complete' : 'fail' };
+    this.#log('error', `the ${what} report is too large; failing the attempt with ${RESULT_TOO_LARGE}`, { taskId: leased.task.id, assignmentId: id, ...details });
+    const body = (keep: boolean) => ({
+      retryable: original?.retryable ?? false,
+      error: original === null
+        ? { code: RESULT_TOO_LARGE, message: `the result could not be reported: ${size}; store large results elsewhere and return a reference`, details }
+        : {
+          code: RESULT_TOO_LARGE,
+          message: `${keep ? `${original.message.slice(0, KEPT_MESSAGE_CHARS)} ` : ''}[the failure could not be reported with its details: ${size}]`,
+          details: { ...details, error: { code: original.code } },
+        },
+    });
+    let outcome = await this.#channel.report('fail', id, body(true));
+    // Even the handler's shortened message does not fit (a very small limit): without it.
+    if (isTooLarge(outcome) && original !== null) outcome = await this.#channel.report('fail', id, body(false));
+    if (outcome === 'ok') this.stats.failed += 1;
   }
 
   /** One beat for every running attempt: renew leases, learn of cancellations and ended attempts. */

@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import { pino } from 'pino';
 import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../src/config/config.ts';
 import { hashToken } from '../src/engine/api-keys.ts';
+import { sendError, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../src/http/error-handler.ts';
 import { TokenBuckets } from '../src/http/rate-limit.ts';
 import { startServer } from '../src/server.ts';
 import { harness, TOKEN, type Harness } from './helpers/harness.ts';
@@ -145,6 +147,63 @@ describe('rate limiting without a principal', () => {
       assert.equal((await get(h, '/api/v1/agents', wrong, '203.0.113.7')).status, 429);
     } finally {
       await h.close();
+    }
+  });
+
+  it('does not charge requests whose token could not be checked: during a store outage valid principals get 503 with Retry-After, never 429, and a blocked address is still refused first', async () => {
+    const h = await harness({ config: { rateLimitAnonymousPerMinute: 3 } });
+    try {
+      // A valid key not looked up yet: its first request needs the store.
+      await secondPrincipal(h);
+      const wrong = bearer('flt_wrong-guess-0123456789abcdef');
+      const blocked = '203.0.113.7';
+      for (let i = 0; i < 3; i++) assert.equal((await get(h, '/api/v1/agents', wrong, blocked)).status, 401);
+      assert.equal((await get(h, '/api/v1/agents', bearer(TOKEN), blocked)).status, 429, 'this address used its budget while the store answered');
+      assert.equal((await get(h, '/api/v1/agents', bearer(TOKEN))).status, 200, 'the admin key is now cached');
+
+      // The store goes away: the real SQLite store, closed, refuses every call with
+      // STORE_UNAVAILABLE (a SQLite file cannot be made to refuse a connection that is
+      // already open; closing the store is the honest way to make it refuse).
+      await h.store.close();
+      const address = '198.51.100.1';
+      for (let i = 0; i < 10; i++) {
+        // The token's lookup fails: the request ends without a principal, undecided.
+        const res = await get(h, '/api/v1/agents', bearer(SECOND_TOKEN), address);
+        assert.equal(res.status, 503, `request ${i + 1}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.error.code, 'STORE_UNAVAILABLE');
+        assert.equal(res.headers['retry-after'], '2');
+      }
+      // A cached key gets through the auth hook, and the route's own read fails.
+      const cached = await get(h, '/api/v1/agents', bearer(TOKEN), address);
+      assert.equal(cached.status, 503);
+      assert.equal(cached.headers['retry-after'], '2');
+      // A guess that cannot be checked gets no verdict either, and costs nothing.
+      assert.equal((await get(h, '/api/v1/agents', bearer('flt_another-guess-0123456789abcdef'), address)).status, 503);
+      assert.equal(h.app.rateLimiter.anonymous?.remaining(address), 3, 'none of those was charged to the address');
+      // Requests that need no token are still counted.
+      assert.equal((await get(h, '/api/v1/openapi.json', {}, address)).status, 200);
+      assert.equal(h.app.rateLimiter.anonymous?.remaining(address), 2);
+
+      // A blocked address is answered 429 before its token is looked up, store or no store.
+      const refused = await get(h, '/api/v1/agents', bearer(SECOND_TOKEN), blocked);
+      assert.equal(refused.status, 429);
+      assert.equal(refused.body.error.code, 'RATE_LIMITED');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('every 503 carries Retry-After, SHUTTING_DOWN as well as STORE_UNAVAILABLE', async () => {
+    const app = Fastify();
+    app.get('/down', (_request, reply) => sendError(reply, 'SHUTTING_DOWN', 'the server is shutting down'));
+    app.get('/own', (_request, reply) => sendError(reply.header('retry-after', '30'), 'STORE_UNAVAILABLE', 'maintenance'));
+    try {
+      const down = await app.inject({ method: 'GET', url: '/down' });
+      assert.equal(down.statusCode, 503);
+      assert.equal(down.headers['retry-after'], String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+      assert.equal((await app.inject({ method: 'GET', url: '/own' })).headers['retry-after'], '30', 'a Retry-After already set is kept');
+    } finally {
+      await app.close();
     }
   });
 

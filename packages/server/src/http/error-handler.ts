@@ -1,15 +1,24 @@
 // Every error leaves the server as {"error":{"code","message"}} with the status from the
 // one table in @flotilla/sdk (ERROR_STATUS). Fastify's own errors (bad JSON, body too
 // large, schema validation) are translated to stable codes here; anything unexpected is
-// logged and answered as INTERNAL without leaking internals.
+// logged and answered as INTERNAL without leaking internals. Every 503 carries Retry-After.
 
 import { ERROR_STATUS, type ErrorBody, type ErrorCode } from '@flotilla/sdk';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { FlotillaError } from '../core/errors.ts';
 
+/**
+ * `Retry-After` (seconds) of every 503 (STORE_UNAVAILABLE, SHUTTING_DOWN): long enough that a
+ * fleet of clients does not hammer a database that is coming back, short enough that nobody
+ * waits long once it is back (docs/protocol.md §5). Clients still back off on repeated 503s.
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: unknown): FastifyReply {
   const body: ErrorBody = { error: { code, message, ...(details === undefined ? {} : { details }) } };
-  return reply.code(ERROR_STATUS[code]).type('application/json; charset=utf-8').send(body);
+  const status = ERROR_STATUS[code];
+  if (status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+  return reply.code(status).type('application/json; charset=utf-8').send(body);
 }
 
 function translate(err: FastifyError): { code: ErrorCode; message: string; details?: unknown } | null {

@@ -2,13 +2,15 @@
 // Kept free of process concerns (ports, signals) so tests drive it with `app.inject`.
 
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/engine.ts';
 import { installAuth } from './auth.ts';
 import { installCors } from './cors.ts';
-import { containsNul } from '../core/json-limits.ts';
+import { inadmissibleJson } from '../core/json-limits.ts';
+import { FlotillaError } from '../core/errors.ts';
+import { installLingeringClose } from './lingering-close.ts';
 import { installErrorHandling, sendError } from './error-handler.ts';
 import { installRateLimit } from './rate-limit.ts';
 import { installSecurityHeaders } from './security-headers.ts';
@@ -37,11 +39,30 @@ export interface AppState {
  */
 function validators(): { body: Ajv; query: Ajv } {
   const make = (coerce: boolean) => {
-    const ajv = new Ajv({ allErrors: false, coerceTypes: coerce ? 'array' : false, removeAdditional: false, useDefaults: false, strict: false });
+    const ajv = new Ajv({ allErrors: false, coerceTypes: coerce ? 'array' : false, removeAdditional: false, useDefaults: false, strict: false, strictNumbers: true });
     (addFormats as unknown as (a: Ajv) => void)(ajv);
     return ajv;
   };
   return { body: make(false), query: make(true) };
+}
+
+/**
+ * A query or path validator that also refuses what coercion made of the text: `?after=1e400`
+ * coerces to Infinity, which ajv's integer and number types accept. Bodies are checked where
+ * they are parsed (see the JSON parser below).
+ */
+function coercedPartValidator(validate: ValidateFunction): (data: unknown) => boolean {
+  const check = (data: unknown): boolean => {
+    if (!validate(data)) {
+      check.errors = validate.errors;
+      return false;
+    }
+    const problem = inadmissibleJson(data);
+    check.errors = problem === null ? null : [{ instancePath: '', schemaPath: '#', keyword: 'inadmissible', params: {}, message: problem }];
+    return problem === null;
+  };
+  check.errors = null as ValidateFunction['errors'];
+  return check;
 }
 
 export async function buildApp(params: { engine: Engine; log: Logger; state?: AppState }): Promise<FastifyInstance> {
@@ -67,9 +88,22 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
       : 'the request URL is malformed'),
   });
   const ajv = validators();
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.query).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => httpPart === 'body' ? ajv.body.compile(schema) : coercedPartValidator(ajv.query.compile(schema)));
   // JSON only: other media types get 415 rather than being parsed as text and failing later.
   app.removeContentTypeParser('text/plain');
+  // Where a request body's JSON enters, whatever the route (schema or not): parsed as Fastify
+  // does (prototype poisoning refused), then held to the one rule of core/json-limits.ts.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    void parseJson(request, body as string, (err, parsed) => {
+      if (err) return done(err, undefined);
+      const problem = inadmissibleJson(parsed);
+      if (problem !== null) return done(new FlotillaError('VALIDATION_FAILED', `body: ${problem}`), undefined);
+      done(null, parsed);
+    });
+  });
+  installLingeringClose(app);
   installErrorHandling(app);
   const sockets = await installWebSockets(app, engine);
   app.addHook('onRequest', async (_request, reply) => {
@@ -80,10 +114,10 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
   installAuth(app, engine.auth);
   installAuditHook(app, engine.audit);
   installSecurityHeaders(app, engine.ctx.config);
+  // Path and query text, also on routes without a schema for them (bodies: the parser above).
   app.addHook('preValidation', async (request, reply) => {
-    if (containsNul(request.body) || containsNul(request.query) || containsNul(request.params)) {
-      return sendError(reply, 'VALIDATION_FAILED', 'NUL characters (\\u0000) are not accepted in any field');
-    }
+    const problem = inadmissibleJson(request.query) ?? inadmissibleJson(request.params);
+    if (problem !== null) return sendError(reply, 'VALIDATION_FAILED', problem);
   });
   const routes = collectRoutes(app);
 

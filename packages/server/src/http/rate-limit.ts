@@ -6,7 +6,10 @@
 //   principal, before the body is read. 0 requests per second turns it off.
 // - Requests without a principal: one bucket per client address (an IPv6 /64) holding
 //   `rateLimitAnonymousPerMinute`, refilled over a minute. Every request that ends without
-//   a principal takes one: refused with 401, or sent to a route that needs no token. While
+//   a principal takes one: refused with 401, or sent to a route that needs no token. Not
+//   one answered 5xx: its token could not be checked (the database is down, the server is
+//   shutting down), which says nothing about the token, so valid principals are not charged
+//   as anonymous during an outage and get their 503, not a 429. While
 //   an address's bucket is empty, every request from it is answered 429 before the auth
 //   hook runs, even one with a valid token: the answer must not depend on the token, or a
 //   blocked address could go on testing guesses. 0 turns it off.
@@ -192,7 +195,7 @@ function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function rateLimitedMessage(ms: number): string {
+export function rateLimitedMessage(ms: number): string {
   return `too many requests; retry in ${retryAfterSeconds(ms)} s`;
 }
 
@@ -252,9 +255,11 @@ export async function installRateLimit(app: FastifyInstance, ctx: { config: Serv
     });
     // Charged once the answer is known (the auth hook decides whether there is a principal).
     // The 401 that finds the budget empty becomes a 429, so the last guess before the block
-    // is not answered either.
+    // is not answered either. A 5xx is not charged: authentication was not decided (the
+    // store could not be asked, or the server is shutting down), and a guess that gets no
+    // verdict learns nothing; charging it would turn an outage into 429s for valid tokens.
     app.addHook('onSend', async (request, reply, payload) => {
-      if (request.principal !== null || reply.statusCode === ERROR_STATUS.RATE_LIMITED || isHealthCheck(request) || isPreflight(request)) return payload;
+      if (request.principal !== null || reply.statusCode === ERROR_STATUS.RATE_LIMITED || reply.statusCode >= 500 || isHealthCheck(request) || isPreflight(request)) return payload;
       const verdict = limiter.tryConsumeAnonymous(request.ip);
       if (verdict.ok || reply.statusCode !== ERROR_STATUS.UNAUTHENTICATED) return payload;
       const body: ErrorBody = { error: { code: 'RATE_LIMITED', message: rateLimitedMessage(verdict.retryAfterMs) } };

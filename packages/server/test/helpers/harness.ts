@@ -1,17 +1,19 @@
-// An in-process Flotilla (real SQLite store in a temp dir, real engine, Fastify app driven
-// with app.inject) with a controllable clock. Background loops are effectively off (hour-
+// An in-process Flotilla (real SQLite store in a temp dir, or with `store: 'postgres'` a
+// PostgreSQL schema of its own, dropped on close; real engine, Fastify app driven with
+// app.inject) with a controllable clock. Background loops are effectively off (hour-
 // long intervals): tests call `engine.reaper.sweep()` after `advance(ms)`, so lease,
 // timeout and grace behaviour is tested deterministically, without sleeps.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { AgentSpec, LeasedTask, TaskSpec, TaskView } from '@flotilla/sdk';
 import { DEFAULT_CONFIG, type ServerConfig } from '../../src/config/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { openStore } from '../../src/store/open-store.ts';
+import type { TestSchema } from './postgres.ts';
 
 export const TOKEN = 'test-admin-token-0123456789';
 
@@ -19,9 +21,18 @@ export interface ApiResponse<T = any> { status: number; body: T; headers: Record
 
 export type Harness = Awaited<ReturnType<typeof harness>>;
 
-export async function harness(opts: { config?: Partial<ServerConfig> } = {}) {
+export async function harness(opts: {
+  config?: Partial<ServerConfig>;
+  /** The database: a SQLite file in a temp dir (the default), or a fresh PostgreSQL schema (see postgres.ts). */
+  store?: 'sqlite' | 'postgres';
+  /** The server's logger (silent by default); a test that checks what is logged passes its own. */
+  log?: Logger;
+} = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-test-'));
-  const store = await openStore({ url: join(dir, 'flotilla.db') });
+  let schema: TestSchema | null = null;
+  // Loaded only when asked for: most tests never touch PostgreSQL.
+  if (opts.store === 'postgres') schema = await (await import('./postgres.ts')).createTestSchema('harness');
+  const store = await openStore({ url: schema ? schema.url : join(dir, 'flotilla.db') });
   let offset = 0;
   const config: ServerConfig = {
     ...DEFAULT_CONFIG,
@@ -31,7 +42,7 @@ export async function harness(opts: { config?: Partial<ServerConfig> } = {}) {
     retentionIntervalMs: 3_600_000,
     ...opts.config,
   };
-  const log = pino({ level: 'silent' });
+  const log = opts.log ?? pino({ level: 'silent' });
   const engine = new Engine({ store, config, log, clock: { now: () => Date.now() + offset } });
   await engine.start();
   const app = await buildApp({ engine, log });
@@ -75,12 +86,19 @@ export async function harness(opts: { config?: Partial<ServerConfig> } = {}) {
 
   return {
     dir, store, engine, app, config, api, agent, submit, register, lease, task,
+    /** The PostgreSQL schema the store lives in (null on SQLite). */
+    schema,
     advance(ms: number) { offset += ms; },
     now: () => engine.ctx.now(),
+    /** Listens on 127.0.0.1 (a free port) for real HTTP and WebSocket clients; returns `http://127.0.0.1:PORT`. */
+    listen(): Promise<string> {
+      return app.listen({ host: '127.0.0.1', port: 0 });
+    },
     async close() {
       await app.close();
       await engine.stop();
       await store.close();
+      await schema?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

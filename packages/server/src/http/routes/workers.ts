@@ -16,12 +16,14 @@ import { issuedTokenView, replicaView } from '../views.ts';
 export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   const { leaseMs, replicaTtlMs } = engine.ctx.config;
   const heartbeatIntervalMs = heartbeatInterval(leaseMs, replicaTtlMs);
+  // The largest request body: a worker checks a result against it before sending (protocol.md §5).
+  const maxMessageBytes = engine.ctx.config.bodyLimitBytes;
 
   app.post<{ Body: { agent: string; replicaId?: string; site?: string; maxConcurrency?: number } }>('/workers/register', {
     schema: { summary: 'Register a replica (or re-register a known replica id after a reconnect)', tags: ['workers'], body: registerReplicaSchema },
   }, async (request, reply) => {
     const { replica } = await engine.workers.register(principalOf(request), request.body);
-    return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, replicaTtlMs, heartbeatIntervalMs });
+    return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, replicaTtlMs, heartbeatIntervalMs, maxMessageBytes });
   });
 
   app.post<{ Params: { replicaId: string }; Body: { max?: number; waitMs?: number } | undefined }>('/workers/:replicaId/lease', {

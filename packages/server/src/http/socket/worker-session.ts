@@ -17,7 +17,7 @@ import type { ValidateFunction } from 'ajv';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import { FlotillaError } from '../../core/errors.ts';
-import { containsNul } from '../../core/json-limits.ts';
+import { inadmissibleJson } from '../../core/json-limits.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { allows, type Action, type Principal } from '../../core/permissions.ts';
 import { toIso } from '../../engine/time.ts';
@@ -25,6 +25,7 @@ import type { SocketOp } from '../../schemas/schemas.ts';
 import { issuedTokenView, replicaView, taskView } from '../views.ts';
 import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
+import { rateLimitedMessage, type RateLimiter } from '../rate-limit.ts';
 
 /** Close codes the server uses (4000–4999 are the application's). */
 export const CLOSE = {
@@ -99,11 +100,13 @@ export class WorkerSession {
   readonly #pendingStarts = new Set<string>();
   #startTimer: NodeJS.Timeout | null = null;
   readonly #reauthenticate: () => Promise<Principal | null>;
+  readonly #rateLimiter: RateLimiter;
 
   constructor(params: {
     socket: WebSocket; engine: Engine; principal: Principal; validators: Validators; hub: SessionHub; log: FastifyBaseLogger;
-    source?: string; reauthenticate: () => Promise<Principal | null>;
+    source?: string; reauthenticate: () => Promise<Principal | null>; rateLimiter: RateLimiter;
   }) {
+    this.#rateLimiter = params.rateLimiter;
     this.#source = params.source ?? null;
     this.#reauthenticate = params.reauthenticate;
     this.#socket = params.socket;
@@ -214,6 +217,9 @@ export class WorkerSession {
     }
     const raw = message as { op?: unknown; id?: unknown } | null;
     const id = typeof raw?.id === 'number' || typeof raw?.id === 'string' ? raw.id : null;
+    // The same rule as for HTTP bodies (core/json-limits.ts), before anything reads the message.
+    const problem = inadmissibleJson(message);
+    if (problem !== null) return this.#replyError(id, 'VALIDATION_FAILED', problem);
     const validate = typeof raw?.op === 'string' && Object.hasOwn(this.#validators, raw.op) ? this.#validators[raw.op as SocketOp] : null;
     if (!validate) {
       return this.#replyError(id, 'VALIDATION_FAILED', `unknown op ${JSON.stringify(raw?.op ?? null)}; expected one of ${Object.keys(this.#validators).join(', ')}`);
@@ -224,11 +230,16 @@ export class WorkerSession {
       return this.#replyError(id, 'VALIDATION_FAILED', `message${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}${property}`,
         validate.errors?.map((e) => ({ path: e.instancePath, message: e.message })));
     }
-    if (containsNul(message)) return this.#replyError(id, 'VALIDATION_FAILED', 'NUL characters (\\u0000) are not accepted in any field');
     const m = message as Message;
     if (!allows(this.#principal, OP_ACTIONS[m.op])) {
       this.#audit(m, 403);
       return this.#replyError(m.id, 'FORBIDDEN', `role "${this.#principal.role}" may not ${OP_ACTIONS[m.op]}`, { action: OP_ACTIONS[m.op] });
+    }
+    // Client ops take from the principal's one budget, as the HTTP requests they stand for do
+    // (decision 26); worker ops do not (several per task; throttling them only lapses leases).
+    if (CLIENT_OPS.has(m.op)) {
+      const verdict = this.#rateLimiter.tryConsume(this.#principal.id);
+      if (!verdict.ok) return this.#replyError(m.id, 'RATE_LIMITED', rateLimitedMessage(verdict.retryAfterMs), { retryAfterMs: verdict.retryAfterMs });
     }
     if (m.op === 'hello' && this.#hello) return this.#replyError(m.id, 'VALIDATION_FAILED', 'hello was already sent on this connection');
     if (m.op !== 'hello' && !CLIENT_OPS.has(m.op) && !this.#hello) return this.#replyError(m.id, 'NOT_REGISTERED', `send hello before "${m.op}"`);
@@ -382,6 +393,8 @@ export class WorkerSession {
       leaseMs,
       replicaTtlMs,
       heartbeatIntervalMs,
+      // The largest frame this server reads (ws maxPayload): a worker checks a report against it before sending.
+      maxMessageBytes: this.#engine.ctx.config.bodyLimitBytes,
       held: { kept: held.kept.map((k) => ({ ...k, leaseExpiresAt: toIso(k.leaseExpiresAt) })), ended: held.ended, released: held.released },
     };
   }

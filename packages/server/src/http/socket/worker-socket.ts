@@ -89,6 +89,38 @@ export class WorkerSocketHub implements SessionHub {
   }
 }
 
+/** At most one warning line per this interval for clients' protocol errors (the rest are counted). */
+const CLIENT_ERROR_LOG_MS = 10_000;
+
+/**
+ * Errors of the WebSocket layer. A client's protocol error (ws's `WS_ERR_*` codes: a frame
+ * over the size limit, a bad opcode, text that is not UTF-8) is the client's mistake: ws
+ * has already closed the connection with the matching code (1009, 1002, 1007) and the
+ * client is told that way; the server logs a warning without a stack, at most once per
+ * CLIENT_ERROR_LOG_MS (with how many were not logged), so any client cannot fill the log.
+ * Anything else is the server's and is logged as an error.
+ */
+function socketErrorHandler(): (error: Error, socket: WebSocket, request: FastifyRequest) => void {
+  let lastLoggedAt = -Infinity;
+  let notLogged = 0;
+  return (error, socket, request) => {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('WS_ERR_')) {
+      const now = Date.now();
+      if (now - lastLoggedAt < CLIENT_ERROR_LOG_MS) {
+        notLogged++;
+        return;
+      }
+      request.log.warn({ code, reason: error.message, source: request.ip, notLoggedSince: notLogged }, 'a WebSocket client broke the protocol; its connection was closed');
+      lastLoggedAt = now;
+      notLogged = 0;
+      return;
+    }
+    request.log.error({ err: error }, 'WebSocket connection error');
+    socket.terminate();
+  };
+}
+
 /**
  * Registers WebSocket support on the root instance. It must come before the other hooks:
  * its own onRequest hook marks upgrade requests so that an upgrade refused by a later hook
@@ -98,6 +130,7 @@ export async function installWebSockets(app: FastifyInstance, engine: Engine): P
   const hub = new WorkerSocketHub(engine);
   await app.register(websocket, {
     options: { maxPayload: engine.ctx.config.bodyLimitBytes },
+    errorHandler: socketErrorHandler(),
     preClose(done) {
       hub.closeAll();
       // Connections that never said hello are not in the hub.
@@ -119,7 +152,7 @@ export function workerSocketRoutes(app: FastifyInstance, engine: Engine, ajv: Aj
     const token = bearerToken(request.headers.authorization) ?? '';
     void new WorkerSession({
       socket, engine, principal: principalOf(request), validators, hub, log: request.log, source: request.ip,
-      reauthenticate: () => engine.auth.authenticate(token),
+      reauthenticate: () => engine.auth.authenticate(token), rateLimiter: request.server.rateLimiter,
     });
   };
   app.get('/workers/socket', {

@@ -1,0 +1,231 @@
+// What a hostile client sends that must be refused at the door, on both stores (issue 11):
+// unpaired surrogates and non-finite numbers anywhere JSON enters (HTTP bodies, paths, query
+// strings and both sockets) are 400 VALIDATION_FAILED and change nothing; the audit log keeps
+// recording after a request whose path holds a NUL, and one entry a store refuses never
+// blocks the others; client ops on the socket share the principal's rate limit with HTTP.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import { harness, TOKEN, type Harness } from './helpers/harness.ts';
+import { postgresAvailable } from './helpers/postgres.ts';
+
+const stores = [{ kind: 'sqlite' as const, skip: false }, { kind: 'postgres' as const, skip: !(await postgresAvailable()) }];
+
+/** A request with a raw JSON text body (JSON.stringify would escape what these tests send). */
+async function raw(h: Harness, method: string, url: string, text: string, token: string | null = TOKEN): Promise<{ status: number; body: any }> {
+  const res = await h.app.inject({
+    method: method as 'POST', url: `/api/v1${url}`, payload: text,
+    headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+  });
+  return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : null };
+}
+
+function assertRefused(res: { status: number; body: any }, what: string): void {
+  assert.equal(res.status, 400, `${what}: ${res.status} ${JSON.stringify(res.body)}`);
+  assert.equal(res.body.error.code, 'VALIDATION_FAILED', what);
+}
+
+/** A socket on `path` that sends raw text frames and collects replies by id. */
+async function socket(h: Harness, path: string): Promise<{ send(text: string, id: number): Promise<any>; close(): void }> {
+  const port = (h.app.server.address() as AddressInfo).port;
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+  const replies = new Map<unknown, any>();
+  const waiters = new Map<unknown, (reply: any) => void>();
+  ws.on('message', (data) => {
+    const frame = JSON.parse(String(data));
+    if ('push' in frame) return;
+    const waiter = waiters.get(frame.re);
+    if (waiter) waiter(frame);
+    else replies.set(frame.re, frame);
+  });
+  return {
+    send(text, id) {
+      ws.send(text);
+      return replies.has(id) ? Promise.resolve(replies.get(id)) : new Promise((resolve) => waiters.set(id, resolve));
+    },
+    close: () => ws.close(),
+  };
+}
+
+for (const { kind, skip } of stores) {
+  describe(`hostile input (${kind})`, { skip: skip ? 'PostgreSQL is not reachable' : false }, () => {
+    let h: Harness;
+    let replicaId: string;
+    let assignmentId: string;
+    let taskId: string;
+
+    before(async () => {
+      h = await harness({ store: kind, config: { rateLimitPerSecond: 0, rateLimitAnonymousPerMinute: 0 } });
+      await h.app.listen({ host: '127.0.0.1', port: 0 });
+      await h.agent({ name: 'echo', capabilities: ['nlp'] });
+      taskId = (await h.submit({ agent: 'echo', input: { n: 1 } })).id;
+      replicaId = await h.register('echo');
+      assignmentId = (await h.lease(replicaId))[0]!.assignmentId;
+    });
+    after(() => h.close());
+
+    it('refuses unpaired surrogates in every field that reaches a store, over HTTP', async () => {
+      const before = await h.store.eventLastSeq();
+      const lone = '\\ud800';
+      const cases: Array<[string, string, string]> = [
+        ['input', 'POST', `/tasks|{"agent":"echo","input":"${lone}"}`],
+        ['input key', 'POST', `/tasks|{"agent":"echo","input":{"${lone}":1}}`],
+        ['type', 'POST', `/tasks|{"agent":"echo","type":"t${lone}"}`],
+        ['correlation', 'POST', `/tasks|{"agent":"echo","correlation":{"caseId":"c${lone}"}}`],
+        ['idempotency key', 'POST', `/tasks|{"agent":"echo","idempotencyKey":"k${lone}"}`],
+        ['idempotency key (low half)', 'POST', `/tasks|{"agent":"echo","idempotencyKey":"k\\udfff"}`],
+        ['batch item', 'POST', `/tasks/batch|{"tasks":[{"agent":"echo","input":"${lone}"}]}`],
+        ['capabilities', 'POST', `/agents|{"name":"surrogate","capabilities":["a${lone}"]}`],
+        ['site', 'POST', `/workers/register|{"agent":"echo","site":"s${lone}"}`],
+        ['replica id', 'POST', `/workers/register|{"agent":"echo","replicaId":"${lone}"}`],
+        ['cancel reason', 'POST', `/tasks/${taskId}/cancel|{"reason":"r${lone}"}`],
+        ['progress message', 'POST', `/assignments/${assignmentId}/progress|{"replicaId":"${replicaId}","percent":5,"message":"m${lone}"}`],
+        ['result', 'POST', `/assignments/${assignmentId}/complete|{"replicaId":"${replicaId}","result":{"r":"${lone}"}}`],
+        ['error', 'POST', `/assignments/${assignmentId}/fail|{"replicaId":"${replicaId}","error":{"message":"e${lone}"}}`],
+      ];
+      for (const [what, method, spec] of cases) {
+        const [url, body] = spec.split('|') as [string, string];
+        assertRefused(await raw(h, method, url, body), what);
+      }
+      // A path parameter with an unpaired surrogate cannot come from valid UTF-8; a replica id
+      // in a query string is refused as well where it can (percent-encoded CESU-8 is not UTF-8).
+      assert.equal(await h.store.eventLastSeq(), before, 'nothing was written');
+      assert.equal((await h.task(taskId)).status, 'dispatched');
+      assert.equal((await h.api('GET', '/agents/surrogate')).status, 404);
+    });
+
+    it('refuses numbers that are not finite, in bodies and query strings', async () => {
+      const before = await h.store.eventLastSeq();
+      assertRefused(await raw(h, 'POST', '/tasks', '{"agent":"echo","input":1e400}'), 'input');
+      assertRefused(await raw(h, 'POST', '/tasks', '{"agent":"echo","input":{"n":[-1e400]}}'), 'nested input');
+      assertRefused(await raw(h, 'POST', '/tasks', '{"agent":"echo","priority":1e400}'), 'priority');
+      for (const query of ['after=1e400', 'after=-1e400', 'limit=1e400']) {
+        assertRefused(await h.api('GET', `/events/page?${query}`), query);
+      }
+      assertRefused(await h.api('GET', '/tasks?limit=1e400'), 'task list limit');
+      assert.equal(await h.store.eventLastSeq(), before, 'nothing was written');
+    });
+
+    it('refuses the same over both sockets, and answers the next message as usual', async () => {
+      for (const path of ['/socket', '/workers/socket']) {
+        const s = await socket(h, path);
+        try {
+          const surrogate = await s.send('{"op":"submit","id":1,"task":{"agent":"echo","input":"\\ud800"}}', 1);
+          assert.equal(surrogate.ok, false);
+          assert.equal(surrogate.error.code, 'VALIDATION_FAILED', `${path}: ${JSON.stringify(surrogate)}`);
+          const infinite = await s.send('{"op":"submit","id":2,"task":{"agent":"echo","input":1e400}}', 2);
+          assert.equal(infinite.error.code, 'VALIDATION_FAILED');
+          const key = await s.send('{"op":"get","id":3,"taskId":"t\\udc00"}', 3);
+          assert.equal(key.error.code, 'VALIDATION_FAILED');
+          const fine = await s.send(`{"op":"get","id":4,"taskId":"${taskId}"}`, 4);
+          assert.equal(fine.ok, true, JSON.stringify(fine));
+        } finally {
+          s.close();
+        }
+      }
+    });
+
+    it('keeps auditing after a refused request whose path holds a NUL, and stores its target', async () => {
+      const res = await h.app.inject({ method: 'POST', url: '/api/v1/tasks/a%00b/cancel' });
+      assert.equal(res.statusCode, 401);
+      await h.engine.audit.flush();
+      assert.equal((await h.api('POST', '/agents', { name: 'after-nul' })).status, 201);
+      const { body } = await h.api('GET', '/audit?limit=20');
+      const actions = body.items.map((e: any) => [e.action, e.target, e.status]);
+      assert.ok(actions.some(([a, t, s]: [string, string, number]) => a === 'agent.manage' && t === null && s === 201), JSON.stringify(actions));
+      const refused = body.items.find((e: any) => e.status === 401 && e.action === 'task.cancel');
+      assert.ok(refused, JSON.stringify(actions));
+      assert.equal(refused.target, 'a\uFFFDb', 'the NUL is kept visible as U+FFFD');
+    });
+
+    it('writes the other entries of a batch when the store refuses one of them', async () => {
+      // An entry no store can take (details a BigInt cannot be serialized), between two good ones, in one batch.
+      const base = { principalId: null, principalName: null, role: null, outcome: 'allowed' as const, status: 200, requestId: null, source: 'test' };
+      h.engine.audit.record({ ...base, action: 'test.before', target: 'one', details: null });
+      h.engine.audit.record({ ...base, action: 'test.broken', target: 'two', details: { n: 10n } as never });
+      h.engine.audit.record({ ...base, action: 'test.after', target: 'three\u0000\ud800', details: { 'k\u0000': 'v\udfff' } });
+      await h.engine.audit.flush();
+      const { items } = await h.store.auditList({ limit: 10 });
+      const mine = items.filter((e) => e.action.startsWith('test.')).map((e) => [e.action, e.target, e.details]).reverse();
+      assert.deepEqual(mine, [['test.before', 'one', null], ['test.after', 'three\uFFFD\uFFFD', { 'k\uFFFD': 'v\uFFFD' }]]);
+      // And later entries still flow.
+      h.engine.audit.record({ ...base, action: 'test.later', target: null, details: null });
+      await h.engine.audit.flush();
+      assert.ok((await h.store.auditList({ limit: 1 })).items[0]?.action === 'test.later');
+    });
+  });
+}
+
+describe('socket client ops and the rate limit', () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness({ config: { rateLimitPerSecond: 2, rateLimitBurst: 5 } });
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    await h.agent({ name: 'echo' });
+  });
+  after(() => h.close());
+
+  it('take from the same per-principal budget as HTTP requests; worker ops do not', async () => {
+    const s = await socket(h, '/socket');
+    try {
+      const replies = await Promise.all(Array.from({ length: 50 }, (_, i) =>
+        s.send(JSON.stringify({ op: 'submit', id: i + 1, task: { agent: 'echo', input: i } }), i + 1)));
+      const limited = replies.filter((r) => !r.ok);
+      assert.ok(replies.filter((r) => r.ok).length <= 6, `at most the burst (and a refill) is accepted: ${replies.filter((r) => r.ok).length}`);
+      assert.ok(limited.length >= 44);
+      for (const r of limited) {
+        assert.equal(r.error.code, 'RATE_LIMITED');
+        assert.ok(r.error.details.retryAfterMs > 0);
+      }
+      // The HTTP budget is the same one, now spent.
+      const http = await h.api('GET', '/agents');
+      assert.equal(http.status, 429);
+      assert.ok(Number(http.headers['retry-after']) >= 1);
+      // Worker ops are not charged: a hello on the spent budget still registers.
+      const hello = await s.send(JSON.stringify({ op: 'hello', id: 100, agent: 'echo' }), 100);
+      assert.equal(hello.ok, true, JSON.stringify(hello));
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('a WebSocket frame over the size limit', () => {
+  const lines: Array<Record<string, any>> = [];
+  let h: Harness;
+  before(async () => {
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+    h = await harness({ config: { bodyLimitBytes: 4096 }, log: pino({ level: 'info' }, sink) });
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  after(() => h.close());
+
+  it('closes that client with 1009 and is logged as the client’s error: a warning, no stack, at most one line a while', async () => {
+    const port = (h.app.server.address() as AddressInfo).port;
+    const codes: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/api/v1/socket`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      ws.send(JSON.stringify({ op: 'get', id: 1, taskId: 'x'.repeat(8192) }));
+      codes.push(await closed);
+    }
+    assert.deepEqual(codes, Array(10).fill(1009));
+    const about = lines.filter((l) => JSON.stringify(l).includes('WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') || /payload|protocol/i.test(String(l.msg)));
+    assert.equal(about.length, 1, JSON.stringify(about));
+    assert.equal(about[0]!.level, 40, 'warn');
+    assert.ok(!JSON.stringify(about[0]).includes('stack'), 'no stack trace');
+    assert.equal(lines.filter((l) => l.level >= 50).length, 0, `no error lines: ${JSON.stringify(lines.filter((l) => l.level >= 50))}`);
+    // The server still serves sockets.
+    const s = await socket(h, '/socket');
+    try {
+      assert.equal((await s.send('{"op":"get","id":9,"taskId":"missing"}', 9)).error.code, 'TASK_NOT_FOUND');
+    } finally {
+      s.close();
+    }
+  });
+});

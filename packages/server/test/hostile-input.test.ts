@@ -110,6 +110,23 @@ for (const { kind, skip } of stores) {
       assert.equal(await h.store.eventLastSeq(), before, 'nothing was written');
     });
 
+    it('refuses integers beyond what is exact (above 2^53) in query strings and Last-Event-ID, not a 500', async () => {
+      for (const url of ['/events/page?after=9223372036854775808', '/events/page?after=99999999999999999999999', `/tasks/${taskId}/events?after=9223372036854775808`, '/audit?before=99999999999999999999999']) {
+        assertRefused(await h.api('GET', url), url);
+      }
+      const sse = await h.app.inject({ method: 'GET', url: '/api/v1/events', headers: { authorization: `Bearer ${TOKEN}`, 'last-event-id': '99999999999999999999999' } });
+      assert.equal(sse.statusCode, 400);
+    });
+
+    it('answers a plain HTTP request to a socket endpoint 426 UPGRADE_REQUIRED in the API error shape', async () => {
+      for (const url of ['/socket', '/workers/socket']) {
+        const res = await h.api('GET', url);
+        assert.equal(res.status, 426, url);
+        assert.equal(res.body.error.code, 'UPGRADE_REQUIRED');
+        assert.equal(res.headers.upgrade, 'websocket');
+      }
+    });
+
     it('refuses the same over both sockets, and answers the next message as usual', async () => {
       for (const path of ['/socket', '/workers/socket']) {
         const s = await socket(h, path);
@@ -226,6 +243,30 @@ describe('a WebSocket frame over the size limit', () => {
       assert.equal((await s.send('{"op":"get","id":9,"taskId":"missing"}', 9)).error.code, 'TASK_NOT_FOUND');
     } finally {
       s.close();
+    }
+  });
+});
+
+describe('the API contract for numbers', () => {
+  it('gives every integer it accepts a maximum no larger than 2^53 - 1 (routes and socket messages)', async () => {
+    const h = await harness();
+    try {
+      const doc = (await h.api('GET', '/openapi.json')).body;
+      const { socketMessageSchemas } = await import('../src/schemas/schemas.ts');
+      const unbounded: string[] = [];
+      const walk = (schema: unknown, where: string): void => {
+        if (schema === null || typeof schema !== 'object') return;
+        const s = schema as Record<string, unknown>;
+        if (s.type === 'integer' || (Array.isArray(s.type) && s.type.includes('integer'))) {
+          if (typeof s.maximum !== 'number' || s.maximum > Number.MAX_SAFE_INTEGER) unbounded.push(where);
+        }
+        for (const [k, v] of Object.entries(s)) walk(v, `${where}/${k}`);
+      };
+      walk(doc.paths, 'paths');
+      walk(socketMessageSchemas, 'socket');
+      assert.deepEqual(unbounded, []);
+    } finally {
+      await h.close();
     }
   });
 });

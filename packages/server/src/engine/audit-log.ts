@@ -22,8 +22,9 @@ const RETRY_DELAY_MS = 1_000;
 /** A target or name longer than this is cut: a path parameter may be up to 1 KiB, and the log is no place for more. */
 const MAX_TEXT = 1_024;
 
-function storable(text: string | null): string | null {
-  return text === null ? null : storableText(text, MAX_TEXT);
+/** Text made storable; anything else (null, or undefined where a caller had no value) is null. */
+function storable(text: string | null | undefined): string | null {
+  return typeof text === 'string' ? storableText(text, MAX_TEXT) : null;
 }
 
 /**

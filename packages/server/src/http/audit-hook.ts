@@ -25,6 +25,12 @@ function targetOf(request: FastifyRequest): string | null {
 }
 
 export function installAuditHook(app: FastifyInstance, audit: AuditLog): void {
+  // A refused WebSocket upgrade has its socket destroyed before onResponse, and its address
+  // with it: taken while the socket is still there.
+  const upgradeSources = new WeakMap<FastifyRequest, string>();
+  app.addHook('onRequest', async (request) => {
+    if (request.headers.upgrade !== undefined && request.ip !== undefined) upgradeSources.set(request, request.ip);
+  });
   app.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;
     // A rate-limited flood would otherwise cost a write per refused request: the limit exists
@@ -45,7 +51,7 @@ export function installAuditHook(app: FastifyInstance, audit: AuditLog): void {
       outcome,
       status,
       requestId: request.id,
-      source: request.ip,
+      source: request.ip ?? upgradeSources.get(request) ?? null,
       details: { route: `${request.method} ${url ?? request.url.split('?')[0]!.slice(0, 256)}` },
     });
   });

@@ -11,6 +11,12 @@ const tag = { type: 'string', minLength: 1, maxLength: 128 } as const;
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const;
 const priority = { type: 'integer', minimum: PRIORITY_MIN, maximum: PRIORITY_MAX } as const;
 const positiveMs = (max: number) => ({ type: 'integer', minimum: 1, maximum: max }) as const;
+/**
+ * A sequence number or keyset position (events, audit entries). Every integer the API takes
+ * has a maximum: above 2^53 a JavaScript number is no longer exact, and PostgreSQL's bigint
+ * refuses what its range cannot hold (a 500 before this bound).
+ */
+const seq = (minimum: number) => ({ type: 'integer', minimum, maximum: Number.MAX_SAFE_INTEGER }) as const;
 const DAY = 86_400_000;
 
 export const errorSchema = {
@@ -250,7 +256,7 @@ export const auditQuerySchema = {
     outcome: { type: 'string', enum: ['allowed', 'denied', 'failed'] },
     since: { type: 'string', format: 'date-time' },
     until: { type: 'string', format: 'date-time' },
-    before: { type: 'integer', minimum: 1 },
+    before: seq(1),
     limit: { type: 'integer', minimum: 1, maximum: 1000 },
   },
 } as const;
@@ -288,7 +294,7 @@ export const eventsQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    after: { type: 'integer', minimum: 0 },
+    after: seq(0),
     taskId: id,
     agent: name,
     type: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 32 },

@@ -62,7 +62,7 @@ export function eventRoutes(app: FastifyInstance, engine: Engine): void {
     const header = request.headers['last-event-id'];
     let after = request.query.after ?? 0;
     if (typeof header === 'string' && header !== '') {
-      if (!/^\d+$/.test(header)) return sendError(reply, 'VALIDATION_FAILED', 'Last-Event-ID must be an event sequence number');
+      if (!/^\d{1,16}$/.test(header) || !Number.isSafeInteger(Number(header))) return sendError(reply, 'VALIDATION_FAILED', 'Last-Event-ID must be an event sequence number');
       after = Math.max(after, Number(header));
     }
     const { taskId, agent, type } = request.query;

@@ -73,7 +73,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   app.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>('/tasks/:id/events', {
     schema: {
       summary: "A task's events in order", tags: ['tasks'], params: idParams,
-      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
+      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
     },
   }, async (request) => {
     const events = await engine.tasks.events(principalOf(request), request.params.id, request.query.after ?? 0, request.query.limit ?? 1000);

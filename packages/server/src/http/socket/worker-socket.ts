@@ -8,7 +8,8 @@
 
 import websocket from '@fastify/websocket';
 import type { Ajv } from 'ajv';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendError } from '../error-handler.ts';
 import type { WebSocket } from 'ws';
 import type { EventRecord } from '../../core/types.ts';
 import type { Engine } from '../../engine/engine.ts';
@@ -155,14 +156,17 @@ export function workerSocketRoutes(app: FastifyInstance, engine: Engine, ajv: Aj
       reauthenticate: () => engine.auth.authenticate(token), rateLimiter: request.server.rateLimiter,
     });
   };
-  app.get('/workers/socket', {
-    websocket: true,
+  // A plain request (no upgrade) to a socket endpoint gets an answer in the API's shape.
+  const notUpgraded = (_request: FastifyRequest, reply: FastifyReply) =>
+    sendError(reply.header('upgrade', 'websocket'), 'UPGRADE_REQUIRED', 'this endpoint speaks WebSocket: send a GET with Upgrade: websocket');
+  app.route({
+    method: 'GET', url: '/workers/socket', wsHandler: handler, handler: notUpgraded,
     schema: { summary: 'The WebSocket worker protocol: assignments are pushed, reports are messages (docs/protocol.md)', tags: ['workers'] },
-  }, handler);
+  });
   // The same protocol for any principal: clients pipeline submits and reads over it; each op
   // is authorized by its own action (a worker op still needs worker.work).
-  app.get('/socket', {
-    websocket: true,
+  app.route({
+    method: 'GET', url: '/socket', wsHandler: handler, handler: notUpgraded,
     schema: { summary: 'WebSocket API: pipelined submits and reads, and the worker protocol (docs/protocol.md)', tags: ['tasks'] },
-  }, handler);
+  });
 }

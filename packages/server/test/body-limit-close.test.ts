@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { harness, TOKEN, type Harness } from './helpers/harness.ts';
+import { LINGER_MS } from '../src/http/lingering-close.ts';
 
 let h: Harness;
 let port = 0;
@@ -62,4 +63,39 @@ describe('a body far over the limit', () => {
       assert.equal((await h.api('GET', '/agents')).status, 200);
     });
   }
+
+  it('never runs a request pipelined after the refused body (its answer would go nowhere)', { timeout: 60_000 }, async () => {
+    const bytes = 2 * 1024 * 1024;
+    for (let i = 0; i < 6; i++) {
+      const name = `pipelined-${i}`;
+      const second = JSON.stringify({ name });
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port });
+        let text = '';
+        socket.on('data', (c) => (text += c.toString()));
+        socket.on('error', () => resolve(text));
+        socket.on('close', () => resolve(text));
+        socket.write(['POST /api/v1/tasks HTTP/1.1', 'Host: x', `Authorization: Bearer ${TOKEN}`, 'Content-Type: application/json', `Content-Length: ${bytes}`, '', ''].join('\r\n'));
+        socket.write(Buffer.alloc(bytes, 0x20));
+        socket.write(['POST /api/v1/agents HTTP/1.1', 'Host: x', `Authorization: Bearer ${TOKEN}`, 'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(second)}`, '', second].join('\r\n'));
+      });
+      assert.match(answer, /^HTTP\/1\.1 413/);
+      assert.equal((await h.api('GET', `/agents/${name}`)).status, 404, `try ${i}: the pipelined request was run`);
+    }
+  });
+
+  it('cuts a client that keeps sending after LINGER_MS', { timeout: 30_000 }, async () => {
+    const started = Date.now();
+    await new Promise<void>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+      socket.on('data', () => {});
+      socket.on('error', () => {});
+      const drip = setInterval(() => { if (!socket.destroyed) socket.write('x'.repeat(1024)); }, 20);
+      socket.on('close', () => { clearInterval(drip); resolve(); });
+      socket.write(['POST /api/v1/tasks HTTP/1.1', 'Host: x', `Authorization: Bearer ${TOKEN}`, 'Content-Type: application/json', `Content-Length: ${100 * 1024 * 1024}`, '', ''].join('\r\n'));
+    });
+    const held = Date.now() - started;
+    assert.ok(held >= LINGER_MS - 100 && held < LINGER_MS + 2_000, `held ${held} ms`);
+  });
 });
+

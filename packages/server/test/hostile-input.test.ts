@@ -10,7 +10,10 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { harness, TOKEN, type Harness } from './helpers/harness.ts';
-import { postgresAvailable } from './helpers/postgres.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { join } from 'node:path';
+import pg from 'pg';
+import { PG_URL, postgresAvailable } from './helpers/postgres.ts';
 
 const stores = [{ kind: 'sqlite' as const, skip: false }, { kind: 'postgres' as const, skip: !(await postgresAvailable()) }];
 
@@ -248,7 +251,7 @@ describe('a WebSocket frame over the size limit', () => {
 });
 
 describe('the API contract for numbers', () => {
-  it('gives every integer it accepts a maximum no larger than 2^53 - 1 (routes and socket messages)', async () => {
+  it('gives every number it accepts a minimum and a maximum within ±(2^53 - 1) (routes and socket messages)', async () => {
     const h = await harness();
     try {
       const doc = (await h.api('GET', '/openapi.json')).body;
@@ -257,8 +260,11 @@ describe('the API contract for numbers', () => {
       const walk = (schema: unknown, where: string): void => {
         if (schema === null || typeof schema !== 'object') return;
         const s = schema as Record<string, unknown>;
-        if (s.type === 'integer' || (Array.isArray(s.type) && s.type.includes('integer'))) {
-          if (typeof s.maximum !== 'number' || s.maximum > Number.MAX_SAFE_INTEGER) unbounded.push(where);
+        const numeric = ['integer', 'number'].some((t) => s.type === t || (Array.isArray(s.type) && s.type.includes(t)));
+        // Response schemas describe what the server sends; only what it accepts must be bounded.
+        if (numeric && !where.includes('/responses/')) {
+          const bounded = (key: string) => typeof s[key] === 'number' && Math.abs(s[key] as number) <= Number.MAX_SAFE_INTEGER;
+          if (!bounded('maximum') || !bounded('minimum')) unbounded.push(where);
         }
         for (const [k, v] of Object.entries(s)) walk(v, `${where}/${k}`);
       };
@@ -270,3 +276,76 @@ describe('the API contract for numbers', () => {
     }
   });
 });
+
+/** Runs SQL on the harness's own database through a connection of the test's. */
+async function sql(h: Harness, text: string): Promise<void> {
+  if (h.schema === null) {
+    const db = new DatabaseSync(join(h.dir, 'flotilla.db'));
+    try { db.exec(text); } finally { db.close(); }
+    return;
+  }
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    await client.query(`SET search_path TO "${h.schema.name}"`);
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+const REFUSE_AUDIT = {
+  sqlite: ["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'refused by the test'); END", 'DROP TRIGGER refuse_audit'],
+  postgres: [
+    "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+    'DROP TRIGGER refuse_audit ON audit_log; DROP FUNCTION refuse_audit()',
+  ],
+} as const;
+
+for (const { kind, skip } of stores) {
+  describe(`the audit log when the store will not write (${kind})`, { skip: skip ? 'PostgreSQL is not reachable' : false }, () => {
+    const base = { principalId: null, principalName: null, role: null, outcome: 'allowed' as const, status: 200, requestId: null, source: 'test', target: null, details: null };
+
+    it('keeps every entry while nothing at all can be written, and writes them all once it can', async () => {
+      const h = await harness({ store: kind });
+      try {
+        const [refuse, allow] = REFUSE_AUDIT[kind];
+        await sql(h, refuse);
+        for (let i = 0; i < 40; i++) h.engine.audit.record({ ...base, action: `kept.${i}` });
+        await h.engine.audit.flush();
+        await sql(h, allow);
+        await h.engine.audit.flush();
+        const { items } = await h.store.auditList({ limit: 100 });
+        assert.equal(items.filter((e) => e.action.startsWith('kept.')).length, 40, 'none was dropped');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('tries an unavailable store about once a second, not once per recorded entry', async () => {
+      const h = await harness({ store: kind });
+      let attempts = 0;
+      const store = h.engine.ctx.store;
+      const append = store.auditAppend.bind(store);
+      // Counting calls to the real store, which answers for itself (closed: STORE_UNAVAILABLE).
+      store.auditAppend = (params) => {
+        attempts++;
+        return append(params);
+      };
+      try {
+        await h.store.close();
+        const started = Date.now();
+        for (let i = 0; i < 3_000; i++) {
+          h.engine.audit.record({ ...base, action: 'during' });
+          if (i % 100 === 0) await new Promise((r) => setTimeout(r, 20));
+        }
+        await new Promise((r) => setTimeout(r, 300));
+        const seconds = (Date.now() - started) / 1000;
+        assert.ok(attempts <= Math.ceil(seconds) + 2, `${attempts} attempts in ${seconds.toFixed(1)} s`);
+      } finally {
+        store.auditAppend = append;
+        await h.close().catch(() => {});
+      }
+    });
+  });
+}

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../src/config/config.ts';
 import { hashToken } from '../src/engine/api-keys.ts';
 import { sendError, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../src/http/error-handler.ts';
-import { TokenBuckets } from '../src/http/rate-limit.ts';
+import { TokenBuckets, UNDECIDED_FACTOR } from '../src/http/rate-limit.ts';
 import { startServer } from '../src/server.ts';
 import { harness, TOKEN, type Harness } from './helpers/harness.ts';
 
@@ -188,6 +188,27 @@ describe('rate limiting without a principal', () => {
       const refused = await get(h, '/api/v1/agents', bearer(SECOND_TOKEN), blocked);
       assert.equal(refused.status, 429);
       assert.equal(refused.body.error.code, 'RATE_LIMITED');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('counts undecided requests in a budget of their own, ten times the anonymous one: an outage is no window for unlimited guesses', async () => {
+    const h = await harness({ config: { rateLimitAnonymousPerMinute: 3 } });
+    try {
+      assert.equal((await get(h, '/api/v1/agents', bearer(TOKEN))).status, 200, 'the admin key is cached');
+      await h.store.close();
+      const address = '198.51.100.2';
+      for (let i = 0; i < 3 * UNDECIDED_FACTOR; i++) {
+        assert.equal((await get(h, '/api/v1/agents', bearer(`flt_guess-${i}-0123456789abcdef`), address)).status, 503, `guess ${i + 1}`);
+      }
+      const next = await get(h, '/api/v1/agents', bearer('flt_one-more-guess-0123456789abcdef'), address);
+      assert.equal(next.status, 429, 'past the undecided budget the address is blocked');
+      // Blocked before the token is looked at: a cached right token gets the same answer.
+      assert.equal((await get(h, '/api/v1/agents', bearer(TOKEN), address)).status, 429);
+      assert.equal(h.app.rateLimiter.anonymous?.remaining(address), 3, 'the anonymous budget itself was not charged');
+      // Another address, valid principal with a cached key: its 503s are decided and free.
+      for (let i = 0; i < 40; i++) assert.equal((await get(h, '/api/v1/agents', bearer(TOKEN), '198.51.100.3')).status, 503);
     } finally {
       await h.close();
     }

@@ -166,8 +166,13 @@ export class Leases {
  */
 export const REPORT_RETRY = { baseMs: 250, capMs: 5_000, maxGraceMs: 10_000, maxMs: 10 * 60_000 } as const;
 
-/** One try of a report: its outcome, or why it should be tried again. */
-export type ReportTry = { outcome: ReportOutcome } | { retry: string; retryAfterMs?: number | undefined };
+/**
+ * One try of a report: its outcome, or why it should be tried again. `transient`: the server
+ * or the way to it is unavailable (503, 429, a gateway's 502/504, the network), which may last
+ * as long as heartbeats keep the lease; otherwise (500 INTERNAL) the same report may fail the
+ * same way every time, and it is retried only within the lease as it stood at the first failure.
+ */
+export type ReportTry = { outcome: ReportOutcome } | { retry: string; transient: boolean; retryAfterMs?: number | undefined };
 
 export interface DeliverParams {
   op: string;
@@ -185,6 +190,8 @@ export interface DeliverParams {
 export async function deliver(p: DeliverParams): Promise<ReportOutcome> {
   const firstAt = Date.now();
   let backoff: number = REPORT_RETRY.baseMs;
+  /** For a failure that is not transient: the lease as it stood when the report first failed. */
+  let fixedUntil: number | null = null;
   for (let tries = 1; ; tries++) {
     const t = await p.send();
     if ('outcome' in t) {
@@ -195,13 +202,17 @@ export async function deliver(p: DeliverParams): Promise<ReportOutcome> {
       return t.outcome;
     }
     const grace = Math.min(p.leases.leaseMs, REPORT_RETRY.maxGraceMs);
-    const until = Math.min(p.leases.expiresAt(p.assignmentId, firstAt) + grace, firstAt + REPORT_RETRY.maxMs);
+    const leaseUntil = p.leases.expiresAt(p.assignmentId, firstAt) + grace;
+    if (!t.transient) fixedUntil ??= leaseUntil;
+    const until = Math.min(t.transient ? leaseUntil : fixedUntil ?? leaseUntil, firstAt + REPORT_RETRY.maxMs);
     const remaining = until - Date.now();
     const retryAfter = t.retryAfterMs ?? 0;
     if (p.stopped() || remaining <= 0 || retryAfter > remaining) {
       p.log('warn', 'report not delivered; giving up', {
         op: p.op, assignmentId: p.assignmentId, error: t.retry, tries,
-        why: p.stopped() ? 'the worker is stopping' : 'the attempt\'s lease has run out',
+        why: p.stopped() ? 'the worker is stopping'
+          : remaining <= 0 ? 'the attempt\'s lease has run out'
+          : 'the server asks to wait longer than the attempt\'s lease lasts',
       });
       return 'failed';
     }

@@ -158,13 +158,14 @@ export class HttpChannel implements WorkerChannel {
     }
     if (isFlotillaError(err, 'PAYLOAD_TOO_LARGE')) {
       this.#o.log('warn', 'the server refused a report as too large (413)', { path, bytes });
+      this.#size.refused(bytes);
       return { outcome: { tooLarge: { bytes, limit: this.#size.announced } } };
     }
     if (err instanceof FlotillaApiError && RETRY_STATUSES.includes(err.status)) {
-      return { retry: `${err.status} ${err.code}: ${err.message}`, retryAfterMs: err.retryAfterMs };
+      return { retry: `${err.status} ${err.code}: ${err.message}`, transient: err.status !== 500, retryAfterMs: err.retryAfterMs };
     }
     // It may or may not have been applied; a repeat that was says so (appliedBefore).
-    if (err instanceof FlotillaNetworkError) return { retry: err.message };
+    if (err instanceof FlotillaNetworkError) return { retry: err.message, transient: true };
     // A 4xx about the report itself (or something unexpected): sending it again cannot help.
     this.#o.log('warn', 'report refused', { path, error: String(err) });
     return { outcome: 'failed' };

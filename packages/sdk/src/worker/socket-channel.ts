@@ -81,8 +81,9 @@ const MESSAGE_TOO_BIG = 1009;
 /** Replies that say nothing about the report itself: send it again. */
 const RETRY_CODES = ['STORE_UNAVAILABLE', 'INTERNAL', 'SHUTTING_DOWN', 'RATE_LIMITED'];
 /**
- * The wait before sending again after these, which come with no header over the socket: the
- * `Retry-After` the same errors carry over HTTP (docs/protocol.md §5).
+ * The wait before sending again after these when the reply does not say it: the server sends
+ * `details.retryAfterMs` with them (what `Retry-After` says over HTTP); a server older than
+ * that field gets the same 2 s.
  */
 const UNAVAILABLE = ['STORE_UNAVAILABLE', 'SHUTTING_DOWN'];
 const UNAVAILABLE_RETRY_AFTER_MS = 2_000;
@@ -420,7 +421,7 @@ export class SocketChannel implements WorkerChannel {
     if (error && RETRY_CODES.includes(error.code)) {
       const given = (error.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
       const retryAfterMs = typeof given === 'number' ? given : UNAVAILABLE.includes(error.code) ? UNAVAILABLE_RETRY_AFTER_MS : undefined;
-      return { retry: `${error.code}: ${error.message}`, retryAfterMs };
+      return { retry: `${error.code}: ${error.message}`, transient: error.code !== 'INTERNAL', retryAfterMs };
     }
     // Closed, out of drain time, or refused for the report itself (a 4xx code): not again.
     this.#o.log('warn', 'report failed', { op, assignmentId, error: error ?? 'connection closed' });

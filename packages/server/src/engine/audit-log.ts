@@ -45,6 +45,15 @@ function unavailable(err: unknown): boolean {
   return err instanceof FlotillaError && (err.code === 'STORE_UNAVAILABLE' || err.code === 'SHUTTING_DOWN');
 }
 
+/** What one pass of #append did: the entries still to write, whether any write succeeded, whether the store is unavailable. */
+interface AppendPass {
+  left: NewAuditRecord[];
+  written: boolean;
+  down: boolean;
+  /** Why the entries left could not be written, when the store is not known to be down. */
+  err?: unknown;
+}
+
 export class AuditLog {
   readonly #ctx: EngineContext;
   #buffer: NewAuditRecord[] = [];
@@ -63,84 +72,100 @@ export class AuditLog {
       return;
     }
     this.#buffer.push(storableEntry({ ...entry, at: entry.at ?? this.#ctx.now() }));
-    if (this.#buffer.length >= MAX_BATCH) {
-      void this.flush();
-    } else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setTimeout(() => {
-        this.#scheduled = false;
-        void this.flush();
-      }, FLUSH_DELAY_MS).unref();
-    }
+    // While the database is failing, the retry timer alone writes: a full batch must not
+    // turn every further record into another attempt against it.
+    if (this.#buffer.length >= MAX_BATCH && !this.#failing) void this.flush();
+    else this.#flushIn(this.#failing ? RETRY_DELAY_MS : FLUSH_DELAY_MS);
   }
 
   /**
    * Writes everything buffered so far (in order); resolves when it is committed, or when the
    * database is unavailable (the entries stay buffered and are tried again RETRY_DELAY_MS
-   * later). A batch the store refuses for another reason is written entry by entry, so one
-   * entry it cannot take never holds up the others: that entry alone is dropped and logged.
+   * later). Calls made while a flush runs share it, and one more pass after it, so there is
+   * one writer and one attempt at a time.
    */
-  async flush(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
-    if (this.#buffer.length === 0) return;
-    this.#flushing = (async () => {
-      while (this.#buffer.length > 0) {
-        const batch = this.#buffer.splice(0, MAX_BATCH);
-        const left = await this.#append(batch);
-        if (left.length > 0) {
-          // Put what is not written back and stop: tried again soon, or by the next record or flush.
-          this.#buffer.unshift(...left);
-          this.#retrySoon();
-          break;
-        }
-      }
-      if (this.#dropped > 0) {
-        this.#ctx.log.error({ dropped: this.#dropped }, 'audit entries dropped: the buffer was full while the database was unavailable');
-        this.#dropped = 0;
-      }
-    })();
-    try {
-      await this.#flushing;
-    } finally {
+  flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing.then(() => (this.#buffer.length > 0 && !this.#failing ? this.flush() : undefined));
+    if (this.#buffer.length === 0) return Promise.resolve();
+    this.#flushing = this.#drain().finally(() => {
       this.#flushing = null;
+    });
+    return this.#flushing;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer.splice(0, MAX_BATCH);
+      const pass = await this.#append(batch, false);
+      const { left } = pass.left.length > 0 && !pass.down ? this.#failed(pass.err, pass.left, false) : pass;
+      if (left.length === 0 && this.#failing) {
+        this.#ctx.log.info({ written: batch.length }, 'audit log writes resumed');
+        this.#failing = false;
+      }
+      if (left.length > 0) {
+        // Put what is not written back and stop: the retry timer tries again.
+        this.#buffer.unshift(...left);
+        this.#flushIn(RETRY_DELAY_MS);
+        break;
+      }
+    }
+    if (this.#dropped > 0) {
+      this.#ctx.log.error({ dropped: this.#dropped }, 'audit entries dropped: the buffer was full while the database was unavailable');
+      this.#dropped = 0;
     }
   }
 
-  /** Appends `batch`; returns the entries still to be written because the database is unavailable. */
-  async #append(batch: NewAuditRecord[]): Promise<NewAuditRecord[]> {
+  /**
+   * Appends `batch`. A batch the store refuses for a reason other than being unavailable is
+   * halved until the entries it refuses are alone; such an entry is dropped (and logged) only
+   * once another write of this pass has succeeded (`written`). When nothing at all can be
+   * written (a failure the store does not classify, such as an unknown disk error), the
+   * entries are kept and retried like an outage, not thrown away one by one.
+   */
+  async #append(batch: NewAuditRecord[], written: boolean): Promise<AppendPass> {
     try {
       await this.#ctx.store.auditAppend({ entries: batch });
-      if (this.#failing) this.#ctx.log.info({ written: batch.length }, 'audit log writes resumed');
-      this.#failing = false;
-      return [];
+      return { left: [], written: true, down: false };
     } catch (err) {
-      if (unavailable(err)) {
-        // Once per outage, not once per retry.
-        if (!this.#failing) this.#ctx.log.error({ err, buffered: this.#buffer.length + batch.length }, 'audit log write failed; will retry');
-        this.#failing = true;
-        return batch;
-      }
+      if (unavailable(err)) return this.#failed(err, batch, true);
       if (batch.length === 1) {
+        if (!written) return { left: batch, written: false, down: false, err };
         // Only what identifies the entry: its content is what the store refused.
         const [entry] = batch as [NewAuditRecord];
         this.#ctx.log.error({ err, action: entry.action, principalId: entry.principalId, requestId: entry.requestId }, 'audit entry refused by the store; dropped');
-        return [];
+        return { left: [], written: true, down: false };
       }
-      for (let i = 0; i < batch.length; i++) {
-        const left = await this.#append([batch[i]!]);
-        if (left.length > 0) return batch.slice(i);
+      const half = Math.ceil(batch.length / 2);
+      const rest = batch.slice(half);
+      const first = await this.#append(batch.slice(0, half), written);
+      if (first.down) return { ...first, left: first.left.concat(rest) };
+      if (first.left.length === 0) {
+        const second = await this.#append(rest, true);
+        return { ...second, written: true };
       }
-      return [];
+      // Nothing of the first half could be written: whether that is its entries or the store
+      // is known once the second half has been tried.
+      const second = await this.#append(rest, false);
+      if (second.down || !second.written) return { ...second, left: first.left.concat(second.left), written: false };
+      const again = await this.#append(first.left, true);
+      return { ...again, left: again.left.concat(second.left), written: true };
     }
   }
 
-  #retrySoon(): void {
+  #failed(err: unknown, batch: NewAuditRecord[], down: boolean): AppendPass {
+    // Once per outage, not once per retry.
+    if (!this.#failing) this.#ctx.log.error({ err, buffered: this.#buffer.length + batch.length }, 'audit log write failed; will retry');
+    this.#failing = true;
+    return { left: batch, written: false, down };
+  }
+
+  #flushIn(ms: number): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
     setTimeout(() => {
       this.#scheduled = false;
       void this.flush();
-    }, RETRY_DELAY_MS).unref();
+    }, ms).unref();
   }
 
   async list(_principal: Principal, params: AuditListParams): Promise<{ items: AuditRecord[]; nextBefore: number | null }> {

@@ -28,8 +28,9 @@ export function installAuditHook(app: FastifyInstance, audit: AuditLog): void {
   // A refused WebSocket upgrade has its socket destroyed before onResponse, and its address
   // with it: taken while the socket is still there.
   const upgradeSources = new WeakMap<FastifyRequest, string>();
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.headers.upgrade !== undefined && request.ip !== undefined) upgradeSources.set(request, request.ip);
+    done();
   });
   app.addHook('onResponse', async (request, reply) => {
     const status = reply.statusCode;

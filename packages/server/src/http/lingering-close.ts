@@ -33,10 +33,23 @@ function lingerOnClose(socket: Socket): void {
   };
 }
 
+/**
+ * Must be installed before every other hook: a request that arrives on a lingering socket
+ * (pipelined after the refused body) is never run. It would otherwise be executed with its
+ * answer going nowhere, since the connection is already closing; it is dropped unanswered,
+ * and the client, which got `Connection: close`, sends it again on a new connection.
+ */
 export function installLingeringClose(app: FastifyInstance): void {
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onRequest', (request, reply, done) => {
+    if (lingering.has(request.raw.socket)) {
+      reply.hijack();
+      return;
+    }
+    done();
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
     // Only where the body was refused unread: every other answer closes as Node decides.
     if (reply.statusCode === 413 && !request.raw.complete) lingerOnClose(request.raw.socket);
-    return payload;
+    done(null, payload);
   });
 }

@@ -9,8 +9,10 @@
 //   a principal takes one: refused with 401, or sent to a route that needs no token. Not
 //   one answered 5xx: its token could not be checked (the database is down, the server is
 //   shutting down), which says nothing about the token, so valid principals are not charged
-//   as anonymous during an outage and get their 503, not a 429. While
-//   an address's bucket is empty, every request from it is answered 429 before the auth
+//   as anonymous during an outage and get their 503, not a 429. Those take from a second
+//   budget per address, UNDECIDED_FACTOR times larger, so an outage is no window for
+//   unlimited guesses either. While either is empty,
+//   every request from the address is answered 429 before the auth
 //   hook runs, even one with a valid token: the answer must not depend on the token, or a
 //   blocked address could go on testing guesses. 0 turns it off.
 // - Never limited: `/healthz`, `/readyz`, and CORS preflights of allowed origins.
@@ -35,6 +37,9 @@ import { sendError } from './error-handler.ts';
 export type RateVerdict = { ok: true } | { ok: false; retryAfterMs: number };
 
 interface Bucket { tokens: number; at: number }
+
+/** The budget per address for requests whose authentication could not be decided, as a multiple of the anonymous one. */
+export const UNDECIDED_FACTOR = 10;
 
 /** Below this many keys the map is never swept. */
 const MIN_SWEEP = 10_000;
@@ -139,6 +144,14 @@ export class TokenBuckets {
 export class RateLimiter {
   readonly principals: TokenBuckets | null;
   readonly anonymous: TokenBuckets | null;
+  /**
+   * Per address, the requests whose authentication could not be decided (answered 5xx: the
+   * store was down): UNDECIDED_FACTOR times the anonymous budget. They are not charged as
+   * anonymous (a valid token is not a guess), but they are not free either: during an outage,
+   * which a flood of guesses can itself provoke (pool timeouts), a right guess for a cached
+   * key is told apart from a wrong one by its answer.
+   */
+  readonly undecided: TokenBuckets | null;
 
   constructor(config: Pick<ServerConfig, 'rateLimitPerSecond' | 'rateLimitBurst' | 'rateLimitAnonymousPerMinute'>, now: () => number = Date.now) {
     this.principals = config.rateLimitPerSecond > 0
@@ -147,6 +160,8 @@ export class RateLimiter {
     this.anonymous = config.rateLimitAnonymousPerMinute > 0
       ? new TokenBuckets({ capacity: config.rateLimitAnonymousPerMinute, perSecond: config.rateLimitAnonymousPerMinute / 60, now })
       : null;
+    const undecided = config.rateLimitAnonymousPerMinute * UNDECIDED_FACTOR;
+    this.undecided = undecided > 0 ? new TokenBuckets({ capacity: undecided, perSecond: undecided / 60, now }) : null;
   }
 
   /**
@@ -162,9 +177,16 @@ export class RateLimiter {
     return this.anonymous ? this.anonymous.tryConsume(addressKey(address)) : { ok: true };
   }
 
-  /** Whether an address is blocked for having used its budget, without taking from it. */
+  /** Takes one from an address's budget for requests whose authentication could not be decided. */
+  tryConsumeUndecided(address: string): RateVerdict {
+    return this.undecided ? this.undecided.tryConsume(addressKey(address)) : { ok: true };
+  }
+
+  /** Whether an address is blocked for having used either budget, without taking from it. */
   anonymousBlocked(address: string): RateVerdict {
-    return this.anonymous ? this.anonymous.peek(addressKey(address)) : { ok: true };
+    const key = addressKey(address);
+    const anonymous = this.anonymous ? this.anonymous.peek(key) : { ok: true as const };
+    return anonymous.ok && this.undecided ? this.undecided.peek(key) : anonymous;
   }
 }
 
@@ -259,7 +281,11 @@ export async function installRateLimit(app: FastifyInstance, ctx: { config: Serv
     // store could not be asked, or the server is shutting down), and a guess that gets no
     // verdict learns nothing; charging it would turn an outage into 429s for valid tokens.
     app.addHook('onSend', async (request, reply, payload) => {
-      if (request.principal !== null || reply.statusCode === ERROR_STATUS.RATE_LIMITED || reply.statusCode >= 500 || isHealthCheck(request) || isPreflight(request)) return payload;
+      if (request.principal !== null || reply.statusCode === ERROR_STATUS.RATE_LIMITED || isHealthCheck(request) || isPreflight(request)) return payload;
+      if (reply.statusCode >= 500) {
+        limiter.tryConsumeUndecided(request.ip);
+        return payload;
+      }
       const verdict = limiter.tryConsumeAnonymous(request.ip);
       if (verdict.ok || reply.statusCode !== ERROR_STATUS.UNAUTHENTICATED) return payload;
       const body: ErrorBody = { error: { code: 'RATE_LIMITED', message: rateLimitedMessage(verdict.retryAfterMs) } };

@@ -12,6 +12,7 @@
 // (agent createdAt/updatedAt, replica lastSeenAt, task createdAt) and with the store's clock
 // otherwise.
 
+import { toStoreError } from './errors.ts';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { FlotillaError } from '../../core/errors.ts';
 import type {
@@ -126,7 +127,7 @@ export class SqliteStore implements Store {
     try {
       return Promise.resolve(fn());
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(toStoreError(err));
     }
   }
 

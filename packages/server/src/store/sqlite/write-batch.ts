@@ -24,6 +24,7 @@
 // - A batch holds at most `maxOps` operations, bounding how long one flush blocks the event
 //   loop; the rest wait for the next flush, scheduled at once.
 
+import { toStoreError } from './errors.ts';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { FlotillaError } from '../../core/errors.ts';
 
@@ -141,7 +142,7 @@ export class WriteBatch {
     try {
       this.#begin.run();
     } catch (error) {
-      for (const op of ops) op.reject(error);
+      for (const op of ops) op.reject(toStoreError(error));
       return 'settled';
     }
     try {
@@ -175,13 +176,13 @@ export class WriteBatch {
           // The connection is unusable; the callers learn that from `error`.
         }
       }
-      for (const op of ops) op.reject(error);
+      for (const op of ops) op.reject(toStoreError(error));
       return 'settled';
     }
     ops.forEach((op, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) op.resolve(outcome.value);
-      else op.reject(outcome.error);
+      else op.reject(toStoreError(outcome.error));
     });
     return 'settled';
   }

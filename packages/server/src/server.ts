@@ -3,7 +3,8 @@
 
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import type { ServerConfig } from './config/config.ts';
+import { redactUrl, type ServerConfig } from './config/config.ts';
+import { adminKeyProblem, generateFirstAdminKey } from './engine/api-keys.ts';
 import { Engine } from './engine/engine.ts';
 import { buildApp, type AppState } from './http/app.ts';
 import { createLogger } from './logging.ts';
@@ -16,8 +17,17 @@ export interface RunningServer {
   store: Store;
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
-  /** Set when this start created the bootstrap admin token; shown once, never stored. */
+  /**
+   * Set when this start created the bootstrap admin token (a first start without
+   * FLOTILLA_ADMIN_TOKEN); to be shown once, since only its hash is stored. Created last,
+   * once the server listens: a start that fails stores no key nobody saw.
+   */
   generatedAdminToken: string | null;
+  /**
+   * One line for the operator when no admin may be able to sign in (no active admin key, or
+   * FLOTILLA_ADMIN_TOKEN names a revoked one), saying how to get one; null when all is well.
+   */
+  adminKeyWarning: string | null;
   close(): Promise<void>;
 }
 
@@ -32,16 +42,21 @@ export async function startServer(params: { config: ServerConfig; log?: Logger; 
   const state: AppState = { shuttingDown: false };
   let app: FastifyInstance | null = null;
   try {
-    const { generatedAdminToken } = await engine.start();
+    await engine.start();
     app = await buildApp({ engine, log, state });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
+    // Last, so nothing can fail between storing the key and the caller printing its secret.
+    const { now, newId } = engine.ctx;
+    const generatedAdminToken = config.adminToken === null ? await generateFirstAdminKey({ store, now: now(), newId }) : null;
+    const problem = generatedAdminToken === null ? await adminKeyProblem({ store, configured: config.adminToken, now: now() }) : null;
     let closing: Promise<void> | null = null;
     const running: RunningServer = {
       app, engine, store, url, generatedAdminToken,
+      adminKeyWarning: problem === null ? null : adminKeyWarning(problem, config.databaseUrl),
       close: () => (closing ??= (async () => {
         state.shuttingDown = true;
         await app!.close();
@@ -56,4 +71,19 @@ export async function startServer(params: { config: ServerConfig; log?: Logger; 
     if (!params.store) await store.close().catch(() => {});
     throw err;
   }
+}
+
+/** A shell word: quoted when it holds anything a shell would treat specially. */
+function shellWord(text: string): string {
+  return /^[\w./:@%+=,-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
+}
+
+function adminKeyWarning(problem: NonNullable<Awaited<ReturnType<typeof adminKeyProblem>>>, databaseUrl: string): string {
+  const db = redactUrl(databaseUrl);
+  if (problem.kind === 'configured') {
+    return `FLOTILLA_ADMIN_TOKEN names a key that is ${problem.status}, so the server refuses that token; `
+      + 'use another admin key, or set FLOTILLA_ADMIN_TOKEN to a new secret (at least 16 characters)';
+  }
+  return `no usable admin key in ${db} (${problem.reason}): \`flotilla keys bootstrap --database ${shellWord(db)}\` creates one and prints its token, `
+    + 'or restart with FLOTILLA_ADMIN_TOKEN set to a new secret (at least 16 characters)';
 }

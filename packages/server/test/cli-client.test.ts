@@ -1,5 +1,6 @@
 // The client commands of the `flotilla` CLI (submit, get, ls, cancel, retry, agents, events)
-// run as real processes against a real server process, including their exit codes.
+// run as real processes against a real server process, including their exit codes: submit
+// with every task option, agents create / update / delete with every agent field.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,7 +59,7 @@ describe('flotilla client commands', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
     server = await startServerProcess({ database: join(dir, 'flotilla.db') });
-    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail'].map((name) =>
+    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail', 'cli-options', 'cli-idle'].map((name) =>
       api('POST', '/agents', { name, description: `${name} agent`, capabilities: ['cli'] })));
   });
 
@@ -139,7 +140,7 @@ describe('flotilla client commands', () => {
   });
 
   it('submit --wait: exit 0 with the result when completed, 1 when it fails', async () => {
-    const okRun = cli('submit', '--agent', 'cli-wait-ok', '--input', '{"n":2}', '--wait', '--timeout-ms', '15000');
+    const okRun = cli('submit', '--agent', 'cli-wait-ok', '--input', '{"n":2}', '--wait', '--wait-timeout', '15s');
     const failRun = cli('submit', '--agent', 'cli-wait-fail', '--wait', '--json');
     const [ok, bad] = await Promise.all([leaseOne('cli-wait-ok'), leaseOne('cli-wait-fail')]);
     await api('POST', `/assignments/${ok.assignmentId}/start`, { replicaId: ok.replicaId });
@@ -158,6 +159,97 @@ describe('flotilla client commands', () => {
     const task = JSON.parse(failed.stdout);
     assert.equal(task.status, 'failed');
     assert.equal(task.error.message, 'nope');
+  });
+
+  it('submit sets the task\'s own options: timeout, attempts, delay or run-at, priority, keys, correlation, site, replica', async () => {
+    const replicaId = (await api('POST', '/workers/register', { agent: 'cli-options', site: 'lab' })).replica.id as string;
+    const before = Date.now();
+    const delayed = await cli('submit', '--agent', 'cli-options', '--timeout', '90s', '--max-attempts', '7', '--delay', '1h', '--priority', '8',
+      '--idempotency-key', 'cli-opt-1', '--concurrency-key', 'host:gpu-1', '--correlation', 'ticket=OPS-12', '--correlation', 'env=a=b',
+      '--site', 'lab', '--type', 'probe', '--json');
+    const [again, scheduled, pinned] = await Promise.all([
+      cli('submit', '--agent', 'cli-options', '--idempotency-key', 'cli-opt-1', '--json'),
+      cli('submit', '--capabilities', 'cli', '--run-at', '2099-01-31T09:00:00Z', '--json'),
+      cli('submit', '--agent', 'cli-options', '--replica', replicaId, '--delay', '1h'),
+    ]);
+    const t = json(delayed);
+    assert.deepEqual(
+      [t.timeoutMs, t.maxAttempts, t.priority, t.idempotencyKey, t.concurrencyKey, t.correlation, t.site, t.type],
+      [90_000, 7, 8, 'cli-opt-1', 'host:gpu-1', { ticket: 'OPS-12', env: 'a=b' }, 'lab', 'probe'],
+    );
+    const runAt = Date.parse(t.runAt);
+    assert.ok(runAt >= before + 3_600_000 - 1_000 && runAt <= Date.now() + 3_600_000 + 1_000, t.runAt);
+    assert.equal(json(again).id, t.id, 'the same idempotency key answers the first task');
+    const s = json(scheduled);
+    assert.equal(s.runAt, '2099-01-31T09:00:00.000Z');
+    assert.deepEqual(s.capabilities, ['cli']);
+    assert.equal(pinned.code, 0, pinned.stderr);
+    assert.match(pinned.stdout, new RegExp(`^pinned to: +${replicaId}$`, 'm'));
+  });
+
+  it('submit: the wait timeout is --wait-timeout (it implies --wait); the old --timeout-ms is refused with the new names', async () => {
+    const [waited, old, bare, both] = await Promise.all([
+      cli('submit', '--agent', 'cli-idle', '--wait-timeout', '1s'),
+      cli('submit', '--agent', 'cli-idle', '--wait', '--timeout-ms', '1000'),
+      cli('submit', '--agent', 'cli-idle', '--timeout', '30'),
+      cli('submit', '--agent', 'cli-idle', '--delay', '1m', '--run-at', '2099-01-01T00:00:00Z'),
+    ]);
+    assert.equal(waited.code, 1, waited.stderr);
+    assert.match(waited.stdout, /^status: +pending$/m);
+    assert.match(waited.stderr, /is still pending after --wait-timeout 1s; it goes on/);
+    assert.equal(old.code, 2);
+    assert.match(old.stderr, /^flotilla: --timeout-ms is gone: .*--wait-timeout D.*--timeout D/m);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /--timeout must be a duration like .* \(a number needs a unit: 30s, 30ms/);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--delay and --run-at cannot be combined/);
+    const idle = await api('GET', '/tasks?agent=cli-idle');
+    assert.equal(idle.items.length, 1, 'only the --wait-timeout submit created a task');
+  });
+
+  it('agents create, update and delete, with every field the agent API takes', async () => {
+    const created = json(await cli('agents', 'create', 'cli-new', '--description', 'made by the CLI', '--capabilities', 'a,b', '--capabilities', 'c',
+      '--max-concurrency', '3', '--max-attempts', '4', '--timeout', '10m', '--level', '2', '--tool-domains', 'web,files',
+      '--concurrency-limit', 'host:vllm-1=2', '--concurrency-limit', 'gpu=1', '--retry-base-delay', '2s', '--retry-max-delay', '5m',
+      '--runtime', 'pull', '--json'));
+    const expected = {
+      name: 'cli-new', description: 'made by the CLI', capabilities: ['a', 'b', 'c'], maxConcurrency: 3, maxAttempts: 4, timeoutMs: 600_000,
+      level: 2, toolDomains: ['web', 'files'], concurrencyLimits: { 'host:vllm-1': 2, gpu: 1 }, retry: { baseDelayMs: 2_000, maxDelayMs: 300_000 }, runtime: 'pull',
+    };
+    for (const [field, value] of Object.entries(expected)) assert.deepEqual(created[field], value, field);
+    const stored = await api('GET', '/agents/cli-new');
+    for (const [field, value] of Object.entries(expected)) assert.deepEqual(stored[field], value, field);
+
+    const updated = await cli('agents', 'update', 'cli-new', '--max-concurrency', '5', '--capabilities', '', '--retry-max-delay', '1m');
+    assert.equal(updated.code, 0, updated.stderr);
+    assert.match(updated.stdout, /^max concurrency: +5$/m);
+    const after = await api('GET', '/agents/cli-new');
+    assert.deepEqual([after.maxConcurrency, after.capabilities, after.retry, after.description, after.maxAttempts],
+      [5, [], { baseDelayMs: 2_000, maxDelayMs: 60_000 }, 'made by the CLI', 4], 'only the fields given change');
+
+    const task = await api('POST', '/tasks', { agent: 'cli-new' });
+    const [nothing, badRuntime, exists, inUse] = await Promise.all([
+      cli('agents', 'update', 'cli-new'),
+      cli('agents', 'create', 'cli-bad', '--runtime', 'lambda'),
+      cli('agents', 'create', 'cli-new'),
+      cli('agents', 'delete', 'cli-new'),
+    ]);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stderr, /nothing to update/);
+    assert.equal(badRuntime.code, 2);
+    assert.match(badRuntime.stderr, /unknown runtime "lambda"/);
+    assert.equal(exists.code, 1);
+    assert.match(exists.stderr, /AGENT_EXISTS/);
+    assert.equal(inUse.code, 1);
+    assert.match(inUse.stderr, /AGENT_IN_USE/);
+
+    await api('POST', `/tasks/${task.id}/cancel`);
+    const deleted = await cli('agents', 'delete', 'cli-new');
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(deleted.stdout, 'deleted agent cli-new\n');
+    const gone = await cli('agents', 'show', 'cli-new');
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /AGENT_NOT_FOUND/);
   });
 
   it('exit codes: 1 for a server error, 2 for usage errors, 3 when unreachable', async () => {
@@ -185,15 +277,23 @@ describe('flotilla client commands', () => {
   });
 
   it('--help of every command exits 0 and prints its usage', async () => {
-    const commands = [['submit'], ['get'], ['ls'], ['cancel'], ['retry'], ['agents'], ['agents', 'ls'], ['agents', 'show'], ['events']];
+    const commands = [['submit'], ['get'], ['ls'], ['cancel'], ['retry'], ['agents'], ['agents', 'ls'], ['agents', 'show'], ['agents', 'create'],
+      ['agents', 'update'], ['agents', 'delete'], ['events']];
     const results = await Promise.all(commands.map((c) => cli(...c, '--help')));
     results.forEach((r, i) => {
       assert.equal(r.code, 0, `${commands[i]!.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, /Usage:/);
       assert.match(r.stdout, /--url URL/);
     });
+    const submit = results[0]!.stdout;
+    assert.match(submit, /--timeout D +execution timeout of each attempt/);
+    assert.match(submit, /--wait-timeout D +stop waiting after D/);
+    assert.match(results[5]!.stdout, /flotilla agents create NAME/);
+    assert.match(results[5]!.stdout, /--concurrency-limit K=N/);
     const top = await cli('help');
     assert.match(top.stdout, /flotilla submit/);
     assert.match(top.stdout, /flotilla serve/);
+    assert.match(top.stdout, /flotilla agents create NAME/);
+    assert.match(top.stdout, /flotilla keys bootstrap/);
   });
 });

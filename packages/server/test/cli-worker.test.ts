@@ -1,10 +1,12 @@
 // `flotilla worker` running the examples against a real server process: the echo agent, the
-// fan-out agent (children joined), the flaky agent (retry, then the dead-letter queue), and a
-// clean drain on SIGTERM.
+// fan-out agent (children joined), the flaky agent (retry, then the dead-letter queue), a
+// clean drain on SIGTERM, and the documented exit codes of a worker that cannot start (1: the
+// server refused it, e.g. a wrong token; 3: no server reached), over both transports.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,5 +110,34 @@ describe('flotilla worker with the examples', () => {
     assert.equal(await run([fileURLToPath(new URL('./helpers/tcp-proxy.ts', import.meta.url)), '--agent', 'echo']), 2);
     assert.equal(await run([example('echo'), '--agent', 'echo', '--transport', 'carrier-pigeon']), 2);
     assert.notEqual(await run([example('echo'), '--agent', 'echo', '--capabilities', 'gpu']), 0);
+  });
+
+  it('a wrong token exits 1 and an unreachable server exits 3, each in one line, over WebSocket and HTTP', { timeout: 60_000 }, async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedUrl = `http://127.0.0.1:${(closed.address() as { port: number }).port}`;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const run = (args: string[], env: Record<string, string>) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, 'worker', example('echo'), '--agent', 'echo', ...args], { env: { ...process.env, ...env }, timeout: 30_000 }, (err, _stdout, stderr) => {
+        resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0, stderr });
+      });
+    });
+    const wrong = { FLOTILLA_URL: server.url, FLOTILLA_TOKEN: 'not-the-right-token-0123456789' };
+    const nowhere = { FLOTILLA_URL: closedUrl, FLOTILLA_TOKEN: TOKEN };
+    const [wsWrong, httpWrong, wsNowhere, httpNowhere] = await Promise.all([
+      run([], wrong), run(['--transport', 'http'], wrong), run([], nowhere), run(['--transport', 'http'], nowhere),
+    ]);
+    const unauthenticated = /^flotilla: UNAUTHENTICATED: .*; check --token or FLOTILLA_TOKEN/;
+    const refused = `flotilla: cannot reach the server at ${closedUrl}: connection refused (ECONNREFUSED); is the server running? npm start starts one; --url or FLOTILLA_URL says where it is`;
+    for (const [name, r, code, line] of [
+      ['websocket, wrong token', wsWrong, 1, unauthenticated], ['http, wrong token', httpWrong, 1, unauthenticated],
+      ['websocket, unreachable', wsNowhere, 3, refused], ['http, unreachable', httpNowhere, 3, refused],
+    ] as const) {
+      assert.equal(r.code, code, `${name}: ${r.stderr}`);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `${name}: one line, no stack:\n${r.stderr}`);
+      if (typeof line === 'string') assert.equal(lines[0], line, name);
+      else assert.match(lines[0]!, line, name);
+    }
   });
 });

@@ -3,12 +3,15 @@
 // get, ls, cancel, retry, agents, events, worker, keys, audit; in ./commands/) talk to one
 // through the SDK client.
 
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, parseInteger, parseLogLevel, redactUrl, type ServerConfig } from '../config/config.ts';
+import { ConfigError, redactUrl } from '../config/config.ts';
+import { FlotillaError } from '../core/errors.ts';
 import { openStore } from '../store/open-store.ts';
 import { startServer } from '../server.ts';
 import { VERSION } from '../http/app.ts';
 import { CLIENT_COMMANDS, CLIENT_HELP, describeClientError } from './commands/index.ts';
+import { EXIT_USAGE, isParseArgsError } from './commands/errors.ts';
+import { closest } from './commands/suggest.ts';
+import { serverConfigFromArgs, serverStartFailure } from './server-args.ts';
 
 const HELP = `flotilla ${VERSION} — durable task orchestration for fleets of AI agents
 
@@ -30,46 +33,27 @@ serve flags (each also settable by environment variable; flags win):
   --log-level L     fatal|error|warn|info|debug|trace|silent (FLOTILLA_LOG_LEVEL, default info)
 
 Authentication: FLOTILLA_ADMIN_TOKEN sets the admin token; without it, the first start
-generates one, prints it once, and stores only its hash.
+generates one, prints it once, and stores only its hash. No admin token (lost, or every
+admin key revoked)? \`flotilla keys bootstrap [--database URL]\` writes a new admin key into
+the database, server running or not, and prints its token once.
+
+serve exits 2 for a bad setting, 1 when it cannot start (a port in use, the database
+unreachable), each with one line saying why.
 `;
 
-/**
- * Settings for a command from its flags (flags win over the environment and the config
- * file). `serving` adds the flags only `serve` takes. Null when --help was asked for.
- */
-function configFromArgs(argv: string[], serving: boolean): ServerConfig | null {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      database: { type: 'string' },
-      config: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-      ...(serving ? { host: { type: 'string' }, port: { type: 'string' }, 'log-level': { type: 'string' } } as const : {}),
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(HELP);
-    return null;
-  }
-  const v = values as { host?: string; port?: string; database?: string; config?: string; 'log-level'?: string };
-  return loadConfig({
-    env: process.env,
-    cwd: process.cwd(),
-    flags: {
-      ...(v.host !== undefined ? { host: v.host } : {}),
-      ...(v.port !== undefined ? { port: parseInteger(v.port, '--port') } : {}),
-      ...(v.database !== undefined ? { databaseUrl: v.database } : {}),
-      ...(v.config !== undefined ? { configFile: v.config } : {}),
-      ...(v['log-level'] !== undefined ? { logLevel: parseLogLevel(v['log-level'], '--log-level') } : {}),
-    },
-  });
-}
+const SERVE_SYNOPSIS = 'Usage: flotilla serve [--host H] [--port N] [--database URL] [--config FILE] [--log-level L]';
+const MIGRATE_SYNOPSIS = 'Usage: flotilla migrate [--database URL] [--config FILE]';
 
 async function serve(argv: string[]): Promise<void> {
-  const config = configFromArgs(argv, true);
-  if (config === null) return;
-  const server = await startServer({ config });
+  const parsed = serverConfigFromArgs(argv, { command: 'serve', usage: HELP, synopsis: SERVE_SYNOPSIS, serving: true });
+  if (parsed === null) return;
+  const { config } = parsed;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({ config });
+  } catch (err) {
+    throw serverStartFailure(err, config) ?? err;
+  }
   const { log } = server.engine.ctx;
   if (server.generatedAdminToken) {
     // Printed once, to the terminal only — never through the logger (logs get shipped).
@@ -79,6 +63,8 @@ async function serve(argv: string[]): Promise<void> {
       `  Over HTTP:             Authorization: Bearer <token>\n\n`,
     );
   }
+  // One plain line for whoever watches the terminal (stdout carries the JSON log).
+  if (server.adminKeyWarning) process.stderr.write(`flotilla: ${server.adminKeyWarning}\n`);
   log.info({ url: server.url, database: redactUrl(config.databaseUrl), configFile: config.configFile }, `flotilla listening on ${server.url}`);
 
   let stopping = false;
@@ -99,9 +85,15 @@ async function serve(argv: string[]): Promise<void> {
 
 /** Applies pending migrations and exits (serve also migrates at start; this is for deploy pipelines). */
 async function migrate(argv: string[]): Promise<void> {
-  const config = configFromArgs(argv, false);
-  if (config === null) return;
-  const store = await openStore({ url: config.databaseUrl, applicationName: 'flotilla-migrate' });
+  const parsed = serverConfigFromArgs(argv, { command: 'migrate', usage: HELP, synopsis: MIGRATE_SYNOPSIS });
+  if (parsed === null) return;
+  const { config } = parsed;
+  let store: Awaited<ReturnType<typeof openStore>>;
+  try {
+    store = await openStore({ url: config.databaseUrl, applicationName: 'flotilla-migrate' });
+  } catch (err) {
+    throw serverStartFailure(err, config) ?? err;
+  }
   await store.close();
   process.stdout.write(`migrations applied: ${redactUrl(config.databaseUrl)} is up to date\n`);
 }
@@ -125,11 +117,14 @@ async function main(argv: string[]): Promise<void> {
     default: {
       const client = Object.hasOwn(CLIENT_COMMANDS, command) ? CLIENT_COMMANDS[command] : undefined;
       if (client) return client(rest);
-      process.stderr.write(`flotilla: unknown command "${command}"\n\n${HELP}`);
-      process.exitCode = 2;
+      const near = closest(command, [...SERVER_COMMANDS, ...Object.keys(CLIENT_COMMANDS)]);
+      process.stderr.write(`flotilla: unknown command "${command}"${near ? `; did you mean \`${near}\`?` : ''}\n(flotilla help lists the commands)\n`);
+      process.exitCode = EXIT_USAGE;
     }
   }
 }
+
+const SERVER_COMMANDS = ['serve', 'migrate', 'version', 'help'];
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   const client = describeClientError(err);
@@ -138,9 +133,15 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exitCode = client.exitCode;
     return;
   }
-  if (err instanceof ConfigError || (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
+  if (err instanceof ConfigError || isParseArgsError(err)) {
     process.stderr.write(`flotilla: ${err.message}\n`);
-    process.exitCode = 2;
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
+  if (err instanceof FlotillaError) {
+    // The server's own errors are explained by their message; no stack.
+    process.stderr.write(`flotilla: ${err.code}: ${err.message}\n`);
+    process.exitCode = 1;
     return;
   }
   process.stderr.write(`flotilla: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

@@ -16,26 +16,74 @@ export function generateToken(): string {
   return `flt_${randomBytes(32).toString('base64url')}`;
 }
 
-/** Returns the generated token when one was created (to be printed once), else null. */
-export async function ensureAdminKey(params: { store: Store; configured: string | null; now: number; newId: () => string }): Promise<string | null> {
+/**
+ * FLOTILLA_ADMIN_TOKEN's key: recorded (as a hash) the first time the server starts with it.
+ * Nothing secret is created here, so it may run before anything else at start.
+ */
+export async function ensureConfiguredAdminKey(params: { store: Store; configured: string; now: number; newId: () => string }): Promise<void> {
   const { store, configured, now, newId } = params;
+  const hash = hashToken(configured);
+  if (await store.apiKeyFindByHash({ hash })) return;
+  try {
+    await store.apiKeyCreate({ key: bootstrapKey({ id: newId(), name: 'admin (FLOTILLA_ADMIN_TOKEN)', hash, now }) });
+  } catch (err) {
+    // Several servers starting at once on one database all try to record the same key;
+    // one insert wins, and that is all that is needed.
+    if (!(await store.apiKeyFindByHash({ hash }))) throw err;
+  }
+}
+
+/**
+ * A new admin key that never expires, and its secret: the caller shows the secret once, since
+ * only its hash is stored. Used by the first start and by `flotilla keys bootstrap`.
+ */
+export async function createAdminKey(params: { store: Store; now: number; newId: () => string; name: string }): Promise<{ key: ApiKeyRecord; token: string }> {
+  const token = generateToken();
+  const key = bootstrapKey({ id: params.newId(), name: params.name, hash: hashToken(token), now: params.now });
+  await params.store.apiKeyCreate({ key });
+  return { key, token };
+}
+
+/**
+ * The first start's admin key: generated only when the key table is empty, and returned so it
+ * can be printed at once. The server calls this last, once it is listening, so a start that
+ * fails (a port in use) leaves no key whose secret nobody saw (and the next start generates one).
+ */
+export async function generateFirstAdminKey(params: { store: Store; now: number; newId: () => string }): Promise<string | null> {
+  if ((await params.store.apiKeyCount()) > 0) return null;
+  return (await createAdminKey({ ...params, name: 'admin (generated)' })).token;
+}
+
+/** Both of the above, in order: the configured token's key, or a generated one on an empty table (returned, to be printed once). */
+export async function ensureAdminKey(params: { store: Store; configured: string | null; now: number; newId: () => string }): Promise<string | null> {
+  const { configured, ...rest } = params;
   if (configured !== null) {
-    const hash = hashToken(configured);
-    if (!(await store.apiKeyFindByHash({ hash }))) {
-      try {
-        await store.apiKeyCreate({ key: bootstrapKey({ id: newId(), name: 'admin (FLOTILLA_ADMIN_TOKEN)', hash, now }) });
-      } catch (err) {
-        // Several servers starting at once on one database all try to record the same key;
-        // one insert wins, and that is all that is needed.
-        if (!(await store.apiKeyFindByHash({ hash }))) throw err;
-      }
-    }
+    await ensureConfiguredAdminKey({ ...rest, configured });
     return null;
   }
-  if ((await store.apiKeyCount()) > 0) return null;
-  const token = generateToken();
-  await store.apiKeyCreate({ key: bootstrapKey({ id: newId(), name: 'admin (generated)', hash: hashToken(token), now }) });
-  return token;
+  return generateFirstAdminKey(rest);
+}
+
+/**
+ * Why nobody may be able to administer this database, or null: no active admin key at all
+ * (`unusable`: none exists, or every one is revoked or expired), or FLOTILLA_ADMIN_TOKEN
+ * names a key that is revoked or expired (`configured`) while other admin keys are active.
+ */
+export async function adminKeyProblem(params: { store: Store; configured: string | null; now: number }): Promise<
+  { kind: 'unusable'; reason: string } | { kind: 'configured'; status: 'revoked' | 'expired' } | null
+> {
+  const { store, configured, now } = params;
+  const admins = (await store.apiKeyList({ includeRevoked: true })).filter((k) => k.role === 'admin');
+  const active = admins.filter((k) => keyStatus(k, now) === 'active');
+  if (active.length === 0) {
+    return { kind: 'unusable', reason: admins.length === 0 ? 'there is none' : 'every admin key is revoked or expired' };
+  }
+  if (configured !== null) {
+    const own = await store.apiKeyFindByHash({ hash: hashToken(configured) });
+    const status = own === null ? 'active' : keyStatus(own, now);
+    if (status !== 'active') return { kind: 'configured', status };
+  }
+  return null;
 }
 
 /** The bootstrap admin key: created by the server itself, never expiring. */

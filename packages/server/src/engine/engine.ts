@@ -6,7 +6,7 @@ import type { ServerConfig } from '../config/config.ts';
 import type { Store, StoreSignal } from '../store/store.ts';
 import { AgentRegistry } from './agent-registry.ts';
 import { AgentService } from './agent-service.ts';
-import { Authenticator, ensureAdminKey } from './api-keys.ts';
+import { Authenticator, ensureConfiguredAdminKey } from './api-keys.ts';
 import { AuditLog } from './audit-log.ts';
 import { KeyService } from './key-service.ts';
 import { RevocationWatcher, ScopedTokens } from './scoped-tokens.ts';
@@ -96,13 +96,15 @@ export class Engine {
   }
 
   /**
-   * Prepares the store (declared agents, the bootstrap admin key) and starts the loops.
-   * Returns a generated admin token when one was created, so the caller can show it once.
+   * Prepares the store (declared agents, FLOTILLA_ADMIN_TOKEN's key) and starts the loops.
+   * An admin key for a first start without FLOTILLA_ADMIN_TOKEN is not made here: startServer
+   * generates it once the server listens (generateFirstAdminKey), so that the start cannot
+   * fail after its secret was stored and before anyone saw it.
    */
-  async start(): Promise<{ generatedAdminToken: string | null }> {
+  async start(): Promise<void> {
     const { store, config } = this.ctx;
     if (config.agents.length > 0) await this.agents.declare(config.agents);
-    const generatedAdminToken = await ensureAdminKey({ store, configured: config.adminToken, now: this.ctx.now(), newId: this.ctx.newId });
+    if (config.adminToken !== null) await ensureConfiguredAdminKey({ store, configured: config.adminToken, now: this.ctx.now(), newId: this.ctx.newId });
     await this.tokens.start();
     await this.revocations.start();
     if (store.capabilities.crossNodeNotify) await this.relay.start();
@@ -121,7 +123,6 @@ export class Engine {
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
     this.dispatcher.wake();
-    return { generatedAdminToken };
   }
 
   async stop(): Promise<void> {

@@ -1,13 +1,45 @@
-// Agent commands: `agents [ls]` and `agents show NAME` (the agent, its replicas and stats).
+// Agent commands: `agents [ls]`, `agents show NAME` (the agent, its replicas and stats), and
+// `agents create NAME`, `agents update NAME`, `agents delete NAME`, with a flag for every
+// field the agent API takes (schemas.ts, agentSpecSchema).
 
-import { parseCommand } from './args.ts';
+import type { AgentSpec } from '@flotilla/sdk';
+import { agentSpecSchema } from '../../schemas/schemas.ts';
+import { durationFlag, intFlag, listFlag, parseCommand, stringFlag, stringsFlag, usageError, type OptionSpec } from './args.ts';
 import { UsageError } from './errors.ts';
+import { closest } from './suggest.ts';
 import { agentBlock, agentTable, block, printJson, replicaTable } from './output.ts';
 
+const AGENT = agentSpecSchema.properties;
+const RUNTIMES = AGENT.runtime.enum;
+
+const FIELD_FLAGS = `  --description D          what the agent does
+  --capabilities a,b       the tags tasks may be routed by (repeatable or comma-separated)
+  --max-concurrency N      tasks per replica at once, when a replica does not say (1..${AGENT.maxConcurrency.maximum}; default 1)
+  --max-attempts N         attempts of its tasks (1..${AGENT.maxAttempts.maximum}; default: the server's)
+  --timeout D              execution timeout of each attempt, e.g. 90s, 10m (at most 7d;
+                           default: the server's)
+  --level N                hierarchy level, 1..9 (informational; default 1)
+  --tool-domains a,b       tool domains (repeatable or comma-separated)
+  --concurrency-limit K=N  at most N live tasks with concurrency key K (repeatable)
+  --retry-base-delay D     first retry backoff, e.g. 2s (default: the server's)
+  --retry-max-delay D      longest retry backoff, e.g. 5m (default: the server's)
+  --runtime R              ${RUNTIMES.join(', ')} (default pull; only pull workers exist)`;
+
 export const AGENTS_USAGE = `Usage:
-  flotilla agents [ls]          list the registered agents
-  flotilla agents show NAME     one agent with its replicas and stats
+  flotilla agents [ls]                   list the registered agents
+  flotilla agents show NAME              one agent with its replicas and stats
+  flotilla agents create NAME [fields]   register an agent
+  flotilla agents update NAME [fields]   change the fields given, keep the rest
+  flotilla agents delete NAME            delete an agent (refused while it has unfinished tasks)
+
+Fields (create and update):
+${FIELD_FLAGS}
+
+update replaces a list or map it is given (--capabilities "" clears the capabilities,
+--concurrency-limit "" the limits); the retry delays are changed one by one.
 `;
+
+const SUBCOMMANDS = ['ls', 'list', 'show', 'get', 'create', 'update', 'delete'];
 
 export async function agentsCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv[0] !== undefined && !argv[0].startsWith('-') ? argv : ['ls', ...argv];
@@ -18,13 +50,23 @@ export async function agentsCommand(argv: string[]): Promise<void> {
     case 'show':
     case 'get':
       return showAgent(rest);
-    default:
-      throw new UsageError(`unknown agents subcommand "${sub}"\n\n${AGENTS_USAGE}`);
+    case 'create':
+      return writeAgent('create', rest);
+    case 'update':
+      return writeAgent('update', rest);
+    case 'delete':
+      return deleteAgent(rest);
+    default: {
+      const near = closest(sub!, SUBCOMMANDS);
+      throw usageError(`unknown agents subcommand "${sub}"${near ? `; did you mean \`agents ${near}\`?` : ''}`, {
+        command: 'agents', usage: AGENTS_USAGE, synopsis: 'Usage: flotilla agents [ls | show NAME | create NAME | update NAME | delete NAME] [flags]',
+      });
+    }
   }
 }
 
 async function listAgents(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, { usage: AGENTS_USAGE });
+  const cmd = parseCommand(argv, { command: 'agents ls', usage: AGENTS_USAGE, synopsis: 'Usage: flotilla agents [ls]' });
   if (cmd === null) return;
   const agents = await cmd.client().agents.list();
   if (cmd.json) printJson(agents);
@@ -32,7 +74,7 @@ async function listAgents(argv: string[]): Promise<void> {
 }
 
 async function showAgent(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, { usage: AGENTS_USAGE, positionals: ['NAME'] });
+  const cmd = parseCommand(argv, { command: 'agents show', usage: AGENTS_USAGE, synopsis: 'Usage: flotilla agents show NAME', positionals: ['NAME'] });
   if (cmd === null) return;
   const client = cmd.client();
   const name = cmd.positionals[0]!;
@@ -50,4 +92,90 @@ async function showAgent(argv: string[]): Promise<void> {
     ['p95 execution ms', stats.executionMs.p95 === null ? null : Math.round(stats.executionMs.p95)],
   ])}`);
   process.stdout.write(`\n${replicas.length === 0 ? 'no replicas\n' : replicaTable(replicas)}`);
+}
+
+const FIELD_OPTIONS: Record<string, OptionSpec> = {
+  description: { type: 'string' },
+  capabilities: { type: 'string', multiple: true },
+  'max-concurrency': { type: 'string' },
+  'max-attempts': { type: 'string' },
+  timeout: { type: 'string' },
+  level: { type: 'string' },
+  'tool-domains': { type: 'string', multiple: true },
+  'concurrency-limit': { type: 'string', multiple: true },
+  'retry-base-delay': { type: 'string' },
+  'retry-max-delay': { type: 'string' },
+  runtime: { type: 'string' },
+};
+
+/** `--concurrency-limit host:vllm-1=3` (repeatable) → { "host:vllm-1": 3 }; `""` alone → {}. */
+function limitsFlag(value: unknown): Record<string, number> {
+  const limits: Record<string, number> = {};
+  const max = AGENT.concurrencyLimits.additionalProperties.maximum;
+  for (const entry of stringsFlag(value)) {
+    if (entry.trim() === '') continue;
+    const at = entry.lastIndexOf('=');
+    const key = at > 0 ? entry.slice(0, at).trim() : '';
+    if (key === '') throw new UsageError(`--concurrency-limit takes KEY=N, e.g. host:vllm-1=3, got "${entry}"`);
+    if (Object.hasOwn(limits, key)) throw new UsageError(`--concurrency-limit: "${key}" is given twice`);
+    limits[key] = intFlag(entry.slice(at + 1).trim(), `--concurrency-limit ${key}`, 0, max)!;
+  }
+  return limits;
+}
+
+/** The agent fields the flags give (only those given: an update changes nothing else). */
+function agentFields(v: Record<string, unknown>): Omit<AgentSpec, 'name'> {
+  const fields: Omit<AgentSpec, 'name'> = {};
+  const description = stringFlag(v.description);
+  if (description !== undefined) fields.description = description;
+  if (v.capabilities !== undefined) fields.capabilities = [...new Set(listFlag(v.capabilities))];
+  if (v['tool-domains'] !== undefined) fields.toolDomains = [...new Set(listFlag(v['tool-domains']))];
+  const maxConcurrency = intFlag(v['max-concurrency'], '--max-concurrency', AGENT.maxConcurrency.minimum, AGENT.maxConcurrency.maximum);
+  if (maxConcurrency !== undefined) fields.maxConcurrency = maxConcurrency;
+  const maxAttempts = intFlag(v['max-attempts'], '--max-attempts', AGENT.maxAttempts.minimum, AGENT.maxAttempts.maximum);
+  if (maxAttempts !== undefined) fields.maxAttempts = maxAttempts;
+  const timeoutMs = durationFlag(v.timeout, '--timeout', { min: AGENT.timeoutMs.minimum, max: AGENT.timeoutMs.maximum });
+  if (timeoutMs !== undefined) fields.timeoutMs = timeoutMs;
+  const level = intFlag(v.level, '--level', AGENT.level.minimum, AGENT.level.maximum);
+  if (level !== undefined) fields.level = level;
+  if (v['concurrency-limit'] !== undefined) fields.concurrencyLimits = limitsFlag(v['concurrency-limit']);
+  const retry = AGENT.retry.properties;
+  const baseDelayMs = durationFlag(v['retry-base-delay'], '--retry-base-delay', { min: retry.baseDelayMs.minimum, max: retry.baseDelayMs.maximum });
+  const maxDelayMs = durationFlag(v['retry-max-delay'], '--retry-max-delay', { min: retry.maxDelayMs.minimum, max: retry.maxDelayMs.maximum });
+  if (baseDelayMs !== undefined || maxDelayMs !== undefined) {
+    fields.retry = { ...(baseDelayMs !== undefined ? { baseDelayMs } : {}), ...(maxDelayMs !== undefined ? { maxDelayMs } : {}) };
+  }
+  const runtime = stringFlag(v.runtime);
+  if (runtime !== undefined) {
+    if (!(RUNTIMES as readonly string[]).includes(runtime)) throw new UsageError(`--runtime: unknown runtime "${runtime}" (one of ${RUNTIMES.join(', ')})`);
+    fields.runtime = runtime as AgentSpec['runtime'] & string;
+  }
+  return fields;
+}
+
+async function writeAgent(mode: 'create' | 'update', argv: string[]): Promise<void> {
+  const usage = { command: `agents ${mode}`, usage: AGENTS_USAGE, synopsis: `Usage: flotilla agents ${mode} NAME [fields]` };
+  const cmd = parseCommand(argv, { ...usage, positionals: ['NAME'], options: FIELD_OPTIONS });
+  if (cmd === null) return;
+  const name = cmd.positionals[0]!;
+  const fields = agentFields(cmd.values);
+  const client = cmd.client();
+  let agent;
+  if (mode === 'create') {
+    agent = await client.agents.create({ name, ...fields });
+  } else {
+    if (Object.keys(fields).length === 0) throw usageError('nothing to update: give at least one field flag', usage);
+    agent = await client.agents.update(name, fields);
+  }
+  if (cmd.json) printJson(agent);
+  else process.stdout.write(agentBlock(agent));
+}
+
+async function deleteAgent(argv: string[]): Promise<void> {
+  const cmd = parseCommand(argv, { command: 'agents delete', usage: AGENTS_USAGE, synopsis: 'Usage: flotilla agents delete NAME', positionals: ['NAME'] });
+  if (cmd === null) return;
+  const name = cmd.positionals[0]!;
+  await cmd.client().agents.delete(name);
+  if (cmd.json) printJson({ name, deleted: true });
+  else process.stdout.write(`deleted agent ${name}\n`);
 }

@@ -34,6 +34,7 @@ function auditTable(entries: AuditEntryView[]): string {
 
 export async function auditCommand(argv: string[]): Promise<void> {
   const cmd = parseCommand(argv, {
+    command: 'audit',
     usage: AUDIT_USAGE,
     options: {
       principal: { type: 'string' },

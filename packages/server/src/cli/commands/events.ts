@@ -17,6 +17,7 @@ export const EVENTS_USAGE = `Usage: flotilla events [--follow] [--task ID] [--ag
 
 export async function eventsCommand(argv: string[]): Promise<void> {
   const cmd = parseCommand(argv, {
+    command: 'events',
     usage: EVENTS_USAGE,
     options: {
       follow: { type: 'boolean', short: 'f' },

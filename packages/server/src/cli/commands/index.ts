@@ -24,18 +24,27 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
   flotilla submit (--agent X | --capability C ...) [--input JSON] [--priority N] [--type T]
-                  [--idempotency-key K] [--wait [--timeout-ms N]]
+                  [--timeout D] [--max-attempts N] [--delay D | --run-at ISO]
+                  [--idempotency-key K] [--concurrency-key K] [--correlation K=V ...]
+                  [--site S] [--replica ID] [--wait [--wait-timeout D]]
   flotilla get ID
   flotilla ls [--status S ...] [--agent X] [--limit N]
   flotilla cancel ID [--reason R]
   flotilla retry ID
-  flotilla agents [ls] | agents show NAME
+  flotilla agents [ls] | agents show NAME | agents delete NAME
+  flotilla agents create NAME | agents update NAME  [--description D] [--capabilities a,b]
+                  [--max-concurrency N] [--max-attempts N] [--timeout D] [--level N]
+                  [--tool-domains a,b] [--concurrency-limit K=N ...] [--retry-base-delay D]
+                  [--retry-max-delay D] [--runtime R]
   flotilla events [--follow] [--task ID] [--after SEQ]
   flotilla worker MODULE --agent X [--concurrency N]   run a handler module as a worker
   flotilla keys create --role R --name N [--agent X ...] [--expires-in D | --expires-at ISO]
   flotilla keys [ls] [--all] | keys show ID | keys revoke ID
+  flotilla keys bootstrap [--database URL]   a new admin key, written into the database
+                  directly (no server or token needed); prints its token once
   flotilla audit [--principal ID] [--action A] [--outcome O] [--since T] [--until T] [--limit N]
 
+  Durations (D) take a unit: 250ms, 30s, 5m, 2h, 1d.
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default
   http://127.0.0.1:8080), --token T (FLOTILLA_TOKEN), --json.
   Exit codes: 0 ok, 1 server error or waited task failed/cancelled, 2 usage, 3 unreachable.

@@ -1,9 +1,11 @@
 // API key commands: `keys create` (prints the secret once), `keys [ls]`, `keys show ID` and
-// `keys revoke ID`. Admin keys only (the server answers 403 otherwise).
+// `keys revoke ID`. Admin keys only (the server answers 403 otherwise). `keys bootstrap`
+// is the exception: it works on the database itself, without a server (../bootstrap.ts).
 
 import { ROLES, type ApiKeySpec, type ApiKeyView, type Flotilla, type Role } from '@flotilla/sdk';
-import { parseCommand, stringFlag, stringsFlag } from './args.ts';
+import { parseCommand, stringFlag, stringsFlag, usageError } from './args.ts';
 import { UsageError } from './errors.ts';
+import { closest } from './suggest.ts';
 import { block, printJson, table, time } from './output.ts';
 
 export const KEYS_USAGE = `Usage:
@@ -12,6 +14,10 @@ export const KEYS_USAGE = `Usage:
   flotilla keys [ls] [--all]       list the keys (never their secrets)
   flotilla keys show ID            one key
   flotilla keys revoke ID          revoke a key: every node refuses it within seconds
+  flotilla keys bootstrap [--database URL] [--config FILE] [--name N]
+                                   create an admin key directly in the database, no server
+                                   or token needed, and print its secret once (for a first
+                                   start that printed none, or when no admin key is left)
 
   --role R          ${ROLES.join(', ')}
   --name N          a label, e.g. what or who uses the key
@@ -39,6 +45,8 @@ export function isoFlag(value: string, flag: string): string {
   return new Date(at).toISOString();
 }
 
+const SUBCOMMANDS = ['create', 'ls', 'list', 'show', 'get', 'revoke', 'bootstrap'];
+
 export async function keysCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv[0] !== undefined && !argv[0].startsWith('-') ? argv : ['ls', ...argv];
   switch (sub) {
@@ -49,11 +57,18 @@ export async function keysCommand(argv: string[]): Promise<void> {
       return listKeys(rest);
     case 'show':
     case 'get':
-      return oneKey(rest, (client, id) => client.keys.get(id));
+      return oneKey(rest, 'show', (client, id) => client.keys.get(id));
     case 'revoke':
-      return oneKey(rest, (client, id) => client.keys.revoke(id));
-    default:
-      throw new UsageError(`unknown keys subcommand "${sub}"\n\n${KEYS_USAGE}`);
+      return oneKey(rest, 'revoke', (client, id) => client.keys.revoke(id));
+    case 'bootstrap':
+      // Loaded only here: it opens the database, which no other client command does.
+      return (await import('../bootstrap.ts')).bootstrapCommand(rest, KEYS_USAGE);
+    default: {
+      const near = closest(sub!, SUBCOMMANDS);
+      throw usageError(`unknown keys subcommand "${sub}"${near ? `; did you mean \`keys ${near}\`?` : ''}`, {
+        command: 'keys', usage: KEYS_USAGE, synopsis: 'Usage: flotilla keys [ls | show ID | create | revoke ID | bootstrap] [flags]',
+      });
+    }
   }
 }
 
@@ -80,8 +95,13 @@ function keyBlock(k: ApiKeyView): string {
 }
 
 async function createKey(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, {
+  const usage = {
+    command: 'keys create',
     usage: KEYS_USAGE,
+    synopsis: 'Usage: flotilla keys create --role R --name N [--agent X ...] [--expires-in D | --expires-at ISO]',
+  };
+  const cmd = parseCommand(argv, {
+    ...usage,
     options: {
       role: { type: 'string' },
       name: { type: 'string' },
@@ -94,9 +114,9 @@ async function createKey(argv: string[]): Promise<void> {
   const v = cmd.values;
   const role = stringFlag(v.role);
   const name = stringFlag(v.name);
-  if (role === undefined) throw new UsageError(`--role is required (one of ${ROLES.join(', ')})\n\n${KEYS_USAGE}`);
+  if (role === undefined) throw usageError(`--role is required (one of ${ROLES.join(', ')})`, usage);
   if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role: unknown role "${role}" (one of ${ROLES.join(', ')})`);
-  if (name === undefined || name.trim() === '') throw new UsageError(`--name is required\n\n${KEYS_USAGE}`);
+  if (name === undefined || name.trim() === '') throw usageError('--name is required', usage);
   const agents = stringsFlag(v.agent).flatMap((a) => a.split(',')).map((a) => a.trim()).filter((a) => a !== '');
   if (role === 'agent' && agents.length === 0) throw new UsageError('a key with --role agent needs --agent: the agents it may serve');
   if (role !== 'agent' && agents.length > 0) throw new UsageError('--agent applies to --role agent only');
@@ -126,7 +146,7 @@ async function createKey(argv: string[]): Promise<void> {
 }
 
 async function listKeys(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, { usage: KEYS_USAGE, options: { all: { type: 'boolean' } } });
+  const cmd = parseCommand(argv, { command: 'keys ls', usage: KEYS_USAGE, synopsis: 'Usage: flotilla keys [ls] [--all]', options: { all: { type: 'boolean' } } });
   if (cmd === null) return;
   const keys = await cmd.client().keys.list({ includeRevoked: cmd.values.all === true });
   if (cmd.json) printJson(keys);
@@ -134,8 +154,8 @@ async function listKeys(argv: string[]): Promise<void> {
 }
 
 /** `keys show ID` and `keys revoke ID`: one call on one key, printed. */
-async function oneKey(argv: string[], call: (client: Flotilla, id: string) => Promise<ApiKeyView>): Promise<void> {
-  const cmd = parseCommand(argv, { usage: KEYS_USAGE, positionals: ['ID'] });
+async function oneKey(argv: string[], sub: 'show' | 'revoke', call: (client: Flotilla, id: string) => Promise<ApiKeyView>): Promise<void> {
+  const cmd = parseCommand(argv, { command: `keys ${sub}`, usage: KEYS_USAGE, synopsis: `Usage: flotilla keys ${sub} ID`, positionals: ['ID'] });
   if (cmd === null) return;
   const key = await call(cmd.client(), cmd.positionals[0]!);
   if (cmd.json) printJson(key);

@@ -66,6 +66,10 @@ export function taskBlock(t: TaskView): string {
     if (t.assignment.progress) entries.push(['progress', `${t.assignment.progress.percent}%${t.assignment.progress.message ? ` ${t.assignment.progress.message}` : ''}`]);
   }
   if (t.idempotencyKey) entries.push(['idempotency key', t.idempotencyKey]);
+  if (t.concurrencyKey) entries.push(['concurrency key', t.concurrencyKey]);
+  if (t.replica) entries.push(['pinned to', t.replica]);
+  if (t.site) entries.push(['preferred site', t.site]);
+  if (Object.keys(t.correlation).length > 0) entries.push(['correlation', Object.entries(t.correlation).map(([k, v]) => `${k}=${v}`).join(', ')]);
   if (t.parentId) entries.push(['parent', t.parentId]);
   entries.push(['input', compact(t.input)]);
   if (t.result !== null) entries.push(['result', compact(t.result)]);
@@ -91,6 +95,8 @@ export function agentBlock(a: AgentView): string {
     ['max attempts', a.maxAttempts],
     ['timeout ms', a.timeoutMs],
     ['tool domains', a.toolDomains.join(', ')],
+    ['concurrency limits', Object.entries(a.concurrencyLimits).map(([k, n]) => `${k}=${n}`).join(', ')],
+    ['retry delays ms', a.retry.baseDelayMs === null && a.retry.maxDelayMs === null ? null : `base ${a.retry.baseDelayMs ?? '-'}, max ${a.retry.maxDelayMs ?? '-'}`],
     ['created', time(a.createdAt)],
     ['updated', time(a.updatedAt)],
   ]);

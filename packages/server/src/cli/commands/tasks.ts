@@ -1,22 +1,50 @@
 // Task commands: submit (optionally waiting, with live progress), get, ls, cancel, retry.
 
 import { TASK_STATUSES, TERMINAL_TASK_STATUSES, type Flotilla, type Json, type TaskSpec, type TaskStatus, type TaskView } from '@flotilla/sdk';
-import { intFlag, parseCommand, stringFlag, stringsFlag } from './args.ts';
+import { taskSpecSchema } from '../../schemas/schemas.ts';
+import { durationFlag, formatDuration, intFlag, listFlag, pairsFlag, parseCommand, stringFlag, stringsFlag, usageError } from './args.ts';
 import { EXIT_FAILED, UsageError } from './errors.ts';
+import { isoFlag } from './keys.ts';
 import { eventLine, printJson, taskBlock, taskTable } from './output.ts';
 
-export const SUBMIT_USAGE = `Usage: flotilla submit (--agent NAME | --capability C [--capability C ...]) [flags]
+const TASK = taskSpecSchema.properties;
+
+export const SUBMIT_USAGE = `Usage: flotilla submit (--agent NAME | --capability C ...) [--input JSON] [task options] [--wait [--wait-timeout D]]
 
   --agent NAME            run on this agent
-  --capability C          route to any agent with all these capabilities (repeatable)
+  --capability C          route to any agent with all these capabilities
+                          (repeatable or comma-separated; --capabilities is the same)
   --input JSON            the task's input (a JSON value)
-  --priority N            0..9, 9 most urgent (default 5)
-  --type T                task type
-  --idempotency-key K     submit at most once per key
+  --type T                task type (default: the agent's name)
+
+The task's own options:
+  --priority N            ${TASK.priority.minimum}..${TASK.priority.maximum}, ${TASK.priority.maximum} most urgent (default 5)
+  --timeout D             execution timeout of each attempt, e.g. 90s, 10m (at most 7d;
+                          default: the agent's, else the server's)
+  --max-attempts N        attempts before the task fails for good (1..${TASK.maxAttempts.maximum}; default:
+                          the agent's, else the server's)
+  --delay D               do not start it before D from now, e.g. 30s, 2h
+  --run-at ISO            do not start it before this time, e.g. 2030-01-31T09:00:00Z
+  --idempotency-key K     submit at most once per key (a repeat answers the first task)
+  --concurrency-key K     share a concurrency limit with other tasks of key K
+  --correlation K=V       a correlation entry, e.g. ticket=OPS-12 (repeatable)
+  --site S                prefer a replica in site S
+  --replica ID            run only on this replica
+  --traceparent TP        W3C trace context of the caller
+  --parent ID             make it a child of task ID
+
+Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
                           exit 1 when it failed or was cancelled
-  --timeout-ms N          with --wait: give up after N ms (exit 1)
+  --wait-timeout D        stop waiting after D, e.g. 30s (implies --wait); exit 1 if it
+                          has not ended by then (the task itself goes on)
 `;
+
+/** `--timeout-ms` meant the wait's timeout, which read like the task's `timeoutMs`: refused, with the new names. */
+const REMOVED_SUBMIT_FLAGS = {
+  'timeout-ms': 'is gone: it was how long --wait waits, and read like the task\'s own timeoutMs. '
+    + 'Use --wait-timeout D for the wait (e.g. --wait-timeout 30s), --timeout D for the task\'s execution timeout',
+};
 
 export const GET_USAGE = 'Usage: flotilla get ID\n';
 
@@ -51,46 +79,82 @@ function parseInput(raw: string | undefined): Json | undefined {
 
 export async function submitCommand(argv: string[]): Promise<void> {
   const cmd = parseCommand(argv, {
+    command: 'submit',
     usage: SUBMIT_USAGE,
+    removed: REMOVED_SUBMIT_FLAGS,
     options: {
       agent: { type: 'string' },
       capability: { type: 'string', multiple: true },
+      capabilities: { type: 'string', multiple: true },
       input: { type: 'string' },
-      priority: { type: 'string' },
       type: { type: 'string' },
+      priority: { type: 'string' },
+      timeout: { type: 'string' },
+      'max-attempts': { type: 'string' },
+      delay: { type: 'string' },
+      'run-at': { type: 'string' },
       'idempotency-key': { type: 'string' },
+      'concurrency-key': { type: 'string' },
+      correlation: { type: 'string', multiple: true },
+      site: { type: 'string' },
+      replica: { type: 'string' },
+      traceparent: { type: 'string' },
+      parent: { type: 'string' },
       wait: { type: 'boolean' },
-      'timeout-ms': { type: 'string' },
+      'wait-timeout': { type: 'string' },
     },
   });
   if (cmd === null) return;
   const v = cmd.values;
+  const usage = { command: 'submit', usage: SUBMIT_USAGE };
   const agent = stringFlag(v.agent);
-  const capabilities = stringsFlag(v.capability).flatMap((c) => c.split(',')).map((c) => c.trim()).filter((c) => c !== '');
-  if (agent === undefined && capabilities.length === 0) throw new UsageError(`one of --agent or --capability is required\n\n${SUBMIT_USAGE}`);
+  const capabilities = [...listFlag(v.capability), ...listFlag(v.capabilities)];
+  if (agent === undefined && capabilities.length === 0) throw usageError('one of --agent or --capability is required', usage);
   if (agent !== undefined && capabilities.length > 0) throw new UsageError('--agent and --capability cannot be combined');
   const input = parseInput(stringFlag(v.input));
-  const priority = intFlag(v.priority, '--priority', 0, 9);
-  const timeoutMs = intFlag(v['timeout-ms'], '--timeout-ms', 0);
-  if (timeoutMs !== undefined && !v.wait) throw new UsageError('--timeout-ms needs --wait');
+  const priority = intFlag(v.priority, '--priority', TASK.priority.minimum, TASK.priority.maximum);
+  const timeoutMs = durationFlag(v.timeout, '--timeout', { min: TASK.timeoutMs.minimum, max: TASK.timeoutMs.maximum });
+  const maxAttempts = intFlag(v['max-attempts'], '--max-attempts', TASK.maxAttempts.minimum, TASK.maxAttempts.maximum);
+  const delayMs = durationFlag(v.delay, '--delay', { min: TASK.delayMs.minimum, max: TASK.delayMs.maximum });
+  const runAtFlag = stringFlag(v['run-at']);
+  if (delayMs !== undefined && runAtFlag !== undefined) throw new UsageError('--delay and --run-at cannot be combined');
+  const runAt = runAtFlag === undefined ? undefined : isoFlag(runAtFlag, '--run-at');
+  const correlation = pairsFlag(v.correlation, '--correlation');
+  const waitTimeoutMs = durationFlag(v['wait-timeout'], '--wait-timeout', { min: 1 });
+  const wait = v.wait === true || waitTimeoutMs !== undefined;
+  const text = (flag: string, field: keyof TaskSpec) => {
+    const value = stringFlag(v[flag]);
+    return value === undefined ? {} : { [field]: value };
+  };
   const spec: TaskSpec = {
     ...(agent !== undefined ? { agent } : { capabilities }),
     ...(input !== undefined ? { input } : {}),
     ...(priority !== undefined ? { priority } : {}),
-    ...(stringFlag(v.type) !== undefined ? { type: stringFlag(v.type)! } : {}),
-    ...(stringFlag(v['idempotency-key']) !== undefined ? { idempotencyKey: stringFlag(v['idempotency-key'])! } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    ...(maxAttempts !== undefined ? { maxAttempts } : {}),
+    ...(delayMs !== undefined ? { delayMs } : {}),
+    ...(runAt !== undefined ? { runAt } : {}),
+    ...(Object.keys(correlation).length > 0 ? { correlation } : {}),
+    ...text('type', 'type'),
+    ...text('idempotency-key', 'idempotencyKey'),
+    ...text('concurrency-key', 'concurrencyKey'),
+    ...text('site', 'site'),
+    ...text('replica', 'replica'),
+    ...text('traceparent', 'traceparent'),
+    ...text('parent', 'parentId'),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);
-  if (!v.wait) {
+  if (!wait) {
     printTask(task, cmd.json);
     return;
   }
   if (!cmd.json) process.stderr.write(`submitted ${task.id}, waiting…\n`);
-  const final = await waitWithProgress(client, task.id, { timeoutMs, progress: !cmd.json });
+  const final = await waitWithProgress(client, task.id, { timeoutMs: waitTimeoutMs, progress: !cmd.json });
   printTask(final, cmd.json);
   if (!TERMINAL_TASK_STATUSES.includes(final.status)) {
-    process.stderr.write(`flotilla: task ${final.id} is still ${final.status} after ${timeoutMs} ms\n`);
+    const after = waitTimeoutMs === undefined ? '' : ` after --wait-timeout ${formatDuration(waitTimeoutMs)}`;
+    process.stderr.write(`flotilla: task ${final.id} is still ${final.status}${after}; it goes on (flotilla get ${final.id})\n`);
     process.exitCode = EXIT_FAILED;
   } else if (final.status !== 'completed') {
     process.exitCode = EXIT_FAILED;
@@ -136,13 +200,14 @@ async function waitWithProgress(client: Flotilla, id: string, opts: { timeoutMs:
 }
 
 export async function getCommand(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, { usage: GET_USAGE, positionals: ['ID'] });
+  const cmd = parseCommand(argv, { command: 'get', usage: GET_USAGE, positionals: ['ID'] });
   if (cmd === null) return;
   printTask(await cmd.client().tasks.get(cmd.positionals[0]!), cmd.json);
 }
 
 export async function lsCommand(argv: string[]): Promise<void> {
   const cmd = parseCommand(argv, {
+    command: 'ls',
     usage: LS_USAGE,
     options: { status: { type: 'string', multiple: true }, agent: { type: 'string' }, limit: { type: 'string' } },
   });
@@ -168,13 +233,13 @@ export async function lsCommand(argv: string[]): Promise<void> {
 }
 
 export async function cancelCommand(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, { usage: CANCEL_USAGE, positionals: ['ID'], options: { reason: { type: 'string' } } });
+  const cmd = parseCommand(argv, { command: 'cancel', usage: CANCEL_USAGE, positionals: ['ID'], options: { reason: { type: 'string' } } });
   if (cmd === null) return;
   printTask(await cmd.client().tasks.cancel(cmd.positionals[0]!, stringFlag(cmd.values.reason)), cmd.json);
 }
 
 export async function retryCommand(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, { usage: RETRY_USAGE, positionals: ['ID'] });
+  const cmd = parseCommand(argv, { command: 'retry', usage: RETRY_USAGE, positionals: ['ID'] });
   if (cmd === null) return;
   printTask(await cmd.client().tasks.retry(cmd.positionals[0]!), cmd.json);
 }

@@ -81,6 +81,16 @@ export interface TaskView {
   correlation: Record<string, string>;
   traceparent: string | null;
   parentId: string | null;
+  /** The root of the task's tree: the task itself when it has no parent. */
+  rootId: string;
+  /** Who submitted it: an API key id, `token:<jti>` for a scoped token, or `system`; null on tasks stored before it was recorded. */
+  createdBy: string | null;
+  /**
+   * The principal that owns the task's tree: the creator of its root, inherited by every
+   * child. Equal to `createdBy` except for children submitted by someone else (a worker's
+   * attempt token, an operator).
+   */
+  ownerId: string | null;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
 }
@@ -190,6 +200,36 @@ export interface Overview {
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
+}
+
+/** A whole list in one answer (GET /agents, /keys, /agents/:name/replicas, /tasks/:id/events). */
+export interface ItemList<T> {
+  items: T[];
+}
+
+/** GET /events/page: continue with `?after=lastSeq` while `more` is true. */
+export interface EventPage {
+  items: EventView[];
+  /** The last event scanned (filters may leave fewer items than the limit). */
+  lastSeq: number;
+  more: boolean;
+}
+
+/** POST /workers/register (docs/protocol.md §4). */
+export interface WorkerRegistration {
+  protocolVersion: number;
+  replica: ReplicaView;
+  leaseMs: number;
+  replicaTtlMs: number;
+  heartbeatIntervalMs: number;
+  /** The largest request body the server reads. */
+  maxMessageBytes: number;
+}
+
+/** POST /assignments/:id/heartbeat and /progress. */
+export interface LeaseRenewal {
+  leaseExpiresAt: string;
+  cancelRequested: boolean;
 }
 
 /** Roles of API keys (what each grants: docs/security.md). */

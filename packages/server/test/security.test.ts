@@ -248,3 +248,32 @@ describe('audit log', () => {
     // (The table refuses updates itself: store-sqlite/store-postgres tests.)
   });
 });
+
+describe('task trees in views', () => {
+  it('a task view names its root, its creator and its owner; ?rootId= lists one tree, and a tree token sees only its own', async () => {
+    const operator = await key('operator');
+    const worker = await key('agent', { agents: ['analyst'] });
+    const replica = (await h.api('POST', '/workers/register', { agent: 'analyst' }, as(worker.token))).body.replica.id;
+    const root = (await h.api('POST', '/tasks', { agent: 'analyst' }, as(operator.token))).body;
+    assert.deepEqual([root.rootId, root.createdBy, root.ownerId], [root.id, operator.id, operator.id]);
+    const other = await h.submit({ agent: 'writer' });
+    const leased = (await h.api('POST', `/workers/${replica}/lease`, { waitMs: 0 }, as(worker.token))).body.assignments[0];
+    assert.equal(leased.task.id, root.id);
+    const tree = (await h.api('POST', `/assignments/${leased.assignmentId}/token`, { replicaId: replica }, as(worker.token))).body;
+    const child = (await h.api('POST', '/tasks', { agent: 'writer', parentId: root.id }, as(tree.token))).body;
+    const grandchild = await h.submit({ agent: 'writer', parentId: child.id });
+
+    // The child was created by the attempt's token, and belongs to the tree's owner.
+    const seen = await h.task(child.id);
+    assert.deepEqual([seen.rootId, seen.createdBy, seen.ownerId], [root.id, `token:${tree.id}`, operator.id]);
+    assert.equal((await h.task(grandchild.id)).rootId, root.id);
+
+    const ids = async (query: string, headers?: Record<string, string>) =>
+      ((await h.api('GET', `/tasks${query}`, undefined, headers)).body.items as Array<{ id: string }>).map((t) => t.id).sort();
+    assert.deepEqual(await ids(`?rootId=${root.id}`), [root.id, child.id, grandchild.id].sort());
+    assert.deepEqual(await ids(`?rootId=${other.id}`), [other.id]);
+    assert.deepEqual(await ids(`?rootId=${root.id}&parentId=${root.id}`), [child.id], 'filters combine');
+    assert.deepEqual(await ids(`?rootId=${root.id}`, as(tree.token)), [root.id, child.id, grandchild.id].sort());
+    assert.deepEqual(await ids(`?rootId=${other.id}`, as(tree.token)), [], 'another tree is not replaced by its own');
+  });
+});

@@ -22,6 +22,8 @@ export interface TaskListFilters {
   agent?: string;
   priority?: number;
   parentId?: string;
+  /** Every task of one tree (the root's id). */
+  rootId?: string;
   /** Page size (server: 1..500, default 50). */
   limit?: number;
   cursor?: string;

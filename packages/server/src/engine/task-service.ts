@@ -201,6 +201,8 @@ export class TaskService {
   async list(principal: Principal, params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }> {
     const v = taskVisibility(principal);
     if (v.all) return this.#ctx.store.taskList(params);
+    // A token bound to one tree asking for another tree sees nothing (not its own tree instead).
+    if ('rootId' in v && params.rootId !== undefined && params.rootId !== v.rootId) return { items: [], nextCursor: null };
     return this.#ctx.store.taskList({ ...params, ...('rootId' in v ? { rootId: v.rootId } : { ownerId: v.ownerId }) });
   }
 

@@ -15,6 +15,8 @@ import { installErrorHandling, sendError } from './error-handler.ts';
 import { installRateLimit } from './rate-limit.ts';
 import { installSecurityHeaders } from './security-headers.ts';
 import { collectRoutes, openApiDocument } from './openapi.ts';
+import { answers } from '../schemas/responses.ts';
+import { responseSerializer } from './serializers.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -48,8 +50,9 @@ function validators(): { body: Ajv; query: Ajv } {
 
 /**
  * A query or path validator that also refuses what coercion made of the text: `?after=1e400`
- * coerces to Infinity, which ajv's integer and number types accept. Bodies are checked where
- * they are parsed (see the JSON parser below).
+ * coerces to Infinity, which ajv's coerced integer and number types let through, `maximum`
+ * included (hostile-input.test.ts shows it). Bodies are checked where they are parsed (see
+ * the JSON parser below).
  */
 function coercedPartValidator(validate: ValidateFunction): (data: unknown) => boolean {
   const check = (data: unknown): boolean => {
@@ -120,6 +123,8 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     if (problem !== null) return sendError(reply, 'VALIDATION_FAILED', problem);
   });
   const routes = collectRoutes(app);
+  // Every answer is serialized through its route's response schema (schemas/responses.ts).
+  app.setSerializerCompiler(responseSerializer);
 
   healthRoutes(app, engine, state);
   await app.register(async (api) => {
@@ -129,7 +134,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     workerSocketRoutes(api, engine, ajv.body, sockets);
     eventRoutes(api, engine);
     securityRoutes(api, engine);
-    api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'] } }, async () => openApiDocument(routes, VERSION));
+    api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'], response: answers({ 200: 'OpenApiDocument' }) } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });
   return app;
 }

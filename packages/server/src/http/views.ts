@@ -33,6 +33,9 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
     correlation: t.correlation,
     traceparent: t.traceparent,
     parentId: t.parentId,
+    rootId: t.rootId,
+    createdBy: t.createdBy,
+    ownerId: t.ownerId,
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
   return view;

@@ -1,7 +1,7 @@
-// JSON schemas for everything the API accepts and the config file declares. Built from the
-// SDK's constants (priority range, statuses) so the wire contract, the validation and the
-// store's CHECK constraints share one source. Plain data: used by Fastify's validator and
-// by the config loader, and exported into the OpenAPI document.
+// JSON schemas for everything the API accepts and the config file declares (what it answers:
+// responses.ts). Built from the SDK's constants (priority range, statuses) so the wire
+// contract, the validation and the store's CHECK constraints share one source. Plain data:
+// used by Fastify's validator and by the config loader, and exported into the OpenAPI document.
 
 import { ASSIGNMENT_STATUSES, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
 
@@ -18,19 +18,6 @@ const positiveMs = (max: number) => ({ type: 'integer', minimum: 1, maximum: max
  */
 const seq = (minimum: number) => ({ type: 'integer', minimum, maximum: Number.MAX_SAFE_INTEGER }) as const;
 const DAY = 86_400_000;
-
-export const errorSchema = {
-  $id: 'Error',
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
-    },
-  },
-} as const;
 
 export const taskSpecSchema = {
   type: 'object',
@@ -269,6 +256,7 @@ export const taskListQuerySchema = {
     agent: name,
     priority,
     parentId: id,
+    rootId: id,
     limit: { type: 'integer', minimum: 1, maximum: 500 },
     cursor: { type: 'string', maxLength: 256 },
   },

@@ -4,43 +4,47 @@ import type { Engine } from '../../engine/engine.ts';
 import {
   agentPatchSchema, agentSpecSchema, assignSpecSchema, nameParams, queueQuerySchema,
 } from '../../schemas/schemas.ts';
+import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { agentView, replicaView, taskView } from '../views.ts';
 
 export function agentRoutes(app: FastifyInstance, engine: Engine): void {
-  app.get('/agents', { schema: { summary: 'List agents', tags: ['agents'] } }, async (request) => {
+  app.get('/agents', { schema: { summary: 'List agents', tags: ['agents'], response: answers({ 200: 'AgentList' }) } }, async (request) => {
     const agents = await engine.agents.list(principalOf(request));
     return { items: agents.map(agentView) };
   });
 
   app.post<{ Body: AgentSpec }>('/agents', {
-    schema: { summary: 'Register an agent', tags: ['agents'], body: agentSpecSchema },
+    schema: { summary: 'Register an agent', tags: ['agents'], body: agentSpecSchema, response: answers({ 201: 'AgentView' }) },
   }, async (request, reply) => reply.code(201).send(agentView(await engine.agents.create(principalOf(request), request.body))));
 
   app.get<{ Params: { name: string } }>('/agents/:name', {
-    schema: { summary: 'Get an agent', tags: ['agents'], params: nameParams },
+    schema: { summary: 'Get an agent', tags: ['agents'], params: nameParams, response: answers({ 200: 'AgentView' }) },
   }, async (request) => agentView(await engine.agents.get(principalOf(request), request.params.name)));
 
   app.patch<{ Params: { name: string }; Body: Omit<AgentSpec, 'name'> }>('/agents/:name', {
-    schema: { summary: 'Change an agent', tags: ['agents'], params: nameParams, body: agentPatchSchema },
+    schema: { summary: 'Change an agent', tags: ['agents'], params: nameParams, body: agentPatchSchema, response: answers({ 200: 'AgentView' }) },
   }, async (request) => agentView(await engine.agents.update(principalOf(request), request.params.name, request.body)));
 
   app.delete<{ Params: { name: string } }>('/agents/:name', {
-    schema: { summary: 'Delete an agent (refused while it has unfinished tasks)', tags: ['agents'], params: nameParams },
+    schema: {
+      summary: 'Delete an agent (refused while it has unfinished tasks)', tags: ['agents'], params: nameParams,
+      response: answers({}), documentedResponses: { 204: { description: 'Deleted' } },
+    },
   }, async (request, reply) => {
     await engine.agents.delete(principalOf(request), request.params.name);
     return reply.code(204).send();
   });
 
   app.post<{ Params: { name: string }; Body: Omit<TaskSpec, 'agent' | 'capabilities'> }>('/agents/:name/assign', {
-    schema: { summary: 'Manual assignment: a task for this agent, optionally pinned to a replica or preferring a site', tags: ['agents'], params: nameParams, body: assignSpecSchema },
+    schema: { summary: 'Manual assignment: a task for this agent, optionally pinned to a replica or preferring a site', tags: ['agents'], params: nameParams, body: assignSpecSchema, response: answers({ 201: 'TaskView', 200: 'TaskView' }) },
   }, async (request, reply) => {
     const { task, created } = await engine.agents.assign(principalOf(request), request.params.name, request.body ?? {});
     return reply.code(created ? 201 : 200).send(taskView(task));
   });
 
   app.get<{ Params: { name: string }; Querystring: { status?: TaskStatus[]; limit?: number; cursor?: string } }>('/agents/:name/queue', {
-    schema: { summary: "An agent's open tasks (default: pending, dispatched and running)", tags: ['agents'], params: nameParams, querystring: queueQuerySchema },
+    schema: { summary: "An agent's open tasks (default: pending, dispatched and running)", tags: ['agents'], params: nameParams, querystring: queueQuerySchema, response: answers({ 200: 'TaskPage' }) },
   }, async (request) => {
     const page = await engine.agents.queue(principalOf(request), request.params.name, {
       statuses: request.query.status ?? ['pending', 'dispatched', 'running'],
@@ -51,12 +55,12 @@ export function agentRoutes(app: FastifyInstance, engine: Engine): void {
   });
 
   app.get<{ Params: { name: string } }>('/agents/:name/replicas', {
-    schema: { summary: "An agent's replicas", tags: ['agents'], params: nameParams },
+    schema: { summary: "An agent's replicas", tags: ['agents'], params: nameParams, response: answers({ 200: 'ReplicaList' }) },
   }, async (request) => ({ items: (await engine.agents.replicas(principalOf(request), request.params.name)).map(replicaView) }));
 
   app.get<{ Params: { name: string } }>('/agents/:name/stats', {
-    schema: { summary: 'Totals by status, execution time (average, p95) and success rate', tags: ['agents'], params: nameParams },
+    schema: { summary: 'Totals by status, execution time (average, p95) and success rate', tags: ['agents'], params: nameParams, response: answers({ 200: 'AgentStats' }) },
   }, async (request) => engine.agents.stats(principalOf(request), request.params.name));
 
-  app.get('/overview', { schema: { summary: 'System-wide counts', tags: ['agents'] } }, async (request) => engine.agents.overview(principalOf(request)));
+  app.get('/overview', { schema: { summary: 'System-wide counts', tags: ['agents'], response: answers({ 200: 'Overview' }) } }, async (request) => engine.agents.overview(principalOf(request)));
 }

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventRecord } from '../../core/types.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { eventsQuerySchema } from '../../schemas/schemas.ts';
+import { answers, responseRef } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { sendError } from '../error-handler.ts';
 import { eventView } from '../views.ts';
@@ -43,6 +44,7 @@ export function eventRoutes(app: FastifyInstance, engine: Engine): void {
       summary: 'Stored events as JSON pages (the same filters as the stream); continue with ?after=lastSeq while more is true',
       tags: ['events'],
       querystring: { ...eventsQuerySchema, properties: { ...eventsQuerySchema.properties, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
+      response: answers({ 200: 'EventPage' }),
     },
   }, async (request) => {
     principalOf(request);
@@ -56,7 +58,17 @@ export function eventRoutes(app: FastifyInstance, engine: Engine): void {
   });
 
   app.get<{ Querystring: EventsQuery }>('/events', {
-    schema: { summary: 'Live events (Server-Sent Events), filterable, resumable with Last-Event-ID or ?after=', tags: ['events'], querystring: eventsQuerySchema },
+    schema: {
+      summary: 'Live events (Server-Sent Events), filterable, resumable with Last-Event-ID or ?after=', tags: ['events'], querystring: eventsQuerySchema,
+      // Errors are answered before the stream starts; the stream itself is written by hand.
+      response: answers({}),
+      documentedResponses: {
+        200: {
+          description: 'A Server-Sent Events stream: per event `id: <seq>`, `event: <type>` and `data: <the event as JSON>` (x-event-data), and `: keepalive` comments (docs/protocol.md §9)',
+          content: { 'text/event-stream': { schema: { type: 'string' }, 'x-event-data': responseRef('EventView') } },
+        },
+      },
+    },
   }, async (request, reply) => {
     principalOf(request);
     const header = request.headers['last-event-id'];

@@ -4,6 +4,7 @@ import type { Engine } from '../../engine/engine.ts';
 import {
   idParams, taskListQuerySchema, taskSpecSchema, waitQuerySchema,
 } from '../../schemas/schemas.ts';
+import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
 import { assignmentView, eventView, taskView } from '../views.ts';
@@ -12,7 +13,7 @@ const MAX_BATCH = 1_000;
 
 export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   app.post<{ Body: TaskSpec }>('/tasks', {
-    schema: { summary: 'Submit a task (201; 200 when the idempotency key matched an existing task)', tags: ['tasks'], body: taskSpecSchema },
+    schema: { summary: 'Submit a task (201; 200 when the idempotency key matched an existing task)', tags: ['tasks'], body: taskSpecSchema, response: answers({ 201: 'TaskView', 200: 'TaskView' }) },
   }, async (request, reply) => {
     const { task, created } = await engine.tasks.submit(principalOf(request), request.body);
     return reply.code(created ? 201 : 200).send(taskView(task));
@@ -23,6 +24,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
       summary: `Submit up to ${MAX_BATCH} tasks in one call; all are validated before any is written`,
       tags: ['tasks'],
       body: { type: 'object', additionalProperties: false, required: ['tasks'], properties: { tasks: { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: taskSpecSchema } } },
+      response: answers({ 201: 'SubmittedTasks' }),
     },
   }, async (request, reply) => {
     const results = await engine.tasks.submitMany(principalOf(request), request.body.tasks);
@@ -30,7 +32,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   });
 
   app.get<{ Params: { id: string }; Querystring: { waitMs?: number } }>('/tasks/:id', {
-    schema: { summary: 'Get a task with its current assignment; ?waitMs= long-polls until it is terminal', tags: ['tasks'], params: idParams, querystring: waitQuerySchema },
+    schema: { summary: 'Get a task with its current assignment; ?waitMs= long-polls until it is terminal', tags: ['tasks'], params: idParams, querystring: waitQuerySchema, response: answers({ 200: 'TaskView' }) },
   }, async (request, reply) => {
     const principal = principalOf(request);
     const waitMs = request.query.waitMs ?? 0;
@@ -40,8 +42,8 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
     return taskView(task, assignment);
   });
 
-  app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: number; parentId?: string; limit?: number; cursor?: string } }>('/tasks', {
-    schema: { summary: 'List tasks, newest first, with filters and cursor pagination', tags: ['tasks'], querystring: taskListQuerySchema },
+  app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: number; parentId?: string; rootId?: string; limit?: number; cursor?: string } }>('/tasks', {
+    schema: { summary: 'List tasks, newest first, with filters (rootId: one whole tree) and cursor pagination', tags: ['tasks'], querystring: taskListQuerySchema, response: answers({ 200: 'TaskPage' }) },
   }, async (request) => {
     const q = request.query;
     const page = await engine.tasks.list(principalOf(request), {
@@ -51,6 +53,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
       ...(q.agent !== undefined ? { agent: q.agent } : {}),
       ...(q.priority !== undefined ? { priority: q.priority } : {}),
       ...(q.parentId !== undefined ? { parentId: q.parentId } : {}),
+      ...(q.rootId !== undefined ? { rootId: q.rootId } : {}),
     });
     return { items: page.items.map((t) => taskView(t)), nextCursor: page.nextCursor };
   });
@@ -60,6 +63,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
       summary: 'Cancel a task: a pending one at once; a live one after its worker acknowledges or the grace period ends',
       tags: ['tasks'], params: idParams,
       body: { type: ['object', 'null'], additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1024 } } },
+      response: answers({ 200: 'TaskView' }),
     },
   }, async (request) => {
     const task = await engine.tasks.cancel(principalOf(request), request.params.id, request.body?.reason);
@@ -67,13 +71,14 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   });
 
   app.post<{ Params: { id: string } }>('/tasks/:id/retry', {
-    schema: { summary: 'Requeue a failed task with a fresh attempt budget', tags: ['tasks'], params: idParams },
+    schema: { summary: 'Requeue a failed task with a fresh attempt budget', tags: ['tasks'], params: idParams, response: answers({ 200: 'TaskView' }) },
   }, async (request) => taskView(await engine.tasks.requeue(principalOf(request), request.params.id)));
 
   app.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>('/tasks/:id/events', {
     schema: {
       summary: "A task's events in order", tags: ['tasks'], params: idParams,
       querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }, limit: { type: 'integer', minimum: 1, maximum: 1000 } } },
+      response: answers({ 200: 'EventList' }),
     },
   }, async (request) => {
     const events = await engine.tasks.events(principalOf(request), request.params.id, request.query.after ?? 0, request.query.limit ?? 1000);
@@ -81,7 +86,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   });
 
   app.get<{ Params: { id: string } }>('/tasks/:id/assignment', {
-    schema: { summary: "A task's current assignment and its attempt history", tags: ['tasks'], params: idParams },
+    schema: { summary: "A task's current assignment and its attempt history", tags: ['tasks'], params: idParams, response: answers({ 200: 'TaskAssignments' }) },
   }, async (request) => {
     const principal = principalOf(request);
     const { task, assignment } = await engine.tasks.get(principal, request.params.id);

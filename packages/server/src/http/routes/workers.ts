@@ -8,6 +8,7 @@ import {
   assignmentCompleteSchema, assignmentFailSchema, assignmentHeartbeatSchema, assignmentParams,
   assignmentProgressSchema, assignmentReplicaSchema, leaseSchema, registerReplicaSchema, replicaParams,
 } from '../../schemas/schemas.ts';
+import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
@@ -20,14 +21,14 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   const maxMessageBytes = engine.ctx.config.bodyLimitBytes;
 
   app.post<{ Body: { agent: string; replicaId?: string; site?: string; maxConcurrency?: number } }>('/workers/register', {
-    schema: { summary: 'Register a replica (or re-register a known replica id after a reconnect)', tags: ['workers'], body: registerReplicaSchema },
+    schema: { summary: 'Register a replica (or re-register a known replica id after a reconnect)', tags: ['workers'], body: registerReplicaSchema, response: answers({ 201: 'WorkerRegistration' }) },
   }, async (request, reply) => {
     const { replica } = await engine.workers.register(principalOf(request), request.body);
     return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, replicaTtlMs, heartbeatIntervalMs, maxMessageBytes });
   });
 
   app.post<{ Params: { replicaId: string }; Body: { max?: number; waitMs?: number } | undefined }>('/workers/:replicaId/lease', {
-    schema: { summary: 'Long-poll for up to `max` tasks (waits up to `waitMs`)', tags: ['workers'], params: replicaParams, body: { ...leaseSchema, type: ['object', 'null'] } },
+    schema: { summary: 'Long-poll for up to `max` tasks (waits up to `waitMs`)', tags: ['workers'], params: replicaParams, body: { ...leaseSchema, type: ['object', 'null'] }, response: answers({ 200: 'LeasedTasks' }) },
   }, async (request, reply) => {
     const connection = clientConnection(reply);
     const tasks = await engine.workers.lease(principalOf(request), {
@@ -41,18 +42,21 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   });
 
   app.post<{ Params: { replicaId: string } }>('/workers/:replicaId/heartbeat', {
-    schema: { summary: 'Replica liveness (when it holds no open lease request)', tags: ['workers'], params: replicaParams },
+    schema: { summary: 'Replica liveness (when it holds no open lease request)', tags: ['workers'], params: replicaParams, response: answers({ 200: 'ReplicaHeartbeat' }) },
   }, async (request) => ({ replica: replicaView(await engine.workers.heartbeatReplica(principalOf(request), request.params.replicaId)) }));
 
   app.post<{ Params: { replicaId: string } }>('/workers/:replicaId/deregister', {
-    schema: { summary: 'Leave: the replica is gone and its live attempts are retried elsewhere', tags: ['workers'], params: replicaParams },
+    schema: {
+      summary: 'Leave: the replica is gone and its live attempts are retried elsewhere', tags: ['workers'], params: replicaParams,
+      response: answers({}), documentedResponses: { 204: { description: 'Deregistered' } },
+    },
   }, async (request, reply) => {
     await engine.workers.deregister(principalOf(request), request.params.replicaId);
     return reply.code(204).send();
   });
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/start', {
-    schema: { summary: 'The handler started (dispatched → running; the timeout counts from here)', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema },
+    schema: { summary: 'The handler started (dispatched → running; the timeout counts from here)', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema, response: answers({ 200: 'Ok' }) },
   }, async (request) => {
     await engine.workers.start(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId });
     return { ok: true };
@@ -64,15 +68,15 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   };
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; percent?: number; message?: string } }>('/assignments/:assignmentId/heartbeat', {
-    schema: { summary: 'Renew the lease (optionally with progress); says whether cancellation was requested', tags: ['workers'], params: assignmentParams, body: assignmentHeartbeatSchema },
+    schema: { summary: 'Renew the lease (optionally with progress); says whether cancellation was requested', tags: ['workers'], params: assignmentParams, body: assignmentHeartbeatSchema, response: answers({ 200: 'LeaseRenewal' }) },
   }, async (request) => heartbeat(principalOf(request), request.params.assignmentId, request.body));
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; percent: number; message?: string } }>('/assignments/:assignmentId/progress', {
-    schema: { summary: 'Report progress 0..100 with a message (also renews the lease)', tags: ['workers'], params: assignmentParams, body: assignmentProgressSchema },
+    schema: { summary: 'Report progress 0..100 with a message (also renews the lease)', tags: ['workers'], params: assignmentParams, body: assignmentProgressSchema, response: answers({ 200: 'LeaseRenewal' }) },
   }, async (request) => heartbeat(principalOf(request), request.params.assignmentId, request.body));
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; result?: unknown } }>('/assignments/:assignmentId/complete', {
-    schema: { summary: 'Complete the attempt with a JSON result (409 if the assignment is no longer current)', tags: ['workers'], params: assignmentParams, body: assignmentCompleteSchema },
+    schema: { summary: 'Complete the attempt with a JSON result (409 if the assignment is no longer current)', tags: ['workers'], params: assignmentParams, body: assignmentCompleteSchema, response: answers({ 200: 'Ok' }) },
   }, async (request) => {
     await engine.workers.complete(principalOf(request), {
       assignmentId: request.params.assignmentId, replicaId: request.body.replicaId, result: (request.body.result ?? null) as never,
@@ -81,7 +85,7 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   });
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; error: TaskErrorInfo; retryable?: boolean } }>('/assignments/:assignmentId/fail', {
-    schema: { summary: 'Fail the attempt; retried with backoff unless retryable is false or attempts are used up', tags: ['workers'], params: assignmentParams, body: assignmentFailSchema },
+    schema: { summary: 'Fail the attempt; retried with backoff unless retryable is false or attempts are used up', tags: ['workers'], params: assignmentParams, body: assignmentFailSchema, response: answers({ 200: 'Ok' }) },
   }, async (request) => {
     await engine.workers.fail(principalOf(request), {
       assignmentId: request.params.assignmentId, replicaId: request.body.replicaId, error: request.body.error, retryable: request.body.retryable ?? true,
@@ -90,11 +94,11 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   });
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/token', {
-    schema: { summary: "A scoped token for the attempt's own task tree: submit children and read the tree with it", tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema },
+    schema: { summary: "A scoped token for the attempt's own task tree: submit children and read the tree with it", tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema, response: answers({ 201: 'IssuedToken' }) },
   }, async (request, reply) => reply.code(201).send(issuedTokenView(await engine.workers.assignmentToken(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId }))));
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/cancelled', {
-    schema: { summary: 'Acknowledge a requested cancellation: the worker stopped; the task ends cancelled', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema },
+    schema: { summary: 'Acknowledge a requested cancellation: the worker stopped; the task ends cancelled', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema, response: answers({ 200: 'Ok' }) },
   }, async (request) => {
     await engine.workers.acknowledgeCancel(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId });
     return { ok: true };

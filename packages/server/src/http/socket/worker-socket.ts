@@ -14,6 +14,7 @@ import type { WebSocket } from 'ws';
 import type { EventRecord } from '../../core/types.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { socketMessageSchemas, type SocketOp } from '../../schemas/schemas.ts';
+import { answers } from '../../schemas/responses.ts';
 import { bearerToken, principalOf } from '../auth.ts';
 import { CLOSE, WorkerSession, type SessionHub } from './worker-session.ts';
 
@@ -159,14 +160,18 @@ export function workerSocketRoutes(app: FastifyInstance, engine: Engine, ajv: Aj
   // A plain request (no upgrade) to a socket endpoint gets an answer in the API's shape.
   const notUpgraded = (_request: FastifyRequest, reply: FastifyReply) =>
     sendError(reply.header('upgrade', 'websocket'), 'UPGRADE_REQUIRED', 'this endpoint speaks WebSocket: send a GET with Upgrade: websocket');
+  const socketAnswers = {
+    response: answers({ 426: 'Error' }),
+    documentedResponses: { 101: { description: 'Switching Protocols: the connection speaks the WebSocket protocol of docs/protocol.md §11' } },
+  };
   app.route({
     method: 'GET', url: '/workers/socket', wsHandler: handler, handler: notUpgraded,
-    schema: { summary: 'The WebSocket worker protocol: assignments are pushed, reports are messages (docs/protocol.md)', tags: ['workers'] },
+    schema: { summary: 'The WebSocket worker protocol: assignments are pushed, reports are messages (docs/protocol.md)', tags: ['workers'], ...socketAnswers },
   });
   // The same protocol for any principal: clients pipeline submits and reads over it; each op
   // is authorized by its own action (a worker op still needs worker.work).
   app.route({
     method: 'GET', url: '/socket', wsHandler: handler, handler: notUpgraded,
-    schema: { summary: 'WebSocket API: pipelined submits and reads, and the worker protocol (docs/protocol.md)', tags: ['tasks'] },
+    schema: { summary: 'WebSocket API: pipelined submits and reads, and the worker protocol (docs/protocol.md)', tags: ['tasks'], ...socketAnswers },
   });
 }

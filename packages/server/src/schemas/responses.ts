@@ -1,0 +1,269 @@
+// JSON schemas of everything the API answers. Each is registered with Fastify under its `$id`
+// (app.addSchema) and routes name them per status (`answers({ 200: 'TaskView' })`), so Fastify
+// serializes every answer through its schema (fast-json-stringify) and the OpenAPI document
+// lists the same objects under #/components/schemas (http/openapi.ts).
+//
+// Rules that keep serialization from changing an answer (docs/decisions.md, decision 36):
+// - every object lists every property the view has, and `additionalProperties: false`:
+//   fast-json-stringify drops what a schema does not list, so a field missing here would
+//   vanish from the answer; test/response-contract.test.ts fails on any such field;
+// - arbitrary JSON (input, result, error details, event data, audit details) is `{}`, which
+//   is serialized as JSON.stringify would, never dropped or coerced;
+// - a value that may be null says so (`type: [..., 'null']`): fast-json-stringify writes a
+//   null string as "" and a null integer as 0;
+// - nullable objects are written inline (`orNull`), not as `anyOf: [{ $ref }, { type: 'null' }]`,
+//   for which fast-json-stringify would run a validator on every answer to pick the branch.
+
+import { ASSIGNMENT_STATUSES, ERROR_STATUS, REPLICA_STATUSES, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { agentSpecSchema } from './schemas.ts';
+
+type Schema = Record<string, unknown>;
+
+/** Any JSON value. */
+const any = {} as const;
+const string = { type: 'string' } as const;
+const nullableString = { type: ['string', 'null'] } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
+const integer = { type: 'integer' } as const;
+const nullableInteger = { type: ['integer', 'null'] } as const;
+const boolean = { type: 'boolean' } as const;
+const strings = { type: 'array', items: string } as const;
+const enumOf = (values: readonly string[]) => ({ type: 'string', enum: [...values] });
+const arrayOf = (items: Schema) => ({ type: 'array', items });
+const ref = (name: string) => ({ $ref: `${name}#` });
+
+/** A closed object: every property listed is required unless named in `optional`. */
+function object(properties: Record<string, Schema>, optional: string[] = []): Schema {
+  return { type: 'object', additionalProperties: false, required: Object.keys(properties).filter((k) => !optional.includes(k)), properties };
+}
+
+/** The same object or null (inline: see the header). */
+function orNull(schema: Schema): Schema {
+  const { $id: _id, description: _d, ...rest } = schema;
+  return { ...rest, type: [rest.type as string, 'null'] };
+}
+
+function pick(properties: Record<string, Schema>, keys: string[]): Record<string, Schema> {
+  return Object.fromEntries(keys.map((k) => [k, properties[k]!]));
+}
+
+/** Counts by task status: every status, always. */
+const countsByStatus = object(Object.fromEntries(TASK_STATUSES.map((s) => [s, integer])));
+
+const taskError = object({ message: string, code: string, details: any }, ['code', 'details']);
+const progress = object({ percent: { type: 'number' }, message: nullableString, at: time });
+
+const assignmentView = object({
+  id: string,
+  taskId: string,
+  agent: string,
+  replicaId: string,
+  attempt: integer,
+  status: enumOf(ASSIGNMENT_STATUSES),
+  dispatchedAt: time,
+  startedAt: nullableTime,
+  finishedAt: nullableTime,
+  leaseExpiresAt: nullableTime,
+  deadlineAt: nullableTime,
+  progress: orNull(progress),
+  error: orNull(taskError),
+});
+
+const taskProperties: Record<string, Schema> = {
+  id: string,
+  type: string,
+  status: enumOf(TASK_STATUSES),
+  priority: integer,
+  agent: nullableString,
+  capabilities: strings,
+  input: any,
+  result: any,
+  error: orNull(taskError),
+  attempt: integer,
+  maxAttempts: integer,
+  timeoutMs: integer,
+  runAt: time,
+  createdAt: time,
+  updatedAt: time,
+  finishedAt: nullableTime,
+  cancelRequestedAt: nullableTime,
+  idempotencyKey: nullableString,
+  concurrencyKey: nullableString,
+  replica: nullableString,
+  site: nullableString,
+  correlation: { type: 'object', additionalProperties: string },
+  traceparent: nullableString,
+  parentId: nullableString,
+  rootId: string,
+  createdBy: nullableString,
+  ownerId: nullableString,
+  assignment: orNull(assignmentView),
+};
+
+const replicaView = object({
+  id: string,
+  agent: string,
+  site: nullableString,
+  status: enumOf(REPLICA_STATUSES),
+  maxConcurrency: integer,
+  inFlight: integer,
+  registeredAt: time,
+  lastSeenAt: time,
+  lastAssignedAt: nullableTime,
+  completed: integer,
+  failed: integer,
+});
+
+const apiKeyView = object({
+  id: string,
+  name: string,
+  role: enumOf(ROLES),
+  agents: orNull(strings),
+  status: enumOf(['active', 'expired', 'revoked']),
+  createdAt: time,
+  createdBy: nullableString,
+  lastUsedAt: nullableTime,
+  expiresAt: nullableTime,
+  revokedAt: nullableTime,
+});
+
+/** Every named answer: `$id` is its name in Fastify and in the OpenAPI document. */
+const definitions = {
+  Error: {
+    description: 'An error with a stable code (x-error-codes lists each code with its HTTP status)',
+    ...object({ error: object({ code: enumOf(Object.keys(ERROR_STATUS)), message: string, details: any }, ['details']) }),
+  },
+  TaskView: {
+    description: 'A task. `assignment` (its current or last attempt) is present on GET /tasks/{id} only',
+    ...object(taskProperties, ['assignment']),
+  },
+  TaskPage: { description: 'A page of tasks, newest first; pass nextCursor as cursor for the next page', ...object({ items: arrayOf(ref('TaskView')), nextCursor: nullableString }) },
+  SubmittedTasks: {
+    description: 'The tasks of a batch, in the order submitted; created is false where an idempotency key matched an existing task',
+    ...object({ items: arrayOf(object({ created: boolean, task: ref('TaskView') })) }),
+  },
+  AssignmentView: { description: 'One attempt of a task on one replica', ...assignmentView },
+  TaskAssignments: {
+    description: "A task's current assignment and every attempt, oldest first",
+    ...object({ taskId: string, taskStatus: enumOf(TASK_STATUSES), assignment: orNull(assignmentView), attempts: arrayOf(ref('AssignmentView')) }),
+  },
+  EventView: {
+    description: 'An event, with its global sequence number',
+    ...object({ seq: integer, type: string, at: time, taskId: nullableString, agent: nullableString, replicaId: nullableString, assignmentId: nullableString, data: { type: 'object', additionalProperties: any } }),
+  },
+  EventList: { description: 'Events in sequence order', ...object({ items: arrayOf(ref('EventView')) }) },
+  EventPage: {
+    description: 'Stored events; continue with ?after=lastSeq while more is true',
+    ...object({ items: arrayOf(ref('EventView')), lastSeq: integer, more: boolean }),
+  },
+  AgentView: {
+    description: 'An agent',
+    ...object({
+      name: string,
+      description: string,
+      capabilities: strings,
+      maxConcurrency: integer,
+      maxAttempts: nullableInteger,
+      timeoutMs: nullableInteger,
+      level: integer,
+      toolDomains: strings,
+      concurrencyLimits: { type: 'object', additionalProperties: integer },
+      retry: object({ baseDelayMs: nullableInteger, maxDelayMs: nullableInteger }),
+      runtime: enumOf(agentSpecSchema.properties.runtime.enum),
+      createdAt: time,
+      updatedAt: time,
+    }),
+  },
+  AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },
+  AgentStats: {
+    description: "An agent's totals by status, execution time and success rate",
+    ...object({
+      agent: string,
+      totals: countsByStatus,
+      executionMs: object({ average: nullableInteger, p95: nullableInteger, sampleSize: integer }),
+      successRate: { type: ['number', 'null'] },
+      attempts: object({ completed: integer, failed: integer }),
+    }),
+  },
+  Overview: {
+    description: 'System-wide counts',
+    ...object({ tasks: countsByStatus, agents: integer, replicas: object({ live: integer, total: integer }) }),
+  },
+  ReplicaView: { description: 'A replica (one worker process of an agent)', ...replicaView },
+  ReplicaList: { description: "An agent's replicas", ...object({ items: arrayOf(ref('ReplicaView')) }) },
+  ReplicaHeartbeat: { description: 'The replica as it is now', ...object({ replica: ref('ReplicaView') }) },
+  WorkerRegistration: {
+    description: 'The welcome of a registered replica: its record, the protocol version and its timing windows (docs/protocol.md)',
+    ...object({ protocolVersion: integer, replica: ref('ReplicaView'), leaseMs: integer, replicaTtlMs: integer, heartbeatIntervalMs: integer, maxMessageBytes: integer }),
+  },
+  LeasedTask: {
+    description: 'An assignment given to a replica, with the task to run',
+    ...object({
+      assignmentId: string,
+      leaseExpiresAt: time,
+      deadlineAt: time,
+      task: object(pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent'])),
+    }),
+  },
+  LeasedTasks: { description: 'The assignments given to this request (none when the wait ended first)', ...object({ assignments: arrayOf(ref('LeasedTask')) }) },
+  LeaseRenewal: { description: "The lease's new end, and whether cancellation was requested", ...object({ leaseExpiresAt: time, cancelRequested: boolean }) },
+  Ok: { description: 'Done', ...object({ ok: { type: 'boolean', enum: [true] } }) },
+  ApiKeyView: { description: 'An API key (never its secret)', ...apiKeyView },
+  ApiKeyList: { description: 'API keys', ...object({ items: arrayOf(ref('ApiKeyView')) }) },
+  CreatedApiKey: { description: 'A new API key with its secret, shown in this answer only', ...object({ key: ref('ApiKeyView'), token: string }) },
+  IssuedToken: {
+    description: 'A scoped token and its grant',
+    ...object({ token: string, id: string, scopes: arrayOf(enumOf(TOKEN_SCOPES)), agents: orNull(strings), rootTaskId: nullableString, expiresAt: time, maxExpiresAt: time }),
+  },
+  AuditEntry: {
+    description: 'One audited request',
+    ...object({
+      seq: integer,
+      at: time,
+      principalId: nullableString,
+      principalName: nullableString,
+      role: nullableString,
+      action: string,
+      target: nullableString,
+      outcome: enumOf(['allowed', 'denied', 'failed']),
+      status: integer,
+      requestId: nullableString,
+      source: nullableString,
+      details: any,
+    }),
+  },
+  AuditPage: {
+    description: 'Audit entries, newest first; pass nextBefore as before for the next (older) page',
+    ...object({ items: arrayOf(ref('AuditEntry')), nextBefore: nullableInteger }),
+  },
+  Health: { description: 'Liveness or readiness', ...object({ status: enumOf(['ok', 'ready', 'shutting_down', 'database_unavailable']) }) },
+  OpenApiDocument: {
+    description: 'An OpenAPI 3.1 document',
+    type: 'object',
+    additionalProperties: true,
+    required: ['openapi', 'info', 'paths'],
+    properties: { openapi: string, info: { type: 'object', additionalProperties: true }, paths: { type: 'object', additionalProperties: true } },
+  },
+} satisfies Record<string, Schema>;
+
+export type ResponseName = keyof typeof definitions;
+
+/** The named answer schemas, each with its `$id` (for app.addSchema). */
+export const responseSchemas = Object.fromEntries(
+  Object.entries(definitions).map(([name, schema]) => [name, { $id: name, ...schema }]),
+) as unknown as Record<ResponseName, Schema & { $id: ResponseName; description: string }>;
+
+/** A reference to a named answer, as Fastify resolves it (`Name#`). */
+export const responseRef = (name: ResponseName): { $ref: string } => ref(name);
+
+/**
+ * A route's `response` schemas: the named answer per success status, plus the Error schema
+ * for every 4xx and 5xx (the error handler, the auth hook and the rate limiter answer in it).
+ * A status may also name an inline schema (/readyz's 503 is either Health or Error).
+ */
+export function answers(success: Record<number, ResponseName | Schema>): Record<string, Schema> {
+  const out: Record<string, Schema> = {};
+  for (const [status, answer] of Object.entries(success)) out[status] = typeof answer === 'string' ? ref(answer) : answer;
+  return { ...out, '4xx': ref('Error'), '5xx': ref('Error') };
+}

@@ -1,5 +1,6 @@
 // Stable error codes of the Flotilla API and the HTTP status each maps to. This is the one
 // table: the server answers with these statuses and the SDK turns codes into typed errors.
+// docs/protocol.md §5 is rendered from it and ERROR_DESCRIPTIONS (scripts/error-table.ts).
 export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   INVALID_JSON: 400,
@@ -43,3 +44,52 @@ export interface ErrorBody {
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_STATUS, code);
 }
+
+/**
+ * One line on what each code means. docs/protocol.md §5 renders its error table from this
+ * map and ERROR_STATUS (`node scripts/error-table.ts`; a test fails when the two differ), so
+ * a new code needs a line here: the type makes it a compile error to leave one out.
+ */
+export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
+  VALIDATION_FAILED: 'a body, parameter or socket message does not match its schema; `details` is a list of `{path, message}`',
+  INVALID_JSON: 'the body or socket frame is not JSON, or is empty while `Content-Type: application/json` is set',
+  UNAUTHENTICATED: 'no token, or one that is wrong, expired or revoked',
+  FORBIDDEN: "the caller's role, agent list or token scope does not allow this action, or the attempt its token was issued to has ended",
+  NOT_FOUND: 'no such route (path or method)',
+  TASK_NOT_FOUND: 'no task with this id that the caller may see',
+  AGENT_NOT_FOUND: 'no agent with this name',
+  KEY_NOT_FOUND: 'no API key with this id',
+  REPLICA_NOT_FOUND: 'no replica with this id',
+  ASSIGNMENT_NOT_FOUND: 'no assignment with this id (mistyped, or deleted by retention long after it ended)',
+  AGENT_EXISTS: 'an agent with this name exists already',
+  AGENT_IN_USE: 'the agent still has unfinished tasks, so it cannot be deleted',
+  INVALID_TRANSITION: 'the action does not apply in the current state: cancelling a finished task, `cancelled` without a requested cancellation, requeueing a task that did not fail, revoking the last admin key',
+  ASSIGNMENT_SUPERSEDED: "a report about an attempt that is no longer the task's current, live one; `details.assignmentStatus` says what became of it",
+  REPLICA_MISMATCH: 'the assignment is held by another replica, or the replica id belongs to another agent',
+  REPLICA_NOT_LIVE: 'the replica was declared lost or deregistered',
+  NOT_REGISTERED: 'WebSocket: a worker op before `hello` succeeded on the connection',
+  IDEMPOTENCY_CONFLICT: 'the idempotency key is already used by a task the caller cannot see',
+  PAYLOAD_TOO_LARGE: "the body is larger than the server's limit (`maxMessageBytes`, 1 MiB by default)",
+  UNSUPPORTED_MEDIA_TYPE: 'a body that is not `application/json`',
+  UPGRADE_REQUIRED: 'a plain HTTP request to a WebSocket endpoint (`/workers/socket`, `/socket`)',
+  UNKNOWN_AGENT: "the named agent is not registered (submit, register; lease: the replica's agent was deleted)",
+  NO_AGENT_FOR_CAPABILITIES: 'no registered agent declares all the requested capabilities',
+  PARENT_NOT_FOUND: '`parentId` names no task',
+  UNKNOWN_REPLICA: "`replica` (a pin) names no replica, or one of another agent",
+  RATE_LIMITED: "over the caller's request budget (or, without a token, its address's); `Retry-After` or `details.retryAfterMs` says when to try again",
+  INTERNAL: 'an unexpected server error (logged with the request id)',
+  STORE_UNAVAILABLE: 'the database is unavailable: unreachable, out of connections or other resources, read-only after a failover, restarting; `Retry-After: 2`',
+  SHUTTING_DOWN: 'the server is shutting down; `Retry-After: 2`',
+};
+
+/**
+ * The codes a worker can be answered with: by the worker endpoints (docs/protocol.md §4), the
+ * worker ops of the WebSocket protocol (§11) and its upgrade. §5's "what a worker does"
+ * table covers exactly these (a test checks it).
+ */
+export const WORKER_ERROR_CODES: readonly ErrorCode[] = [
+  'ASSIGNMENT_SUPERSEDED', 'UNKNOWN_AGENT', 'REPLICA_NOT_LIVE', 'REPLICA_NOT_FOUND', 'REPLICA_MISMATCH',
+  'ASSIGNMENT_NOT_FOUND', 'TASK_NOT_FOUND', 'INVALID_TRANSITION', 'NOT_REGISTERED', 'FORBIDDEN', 'VALIDATION_FAILED',
+  'INVALID_JSON', 'UNSUPPORTED_MEDIA_TYPE', 'UPGRADE_REQUIRED', 'PAYLOAD_TOO_LARGE', 'UNAUTHENTICATED', 'NOT_FOUND',
+  'RATE_LIMITED', 'INTERNAL', 'STORE_UNAVAILABLE', 'SHUTTING_DOWN',
+];

@@ -35,10 +35,13 @@ export class FlotillaNetworkError extends Error {
   }
 }
 
-/** The typed error for an error in a WebSocket reply; null when its code is not in the table. */
-export function apiErrorFromReply(e: { code: string; message: string; details?: unknown }): FlotillaApiError | null {
+/**
+ * The typed error for an error in a WebSocket reply; null when its code is not in the table.
+ * Its status is the reply's (the HTTP twin's), or the code's from servers that send none.
+ */
+export function apiErrorFromReply(e: { code: string; message: string; details?: unknown }, status?: number): FlotillaApiError | null {
   if (!isErrorCode(e.code)) return null;
-  return new FlotillaApiError({ code: e.code, status: ERROR_STATUS[e.code], message: e.message, ...(e.details === undefined ? {} : { details: e.details }) });
+  return new FlotillaApiError({ code: e.code, status: typeof status === 'number' ? status : ERROR_STATUS[e.code], message: e.message, ...(e.details === undefined ? {} : { details: e.details }) });
 }
 
 /** True for an API error, and (when `code` is given) one with that code. */

@@ -22,8 +22,9 @@ export interface FlotillaOptions {
   /** Per-request timeout in ms (default 30 s); long-polls add their wait to it. */
   timeoutMs?: number;
   /**
-   * `http` (default): one HTTP request per call. `websocket`: submits and task reads are
-   * pipelined over one WebSocket (many in flight, a frame each); everything else stays on
+   * `http` (default): one HTTP request per call. `websocket`: submits (`tasks.submit`,
+   * `tasks.submitMany`) are pipelined over one WebSocket (many in flight, a frame each) and
+   * answer exactly what they answer over HTTP; everything else, reads included, stays on
    * HTTP. Call `close()` when done, or the open socket keeps the process alive.
    */
   transport?: 'http' | 'websocket';

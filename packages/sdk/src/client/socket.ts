@@ -5,6 +5,10 @@
 // A call whose connection drops before its reply fails with FlotillaNetworkError (it may or
 // may not have been applied, exactly as an HTTP request whose answer was lost); the next call
 // reconnects, trying the configured URLs in turn.
+//
+// A reply carries the HTTP status its twin route answers with, and its result is that
+// route's body (docs/decisions.md 36). Servers from before that sent no `status`, and
+// their `submit` result was `{created, task}`: `call` gives the status as undefined then.
 
 import { ERROR_STATUS } from '../errors.ts';
 import { apiErrorFromReply, FlotillaApiError, FlotillaNetworkError } from './errors.ts';
@@ -13,10 +17,16 @@ import { apiBase, socketUrl } from './transport.ts';
 /** A WHATWG WebSocket constructor; Node's global one accepts `{ headers }` (undici). */
 export type WebSocketLike = new (url: string, init?: { headers?: Record<string, string> }) => WebSocket;
 
-type Reply = { re: number | string | null; ok: boolean; result?: unknown; error?: { code: string; message: string; details?: unknown } };
+type Reply = { re: number | string | null; ok: boolean; status?: number; result?: unknown; error?: { code: string; message: string; details?: unknown } };
+
+/** A successful reply: what the op's HTTP twin answers (status undefined from servers older than `status`). */
+export interface SocketAnswer<T> {
+  status: number | undefined;
+  result: T;
+}
 
 interface Pending {
-  resolve(value: unknown): void;
+  resolve(value: SocketAnswer<unknown>): void;
   reject(err: Error): void;
 }
 
@@ -39,12 +49,18 @@ export class SocketClient {
     this.#WebSocket = impl;
   }
 
+  /** The op's result (its HTTP twin's body). */
   async request<T>(op: string, fields: Record<string, unknown>): Promise<T> {
+    return (await this.call<T>(op, fields)).result;
+  }
+
+  /** The op's status and result, as its HTTP twin would answer them. */
+  async call<T>(op: string, fields: Record<string, unknown>): Promise<SocketAnswer<T>> {
     if (this.#closed) throw new FlotillaNetworkError('the client was closed', { url: this.#urls[this.#current]! });
     const socket = await this.#connected();
     const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    return new Promise<SocketAnswer<T>>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: SocketAnswer<unknown>) => void, reject });
       socket.send(JSON.stringify({ op, id, ...fields }));
     });
   }
@@ -101,9 +117,9 @@ export class SocketClient {
     const pending = this.#pending.get(frame.re);
     if (!pending) return;
     this.#pending.delete(frame.re);
-    if (frame.ok) return pending.resolve(frame.result);
+    if (frame.ok) return pending.resolve({ status: typeof frame.status === 'number' ? frame.status : undefined, result: frame.result });
     const e = frame.error ?? { code: 'INTERNAL', message: 'malformed reply' };
-    pending.reject(apiErrorFromReply(e) ?? new FlotillaApiError({ code: 'INTERNAL', status: ERROR_STATUS.INTERNAL, message: e.message }));
+    pending.reject(apiErrorFromReply(e, frame.status) ?? new FlotillaApiError({ code: 'INTERNAL', status: frame.status ?? ERROR_STATUS.INTERNAL, message: e.message }));
   }
 
   #failAll(message: string): void {

@@ -24,8 +24,16 @@ export class TasksApi {
     this.#socket = socket;
   }
 
+  /**
+   * The task as created, or the existing one its idempotency key matched: the body of
+   * `POST /tasks`, over either transport.
+   */
   async submit(spec: TaskSpec, opts: CallOptions = {}): Promise<TaskView> {
-    if (this.#socket) return (await this.#socket.request<{ task: TaskView }>('submit', { task: spec })).task;
+    if (this.#socket) {
+      const { status, result } = await this.#socket.call<TaskView | SubmitResult>('submit', { task: spec });
+      // A server without reply statuses answered `{created, task}` (docs/decisions.md 36).
+      return status === undefined ? (result as SubmitResult).task : result as TaskView;
+    }
     return this.#t.request('POST', '/tasks', { body: spec, idempotent: spec.idempotencyKey !== undefined, signal: opts.signal });
   }
 

@@ -234,7 +234,8 @@ export function decideCancel({ task, assignment, now, reason }: CancelInput): Tr
 export function decideCancelAck({ task, assignment, now, reason }: { task: TaskHead; assignment: AssignmentRecord; now: Millis; reason: string }): Transition {
   requireCurrent(task, assignment);
   if (task.cancelRequestedAt === null) {
-    throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} has no cancellation to acknowledge`);
+    // The attempt is still live and the worker's: it may go on with the work (docs/protocol.md §5).
+    throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} has no cancellation to acknowledge`, { assignmentStatus: assignment.status, taskStatus: task.status });
   }
   return {
     taskId: task.id,

@@ -8,7 +8,9 @@
 // - no 5xx (nor a socket reply with a 5xx code: INTERNAL, STORE_UNAVAILABLE, SHUTTING_DOWN:
 //   the database is up), and no socket closed on a message other than a binary frame;
 // - every 4xx is {"error":{"code","message"}} with a code of ERROR_STATUS whose status is
-//   the answer's (a socket reply: ok:false with such a code);
+//   the answer's (a socket reply: ok:false with such a code, and the reply's `status` is
+//   the code's); one to a worker endpoint or a worker op has a code of WORKER_ERROR_CODES
+//   (the codes docs/protocol.md §5 tells a worker what to do about);
 // - a refused request (4xx, ok:false) changes nothing stored: every row of every table but
 //   the audit log (helpers/fuzz-state.ts);
 // - nothing with a non-finite number (1e400) in its body or in a numeric query parameter is
@@ -34,7 +36,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { ERROR_STATUS } from '@flotilla/sdk';
+import { ERROR_STATUS, WORKER_ERROR_CODES, type ErrorCode } from '@flotilla/sdk';
 import { harness, TOKEN, type Harness } from './harness.ts';
 import { diffFingerprints, stateReader, type Fingerprint, type StateReader } from './fuzz-state.ts';
 import {
@@ -232,6 +234,17 @@ class World {
   }
 
   /** Waits for what an accepted request set going (dispatch; a socket start is written 10 ms after it is answered). */
+  /** Waits (up to 5 s) until an accepted start is written: the server defers it a few ms. */
+  async untilStartWritten(assignmentId: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      const a = await this.h.store.assignmentGet({ id: assignmentId });
+      if (a === null || a.status !== 'dispatched') return;
+      await sleep(5);
+    }
+    assert.fail(`the start of ${assignmentId} was accepted but not written within 5 s`);
+  }
+
   async settle(ms = 0): Promise<void> {
     await this.h.engine.dispatcher.idle();
     if (ms > 0) await sleep(ms);
@@ -327,6 +340,13 @@ function checkErrorBody(status: number, text: string, where: () => string): stri
   assert.equal(ERROR_STATUS[code as keyof typeof ERROR_STATUS], status, `the status does not match the code table: ${where()}`);
   return code;
 }
+
+/** The worker protocol's HTTP endpoints (docs/protocol.md §4) and its socket's upgrade. */
+function isWorkerRoute(route: string): boolean {
+  return /^[A-Z]+ \/api\/v1\/(workers|assignments)\//.test(route);
+}
+
+const CLIENT_SOCKET_OPS = new Set(['submit', 'submitMany', 'get', 'cancel']);
 
 /** True when JSON text holds a number that overflows to ±Infinity. */
 function jsonHasNonFinite(text: string): boolean {
@@ -501,7 +521,10 @@ async function checkHttpRequest(w: World, req: HttpRequest): Promise<void> {
   w.count(res.status, req.route);
   const where = () => `${describeSent(w, sent)} → ${res.status} ${show(res.body, 300)}`;
   assert.ok(res.status < 500, `server error: ${where()}`);
-  if (res.status >= 400 && sent.method !== 'HEAD') checkErrorBody(res.status, res.body, where);
+  if (res.status >= 400 && sent.method !== 'HEAD') {
+    const code = checkErrorBody(res.status, res.body, where);
+    if (isWorkerRoute(req.route)) assert.ok(WORKER_ERROR_CODES.includes(code as ErrorCode), `a worker endpoint answered ${code}, which is not in WORKER_ERROR_CODES: ${where()}`);
+  }
   await w.afterRequest(res.status >= 400, where);
   if (res.status < 300) {
     assert.ok(!(sent.text !== undefined && jsonHasNonFinite(sent.text)), `a body with a non-finite number was accepted: ${where()}`);
@@ -658,11 +681,18 @@ async function checkSocketSession(w: World, session: SocketSession, auditUpgrade
         assert.ok(typeof code === 'string' && Object.hasOwn(ERROR_STATUS, code), `no stable error code: ${where()}`);
         assert.equal(typeof reply.error.message, 'string', `an error without a message: ${where()}`);
         assert.ok(ERROR_STATUS[code as keyof typeof ERROR_STATUS] < 500, `a server error: ${where()}`);
+        assert.equal(reply.status, ERROR_STATUS[code as keyof typeof ERROR_STATUS], `the reply's status does not match the code table: ${where()}`);
+        if (!CLIENT_SOCKET_OPS.has(String(op))) assert.ok(WORKER_ERROR_CODES.includes(code as ErrorCode), `a worker op was answered ${code}, which is not in WORKER_ERROR_CODES: ${where()}`);
         w.count(ERROR_STATUS[code as keyof typeof ERROR_STATUS], `${String(op)}`);
       }
-      if (reply.ok) w.count(200, `${String(op)}`);
-      // An accepted start is written 10 ms after its answer; a hello is followed by pushes.
-      await w.settle(reply.ok && (op === 'start' || op === 'hello') ? 30 : 0);
+      if (reply.ok) {
+        assert.ok(typeof reply.status === 'number' && reply.status >= 200 && reply.status < 300, `an ok reply without a 2xx status: ${where()}`);
+        w.count(reply.status, `${String(op)}`);
+      }
+      // An accepted start is written a few ms after its answer (deferred): wait until it is,
+      // or the next message's "no change" baseline would see it land. A hello is followed by pushes.
+      if (reply.ok && op === 'start' && typeof text === 'string') await w.untilStartWritten(String(JSON.parse(text).assignmentId));
+      await w.settle(reply.ok && op === 'hello' ? 30 : 0);
       if (reply.ok && op === 'hello') {
         w.ids.sockReplica = reply.result?.replica?.id ?? w.ids.sockReplica;
         await w.settle(20);
@@ -672,7 +702,7 @@ async function checkSocketSession(w: World, session: SocketSession, auditUpgrade
       if (reply.ok && typeof text === 'string' && (op === 'submit' || op === 'submitMany')) {
         const m = JSON.parse(text);
         const specs = op === 'submit' ? [m.task] : m.tasks;
-        const taskIds = op === 'submit' ? [reply.result.task.id] : reply.result.items.map((i: any) => i.task.id);
+        const taskIds = op === 'submit' ? [reply.result.id] : reply.result.items.map((i: any) => i.task.id);
         await checkStoredAsSent(w, specs, taskIds, where);
       }
     }

@@ -11,6 +11,9 @@
 //   different assignments run concurrently (so they share group commits).
 // - Closing the socket never ends an attempt by itself: leases run on, and a reconnecting
 //   worker keeps them by listing them in its next `hello`.
+// - Every reply carries the `status` its HTTP twin would answer with (an error's: its code's),
+//   and an op's `result` is its HTTP twin's body (docs/decisions.md 36): a caller gets the
+//   same answer whichever transport it uses.
 
 import { ERROR_STATUS, type ErrorCode, type LeasedTask, type TaskSpec } from '@flotilla/sdk';
 import type { ValidateFunction } from 'ajv';
@@ -26,6 +29,7 @@ import { issuedTokenView, replicaView, taskView } from '../views.ts';
 import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
 import { rateLimitedMessage, type RateLimiter } from '../rate-limit.ts';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../error-handler.ts';
 
 /** Close codes the server uses (4000–4999 are the application's). */
 export const CLOSE = {
@@ -62,6 +66,10 @@ const startsBeingWritten = new Map<string, Promise<void>>();
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 type Message = { op: SocketOp; id: number | string } & Record<string, unknown>;
+
+/** What an op answers: the status and body its HTTP twin would answer with. */
+interface Answer { status: number; result: unknown }
+const ok = (result: unknown = { ok: true }, status = 200): Answer => ({ status, result });
 
 /** What each op requires (as the route table does for HTTP); worker ops also need a hello first. */
 const OP_ACTIONS: Record<SocketOp, Action> = {
@@ -199,12 +207,12 @@ export class WorkerSession {
     }))));
   }
 
-  #reply(id: number | string | null, result: unknown): void {
-    this.push({ re: id, ok: true, result });
+  #reply(id: number | string | null, answer: Answer): void {
+    this.push({ re: id, ok: true, status: answer.status, result: answer.result });
   }
 
   #replyError(id: number | string | null, code: ErrorCode, message: string, details?: unknown): void {
-    this.push({ re: id, ok: false, error: { code, message, ...(details === undefined ? {} : { details }) } });
+    this.push({ re: id, ok: false, status: ERROR_STATUS[code], error: { code, message, ...(details === undefined ? {} : { details }) } });
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -287,18 +295,18 @@ export class WorkerSession {
       if (m.op !== 'hello' && !CLIENT_OPS.has(m.op) && this.#replicaId === null) {
         return this.#replyError(m.id, 'NOT_REGISTERED', `hello failed; send hello again on a new connection before "${m.op}"`);
       }
-      const result = await this.#dispatch(m);
-      this.#audit(m, 200);
-      if (m.op === 'hello') {
-        this.#reply(m.id, result);
-        this.#openLease();
-      } else {
-        this.#reply(m.id, result);
-      }
+      const answer = await this.#dispatch(m);
+      this.#audit(m, answer.status);
+      this.#reply(m.id, answer);
+      if (m.op === 'hello') this.#openLease();
     } catch (err) {
       if (m.op === 'hello') this.#hello = null;
       this.#audit(m, err instanceof FlotillaError ? ERROR_STATUS[err.code] : 500);
-      if (err instanceof FlotillaError) return this.#replyError(m.id, err.code, err.message, err.details);
+      if (err instanceof FlotillaError) {
+        // What Retry-After says over HTTP: when to send a report again the store refused.
+        const details = err.details ?? (ERROR_STATUS[err.code] === 503 ? { retryAfterMs: UNAVAILABLE_RETRY_AFTER_SECONDS * 1000 } : undefined);
+        return this.#replyError(m.id, err.code, err.message, details);
+      }
       this.#log.error({ err, op: m.op }, 'worker socket message failed');
       this.#replyError(m.id, 'INTERNAL', 'internal error; see the server log');
     } finally {
@@ -306,62 +314,65 @@ export class WorkerSession {
     }
   }
 
-  async #dispatch(m: Message): Promise<unknown> {
+  /** Runs one op; its answer is what the op's HTTP twin answers (the worker protocol's heartbeat and drain have none). */
+  async #dispatch(m: Message): Promise<Answer> {
     const workers = this.#engine.workers;
     const p = this.#principal;
     const replicaId = this.#replicaId!;
     const assignmentId = m.assignmentId as string;
     switch (m.op) {
       case 'hello':
-        return this.#helloOp(m);
+        return ok(await this.#helloOp(m), 201);
       case 'start':
         await workers.startCheck(p, { assignmentId, replicaId });
         this.#deferStart(assignmentId);
-        return {};
+        return ok();
       case 'heartbeat': {
         // Also the replica's liveness: a worker heartbeats even when it holds nothing.
         await workers.heartbeatReplica(p, replicaId);
         const renewed = await workers.renew(p, { replicaId, assignmentIds: m.assignmentIds as string[] });
-        return { leases: renewed.kept.map((k) => ({ ...k, leaseExpiresAt: toIso(k.leaseExpiresAt) })), ended: renewed.ended };
+        return ok({ leases: renewed.kept.map((k) => ({ ...k, leaseExpiresAt: toIso(k.leaseExpiresAt) })), ended: renewed.ended });
       }
       case 'progress': {
         const beat = await workers.heartbeat(p, { assignmentId, replicaId, percent: m.percent as number, ...(m.message === undefined ? {} : { message: m.message as string }) });
-        return { leaseExpiresAt: toIso(beat.leaseExpiresAt), cancelRequested: beat.cancelRequested };
+        return ok({ leaseExpiresAt: toIso(beat.leaseExpiresAt), cancelRequested: beat.cancelRequested });
       }
       case 'complete':
         await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never });
         // Applied: it stands for a start not written yet (a refused one leaves it pending).
         this.#pendingStarts.delete(assignmentId);
-        return {};
+        return ok();
       case 'fail':
         await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true });
         this.#pendingStarts.delete(assignmentId);
-        return {};
+        return ok();
       case 'cancelled':
         await workers.acknowledgeCancel(p, { assignmentId, replicaId });
         this.#pendingStarts.delete(assignmentId);
-        return {};
+        return ok();
       case 'token':
-        return issuedTokenView(await workers.assignmentToken(p, { assignmentId, replicaId }));
+        return ok(issuedTokenView(await workers.assignmentToken(p, { assignmentId, replicaId })), 201);
+      // Client ops: the status and body of POST /tasks, POST /tasks/batch, GET /tasks/{id}
+      // and POST /tasks/{id}/cancel (http/routes/tasks.ts), exactly.
       case 'submit': {
         const { task, created } = await this.#engine.tasks.submit(p, m.task as TaskSpec);
-        return { created, task: taskView(task) };
+        return ok(taskView(task), created ? 201 : 200);
       }
       case 'submitMany': {
         const results = await this.#engine.tasks.submitMany(p, m.tasks as TaskSpec[]);
-        return { items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) };
+        return ok({ items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) }, 201);
       }
       case 'get': {
         const { task, assignment } = await this.#engine.tasks.get(p, m.taskId as string);
-        return taskView(task, assignment);
+        return ok(taskView(task, assignment));
       }
       case 'cancel':
-        return taskView(await this.#engine.tasks.cancel(p, m.taskId as string, m.reason as string | undefined));
+        return ok(taskView(await this.#engine.tasks.cancel(p, m.taskId as string, m.reason as string | undefined)));
       case 'drain':
         this.#draining = true;
         this.#closeLease?.();
         this.#closeLease = null;
-        return {};
+        return ok();
     }
   }
 

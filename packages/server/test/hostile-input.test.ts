@@ -101,6 +101,16 @@ for (const { kind, skip } of stores) {
       assert.equal((await h.api('GET', '/agents/surrogate')).status, 404);
     });
 
+    it('refuses an agent runtime that nothing runs yet (a2a, process) instead of storing an agent whose tasks would wait forever', async () => {
+      for (const runtime of ['a2a', 'process']) {
+        const res = await h.api('POST', '/agents', { name: `rt-${runtime}`, runtime });
+        assertRefused(res, runtime);
+        assert.match(res.body.error.message, /not implemented/);
+        assert.equal((await h.api('GET', `/agents/rt-${runtime}`)).status, 404);
+      }
+      assert.equal((await h.api('POST', '/agents', { name: 'rt-pull', runtime: 'pull' })).status, 201);
+    });
+
     it('refuses numbers that are not finite, in bodies and query strings', async () => {
       const before = await h.store.eventLastSeq();
       assertRefused(await raw(h, 'POST', '/tasks', '{"agent":"echo","input":1e400}'), 'input');

@@ -15,6 +15,11 @@ export type AgentStatsView = AgentStats;
 const STATS_SAMPLE = 1_000;
 
 export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentRecord): AgentRecord {
+  // Accepted but inert would be worse than refused: an a2a or process agent's tasks would
+  // wait forever. The schema keeps the names, which the agent-runtime issues implement.
+  if (spec.runtime !== undefined && spec.runtime !== 'pull') {
+    throw new FlotillaError('VALIDATION_FAILED', `runtime "${spec.runtime}" is not implemented yet: only "pull" agents (workers that connect) can run tasks`, { field: 'runtime' });
+  }
   return {
     name: spec.name,
     description: spec.description ?? '',

@@ -84,6 +84,9 @@ function adminKeyWarning(problem: NonNullable<Awaited<ReturnType<typeof adminKey
     return `FLOTILLA_ADMIN_TOKEN names a key that is ${problem.status}, so the server refuses that token; `
       + 'use another admin key, or set FLOTILLA_ADMIN_TOKEN to a new secret (at least 16 characters)';
   }
-  return `no usable admin key in ${db} (${problem.reason}): \`flotilla keys bootstrap --database ${shellWord(db)}\` creates one and prints its token, `
+  // A redacted password would be sent as "***": name the variable instead of the URL.
+  const hasPassword = db !== databaseUrl;
+  const flag = hasPassword ? '--database "$FLOTILLA_DATABASE_URL" (the server\'s database URL, with its password)' : `--database ${shellWord(db)}`;
+  return `no usable admin key in ${db} (${problem.reason}): \`flotilla keys bootstrap ${flag}\` creates one and prints its token, `
     + 'or restart with FLOTILLA_ADMIN_TOKEN set to a new secret (at least 16 characters)';
 }

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,6 +182,18 @@ describe('first start, a port in use, no usable admin key, keys bootstrap', () =
       }
     } finally {
       await schema.drop();
+    }
+  });
+
+  it('a database that refuses for good (not a SQLite file, an unknown PostgreSQL role) is one line, exit 1, no stack', async () => {
+    const notDb = join(dir, 'not-a-database.db');
+    writeFileSync(notDb, 'this is not a SQLite file, only text that is long enough to have a header '.repeat(20));
+    for (const args of [['serve', '--port', '0', '--database', notDb], ['keys', 'bootstrap', '--database', notDb], ['serve', '--port', '0', '--database', 'postgres://no_such_role_flotilla@127.0.0.1:5432/test']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(lines[0]!, /^flotilla: the database .* refused: .*; is --database or FLOTILLA_DATABASE_URL right\?$/);
     }
   });
 

@@ -109,6 +109,15 @@ for (const { kind, skip } of stores) {
         assert.equal((await h.api('GET', `/agents/rt-${runtime}`)).status, 404);
       }
       assert.equal((await h.api('POST', '/agents', { name: 'rt-pull', runtime: 'pull' })).status, 201);
+      // An agent stored with such a runtime before this rule stays editable; setting one is refused.
+      const { agentFromSpec } = await import('../src/engine/agent-service.ts');
+      const stored = { ...agentFromSpec({ name: 'rt-old' }, h.now()), runtime: 'a2a' as const };
+      await h.store.agentCreate({ agent: stored, event: { type: 'agent.created', taskId: null, assignmentId: null, replicaId: null, agent: 'rt-old', data: {}, at: h.now() } as never });
+      const patched = await h.api('PATCH', '/agents/rt-old', { description: 'still editable' });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      const refused = await h.api('PATCH', '/agents/rt-pull', { runtime: 'process' });
+      assertRefused(refused, 'setting an unimplemented runtime');
+      assert.deepEqual(refused.body.error.details, [{ path: '/runtime', message: 'is not implemented yet' }]);
     });
 
     it('refuses numbers that are not finite, in bodies and query strings', async () => {

@@ -387,7 +387,11 @@ export class SocketChannel implements WorkerChannel {
   giveUp(): void {
     this.#gaveUp = true;
     this.#markStopWaiting();
-    if (this.#socket === null) this.#failPending();
+    // Reports waiting for a reconnection stop waiting, also while a reconnect attempt holds a
+    // socket that is not open yet (it may never open: the server is gone). Those sent on an
+    // open socket get their reply, or are failed when it closes (#onClose).
+    const socket = this.#socket;
+    if (socket === null || this.#connecting || socket.readyState !== socket.OPEN) this.#failPending();
   }
 
   async report(op: ReportOp, assignmentId: string, body: Record<string, unknown>): Promise<ReportOutcome> {

@@ -81,5 +81,12 @@ export function serverStartFailure(err: unknown, config: ServerConfig): CliError
   if (err instanceof FlotillaError && err.code === 'STORE_UNAVAILABLE') {
     return new CliError(`${err.message} (database ${redactUrl(config.databaseUrl)}); is it running, and is --database or FLOTILLA_DATABASE_URL right?`);
   }
+  // The database refused us for good: a PostgreSQL role or password (class 28), a database
+  // that does not exist (3D000), a file that is not a SQLite database.
+  const sqlstate = typeof e.code === 'string' ? e.code : '';
+  const message = err instanceof Error ? err.message : String(err);
+  if (sqlstate.startsWith('28') || sqlstate === '3D000' || /file is not a database/.test(message)) {
+    return new CliError(`the database ${redactUrl(config.databaseUrl)} refused: ${message}; is --database or FLOTILLA_DATABASE_URL right?`);
+  }
   return null;
 }

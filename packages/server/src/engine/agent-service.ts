@@ -17,8 +17,10 @@ const STATS_SAMPLE = 1_000;
 export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentRecord): AgentRecord {
   // Accepted but inert would be worse than refused: an a2a or process agent's tasks would
   // wait forever. The schema keeps the names, which the agent-runtime issues implement.
-  if (spec.runtime !== undefined && spec.runtime !== 'pull') {
-    throw new FlotillaError('VALIDATION_FAILED', `runtime "${spec.runtime}" is not implemented yet: only "pull" agents (workers that connect) can run tasks`, { field: 'runtime' });
+  // Only a runtime being set: an agent stored with one before this rule stays editable.
+  if (spec.runtime !== undefined && spec.runtime !== 'pull' && spec.runtime !== existing?.runtime) {
+    throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": runtime "${spec.runtime}" is not implemented yet: only "pull" agents (workers that connect) can run tasks`,
+      [{ path: '/runtime', message: 'is not implemented yet' }]);
   }
   return {
     name: spec.name,

@@ -1,9 +1,10 @@
-// JSON schemas of everything the API answers. Each is registered with Fastify under its `$id`
-// (app.addSchema) and routes name them per status (`answers({ 200: 'TaskView' })`), so Fastify
-// serializes every answer through its schema (fast-json-stringify) and the OpenAPI document
+// JSON schemas of everything the API answers, each under its `$id`. Routes name them per
+// status (`answers({ 200: 'TaskView' })`); http/serializers.ts compiles each once, handing
+// fast-json-stringify the named schemas through its `schema` option, so Fastify serializes
+// every answer through its schema and the OpenAPI document
 // lists the same objects under #/components/schemas (http/openapi.ts).
 //
-// Rules that keep serialization from changing an answer (docs/decisions.md, decision 36):
+// Rules that keep serialization from changing an answer (docs/decisions.md, decision 37):
 // - every object lists every property the view has, and `additionalProperties: false`:
 //   fast-json-stringify drops what a schema does not list, so a field missing here would
 //   vanish from the answer; test/response-contract.test.ts fails on any such field;

@@ -233,7 +233,6 @@ class World {
     this.#dirty = true;
   }
 
-  /** Waits for what an accepted request set going (dispatch; a socket start is written 10 ms after it is answered). */
   /** Waits (up to 5 s) until an accepted start is written: the server defers it a few ms. */
   async untilStartWritten(assignmentId: string): Promise<void> {
     const deadline = Date.now() + 5_000;
@@ -245,6 +244,7 @@ class World {
     assert.fail(`the start of ${assignmentId} was accepted but not written within 5 s`);
   }
 
+  /** Waits for what an accepted request set going (dispatch; a socket start is written 10 ms after it is answered). */
   async settle(ms = 0): Promise<void> {
     await this.h.engine.dispatcher.idle();
     if (ms > 0) await sleep(ms);

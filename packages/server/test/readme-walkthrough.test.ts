@@ -1,7 +1,6 @@
 // The README's walk-through, run by scripts/docs-check.ts against a real server (what
 // `npm run docs:check` does), and the checker's own rules for comparing an output with the
-// README's. .ci/run runs the checker as a step of its own and sets FLOTILLA_DOCS_CHECK_DONE,
-// so `npm test` there does not run the walk-through a second time.
+// README's. `npm test` (and so .ci/run) runs the walk-through here.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -68,7 +67,7 @@ describe('docs-check: comparing an output with the README', () => {
 });
 
 describe('docs-check: the README walk-through', () => {
-  it('prints what the README shows', { skip: process.env.FLOTILLA_DOCS_CHECK_DONE === '1' && 'run by .ci/run as its own step', timeout: 420_000 }, async (t) => {
+  it('prints what the README shows', { timeout: 420_000 }, async (t) => {
     // Aborted (a timeout, a cancelled run): SIGTERM makes the checker stop what it started.
     const child = spawn(process.execPath, [CHECKER], { stdio: ['ignore', 'pipe', 'pipe'], signal: t.signal, killSignal: 'SIGTERM' });
     child.once('error', () => {});

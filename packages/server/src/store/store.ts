@@ -13,6 +13,9 @@ import type {
   AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../core/types.ts';
+import type { StoreCounters } from './counters.ts';
+
+export type { StoreCounters } from './counters.ts';
 
 /** What a worker states when it registers; counters and status are the store's (status becomes live). */
 export type NewReplica = Omit<ReplicaRecord, 'inFlight' | 'completed' | 'failed' | 'lastAssignedAt' | 'status'>;
@@ -162,6 +165,12 @@ export interface Store {
   /** Resolves when the database answers; rejects otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The statements, commits and round trips this store has issued since it opened (see
+   * counters.ts), as a copy: subtract two snapshots to cost a piece of work. Synchronous and
+   * free; never touches the database.
+   */
+  counterSnapshot(): StoreCounters;
 
   // -- tasks --------------------------------------------------------------------------
   /**

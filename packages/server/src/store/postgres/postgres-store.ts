@@ -52,7 +52,8 @@ import {
   touchReplicas, updateAgent, upsertAgent,
 } from './registry.ts';
 import { EVENT_COLUMNS, TASK_RECORD_SELECT, addStatusCounts, eventFromRow, taskRecordFromRow, zeroStatusCounts } from './rows.ts';
-import { run, runOnce, type Queryable } from './sql.ts';
+import { countedQueryable, run, runOnce, type Queryable } from './sql.ts';
+import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { createTaskLists, createTasks, pruneTasks } from './task-writes.ts';
 import { applyTransitionLists, applyTransitions, transitionLocks } from './transitions.ts';
@@ -102,6 +103,10 @@ export class PostgresStore implements Store {
   readonly channel: string;
   readonly #settings: ConnectionSettings;
   readonly #pool: pg.Pool;
+  /** Counted by countedQueryable (reads on the pool, batches and the audit append) and at each COMMIT. */
+  readonly #counters: StoreCounters = counterZero();
+  /** The pool, counted: every read goes through it. */
+  readonly #reads: Queryable;
   readonly #keys: LockKeys;
   readonly #batch: WriteBatch;
   readonly #notifier: Notifier;
@@ -124,8 +129,10 @@ export class PostgresStore implements Store {
     this.#settings = settings;
     this.#keys = lockKeys(this.schema);
     this.#pool = createPool(settings);
+    this.#reads = countedQueryable(this.#pool, this.#counters);
     this.#batch = new WriteBatch({
       pool: this.#pool,
+      counters: this.#counters,
       eventsLockKey: this.#keys.events,
       keyLock: this.#keys.concurrencyKey,
       channel: this.channel,
@@ -143,11 +150,15 @@ export class PostgresStore implements Store {
     return this.#batch.commits;
   }
 
+  counterSnapshot(): StoreCounters {
+    return counterCopy(this.#counters);
+  }
+
   /** Runs a read on the pool. Rejects with STORE_UNAVAILABLE after close or when the database is unreachable. */
   async #read<T>(fn: (db: Queryable) => Promise<T>): Promise<T> {
     if (this.#closed) throw storeClosed();
     try {
-      return await fn(this.#pool);
+      return await fn(this.#reads);
     } catch (err) {
       throw toStoreError(err);
     }
@@ -427,20 +438,22 @@ export class PostgresStore implements Store {
     // write (those keep synchronous commits). The entries commit together, in order.
     return this.#read(async () => {
       const client = await this.#pool.connect();
+      const tx = countedQueryable(client, this.#counters);
       // A connection error while checked out is reported by the pending query; the listener
       // only keeps the 'error' event from being unhandled (which would crash the process).
       const onError = (): void => {};
       client.on('error', onError);
       let broken: Error | undefined;
       try {
-        await runOnce(client, 'BEGIN; SET LOCAL synchronous_commit TO OFF');
-        const outcome = await appendAudit(params.entries)(client);
+        await runOnce(tx, 'BEGIN; SET LOCAL synchronous_commit TO OFF');
+        const outcome = await appendAudit(params.entries)(tx);
         if (!outcome.ok) throw outcome.error;
-        await runOnce(client, 'COMMIT');
+        await runOnce(tx, 'COMMIT');
+        this.#counters.commits += 1;
         return outcome.result([]);
       } catch (err) {
         broken = err instanceof Error ? err : new Error(String(err));
-        await runOnce(client, 'ROLLBACK').catch(() => {});
+        await runOnce(tx, 'ROLLBACK').catch(() => {});
         throw err;
       } finally {
         client.off('error', onError);

@@ -5,12 +5,35 @@
 
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import type { StoreCounters } from '../counters.ts';
 
 export type Row = Record<string, unknown>;
 
 /** A pool (each call on any free connection) or one checked-out connection (a transaction). */
 export interface Queryable {
   query(config: pg.QueryConfig): Promise<pg.QueryResult>;
+}
+
+/**
+ * `db` with every query counted in `counters`: one round trip each, and one statement each,
+ * except an unprepared text of several statements (`BEGIN; SET LOCAL ...`), which counts each.
+ * The one place the PostgreSQL store counts: its pool and every connection it checks out are
+ * wrapped with this (the LISTEN and leadership sessions are not: they are outside the task path).
+ */
+export function countedQueryable(db: Queryable, counters: StoreCounters): Queryable {
+  return {
+    query(config: pg.QueryConfig): Promise<pg.QueryResult> {
+      counters.roundTrips += 1;
+      counters.statements += config.name === undefined ? statementCount(config.text) : 1;
+      return db.query(config);
+    },
+  };
+}
+
+/** Statements in a simple-protocol text: `;`-separated parts that are not blank. Our texts quote no `;`. */
+function statementCount(text: string): number {
+  if (!text.includes(';')) return 1;
+  return Math.max(1, text.split(';').filter((part) => part.trim() !== '').length);
 }
 
 const names = new Map<string, string>();

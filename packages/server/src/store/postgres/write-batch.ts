@@ -51,7 +51,8 @@ import type pg from 'pg';
 import type { EventRecord } from '../../core/types.ts';
 import { appendEvents, type PendingEvent, type SignalKind } from './events.ts';
 import { isUnavailableError, isRetryableError, storeClosed, toStoreError } from './errors.ts';
-import { run, runOnce, type Queryable } from './sql.ts';
+import { countedQueryable, run, runOnce, type Queryable } from './sql.ts';
+import { counterZero, type StoreCounters } from '../counters.ts';
 
 /** What an operation did: its events and signals, and how to build its result once they have seqs. */
 export type WriteOutcome<T> =
@@ -129,6 +130,8 @@ export class WriteBatch {
   #idle: Array<() => void> = [];
   #closed = false;
   #commits = 0;
+  /** The store's counters: every statement of a batch goes through countedQueryable, and commits are counted here. */
+  readonly #counters: StoreCounters;
 
   constructor(params: {
     pool: pg.Pool;
@@ -138,7 +141,9 @@ export class WriteBatch {
     maxOps?: number;
     /** Batches that may run at once (each takes a pooled connection). */
     lanes?: number;
+    counters?: StoreCounters;
   }) {
+    this.#counters = params.counters ?? counterZero();
     this.#pool = params.pool;
     this.#lockKey = params.eventsLockKey;
     this.#keyLock = params.keyLock;
@@ -273,14 +278,15 @@ export class WriteBatch {
     } catch (error) {
       return { kind: 'failed', error };
     }
+    const tx = countedQueryable(client, this.#counters);
     // A connection error while checked out is reported by the pending query; this listener only
     // keeps the 'error' event from being unhandled (which would crash the process).
     const onError = (): void => {};
     client.on('error', onError);
     let broken: Error | undefined;
     try {
-      await runOnce(client, 'BEGIN');
-      await this.#lockCounters(client, ops);
+      await runOnce(tx, 'BEGIN');
+      await this.#lockCounters(tx, ops);
       const outcomes: Array<WriteOutcome<unknown>> = [];
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
@@ -288,28 +294,28 @@ export class WriteBatch {
           try {
             const group = mergeGroup(ops, i);
             if (group > 1) {
-              const merged = await op.merge!.runMany(ops.slice(i, i + group).map((o) => o.merge!.item))(client);
+              const merged = await op.merge!.runMany(ops.slice(i, i + group).map((o) => o.merge!.item))(tx);
               if (merged.length !== group) throw new Error(`a merged operation returned ${merged.length} outcomes for ${group}`);
               outcomes.push(...merged);
               i += group - 1;
               continue;
             }
-            outcomes.push(await op.run(client));
+            outcomes.push(await op.run(tx));
           } catch (error) {
             if (isUnavailableError(error) || isRetryableError(error)) throw error;
-            await runOnce(client, 'ROLLBACK');
+            await runOnce(tx, 'ROLLBACK');
             return { kind: 'op_failed', index: i, error };
           }
           continue;
         }
-        await runOnce(client, 'SAVEPOINT batch_op');
+        await runOnce(tx, 'SAVEPOINT batch_op');
         try {
-          outcomes.push(await op.run(client));
-          await runOnce(client, 'RELEASE SAVEPOINT batch_op');
+          outcomes.push(await op.run(tx));
+          await runOnce(tx, 'RELEASE SAVEPOINT batch_op');
         } catch (error) {
           if (isUnavailableError(error) || isRetryableError(error)) throw error;
-          await runOnce(client, 'ROLLBACK TO SAVEPOINT batch_op');
-          await runOnce(client, 'RELEASE SAVEPOINT batch_op');
+          await runOnce(tx, 'ROLLBACK TO SAVEPOINT batch_op');
+          await runOnce(tx, 'RELEASE SAVEPOINT batch_op');
           outcomes.push(refused(error));
         }
       }
@@ -320,11 +326,12 @@ export class WriteBatch {
         pending.push(...outcome.events);
         for (const s of outcome.signals) signals.add(s);
       }
-      const events = await appendEvents(client, { lockKey: this.#lockKey, channel: this.#channel, events: pending, signals });
-      const commit = await client.query('COMMIT');
+      const events = await appendEvents(tx, { lockKey: this.#lockKey, channel: this.#channel, events: pending, signals });
+      const commit = await tx.query({ text: 'COMMIT' });
       // COMMIT of a transaction that failed reports ROLLBACK instead of raising an error.
       if (commit.command !== 'COMMIT') throw new Error(`the write batch was rolled back (${commit.command})`);
       this.#commits += 1;
+      this.#counters.commits += 1;
       return { kind: 'committed', outcomes, events };
     } catch (error) {
       if (isUnavailableError(error)) {
@@ -332,7 +339,7 @@ export class WriteBatch {
         return { kind: 'failed', error };
       }
       try {
-        await runOnce(client, 'ROLLBACK');
+        await runOnce(tx, 'ROLLBACK');
       } catch (rollbackError) {
         broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
       }

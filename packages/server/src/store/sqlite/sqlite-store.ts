@@ -13,7 +13,7 @@
 // otherwise.
 
 import { toStoreError } from './errors.ts';
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { FlotillaError } from '../../core/errors.ts';
 import type {
   AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
@@ -34,7 +34,8 @@ import {
   ASSIGNMENT_COLUMNS, TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, agentFromRow, agentParams, assignmentFromRow, changes, eventFromRow,
   insertSql, replicaFromRow, selectList, valuesOf, taskHeadFromRow, taskRecordFromRow, toJson, toJsonOrNull, type Params, type Row,
 } from './rows.ts';
-import { StatementCache } from './statement-cache.ts';
+import { StatementCache, type CountedStatement } from './statement-cache.ts';
+import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { applyTransition, insertEvents } from './transitions.ts';
 import { WriteBatch, refuse, type Refusal } from './write-batch.ts';
@@ -97,13 +98,15 @@ export class SqliteStore implements Store {
   readonly #cache: StatementCache;
   readonly #batch: WriteBatch;
   readonly #now: () => Millis;
+  /** Every statement is counted by the statement cache, every commit by the write batch. roundTrips stays 0: in process. */
+  readonly #counters: StoreCounters = counterZero();
   #closed = false;
 
   /** Use openSqliteStore(): the database must be configured and migrated first. */
   constructor(db: DatabaseSync, options: { maxBatchOps?: number; now?: () => Millis } = {}) {
     this.#db = db;
-    this.#cache = new StatementCache(db);
-    this.#batch = new WriteBatch(db, options.maxBatchOps === undefined ? {} : { maxOps: options.maxBatchOps });
+    this.#cache = new StatementCache(db, this.#counters);
+    this.#batch = new WriteBatch(db, { counters: this.#counters, ...(options.maxBatchOps === undefined ? {} : { maxOps: options.maxBatchOps }) });
     this.#now = options.now ?? Date.now;
   }
 
@@ -117,7 +120,11 @@ export class SqliteStore implements Store {
     return this.#db;
   }
 
-  #sql(sql: string): StatementSync {
+  counterSnapshot(): StoreCounters {
+    return counterCopy(this.#counters);
+  }
+
+  #sql(sql: string): CountedStatement {
     return this.#cache.sql(sql);
   }
 

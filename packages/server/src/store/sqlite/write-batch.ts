@@ -25,8 +25,10 @@
 //   loop; the rest wait for the next flush, scheduled at once.
 
 import { toStoreError } from './errors.ts';
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { FlotillaError } from '../../core/errors.ts';
+import { counterZero, type StoreCounters } from '../counters.ts';
+import { CountedStatement } from './statement-cache.ts';
 
 interface QueuedOp {
   run: () => unknown;
@@ -57,24 +59,28 @@ export class WriteBatch {
   #immediate: NodeJS.Immediate | null = null;
   #closed = false;
   #commits = 0;
-  readonly #begin: StatementSync;
-  readonly #commit: StatementSync;
-  readonly #rollback: StatementSync;
-  readonly #savepoint: StatementSync;
-  readonly #release: StatementSync;
-  readonly #rollbackTo: StatementSync;
+  /** The store's counters (statements run here and commits; see counters.ts). */
+  readonly #counters: StoreCounters;
+  readonly #begin: CountedStatement;
+  readonly #commit: CountedStatement;
+  readonly #rollback: CountedStatement;
+  readonly #savepoint: CountedStatement;
+  readonly #release: CountedStatement;
+  readonly #rollbackTo: CountedStatement;
 
-  constructor(db: DatabaseSync, options: { maxOps?: number } = {}) {
+  constructor(db: DatabaseSync, options: { maxOps?: number; counters?: StoreCounters } = {}) {
     this.#db = db;
     this.#maxOps = options.maxOps ?? DEFAULT_MAX_BATCH_OPS;
+    this.#counters = options.counters ?? counterZero();
+    const prepare = (sql: string): CountedStatement => new CountedStatement(db.prepare(sql), this.#counters);
     // IMMEDIATE takes the write lock up front, so a busy database fails (after busy_timeout)
     // at BEGIN, before any operation ran, instead of half way through the batch.
-    this.#begin = db.prepare('BEGIN IMMEDIATE');
-    this.#commit = db.prepare('COMMIT');
-    this.#rollback = db.prepare('ROLLBACK');
-    this.#savepoint = db.prepare('SAVEPOINT batch_op');
-    this.#release = db.prepare('RELEASE batch_op');
-    this.#rollbackTo = db.prepare('ROLLBACK TO batch_op');
+    this.#begin = prepare('BEGIN IMMEDIATE');
+    this.#commit = prepare('COMMIT');
+    this.#rollback = prepare('ROLLBACK');
+    this.#savepoint = prepare('SAVEPOINT batch_op');
+    this.#release = prepare('RELEASE batch_op');
+    this.#rollbackTo = prepare('ROLLBACK TO batch_op');
   }
 
   /** Committed transactions so far (observability, and tests of the batching itself). */
@@ -166,6 +172,7 @@ export class WriteBatch {
       }
       this.#commit.run();
       this.#commits += 1;
+      this.#counters.commits += 1;
     } catch (error) {
       // The transaction as a whole failed (COMMIT could not be written, or SQLite rolled the
       // transaction back under an operation, e.g. on an I/O error): nothing in it persisted.

@@ -22,6 +22,24 @@ async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5
 
 export function coordinationTests(open: OpenStore): void {
   describe('coordination', () => {
+    storeTest(open, 'counterSnapshot counts the statements and commits a write costs, and a read commits nothing', async ({ store }) => {
+      const before = store.counterSnapshot();
+      await createTasks(store, [newTask(), newTask()]);
+      const written = store.counterSnapshot();
+      assert.ok(written.statements > before.statements, 'a create runs statements');
+      assert.ok(written.commits > before.commits, 'a create commits');
+      assert.ok(written.roundTrips >= before.roundTrips);
+      await store.taskList({ limit: 10 });
+      const read = store.counterSnapshot();
+      assert.ok(read.statements > written.statements, 'a read runs a statement');
+      assert.equal(read.commits, written.commits, 'a read commits nothing');
+      // A snapshot is a copy: later work does not change it.
+      const copy = { ...read };
+      await createTasks(store, [newTask()]);
+      assert.deepEqual(read, copy);
+      assert.ok(store.counterSnapshot().commits > read.commits);
+    });
+
     storeTest(open, 'eventLastSeq is 0 when empty and then the highest committed seq', async ({ store }) => {
       assert.equal(await store.eventLastSeq(), 0);
       const created = await createTasks(store, [newTask(), newTask()]);

@@ -9,7 +9,7 @@ import { redactUrl } from '../config/config.ts';
 import { createAdminKey } from '../engine/api-keys.ts';
 import { systemClock } from '../engine/context.ts';
 import { apiKeyView } from '../http/views.ts';
-import { isPostgresUrl, openStore } from '../store/open-store.ts';
+import { isPostgresUrl, openStore, sqlitePath } from '../store/open-store.ts';
 import { printJson } from './commands/output.ts';
 import { CliError, EXIT_USAGE, UsageError } from './commands/errors.ts';
 import { serverConfigFromArgs, serverStartFailure } from './server-args.ts';
@@ -30,7 +30,7 @@ export async function bootstrapCommand(argv: string[], usage: string): Promise<v
   const url = config.databaseUrl;
   const shown = redactUrl(url);
   if (!isPostgresUrl(url)) {
-    const path = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
+    const path = sqlitePath(url);
     if (path === ':memory:') throw new UsageError('--database :memory: keeps nothing: give the database file the server uses');
     // Opening a path that does not exist would create an empty database, and a key there
     // opens nothing: most likely the path is not the server's.

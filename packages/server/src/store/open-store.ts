@@ -32,6 +32,10 @@ export async function openStore(params: { url: string; applicationName?: string 
     return openPostgresStore({ url, schema, applicationName: params.applicationName ?? 'flotilla' });
   }
   const { openSqliteStore } = await import('./sqlite/sqlite-store.ts');
-  const path = params.url.startsWith('sqlite:') ? params.url.slice('sqlite:'.length) : params.url;
-  return openSqliteStore({ path });
+  return openSqliteStore({ path: sqlitePath(params.url) });
+}
+
+/** The file a SQLite URL names (`sqlite:` prefix optional). */
+export function sqlitePath(url: string): string {
+  return url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : url;
 }

@@ -38,6 +38,10 @@ export class BenchChild {
     }));
   }
 
+  get pid(): number {
+    return this.#proc.pid!;
+  }
+
   /** Forks bench/processes/<file>.ts and waits until it is ready to take requests. */
   static async start(file: string, name = file): Promise<BenchChild> {
     const path = fileURLToPath(new URL(`../processes/${file}.ts`, import.meta.url));

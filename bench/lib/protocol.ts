@@ -13,9 +13,15 @@ export interface SubmitOutcome {
   maxLagMs?: number;
 }
 
+/** A submit outcome as the results keep it: the ids are only for verifying. */
+export function withoutIds({ ids: _ids, ...rest }: SubmitOutcome): Omit<SubmitOutcome, 'ids'> {
+  return rest;
+}
+
 export interface WorkerStarted {
   transport: 'websocket' | 'http';
-  replicaId: string | null;
+  /** One per server the worker process registered on. */
+  replicaIds: Array<string | null>;
 }
 
 export interface WorkerOutcome {
@@ -31,4 +37,18 @@ export interface WorkerOutcome {
   lastAckMs: number;
   /** latency mode: handler start minus the input's `t`, per task, in arrival order. */
   latenciesMs?: number[];
+}
+
+/** The idle fleet's account (bench/processes/idle-fleet.ts). */
+export interface FleetStats {
+  workers: number;
+  /** Workers holding a registration now. */
+  workersRegistered: number;
+  subscribers: number;
+  /** Event streams still open. */
+  subscribersOpen: number;
+  /** The fewest and the most events one subscriber has received. */
+  eventsPerSubscriber: { min: number; max: number } | null;
+  /** Tasks handed to the idle workers (there must be none). */
+  tasksHandled: number;
 }

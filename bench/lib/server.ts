@@ -1,7 +1,11 @@
-// One `flotilla serve` process on a fresh store: a SQLite file in a new temporary directory,
-// or a new PostgreSQL database. Default server settings (durability on: SQLite WAL with
+// `flotilla serve` processes on fresh stores: a SQLite file in a new temporary directory, or
+// a new PostgreSQL database. Default server settings (durability on: SQLite WAL with
 // synchronous=FULL, PostgreSQL synchronous_commit as configured), except that the rate
 // limiters are off so they do not throttle the load.
+//
+// A store outlives its server processes when a workload needs it to (W3 seeds a store
+// between two servers, and runs several servers on one PostgreSQL database): createStore()
+// and startServerOn(); startServer() is both at once, for a run that needs one server.
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,9 +23,23 @@ const CLI = fileURLToPath(new URL('../../packages/server/src/cli/main.ts', impor
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 
+export interface BenchStore {
+  kind: Store;
+  /** What `flotilla serve --database` gets: the SQLite file's path, or the PostgreSQL URL. */
+  database: string;
+  /** The servers' working directory (so no flotilla.config.yaml is picked up). */
+  dir: string;
+  /** Drops the database and removes the directory (once). */
+  dispose(): Promise<void>;
+}
+
 export interface BenchServer {
   url: string;
-  /** Stops the server (SIGTERM, then SIGKILL), drops its database, removes its directory. */
+  /** The server's own process (its memory is read from /proc, see rss.ts). */
+  pid: number;
+  /** The last 20 kB the server wrote (its log), for a failure's report. */
+  output(): string;
+  /** Stops the server (SIGTERM, then SIGKILL); startServer()'s also disposes of its store. */
   stop(): Promise<void>;
 }
 
@@ -37,19 +55,25 @@ function serverEnv(): NodeJS.ProcessEnv {
   };
 }
 
-export async function startServer(store: Store): Promise<BenchServer> {
-  // The working directory is the temp dir too: no flotilla.config.yaml is picked up.
+export async function createStore(kind: Store): Promise<BenchStore> {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
   const removeDir = onCleanup(() => rmSync(dir, { recursive: true, force: true }));
-  let dropDatabase = async () => {};
-  let database = join(dir, 'bench.db');
-  if (store === 'postgres') {
+  if (kind === 'sqlite') return { kind, database: join(dir, 'bench.db'), dir, dispose: removeDir };
+  try {
     const db = await createDatabase();
-    database = db.url;
-    dropDatabase = onCleanup(db.drop);
+    const dropDatabase = onCleanup(db.drop);
+    return { kind, database: db.url, dir, dispose: async () => { await dropDatabase(); await removeDir(); } };
+  } catch (err) {
+    await removeDir();
+    throw err;
   }
-  const proc = spawn(process.execPath, [...profileFlags('server'), CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--database', database], {
-    cwd: dir, env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+}
+
+/** Starts a server on `store`; its stop() leaves the store as it is. */
+export async function startServerOn(store: BenchStore, opts: { startTimeoutMs?: number } = {}): Promise<BenchServer> {
+  const startTimeoutMs = opts.startTimeoutMs ?? START_TIMEOUT_MS;
+  const proc = spawn(process.execPath, [...profileFlags('server'), CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--database', store.database], {
+    cwd: store.dir, env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'],
   });
   trackProcess(proc);
   let tail = '';
@@ -64,12 +88,10 @@ export async function startServer(store: Store): Promise<BenchServer> {
       await exited;
       clearTimeout(timer);
     }
-    await dropDatabase();
-    await removeDir();
   };
   try {
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start in ${START_TIMEOUT_MS} ms:\n${tail}`)), START_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new Error(`server did not start in ${startTimeoutMs} ms:\n${tail}`)), startTimeoutMs);
       const check = () => {
         const m = /flotilla listening on (http:\/\/[^"\s]+)/.exec(tail);
         if (m) {
@@ -84,9 +106,21 @@ export async function startServer(store: Store): Promise<BenchServer> {
         reject(new Error(`server exited (${proc.exitCode ?? proc.signalCode}) before listening:\n${tail}`));
       });
     });
-    return { url, stop };
+    return { url, pid: proc.pid!, output: () => tail, stop };
   } catch (err) {
     await stop();
+    throw err;
+  }
+}
+
+/** A server on a fresh store of its own; stop() also drops the store. */
+export async function startServer(kind: Store): Promise<BenchServer> {
+  const store = await createStore(kind);
+  try {
+    const server = await startServerOn(store);
+    return { ...server, stop: async () => { await server.stop(); await store.dispose(); } };
+  } catch (err) {
+    await store.dispose();
     throw err;
   }
 }

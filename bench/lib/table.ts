@@ -10,6 +10,7 @@ export type Summaries = Partial<Record<Store, Partial<Record<MetricKey, Summary>
 
 function fmt(unit: Metric['unit'], x: number): string {
   if (unit === 'tasks/s') return Math.round(x).toLocaleString('en-US');
+  if (unit === 'MB') return x.toFixed(1);
   return x.toFixed(2);
 }
 

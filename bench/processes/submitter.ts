@@ -1,5 +1,8 @@
-// The submitting process: one SDK client, driven by the bench over IPC (bench/lib/link.ts).
+// The submitting process: one SDK client per server (one, except for W3's several nodes),
+// driven by the bench over IPC (bench/lib/link.ts). With several servers the calls go round
+// robin over their clients, so the load is spread evenly.
 //   single  W1: `count` tasks, one per submit call, at most `inFlight` calls in flight
+//           (each of the `inFlight` lanes keeps to one client)
 //   bulk    W1: `count` tasks in submitMany calls of `batch`, one call at a time
 //   steady  W2: `count` tasks at `rate` per second on a fixed schedule (open loop: a slow
 //           call does not delay the next), the wall clock taken just before each call
@@ -13,11 +16,18 @@ import { makeInput } from '../lib/input.ts';
 import { serveParent } from '../lib/link.ts';
 import type { SubmitOutcome } from '../lib/protocol.ts';
 
-let client: Flotilla | null = null;
-const api = () => {
-  if (!client) throw new Error('connect first');
-  return client;
+let clients: Flotilla[] = [];
+/** The client for call (or lane) `i`. */
+const api = (i: number) => {
+  if (clients.length === 0) throw new Error('connect first');
+  return clients[i % clients.length]!;
 };
+
+async function closeAll(): Promise<void> {
+  const closing = clients;
+  clients = [];
+  await Promise.all(closing.map(closeClient));
+}
 
 interface Load {
   agent: string;
@@ -30,10 +40,10 @@ async function single({ agent, count, inputBytes, inFlight }: Load & { inFlight:
   const ids: string[] = new Array<string>(count);
   let next = 0;
   const startMs = wallNow();
-  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, async () => {
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, async (_, lane) => {
     while (next < count) {
       const i = next++;
-      ids[i] = (await api().tasks.submit({ agent, input: inputs[i]! })).id;
+      ids[i] = (await api(lane).tasks.submit({ agent, input: inputs[i]! })).id;
     }
   }));
   return { startMs, endMs: wallNow(), ids, calls: count };
@@ -45,7 +55,7 @@ async function bulk({ agent, count, inputBytes, batch }: Load & { batch: number 
   let calls = 0;
   const startMs = wallNow();
   for (let i = 0; i < count; i += batch) {
-    const items = await api().tasks.submitMany(specs.slice(i, i + batch));
+    const items = await api(calls).tasks.submitMany(specs.slice(i, i + batch));
     calls++;
     for (const item of items) ids.push(item.task.id);
   }
@@ -65,7 +75,7 @@ async function steady({ agent, count, inputBytes, rate }: Load & { rate: number 
     if (wait > 0) await sleep(wait);
     const t = wallNow();
     maxLagMs = Math.max(maxLagMs, t - due);
-    calls.push(api().tasks.submit({ agent, input: makeInput(i, inputBytes, t) }).then((task) => void (ids[i] = task.id), (err: unknown) => void (failure ??= err)));
+    calls.push(api(i).tasks.submit({ agent, input: makeInput(i, inputBytes, t) }).then((task) => void (ids[i] = task.id), (err: unknown) => void (failure ??= err)));
     if (failure) break;
   }
   await Promise.all(calls);
@@ -74,16 +84,12 @@ async function steady({ agent, count, inputBytes, rate }: Load & { rate: number 
 }
 
 serveParent({
-  connect: ({ url, token, transport }: { url: string; token: string; transport: ClientTransport }) => {
-    client = createClient(url, token, transport);
+  connect: async ({ urls, token, transport }: { urls: string[]; token: string; transport: ClientTransport }) => {
+    await closeAll();
+    clients = urls.map((url) => createClient(url, token, transport));
   },
   single,
   bulk,
   steady,
-  disconnect: async () => {
-    if (client) await closeClient(client);
-    client = null;
-  },
-}, async () => {
-  if (client) await closeClient(client);
-});
+  disconnect: closeAll,
+}, closeAll);

@@ -1,19 +1,21 @@
-// The worker process: one SDK worker (createWorker, its default transport: WebSocket),
-// driven by the bench over IPC (bench/lib/link.ts). Each handler records when it started
-// and returns a small JSON result at once; in latency mode it also records its start
-// minus the wall-clock time the submitter put in the input (`t`).
-//   start  registers a worker for `agent` with `concurrency` slots, expecting `expect` tasks
+// The worker process: one SDK worker per server (createWorker, its default transport:
+// WebSocket; one server except for W3's several nodes), driven by the bench over IPC
+// (bench/lib/link.ts). Each handler records when it started and returns a small JSON result
+// at once; in latency mode it also records its start minus the wall-clock time the
+// submitter put in the input (`t`).
+//   start  registers a worker for `agent` on each of `urls`, `concurrency` slots in all
+//          (split as evenly as they go), expecting `expect` tasks between them
 //   done   resolves once `expect` completions were acknowledged by the server (fails when
 //          nothing moves for `stallMs`, or a task failed)
 //   stop   drains and leaves
 
-import { createWorker, type FlotillaWorker } from '@flotilla/sdk';
+import { createWorker, type FlotillaWorker, type WorkerTask } from '@flotilla/sdk';
 import { sleep, wallNow } from '../lib/clock.ts';
 import { serveParent } from '../lib/link.ts';
 import type { WorkerOutcome, WorkerStarted } from '../lib/protocol.ts';
 
 interface StartArgs {
-  url: string;
+  urls: string[];
   token: string;
   agent: string;
   concurrency: number;
@@ -21,7 +23,7 @@ interface StartArgs {
   latency: boolean;
 }
 
-let worker: FlotillaWorker | null = null;
+let workers: FlotillaWorker[] = [];
 let expected = 0;
 let outcome: WorkerOutcome = fresh(false);
 
@@ -30,36 +32,40 @@ function fresh(latency: boolean): WorkerOutcome {
 }
 
 async function start(args: StartArgs): Promise<WorkerStarted> {
-  if (worker) throw new Error('a worker is already running');
+  if (workers.length > 0) throw new Error('a worker is already running');
+  if (args.concurrency < args.urls.length) throw new Error(`concurrency ${args.concurrency} is less than one slot per server (${args.urls.length})`);
   expected = args.expect;
   outcome = fresh(args.latency);
   const o = outcome;
-  worker = createWorker({
-    url: args.url,
-    token: args.token,
-    agent: args.agent,
-    concurrency: args.concurrency,
-    handler: (task) => {
-      const now = wallNow();
-      if (o.handled === 0) o.firstStartMs = now;
-      o.lastStartMs = now;
-      o.handled++;
-      const input = task.input as { n: number; t?: number };
-      if (o.latenciesMs && input.t !== undefined) o.latenciesMs.push(now - input.t);
-      return { ok: true, n: input.n };
-    },
-  });
-  await worker.start();
-  return { transport: worker.transport, replicaId: worker.replicaId };
+  const handler = (task: WorkerTask) => {
+    const now = wallNow();
+    if (o.handled === 0) o.firstStartMs = now;
+    o.lastStartMs = now;
+    o.handled++;
+    const input = task.input as { n: number; t?: number };
+    if (o.latenciesMs && input.t !== undefined) o.latenciesMs.push(now - input.t);
+    return { ok: true, n: input.n };
+  };
+  const n = args.urls.length;
+  workers = args.urls.map((url, i) => createWorker({
+    url, token: args.token, agent: args.agent, handler,
+    concurrency: Math.floor(args.concurrency / n) + (i < args.concurrency % n ? 1 : 0),
+  }));
+  await Promise.all(workers.map((w) => w.start()));
+  return { transport: workers[0]!.transport, replicaIds: workers.map((w) => w.replicaId) };
 }
 
 async function done({ stallMs }: { stallMs: number }): Promise<WorkerOutcome> {
-  const w = worker;
-  if (!w) throw new Error('start first');
+  if (workers.length === 0) throw new Error('start first');
   let seen = -1;
   let movedAt = wallNow();
   for (;;) {
-    const { completed, failed } = w.stats;
+    let completed = 0;
+    let failed = 0;
+    for (const w of workers) {
+      completed += w.stats.completed;
+      failed += w.stats.failed;
+    }
     if (failed > 0) throw new Error(`${failed} task(s) failed in the worker`);
     if (completed >= expected) {
       outcome.lastAckMs = wallNow();
@@ -78,9 +84,9 @@ async function done({ stallMs }: { stallMs: number }): Promise<WorkerOutcome> {
 }
 
 async function stop(): Promise<void> {
-  const w = worker;
-  worker = null;
-  if (w) await w.stop({ drainTimeoutMs: 5_000 });
+  const stopping = workers;
+  workers = [];
+  await Promise.all(stopping.map((w) => w.stop({ drainTimeoutMs: 5_000 })));
 }
 
 serveParent({ start, done, stop }, stop);

@@ -9,14 +9,15 @@
 //                the worker's clock
 //   wall time    last completion − first submit call (includes the worker registering)
 //   bulk rate    tasks / (last submitMany answered − first submitMany call)
+//   peak RSS     the server process's VmHWM at the end (it started fresh for this run)
 // Every submitted task must be `completed` afterwards, or the run fails.
 
 import type { ClientTransport } from '../lib/client.ts';
-import type { SubmitOutcome, WorkerOutcome, WorkerStarted } from '../lib/protocol.ts';
+import { drain, perSecond, type Drained } from '../lib/drain.ts';
+import { withoutIds, type SubmitOutcome, type WorkerStarted } from '../lib/protocol.ts';
 import { withRunEnv, type RunEnv } from '../lib/run-env.ts';
+import { peakRssMB } from '../lib/rss.ts';
 import type { Store } from '../lib/server.ts';
-import { TOKEN } from '../lib/server.ts';
-import { verifyCompleted } from '../lib/verify.ts';
 
 export interface W1Settings {
   tasks: number;
@@ -34,6 +35,8 @@ export interface W1Run {
   wallSeconds: number;
   /** Not in the issue's table: the drain of the bulk-submitted tasks. */
   bulkDrainPerSecond: number;
+  /** The server's peak resident set over the whole run (MB; null off Linux). */
+  serverPeakRssMB: number | null;
   workerTransport: WorkerStarted['transport'];
   clocks: RunEnv['clocks'];
   raw: {
@@ -42,24 +45,6 @@ export interface W1Run {
     bulkSubmit: Omit<SubmitOutcome, 'ids'>;
     bulkDrain: Drained;
   };
-}
-
-/** The worker's account, plus what the server says: tasks found completed, and the last `finishedAt`. */
-type Drained = Omit<WorkerOutcome, 'latenciesMs'> & { verifiedCompleted: number; lastFinishedMs: number };
-
-const STALL_MS = 60_000;
-const perSecond = (n: number, ms: number) => n / (ms / 1000);
-
-async function drain(env: RunEnv, agent: string, ids: string[], concurrency: number): Promise<{ started: WorkerStarted; outcome: Drained }> {
-  const started = await env.worker.request<WorkerStarted>('start', { url: env.server.url, token: TOKEN, agent, concurrency, expect: ids.length, latency: false });
-  const outcome = await env.worker.request<WorkerOutcome>('done', { stallMs: STALL_MS });
-  await env.worker.request('stop', {});
-  const verified = await verifyCompleted(env.admin, agent, ids);
-  return { started, outcome: { ...outcome, verifiedCompleted: verified.completed, lastFinishedMs: verified.lastFinishedMs } };
-}
-
-function strip({ ids: _ids, ...rest }: SubmitOutcome): Omit<SubmitOutcome, 'ids'> {
-  return rest;
 }
 
 export function runW1(store: Store, s: W1Settings): Promise<W1Run> {
@@ -76,12 +61,13 @@ export function runW1(store: Store, s: W1Settings): Promise<W1Run> {
     return {
       submitPerSecond: perSecond(s.tasks, submit.endMs - submit.startMs),
       bulkSubmitPerSecond: perSecond(s.tasks, bulk.endMs - bulk.startMs),
-      drainPerSecond: perSecond(s.tasks, d.outcome.lastFinishedMs - d.outcome.firstStartMs),
+      drainPerSecond: d.perSecond,
       wallSeconds: (d.outcome.lastFinishedMs - submit.startMs) / 1000,
-      bulkDrainPerSecond: perSecond(s.tasks, bd.outcome.lastFinishedMs - bd.outcome.firstStartMs),
+      bulkDrainPerSecond: bd.perSecond,
+      serverPeakRssMB: peakRssMB(env.server.pid),
       workerTransport: d.started.transport,
       clocks: env.clocks,
-      raw: { submit: strip(submit), drain: d.outcome, bulkSubmit: strip(bulk), bulkDrain: bd.outcome },
+      raw: { submit: withoutIds(submit), drain: d.outcome, bulkSubmit: withoutIds(bulk), bulkDrain: bd.outcome },
     };
   });
 }

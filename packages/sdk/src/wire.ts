@@ -224,6 +224,22 @@ export interface WorkerRegistration {
   heartbeatIntervalMs: number;
   /** The largest request body the server reads. */
   maxMessageBytes: number;
+  /**
+   * The most reports one batch carries (`POST /workers/{replicaId}/reports`, the socket's
+   * `batch` frame); absent from servers older than batches, which take reports one by one.
+   */
+  maxBatchItems: number;
+}
+
+/** The reports a batch carries (docs/protocol.md §4, Batch reports). */
+export type BatchReportOp = 'start' | 'heartbeat' | 'progress' | 'complete' | 'fail' | 'cancelled';
+
+/**
+ * POST /workers/:replicaId/reports: per report, in the order sent, the status and body its
+ * single route (`/assignments/:id/{op}`) answers: `{ok: true}`, a `LeaseRenewal`, or an error body.
+ */
+export interface ReportResults {
+  items: Array<{ status: number; body: Json }>;
 }
 
 /** POST /assignments/:id/heartbeat and /progress. */

@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TOKEN } from './helpers/harness.ts';
 import { HttpWorker } from './helpers/http-worker.ts';
-import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
+import { callServer, startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-crash-'));
 const database = join(dir, 'flotilla.db');
@@ -20,15 +19,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${server!.url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return callServer(server!, method, path, body);
 }
 
 describe('crash recovery (SIGKILL)', () => {

@@ -30,34 +30,36 @@ const WAVE = 50;
  */
 const BUDGET: Record<'sqlite' | 'postgres', StoreCounters> = {
   sqlite: {
-    // Measured 20.20, identical on every run. Per task: submit 4 (agent exists, INSERT tasks,
-    // task_payloads, events); dispatch 7 (SAVEPOINT/RELEASE, guarded UPDATE tasks, INSERT
-    // assignments, replica in_flight + 1, INSERT events, and the lease's read of the task
-    // record); complete 9 (assignment read, task read, SAVEPOINT/RELEASE, UPDATE tasks,
-    // task_payloads result, assignments, replica in_flight - 1, INSERT events). Per wave of
-    // 50: BEGIN/COMMIT of each phase's group commit and the dispatch pass's reads (0.2).
-    statements: 20.5,
+    // Measured 8.50, identical on every run (20.20 before issue 13). Per task: submit 2
+    // (INSERT tasks, task_payloads); dispatch 3 (guarded UPDATE tasks, INSERT assignments,
+    // and the lease's read of the task record); complete 3 (UPDATE tasks, task_payloads
+    // result, assignments: decided from the dispatching node's memo, decision 44, so no read
+    // first). Shared by a wave of 50 (decision 45: the calls of one batch merged, their
+    // transitions applied as one set): the agent check, one savepoint, one replica counter
+    // update, the events in inserts of 32 rows; BEGIN/COMMIT of each phase's group commit;
+    // the dispatch pass's reads; the two `PRAGMA synchronous` switches around the relaxed
+    // dispatch commit (decision 41).
+    statements: 8.8,
     // Measured 0.060: one group commit per wave of 50 in each phase (submit, lease, complete).
     commits: 0.07,
     // In process: no round trips.
     roundTrips: 0,
   },
   postgres: {
-    // Measured 2.56 (2.67 in the worst of 20 runs, beside the full suite: a wave whose writes
-    // reached the store over two event-loop turns and split into two batches).
-    // Per task: the completion's assignment read and task read (2.0); everything else is one
-    // set statement per wave (transition-set.ts): BEGIN, counter locks, the merged insert or
-    // transition, the events append with NOTIFY, COMMIT, the relay's events read after each
-    // commit, and the dispatch pass's candidate and replica reads.
+    // Measured 0.46 in 5 runs of 5 (2.56 before issue 13: the completion read the assignment
+    // and the task first, 2.0 per task; decision 44). Everything is now one set statement
+    // per wave (transition-set.ts): BEGIN (with SET LOCAL synchronous_commit for the relaxed
+    // claims), counter locks, the merged insert or transition, the events append with
+    // NOTIFY, COMMIT, the relay's events read after each commit, and the dispatch pass's
+    // candidate, replica and payload reads.
     // How a wave splits into batches on PostgreSQL is timing (an event-loop turn), so its
     // margins are wider than SQLite's: a CI run on 2 busy cores must not flake. One more
     // read per task (+1.0) still fails here; a merged write is the SQLite half's to catch.
-    statements: 3.2,
-    // Measured 0.080 (0.090 worst, as above): one per wave for submit and lease, two for
-    // completions; up to about one split batch per phase allowed.
-    commits: 0.14,
-    // Measured 2.56: one per statement (each is a prepared statement, no multi-statement text on this path).
-    roundTrips: 3.2,
+    statements: 0.7,
+    // Measured 0.060: one group commit per wave and phase; about one split batch per phase allowed.
+    commits: 0.1,
+    // Measured 0.44: one per statement (each is a prepared statement, or BEGIN with its SET in one text).
+    roundTrips: 0.7,
   },
 };
 

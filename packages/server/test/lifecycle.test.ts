@@ -25,6 +25,9 @@ describe('lifecycle', () => {
     assert.equal((await h.task(task.id)).status, 'dispatched');
 
     assert.equal((await h.api('POST', `/assignments/${leased.assignmentId}/start`, { replicaId: replica })).status, 200);
+    // Answered once checked; written up to 10 ms later, unless a final report comes first.
+    assert.equal((await h.task(task.id)).status, 'dispatched');
+    await h.engine.workers.flushStarts();
     assert.equal((await h.task(task.id)).status, 'running');
     const messageOnly = await h.api('POST', `/assignments/${leased.assignmentId}/heartbeat`, { replicaId: replica, message: 'no percent' });
     assert.equal(messageOnly.status, 400);

@@ -127,6 +127,10 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('POST', `/tasks/${batch.items[1].task.id}/cancel`, 200, { reason: 'not needed' });
   await call('POST', `/assignments/${cancelled}/cancelled`, 200, { replicaId });
   await call('POST', `/assignments/${tokenHolder}/token`, 201, { replicaId });
+  // A report batch whose items answer each of the report bodies: Ok, LeaseRenewal, Error.
+  await call('POST', `/workers/${replicaId}/reports`, 200, { items: [
+    { op: 'start', assignmentId: tokenHolder }, { op: 'progress', assignmentId: tokenHolder, percent: 5 }, { op: 'complete', assignmentId: completed },
+  ] });
   await call('POST', `/assignments/${tokenHolder}/complete`, 200, { replicaId });
   for (const id of [first.id, batch.items[0].task.id, batch.items[1].task.id]) {
     await call('GET', `/tasks/${id}`, 200);

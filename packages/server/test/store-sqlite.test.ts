@@ -71,6 +71,32 @@ describe('sqlite store specifics', () => {
     }, { synchronous: 'NORMAL' });
   });
 
+  it('commits relaxed-only batches at synchronous=NORMAL and a batch with a durable write at FULL', async () => {
+    const mode = (store: SqliteStore): unknown => store.database.prepare('PRAGMA synchronous').get()?.synchronous;
+    await withStore(async (store) => {
+      const replica = { id: 'r1', agent: 'alpha', site: null, maxConcurrency: 2, registeredAt: T0, lastSeenAt: T0 };
+      await store.replicaRegister({ replica, event: plainEvent('replica.connected', { agent: 'alpha', replicaId: 'r1' }) });
+      assert.equal(mode(store), 2, 'a registration is durable');
+      await store.replicaTouch({ ids: ['r1'], at: T0 + 1 });
+      assert.equal(mode(store), 1, 'a touch alone is relaxed');
+      await store.eventAppend({ events: [plainEvent('x.relaxed', {})], durable: false });
+      assert.equal(mode(store), 1);
+      // Both in one batch: the durable one decides.
+      await Promise.all([
+        store.replicaTouch({ ids: ['r1'], at: T0 + 2 }),
+        store.eventAppend({ events: [plainEvent('x.durable', {})] }),
+      ]);
+      assert.equal(mode(store), 2, 'a batch with a durable write is flushed');
+      const task = newTask();
+      await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
+      assert.equal(mode(store), 2);
+    });
+    await withStore(async (store) => {
+      await store.eventAppend({ events: [plainEvent('x.durable', {})] });
+      assert.equal(mode(store), 1, 'a store opened with NORMAL never fsyncs');
+    }, { synchronous: 'NORMAL' });
+  });
+
   it('works in memory', async () => {
     const store = await openSqliteStore({ path: ':memory:' });
     await ensureAgents(store, ['alpha']);

@@ -47,7 +47,11 @@ async function liveTask(started: boolean): Promise<{ taskId: string; assignmentI
   const replicaId = await h.register(agent);
   const [leased] = await h.lease(replicaId);
   assert.equal(leased?.task.id, task.id);
-  if (started) await viaHttp('POST', `/assignments/${leased.assignmentId}/start`, { replicaId });
+  if (started) {
+    await viaHttp('POST', `/assignments/${leased.assignmentId}/start`, { replicaId });
+    // Answered once checked, written a few ms later (engine/deferred-starts.ts): now.
+    await h.engine.workers.flushStarts();
+  }
   return { taskId: task.id, assignmentId: leased.assignmentId, replicaId };
 }
 

@@ -41,6 +41,7 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   LeasedTasks: '{ assignments: wire.LeasedTask[] }',
   LeaseRenewal: 'wire.LeaseRenewal',
   Ok: '{ ok: true }',
+  ReportResults: 'wire.ReportResults',
   ApiKeyView: 'wire.ApiKeyView',
   ApiKeyList: 'wire.ItemList<wire.ApiKeyView>',
   CreatedApiKey: 'wire.CreatedApiKey',

@@ -60,6 +60,11 @@ export function apiErrorFrom(status: number, bodyText: string, requestId: string
   } catch {
     parsed = null;
   }
+  return apiErrorFromBody(status, parsed, requestId, retryAfterMs, bodyText);
+}
+
+/** The same, for a body already parsed (an item of a report batch's answer). */
+export function apiErrorFromBody(status: number, parsed: unknown, requestId: string | undefined, retryAfterMs?: number, bodyText?: string): FlotillaApiError {
   const error = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
   if (error && isErrorCode(error.code)) {
     return new FlotillaApiError({
@@ -71,9 +76,10 @@ export function apiErrorFrom(status: number, bodyText: string, requestId: string
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     });
   }
+  const text = bodyText ?? JSON.stringify(parsed) ?? '';
   return new FlotillaApiError({
     code: 'INTERNAL',
-    message: `unexpected HTTP ${status} response${bodyText ? `: ${bodyText.slice(0, 200)}` : ''}`,
+    message: `unexpected HTTP ${status} response${text ? `: ${text.slice(0, 200)}` : ''}`,
     status,
     ...(requestId === undefined ? {} : { requestId }),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),

@@ -79,6 +79,19 @@ export interface WorkerChannel {
 }
 
 /**
+ * Runs `fn` once this event-loop turn is over (every microtask of it run): where reports
+ * written in one turn are sent together. setImmediate where the runtime has it (Node, Bun,
+ * Deno), else a zero timeout. Not a microtask: the reports of one turn come in several waves
+ * of microtasks (the starts of an `assign` push, then the completions of quick handlers), and
+ * a microtask flush sends each wave on its own (measured: twice the frames, no less CPU).
+ */
+export function afterThisTurn(fn: () => void): void {
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  if (immediate) immediate(fn);
+  else setTimeout(fn, 0);
+}
+
+/**
  * The UTF-8 length of a string, counted without encoding it: what `Buffer.byteLength` and
  * `TextEncoder` give, and what the server measures a body or a frame by. (JSON.stringify
  * escapes lone surrogates, so its output has none; one would count as U+FFFD, 3 bytes.)

@@ -5,7 +5,8 @@
 // Reports: a body above the limit the server announced (`maxMessageBytes`) is not sent (the
 // worker fails the attempt instead); one refused with 413 is treated the same way. A report
 // refused with a 5xx, or lost to a network error, is sent again with backoff while the
-// attempt's lease may still be live (channel.ts, deliver), until giveUp().
+// attempt's lease may still be live (channel.ts, deliver), until giveUp(). The reports of
+// one turn go together as one batch request where the server takes them (http-reports.ts).
 
 import { FlotillaApiError, FlotillaNetworkError, isFlotillaError } from '../client/errors.ts';
 import type { Transport } from '../client/transport.ts';
@@ -14,6 +15,7 @@ import {
   appliedBefore, deliver, kindForStatus, Leases, SizeLimit, utf8Length,
   type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type ReportTry, type WorkerChannel,
 } from './channel.ts';
+import { HttpReports } from './http-reports.ts';
 
 export interface HttpChannelOptions {
   transport: Transport;
@@ -40,6 +42,7 @@ export class HttpChannel implements WorkerChannel {
   #slotFreed: (() => void) | null = null;
   readonly #size = new SizeLimit();
   readonly #leases = new Leases();
+  readonly #reports: HttpReports;
   /** The drain's time is up (giveUp) or the channel closed: reports stop being retried. */
   #gaveUp = false;
   readonly #stopRetrying: Promise<void>;
@@ -49,6 +52,7 @@ export class HttpChannel implements WorkerChannel {
     this.#o = options;
     this.#replicaId = options.replicaId;
     this.#stopRetrying = new Promise((resolve) => (this.#markStopRetrying = resolve));
+    this.#reports = new HttpReports({ transport: options.transport, size: this.#size, log: options.log, replicaId: () => this.#replicaId });
   }
 
   async open(hooks: ChannelHooks): Promise<Registration> {
@@ -66,9 +70,10 @@ export class HttpChannel implements WorkerChannel {
       ...(this.#o.site ? { site: this.#o.site } : {}),
     };
     // Re-registering with the same id is harmless, so it may be resent after a failure.
-    const res = await this.#o.transport.request<{ replica: { id: string }; heartbeatIntervalMs: number; leaseMs?: number; maxMessageBytes?: number }>('POST', '/workers/register', { body, idempotent: this.#replicaId !== null });
+    const res = await this.#o.transport.request<{ replica: { id: string }; heartbeatIntervalMs: number; leaseMs?: number; maxMessageBytes?: number; maxBatchItems?: number }>('POST', '/workers/register', { body, idempotent: this.#replicaId !== null });
     this.#replicaId = res.replica.id;
     this.#size.announce(res.maxMessageBytes);
+    this.#reports.announce(res.maxBatchItems);
     if (typeof res.leaseMs === 'number' && res.leaseMs > 0) this.#leases.leaseMs = res.leaseMs;
     return { replicaId: res.replica.id, heartbeatIntervalMs: res.heartbeatIntervalMs };
   }
@@ -126,6 +131,7 @@ export class HttpChannel implements WorkerChannel {
 
   async report(op: ReportOp, assignmentId: string, body: Record<string, unknown>): Promise<ReportOutcome> {
     const path = `/assignments/${assignmentId}/${op}`;
+    // The size checked is the report's own route's body (a batch carries at most that much of it).
     const payload = { replicaId: this.#replicaId, ...body };
     // Exactly the bytes the transport sends (it serializes the body the same way).
     const bytes = utf8Length(JSON.stringify(payload));
@@ -137,7 +143,7 @@ export class HttpChannel implements WorkerChannel {
       stopping: this.#stopRetrying,
       send: async (): Promise<ReportTry> => {
         try {
-          await this.#o.transport.request('POST', path, { body: payload, idempotent: false });
+          await this.#reports.post(op, assignmentId, body, false);
           if (op === 'start') this.#leases.renewed(assignmentId);
           return { outcome: 'ok' };
         } catch (err) {
@@ -173,10 +179,10 @@ export class HttpChannel implements WorkerChannel {
 
   async progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null> {
     const send = async (withMessage: boolean): Promise<{ cancelRequested: boolean } | 'superseded' | null | 'too_large'> => {
-      const body = { replicaId: this.#replicaId, percent, ...(withMessage && message !== undefined ? { message } : {}) };
-      if (this.#size.check(utf8Length(JSON.stringify(body)))) return 'too_large';
+      const fields = { percent, ...(withMessage && message !== undefined ? { message } : {}) };
+      if (this.#size.check(utf8Length(JSON.stringify({ replicaId: this.#replicaId, ...fields })))) return 'too_large';
       try {
-        const res = await this.#o.transport.request<{ cancelRequested: boolean }>('POST', `/assignments/${assignmentId}/progress`, { body, idempotent: true });
+        const res = await this.#reports.post<{ cancelRequested: boolean }>('progress', assignmentId, fields, true);
         this.#leases.renewed(assignmentId);
         return res;
       } catch (err) {
@@ -207,9 +213,7 @@ export class HttpChannel implements WorkerChannel {
     }
     await Promise.all(assignmentIds.map(async (assignmentId) => {
       try {
-        const res = await this.#o.transport.request<{ cancelRequested: boolean }>('POST', `/assignments/${assignmentId}/heartbeat`, {
-          body: { replicaId: this.#replicaId }, idempotent: true,
-        });
+        const res = await this.#reports.post<{ cancelRequested: boolean }>('heartbeat', assignmentId, {}, true);
         this.#leases.renewed(assignmentId);
         if (res.cancelRequested) result.cancelRequested.push(assignmentId);
       } catch (err) {

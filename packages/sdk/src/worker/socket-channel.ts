@@ -16,12 +16,20 @@
 //
 // Retries: a report answered STORE_UNAVAILABLE, INTERNAL or SHUTTING_DOWN is sent again with
 // backoff while the attempt's lease may still be live (channel.ts, deliver).
+//
+// Batches: to a server whose welcome announces `maxBatchItems`, the reports (start, complete,
+// fail, cancelled, progress, heartbeat) written in one event-loop turn leave together at its
+// end, as one `batch` frame (several if they exceed maxBatchItems or maxMessageBytes); a report
+// alone leaves as a plain message. Each keeps its own id and reply (the server answers the
+// items, possibly coalesced into `replies` frames), so retries, re-sending after a reconnect
+// and size checks stay per report. Other messages (hello, token, drain) leave at once, after
+// the reports written before them, so the order on the wire is the order written.
 
 import { apiErrorFromReply, FlotillaApiError, FlotillaNetworkError } from '../client/errors.ts';
 import { socketUrl, type Transport } from '../client/transport.ts';
 import type { LeasedTask } from '../wire.ts';
 import {
-  appliedBefore, deliver, kindForStatus, Leases, SizeLimit, utf8Length,
+  afterThisTurn, appliedBefore, deliver, kindForStatus, Leases, SizeLimit, utf8Length,
   type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type ReportTry, type WorkerChannel,
 } from './channel.ts';
 
@@ -41,6 +49,8 @@ export interface SocketChannelOptions {
 }
 
 type Reply = { re: number | string | null; ok: boolean; result?: unknown; error?: { code: string; message: string; details?: unknown } };
+/** Replies the server wrote in one turn, in order (to a client that has sent a batch frame). */
+type Replies = { replies: Reply[] };
 type Push =
   | { push: 'assign'; assignments: LeasedTask[] }
   | { push: 'cancel'; assignmentId: string }
@@ -52,10 +62,19 @@ interface Pending {
   bytes: number;
   /** The socket it was last sent on (null: not sent yet). */
   sentOn: WebSocket | null;
+  /** The size of the frame it was last sent in: its own, or its batch frame's. */
+  frameBytes: number;
+  /** The batch frame it was last sent in, until the server answers one of that frame's items. */
+  batchId: number | null;
+  /** Waiting in the outbox for the end of this turn. */
+  queued: boolean;
   resolve(reply: Reply): void;
   /** Reports go again on the next socket; hello and heartbeats belong to the socket they were sent on. */
   resend: boolean;
 }
+
+/** The bytes of a batch frame around its items, with the longest id (a safe integer). */
+const BATCH_ENVELOPE_BYTES = utf8Length(`{"op":"batch","id":${Number.MAX_SAFE_INTEGER},"items":[]}`);
 
 const DISCONNECTED: Reply = { re: null, ok: false, error: { code: 'DISCONNECTED', message: 'the connection closed before the reply' } };
 
@@ -70,6 +89,8 @@ interface Welcome {
   leaseMs?: number;
   /** The largest frame the server reads (absent from servers older than the field). */
   maxMessageBytes?: number;
+  /** The most reports a batch frame may carry (absent from servers older than batches). */
+  maxBatchItems?: number;
   held: { kept: Array<{ assignmentId: string; cancelRequested: boolean }>; ended: Array<{ assignmentId: string; status: string }> };
 }
 
@@ -122,6 +143,15 @@ export class SocketChannel implements WorkerChannel {
   #gaveUp = false;
   readonly #size = new SizeLimit();
   readonly #leases = new Leases();
+  /** The most reports per batch frame this connection's server takes; 0: each report alone. */
+  #batchItems = 0;
+  /** The server closed the socket (1009) on a batch frame within its announced limit: no more batches. */
+  #batchesRefused = false;
+  /** Reports written this turn, by id, to be sent when it ends (#flush). */
+  #outbox: number[] = [];
+  #flushScheduled = false;
+  /** Batch frames sent on this socket that the server has not answered an item of yet: their item ids. */
+  #batches = new Map<number, number[]>();
 
   constructor(options: SocketChannelOptions) {
     this.#o = options;
@@ -199,6 +229,9 @@ export class SocketChannel implements WorkerChannel {
     this.#replicaId = welcome.replica.id;
     this.#heartbeatMs = Math.max(100, welcome.heartbeatIntervalMs);
     this.#size.announce(welcome.maxMessageBytes);
+    // Batches need a size limit to keep each frame under (a server announcing batches has one).
+    const batchItems = welcome.maxBatchItems;
+    this.#batchItems = !this.#batchesRefused && this.#size.announced !== null && typeof batchItems === 'number' && Number.isSafeInteger(batchItems) && batchItems > 1 ? batchItems : 0;
     if (typeof welcome.leaseMs === 'number' && welcome.leaseMs > 0) this.#leases.leaseMs = welcome.leaseMs;
     for (const k of welcome.held.kept) this.#leases.renewed(k.assignmentId);
     for (const k of welcome.held.kept) if (k.cancelRequested) this.#hooks!.cancel(k.assignmentId);
@@ -208,13 +241,17 @@ export class SocketChannel implements WorkerChannel {
   }
 
   #onMessage(data: unknown): void {
-    let frame: Reply | Push;
+    let frame: Reply | Replies | Push;
     try {
-      frame = JSON.parse(String(data)) as Reply | Push;
+      frame = JSON.parse(String(data)) as Reply | Replies | Push;
     } catch {
       return;
     }
     this.#lastReplyAt = Date.now();
+    if ('replies' in frame) {
+      for (const reply of frame.replies) this.#onReply(reply);
+      return;
+    }
     if ('push' in frame) {
       const hooks = this.#hooks!;
       if (frame.push === 'assign') {
@@ -225,19 +262,54 @@ export class SocketChannel implements WorkerChannel {
       else if (frame.push === 'revoke') hooks.revoke(frame.assignmentId, kindForStatus(frame.reason === 'lost' ? 'lost' : frame.reason));
       return;
     }
-    if (typeof frame.re !== 'number') {
-      if (frame.error) this.#o.log('warn', 'the server refused a message', { error: frame.error });
+    this.#onReply(frame);
+  }
+
+  #onReply(reply: Reply): void {
+    if (typeof reply.re !== 'number') {
+      if (reply.error) this.#o.log('warn', 'the server refused a message', { error: reply.error });
       return;
     }
-    const pending = this.#pending.get(frame.re);
-    if (!pending) return;
-    this.#pending.delete(frame.re);
-    pending.resolve(frame);
+    const pending = this.#pending.get(reply.re);
+    if (!pending) {
+      const items = this.#batches.get(reply.re);
+      if (items) this.#batchRefused(reply.re, items, reply);
+      return;
+    }
+    // The server answers a batch's items only once it accepted the batch.
+    if (pending.batchId !== null) this.#batches.delete(pending.batchId);
+    this.#pending.delete(reply.re);
+    pending.resolve(reply);
+  }
+
+  /**
+   * A batch frame refused as a whole (answered under its own id): none of its items was
+   * handled, so each goes again, alone, and no batch frame is sent to this server again.
+   */
+  #batchRefused(batchId: number, items: number[], reply: Reply): void {
+    this.#batches.delete(batchId);
+    this.#batchesRefused = true;
+    this.#batchItems = 0;
+    this.#o.log('warn', 'the server refused a batch of reports; sending each alone from now on', { error: reply.error, reports: items.length });
+    const socket = this.#socket;
+    for (const id of items) {
+      const pending = this.#pending.get(id);
+      if (!pending || pending.batchId !== batchId) continue;
+      pending.batchId = null;
+      if (socket !== null && socket.readyState === socket.OPEN) this.#sendAlone(pending, socket);
+    }
   }
 
   #onClose(socket: WebSocket, code: number, reason: string): void {
     if (socket !== this.#socket) return;
     this.#socket = null;
+    // What was not sent yet goes with the rest on the next socket (reports), or is answered as disconnected (below).
+    for (const id of this.#outbox) {
+      const pending = this.#pending.get(id);
+      if (pending) pending.queued = false;
+    }
+    this.#outbox = [];
+    this.#batches.clear();
     if (code === MESSAGE_TOO_BIG) this.#refuseLargest(socket);
     for (const [id, pending] of this.#pending) {
       if (pending.resend) continue;
@@ -259,16 +331,24 @@ export class SocketChannel implements WorkerChannel {
 
   /**
    * The server closed the socket because a frame was above its limit. That frame had no reply,
-   * and the largest message still unanswered on this socket is at least as big: that one is
-   * over the limit for certain. It is not sent again (nor anything as big): its sender reads a
-   * too-large refusal. Any other too-large message left would close the next socket the same
-   * way, and be removed then, so this ends.
+   * and the largest frame still unanswered on this socket is at least as big: that one is over
+   * the limit for certain. A message alone is not sent again (nor anything as big): its sender
+   * reads a too-large refusal. Any other too-large message left would close the next socket
+   * the same way, and be removed then, so this ends. A batch frame (within the limit the
+   * server announced, so the server reads less than it says) refuses none of its reports: no
+   * batch is sent again, and its reports go again alone.
    */
   #refuseLargest(socket: WebSocket): void {
     let largest: [number, Pending] | null = null;
-    for (const entry of this.#pending) if (entry[1].sentOn === socket && (largest === null || entry[1].bytes > largest[1].bytes)) largest = entry;
+    for (const entry of this.#pending) if (entry[1].sentOn === socket && (largest === null || entry[1].frameBytes > largest[1].frameBytes)) largest = entry;
     if (largest === null) return;
     const [id, pending] = largest;
+    if (pending.frameBytes > pending.bytes) {
+      this.#batchesRefused = true;
+      this.#batchItems = 0;
+      this.#o.log('warn', 'the server closed the connection on a batch of reports within its announced size limit (1009); sending each alone from now on', { bytes: pending.frameBytes });
+      return;
+    }
     this.#pending.delete(id);
     this.#size.refused(pending.bytes);
     this.#o.log('warn', 'the server closed the connection: a message was above its size limit (1009); it is not sent again', { bytes: pending.bytes });
@@ -282,13 +362,10 @@ export class SocketChannel implements WorkerChannel {
       if (this.#closing) return;
       try {
         await this.#connect();
-        // Reports sent on the old socket that got no reply go again on this one.
+        // Reports sent on the old socket that got no reply go again on this one, each alone.
         const socket = this.#socket;
         if (socket === null) continue;
-        for (const pending of this.#pending.values()) {
-          pending.sentOn = socket;
-          socket.send(pending.text);
-        }
+        for (const pending of this.#pending.values()) this.#sendAlone(pending, socket);
         return;
       } catch (err) {
         if (err instanceof FlotillaApiError && FATAL_HELLO.includes(err.code)) {
@@ -325,8 +402,9 @@ export class SocketChannel implements WorkerChannel {
   /**
    * Sends a request and waits for its reply; kept for re-sending if the socket drops first.
    * A message above the server's limit is not sent: it is answered PAYLOAD_TOO_LARGE here.
+   * A report (`batched`) waits for the end of the turn, to leave with the others (#flush).
    */
-  #send(fields: Record<string, unknown>, socket: WebSocket | null = this.#socket): Promise<Reply> {
+  #send(fields: Record<string, unknown>, socket: WebSocket | null = this.#socket, batched = false): Promise<Reply> {
     const id = this.#nextId++;
     const text = JSON.stringify({ ...fields, id });
     const bytes = utf8Length(text);
@@ -339,10 +417,78 @@ export class SocketChannel implements WorkerChannel {
     const resend = fields.op !== 'hello' && fields.op !== 'heartbeat';
     if (!resend && (socket === null || socket.readyState !== socket.OPEN)) return Promise.resolve(DISCONNECTED);
     return new Promise<Reply>((resolve) => {
-      const open = socket !== null && socket.readyState === socket.OPEN;
-      this.#pending.set(id, { text, bytes, sentOn: open ? socket : null, resolve, resend });
-      if (open) socket.send(text);
+      const pending: Pending = { text, bytes, sentOn: null, frameBytes: bytes, batchId: null, queued: false, resolve, resend };
+      this.#pending.set(id, pending);
+      if (socket === null || socket.readyState !== socket.OPEN) return;
+      if (batched && this.#batchItems > 0 && socket === this.#socket) {
+        pending.queued = true;
+        this.#outbox.push(id);
+        if (!this.#flushScheduled) {
+          this.#flushScheduled = true;
+          afterThisTurn(() => {
+            this.#flushScheduled = false;
+            this.#flush();
+          });
+        }
+        return;
+      }
+      // The reports written before this message leave before it.
+      if (socket === this.#socket) this.#flush();
+      this.#sendAlone(pending, socket);
     }).finally(() => this.#pending.delete(id));
+  }
+
+  #sendAlone(pending: Pending, socket: WebSocket): void {
+    pending.queued = false;
+    pending.sentOn = socket;
+    pending.frameBytes = pending.bytes;
+    pending.batchId = null;
+    socket.send(pending.text);
+  }
+
+  /**
+   * Sends the reports of the outbox, in the order written: as few `batch` frames as the
+   * server's limits allow (at most #batchItems reports and maxMessageBytes bytes each), a
+   * report that would be alone in one as itself.
+   */
+  #flush(): void {
+    const socket = this.#socket;
+    // A socket closing: #onClose takes the outbox (its reports go again on the next socket).
+    if (this.#outbox.length === 0 || socket === null || socket.readyState !== socket.OPEN) return;
+    const ids = this.#outbox;
+    this.#outbox = [];
+    const limit = this.#size.announced ?? Infinity;
+    let frame: Array<[number, Pending]> = [];
+    let bytes = BATCH_ENVELOPE_BYTES;
+    const send = () => {
+      if (frame.length === 1) this.#sendAlone(frame[0]![1], socket);
+      else if (frame.length > 1) {
+        const batchId = this.#nextId++;
+        const head = `{"op":"batch","id":${batchId},"items":[`;
+        const text = `${head}${frame.map(([, p]) => p.text).join(',')}]}`;
+        // Counted, not measured again: the head is ASCII, then the items, their commas, and `]}`.
+        const frameBytes = head.length + (bytes - BATCH_ENVELOPE_BYTES) + 2;
+        for (const [, p] of frame) {
+          p.queued = false;
+          p.sentOn = socket;
+          p.frameBytes = frameBytes;
+          p.batchId = batchId;
+        }
+        this.#batches.set(batchId, frame.map(([id]) => id));
+        socket.send(text);
+      }
+      frame = [];
+      bytes = BATCH_ENVELOPE_BYTES;
+    };
+    for (const id of ids) {
+      const pending = this.#pending.get(id);
+      if (!pending?.queued) continue;
+      // Each item after the first adds a comma.
+      if (frame.length > 0 && (frame.length >= this.#batchItems || bytes + 1 + pending.bytes > limit)) send();
+      bytes += (frame.length > 0 ? 1 : 0) + pending.bytes;
+      frame.push([id, pending]);
+    }
+    send();
   }
 
   #failPending(): void {
@@ -361,13 +507,13 @@ export class SocketChannel implements WorkerChannel {
     }
   }
 
-  async #request(fields: Record<string, unknown>): Promise<Reply | null> {
+  async #request(fields: Record<string, unknown>, batched = false): Promise<Reply | null> {
     // Out of drain time, a report does not wait for a reconnection that may never come.
     if (this.#gaveUp && this.#socket === null) return null;
     await Promise.race([this.#ready, this.#closed, this.#stopWaiting]);
     // Closed, or the server refused this worker while reconnecting: nothing will answer.
     if (this.#socket === null) return null;
-    return this.#send(fields);
+    return this.#send(fields, this.#socket, batched);
   }
 
   slotFreed(): void {
@@ -399,7 +545,7 @@ export class SocketChannel implements WorkerChannel {
       op, assignmentId, log: this.#o.log, leases: this.#leases,
       stopped: () => this.#gaveUp || this.#closing,
       stopping: Promise.race([this.#stopWaiting, this.#closed]),
-      send: async () => this.#judge(op, assignmentId, await this.#request({ op, assignmentId, ...body })),
+      send: async () => this.#judge(op, assignmentId, await this.#request({ op, assignmentId, ...body }, true)),
     });
     if (op !== 'start') this.#leases.forget(assignmentId);
     return outcome;
@@ -433,11 +579,11 @@ export class SocketChannel implements WorkerChannel {
   }
 
   async progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null> {
-    let reply = await this.#request({ op: 'progress', assignmentId, percent, ...(message !== undefined ? { message } : {}) });
+    let reply = await this.#request({ op: 'progress', assignmentId, percent, ...(message !== undefined ? { message } : {}) }, true);
     if (reply?.error?.code === 'PAYLOAD_TOO_LARGE' && message !== undefined) {
       // Progress is worth sending without its message: it renews the lease, and says how far.
       this.#o.log('warn', 'progress message too large for the server; sent without it', { assignmentId, chars: message.length, limit: this.#size.announced });
-      reply = await this.#request({ op: 'progress', assignmentId, percent });
+      reply = await this.#request({ op: 'progress', assignmentId, percent }, true);
     }
     if (reply?.ok) {
       this.#leases.renewed(assignmentId);
@@ -458,7 +604,7 @@ export class SocketChannel implements WorkerChannel {
     this.#leases.retain(this.#hooks?.held() ?? assignmentIds);
     const socket = this.#socket;
     if (!socket || this.#connecting) return result;
-    const reply = await this.#send({ op: 'heartbeat', assignmentIds }, socket);
+    const reply = await this.#send({ op: 'heartbeat', assignmentIds }, socket, true);
     if (!reply.ok) {
       // Declared lost while connected (a missed close): register again on a new connection.
       if (reply.error?.code === 'REPLICA_NOT_LIVE' || reply.error?.code === 'REPLICA_NOT_FOUND') {
@@ -478,10 +624,13 @@ export class SocketChannel implements WorkerChannel {
     this.#closing = true;
     this.#markClosed();
     if (this.#watchdog) clearInterval(this.#watchdog);
+    // Reports written before close() leave, as they did when each left at once.
+    this.#flush();
     const socket = this.#socket;
     this.#socket = null;
     for (const pending of this.#pending.values()) pending.resolve({ re: null, ok: false, error: { code: 'SHUTTING_DOWN', message: 'the worker closed' } });
     this.#pending.clear();
+    this.#outbox = [];
     if (socket && socket.readyState !== socket.CLOSED) {
       const closed = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
       socket.close(1000, 'worker stopped');

@@ -12,8 +12,9 @@
 
 import { FlotillaError } from './errors.ts';
 import { retryDelay, type RetryPolicy } from './retry-policy.ts';
+import { transitionOf } from './transition-kinds.ts';
 import type {
-  AssignmentRecord, AssignmentStatus, Json, Millis, NewEvent, TaskErrorInfo, TaskHead, TaskRecord, Transition,
+  AssignmentRecord, AssignmentStatus, Json, Millis, NewEvent, TaskErrorInfo, TaskHead, TaskRecord, Transition, TransitionEventType,
 } from './types.ts';
 
 const LIVE: readonly AssignmentStatus[] = ['dispatched', 'running'];
@@ -22,7 +23,7 @@ export function isTerminal(status: TaskHead['status']): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
 }
 
-function event(type: string, task: Pick<TaskHead, 'id' | 'agent'>, a: Pick<AssignmentRecord, 'id' | 'replicaId' | 'agent'> | null, data: Record<string, Json> = {}): NewEvent {
+function event(type: TransitionEventType, task: Pick<TaskHead, 'id' | 'agent'>, a: Pick<AssignmentRecord, 'id' | 'replicaId' | 'agent'> | null, data: Record<string, Json> = {}): NewEvent & { type: TransitionEventType } {
   return {
     type,
     taskId: task.id,
@@ -75,7 +76,7 @@ export function decideDispatch({ task, replica, assignmentId, now, leaseMs, conc
     progressAt: null,
     error: null,
   };
-  return {
+  return transitionOf('dispatch', {
     taskId: task.id,
     fromStatus: 'pending',
     expectAssignmentId: null,
@@ -83,14 +84,14 @@ export function decideDispatch({ task, replica, assignmentId, now, leaseMs, conc
     assignmentInsert: assignment,
     slotAcquire: { replicaId: replica.id, concurrencyKey: task.concurrencyKey, concurrencyLimit, at: now },
     events: [event('task.dispatched', task, assignment, { attempt, maxAttempts: task.maxAttempts })],
-  };
+  });
 }
 
 /** dispatched → running. Returns null when the attempt is already running (a repeated start is harmless). */
 export function decideStart({ task, assignment, now, leaseMs }: { task: TaskHead; assignment: AssignmentRecord; now: Millis; leaseMs: Millis }): Transition | null {
   requireCurrent(task, assignment);
   if (assignment.status === 'running') return null;
-  return {
+  return transitionOf('start', {
     taskId: task.id,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
@@ -102,13 +103,13 @@ export function decideStart({ task, assignment, now, leaseMs }: { task: TaskHead
       set: { status: 'running', startedAt: now, leaseExpiresAt: now + leaseMs, deadlineAt: now + task.timeoutMs },
     },
     events: [event('task.started', task, assignment, { attempt: assignment.attempt })],
-  };
+  });
 }
 
 export function decideComplete({ task, assignment, result, now }: { task: TaskHead; assignment: AssignmentRecord; result: Json; now: Millis }): Transition {
   requireCurrent(task, assignment);
   const startedAt = assignment.startedAt ?? assignment.dispatchedAt;
-  return {
+  return transitionOf('complete', {
     taskId: task.id,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
@@ -120,7 +121,7 @@ export function decideComplete({ task, assignment, result, now }: { task: TaskHe
     },
     slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: 'completed' },
     events: [event('task.completed', task, assignment, { attempt: assignment.attempt, durationMs: now - startedAt })],
-  };
+  });
 }
 
 export type AttemptOutcome = 'failed' | 'timed_out' | 'lost';
@@ -154,17 +155,17 @@ export function decideFail({ task, assignment, error, retryable, outcome, now, p
   const info: Record<string, Json> = { attempt: assignment.attempt, maxAttempts: task.maxAttempts, outcome, error: errorJson(error) };
   if (retryable && assignment.attempt < task.maxAttempts) {
     const delayMs = retryDelay(policy, assignment.attempt, random);
-    return {
+    return transitionOf('retry', {
       ...base,
       set: { status: 'pending', assignmentId: null, error, runAt: now + delayMs, updatedAt: now },
       events: [event('task.retrying', task, assignment, { ...info, delayMs, retryAt: new Date(now + delayMs).toISOString() })],
-    };
+    });
   }
-  return {
+  return transitionOf('fail', {
     ...base,
     set: { status: 'failed', assignmentId: null, error, finishedAt: now, updatedAt: now },
     events: [event('task.failed', task, assignment, { ...info, retryable })],
-  };
+  });
 }
 
 /**
@@ -178,15 +179,15 @@ export function decideDispatchFailed({ task, assignment, now, reason }: { task: 
   // A cancel that landed while the dispatch was in flight must not be forgotten by the undo.
   if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: 'dispatch_failed' });
   const error: TaskErrorInfo = { code: 'DISPATCH_FAILED', message: reason };
-  return {
+  return transitionOf('dispatch_failed', {
     taskId: task.id,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'pending', assignmentId: null, attempt: assignment.attempt - 1, runAt: now, updatedAt: now },
-    assignmentUpdate: { id: assignment.id, fromStatuses: ['dispatched'], set: { status: 'failed', finishedAt: now, error } },
+    assignmentUpdate: { id: assignment.id, fromStatuses: ['dispatched'], set: { status: 'failed', finishedAt: now, error, counted: false } },
     slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
     events: [event('task.dispatch_failed', task, assignment, { reason })],
-  };
+  });
 }
 
 export interface CancelInput {
@@ -209,25 +210,25 @@ export function decideCancel({ task, assignment, now, reason }: CancelInput): Tr
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is already ${task.status}; only a non-terminal task can be cancelled`);
   }
   if (task.status === 'pending') {
-    return {
+    return transitionOf('cancel', {
       taskId: task.id,
       fromStatus: 'pending',
       expectAssignmentId: null,
       set: { status: 'cancelled', finishedAt: now, cancelRequestedAt: now, updatedAt: now },
       events: [event('task.cancelled', task, null, data)],
-    };
+    });
   }
   if (task.cancelRequestedAt !== null) return null;
   if (!assignment || assignment.id !== task.assignmentId) {
     throw new FlotillaError('INTERNAL', `task ${task.id} is ${task.status} without its live assignment`);
   }
-  return {
+  return transitionOf('cancel_request', {
     taskId: task.id,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { cancelRequestedAt: now, updatedAt: now },
     events: [event('task.cancel_requested', task, assignment, data)],
-  };
+  });
 }
 
 /** The worker stopped a cancelled attempt (or the grace period ran out): the task ends cancelled. */
@@ -237,7 +238,7 @@ export function decideCancelAck({ task, assignment, now, reason }: { task: TaskH
     // The attempt is still live and the worker's: it may go on with the work (docs/protocol.md §5).
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} has no cancellation to acknowledge`, { assignmentStatus: assignment.status, taskStatus: task.status });
   }
-  return {
+  return transitionOf('cancel_ack', {
     taskId: task.id,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
@@ -245,7 +246,7 @@ export function decideCancelAck({ task, assignment, now, reason }: { task: TaskH
     assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: 'cancelled', finishedAt: now } },
     slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
     events: [event('task.cancelled', task, assignment, { reason })],
-  };
+  });
 }
 
 /** An operator requeues a dead-lettered task: fresh attempt budget, from pending. */
@@ -253,13 +254,13 @@ export function decideRequeue({ task, now }: { task: TaskHead; now: Millis }): T
   if (task.status !== 'failed') {
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}; only a failed task can be requeued`);
   }
-  return {
+  return transitionOf('requeue', {
     taskId: task.id,
     fromStatus: 'failed',
     expectAssignmentId: null,
     set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, updatedAt: now },
     events: [event('task.requeued', task, null, { previousAttempts: task.attempt })],
-  };
+  });
 }
 
 export interface ExpiryInput {

@@ -19,6 +19,10 @@
 // - transition: a decision of the state machine, expressed as guarded writes ("update the
 //   task if it is still in status X with assignment Y"), applied atomically by a store.
 // - event: an append-only record of something that happened, with a global sequence number.
+// - durable / relaxed write: a durable write is flushed to disk before it is acknowledged (an
+//   accepted submit, a final outcome, an operator's action); a relaxed one commits without
+//   waiting for the flush (claim, start, progress, heartbeat, lease renewal). Both survive a
+//   process kill; after a power loss a relaxed write may be redone (docs/decisions.md 41).
 //
 // Invariants (enforced by the state machine plus the stores' guards)
 // - task.assignmentId names the live assignment iff task.status is dispatched or running.
@@ -133,6 +137,12 @@ export interface ReplicaRecord {
   failed: number;
 }
 
+/** The event types a transition writes (docs/protocol.md lists what each one means). */
+export type TransitionEventType =
+  | 'task.dispatched' | 'task.started' | 'task.completed' | 'task.retrying' | 'task.failed'
+  | 'task.dispatch_failed' | 'task.cancel_requested' | 'task.cancelled' | 'task.requeued';
+
+/** Stores take any event type (they never interpret it); the engine's writers are typed. */
 export interface NewEvent {
   type: string;
   taskId: string | null;
@@ -168,13 +178,39 @@ export interface AssignmentPatch {
   leaseExpiresAt?: Millis;
   deadlineAt?: Millis;
   error?: TaskErrorInfo | null;
+  /**
+   * False for an attempt that is undone rather than ended (its dispatch never reached the
+   * replica): it is kept in the history but not counted as a failure (agent statistics).
+   */
+  counted?: boolean;
 }
+
+/**
+ * What a transition is. Each kind has fixed traits (core/transition-kinds.ts): whether it
+ * wakes the dispatcher, whether the attempt it ends counts, whether it must be durable
+ * before it is acknowledged. Stores and the engine act on these, never on field shapes.
+ */
+export type TransitionKind =
+  | 'dispatch' | 'start' | 'complete' | 'retry' | 'fail' | 'dispatch_failed'
+  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue';
 
 /**
  * One decision of the state machine, as guarded writes. A store applies all of it or none
  * of it; if any guard fails it reports which one and changes nothing.
  */
 export interface Transition {
+  kind: TransitionKind;
+  /** It frees a slot or makes a task dispatchable: the dispatcher runs a pass after it commits. */
+  wakesDispatcher: boolean;
+  /** It makes the task pending again (a retry, an undone dispatch, a requeue), not only frees a slot. */
+  queuesTask: boolean;
+  /**
+   * Whether the attempt this transition creates or ends counts against the task's attempts
+   * and the agent's statistics (false only for an undone dispatch).
+   */
+  countsAsAttempt: boolean;
+  /** Flushed before it is acknowledged (false: a relaxed write; see the glossary). */
+  durable: boolean;
   taskId: string;
   /** Guard: the task is still in this status ... */
   fromStatus: TaskStatus;
@@ -189,7 +225,7 @@ export interface Transition {
   slotAcquire?: { replicaId: string; concurrencyKey: string | null; concurrencyLimit: number | null; at: Millis };
   /** Give the slot back; `outcome` feeds the replica's reliability counters. */
   slotRelease?: { replicaId: string; concurrencyKey: string | null; outcome: 'completed' | 'failed' | null };
-  events: NewEvent[];
+  events: Array<NewEvent & { type: TransitionEventType }>;
 }
 
 export type ConflictReason = 'task' | 'assignment' | 'replica_slot' | 'concurrency_key';

@@ -7,6 +7,10 @@ import type { ServerConfig } from '../config/config.ts';
 import type { EventRecord, Millis, Transition, TransitionResult } from '../core/types.ts';
 import type { Store } from '../store/store.ts';
 import type { EventBus } from './event-bus.ts';
+import type { LiveAttempts } from './live-attempts.ts';
+
+/** Why the dispatcher is woken: work may be pending, or only capacity was freed. */
+export type WakeReason = 'work' | 'capacity';
 
 export interface EngineContext {
   store: Store;
@@ -16,19 +20,19 @@ export interface EngineContext {
   now(): Millis;
   random(): number;
   newId(): string;
-  /** Ask the dispatcher for a pass soon (coalesced). Wired once the dispatcher exists. */
-  wakeDispatcher(): void;
+  /**
+   * Ask the dispatcher for a pass soon (coalesced). Wired once the dispatcher exists.
+   * `capacity`: only slots were freed, nothing new is pending (see Dispatcher.wake).
+   */
+  wakeDispatcher(reason?: WakeReason): void;
+  /** The live attempts this node dispatched (a hint for deciding reports without reads). */
+  attempts: LiveAttempts;
 }
 
 export function systemClock(): Pick<EngineContext, 'now' | 'random' | 'newId'> {
   return { now: () => Date.now(), random: () => Math.random(), newId: () => uuidv7() };
 }
 
-/**
- * Writes transitions, then announces what changed: their events go to live subscribers
- * (only after the commit, so nobody hears of a change that could still roll back), and
- * the dispatcher is woken when a slot was freed or a task became pending again.
- */
 /**
  * Hands committed events to live listeners. With a multi-node store the event relay does
  * that for every node's events, in sequence order, so the writer publishes nothing itself
@@ -38,17 +42,24 @@ export function announce(ctx: EngineContext, events: readonly EventRecord[]): vo
   if (events.length > 0 && !ctx.store.capabilities.crossNodeNotify) ctx.bus.publish(events);
 }
 
+/**
+ * Writes transitions, then announces what changed: their events go to live subscribers
+ * (only after the commit, so nobody hears of a change that could still roll back), and
+ * the dispatcher is woken when one of them says so (a slot freed, a task pending again).
+ */
 export async function commit(ctx: EngineContext, transitions: Transition[]): Promise<TransitionResult[]> {
   if (transitions.length === 0) return [];
   const results = await ctx.store.taskTransition({ transitions });
-  let wake = false;
+  let wake: WakeReason | null = null;
   for (let i = 0; i < results.length; i++) {
     const result = results[i]!;
     if (!result.ok) continue;
     announce(ctx, result.events);
     const t = transitions[i]!;
-    if (t.slotRelease || t.set.status === 'pending') wake = true;
+    ctx.attempts.applied(t);
+    if (t.queuesTask) wake = 'work';
+    else if (t.wakesDispatcher) wake ??= 'capacity';
   }
-  if (wake) ctx.wakeDispatcher();
+  if (wake !== null) ctx.wakeDispatcher(wake);
   return results;
 }

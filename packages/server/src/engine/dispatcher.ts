@@ -9,13 +9,24 @@
 // core/task-machine turn each choice into a guarded dispatch transition, commit them in one
 // batch, then hand each waiting replica its tasks. Guards make a lost race harmless: a task
 // dispatched elsewhere meanwhile, or a replica that filled up, is a conflict that is skipped.
+//
+// Direct hand-off (docs/decisions.md 42). When a pass ends having found nothing more for
+// replicas that still have free slots, it keeps their free slots. A task submitted while the
+// dispatcher is idle and those slots are known is routed at once (the same routing and the
+// same dispatch decision as a pass) and created and dispatched in one transaction, one
+// durable commit; the push leaves right after it. Any wake (something became dispatchable,
+// a slot was freed, a replica started waiting) forgets the slots until the next pass has
+// looked at the queue, so a hand-off never overtakes a task already pending: it happens only
+// when, as far as this node knows, the queue of every served agent is empty. A slot taken
+// meanwhile by another node only makes the dispatch part conflict: the task stays pending
+// and a pass takes it.
 
 import type { LeasedTask } from '@flotilla/sdk';
 import { planRoutes, type ReplicaCandidate } from '../core/routing.ts';
 import { decideDispatch, decideDispatchFailed } from '../core/task-machine.ts';
-import type { TaskHead, Transition } from '../core/types.ts';
+import type { AgentRecord, Millis, NewTask, TaskHead, TaskRecord, Transition, TransitionResult } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
-import { commit, type EngineContext } from './context.ts';
+import { commit, type EngineContext, type WakeReason } from './context.ts';
 import { toIso } from './time.ts';
 
 export interface LeaseWaiter {
@@ -48,6 +59,30 @@ const FIRST_PAGE_MIN = 32;
 const MAX_PAGES = 8;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** A dispatch planned for a task being created (see "Direct hand-off"), with the slot it holds. */
+export interface HandOff {
+  transition: Transition;
+  /** The waiting request that receives the task, as it was when the hand-off was planned. */
+  waiter: LeaseWaiter;
+}
+
+/** What a pushed assignment carries: the task fields the worker needs. */
+type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent'>;
+
+function leased(transition: Transition, task: TaskPayload): LeasedTask {
+  const a = transition.assignmentInsert!;
+  return {
+    assignmentId: a.id,
+    leaseExpiresAt: toIso(a.leaseExpiresAt),
+    deadlineAt: toIso(a.deadlineAt),
+    task: {
+      id: task.id, type: task.type, input: task.input, attempt: a.attempt, maxAttempts: task.maxAttempts,
+      priority: task.priority, timeoutMs: task.timeoutMs, correlation: task.correlation,
+      traceparent: task.traceparent, parentId: task.parentId, agent: task.agent,
+    },
+  };
+}
+
 export class Dispatcher {
   #ctx: EngineContext;
   #registry: AgentRegistry;
@@ -67,8 +102,17 @@ export class Dispatcher {
    * nobody can take now are still reached. Null: start from the head of the queue.
    */
   #resumeAfter: { priority: number; seq: number } | null = null;
+  /**
+   * Free slots of waiting replicas as the last pass left them, when it found no pending task
+   * they could take, and the agents it routed with; null when unknown (see "Direct hand-off").
+   */
+  #handOffSlots: { replicas: Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>; agents: ReadonlyMap<string, AgentRecord> } | null = null;
+  /** A work-wake came after the running pass started: its view of the queue is already old. */
+  #workWoken = false;
   /** Passes run so far (observability; tests use it to prove the dispatcher is not spinning). */
   passes = 0;
+  /** Tasks created and dispatched in one commit (observability and tests). */
+  handOffs = 0;
 
   constructor(params: { ctx: EngineContext; registry: AgentRegistry }) {
     this.#ctx = params.ctx;
@@ -91,7 +135,17 @@ export class Dispatcher {
     return [...this.#waiters.keys()];
   }
 
-  wake(): void {
+  /**
+   * Asks for a pass. `work` (the default): something may have become dispatchable that a
+   * hand-off must not overtake, so hand-offs wait for the pass. `capacity`: only slots were
+   * freed; the queue is as empty as it was, and the hand-off slots known (fewer than there
+   * are now) stay usable.
+   */
+  wake(reason: WakeReason = 'work'): void {
+    if (reason === 'work') {
+      this.#handOffSlots = null;
+      this.#workWoken = true;
+    }
     if (this.#scheduled || this.#stopped) return;
     this.#scheduled = true;
     setImmediate(() => {
@@ -147,6 +201,7 @@ export class Dispatcher {
 
   async #pass(): Promise<void> {
     this.passes += 1;
+    this.#workWoken = false;
     if (this.#waiters.size === 0 || this.#stopped) return;
     const { store, config } = this.#ctx;
     const now = this.#ctx.now();
@@ -203,6 +258,7 @@ export class Dispatcher {
       results.forEach((result, i) => {
         if (!result.ok) return;
         const route = routes[i]!;
+        this.#ctx.attempts.applied(transitions[i]!, route.task);
         const candidate = candidates.find((c) => c.id === route.replicaId)!;
         candidate.offered -= 1;
         candidate.inFlight += 1;
@@ -229,46 +285,98 @@ export class Dispatcher {
       this.wake();
     } else if (capacityLeft && resumed) {
       this.wake();
+    } else if (capacityLeft && !this.#stopped && !this.#workWoken) {
+      // The whole queue was read from its head and these slots stayed free: a task submitted
+      // from now on, until the next wake, would be the first in line for them.
+      const replicas = new Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>();
+      for (const c of candidates) {
+        const waiter = planned.get(c.id);
+        if (c.offered > 0 && waiter !== undefined && waiter === this.#waiters.get(c.id)) replicas.set(c.id, { candidate: { ...c }, waiter });
+      }
+      this.#handOffSlots = { replicas, agents };
     }
   }
 
+  /**
+   * A dispatch for `task`, about to be created, when it can be handed off directly (see
+   * "Direct hand-off"); null otherwise. The slot is held until handOffSettled is called.
+   */
+  planHandOff(task: NewTask, now: Millis): HandOff | null {
+    // Known slots mean no work-wake since a pass found the queue empty: a pass running or
+    // due now was asked for by freed capacity only, and dispatches nothing a hand-off could
+    // overtake. Its reads may miss a hand-off committing meanwhile; the slot guard settles it.
+    const slots = this.#handOffSlots;
+    if (slots === null || this.#stopped) return null;
+    // Delayed tasks wait for their time; concurrency keys need the key's live count, which a
+    // pass reads: both go the usual way.
+    if (task.runAt > now || task.concurrencyKey !== null) return null;
+    // Only requests still open, and still the ones the pass saw (an HTTP long-poll is
+    // answered once; a newer request of the replica asked for its own number of tasks).
+    for (const [id, { waiter }] of slots.replicas) if (this.#waiters.get(id) !== waiter) slots.replicas.delete(id);
+    const [route] = planRoutes({
+      tasks: [{ ...task, seq: 0 }], replicas: [...slots.replicas.values()].map((r) => r.candidate), agents: slots.agents,
+      keyInFlight: new Map(), serverKeyLimits: {},
+    });
+    if (!route) return null;
+    const { candidate: replica, waiter } = slots.replicas.get(route.replicaId)!;
+    replica.offered -= 1;
+    replica.inFlight += 1;
+    replica.lastAssignedAt = now;
+    if (replica.offered <= 0) slots.replicas.delete(route.replicaId);
+    const transition = decideDispatch({
+      task: { ...task, seq: 0 }, replica: { id: route.replicaId, agent: route.agent }, assignmentId: this.#ctx.newId(),
+      now, leaseMs: this.#ctx.config.leaseMs, concurrencyLimit: null,
+    });
+    return { transition, waiter };
+  }
+
+  /**
+   * After the create committed: a dispatched hand-off is pushed (or undone if its request is
+   * gone); one that did not apply (the task existed already, or the slot was taken meanwhile)
+   * leaves the task to a pass.
+   */
+  async handOffSettled(handOff: HandOff, result: TransitionResult | null, task: TaskRecord): Promise<void> {
+    if (result === null || !result.ok) {
+      this.wake();
+      return;
+    }
+    this.handOffs += 1;
+    this.#ctx.attempts.applied(handOff.transition, task);
+    await this.#handOver(handOff.transition.assignmentInsert!.replicaId, handOff.waiter, [{ transition: handOff.transition, task }]);
+  }
+
   async #deliver(byReplica: Map<string, { transition: Transition; task: TaskHead }[]>, planned: Map<string, LeaseWaiter>): Promise<void> {
-    const undo: Transition[] = [];
     for (const [replicaId, dispatched] of byReplica) {
-      // Only the request the pass planned for may receive these tasks: a newer request from
-      // the same replica (which replaced it meanwhile) asked for its own `max`.
-      const waiter = planned.get(replicaId) === this.#waiters.get(replicaId) ? planned.get(replicaId) : undefined;
-      const leased: LeasedTask[] = [];
       // One read for all of this replica's tasks (on PostgreSQL a round trip per task was most of a pass).
       const tasks = new Map((await this.#ctx.store.taskGetMany({ ids: dispatched.map((d) => d.transition.taskId) })).map((t) => [t.id, t]));
-      for (const { transition } of dispatched) {
+      const items = dispatched.flatMap(({ transition }) => {
         const task = tasks.get(transition.taskId);
-        const a = transition.assignmentInsert!;
-        if (!task) continue;
-        leased.push({
-          assignmentId: a.id,
-          leaseExpiresAt: toIso(a.leaseExpiresAt),
-          deadlineAt: toIso(a.deadlineAt),
-          task: {
-            id: task.id, type: task.type, input: task.input, attempt: a.attempt, maxAttempts: task.maxAttempts,
-            priority: task.priority, timeoutMs: task.timeoutMs, correlation: task.correlation,
-            traceparent: task.traceparent, parentId: task.parentId, agent: task.agent,
-          },
-        });
-      }
-      if (waiter && !waiter.persistent) this.#waiters.delete(replicaId);
-      const delivered = waiter !== undefined && waiter.deliver(leased);
-      if (delivered) continue;
-      // A standing request that could not take delivery is dead (its socket closed).
-      if (waiter?.persistent) this.removeWaiter(waiter);
-      const now = this.#ctx.now();
-      for (const { transition } of dispatched) {
-        // Decide the undo from the task as it is now: a cancel may have landed meanwhile.
-        const task = await this.#ctx.store.taskGet({ id: transition.taskId });
-        const a = transition.assignmentInsert!;
-        if (!task || task.assignmentId !== a.id) continue;
-        undo.push(decideDispatchFailed({ task, assignment: a, now, reason: `replica ${replicaId} was gone before the assignment reached it` }));
-      }
+        return task ? [{ transition, task }] : [];
+      });
+      await this.#handOver(replicaId, planned.get(replicaId), items);
+    }
+  }
+
+  /**
+   * Pushes dispatched tasks to the request they were planned for, or undoes their dispatches
+   * when it cannot take them. Only that request may receive them: a newer request from the
+   * same replica (which replaced it meanwhile) asked for its own `max`.
+   */
+  async #handOver(replicaId: string, planned: LeaseWaiter | undefined, items: Array<{ transition: Transition; task: TaskPayload }>): Promise<void> {
+    const waiter = planned !== undefined && planned === this.#waiters.get(replicaId) ? planned : undefined;
+    if (waiter && !waiter.persistent) this.#waiters.delete(replicaId);
+    const delivered = waiter !== undefined && waiter.deliver(items.map(({ transition, task }) => leased(transition, task)));
+    if (delivered) return;
+    // A standing request that could not take delivery is dead (its socket closed).
+    if (waiter?.persistent) this.removeWaiter(waiter);
+    const now = this.#ctx.now();
+    const undo: Transition[] = [];
+    for (const { transition } of items) {
+      // Decide the undo from the task as it is now: a cancel may have landed meanwhile.
+      const task = await this.#ctx.store.taskGet({ id: transition.taskId });
+      const a = transition.assignmentInsert!;
+      if (!task || task.assignmentId !== a.id) continue;
+      undo.push(decideDispatchFailed({ task, assignment: a, now, reason: `replica ${replicaId} was gone before the assignment reached it` }));
     }
     if (undo.length > 0) {
       this.#ctx.log.warn({ count: undo.length }, 'dispatches did not reach their replica; tasks returned to pending');

@@ -13,6 +13,7 @@ import { RevocationWatcher, ScopedTokens } from './scoped-tokens.ts';
 import { TokenService } from './token-service.ts';
 import { type EngineContext, systemClock } from './context.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { LiveAttempts } from './live-attempts.ts';
 import { EventBus } from './event-bus.ts';
 import { EventRelay } from './event-relay.ts';
 import { LeaseReaper } from './lease-reaper.ts';
@@ -59,13 +60,14 @@ export class Engine {
       bus,
       ...systemClock(),
       ...params.clock,
-      wakeDispatcher: () => dispatcher?.wake(),
+      wakeDispatcher: (reason) => dispatcher?.wake(reason),
+      attempts: new LiveAttempts(),
     };
     this.registry = new AgentRegistry({ store: params.store, now: () => this.ctx.now() });
     this.dispatcher = dispatcher = new Dispatcher({ ctx: this.ctx, registry: this.registry });
     this.liveness = new ReplicaLiveness({ ctx: this.ctx, waiting: () => this.dispatcher.waitingReplicaIds() });
     this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness, registry: this.registry });
-    this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry });
+    this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher });
     this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     const now = () => this.ctx.now();
     this.tokens = new ScopedTokens({ store: params.store, now, limits: { defaultTtlMs: params.config.tokenTtlMs, maxLifetimeMs: params.config.tokenMaxLifetimeMs } });
@@ -81,7 +83,8 @@ export class Engine {
   /** What other server processes (or this one, through the database) changed. */
   #onSignal(signal: StoreSignal): void {
     if (signal.kind === 'agents' || signal.kind === 'reconnected') this.registry.invalidate();
-    if (signal.kind !== 'events') this.dispatcher.wake();
+    if (signal.kind === 'capacity') this.dispatcher.wake('capacity');
+    else if (signal.kind !== 'events') this.dispatcher.wake();
     this.relay.onSignal(signal);
   }
 
@@ -135,6 +138,7 @@ export class Engine {
     this.#unsubscribe = null;
     this.dispatcher.stop();
     await this.dispatcher.idle();
+    await this.workers.flushStarts().catch(() => {});
     await this.relay.idle();
     await this.liveness.flush().catch(() => {});
     await this.audit.flush().catch(() => {});

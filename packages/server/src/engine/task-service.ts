@@ -9,6 +9,7 @@ import type { AgentRecord, AssignmentRecord, EventRecord, NewTask, TaskRecord, T
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
+import type { Dispatcher } from './dispatcher.ts';
 import { canSeeTask, ownerIdOf, submitWithinScope, taskVisibility, type Principal } from '../core/permissions.ts';
 import type { TokenPrincipal } from './scoped-tokens.ts';
 import { toIso } from './time.ts';
@@ -25,10 +26,12 @@ const CONFLICT_RETRIES = 5;
 export class TaskService {
   #ctx: EngineContext;
   #registry: AgentRegistry;
+  #dispatcher: Dispatcher;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry }) {
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher }) {
     this.#ctx = params.ctx;
     this.#registry = params.registry;
+    this.#dispatcher = params.dispatcher;
   }
 
   async submit(principal: Principal, spec: TaskSpec): Promise<SubmitResult> {
@@ -36,29 +39,55 @@ export class TaskService {
     return result!;
   }
 
-  /** All specs are validated before anything is written; then they commit together. */
+  /**
+   * All specs are validated before anything is written; then they commit together. A task
+   * that can go straight to a waiting replica is dispatched in the same commit (Dispatcher,
+   * "Direct hand-off") and pushed right after it.
+   */
   async submitMany(principal: Principal, specs: TaskSpec[]): Promise<SubmitResult[]> {
     const now = this.#ctx.now();
     const tasks: NewTask[] = [];
     await this.#requireLiveAttempt(principal);
     for (const spec of specs) tasks.push(await this.#prepare(principal, spec, now));
-    const results = await this.#ctx.store.taskCreate({
-      tasks: tasks.map((task) => ({
-        task,
-        events: [{
-          type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
-          data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}) },
-        }],
-      })),
-    });
+    // Planned after every await of the preparation: the dispatcher's view is as fresh as it gets.
+    const handOffs = tasks.map((task) => this.#dispatcher.planHandOff(task, now));
+    let results;
+    try {
+      results = await this.#ctx.store.taskCreate({
+        tasks: tasks.map((task, i) => ({
+          task,
+          events: [{
+            type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
+            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}) },
+          }],
+          ...(handOffs[i] ? { dispatch: handOffs[i].transition } : {}),
+        })),
+      });
+    } catch (err) {
+      // Nothing was written: the slots the hand-offs held are a pass's to give again.
+      if (handOffs.some((h) => h !== null)) this.#ctx.wakeDispatcher();
+      throw err;
+    }
     const events: EventRecord[] = [];
-    for (const r of results) if (r.created) events.push(...r.events);
+    let pending = false;
+    results.forEach((r) => {
+      if (!r.created) return;
+      events.push(...r.events);
+      if (r.handOff?.ok) events.push(...r.handOff.events);
+      else pending = true;
+    });
     announce(this.#ctx, events);
-    if (events.length > 0) this.#ctx.wakeDispatcher();
+    // The pushes leave right after the commit, before the answer to the submitter.
+    results.forEach((r, i) => {
+      const handOff = handOffs[i];
+      if (handOff) void this.#dispatcher.handOffSettled(handOff, r.created ? r.handOff : null, r.task);
+    });
+    if (pending) this.#ctx.wakeDispatcher();
     // Idempotency keys are global; a key that matched someone else's task must not hand it over.
     const foreign = results.find((r) => !r.created && !canSeeTask(principal, r.task));
     if (foreign) throw new FlotillaError('IDEMPOTENCY_CONFLICT', `idempotency key "${foreign.task.idempotencyKey}" is already used by a task you cannot see; choose another key`);
-    return results.map((r) => ({ task: r.task, created: r.created }));
+    // A handed-off task is answered as it is now: dispatched.
+    return results.map((r, i) => ({ task: r.created && r.handOff?.ok ? { ...r.task, ...handOffs[i]!.transition.set } : r.task, created: r.created }));
   }
 
   /** An assignment's token acts only while its attempt is live: spawned work dies with the attempt. */

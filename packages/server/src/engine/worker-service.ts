@@ -12,6 +12,8 @@ import {
 import type { AssignmentRecord, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
+import type { LiveAttempt } from './live-attempts.ts';
+import { DeferredStarts } from './deferred-starts.ts';
 import type { Dispatcher, LeaseWaiter } from './dispatcher.ts';
 import { loseReplicaAssignments, retryPolicyFor } from './lease-reaper.ts';
 import { servesAgent, SYSTEM_PRINCIPAL, type Principal } from '../core/permissions.ts';
@@ -45,6 +47,8 @@ export class WorkerService {
   #dispatcher: Dispatcher;
   #liveness: ReplicaLiveness;
   #tokens: ScopedTokens;
+  /** Acknowledged starts not written yet (decision 35). */
+  readonly #starts: DeferredStarts;
   /** Replica id → its agent. A replica id never changes agent (REPLICA_MISMATCH), so this never goes stale. */
   #agentOf = new Map<string, string>();
 
@@ -54,6 +58,7 @@ export class WorkerService {
     this.#dispatcher = params.dispatcher;
     this.#liveness = params.liveness;
     this.#tokens = params.tokens;
+    this.#starts = new DeferredStarts({ log: params.ctx.log });
   }
 
   /** An `agent` key acts only for the agents it lists (other principals are not limited here). */
@@ -203,6 +208,8 @@ export class WorkerService {
    */
   async reconcile(principal: Principal, p: { replicaId: string; held: string[] }): Promise<ReconcileReply> {
     const held = new Set(p.held);
+    // An attempt the worker started counts as started, even if its start is not written yet.
+    await this.#starts.flush(p.replicaId);
     const { kept, ended } = await this.renew(principal, { replicaId: p.replicaId, assignmentIds: p.held });
     const reply: ReconcileReply = { kept, ended, released: 0 };
     const live = await this.#ctx.store.assignmentListByReplica({ replicaId: p.replicaId });
@@ -249,6 +256,7 @@ export class WorkerService {
       event: { type: 'replica.disconnected', taskId: null, agent: replica.agent, replicaId, assignmentId: null, data: {} },
     });
     announce(this.#ctx, events);
+    await this.#starts.flush(replicaId);
     await loseReplicaAssignments(this.#ctx, this.#registry, replicaId, 'deregistered');
   }
 
@@ -262,6 +270,31 @@ export class WorkerService {
     const task = await this.#ctx.store.taskGet({ id: assignment.taskId });
     if (!task) throw new FlotillaError('TASK_NOT_FOUND', `task ${assignment.taskId} of assignment ${assignmentId} no longer exists`);
     return { assignment, task };
+  }
+
+  /**
+   * Decides a report from what this node knows of the attempt (LiveAttempts), with no read,
+   * and writes it. Returns false when that is not possible or not safe to rely on: nothing
+   * known, the memo says the attempt is over, or the guarded write conflicted (the memo was
+   * stale); the caller then reads the records and decides again. A memo entry that failed
+   * is dropped.
+   */
+  async #applyKnown(p: { assignmentId: string; replicaId: string }, decide: (known: LiveAttempt) => Transition | null): Promise<boolean> {
+    const known = this.#ctx.attempts.get(p.assignmentId);
+    if (!known || known.assignment.replicaId !== p.replicaId) return false;
+    let transition: Transition | null;
+    try {
+      transition = decide(known);
+    } catch {
+      this.#ctx.attempts.forget(p.assignmentId);
+      return false;
+    }
+    this.#liveness.seen(p.replicaId);
+    if (transition === null) return true;
+    const [result] = await commit(this.#ctx, [transition]);
+    if (result!.ok) return true;
+    this.#ctx.attempts.forget(p.assignmentId);
+    return false;
   }
 
   /** Applies one decided transition; a guard conflict means another report or the reaper got there first. */
@@ -279,26 +312,61 @@ export class WorkerService {
   }
 
   /**
-   * The checks of `start` without its write (the WebSocket session writes the start a few
-   * milliseconds later, or not at all when the attempt's final report comes first): the
-   * replica is the principal's, the attempt is this replica's and still live.
+   * The worker's handler started. Checked now (the replica is the principal's, the attempt is
+   * this replica's and still live) and written a few milliseconds later, or not at all when
+   * the attempt's final report comes first (deferred-starts.ts): the same on both transports.
    */
-  async startCheck(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
+  async start(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
     await this.#requireReplicaServed(principal, p.replicaId);
+    await this.#checkStart(p);
+    this.#starts.defer(p.assignmentId, p.replicaId, () => this.#writeStart(p));
+  }
+
+  async #checkStart(p: { assignmentId: string; replicaId: string }): Promise<void> {
+    const known = this.#ctx.attempts.get(p.assignmentId);
+    if (known && known.assignment.replicaId === p.replicaId && known.task.assignmentId === p.assignmentId) {
+      // Live as far as this node knows; the write, later, is guarded and reads on a conflict.
+      this.#liveness.seen(p.replicaId);
+      return;
+    }
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
     // Decided only to be checked (it throws for an attempt that is over); written later.
     decideStart({ task, assignment, now: this.#ctx.now(), leaseMs: this.#ctx.config.leaseMs });
   }
 
-  async start(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
-    await this.#requireReplicaServed(principal, p.replicaId);
+  async #writeStart(p: { assignmentId: string; replicaId: string }): Promise<void> {
+    const now = this.#ctx.now();
+    if (await this.#applyKnown(p, ({ task, assignment }) => decideStart({ task, assignment, now, leaseMs: this.#ctx.config.leaseMs }))) return;
     const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
     try {
-      await this.#apply(p.assignmentId, decideStart({ task, assignment, now: this.#ctx.now(), leaseMs: this.#ctx.config.leaseMs }));
+      await this.#apply(p.assignmentId, decideStart({ task, assignment, now, leaseMs: this.#ctx.config.leaseMs }));
     } catch (err) {
       // Two starts raced (a start re-sent after a reconnect): the other one did it; fine.
-      const now = await this.#ctx.store.assignmentGet({ id: p.assignmentId });
-      if (err instanceof FlotillaError && err.code === 'ASSIGNMENT_SUPERSEDED' && now?.status === 'running' && now.replicaId === p.replicaId) return;
+      const current = await this.#ctx.store.assignmentGet({ id: p.assignmentId });
+      if (err instanceof FlotillaError && err.code === 'ASSIGNMENT_SUPERSEDED' && current?.status === 'running' && current.replicaId === p.replicaId) return;
+      throw err;
+    }
+  }
+
+  /**
+   * Writes the replica's starts not written yet (its connection closed, or it is about to be
+   * judged), and waits for those being written.
+   */
+  flushStarts(replicaId?: string): Promise<void> {
+    return this.#starts.flush(replicaId);
+  }
+
+  /**
+   * A final report (complete, fail, cancelled) stands for the attempt's start when the start
+   * is not written yet; one already being written is waited for, so the report is decided
+   * after it. A refused report leaves the start to be written.
+   */
+  async #final(assignmentId: string, apply: () => Promise<void>): Promise<void> {
+    const start = await this.#starts.settle(assignmentId);
+    try {
+      await apply();
+    } catch (err) {
+      if (start) this.#starts.restore(assignmentId, start);
       throw err;
     }
   }
@@ -307,6 +375,8 @@ export class WorkerService {
     await this.#requireReplicaServed(principal, p.replicaId);
     const now = this.#ctx.now();
     const progress = p.percent === undefined ? null : { percent: p.percent, message: p.message ?? null, at: now };
+    // Progress says the handler runs: its start goes first, in the store and in the events.
+    if (progress) await this.#starts.writeNow(p.assignmentId);
     const result = await this.#ctx.store.assignmentHeartbeat({
       assignmentId: p.assignmentId, replicaId: p.replicaId, leaseExpiresAt: now + this.#ctx.config.leaseMs, progress,
     });
@@ -319,6 +389,7 @@ export class WorkerService {
     if (progress) {
       const a = result.assignment;
       const events = await this.#ctx.store.eventAppend({
+        durable: false,
         events: [{ type: 'task.progress', taskId: a.taskId, agent: a.agent, replicaId: a.replicaId, assignmentId: a.id, data: { percent: progress.percent, message: progress.message } }],
       });
       announce(this.#ctx, events);
@@ -329,18 +400,24 @@ export class WorkerService {
   async complete(principal: Principal, p: { assignmentId: string; replicaId: string; result: Json }): Promise<void> {
     await this.#requireReplicaServed(principal, p.replicaId);
     if (jsonTooDeep(p.result)) throw new FlotillaError('VALIDATION_FAILED', `"result" nests deeper than ${MAX_JSON_DEPTH} levels`);
-    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
-    await this.#apply(p.assignmentId, decideComplete({ task, assignment, result: p.result, now: this.#ctx.now() }));
+    await this.#final(p.assignmentId, async () => {
+      const now = this.#ctx.now();
+      if (await this.#applyKnown(p, ({ task, assignment }) => decideComplete({ task, assignment, result: p.result, now }))) return;
+      const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+      await this.#apply(p.assignmentId, decideComplete({ task, assignment, result: p.result, now }));
+    });
   }
 
   async fail(principal: Principal, p: { assignmentId: string; replicaId: string; error: TaskErrorInfo; retryable: boolean }): Promise<void> {
     await this.#requireReplicaServed(principal, p.replicaId);
     if (jsonTooDeep(p.error)) throw new FlotillaError('VALIDATION_FAILED', `"error.details" nests deeper than ${MAX_JSON_DEPTH} levels`);
-    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
-    const policy = retryPolicyFor(this.#ctx, await this.#registry.get(assignment.agent) ?? null);
-    await this.#apply(p.assignmentId, decideFail({
-      task, assignment, error: p.error, retryable: p.retryable, outcome: 'failed', now: this.#ctx.now(), policy, random: this.#ctx.random(),
-    }));
+    await this.#final(p.assignmentId, async () => {
+      const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+      const policy = retryPolicyFor(this.#ctx, await this.#registry.get(assignment.agent) ?? null);
+      await this.#apply(p.assignmentId, decideFail({
+        task, assignment, error: p.error, retryable: p.retryable, outcome: 'failed', now: this.#ctx.now(), policy, random: this.#ctx.random(),
+      }));
+    });
   }
 
   /**
@@ -365,7 +442,9 @@ export class WorkerService {
 
   async acknowledgeCancel(principal: Principal, p: { assignmentId: string; replicaId: string }): Promise<void> {
     await this.#requireReplicaServed(principal, p.replicaId);
-    const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
-    await this.#apply(p.assignmentId, decideCancelAck({ task, assignment, now: this.#ctx.now(), reason: 'acknowledged' }));
+    await this.#final(p.assignmentId, async () => {
+      const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+      await this.#apply(p.assignmentId, decideCancelAck({ task, assignment, now: this.#ctx.now(), reason: 'acknowledged' }));
+    });
   }
 }

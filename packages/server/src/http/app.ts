@@ -23,6 +23,7 @@ import { healthRoutes } from './routes/health.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { securityRoutes } from './routes/security.ts';
 import { workerRoutes } from './routes/workers.ts';
+import { reportBatchRoutes } from './routes/report-batch.ts';
 import { installAuditHook } from './audit-hook.ts';
 import { installWebSockets, workerSocketRoutes } from './socket/worker-socket.ts';
 
@@ -131,6 +132,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     taskRoutes(api, engine);
     agentRoutes(api, engine);
     workerRoutes(api, engine);
+    reportBatchRoutes(api, engine, ajv.body);
     workerSocketRoutes(api, engine, ajv.body, sockets);
     eventRoutes(api, engine);
     securityRoutes(api, engine);

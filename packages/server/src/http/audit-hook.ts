@@ -1,12 +1,14 @@
 // Feeds the audit log: every mutating request (any method but GET/HEAD/OPTIONS) and every
-// refused one (401, 403), after its answer is sent. Heartbeats are left out: they only
-// move lease times, arrive every few seconds per task, and would drown the log. Secrets never
-// reach it: the entry holds who, what, on which target, and the outcome, never a body.
+// refused one (401, 403), after its answer is sent (a report batch's items are audited by its
+// route, one by one). Heartbeats are left out: they only move lease times, arrive every few
+// seconds per task, and would drown the log. Secrets never reach it: the entry holds who,
+// what, on which target, and the outcome, never a body.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditOutcome } from '../store/store.ts';
 import type { AuditLog } from '../engine/audit-log.ts';
 import { requirementOf } from './route-actions.ts';
+import { REPORT_BATCH_ROUTE } from './reports.ts';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const NOT_AUDITED = new Set(['/api/v1/assignments/:assignmentId/heartbeat', '/api/v1/workers/:replicaId/heartbeat']);
@@ -41,6 +43,8 @@ export function installAuditHook(app: FastifyInstance, audit: AuditLog): void {
     const url = request.routeOptions.url;
     if (READS.has(request.method) && outcome !== 'denied') return;
     if (url !== undefined && NOT_AUDITED.has(url) && outcome !== 'denied') return;
+    // A report batch that was read is audited item by item, as its reports' own routes would be.
+    if (url === REPORT_BATCH_ROUTE && status === 200) return;
     const requirement = url === undefined ? undefined : requirementOf(request.method, url);
     const principal = request.principal;
     audit.record({

@@ -49,6 +49,7 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`POST ${P}/workers/:replicaId/lease`]: 'worker.work',
   [`POST ${P}/workers/:replicaId/heartbeat`]: 'worker.work',
   [`POST ${P}/workers/:replicaId/deregister`]: 'worker.work',
+  [`POST ${P}/workers/:replicaId/reports`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/start`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/heartbeat`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/progress`]: 'worker.work',

@@ -196,7 +196,7 @@ const definitions = {
   ReplicaHeartbeat: { description: 'The replica as it is now', ...object({ replica: ref('ReplicaView') }) },
   WorkerRegistration: {
     description: 'The welcome of a registered replica: its record, the protocol version and its timing windows (docs/protocol.md)',
-    ...object({ protocolVersion: integer, replica: ref('ReplicaView'), leaseMs: integer, replicaTtlMs: integer, heartbeatIntervalMs: integer, maxMessageBytes: integer }),
+    ...object({ protocolVersion: integer, replica: ref('ReplicaView'), leaseMs: integer, replicaTtlMs: integer, heartbeatIntervalMs: integer, maxMessageBytes: integer, maxBatchItems: integer }),
   },
   LeasedTask: {
     description: 'An assignment given to a replica, with the task to run',
@@ -210,6 +210,10 @@ const definitions = {
   LeasedTasks: { description: 'The assignments given to this request (none when the wait ended first)', ...object({ assignments: arrayOf(ref('LeasedTask')) }) },
   LeaseRenewal: { description: "The lease's new end, and whether cancellation was requested", ...object({ leaseExpiresAt: time, cancelRequested: boolean }) },
   Ok: { description: 'Done', ...object({ ok: { type: 'boolean', enum: [true] } }) },
+  ReportResults: {
+    description: "Each report of a batch, in the order sent: the status and body its single route answers (Ok, LeaseRenewal or Error); each applied or refused on its own",
+    ...object({ items: arrayOf(object({ status: integer, body: any })) }),
+  },
   ApiKeyView: { description: 'An API key (never its secret)', ...apiKeyView },
   ApiKeyList: { description: 'API keys', ...object({ items: arrayOf(ref('ApiKeyView')) }) },
   CreatedApiKey: { description: 'A new API key with its secret, shown in this answer only', ...object({ key: ref('ApiKeyView'), token: string }) },

@@ -175,6 +175,23 @@ const socketOp = <Op extends string, P extends Record<string, unknown>>(op: Op, 
   ...extra,
 }) as const;
 
+/**
+ * The most reports one batch carries (a socket `batch` frame, `POST /workers/{id}/reports`):
+ * the socket's in-flight limit, so one batch alone never closes a socket that waits for its
+ * replies. Announced in the welcome and the register answer as `maxBatchItems`.
+ */
+export const MAX_BATCH_ITEMS = 1_000;
+
+/** The reports a batch may carry, over both transports (client ops, hello, token and drain go alone). */
+export const BATCH_OPS = ['start', 'heartbeat', 'progress', 'complete', 'fail', 'cancelled'] as const;
+export type BatchOp = (typeof BATCH_OPS)[number];
+
+/**
+ * A batch's list: bounded as a whole, each item left to be validated on its own (as the message
+ * or report it is), so one malformed item is refused alone and never fails the others.
+ */
+const batchItems = (description: string) => ({ type: 'array', minItems: 1, maxItems: MAX_BATCH_ITEMS, items: { description } }) as const;
+
 export const socketMessageSchemas = {
   hello: socketOp('hello', {
     ...omit(registerReplicaSchema.properties, []),
@@ -196,7 +213,42 @@ export const socketMessageSchemas = {
   submitMany: socketOp('submitMany', { tasks: { type: 'array', minItems: 1, maxItems: 1_000, items: taskSpecSchema } }, ['tasks']),
   get: socketOp('get', { taskId: id }, ['taskId']),
   cancel: socketOp('cancel', { taskId: id, reason: { type: 'string', maxLength: 1024 } }, ['taskId']),
+  // Several worker reports in one frame (docs/protocol.md §11, Batches): each item is an
+  // ordinary message of one of BATCH_OPS, with its own id, handled as if it had come alone.
+  batch: socketOp('batch', { items: batchItems(`a message of one of the ops ${BATCH_OPS.join(', ')}, with its own id`) }, ['items']),
 } as const;
+
+/**
+ * `POST /workers/{replicaId}/reports`: several reports of one replica in one request. Each item
+ * is the body of its single route (`/assignments/{assignmentId}/{op}`) without `replicaId` (the
+ * path names it), plus `op` and `assignmentId`.
+ */
+export const reportBatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['items'],
+  properties: {
+    items: batchItems(`{op, assignmentId, ...} with op one of ${BATCH_OPS.join(', ')}; the other fields are those of the op's single route except replicaId (checked item by item: see reportItemSchemas)`),
+  },
+} as const;
+
+const reportItem = <Op extends BatchOp, P extends Record<string, unknown>>(op: Op, body: { properties: P & { replicaId: unknown }; required: readonly string[] }, extra: Record<string, unknown> = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['op', 'assignmentId', ...body.required.filter((k) => k !== 'replicaId')],
+  properties: { op: { const: op }, assignmentId: id, ...omit(body.properties, ['replicaId']) },
+  ...extra,
+}) as const;
+
+/** One item of a report batch per op: the single route's body, as above. */
+export const reportItemSchemas = {
+  start: reportItem('start', assignmentReplicaSchema),
+  heartbeat: reportItem('heartbeat', assignmentHeartbeatSchema, { dependencies: assignmentHeartbeatSchema.dependencies }),
+  progress: reportItem('progress', assignmentProgressSchema),
+  complete: reportItem('complete', assignmentCompleteSchema),
+  fail: reportItem('fail', assignmentFailSchema),
+  cancelled: reportItem('cancelled', assignmentReplicaSchema),
+} as const satisfies Record<BatchOp, unknown>;
 
 export type SocketOp = keyof typeof socketMessageSchemas;
 

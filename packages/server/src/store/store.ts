@@ -5,9 +5,13 @@
 // Events: every method that appends events returns them (with their sequence numbers), so
 // the engine can announce exactly what was committed to live subscribers.
 //
-// Durability contract: when a mutating method's promise resolves, the write is committed
-// durably (it survives a process kill and, with the default settings, a power cut).
-// Stores may batch concurrent writes into one commit (group commit); callers do not see it.
+// Durability contract (docs/decisions.md 41): when a mutating method's promise resolves, the
+// write is committed. It is durable (flushed: it survives a power cut, with the default
+// settings) unless it is relaxed: transitions whose `durable` is false (claims, starts, undone
+// claims), heartbeats, replica touches and events appended with `durable: false` commit
+// without waiting for the flush; they survive a process kill, and the next durable commit
+// flushes them too. Stores may batch concurrent writes into one commit (group commit);
+// callers do not see it. A batch holding one durable write is flushed as a whole.
 
 import type {
   AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
@@ -33,19 +37,35 @@ export interface StoreCapabilities {
 
 /**
  * What another (or this) server process changed, as announced by a multi-node store.
- * - wake: there may be new dispatchable work or freed capacity (submit, retry, slot released,
- *   replica registered);
+ * - wake: there may be new dispatchable work (submit, retry, requeue, replica registered);
+ * - capacity: slots were freed and nothing became pending (a completion, a final failure);
  * - events: new events were committed (read them with eventList after your last seq);
  * - agents: the agent registry changed;
  * - reconnected: the signal channel was re-established after a loss; anything may have been
  *   missed, so act as if all of the above arrived.
  */
-export type StoreSignal = { kind: 'wake' } | { kind: 'events' } | { kind: 'agents' } | { kind: 'reconnected' };
+export type StoreSignal = { kind: 'wake' } | { kind: 'capacity' } | { kind: 'events' } | { kind: 'agents' } | { kind: 'reconnected' };
 
 export type TaskCreateResult =
-  | { created: true; task: TaskRecord; events: EventRecord[] }
+  /**
+   * `handOff`: the outcome of the task's `dispatch` transition, applied in the same commit
+   * right after the task was created (null when none was given). A conflict there leaves the
+   * task created and pending.
+   */
+  | { created: true; task: TaskRecord; events: EventRecord[]; handOff: TransitionResult | null }
   /** An idempotency key matched an existing task: nothing was written. */
   | { created: false; task: TaskRecord };
+
+export interface TaskToCreate {
+  task: NewTask;
+  events: NewEvent[];
+  /**
+   * A dispatch of the new task decided by the engine (direct hand-off), applied right after
+   * the insert in the same transaction: created and dispatched in one commit. Not applied when
+   * the task was not created (its idempotency key matched).
+   */
+  dispatch?: Transition;
+}
 
 export interface TaskListParams {
   statuses?: TaskStatus[];
@@ -174,13 +194,14 @@ export interface Store {
 
   // -- tasks --------------------------------------------------------------------------
   /**
-   * Creates tasks with their events (task.created) in one commit. A task whose
+   * Creates tasks with their events (task.created) in one commit, each then dispatched if it
+   * comes with a `dispatch` (see TaskToCreate). A task whose
    * idempotencyKey already exists is not written: its existing record is returned.
    * A task addressed to an agent that does not exist rejects the whole call with
    * FlotillaError UNKNOWN_AGENT, checked in the same write, so a concurrent agentDelete can
    * never leave a task for an agent that is gone.
    */
-  taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]>;
+  taskCreate(params: { tasks: TaskToCreate[] }): Promise<TaskCreateResult[]>;
   taskGet(params: { id: string }): Promise<TaskRecord | null>;
   /** The tasks that exist among `ids`, in no particular order (one read for many). */
   taskGetMany(params: { ids: string[] }): Promise<TaskRecord[]>;
@@ -250,7 +271,8 @@ export interface Store {
   concurrencyKeyInFlight(params: { keys: string[] }): Promise<Map<string, number>>;
 
   // -- events -------------------------------------------------------------------------
-  eventAppend(params: { events: NewEvent[] }): Promise<EventRecord[]>;
+  /** `durable: false` appends without waiting for the flush (progress events). */
+  eventAppend(params: { events: NewEvent[]; durable?: boolean }): Promise<EventRecord[]>;
   /** Events with seq > after, ascending, optionally for one task. */
   eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]>;
 

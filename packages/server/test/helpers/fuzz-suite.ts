@@ -244,10 +244,14 @@ class World {
     assert.fail(`the start of ${assignmentId} was accepted but not written within 5 s`);
   }
 
-  /** Waits for what an accepted request set going (dispatch; a socket start is written 10 ms after it is answered). */
+  /**
+   * Waits for what an accepted request set going: dispatch, and the starts the engine
+   * writes a few ms after answering them (engine/deferred-starts.ts), on either transport.
+   */
   async settle(ms = 0): Promise<void> {
     await this.h.engine.dispatcher.idle();
     if (ms > 0) await sleep(ms);
+    await this.h.engine.workers.flushStarts();
     await this.h.engine.dispatcher.idle();
   }
 

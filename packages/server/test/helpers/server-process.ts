@@ -49,3 +49,15 @@ export async function startServerProcess(params: { database: string; env?: Recor
     },
   };
 }
+
+/** One API call to a server process as the admin, with a 10 s timeout; the body parsed. */
+export async function callServer(server: ServerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${server.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}

@@ -1,6 +1,7 @@
 // A bare client of the WebSocket protocol (docs/protocol.md §11) for tests: requests get
-// their replies by id, whole (`re`, `ok`, `status`, `result` or `error`); pushes queue up
-// until a test takes them.
+// their replies by id, whole (`re`, `ok`, `status`, `result` or `error`), also out of a
+// coalesced `replies` frame; pushes queue up until a test takes them. Every frame received
+// is kept, as received, in `frames`.
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { TOKEN, type Harness } from './harness.ts';
@@ -9,6 +10,7 @@ export type Frame = Record<string, any>;
 
 export class SocketClient {
   readonly ws: WebSocket;
+  readonly frames: Frame[] = [];
   readonly #replies = new Map<unknown, Frame>();
   readonly #pushes: Frame[] = [];
   readonly #waiters: Array<() => void> = [];
@@ -18,8 +20,9 @@ export class SocketClient {
     this.ws = ws;
     ws.on('message', (data) => {
       const frame = JSON.parse(String(data)) as Frame;
+      this.frames.push(frame);
       if ('push' in frame) this.#pushes.push(frame);
-      else this.#replies.set(frame.re, frame);
+      else for (const reply of 'replies' in frame ? frame.replies as Frame[] : [frame]) this.#replies.set(reply.re, reply);
       for (const w of this.#waiters.splice(0)) w();
     });
   }
@@ -53,6 +56,16 @@ export class SocketClient {
     const id = this.#nextId++;
     this.ws.send(JSON.stringify({ op, id, ...fields }));
     return this.#until(() => this.#replies.get(id), `the reply to ${op}`);
+  }
+
+  /** The reply with this id, once it has come. */
+  reply(id: unknown): Promise<Frame> {
+    return this.#until(() => this.#replies.get(id), `the reply to ${JSON.stringify(id)}`);
+  }
+
+  /** Whether a reply with this id has come. */
+  answered(id: unknown): boolean {
+    return this.#replies.has(id);
   }
 
   /** Sends a raw text frame that has no id (not JSON, say) and resolves with the reply to it (`re: null`). */

@@ -1,17 +1,16 @@
 // The HTTP worker protocol (docs/protocol.md). Any language with an HTTP client can be a worker.
 
-import type { TaskErrorInfo } from '@flotilla/sdk';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
-import { toIso } from '../../engine/time.ts';
 import {
   assignmentCompleteSchema, assignmentFailSchema, assignmentHeartbeatSchema, assignmentParams,
-  assignmentProgressSchema, assignmentReplicaSchema, leaseSchema, registerReplicaSchema, replicaParams,
+  assignmentProgressSchema, assignmentReplicaSchema, leaseSchema, MAX_BATCH_ITEMS, registerReplicaSchema, replicaParams, type BatchOp,
 } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
+import { applyReport, type ReportFields } from '../reports.ts';
 import { issuedTokenView, replicaView } from '../views.ts';
 
 export function workerRoutes(app: FastifyInstance, engine: Engine): void {
@@ -19,12 +18,13 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   const heartbeatIntervalMs = heartbeatInterval(leaseMs, replicaTtlMs);
   // The largest request body: a worker checks a result against it before sending (protocol.md §5).
   const maxMessageBytes = engine.ctx.config.bodyLimitBytes;
+  // The register answer also says how many reports one batch may carry (`maxBatchItems`: report-batch.ts).
 
   app.post<{ Body: { agent: string; replicaId?: string; site?: string; maxConcurrency?: number } }>('/workers/register', {
     schema: { summary: 'Register a replica (or re-register a known replica id after a reconnect)', tags: ['workers'], body: registerReplicaSchema, response: answers({ 201: 'WorkerRegistration' }) },
   }, async (request, reply) => {
     const { replica } = await engine.workers.register(principalOf(request), request.body);
-    return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, replicaTtlMs, heartbeatIntervalMs, maxMessageBytes });
+    return reply.code(201).send({ protocolVersion: PROTOCOL_VERSION, replica: replicaView(replica), leaseMs, replicaTtlMs, heartbeatIntervalMs, maxMessageBytes, maxBatchItems: MAX_BATCH_ITEMS });
   });
 
   app.post<{ Params: { replicaId: string }; Body: { max?: number; waitMs?: number } | undefined }>('/workers/:replicaId/lease', {
@@ -55,52 +55,23 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/start', {
-    schema: { summary: 'The handler started (dispatched → running; the timeout counts from here)', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema, response: answers({ 200: 'Ok' }) },
-  }, async (request) => {
-    await engine.workers.start(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId });
-    return { ok: true };
-  });
-
-  const heartbeat = async (principal: ReturnType<typeof principalOf>, assignmentId: string, body: { replicaId: string; percent?: number; message?: string }) => {
-    const reply = await engine.workers.heartbeat(principal, { assignmentId, ...body });
-    return { leaseExpiresAt: toIso(reply.leaseExpiresAt), cancelRequested: reply.cancelRequested };
+  // The reports: each route runs applyReport, as each item of a report batch does (report-batch.ts).
+  const report = (op: BatchOp) => async (request: FastifyRequest<{ Params: { assignmentId: string }; Body: { replicaId: string } & ReportFields }>) => {
+    const { replicaId, ...fields } = request.body;
+    return applyReport(engine, principalOf(request), op, request.params.assignmentId, replicaId, fields);
   };
+  const reportRoute = (op: BatchOp, summary: string, body: object, answer: 'Ok' | 'LeaseRenewal') =>
+    app.post(`/assignments/:assignmentId/${op}`, { schema: { summary, tags: ['workers'], params: assignmentParams, body, response: answers({ 200: answer }) } }, report(op));
 
-  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; percent?: number; message?: string } }>('/assignments/:assignmentId/heartbeat', {
-    schema: { summary: 'Renew the lease (optionally with progress); says whether cancellation was requested', tags: ['workers'], params: assignmentParams, body: assignmentHeartbeatSchema, response: answers({ 200: 'LeaseRenewal' }) },
-  }, async (request) => heartbeat(principalOf(request), request.params.assignmentId, request.body));
-
-  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; percent: number; message?: string } }>('/assignments/:assignmentId/progress', {
-    schema: { summary: 'Report progress 0..100 with a message (also renews the lease)', tags: ['workers'], params: assignmentParams, body: assignmentProgressSchema, response: answers({ 200: 'LeaseRenewal' }) },
-  }, async (request) => heartbeat(principalOf(request), request.params.assignmentId, request.body));
-
-  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; result?: unknown } }>('/assignments/:assignmentId/complete', {
-    schema: { summary: 'Complete the attempt with a JSON result (409 if the assignment is no longer current)', tags: ['workers'], params: assignmentParams, body: assignmentCompleteSchema, response: answers({ 200: 'Ok' }) },
-  }, async (request) => {
-    await engine.workers.complete(principalOf(request), {
-      assignmentId: request.params.assignmentId, replicaId: request.body.replicaId, result: (request.body.result ?? null) as never,
-    });
-    return { ok: true };
-  });
-
-  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string; error: TaskErrorInfo; retryable?: boolean } }>('/assignments/:assignmentId/fail', {
-    schema: { summary: 'Fail the attempt; retried with backoff unless retryable is false or attempts are used up', tags: ['workers'], params: assignmentParams, body: assignmentFailSchema, response: answers({ 200: 'Ok' }) },
-  }, async (request) => {
-    await engine.workers.fail(principalOf(request), {
-      assignmentId: request.params.assignmentId, replicaId: request.body.replicaId, error: request.body.error, retryable: request.body.retryable ?? true,
-    });
-    return { ok: true };
-  });
+  reportRoute('start', 'The handler started (dispatched → running; the timeout counts from here)', assignmentReplicaSchema, 'Ok');
+  reportRoute('heartbeat', 'Renew the lease (optionally with progress); says whether cancellation was requested', assignmentHeartbeatSchema, 'LeaseRenewal');
+  reportRoute('progress', 'Report progress 0..100 with a message (also renews the lease)', assignmentProgressSchema, 'LeaseRenewal');
+  reportRoute('complete', 'Complete the attempt with a JSON result (409 if the assignment is no longer current)', assignmentCompleteSchema, 'Ok');
+  reportRoute('fail', 'Fail the attempt; retried with backoff unless retryable is false or attempts are used up', assignmentFailSchema, 'Ok');
 
   app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/token', {
     schema: { summary: "A scoped token for the attempt's own task tree: submit children and read the tree with it", tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema, response: answers({ 201: 'IssuedToken' }) },
   }, async (request, reply) => reply.code(201).send(issuedTokenView(await engine.workers.assignmentToken(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId }))));
 
-  app.post<{ Params: { assignmentId: string }; Body: { replicaId: string } }>('/assignments/:assignmentId/cancelled', {
-    schema: { summary: 'Acknowledge a requested cancellation: the worker stopped; the task ends cancelled', tags: ['workers'], params: assignmentParams, body: assignmentReplicaSchema, response: answers({ 200: 'Ok' }) },
-  }, async (request) => {
-    await engine.workers.acknowledgeCancel(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId });
-    return { ok: true };
-  });
+  reportRoute('cancelled', 'Acknowledge a requested cancellation: the worker stopped; the task ends cancelled', assignmentReplicaSchema, 'Ok');
 }

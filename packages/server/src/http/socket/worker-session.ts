@@ -14,6 +14,12 @@
 // - Every reply carries the `status` its HTTP twin would answer with (an error's: its code's),
 //   and an op's `result` is its HTTP twin's body (docs/decisions.md 36): a caller gets the
 //   same answer whichever transport it uses.
+// - Each item of a `batch` frame is handled exactly as the same message arriving alone (the
+//   same path: validation, permission, hello, ordering, in-flight count, audit), in order;
+//   an item refused never affects another. Only a frame malformed as a whole is refused as one.
+// - Frames leave in the order they were written. Once the client has sent a `batch` frame
+//   (so it reads `replies` frames), the replies written in one event-loop turn leave as one
+//   `replies` frame; a client that never sends one gets one frame per reply, as always.
 
 import { ERROR_STATUS, type ErrorCode, type LeasedTask, type TaskSpec } from '@flotilla/sdk';
 import type { ValidateFunction } from 'ajv';
@@ -24,7 +30,7 @@ import { inadmissibleJson } from '../../core/json-limits.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { allows, type Action, type Principal } from '../../core/permissions.ts';
 import { toIso } from '../../engine/time.ts';
-import type { SocketOp } from '../../schemas/schemas.ts';
+import { BATCH_OPS, MAX_BATCH_ITEMS, type SocketOp } from '../../schemas/schemas.ts';
 import { issuedTokenView, replicaView, taskView } from '../views.ts';
 import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
@@ -51,33 +57,26 @@ export const CLOSE = {
 
 /** Requests being handled at once on one socket; beyond this the client is not waiting for replies. */
 const MAX_IN_FLIGHT = 1_000;
-/**
- * How long a received `start` waits before it is written. A task whose final report comes
- * within this time needs no `start` write at all (`complete` and `fail` apply from
- * `dispatched`): for quick tasks a third of their writes. The start is still known to the
- * server from the moment it arrives, and written at the latest when the window ends or the
- * socket closes, so an attempt whose worker died right after starting it is judged as
- * started (lost, and counted), never as undelivered.
- */
-const START_WRITE_DELAY_MS = 10;
-/** Per replica: the starts a closed session of it is still writing (see #onClose). */
 const startsBeingWritten = new Map<string, Promise<void>>();
 /** Replies queued for a client that does not read them. */
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
-type Message = { op: SocketOp; id: number | string } & Record<string, unknown>;
+/** The ops of requests (a `batch` frame is not one: its items are). */
+type RequestOp = Exclude<SocketOp, 'batch'>;
+type Message = { op: RequestOp; id: number | string } & Record<string, unknown>;
 
 /** What an op answers: the status and body its HTTP twin would answer with. */
 interface Answer { status: number; result: unknown }
 const ok = (result: unknown = { ok: true }, status = 200): Answer => ({ status, result });
 
 /** What each op requires (as the route table does for HTTP); worker ops also need a hello first. */
-const OP_ACTIONS: Record<SocketOp, Action> = {
+const OP_ACTIONS: Record<RequestOp, Action> = {
   hello: 'worker.work', start: 'worker.work', heartbeat: 'worker.work', progress: 'worker.work', complete: 'worker.work',
   fail: 'worker.work', cancelled: 'worker.work', token: 'worker.work', drain: 'worker.work',
   submit: 'task.submit', submitMany: 'task.submit', get: 'task.read', cancel: 'task.cancel',
 };
 const CLIENT_OPS = new Set<SocketOp>(['submit', 'submitMany', 'get', 'cancel']);
+const BATCHED_OPS = new Set<unknown>(BATCH_OPS);
 type Validators = Record<SocketOp, ValidateFunction>;
 
 export interface SessionHub {
@@ -104,11 +103,13 @@ export class WorkerSession {
   #inFlight = 0;
   #connectedSeq = 0;
   #draining = false;
-  /** Received `start`s not written yet (see START_WRITE_DELAY_MS), and the one timer for them. */
-  readonly #pendingStarts = new Set<string>();
-  #startTimer: NodeJS.Timeout | null = null;
   readonly #reauthenticate: () => Promise<Principal | null>;
   readonly #rateLimiter: RateLimiter;
+  /** The client has sent a `batch` frame, so it reads `replies` frames: replies are coalesced. */
+  #coalesce = false;
+  /** Replies written this turn and not sent yet (serialized), while coalescing. */
+  #queued: string[] = [];
+  #flushScheduled = false;
 
   constructor(params: {
     socket: WebSocket; engine: Engine; principal: Principal; validators: Validators; hub: SessionHub; log: FastifyBaseLogger;
@@ -142,19 +143,69 @@ export class WorkerSession {
     return this.#replicaId;
   }
 
-  /** Sends a server-initiated message; false when the socket can no longer take it. */
+  /** Sends a server-initiated message (after the replies written before it); false when the socket can no longer take it. */
   push(message: Record<string, unknown>): boolean {
+    this.#flush();
+    return this.#write(JSON.stringify(message));
+  }
+
+  #write(text: string): boolean {
     if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) return false;
     if (this.#socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.close(CLOSE.overloaded, 'the client does not read its messages');
       return false;
     }
-    this.#socket.send(JSON.stringify(message));
+    this.#socket.send(text);
     return true;
+  }
+
+  /** A reply: sent at once, or (coalescing) with the others of this turn. */
+  #sendReply(frame: Record<string, unknown>): void {
+    if (!this.#coalesce) {
+      this.push(frame);
+      return;
+    }
+    this.#queued.push(JSON.stringify(frame));
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  /**
+   * Sends the queued replies, in order: one alone as it is, several as `{"replies":[…]}`
+   * frames of at most MAX_BATCH_ITEMS replies and (unless one reply alone is larger) at most
+   * the server's own frame limit, so a client whose limit mirrors the server's reads them.
+   */
+  #flush(): void {
+    if (this.#queued.length === 0) return;
+    const texts = this.#queued;
+    this.#queued = [];
+    const limit = this.#engine.ctx.config.bodyLimitBytes;
+    const envelope = '{"replies":[]}'.length;
+    let frame: string[] = [];
+    let bytes = envelope;
+    const send = () => {
+      if (frame.length === 1) this.#write(frame[0]!);
+      else if (frame.length > 1) this.#write(`{"replies":[${frame.join(',')}]}`);
+      frame = [];
+      bytes = envelope;
+    };
+    for (const text of texts) {
+      const size = Buffer.byteLength(text) + (frame.length > 0 ? 1 : 0);
+      if (frame.length > 0 && (frame.length >= MAX_BATCH_ITEMS || bytes + size > limit)) send();
+      frame.push(text);
+      bytes += size;
+    }
+    send();
   }
 
   close(code: number, reason: string): void {
     if (this.#closed) return;
+    // Replies written before the close leave before it, as they did when each left at once.
+    this.#flush();
     this.#onClose();
     this.#socket.close(code, reason);
   }
@@ -167,7 +218,7 @@ export class WorkerSession {
       // A reconnection of this replica (on this node) judges its attempts only once these
       // starts are written: one the worker started must count as started. Ops still running
       // (a start being checked) finish first, so their starts are written too.
-      const written = Promise.all([...this.#chains.values()]).then(() => this.#writeStarts()).then(() => {
+      const written = Promise.all([...this.#chains.values()]).then(() => this.#engine.workers.flushStarts(replicaId)).then(() => {
         if (startsBeingWritten.get(replicaId) === written) startsBeingWritten.delete(replicaId);
       });
       startsBeingWritten.set(replicaId, written);
@@ -178,41 +229,22 @@ export class WorkerSession {
     if (this.#replicaId) this.#hub.detach(this.#replicaId, this);
   }
 
-  #deferStart(assignmentId: string): void {
-    this.#pendingStarts.add(assignmentId);
-    // Closed meanwhile: the close is writing pending starts once this op's chain is done.
-    if (this.#closed) return;
-    if (this.#startTimer === null) {
-      this.#startTimer = setTimeout(() => void this.#writeStarts(), START_WRITE_DELAY_MS);
-      this.#startTimer.unref();
-    }
-  }
-
-  /**
-   * Writes the starts still pending, each in its assignment's chain: a report that arrives
-   * meanwhile is decided only after the start is written, as if the start had been written
-   * when it arrived. Failures need no answer: the start was acknowledged when checked, and
-   * an attempt that ended meanwhile reaches the worker as a revoke push.
-   */
-  #writeStarts(): Promise<unknown> {
-    if (this.#startTimer) clearTimeout(this.#startTimer);
-    this.#startTimer = null;
-    const replicaId = this.#replicaId;
-    if (replicaId === null || this.#pendingStarts.size === 0) return Promise.resolve();
-    const ids = [...this.#pendingStarts];
-    this.#pendingStarts.clear();
-    return Promise.all(ids.map((assignmentId) => this.#chain(assignmentId, () => this.#engine.workers.start(this.#principal, { assignmentId, replicaId }).catch((err: unknown) => {
-      if (err instanceof FlotillaError && err.code === 'ASSIGNMENT_SUPERSEDED') return;
-      this.#log.warn({ err, assignmentId }, 'writing a start failed');
-    }))));
-  }
-
   #reply(id: number | string | null, answer: Answer): void {
-    this.push({ re: id, ok: true, status: answer.status, result: answer.result });
+    this.#sendReply({ re: id, ok: true, status: answer.status, result: answer.result });
   }
 
   #replyError(id: number | string | null, code: ErrorCode, message: string, details?: unknown): void {
-    this.push({ re: id, ok: false, status: ERROR_STATUS[code], error: { code, message, ...(details === undefined ? {} : { details }) } });
+    this.#sendReply({ re: id, ok: false, status: ERROR_STATUS[code], error: { code, message, ...(details === undefined ? {} : { details }) } });
+  }
+
+  /** Refuses a message its schema does not admit; false when it is admitted. */
+  #invalid(id: number | string | null, validate: ValidateFunction, message: unknown): boolean {
+    if (validate(message)) return false;
+    const first = validate.errors?.[0];
+    const property = first?.keyword === 'additionalProperties' ? ` (${String((first.params as { additionalProperty?: string }).additionalProperty)})` : '';
+    this.#replyError(id, 'VALIDATION_FAILED', `message${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}${property}`,
+      validate.errors?.map((e) => ({ path: e.instancePath, message: e.message })));
+    return true;
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -223,21 +255,45 @@ export class WorkerSession {
     } catch {
       return this.#replyError(null, 'INVALID_JSON', 'the message is not valid JSON');
     }
+    if ((message as { op?: unknown } | null)?.op === 'batch') return this.#onBatch(message);
+    this.#onRequest(message, false);
+  }
+
+  /**
+   * A `batch` frame: each item goes the way of a message arriving alone, in order. The frame
+   * is answered under its own id only when it is refused as a whole (its list is missing,
+   * empty, or longer than MAX_BATCH_ITEMS; its id or a field beside the list is wrong), and
+   * then none of its items is handled; otherwise only the items are answered.
+   */
+  #onBatch(message: unknown): void {
+    const raw = message as { id?: unknown; items?: unknown[] };
+    const id = typeof raw.id === 'number' || typeof raw.id === 'string' ? raw.id : null;
+    const problem = inadmissibleJson(raw.id);
+    if (problem !== null) return this.#replyError(id, 'VALIDATION_FAILED', problem);
+    if (this.#invalid(id, this.#validators.batch, message)) return;
+    this.#coalesce = true;
+    for (const item of raw.items!) {
+      // Closed by an item (too many requests unanswered): the rest is dropped with the socket.
+      if (this.#closed) return;
+      this.#onRequest(item, true);
+    }
+  }
+
+  /** One request, alone or as an item of a batch (which carries only BATCH_OPS). */
+  #onRequest(message: unknown, inBatch: boolean): void {
     const raw = message as { op?: unknown; id?: unknown } | null;
     const id = typeof raw?.id === 'number' || typeof raw?.id === 'string' ? raw.id : null;
     // The same rule as for HTTP bodies (core/json-limits.ts), before anything reads the message.
     const problem = inadmissibleJson(message);
     if (problem !== null) return this.#replyError(id, 'VALIDATION_FAILED', problem);
-    const validate = typeof raw?.op === 'string' && Object.hasOwn(this.#validators, raw.op) ? this.#validators[raw.op as SocketOp] : null;
+    if (inBatch && !BATCHED_OPS.has(raw?.op)) {
+      return this.#replyError(id, 'VALIDATION_FAILED', `a batch carries only the reports ${BATCH_OPS.join(', ')}; send ${JSON.stringify(raw?.op ?? null)} as a message of its own`);
+    }
+    const validate = typeof raw?.op === 'string' && raw.op !== 'batch' && Object.hasOwn(this.#validators, raw.op) ? this.#validators[raw.op as RequestOp] : null;
     if (!validate) {
       return this.#replyError(id, 'VALIDATION_FAILED', `unknown op ${JSON.stringify(raw?.op ?? null)}; expected one of ${Object.keys(this.#validators).join(', ')}`);
     }
-    if (!validate(message)) {
-      const first = validate.errors?.[0];
-      const property = first?.keyword === 'additionalProperties' ? ` (${String((first.params as { additionalProperty?: string }).additionalProperty)})` : '';
-      return this.#replyError(id, 'VALIDATION_FAILED', `message${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}${property}`,
-        validate.errors?.map((e) => ({ path: e.instancePath, message: e.message })));
-    }
+    if (this.#invalid(id, validate, message)) return;
     const m = message as Message;
     if (!allows(this.#principal, OP_ACTIONS[m.op])) {
       this.#audit(m, 403);
@@ -324,8 +380,8 @@ export class WorkerSession {
       case 'hello':
         return ok(await this.#helloOp(m), 201);
       case 'start':
-        await workers.startCheck(p, { assignmentId, replicaId });
-        this.#deferStart(assignmentId);
+        // Checked now, written by the engine later or not at all (engine/deferred-starts.ts).
+        await workers.start(p, { assignmentId, replicaId });
         return ok();
       case 'heartbeat': {
         // Also the replica's liveness: a worker heartbeats even when it holds nothing.
@@ -339,16 +395,12 @@ export class WorkerSession {
       }
       case 'complete':
         await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never });
-        // Applied: it stands for a start not written yet (a refused one leaves it pending).
-        this.#pendingStarts.delete(assignmentId);
         return ok();
       case 'fail':
         await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true });
-        this.#pendingStarts.delete(assignmentId);
         return ok();
       case 'cancelled':
         await workers.acknowledgeCancel(p, { assignmentId, replicaId });
-        this.#pendingStarts.delete(assignmentId);
         return ok();
       case 'token':
         return ok(issuedTokenView(await workers.assignmentToken(p, { assignmentId, replicaId })), 201);
@@ -406,6 +458,8 @@ export class WorkerSession {
       heartbeatIntervalMs,
       // The largest frame this server reads (ws maxPayload): a worker checks a report against it before sending.
       maxMessageBytes: this.#engine.ctx.config.bodyLimitBytes,
+      // This server reads `batch` frames of up to this many reports (a client sends them only then).
+      maxBatchItems: MAX_BATCH_ITEMS,
       held: { kept: held.kept.map((k) => ({ ...k, leaseExpiresAt: toIso(k.leaseExpiresAt) })), ended: held.ended, released: held.released },
     };
   }

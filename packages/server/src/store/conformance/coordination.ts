@@ -5,10 +5,10 @@
 
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { decideDispatch } from '../../core/task-machine.ts';
-import type { StoreSignal } from '../store.ts';
+import { decideComplete, decideDispatch } from '../../core/task-machine.ts';
+import type { Store, StoreSignal } from '../store.ts';
 import {
-  LEASE_MS, T0, agentRecord, createTasks, newTask, nextId, plainEvent, registerReplica, storeTest, type OpenStore,
+  LEASE_MS, T0, agentRecord, createTasks, dispatch, mustApply, newTask, nextId, plainEvent, registerReplica, storeTest, type OpenStore,
   ensureAgents,
 } from './harness.ts';
 
@@ -48,28 +48,42 @@ export function coordinationTests(open: OpenStore): void {
       assert.equal(await store.eventLastSeq(), all[all.length - 1]!.seq);
     });
 
-    storeTest(open, 'a reader following eventList(after) while writers commit concurrently never skips an event', async ({ store, peer }) => {
-      const other = peer ? await peer() : store;
+    storeTest(open, 'readers following eventList(after) on three nodes, with writers on all three, never skip an event and agree on the order', async ({ store, peer }) => {
+      // Three nodes where the store has peers (one process per node in production), else the one store three times.
+      const nodes = peer ? [store, await peer(), await peer()] : [store, store, store];
       await ensureAgents(store, ['alpha']);
-      const seen: number[] = [];
-      let last = 0;
       let writing = true;
-      const reader = (async () => {
-        while (writing) {
-          for (const e of await store.eventList({ after: last, limit: 1000 })) {
+      const follow = async (node: Store): Promise<number[]> => {
+        const seen: number[] = [];
+        let last = 0;
+        const drain = async (): Promise<void> => {
+          for (const e of await node.eventList({ after: last, limit: 1000 })) {
+            assert.ok(e.seq > last, `seq ${e.seq} after ${last}: in order`);
             seen.push(e.seq);
             last = e.seq;
           }
+        };
+        while (writing) {
+          await drain();
           await new Promise((r) => setImmediate(r));
         }
-      })();
-      await Promise.all([store, other].flatMap((s) => Array.from({ length: 40 }, () => createTasks(s, [newTask(), newTask()]))));
+        await drain();
+        return seen;
+      };
+      const followers = nodes.map(follow);
+      // Writers of every kind on every node: durable creates, relaxed claims and events, durable completions.
+      await Promise.all(nodes.flatMap((node, n) => Array.from({ length: 15 }, async (_, i) => {
+        const replica = await registerReplica(node, { agent: 'alpha', maxConcurrency: 5, id: `node${n}-replica${i}` });
+        const [task] = await createTasks(node, [newTask()]);
+        const live = await dispatch(node, task!, replica);
+        await node.eventAppend({ events: [plainEvent('conformance.note', { taskId: task!.id })], durable: false });
+        await mustApply(node, decideComplete({ task: live.task, assignment: live.assignment, result: { n, i }, now: T0 + 1 }));
+      })));
       writing = false;
-      await reader;
-      for (const e of await store.eventList({ after: last, limit: 1000 })) seen.push(e.seq);
+      const seen = await Promise.all(followers);
       const all = (await store.eventList({ after: 0, limit: 10_000 })).map((e) => e.seq);
-      assert.equal((await store.eventList({ after: 0, limit: 10_000 })).filter((e) => e.type === 'task.created').length, 160);
-      assert.deepEqual(seen, all, 'the follower saw every event, in order, exactly once');
+      assert.equal((await store.eventList({ after: 0, limit: 10_000 })).filter((e) => e.type === 'task.completed').length, 45);
+      for (const [i, s] of seen.entries()) assert.deepEqual(s, all, `the follower on node ${i} saw every event, in order, exactly once`);
     });
 
     storeTest(open, 'maintenance leadership: single-node always leads; with peers exactly one leads, and another takes over when it goes', async ({ store, peer }) => {

@@ -10,6 +10,7 @@
 import { describe } from 'node:test';
 import { assignmentTests } from './assignments.ts';
 import { coordinationTests } from './coordination.ts';
+import { handOffTests, transitionSetTests } from './hand-off.ts';
 import type { OpenStore } from './harness.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { registryTests } from './registry.ts';
@@ -22,6 +23,8 @@ export type { OpenStore, StoreUnderTest } from './harness.ts';
 export function runStoreConformance(name: string, open: OpenStore): void {
   describe(`store conformance: ${name}`, () => {
     taskTests(open);
+    handOffTests(open);
+    transitionSetTests(open);
     transitionTests(open);
     assignmentTests(open);
     registryTests(open);

@@ -105,8 +105,7 @@ export async function agentStats(db: Queryable, params: { agent: string; sample:
     run(db,
       `SELECT
          count(*) FILTER (WHERE status = 'completed') AS completed,
-         count(*) FILTER (WHERE status IN ('timed_out', 'lost')
-           OR (status = 'failed' AND (error ->> 'code') IS DISTINCT FROM 'DISPATCH_FAILED')) AS failed
+         count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'lost') AND counted) AS failed
        FROM assignments WHERE agent = $1::text`,
       [params.agent]),
   ]);

@@ -25,7 +25,7 @@ import { toJson } from './rows.ts';
 import { run, type Queryable } from './sql.ts';
 
 /** What a store write may announce on the schema's channel (see StoreSignal). */
-export type SignalKind = 'wake' | 'events' | 'agents';
+export type SignalKind = 'wake' | 'capacity' | 'events' | 'agents';
 
 /** An event to append, with its time. */
 export interface PendingEvent {

@@ -293,6 +293,17 @@ CREATE TABLE server_secrets (
 );
 `,
   },
+  {
+    version: 6,
+    name: 'assignments say whether they count',
+    sql: `
+-- An undone dispatch (the assignment never reached its replica) is kept in the history but
+-- is not a failed attempt. The transition says so (core/transition-kinds.ts); statistics read
+-- this column instead of recognising the undo by its error code.
+ALTER TABLE assignments ADD COLUMN counted boolean NOT NULL DEFAULT true;
+UPDATE assignments SET counted = false WHERE status = 'failed' AND (error ->> 'code') = 'DISPATCH_FAILED';
+`,
+  },
 ];
 
 /**

@@ -20,7 +20,7 @@ const MAX_BACKOFF_MS = 5_000;
 const HEALTH_INTERVAL_MS = 30_000;
 const HEALTH_TIMEOUT_MS = 10_000;
 
-const KINDS: ReadonlySet<string> = new Set(['wake', 'events', 'agents']);
+const KINDS: ReadonlySet<string> = new Set(['wake', 'capacity', 'events', 'agents']);
 
 type Listener = (signal: StoreSignal) => void;
 
@@ -176,7 +176,7 @@ export class Notifier {
   }
 
   #deliver(payload: string): void {
-    if (KINDS.has(payload)) this.#broadcast({ kind: payload as 'wake' | 'events' | 'agents' });
+    if (KINDS.has(payload)) this.#broadcast({ kind: payload as 'wake' | 'capacity' | 'events' | 'agents' });
   }
 
   #broadcast(signal: StoreSignal): void {

@@ -24,12 +24,12 @@
 
 import type pg from 'pg';
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type {
   AgentStats, ApiKeyRecord, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, NewReplica,
-  Store, StoreCapabilities, StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskListParams, TokenRevocation,
+  Store, StoreCapabilities, StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskToCreate, TaskListParams, TokenRevocation,
 } from '../store.ts';
 import {
   agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments,
@@ -57,8 +57,11 @@ import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { createTaskLists, createTasks, pruneTasks } from './task-writes.ts';
 import { applyTransitionLists, applyTransitions, transitionLocks } from './transitions.ts';
-import { WriteBatch, withEvents, type LockSet, type Mergeable, type WriteOp } from './write-batch.ts';
+import { WriteBatch, withEvents, type EnqueueOptions, type WriteOp } from './write-batch.ts';
 
+
+/** Heartbeats (lease renewals) commit without waiting for the flush (docs/decisions.md 41). */
+const RELAXED = { durable: false } as const;
 export interface OpenPostgresStoreParams {
   /** postgres:// or postgresql:// URL. */
   url: string;
@@ -165,9 +168,9 @@ export class PostgresStore implements Store {
   }
 
   /** Queues a write for the next group commit; `locks` are the shared counters it will write. */
-  #write<T, I = never>(op: WriteOp<T>, locks?: LockSet, merge?: Mergeable<I>): Promise<T> {
+  #write<T, I = never>(op: WriteOp<T>, options: EnqueueOptions<I> = {}): Promise<T> {
     if (this.#closed) return Promise.reject(storeClosed());
-    return this.#batch.enqueue(op, locks, merge);
+    return this.#batch.enqueue(op, options);
   }
 
   // -- lifecycle ----------------------------------------------------------------------
@@ -197,10 +200,14 @@ export class PostgresStore implements Store {
 
   // -- tasks --------------------------------------------------------------------------
 
-  taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]> {
+  taskCreate(params: { tasks: TaskToCreate[] }): Promise<TaskCreateResult[]> {
     if (params.tasks.length === 0) return this.#read(async () => []);
+    const dispatches = params.tasks.flatMap(({ dispatch }) => (dispatch ? [dispatch] : []));
     // One operation for the whole call: its tasks commit together or not at all.
-    return this.#write(createTasks(params.tasks), undefined, { kind: 'task_create', item: params.tasks, runMany: createTaskLists });
+    return this.#write(createTasks(params.tasks), {
+      merge: { kind: 'task_create', item: params.tasks, runMany: createTaskLists },
+      ...(dispatches.length > 0 ? { locks: transitionLocks(dispatches) } : {}),
+    });
   }
 
   taskGet(params: { id: string }): Promise<TaskRecord | null> {
@@ -236,7 +243,11 @@ export class PostgresStore implements Store {
   taskTransition(params: { transitions: Transition[] }): Promise<TransitionResult[]> {
     if (params.transitions.length === 0) return this.#read(async () => []);
     const { transitions } = params;
-    return this.#write(applyTransitions(transitions), transitionLocks(transitions), { kind: 'transitions', item: transitions, runMany: applyTransitionLists });
+    return this.#write(applyTransitions(transitions), {
+      locks: transitionLocks(transitions),
+      merge: { kind: 'transitions', item: transitions, runMany: applyTransitionLists },
+      durable: transitions.some((t) => t.durable),
+    });
   }
 
   taskCountByStatus(params: { agent?: string }): Promise<Record<TaskStatus, number>> {
@@ -268,7 +279,7 @@ export class PostgresStore implements Store {
   }
 
   assignmentHeartbeat(params: HeartbeatParams): Promise<HeartbeatResult> {
-    return this.#write(heartbeat(params));
+    return this.#write(heartbeat(params), RELAXED);
   }
 
   agentStats(params: { agent: string; sample: number }): Promise<AgentStats> {
@@ -304,7 +315,7 @@ export class PostgresStore implements Store {
   // -- replicas -----------------------------------------------------------------------
 
   replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<{ replica: ReplicaRecord; events: EventRecord[] }> {
-    return this.#write(registerReplica(params.replica, params.event), { replicas: [params.replica.id] });
+    return this.#write(registerReplica(params.replica, params.event), { locks: { replicas: [params.replica.id] } });
   }
 
   replicaGet(params: { id: string }): Promise<ReplicaRecord | null> {
@@ -318,11 +329,11 @@ export class PostgresStore implements Store {
   replicaTouch(params: { ids: string[]; at: Millis }): Promise<void> {
     if (params.ids.length === 0) return this.#read(async () => undefined);
     const ids = [...new Set(params.ids)];
-    return this.#write(touchReplicas(ids, params.at), { replicas: ids });
+    return this.#write(touchReplicas(ids, params.at), { locks: { replicas: ids }, durable: false });
   }
 
   replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }> {
-    return this.#write(setReplicaStatus(params, this.#now), { replicas: [params.id] });
+    return this.#write(setReplicaStatus(params, this.#now), { locks: { replicas: [params.id] } });
   }
 
   replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]> {
@@ -364,9 +375,9 @@ export class PostgresStore implements Store {
 
   // -- events -------------------------------------------------------------------------
 
-  eventAppend(params: { events: NewEvent[] }): Promise<EventRecord[]> {
+  eventAppend(params: { events: NewEvent[]; durable?: boolean }): Promise<EventRecord[]> {
     if (params.events.length === 0) return this.#read(async () => []);
-    return this.#write(async () => withEvents(stamp(params.events, this.#now()), [], (records) => records));
+    return this.#write(async () => withEvents(stamp(params.events, this.#now()), [], (records) => records), { durable: params.durable ?? true });
   }
 
   eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]> {

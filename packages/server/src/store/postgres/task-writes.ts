@@ -3,9 +3,11 @@
 // inside the batch's transaction.
 
 import { FlotillaError } from '../../core/errors.ts';
-import type { NewEvent, NewTask } from '../../core/types.ts';
-import type { TaskCreateResult } from '../store.ts';
+import type { NewTask, TransitionResult } from '../../core/types.ts';
+import type { TaskCreateResult, TaskToCreate } from '../store.ts';
 import { stamp, type PendingEvent } from './events.ts';
+import type { AppliedTransition } from './transition-set.ts';
+import { applyAll } from './transitions.ts';
 import { TASK_RECORD_SELECT, taskRecordFromRow, toJson, toJsonOrNull } from './rows.ts';
 import { run, type Queryable } from './sql.ts';
 import { refused, type WriteOutcome } from './write-batch.ts';
@@ -108,8 +110,6 @@ function stringArray(v: unknown): string[] {
   return v.map(String);
 }
 
-type TaskToCreate = { task: NewTask; events: NewEvent[] };
-
 /** One taskCreate call: its tasks commit together or not at all. */
 export function createTasks(tasks: readonly TaskToCreate[]) {
   return async (tx: Queryable): Promise<WriteOutcome<TaskCreateResult[]>> => {
@@ -166,13 +166,26 @@ async function createdOutcomes(tx: Queryable, lists: ReadonlyArray<readonly Task
       existing.set(record.idempotencyKey ?? '', record);
     }
   }
+  // Hand-offs (TaskToCreate.dispatch) of the tasks created, after all of the inserts: one set
+  // statement for all of them, as a dispatch pass's claims are.
+  const dispatches = tasks.flatMap(({ task, dispatch }) => (dispatch && seqs.has(task.id) ? [dispatch] : []));
+  const applied = new Map<string, AppliedTransition>();
+  if (dispatches.length > 0) (await applyAll(tx, dispatches)).forEach((a, i) => applied.set(dispatches[i]!.taskId, a));
   return lists.map((list): WriteOutcome<TaskCreateResult[]> => {
     const pending: PendingEvent[] = [];
-    for (const { task, events } of list) if (seqs.has(task.id)) pending.push(...stamp(events, task.createdAt));
+    let undispatched = false;
+    for (const { task, events } of list) {
+      if (!seqs.has(task.id)) continue;
+      pending.push(...stamp(events, task.createdAt));
+      const handOff = applied.get(task.id);
+      if (handOff?.ok) pending.push(...handOff.events);
+      else undispatched = true;
+    }
     return {
       ok: true,
       events: pending,
-      signals: list.some(({ task }) => seqs.has(task.id)) ? ['wake'] : [],
+      // Other nodes' dispatchers look for work only when something is left pending.
+      signals: undispatched ? ['wake'] : [],
       result: (records) => {
         let next = 0;
         return list.map(({ task, events }): TaskCreateResult => {
@@ -180,7 +193,15 @@ async function createdOutcomes(tx: Queryable, lists: ReadonlyArray<readonly Task
           if (seq !== undefined) {
             const mine = records.slice(next, next + events.length);
             next += events.length;
-            return { created: true, task: { ...task, seq }, events: mine };
+            const a = applied.get(task.id);
+            let handOff: TransitionResult | null = null;
+            if (a?.ok) {
+              handOff = { ok: true, events: records.slice(next, next + a.events.length) };
+              next += a.events.length;
+            } else if (a) {
+              handOff = { ok: false, conflict: a.conflict };
+            }
+            return { created: true, task: { ...task, seq }, events: mine, handOff };
           }
           const found = task.idempotencyKey === null ? undefined : existing.get(task.idempotencyKey);
           if (!found) throw new FlotillaError('INTERNAL', `task ${task.id} was neither created nor matched by its idempotency key`);

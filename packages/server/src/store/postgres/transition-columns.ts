@@ -35,4 +35,5 @@ export const ASSIGNMENT_PATCH_COLUMNS = {
   leaseExpiresAt: ['lease_expires_at', 'bigint'],
   deadlineAt: ['deadline_at', 'bigint'],
   error: ['error', 'jsonb'],
+  counted: ['counted', 'boolean'],
 } as const satisfies Record<keyof AssignmentPatch, Column>;

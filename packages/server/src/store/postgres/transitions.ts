@@ -33,7 +33,7 @@
 // a follow-up statement (this transaction holds its row lock, so the count cannot change).
 
 import type { ConflictReason, Transition, TransitionResult } from '../../core/types.ts';
-import { stamp, type PendingEvent } from './events.ts';
+import { stamp, type PendingEvent, type SignalKind } from './events.ts';
 import { applyClaimSet, applyTransitionSet, claimEligible, setEligible, shapeOf, type AppliedTransition } from './transition-set.ts';
 import { toJsonOrNull } from './rows.ts';
 import { ASSIGNMENT_PATCH_COLUMNS, PAYLOAD_PATCH_COLUMNS, TASK_PATCH_COLUMNS, type Column } from './transition-columns.ts';
@@ -91,7 +91,8 @@ export function transitionStatement(t: Transition): TransitionStatement {
   const ctes: string[] = [];
   const guards: TransitionStatement['guards'] = [];
   const taskId = p.add(t.taskId, 'text');
-  const claim = t.fromStatus === 'pending' && t.assignmentInsert !== undefined;
+  // A claim never waits on a task another node is claiming: it reports the conflict at once.
+  const claim = t.kind === 'dispatch';
 
   ctes.push(`g_task AS MATERIALIZED (
     SELECT id FROM tasks
@@ -247,14 +248,15 @@ export function applyTransitionLists(lists: ReadonlyArray<readonly Transition[]>
       const mine = applied.slice(offset, offset + transitions.length);
       offset += transitions.length;
       const pending: PendingEvent[] = [];
-      let wake = false;
+      let wake: SignalKind | null = null;
       transitions.forEach((t, i) => {
         const result = mine[i]!;
         if (!result.ok) return;
         pending.push(...result.events);
-        if (t.slotRelease || t.set.status === 'pending') wake = true;
+        if (t.queuesTask) wake = 'wake';
+        else if (t.wakesDispatcher) wake ??= 'capacity';
       });
-      return withEvents(pending, wake ? ['wake'] : [], (records) => {
+      return withEvents(pending, wake ? [wake] : [], (records) => {
         let next = 0;
         return mine.map((result): TransitionResult => {
           if (!result.ok) return result;
@@ -274,7 +276,8 @@ export function applyTransitionLists(lists: ReadonlyArray<readonly Transition[]>
  * Runs follow the order of the calls, so claims and releases on one replica meet in the order
  * they were queued, exactly as one at a time.
  */
-async function applyAll(tx: Queryable, transitions: readonly Transition[]): Promise<AppliedTransition[]> {
+/** Applies transitions in order, runs of one shape as one set statement; one result per transition. */
+export async function applyAll(tx: Queryable, transitions: readonly Transition[]): Promise<AppliedTransition[]> {
   const perTask = new Map<string, number>();
   for (const t of transitions) perTask.set(t.taskId, (perTask.get(t.taskId) ?? 0) + 1);
   const shape = (t: Transition): string | null => (perTask.get(t.taskId) === 1 && (claimEligible(t) || setEligible(t)) ? shapeOf(t) : null);

@@ -35,7 +35,10 @@
 //   anything, like AGENT_EXISTS), which needs no rollback.
 // - Operations must therefore be repeatable: they only issue statements on the transaction
 //   they are given and compute their result from what those return.
-// - A promise settles only after the COMMIT that made its writes durable. If BEGIN, COMMIT or
+// - Durability per batch: a batch with one durable operation commits with the server's
+//   `synchronous_commit`; a batch of relaxed operations only (claims, starts, heartbeats,
+//   progress) sets it off for its transaction (see EnqueueOptions.durable).
+// - A promise settles only after the COMMIT that made its writes durable (or, relaxed, committed). If BEGIN, COMMIT or
 //   the connection fails, every operation of the batch rejects (with STORE_UNAVAILABLE for a
 //   connection failure; the outcome of a COMMIT whose answer was lost is unknown).
 // - A batch the database aborted to break a deadlock (another process held rows this batch
@@ -53,6 +56,7 @@ import { appendEvents, type PendingEvent, type SignalKind } from './events.ts';
 import { isUnavailableError, isRetryableError, storeClosed, toStoreError } from './errors.ts';
 import { countedQueryable, run, runOnce, type Queryable } from './sql.ts';
 import { counterZero, type StoreCounters } from '../counters.ts';
+import { mergeGroup } from '../merge-group.ts';
 
 /** What an operation did: its events and signals, and how to build its result once they have seqs. */
 export type WriteOutcome<T> =
@@ -94,8 +98,21 @@ export interface Mergeable<I> {
   runMany: (items: readonly I[]) => (tx: Queryable) => Promise<Array<WriteOutcome<unknown>>>;
 }
 
+/** How an operation is queued: its counters, how it merges, and whether it must be flushed. */
+export interface EnqueueOptions<I> {
+  locks?: LockSet | undefined;
+  merge?: Mergeable<I> | undefined;
+  /**
+   * False for a relaxed write (docs/decisions.md 41): a batch of relaxed operations only
+   * commits with `synchronous_commit` off (committed and visible at once, in the WAL
+   * without waiting for its flush; a later durable commit flushes it too). Default true.
+   */
+  durable?: boolean;
+}
+
 interface QueuedOp {
   run: WriteOp<unknown>;
+  durable: boolean;
   locks: LockSet | undefined;
   merge: Mergeable<unknown> | undefined;
   resolve: (value: unknown) => void;
@@ -157,10 +174,13 @@ export class WriteBatch {
     return this.#commits;
   }
 
-  enqueue<T, I = never>(run: WriteOp<T>, locks?: LockSet, merge?: Mergeable<I>): Promise<T> {
+  enqueue<T, I = never>(run: WriteOp<T>, options: EnqueueOptions<I> = {}): Promise<T> {
     if (this.#closed) return Promise.reject(storeClosed());
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run, locks, merge: merge as Mergeable<unknown> | undefined, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({
+        run, durable: options.durable ?? true, locks: options.locks, merge: options.merge as Mergeable<unknown> | undefined,
+        resolve: resolve as (value: unknown) => void, reject,
+      });
       this.#schedule();
     });
   }
@@ -285,7 +305,8 @@ export class WriteBatch {
     client.on('error', onError);
     let broken: Error | undefined;
     try {
-      await runOnce(tx, 'BEGIN');
+      // One round trip either way: the SET rides in the same simple query as the BEGIN.
+      await runOnce(tx, ops.some((op) => op.durable) ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit TO OFF');
       await this.#lockCounters(tx, ops);
       const outcomes: Array<WriteOutcome<unknown>> = [];
       for (let i = 0; i < ops.length; i++) {
@@ -356,14 +377,6 @@ function writesCounters(op: QueuedOp): boolean {
   return (op.locks?.replicas?.length ?? 0) > 0 || (op.locks?.keys?.length ?? 0) > 0;
 }
 
-/** How many operations from `i` on run as one merged operation (1: just this one). */
-function mergeGroup(ops: readonly QueuedOp[], i: number): number {
-  const kind = ops[i]!.merge?.kind;
-  if (kind === undefined) return 1;
-  let n = 1;
-  while (i + n < ops.length && ops[i + n]!.merge?.kind === kind) n++;
-  return n;
-}
 
 const LOCK_COUNTERS_SQL = `
 WITH replicas_locked AS MATERIALIZED (

@@ -280,6 +280,27 @@ CREATE TABLE server_secrets (
 ) STRICT;
 `,
   },
+  {
+    version: 6,
+    name: 'assignments say whether they count',
+    sql: `
+-- An undone dispatch (the assignment never reached its replica) is kept in the history but
+-- is not a failed attempt. The transition says so (core/transition-kinds.ts); statistics read
+-- this column instead of recognising the undo by its error code.
+ALTER TABLE assignments ADD COLUMN counted INTEGER NOT NULL DEFAULT 1 CHECK (counted IN (0, 1));
+UPDATE assignments SET counted = 0 WHERE status = 'failed' AND json_extract(error, '$.code') = 'DISPATCH_FAILED';
+`,
+  },
+  {
+    version: 7,
+    name: 'one claim index',
+    sql: `
+-- Every queue, the capability-routed one included (agent IS NULL), is read through
+-- tasks_pending_agent_order; this global one was never used by a query, yet every submit
+-- inserted into it and every claim deleted from it (as on PostgreSQL, which never had it).
+DROP INDEX tasks_pending_order;
+`,
+  },
 ];
 
 /**

@@ -21,7 +21,7 @@ import type {
 } from '../../core/types.ts';
 import type { StoreSignal, NewReplica,
   AgentStats, ApiKeyRecord, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, Store,
-  StoreCapabilities, TaskCandidatesParams, TaskCreateResult, TaskListParams, TokenRevocation,
+  StoreCapabilities, TaskCandidatesParams, TaskCreateResult, TaskListParams, TaskToCreate, TokenRevocation,
 } from '../store.ts';
 import { TASK_STATUSES } from '@flotilla/sdk';
 import {
@@ -37,8 +37,9 @@ import {
 import { StatementCache, type CountedStatement } from './statement-cache.ts';
 import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
-import { applyTransition, insertEvents } from './transitions.ts';
-import { WriteBatch, refuse, type Refusal } from './write-batch.ts';
+import { insertEvents } from './transitions.ts';
+import { WriteBatch, refuse, type Mergeable, type Refusal } from './write-batch.ts';
+import { applyTransitionSet, insertEventRows } from './transition-set.ts';
 
 export interface OpenSqliteStoreParams {
   /** A file path, or ':memory:' (tests). */
@@ -64,6 +65,8 @@ export async function openSqliteStore(params: OpenSqliteStoreParams): Promise<Sq
 }
 
 const LIVE_ASSIGNMENT = `status IN ('dispatched', 'running')`;
+/** Heartbeats, progress and liveness commit without an fsync (docs/decisions.md 41). */
+const RELAXED = { durable: false } as const;
 
 const TASK_INSERT_COLUMNS = [
   'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key', 'attempt', 'max_attempts',
@@ -92,6 +95,16 @@ function dueFromRow(row: Row): DueAssignment {
   return { task: taskHeadFromRow(row, 't_'), assignment: assignmentFromRow(row, 'a_') };
 }
 
+/** Cuts the results of merged calls back into one list per call. */
+function splitResults<T>(lists: ReadonlyArray<readonly unknown[]>, results: T[]): T[][] {
+  let next = 0;
+  return lists.map((list) => {
+    const mine = results.slice(next, next + list.length);
+    next += list.length;
+    return mine;
+  });
+}
+
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { multiNode: false, crossNodeNotify: false };
   readonly #db: DatabaseSync;
@@ -103,10 +116,14 @@ export class SqliteStore implements Store {
   #closed = false;
 
   /** Use openSqliteStore(): the database must be configured and migrated first. */
-  constructor(db: DatabaseSync, options: { maxBatchOps?: number; now?: () => Millis } = {}) {
+  constructor(db: DatabaseSync, options: { maxBatchOps?: number; now?: () => Millis; synchronous?: SynchronousMode } = {}) {
     this.#db = db;
     this.#cache = new StatementCache(db, this.#counters);
-    this.#batch = new WriteBatch(db, { counters: this.#counters, ...(options.maxBatchOps === undefined ? {} : { maxOps: options.maxBatchOps }) });
+    this.#batch = new WriteBatch(db, {
+      counters: this.#counters,
+      synchronous: options.synchronous ?? 'FULL',
+      ...(options.maxBatchOps === undefined ? {} : { maxOps: options.maxBatchOps }),
+    });
     this.#now = options.now ?? Date.now;
   }
 
@@ -138,8 +155,9 @@ export class SqliteStore implements Store {
     }
   }
 
-  #write<T>(fn: () => T | Refusal): Promise<T> {
-    return this.#batch.enqueue(fn);
+  /** Queues a write for the next group commit; `durable: false` for a relaxed write (write-batch.ts). */
+  #write<T, I = never>(fn: () => T | Refusal, options: { durable?: boolean; merge?: Mergeable<I> } = {}): Promise<T> {
+    return this.#batch.enqueue(fn, options);
   }
 
   // -- lifecycle ----------------------------------------------------------------------
@@ -162,24 +180,65 @@ export class SqliteStore implements Store {
 
   // -- tasks --------------------------------------------------------------------------
 
-  taskCreate(params: { tasks: Array<{ task: NewTask; events: NewEvent[] }> }): Promise<TaskCreateResult[]> {
+  taskCreate(params: { tasks: TaskToCreate[] }): Promise<TaskCreateResult[]> {
     if (params.tasks.length === 0) return this.#read(() => []);
-    // One operation for the whole call: its tasks commit together or not at all.
-    return this.#write(() => {
-      // In the same write as the insert, and before any of it: a delete of the agent is
-      // either before (refused here, nothing written) or after (refused there, since these
-      // tasks are then unfinished).
-      const agentExists = this.#sql('SELECT 1 AS one FROM agents WHERE name = ?');
-      for (const { task } of params.tasks) {
-        if (task.agent !== null && !agentExists.get(task.agent)) {
-          return refuse(new FlotillaError('UNKNOWN_AGENT', `no agent named "${task.agent}" is registered`));
-        }
-      }
-      return params.tasks.map(({ task, events }) => this.#createTask(task, events));
+    // One operation for the whole call (its tasks commit together or not at all), merged with
+    // the other calls queued beside it: their events and hand-offs are written together.
+    const { tasks } = params;
+    return this.#write(() => this.#createLists([tasks])[0]!, {
+      merge: { kind: 'task_create', item: tasks, runMany: (lists) => this.#createLists(lists) },
     });
   }
 
-  #createTask(task: NewTask, events: NewEvent[]): TaskCreateResult {
+  /**
+   * The tasks of several taskCreate calls, in call order: each call refused as a whole
+   * (UNKNOWN_AGENT) before any of its tasks is written, or created; then every created
+   * task's events in order, then the hand-offs as one set of transitions (transition-set.ts).
+   */
+  #createLists(lists: ReadonlyArray<readonly TaskToCreate[]>): Array<TaskCreateResult[] | Refusal> {
+    // In the same write as the insert, and before any of it: a delete of the agent is
+    // either before (refused here, nothing written) or after (refused there, since these
+    // tasks are then unfinished).
+    const agentExists = this.#sql('SELECT 1 AS one FROM agents WHERE name = ?');
+    const known = new Set<string>();
+    const out: Array<TaskCreateResult[] | Refusal> = [];
+    const events: Array<{ event: NewEvent; at: Millis }> = [];
+    const handOffs: Array<{ result: Extract<TaskCreateResult, { created: true }>; dispatch: Transition }> = [];
+    const created: Array<{ result: Extract<TaskCreateResult, { created: true }>; count: number }> = [];
+    for (const list of lists) {
+      const missing = list.find(({ task }) => {
+        if (task.agent === null || known.has(task.agent)) return false;
+        if (!agentExists.get(task.agent)) return true;
+        known.add(task.agent);
+        return false;
+      });
+      if (missing) {
+        out.push(refuse(new FlotillaError('UNKNOWN_AGENT', `no agent named "${missing.task.agent}" is registered`)));
+        continue;
+      }
+      out.push(list.map(({ task, events: mine, dispatch }) => {
+        const result = this.#createTask(task);
+        if (!result.created) return result;
+        for (const event of mine) events.push({ event, at: task.createdAt });
+        created.push({ result, count: mine.length });
+        if (dispatch) handOffs.push({ result, dispatch });
+        return result;
+      }));
+    }
+    const records = insertEventRows(this.#cache, events);
+    let next = 0;
+    for (const { result, count } of created) {
+      result.events = records.slice(next, next + count);
+      next += count;
+    }
+    if (handOffs.length > 0) {
+      applyTransitionSet(this.#cache, handOffs.map((h) => h.dispatch)).forEach((r, i) => (handOffs[i]!.result.handOff = r));
+    }
+    return out;
+  }
+
+  /** Inserts the task (its events are the caller's), or returns the task its idempotency key names. */
+  #createTask(task: NewTask): TaskCreateResult {
     if (task.idempotencyKey !== null) {
       const row = this.#sql(
         `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id WHERE t.idempotency_key = ?`,
@@ -214,7 +273,7 @@ export class SqliteStore implements Store {
       task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent,
     );
     const seq = Number(inserted.lastInsertRowid);
-    return { created: true, task: { ...task, seq }, events: insertEvents(this.#cache, events, task.createdAt) };
+    return { created: true, task: { ...task, seq }, events: [], handOff: null };
   }
 
   taskGet(params: { id: string }): Promise<TaskRecord | null> {
@@ -259,9 +318,14 @@ export class SqliteStore implements Store {
 
   taskTransition(params: { transitions: Transition[] }): Promise<TransitionResult[]> {
     if (params.transitions.length === 0) return this.#read(() => []);
-    // One batch operation; each transition has its own nested savepoint, so a conflict undoes
-    // only that transition. An unexpected error rejects the call and undoes all of it.
-    return this.#write(() => params.transitions.map((t) => applyTransition(this.#cache, t)));
+    // One batch operation, merged with the other calls queued beside it (transition-set.ts):
+    // a conflict undoes only its own transition. An unexpected error rejects the call and
+    // undoes all of it (the batch reruns the others without it).
+    const { transitions } = params;
+    return this.#write(() => applyTransitionSet(this.#cache, transitions), {
+      durable: transitions.some((t) => t.durable),
+      merge: { kind: 'transitions', item: transitions, runMany: (lists) => splitResults(lists, applyTransitionSet(this.#cache, lists.flat())) },
+    });
   }
 
   taskCountByStatus(params: { agent?: string }): Promise<Record<TaskStatus, number>> {
@@ -369,7 +433,7 @@ export class SqliteStore implements Store {
       const assignment = assignmentFromRow(row);
       const task = this.#sql('SELECT cancel_requested_at FROM tasks WHERE id = ?').get(assignment.taskId);
       return { ok: true, cancelRequested: task !== undefined && task.cancel_requested_at !== null, assignment };
-    });
+    }, RELAXED);
   }
 
   /**
@@ -398,8 +462,7 @@ export class SqliteStore implements Store {
       const outcomes = this.#sql(
         `SELECT
            COUNT(*) FILTER (WHERE status = 'completed') AS completed,
-           COUNT(*) FILTER (WHERE status IN ('timed_out', 'lost')
-             OR (status = 'failed' AND json_extract(error, '$.code') IS NOT 'DISPATCH_FAILED')) AS failed
+           COUNT(*) FILTER (WHERE status IN ('failed', 'timed_out', 'lost') AND counted = 1) AS failed
          FROM assignments WHERE agent = ?`,
       ).get(params.agent);
       return {
@@ -548,7 +611,7 @@ export class SqliteStore implements Store {
       this.#sql(
         `UPDATE replicas SET last_seen_at = max(last_seen_at, :at) WHERE id IN (SELECT value FROM json_each(:ids))`,
       ).run({ at: params.at, ids: JSON.stringify(params.ids) });
-    });
+    }, RELAXED);
   }
 
   replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }> {
@@ -604,9 +667,9 @@ export class SqliteStore implements Store {
 
   // -- events -------------------------------------------------------------------------
 
-  eventAppend(params: { events: NewEvent[] }): Promise<EventRecord[]> {
+  eventAppend(params: { events: NewEvent[]; durable?: boolean }): Promise<EventRecord[]> {
     if (params.events.length === 0) return this.#read(() => []);
-    return this.#write(() => insertEvents(this.#cache, params.events, this.#now()));
+    return this.#write(() => insertEvents(this.#cache, params.events, this.#now()), { durable: params.durable ?? true });
   }
 
   eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]> {

@@ -49,6 +49,7 @@ const ASSIGNMENT_PATCH_COLUMNS = {
   leaseExpiresAt: 'lease_expires_at',
   deadlineAt: 'deadline_at',
   error: 'error',
+  counted: 'counted',
 } as const satisfies Record<keyof AssignmentPatch, string>;
 
 const JSON_PATCH_KEYS: ReadonlySet<string> = new Set(['result', 'error']);
@@ -67,7 +68,7 @@ function setClause(patch: object, columns: Readonly<Record<string, string>>): { 
     const v = p[key];
     if (v === undefined) continue;
     parts.push(`${column} = ?`);
-    values.push(JSON_PATCH_KEYS.has(key) ? toJsonOrNull(v as Parameters<typeof toJsonOrNull>[0]) : (v as SQLInputValue));
+    values.push(JSON_PATCH_KEYS.has(key) ? toJsonOrNull(v as Parameters<typeof toJsonOrNull>[0]) : typeof v === 'boolean' ? (v ? 1 : 0) : (v as SQLInputValue));
   }
   return { sql: parts.join(', '), values };
 }
@@ -88,7 +89,8 @@ export function insertEvents(cache: StatementCache, events: readonly NewEvent[],
   });
 }
 
-function updateTask(cache: StatementCache, t: Transition): ConflictReason | null {
+/** Step 1: the task row, guarded by its status and live assignment; nothing is written on a conflict. */
+export function taskWrite(cache: StatementCache, t: Transition): ConflictReason | null {
   assertKnownKeys(t.set, TASK_PATCH_COLUMNS, PAYLOAD_PATCH_COLUMNS);
   const hot = setClause(t.set, TASK_PATCH_COLUMNS);
   const guarded = cache.sql(`UPDATE tasks SET ${hot.sql} WHERE id = ? AND status = ? AND assignment_id IS ?`);
@@ -101,7 +103,8 @@ function updateTask(cache: StatementCache, t: Transition): ConflictReason | null
   return null;
 }
 
-function writeAssignment(cache: StatementCache, t: Transition): ConflictReason | null {
+/** Step 2: the assignment insert, or its guarded update. */
+export function assignmentWrite(cache: StatementCache, t: Transition): ConflictReason | null {
   if (t.assignmentInsert) {
     cache.sql(insertSql('assignments', ASSIGNMENT_INSERT_COLUMNS)).run(...valuesOf(assignmentParams(t.assignmentInsert), ASSIGNMENT_INSERT_COLUMNS));
   }
@@ -171,7 +174,7 @@ function releaseSlot(cache: StatementCache, t: Transition): void {
 export function applyTransition(cache: StatementCache, t: Transition): TransitionResult {
   cache.sql('SAVEPOINT transition').run();
   try {
-    const conflict = updateTask(cache, t) ?? writeAssignment(cache, t) ?? acquireSlot(cache, t);
+    const conflict = taskWrite(cache, t) ?? assignmentWrite(cache, t) ?? acquireSlot(cache, t);
     if (conflict !== null) {
       rollback(cache);
       return { ok: false, conflict };

@@ -23,15 +23,38 @@
 //   (the write has not been acknowledged yet, either).
 // - A batch holds at most `maxOps` operations, bounding how long one flush blocks the event
 //   loop; the rest wait for the next flush, scheduled at once.
+// - Consecutive operations of one `Mergeable` kind run as one (`runMany`, one result per
+//   operation, decision 45): the transitions of many calls share their statements.
+// - Durability per batch (docs/decisions.md 41): an operation is durable (the default) or
+//   relaxed. A batch with a durable operation commits at synchronous=FULL (the WAL is fsynced
+//   before any promise settles); a batch of relaxed operations only (claims, starts,
+//   heartbeats, progress) commits at synchronous=NORMAL: written to the WAL, not fsynced, so
+//   it survives a process kill, and the next FULL commit fsyncs it too (the WAL is one file,
+//   appended in commit order). A store opened with synchronous=NORMAL never fsyncs a commit.
 
 import { toStoreError } from './errors.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import { FlotillaError } from '../../core/errors.ts';
 import { counterZero, type StoreCounters } from '../counters.ts';
 import { CountedStatement } from './statement-cache.ts';
+import { mergeGroup } from '../merge-group.ts';
+
+/**
+ * An operation that can run together with its queued neighbours of the same kind: `runMany`
+ * gets the items of consecutive operations of that kind and returns one result per item (as
+ * each `run` would have, in order). Used without savepoints only; a batch rerun with a
+ * savepoint per operation runs each alone.
+ */
+export interface Mergeable<I> {
+  kind: string;
+  item: I;
+  runMany: (items: readonly I[]) => unknown[];
+}
 
 interface QueuedOp {
   run: () => unknown;
+  durable: boolean;
+  merge: Mergeable<unknown> | undefined;
   resolve: (value: unknown) => void;
   reject: (reason: unknown) => void;
 }
@@ -67,9 +90,15 @@ export class WriteBatch {
   readonly #savepoint: CountedStatement;
   readonly #release: CountedStatement;
   readonly #rollbackTo: CountedStatement;
+  /** Whether durable batches fsync (the store's synchronous setting is FULL). */
+  readonly #fsync: boolean;
+  /** The connection's synchronous mode now: FULL while true. */
+  #full: boolean;
 
-  constructor(db: DatabaseSync, options: { maxOps?: number; counters?: StoreCounters } = {}) {
+  constructor(db: DatabaseSync, options: { maxOps?: number; counters?: StoreCounters; synchronous?: 'FULL' | 'NORMAL' } = {}) {
     this.#db = db;
+    this.#fsync = (options.synchronous ?? 'FULL') === 'FULL';
+    this.#full = this.#fsync;
     this.#maxOps = options.maxOps ?? DEFAULT_MAX_BATCH_OPS;
     this.#counters = options.counters ?? counterZero();
     const prepare = (sql: string): CountedStatement => new CountedStatement(db.prepare(sql), this.#counters);
@@ -96,14 +125,17 @@ export class WriteBatch {
   /**
    * Queues `run` for the next batch. `run` executes synchronously inside the batch's
    * transaction and its own savepoint; the promise settles with its result (or error) once
-   * the transaction is committed.
+   * the transaction is committed (and, unless `durable` is false, fsynced).
    */
-  enqueue<T>(run: () => T | Refusal): Promise<T> {
+  enqueue<T, I = never>(run: () => T | Refusal, options: { durable?: boolean; merge?: Mergeable<I> } = {}): Promise<T> {
     if (this.#closed) {
       return Promise.reject(new FlotillaError('STORE_UNAVAILABLE', 'the store is closed'));
     }
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({
+        run, durable: options.durable ?? true, merge: options.merge as Mergeable<unknown> | undefined,
+        resolve: resolve as (value: unknown) => void, reject,
+      });
       this.#schedule();
     });
   }
@@ -146,21 +178,25 @@ export class WriteBatch {
   #attempt(ops: QueuedOp[], isolate: boolean): 'settled' | 'rerun' {
     const outcomes: Outcome[] = [];
     try {
+      this.#setDurability(this.#fsync && ops.some((op) => op.durable));
       this.#begin.run();
     } catch (error) {
       for (const op of ops) op.reject(toStoreError(error));
       return 'settled';
     }
     try {
-      for (const op of ops) {
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
         if (isolate) {
           outcomes.push(this.#runOne(op));
           continue;
         }
-        let value: unknown;
+        const group = mergeGroup(ops, i);
+        let values: unknown[];
         try {
-          value = op.run();
-          if (value instanceof Promise) throw new TypeError('a write batch operation must be synchronous');
+          values = group > 1 ? op.merge!.runMany(ops.slice(i, i + group).map((o) => o.merge!.item)) : [op.run()];
+          if (values.length !== group) throw new Error(`a merged operation returned ${values.length} results for ${group}`);
+          if (values.some((v) => v instanceof Promise)) throw new TypeError('a write batch operation must be synchronous');
         } catch (error) {
           // Lost the transaction (I/O error, disk full): the batch fails as a whole, below.
           if (!this.#db.isTransaction) throw error;
@@ -168,7 +204,8 @@ export class WriteBatch {
           return 'rerun';
         }
         if (!this.#db.isTransaction) throw new Error('a write batch operation ended the transaction');
-        outcomes.push(value instanceof Refusal ? { ok: false, error: value.error } : { ok: true, value });
+        for (const value of values) outcomes.push(value instanceof Refusal ? { ok: false, error: value.error } : { ok: true, value });
+        i += group - 1;
       }
       this.#commit.run();
       this.#commits += 1;
@@ -192,6 +229,18 @@ export class WriteBatch {
       else op.reject(toStoreError(outcome.error));
     });
     return 'settled';
+  }
+
+  /**
+   * The synchronous mode the next COMMIT runs at (it can change only outside a transaction).
+   * Executed afresh each time, never prepared: SQLite applies this pragma when the statement
+   * is compiled, so a prepared copy would switch the mode at preparation, not when run.
+   */
+  #setDurability(full: boolean): void {
+    if (full === this.#full) return;
+    this.#db.exec(`PRAGMA synchronous = ${full ? 'FULL' : 'NORMAL'}`);
+    this.#counters.statements += 1;
+    this.#full = full;
   }
 
   /** Runs one operation in its own savepoint. Throws only when the whole transaction is lost. */

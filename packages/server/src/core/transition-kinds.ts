@@ -1,0 +1,47 @@
+// The traits of each kind of transition, decided once. The engine wakes the dispatcher on
+// `wakesDispatcher`, the stores choose a relaxed or a durable commit on `durable`, and the
+// agent statistics count an attempt on `countsAsAttempt`; nobody infers them from which
+// fields a transition happens to set.
+//
+// Durability (docs/decisions.md 41): what a client or an operator is told has happened is
+// durable before it is acknowledged (a final outcome, a cancellation, a requeue). A claim,
+// a start and the undo of a claim are relaxed: they survive a process kill, and after a power
+// loss the task is found as it was before them and dispatched again (at-least-once delivery).
+
+import type { Transition, TransitionKind } from './types.ts';
+
+export interface TransitionTraits {
+  wakesDispatcher: boolean;
+  /** The task is pending again (now or after a backoff): the queue is no longer empty. */
+  queuesTask: boolean;
+  countsAsAttempt: boolean;
+  durable: boolean;
+}
+
+export const TRANSITION_TRAITS: Readonly<Record<TransitionKind, TransitionTraits>> = {
+  // Takes a slot; nothing becomes dispatchable.
+  dispatch: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: true, durable: false },
+  start: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: true, durable: false },
+  // Frees the slot.
+  complete: { wakesDispatcher: true, queuesTask: false, countsAsAttempt: true, durable: true },
+  // Frees the slot and makes the task pending again (after its backoff: the dispatcher arms its timer).
+  retry: { wakesDispatcher: true, queuesTask: true, countsAsAttempt: true, durable: true },
+  fail: { wakesDispatcher: true, queuesTask: false, countsAsAttempt: true, durable: true },
+  // The dispatch never reached the replica: slot back, task pending again, attempt not counted.
+  // Relaxed like the claim it undoes: lost with it, or redone by the reaper if lost alone.
+  dispatch_failed: { wakesDispatcher: true, queuesTask: true, countsAsAttempt: false, durable: false },
+  // A pending task cancelled: an operator's action; no slot was held.
+  cancel: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: true, durable: true },
+  cancel_request: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: true, durable: true },
+  // The cancelled attempt ended: frees the slot.
+  cancel_ack: { wakesDispatcher: true, queuesTask: false, countsAsAttempt: true, durable: true },
+  // A failed task pending again.
+  requeue: { wakesDispatcher: true, queuesTask: true, countsAsAttempt: true, durable: true },
+};
+
+type TransitionBody = Omit<Transition, 'kind' | keyof TransitionTraits>;
+
+/** A transition of `kind` with that kind's traits. */
+export function transitionOf(kind: TransitionKind, body: TransitionBody): Transition {
+  return { kind, ...TRANSITION_TRAITS[kind], ...body };
+}

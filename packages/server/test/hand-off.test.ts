@@ -1,0 +1,138 @@
+// Direct hand-off (docs/decisions.md 42): a task submitted while a replica waits with a free
+// slot and the queue is empty is created and dispatched in one commit and pushed right after;
+// otherwise it goes through the queue as before. On both stores.
+
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { harness, type Harness } from './helpers/harness.ts';
+import { postgresAvailable } from './helpers/postgres.ts';
+
+async function withHarness(t: TestContext, store: 'sqlite' | 'postgres', fn: (h: Harness) => Promise<void>): Promise<void> {
+  if (store === 'postgres' && !(await postgresAvailable())) {
+    if (process.env.CI === 'true') assert.fail('PostgreSQL is not reachable (required in CI)');
+    return t.skip('PostgreSQL is not reachable');
+  }
+  const h = await harness({ store });
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/** A long-poll lease that is waiting, after the pass that saw it has ended. */
+async function waitingLease(h: Harness, replica: string, max = 1): Promise<{ leased: Promise<Array<{ assignmentId: string; task: { id: string } }>> }> {
+  const leased = h.lease(replica, max, 10_000);
+  while (!h.engine.dispatcher.waitingReplicaIds().includes(replica)) await new Promise((r) => setTimeout(r, 2));
+  await h.engine.dispatcher.idle();
+  return { leased };
+}
+
+for (const store of ['sqlite', 'postgres'] as const) {
+  describe(`direct hand-off (${store})`, () => {
+    it('creates and dispatches a task for a waiting replica in one commit, and pushes it', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'quick' });
+        const replica = await h.register('quick');
+        const { leased } = await waitingLease(h, replica);
+        const passes = h.engine.dispatcher.passes;
+        // One commit for both is the store's part (conformance: hand-off.ts); here, no pass ran.
+        const task = await h.submit({ agent: 'quick' });
+        assert.equal(task.status, 'dispatched', 'the answer shows the task as it is now');
+        const [got] = await leased;
+        assert.equal(got?.task.id, task.id);
+        assert.equal(h.engine.dispatcher.handOffs, 1);
+        assert.equal(h.engine.dispatcher.passes, passes, 'no dispatch pass was needed');
+        const events = (await h.api('GET', `/tasks/${task.id}/events`)).body.items.map((e: { type: string }) => e.type);
+        assert.deepEqual(events, ['task.created', 'task.dispatched']);
+      });
+    });
+
+    it('goes through the queue when the replica is full, and a later pass dispatches it in order', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'quick' });
+        const replica = await h.register('quick', { maxConcurrency: 1 });
+        const first = await waitingLease(h, replica);
+        const a = await h.submit({ agent: 'quick' });
+        const [held] = await first.leased;
+        assert.equal(held?.task.id, a.id);
+        const b = await h.submit({ agent: 'quick' });
+        const c = await h.submit({ agent: 'quick' });
+        assert.equal(b.status, 'pending');
+        assert.equal(c.status, 'pending');
+        assert.equal((await h.api('POST', `/assignments/${held!.assignmentId}/complete`, { replicaId: replica, result: null })).status, 200);
+        // The freed slot goes to the oldest pending task, not to whatever is submitted next.
+        const next = await h.lease(replica, 1, 5_000);
+        assert.equal(next[0]?.task.id, b.id);
+        assert.equal(h.engine.dispatcher.handOffs, 1);
+      });
+    });
+
+    it('never hands off a delayed task or one with a concurrency key', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'quick' });
+        const replica = await h.register('quick', { maxConcurrency: 5 });
+        const { leased } = await waitingLease(h, replica, 5);
+        const delayed = await h.submit({ agent: 'quick', delayMs: 60_000 });
+        assert.equal(delayed.status, 'pending');
+        const keyed = await h.submit({ agent: 'quick', concurrencyKey: 'host-1' });
+        assert.equal(h.engine.dispatcher.handOffs, 0);
+        // The keyed one is dispatched by a pass instead.
+        const [got] = await leased;
+        assert.equal(got?.task.id, keyed.id);
+      });
+    });
+  });
+}
+
+describe('direct hand-off: when it is allowed', () => {
+  it('is refused from a wake until the next pass has read the queue', async () => {
+    const h = await harness();
+    try {
+      await h.agent({ name: 'quick' });
+      const replica = await h.register('quick');
+      const { leased } = await waitingLease(h, replica);
+      const now = h.engine.ctx.now();
+      const task = {
+        id: 'x', type: 'quick', status: 'pending', priority: 5, agent: 'quick', capabilities: [], replica: null, site: null,
+        concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 1_000, runAt: now, assignmentId: null, cancelRequestedAt: null,
+        input: null, result: null, error: null, createdAt: now, updatedAt: now, finishedAt: null, idempotencyKey: null,
+        correlation: {}, traceparent: null, parentId: null, createdBy: null, rootId: 'x', ownerId: null,
+      } as const;
+      h.engine.dispatcher.wake();
+      assert.equal(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {} }, now), null);
+      await h.engine.dispatcher.idle();
+      assert.notEqual(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {} }, now), null);
+      h.engine.dispatcher.wake();
+      await h.submit({ agent: 'quick' });
+      assert.equal((await leased).length, 1);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('the deferred start, the same over HTTP', () => {
+  it('is written after the window, not at all when the final report comes first, and before progress', async () => {
+    const h = await harness();
+    try {
+      await h.agent({ name: 'quick' });
+      const replica = await h.register('quick', { maxConcurrency: 3 });
+      for (let i = 0; i < 3; i++) await h.submit({ agent: 'quick' });
+      const [slow, quick, busy] = await h.lease(replica, 3);
+      const start = (a: { assignmentId: string }) => h.api('POST', `/assignments/${a.assignmentId}/start`, { replicaId: replica });
+      const events = async (a: { task: { id: string } }) => (await h.api('GET', `/tasks/${a.task.id}/events`)).body.items.map((e: { type: string }) => e.type);
+      for (const a of [slow!, quick!, busy!]) assert.equal((await start(a)).status, 200);
+      // A quick task: its complete stands for its start.
+      assert.equal((await h.api('POST', `/assignments/${quick!.assignmentId}/complete`, { replicaId: replica, result: null })).status, 200);
+      // Progress writes the start first.
+      assert.equal((await h.api('POST', `/assignments/${busy!.assignmentId}/progress`, { replicaId: replica, percent: 10 })).status, 200);
+      assert.deepEqual(await events(busy!), ['task.created', 'task.dispatched', 'task.started', 'task.progress']);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await h.task(slow!.task.id)).status, 'running', 'written when the window ended');
+      assert.deepEqual(await events(quick!), ['task.created', 'task.dispatched', 'task.completed']);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -77,9 +77,9 @@ export async function runIdleFleet(kind: Store, s: W3Settings): Promise<IdleFlee
       const cpu = cpuMeter({ fleet: fleet.pid });
       const w2 = await latencyPhase(env, s.w2);
       const fleetCpuSeconds = cpu.stop().fleet ?? null;
-      // The events of the last tasks may still be on their way to the streams: wait (up to 10 s).
+      // The events of the last tasks may still be on their way to the streams: wait (up to 30 s).
       let stats = await fleet.request<FleetStats>('stats', {});
-      for (let waited = 0; waited < 10_000 && (stats.eventsPerSubscriber?.min ?? Infinity) < 3 * s.w2.tasks; waited += 100) {
+      for (let waited = 0; waited < 30_000 && (stats.eventsPerSubscriber?.min ?? Infinity) < 3 * s.w2.tasks; waited += 100) {
         await new Promise((r) => setTimeout(r, 100));
         stats = await fleet.request<FleetStats>('stats', {});
       }

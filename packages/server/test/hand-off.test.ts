@@ -86,6 +86,28 @@ for (const store of ['sqlite', 'postgres'] as const) {
 }
 
 describe('direct hand-off: when it is allowed', () => {
+  it('a concurrency key given back unblocks the task waiting for it before a new submit is handed off', async () => {
+    const h = await harness();
+    try {
+      await h.agent({ name: 'llm', concurrencyLimits: { 'host-1': 1 }, maxConcurrency: 2 });
+      const r2 = await h.register('llm', { maxConcurrency: 1 });
+      const t1 = await h.submit({ agent: 'llm', concurrencyKey: 'host-1' });
+      const [held] = await h.lease(r2, 1);
+      assert.equal(held?.task.id, t1.id);
+      const t2 = await h.submit({ agent: 'llm', concurrencyKey: 'host-1' });
+      // R waits with a free slot; T2 is blocked by the key, so the pass leaves R's slot free.
+      const r = await h.register('llm', { maxConcurrency: 1 });
+      const { leased } = await waitingLease(h, r);
+      assert.equal((await h.api('POST', `/assignments/${held!.assignmentId}/complete`, { replicaId: r2, result: null })).status, 200);
+      const t3 = await h.submit({ agent: 'llm' });
+      const [got] = await leased;
+      assert.equal(got?.task.id, t2.id, 'the task the key held back, not the newer one');
+      assert.notEqual(t3.status, 'dispatched');
+    } finally {
+      await h.close();
+    }
+  });
+
   it('is refused from a wake until the next pass has read the queue', async () => {
     const h = await harness();
     try {

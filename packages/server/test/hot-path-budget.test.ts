@@ -30,16 +30,18 @@ const WAVE = 50;
  */
 const BUDGET: Record<'sqlite' | 'postgres', StoreCounters> = {
   sqlite: {
-    // Measured 8.50, identical on every run (20.20 before issue 13). Per task: submit 2
-    // (INSERT tasks, task_payloads); dispatch 3 (guarded UPDATE tasks, INSERT assignments,
-    // and the lease's read of the task record); complete 3 (UPDATE tasks, task_payloads
-    // result, assignments: decided from the dispatching node's memo, decision 44, so no read
-    // first). Shared by a wave of 50 (decision 45: the calls of one batch merged, their
-    // transitions applied as one set): the agent check, one savepoint, one replica counter
-    // update, the events in inserts of 32 rows; BEGIN/COMMIT of each phase's group commit;
-    // the dispatch pass's reads; the two `PRAGMA synchronous` switches around the relaxed
-    // dispatch commit (decision 41).
-    statements: 8.8,
+    // Measured 9.46, identical on every run (20.20 before issue 13). Per task: submit 3
+    // (INSERT tasks, task_payloads, and its call's events: each call's events take
+    // consecutive seqs in call order, since the engine publishes them call by call and a
+    // live stream skips a seq below one it sent); dispatch 3 (guarded UPDATE tasks, INSERT
+    // assignments, and the lease's read of the task record); complete 3 (UPDATE tasks,
+    // task_payloads result, assignments: decided from the dispatching node's memo, decision
+    // 44, so no read first). Shared by a wave of 50 (decision 45: the calls of one batch
+    // merged, their transitions applied as one set): the agent check, one savepoint, one
+    // replica counter update, the transitions' events in inserts of 32 rows; BEGIN/COMMIT of
+    // each phase's group commit; the dispatch pass's reads; the two `PRAGMA synchronous`
+    // switches around the relaxed dispatch commit (decision 41).
+    statements: 9.7,
     // Measured 0.060: one group commit per wave of 50 in each phase (submit, lease, complete).
     commits: 0.07,
     // In process: no round trips.

@@ -132,6 +132,8 @@ export class AgentService {
     }
     this.#registry.invalidate();
     announce(this.#ctx, events);
+    // The dispatcher's hand-off slots were routed with the old registry: a pass refreshes them.
+    this.#ctx.wakeDispatcher();
   }
 
   /** Manual assignment: a task for this agent, optionally pinned to a replica or preferring a site. */

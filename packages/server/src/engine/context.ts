@@ -57,7 +57,8 @@ export async function commit(ctx: EngineContext, transitions: Transition[]): Pro
     announce(ctx, result.events);
     const t = transitions[i]!;
     ctx.attempts.applied(t);
-    if (t.queuesTask) wake = 'work';
+    // A concurrency key given back can unblock a pending task: that is work, not only capacity.
+    if (t.queuesTask || (t.slotRelease !== undefined && t.slotRelease.concurrencyKey !== null)) wake = 'work';
     else if (t.wakesDispatcher) wake ??= 'capacity';
   }
   if (wake !== null) ctx.wakeDispatcher(wake);

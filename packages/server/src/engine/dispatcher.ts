@@ -14,10 +14,13 @@
 // replicas that still have free slots, it keeps their free slots. A task submitted while the
 // dispatcher is idle and those slots are known is routed at once (the same routing and the
 // same dispatch decision as a pass) and created and dispatched in one transaction, one
-// durable commit; the push leaves right after it. Any wake (something became dispatchable,
-// a slot was freed, a replica started waiting) forgets the slots until the next pass has
-// looked at the queue, so a hand-off never overtakes a task already pending: it happens only
-// when, as far as this node knows, the queue of every served agent is empty. A slot taken
+// durable commit; the push leaves right after it. A wake that may have made work pending
+// (a submit not handed off, a retry, a concurrency key given back, a replica starting to
+// wait, any wake from another node) forgets the slots until the next pass has looked at the
+// queue; a wake that only freed a slot keeps them. So a hand-off never overtakes a task this
+// node knows to be pending: it happens only when, as far as this node knows, the queue of
+// every served agent is empty (a task another node committed a moment ago is known when its
+// signal arrives). A slot taken
 // meanwhile by another node only makes the dispatch part conflict: the task stays pending
 // and a pass takes it.
 

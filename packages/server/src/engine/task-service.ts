@@ -50,7 +50,14 @@ export class TaskService {
     await this.#requireLiveAttempt(principal);
     for (const spec of specs) tasks.push(await this.#prepare(principal, spec, now));
     // Planned after every await of the preparation: the dispatcher's view is as fresh as it gets.
-    const handOffs = tasks.map((task) => this.#dispatcher.planHandOff(task, now));
+    // In submission order, and none after the first that is not handed off: a later task of
+    // the same call must not overtake an earlier one that waits (delayed, keyed, no slot).
+    let blocked = false;
+    const handOffs = tasks.map((task) => {
+      const handOff = blocked ? null : this.#dispatcher.planHandOff(task, now);
+      if (handOff === null) blocked = true;
+      return handOff;
+    });
     let results;
     try {
       results = await this.#ctx.store.taskCreate({
@@ -64,7 +71,8 @@ export class TaskService {
         })),
       });
     } catch (err) {
-      // Nothing was written: the slots the hand-offs held are a pass's to give again.
+      // Nothing was written (or, a commit whose answer was lost, nothing this node pushes: the
+      // lease reaper ends such an attempt): the slots the hand-offs held are a pass's to give again.
       if (handOffs.some((h) => h !== null)) this.#ctx.wakeDispatcher();
       throw err;
     }
@@ -80,7 +88,12 @@ export class TaskService {
     // The pushes leave right after the commit, before the answer to the submitter.
     results.forEach((r, i) => {
       const handOff = handOffs[i];
-      if (handOff) void this.#dispatcher.handOffSettled(handOff, r.created ? r.handOff : null, r.task);
+      if (handOff) {
+        void this.#dispatcher.handOffSettled(handOff, r.created ? r.handOff : null, r.task).catch((err: unknown) => {
+          // Only the undo of an undelivered hand-off can fail (the store): the lease reaper ends it later.
+          this.#ctx.log.error({ err, taskId: r.task.id }, 'settling a hand-off failed');
+        });
+      }
     });
     if (pending) this.#ctx.wakeDispatcher();
     // Idempotency keys are global; a key that matched someone else's task must not hand it over.

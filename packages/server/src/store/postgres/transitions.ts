@@ -253,7 +253,8 @@ export function applyTransitionLists(lists: ReadonlyArray<readonly Transition[]>
         const result = mine[i]!;
         if (!result.ok) return;
         pending.push(...result.events);
-        if (t.queuesTask) wake = 'wake';
+        // A concurrency key given back can unblock a pending task (as in engine/context.ts).
+        if (t.queuesTask || (t.slotRelease !== undefined && t.slotRelease.concurrencyKey !== null)) wake = 'wake';
         else if (t.wakesDispatcher) wake ??= 'capacity';
       });
       return withEvents(pending, wake ? [wake] : [], (records) => {

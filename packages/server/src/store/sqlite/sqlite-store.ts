@@ -192,8 +192,10 @@ export class SqliteStore implements Store {
 
   /**
    * The tasks of several taskCreate calls, in call order: each call refused as a whole
-   * (UNKNOWN_AGENT) before any of its tasks is written, or created; then every created
-   * task's events in order, then the hand-offs as one set of transitions (transition-set.ts).
+   * (UNKNOWN_AGENT) before any of its tasks is written, or created, then its tasks' events,
+   * then its hand-offs as one set of transitions (transition-set.ts). Each call's events take
+   * consecutive seqs, in call order: the engine publishes each call's events as it returns,
+   * and a live stream that saw a later seq skips an earlier one.
    */
   #createLists(lists: ReadonlyArray<readonly TaskToCreate[]>): Array<TaskCreateResult[] | Refusal> {
     // In the same write as the insert, and before any of it: a delete of the agent is
@@ -201,40 +203,36 @@ export class SqliteStore implements Store {
     // tasks are then unfinished).
     const agentExists = this.#sql('SELECT 1 AS one FROM agents WHERE name = ?');
     const known = new Set<string>();
-    const out: Array<TaskCreateResult[] | Refusal> = [];
-    const events: Array<{ event: NewEvent; at: Millis }> = [];
-    const handOffs: Array<{ result: Extract<TaskCreateResult, { created: true }>; dispatch: Transition }> = [];
-    const created: Array<{ result: Extract<TaskCreateResult, { created: true }>; count: number }> = [];
-    for (const list of lists) {
+    return lists.map((list) => {
       const missing = list.find(({ task }) => {
         if (task.agent === null || known.has(task.agent)) return false;
         if (!agentExists.get(task.agent)) return true;
         known.add(task.agent);
         return false;
       });
-      if (missing) {
-        out.push(refuse(new FlotillaError('UNKNOWN_AGENT', `no agent named "${missing.task.agent}" is registered`)));
-        continue;
-      }
-      out.push(list.map(({ task, events: mine, dispatch }) => {
+      if (missing) return refuse(new FlotillaError('UNKNOWN_AGENT', `no agent named "${missing.task.agent}" is registered`));
+      const events: Array<{ event: NewEvent; at: Millis }> = [];
+      const created: Array<{ result: Extract<TaskCreateResult, { created: true }>; count: number }> = [];
+      const handOffs: Array<{ result: Extract<TaskCreateResult, { created: true }>; dispatch: Transition }> = [];
+      const results = list.map(({ task, events: mine, dispatch }) => {
         const result = this.#createTask(task);
         if (!result.created) return result;
         for (const event of mine) events.push({ event, at: task.createdAt });
         created.push({ result, count: mine.length });
         if (dispatch) handOffs.push({ result, dispatch });
         return result;
-      }));
-    }
-    const records = insertEventRows(this.#cache, events);
-    let next = 0;
-    for (const { result, count } of created) {
-      result.events = records.slice(next, next + count);
-      next += count;
-    }
-    if (handOffs.length > 0) {
-      applyTransitionSet(this.#cache, handOffs.map((h) => h.dispatch)).forEach((r, i) => (handOffs[i]!.result.handOff = r));
-    }
-    return out;
+      });
+      const records = insertEventRows(this.#cache, events);
+      let next = 0;
+      for (const { result, count } of created) {
+        result.events = records.slice(next, next + count);
+        next += count;
+      }
+      if (handOffs.length > 0) {
+        applyTransitionSet(this.#cache, handOffs.map((h) => h.dispatch)).forEach((r, i) => (handOffs[i]!.result.handOff = r));
+      }
+      return results;
+    });
   }
 
   /** Inserts the task (its events are the caller's), or returns the task its idempotency key names. */

@@ -93,7 +93,9 @@ function applyFast(cache: StatementCache, transitions: readonly Transition[]): T
     if (changes(r) === 0) throw new SlowPath();
   }
   for (const [replicaId, r] of release) {
-    // One by one, each release is `in_flight - 1 WHERE in_flight > 0`: the same as this clamp.
+    // One by one, each release is `in_flight - 1 WHERE in_flight > 0` and skips the outcome
+    // counters at zero; this clamps the count the same way but always adds the outcomes. They
+    // differ only for a counter that has already drifted below the live assignments.
     cache.sql(
       'UPDATE replicas SET in_flight = max(in_flight - ?, 0), completed = completed + ?, failed = failed + ? WHERE id = ?',
     ).run(r.n, r.completed, r.failed, replicaId);

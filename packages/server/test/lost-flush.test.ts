@@ -22,7 +22,7 @@ after(async () => {
 });
 
 function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  return callServer(server!, method, path, body);
+  return callServer(server!.url, method, path, body);
 }
 
 describe('a claim lost with its flush', () => {

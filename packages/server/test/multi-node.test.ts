@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { TOKEN } from './helpers/harness.ts';
 import { HttpWorker } from './helpers/http-worker.ts';
 import { createTestSchema, postgresAvailable, type TestSchema } from './helpers/postgres.ts';
-import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
+import { callServer, startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 
 const available = await postgresAvailable();
 const env = { FLOTILLA_LEASE_MS: '2000', FLOTILLA_REPLICA_TTL_MS: '2000', FLOTILLA_REAPER_INTERVAL_MS: '200', FLOTILLA_LOG_LEVEL: 'info' };
@@ -16,15 +16,8 @@ let schema: TestSchema;
 const nodes: ServerProcess[] = [];
 const workers: HttpWorker[] = [];
 
-async function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${url}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+function call(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return callServer(url, method, path, body, 15_000);
 }
 
 /** Reads an SSE stream until `count` events of `type` arrived; returns their task ids. */

@@ -50,13 +50,13 @@ export async function startServerProcess(params: { database: string; env?: Recor
   };
 }
 
-/** One API call to a server process as the admin, with a 10 s timeout; the body parsed. */
-export async function callServer(server: ServerProcess, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${server.url}/api/v1${path}`, {
+/** One API call to a server (process) at `url` as the admin, with a timeout; the body parsed. */
+export async function callServer(url: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${url}/api/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(10_000),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };

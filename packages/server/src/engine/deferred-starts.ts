@@ -42,11 +42,6 @@ export class DeferredStarts {
     this.#delayMs = params.delayMs ?? START_WRITE_DELAY_MS;
   }
 
-  /** Starts acknowledged but not written yet (observability and tests). */
-  get pending(): number {
-    return this.#pending.size;
-  }
-
   /** Remembers a checked start; `write` writes it (it may find the attempt over). */
   defer(assignmentId: string, replicaId: string, write: () => Promise<void>): void {
     if (this.#pending.has(assignmentId) || this.#writing.has(assignmentId)) return;

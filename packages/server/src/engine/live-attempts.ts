@@ -30,10 +30,6 @@ export class LiveAttempts {
     this.#max = max;
   }
 
-  get size(): number {
-    return this.#byAssignment.size;
-  }
-
   get(assignmentId: string): LiveAttempt | undefined {
     return this.#byAssignment.get(assignmentId);
   }

@@ -48,19 +48,24 @@ const BUDGET: Record<'sqlite' | 'postgres', StoreCounters> = {
     roundTrips: 0,
   },
   postgres: {
-    // Measured 0.46 in 5 runs of 5 (2.56 before issue 13: the completion read the assignment
-    // and the task first, 2.0 per task; decision 44). Everything is now one set statement
-    // per wave (transition-set.ts): BEGIN (with SET LOCAL synchronous_commit for the relaxed
-    // claims), counter locks, the merged insert or transition, the events append with
-    // NOTIFY, COMMIT, the relay's events read after each commit, and the dispatch pass's
-    // candidate, replica and payload reads.
+    // Measured 0.75–0.83 in 3 runs (0.46 before decision 47; 2.56 before issue 13: the
+    // completion read the assignment and the task first, 2.0 per task; decision 44).
+    // Everything is one set statement per wave (transition-set.ts): BEGIN (with SET LOCAL
+    // synchronous_commit for the relaxed claims), counter locks, the merged insert or
+    // transition, the events queued with NOTIFY, COMMIT, the dispatch pass's candidate,
+    // replica and payload reads, and the relay's events read after each commit. Decision 47
+    // raised it by ~0.3: that read now starts with a numbering step (BEGIN; SET LOCAL jit;
+    // the events lock; the move; COMMIT: five statements in one round trip, about one step
+    // per write batch), the price of writers that share no lock.
     // How a wave splits into batches on PostgreSQL is timing (an event-loop turn), so its
     // margins are wider than SQLite's: a CI run on 2 busy cores must not flake. One more
     // read per task (+1.0) still fails here; a merged write is the SQLite half's to catch.
-    statements: 0.7,
-    // Measured 0.060: one group commit per wave and phase; about one split batch per phase allowed.
-    commits: 0.1,
-    // Measured 0.44: one per statement (each is a prepared statement, or BEGIN with its SET in one text).
+    statements: 0.95,
+    // Measured 0.12: one group commit per wave and phase, and about as many numbering steps
+    // (decision 47); about one split batch per phase allowed.
+    commits: 0.15,
+    // Measured 0.50–0.57: one per statement (each is a prepared statement, or a text of
+    // several, such as BEGIN with its SET, or a numbering step).
     roundTrips: 0.7,
   },
 };

@@ -223,11 +223,101 @@ async function postgresTests(): Promise<void> {
         assert.equal(store.commitCount - c0, 1);
         const seqs = results.map((r) => r[0]!.task.seq);
         assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'seqs follow call order');
-        const eventSeqs = results.map((r) => (r[0]!.created ? r[0]!.events[0]!.seq : 0));
-        assert.deepEqual(eventSeqs, [...eventSeqs].sort((x, y) => x - y));
+        const logged = (await store.eventList({ after: 0, limit: 1_000 })).filter((e) => e.type === 'task.created');
+        assert.deepEqual(logged.map((e) => e.taskId), tasks.map((t) => t.id), 'events numbered in call order');
       } finally {
         await h.cleanup();
       }
+    });
+
+    describe('events numbered after commit (decision 47)', () => {
+      it('writers never take the events lock: they commit while a session holds it, and readers wait for it', async () => {
+        const h = harness();
+        const holder = new pg.Client({ connectionString: DATABASE_URL });
+        holder.on('error', () => {});
+        try {
+          const store = await h.open();
+          await ensureAgents(store, ['alpha']);
+          await holder.connect();
+          await holder.query('BEGIN');
+          await holder.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKeys(h.schema).events]);
+          const task = newTask();
+          await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
+          await store.eventAppend({ events: [plainEvent('custom.note', { taskId: task.id })] });
+          let read = false;
+          const reading = store.eventList({ after: 0, limit: 10 }).then((events) => {
+            read = true;
+            return events;
+          });
+          await new Promise((r) => setTimeout(r, 200));
+          assert.equal(read, false, 'the reader waits for the numbering lock');
+          await holder.query('COMMIT');
+          assert.deepEqual((await reading).filter((e) => e.taskId === task.id).map((e) => e.type), ['task.created', 'custom.note']);
+        } finally {
+          await holder.end().catch(() => {});
+          await h.cleanup();
+        }
+      });
+
+      it('an event committed after a later one is numbered after it, never skipped by a follower', async () => {
+        const h = harness();
+        const slow = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${h.schema}` });
+        slow.on('error', () => {});
+        try {
+          const store = await h.open();
+          await slow.connect();
+          // A writer whose events were queued first but commit last.
+          await slow.query('BEGIN');
+          await slow.query(`INSERT INTO event_queue (type, at, data) VALUES ('custom.slow', $1::bigint, '{}')`, [T0]);
+          await store.eventAppend({ events: [plainEvent('custom.fast')] });
+          const first = await store.eventList({ after: 0, limit: 10 });
+          assert.deepEqual(first.map((e) => e.type), ['custom.fast'], 'the uncommitted event is not visible, nor numbered');
+          await slow.query('COMMIT');
+          const next = await store.eventList({ after: first.at(-1)!.seq, limit: 10 });
+          assert.deepEqual(next.map((e) => [e.type, e.seq]), [['custom.slow', first.at(-1)!.seq + 1]], 'numbered next, after the position the follower holds');
+          assert.equal(await store.eventLastSeq(), first.at(-1)!.seq + 1);
+          const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${h.schema}".event_queue`);
+          assert.deepEqual(rows, [{ n: 0 }], 'the queue is empty once read');
+        } finally {
+          await slow.end().catch(() => {});
+          await h.cleanup();
+        }
+      });
+
+      it('a seq is never given twice, even when retention deleted the newest events', async () => {
+        const h = harness();
+        try {
+          const store = await h.open();
+          await store.eventAppend({ events: [plainEvent('custom.old'), plainEvent('custom.old')] });
+          const before = await store.eventLastSeq();
+          assert.equal(before, 2);
+          // Both are older than the horizon: retention deletes them, the newest included.
+          await store.taskPrune({ finishedBefore: Date.now() + 60_000, limit: 100 });
+          assert.deepEqual(await store.eventList({ after: 0, limit: 10 }), []);
+          await store.eventAppend({ events: [plainEvent('custom.new')] });
+          assert.deepEqual((await store.eventList({ after: 0, limit: 10 })).map((e) => [e.type, e.seq]), [['custom.new', before + 1]]);
+        } finally {
+          await h.cleanup();
+        }
+      });
+
+      it('upgrading to the numbering queue continues the seqs after the ones already handed out', async () => {
+        const h = harness();
+        const oldOnes = MIGRATIONS.filter((m) => m.version < 7);
+        try {
+          await applyMigrations(() => createClient({ url: DATABASE_URL, schema: h.schema, poolSize: 1, applicationName: h.app, connectTimeoutMs: 3_000 }, 'migrate'),
+            { schema: h.schema, lockKey: lockKeys(h.schema).migrations }, oldOnes);
+          // Seqs 1..3 were handed out; the newest (3) is gone already.
+          await admin.query(`INSERT INTO "${h.schema}".events (type, at, data) SELECT 'old', 1, '{}' FROM generate_series(1, 3)`);
+          await admin.query(`DELETE FROM "${h.schema}".events WHERE seq = 3`);
+          const store = await h.open();
+          assert.equal(await store.eventLastSeq(), 3);
+          await store.eventAppend({ events: [plainEvent('custom.new')] });
+          assert.deepEqual((await store.eventList({ after: 0, limit: 10 })).map((e) => [e.type, e.seq]), [['old', 1], ['old', 2], ['custom.new', 4]]);
+        } finally {
+          await h.cleanup();
+        }
+      });
     });
 
     it('counter writes wait behind a running counter batch and then commit as one; other writes do not wait', async () => {

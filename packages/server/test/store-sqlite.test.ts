@@ -64,7 +64,7 @@ describe('sqlite store specifics', () => {
       assert.equal(db.prepare('PRAGMA foreign_keys').get()?.foreign_keys, 1);
       assert.equal(db.prepare('PRAGMA busy_timeout').get()?.timeout, 5000);
       assert.equal(db.prepare('PRAGMA temp_store').get()?.temp_store, 2, 'temp_store = MEMORY (see connection.ts)');
-      assert.deepEqual(store.capabilities, { multiNode: false, crossNodeNotify: false });
+      assert.deepEqual(store.capabilities, { multiNode: false, crossNodeNotify: false, eventSeqsOnWrite: true });
     });
     await withStore(async (store) => {
       assert.equal(store.database.prepare('PRAGMA synchronous').get()?.synchronous, 1);

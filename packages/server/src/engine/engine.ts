@@ -106,6 +106,10 @@ export class Engine {
    */
   async start(): Promise<void> {
     const { store, config } = this.ctx;
+    // Events a write returns without seqs cannot be announced by the writer: the bus must be fed from the store.
+    if (!store.capabilities.eventSeqsOnWrite && !store.capabilities.crossNodeNotify) {
+      throw new Error('a store that numbers events after commit must announce changes across nodes (crossNodeNotify)');
+    }
     if (config.agents.length > 0) await this.agents.declare(config.agents);
     if (config.adminToken !== null) await ensureConfiguredAdminKey({ store, configured: config.adminToken, now: this.ctx.now(), newId: this.ctx.newId });
     await this.tokens.start();

@@ -97,18 +97,42 @@ export class WorkerService {
         throw new FlotillaError('REPLICA_MISMATCH', `replica ${params.replicaId} belongs to agent "${known.agent}"`);
       }
     }
+    const { store } = this.#ctx;
     const now = this.#ctx.now();
     const id = params.replicaId ?? this.#ctx.newId();
-    const { replica, events } = await this.#ctx.store.replicaRegister({
+    // Names this registration's event, so it can be found in the log where writes return no seqs.
+    const connection = this.#ctx.newId();
+    const before = store.capabilities.eventSeqsOnWrite ? 0 : await store.eventLastSeq();
+    const { replica, events } = await store.replicaRegister({
       replica: {
         id, agent: agent.name, site: params.site ?? null,
         maxConcurrency: params.maxConcurrency ?? agent.maxConcurrency, registeredAt: now, lastSeenAt: now,
       },
-      event: { type: 'replica.connected', taskId: null, agent: agent.name, replicaId: id, assignmentId: null, data: { site: params.site ?? null, maxConcurrency: params.maxConcurrency ?? agent.maxConcurrency } },
+      event: {
+        type: 'replica.connected', taskId: null, agent: agent.name, replicaId: id, assignmentId: null,
+        data: { site: params.site ?? null, maxConcurrency: params.maxConcurrency ?? agent.maxConcurrency, connection },
+      },
     });
     announce(this.#ctx, events);
     this.#dispatcher.wake();
-    return { replica, connectedSeq: events[0]?.seq ?? 0 };
+    const connectedSeq = store.capabilities.eventSeqsOnWrite ? events[0]?.seq ?? 0 : await this.#loggedSeq(before, id, connection);
+    return { replica, connectedSeq };
+  }
+
+  /**
+   * The seq of a replica.connected event a write returned unnumbered (decision 47): it is in
+   * the log after `before`, since eventList numbers everything committed before the call.
+   * Registrations are rare; the pages read are the events of the register call's few milliseconds.
+   */
+  async #loggedSeq(before: number, replicaId: string, connection: string): Promise<number> {
+    const PAGE = 1_000;
+    for (let after = before; ;) {
+      const page = await this.#ctx.store.eventList({ after, limit: PAGE });
+      const mine = page.find((e) => e.type === 'replica.connected' && e.replicaId === replicaId && e.data.connection === connection);
+      if (mine) return mine.seq;
+      if (page.length < PAGE) throw new FlotillaError('INTERNAL', `the replica.connected event of replica ${replicaId} is not in the log`);
+      after = page.at(-1)!.seq;
+    }
   }
 
   async #liveReplica(replicaId: string): Promise<ReplicaRecord> {

@@ -2,8 +2,9 @@
 // decides a transition (that is core/task-machine.ts). Every method takes one params object.
 // Database differences are capability flags, never `if (postgres)` in callers.
 //
-// Events: every method that appends events returns them (with their sequence numbers), so
-// the engine can announce exactly what was committed to live subscribers.
+// Events: every method that appends events returns them (with their sequence numbers when
+// capabilities.eventSeqsOnWrite), so the engine can announce exactly what was committed to
+// live subscribers.
 //
 // Durability contract (docs/decisions.md 41): when a mutating method's promise resolves, the
 // write is committed. It is durable (flushed: it survives a power cut, with the default
@@ -33,6 +34,13 @@ export interface StoreCapabilities {
    * order, from every node) rather than being published by the process that wrote them.
    */
   crossNodeNotify: boolean;
+  /**
+   * The events a write returns carry their seqs. False for a store that numbers events after
+   * they commit, so that concurrent writers need no common lock (PostgreSQL, decision 47):
+   * they carry seq 0 there, and eventList/eventLastSeq first number everything committed
+   * before the call. Such a store must have crossNodeNotify (the bus is fed from eventList).
+   */
+  eventSeqsOnWrite: boolean;
 }
 
 /**

@@ -253,6 +253,9 @@ class World {
     if (ms > 0) await sleep(ms);
     await this.h.engine.workers.flushStarts();
     await this.h.engine.dispatcher.idle();
+    // Numbers the events already committed (a store that numbers after commit moves them from
+    // its queue into the log whenever anyone reads; decision 47), so the state read is settled.
+    await this.h.store.eventLastSeq();
   }
 
   readonly seenBy = new Map<string, Map<number, number>>();

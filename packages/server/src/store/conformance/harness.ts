@@ -302,6 +302,29 @@ export async function allEvents(store: Store): Promise<EventRecord[]> {
   }
 }
 
+/**
+ * The events a write returned, with the seqs they have in the log. A store that numbers at
+ * write (capabilities.eventSeqsOnWrite) returned them already; one that numbers after commit
+ * returned seq 0, and the log must hold them, consecutively and in the order returned (the
+ * tests write one call at a time). Checked either way.
+ */
+export async function logged(store: Store, written: readonly EventRecord[]): Promise<EventRecord[]> {
+  if (written.length === 0) return [];
+  if (!store.capabilities.eventSeqsOnWrite) assert.ok(written.every((e) => e.seq === 0), 'events returned unnumbered');
+  const log = await allEvents(store);
+  const same = (a: EventRecord, b: EventRecord) =>
+    a.type === b.type && a.taskId === b.taskId && a.agent === b.agent && a.replicaId === b.replicaId && a.assignmentId === b.assignmentId &&
+    a.at === b.at && JSON.stringify(a.data) === JSON.stringify(b.data);
+  for (let start = log.length - written.length; start >= 0; start--) {
+    const run = log.slice(start, start + written.length);
+    if (run.every((e, i) => same(e, written[i]!))) {
+      if (store.capabilities.eventSeqsOnWrite) assert.deepEqual(run, written, 'the seqs returned are the seqs logged');
+      return run;
+    }
+  }
+  assert.fail(`the log does not hold the ${written.length} events written, in order`);
+}
+
 /** Missing keys count as zero (a store may or may not keep a row for an idle key). */
 export async function keyCounts(store: Store, keys: string[]): Promise<Record<string, number>> {
   const map = await store.concurrencyKeyInFlight({ keys });

@@ -5,7 +5,7 @@ import { describe } from 'node:test';
 import { decideCancel, decideComplete } from '../../core/task-machine.ts';
 import {
   T0, agentRecord, allEvents, apiKeyRecord, createTask, createTasks, dispatch, getReplica, keyCounts, mustApply, newTask, nextId,
-  plainEvent, registerReplica, SEED_EVENT, storeTest, type OpenStore,
+  logged, plainEvent, registerReplica, SEED_EVENT, storeTest, type OpenStore,
 } from './harness.ts';
 
 export function registryTests(open: OpenStore): void {
@@ -19,7 +19,7 @@ export function registryTests(open: OpenStore): void {
       const events = await store.agentCreate({ agent: a, event: plainEvent('agent.created', { agent: a.name, data: { by: 'test' } }) });
       assert.equal(events.length, 1);
       assert.deepEqual([events[0]!.type, events[0]!.agent, events[0]!.data], ['agent.created', a.name, { by: 'test' }]);
-      assert.ok(events[0]!.seq > 0);
+      assert.ok((await logged(store, events))[0]!.seq > 0);
       assert.deepEqual(await store.agentGet({ name: a.name }), a);
       assert.equal(await store.agentGet({ name: 'nobody' }), null);
 
@@ -174,13 +174,13 @@ export function registryTests(open: OpenStore): void {
     storeTest(open, 'appends with increasing seqs and pages by seq, optionally per task', async ({ store }) => {
       const task = await createTask(store);
       const seeded = (await store.eventList({ after: 0, limit: 100 })).filter((e) => e.type === SEED_EVENT).at(-1)?.seq ?? 0;
-      const appended = await store.eventAppend({
+      const appended = await logged(store, await store.eventAppend({
         events: [
           plainEvent('custom.one', { taskId: task.id, data: { n: 1, nested: { list: [1, 'two', null] } } }),
           plainEvent('custom.two', { agent: 'alpha', replicaId: 'r', assignmentId: 'a' }),
           plainEvent('custom.three', { taskId: task.id }),
         ],
-      });
+      }));
       assert.deepEqual(appended.map((e) => e.type), ['custom.one', 'custom.two', 'custom.three']);
       assert.deepEqual(appended[0]!.data, { n: 1, nested: { list: [1, 'two', null] } });
       assert.deepEqual([appended[1]!.agent, appended[1]!.replicaId, appended[1]!.assignmentId, appended[1]!.taskId], ['alpha', 'r', 'a', null]);

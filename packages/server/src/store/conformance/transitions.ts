@@ -9,7 +9,7 @@ import {
 import type { Transition } from '../../core/types.ts';
 import {
   LEASE_MS, POLICY, T0, apply, createTask, createTasks, dispatch, dispatchTransition, getAssignment, getReplica, getTask,
-  keyCounts, mustApply, newTask, nextId, plainEvent, registerReplica, run, snapshot, storeTest, type OpenStore,
+  keyCounts, logged, mustApply, newTask, nextId, plainEvent, registerReplica, run, snapshot, storeTest, type OpenStore,
 } from './harness.ts';
 
 export function transitionTests(open: OpenStore): void {
@@ -193,7 +193,7 @@ export function transitionTests(open: OpenStore): void {
       const results = await store.taskTransition({
         transitions: tasks.map((t, i) => dispatchTransition(t, replica, { now: T0 + 100 + i })),
       });
-      const events = results.flatMap((r) => (r.ok ? r.events : []));
+      const events = await logged(store, results.flatMap((r) => (r.ok ? r.events : [])));
       assert.deepEqual(events.map((e) => e.at), [T0 + 100, T0 + 101, T0 + 102]);
       for (let i = 1; i < events.length; i++) assert.ok(events[i]!.seq > events[i - 1]!.seq);
       const stored = await store.eventList({ after: events[0]!.seq - 1, limit: 10 });

@@ -1,28 +1,34 @@
 // Appending events and announcing changes, the last step of every write transaction.
 //
-// Why the events lock. A reader follows the log with `eventList({ after: lastSeenSeq })`. Seqs
-// come from a sequence: they are handed out when a row is inserted, but the row becomes
-// visible only when its transaction commits. With two concurrent writers, T1 may take seq 10,
-// T2 seq 11, and T2 commit first: a reader then sees 11, moves its position past 10, and
-// misses event 10 forever once T1 commits. To make visibility follow seq order, every
-// transaction that inserts events takes a transaction-level advisory lock (one key per
-// schema) immediately before inserting them, and holds it until it commits or rolls back.
-// Seqs are therefore allocated by one transaction at a time, and a transaction allocates only
-// after the previous holder has finished: whenever seq N is visible, every seq below N is
-// either visible too or will never exist (rolled back). Inserting the events as the very last
-// statement keeps the lock hold short (that statement plus COMMIT) and means the holder never
-// waits for a row lock, so the lock cannot take part in a deadlock.
+// Why events are numbered after they commit (docs/decisions.md 47). A reader follows the log
+// with `eventList({ after: lastSeenSeq })`, so a seq must become visible only after every
+// lower seq is visible (or will never exist). Had a writer taken its seqs from a sequence as
+// it inserted, two concurrent writers could commit out of seq order (T1 takes 10, T2 takes 11,
+// T2 commits first) and a reader would move past 10 before it appeared. The first design
+// serialized every writer on one advisory lock from the insert to the end of COMMIT, WAL flush
+// included: with three nodes writing, they queued on it and were 2.4× slower than one node.
 //
-// The cost: commits that append events are serialized per schema, including their WAL flush.
-// The write batch (write-batch.ts) amortizes it by committing many operations at once. NOTIFY
-// has the same property anyway: PostgreSQL serializes the commits of notifying transactions.
+// Now writers do not number. A write batch appends its events to `event_queue` (an identity
+// id gives the order of insertion; no lock) and signals `events`. The numbering step
+// (numberEvents below) moves committed queue rows into `events`, giving them consecutive seqs
+// in queue order from `event_counter`. Numbering runs are serialized by the schema's events
+// advisory lock, which only numbering runs take, and each commits before the next starts, so:
+// - seqs become visible in order and without gaps: one run's rows all commit at once, above
+//   every seq of earlier runs;
+// - a row still uncommitted when a run starts is not visible to it and is numbered by a later
+//   run, above everything numbered before (it is never skipped);
+// - an event caused by another (its transaction waited for the other's row lock, or read what
+//   it committed) was inserted after the other committed, so its id, and its seq, is higher.
+// Every eventList and eventLastSeq runs a numbering step first (coalesced per process), so a
+// reader sees every event committed before its call. The relays of all nodes read on every
+// `events` signal, so events are numbered within a read of their commit.
 //
-// Signals (LISTEN/NOTIFY) are sent in the same statement; PostgreSQL delivers them only if and
-// when the transaction commits, so no process hears of a change that could still roll back.
+// Signals (LISTEN/NOTIFY) are sent in the writer's statement; PostgreSQL delivers them only if
+// and when the transaction commits, so no process hears of a change that could still roll back.
 
 import type { EventRecord, Millis, NewEvent } from '../../core/types.ts';
 import { toJson } from './rows.ts';
-import { run, type Queryable } from './sql.ts';
+import { run, runOnce, type Queryable } from './sql.ts';
 
 /** What a store write may announce on the schema's channel (see StoreSignal). */
 export type SignalKind = 'wake' | 'capacity' | 'events' | 'agents';
@@ -37,33 +43,35 @@ export function stamp(events: readonly NewEvent[], at: Millis): PendingEvent[] {
   return events.map((event) => ({ event, at }));
 }
 
-const APPEND_SQL = `
-WITH events_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($1::bigint)),
-inserted AS (
-  INSERT INTO events (type, at, task_id, agent, replica_id, assignment_id, data)
+/**
+ * The seq a written event carries until it is numbered. Writes return their events with it
+ * (StoreCapabilities.eventSeqsOnWrite is false); readers only ever see numbered events.
+ */
+export const UNNUMBERED = 0;
+
+const QUEUE_SQL = `
+WITH queued AS (
+  INSERT INTO event_queue (type, at, task_id, agent, replica_id, assignment_id, data)
   SELECT e.type, e.at, e.task_id, e.agent, e.replica_id, e.assignment_id, e.data
-  FROM events_lock
-  CROSS JOIN unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[])
+  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
     WITH ORDINALITY AS e (type, at, task_id, agent, replica_id, assignment_id, data, ord)
   ORDER BY e.ord
-  RETURNING seq
+  RETURNING 1
 ),
-notified AS MATERIALIZED (SELECT pg_notify($9::text, kind) FROM unnest($10::text[]) AS kind)
-SELECT array(SELECT seq FROM inserted ORDER BY seq) AS seqs, (SELECT count(*) FROM notified) AS notified`;
-// How the lock precedes the seqs: the inserted rows come out of a join with `events_lock`, so
-// no row (and no nextval() for its seq, evaluated as the row is inserted) exists before the
-// lock is held. Rows are inserted in `ord` order, so seqs follow the order of `events`.
+notified AS MATERIALIZED (SELECT pg_notify($8::text, kind) FROM unnest($9::text[]) AS kind)
+SELECT (SELECT count(*) FROM queued) AS queued, (SELECT count(*) FROM notified) AS notified`;
+// Rows are inserted in `ord` order, so their ids (and later their seqs) follow the order of `events`.
 
 const NOTIFY_SQL = 'SELECT pg_notify($1::text, kind) FROM unnest($2::text[]) AS kind';
 
 /**
- * Appends `events` in order and sends `signals` (plus 'events' when there are events) on
- * `channel`. Must run inside the transaction that made the changes, as its last statement
- * before COMMIT. Returns the records, with their seqs, in the order given.
+ * Queues `events` in order and sends `signals` (plus 'events' when there are events) on
+ * `channel`. Runs inside the transaction that made the changes. Returns the records in the
+ * order given, with seq UNNUMBERED.
  */
 export async function appendEvents(
   tx: Queryable,
-  params: { lockKey: string; channel: string; events: readonly PendingEvent[]; signals: ReadonlySet<SignalKind> },
+  params: { channel: string; events: readonly PendingEvent[]; signals: ReadonlySet<SignalKind> },
 ): Promise<EventRecord[]> {
   const { events } = params;
   const kinds = new Set(params.signals);
@@ -72,8 +80,7 @@ export async function appendEvents(
     if (kinds.size > 0) await run(tx, NOTIFY_SQL, [params.channel, [...kinds]]);
     return [];
   }
-  const [row] = await run(tx, APPEND_SQL, [
-    params.lockKey,
+  const [row] = await run(tx, QUEUE_SQL, [
     events.map((p) => p.event.type),
     events.map((p) => p.at),
     events.map((p) => p.event.taskId),
@@ -84,9 +91,107 @@ export async function appendEvents(
     params.channel,
     [...kinds],
   ]);
-  const seqs = row?.seqs;
-  if (!Array.isArray(seqs) || seqs.length !== events.length) {
-    throw new Error(`appending ${events.length} events returned ${Array.isArray(seqs) ? seqs.length : 'no'} seqs`);
+  if (Number(row?.queued) !== events.length) throw new Error(`queueing ${events.length} events inserted ${String(row?.queued)}`);
+  return events.map((p) => ({ ...p.event, seq: UNNUMBERED, at: p.at }));
+}
+
+/** Rows one numbering statement moves; a run repeats while a statement moves this many. */
+export const NUMBERING_PAGE = 5_000;
+
+/**
+ * One numbering step, in one round trip: waits for the events lock, moves up to
+ * NUMBERING_PAGE committed queue rows into `events` in id order with the next seqs, commits.
+ * Statements of a READ COMMITTED transaction each see what was committed before they began,
+ * so the move (a statement after the lock's) sees everything the previous run committed.
+ * `lockKey` is a bigint the store computed (decimal digits only), inlined because a text of
+ * several statements cannot take parameters. JIT off: the planner's estimate for a page of
+ * 5,000 rows is above jit_above_cost, and compiling took ~50 ms of a step that takes 0.6 ms.
+ */
+function numberingSql(lockKey: string): string {
+  if (!/^-?\d+$/.test(lockKey)) throw new Error(`not an advisory-lock key: ${lockKey}`);
+  return `BEGIN;
+SET LOCAL jit = off;
+SELECT pg_advisory_xact_lock(${lockKey}::bigint);
+WITH moved AS (
+  DELETE FROM event_queue WHERE id IN (SELECT id FROM event_queue ORDER BY id LIMIT ${NUMBERING_PAGE})
+  RETURNING id, type, at, task_id, agent, replica_id, assignment_id, data
+),
+counted AS MATERIALIZED (SELECT count(*) AS n FROM moved),
+counter AS (
+  UPDATE event_counter SET last = last + (SELECT n FROM counted)
+  WHERE (SELECT n FROM counted) > 0
+  RETURNING last - (SELECT n FROM counted) AS base
+),
+inserted AS (
+  INSERT INTO events (seq, type, at, task_id, agent, replica_id, assignment_id, data)
+  SELECT counter.base + row_number() OVER (ORDER BY m.id), m.type, m.at, m.task_id, m.agent, m.replica_id, m.assignment_id, m.data
+  FROM moved m CROSS JOIN counter
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted) AS numbered;
+COMMIT`;
+}
+
+/**
+ * Numbers committed events (see the top of this file). Concurrent callers of one process
+ * share runs: a call made while a run is under way waits for the next run, which starts after
+ * it (the current one may have begun before the caller's events were committed).
+ */
+export class EventNumbering {
+  readonly #sql: string;
+  readonly #connect: () => Promise<{ db: Queryable; release: (broken?: Error) => void }>;
+  readonly #committed: () => void;
+  #running: Promise<void> | null = null;
+  #queued: Promise<void> | null = null;
+
+  constructor(params: {
+    lockKey: string;
+    connect: () => Promise<{ db: Queryable; release: (broken?: Error) => void }>;
+    /** Counts each step's COMMIT (the store's counters). */
+    committed: () => void;
+  }) {
+    this.#sql = numberingSql(params.lockKey);
+    this.#connect = params.connect;
+    this.#committed = params.committed;
   }
-  return events.map((p, i) => ({ ...p.event, seq: Number(seqs[i]), at: p.at }));
+
+  /** Resolves once every event committed before the call is numbered. */
+  number(): Promise<void> {
+    if (this.#queued !== null) return this.#queued;
+    if (this.#running === null) {
+      this.#running = this.#runUntilEmpty().finally(() => {
+        this.#running = null;
+      });
+      return this.#running;
+    }
+    this.#queued = this.#running.catch(() => {}).then(() => {
+      this.#queued = null;
+      return this.number();
+    });
+    return this.#queued;
+  }
+
+  async #runUntilEmpty(): Promise<void> {
+    while ((await this.#step()) >= NUMBERING_PAGE);
+  }
+
+  async #step(): Promise<number> {
+    const { db, release } = await this.#connect();
+    let broken: Error | undefined;
+    try {
+      const results = (await db.query({ text: this.#sql })) as unknown as Array<{ command: string; rows: Array<Record<string, unknown>> }>;
+      const commit = results.at(-1);
+      // COMMIT of a transaction that failed reports ROLLBACK instead of raising an error.
+      if (commit?.command !== 'COMMIT') throw new Error(`event numbering was rolled back (${String(commit?.command)})`);
+      this.#committed();
+      return Number(results.at(-2)?.rows[0]?.numbered ?? 0);
+    } catch (err) {
+      broken = err instanceof Error ? err : new Error(String(err));
+      // A text of several statements stops at the first error, inside the transaction it began.
+      await runOnce(db, 'ROLLBACK').then(() => { broken = undefined; }, () => {});
+      throw err;
+    } finally {
+      release(broken);
+    }
+  }
 }

@@ -304,6 +304,40 @@ ALTER TABLE assignments ADD COLUMN counted boolean NOT NULL DEFAULT true;
 UPDATE assignments SET counted = false WHERE status = 'failed' AND (error ->> 'code') = 'DISPATCH_FAILED';
 `,
   },
+  {
+    version: 7,
+    name: 'events numbered after commit',
+    sql: `
+-- Writers no longer take the events lock (events.ts, docs/decisions.md 47): they append to
+-- this queue, and a numbering run moves committed rows into events with the next seqs. The
+-- queue holds rows for milliseconds: one index (its primary key, the order of insertion).
+CREATE TABLE event_queue (
+  id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  type          text NOT NULL,
+  at            bigint NOT NULL,
+  task_id       text,
+  agent         text,
+  replica_id    text,
+  assignment_id text,
+  data          jsonb NOT NULL CHECK (jsonb_typeof(data) = 'object')
+);
+
+-- The last seq handed out. A row rather than max(seq): retention may delete the newest
+-- events, and a seq once read by a follower must never be given to another event.
+CREATE TABLE event_counter (
+  one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+  last bigint NOT NULL
+);
+INSERT INTO event_counter (last)
+SELECT greatest(
+  (SELECT coalesce(max(seq), 0) FROM events),
+  coalesce((SELECT s.last_value FROM pg_sequences s
+            WHERE format('%I.%I', s.schemaname, s.sequencename) = pg_get_serial_sequence('events', 'seq')), 0));
+
+-- Seqs are now given by the numbering run.
+ALTER TABLE events ALTER COLUMN seq DROP IDENTITY;
+`,
+  },
 ];
 
 /**

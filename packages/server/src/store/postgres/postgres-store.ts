@@ -43,7 +43,7 @@ import {
   validateSchema, type ConnectionSettings, type LockKeys,
 } from './connection.ts';
 import { storeClosed, toStoreError } from './errors.ts';
-import { stamp } from './events.ts';
+import { EventNumbering, stamp } from './events.ts';
 import { Leadership } from './leadership.ts';
 import { applyMigrations } from './migrations.ts';
 import { Notifier } from './notifier.ts';
@@ -99,7 +99,7 @@ export async function openPostgresStore(params: OpenPostgresStoreParams): Promis
 const EVENT_SELECT = EVENT_COLUMNS.join(', ');
 
 export class PostgresStore implements Store {
-  readonly capabilities: StoreCapabilities = { multiNode: true, crossNodeNotify: true };
+  readonly capabilities: StoreCapabilities = { multiNode: true, crossNodeNotify: true, eventSeqsOnWrite: false };
   /** The schema every table lives in. */
   readonly schema: string;
   /** The schema's LISTEN/NOTIFY channel. */
@@ -114,6 +114,7 @@ export class PostgresStore implements Store {
   readonly #batch: WriteBatch;
   readonly #notifier: Notifier;
   readonly #leadership: Leadership;
+  readonly #numbering: EventNumbering;
   readonly #now: () => Millis;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -136,7 +137,6 @@ export class PostgresStore implements Store {
     this.#batch = new WriteBatch({
       pool: this.#pool,
       counters: this.#counters,
-      eventsLockKey: this.#keys.events,
       keyLock: this.#keys.concurrencyKey,
       channel: this.channel,
       ...(params.maxBatchOps === undefined ? {} : { maxOps: params.maxBatchOps }),
@@ -144,6 +144,26 @@ export class PostgresStore implements Store {
       lanes: params.writeConcurrency ?? Math.max(1, Math.floor(settings.poolSize / 3)),
     });
     this.#notifier = new Notifier({ newClient: () => createClient(settings, 'listen'), channel: this.channel });
+    this.#numbering = new EventNumbering({
+      lockKey: this.#keys.events,
+      committed: () => {
+        this.#counters.commits += 1;
+      },
+      connect: async () => {
+        const client = await this.#pool.connect();
+        // A connection error while checked out is reported by the pending query; the listener
+        // only keeps the 'error' event from being unhandled (which would crash the process).
+        const onError = (): void => {};
+        client.on('error', onError);
+        return {
+          db: countedQueryable(client, this.#counters),
+          release: (broken?: Error) => {
+            client.off('error', onError);
+            client.release(broken);
+          },
+        };
+      },
+    });
     this.#leadership = new Leadership({ newClient: () => createClient(settings, 'leader'), key: this.#keys.leader });
     this.#now = params.now ?? Date.now;
   }
@@ -353,11 +373,14 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * The highest committed seq. Every seq below it is settled (committed, or never to appear):
-   * seqs are allocated under the events lock, in commit order (events.ts).
+   * The highest seq handed out, after numbering what was committed before the call: every seq
+   * at or below it is settled (visible, or deleted by retention). See events.ts.
    */
   eventLastSeq(): Promise<number> {
-    return this.#read(async (db) => Number((await run(db, 'SELECT coalesce(max(seq), 0) AS seq FROM events'))[0]?.seq ?? 0));
+    return this.#read(async (db) => {
+      await this.#numbering.number();
+      return Number((await run(db, 'SELECT last FROM event_counter'))[0]?.last ?? 0);
+    });
   }
 
   // -- concurrency keys ---------------------------------------------------------------
@@ -382,6 +405,8 @@ export class PostgresStore implements Store {
 
   eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]> {
     return this.#read(async (db) => {
+      // Numbers what is committed first, so the page holds every event committed before the call.
+      await this.#numbering.number();
       const limit = Math.max(0, Math.floor(params.limit));
       const rows = params.taskId === undefined
         ? await run(db, `SELECT ${EVENT_SELECT} FROM events WHERE seq > $1::bigint ORDER BY seq LIMIT $2::integer`, [params.after, limit])

@@ -217,7 +217,10 @@ async function createdOutcomes(tx: Queryable, lists: ReadonlyArray<readonly Task
  * their events, assignments and payloads (children first: the foreign keys have no cascade,
  * and are checked at the end of the statement). Rows another transaction has locked (a task
  * being requeued right now) are skipped, not waited for; the next sweep gets them. Events
- * about no task in particular (agents, replicas) age out with the same horizon.
+ * about no task in particular (agents, replicas) age out with the same horizon. Events not
+ * yet numbered (events.ts) go too: the queue is scanned, but it holds only the last
+ * milliseconds' events. (One being numbered at this very moment would survive its task; only
+ * possible if numbering stalled for the whole retention period.)
  */
 const PRUNE_SQL = `
 WITH doomed AS MATERIALIZED (
@@ -227,6 +230,9 @@ WITH doomed AS MATERIALIZED (
   FOR UPDATE SKIP LOCKED
 ),
 gone_events AS (DELETE FROM events WHERE task_id IN (SELECT id FROM doomed)),
+gone_queued AS (
+  DELETE FROM event_queue WHERE task_id IN (SELECT id FROM doomed) OR (task_id IS NULL AND at < $1::bigint)
+),
 gone_assignments AS (DELETE FROM assignments WHERE task_id IN (SELECT id FROM doomed)),
 gone_payloads AS (DELETE FROM task_payloads WHERE task_id IN (SELECT id FROM doomed)),
 gone_tasks AS (DELETE FROM tasks WHERE id IN (SELECT id FROM doomed) RETURNING id),

@@ -5,13 +5,12 @@
 // and the next batch takes all of them, so batches grow with the load.
 //
 // Why not one transaction per call:
-// - Appending events serializes commits per schema (see events.ts), WAL flush included; one
-//   commit for many operations amortizes that, and the fsync, as the SQLite store's batch does.
+// - One commit for many operations amortizes the round trips and the fsync, as the SQLite
+//   store's batch does.
 // - Writes of one process issued together apply in the order they were issued, as in the
 //   SQLite store (two racing creates of the same agent: the first call wins, deterministically).
 //   With a transaction per call on a pool, the order would depend on which connection the
 //   server happened to serve first.
-// - Fewer, larger transactions hold the events lock fewer times.
 //
 // Deadlocks. The rows every process writes are the counters: replicas (in_flight) and
 // concurrency keys. A batch holds each row it wrote until it commits, and its operations touch
@@ -43,8 +42,8 @@
 //   connection failure; the outcome of a COMMIT whose answer was lost is unknown).
 // - A batch the database aborted to break a deadlock (another process held rows this batch
 //   needed, and the reverse) or a serialization failure is run again, a few times.
-// - Events of all operations are appended last, in operation order, under the events lock,
-//   with the batch's signals (events.ts).
+// - Events of all operations are queued last, in operation order, with the batch's signals;
+//   they are numbered after the commit (events.ts).
 // - Consecutive operations of the same `Mergeable` kind run as one (`runMany`, one outcome
 //   per operation), so many small calls cost the round trips of one: taskTransition calls
 //   become one set statement per shape (transition-set.ts). If the merged run throws, the
@@ -131,7 +130,6 @@ const MAX_ATTEMPTS = 4;
 
 export class WriteBatch {
   readonly #pool: pg.Pool;
-  readonly #lockKey: string;
   readonly #keyLock: (key: string) => string;
   readonly #channel: string;
   readonly #maxOps: number;
@@ -152,7 +150,6 @@ export class WriteBatch {
 
   constructor(params: {
     pool: pg.Pool;
-    eventsLockKey: string;
     keyLock: (key: string) => string;
     channel: string;
     maxOps?: number;
@@ -162,7 +159,6 @@ export class WriteBatch {
   }) {
     this.#counters = params.counters ?? counterZero();
     this.#pool = params.pool;
-    this.#lockKey = params.eventsLockKey;
     this.#keyLock = params.keyLock;
     this.#channel = params.channel;
     this.#maxOps = Math.max(1, params.maxOps ?? DEFAULT_MAX_BATCH_OPS);
@@ -347,7 +343,7 @@ export class WriteBatch {
         pending.push(...outcome.events);
         for (const s of outcome.signals) signals.add(s);
       }
-      const events = await appendEvents(tx, { lockKey: this.#lockKey, channel: this.#channel, events: pending, signals });
+      const events = await appendEvents(tx, { channel: this.#channel, events: pending, signals });
       const commit = await tx.query({ text: 'COMMIT' });
       // COMMIT of a transaction that failed reports ROLLBACK instead of raising an error.
       if (commit.command !== 'COMMIT') throw new Error(`the write batch was rolled back (${commit.command})`);

@@ -106,7 +106,7 @@ function splitResults<T>(lists: ReadonlyArray<readonly unknown[]>, results: T[])
 }
 
 export class SqliteStore implements Store {
-  readonly capabilities: StoreCapabilities = { multiNode: false, crossNodeNotify: false };
+  readonly capabilities: StoreCapabilities = { multiNode: false, crossNodeNotify: false, eventSeqsOnWrite: true };
   readonly #db: DatabaseSync;
   readonly #cache: StatementCache;
   readonly #batch: WriteBatch;

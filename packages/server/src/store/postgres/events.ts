@@ -10,7 +10,7 @@
 //
 // Now writers do not number. A write batch appends its events to `event_queue` (an identity
 // id gives the order of insertion; no lock) and signals `events`. The numbering step
-// (numberEvents below) moves committed queue rows into `events`, giving them consecutive seqs
+// (EventNumbering below) moves committed queue rows into `events`, giving them consecutive seqs
 // in queue order from `event_counter`. Numbering runs are serialized by the schema's events
 // advisory lock, which only numbering runs take, and each commits before the next starts, so:
 // - seqs become visible in order and without gaps: one run's rows all commit at once, above
@@ -95,25 +95,35 @@ export async function appendEvents(
   return events.map((p) => ({ ...p.event, seq: UNNUMBERED, at: p.at }));
 }
 
-/** Rows one numbering statement moves; a run repeats while a statement moves this many. */
+/** Rows one numbering statement moves; a step repeats while a statement moves this many. */
 export const NUMBERING_PAGE = 5_000;
 
 /**
- * One numbering step, in one round trip: waits for the events lock, moves up to
- * NUMBERING_PAGE committed queue rows into `events` in id order with the next seqs, commits.
- * Statements of a READ COMMITTED transaction each see what was committed before they began,
- * so the move (a statement after the lock's) sees everything the previous run committed.
- * `lockKey` is a bigint the store computed (decimal digits only), inlined because a text of
- * several statements cannot take parameters. JIT off: the planner's estimate for a page of
- * 5,000 rows is above jit_above_cost, and compiling took ~50 ms of a step that takes 0.6 ms.
+ * A numbering step followed by a read, in one round trip: waits for the events lock, moves up
+ * to NUMBERING_PAGE committed queue rows into `events` in id order with the next seqs,
+ * commits, then runs `read` (which sees what the step committed, and everything committed
+ * before it). Statements of a READ COMMITTED transaction each see what was committed before
+ * they began, so the move (a statement after the lock's) sees everything the previous step
+ * committed. A text of several statements cannot take parameters: `lockKey` is a bigint the
+ * store computed and `read` is assembled by the caller from checked numbers and quoted
+ * literals.
+ * - The commit is flushed: a seq a follower has read is never given to another event, even
+ *   after a crash of the database (a relaxed step lost in a crash would hand its seqs out
+ *   again, mixed with later writers' events). It also flushes relaxed writers' commits.
+ * - Isolation READ COMMITTED whatever the database's default: each statement must see what
+ *   committed before it (under REPEATABLE READ the snapshot predates the lock).
+ * - The loop goes on while a step *picked* a full page: retention may delete picked rows
+ *   at the same moment, so fewer may move.
+ * - JIT off: the planner's estimate for a page of 5,000 rows is above jit_above_cost, and
+ *   compiling took ~50 ms of a step that takes 0.6 ms.
  */
-function numberingSql(lockKey: string): string {
+function numberingSql(lockKey: string, read: string): string {
   if (!/^-?\d+$/.test(lockKey)) throw new Error(`not an advisory-lock key: ${lockKey}`);
-  return `BEGIN;
-SET LOCAL jit = off;
-SELECT pg_advisory_xact_lock(${lockKey}::bigint);
-WITH moved AS (
-  DELETE FROM event_queue WHERE id IN (SELECT id FROM event_queue ORDER BY id LIMIT ${NUMBERING_PAGE})
+  return `BEGIN ISOLATION LEVEL READ COMMITTED;
+SELECT set_config('jit', 'off', true), pg_advisory_xact_lock(${lockKey}::bigint);
+WITH picked AS MATERIALIZED (SELECT id FROM event_queue ORDER BY id LIMIT ${NUMBERING_PAGE}),
+moved AS (
+  DELETE FROM event_queue WHERE id IN (SELECT id FROM picked)
   RETURNING id, type, at, task_id, agent, replica_id, assignment_id, data
 ),
 counted AS MATERIALIZED (SELECT count(*) AS n FROM moved),
@@ -128,21 +138,22 @@ inserted AS (
   FROM moved m CROSS JOIN counter
   RETURNING 1
 )
-SELECT (SELECT count(*) FROM inserted) AS numbered;
-COMMIT`;
+SELECT (SELECT count(*) FROM picked) AS picked, (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM inserted) AS numbered;
+COMMIT;
+${read}`;
 }
 
+type Result = { command: string; rows: Array<Record<string, unknown>> };
+
 /**
- * Numbers committed events (see the top of this file). Concurrent callers of one process
- * share runs: a call made while a run is under way waits for the next run, which starts after
- * it (the current one may have begun before the caller's events were committed).
+ * Numbers committed events (see the top of this file) before each read of the log. Steps of
+ * all processes are serialized by the events lock; each read comes after its own step, so it
+ * sees every event committed before it was called.
  */
 export class EventNumbering {
-  readonly #sql: string;
+  readonly #lockKey: string;
   readonly #connect: () => Promise<{ db: Queryable; release: (broken?: Error) => void }>;
   readonly #committed: () => void;
-  #running: Promise<void> | null = null;
-  #queued: Promise<void> | null = null;
 
   constructor(params: {
     lockKey: string;
@@ -150,44 +161,38 @@ export class EventNumbering {
     /** Counts each step's COMMIT (the store's counters). */
     committed: () => void;
   }) {
-    this.#sql = numberingSql(params.lockKey);
+    this.#lockKey = params.lockKey;
     this.#connect = params.connect;
     this.#committed = params.committed;
   }
 
-  /** Resolves once every event committed before the call is numbered. */
-  number(): Promise<void> {
-    if (this.#queued !== null) return this.#queued;
-    if (this.#running === null) {
-      this.#running = this.#runUntilEmpty().finally(() => {
-        this.#running = null;
-      });
-      return this.#running;
+  /** Numbers what is committed, then runs `read` (one statement, no parameters) and returns its rows. */
+  async read(read: string): Promise<Array<Record<string, unknown>>> {
+    const sql = numberingSql(this.#lockKey, read);
+    for (;;) {
+      const { picked, rows } = await this.#step(sql);
+      // A full page may have left more behind: number again before answering.
+      if (picked < NUMBERING_PAGE) return rows;
     }
-    this.#queued = this.#running.catch(() => {}).then(() => {
-      this.#queued = null;
-      return this.number();
-    });
-    return this.#queued;
   }
 
-  async #runUntilEmpty(): Promise<void> {
-    while ((await this.#step()) >= NUMBERING_PAGE);
-  }
-
-  async #step(): Promise<number> {
+  async #step(sql: string): Promise<{ picked: number; rows: Array<Record<string, unknown>> }> {
     const { db, release } = await this.#connect();
     let broken: Error | undefined;
     try {
-      const results = (await db.query({ text: this.#sql })) as unknown as Array<{ command: string; rows: Array<Record<string, unknown>> }>;
-      const commit = results.at(-1);
+      const results = (await db.query({ text: sql })) as unknown as Result[];
+      const commit = results.at(-2);
       // COMMIT of a transaction that failed reports ROLLBACK instead of raising an error.
       if (commit?.command !== 'COMMIT') throw new Error(`event numbering was rolled back (${String(commit?.command)})`);
       this.#committed();
-      return Number(results.at(-2)?.rows[0]?.numbered ?? 0);
+      const counts = results.at(-3)?.rows[0] ?? {};
+      // Rows deleted from the queue but not inserted would be lost events (no counter row, say).
+      if (Number(counts.moved) !== Number(counts.numbered)) throw new Error(`event numbering moved ${String(counts.moved)} rows but numbered ${String(counts.numbered)}`);
+      return { picked: Number(counts.picked ?? 0), rows: results.at(-1)?.rows ?? [] };
     } catch (err) {
       broken = err instanceof Error ? err : new Error(String(err));
-      // A text of several statements stops at the first error, inside the transaction it began.
+      // A text of several statements stops at the first error; if that was inside the
+      // transaction it began, end it (a no-op warning otherwise).
       await runOnce(db, 'ROLLBACK').then(() => { broken = undefined; }, () => {});
       throw err;
     } finally {

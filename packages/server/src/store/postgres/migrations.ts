@@ -8,8 +8,8 @@
 //   each column is a CHECK). Counters and small numbers are INTEGER.
 // - `tasks.seq` and `events.seq` are identity columns: allocated from a sequence, never reused
 //   (not even after the newest rows are pruned). `tasks.seq` is the primary key, `id` the
-//   external key (UNIQUE), as in SQLite. Event seqs become visible in order thanks to the
-//   events lock (see events.ts); task seqs only need to be unique and follow submission order
+//   external key (UNIQUE), as in SQLite. Since migration 7 `events.seq` is given by the
+//   numbering step after commit (events.ts), from `event_counter`; task seqs only need to be unique and follow submission order
 //   within one process, which the write batch gives.
 // - `assignments.seq` (identity) stands in for SQLite's implicit rowid: attempts are listed in
 //   insertion order, which attempt numbers alone do not give (a failed dispatch reuses its
@@ -308,6 +308,9 @@ UPDATE assignments SET counted = false WHERE status = 'failed' AND (error ->> 'c
     version: 7,
     name: 'events numbered after commit',
     sql: `
+-- Nodes of an older version must be stopped first: their inserts into events would fail
+-- once seq has no default. The lock keeps any still running from taking a seq meanwhile.
+LOCK TABLE events IN ACCESS EXCLUSIVE MODE;
 -- Writers no longer take the events lock (events.ts, docs/decisions.md 47): they append to
 -- this queue, and a numbering run moves committed rows into events with the next seqs. The
 -- queue holds rows for milliseconds: one index (its primary key, the order of insertion).

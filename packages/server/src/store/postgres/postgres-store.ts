@@ -22,7 +22,7 @@
 // (agent createdAt/updatedAt, replica lastSeenAt, task createdAt) and with the store's clock
 // otherwise, as in the SQLite store.
 
-import type pg from 'pg';
+import pg from 'pg';
 import type {
   AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
@@ -42,6 +42,7 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, channelName, createClient, createPool, lockKeys,
   validateSchema, type ConnectionSettings, type LockKeys,
 } from './connection.ts';
+import { FlotillaError } from '../../core/errors.ts';
 import { storeClosed, toStoreError } from './errors.ts';
 import { EventNumbering, stamp } from './events.ts';
 import { Leadership } from './leadership.ts';
@@ -377,10 +378,7 @@ export class PostgresStore implements Store {
    * at or below it is settled (visible, or deleted by retention). See events.ts.
    */
   eventLastSeq(): Promise<number> {
-    return this.#read(async (db) => {
-      await this.#numbering.number();
-      return Number((await run(db, 'SELECT last FROM event_counter'))[0]?.last ?? 0);
-    });
+    return this.#read(async () => Number((await this.#numbering.read('SELECT last FROM event_counter'))[0]?.last ?? 0));
   }
 
   // -- concurrency keys ---------------------------------------------------------------
@@ -404,15 +402,13 @@ export class PostgresStore implements Store {
   }
 
   eventList(params: { after: number; limit: number; taskId?: string }): Promise<EventRecord[]> {
-    return this.#read(async (db) => {
-      // Numbers what is committed first, so the page holds every event committed before the call.
-      await this.#numbering.number();
+    return this.#read(async () => {
+      // Numbered first, in the same round trip, so the page holds every event committed before the call.
+      const after = Math.floor(params.after);
       const limit = Math.max(0, Math.floor(params.limit));
-      const rows = params.taskId === undefined
-        ? await run(db, `SELECT ${EVENT_SELECT} FROM events WHERE seq > $1::bigint ORDER BY seq LIMIT $2::integer`, [params.after, limit])
-        : await run(db,
-          `SELECT ${EVENT_SELECT} FROM events WHERE task_id = $3::text AND seq > $1::bigint ORDER BY seq LIMIT $2::integer`,
-          [params.after, limit, params.taskId]);
+      if (!Number.isSafeInteger(after) || !Number.isSafeInteger(limit)) throw new FlotillaError('VALIDATION_FAILED', 'after and limit must be safe integers');
+      const byTask = params.taskId === undefined ? '' : `task_id = ${pg.escapeLiteral(params.taskId)} AND `;
+      const rows = await this.#numbering.read(`SELECT ${EVENT_SELECT} FROM events WHERE ${byTask}seq > ${after} ORDER BY seq LIMIT ${limit}`);
       return rows.map(eventFromRow);
     });
   }

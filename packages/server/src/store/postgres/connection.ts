@@ -60,7 +60,7 @@ export function lockKey(schema: string, purpose: string): string {
 export interface LockKeys {
   /** Serializes migrations (transaction-level). */
   migrations: string;
-  /** Serializes event inserts, so events become visible in seq order (see events.ts). */
+  /** Serializes numbering steps, so events become visible in seq order (see events.ts). */
   events: string;
   /** Session-level maintenance leadership for `name`. */
   leader: (name: string) => string;

@@ -259,6 +259,29 @@ async function postgresTests(): Promise<void> {
         }
       });
 
+      it('the numbering step refuses to run outside READ COMMITTED, where its snapshot would predate the lock', async () => {
+        const h = harness();
+        const session = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${h.schema}` });
+        session.on('error', () => {});
+        try {
+          const store = await h.open();
+          await store.eventAppend({ events: [plainEvent('custom.queued')] });
+          await session.connect();
+          await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+          await assert.rejects(session.query('SELECT * FROM event_numbering_step($1::bigint, 10)', [lockKeys(h.schema).events]), /needs READ COMMITTED/);
+          await session.query('ROLLBACK');
+          // Run the way the store runs it, it numbers what is queued.
+          await session.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+          const { rows } = await session.query('SELECT picked, moved, numbered FROM event_numbering_step($1::bigint, 10)', [lockKeys(h.schema).events]);
+          await session.query('COMMIT');
+          assert.deepEqual(rows.map((r) => [Number(r.picked), Number(r.moved), Number(r.numbered)]), [[1, 1, 1]]);
+          assert.deepEqual((await store.eventList({ after: 0, limit: 10 })).map((e) => e.type), ['custom.queued']);
+        } finally {
+          await session.end().catch(() => {});
+          await h.cleanup();
+        }
+      });
+
       it('an event committed after a later one is numbered after it, never skipped by a follower', async () => {
         const h = harness();
         const slow = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${h.schema}` });

@@ -99,48 +99,36 @@ export async function appendEvents(
 export const NUMBERING_PAGE = 5_000;
 
 /**
- * A numbering step followed by a read, in one round trip: waits for the events lock, moves up
- * to NUMBERING_PAGE committed queue rows into `events` in id order with the next seqs,
- * commits, then runs `read` (which sees what the step committed, and everything committed
- * before it). Statements of a READ COMMITTED transaction each see what was committed before
- * they began, so the move (a statement after the lock's) sees everything the previous step
- * committed. A text of several statements cannot take parameters: `lockKey` is a bigint the
- * store computed and `read` is assembled by the caller from checked numbers and quoted
- * literals.
+ * A numbering step followed by a read, in one round trip: the step (the function
+ * `event_numbering_step`, migration 8) waits for the events lock, moves up to NUMBERING_PAGE
+ * committed queue rows into `events` in id order with the next seqs, and commits; then `read`
+ * runs and sees what the step committed and everything committed before it. Each statement of
+ * the function takes a new snapshot (volatile, READ COMMITTED), so the move sees everything
+ * the previous step committed. A text of several statements cannot take parameters:
+ * `lockKey` is a bigint the store computed and `read` is assembled by the caller from checked
+ * numbers and quoted literals. The function's plans are cached per connection; only the
+ * short read is planned on every call. The read runs in a read-only transaction of its own
+ * with sequential scans off: `events` is read by seq (or task and seq) through its indexes,
+ * and a planner without statistics (a new schema, autovacuum off) chose a scan of the whole
+ * log.
  * - The commit is flushed: a seq a follower has read is never given to another event, even
  *   after a crash of the database (a relaxed step lost in a crash would hand its seqs out
  *   again, mixed with later writers' events). It also flushes relaxed writers' commits.
  * - Isolation READ COMMITTED whatever the database's default: each statement must see what
- *   committed before it (under REPEATABLE READ the snapshot predates the lock).
+ *   committed before it (under REPEATABLE READ the snapshot predates the lock). The function
+ *   refuses any other level.
  * - The loop goes on while a step *picked* a full page: retention may delete picked rows
  *   at the same moment, so fewer may move.
- * - JIT off: the planner's estimate for a page of 5,000 rows is above jit_above_cost, and
- *   compiling took ~50 ms of a step that takes 0.6 ms.
  */
 function numberingSql(lockKey: string, read: string): string {
   if (!/^-?\d+$/.test(lockKey)) throw new Error(`not an advisory-lock key: ${lockKey}`);
   return `BEGIN ISOLATION LEVEL READ COMMITTED;
-SELECT set_config('jit', 'off', true), pg_advisory_xact_lock(${lockKey}::bigint);
-WITH picked AS MATERIALIZED (SELECT id FROM event_queue ORDER BY id LIMIT ${NUMBERING_PAGE}),
-moved AS (
-  DELETE FROM event_queue WHERE id IN (SELECT id FROM picked)
-  RETURNING id, type, at, task_id, agent, replica_id, assignment_id, data
-),
-counted AS MATERIALIZED (SELECT count(*) AS n FROM moved),
-counter AS (
-  UPDATE event_counter SET last = last + (SELECT n FROM counted)
-  WHERE (SELECT n FROM counted) > 0
-  RETURNING last - (SELECT n FROM counted) AS base
-),
-inserted AS (
-  INSERT INTO events (seq, type, at, task_id, agent, replica_id, assignment_id, data)
-  SELECT counter.base + row_number() OVER (ORDER BY m.id), m.type, m.at, m.task_id, m.agent, m.replica_id, m.assignment_id, m.data
-  FROM moved m CROSS JOIN counter
-  RETURNING 1
-)
-SELECT (SELECT count(*) FROM picked) AS picked, (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM inserted) AS numbered;
+SELECT picked, moved, numbered FROM event_numbering_step(${lockKey}::bigint, ${NUMBERING_PAGE});
 COMMIT;
-${read}`;
+BEGIN READ ONLY;
+SET LOCAL enable_seqscan = off;
+${read};
+COMMIT;`;
 }
 
 type Result = { command: string; rows: Array<Record<string, unknown>> };
@@ -181,14 +169,14 @@ export class EventNumbering {
     let broken: Error | undefined;
     try {
       const results = (await db.query({ text: sql })) as unknown as Result[];
-      const commit = results.at(-2);
+      const commit = results[2];
       // COMMIT of a transaction that failed reports ROLLBACK instead of raising an error.
       if (commit?.command !== 'COMMIT') throw new Error(`event numbering was rolled back (${String(commit?.command)})`);
       this.#committed();
-      const counts = results.at(-3)?.rows[0] ?? {};
+      const counts = results[1]?.rows[0] ?? {};
       // Rows deleted from the queue but not inserted would be lost events (no counter row, say).
       if (Number(counts.moved) !== Number(counts.numbered)) throw new Error(`event numbering moved ${String(counts.moved)} rows but numbered ${String(counts.numbered)}`);
-      return { picked: Number(counts.picked ?? 0), rows: results.at(-1)?.rows ?? [] };
+      return { picked: Number(counts.picked ?? 0), rows: results[5]?.rows ?? [] };
     } catch (err) {
       broken = err instanceof Error ? err : new Error(String(err));
       // A text of several statements stops at the first error; if that was inside the

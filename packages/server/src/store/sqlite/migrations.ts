@@ -301,6 +301,15 @@ UPDATE assignments SET counted = 0 WHERE status = 'failed' AND json_extract(erro
 DROP INDEX tasks_pending_order;
 `,
   },
+  {
+    // PostgreSQL's 7 and 8 number events after commit (decisions.md 47). SQLite has one
+    // writer and numbers events as it inserts them: nothing to change. Recorded so that a
+    // version means the same step of the schema on both stores from here on (PostgreSQL's 7
+    // is 'events numbered after commit'; it never had the index SQLite's 7 drops).
+    version: 8,
+    name: 'event numbering as a function',
+    sql: `SELECT 1;`,
+  },
 ];
 
 /**

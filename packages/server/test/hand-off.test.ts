@@ -68,6 +68,44 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it('a submit made while a pass reads the queue waits for the pass, and is handed off', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'quick' });
+        const replica = await h.register('quick', { maxConcurrency: 5 });
+        const { leased } = await waitingLease(h, replica, 5);
+        // Hold the next pass inside its read of the queue (the store itself is untouched).
+        const real = h.engine.ctx.store;
+        const candidates = real.taskCandidates.bind(real);
+        let reading!: () => void;
+        const inRead = new Promise<void>((resolve) => (reading = resolve));
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        real.taskCandidates = async (params) => {
+          reading();
+          await gate;
+          return candidates(params);
+        };
+        let submitted: Promise<Awaited<ReturnType<typeof h.submit>>>;
+        try {
+          h.engine.dispatcher.wake();
+          await inRead;
+          submitted = h.submit({ agent: 'quick' });
+          await new Promise((r) => setTimeout(r, 50));
+          // Had it been written during the pass, it would be pending, and a work-wake: that pass
+          // would leave no slots, and each submit of a steady stream would wait for a pass.
+          assert.equal((await h.api('GET', '/tasks?agent=quick')).body.items.length, 0, 'nothing is written while the pass decides');
+        } finally {
+          real.taskCandidates = candidates;
+          release();
+        }
+        const task = await submitted;
+        assert.equal(task.status, 'dispatched');
+        assert.equal(h.engine.dispatcher.handOffs, 1);
+        const [got] = await leased;
+        assert.equal(got?.task.id, task.id);
+      });
+    });
+
     it('never hands off a delayed task or one with a concurrency key', async (t) => {
       await withHarness(t, store, async (h) => {
         await h.agent({ name: 'quick' });

@@ -212,6 +212,29 @@ async function postgresTests(): Promise<void> {
       }
     });
 
+    it("marks the signals of a store's own writes as own, and another process's as not", async () => {
+      const h = harness();
+      try {
+        const sa = await h.open();
+        const sb = await h.open();
+        const heardByA: StoreSignal[] = [];
+        const heardByB: StoreSignal[] = [];
+        const offA = await sa.signalSubscribe({ listener: (s) => heardByA.push(s) });
+        const offB = await sb.signalSubscribe({ listener: (s) => heardByB.push(s) });
+        await ensureAgents(sa, ['alpha']);
+        const task = newTask();
+        await sa.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
+        const wake = (list: StoreSignal[]) => list.find((s) => s.kind === 'wake');
+        await eventually(() => wake(heardByA) !== undefined && wake(heardByB) !== undefined);
+        assert.deepEqual(wake(heardByA), { kind: 'wake', own: true }, 'A wrote it');
+        assert.deepEqual(wake(heardByB), { kind: 'wake', own: false }, 'B only heard of it');
+        await offA();
+        await offB();
+      } finally {
+        await h.cleanup();
+      }
+    });
+
     it('group-commits writes issued in the same tick, in call order', async () => {
       const h = harness();
       try {

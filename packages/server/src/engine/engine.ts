@@ -82,10 +82,16 @@ export class Engine {
 
   /** What other server processes (or this one, through the database) changed. */
   #onSignal(signal: StoreSignal): void {
+    this.relay.onSignal(signal);
+    // This process's own work or capacity: the code that wrote it woke the dispatcher when the
+    // write returned (context.commit, TaskService, WorkerService). A second wake would make a
+    // pass that finds nothing, and a 'work' wake would also drop the hand-off slots
+    // (Dispatcher.wake), sending the next submits through passes. (Own 'agents' signals are
+    // rare and still invalidate: a read racing the write may have cached the old registry.)
+    if ((signal.kind === 'wake' || signal.kind === 'capacity') && signal.own === true) return;
     if (signal.kind === 'agents' || signal.kind === 'reconnected') this.registry.invalidate();
     if (signal.kind === 'capacity') this.dispatcher.wake('capacity');
     else if (signal.kind !== 'events') this.dispatcher.wake();
-    this.relay.onSignal(signal);
   }
 
   /** Maintenance runs on one process at a time; the others only record their replicas' liveness. */

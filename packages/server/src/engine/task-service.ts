@@ -49,6 +49,7 @@ export class TaskService {
     const tasks: NewTask[] = [];
     await this.#requireLiveAttempt(principal);
     for (const spec of specs) tasks.push(await this.#prepare(principal, spec, now));
+    await this.#dispatcher.handOffReady();
     // Planned after every await of the preparation: the dispatcher's view is as fresh as it gets.
     // In submission order, and none after the first that is not handed off: a later task of
     // the same call must not overtake an earlier one that waits (delayed, keyed, no slot).

@@ -51,8 +51,13 @@ export interface StoreCapabilities {
  * - agents: the agent registry changed;
  * - reconnected: the signal channel was re-established after a loss; anything may have been
  *   missed, so act as if all of the above arrived.
+ * `own`: the change was written by this store instance (through one of its own connections);
+ * the process that made it acted on it when the write returned, so only the event relay
+ * still needs it (a store may not know, and then leaves it out).
  */
-export type StoreSignal = { kind: 'wake' } | { kind: 'capacity' } | { kind: 'events' } | { kind: 'agents' } | { kind: 'reconnected' };
+export type StoreSignal =
+  | { kind: 'wake' | 'capacity' | 'events' | 'agents'; own?: boolean }
+  | { kind: 'reconnected' };
 
 export type TaskCreateResult =
   /**

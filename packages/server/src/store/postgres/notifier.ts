@@ -27,6 +27,7 @@ type Listener = (signal: StoreSignal) => void;
 export class Notifier {
   readonly #newClient: () => pg.Client;
   readonly #channel: string;
+  readonly #isOwn: (processId: number) => boolean;
   readonly #listeners = new Set<Listener>();
   /** The listening session, when there is one. */
   #client: pg.Client | null = null;
@@ -41,9 +42,15 @@ export class Notifier {
   readonly #retired = new WeakSet<pg.Client>();
   #closed = false;
 
-  constructor(params: { newClient: () => pg.Client; channel: string }) {
+  constructor(params: {
+    newClient: () => pg.Client;
+    channel: string;
+    /** Whether a backend process id is one of the store's own connections (see StoreSignal.own). */
+    isOwn?: (processId: number) => boolean;
+  }) {
     this.#newClient = params.newClient;
     this.#channel = params.channel;
+    this.#isOwn = params.isOwn ?? (() => false);
   }
 
   /**
@@ -80,7 +87,7 @@ export class Notifier {
       // Not `client === this.#client`: a notification may be parsed in the same chunk as the
       // LISTEN's answer, before the session is recorded as the current one.
       client.on('notification', (msg) => {
-        if (!this.#retired.has(client) && msg.channel === this.#channel && msg.payload !== undefined) this.#deliver(msg.payload);
+        if (!this.#retired.has(client) && msg.channel === this.#channel && msg.payload !== undefined) this.#deliver(msg.payload, msg.processId);
       });
       client.on('error', () => this.#lost(client));
       client.on('end', () => this.#lost(client));
@@ -175,8 +182,8 @@ export class Notifier {
     }
   }
 
-  #deliver(payload: string): void {
-    if (KINDS.has(payload)) this.#broadcast({ kind: payload as 'wake' | 'capacity' | 'events' | 'agents' });
+  #deliver(payload: string, processId: number): void {
+    if (KINDS.has(payload)) this.#broadcast({ kind: payload as 'wake' | 'capacity' | 'events' | 'agents', own: this.#isOwn(processId) });
   }
 
   #broadcast(signal: StoreSignal): void {

@@ -107,6 +107,7 @@ export class PostgresStore implements Store {
   readonly channel: string;
   readonly #settings: ConnectionSettings;
   readonly #pool: pg.Pool;
+  readonly #ownBackends = new Set<number>();
   /** Counted by countedQueryable (reads on the pool, batches and the audit append) and at each COMMIT. */
   readonly #counters: StoreCounters = counterZero();
   /** The pool, counted: every read goes through it. */
@@ -134,6 +135,17 @@ export class PostgresStore implements Store {
     this.#settings = settings;
     this.#keys = lockKeys(this.schema);
     this.#pool = createPool(settings);
+    // The backends of this store's own connections: a signal one of them sent was written by
+    // this process, which has acted on it already (StoreSignal.own). pg knows each client's
+    // backend pid from the connection's start (BackendKeyData), so this costs no round trip.
+    this.#pool.on('connect', (client) => {
+      const pid = (client as pg.PoolClient & { processID?: number }).processID;
+      if (typeof pid === 'number') this.#ownBackends.add(pid);
+    });
+    this.#pool.on('remove', (client) => {
+      const pid = (client as pg.PoolClient & { processID?: number }).processID;
+      if (typeof pid === 'number') this.#ownBackends.delete(pid);
+    });
     this.#reads = countedQueryable(this.#pool, this.#counters);
     this.#batch = new WriteBatch({
       pool: this.#pool,
@@ -144,7 +156,11 @@ export class PostgresStore implements Store {
       // The rest of the pool stays free for reads, which the dispatcher and every API call need.
       lanes: params.writeConcurrency ?? Math.max(1, Math.floor(settings.poolSize / 3)),
     });
-    this.#notifier = new Notifier({ newClient: () => createClient(settings, 'listen'), channel: this.channel });
+    this.#notifier = new Notifier({
+      newClient: () => createClient(settings, 'listen'),
+      channel: this.channel,
+      isOwn: (pid) => this.#ownBackends.has(pid),
+    });
     this.#numbering = new EventNumbering({
       lockKey: this.#keys.events,
       committed: () => {

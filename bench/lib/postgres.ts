@@ -23,7 +23,16 @@ export async function createDatabase(): Promise<{ name: string; url: string; dro
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${name}`;
-  return { name, url: url.toString(), drop: async () => void (await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))) };
+  const drop = async (): Promise<void> => {
+    // BENCH_KEEP_DB=1 keeps each run's database for reading afterwards (its events say when
+    // each task was created, dispatched and finished); drop it by hand.
+    if (process.env.BENCH_KEEP_DB) {
+      console.error(`kept ${name}`);
+      return;
+    }
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  };
+  return { name, url: url.toString(), drop };
 }
 
 /** `PostgreSQL 15.x ...` and the settings that decide durability. */

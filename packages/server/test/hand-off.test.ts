@@ -28,6 +28,33 @@ async function waitingLease(h: Harness, replica: string, max = 1): Promise<{ lea
   return { leased };
 }
 
+/**
+ * Makes the engine's next call of the store's `method` wait until `release` (the call itself
+ * then goes to the real store, which is untouched), to hold a dispatch pass at that point.
+ * `inside` resolves when the call has arrived; `release` also puts the method back.
+ */
+function holdInside(h: Harness, method: 'taskCandidates' | 'taskGetMany'): { inside: Promise<void>; release: () => void } {
+  const store = h.engine.ctx.store;
+  const real = store[method];
+  let arrived!: () => void;
+  const inside = new Promise<void>((resolve) => (arrived = resolve));
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const held = async (params: never): Promise<never> => {
+    arrived();
+    await gate;
+    return (real as (p: never) => Promise<never>).call(store, params);
+  };
+  (store as unknown as Record<string, unknown>)[method] = held;
+  return {
+    inside,
+    release: () => {
+      (store as unknown as Record<string, unknown>)[method] = real;
+      open();
+    },
+  };
+}
+
 for (const store of ['sqlite', 'postgres'] as const) {
   describe(`direct hand-off (${store})`, () => {
     it('creates and dispatches a task for a waiting replica in one commit, and pushes it', async (t) => {
@@ -74,28 +101,18 @@ for (const store of ['sqlite', 'postgres'] as const) {
         const replica = await h.register('quick', { maxConcurrency: 5 });
         const { leased } = await waitingLease(h, replica, 5);
         // Hold the next pass inside its read of the queue (the store itself is untouched).
-        const real = h.engine.ctx.store;
-        const candidates = real.taskCandidates.bind(real);
-        let reading!: () => void;
-        const inRead = new Promise<void>((resolve) => (reading = resolve));
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
-        real.taskCandidates = async (params) => {
-          reading();
-          await gate;
-          return candidates(params);
-        };
+        const { inside, release } = holdInside(h, 'taskCandidates');
         let submitted: Promise<Awaited<ReturnType<typeof h.submit>>>;
         try {
           h.engine.dispatcher.wake();
-          await inRead;
+          await inside;
           submitted = h.submit({ agent: 'quick' });
-          await new Promise((r) => setTimeout(r, 50));
+          for (let i = 0; i < 1_000 && h.engine.dispatcher.handOffsWaiting === 0; i++) await new Promise((r) => setTimeout(r, 2));
+          assert.equal(h.engine.dispatcher.handOffsWaiting, 1, 'the submit waits for the pass to decide');
           // Had it been written during the pass, it would be pending, and a work-wake: that pass
           // would leave no slots, and each submit of a steady stream would wait for a pass.
           assert.equal((await h.api('GET', '/tasks?agent=quick')).body.items.length, 0, 'nothing is written while the pass decides');
         } finally {
-          real.taskCandidates = candidates;
           release();
         }
         const task = await submitted;
@@ -103,6 +120,29 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.equal(h.engine.dispatcher.handOffs, 1);
         const [got] = await leased;
         assert.equal(got?.task.id, task.id);
+      });
+    });
+
+    it('a long-poll a pass is answering is not a hand-off slot, even before its answer leaves', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'quick' });
+        const replica = await h.register('quick', { maxConcurrency: 10 });
+        const queued = [await h.submit({ agent: 'quick' }), await h.submit({ agent: 'quick' })];
+        // Hold the pass between its claims and its answer to the long-poll (its payload read).
+        const { inside, release } = holdInside(h, 'taskGetMany');
+        let later;
+        let leased;
+        try {
+          leased = h.lease(replica, 10, 5_000);
+          await inside;
+          // The long-poll asked for 10 and gets 2: the 8 left are not slots, it is answered once.
+          later = await h.submit({ agent: 'quick' });
+        } finally {
+          release();
+        }
+        assert.equal(later.status, 'pending');
+        assert.deepEqual((await leased).map((l) => l.task.id), queued.map((q) => q.id));
+        assert.equal(h.engine.dispatcher.handOffs, 0);
       });
     });
 
@@ -182,9 +222,11 @@ describe('the deferred start, the same over HTTP', () => {
       const [slow, quick, busy] = await h.lease(replica, 3);
       const start = (a: { assignmentId: string }) => h.api('POST', `/assignments/${a.assignmentId}/start`, { replicaId: replica });
       const events = async (a: { task: { id: string } }) => (await h.api('GET', `/tasks/${a.task.id}/events`)).body.items.map((e: { type: string }) => e.type);
-      for (const a of [slow!, quick!, busy!]) assert.equal((await start(a)).status, 200);
-      // A quick task: its complete stands for its start.
+      // A quick task: its complete, inside the window, stands for its start (sent right after
+      // it, so that a loaded machine does not stretch the gap past the 10 ms window).
+      assert.equal((await start(quick!)).status, 200);
       assert.equal((await h.api('POST', `/assignments/${quick!.assignmentId}/complete`, { replicaId: replica, result: null })).status, 200);
+      for (const a of [slow!, busy!]) assert.equal((await start(a)).status, 200);
       // Progress writes the start first.
       assert.equal((await h.api('POST', `/assignments/${busy!.assignmentId}/progress`, { replicaId: replica, percent: 10 })).status, 200);
       assert.deepEqual(await events(busy!), ['task.created', 'task.dispatched', 'task.started', 'task.progress']);

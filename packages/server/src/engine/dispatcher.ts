@@ -113,7 +113,7 @@ export class Dispatcher {
    * they could take, and the agents it routed with; null when unknown (see "Direct hand-off").
    */
   #handOffSlots: { replicas: Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>; agents: ReadonlyMap<string, AgentRecord> } | null = null;
-  /** A work-wake came after the running pass began reading the queue: its view is already old. */
+  /** A work-wake came after the running pass started: its view of the queue is already old. */
   #workWoken = false;
   /**
    * The running pass read (or is reading) the queue from its head and has not yet decided
@@ -121,6 +121,12 @@ export class Dispatcher {
    */
   #deciding = false;
   #decided: Array<() => void> = [];
+  /**
+   * Creates in flight that leave a task pending (TaskService.submitMany): until each has
+   * committed and woken the dispatcher, a pass may not have seen its task, so no pass
+   * leaves hand-off slots (a hand-off would overtake it).
+   */
+  #pendingCreates = 0;
   /** Passes run so far (observability; tests use it to prove the dispatcher is not spinning). */
   passes = 0;
   /** Tasks created and dispatched in one commit (observability and tests). */
@@ -157,6 +163,8 @@ export class Dispatcher {
     if (reason === 'work') {
       this.#handOffSlots = null;
       this.#workWoken = true;
+      // The running pass can no longer leave slots: submits waiting for it need not wait.
+      if (this.#deciding) this.#decide();
     }
     if (this.#scheduled || this.#stopped) return;
     this.#scheduled = true;
@@ -221,6 +229,7 @@ export class Dispatcher {
 
   async #passBody(): Promise<void> {
     this.passes += 1;
+    this.#workWoken = false;
     // A pass from the head of the queue may leave hand-off slots: submits wait for it to decide.
     this.#deciding = this.#resumeAfter === null && this.#handOffSlots === null;
     if (this.#waiters.size === 0 || this.#stopped) return;
@@ -259,11 +268,6 @@ export class Dispatcher {
       const offered = candidates.reduce((sum, c) => sum + c.offered, 0);
       if (offered === 0) break;
       const limit = page === 0 ? Math.min(PAGE_SIZE, Math.max(FIRST_PAGE_MIN, offered)) : PAGE_SIZE;
-      // A work-wake from before the read of the queue's head is covered by it: what woke it
-      // was committed before the wake (a local write, or another node's signal, sent on
-      // commit), so the read sees it. Only a wake from now on keeps the hand-off slots from
-      // being kept at the end of the pass.
-      if (page === 0 && !resumed) this.#workWoken = false;
       const tasks = await store.taskCandidates({ agents: served, includeCapabilityRouted, now, limit, after });
       if (tasks.length === 0) {
         reachedEnd = true;
@@ -311,13 +315,15 @@ export class Dispatcher {
       this.wake();
     } else if (capacityLeft && resumed) {
       this.wake();
-    } else if (capacityLeft && !this.#stopped && !this.#workWoken) {
+    } else if (capacityLeft && !this.#stopped && !this.#workWoken && this.#pendingCreates === 0) {
       // The whole queue was read from its head and these slots stayed free: a task submitted
       // from now on, until the next wake, would be the first in line for them. Decided
       // before the pushes, so that waiting submits do not wait for them too.
       const replicas = new Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>();
       for (const c of candidates) {
         const waiter = planned.get(c.id);
+        // A long-poll this pass is about to answer is not a slot: it is answered once.
+        if (waiter !== undefined && !waiter.persistent && byReplica.has(c.id)) continue;
         if (c.offered > 0 && waiter !== undefined && waiter === this.#waiters.get(c.id)) replicas.set(c.id, { candidate: { ...c }, waiter });
       }
       this.#handOffSlots = { replicas, agents };
@@ -345,6 +351,25 @@ export class Dispatcher {
   #decide(): void {
     this.#deciding = false;
     for (const resolve of this.#decided.splice(0)) resolve();
+  }
+
+  /** Submits waiting in handOffReady (observability and tests). */
+  get handOffsWaiting(): number {
+    return this.#decided.length;
+  }
+
+  /**
+   * A create that leaves a task pending is about to be written; call the returned function
+   * once it has committed (or failed), before waking the dispatcher for it.
+   */
+  pendingCreate(): () => void {
+    this.#pendingCreates += 1;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.#pendingCreates -= 1;
+    };
   }
 
   /**
@@ -417,6 +442,10 @@ export class Dispatcher {
     if (waiter && !waiter.persistent) this.#waiters.delete(replicaId);
     const delivered = waiter !== undefined && waiter.deliver(items.map(({ transition, task }) => leased(transition, task)));
     if (delivered) return;
+    // These tasks go back to pending (below, after reads): from now on no hand-off may
+    // overtake them, so the slots are forgotten before the first await.
+    this.#handOffSlots = null;
+    this.#workWoken = true;
     // A standing request that could not take delivery is dead (its socket closed).
     if (waiter?.persistent) this.removeWaiter(waiter);
     const now = this.#ctx.now();

@@ -59,6 +59,8 @@ export class TaskService {
       if (handOff === null) blocked = true;
       return handOff;
     });
+    // A task left pending must be seen by a pass before any hand-off (Dispatcher.pendingCreate).
+    const createdPending = handOffs.some((h) => h === null) ? this.#dispatcher.pendingCreate() : () => {};
     let results;
     try {
       results = await this.#ctx.store.taskCreate({
@@ -72,9 +74,11 @@ export class TaskService {
         })),
       });
     } catch (err) {
-      // Nothing was written (or, a commit whose answer was lost, nothing this node pushes: the
-      // lease reaper ends such an attempt): the slots the hand-offs held are a pass's to give again.
-      if (handOffs.some((h) => h !== null)) this.#ctx.wakeDispatcher();
+      // Nothing was written, or (a commit whose answer was lost) the tasks exist, pending or
+      // dispatched but never pushed (the lease reaper ends such an attempt): a pass looks
+      // again, and the slots the hand-offs held are its to give.
+      createdPending();
+      this.#ctx.wakeDispatcher();
       throw err;
     }
     const events: EventRecord[] = [];
@@ -96,6 +100,7 @@ export class TaskService {
         });
       }
     });
+    createdPending();
     if (pending) this.#ctx.wakeDispatcher();
     // Idempotency keys are global; a key that matched someone else's task must not hand it over.
     const foreign = results.find((r) => !r.created && !canSeeTask(principal, r.task));

@@ -369,7 +369,6 @@ BEGIN
     RAISE EXCEPTION 'event numbering needs READ COMMITTED, not %', current_setting('transaction_isolation');
   END IF;
   PERFORM pg_advisory_xact_lock(lock_key);
-  RETURN QUERY
   WITH p AS MATERIALIZED (SELECT q.id FROM event_queue q ORDER BY q.id LIMIT page),
   m AS (
     DELETE FROM event_queue q WHERE q.id IN (SELECT p.id FROM p)
@@ -387,7 +386,14 @@ BEGIN
     FROM m CROSS JOIN k
     RETURNING 1
   )
-  SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM m), (SELECT count(*) FROM i);
+  SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM m), (SELECT count(*) FROM i)
+  INTO picked, moved, numbered;
+  -- Queue rows deleted but not inserted would be lost events (no counter row, say): abort
+  -- before the commit, and the rows stay queued.
+  IF moved <> numbered THEN
+    RAISE EXCEPTION 'event numbering moved % rows but numbered %', moved, numbered;
+  END IF;
+  RETURN NEXT;
 END
 $fn$;
 `,

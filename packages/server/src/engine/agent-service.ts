@@ -76,7 +76,7 @@ export class AgentService {
     });
     this.#registry.invalidate();
     announce(this.#ctx, events);
-    this.#ctx.wakeDispatcher();
+    this.#ctx.wakeDispatcher('view');
     return agent;
   }
 
@@ -115,7 +115,7 @@ export class AgentService {
     if (!updated) throw new FlotillaError('AGENT_NOT_FOUND', `agent "${name}" does not exist`);
     announce(this.#ctx, events);
     this.#registry.invalidate();
-    this.#ctx.wakeDispatcher();
+    this.#ctx.wakeDispatcher('view');
     return agent;
   }
 
@@ -133,7 +133,7 @@ export class AgentService {
     this.#registry.invalidate();
     announce(this.#ctx, events);
     // The dispatcher's hand-off slots were routed with the old registry: a pass refreshes them.
-    this.#ctx.wakeDispatcher();
+    this.#ctx.wakeDispatcher('view');
   }
 
   /** Manual assignment: a task for this agent, optionally pinned to a replica or preferring a site. */

@@ -10,7 +10,7 @@ import type { EventBus } from './event-bus.ts';
 import type { LiveAttempts } from './live-attempts.ts';
 
 /** Why the dispatcher is woken: work may be pending, or only capacity was freed. */
-export type WakeReason = 'work' | 'capacity';
+export type WakeReason = 'work' | 'view' | 'capacity';
 
 export interface EngineContext {
   store: Store;
@@ -22,7 +22,8 @@ export interface EngineContext {
   newId(): string;
   /**
    * Ask the dispatcher for a pass soon (coalesced). Wired once the dispatcher exists.
-   * `capacity`: only slots were freed, nothing new is pending (see Dispatcher.wake).
+   * `capacity`: only slots were freed, nothing new is pending; `view`: agents or waiting
+   * replicas changed (see Dispatcher.wake).
    */
   wakeDispatcher(reason?: WakeReason): void;
   /** The live attempts this node dispatched (a hint for deciding reports without reads). */

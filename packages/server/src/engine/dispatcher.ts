@@ -113,8 +113,16 @@ export class Dispatcher {
    * they could take, and the agents it routed with; null when unknown (see "Direct hand-off").
    */
   #handOffSlots: { replicas: Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>; agents: ReadonlyMap<string, AgentRecord> } | null = null;
-  /** A work-wake came after the running pass started: its view of the queue is already old. */
+  /**
+   * A work-wake came after the running pass began reading the queue's head: the task that
+   * caused it may be missing from the read. (One from before is covered: what woke it was
+   * committed before the wake, a local write or another node's signal sent on commit.)
+   */
   #workWoken = false;
+  /** A view-wake came after the running pass started: the replicas or agents it read are old. */
+  #viewWoken = false;
+  /** The running pass has begun reading the queue from its head. */
+  #headRead = false;
   /**
    * The running pass read (or is reading) the queue from its head and has not yet decided
    * whether it leaves hand-off slots; submits wait for that decision (see handOffReady).
@@ -142,7 +150,7 @@ export class Dispatcher {
     const previous = this.#waiters.get(waiter.replicaId);
     this.#waiters.set(waiter.replicaId, waiter);
     if (previous && previous !== waiter) previous.deliver([]);
-    this.wake();
+    this.wake('view');
   }
 
   removeWaiter(waiter: LeaseWaiter): void {
@@ -155,16 +163,18 @@ export class Dispatcher {
 
   /**
    * Asks for a pass. `work` (the default): something may have become dispatchable that a
-   * hand-off must not overtake, so hand-offs wait for the pass. `capacity`: only slots were
-   * freed; the queue is as empty as it was, and the hand-off slots known (fewer than there
-   * are now) stay usable.
+   * hand-off must not overtake, so hand-offs wait for the pass. `view`: the waiting replicas
+   * or the agents changed; the slots were routed with the old ones. `capacity`: only slots
+   * were freed; the queue is as empty as it was, and the hand-off slots known (fewer than
+   * there are now) stay usable.
    */
   wake(reason: WakeReason = 'work'): void {
-    if (reason === 'work') {
+    if (reason !== 'capacity') {
       this.#handOffSlots = null;
-      this.#workWoken = true;
+      if (reason === 'work') this.#workWoken = true;
+      else this.#viewWoken = true;
       // The running pass can no longer leave slots: submits waiting for it need not wait.
-      if (this.#deciding) this.#decide();
+      if (this.#deciding && (reason === 'view' || this.#headRead)) this.#decide();
     }
     if (this.#scheduled || this.#stopped) return;
     this.#scheduled = true;
@@ -229,7 +239,8 @@ export class Dispatcher {
 
   async #passBody(): Promise<void> {
     this.passes += 1;
-    this.#workWoken = false;
+    this.#viewWoken = false;
+    this.#headRead = false;
     // A pass from the head of the queue may leave hand-off slots: submits wait for it to decide.
     this.#deciding = this.#resumeAfter === null && this.#handOffSlots === null;
     if (this.#waiters.size === 0 || this.#stopped) return;
@@ -268,6 +279,10 @@ export class Dispatcher {
       const offered = candidates.reduce((sum, c) => sum + c.offered, 0);
       if (offered === 0) break;
       const limit = page === 0 ? Math.min(PAGE_SIZE, Math.max(FIRST_PAGE_MIN, offered)) : PAGE_SIZE;
+      if (page === 0 && !resumed) {
+        this.#workWoken = false;
+        this.#headRead = true;
+      }
       const tasks = await store.taskCandidates({ agents: served, includeCapabilityRouted, now, limit, after });
       if (tasks.length === 0) {
         reachedEnd = true;
@@ -315,7 +330,7 @@ export class Dispatcher {
       this.wake();
     } else if (capacityLeft && resumed) {
       this.wake();
-    } else if (capacityLeft && !this.#stopped && !this.#workWoken && this.#pendingCreates === 0) {
+    } else if (capacityLeft && !this.#stopped && !this.#workWoken && !this.#viewWoken && this.#pendingCreates === 0) {
       // The whole queue was read from its head and these slots stayed free: a task submitted
       // from now on, until the next wake, would be the first in line for them. Decided
       // before the pushes, so that waiting submits do not wait for them too.

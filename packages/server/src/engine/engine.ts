@@ -89,9 +89,12 @@ export class Engine {
     // (Dispatcher.wake), sending the next submits through passes. (Own 'agents' signals are
     // rare and still invalidate: a read racing the write may have cached the old registry.)
     if ((signal.kind === 'wake' || signal.kind === 'capacity') && signal.own === true) return;
-    if (signal.kind === 'agents' || signal.kind === 'reconnected') this.registry.invalidate();
+    if (signal.kind === 'agents' || signal.kind === 'reconnected') {
+      this.registry.invalidate();
+      this.dispatcher.wake('view');
+    }
     if (signal.kind === 'capacity') this.dispatcher.wake('capacity');
-    else if (signal.kind !== 'events') this.dispatcher.wake();
+    else if (signal.kind === 'wake' || signal.kind === 'reconnected') this.dispatcher.wake();
   }
 
   /** Maintenance runs on one process at a time; the others only record their replicas' liveness. */

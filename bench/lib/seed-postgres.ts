@@ -18,6 +18,8 @@ function postgres(count: number): Dialect {
     zeroPad: (x, width) => `lpad((${x})::text, ${width}, '0')`,
     iso: (x) => `to_char(to_timestamp((${x}) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
     json: (x) => `(${x})::jsonb`,
+    // Above every seq handed out so far; the counter is moved past them after the inserts.
+    eventSeq: (i) => `(SELECT last FROM event_counter) + 1 + ${i}`,
   };
 }
 
@@ -31,6 +33,7 @@ export async function seedPostgres(url: string, rows: SeedRows): Promise<{ vacuu
     await client.query('SET maintenance_work_mem = \'512MB\'');
     await client.query('BEGIN');
     for (const sql of seedStatements(postgres(rows.count), rows)) await client.query(sql);
+    await client.query(`UPDATE event_counter SET last = last + ${rows.count}`);
     await client.query('COMMIT');
     const t0 = performance.now();
     await client.query(`VACUUM (ANALYZE) ${TABLES.join(', ')}`);

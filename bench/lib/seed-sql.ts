@@ -60,6 +60,11 @@ export interface Dialect {
   iso(x: string): string;
   /** A JSON text expression as the column's type. */
   json(x: string): string;
+  /**
+   * The seq of the event seeded for row `i`, where the store does not number events as it
+   * inserts them (PostgreSQL numbers them after commit, from event_counter: decision 47).
+   */
+  eventSeq?: (i: string) => string;
 }
 
 function literal(v: string | number | null): string {
@@ -88,12 +93,14 @@ r AS (SELECT i, at, ${agent} AS agent, ${uuid('8')} AS id, ${uuid('9')} AS aid F
   const input = d.json(`'{"n":' || i || ',"pad":"' || ${L(r.pad)} || '"}'`);
   const { priority, maxAttempts, timeoutMs, createdBy, ownerId } = r.template;
   const taskCols = 'id, status, priority, agent, attempt, max_attempts, timeout_ms, run_at, created_at, updated_at, finished_at, created_by, root_id, owner_id';
-  const eventCols = 'type, at, task_id, agent, replica_id, assignment_id, data';
+  const seqCol = d.eventSeq ? 'seq, ' : '';
+  const seq = d.eventSeq ? `${d.eventSeq('i')}, ` : '';
+  const eventCols = `${seqCol}type, at, task_id, agent, replica_id, assignment_id, data`;
   if (r.kind === 'pending') {
     return [
       `${rows} INSERT INTO tasks (${taskCols}) SELECT id, 'pending', ${L(priority)}, agent, 0, ${L(maxAttempts)}, ${L(timeoutMs)}, at, at, at, NULL, ${L(createdBy)}, id, ${L(ownerId)} FROM r`,
       `${rows} INSERT INTO task_payloads (task_id, type, input) SELECT id, agent, ${input} FROM r`,
-      `${rows} INSERT INTO events (${eventCols}) SELECT 'task.created', at, id, agent, NULL, NULL, ${d.json(`'{"type":"' || agent || '","priority":${priority},"runAt":"' || ${d.iso('at')} || '"}'`)} FROM r`,
+      `${rows} INSERT INTO events (${eventCols}) SELECT ${seq}'task.created', at, id, agent, NULL, NULL, ${d.json(`'{"type":"' || agent || '","priority":${priority},"runAt":"' || ${d.iso('at')} || '"}'`)} FROM r`,
     ];
   }
   return [
@@ -101,6 +108,6 @@ r AS (SELECT i, at, ${agent} AS agent, ${uuid('8')} AS id, ${uuid('9')} AS aid F
     `${rows} INSERT INTO task_payloads (task_id, type, input, result) SELECT id, agent, ${input}, ${d.json(`'{"ok":true,"n":' || i || '}'`)} FROM r`,
     `${rows} INSERT INTO assignments (id, task_id, agent, replica_id, attempt, status, dispatched_at, started_at, finished_at, lease_expires_at, deadline_at)
       SELECT aid, id, agent, ${L(r.replica)}, 1, 'completed', at, at, at + 1, at + ${L(r.leaseMs)}, at + ${L(timeoutMs)} FROM r`,
-    `${rows} INSERT INTO events (${eventCols}) SELECT 'task.completed', at + 1, id, agent, ${L(r.replica)}, aid, ${d.json(`'{"attempt":1,"durationMs":1}'`)} FROM r`,
+    `${rows} INSERT INTO events (${eventCols}) SELECT ${seq}'task.completed', at + 1, id, agent, ${L(r.replica)}, aid, ${d.json(`'{"attempt":1,"durationMs":1}'`)} FROM r`,
   ];
 }

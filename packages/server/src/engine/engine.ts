@@ -27,6 +27,8 @@ export interface EngineParams {
   config: ServerConfig;
   log: Logger;
   clock?: Partial<Pick<EngineContext, 'now' | 'random' | 'newId'>>;
+  /** How long a worker's `start` waits to be written (DeferredStarts); tests widen it. */
+  startWriteDelayMs?: number;
 }
 
 export class Engine {
@@ -71,7 +73,10 @@ export class Engine {
     this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     const now = () => this.ctx.now();
     this.tokens = new ScopedTokens({ store: params.store, now, limits: { defaultTtlMs: params.config.tokenTtlMs, maxLifetimeMs: params.config.tokenMaxLifetimeMs } });
-    this.workers = new WorkerService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, liveness: this.liveness, tokens: this.tokens });
+    this.workers = new WorkerService({
+      ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, liveness: this.liveness, tokens: this.tokens,
+      ...(params.startWriteDelayMs === undefined ? {} : { startWriteDelayMs: params.startWriteDelayMs }),
+    });
     this.revocations = new RevocationWatcher({ store: params.store, now });
     this.auth = new Authenticator({ store: params.store, now, tokens: this.tokens, revocations: this.revocations });
     this.keys = new KeyService({ ctx: this.ctx, auth: this.auth });

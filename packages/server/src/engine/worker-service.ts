@@ -52,13 +52,13 @@ export class WorkerService {
   /** Replica id → its agent. A replica id never changes agent (REPLICA_MISMATCH), so this never goes stale. */
   #agentOf = new Map<string, string>();
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; liveness: ReplicaLiveness; tokens: ScopedTokens }) {
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; liveness: ReplicaLiveness; tokens: ScopedTokens; startWriteDelayMs?: number }) {
     this.#ctx = params.ctx;
     this.#registry = params.registry;
     this.#dispatcher = params.dispatcher;
     this.#liveness = params.liveness;
     this.#tokens = params.tokens;
-    this.#starts = new DeferredStarts({ log: params.ctx.log });
+    this.#starts = new DeferredStarts({ log: params.ctx.log, ...(params.startWriteDelayMs === undefined ? {} : { delayMs: params.startWriteDelayMs }) });
   }
 
   /** An `agent` key acts only for the agents it lists (other principals are not limited here). */

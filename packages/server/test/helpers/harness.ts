@@ -27,6 +27,8 @@ export async function harness(opts: {
   store?: 'sqlite' | 'postgres';
   /** The server's logger (silent by default); a test that checks what is logged passes its own. */
   log?: Logger;
+  /** The deferred start's window (10 ms by default), for tests that must act inside it. */
+  startWriteDelayMs?: number;
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-test-'));
   let schema: TestSchema | null = null;
@@ -43,7 +45,10 @@ export async function harness(opts: {
     ...opts.config,
   };
   const log = opts.log ?? pino({ level: 'silent' });
-  const engine = new Engine({ store, config, log, clock: { now: () => Date.now() + offset } });
+  const engine = new Engine({
+    store, config, log, clock: { now: () => Date.now() + offset },
+    ...(opts.startWriteDelayMs === undefined ? {} : { startWriteDelayMs: opts.startWriteDelayMs }),
+  });
   await engine.start();
   const app = await buildApp({ engine, log });
 

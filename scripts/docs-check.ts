@@ -30,6 +30,8 @@
 // How outputs are compared (after a block's last command, output still arriving, from a worker
 // started with `&`, is waited for until there are as many lines as the README shows and 400 ms
 // pass without more, or 15 s):
+//   - the server's "this node now runs maintenance" log line is compared wherever it comes
+//     (its timer may fire before the admin token is printed);
 //   - lines the shell prints about jobs (`[1] 4242`, `[1]+  Terminated …`) are left out on both
 //     sides, and so is the CLI's `task.started` event line: a socket `start` is written only if
 //     the attempt is still running 10 ms later (docs/decisions.md §35), so it comes and goes;
@@ -168,6 +170,8 @@ export function maskText(line: string): string {
 }
 
 const JOB_LINE = /^\[\d+\][+-]?\s+(?:\d+|(?:Done|Terminated|Killed|Running|Stopped|Interrupt|Hangup|Exit \d+)\b.*)$/;
+/** A server log line whose place among the others is timing (see outputItems). */
+const UNORDERED_MSG = 'this node now runs maintenance';
 /** The CLI's event line for a start, which a quick attempt may not have (decision 35). */
 const OPTIONAL_LINE = /^\s*#\d+\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+task\.started\s/;
 
@@ -197,7 +201,10 @@ export function outputItems(output: string): Item[] {
     }
     items.push({ kind: 'text', text: line });
   }
-  return items;
+  // The server's leadership line comes from a timer, so on a loaded machine it can come
+  // before the admin token block instead of after it: compared, but wherever it is, last.
+  const unordered = (item: Item) => item.kind === 'json' && (item.value as { msg?: unknown } | null)?.msg === UNORDERED_MSG;
+  return [...items.filter((item) => !unordered(item)), ...items.filter(unordered)];
 }
 
 function typeOf(v: unknown): string {

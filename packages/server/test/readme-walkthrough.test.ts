@@ -46,6 +46,10 @@ describe('docs-check: comparing an output with the README', () => {
     assert.ok(text.some((l) => l.startsWith('- submitted')) && text.some((l) => l.startsWith('+ submitted')), text.join('\n'));
     assert.deepEqual(compareOutputs('{"a":1}', '{"a":2}').filter((l) => l.includes('$.a')).length, 1);
     assert.deepEqual(compareOutputs('{"seq":1,"durationMs":5}', '{"seq":90,"durationMs":17}'), []);
+    // The leadership line may come anywhere, but must come.
+    const lead = '{"level":30,"duty":"maintenance","msg":"this node now runs maintenance"}';
+    assert.deepEqual(compareOutputs(`a\nb\n${lead}`, `a\n${lead}\nb`), []);
+    assert.notDeepEqual(compareOutputs(`a\nb\n${lead}`, 'a\nb'), []);
     assert.notDeepEqual(compareOutputs('204', '201'), []);
   });
 

@@ -64,9 +64,12 @@ const BUDGET: Record<'sqlite' | 'postgres', StoreCounters> = {
     // Measured 0.12: one group commit per wave and phase, and about as many numbering steps
     // (decision 47); about one split batch per phase allowed.
     commits: 0.15,
-    // Measured 0.50–0.57: one per statement (each is a prepared statement, or a text of
-    // several, such as BEGIN with its SET, or a numbering step).
-    roundTrips: 0.7,
+    // Measured 0.28–0.34 in 3 runs (0.50–0.57 before decision 49): one per statement waited
+    // for, and a write batch waits for two (BEGIN, the counter locks and the first statement
+    // pipelined; the events and COMMIT pipelined); a dispatch pass's reads and the numbering
+    // steps one each. One more round trip per task (+1.0) fails here, and so do batches whose
+    // BEGIN and COMMIT are waited for on their own again (+2 per batch, about +0.24 per task).
+    roundTrips: 0.5,
   },
 };
 

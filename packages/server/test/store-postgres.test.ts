@@ -616,6 +616,75 @@ async function postgresTests(): Promise<void> {
       });
     });
 
+    describe('pipelined statements (BEGIN and locks with the first statement, events with COMMIT)', () => {
+      async function withReplica(store: PostgresStore, maxConcurrency = 2): Promise<string> {
+        await ensureAgents(store, ['alpha']);
+        const replica = nextId('replica');
+        await store.replicaRegister({
+          replica: { id: replica, agent: 'alpha', site: null, maxConcurrency, registeredAt: T0, lastSeenAt: T0 },
+          event: plainEvent('replica.registered', { replicaId: replica }),
+        });
+        return replica;
+      }
+
+      it('an events insert that fails commits nothing: the COMMIT behind it answers ROLLBACK', async () => {
+        const h = harness();
+        try {
+          const store = await h.open();
+          const replica = await withReplica(store);
+          const task = newTask();
+          const handOff = decideDispatch({ task: { ...task, seq: 0 }, replica: { id: replica, agent: 'alpha' }, assignmentId: nextId('asg'), now: T0, leaseMs: LEASE_MS, concurrencyLimit: null });
+          // PostgreSQL refuses NUL in jsonb text: the task's own rows are fine, its event is not.
+          const bad = { ...createdEvent(task), data: { note: 'nul \u0000 inside' } };
+          await assert.rejects(store.taskCreate({ tasks: [{ task, events: [bad], dispatch: handOff }] }), { code: 'VALIDATION_FAILED' });
+          assert.equal(await store.taskGet({ id: task.id }), null, 'the task was not committed');
+          assert.equal(await store.assignmentGet({ id: handOff.assignmentInsert!.id }), null, 'nor its hand-off');
+          assert.equal((await store.replicaGet({ id: replica }))?.inFlight, 0, 'nor the slot it took');
+          const next = newTask();
+          const [again] = await store.taskCreate({ tasks: [{ task: next, events: [createdEvent(next)] }] });
+          assert.equal(again?.created, true, 'the store goes on');
+        } finally {
+          await h.cleanup();
+        }
+      });
+
+      it('a counter lock that fails is the batch\'s error, not the statement behind it that the failure aborted', async () => {
+        const h = harness();
+        const blocker = new pg.Client({ connectionString: DATABASE_URL });
+        blocker.on('error', () => {});
+        try {
+          const store = await h.open();
+          const replica = await withReplica(store);
+          const [created] = await store.taskCreate({ tasks: [{ task: newTask(), events: [] }] });
+          const task = created!.task;
+          await blocker.connect();
+          await blocker.query('BEGIN');
+          await blocker.query(`SELECT 1 FROM "${h.schema}".replicas WHERE id = $1 FOR UPDATE`, [replica]);
+          const claim = decideDispatch({ task, replica: { id: replica, agent: 'alpha' }, assignmentId: nextId('asg'), now: T0, leaseMs: LEASE_MS, concurrencyLimit: null });
+          const claimed = store.taskTransition({ transitions: [claim] });
+          claimed.catch(() => {});
+          // The batch's lock waits for the blocker's row lock; its claim statement is already sent behind it.
+          let waiting: number[] = [];
+          await eventually(async () => {
+            const { rows } = await admin.query<{ pid: number }>(
+              "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [h.app]);
+            waiting = rows.map((r) => r.pid);
+            return waiting.length === 1;
+          });
+          await admin.query('SELECT pg_cancel_backend($1)', [waiting[0]]);
+          // 57014 (the cancelled lock) is an outage; the claim's 25P02 behind it would have been INTERNAL.
+          await assert.rejects(claimed, { code: 'STORE_UNAVAILABLE' });
+          await blocker.query('COMMIT');
+          assert.equal((await store.taskGet({ id: task.id }))?.status, 'pending', 'nothing was written');
+          assert.equal((await store.replicaGet({ id: replica }))?.inFlight, 0);
+          assert.deepEqual((await store.taskTransition({ transitions: [claim] })).map((r) => r.ok), [true], 'and the same claim applies now');
+        } finally {
+          await blocker.end().catch(() => {});
+          await h.cleanup();
+        }
+      });
+    });
+
     describe('concurrency', () => {
       it('runs a batch again when the database aborts it to break a deadlock', async () => {
         const h = harness();

@@ -16,9 +16,13 @@ export function handOffTests(open: OpenStore): void {
       const replica = await registerReplica(store, { agent: 'alpha', maxConcurrency: 2 });
       const task = newTask({ agent: 'alpha' });
       const handOff = dispatchTransition({ ...task, seq: 0 }, replica, { now: T0 + 5 });
-      const before = store.counterSnapshot().commits;
+      const before = store.counterSnapshot();
       const [result] = await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)], dispatch: handOff }] });
-      assert.equal(store.counterSnapshot().commits - before, 1, 'one commit for the create and the dispatch');
+      const after = store.counterSnapshot();
+      assert.equal(after.commits - before.commits, 1, 'one commit for the create and the dispatch');
+      // PostgreSQL: BEGIN, the replica's lock, the insert and the claim in one round trip; the
+      // events and COMMIT in a second (pipelined). In process (SQLite): none.
+      assert.ok(after.roundTrips - before.roundTrips <= 2, `${after.roundTrips - before.roundTrips} round trips for a hand-off`);
       assert.ok(result?.created);
       assert.ok(result.handOff?.ok, 'the dispatch applied');
       assert.deepEqual(result.handOff.events.map((e) => e.type), ['task.dispatched']);
@@ -65,6 +69,26 @@ export function handOffTests(open: OpenStore): void {
       assert.equal((await getTask(store, original.id)).status, 'pending');
       assert.equal(await store.assignmentGet({ id: handOff.assignmentInsert!.id }), null);
       assert.equal((await getReplica(store, replica.id)).inFlight, 0);
+    });
+
+    storeTest(open, 'a hand-off queued with a call refused for a missing agent still applies', async ({ store }) => {
+      await ensureAgents(store, ['alpha']);
+      const replica = await registerReplica(store, { agent: 'alpha', maxConcurrency: 2 });
+      const stray = newTask({ agent: 'nobody' });
+      const task = newTask({ agent: 'alpha' });
+      const handOff = dispatchTransition({ ...task, seq: 0 }, replica);
+      const [refusedCall, handedOff] = await Promise.allSettled([
+        store.taskCreate({ tasks: [{ task: stray, events: [createdEvent(stray)] }] }),
+        store.taskCreate({ tasks: [{ task, events: [createdEvent(task)], dispatch: handOff }] }),
+      ]);
+      assert.equal(refusedCall.status, 'rejected');
+      assert.equal((refusedCall as PromiseRejectedResult).reason.code, 'UNKNOWN_AGENT');
+      assert.equal(handedOff.status, 'fulfilled');
+      const [result] = (handedOff as PromiseFulfilledResult<Awaited<ReturnType<typeof store.taskCreate>>>).value;
+      assert.ok(result?.created && result.handOff?.ok, 'the other call was created and handed off');
+      assert.equal((await getTask(store, task.id)).status, 'dispatched');
+      assert.equal((await getReplica(store, replica.id)).inFlight, 1, 'one slot taken, once');
+      assert.deepEqual((await allEvents(store)).filter((e) => e.taskId === task.id).map((e) => e.type), ['task.created', 'task.dispatched']);
     });
 
     storeTest(open, 'hand-offs of several calls queued together each apply to their own task', async ({ store }) => {

@@ -169,6 +169,12 @@ export function createPool(settings: ConnectionSettings): pg.Pool {
     max: settings.poolSize,
     idleTimeoutMillis: IDLE_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,
+    // Pipeline mode (node-postgres 8.21+): a statement issued while an earlier one's answer is
+    // outstanding is sent at once instead of waiting, each with its own Sync, and the server
+    // answers in order. The write batch sends BEGIN and its counter locks with the first
+    // statement, and COMMIT with the events (write-batch.ts), a task's insert with its
+    // hand-off's claim (task-writes.ts). Code that awaits each statement behaves as before.
+    pipeline: true,
   });
   // An idle pooled connection that breaks (server restart, network) emits 'error' on the
   // pool; unhandled, it would crash the process. The pool has already discarded the

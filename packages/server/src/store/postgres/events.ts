@@ -66,21 +66,24 @@ const NOTIFY_SQL = 'SELECT pg_notify($1::text, kind) FROM unnest($2::text[]) AS 
 
 /**
  * Queues `events` in order and sends `signals` (plus 'events' when there are events) on
- * `channel`. Runs inside the transaction that made the changes. Returns the records in the
- * order given, with seq UNNUMBERED.
+ * `channel`, inside the transaction that made the changes. The statement is sent at once
+ * (`sent`: false when there is nothing to send) and not awaited here, so the caller can
+ * pipeline its COMMIT behind it; `done` settles with its answer. `records` are the events in
+ * the order given, with seq UNNUMBERED. (The insert takes one row per array element by
+ * construction: arrays of unequal length would pad with NULLs, which the columns refuse.)
  */
-export async function appendEvents(
+export function appendEvents(
   tx: Queryable,
   params: { channel: string; events: readonly PendingEvent[]; signals: ReadonlySet<SignalKind> },
-): Promise<EventRecord[]> {
+): { sent: boolean; done: Promise<unknown>; records: EventRecord[] } {
   const { events } = params;
   const kinds = new Set(params.signals);
   if (events.length > 0) kinds.add('events');
   if (events.length === 0) {
-    if (kinds.size > 0) await run(tx, NOTIFY_SQL, [params.channel, [...kinds]]);
-    return [];
+    if (kinds.size === 0) return { sent: false, done: Promise.resolve(), records: [] };
+    return { sent: true, done: run(tx, NOTIFY_SQL, [params.channel, [...kinds]]), records: [] };
   }
-  const [row] = await run(tx, QUEUE_SQL, [
+  const done = run(tx, QUEUE_SQL, [
     events.map((p) => p.event.type),
     events.map((p) => p.at),
     events.map((p) => p.event.taskId),
@@ -91,8 +94,7 @@ export async function appendEvents(
     params.channel,
     [...kinds],
   ]);
-  if (Number(row?.queued) !== events.length) throw new Error(`queueing ${events.length} events inserted ${String(row?.queued)}`);
-  return events.map((p) => ({ ...p.event, seq: UNNUMBERED, at: p.at }));
+  return { sent: true, done, records: events.map((p) => ({ ...p.event, seq: UNNUMBERED, at: p.at })) };
 }
 
 /** Rows one numbering statement moves; a step repeats while a statement moves this many. */

@@ -12,6 +12,8 @@ export type Row = Record<string, unknown>;
 /** A pool (each call on any free connection) or one checked-out connection (a transaction). */
 export interface Queryable {
   query(config: pg.QueryConfig): Promise<pg.QueryResult>;
+  /** As query, but counted as a statement only: see `sendAhead`. */
+  queryAhead?(config: pg.QueryConfig): Promise<pg.QueryResult>;
 }
 
 /**
@@ -24,6 +26,10 @@ export function countedQueryable(db: Queryable, counters: StoreCounters): Querya
   return {
     query(config: pg.QueryConfig): Promise<pg.QueryResult> {
       counters.roundTrips += 1;
+      counters.statements += config.name === undefined ? statementCount(config.text) : 1;
+      return db.query(config);
+    },
+    queryAhead(config: pg.QueryConfig): Promise<pg.QueryResult> {
       counters.statements += config.name === undefined ? statementCount(config.text) : 1;
       return db.query(config);
     },
@@ -57,6 +63,43 @@ export async function run(db: Queryable, text: string, values: readonly unknown[
 export async function runOnce(db: Queryable, text: string, values: readonly unknown[] = []): Promise<Row[]> {
   const result = await db.query({ text, values: [...values] });
   return result.rows as Row[];
+}
+
+/**
+ * Sends a statement in the round trip of a neighbour: the pool's connections are in pipeline
+ * mode (connection.ts), so a statement issued before the answer of the previous one has
+ * arrived goes out at once, and the server answers both in order. The caller issues it next
+ * to a statement sent with `run`/`runOnce` (which counts the round trip they share) and must
+ * handle its promise even when it does not need the answer: a pipelined statement behind one
+ * that failed inside a transaction fails too ("current transaction is aborted"). Unprepared,
+ * as runOnce: for fixed texts such as BEGIN and COMMIT.
+ */
+export async function sendAhead(db: Queryable, text: string): Promise<pg.QueryResult> {
+  return db.queryAhead ? db.queryAhead({ text }) : db.query({ text });
+}
+
+/** As `run` (a prepared statement), sent in a neighbour's round trip (see `sendAhead`). */
+export async function runAhead(db: Queryable, text: string, values: readonly unknown[] = []): Promise<Row[]> {
+  const config = { name: statementName(text), text, values: [...values] };
+  const result = await (db.queryAhead ? db.queryAhead(config) : db.query(config));
+  return result.rows as Row[];
+}
+
+/**
+ * `db` whose first statement is sent in a neighbour's round trip (see `sendAhead`): for a
+ * run of statements (a function that issues them one after another) pipelined behind one
+ * already sent.
+ */
+export function firstAhead(db: Queryable): Queryable {
+  let first = true;
+  return {
+    query(config: pg.QueryConfig): Promise<pg.QueryResult> {
+      const ahead = first && db.queryAhead !== undefined;
+      first = false;
+      return ahead ? db.queryAhead!(config) : db.query(config);
+    },
+    ...(db.queryAhead ? { queryAhead: (config: pg.QueryConfig) => db.queryAhead!(config) } : {}),
+  };
 }
 
 /**

@@ -9,7 +9,7 @@ import { stamp, type PendingEvent } from './events.ts';
 import type { AppliedTransition } from './transition-set.ts';
 import { applyAll } from './transitions.ts';
 import { TASK_RECORD_SELECT, taskRecordFromRow, toJson, toJsonOrNull } from './rows.ts';
-import { run, type Queryable } from './sql.ts';
+import { firstAhead, run, type Queryable } from './sql.ts';
 import { refused, type WriteOutcome } from './write-batch.ts';
 
 type CreateColumn = readonly [column: string, type: string, value: (t: NewTask) => unknown];
@@ -136,10 +136,27 @@ async function insertTaskLists(tx: Queryable, lists: ReadonlyArray<readonly Task
     const remaining = lists.flatMap((list, i) => (refusals.has(i) ? [] : [{ list, i }]));
     if (remaining.length === 0) return lists.map((_, i) => refusals.get(i)!);
     const tasks = remaining.flatMap(({ list }) => list);
-    const [row] = await run(tx, CREATE_SQL, CREATE_COLUMNS.map(([, , value]) => tasks.map(({ task }) => value(task))));
+    const inserted = run(tx, CREATE_SQL, CREATE_COLUMNS.map(([, , value]) => tasks.map(({ task }) => value(task))));
+    // The hand-offs' claims go in the insert's round trip (pipeline mode, connection.ts), before
+    // its answer says which tasks it created: a claim of a task it did not create (its
+    // idempotency key matched another; or the insert wrote nothing, an agent missing) finds no
+    // row and changes nothing, and its outcome is ignored (createdOutcomes).
+    const dispatches = tasks.flatMap(({ dispatch }) => (dispatch ? [dispatch] : []));
+    const claimed = dispatches.length > 0 ? applyAll(firstAhead(tx), dispatches) : Promise.resolve([]);
+    claimed.catch(() => {});
+    let row: Record<string, unknown> | undefined;
+    try {
+      [row] = await inserted;
+    } catch (error) {
+      // The claims behind a failed insert fail with it ("current transaction is aborted").
+      await claimed.catch(() => {});
+      throw error;
+    }
+    const applied = new Map<string, AppliedTransition>();
+    (await claimed).forEach((a, i) => applied.set(dispatches[i]!.taskId, a));
     const missing = new Set(stringArray(row?.missing));
     if (missing.size === 0) {
-      const created = await createdOutcomes(tx, remaining.map(({ list }) => list), row);
+      const created = await createdOutcomes(tx, remaining.map(({ list }) => list), row, applied);
       return lists.map((_, i) => refusals.get(i) ?? created[remaining.findIndex((r) => r.i === i)]!);
     }
     let refusedNow = 0;
@@ -154,7 +171,12 @@ async function insertTaskLists(tx: Queryable, lists: ReadonlyArray<readonly Task
 }
 
 /** Outcomes of calls whose tasks the insert (its answer: `row`) created or matched by key. */
-async function createdOutcomes(tx: Queryable, lists: ReadonlyArray<readonly TaskToCreate[]>, row: Record<string, unknown> | undefined): Promise<Array<WriteOutcome<TaskCreateResult[]>>> {
+async function createdOutcomes(
+  tx: Queryable,
+  lists: ReadonlyArray<readonly TaskToCreate[]>,
+  row: Record<string, unknown> | undefined,
+  claims: ReadonlyMap<string, AppliedTransition>,
+): Promise<Array<WriteOutcome<TaskCreateResult[]>>> {
   const tasks = lists.flat();
   const ids = stringArray(row?.ids);
   const seqs = new Map(stringArray(row?.seqs).map((seq, i) => [ids[i]!, Number(seq)]));
@@ -166,11 +188,9 @@ async function createdOutcomes(tx: Queryable, lists: ReadonlyArray<readonly Task
       existing.set(record.idempotencyKey ?? '', record);
     }
   }
-  // Hand-offs (TaskToCreate.dispatch) of the tasks created, after all of the inserts: one set
-  // statement for all of them, as a dispatch pass's claims are.
-  const dispatches = tasks.flatMap(({ task, dispatch }) => (dispatch && seqs.has(task.id) ? [dispatch] : []));
-  const applied = new Map<string, AppliedTransition>();
-  if (dispatches.length > 0) (await applyAll(tx, dispatches)).forEach((a, i) => applied.set(dispatches[i]!.taskId, a));
+  // Hand-offs (TaskToCreate.dispatch) of the tasks created: claimed in the insert's round trip,
+  // one set statement for all of them, as a dispatch pass's claims are.
+  const applied = new Map([...claims].filter(([taskId]) => seqs.has(taskId)));
   return lists.map((list): WriteOutcome<TaskCreateResult[]> => {
     const pending: PendingEvent[] = [];
     let undispatched = false;

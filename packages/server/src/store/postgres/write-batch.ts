@@ -53,7 +53,7 @@ import type pg from 'pg';
 import type { EventRecord } from '../../core/types.ts';
 import { appendEvents, type PendingEvent, type SignalKind } from './events.ts';
 import { isUnavailableError, isRetryableError, storeClosed, toStoreError } from './errors.ts';
-import { countedQueryable, run, runOnce, type Queryable } from './sql.ts';
+import { countedQueryable, runAhead, runOnce, sendAhead, type Queryable } from './sql.ts';
 import { counterZero, type StoreCounters } from '../counters.ts';
 import { mergeGroup } from '../merge-group.ts';
 
@@ -272,8 +272,11 @@ export class WriteBatch {
     }
   }
 
-  /** Locks every counter the batch's operations declared, in the global order. */
-  async #lockCounters(tx: Queryable, ops: readonly QueuedOp[]): Promise<void> {
+  /**
+   * Sends the lock of every counter the batch's operations declared, in the global order,
+   * pipelined behind BEGIN (see #attempt); null when there is none.
+   */
+  #lockCounters(tx: Queryable, ops: readonly QueuedOp[]): Promise<unknown> | null {
     const replicas = new Set<string>();
     const keys = new Set<bigint>();
     for (const { locks } of ops) {
@@ -282,9 +285,9 @@ export class WriteBatch {
     }
     // Even a single counter is locked here, before the operations run: taken later, after a
     // task row, it would break the order (counters first, then everything else).
-    if (keys.size === 0 && replicas.size === 0) return;
+    if (keys.size === 0 && replicas.size === 0) return null;
     const sortedKeys = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map(String);
-    await run(tx, LOCK_COUNTERS_SQL, [[...replicas], sortedKeys]);
+    return runAhead(tx, LOCK_COUNTERS_SQL, [[...replicas], sortedKeys]);
   }
 
   async #attempt(ops: readonly QueuedOp[], isolate: boolean): Promise<Attempt> {
@@ -300,10 +303,17 @@ export class WriteBatch {
     const onError = (): void => {};
     client.on('error', onError);
     let broken: Error | undefined;
+    // BEGIN (with the SET of a relaxed batch) and the counter locks are sent without waiting
+    // for their answers: they travel with the first operation's first statement, in one round
+    // trip (pipeline mode, connection.ts). `opened` settles with their error, if any. If one
+    // failed, the statements behind it fail too ("current transaction is aborted"), and its
+    // error is the batch's (a deadlock on a counter lock is retried as before). BEGIN fails only
+    // with its connection, and then nothing behind it runs.
+    const opening = [sendAhead(tx, ops.some((op) => op.durable) ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit TO OFF')];
+    const locked = this.#lockCounters(tx, ops);
+    if (locked) opening.push(locked as Promise<pg.QueryResult>);
+    const opened: Promise<unknown> = Promise.all(opening).then(() => null, (error: unknown) => error);
     try {
-      // One round trip either way: the SET rides in the same simple query as the BEGIN.
-      await runOnce(tx, ops.some((op) => op.durable) ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit TO OFF');
-      await this.#lockCounters(tx, ops);
       const outcomes: Array<WriteOutcome<unknown>> = [];
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
@@ -319,6 +329,8 @@ export class WriteBatch {
             }
             outcomes.push(await op.run(tx));
           } catch (error) {
+            const openError = await opened;
+            if (openError !== null) throw openError;
             if (isUnavailableError(error) || isRetryableError(error)) throw error;
             await runOnce(tx, 'ROLLBACK');
             return { kind: 'op_failed', index: i, error };
@@ -343,14 +355,28 @@ export class WriteBatch {
         pending.push(...outcome.events);
         for (const s of outcome.signals) signals.add(s);
       }
-      const events = await appendEvents(tx, { channel: this.#channel, events: pending, signals });
-      const commit = await tx.query({ text: 'COMMIT' });
+      // Operations that all refused issued no statement: BEGIN's answer is checked here.
+      const openError = await opened;
+      if (openError !== null) throw openError;
+      // The events' insert and COMMIT in one round trip (pipelined). If the insert fails, the
+      // transaction is aborted and the COMMIT behind it answers ROLLBACK: nothing commits.
+      const appended = appendEvents(tx, { channel: this.#channel, events: pending, signals });
+      const committed = appended.sent ? sendAhead(tx, 'COMMIT') : tx.query({ text: 'COMMIT' });
+      committed.catch(() => {});
+      await appended.done.catch(async (error: unknown) => {
+        await committed.catch(() => {});
+        throw error;
+      });
+      const commit = await committed;
       // COMMIT of a transaction that failed reports ROLLBACK instead of raising an error.
       if (commit.command !== 'COMMIT') throw new Error(`the write batch was rolled back (${commit.command})`);
+      const events = appended.records;
       this.#commits += 1;
       this.#counters.commits += 1;
       return { kind: 'committed', outcomes, events };
-    } catch (error) {
+    } catch (thrown) {
+      // A failed BEGIN or counter lock is the cause of whatever failed behind it.
+      const error = (await opened) ?? thrown;
       if (isUnavailableError(error)) {
         broken = error instanceof Error ? error : new Error(String(error));
         return { kind: 'failed', error };

@@ -6,7 +6,9 @@
 //   complete  one taskTransition call per task, 50 in flight (worker reports, no `start`)
 // and prints the cost per task of each phase and the cycle rate they bound. It answers "how
 // fast could the full benchmark be if everything but the store were free?".
-//   node bench/store-floor.ts [--store sqlite|postgres] [--tasks N]
+//   node bench/store-floor.ts [--store sqlite|postgres] [--tasks N] [--drop-indexes a,b]
+// --drop-indexes drops the named indexes after the migrations: it bounds what an index costs
+// the hot path (decision 4's narrow row was measured this way).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,12 +21,15 @@ import { openPostgresStore } from '../packages/server/src/store/postgres/postgre
 import { openSqliteStore } from '../packages/server/src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../packages/server/src/store/store.ts';
 import { agentRecord, createdEvent, newTask } from '../packages/server/src/store/conformance/harness.ts';
+import { DatabaseSync } from 'node:sqlite';
+import pg from 'pg';
 import { createDatabase } from './lib/postgres.ts';
 
 const IN_FLIGHT = 50;
-const { values } = parseArgs({ options: { store: { type: 'string', default: 'sqlite' }, tasks: { type: 'string', default: '20000' } } });
+const { values } = parseArgs({ options: { store: { type: 'string', default: 'sqlite' }, tasks: { type: 'string', default: '20000' }, 'drop-indexes': { type: 'string', default: '' } } });
 const N = Number(values.tasks);
 const PAD = 'x'.repeat(180);
+const DROP = values['drop-indexes'] ? values['drop-indexes'].split(',') : [];
 
 /** The conformance suite's task, with a time-ordered id (as the server's) and a ~200-byte input. */
 function floorTask(now: number): NewTask {
@@ -49,9 +54,20 @@ async function main(): Promise<void> {
     const db = await createDatabase();
     store = await openPostgresStore({ url: db.url });
     cleanup = db.drop;
+    if (DROP.length > 0) {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      for (const name of DROP) await client.query(`DROP INDEX ${name}`);
+      await client.end();
+    }
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'flotilla-floor-'));
     store = await openSqliteStore({ path: join(dir, 'floor.db') });
+    if (DROP.length > 0) {
+      const db = new DatabaseSync(join(dir, 'floor.db'));
+      for (const name of DROP) db.exec(`DROP INDEX ${name}`);
+      db.close();
+    }
     cleanup = async () => rmSync(dir, { recursive: true, force: true });
   }
   try {
@@ -87,7 +103,7 @@ async function main(): Promise<void> {
       if (!r?.ok) throw new Error('a completion conflicted');
     });
     const cycleUs = dispatchUs + completeUs;
-    console.log(`store floor, ${values.store}, ${N} tasks (µs per task, and the rate it bounds)`);
+    console.log(`store floor, ${values.store}, ${N} tasks${DROP.length > 0 ? `, without ${DROP.join(', ')}` : ''} (µs per task, and the rate it bounds)`);
     console.log(`  create    ${createUs.toFixed(1).padStart(7)} µs  ${Math.round(1e6 / createUs).toLocaleString('en-US').padStart(8)}/s`);
     console.log(`  dispatch  ${dispatchUs.toFixed(1).padStart(7)} µs`);
     console.log(`  complete  ${completeUs.toFixed(1).padStart(7)} µs`);

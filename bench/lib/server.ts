@@ -8,7 +8,7 @@
 // and startServerOn(); startServer() is both at once, for a run that needs one server.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,16 @@ export type Store = 'sqlite' | 'postgres';
 
 export const TOKEN = 'bench-admin-token-0123456789';
 const CLI = fileURLToPath(new URL('../../packages/server/src/cli/main.ts', import.meta.url));
+/**
+ * The Node flags `npm start` gives the server (package.json's start script, the same as the
+ * `flotilla` command's shebang: docs/decisions.md 51), so the bench measures the server as it
+ * is run.
+ */
+const SERVER_NODE_FLAGS: string[] = (() => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/);
+  return words.slice(1, words.findIndex((w) => w.endsWith('.ts'))).filter((w) => w.startsWith('--'));
+})();
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -47,6 +57,9 @@ export interface BenchServer {
 function serverEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('FLOTILLA_')) env[k] = v;
+  // BENCH_SERVER_NODE_OPTIONS: Node flags for the server process alone (a V8 setting measured
+  // against the workloads, say), not for the bench's clients.
+  if (process.env.BENCH_SERVER_NODE_OPTIONS) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} ${process.env.BENCH_SERVER_NODE_OPTIONS}`.trim();
   return {
     ...env,
     FLOTILLA_ADMIN_TOKEN: TOKEN,
@@ -72,7 +85,7 @@ export async function createStore(kind: Store): Promise<BenchStore> {
 /** Starts a server on `store`; its stop() leaves the store as it is. */
 export async function startServerOn(store: BenchStore, opts: { startTimeoutMs?: number } = {}): Promise<BenchServer> {
   const startTimeoutMs = opts.startTimeoutMs ?? START_TIMEOUT_MS;
-  const proc = spawn(process.execPath, [...profileFlags('server'), CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--database', store.database], {
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...profileFlags('server'), CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--database', store.database], {
     cwd: store.dir, env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'],
   });
   trackProcess(proc);

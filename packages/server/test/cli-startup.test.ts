@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,17 @@ async function waitForOutput(server: ServerProcess, pattern: RegExp): Promise<st
 async function status(url: string, path: string, token: string): Promise<number> {
   return (await fetch(`${url}/api/v1${path}`, { headers: { authorization: `Bearer ${token}` } })).status;
 }
+
+describe('the server process', () => {
+  it('gets the same Node flags from npm start and from the flotilla command (decisions.md 51)', () => {
+    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { scripts: { start: string } };
+    const startFlags = pkg.scripts.start.split(/\s+/).filter((w) => w.startsWith('--'));
+    const shebang = readFileSync(CLI, 'utf8').split('\n')[0]!;
+    const shebangFlags = shebang.split(/\s+/).filter((w) => w.startsWith('--'));
+    assert.ok(startFlags.includes('--max-semi-space-size=8'), `npm start: ${pkg.scripts.start}`);
+    assert.deepEqual(shebangFlags, startFlags, `the shebang (${shebang}) and npm start differ`);
+  });
+});
 
 describe('first start, a port in use, no usable admin key, keys bootstrap', () => {
   let dir: string;

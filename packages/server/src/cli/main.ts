@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 // The `flotilla` command: `serve` and `migrate` run a server; the client commands (submit,
 // get, ls, cancel, retry, agents, events, worker, keys, audit; in ./commands/) talk to one
 // through the SDK client.

@@ -297,7 +297,6 @@ export class WriteBatch {
     } catch (error) {
       return { kind: 'failed', error };
     }
-    const tx = countedQueryable(client, this.#counters);
     // A connection error while checked out is reported by the pending query; this listener only
     // keeps the 'error' event from being unhandled (which would crash the process).
     const onError = (): void => {};
@@ -309,11 +308,27 @@ export class WriteBatch {
     // failed, the statements behind it fail too ("current transaction is aborted"), and its
     // error is the batch's (a deadlock on a counter lock is retried as before). BEGIN fails only
     // with its connection, and then nothing behind it runs.
-    const opening = [sendAhead(tx, ops.some((op) => op.durable) ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit TO OFF')];
-    const locked = this.#lockCounters(tx, ops);
-    if (locked) opening.push(locked as Promise<pg.QueryResult>);
-    const opened: Promise<unknown> = Promise.all(opening).then(() => null, (error: unknown) => error);
+    let opened: Promise<unknown> = Promise.resolve(null);
+    // Whether a statement that waits for its answer was issued: if none was before the events,
+    // the wait for BEGIN's answer is a round trip of its own (counted there).
+    let waited = false;
+    const counted = countedQueryable(client, this.#counters);
+    const tx: Queryable = {
+      query: (config) => {
+        waited = true;
+        return counted.query(config);
+      },
+      queryAhead: (config) => counted.queryAhead!(config),
+    };
     try {
+      const begun = sendAhead(tx, ops.some((op) => op.durable) ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit TO OFF');
+      opened = begun.then(() => null, (error: unknown) => error);
+      const locked = this.#lockCounters(tx, ops);
+      if (locked) {
+        const lockedError = locked.then(() => null, (error: unknown) => error);
+        const beginError = opened;
+        opened = Promise.all([beginError, lockedError]).then(([b, l]) => b ?? l);
+      }
       const outcomes: Array<WriteOutcome<unknown>> = [];
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
@@ -356,6 +371,7 @@ export class WriteBatch {
         for (const s of outcome.signals) signals.add(s);
       }
       // Operations that all refused issued no statement: BEGIN's answer is checked here.
+      if (!waited) this.#counters.roundTrips += 1;
       const openError = await opened;
       if (openError !== null) throw openError;
       // The events' insert and COMMIT in one round trip (pipelined). If the insert fails, the

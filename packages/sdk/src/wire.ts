@@ -83,6 +83,8 @@ export interface TaskView {
   parentId: string | null;
   /** The root of the task's tree: the task itself when it has no parent. */
   rootId: string;
+  /** How deep in its tree: a root is 1, a child its parent's depth + 1. */
+  depth: number;
   /** Who submitted it: an API key id, `token:<jti>` for a scoped token, or `system`; null on tasks stored before it was recorded. */
   createdBy: string | null;
   /**

@@ -250,7 +250,7 @@ describe('audit log', () => {
 });
 
 describe('task trees in views', () => {
-  it('a task view names its root, its creator and its owner; ?rootId= lists one tree, and a tree token sees only its own', async () => {
+  it('a task view names its root, depth, creator and owner; ?rootId= lists one tree, ?depth= one level, and a tree token sees only its own', async () => {
     const operator = await key('operator');
     const worker = await key('agent', { agents: ['analyst'] });
     const replica = (await h.api('POST', '/workers/register', { agent: 'analyst' }, as(worker.token))).body.replica.id;
@@ -267,12 +267,19 @@ describe('task trees in views', () => {
     const seen = await h.task(child.id);
     assert.deepEqual([seen.rootId, seen.createdBy, seen.ownerId], [root.id, `token:${tree.id}`, operator.id]);
     assert.equal((await h.task(grandchild.id)).rootId, root.id);
+    // Depth: the root is 1, each child its parent's + 1, in views, events and a list filter.
+    assert.deepEqual([root.depth, seen.depth, (await h.task(grandchild.id)).depth, other.depth], [1, 2, 3, 1]);
+    const created = (await h.api('GET', `/tasks/${grandchild.id}/events`)).body.items.find((e: { type: string }) => e.type === 'task.created');
+    assert.deepEqual([created.data.rootId, created.data.depth, created.data.parentId], [root.id, 3, child.id]);
 
     const ids = async (query: string, headers?: Record<string, string>) =>
       ((await h.api('GET', `/tasks${query}`, undefined, headers)).body.items as Array<{ id: string }>).map((t) => t.id).sort();
     assert.deepEqual(await ids(`?rootId=${root.id}`), [root.id, child.id, grandchild.id].sort());
     assert.deepEqual(await ids(`?rootId=${other.id}`), [other.id]);
     assert.deepEqual(await ids(`?rootId=${root.id}&parentId=${root.id}`), [child.id], 'filters combine');
+    assert.deepEqual(await ids(`?rootId=${root.id}&depth=3`), [grandchild.id]);
+    assert.deepEqual(await ids('?depth=2'), [child.id]);
+    assert.equal((await h.api('GET', '/tasks?depth=0')).status, 400, 'a depth starts at 1');
     assert.deepEqual(await ids(`?rootId=${root.id}`, as(tree.token)), [root.id, child.id, grandchild.id].sort());
     assert.deepEqual(await ids(`?rootId=${other.id}`, as(tree.token)), [], 'another tree is not replaced by its own');
   });

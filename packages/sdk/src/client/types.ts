@@ -24,6 +24,8 @@ export interface TaskListFilters {
   parentId?: string;
   /** Every task of one tree (the root's id). */
   rootId?: string;
+  /** Tasks at this depth of their tree (a root is 1). */
+  depth?: number;
   /** Page size (server: 1..500, default 50). */
   limit?: number;
   cursor?: string;

@@ -78,6 +78,8 @@ export interface TaskRecord extends TaskHead {
    * is its own root. Set at submit and never changed, so a whole tree is one indexed lookup.
    */
   rootId: string;
+  /** How deep in its tree: a root is 1, a child its parent's depth + 1. Set at submit, never changed. */
+  depth: number;
   /**
    * The principal that owns the task's tree: the creator of the root. Children inherit it from
    * their parent (whoever submits them), so isolation by owner covers whole trees.

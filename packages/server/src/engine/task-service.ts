@@ -68,7 +68,7 @@ export class TaskService {
           task,
           events: [{
             type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
-            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}) },
+            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}), rootId: task.rootId, depth: task.depth },
           }],
           ...(handOffs[i] ? { dispatch: handOffs[i].transition } : {}),
         })),
@@ -201,6 +201,7 @@ export class TaskService {
       createdBy: principal.id,
       // A child joins its parent's tree, and the tree keeps its owner whoever submits into it.
       rootId: parent ? parent.rootId : id,
+      depth: parent ? parent.depth + 1 : 1,
       ownerId: parent ? parent.ownerId : ownerIdOf(principal),
     };
   }

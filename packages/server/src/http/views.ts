@@ -34,6 +34,7 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
     traceparent: t.traceparent,
     parentId: t.parentId,
     rootId: t.rootId,
+    depth: t.depth,
     createdBy: t.createdBy,
     ownerId: t.ownerId,
   };

@@ -97,6 +97,7 @@ const taskProperties: Record<string, Schema> = {
   traceparent: nullableString,
   parentId: nullableString,
   rootId: string,
+  depth: { type: 'integer', minimum: 1 },
   createdBy: nullableString,
   ownerId: nullableString,
   assignment: orNull(assignmentView),

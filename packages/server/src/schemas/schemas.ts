@@ -309,6 +309,7 @@ export const taskListQuerySchema = {
     priority,
     parentId: id,
     rootId: id,
+    depth: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     limit: { type: 'integer', minimum: 1, maximum: 500 },
     cursor: { type: 'string', maxLength: 256 },
   },

@@ -87,7 +87,7 @@ export const TASK_HEAD_COLUMNS = [
 
 /** Hot-row columns a full record adds to the head. */
 export const TASK_DETAIL_COLUMNS = [
-  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by', 'root_id', 'owner_id',
+  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by', 'root_id', 'depth', 'owner_id',
 ] as const;
 
 export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent'] as const;
@@ -211,6 +211,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       parentId: r.strOrNull(row, 'parent_id'),
       createdBy: r.strOrNull(row, 'created_by'),
       rootId: r.str(row, 'root_id'),
+      depth: r.num(row, 'depth'),
       ownerId: r.strOrNull(row, 'owner_id'),
     };
   }

@@ -87,6 +87,8 @@ export interface TaskListParams {
   parentId?: string;
   /** Every task of one tree (indexed). */
   rootId?: string;
+  /** Tasks at this depth (a root is 1). Not indexed: narrow it with `rootId` or another filter when you can. */
+  depth?: number;
   /** Tasks whose tree this principal owns. Not indexed (see the migration): narrow it with another filter when you can. */
   ownerId?: string;
   /** Newest first. `cursor` is opaque, from the previous page's `nextCursor`. */

@@ -42,8 +42,8 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
     return taskView(task, assignment);
   });
 
-  app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: number; parentId?: string; rootId?: string; limit?: number; cursor?: string } }>('/tasks', {
-    schema: { summary: 'List tasks, newest first, with filters (rootId: one whole tree) and cursor pagination', tags: ['tasks'], querystring: taskListQuerySchema, response: answers({ 200: 'TaskPage' }) },
+  app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: number; parentId?: string; rootId?: string; depth?: number; limit?: number; cursor?: string } }>('/tasks', {
+    schema: { summary: 'List tasks, newest first, with filters (rootId: one whole tree; depth: one level of the trees) and cursor pagination', tags: ['tasks'], querystring: taskListQuerySchema, response: answers({ 200: 'TaskPage' }) },
   }, async (request) => {
     const q = request.query;
     const page = await engine.tasks.list(principalOf(request), {
@@ -54,6 +54,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
       ...(q.priority !== undefined ? { priority: q.priority } : {}),
       ...(q.parentId !== undefined ? { parentId: q.parentId } : {}),
       ...(q.rootId !== undefined ? { rootId: q.rootId } : {}),
+      ...(q.depth !== undefined ? { depth: q.depth } : {}),
     });
     return { items: page.items.map((t) => taskView(t)), nextCursor: page.nextCursor };
   });

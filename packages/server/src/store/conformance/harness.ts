@@ -100,6 +100,7 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     parentId: null,
     createdBy: null,
     rootId: id,
+    depth: 1,
     ownerId: null,
     ...over,
   };

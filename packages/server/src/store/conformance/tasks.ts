@@ -327,6 +327,23 @@ export function taskTests(open: OpenStore): void {
       assert.deepEqual(seen, ids([child2!, child1!, c2!, x1!, c1!, p2!, p1!]));
     });
 
+    storeTest(open, 'keeps each task\'s depth and filters by it, alone and within a tree', async ({ store }) => {
+      const [a, b] = await createTasks(store, [newTask(), newTask()]);
+      const [a1, b1] = await createTasks(store, [
+        newTask({ rootId: a!.id, parentId: a!.id, depth: 2 }),
+        newTask({ rootId: b!.id, parentId: b!.id, depth: 2 }),
+      ]);
+      const [a11] = await createTasks(store, [newTask({ rootId: a!.id, parentId: a1!.id, depth: 3 })]);
+      assert.equal((await store.taskGet({ id: a11!.id }))?.depth, 3);
+      assert.equal((await store.taskGet({ id: a!.id }))?.depth, 1);
+      const list = (params: Omit<Parameters<typeof store.taskList>[0], 'limit'>) => store.taskList({ limit: 50, ...params }).then((p) => ids(p.items));
+      assert.deepEqual(await list({ depth: 2 }), ids([b1!, a1!]));
+      assert.deepEqual(await list({ depth: 1 }), ids([b!, a!]));
+      assert.deepEqual(await list({ rootId: a!.id, depth: 2 }), ids([a1!]));
+      assert.deepEqual(await list({ rootId: a!.id, depth: 3 }), ids([a11!]));
+      assert.deepEqual(await list({ depth: 4 }), []);
+    });
+
     storeTest(open, 'filters by tree and by owner, with the other filters', async ({ store }) => {
       const done = { status: 'completed' as const, finishedAt: T0 + 10 };
       // Two trees (alice's and bob's), a task owned by nobody; children are submitted by

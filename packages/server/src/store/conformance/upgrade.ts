@@ -45,6 +45,12 @@ export async function checkUpgradedFromVersion1(store: Store): Promise<void> {
     assert.ok(task, `${id} survived the migration`);
     assert.deepEqual([task.rootId, task.ownerId], [rootId, ownerId], id);
   }
+  // Migration 9 numbers depths from the roots down; an orphan counts as a root of what is
+  // left, and the two tasks naming each other (no root above them) stay at 1.
+  const depths: Record<string, number> = {
+    'up-root': 1, 'up-child': 2, 'up-grandchild': 3, 'up-orphan': 1, 'up-orphan-child': 2, 'up-anon': 1, 'up-loop-a': 1, 'up-loop-b': 1,
+  };
+  for (const [id, depth] of Object.entries(depths)) assert.equal((await store.taskGet({ id }))?.depth, depth, `${id}'s depth`);
   const tree = await store.taskList({ limit: 10, rootId: 'up-root' });
   assert.deepEqual(tree.items.map((t) => t.id), ['up-grandchild', 'up-child', 'up-root']);
   assert.deepEqual(await store.apiKeyGet({ id: 'up-key' }), {

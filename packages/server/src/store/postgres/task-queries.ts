@@ -93,6 +93,7 @@ export async function taskList(db: Queryable, params: TaskListParams): Promise<{
   if (params.priority !== undefined) where.push(`t.priority = ${p.add(params.priority, 'integer')}`);
   if (params.parentId !== undefined) where.push(`t.parent_id = ${p.add(params.parentId, 'text')}`);
   if (params.rootId !== undefined) where.push(`t.root_id = ${p.add(params.rootId, 'text')}`);
+  if (params.depth !== undefined) where.push(`t.depth = ${p.add(params.depth, 'integer')}`);
   if (params.ownerId !== undefined) where.push(`t.owner_id = ${p.add(params.ownerId, 'text')}`);
   if (params.cursor) where.push(`t.seq < ${p.add(decodeCursor(params.cursor), 'bigint')}`);
   const fetch = p.add(limit + 1, 'integer');

@@ -37,6 +37,7 @@ const ROW_COLUMNS: readonly CreateColumn[] = [
   ['parent_id', 'text', (t) => t.parentId],
   ['created_by', 'text', (t) => t.createdBy],
   ['root_id', 'text', (t) => t.rootId],
+  ['depth', 'integer', (t) => t.depth],
   ['owner_id', 'text', (t) => t.ownerId],
 ];
 

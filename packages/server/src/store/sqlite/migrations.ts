@@ -310,6 +310,24 @@ DROP INDEX tasks_pending_order;
     name: 'event numbering as a function',
     sql: `SELECT 1;`,
   },
+  {
+    version: 9,
+    name: 'task depth',
+    sql: `
+-- How deep each task is in its tree (a root is 1), set at submit from the parent's. Existing
+-- tasks are numbered from their roots down; a task whose parent is gone (retention deleted
+-- it) counts as a root of what remains.
+ALTER TABLE tasks ADD COLUMN depth INTEGER NOT NULL DEFAULT 1 CHECK (depth >= 1);
+WITH RECURSIVE down (id, depth) AS (
+  SELECT t.id, 1 FROM tasks t
+  WHERE t.parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = t.parent_id)
+  UNION ALL
+  SELECT c.id, down.depth + 1 FROM tasks c JOIN down ON c.parent_id = down.id
+  WHERE down.depth < 100000
+)
+UPDATE tasks SET depth = down.depth FROM down WHERE down.id = tasks.id AND down.depth > 1;
+`,
+  },
 ];
 
 /**

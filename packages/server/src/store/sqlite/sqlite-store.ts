@@ -71,7 +71,7 @@ const RELAXED = { durable: false } as const;
 const TASK_INSERT_COLUMNS = [
   'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key', 'attempt', 'max_attempts',
   'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'created_at', 'updated_at', 'finished_at', 'idempotency_key',
-  'parent_id', 'created_by', 'root_id', 'owner_id',
+  'parent_id', 'created_by', 'root_id', 'depth', 'owner_id',
 ] as const;
 
 /** Head columns of `tasks t` prefixed `t_`, and assignment columns of `assignments a` prefixed `a_`, for joins. */
@@ -265,6 +265,7 @@ export class SqliteStore implements Store {
       parent_id: task.parentId,
       created_by: task.createdBy,
       root_id: task.rootId,
+      depth: task.depth,
       owner_id: task.ownerId,
     }, TASK_INSERT_COLUMNS));
     this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?)').run(

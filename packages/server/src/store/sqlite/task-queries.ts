@@ -91,6 +91,10 @@ export function taskList(cache: StatementCache, params: TaskListParams): { items
     where.push('t.root_id = :root_id');
     args.root_id = params.rootId;
   }
+  if (params.depth !== undefined) {
+    where.push('t.depth = :depth');
+    args.depth = params.depth;
+  }
   if (params.ownerId !== undefined) {
     where.push('t.owner_id = :owner_id');
     args.owner_id = params.ownerId;

@@ -6,6 +6,8 @@ export const ERROR_STATUS = {
   INVALID_JSON: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
+  /** A spawn under a task already at the tree's maximum depth. */
+  DEPTH_LIMIT: 403,
   NOT_FOUND: 404,
   TASK_NOT_FOUND: 404,
   AGENT_NOT_FOUND: 404,
@@ -55,6 +57,7 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   INVALID_JSON: 'the body or socket frame is not JSON, or is empty while `Content-Type: application/json` is set',
   UNAUTHENTICATED: 'no token, or one that is wrong, expired or revoked',
   FORBIDDEN: "the caller's role, agent list or token scope does not allow this action, or the attempt its token was issued to has ended",
+  DEPTH_LIMIT: 'a spawn under a task already at the deepest a task may be (`maxDepth`); `details` names the `depth` the child would have and the `maxDepth`',
   NOT_FOUND: 'no such route (path or method)',
   TASK_NOT_FOUND: 'no task with this id that the caller may see',
   AGENT_NOT_FOUND: 'no agent with this name',

@@ -30,7 +30,9 @@ describe('configuration', () => {
     assert.equal(c.leaseMs, 30_000);
     assert.equal(c.defaultMaxAttempts, 3);
     assert.equal(c.defaultTimeoutMs, 300_000);
+    assert.equal(c.maxDepth, 3);
     assert.equal(c.retentionMs, 7 * 86_400_000);
+    assert.equal(loadConfig({ env: { FLOTILLA_MAX_DEPTH: '5' }, cwd: tempDir() }).maxDepth, 5);
   });
 
   it('precedence: flags over environment over the config file over defaults', () => {
@@ -67,6 +69,7 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ env: { FLOTILLA_PORT: 'eighty' }, cwd: dir }), (e: unknown) => e instanceof ConfigError && /FLOTILLA_PORT/.test(e.message));
     assert.throws(() => loadConfig({ env: { FLOTILLA_ADMIN_TOKEN: 'short' }, cwd: dir }), ConfigError);
     assert.throws(() => loadConfig({ env: { FLOTILLA_DEFAULT_MAX_ATTEMPTS: '0' }, cwd: dir }), /defaultMaxAttempts/);
+    assert.throws(() => loadConfig({ env: { FLOTILLA_MAX_DEPTH: '0' }, cwd: dir }), /maxDepth/);
     assert.throws(() => loadConfig({ env: { FLOTILLA_LEASE_MS: '0' }, cwd: dir }), /leaseMs/);
     assert.throws(() => loadConfig({ env: { FLOTILLA_PORT: '70000' }, cwd: dir }), /port/);
     assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'missing.yaml' } }), /cannot read config file/);

@@ -280,6 +280,16 @@ describe('task trees in views', () => {
     assert.deepEqual(await ids(`?rootId=${root.id}&depth=3`), [grandchild.id]);
     assert.deepEqual(await ids('?depth=2'), [child.id]);
     assert.equal((await h.api('GET', '/tasks?depth=0')).status, 400, 'a depth starts at 1');
+
+    // The grandchild is at the default maximum depth (3): it cannot have children, whoever asks.
+    for (const headers of [undefined, as(tree.token)]) {
+      const refused = await h.api('POST', '/tasks', { agent: 'writer', parentId: grandchild.id }, headers);
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.error.code, 'DEPTH_LIMIT');
+      assert.deepEqual(refused.body.error.details, { depth: 4, maxDepth: 3 });
+      assert.match(refused.body.error.message, /depth 3 .* is 3/);
+    }
+    assert.deepEqual(await ids(`?rootId=${root.id}`), [root.id, child.id, grandchild.id].sort(), 'nothing was created');
     assert.deepEqual(await ids(`?rootId=${root.id}`, as(tree.token)), [root.id, child.id, grandchild.id].sort());
     assert.deepEqual(await ids(`?rootId=${other.id}`, as(tree.token)), [], 'another tree is not replaced by its own');
   });

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { AgentSpec } from '@flotilla/sdk';
+import { DEFAULT_MAX_DEPTH } from '../core/trees.ts';
 import { configFileSchema } from '../schemas/schemas.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -36,6 +37,8 @@ export interface ServerConfig {
   cancelGraceMs: number;
   defaultMaxAttempts: number;
   defaultTimeoutMs: number;
+  /** The deepest a task may be in its tree (a root is 1): a task at this depth cannot spawn. */
+  maxDepth: number;
   retry: { baseDelayMs: number; maxDelayMs: number };
   /** Server-wide concurrency-key limits (agents may declare their own). */
   concurrencyLimits: Record<string, number>;
@@ -70,6 +73,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   cancelGraceMs: 30_000,
   defaultMaxAttempts: 3,
   defaultTimeoutMs: 300_000,
+  maxDepth: DEFAULT_MAX_DEPTH,
   retry: { baseDelayMs: 1_000, maxDelayMs: 300_000 },
   concurrencyLimits: {},
   retentionMs: 7 * 86_400_000,
@@ -105,6 +109,7 @@ const ENV_NUMBERS = {
   FLOTILLA_CANCEL_GRACE_MS: 'cancelGraceMs',
   FLOTILLA_DEFAULT_MAX_ATTEMPTS: 'defaultMaxAttempts',
   FLOTILLA_DEFAULT_TIMEOUT_MS: 'defaultTimeoutMs',
+  FLOTILLA_MAX_DEPTH: 'maxDepth',
   FLOTILLA_RETENTION_MS: 'retentionMs',
   FLOTILLA_RETENTION_INTERVAL_MS: 'retentionIntervalMs',
   FLOTILLA_REAPER_INTERVAL_MS: 'reaperIntervalMs',
@@ -216,8 +221,8 @@ function validateLimits(config: ServerConfig): void {
  * `FLOTILLA_DEFAULT_MAX_ATTEMPTS=0` is a configuration error at start, not a 500 per request.
  */
 function validateSettings(config: ServerConfig): void {
-  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs } = config;
-  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs };
+  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs } = config;
+  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs };
   const validate = new Ajv({ allErrors: true }).compile(configFileSchema.properties.server);
   if (!validate(server)) throw new ConfigError(`invalid settings: ${describeErrors(validate.errors)}`);
   for (const [name, value] of [['reaperIntervalMs', config.reaperIntervalMs], ['retentionIntervalMs', config.retentionIntervalMs]] as const) {

@@ -5,6 +5,7 @@ import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { agentServes } from '../core/routing.ts';
 import { decideCancel, decideRequeue } from '../core/task-machine.ts';
+import { childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -171,6 +172,8 @@ export class TaskService {
     const outOfScope = submitWithinScope(principal, { agent: spec.agent ?? null, parent });
     if (outOfScope !== null) throw new FlotillaError('FORBIDDEN', outOfScope);
     const { config } = this.#ctx;
+    const tooDeep = parent ? spawnRefusal(parent, config.maxDepth) : null;
+    if (tooDeep !== null) throw new FlotillaError('DEPTH_LIMIT', tooDeep, { depth: childDepth(parent), maxDepth: config.maxDepth });
     const id = this.#ctx.newId();
     return {
       id,
@@ -201,7 +204,7 @@ export class TaskService {
       createdBy: principal.id,
       // A child joins its parent's tree, and the tree keeps its owner whoever submits into it.
       rootId: parent ? parent.rootId : id,
-      depth: parent ? parent.depth + 1 : 1,
+      depth: childDepth(parent),
       ownerId: parent ? parent.ownerId : ownerIdOf(principal),
     };
   }

@@ -372,6 +372,7 @@ export const configFileSchema = {
         cancelGraceMs: { type: 'integer', minimum: 0, maximum: DAY },
         defaultMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
         defaultTimeoutMs: positiveMs(7 * DAY),
+        maxDepth: { type: 'integer', minimum: 1, maximum: 1000 },
         retentionMs: positiveMs(3650 * DAY),
         bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
         tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },

@@ -19,6 +19,9 @@
 // - transition: a decision of the state machine, expressed as guarded writes ("update the
 //   task if it is still in status X with assignment Y"), applied atomically by a store.
 // - event: an append-only record of something that happened, with a global sequence number.
+// - tree: a root task and the tasks submitted under it (`parentId`), all with its `rootId`.
+//   A task's `depth` is 1 for a root and its parent's + 1; no task is deeper than the
+//   server's `maxDepth` (core/trees.ts).
 // - durable / relaxed write: a durable write is flushed to disk before it is acknowledged (an
 //   accepted submit, a final outcome, an operator's action); a relaxed one commits without
 //   waiting for the flush (claim, start, progress, heartbeat, lease renewal). Both survive a

@@ -7,14 +7,25 @@ export const PRIORITY_MIN = 0;
 export const PRIORITY_MAX = 9;
 export const PRIORITY_DEFAULT = 5;
 
-export const TASK_STATUSES = ['pending', 'dispatched', 'running', 'completed', 'failed', 'cancelled'] as const;
+/**
+ * `waiting`: the task's last attempt ended by waiting for child tasks; it is pending again when
+ * they are all terminal. `input_required`: its last attempt asked for input (POST
+ * /tasks/:id/input answers). Neither holds a replica slot (docs/state-machine.md).
+ */
+export const TASK_STATUSES = ['pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+/** Statuses in which a task's attempt has ended without an outcome: it waits to be resumed. */
+export const SUSPENDED_TASK_STATUSES: readonly TaskStatus[] = ['waiting', 'input_required'];
 /** Statuses in which a task holds a replica slot (it has a live assignment). */
 export const LIVE_TASK_STATUSES: readonly TaskStatus[] = ['dispatched', 'running'];
 
-/** An assignment is one attempt of a task on one replica. Its status ends in one outcome. */
-export const ASSIGNMENT_STATUSES = ['dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled'] as const;
+/**
+ * An assignment is one attempt of a task on one replica. Its status ends in one outcome;
+ * `suspended`: the handler ended it by waiting for children or asking for input (not a failure,
+ * not counted against the task's attempts; the next attempt resumes the task).
+ */
+export const ASSIGNMENT_STATUSES = ['dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled', 'suspended'] as const;
 export type AssignmentStatus = (typeof ASSIGNMENT_STATUSES)[number];
 export const LIVE_ASSIGNMENT_STATUSES: readonly AssignmentStatus[] = ['dispatched', 'running'];
 
@@ -93,9 +104,44 @@ export interface TaskView {
    * attempt token, an operator).
    */
   ownerId: string | null;
+  /** While `waiting`: the child task ids it waits for (all must be terminal); null otherwise. */
+  waitingFor: string[] | null;
+  /** While `input_required`: what the handler asked; null otherwise. */
+  inputRequest: InputRequest | null;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
 }
+
+/** What a handler asked for with `ctx.requestInput` (task status `input_required`). */
+export interface InputRequest {
+  prompt: string;
+  /** A JSON Schema the answer must match (null: any JSON value). */
+  schema: Json | null;
+  requestedAt: string;
+  /** When the task fails with INPUT_TIMEOUT if nobody answered; null: it waits for ever. */
+  expiresAt: string | null;
+}
+
+/** One awaited child as the resumed attempt receives it. */
+export interface ChildOutcome {
+  id: string;
+  status: TaskStatus;
+  result: Json | null;
+  error: TaskErrorInfo | null;
+  /**
+   * True when `result` was left out because the children's results together were larger
+   * than one message may be: read the child (GET /tasks/:id) with the attempt's token.
+   */
+  resultOmitted?: boolean;
+}
+
+/**
+ * Why this attempt runs again after an earlier one of the same task suspended: what the
+ * awaited children ended as, or the answer to the input the handler asked for.
+ */
+export type Resumption =
+  | { reason: 'children'; children: ChildOutcome[] }
+  | { reason: 'input'; prompt: string; input: Json };
 
 export interface TaskSpec {
   type?: string;
@@ -167,7 +213,10 @@ export interface LeasedTask {
   assignmentId: string;
   leaseExpiresAt: string;
   deadlineAt: string;
-  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent'>;
+  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent'> & {
+    /** Set when an earlier attempt waited for children or asked for input; null on a first run. */
+    resumed: Resumption | null;
+  };
 }
 
 export interface EventView {
@@ -234,7 +283,7 @@ export interface WorkerRegistration {
 }
 
 /** The reports a batch carries (docs/protocol.md §4, Batch reports). */
-export type BatchReportOp = 'start' | 'heartbeat' | 'progress' | 'complete' | 'fail' | 'cancelled';
+export type BatchReportOp = 'start' | 'heartbeat' | 'progress' | 'complete' | 'fail' | 'cancelled' | 'wait' | 'ask';
 
 /**
  * POST /workers/:replicaId/reports: per report, in the order sent, the status and body its
@@ -255,7 +304,7 @@ export const ROLES = ['admin', 'operator', 'viewer', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Actions a scoped token may carry. */
-export const TOKEN_SCOPES = ['task.submit', 'task.read', 'task.cancel', 'task.retry'] as const;
+export const TOKEN_SCOPES = ['task.submit', 'task.read', 'task.cancel', 'task.retry', 'task.answer'] as const;
 export type TokenScopeName = (typeof TOKEN_SCOPES)[number];
 
 /** POST /keys */

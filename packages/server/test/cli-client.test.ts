@@ -59,7 +59,7 @@ describe('flotilla client commands', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
     server = await startServerProcess({ database: join(dir, 'flotilla.db') });
-    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail', 'cli-options', 'cli-idle'].map((name) =>
+    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail', 'cli-options', 'cli-idle', 'cli-ask'].map((name) =>
       api('POST', '/agents', { name, description: `${name} agent`, capabilities: ['cli'] })));
   });
 
@@ -118,6 +118,29 @@ describe('flotilla client commands', () => {
     assert.match(failed.stdout, /^error: +BOOM: boom$/m);
     const retried = json(await cli('retry', task.id, '--json'));
     assert.equal(retried.status, 'pending');
+  });
+
+  it('answer: a task asking for input shows the question, a wrong answer exits 1, a right one resumes it', async () => {
+    const task = json(await cli('submit', '--agent', 'cli-ask', '--json'));
+    const leased = await leaseOne('cli-ask');
+    assert.equal(leased.taskId, task.id);
+    await api('POST', `/assignments/${leased.assignmentId}/ask`, { replicaId: leased.replicaId, prompt: 'Ship it?', schema: { type: 'boolean' } });
+    const shown = await cli('get', task.id);
+    assert.match(shown.stdout, /^status: +input_required$/m);
+    assert.match(shown.stdout, /^asks: +Ship it\?$/m);
+    assert.match(shown.stdout, /^answer schema: +\{"type":"boolean"\}$/m);
+    assert.deepEqual(json(await cli('ls', '--status', 'input_required', '--json')).map((t: any) => t.id), [task.id]);
+    const wrong = await cli('answer', task.id, '--input', '"yes"');
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /VALIDATION_FAILED/);
+    const usage = await cli('answer', task.id, '--input', 'yes');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--input is not valid JSON/);
+    assert.equal((await cli('answer', task.id)).code, 2);
+    const answered = json(await cli('answer', task.id, '--input', 'true', '--json'));
+    assert.equal(answered.status, 'pending');
+    const resumed = await leaseOne('cli-ask');
+    assert.equal(resumed.taskId, task.id);
   });
 
   it('agents ls and agents show', async () => {

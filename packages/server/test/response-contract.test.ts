@@ -132,6 +132,30 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
     { op: 'start', assignmentId: tokenHolder }, { op: 'progress', assignmentId: tokenHolder, percent: 5 }, { op: 'complete', assignmentId: completed },
   ] });
   await call('POST', `/assignments/${tokenHolder}/complete`, 200, { replicaId });
+  // Suspensions: a parent waits for its child and is resumed with its outcome; a task asks for
+  // input, a wrong answer is refused, a right one resumes it.
+  const parent = await call('POST', '/tasks', 201, { agent: 'contract' });
+  const asker = await call('POST', '/tasks', 201, { agent: 'contract' });
+  // (The lease also brings the task requeued above: it is completed at the end.)
+  const suspending = (await call('POST', `/workers/${replicaId}/lease`, 200, { max: 10, waitMs: 0 })).assignments as Array<{ assignmentId: string; task: { id: string } }>;
+  const leasedParent = suspending.find((a) => a.task.id === parent.id)!;
+  const leasedAsker = suspending.find((a) => a.task.id === asker.id)!;
+  const child = await call('POST', '/tasks', 201, { agent: 'contract', parentId: parent.id });
+  await call('POST', `/assignments/${leasedParent.assignmentId}/wait`, 200, { replicaId, children: [child.id] });
+  await call('GET', `/tasks/${parent.id}`, 200);
+  await call('POST', `/assignments/${leasedAsker.assignmentId}/ask`, 200, { replicaId, prompt: 'Which region?', schema: { type: 'string', enum: ['eu', 'us'] }, timeoutMs: 60_000 });
+  await call('GET', `/tasks/${asker.id}`, 200);
+  await call('POST', `/tasks/${asker.id}/input`, 400, { input: 'mars' });
+  await call('POST', `/tasks/${asker.id}/input`, 200, { input: 'eu' });
+  await call('POST', `/tasks/${asker.id}/input`, 409, { input: 'eu' });
+  type Leased = { assignmentId: string; task: { id: string; resumed: { reason: string } | null } };
+  const afterAnswer = (await call('POST', `/workers/${replicaId}/lease`, 200, { max: 10, waitMs: 0 })).assignments as Leased[];
+  const leasedChild = afterAnswer.find((a) => a.task.id === child.id)!;
+  await call('POST', `/assignments/${leasedChild.assignmentId}/complete`, 200, { replicaId, result: { region: 'eu' } });
+  await h.engine.resumer.sweep();
+  const resumed = [...afterAnswer.filter((a) => a !== leasedChild), ...(await call('POST', `/workers/${replicaId}/lease`, 200, { max: 10, waitMs: 0 })).assignments as Leased[]];
+  assert.deepEqual(resumed.filter((a) => a.task.id === parent.id || a.task.id === asker.id).map((a) => a.task.resumed?.reason).sort(), ['children', 'input']);
+  for (const a of [...resumed, ...suspending.filter((l) => l !== leasedParent && l !== leasedAsker)]) await call('POST', `/assignments/${a.assignmentId}/complete`, 200, { replicaId });
   for (const id of [first.id, batch.items[0].task.id, batch.items[1].task.id]) {
     await call('GET', `/tasks/${id}`, 200);
     await call('GET', `/tasks/${id}/assignment`, 200);

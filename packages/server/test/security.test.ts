@@ -82,7 +82,7 @@ describe('agent keys', () => {
     assert.equal(leased.task.id, parent.id);
     const issued = await h.api('POST', `/assignments/${leased.assignmentId}/token`, { replicaId: replica }, as(worker.token));
     assert.equal(issued.status, 201);
-    assert.deepEqual(issued.body.scopes, ['task.submit', 'task.read']);
+    assert.deepEqual(issued.body.scopes, ['task.submit', 'task.read', 'task.answer']);
     assert.equal(issued.body.rootTaskId, parent.id);
     const tree = as(issued.body.token);
 

@@ -29,7 +29,8 @@ export interface Registration {
   heartbeatIntervalMs: number;
 }
 
-export type ReportOp = 'start' | 'complete' | 'fail' | 'cancelled';
+/** The reports about one attempt; every one but `start` ends it (`wait` and `ask` suspend the task). */
+export type ReportOp = 'start' | 'complete' | 'fail' | 'cancelled' | 'wait' | 'ask';
 
 /**
  * A report that was not delivered because it is larger than the server reads: refused
@@ -245,12 +246,13 @@ export async function deliver(p: DeliverParams): Promise<ReportOutcome> {
 /**
  * A refusal as superseded that means the report itself was applied earlier (a re-sent report
  * whose first copy got through but whose answer was lost, §5): `complete` finding the
- * attempt completed, `fail` finding it failed. Only this replica's reports end its attempts
+ * attempt completed, `fail` finding it failed, `wait` or `ask` finding it suspended. Only this replica's reports end its attempts
  * that way.
  */
 export function appliedBefore(op: ReportOp, details: unknown): boolean {
   const status = (details as { assignmentStatus?: unknown } | null | undefined)?.assignmentStatus;
-  return (op === 'complete' && status === 'completed') || (op === 'fail' && status === 'failed');
+  return (op === 'complete' && status === 'completed') || (op === 'fail' && status === 'failed')
+    || ((op === 'wait' || op === 'ask') && status === 'suspended');
 }
 
 /** What an ended attempt's status means for its handler. */

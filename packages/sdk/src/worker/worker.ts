@@ -34,9 +34,39 @@ export interface TaskContext {
   log(message: string, data?: Record<string, unknown>): void;
   /** Submits a child task (its parentId is this task). */
   spawn(spec: Omit<TaskSpec, 'parentId'>): Promise<ChildTask>;
+  /**
+   * Ends this attempt waiting for children of this task, without holding a slot: return what
+   * it gives from the handler (`return ctx.waitForChildren([a, b])`). When every one of them
+   * has ended, the task runs again, from the start of the handler, with `task.resumed` =
+   * `{ reason: 'children', children: [{ id, status, result, error }] }` in the order named.
+   * Not a retry: the attempt is not counted. Returning it has no other effect; calling it
+   * without returning it does nothing.
+   */
+  waitForChildren(children: ReadonlyArray<string | { id: string }>): Suspension;
+  /**
+   * Ends this attempt asking for input (task status `input_required`, no slot held): return
+   * what it gives from the handler. `POST /tasks/:id/input` (`flotilla answer`, the SDK's
+   * `tasks.answer`) answers, checked against `schema`; then the task runs again with
+   * `task.resumed` = `{ reason: 'input', prompt, input }`. With `timeoutMs`, an unanswered
+   * request fails the task (INPUT_TIMEOUT).
+   */
+  requestInput(request: { prompt: string; schema?: Json; timeoutMs?: number }): Suspension;
 }
 
-export type Handler = (task: WorkerTask, ctx: TaskContext) => Promise<Json | void> | Json | void;
+/**
+ * What `ctx.waitForChildren` and `ctx.requestInput` give: returned from a handler, it ends the
+ * attempt with that suspension instead of a result.
+ */
+export class Suspension {
+  readonly op: 'wait' | 'ask';
+  readonly body: Record<string, unknown>;
+  constructor(op: 'wait' | 'ask', body: Record<string, unknown>) {
+    this.op = op;
+    this.body = body;
+  }
+}
+
+export type Handler = (task: WorkerTask, ctx: TaskContext) => Promise<Json | void | Suspension> | Json | void | Suspension;
 
 
 export interface WorkerOptions {
@@ -113,7 +143,7 @@ export class FlotillaWorker {
   #stopping: Promise<void> | null = null;
   #tasks = new Set<Promise<void>>();
   /** Attempts completed / failed by this process (observability). */
-  readonly stats = { completed: 0, failed: 0, cancelled: 0, dropped: 0 };
+  readonly stats = { completed: 0, failed: 0, cancelled: 0, dropped: 0, suspended: 0 };
 
   constructor(opts: WorkerOptions) {
     this.#opts = opts;
@@ -263,9 +293,13 @@ export class FlotillaWorker {
         const task = await c.tasks.submit({ ...spec, parentId: leased.task.id });
         return { id: task.id, task, wait: (options) => c.tasks.wait(task.id, options) };
       },
+      waitForChildren: (children) => new Suspension('wait', { children: children.map((c) => (typeof c === 'string' ? c : c.id)) }),
+      requestInput: ({ prompt, schema, timeoutMs }) => new Suspension('ask', {
+        prompt, ...(schema === undefined ? {} : { schema }), ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      }),
     };
 
-    let result: Json | void = undefined;
+    let result: Json | void | Suspension = undefined;
     let error: unknown = null;
     if (!controller.signal.aborted) {
       // The server counts the execution timeout from `start`, and so does this timer: the
@@ -293,8 +327,13 @@ export class FlotillaWorker {
       if (await this.#report('cancelled', id)) this.stats.cancelled += 1;
       return;
     }
+    if (error === null && kind === null && result instanceof Suspension) {
+      const outcome = await this.#channel.report(result.op, id, result.body);
+      if (outcome === 'ok') this.stats.suspended += 1;
+      return;
+    }
     if (error === null && kind === null) {
-      const outcome = await this.#channel.report('complete', id, { result: result ?? null });
+      const outcome = await this.#channel.report('complete', id, { result: (result as Json | undefined) ?? null });
       if (outcome === 'ok') this.stats.completed += 1;
       else if (isTooLarge(outcome)) await this.#failTooLarge(leased, 'result', outcome, null);
       return;

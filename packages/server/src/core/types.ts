@@ -22,6 +22,10 @@
 // - tree: a root task and the tasks submitted under it (`parentId`), all with its `rootId`.
 //   A task's `depth` is 1 for a root and its parent's + 1; no task is deeper than the
 //   server's `maxDepth` (core/trees.ts).
+// - suspended attempt: an attempt its handler ended without an outcome, by waiting for child
+//   tasks (task `waiting`) or by asking for input (task `input_required`). It releases its slot,
+//   lease and timeout, is not counted against the task's attempts, and the task's next attempt
+//   (after the children ended, or the input came) is given what it waited for (`resumed`).
 // - durable / relaxed write: a durable write is flushed to disk before it is acknowledged (an
 //   accepted submit, a final outcome, an operator's action); a relaxed one commits without
 //   waiting for the flush (claim, start, progress, heartbeat, lease renewal). Both survive a
@@ -35,10 +39,10 @@
 // - a task's result is written once, by the transition into `completed`.
 
 import type {
-  AssignmentStatus, Json, ReplicaStatus, TaskErrorInfo, TaskStatus,
+  AssignmentStatus, Json, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus,
 } from '@flotilla/sdk';
 
-export type { AssignmentStatus, Json, ReplicaStatus, TaskErrorInfo, TaskStatus };
+export type { AssignmentStatus, Json, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus };
 
 /** Milliseconds since the Unix epoch. Every time inside the server is one of these. */
 export type Millis = number;
@@ -61,6 +65,18 @@ export interface TaskHead {
   runAt: Millis;
   assignmentId: string | null;
   cancelRequestedAt: Millis | null;
+  /** The task this one was submitted under: a transition that ends this task may wake it. */
+  parentId: string | null;
+}
+
+/** What a handler asked for (task status `input_required`). */
+export interface InputRequestRecord {
+  prompt: string;
+  /** A JSON Schema the answer must match; null accepts any JSON value. */
+  schema: Json | null;
+  requestedAt: Millis;
+  /** When the task fails with INPUT_TIMEOUT unless answered; null: never. */
+  expiresAt: Millis | null;
 }
 
 export interface TaskRecord extends TaskHead {
@@ -74,7 +90,6 @@ export interface TaskRecord extends TaskHead {
   idempotencyKey: string | null;
   correlation: Record<string, string>;
   traceparent: string | null;
-  parentId: string | null;
   createdBy: string | null;
   /**
    * The root of the task's tree (parent of parent ... of this task); a task without a parent
@@ -88,6 +103,15 @@ export interface TaskRecord extends TaskHead {
    * their parent (whoever submits them), so isolation by owner covers whole trees.
    */
   ownerId: string | null;
+  /** While `waiting`: the child ids it waits for; null in every other status. */
+  waitingFor: string[] | null;
+  /** While `input_required`: what was asked; null in every other status. */
+  inputRequest: InputRequestRecord | null;
+  /**
+   * What the next attempt is given after a suspension (the awaited children's outcomes, or
+   * the answer); set when the task leaves `waiting` or `input_required`, kept afterwards.
+   */
+  resumed: Resumption | null;
 }
 
 /** A task as the engine asks a store to create it (the store adds `seq`). */
@@ -145,7 +169,8 @@ export interface ReplicaRecord {
 /** The event types a transition writes (docs/protocol.md lists what each one means). */
 export type TransitionEventType =
   | 'task.dispatched' | 'task.started' | 'task.completed' | 'task.retrying' | 'task.failed'
-  | 'task.dispatch_failed' | 'task.cancel_requested' | 'task.cancelled' | 'task.requeued';
+  | 'task.dispatch_failed' | 'task.cancel_requested' | 'task.cancelled' | 'task.requeued'
+  | 'task.waiting' | 'task.input_required' | 'task.resumed';
 
 /** Stores take any event type (they never interpret it); the engine's writers are typed. */
 export interface NewEvent {
@@ -173,6 +198,11 @@ export interface TaskPatch {
   error?: TaskErrorInfo | null;
   finishedAt?: Millis | null;
   cancelRequestedAt?: Millis | null;
+  waitingFor?: string[] | null;
+  inputRequest?: InputRequestRecord | null;
+  /** Stored on the hot row beside `inputRequest` so the reaper finds expired requests by index. */
+  inputExpiresAt?: Millis | null;
+  resumed?: Resumption | null;
   updatedAt: Millis;
 }
 
@@ -197,7 +227,8 @@ export interface AssignmentPatch {
  */
 export type TransitionKind =
   | 'dispatch' | 'start' | 'complete' | 'retry' | 'fail' | 'dispatch_failed'
-  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue';
+  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue'
+  | 'wait' | 'ask_input' | 'resume' | 'answer' | 'input_timeout';
 
 /**
  * One decision of the state machine, as guarded writes. A store applies all of it or none
@@ -216,7 +247,11 @@ export interface Transition {
   countsAsAttempt: boolean;
   /** Flushed before it is acknowledged (false: a relaxed write; see the glossary). */
   durable: boolean;
+  /** The task ends (completed, failed or cancelled): a parent waiting for it may be resumed. */
+  endsTask: boolean;
   taskId: string;
+  /** The task's parent (null for a root): whom a transition with `endsTask` may wake. */
+  parentId: string | null;
   /** Guard: the task is still in this status ... */
   fromStatus: TaskStatus;
   /** ... and its live assignment is still this one (null: it has none). */

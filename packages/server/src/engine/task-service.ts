@@ -4,9 +4,10 @@ import { PRIORITY_DEFAULT, type TaskSpec, TERMINAL_TASK_STATUSES } from '@flotil
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { agentServes } from '../core/routing.ts';
-import { decideCancel, decideRequeue } from '../core/task-machine.ts';
+import { answerProblems } from '../core/input-schema.ts';
+import { decideAnswer, decideCancel, decideRequeue } from '../core/task-machine.ts';
 import { childDepth, spawnRefusal } from '../core/trees.ts';
-import type { AgentRecord, AssignmentRecord, EventRecord, NewTask, TaskRecord, Transition } from '../core/types.ts';
+import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
@@ -206,6 +207,9 @@ export class TaskService {
       rootId: parent ? parent.rootId : id,
       depth: childDepth(parent),
       ownerId: parent ? parent.ownerId : ownerIdOf(principal),
+      waitingFor: null,
+      inputRequest: null,
+      resumed: null,
     };
   }
 
@@ -271,6 +275,23 @@ export class TaskService {
         throw new FlotillaError('UNKNOWN_AGENT', `agent "${task.agent}" of task ${id} no longer exists; it cannot run again`);
       }
       return decideRequeue({ task, now: this.#ctx.now() });
+    });
+  }
+
+  /**
+   * Answers an input request: checked against the schema the handler gave (400 with the
+   * reasons otherwise), then the task is pending again and its next attempt gets the answer.
+   */
+  async answer(principal: Principal, id: string, input: Json): Promise<TaskRecord> {
+    if (jsonTooDeep(input)) throw new FlotillaError('VALIDATION_FAILED', `"input" nests deeper than ${MAX_JSON_DEPTH} levels`);
+    return this.#transitionWithRetry(principal, id, async (task) => {
+      if (task.status === 'input_required' && task.inputRequest !== null) {
+        const problems = answerProblems(task.inputRequest.schema, input);
+        if (problems !== null) {
+          throw new FlotillaError('VALIDATION_FAILED', `the answer does not match the input schema of task ${id}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+        }
+      }
+      return decideAnswer({ task, input, now: this.#ctx.now(), by: principal.id });
     });
   }
 

@@ -7,8 +7,9 @@ import type { Json, LeasedTask, TaskErrorInfo } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import {
-  decideCancelAck, decideComplete, decideFail, decideNotHeld, decideStart,
+  decideCancelAck, decideComplete, decideFail, decideNotHeld, decideStart, decideAskInput, decideWait, MAX_AWAITED_CHILDREN,
 } from '../core/task-machine.ts';
+import { checkInputRequest } from '../core/input-schema.ts';
 import type { AssignmentRecord, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
@@ -445,6 +446,35 @@ export class WorkerService {
   }
 
   /**
+   * The handler ends its attempt by waiting for children (`ctx.waitForChildren`): the task is
+   * `waiting` without a slot, and resumed when they have all ended (resumer.ts). Looked at
+   * right after the commit, since every child may have ended already.
+   */
+  async wait(principal: Principal, p: { assignmentId: string; replicaId: string; children: string[] }): Promise<void> {
+    await this.#requireReplicaServed(principal, p.replicaId);
+    const childIds = [...new Set(p.children)];
+    let taskId: string | null = null;
+    await this.#final(p.assignmentId, async () => {
+      const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+      const children = childIds.length > MAX_AWAITED_CHILDREN ? [] : await this.#ctx.store.taskGetMany({ ids: childIds });
+      await this.#apply(p.assignmentId, decideWait({ task, assignment, children, childIds, now: this.#ctx.now() }));
+      taskId = task.id;
+    });
+    if (taskId !== null) this.#ctx.resumeWaiting([taskId]);
+  }
+
+  /** The handler ends its attempt by asking for input (`ctx.requestInput`): `input_required`, no slot. */
+  async askInput(principal: Principal, p: { assignmentId: string; replicaId: string; prompt: string; schema: Json | null; timeoutMs: number | null }): Promise<void> {
+    await this.#requireReplicaServed(principal, p.replicaId);
+    if (p.schema !== null && jsonTooDeep(p.schema)) throw new FlotillaError('VALIDATION_FAILED', `"schema" nests deeper than ${MAX_JSON_DEPTH} levels`);
+    checkInputRequest(p);
+    await this.#final(p.assignmentId, async () => {
+      const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+      await this.#apply(p.assignmentId, decideAskInput({ task, assignment, prompt: p.prompt, schema: p.schema, timeoutMs: p.timeoutMs, now: this.#ctx.now() }));
+    });
+  }
+
+  /**
    * A token for the attempt's own task tree: the worker submits child tasks with it (as the
    * tree's owner, never as itself), and it stops working when the attempt ends.
    */
@@ -459,7 +489,8 @@ export class WorkerService {
     const ttlMs = Math.max(60_000, Math.min(assignment.deadlineAt - now + 60_000, this.#tokens.limits.maxLifetimeMs));
     const issuer: Principal = { ...SYSTEM_PRINCIPAL, role: 'operator', name: `task ${task.id} attempt ${assignment.attempt}` };
     return this.#tokens.issue(issuer, {
-      actions: ['task.submit', 'task.read'], rootTaskId: task.rootId, ttlMs, maxLifetimeMs: ttlMs,
+      // task.answer: a parent answers the input requests of the children it spawned.
+      actions: ['task.submit', 'task.read', 'task.answer'], rootTaskId: task.rootId, ttlMs, maxLifetimeMs: ttlMs,
       name: `task ${task.id} attempt ${assignment.attempt}`, assignmentId: assignment.id,
     });
   }

@@ -26,6 +26,7 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`GET ${P}/tasks/:id/assignment`]: 'task.read',
   [`POST ${P}/tasks/:id/cancel`]: 'task.cancel',
   [`POST ${P}/tasks/:id/retry`]: 'task.retry',
+  [`POST ${P}/tasks/:id/input`]: 'task.answer',
 
   [`GET ${P}/events`]: 'event.read',
   [`GET ${P}/events/page`]: 'event.read',
@@ -55,6 +56,8 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`POST ${P}/assignments/:assignmentId/progress`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/complete`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/fail`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/wait`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/ask`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/cancelled`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/token`]: 'worker.work',
 

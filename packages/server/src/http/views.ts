@@ -37,6 +37,11 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
     depth: t.depth,
     createdBy: t.createdBy,
     ownerId: t.ownerId,
+    waitingFor: t.waitingFor,
+    inputRequest: t.inputRequest === null ? null : {
+      prompt: t.inputRequest.prompt, schema: t.inputRequest.schema,
+      requestedAt: toIso(t.inputRequest.requestedAt), expiresAt: toIsoOrNull(t.inputRequest.expiresAt),
+    },
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
   return view;

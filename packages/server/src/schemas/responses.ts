@@ -55,6 +55,18 @@ const countsByStatus = object(Object.fromEntries(TASK_STATUSES.map((s) => [s, in
 const taskError = object({ message: string, code: string, details: any }, ['code', 'details']);
 const progress = object({ percent: { type: 'number' }, message: nullableString, at: time });
 
+const inputRequest = object({ prompt: string, schema: any, requestedAt: time, expiresAt: nullableTime });
+
+const childOutcome = object({ id: string, status: enumOf(TASK_STATUSES), result: any, error: orNull(taskError), resultOmitted: boolean }, ['resultOmitted']);
+/** What a resumed attempt is given (wire.ts Resumption): the awaited children's outcomes, or the answer. */
+const resumption = {
+  oneOf: [
+    object({ reason: { type: 'string', enum: ['children'] }, children: arrayOf(childOutcome) }),
+    object({ reason: { type: 'string', enum: ['input'] }, prompt: string, input: any }),
+    { type: 'null' },
+  ],
+};
+
 const assignmentView = object({
   id: string,
   taskId: string,
@@ -100,6 +112,8 @@ const taskProperties: Record<string, Schema> = {
   depth: { type: 'integer', minimum: 1 },
   createdBy: nullableString,
   ownerId: nullableString,
+  waitingFor: { type: ['array', 'null'], items: string },
+  inputRequest: orNull(inputRequest),
   assignment: orNull(assignmentView),
 };
 
@@ -205,7 +219,7 @@ const definitions = {
       assignmentId: string,
       leaseExpiresAt: time,
       deadlineAt: time,
-      task: object(pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent'])),
+      task: object({ ...pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent']), resumed: resumption }),
     }),
   },
   LeasedTasks: { description: 'The assignments given to this request (none when the wait ended first)', ...object({ assignments: arrayOf(ref('LeasedTask')) }) },

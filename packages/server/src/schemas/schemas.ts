@@ -4,6 +4,8 @@
 // used by Fastify's validator and by the config loader, and exported into the OpenAPI document.
 
 import { ASSIGNMENT_STATUSES, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { MAX_INPUT_TIMEOUT_MS, MAX_PROMPT_CHARS } from '../core/input-schema.ts';
+import { MAX_AWAITED_CHILDREN } from '../core/task-machine.ts';
 
 const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
 const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -161,6 +163,29 @@ export const assignmentFailSchema = {
   },
 } as const;
 
+/** `wait`: the handler ends its attempt waiting for these children of its task (core decideWait). */
+export const assignmentWaitSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId', 'children'],
+  properties: { replicaId: id, children: { type: 'array', items: id, minItems: 1, maxItems: MAX_AWAITED_CHILDREN } },
+} as const;
+
+/** `ask`: the handler ends its attempt asking for input (core decideAskInput, input-schema.ts). */
+export const assignmentAskSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId', 'prompt'],
+  properties: {
+    replicaId: id,
+    prompt: { type: 'string', minLength: 1, maxLength: MAX_PROMPT_CHARS },
+    /** A JSON Schema the answer must match; absent or null: any JSON value. */
+    schema: {},
+    /** How long an answer may take before the task fails with INPUT_TIMEOUT; absent: no limit. */
+    timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_INPUT_TIMEOUT_MS },
+  },
+} as const;
+
 /**
  * Messages a worker sends over the WebSocket protocol (docs/protocol.md, part 2), one schema
  * per `op`. They mirror the HTTP bodies, with the assignment id in the message instead of
@@ -183,7 +208,7 @@ const socketOp = <Op extends string, P extends Record<string, unknown>>(op: Op, 
 export const MAX_BATCH_ITEMS = 1_000;
 
 /** The reports a batch may carry, over both transports (client ops, hello, token and drain go alone). */
-export const BATCH_OPS = ['start', 'heartbeat', 'progress', 'complete', 'fail', 'cancelled'] as const;
+export const BATCH_OPS = ['start', 'heartbeat', 'progress', 'complete', 'fail', 'cancelled', 'wait', 'ask'] as const;
 export type BatchOp = (typeof BATCH_OPS)[number];
 
 /**
@@ -206,6 +231,8 @@ export const socketMessageSchemas = {
   complete: socketOp('complete', { assignmentId: id, result: {} }, ['assignmentId']),
   fail: socketOp('fail', { assignmentId: id, ...omit(assignmentFailSchema.properties, ['replicaId']) }, ['assignmentId', 'error']),
   cancelled: socketOp('cancelled', { assignmentId: id }, ['assignmentId']),
+  wait: socketOp('wait', { assignmentId: id, ...omit(assignmentWaitSchema.properties, ['replicaId']) }, ['assignmentId', 'children']),
+  ask: socketOp('ask', { assignmentId: id, ...omit(assignmentAskSchema.properties, ['replicaId']) }, ['assignmentId', 'prompt']),
   token: socketOp('token', { assignmentId: id }, ['assignmentId']),
   drain: socketOp('drain', {}),
   // Client ops (no hello needed): pipelined submits and reads, one message each.
@@ -248,6 +275,8 @@ export const reportItemSchemas = {
   complete: reportItem('complete', assignmentCompleteSchema),
   fail: reportItem('fail', assignmentFailSchema),
   cancelled: reportItem('cancelled', assignmentReplicaSchema),
+  wait: reportItem('wait', assignmentWaitSchema),
+  ask: reportItem('ask', assignmentAskSchema),
 } as const satisfies Record<BatchOp, unknown>;
 
 export type SocketOp = keyof typeof socketMessageSchemas;
@@ -304,7 +333,7 @@ export const taskListQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    status: { type: 'array', items: { type: 'string', enum: [...TASK_STATUSES] }, maxItems: 6 },
+    status: { type: 'array', items: { type: 'string', enum: [...TASK_STATUSES] }, maxItems: TASK_STATUSES.length },
     agent: name,
     priority,
     parentId: id,

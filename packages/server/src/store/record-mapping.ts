@@ -4,7 +4,7 @@
 // ColumnReader. One mapping means a new column cannot be read differently by two stores.
 
 import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
-import type { AgentRecord, AssignmentRecord, EventRecord, Json, ReplicaRecord, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
+import type { AgentRecord, AssignmentRecord, EventRecord, InputRequestRecord, Json, ReplicaRecord, Resumption, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
 import type { ApiKeyRecord, AuditOutcome, AuditRecord, NewAuditRecord, TokenRevocation } from './store.ts';
 
 /** Reads one typed column of a row, throwing if the stored value does not have that type. */
@@ -82,15 +82,15 @@ export function toJson(v: Json | Record<string, string> | Record<string, number>
 
 export const TASK_HEAD_COLUMNS = [
   'seq', 'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key',
-  'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at',
+  'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'parent_id',
 ] as const;
 
 /** Hot-row columns a full record adds to the head. */
 export const TASK_DETAIL_COLUMNS = [
-  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by', 'root_id', 'depth', 'owner_id',
+  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'created_by', 'root_id', 'depth', 'owner_id', 'waiting_for',
 ] as const;
 
-export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent'] as const;
+export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'input_request', 'resumed'] as const;
 
 export const ASSIGNMENT_COLUMNS = [
   'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
@@ -191,6 +191,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       runAt: r.num(row, c('run_at')),
       assignmentId: r.strOrNull(row, c('assignment_id')),
       cancelRequestedAt: r.numOrNull(row, c('cancel_requested_at')),
+      parentId: r.strOrNull(row, c('parent_id')),
     };
   }
 
@@ -208,11 +209,13 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       idempotencyKey: r.strOrNull(row, 'idempotency_key'),
       correlation: r.json(row, 'correlation') as Record<string, string>,
       traceparent: r.strOrNull(row, 'traceparent'),
-      parentId: r.strOrNull(row, 'parent_id'),
       createdBy: r.strOrNull(row, 'created_by'),
       rootId: r.str(row, 'root_id'),
       depth: r.num(row, 'depth'),
       ownerId: r.strOrNull(row, 'owner_id'),
+      waitingFor: r.stringArrayOrNull(row, 'waiting_for'),
+      inputRequest: r.jsonOrNull(row, 'input_request') as InputRequestRecord | null,
+      resumed: r.jsonOrNull(row, 'resumed') as Resumption | null,
     };
   }
 

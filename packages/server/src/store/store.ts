@@ -212,6 +212,8 @@ export interface Store {
    * Creates tasks with their events (task.created) in one commit, each then dispatched if it
    * comes with a `dispatch` (see TaskToCreate). A task whose
    * idempotencyKey already exists is not written: its existing record is returned.
+   * A new task has no suspension: its `waitingFor`, `inputRequest` and `resumed` are not
+   * written (only transitions set them) and read back as null.
    * A task addressed to an agent that does not exist rejects the whole call with
    * FlotillaError UNKNOWN_AGENT, checked in the same write, so a concurrent agentDelete can
    * never leave a task for an agent that is gone.
@@ -225,6 +227,13 @@ export interface Store {
   taskCandidates(params: TaskCandidatesParams): Promise<TaskHead[]>;
   /** Earliest runAt after `now` among pending tasks (delayed or backing off), or null. */
   taskNextRunAt(params: { now: Millis }): Promise<Millis | null>;
+  /**
+   * Waiting tasks whose awaited children are all terminal (or no longer exist), oldest first:
+   * the ones the maintenance sweep resumes when the resume right after a child ended was lost.
+   */
+  taskListResumable(params: { limit: number }): Promise<TaskRecord[]>;
+  /** Tasks in input_required whose request expired at or before `now`, soonest first. */
+  taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]>;
   /**
    * Applies each transition atomically and independently: one whose guard fails changes
    * nothing and is reported as a conflict; the others still apply. Results are in order.

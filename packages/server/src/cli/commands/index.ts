@@ -1,6 +1,7 @@
 // The client commands by name, and their lines of the top-level help.
 
 import { agentsCommand } from './agents.ts';
+import { answerCommand } from './answer.ts';
 import { auditCommand } from './audit.ts';
 import { eventsCommand } from './events.ts';
 import { keysCommand } from './keys.ts';
@@ -15,6 +16,7 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   ls: lsCommand,
   cancel: cancelCommand,
   retry: retryCommand,
+  answer: answerCommand,
   agents: agentsCommand,
   events: eventsCommand,
   worker: workerCommand,
@@ -31,6 +33,7 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla ls [--status S ...] [--agent X] [--limit N]
   flotilla cancel ID [--reason R]
   flotilla retry ID
+  flotilla answer ID --input JSON   answer a task that asks for input (input_required)
   flotilla agents [ls] | agents show NAME | agents delete NAME
   flotilla agents create NAME | agents update NAME  [--description D] [--capabilities a,b]
                   [--max-concurrency N] [--max-attempts N] [--timeout D] [--level N]

@@ -71,6 +71,12 @@ export function taskBlock(t: TaskView): string {
   if (t.site) entries.push(['preferred site', t.site]);
   if (Object.keys(t.correlation).length > 0) entries.push(['correlation', Object.entries(t.correlation).map(([k, v]) => `${k}=${v}`).join(', ')]);
   if (t.parentId) entries.push(['parent', t.parentId]);
+  if (t.waitingFor) entries.push(['waiting for', t.waitingFor.join(', ')]);
+  if (t.inputRequest) {
+    entries.push(['asks', t.inputRequest.prompt]);
+    if (t.inputRequest.schema !== null) entries.push(['answer schema', compact(t.inputRequest.schema)]);
+    if (t.inputRequest.expiresAt) entries.push(['answer by', time(t.inputRequest.expiresAt)]);
+  }
   entries.push(['input', compact(t.input)]);
   if (t.result !== null) entries.push(['result', compact(t.result)]);
   if (t.error) entries.push(['error', `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message}`]);

@@ -1,4 +1,5 @@
 // Task commands: submit (optionally waiting, with live progress), get, ls, cancel, retry.
+// (answer is in answer.ts.)
 
 import { TASK_STATUSES, TERMINAL_TASK_STATUSES, type Flotilla, type Json, type TaskSpec, type TaskStatus, type TaskView } from '@flotilla/sdk';
 import { taskSpecSchema } from '../../schemas/schemas.ts';
@@ -68,7 +69,7 @@ function printTask(task: TaskView, json: boolean): void {
   else process.stdout.write(taskBlock(task));
 }
 
-function parseInput(raw: string | undefined): Json | undefined {
+export function parseInput(raw: string | undefined): Json | undefined {
   if (raw === undefined) return undefined;
   try {
     return JSON.parse(raw) as Json;

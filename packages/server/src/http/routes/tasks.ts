@@ -1,4 +1,4 @@
-import type { TaskSpec, TaskStatus } from '@flotilla/sdk';
+import type { Json, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
 import {
@@ -74,6 +74,15 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   app.post<{ Params: { id: string } }>('/tasks/:id/retry', {
     schema: { summary: 'Requeue a failed task with a fresh attempt budget', tags: ['tasks'], params: idParams, response: answers({ 200: 'TaskView' }) },
   }, async (request) => taskView(await engine.tasks.requeue(principalOf(request), request.params.id)));
+
+  app.post<{ Params: { id: string }; Body: { input: unknown } }>('/tasks/:id/input', {
+    schema: {
+      summary: 'Answer a task in input_required: the answer must match the schema its handler gave; the task is pending again and its next attempt receives the answer',
+      tags: ['tasks'], params: idParams,
+      body: { type: 'object', additionalProperties: false, required: ['input'], properties: { input: {} } },
+      response: answers({ 200: 'TaskView' }),
+    },
+  }, async (request) => taskView(await engine.tasks.answer(principalOf(request), request.params.id, request.body.input as Json)));
 
   app.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>('/tasks/:id/events', {
     schema: {

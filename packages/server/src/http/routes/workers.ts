@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
 import {
-  assignmentCompleteSchema, assignmentFailSchema, assignmentHeartbeatSchema, assignmentParams,
+  assignmentAskSchema, assignmentCompleteSchema, assignmentFailSchema, assignmentWaitSchema, assignmentHeartbeatSchema, assignmentParams,
   assignmentProgressSchema, assignmentReplicaSchema, leaseSchema, MAX_BATCH_ITEMS, registerReplicaSchema, replicaParams, type BatchOp,
 } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
@@ -74,4 +74,6 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
   }, async (request, reply) => reply.code(201).send(issuedTokenView(await engine.workers.assignmentToken(principalOf(request), { assignmentId: request.params.assignmentId, replicaId: request.body.replicaId }))));
 
   reportRoute('cancelled', 'Acknowledge a requested cancellation: the worker stopped; the task ends cancelled', assignmentReplicaSchema, 'Ok');
+  reportRoute('wait', 'End the attempt waiting for child tasks: the task is waiting (no slot) until they have all ended, then pending again', assignmentWaitSchema, 'Ok');
+  reportRoute('ask', 'End the attempt asking for input: the task is input_required (no slot) until POST /tasks/{id}/input answers', assignmentAskSchema, 'Ok');
 }

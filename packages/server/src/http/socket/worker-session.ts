@@ -72,7 +72,7 @@ const ok = (result: unknown = { ok: true }, status = 200): Answer => ({ status, 
 /** What each op requires (as the route table does for HTTP); worker ops also need a hello first. */
 const OP_ACTIONS: Record<RequestOp, Action> = {
   hello: 'worker.work', start: 'worker.work', heartbeat: 'worker.work', progress: 'worker.work', complete: 'worker.work',
-  fail: 'worker.work', cancelled: 'worker.work', token: 'worker.work', drain: 'worker.work',
+  fail: 'worker.work', cancelled: 'worker.work', wait: 'worker.work', ask: 'worker.work', token: 'worker.work', drain: 'worker.work',
   submit: 'task.submit', submitMany: 'task.submit', get: 'task.read', cancel: 'task.cancel',
 };
 const CLIENT_OPS = new Set<SocketOp>(['submit', 'submitMany', 'get', 'cancel']);
@@ -401,6 +401,14 @@ export class WorkerSession {
         return ok();
       case 'cancelled':
         await workers.acknowledgeCancel(p, { assignmentId, replicaId });
+        return ok();
+      case 'wait':
+        await workers.wait(p, { assignmentId, replicaId, children: m.children as string[] });
+        return ok();
+      case 'ask':
+        await workers.askInput(p, {
+          assignmentId, replicaId, prompt: m.prompt as string, schema: (m.schema ?? null) as never, timeoutMs: (m.timeoutMs as number | undefined) ?? null,
+        });
         return ok();
       case 'token':
         return ok(issuedTokenView(await workers.assignmentToken(p, { assignmentId, replicaId })), 201);

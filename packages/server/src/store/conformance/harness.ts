@@ -102,6 +102,9 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     rootId: id,
     depth: 1,
     ownerId: null,
+    waitingFor: null,
+    inputRequest: null,
+    resumed: null,
     ...over,
   };
 }

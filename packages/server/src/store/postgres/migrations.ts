@@ -417,6 +417,34 @@ WITH RECURSIVE down (id, depth) AS (
 UPDATE tasks t SET depth = down.depth FROM down WHERE down.id = t.id AND down.depth > 1;
 `,
   },
+  {
+    version: 10,
+    name: 'suspended tasks: waiting and input_required',
+    sql: `
+-- Two task statuses that hold no slot (waiting for children, asking for input) and the
+-- assignment outcome 'suspended'. The status CHECKs are replaced by wider ones: added NOT
+-- VALID and then validated, as every existing row satisfies the wider set.
+ALTER TABLE tasks DROP CONSTRAINT tasks_status_check;
+ALTER TABLE tasks ADD CONSTRAINT tasks_status_check
+  CHECK (status IN ('pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled')) NOT VALID;
+ALTER TABLE tasks VALIDATE CONSTRAINT tasks_status_check;
+ALTER TABLE assignments DROP CONSTRAINT assignments_status_check;
+ALTER TABLE assignments ADD CONSTRAINT assignments_status_check
+  CHECK (status IN ('dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled', 'suspended')) NOT VALID;
+ALTER TABLE assignments VALIDATE CONSTRAINT assignments_status_check;
+-- The awaited children (a JSON array of ids) while waiting; when an input request expires.
+ALTER TABLE tasks ADD COLUMN waiting_for jsonb CHECK (waiting_for IS NULL OR jsonb_typeof(waiting_for) = 'array');
+ALTER TABLE tasks ADD COLUMN input_expires_at bigint;
+ALTER TABLE tasks ADD CONSTRAINT tasks_waiting_invariant CHECK ((waiting_for IS NOT NULL) = (status = 'waiting'));
+ALTER TABLE tasks ADD CONSTRAINT tasks_input_expiry_invariant CHECK (input_expires_at IS NULL OR status = 'input_required');
+-- The maintenance sweep's two questions: which waiting tasks may resume, which requests expired.
+CREATE INDEX tasks_waiting ON tasks (seq) WHERE status = 'waiting';
+CREATE INDEX tasks_input_expiry ON tasks (input_expires_at) WHERE input_expires_at IS NOT NULL;
+-- What was asked, and what the next attempt is given after a suspension.
+ALTER TABLE task_payloads ADD COLUMN input_request jsonb;
+ALTER TABLE task_payloads ADD COLUMN resumed jsonb;
+`,
+  },
 ];
 
 /**

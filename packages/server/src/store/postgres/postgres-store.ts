@@ -270,6 +270,22 @@ export class PostgresStore implements Store {
     return this.#read((db) => taskCandidates(db, params));
   }
 
+  taskListResumable(params: { limit: number }): Promise<TaskRecord[]> {
+    return this.#read(async (db) => (await run(db,
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.status = 'waiting' AND NOT EXISTS (
+         SELECT 1 FROM jsonb_array_elements_text(t.waiting_for) w (id) JOIN tasks c ON c.id = w.id
+         WHERE c.status NOT IN ('completed', 'failed', 'cancelled'))
+       ORDER BY t.seq LIMIT $1::integer`, [params.limit])).map(taskRecordFromRow));
+  }
+
+  taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {
+    return this.#read(async (db) => (await run(db,
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.input_expires_at IS NOT NULL AND t.input_expires_at <= $1::bigint AND t.status = 'input_required'
+       ORDER BY t.input_expires_at LIMIT $2::integer`, [params.now, params.limit])).map(taskRecordFromRow));
+  }
+
   taskNextRunAt(params: { now: Millis }): Promise<Millis | null> {
     return this.#read(async (db) => {
       const [row] = await run(db, `SELECT run_at FROM tasks WHERE status = 'pending' AND run_at > $1::bigint ORDER BY run_at LIMIT 1`, [params.now]);

@@ -303,6 +303,24 @@ export class SqliteStore implements Store {
     return this.#read(() => taskCandidates(this.#cache, params));
   }
 
+  taskListResumable(params: { limit: number }): Promise<TaskRecord[]> {
+    return this.#read(() => this.#sql(
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t INDEXED BY tasks_waiting JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.status = 'waiting' AND NOT EXISTS (
+         SELECT 1 FROM json_each(t.waiting_for) w JOIN tasks c ON c.id = w.value
+         WHERE c.status NOT IN ('completed', 'failed', 'cancelled'))
+       ORDER BY t.seq LIMIT ?`,
+    ).all(params.limit).map(taskRecordFromRow));
+  }
+
+  taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {
+    return this.#read(() => this.#sql(
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t INDEXED BY tasks_input_expiry JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.input_expires_at IS NOT NULL AND t.input_expires_at <= ? AND t.status = 'input_required'
+       ORDER BY t.input_expires_at LIMIT ?`,
+    ).all(params.now, params.limit).map(taskRecordFromRow));
+  }
+
   taskNextRunAt(params: { now: Millis }): Promise<Millis | null> {
     return this.#read(() => {
       // INDEXED BY: without statistics the planner would rather use the equality on status

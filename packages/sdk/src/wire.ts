@@ -8,6 +8,35 @@ export const PRIORITY_MAX = 9;
 export const PRIORITY_DEFAULT = 5;
 
 /**
+ * Priority aliases (docs/protocol.md, "Priorities and SLAs"): accepted wherever a priority is,
+ * each a name for one value of the 0..9 scale (the value stored and shown). A priority band
+ * is a range of the scale (P0 8-9, P1 6-7, P2 4-5, P3 0-3): the SLA policy of a task is its
+ * band's, however its priority was written.
+ */
+export const PRIORITY_ALIASES = { P0: 9, P1: 7, P2: 5, P3: 2 } as const;
+export type PriorityBand = keyof typeof PRIORITY_ALIASES;
+export const PRIORITY_BANDS = Object.keys(PRIORITY_ALIASES) as PriorityBand[];
+/** A priority as a request may give it: a value of the scale or an alias. */
+export type Priority = number | PriorityBand;
+
+/**
+ * Where a task stands against its SLA deadline: `none` (no deadline), `ok`, `at_risk` (past the
+ * at-risk fraction of its time, still open), `violated` (open at its deadline, or ended after
+ * it), `met` (ended by its deadline).
+ */
+export const SLA_STATES = ['none', 'ok', 'at_risk', 'violated', 'met'] as const;
+export type SlaState = (typeof SLA_STATES)[number];
+
+/** A task's SLA as its view shows it. */
+export interface TaskSla {
+  /** The band of its priority (the policy it got when it had no deadline of its own). */
+  band: PriorityBand;
+  /** When it must be terminal by; null: no SLA. */
+  deadline: string | null;
+  state: SlaState;
+}
+
+/**
  * `waiting`: the task's last attempt ended by waiting for child tasks; it is pending again when
  * they are all terminal. `input_required`: its last attempt asked for input (POST
  * /tasks/:id/input answers). Neither holds a replica slot (docs/state-machine.md).
@@ -108,6 +137,8 @@ export interface TaskView {
   waitingFor: string[] | null;
   /** While `input_required`: what the handler asked; null otherwise. */
   inputRequest: InputRequest | null;
+  /** Its SLA deadline, measured from submit to terminal, and where it stands. */
+  sla: TaskSla;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
 }
@@ -148,7 +179,12 @@ export interface TaskSpec {
   agent?: string;
   capabilities?: string[];
   input?: Json;
-  priority?: number;
+  /** 0..9 (9 most urgent) or an alias, `P0`..`P3` (PRIORITY_ALIASES). */
+  priority?: Priority;
+  /** ISO 8601: when the task must be terminal by (its SLA deadline). Not with `slaMs`. */
+  deadline?: string;
+  /** The SLA as a duration from submit; without either, the band's policy (server config). */
+  slaMs?: number;
   maxAttempts?: number;
   timeoutMs?: number;
   runAt?: string;
@@ -239,6 +275,31 @@ export interface AgentStats {
   /** completed / (completed + failed) over terminal tasks; null before any finished. */
   successRate: number | null;
   attempts: { completed: number; failed: number };
+}
+
+/** One agent's row of GET /reports/delegation. */
+export interface DelegationRow {
+  agent: string;
+  /** Attempts dispatched to the agent in the window. */
+  assigned: number;
+  /** Of those attempts: completed, and failed (failed, timed out or lost). */
+  completed: number;
+  failed: number;
+  /** Attempts of the agent live now (dispatched or running). */
+  inFlight: number;
+  /** Durations (dispatch to completion) of the completed attempts: nearest-rank median and p95, null without any. */
+  durationMs: { median: number | null; p95: number | null };
+  /** Tasks of the agent with an SLA: ended by their deadline in the window, and whose deadline passed in it unmet. */
+  sla: { met: number; violated: number };
+  /** completed / (completed + failed); null before any ended. */
+  reliability: number | null;
+}
+
+/** GET /reports/delegation */
+export interface DelegationReport {
+  since: string;
+  until: string;
+  agents: DelegationRow[];
 }
 
 /** GET /overview */

@@ -9,7 +9,7 @@ function t(over: Partial<TaskHead> = {}): TaskHead {
   seq++;
   return {
     id: `t${seq}`, seq, status: 'pending', priority: 5, agent: 'a', capabilities: [], replica: null, site: null,
-    concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 1000, runAt: 0, assignmentId: null, cancelRequestedAt: null, parentId: null, ...over,
+    concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 1000, runAt: 0, assignmentId: null, cancelRequestedAt: null, parentId: null, slaDeadline: null, ...over,
   };
 }
 function r(id: string, over: Partial<ReplicaCandidate> = {}): ReplicaCandidate {

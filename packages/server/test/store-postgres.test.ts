@@ -846,7 +846,7 @@ async function postgresTests(): Promise<void> {
             }
           };
           const base = { agents: ['agent-3'], includeCapabilityRouted: false, now: 1, limit: 10 };
-          for (const params of [base, { ...base, includeCapabilityRouted: true }, { ...base, includeCapabilityRouted: true, after: { priority: 5, seq: 100 } }]) {
+          for (const params of [base, { ...base, includeCapabilityRouted: true }, { ...base, includeCapabilityRouted: true, after: { priority: 5, slaDeadline: null, seq: 100 } }]) {
             const plan = await explain(params);
             assert.match(plan, /tasks_pending_agent_order/, plan);
             assert.doesNotMatch(plan, /Seq Scan on tasks/, plan);

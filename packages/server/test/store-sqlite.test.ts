@@ -201,11 +201,24 @@ describe('sqlite store specifics', () => {
     await withStore(async (store) => {
       const db = store.database;
       const plan = (sql: string): string => db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join('\n');
-      const candidates = plan(`SELECT id FROM tasks WHERE status = 'pending' AND agent = 'a' AND run_at <= 1 ORDER BY priority DESC, seq LIMIT 10`);
+      const candidates = plan(`SELECT id FROM tasks WHERE status = 'pending' AND agent = 'a' AND run_at <= 1 ORDER BY priority DESC, sla_deadline, seq LIMIT 10`);
       assert.match(candidates, /tasks_pending_agent_order/);
       assert.doesNotMatch(candidates, /TEMP B-TREE|SCAN tasks/);
-      const routed = plan(`SELECT id FROM tasks WHERE status = 'pending' AND agent IS NULL AND run_at <= 1 AND priority < 5 ORDER BY priority DESC, seq LIMIT 10`);
+      const routed = plan(`SELECT id FROM tasks WHERE status = 'pending' AND agent IS NULL AND run_at <= 1 AND priority < 5 ORDER BY priority DESC, sla_deadline, seq LIMIT 10`);
       assert.match(routed, /tasks_pending_agent_order \(agent=\? AND priority<\?\)/);
+      // The rest of one priority after a keyset position: two seeks, each on every column it names.
+      const rest = plan(`SELECT id FROM tasks WHERE status = 'pending' AND agent = 'a' AND run_at <= 1 AND priority = 5 AND sla_deadline = 7 AND seq > 3 ORDER BY seq LIMIT 10`);
+      assert.match(rest, /tasks_pending_agent_order \(agent=\? AND priority=\? AND sla_deadline=\? AND seq>\?\)/, rest);
+      const later = plan(`SELECT id FROM tasks WHERE status = 'pending' AND agent = 'a' AND run_at <= 1 AND priority = 5 AND sla_deadline > 7 ORDER BY sla_deadline, seq LIMIT 10`);
+      assert.match(later, /tasks_pending_agent_order \(agent=\? AND priority=\? AND sla_deadline>\?\)/, later);
+      for (const p of [rest, later]) assert.doesNotMatch(p, /TEMP B-TREE|SCAN tasks/, p);
+      // The SLA sweep and GET /tasks?sla=.
+      assert.match(plan(`SELECT id FROM tasks INDEXED BY tasks_sla_check WHERE sla_check_at IS NOT NULL AND sla_check_at <= 5 ORDER BY sla_check_at LIMIT 10`), /tasks_sla_check/);
+      for (const state of ['at_risk', 'violated']) {
+        const p = plan(`SELECT id FROM tasks t WHERE t.sla_state = '${state}' ORDER BY t.seq DESC LIMIT 10`);
+        assert.match(p, new RegExp(`tasks_sla_${state}`), p);
+        assert.doesNotMatch(p, /TEMP B-TREE|SCAN tasks\b/, p);
+      }
       const byReplica = plan(`SELECT id FROM assignments WHERE replica_id = 'r' AND status IN ('dispatched', 'running')`);
       assert.match(byReplica, /assignments_live_replica/);
       // A tree, newest first; the security reads (statement shapes of sqlite/auth.ts).

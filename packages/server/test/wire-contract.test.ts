@@ -3,12 +3,12 @@
 // excess properties); the test then compares them with the schemas the server validates with.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PRIORITY_MAX, PRIORITY_MIN, type AgentSpec, type TaskSpec } from '@flotilla/sdk';
+import { PRIORITY_ALIASES, PRIORITY_MAX, PRIORITY_MIN, type AgentSpec, type TaskSpec } from '@flotilla/sdk';
 import { agentSpecSchema, taskSpecSchema } from '../src/schemas/schemas.ts';
 
 const everyTaskField: Required<TaskSpec> = {
   type: '', agent: '', capabilities: [], input: null, priority: 0, maxAttempts: 1, timeoutMs: 1, runAt: '', delayMs: 0,
-  idempotencyKey: '', concurrencyKey: '', replica: '', site: '', correlation: {}, traceparent: '', parentId: '',
+  idempotencyKey: '', concurrencyKey: '', replica: '', site: '', correlation: {}, traceparent: '', parentId: '', deadline: '', slaMs: 1,
 };
 const everyAgentField: Required<AgentSpec> = {
   name: '', description: '', capabilities: [], maxConcurrency: 1, maxAttempts: 1, timeoutMs: 1, level: 1, toolDomains: [],
@@ -23,7 +23,9 @@ describe('wire contract', () => {
     assert.deepEqual(Object.keys(everyAgentField).sort(), Object.keys(agentSpecSchema.properties).sort());
   });
   it('one priority scale: the schema takes exactly the SDK\'s range', () => {
-    assert.equal(taskSpecSchema.properties.priority.minimum, PRIORITY_MIN);
-    assert.equal(taskSpecSchema.properties.priority.maximum, PRIORITY_MAX);
+    const [aliases, scale] = taskSpecSchema.properties.priority.anyOf;
+    assert.equal(scale.minimum, PRIORITY_MIN);
+    assert.equal(scale.maximum, PRIORITY_MAX);
+    assert.deepEqual([...aliases.enum], Object.keys(PRIORITY_ALIASES));
   });
 });

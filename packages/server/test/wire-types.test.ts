@@ -33,6 +33,7 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   AgentList: 'wire.ItemList<wire.AgentView>',
   AgentStats: 'wire.AgentStats',
   Overview: 'wire.Overview',
+  DelegationReport: 'wire.DelegationReport',
   ReplicaView: 'wire.ReplicaView',
   ReplicaList: 'wire.ItemList<wire.ReplicaView>',
   ReplicaHeartbeat: '{ replica: wire.ReplicaView }',

@@ -7,6 +7,7 @@ import type { EventView } from '../wire.ts';
 import { AgentsApi } from './agents.ts';
 import { AuditApi } from './audit.ts';
 import { KeysApi } from './keys.ts';
+import { ReportsApi } from './reports.ts';
 import { listEvents, type EventListOptions, streamEvents } from './sse.ts';
 import { TasksApi } from './tasks.ts';
 import { TokensApi } from './tokens.ts';
@@ -41,6 +42,8 @@ export class Flotilla {
   readonly tokens: TokensApi;
   /** The audit log (admins). */
   readonly audit: AuditApi;
+  /** Reports over the fleet (readers of every task). */
+  readonly reports: ReportsApi;
   readonly events: {
     /** Live events (SSE), resuming across reconnects. */
     stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined>;
@@ -67,6 +70,7 @@ export class Flotilla {
     this.keys = new KeysApi(this.#transport);
     this.tokens = new TokensApi(this.#transport);
     this.audit = new AuditApi(this.#transport);
+    this.reports = new ReportsApi(this.#transport);
     const transport = this.#transport;
     this.events = {
       stream: (streamOpts = {}) => streamEvents(transport, streamOpts),

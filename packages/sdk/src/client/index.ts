@@ -7,4 +7,5 @@ export type { AgentsApi } from './agents.ts';
 export type { KeysApi, KeyListOptions } from './keys.ts';
 export type { TokensApi } from './tokens.ts';
 export type { AuditApi, AuditFilters, AuditPageFilters } from './audit.ts';
+export type { ReportsApi, DelegationOptions } from './reports.ts';
 export type * from './types.ts';

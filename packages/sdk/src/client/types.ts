@@ -1,7 +1,7 @@
 // Client-side shapes: call options and filters, and response envelopes of a few routes.
 // Views the server also produces (AgentStats, Overview, TaskView, ...) live in wire.ts.
 
-import type { AssignmentView, TaskStatus, TaskView } from '../wire.ts';
+import type { AssignmentView, Priority, TaskStatus, TaskView } from '../wire.ts';
 export type { AgentStats, Overview } from '../wire.ts';
 
 export interface SubmitResult {
@@ -20,7 +20,10 @@ export interface TaskAssignments {
 export interface TaskListFilters {
   status?: TaskStatus | TaskStatus[];
   agent?: string;
-  priority?: number;
+  /** A value of the scale, or an alias (`P1` is 7). */
+  priority?: Priority;
+  /** Tasks whose SLA is at risk, or violated (indexed). */
+  sla?: 'at_risk' | 'violated';
   parentId?: string;
   /** Every task of one tree (the root's id). */
   rootId?: string;

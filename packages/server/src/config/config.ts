@@ -5,8 +5,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { AgentSpec } from '@flotilla/sdk';
+import { PRIORITY_BANDS } from '@flotilla/sdk';
+import { DEFAULT_SLA_POLICY, type SlaPolicy } from '../core/sla.ts';
 import { DEFAULT_MAX_DEPTH } from '../core/trees.ts';
-import { configFileSchema } from '../schemas/schemas.ts';
+import { configFileSchema, slaPolicySchema } from '../schemas/schemas.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -52,6 +54,8 @@ export interface ServerConfig {
   tokenMaxLifetimeMs: number;
   /** Audit entries older than this are pruned (0: kept forever). */
   auditRetentionMs: number;
+  /** SLA policy per priority band (ms from submit, null: none) and the at-risk fraction (core/sla.ts). */
+  sla: SlaPolicy;
   /** Agents declared in the config file; created or updated at start. */
   agents: AgentSpec[];
 }
@@ -83,6 +87,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   tokenTtlMs: 2 * 3_600_000,
   tokenMaxLifetimeMs: 24 * 3_600_000,
   auditRetentionMs: 90 * 86_400_000,
+  sla: DEFAULT_SLA_POLICY,
   agents: [],
 };
 
@@ -137,6 +142,12 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
     const raw = env[variable];
     if (raw !== undefined && raw !== '') config[key] = parseInteger(raw, variable);
   }
+  for (const band of PRIORITY_BANDS) {
+    const raw = env[`FLOTILLA_SLA_${band}`];
+    if (raw !== undefined && raw !== '') config.sla[band] = parseSla(raw.trim(), `FLOTILLA_SLA_${band}`);
+  }
+  const fraction = env.FLOTILLA_SLA_AT_RISK_FRACTION;
+  if (fraction !== undefined && fraction !== '') config.sla.atRiskFraction = parseFraction(fraction, 'FLOTILLA_SLA_AT_RISK_FRACTION');
 
   const flags = sources.flags ?? {};
   if (flags.host !== undefined) config.host = flags.host;
@@ -174,6 +185,30 @@ export function parseLogLevel(raw: string, source: string): LogLevel {
 export function parseInteger(raw: string, source: string): number {
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${source} must be a non-negative integer, got "${raw}"`);
   return Number(raw.trim());
+}
+
+const SLA_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * An SLA setting: a duration with a unit (`90m`, `24h`, `7d`), a number of milliseconds, or
+ * none (`none`, null), checked against the config file's schema (its bounds).
+ */
+export function parseSla(raw: unknown, source: string): number | null {
+  const validate = new Ajv().compile(slaPolicySchema.properties.P0);
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+  if (!validate(value)) throw new ConfigError(`${source} must be a duration like 1h or 7d, milliseconds, or none; got "${String(raw)}"`);
+  if (value === null || value === 'none') return null;
+  if (typeof value === 'number') return value;
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(value as string)!;
+  const ms = Number(m[1]) * SLA_UNITS_MS[m[2]!]!;
+  if (ms < 1 || ms > slaPolicySchema.properties.P0.anyOf[1].maximum) throw new ConfigError(`${source} is out of range (1ms to 3650d): "${String(raw)}"`);
+  return ms;
+}
+
+function parseFraction(raw: string, source: string): number {
+  const n = Number(raw.trim());
+  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new ConfigError(`${source} must be a number above 0 and at most 1, got "${raw}"`);
+  return n;
 }
 
 export function parseBoolean(raw: string, source: string): boolean {
@@ -245,7 +280,10 @@ function resolvePath(cwd: string | undefined, file: string): string {
 }
 
 interface ConfigFile {
-  server?: Partial<Omit<ServerConfig, 'databaseUrl'>> & { database?: string; retry?: { baseDelayMs?: number; maxDelayMs?: number } };
+  server?: Partial<Omit<ServerConfig, 'databaseUrl' | 'sla'>> & {
+    database?: string; retry?: { baseDelayMs?: number; maxDelayMs?: number };
+    sla?: Partial<Record<keyof SlaPolicy, unknown>>;
+  };
   agents?: AgentSpec[];
 }
 
@@ -268,8 +306,12 @@ function applyFile(config: ServerConfig, path: string): void {
     throw new ConfigError(`config file ${path} is invalid: ${describeErrors(validate.errors)}`);
   }
   const { server = {}, agents = [] } = parsed;
-  const { database, retry, ...rest } = server;
+  const { database, retry, sla, ...rest } = server;
   Object.assign(config, rest);
+  if (sla) {
+    for (const band of PRIORITY_BANDS) if (band in sla) config.sla[band] = parseSla(sla[band], `server.sla.${band}`);
+    if (typeof sla.atRiskFraction === 'number') config.sla.atRiskFraction = sla.atRiskFraction;
+  }
   if (database !== undefined) config.databaseUrl = database;
   if (retry) config.retry = { ...config.retry, ...retry };
   const names = new Set<string>();

@@ -1,5 +1,6 @@
 // Routing: which replica runs which pending task. Pure; the dispatcher feeds it the pending
-// tasks (priority high→low, then FIFO) and the replicas that can take work right now.
+// tasks in dispatch order (compareDispatchOrder: priority high→low, then the earlier SLA
+// deadline, then FIFO) and the replicas that can take work right now.
 //
 // For each task, in the order given:
 //   1. eligible replicas: of the named agent, or of any agent whose capabilities contain all
@@ -48,6 +49,19 @@ export interface Route {
   replicaId: string;
   agent: string;
   concurrencyLimit: number | null;
+}
+
+/** A task's place in the dispatch order (the claim index's columns after the agent). */
+export type DispatchPosition = Pick<TaskHead, 'priority' | 'slaDeadline' | 'seq'>;
+
+/**
+ * Dispatch order: priority high to low; within a priority the earlier SLA deadline first, and
+ * tasks without one after every task with one; then submission order. With the band policies
+ * every task of a priority gets the same SLA, so its deadlines follow submission and FIFO
+ * holds; only a task with a deadline or slaMs of its own moves within its priority.
+ */
+export function compareDispatchOrder(a: DispatchPosition, b: DispatchPosition): number {
+  return b.priority - a.priority || (a.slaDeadline ?? Infinity) - (b.slaDeadline ?? Infinity) || a.seq - b.seq;
 }
 
 export function agentServes(agent: AgentRoute, task: Pick<TaskHead, 'agent' | 'capabilities'>): boolean {

@@ -26,6 +26,8 @@
 //   tasks (task `waiting`) or by asking for input (task `input_required`). It releases its slot,
 //   lease and timeout, is not counted against the task's attempts, and the task's next attempt
 //   (after the children ended, or the input came) is given what it waited for (`resumed`).
+// - SLA deadline: when a task must be terminal by, from submit (core/sla.ts); not the
+//   per-attempt `deadline` above. Priority aliases P0..P3 name values of the 0..9 scale.
 // - durable / relaxed write: a durable write is flushed to disk before it is acknowledged (an
 //   accepted submit, a final outcome, an operator's action); a relaxed one commits without
 //   waiting for the flush (claim, start, progress, heartbeat, lease renewal). Both survive a
@@ -39,10 +41,10 @@
 // - a task's result is written once, by the transition into `completed`.
 
 import type {
-  AssignmentStatus, Json, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus,
+  AssignmentStatus, Json, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus,
 } from '@flotilla/sdk';
 
-export type { AssignmentStatus, Json, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus };
+export type { AssignmentStatus, Json, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus };
 
 /** Milliseconds since the Unix epoch. Every time inside the server is one of these. */
 export type Millis = number;
@@ -67,6 +69,11 @@ export interface TaskHead {
   cancelRequestedAt: Millis | null;
   /** The task this one was submitted under: a transition that ends this task may wake it. */
   parentId: string | null;
+  /**
+   * When the task must be terminal by (core/sla.ts); null: no SLA. Within a priority, an
+   * earlier deadline is dispatched first, and tasks without one after, in submission order.
+   */
+  slaDeadline: Millis | null;
 }
 
 /** What a handler asked for (task status `input_required`). */
@@ -112,6 +119,10 @@ export interface TaskRecord extends TaskHead {
    * the answer); set when the task leaves `waiting` or `input_required`, kept afterwards.
    */
   resumed: Resumption | null;
+  /** Where the task stands against `slaDeadline`, as the maintenance sweep last wrote it (core/sla.ts). */
+  slaState: SlaState;
+  /** When the sweep looks at the task's SLA next; null: never (no deadline, or settled). */
+  slaCheckAt: Millis | null;
 }
 
 /** A task as the engine asks a store to create it (the store adds `seq`). */

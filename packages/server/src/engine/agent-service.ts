@@ -1,18 +1,21 @@
 // The agent registry (create, read, update, delete), per-agent views (queue, replicas,
-// stats) and the system overview.
+// stats), the delegation report and the system overview.
 
-import type { AgentSpec, AgentStats, Overview, TaskSpec, TaskStatus } from '@flotilla/sdk';
+import type { AgentSpec, AgentStats, DelegationReport, Overview, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
-import type { AgentRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
+import type { AgentRecord, Millis, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, type EngineContext } from './context.ts';
 import type { Principal } from '../core/permissions.ts';
 import type { SubmitResult, TaskService } from './task-service.ts';
+import { toIso } from './time.ts';
 
 /** The wire shapes of GET /agents/:name/stats and GET /overview (shared with the SDK). */
 export type AgentStatsView = AgentStats;
 
 const STATS_SAMPLE = 1_000;
+/** The delegation report's window when `since` is not given. */
+const DELEGATION_WINDOW_MS = 24 * 3_600_000;
 
 export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentRecord): AgentRecord {
   // Accepted but inert would be worse than refused: an a2a or process agent's tasks would
@@ -164,6 +167,31 @@ export class AgentService {
       executionMs: { average, p95: percentile(sorted, 95), sampleSize: sorted.length },
       successRate: finished === 0 ? null : s.byStatus.completed / finished,
       attempts: { completed: s.attemptsCompleted, failed: s.attemptsFailed },
+    };
+  }
+
+  /**
+   * The delegation report (GET /reports/delegation): per registered agent, from `since`
+   * (default: 24 hours ago) to now. Reliability is completed / (completed + failed) attempts.
+   */
+  async delegation(_principal: Principal, since?: Millis): Promise<DelegationReport> {
+    const now = this.#ctx.now();
+    const from = since ?? now - DELEGATION_WINDOW_MS;
+    if (from > now) throw new FlotillaError('VALIDATION_FAILED', `"since" is in the future (${toIso(from)}; the server's time is ${toIso(now)})`);
+    const figures = await this.#ctx.store.reportDelegation({ since: from, now });
+    return {
+      since: toIso(from),
+      until: toIso(now),
+      agents: figures.map((f) => ({
+        agent: f.agent,
+        assigned: f.assigned,
+        completed: f.completed,
+        failed: f.failed,
+        inFlight: f.inFlight,
+        durationMs: { median: f.medianMs, p95: f.p95Ms },
+        sla: { met: f.slaMet, violated: f.slaViolated },
+        reliability: f.completed + f.failed === 0 ? null : f.completed / (f.completed + f.failed),
+      })),
     };
   }
 

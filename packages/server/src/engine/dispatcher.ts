@@ -5,7 +5,7 @@
 // event-loop turn cause one pass, and a wake during a pass causes exactly one more.
 //
 // A pass: read the waiting replicas' live records, read pending candidates in dispatch order
-// (priority desc, FIFO) page by page, let core/routing choose a replica per task, let
+// (priority desc, earlier SLA deadline, FIFO) page by page, let core/routing choose a replica per task, let
 // core/task-machine turn each choice into a guarded dispatch transition, commit them in one
 // batch, then hand each waiting replica its tasks. Guards make a lost race harmless: a task
 // dispatched elsewhere meanwhile, or a replica that filled up, is a conflict that is skipped.
@@ -28,7 +28,7 @@
 // leaving slots, and no task of the stream would be handed off (decisions.md 48).
 
 import type { LeasedTask } from '@flotilla/sdk';
-import { agentServes, planRoutes, type ReplicaCandidate } from '../core/routing.ts';
+import { agentServes, planRoutes, type DispatchPosition, type ReplicaCandidate } from '../core/routing.ts';
 import { decideDispatch, decideDispatchFailed } from '../core/task-machine.ts';
 import type { AgentRecord, Millis, NewTask, TaskHead, TaskRecord, Transition, TransitionResult } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -107,7 +107,7 @@ export class Dispatcher {
    * capacity left, the next pass continues from here, so tasks behind a long run of tasks
    * nobody can take now are still reached. Null: start from the head of the queue.
    */
-  #resumeAfter: { priority: number; seq: number } | null = null;
+  #resumeAfter: DispatchPosition | null = null;
   /**
    * Free slots of waiting replicas as the last pass left them, when it found no pending task
    * they could take, and the agents it routed with; null when unknown (see "Direct hand-off").
@@ -313,7 +313,7 @@ export class Dispatcher {
         byReplica.set(route.replicaId, list);
       });
       const last = tasks[tasks.length - 1]!;
-      after = { priority: last.priority, seq: last.seq };
+      after = { priority: last.priority, slaDeadline: last.slaDeadline, seq: last.seq };
       if (tasks.length < limit) {
         reachedEnd = true;
         break;

@@ -1,4 +1,4 @@
-// Wires the engine together and runs its background loops (lease reaper, retention).
+// Wires the engine together and runs its background loops (lease reaper, resumes, SLA checks, retention).
 // Everything time-driven is one loop per concern, never a timer per task.
 
 import type { Logger } from 'pino';
@@ -19,6 +19,7 @@ import { EventRelay } from './event-relay.ts';
 import { LeaseReaper } from './lease-reaper.ts';
 import { ReplicaLiveness } from './replica-liveness.ts';
 import { Resumer } from './resumer.ts';
+import { SlaWatch } from './sla-watch.ts';
 import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
 import { WorkerService } from './worker-service.ts';
@@ -39,6 +40,7 @@ export class Engine {
   readonly liveness: ReplicaLiveness;
   readonly reaper: LeaseReaper;
   readonly resumer: Resumer;
+  readonly sla: SlaWatch;
   readonly tasks: TaskService;
   readonly agents: AgentService;
   readonly workers: WorkerService;
@@ -74,6 +76,7 @@ export class Engine {
     this.liveness = new ReplicaLiveness({ ctx: this.ctx, waiting: () => this.dispatcher.waitingReplicaIds() });
     this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness, registry: this.registry });
     this.resumer = resumer = new Resumer({ ctx: this.ctx });
+    this.sla = new SlaWatch({ ctx: this.ctx });
     this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher });
     this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     const now = () => this.ctx.now();
@@ -148,6 +151,7 @@ export class Engine {
       await this.#maintain('maintenance', async () => {
         await this.reaper.sweep();
         await this.resumer.sweep();
+        await this.sla.sweep();
       });
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));

@@ -66,6 +66,7 @@ function headOf(t: TaskHead): TaskHead {
     id: t.id, seq: t.seq, status: t.status, priority: t.priority, agent: t.agent, capabilities: t.capabilities, replica: t.replica,
     site: t.site, concurrencyKey: t.concurrencyKey, attempt: t.attempt, maxAttempts: t.maxAttempts, timeoutMs: t.timeoutMs,
     runAt: t.runAt, assignmentId: t.assignmentId, cancelRequestedAt: t.cancelRequestedAt, parentId: t.parentId,
+    slaDeadline: t.slaDeadline,
   };
 }
 

@@ -1,11 +1,12 @@
 // Submitting, reading, cancelling and requeueing tasks.
 
-import { PRIORITY_DEFAULT, type TaskSpec, TERMINAL_TASK_STATUSES } from '@flotilla/sdk';
+import { type TaskSpec, TERMINAL_TASK_STATUSES } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { agentServes } from '../core/routing.ts';
 import { answerProblems } from '../core/input-schema.ts';
 import { decideAnswer, decideCancel, decideRequeue } from '../core/task-machine.ts';
+import { resolvePriority, slaTerms } from '../core/sla.ts';
 import { childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import type { TaskListParams } from '../store/store.ts';
@@ -70,7 +71,7 @@ export class TaskService {
           task,
           events: [{
             type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
-            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}), rootId: task.rootId, depth: task.depth },
+            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}), rootId: task.rootId, depth: task.depth, ...(task.slaDeadline === null ? {} : { slaDeadline: toIso(task.slaDeadline) }) },
           }],
           ...(handOffs[i] ? { dispatch: handOffs[i].transition } : {}),
         })),
@@ -165,6 +166,13 @@ export class TaskService {
     } else if (spec.delayMs !== undefined) {
       runAt = now + spec.delayMs;
     }
+    let deadline: number | undefined;
+    if (spec.deadline !== undefined) {
+      deadline = Date.parse(spec.deadline);
+      if (Number.isNaN(deadline)) throw new FlotillaError('VALIDATION_FAILED', `"deadline" is not a valid date-time: ${spec.deadline}`);
+    }
+    const priority = resolvePriority(spec.priority);
+    const sla = slaTerms({ createdAt: now, priority, deadline, slaMs: spec.slaMs, policy: this.#ctx.config.sla });
     const parent = spec.parentId === undefined ? null : await this.#ctx.store.taskGet({ id: spec.parentId });
     // A parent the caller cannot see is, to the caller, a parent that does not exist.
     if (spec.parentId !== undefined && (!parent || !canSeeTask(principal, parent))) {
@@ -180,7 +188,7 @@ export class TaskService {
       id,
       type: spec.type ?? spec.agent ?? 'task',
       status: 'pending',
-      priority: spec.priority ?? PRIORITY_DEFAULT,
+      priority,
       agent: spec.agent ?? null,
       capabilities: spec.agent !== undefined ? [] : capabilities,
       replica: spec.replica ?? null,
@@ -210,6 +218,7 @@ export class TaskService {
       waitingFor: null,
       inputRequest: null,
       resumed: null,
+      ...sla,
     };
   }
 

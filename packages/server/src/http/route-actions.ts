@@ -42,6 +42,8 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`GET ${P}/agents/:name/replicas`]: 'agent.read',
   [`GET ${P}/agents/:name/stats`]: 'agent.read',
   [`GET ${P}/overview`]: 'agent.read',
+  // Figures over every task (its SLAs, its outcomes): readers of every task only.
+  [`GET ${P}/reports/delegation`]: 'task.read.all',
 
   [`POST ${P}/workers/register`]: 'worker.work',
   [`GET ${P}/workers/socket`]: 'worker.work',

@@ -2,6 +2,7 @@
 
 import type { AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
+import { priorityBand, slaStateOf } from '../core/sla.ts';
 import { keyStatus } from '../engine/api-keys.ts';
 import type { IssuedToken } from '../engine/scoped-tokens.ts';
 import type { ApiKeyRecord, AuditRecord } from '../store/store.ts';
@@ -42,6 +43,7 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
       prompt: t.inputRequest.prompt, schema: t.inputRequest.schema,
       requestedAt: toIso(t.inputRequest.requestedAt), expiresAt: toIsoOrNull(t.inputRequest.expiresAt),
     },
+    sla: { band: priorityBand(t.priority), deadline: toIsoOrNull(t.slaDeadline), state: slaStateOf(t) },
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
   return view;

@@ -15,7 +15,7 @@
 // - nullable objects are written inline (`orNull`), not as `anyOf: [{ $ref }, { type: 'null' }]`,
 //   for which fast-json-stringify would run a validator on every answer to pick the branch.
 
-import { ASSIGNMENT_STATUSES, ERROR_STATUS, REPLICA_STATUSES, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { ASSIGNMENT_STATUSES, ERROR_STATUS, PRIORITY_BANDS, REPLICA_STATUSES, ROLES, SLA_STATES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
 import { agentSpecSchema } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
@@ -114,6 +114,7 @@ const taskProperties: Record<string, Schema> = {
   ownerId: nullableString,
   waitingFor: { type: ['array', 'null'], items: string },
   inputRequest: orNull(inputRequest),
+  sla: object({ band: enumOf(PRIORITY_BANDS), deadline: nullableTime, state: enumOf(SLA_STATES) }),
   assignment: orNull(assignmentView),
 };
 
@@ -200,6 +201,23 @@ const definitions = {
       executionMs: object({ average: nullableInteger, p95: nullableInteger, sampleSize: integer }),
       successRate: { type: ['number', 'null'] },
       attempts: object({ completed: integer, failed: integer }),
+    }),
+  },
+  DelegationReport: {
+    description: 'Per agent, over the window from `since` to `until` (now): attempts, outcomes, durations and SLAs',
+    ...object({
+      since: time,
+      until: time,
+      agents: arrayOf(object({
+        agent: string,
+        assigned: integer,
+        completed: integer,
+        failed: integer,
+        inFlight: integer,
+        durationMs: object({ median: nullableInteger, p95: nullableInteger }),
+        sla: object({ met: integer, violated: integer }),
+        reliability: { type: ['number', 'null'] },
+      })),
     }),
   },
   Overview: {

@@ -3,7 +3,7 @@
 // contract, the validation and the store's CHECK constraints share one source. Plain data:
 // used by Fastify's validator and by the config loader, and exported into the OpenAPI document.
 
-import { ASSIGNMENT_STATUSES, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { ASSIGNMENT_STATUSES, PRIORITY_BANDS, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
 import { MAX_INPUT_TIMEOUT_MS, MAX_PROMPT_CHARS } from '../core/input-schema.ts';
 import { MAX_AWAITED_CHILDREN } from '../core/task-machine.ts';
 
@@ -11,7 +11,12 @@ const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0
 const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
 const tag = { type: 'string', minLength: 1, maxLength: 128 } as const;
 const id = { type: 'string', minLength: 1, maxLength: 128 } as const;
-const priority = { type: 'integer', minimum: PRIORITY_MIN, maximum: PRIORITY_MAX } as const;
+const priorityValue = { type: 'integer', minimum: PRIORITY_MIN, maximum: PRIORITY_MAX } as const;
+/**
+ * A priority: a value of the scale or an alias (core/sla.ts). The alias comes first: a query
+ * string is coerced, and `"5"` must fail the enum before it becomes the integer 5.
+ */
+const priority = { anyOf: [{ type: 'string', enum: PRIORITY_BANDS }, priorityValue] } as const;
 const positiveMs = (max: number) => ({ type: 'integer', minimum: 1, maximum: max }) as const;
 /**
  * A sequence number or keyset position (events, audit entries). Every integer the API takes
@@ -20,6 +25,8 @@ const positiveMs = (max: number) => ({ type: 'integer', minimum: 1, maximum: max
  */
 const seq = (minimum: number) => ({ type: 'integer', minimum, maximum: Number.MAX_SAFE_INTEGER }) as const;
 const DAY = 86_400_000;
+/** The longest SLA a task or a band may have. */
+const MAX_SLA_MS = 3650 * DAY;
 
 export const taskSpecSchema = {
   type: 'object',
@@ -30,6 +37,9 @@ export const taskSpecSchema = {
     capabilities: { type: 'array', items: tag, minItems: 1, maxItems: 32, uniqueItems: true },
     input: {},
     priority,
+    /** The SLA deadline (core/sla.ts); not with slaMs. */
+    deadline: { type: 'string', format: 'date-time' },
+    slaMs: positiveMs(MAX_SLA_MS),
     maxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
     timeoutMs: positiveMs(7 * DAY),
     runAt: { type: 'string', format: 'date-time' },
@@ -336,6 +346,7 @@ export const taskListQuerySchema = {
     status: { type: 'array', items: { type: 'string', enum: [...TASK_STATUSES] }, maxItems: TASK_STATUSES.length },
     agent: name,
     priority,
+    sla: { type: 'string', enum: ['at_risk', 'violated'] },
     parentId: id,
     rootId: id,
     depth: { type: 'integer', minimum: 1, maximum: 1_000_000 },
@@ -368,6 +379,31 @@ export const eventsQuerySchema = {
     taskId: id,
     agent: name,
     type: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 32 },
+  },
+} as const;
+
+/** GET /reports/delegation: the window starts at `since` (default: 24 hours ago) and ends now. */
+export const delegationQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { since: { type: 'string', format: 'date-time' } },
+} as const;
+
+/** An SLA in the config file: a duration with a unit (`1h`, `7d`), milliseconds, or none (`none`, null). */
+const slaDuration = {
+  anyOf: [
+    { type: 'string', pattern: '^(none|[0-9]{1,7}(ms|s|m|h|d))$' },
+    positiveMs(MAX_SLA_MS),
+    { type: 'null' },
+  ],
+} as const;
+
+export const slaPolicySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...Object.fromEntries(PRIORITY_BANDS.map((band) => [band, slaDuration])) as Record<'P0' | 'P1' | 'P2' | 'P3', typeof slaDuration>,
+    atRiskFraction: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
   },
 } as const;
 
@@ -409,6 +445,7 @@ export const configFileSchema = {
         auditRetentionMs: { type: 'integer', minimum: 0, maximum: 3650 * DAY },
         retry: agentProperties.retry,
         concurrencyLimits: agentProperties.concurrencyLimits,
+        sla: slaPolicySchema,
       },
     },
     agents: { type: 'array', items: agentSpecSchema, maxItems: 10_000 },

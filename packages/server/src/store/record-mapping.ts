@@ -3,8 +3,8 @@
 // returns parsed jsonb and int8 through its own parser), which each store supplies as a
 // ColumnReader. One mapping means a new column cannot be read differently by two stores.
 
-import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
-import type { AgentRecord, AssignmentRecord, EventRecord, InputRequestRecord, Json, ReplicaRecord, Resumption, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
+import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, SLA_STATES, TASK_STATUSES } from '@flotilla/sdk';
+import type { AgentRecord, AssignmentRecord, EventRecord, InputRequestRecord, Json, Millis, ReplicaRecord, Resumption, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
 import type { ApiKeyRecord, AuditOutcome, AuditRecord, NewAuditRecord, TokenRevocation } from './store.ts';
 
 /** Reads one typed column of a row, throwing if the stored value does not have that type. */
@@ -82,12 +82,25 @@ export function toJson(v: Json | Record<string, string> | Record<string, number>
 
 export const TASK_HEAD_COLUMNS = [
   'seq', 'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key',
-  'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'parent_id',
+  'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'parent_id', 'sla_deadline',
 ] as const;
+
+/**
+ * `sla_deadline` of a task without an SLA (migration 13). NOT NULL with this value rather than
+ * NULL so that "no deadline sorts after every deadline" is the index's own order in both
+ * databases (SQLite sorts NULL first, PostgreSQL last); records read it back as null.
+ */
+export const NO_SLA_DEADLINE = Number.MAX_SAFE_INTEGER;
+
+/** The stored `sla_deadline` of a deadline (or of none). */
+export function slaDeadlineColumn(deadline: Millis | null): number {
+  return deadline ?? NO_SLA_DEADLINE;
+}
 
 /** Hot-row columns a full record adds to the head. */
 export const TASK_DETAIL_COLUMNS = [
   'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'created_by', 'root_id', 'depth', 'owner_id', 'waiting_for',
+  'sla_state', 'sla_check_at',
 ] as const;
 
 export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'input_request', 'resumed'] as const;
@@ -172,6 +185,10 @@ export const TASK_RECORD_SELECT = [
 const RUNTIMES = ['pull', 'a2a', 'process'] as const;
 const AUDIT_OUTCOMES = ['allowed', 'denied', 'failed'] as const satisfies readonly AuditOutcome[];
 
+function slaDeadlineOf(stored: number): Millis | null {
+  return stored === NO_SLA_DEADLINE ? null : stored;
+}
+
 export function recordMappers<R>(r: ColumnReader<R>) {
   function taskHeadFromRow(row: R, prefix = ''): TaskHead {
     const c = (name: string): string => prefix + name;
@@ -192,6 +209,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       assignmentId: r.strOrNull(row, c('assignment_id')),
       cancelRequestedAt: r.numOrNull(row, c('cancel_requested_at')),
       parentId: r.strOrNull(row, c('parent_id')),
+      slaDeadline: slaDeadlineOf(r.num(row, c('sla_deadline'))),
     };
   }
 
@@ -216,6 +234,8 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       waitingFor: r.stringArrayOrNull(row, 'waiting_for'),
       inputRequest: r.jsonOrNull(row, 'input_request') as InputRequestRecord | null,
       resumed: r.jsonOrNull(row, 'resumed') as Resumption | null,
+      slaState: r.oneOf(row, 'sla_state', SLA_STATES),
+      slaCheckAt: r.numOrNull(row, 'sla_check_at'),
     };
   }
 

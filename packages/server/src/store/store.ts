@@ -19,6 +19,8 @@ import type {
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../core/types.ts';
 import type { StoreCounters } from './counters.ts';
+import type { DispatchPosition } from '../core/routing.ts';
+import type { SlaMark } from '../core/sla.ts';
 
 export type { StoreCounters } from './counters.ts';
 
@@ -91,6 +93,11 @@ export interface TaskListParams {
   depth?: number;
   /** Tasks whose tree this principal owns. Not indexed (see the migration): narrow it with another filter when you can. */
   ownerId?: string;
+  /**
+   * Tasks in this SLA state as the sweep wrote it (indexed); `at_risk` only while still open
+   * (one that ended in time since is not at risk, though not yet settled as met).
+   */
+  slaState?: 'at_risk' | 'violated';
   /** Newest first. `cursor` is opaque, from the previous page's `nextCursor`. */
   limit: number;
   cursor?: string | null;
@@ -103,8 +110,26 @@ export interface TaskCandidatesParams {
   includeCapabilityRouted: boolean;
   now: Millis;
   limit: number;
-  /** Keyset position: return only tasks after this one in dispatch order (priority desc, seq asc). */
-  after?: { priority: number; seq: number } | null;
+  /** Keyset position: return only tasks after this one in dispatch order (core/routing.ts compareDispatchOrder). */
+  after?: DispatchPosition | null;
+}
+
+/** One agent's figures over a window (GET /reports/delegation; wire DelegationRow with epoch times). */
+export interface DelegationFigures {
+  agent: string;
+  /** Attempts dispatched in the window. */
+  assigned: number;
+  /** Attempts that completed, or failed (failed, timed_out, lost; counted ones), in the window. */
+  completed: number;
+  failed: number;
+  /** Attempts live now. */
+  inFlight: number;
+  /** Nearest-rank median and p95 of (finishedAt - dispatchedAt) over the completed attempts; null without any. */
+  medianMs: number | null;
+  p95Ms: number | null;
+  /** Tasks with an SLA terminal in the window by their deadline; tasks whose deadline passed in the window unmet. */
+  slaMet: number;
+  slaViolated: number;
 }
 
 export interface DueAssignment {
@@ -223,7 +248,10 @@ export interface Store {
   /** The tasks that exist among `ids`, in no particular order (one read for many). */
   taskGetMany(params: { ids: string[] }): Promise<TaskRecord[]>;
   taskList(params: TaskListParams): Promise<{ items: TaskRecord[]; nextCursor: string | null }>;
-  /** Pending tasks whose runAt has come, in dispatch order: priority desc, then seq asc. */
+  /**
+   * Pending tasks whose runAt has come, in dispatch order: priority desc, then SLA deadline asc
+   * (tasks without one after those with one), then seq asc.
+   */
   taskCandidates(params: TaskCandidatesParams): Promise<TaskHead[]>;
   /** Earliest runAt after `now` among pending tasks (delayed or backing off), or null. */
   taskNextRunAt(params: { now: Millis }): Promise<Millis | null>;
@@ -234,6 +262,21 @@ export interface Store {
   taskListResumable(params: { limit: number }): Promise<TaskRecord[]>;
   /** Tasks in input_required whose request expired at or before `now`, soonest first. */
   taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]>;
+  /** Tasks whose SLA check time (slaCheckAt) is at or before `now`, soonest first (indexed). */
+  taskListSlaDue(params: { now: Millis; limit: number }): Promise<TaskRecord[]>;
+  /**
+   * Applies each SLA mark (core/sla.ts) as one guarded write: the task's SLA state and check
+   * time change, and the mark's event is appended, only while the task is still in the mark's
+   * `fromState` and `fromStatus`; in one commit for all. `applied[i]` says whether mark i
+   * applied; `events` are those of the applied marks. Relaxed (redone by the next sweep).
+   */
+  taskSlaMark(params: { marks: SlaMark[] }): Promise<{ applied: boolean[]; events: EventRecord[] }>;
+  /**
+   * Per registered agent, its figures from `since` to `now` (DelegationFigures), in set
+   * queries, ordered by agent name. A task routed by capability counts for the agent of its
+   * latest attempt (none: for no agent).
+   */
+  reportDelegation(params: { since: Millis; now: Millis }): Promise<DelegationFigures[]>;
   /**
    * Applies each transition atomically and independently: one whose guard fails changes
    * nothing and is reported as a conflict; the others still apply. Results are in order.

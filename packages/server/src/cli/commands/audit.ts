@@ -19,7 +19,7 @@ export const AUDIT_USAGE = `Usage: flotilla audit [--principal ID] [--action A] 
 `;
 
 /** ISO 8601, or a duration back from now (`1h` → an hour ago). */
-function timeFlag(value: string | undefined, flag: string): string | undefined {
+export function timeFlag(value: string | undefined, flag: string): string | undefined {
   if (value === undefined) return undefined;
   if (/^\d+[smhd]$/.test(value.trim())) return new Date(Date.now() - durationMs(value, flag)).toISOString();
   return isoFlag(value, flag);

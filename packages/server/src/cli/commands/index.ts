@@ -5,6 +5,7 @@ import { answerCommand } from './answer.ts';
 import { auditCommand } from './audit.ts';
 import { eventsCommand } from './events.ts';
 import { keysCommand } from './keys.ts';
+import { reportCommand } from './report.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
 import { workerCommand } from './worker.ts';
 
@@ -22,15 +23,16 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   worker: workerCommand,
   keys: keysCommand,
   audit: auditCommand,
+  report: reportCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
-  flotilla submit (--agent X | --capability C ...) [--input JSON] [--priority N] [--type T]
-                  [--timeout D] [--max-attempts N] [--delay D | --run-at ISO]
+  flotilla submit (--agent X | --capability C ...) [--input JSON] [--priority N|P0..P3]
+                  [--deadline ISO | --sla D] [--type T] [--timeout D] [--max-attempts N] [--delay D | --run-at ISO]
                   [--idempotency-key K] [--concurrency-key K] [--correlation K=V ...]
                   [--site S] [--replica ID] [--wait [--wait-timeout D]]
   flotilla get ID
-  flotilla ls [--status S ...] [--agent X] [--limit N]
+  flotilla ls [--status S ...] [--agent X] [--sla at_risk|violated] [--limit N]
   flotilla cancel ID [--reason R]
   flotilla retry ID
   flotilla answer ID --input JSON   answer a task that asks for input (input_required)
@@ -46,6 +48,8 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla keys bootstrap [--database URL]   a new admin key, written into the database
                   directly (no server or token needed); prints its token once
   flotilla audit [--principal ID] [--action A] [--outcome O] [--since T] [--until T] [--limit N]
+  flotilla report [--since T]   per agent: assigned, completed, failed, in flight, durations,
+                  SLAs met and violated, reliability (default: the last 24h)
 
   Durations (D) take a unit: 250ms, 30s, 5m, 2h, 1d.
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default

@@ -51,9 +51,10 @@ export function taskBlock(t: TaskView): string {
     ['id', t.id],
     ['type', t.type],
     ['status', t.status],
-    ['priority', t.priority],
+    ['priority', `${t.priority} (${t.sla.band})`],
     ['agent', t.agent],
   ];
+  if (t.sla.deadline !== null) entries.push(['sla', `${t.sla.state}, deadline ${time(t.sla.deadline)}`]);
   if (t.capabilities.length > 0) entries.push(['capabilities', t.capabilities.join(', ')]);
   entries.push(
     ['attempt', `${t.attempt}/${t.maxAttempts}`],

@@ -1,7 +1,9 @@
 // Task commands: submit (optionally waiting, with live progress), get, ls, cancel, retry.
 // (answer is in answer.ts.)
 
-import { TASK_STATUSES, TERMINAL_TASK_STATUSES, type Flotilla, type Json, type TaskSpec, type TaskStatus, type TaskView } from '@flotilla/sdk';
+import {
+  PRIORITY_ALIASES, PRIORITY_BANDS, TASK_STATUSES, TERMINAL_TASK_STATUSES, type Flotilla, type Json, type Priority, type TaskSpec, type TaskStatus, type TaskView,
+} from '@flotilla/sdk';
 import { taskSpecSchema } from '../../schemas/schemas.ts';
 import { durationFlag, formatDuration, intFlag, listFlag, pairsFlag, parseCommand, stringFlag, stringsFlag, usageError } from './args.ts';
 import { EXIT_FAILED, UsageError } from './errors.ts';
@@ -9,6 +11,20 @@ import { isoFlag } from './keys.ts';
 import { eventLine, printJson, taskBlock, taskTable } from './output.ts';
 
 const TASK = taskSpecSchema.properties;
+const SCALE = TASK.priority.anyOf[1];
+const ALIASES = PRIORITY_BANDS.map((b) => `${b}=${PRIORITY_ALIASES[b]}`).join(', ');
+
+/** `--priority`: a value of the scale, or an alias (P0..P3), sent as given (the server resolves aliases). */
+export function priorityFlag(value: unknown): Priority | undefined {
+  const s = stringFlag(value);
+  if (s === undefined) return undefined;
+  const alias = s.toUpperCase();
+  if ((PRIORITY_BANDS as readonly string[]).includes(alias)) return alias as Priority;
+  if (!/^\d+$/.test(s) || Number(s) < SCALE.minimum || Number(s) > SCALE.maximum) {
+    throw new UsageError(`--priority must be ${SCALE.minimum}..${SCALE.maximum} or one of ${PRIORITY_BANDS.join(', ')}, got "${s}"`);
+  }
+  return Number(s);
+}
 
 export const SUBMIT_USAGE = `Usage: flotilla submit (--agent NAME | --capability C ...) [--input JSON] [task options] [--wait [--wait-timeout D]]
 
@@ -19,7 +35,10 @@ export const SUBMIT_USAGE = `Usage: flotilla submit (--agent NAME | --capability
   --type T                task type (default: the agent's name)
 
 The task's own options:
-  --priority N            ${TASK.priority.minimum}..${TASK.priority.maximum}, ${TASK.priority.maximum} most urgent (default 5)
+  --priority N            ${SCALE.minimum}..${SCALE.maximum}, ${SCALE.maximum} most urgent (default 5), or an alias:
+                          ${ALIASES}
+  --deadline ISO          its SLA: terminal by this time (default: its priority band's policy)
+  --sla D                 its SLA as a duration from now, e.g. 30m, 2h (not with --deadline)
   --timeout D             execution timeout of each attempt, e.g. 90s, 10m (at most 7d;
                           default: the agent's, else the server's)
   --max-attempts N        attempts before the task fails for good (1..${TASK.maxAttempts.maximum}; default:
@@ -49,11 +68,12 @@ const REMOVED_SUBMIT_FLAGS = {
 
 export const GET_USAGE = 'Usage: flotilla get ID\n';
 
-export const LS_USAGE = `Usage: flotilla ls [--status S ...] [--agent NAME] [--limit N]
+export const LS_USAGE = `Usage: flotilla ls [--status S ...] [--agent NAME] [--sla at_risk|violated] [--limit N]
 
   --status S      only tasks in this status (repeatable or comma-separated):
                   ${TASK_STATUSES.join(', ')}
   --agent NAME    only this agent's tasks
+  --sla STATE     only tasks whose SLA is at_risk, or violated
   --limit N       at most N tasks, newest first (default 50)
 `;
 
@@ -90,6 +110,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
       input: { type: 'string' },
       type: { type: 'string' },
       priority: { type: 'string' },
+      deadline: { type: 'string' },
+      sla: { type: 'string' },
       timeout: { type: 'string' },
       'max-attempts': { type: 'string' },
       delay: { type: 'string' },
@@ -113,7 +135,11 @@ export async function submitCommand(argv: string[]): Promise<void> {
   if (agent === undefined && capabilities.length === 0) throw usageError('one of --agent or --capability is required', usage);
   if (agent !== undefined && capabilities.length > 0) throw new UsageError('--agent and --capability cannot be combined');
   const input = parseInput(stringFlag(v.input));
-  const priority = intFlag(v.priority, '--priority', TASK.priority.minimum, TASK.priority.maximum);
+  const priority = priorityFlag(v.priority);
+  const deadlineFlag = stringFlag(v.deadline);
+  const deadline = deadlineFlag === undefined ? undefined : isoFlag(deadlineFlag, '--deadline');
+  const slaMs = durationFlag(v.sla, '--sla', { min: TASK.slaMs.minimum, max: TASK.slaMs.maximum });
+  if (deadline !== undefined && slaMs !== undefined) throw new UsageError('--deadline and --sla cannot be combined');
   const timeoutMs = durationFlag(v.timeout, '--timeout', { min: TASK.timeoutMs.minimum, max: TASK.timeoutMs.maximum });
   const maxAttempts = intFlag(v['max-attempts'], '--max-attempts', TASK.maxAttempts.minimum, TASK.maxAttempts.maximum);
   const delayMs = durationFlag(v.delay, '--delay', { min: TASK.delayMs.minimum, max: TASK.delayMs.maximum });
@@ -131,6 +157,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...(agent !== undefined ? { agent } : { capabilities }),
     ...(input !== undefined ? { input } : {}),
     ...(priority !== undefined ? { priority } : {}),
+    ...(deadline !== undefined ? { deadline } : {}),
+    ...(slaMs !== undefined ? { slaMs } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(maxAttempts !== undefined ? { maxAttempts } : {}),
     ...(delayMs !== undefined ? { delayMs } : {}),
@@ -210,7 +238,7 @@ export async function lsCommand(argv: string[]): Promise<void> {
   const cmd = parseCommand(argv, {
     command: 'ls',
     usage: LS_USAGE,
-    options: { status: { type: 'string', multiple: true }, agent: { type: 'string' }, limit: { type: 'string' } },
+    options: { status: { type: 'string', multiple: true }, agent: { type: 'string' }, sla: { type: 'string' }, limit: { type: 'string' } },
   });
   if (cmd === null) return;
   const statuses = stringsFlag(cmd.values.status).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
@@ -219,11 +247,14 @@ export async function lsCommand(argv: string[]): Promise<void> {
   }
   const limit = intFlag(cmd.values.limit, '--limit', 1) ?? 50;
   const agent = stringFlag(cmd.values.agent);
+  const sla = stringFlag(cmd.values.sla);
+  if (sla !== undefined && sla !== 'at_risk' && sla !== 'violated') throw new UsageError(`--sla must be at_risk or violated, got "${sla}"`);
   const tasks: TaskView[] = [];
   const list = cmd.client().tasks.list({
     limit: Math.min(limit, 500),
     ...(statuses.length > 0 ? { status: statuses as TaskStatus[] } : {}),
     ...(agent !== undefined ? { agent } : {}),
+    ...(sla !== undefined ? { sla } : {}),
   });
   for await (const task of list) {
     tasks.push(task);

@@ -2,7 +2,7 @@ import type { AgentSpec, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
 import {
-  agentPatchSchema, agentSpecSchema, assignSpecSchema, nameParams, queueQuerySchema,
+  agentPatchSchema, agentSpecSchema, assignSpecSchema, delegationQuerySchema, nameParams, queueQuerySchema,
 } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
@@ -61,6 +61,13 @@ export function agentRoutes(app: FastifyInstance, engine: Engine): void {
   app.get<{ Params: { name: string } }>('/agents/:name/stats', {
     schema: { summary: 'Totals by status, execution time (average, p95) and success rate', tags: ['agents'], params: nameParams, response: answers({ 200: 'AgentStats' }) },
   }, async (request) => engine.agents.stats(principalOf(request), request.params.name));
+
+  app.get<{ Querystring: { since?: string } }>('/reports/delegation', {
+    schema: {
+      summary: 'Per agent, since a time (default: the last 24 hours): attempts assigned, completed, failed, in flight, median and p95 duration, SLAs met and violated, reliability',
+      tags: ['agents'], querystring: delegationQuerySchema, response: answers({ 200: 'DelegationReport' }),
+    },
+  }, async (request) => engine.agents.delegation(principalOf(request), request.query.since === undefined ? undefined : Date.parse(request.query.since)));
 
   app.get('/overview', { schema: { summary: 'System-wide counts', tags: ['agents'], response: answers({ 200: 'Overview' }) } }, async (request) => engine.agents.overview(principalOf(request)));
 }

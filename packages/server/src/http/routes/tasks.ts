@@ -1,4 +1,5 @@
-import type { Json, TaskSpec, TaskStatus } from '@flotilla/sdk';
+import type { Json, Priority, TaskSpec, TaskStatus } from '@flotilla/sdk';
+import { resolvePriority } from '../../core/sla.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
 import {
@@ -42,8 +43,8 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
     return taskView(task, assignment);
   });
 
-  app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: number; parentId?: string; rootId?: string; depth?: number; limit?: number; cursor?: string } }>('/tasks', {
-    schema: { summary: 'List tasks, newest first, with filters (rootId: one whole tree; depth: one level of the trees) and cursor pagination', tags: ['tasks'], querystring: taskListQuerySchema, response: answers({ 200: 'TaskPage' }) },
+  app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: Priority; sla?: 'at_risk' | 'violated'; parentId?: string; rootId?: string; depth?: number; limit?: number; cursor?: string } }>('/tasks', {
+    schema: { summary: 'List tasks, newest first, with filters (rootId: one whole tree; depth: one level of the trees; sla: at_risk or violated) and cursor pagination', tags: ['tasks'], querystring: taskListQuerySchema, response: answers({ 200: 'TaskPage' }) },
   }, async (request) => {
     const q = request.query;
     const page = await engine.tasks.list(principalOf(request), {
@@ -51,7 +52,8 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
       cursor: q.cursor ?? null,
       ...(q.status ? { statuses: q.status } : {}),
       ...(q.agent !== undefined ? { agent: q.agent } : {}),
-      ...(q.priority !== undefined ? { priority: q.priority } : {}),
+      ...(q.priority !== undefined ? { priority: resolvePriority(q.priority) } : {}),
+      ...(q.sla !== undefined ? { slaState: q.sla } : {}),
       ...(q.parentId !== undefined ? { parentId: q.parentId } : {}),
       ...(q.rootId !== undefined ? { rootId: q.rootId } : {}),
       ...(q.depth !== undefined ? { depth: q.depth } : {}),

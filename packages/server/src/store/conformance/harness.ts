@@ -105,6 +105,9 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     waitingFor: null,
     inputRequest: null,
     resumed: null,
+    slaDeadline: null,
+    slaState: 'none',
+    slaCheckAt: null,
     ...over,
   };
 }

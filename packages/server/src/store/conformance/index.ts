@@ -15,6 +15,7 @@ import type { OpenStore } from './harness.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { registryTests } from './registry.ts';
 import { securityTests } from './security.ts';
+import { slaTests } from './slas.ts';
 import { suspensionTests } from './suspensions.ts';
 import { taskTests } from './tasks.ts';
 import { transitionTests } from './transitions.ts';
@@ -28,6 +29,7 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     transitionSetTests(open);
     transitionTests(open);
     suspensionTests(open);
+    slaTests(open);
     assignmentTests(open);
     registryTests(open);
     lifecycleTests(open);

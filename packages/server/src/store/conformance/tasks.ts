@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { decideCancel, decideComplete, decideFail } from '../../core/task-machine.ts';
+import { compareDispatchOrder, type DispatchPosition } from '../../core/routing.ts';
 import type { NewTask, TaskRecord } from '../../core/types.ts';
 import {
   T0, POLICY, allEvents, createTask, createTasks, createdEvent, getTask, mustApply, newTask, nextId, plainEvent,
@@ -184,6 +185,7 @@ export function taskTests(open: OpenStore): void {
       assert.deepEqual(got[0], {
         id: p9a!.id, seq: p9a!.seq, status: 'pending', priority: 9, agent: 'alpha', capabilities: [], replica: null, site: null,
         concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 60_000, runAt: T0, assignmentId: null, cancelRequestedAt: null, parentId: null,
+        slaDeadline: null,
       });
     });
 
@@ -214,21 +216,20 @@ export function taskTests(open: OpenStore): void {
     });
 
     storeTest(open, 'pages with the keyset position without gaps or repeats', async ({ store }) => {
+      const d = (ms: number) => ({ slaDeadline: T0 + ms, slaState: 'ok' as const, slaCheckAt: T0 + ms });
       const specs: Array<Partial<NewTask>> = [
-        { priority: 5 }, { priority: 5, agent: null }, { priority: 8 }, { priority: 5 }, { priority: 2, agent: null },
-        { priority: 8, agent: null }, { priority: 5 }, { priority: 2 }, { priority: 9, agent: 'other' },
+        { priority: 5 }, { priority: 5, agent: null, ...d(500) }, { priority: 8 }, { priority: 5, ...d(900) }, { priority: 2, agent: null },
+        { priority: 8, agent: null, ...d(100) }, { priority: 5, ...d(500) }, { priority: 2 }, { priority: 9, agent: 'other' },
+        { priority: 5, ...d(500) }, { priority: 5, agent: null },
       ];
       await createTasks(store, specs.map((s) => newTask(s)));
       const params = { agents: ['alpha'], includeCapabilityRouted: true, now: T0 };
       const all = await store.taskCandidates({ ...params, limit: 100 });
-      assert.equal(all.length, 8);
-      for (let i = 1; i < all.length; i++) {
-        const [a, b] = [all[i - 1]!, all[i]!];
-        assert.ok(a.priority > b.priority || (a.priority === b.priority && a.seq < b.seq), 'dispatch order');
-      }
+      assert.equal(all.length, 10);
+      for (let i = 1; i < all.length; i++) assert.ok(compareDispatchOrder(all[i - 1]!, all[i]!) < 0, 'dispatch order');
       for (const size of [1, 2, 3]) {
         const paged: string[] = [];
-        let after: { priority: number; seq: number } | null = null;
+        let after: DispatchPosition | null = null;
         for (;;) {
           const page = await store.taskCandidates({ ...params, limit: size, after });
           if (page.length === 0) break;
@@ -236,10 +237,22 @@ export function taskTests(open: OpenStore): void {
           assert.ok(page.length <= size);
           paged.push(...ids(page));
           const last = page.at(-1)!;
-          after = { priority: last.priority, seq: last.seq };
+          after = { priority: last.priority, slaDeadline: last.slaDeadline, seq: last.seq };
         }
         assert.deepEqual(paged, ids(all), `pages of ${size}`);
       }
+    });
+
+    storeTest(open, 'within a priority, the earlier SLA deadline first; tasks without one after, FIFO', async ({ store }) => {
+      const sla = (ms: number) => ({ slaDeadline: T0 + ms, slaState: 'ok' as const, slaCheckAt: T0 + ms / 2 });
+      const [none1, late, none2, soon, high, alsoSoon] = await createTasks(store, [
+        newTask(), newTask(sla(60_000)), newTask(), newTask(sla(1_000)), newTask({ priority: 6 }), newTask(sla(1_000)),
+      ]);
+      const got = await store.taskCandidates({ agents: ['alpha'], includeCapabilityRouted: true, now: T0, limit: 10 });
+      // Priority first (a deadline does not jump a priority); equal deadlines keep submission order.
+      assert.deepEqual(ids(got), ids([high!, soon!, alsoSoon!, late!, none1!, none2!]));
+      assert.equal(got[1]!.slaDeadline, T0 + 1_000);
+      assert.equal(got.at(-1)!.slaDeadline, null);
     });
 
     storeTest(open, 'excludes tasks that are not pending and respects the limit', async ({ store }) => {

@@ -17,7 +17,7 @@
 // - The hot `tasks` row stays narrow; payloads live in `task_payloads`, so a status change never
 //   rewrites (or TOASTs) a large input or result.
 // - The claim query is served by one partial index, `tasks_pending_agent_order (agent, priority
-//   DESC, seq) WHERE status = 'pending'`: a seek to one agent's queue in dispatch order, and,
+//   DESC, sla_deadline, seq) WHERE status = 'pending'` (sla_deadline since migration 13): a seek to one agent's queue in dispatch order, and,
 //   since btree indexes NULLs and `agent IS NULL` is an index condition, to the capability-routed
 //   queue too. SQLite's global `tasks_pending_order` is not needed: candidates are always read
 //   queue by queue.
@@ -443,6 +443,27 @@ CREATE INDEX tasks_input_expiry ON tasks (input_expires_at) WHERE input_expires_
 -- What was asked, and what the next attempt is given after a suspension.
 ALTER TABLE task_payloads ADD COLUMN input_request jsonb;
 ALTER TABLE task_payloads ADD COLUMN resumed jsonb;
+`,
+  },
+  {
+    version: 13,
+    name: 'task SLAs',
+    sql: `
+-- SLAs (issue 14, decisions 68-71). The deadline a task must be terminal by, stored as the
+-- largest exact integer (2^53 - 1) when it has none, so that "without a deadline sorts after
+-- every deadline" is the index's own order on both stores; where it stands (only the
+-- maintenance sweep moves it: ok, at_risk, then violated or met); when the sweep looks next.
+-- Tasks that exist already have no SLA (policies apply from submit).
+ALTER TABLE tasks ADD COLUMN sla_deadline bigint NOT NULL DEFAULT 9007199254740991;
+ALTER TABLE tasks ADD COLUMN sla_state text NOT NULL DEFAULT 'none' CHECK (sla_state IN ('none', 'ok', 'at_risk', 'violated', 'met'));
+ALTER TABLE tasks ADD COLUMN sla_check_at bigint;
+-- Dispatch order within a priority: the earlier deadline first, then submission order.
+DROP INDEX tasks_pending_agent_order;
+CREATE INDEX tasks_pending_agent_order ON tasks (agent, priority DESC, sla_deadline, seq) WHERE status = 'pending';
+-- The sweep's question (whose check time has come) and GET /tasks?sla=at_risk|violated.
+CREATE INDEX tasks_sla_check ON tasks (sla_check_at) WHERE sla_check_at IS NOT NULL;
+CREATE INDEX tasks_sla_at_risk ON tasks (seq) WHERE sla_state = 'at_risk';
+CREATE INDEX tasks_sla_violated ON tasks (seq) WHERE sla_state = 'violated';
 `,
   },
 ];

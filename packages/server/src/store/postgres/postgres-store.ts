@@ -28,7 +28,7 @@ import type {
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type {
-  AgentStats, ApiKeyRecord, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, NewReplica,
+  AgentStats, ApiKeyRecord, DelegationFigures, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, NewReplica,
   Store, StoreCapabilities, StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskToCreate, TaskListParams, TokenRevocation,
 } from '../store.ts';
 import {
@@ -56,7 +56,9 @@ import { EVENT_COLUMNS, TASK_RECORD_SELECT, addStatusCounts, eventFromRow, taskR
 import { countedQueryable, run, runOnce, type Queryable } from './sql.ts';
 import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
-import { createTaskLists, createTasks, pruneTasks } from './task-writes.ts';
+import { createTaskLists, createTasks, markSla, pruneTasks } from './task-writes.ts';
+import { delegationFigures, delegationStatements } from '../delegation-report.ts';
+import type { SlaMark } from '../../core/sla.ts';
 import { applyTransitionLists, applyTransitions, transitionLocks } from './transitions.ts';
 import { WriteBatch, withEvents, type EnqueueOptions, type WriteOp } from './write-batch.ts';
 
@@ -277,6 +279,27 @@ export class PostgresStore implements Store {
          SELECT 1 FROM jsonb_array_elements_text(t.waiting_for) w (id) JOIN tasks c ON c.id = w.id
          WHERE c.status NOT IN ('completed', 'failed', 'cancelled'))
        ORDER BY t.seq LIMIT $1::integer`, [params.limit])).map(taskRecordFromRow));
+  }
+
+  taskListSlaDue(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {
+    return this.#read(async (db) => (await run(db,
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.sla_check_at IS NOT NULL AND t.sla_check_at <= $1::bigint
+       ORDER BY t.sla_check_at LIMIT $2::integer`, [params.now, params.limit])).map(taskRecordFromRow));
+  }
+
+  taskSlaMark(params: { marks: SlaMark[] }): Promise<{ applied: boolean[]; events: EventRecord[] }> {
+    if (params.marks.length === 0) return this.#read(async () => ({ applied: [], events: [] }));
+    return this.#write(markSla(params.marks, this.#now), { durable: false });
+  }
+
+  reportDelegation(params: { since: Millis; now: Millis }): Promise<DelegationFigures[]> {
+    return this.#read(async (db) => {
+      const sql = delegationStatements({ since: '$1::bigint', now: '$2::bigint', insertion: 'seq', counted: 'counted' });
+      const all = (text: string) => run(db, text, text.includes('$2') ? [params.since, params.now] : [params.since]);
+      const agents = (await run(db, 'SELECT name FROM agents ORDER BY name COLLATE "C"')).map((r) => String(r.name));
+      return delegationFigures(agents, { attempts: await all(sql.attempts), durations: await all(sql.durations), met: await all(sql.met), violated: await all(sql.violated) });
+    });
   }
 
   taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {

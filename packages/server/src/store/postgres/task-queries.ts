@@ -4,7 +4,7 @@
 
 import type { TaskHead, TaskRecord } from '../../core/types.ts';
 import type { TaskCandidatesParams, TaskListParams } from '../store.ts';
-import { TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, selectList, taskHeadFromRow, taskRecordFromRow } from './rows.ts';
+import { TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, selectList, slaDeadlineColumn, taskHeadFromRow, taskRecordFromRow } from './rows.ts';
 import { Params, run, type Queryable } from './sql.ts';
 import { decodeCursor, encodeCursor } from '../list-cursor.ts';
 
@@ -14,11 +14,11 @@ const HEAD_OUT = TASK_HEAD_COLUMNS.map((c) => `c.${c}`).join(', ');
 type Range = 'all' | 'same_priority_after' | 'lower_priority';
 
 /** One queue's seek: `target` selects the queue (an agent, or agent IS NULL). */
-function seek(target: string, range: Range, p: { now: string; limit: string; priority: string | null; seq: string | null }): string {
+function seek(target: string, range: Range, p: { now: string; limit: string; priority: string | null; deadline: string | null; seq: string | null }): string {
   const keyset = range === 'all' ? '' : range === 'same_priority_after'
-    ? `AND t.priority = ${p.priority} AND t.seq > ${p.seq}`
+    ? `AND t.priority = ${p.priority} AND (t.sla_deadline, t.seq) > (${p.deadline}, ${p.seq})`
     : `AND t.priority < ${p.priority}`;
-  const order = range === 'same_priority_after' ? 't.seq' : 't.priority DESC, t.seq';
+  const order = range === 'same_priority_after' ? 't.sla_deadline, t.seq' : 't.priority DESC, t.sla_deadline, t.seq';
   return `SELECT ${HEAD_SELECT} FROM tasks t
       WHERE t.status = 'pending' AND ${target} AND t.run_at <= ${p.now} ${keyset}
       ORDER BY ${order} LIMIT ${p.limit}`;
@@ -34,9 +34,10 @@ function seek(target: string, range: Range, p: { now: string; limit: string; pri
  * prepared statements in all.
  *
  * The keyset position is split into two seeks (the rest of the same priority, then the lower
- * priorities), because a (priority DESC, seq ASC) position is not one contiguous range of a
- * row comparison; one seek with `priority < p OR (priority = p AND seq > s)` would walk past
- * every task of priority p already seen.
+ * priorities), because a (priority DESC, sla_deadline ASC, seq ASC) position is not one
+ * contiguous range of a row comparison; one seek with `priority < p OR (priority = p AND ...)`
+ * would walk past every task of priority p already seen. Within the priority it is one:
+ * `(sla_deadline, seq) > (d, s)`, an index condition.
  *
  * No FOR UPDATE SKIP LOCKED here: this is a plain read (locking would turn every candidate
  * into a row write), and a candidate another process is claiming at this moment is reported
@@ -49,11 +50,12 @@ export function candidateStatement(params: TaskCandidatesParams): { text: string
   const limit = p.add(Math.max(0, Math.floor(params.limit)), 'integer');
   const after = params.after ?? null;
   const priority = after === null ? null : p.add(after.priority, 'integer');
+  const deadline = after === null ? null : p.add(slaDeadlineColumn(after.slaDeadline), 'bigint');
   const seq = after === null ? null : p.add(after.seq, 'bigint');
   const ranges: Range[] = after === null ? ['all'] : ['same_priority_after', 'lower_priority'];
   const parts: string[] = [];
   for (const range of ranges) {
-    const bound = { now, limit, priority, seq };
+    const bound = { now, limit, priority, deadline, seq };
     parts.push(`SELECT s.* FROM unnest(${agents}) AS q (agent)
     CROSS JOIN LATERAL (${seek('t.agent = q.agent', range, bound)}) s`);
     if (params.includeCapabilityRouted) parts.push(`SELECT r.* FROM (${seek('t.agent IS NULL', range, bound)}) r`);
@@ -61,11 +63,11 @@ export function candidateStatement(params: TaskCandidatesParams): { text: string
   const text = `SELECT ${HEAD_OUT} FROM (
   ${parts.map((part) => `(${part})`).join('\n  UNION ALL\n  ')}
 ) c
-ORDER BY c.priority DESC, c.seq LIMIT ${limit}`;
+ORDER BY c.priority DESC, c.sla_deadline, c.seq LIMIT ${limit}`;
   return { text, values: p.values };
 }
 
-/** Pending tasks whose runAt has come, in dispatch order (priority desc, seq asc). */
+/** Pending tasks whose runAt has come, in dispatch order (priority desc, SLA deadline asc, seq asc). */
 export async function taskCandidates(db: Queryable, params: TaskCandidatesParams): Promise<TaskHead[]> {
   if (params.limit <= 0) return [];
   if (params.agents.length === 0 && !params.includeCapabilityRouted) return [];
@@ -95,6 +97,9 @@ export async function taskList(db: Queryable, params: TaskListParams): Promise<{
   if (params.rootId !== undefined) where.push(`t.root_id = ${p.add(params.rootId, 'text')}`);
   if (params.depth !== undefined) where.push(`t.depth = ${p.add(params.depth, 'integer')}`);
   if (params.ownerId !== undefined) where.push(`t.owner_id = ${p.add(params.ownerId, 'text')}`);
+  // Literals, not parameters: the partial indexes tasks_sla_* are chosen only for a condition that implies their WHERE.
+  if (params.slaState === 'violated') where.push(`t.sla_state = 'violated'`);
+  if (params.slaState === 'at_risk') where.push(`t.sla_state = 'at_risk' AND t.status NOT IN ('completed', 'failed', 'cancelled')`);
   if (params.cursor) where.push(`t.seq < ${p.add(decodeCursor(params.cursor), 'bigint')}`);
   const fetch = p.add(limit + 1, 'integer');
   let text: string;

@@ -3,14 +3,15 @@
 // inside the batch's transaction.
 
 import { FlotillaError } from '../../core/errors.ts';
-import type { NewTask, TransitionResult } from '../../core/types.ts';
+import type { EventRecord, NewTask, TransitionResult } from '../../core/types.ts';
 import type { TaskCreateResult, TaskToCreate } from '../store.ts';
 import { stamp, type PendingEvent } from './events.ts';
 import type { AppliedTransition } from './transition-set.ts';
 import { applyAll } from './transitions.ts';
-import { TASK_RECORD_SELECT, taskRecordFromRow, toJson, toJsonOrNull } from './rows.ts';
+import { TASK_RECORD_SELECT, slaDeadlineColumn, taskRecordFromRow, toJson, toJsonOrNull } from './rows.ts';
 import { firstAhead, run, type Queryable } from './sql.ts';
-import { refused, type WriteOutcome } from './write-batch.ts';
+import { refused, withEvents, type WriteOutcome } from './write-batch.ts';
+import type { SlaMark } from '../../core/sla.ts';
 
 type CreateColumn = readonly [column: string, type: string, value: (t: NewTask) => unknown];
 
@@ -39,6 +40,9 @@ const ROW_COLUMNS: readonly CreateColumn[] = [
   ['root_id', 'text', (t) => t.rootId],
   ['depth', 'integer', (t) => t.depth],
   ['owner_id', 'text', (t) => t.ownerId],
+  ['sla_deadline', 'bigint', (t) => slaDeadlineColumn(t.slaDeadline)],
+  ['sla_state', 'text', (t) => t.slaState],
+  ['sla_check_at', 'bigint', (t) => t.slaCheckAt],
 ];
 
 /** The same for its `task_payloads` row. */
@@ -269,5 +273,25 @@ export function pruneTasks(params: { finishedBefore: number; limit: number }) {
     const [row] = await run(tx, PRUNE_SQL, [params.finishedBefore, limit]);
     const deleted = Number(row?.deleted ?? 0);
     return { ok: true, events: [], signals: [], result: () => deleted };
+  };
+}
+
+/**
+ * SLA marks (Store.taskSlaMark) as one set statement: each row changes only while the task is
+ * still in the mark's state and status, and only the marks that changed a row have their
+ * events appended, in the same transaction.
+ */
+export function markSla(marks: readonly SlaMark[], now: () => number) {
+  return async (tx: Queryable): Promise<WriteOutcome<{ applied: boolean[]; events: EventRecord[] }>> => {
+    const rows = await run(tx,
+      `UPDATE tasks t SET sla_state = m.state, sla_check_at = m.check_at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS m (id, from_state, from_status, state, check_at)
+       WHERE t.id = m.id AND t.sla_state = m.from_state AND t.status = m.from_status
+       RETURNING t.id`,
+      [marks.map((m) => m.taskId), marks.map((m) => m.fromState), marks.map((m) => m.fromStatus), marks.map((m) => m.state), marks.map((m) => m.checkAt)]);
+    const changed = new Set(rows.map((r) => String(r.id)));
+    const applied = marks.map((m) => changed.has(m.taskId));
+    const events = marks.filter((m, i) => applied[i] && m.event !== null).map((m) => m.event!);
+    return withEvents(stamp(events, now()), [], (records) => ({ applied, events: records }));
   };
 }

@@ -433,6 +433,27 @@ ALTER TABLE task_payloads ADD COLUMN input_request TEXT;
 ALTER TABLE task_payloads ADD COLUMN resumed TEXT;
 `,
   },
+  {
+    version: 13,
+    name: 'task SLAs',
+    sql: `
+-- SLAs (issue 14, decisions 68-71). The deadline a task must be terminal by, stored as the
+-- largest exact integer (2^53 - 1) when it has none, so that "without a deadline sorts after
+-- every deadline" is the index's own order on both stores; where it stands (only the
+-- maintenance sweep moves it: ok, at_risk, then violated or met); when the sweep looks next.
+-- Tasks that exist already have no SLA (policies apply from submit).
+ALTER TABLE tasks ADD COLUMN sla_deadline INTEGER NOT NULL DEFAULT 9007199254740991;
+ALTER TABLE tasks ADD COLUMN sla_state TEXT NOT NULL DEFAULT 'none' CHECK (sla_state IN ('none', 'ok', 'at_risk', 'violated', 'met'));
+ALTER TABLE tasks ADD COLUMN sla_check_at INTEGER;
+-- Dispatch order within a priority: the earlier deadline first, then submission order.
+DROP INDEX tasks_pending_agent_order;
+CREATE INDEX tasks_pending_agent_order ON tasks (agent, priority DESC, sla_deadline, seq) WHERE status = 'pending';
+-- The sweep's question (whose check time has come) and GET /tasks?sla=at_risk|violated.
+CREATE INDEX tasks_sla_check ON tasks (sla_check_at) WHERE sla_check_at IS NOT NULL;
+CREATE INDEX tasks_sla_at_risk ON tasks (seq) WHERE sla_state = 'at_risk';
+CREATE INDEX tasks_sla_violated ON tasks (seq) WHERE sla_state = 'violated';
+`,
+  },
 ];
 
 /**

@@ -11,6 +11,7 @@ export { toJson, toJsonOrNull };
 export {
   TASK_HEAD_COLUMNS, TASK_DETAIL_COLUMNS, TASK_PAYLOAD_COLUMNS, ASSIGNMENT_COLUMNS, REPLICA_COLUMNS, AGENT_COLUMNS, EVENT_COLUMNS, API_KEY_COLUMNS,
   TOKEN_REVOCATION_COLUMNS, AUDIT_COLUMNS, AUDIT_INSERT_COLUMNS, apiKeyValues, auditValues, selectList, TASK_RECORD_SELECT,
+  NO_SLA_DEADLINE, slaDeadlineColumn,
 } from '../record-mapping.ts';
 
 export type Row = Record<string, SQLOutputValue>;

@@ -19,7 +19,9 @@ import type {
   AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
-import type { StoreSignal, NewReplica,
+import type { SlaMark } from '../../core/sla.ts';
+import { delegationFigures, delegationStatements } from '../delegation-report.ts';
+import type { StoreSignal, NewReplica, DelegationFigures,
   AgentStats, ApiKeyRecord, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, Store,
   StoreCapabilities, TaskCandidatesParams, TaskCreateResult, TaskListParams, TaskToCreate, TokenRevocation,
 } from '../store.ts';
@@ -32,7 +34,7 @@ import { openDatabase, type SynchronousMode } from './connection.ts';
 import { applyMigrations } from './migrations.ts';
 import {
   ASSIGNMENT_COLUMNS, TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, agentFromRow, agentParams, assignmentFromRow, changes, eventFromRow,
-  insertSql, replicaFromRow, selectList, valuesOf, taskHeadFromRow, taskRecordFromRow, toJson, toJsonOrNull, type Params, type Row,
+  insertSql, replicaFromRow, slaDeadlineColumn, selectList, valuesOf, taskHeadFromRow, taskRecordFromRow, toJson, toJsonOrNull, type Params, type Row,
 } from './rows.ts';
 import { StatementCache, type CountedStatement } from './statement-cache.ts';
 import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
@@ -71,7 +73,7 @@ const RELAXED = { durable: false } as const;
 const TASK_INSERT_COLUMNS = [
   'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key', 'attempt', 'max_attempts',
   'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'created_at', 'updated_at', 'finished_at', 'idempotency_key',
-  'parent_id', 'created_by', 'root_id', 'depth', 'owner_id',
+  'parent_id', 'created_by', 'root_id', 'depth', 'owner_id', 'sla_deadline', 'sla_state', 'sla_check_at',
 ] as const;
 
 /** Head columns of `tasks t` prefixed `t_`, and assignment columns of `assignments a` prefixed `a_`, for joins. */
@@ -267,6 +269,9 @@ export class SqliteStore implements Store {
       root_id: task.rootId,
       depth: task.depth,
       owner_id: task.ownerId,
+      sla_deadline: slaDeadlineColumn(task.slaDeadline),
+      sla_state: task.slaState,
+      sla_check_at: task.slaCheckAt,
     }, TASK_INSERT_COLUMNS));
     this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
       task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent,
@@ -311,6 +316,40 @@ export class SqliteStore implements Store {
          WHERE c.status NOT IN ('completed', 'failed', 'cancelled'))
        ORDER BY t.seq LIMIT ?`,
     ).all(params.limit).map(taskRecordFromRow));
+  }
+
+  taskListSlaDue(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {
+    return this.#read(() => this.#sql(
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t INDEXED BY tasks_sla_check JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.sla_check_at IS NOT NULL AND t.sla_check_at <= ? ORDER BY t.sla_check_at LIMIT ?`,
+    ).all(params.now, params.limit).map(taskRecordFromRow));
+  }
+
+  taskSlaMark(params: { marks: SlaMark[] }): Promise<{ applied: boolean[]; events: EventRecord[] }> {
+    if (params.marks.length === 0) return this.#read(() => ({ applied: [], events: [] }));
+    return this.#write(() => {
+      const applied: boolean[] = [];
+      const events: NewEvent[] = [];
+      for (const m of params.marks) {
+        // The guard and the event in one write: of two sweeps marking the same task, one changes the row.
+        const r = this.#sql('UPDATE tasks SET sla_state = ?, sla_check_at = ? WHERE id = ? AND sla_state = ? AND status = ?')
+          .run(m.state, m.checkAt, m.taskId, m.fromState, m.fromStatus);
+        const ok = changes(r) > 0;
+        applied.push(ok);
+        if (ok && m.event !== null) events.push(m.event);
+      }
+      return { applied, events: events.length > 0 ? insertEvents(this.#cache, events, this.#now()) : [] };
+    }, { durable: false });
+  }
+
+  reportDelegation(params: { since: Millis; now: Millis }): Promise<DelegationFigures[]> {
+    return this.#read(() => {
+      const sql = delegationStatements({ since: ':since', now: ':now', insertion: 'rowid', counted: 'counted = 1' });
+      const args = { since: params.since, now: params.now };
+      const all = (text: string) => this.#sql(text).all(...(text.includes(':now') ? [args] : [{ since: params.since }]));
+      const agents = this.#sql('SELECT name FROM agents ORDER BY name').all().map((r) => String(r.name));
+      return delegationFigures(agents, { attempts: all(sql.attempts), durations: all(sql.durations), met: all(sql.met), violated: all(sql.violated) });
+    });
   }
 
   taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {

@@ -3,26 +3,27 @@
 
 import type { TaskHead, TaskRecord } from '../../core/types.ts';
 import type { TaskCandidatesParams, TaskListParams } from '../store.ts';
+import { compareDispatchOrder } from '../../core/routing.ts';
 import {
-  TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, taskHeadFromRow, taskRecordFromRow, type Params, type Row,
+  TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, slaDeadlineColumn, taskHeadFromRow, taskRecordFromRow, type Params, type Row,
 } from './rows.ts';
 import type { StatementCache } from './statement-cache.ts';
 import { decodeCursor, encodeCursor } from '../list-cursor.ts';
 
 const HEAD_SELECT = TASK_HEAD_COLUMNS.join(', ');
 
-/** Dispatch order: priority high to low, then submission order. */
-export function compareDispatchOrder(a: Pick<TaskHead, 'priority' | 'seq'>, b: Pick<TaskHead, 'priority' | 'seq'>): number {
-  return b.priority - a.priority || a.seq - b.seq;
-}
-
 type Queue = { agent: string } | { capabilityRouted: true };
-type Range = 'all' | 'same_priority_after' | 'lower_priority';
+type Range = 'all' | 'same_deadline_after' | 'later_deadline' | 'lower_priority';
 
 function candidateSql(queue: Queue, range: Range): string {
   const target = 'agent' in queue ? 'agent = :agent' : 'agent IS NULL';
-  const order = range === 'same_priority_after' ? 'seq' : 'priority DESC, seq';
-  const keyset = range === 'all' ? '' : range === 'same_priority_after' ? 'AND priority = :priority AND seq > :seq' : 'AND priority < :priority';
+  const order = { all: 'priority DESC, sla_deadline, seq', same_deadline_after: 'seq', later_deadline: 'sla_deadline, seq', lower_priority: 'priority DESC, sla_deadline, seq' }[range];
+  const keyset = {
+    all: '',
+    same_deadline_after: 'AND priority = :priority AND sla_deadline = :deadline AND seq > :seq',
+    later_deadline: 'AND priority = :priority AND sla_deadline > :deadline',
+    lower_priority: 'AND priority < :priority',
+  }[range];
   return `SELECT ${HEAD_SELECT} FROM tasks
     WHERE status = 'pending' AND ${target} AND run_at <= :now ${keyset}
     ORDER BY ${order} LIMIT :limit`;
@@ -33,9 +34,12 @@ function candidateSql(queue: Queue, range: Range): string {
  * index seek into `tasks_pending_agent_order` that stops after `limit` rows, and the
  * results are merged. This never scans the backlog of agents that are not asking: a
  * million pending tasks for a busy agent cost nothing to the query of an idle one.
- * The keyset position is split into two seeks (rest of the same priority, then the lower
- * priorities) because a (priority DESC, seq ASC) position is not one contiguous range
- * condition SQLite can seek to.
+ * The keyset position is split into three seeks (the rest of the same priority and deadline,
+ * the later deadlines of that priority, then the lower priorities) because a (priority DESC,
+ * sla_deadline ASC, seq ASC) position is not one contiguous range condition SQLite can seek
+ * to. Not a row value `(sla_deadline, seq) > (d, s)`: SQLite seeks on its first term only and
+ * filters the second, so a page would walk again past every task of the same deadline already
+ * seen, and every task without an SLA has the same one (NO_SLA_DEADLINE).
  */
 export function taskCandidates(cache: StatementCache, params: TaskCandidatesParams): TaskHead[] {
   if (params.limit <= 0) return [];
@@ -50,10 +54,15 @@ export function taskCandidates(cache: StatementCache, params: TaskCandidatesPara
       found.push(...read(cache, candidateSql(queue, 'all'), base));
       continue;
     }
-    const same = read(cache, candidateSql(queue, 'same_priority_after'), { ...base, priority: after.priority, seq: after.seq });
-    found.push(...same);
-    if (same.length < params.limit) {
-      found.push(...read(cache, candidateSql(queue, 'lower_priority'), { ...base, limit: params.limit - same.length, priority: after.priority }));
+    const position = { priority: after.priority, deadline: slaDeadlineColumn(after.slaDeadline), seq: after.seq };
+    let got = 0;
+    for (const [range, keys] of [['same_deadline_after', ['priority', 'deadline', 'seq']], ['later_deadline', ['priority', 'deadline']], ['lower_priority', ['priority']]] as const) {
+      if (got >= params.limit) break;
+      const bound: Params = { ...base, limit: params.limit - got };
+      for (const key of keys) bound[key] = position[key];
+      const rows = read(cache, candidateSql(queue, range), bound);
+      found.push(...rows);
+      got += rows.length;
     }
   }
   if (queues.length > 1) found.sort(compareDispatchOrder);
@@ -99,6 +108,9 @@ export function taskList(cache: StatementCache, params: TaskListParams): { items
     where.push('t.owner_id = :owner_id');
     args.owner_id = params.ownerId;
   }
+  // Literals, not parameters: SQLite uses a partial index only for a condition it can see implies its WHERE.
+  if (params.slaState === 'violated') where.push(`t.sla_state = 'violated'`);
+  if (params.slaState === 'at_risk') where.push(`t.sla_state = 'at_risk' AND t.status NOT IN ('completed', 'failed', 'cancelled')`);
   if (params.cursor) {
     where.push('t.seq < :before');
     args.before = decodeCursor(params.cursor);

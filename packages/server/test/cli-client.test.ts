@@ -59,7 +59,7 @@ describe('flotilla client commands', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
     server = await startServerProcess({ database: join(dir, 'flotilla.db') });
-    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail', 'cli-options', 'cli-idle', 'cli-ask'].map((name) =>
+    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail', 'cli-options', 'cli-idle', 'cli-ask', 'cli-sla'].map((name) =>
       api('POST', '/agents', { name, description: `${name} agent`, capabilities: ['cli'] })));
   });
 
@@ -299,9 +299,41 @@ describe('flotilla client commands', () => {
     assert.match(unreachable.stderr, /cannot reach the server/);
   });
 
+  it('submit --priority P1, --deadline and --sla; ls --sla; report as a table and as JSON', async () => {
+    const p1 = json(await cli('submit', '--agent', 'cli-sla', '--priority', 'P1', '--json'));
+    assert.deepEqual([p1.priority, p1.sla.band, p1.sla.state], [7, 'P1', 'ok']);
+    const deadline = new Date(Date.now() + 3_600_000).toISOString();
+    const own = json(await cli('submit', '--agent', 'cli-sla', '--priority', 'p3', '--deadline', deadline, '--json'));
+    assert.deepEqual([own.priority, own.sla.deadline], [2, deadline]);
+    const quick = json(await cli('submit', '--agent', 'cli-sla', '--sla', '90m', '--json'));
+    assert.equal(Date.parse(quick.sla.deadline) - Date.parse(quick.createdAt), 90 * 60_000);
+    const shown = await cli('get', p1.id);
+    assert.match(shown.stdout, /priority: +7 \(P1\)/);
+    assert.match(shown.stdout, /sla: +ok, deadline /);
+    for (const bad of [['--priority', 'P7'], ['--priority', '10'], ['--deadline', deadline, '--sla', '1h']]) {
+      const r = await cli('submit', '--agent', 'cli-sla', ...bad);
+      assert.equal(r.code, 2, `${bad.join(' ')}: ${r.stderr}`);
+    }
+    assert.match((await cli('submit', '--agent', 'cli-sla', '--priority', 'P7')).stderr, /--priority must be 0\.\.9 or one of P0, P1, P2, P3/);
+    assert.deepEqual(json(await cli('ls', '--sla', 'violated', '--json')), []);
+    assert.equal((await cli('ls', '--sla', 'late')).code, 2);
+    // The report: one completed attempt of cli-sla.
+    const { replicaId, assignmentId } = await leaseOne('cli-sla');
+    await api('POST', `/assignments/${assignmentId}/complete`, { replicaId, result: null });
+    const report = json(await cli('report', '--since', '1h', '--json'));
+    const row = report.agents.find((r: { agent: string }) => r.agent === 'cli-sla');
+    assert.deepEqual([row.assigned, row.completed, row.failed, row.inFlight, row.sla.met, row.reliability], [1, 1, 0, 0, 1, 1]);
+    assert.ok(Date.parse(report.until) - Date.parse(report.since) >= 3_600_000);
+    const table = await cli('report');
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /AGENT +ASSIGNED +COMPLETED +FAILED +IN FLIGHT +MEDIAN +P95 +SLA MET +SLA VIOLATED +RELIABILITY/);
+    assert.match(table.stdout, /cli-sla +1 +1 +0 +0 +\S+ +\S+ +1 +0 +100\.0%/);
+    assert.equal((await cli('report', '--since', 'yesterday')).code, 2);
+  });
+
   it('--help of every command exits 0 and prints its usage', async () => {
     const commands = [['submit'], ['get'], ['ls'], ['cancel'], ['retry'], ['agents'], ['agents', 'ls'], ['agents', 'show'], ['agents', 'create'],
-      ['agents', 'update'], ['agents', 'delete'], ['events']];
+      ['agents', 'update'], ['agents', 'delete'], ['events'], ['report']];
     const results = await Promise.all(commands.map((c) => cli(...c, '--help')));
     results.forEach((r, i) => {
       assert.equal(r.code, 0, `${commands[i]!.join(' ')}: ${r.stderr}`);
@@ -318,5 +350,7 @@ describe('flotilla client commands', () => {
     assert.match(top.stdout, /flotilla serve/);
     assert.match(top.stdout, /flotilla agents create NAME/);
     assert.match(top.stdout, /flotilla keys bootstrap/);
+    assert.match(top.stdout, /flotilla report \[--since T\]/);
+    assert.match(submit, /--priority N +0\.\.9, 9 most urgent \(default 5\), or an alias:\n +P0=9, P1=7, P2=5, P3=2/);
   });
 });

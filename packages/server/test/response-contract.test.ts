@@ -166,6 +166,7 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/agents/contract/replicas', 200);
   await call('GET', '/agents/contract/stats', 200);
   await call('GET', '/overview', 200);
+  await call('GET', '/reports/delegation', 200);
   await call('GET', '/events/page?limit=50', 200);
   await call('POST', `/workers/${replicaId}/deregister`, 204);
 

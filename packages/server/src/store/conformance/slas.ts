@@ -7,7 +7,7 @@ import { describe } from 'node:test';
 import { decideSlaCheck, type SlaMark } from '../../core/sla.ts';
 import { decideComplete, decideFail } from '../../core/task-machine.ts';
 import type { NewTask } from '../../core/types.ts';
-import { POLICY, T0, createTask, createTasks, ensureAgents, getTask, logged, mustApply, newTask, registerReplica, run, storeTest, type OpenStore } from './harness.ts';
+import { POLICY, T0, allEvents, createTask, createTasks, ensureAgents, getTask, mustApply, newTask, registerReplica, run, storeTest, type OpenStore } from './harness.ts';
 
 const ids = (tasks: Array<{ id: string }>) => tasks.map((t) => t.id);
 /** A task with an SLA: due at T0 + `ms`, at risk at T0 + 0.8 ms. */
@@ -35,13 +35,15 @@ export function slaTests(open: OpenStore): void {
       assert.deepEqual([...first!.applied, ...second!.applied].sort(), [false, true]);
       const written = [...first!.events, ...second!.events];
       assert.deepEqual(written.map((e) => [e.type, e.taskId]), [['sla.at_risk', task.id]]);
-      assert.deepEqual((await logged(store, written)).map((e) => e.type), ['sla.at_risk']);
+      // In the log once (PostgreSQL's jsonb reorders data's keys: compare types and tasks).
+      assert.deepEqual((await allEvents(store)).filter((e) => e.type.startsWith('sla.')).map((e) => [e.type, e.taskId]), [['sla.at_risk', task.id]]);
       const after = await getTask(store, task.id);
       assert.deepEqual([after.slaState, after.slaCheckAt], ['at_risk', T0 + 1_000]);
       // Still due at the deadline: violated, once.
       const violated = decideSlaCheck({ task: after, now: T0 + 1_000 })!;
       const results = await Promise.all([1, 2, 3].map(() => store.taskSlaMark({ marks: [violated] })));
       assert.equal(results.flatMap((r) => r.events).filter((e) => e.type === 'sla.violated').length, 1);
+      assert.equal((await allEvents(store)).filter((e) => e.type === 'sla.violated').length, 1);
       const settled = await getTask(store, task.id);
       assert.deepEqual([settled.slaState, settled.slaCheckAt], ['violated', null]);
       assert.deepEqual(await store.taskListSlaDue({ now: T0 + 99_000, limit: 10 }), []);

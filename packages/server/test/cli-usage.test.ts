@@ -102,7 +102,7 @@ describe('usage errors: one shared parser, a short usage line, "did you mean"', 
     assert.equal(command.stderr, 'flotilla: unknown command "agnets"; did you mean `agents`?\n(flotilla help lists the commands)\n');
     assert.equal(far.stderr, 'flotilla: unknown command "frobnicate"\n(flotilla help lists the commands)\n');
     assert.equal(flag.stderr, 'flotilla: unknown flag --statsu; did you mean --status?\n'
-      + 'Usage: flotilla ls [--status S ...] [--agent NAME] [--limit N]\n(flotilla ls --help for all its flags)\n');
+      + 'Usage: flotilla ls [--status S ...] [--agent NAME] [--sla at_risk|violated] [--limit N]\n(flotilla ls --help for all its flags)\n');
     assert.match(serveFlag.stderr, /^flotilla: unknown flag --prot; did you mean --port\?\nUsage: flotilla serve \[--host H\] \[--port N\]/);
     assert.match(sub.stderr, /^flotilla: unknown agents subcommand "shwo"; did you mean `agents show`\?\nUsage: flotilla agents \[ls \| show NAME/);
     assert.match(keysSub.stderr, /^flotilla: unknown keys subcommand "bootstarp"; did you mean `keys bootstrap`\?/);

@@ -35,6 +35,24 @@ describe('configuration', () => {
     assert.equal(loadConfig({ env: { FLOTILLA_MAX_DEPTH: '5' }, cwd: tempDir() }).maxDepth, 5);
   });
 
+  it('SLA policies: documented defaults, the config file (durations, ms, none), the environment, and what is refused', () => {
+    const H = 3_600_000;
+    assert.deepEqual(loadConfig({ env: {}, cwd: tempDir() }).sla, { P0: H, P1: 24 * H, P2: 7 * 24 * H, P3: null, atRiskFraction: 0.8 });
+    const dir = tempDir();
+    writeFileSync(join(dir, 'flotilla.config.yaml'), 'server:\n  sla:\n    P0: 30m\n    P1: 5000\n    P2: none\n    P3: 2d\n    atRiskFraction: 0.5\n');
+    assert.deepEqual(loadConfig({ env: {}, cwd: dir }).sla, { P0: 30 * 60_000, P1: 5_000, P2: null, P3: 48 * H, atRiskFraction: 0.5 });
+    const env = loadConfig({ env: { FLOTILLA_SLA_P0: '2h', FLOTILLA_SLA_P3: '90000', FLOTILLA_SLA_P2: 'none', FLOTILLA_SLA_AT_RISK_FRACTION: '1' }, cwd: dir });
+    assert.deepEqual(env.sla, { P0: 2 * H, P1: 5_000, P2: null, P3: 90_000, atRiskFraction: 1 });
+    // Defaults are not shared between loads.
+    assert.equal(loadConfig({ env: {}, cwd: tempDir() }).sla.P0, H);
+    for (const [name, value] of [['FLOTILLA_SLA_P1', '1 hour'], ['FLOTILLA_SLA_P1', '0'], ['FLOTILLA_SLA_P1', '9999d'], ['FLOTILLA_SLA_AT_RISK_FRACTION', '0'], ['FLOTILLA_SLA_AT_RISK_FRACTION', '1.5']] as const) {
+      assert.throws(() => loadConfig({ env: { [name]: value }, cwd: tempDir() }), ConfigError, `${name}=${value}`);
+    }
+    const bad = tempDir();
+    writeFileSync(join(bad, 'flotilla.config.yaml'), 'server:\n  sla:\n    P4: 1h\n');
+    assert.throws(() => loadConfig({ env: {}, cwd: bad }), /P4/);
+  });
+
   it('precedence: flags over environment over the config file over defaults', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'flotilla.config.yaml'), 'server:\n  port: 7000\n  host: 0.0.0.0\n  leaseMs: 10000\n  database: from-file.db\nagents:\n  - name: security-analyst\n    capabilities: [triage]\n    maxConcurrency: 2\n');

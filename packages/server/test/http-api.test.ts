@@ -270,7 +270,9 @@ describe('openapi', () => {
     for (const path of ['/api/v1/tasks', '/api/v1/tasks/{id}', '/api/v1/tasks/{id}/cancel', '/api/v1/agents/{name}/assign', '/api/v1/workers/{replicaId}/lease', '/api/v1/assignments/{assignmentId}/complete', '/api/v1/events']) {
       assert.ok(doc.paths[path], `${path} documented`);
     }
-    assert.equal(doc.paths['/api/v1/tasks'].post.requestBody.content['application/json'].schema.properties.priority.maximum, 9);
+    const priority = doc.paths['/api/v1/tasks'].post.requestBody.content['application/json'].schema.properties.priority;
+    assert.deepEqual([priority.anyOf[0].enum, priority.anyOf[1].maximum], [['P0', 'P1', 'P2', 'P3'], 9]);
+    assert.ok(doc.paths['/api/v1/reports/delegation'].get, 'the delegation report documented');
     assert.equal(doc['x-error-codes'].TASK_NOT_FOUND, 404);
   });
 });

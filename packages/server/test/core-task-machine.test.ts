@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { FlotillaError } from '../src/core/errors.ts';
 import {
   decideCancel, decideCancelAck, decideComplete, decideDispatch, decideDispatchFailed, decideExpiry, decideFail,
-  decideRequeue, decideStart,
+  decideOperatorFail, decideRequeue, decideStart, OPERATOR_FAILED,
 } from '../src/core/task-machine.ts';
 import type { TaskRecord } from '../src/core/types.ts';
 
@@ -154,5 +154,40 @@ describe('task state machine', () => {
     assert.equal(tr.set.attempt, 0);
     assert.equal(tr.set.error, null);
     expectCode(() => decideRequeue({ task: task({ status: 'completed' }), now: T0 }), 'INVALID_TRANSITION');
+  });
+
+  it('operator fail: a task without a live attempt fails at once, for good, whatever attempts it has left', () => {
+    const tr = decideOperatorFail({ task: task({ attempt: 1 }), assignment: null, reason: 'bad input', by: 'ops', now: T0 });
+    assert.equal(tr.kind, 'operator_fail');
+    assert.equal(tr.durable, true);
+    assert.equal(tr.fromStatus, 'pending');
+    assert.equal(tr.expectAssignmentId, null);
+    assert.deepEqual(tr.set, { status: 'failed', error: { code: OPERATOR_FAILED, message: 'bad input' }, finishedAt: T0, updatedAt: T0 });
+    assert.equal(tr.slotRelease, undefined);
+    assert.equal(tr.assignmentUpdate, undefined);
+    assert.equal(tr.events[0]!.type, 'task.failed');
+    assert.deepEqual(tr.events[0]!.data, {
+      attempt: 1, maxAttempts: 3, outcome: 'operator_failed', error: { message: 'bad input', code: OPERATOR_FAILED }, retryable: false, by: 'ops',
+    });
+  });
+
+  it('operator fail: a live attempt ends failed with the reason and gives its slot back, not charged to the replica', () => {
+    const { task: t, assignment } = dispatched({ concurrencyKey: 'k' });
+    const tr = decideOperatorFail({ task: { ...t, status: 'running' }, assignment: { ...assignment, status: 'running' }, reason: 'stuck', by: 'ops', now: T0 + 5 });
+    assert.equal(tr.fromStatus, 'running');
+    assert.equal(tr.expectAssignmentId, 'as1');
+    assert.equal(tr.set.status, 'failed');
+    assert.equal(tr.set.assignmentId, null);
+    assert.deepEqual(tr.assignmentUpdate, { id: 'as1', fromStatuses: ['dispatched', 'running'], set: { status: 'failed', finishedAt: T0 + 5, error: { code: OPERATOR_FAILED, message: 'stuck' } } });
+    assert.deepEqual(tr.slotRelease, { replicaId: 'r1', concurrencyKey: 'k', outcome: null });
+    assert.equal(tr.events[0]!.assignmentId, 'as1');
+    assert.equal(tr.events[0]!.replicaId, 'r1');
+    assert.equal(tr.wakesDispatcher, true);
+  });
+
+  it('operator fail: a terminal task is refused', () => {
+    for (const status of ['completed', 'failed', 'cancelled'] as const) {
+      expectCode(() => decideOperatorFail({ task: task({ status }), assignment: null, reason: 'x', by: 'ops', now: T0 }), 'INVALID_TRANSITION');
+    }
   });
 });

@@ -9,6 +9,8 @@
 //      └──── requeue (operator) <── failed                         or non-retryable)
 //   any non-terminal ──cancel──> cancelled (a live attempt: after the worker acknowledges
 //                                           or the grace period ends)
+//   any non-terminal ──operator_fail──> failed (at once, a live attempt too: it ends `failed`,
+//                                               its worker learns it on its next report)
 
 import { FlotillaError } from './errors.ts';
 import { retryDelay, type RetryPolicy } from './retry-policy.ts';
@@ -44,6 +46,13 @@ function requireCurrent(task: TaskHead, assignment: AssignmentRecord): void {
       `assignment ${assignment.id} is ${assignment.status} and no longer current for task ${task.id}; its report is not applied`,
       { assignmentStatus: assignment.status, taskStatus: task.status },
     );
+  }
+}
+
+/** A task with a live attempt must come with that assignment (an operator's action reads it). */
+function requireLive(task: TaskHead, assignment: AssignmentRecord | null): asserts assignment is AssignmentRecord {
+  if (!assignment || assignment.id !== task.assignmentId) {
+    throw new FlotillaError('INTERNAL', `task ${task.id} is ${task.status} without its live assignment`);
   }
 }
 
@@ -219,9 +228,7 @@ export function decideCancel({ task, assignment, now, reason }: CancelInput): Tr
     });
   }
   if (task.cancelRequestedAt !== null) return null;
-  if (!assignment || assignment.id !== task.assignmentId) {
-    throw new FlotillaError('INTERNAL', `task ${task.id} is ${task.status} without its live assignment`);
-  }
+  requireLive(task, assignment);
   return transitionOf('cancel_request', {
     taskId: task.id,
     fromStatus: task.status,
@@ -260,6 +267,54 @@ export function decideRequeue({ task, now }: { task: TaskHead; now: Millis }): T
     expectAssignmentId: null,
     set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, updatedAt: now },
     events: [event('task.requeued', task, null, { previousAttempts: task.attempt })],
+  });
+}
+
+/** The error code of a task an operator failed (POST /tasks/{id}/fail). */
+export const OPERATOR_FAILED = 'OPERATOR_FAILED';
+
+export interface OperatorFailInput {
+  task: TaskHead;
+  /** The live assignment, when the task has one. */
+  assignment: AssignmentRecord | null;
+  reason: string;
+  /** Who failed it (the principal's name), recorded in the event. */
+  by: string;
+  now: Millis;
+}
+
+/**
+ * An operator fails a task for good, with a reason: it goes to the dead-letter list (status
+ * failed, error OPERATOR_FAILED) whatever attempts it has left, and can be requeued. A task
+ * without a live attempt (pending, or any other status that holds none) fails at once; a live
+ * attempt ends `failed` in the same transition and gives its slot back, and its worker learns
+ * it from its next heartbeat or report (ASSIGNMENT_SUPERSEDED, assignmentStatus failed), or
+ * from a push over the socket. The replica's reliability is not charged: the operator ended it.
+ */
+export function decideOperatorFail({ task, assignment, reason, by, now }: OperatorFailInput): Transition {
+  if (isTerminal(task.status)) {
+    throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is already ${task.status}; only a non-terminal task can be failed`);
+  }
+  const error: TaskErrorInfo = { code: OPERATOR_FAILED, message: reason };
+  const data: Record<string, Json> = {
+    attempt: task.attempt, maxAttempts: task.maxAttempts, outcome: 'operator_failed', error: errorJson(error), retryable: false, by,
+  };
+  const set = { status: 'failed' as const, error, finishedAt: now, updatedAt: now };
+  if (task.assignmentId === null) {
+    return transitionOf('operator_fail', {
+      taskId: task.id, fromStatus: task.status, expectAssignmentId: null, set,
+      events: [event('task.failed', task, null, data)],
+    });
+  }
+  requireLive(task, assignment);
+  return transitionOf('operator_fail', {
+    taskId: task.id,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { ...set, assignmentId: null },
+    assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: 'failed', finishedAt: now, error } },
+    slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
+    events: [event('task.failed', task, assignment, { ...data, attempt: assignment.attempt })],
   });
 }
 

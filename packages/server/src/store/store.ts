@@ -91,9 +91,14 @@ export interface TaskListParams {
   depth?: number;
   /** Tasks whose tree this principal owns. Not indexed (see the migration): narrow it with another filter when you can. */
   ownerId?: string;
-  /** Newest first. `cursor` is opaque, from the previous page's `nextCursor`. */
+  /**
+   * Newest first, unless `oldestFirst`: then in submission order, so that in one tree a parent
+   * always comes before its children (a tree read page by page is connected at every page).
+   * `cursor` is opaque, from the previous page's `nextCursor` of a listing in the same order.
+   */
   limit: number;
   cursor?: string | null;
+  oldestFirst?: boolean;
 }
 
 export interface TaskCandidatesParams {
@@ -240,6 +245,11 @@ export interface Store {
   // -- assignments --------------------------------------------------------------------
   assignmentGet(params: { id: string }): Promise<AssignmentRecord | null>;
   assignmentListByTask(params: { taskId: string }): Promise<AssignmentRecord[]>;
+  /**
+   * The latest attempt of each task among `taskIds` that has one (its live assignment, or the
+   * last one it had), in no particular order: one read for a whole page of a tree.
+   */
+  assignmentListLatest(params: { taskIds: string[] }): Promise<AssignmentRecord[]>;
   /** Live assignments held by a replica. */
   assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]>;
   /**

@@ -32,7 +32,7 @@ import type {
   Store, StoreCapabilities, StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskToCreate, TaskListParams, TokenRevocation,
 } from '../store.ts';
 import {
-  agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments,
+  agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments, listLatestAssignments,
 } from './assignments.ts';
 import {
   appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
@@ -305,6 +305,10 @@ export class PostgresStore implements Store {
 
   assignmentListByTask(params: { taskId: string }): Promise<AssignmentRecord[]> {
     return this.#read((db) => listAssignmentsByTask(db, params.taskId));
+  }
+
+  assignmentListLatest(params: { taskIds: string[] }): Promise<AssignmentRecord[]> {
+    return this.#read((db) => listLatestAssignments(db, params.taskIds));
   }
 
   assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]> {

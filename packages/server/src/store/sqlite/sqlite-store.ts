@@ -386,6 +386,19 @@ export class SqliteStore implements Store {
     );
   }
 
+  assignmentListLatest(params: { taskIds: string[] }): Promise<AssignmentRecord[]> {
+    return this.#read(() => {
+      // One prepared point lookup per task (assignments_task holds the rowid): as cheap as a set statement in process.
+      const stmt = this.#sql(`SELECT ${ASSIGNMENT_SELECT} FROM assignments WHERE task_id = ? ORDER BY rowid DESC LIMIT 1`);
+      const out: AssignmentRecord[] = [];
+      for (const taskId of new Set(params.taskIds)) {
+        const row = stmt.get(taskId);
+        if (row) out.push(assignmentFromRow(row));
+      }
+      return out;
+    });
+  }
+
   assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]> {
     return this.#read(() =>
       this.#sql(

@@ -23,6 +23,10 @@ export const ERROR_STATUS = {
   /** WebSocket protocol: a message other than `hello` before `hello` succeeded. */
   NOT_REGISTERED: 409,
   IDEMPOTENCY_CONFLICT: 409,
+  /** An operator's assign that nothing can take now; `details.reason` says why. */
+  NOT_ASSIGNABLE: 409,
+  /** A submit under a parent that is cancelled or being cancelled. */
+  PARENT_CANCELLED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   /** A plain HTTP request to a WebSocket endpoint. */
@@ -72,6 +76,8 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   REPLICA_NOT_LIVE: 'the replica was declared lost or deregistered',
   NOT_REGISTERED: 'WebSocket: a worker op before `hello` succeeded on the connection',
   IDEMPOTENCY_CONFLICT: 'the idempotency key is already used by a task the caller cannot see',
+  NOT_ASSIGNABLE: '`POST /tasks/{id}/assign`: nothing can take the task now; `details.reason` is one of `not_pending`, `pinned_elsewhere`, `agent_does_not_serve`, `replica_not_live`, `no_live_replica`, `not_waiting`, `no_free_slot`, `concurrency_key_full`, `replica_gone`',
+  PARENT_CANCELLED: 'a submit under a parent that is cancelled or being cancelled (its tree is being cancelled): nothing was created',
   PAYLOAD_TOO_LARGE: "the body is larger than the server's limit (`maxMessageBytes`, 1 MiB by default)",
   UNSUPPORTED_MEDIA_TYPE: 'a body that is not `application/json`',
   UPGRADE_REQUIRED: 'a plain HTTP request to a WebSocket endpoint (`/workers/socket`, `/socket`)',

@@ -97,6 +97,42 @@ export interface TaskView {
   assignment?: AssignmentView | null;
 }
 
+/** One task of a tree (`GET /tasks/{id}/tree`): what a console or `flotilla tree` draws. */
+export interface TreeNodeView {
+  id: string;
+  parentId: string | null;
+  type: string;
+  status: TaskStatus;
+  depth: number;
+  /** The task's agent; for a task routed by capabilities, the agent of its latest attempt (null before one). */
+  agent: string | null;
+  /** The replica of its latest attempt (live, or the last it had), or null. */
+  replica: string | null;
+  attempt: number;
+  maxAttempts: number;
+  /** The progress its latest attempt reported, if any. */
+  progress: TaskProgress | null;
+  /** A cancellation was requested (a live attempt is being stopped), or it is cancelled. */
+  cancelRequested: boolean;
+  /** The code of the error it failed (or last retried) with. */
+  errorCode: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/**
+ * A page of a task tree: the whole tree of `taskId`, from its root, in submission order (a
+ * parent always before its children, so each page hangs from the pages before it). More
+ * tasks follow when `nextCursor` is not null (pass it as `cursor`).
+ */
+export interface TaskTreeView {
+  rootId: string;
+  /** The task the tree was asked for. */
+  taskId: string;
+  items: TreeNodeView[];
+  nextCursor: string | null;
+}
+
 export interface TaskSpec {
   type?: string;
   agent?: string;

@@ -143,6 +143,23 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/agents/contract/stats', 200);
   await call('GET', '/overview', 200);
   await call('GET', '/events/page?limit=50', 200);
+  await call('GET', `/tasks/${first.id}/tree`, 200);
+  await call('GET', `/tasks/${batch.items[1].task.id}/tree?limit=1`, 200);
+  // An operator's hands: a delayed task dispatched now to a waiting replica, then failed.
+  // (The requeued task would be the waiting lease's first: it goes first.)
+  await call('POST', `/tasks/${batch.items[0].task.id}/cancel`, 200, { cascade: false });
+  const later = await call('POST', '/tasks', 201, { agent: 'contract', delayMs: 3_600_000 });
+  const waiting = h.api('POST', `/workers/${replicaId}/lease`, { max: 1, waitMs: 10_000 });
+  for (const until = Date.now() + 5_000; !h.engine.dispatcher.waitingReplicaIds().includes(replicaId);) {
+    assert.ok(Date.now() < until, 'the lease request waits');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await call('POST', `/tasks/${later.id}/assign`, 200, { replica: replicaId });
+  assert.equal((await waiting).body.assignments[0].task.id, later.id);
+  await call('POST', `/tasks/${later.id}/assign`, 409, {});
+  await call('POST', `/tasks/${later.id}/fail`, 200, { reason: 'not wanted after all' });
+  await call('POST', `/tasks/${pending.id}/fail`, 200, { reason: 'never mind' });
+  await call('POST', `/tasks/${pending.id}/fail`, 409, { reason: 'again' });
   await call('POST', `/workers/${replicaId}/deregister`, 204);
 
   // Keys and tokens.

@@ -25,6 +25,8 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   TaskPage: 'wire.Page<wire.TaskView>',
   SubmittedTasks: 'wire.ItemList<client.SubmitResult>',
   AssignmentView: 'wire.AssignmentView',
+  TaskTree: 'wire.TaskTreeView',
+  TreeNodeView: 'wire.TreeNodeView',
   TaskAssignments: 'client.TaskAssignments',
   EventView: 'wire.EventView',
   EventList: 'wire.ItemList<wire.EventView>',

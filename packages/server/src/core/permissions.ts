@@ -20,7 +20,7 @@ import { ROLES, TOKEN_SCOPES, type Role } from '@flotilla/sdk';
 export { ROLES, type Role };
 
 export const ACTIONS = [
-  'task.submit', 'task.read', 'task.read.all', 'task.cancel', 'task.retry',
+  'task.submit', 'task.read', 'task.read.all', 'task.cancel', 'task.retry', 'task.assign', 'task.fail',
   'agent.read', 'agent.manage', 'agent.assign',
   'event.read',
   'worker.work',
@@ -34,7 +34,7 @@ const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read'
 export const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
   // Runs the fleet: sees and steers every task, manages agents, issues pipeline tokens.
-  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke'],
+  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke'],
   viewer: READ,
   // A worker: the worker protocol for its agents, and reading its agents. Child tasks are
   // submitted with the token each assignment carries, as the parent's tree, never as itself.

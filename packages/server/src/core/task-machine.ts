@@ -63,9 +63,15 @@ export interface DispatchInput {
   now: Millis;
   leaseMs: Millis;
   concurrencyLimit: number | null;
+  /**
+   * An operator's dispatch (POST /tasks/{id}/assign), by this principal's name: kind `assign`
+   * (durable), with `assignedBy` in the event. It does not wait for the task's `runAt`: the
+   * dispatch itself never looks at it (only the dispatcher's choice of candidates does).
+   */
+  assignedBy?: string;
 }
 
-export function decideDispatch({ task, replica, assignmentId, now, leaseMs, concurrencyLimit }: DispatchInput): Transition {
+export function decideDispatch({ task, replica, assignmentId, now, leaseMs, concurrencyLimit, assignedBy }: DispatchInput): Transition {
   if (task.status !== 'pending') throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}, not pending`);
   const attempt = task.attempt + 1;
   const assignment: AssignmentRecord = {
@@ -85,14 +91,14 @@ export function decideDispatch({ task, replica, assignmentId, now, leaseMs, conc
     progressAt: null,
     error: null,
   };
-  return transitionOf('dispatch', {
+  return transitionOf(assignedBy === undefined ? 'dispatch' : 'assign', {
     taskId: task.id,
     fromStatus: 'pending',
     expectAssignmentId: null,
     set: { status: 'dispatched', assignmentId, attempt, updatedAt: now },
     assignmentInsert: assignment,
     slotAcquire: { replicaId: replica.id, concurrencyKey: task.concurrencyKey, concurrencyLimit, at: now },
-    events: [event('task.dispatched', task, assignment, { attempt, maxAttempts: task.maxAttempts })],
+    events: [event('task.dispatched', task, assignment, { attempt, maxAttempts: task.maxAttempts, ...(assignedBy === undefined ? {} : { assignedBy }) })],
   });
 }
 
@@ -205,6 +211,8 @@ export interface CancelInput {
   assignment: AssignmentRecord | null;
   now: Millis;
   reason?: string;
+  /** The ancestor whose cancellation cascaded to this task (recorded in the event), if any. */
+  cancelledBy?: string;
 }
 
 /**
@@ -212,8 +220,8 @@ export interface CancelInput {
  * learns it on its next heartbeat and acknowledges, or the grace period ends it (see
  * decideExpiry). Returns null when there is nothing to do (already cancelled or requested).
  */
-export function decideCancel({ task, assignment, now, reason }: CancelInput): Transition | null {
-  const data: Record<string, Json> = reason ? { reason } : {};
+export function decideCancel({ task, assignment, now, reason, cancelledBy }: CancelInput): Transition | null {
+  const data: Record<string, Json> = { ...(reason ? { reason } : {}), ...(cancelledBy ? { cancelledBy } : {}) };
   if (task.status === 'cancelled') return null;
   if (task.status === 'completed' || task.status === 'failed') {
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is already ${task.status}; only a non-terminal task can be cancelled`);

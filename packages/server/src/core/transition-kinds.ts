@@ -37,6 +37,9 @@ export const TRANSITION_TRAITS: Readonly<Record<TransitionKind, TransitionTraits
   cancel_ack: { wakesDispatcher: true, queuesTask: false, countsAsAttempt: true, durable: true },
   // A failed task pending again.
   requeue: { wakesDispatcher: true, queuesTask: true, countsAsAttempt: true, durable: true },
+  // An operator dispatched the task now (POST /tasks/{id}/assign): a dispatch, durable
+  // because an operator is told it happened.
+  assign: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: true, durable: true },
   // An operator failed the task: an operator's action, and a final outcome. Frees the slot of
   // a live attempt (a pending task held none; the wake then finds nothing new, harmlessly).
   operator_fail: { wakesDispatcher: true, queuesTask: false, countsAsAttempt: true, durable: true },

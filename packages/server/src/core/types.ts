@@ -197,7 +197,7 @@ export interface AssignmentPatch {
  */
 export type TransitionKind =
   | 'dispatch' | 'start' | 'complete' | 'retry' | 'fail' | 'dispatch_failed'
-  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue' | 'operator_fail';
+  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue' | 'assign' | 'operator_fail';
 
 /**
  * One decision of the state machine, as guarded writes. A store applies all of it or none

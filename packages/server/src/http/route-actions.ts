@@ -26,6 +26,9 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`GET ${P}/tasks/:id/assignment`]: 'task.read',
   [`POST ${P}/tasks/:id/cancel`]: 'task.cancel',
   [`POST ${P}/tasks/:id/retry`]: 'task.retry',
+  [`POST ${P}/tasks/:id/assign`]: 'task.assign',
+  [`POST ${P}/tasks/:id/fail`]: 'task.fail',
+  [`GET ${P}/tasks/:id/tree`]: 'task.read',
 
   [`GET ${P}/events`]: 'event.read',
   [`GET ${P}/events/page`]: 'event.read',

@@ -1,6 +1,6 @@
 // Records (internal, epoch-ms times) to wire views (ISO times, camelCase JSON).
 
-import type { AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName } from '@flotilla/sdk';
+import type { AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName, TreeNodeView } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import { keyStatus } from '../engine/api-keys.ts';
 import type { IssuedToken } from '../engine/scoped-tokens.ts';
@@ -40,6 +40,27 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
   return view;
+}
+
+/** One node of a tree: the task's place and state, and what its latest attempt says. */
+export function treeNodeView(t: TaskRecord, latest: AssignmentRecord | null): TreeNodeView {
+  const a = latest === null ? null : assignmentView(latest);
+  return {
+    id: t.id,
+    parentId: t.parentId,
+    type: t.type,
+    status: t.status,
+    depth: t.depth,
+    agent: t.agent ?? a?.agent ?? null,
+    replica: a?.replicaId ?? null,
+    attempt: t.attempt,
+    maxAttempts: t.maxAttempts,
+    progress: a?.progress ?? null,
+    cancelRequested: t.cancelRequestedAt !== null,
+    errorCode: t.error?.code ?? null,
+    createdAt: toIso(t.createdAt),
+    finishedAt: toIsoOrNull(t.finishedAt),
+  };
 }
 
 export function assignmentView(a: AssignmentRecord): AssignmentView {

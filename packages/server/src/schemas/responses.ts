@@ -146,6 +146,18 @@ const definitions = {
     ...object({ items: arrayOf(object({ created: boolean, task: ref('TaskView') })) }),
   },
   AssignmentView: { description: 'One attempt of a task on one replica', ...assignmentView },
+  TreeNodeView: {
+    description: "One task of a tree: its place, its state, and its latest attempt's replica and progress",
+    ...object({
+      id: string, parentId: nullableString, type: string, status: enumOf(TASK_STATUSES), depth: { type: 'integer', minimum: 1 },
+      agent: nullableString, replica: nullableString, attempt: integer, maxAttempts: integer, progress: orNull(progress),
+      cancelRequested: boolean, errorCode: nullableString, createdAt: time, finishedAt: nullableTime,
+    }),
+  },
+  TaskTree: {
+    description: 'A page of the tree of taskId, from its root, in submission order (a parent before its children); more follows while nextCursor is not null',
+    ...object({ rootId: string, taskId: string, items: arrayOf(ref('TreeNodeView')), nextCursor: nullableString }),
+  },
   TaskAssignments: {
     description: "A task's current assignment and every attempt, oldest first",
     ...object({ taskId: string, taskStatus: enumOf(TASK_STATUSES), assignment: orNull(assignmentView), attempts: arrayOf(ref('AssignmentView')) }),

@@ -192,6 +192,13 @@ export type BatchOp = (typeof BATCH_OPS)[number];
  */
 const batchItems = (description: string) => ({ type: 'array', minItems: 1, maxItems: MAX_BATCH_ITEMS, items: { description } }) as const;
 
+/** `POST /tasks/{id}/cancel`. */
+export const cancelBodySchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { reason: { type: 'string', maxLength: 1024 }, cascade: { type: 'boolean' } },
+} as const;
+
 export const socketMessageSchemas = {
   hello: socketOp('hello', {
     ...omit(registerReplicaSchema.properties, []),
@@ -212,7 +219,7 @@ export const socketMessageSchemas = {
   submit: socketOp('submit', { task: taskSpecSchema }, ['task']),
   submitMany: socketOp('submitMany', { tasks: { type: 'array', minItems: 1, maxItems: 1_000, items: taskSpecSchema } }, ['tasks']),
   get: socketOp('get', { taskId: id }, ['taskId']),
-  cancel: socketOp('cancel', { taskId: id, reason: { type: 'string', maxLength: 1024 } }, ['taskId']),
+  cancel: socketOp('cancel', { taskId: id, ...cancelBodySchema.properties }, ['taskId']),
   // Several worker reports in one frame (docs/protocol.md §11, Batches): each item is an
   // ordinary message of one of BATCH_OPS, with its own id, handled as if it had come alone.
   batch: socketOp('batch', { items: batchItems(`a message of one of the ops ${BATCH_OPS.join(', ')}, with its own id`) }, ['items']),
@@ -313,6 +320,33 @@ export const taskListQuerySchema = {
     limit: { type: 'integer', minimum: 1, maximum: 500 },
     cursor: { type: 'string', maxLength: 256 },
   },
+} as const;
+
+/** The most tasks one page of a tree holds (`GET /tasks/{id}/tree?limit=`). */
+export const MAX_TREE_PAGE = 5_000;
+
+export const treeQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: MAX_TREE_PAGE },
+    cursor: { type: 'string', maxLength: 256 },
+  },
+} as const;
+
+/** `POST /tasks/{id}/assign`: where to dispatch it now (neither: any replica that serves it). */
+export const assignTaskSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { agent: name, replica: id },
+} as const;
+
+/** `POST /tasks/{id}/fail`: the operator's reason, required. */
+export const failTaskSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['reason'],
+  properties: { reason: { type: 'string', minLength: 1, maxLength: 1024, pattern: '\\S' } },
 } as const;
 
 export const queueQuerySchema = {

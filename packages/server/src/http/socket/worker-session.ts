@@ -419,7 +419,9 @@ export class WorkerSession {
         return ok(taskView(task, assignment));
       }
       case 'cancel':
-        return ok(taskView(await this.#engine.tasks.cancel(p, m.taskId as string, m.reason as string | undefined)));
+        return ok(taskView(await this.#engine.tasks.cancel(p, m.taskId as string, {
+          ...(m.reason !== undefined ? { reason: m.reason as string } : {}), ...(m.cascade !== undefined ? { cascade: m.cascade as boolean } : {}),
+        })));
       case 'drain':
         this.#draining = true;
         this.#closeLease?.();

@@ -43,6 +43,17 @@ describe('task state machine', () => {
     assert.equal(t.events[0]!.type, 'task.dispatched');
   });
 
+  it("an operator's dispatch (assign) is the same dispatch, durable, naming who assigned it", () => {
+    const plain = decideDispatch({ task: task(), replica: { id: 'r1', agent: 'a' }, assignmentId: 'as1', now: T0, leaseMs: 30_000, concurrencyLimit: null });
+    const t = decideDispatch({ task: task(), replica: { id: 'r1', agent: 'a' }, assignmentId: 'as1', now: T0, leaseMs: 30_000, concurrencyLimit: null, assignedBy: 'ops' });
+    assert.equal(plain.kind, 'dispatch');
+    assert.equal(plain.durable, false);
+    assert.equal(t.kind, 'assign');
+    assert.equal(t.durable, true);
+    assert.deepEqual({ ...t, kind: 'dispatch', durable: false, events: plain.events }, plain);
+    assert.deepEqual(t.events[0]!.data, { attempt: 1, maxAttempts: 3, assignedBy: 'ops' });
+  });
+
   it('dispatch refuses a task that is not pending', () => {
     expectCode(() => decideDispatch({ task: task({ status: 'running' }), replica: { id: 'r1', agent: 'a' }, assignmentId: 'x', now: T0, leaseMs: 1, concurrencyLimit: null }), 'INVALID_TRANSITION');
   });

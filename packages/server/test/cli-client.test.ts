@@ -4,41 +4,19 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { TOKEN } from './helpers/harness.ts';
+import { runCli, serverApi, type CliResult } from './helpers/cli-process.ts';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-interface CliResult { code: number; stdout: string; stderr: string }
 
 describe('flotilla client commands', () => {
   let dir: string;
   let server: ServerProcess;
 
-  function cli(...args: string[]): Promise<CliResult> {
-    return new Promise((resolve) => {
-      execFile(process.execPath, [CLI, ...args], { env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: TOKEN }, timeout: 20_000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
-
-  async function api(method: string, path: string, body?: unknown): Promise<any> {
-    const res = await fetch(`${server.url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  }
+  const cli = (...args: string[]) => runCli(server.url, args);
+  const api = (method: string, path: string, body?: unknown) => serverApi(server.url, method, path, body);
 
   /** Registers a replica of `agent` and leases its next task (long-polling up to 10 s). */
   async function leaseOne(agent: string): Promise<{ replicaId: string; assignmentId: string; taskId: string }> {

@@ -5,6 +5,7 @@ import { auditCommand } from './audit.ts';
 import { eventsCommand } from './events.ts';
 import { keysCommand } from './keys.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
+import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
 
 export { describeClientError } from './errors.ts';
@@ -15,6 +16,9 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   ls: lsCommand,
   cancel: cancelCommand,
   retry: retryCommand,
+  tree: treeCommand,
+  assign: assignCommand,
+  fail: failCommand,
   agents: agentsCommand,
   events: eventsCommand,
   worker: workerCommand,
@@ -29,8 +33,11 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
                   [--site S] [--replica ID] [--wait [--wait-timeout D]]
   flotilla get ID
   flotilla ls [--status S ...] [--agent X] [--limit N]
-  flotilla cancel ID [--reason R]
+  flotilla cancel ID [--reason R] [--no-cascade]   and the unfinished tasks under it
   flotilla retry ID
+  flotilla tree ID [--subtree] [--limit N]   the tree ID belongs to, drawn
+  flotilla assign ID [--agent X | --replica R]   dispatch a pending task now
+  flotilla fail ID --reason R   fail a task for good (the dead-letter list)
   flotilla agents [ls] | agents show NAME | agents delete NAME
   flotilla agents create NAME | agents update NAME  [--description D] [--capabilities a,b]
                   [--max-concurrency N] [--max-attempts N] [--timeout D] [--level N]

@@ -1,4 +1,5 @@
-// Task commands: submit (optionally waiting, with live progress), get, ls, cancel, retry.
+// Task commands: submit (optionally waiting, with live progress), get, ls, cancel, retry
+// (tree, assign and fail are in trees.ts).
 
 import { TASK_STATUSES, TERMINAL_TASK_STATUSES, type Flotilla, type Json, type TaskSpec, type TaskStatus, type TaskView } from '@flotilla/sdk';
 import { taskSpecSchema } from '../../schemas/schemas.ts';
@@ -56,9 +57,13 @@ export const LS_USAGE = `Usage: flotilla ls [--status S ...] [--agent NAME] [--l
   --limit N       at most N tasks, newest first (default 50)
 `;
 
-export const CANCEL_USAGE = `Usage: flotilla cancel ID [--reason R]
+export const CANCEL_USAGE = `Usage: flotilla cancel ID [--reason R] [--no-cascade]
 
-  --reason R      why (recorded in the task's events)
+Cancels the task and every task under it that has not finished (flotilla tree ID shows
+them): pending ones at once, running ones when their workers stop.
+
+  --reason R      why (recorded in the events of the task and of those under it)
+  --no-cascade    cancel only this task, not the tasks under it
 `;
 
 export const RETRY_USAGE = 'Usage: flotilla retry ID\n\nRequeues a failed task with a fresh attempt budget.\n';
@@ -233,9 +238,11 @@ export async function lsCommand(argv: string[]): Promise<void> {
 }
 
 export async function cancelCommand(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, { command: 'cancel', usage: CANCEL_USAGE, positionals: ['ID'], options: { reason: { type: 'string' } } });
+  const cmd = parseCommand(argv, { command: 'cancel', usage: CANCEL_USAGE, positionals: ['ID'], options: { reason: { type: 'string' }, 'no-cascade': { type: 'boolean' } } });
   if (cmd === null) return;
-  printTask(await cmd.client().tasks.cancel(cmd.positionals[0]!, stringFlag(cmd.values.reason)), cmd.json);
+  const reason = stringFlag(cmd.values.reason);
+  const options = { ...(reason !== undefined ? { reason } : {}), ...(cmd.values['no-cascade'] === true ? { cascade: false } : {}) };
+  printTask(await cmd.client().tasks.cancel(cmd.positionals[0]!, options), cmd.json);
 }
 
 export async function retryCommand(argv: string[]): Promise<void> {

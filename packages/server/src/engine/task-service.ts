@@ -1,4 +1,4 @@
-// Submitting, reading, cancelling and requeueing tasks.
+// Submitting, reading, cancelling and requeueing tasks; a task's tree; an operator's assign and fail.
 
 import { PRIORITY_DEFAULT, TASK_STATUSES, type TaskSpec, type TaskStatus, TERMINAL_TASK_STATUSES } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
@@ -334,17 +334,13 @@ export class TaskService {
     return decideCancel({ task, assignment, now: this.#ctx.now(), ...extra });
   }
 
-  /** The cancellation of one task the engine already holds (no principal: the cascade's own). */
+  /** The cancellation of one task the engine itself decided on (no principal: a child found under a cancelled parent). */
   async #cancelOne(id: string, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
-    for (let i = 0; i < CONFLICT_RETRIES; i++) {
+    return this.#decideAndCommit(id, async () => {
       const task = await this.#ctx.store.taskGet({ id });
       if (!task) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
-      const transition = await decide(task);
-      if (transition === null) return task;
-      const [result] = await commit(this.#ctx, [transition]);
-      if (result!.ok) return (await this.#ctx.store.taskGet({ id }))!;
-    }
-    throw new FlotillaError('INVALID_TRANSITION', `task ${id} kept changing; try again`);
+      return task;
+    }, decide);
   }
 
   /**
@@ -482,8 +478,12 @@ export class TaskService {
    */
   async #transitionWithRetry(principal: Principal, id: string, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
     await this.#requireLiveAttempt(principal);
+    return this.#decideAndCommit(id, () => this.#visible(principal, id), decide);
+  }
+
+  async #decideAndCommit(id: string, read: () => Promise<TaskRecord>, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
     for (let i = 0; i < CONFLICT_RETRIES; i++) {
-      const task = await this.#visible(principal, id);
+      const task = await read();
       const transition = await decide(task);
       if (transition === null) return task;
       const [result] = await commit(this.#ctx, [transition]);

@@ -30,7 +30,9 @@ export const TOOL_ENTRY_MAX_LENGTH = 128;
 export const TOOL_LIST_MAX_ITEMS = 256;
 
 const SEGMENT = '[A-Za-z0-9][A-Za-z0-9._-]*';
-const ENTRY = new RegExp(`^(?:\\*|${SEGMENT}(?::(?:${SEGMENT}|\\*))?)$`);
+/** The grammar's syntax as a regular expression (the API schemas use it too). */
+export const TOOL_ENTRY_PATTERN = `^(?:\\*|${SEGMENT}(?::(?:${SEGMENT}|\\*))?)$`;
+const ENTRY = new RegExp(TOOL_ENTRY_PATTERN);
 const RESERVED_DOMAIN = 'flotilla';
 
 /** A set as two lists: granted entries, and excepted ones (denied, written `!entry`). */

@@ -84,6 +84,11 @@ export interface TaskRecord extends TaskHead {
   /** How deep in its tree: a root is 1, a child its parent's depth + 1. Set at submit, never changed. */
   depth: number;
   /**
+   * The tools its attempts may use (core/tools.ts, wire form: granted entries, then `!`excepted
+   * ones): computed once at submit, never changed.
+   */
+  tools: string[];
+  /**
    * The principal that owns the task's tree: the creator of the root. Children inherit it from
    * their parent (whoever submits them), so isolation by owner covers whole trees.
    */
@@ -118,8 +123,13 @@ export interface AgentRecord {
   maxConcurrency: number;
   maxAttempts: number | null;
   timeoutMs: number | null;
+  /** Rank in the hierarchy (1 = top): a task delegates only to agents of a greater level (core/delegation.ts). */
   level: number;
   toolDomains: string[];
+  /** The tools its tasks may use at most (its ceiling, core/tools.ts); none when empty. */
+  tools: string[];
+  /** Narrows the server's `maxDepth` for its tasks; null: the server's. */
+  maxDepth: number | null;
   concurrencyLimits: Record<string, number>;
   retryBaseDelayMs: number | null;
   retryMaxDelayMs: number | null;

@@ -90,7 +90,7 @@ export const TASK_DETAIL_COLUMNS = [
   'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by', 'root_id', 'depth', 'owner_id',
 ] as const;
 
-export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent'] as const;
+export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools'] as const;
 
 export const ASSIGNMENT_COLUMNS = [
   'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
@@ -104,7 +104,7 @@ export const REPLICA_COLUMNS = [
 
 export const AGENT_COLUMNS = [
   'name', 'description', 'capabilities', 'max_concurrency', 'max_attempts', 'timeout_ms', 'level', 'tool_domains',
-  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at',
+  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at', 'tools', 'max_depth',
 ] as const;
 
 export const EVENT_COLUMNS = ['seq', 'type', 'at', 'task_id', 'agent', 'replica_id', 'assignment_id', 'data'] as const;
@@ -213,6 +213,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       rootId: r.str(row, 'root_id'),
       depth: r.num(row, 'depth'),
       ownerId: r.strOrNull(row, 'owner_id'),
+      tools: r.stringArray(row, 'tools'),
     };
   }
 
@@ -269,6 +270,8 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       runtime: r.oneOf(row, 'runtime', RUNTIMES),
       createdAt: r.num(row, 'created_at'),
       updatedAt: r.num(row, 'updated_at'),
+      tools: r.stringArray(row, 'tools'),
+      maxDepth: r.numOrNull(row, 'max_depth'),
     };
   }
 

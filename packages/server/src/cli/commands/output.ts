@@ -71,6 +71,7 @@ export function taskBlock(t: TaskView): string {
   if (t.site) entries.push(['preferred site', t.site]);
   if (Object.keys(t.correlation).length > 0) entries.push(['correlation', Object.entries(t.correlation).map(([k, v]) => `${k}=${v}`).join(', ')]);
   if (t.parentId) entries.push(['parent', t.parentId]);
+  if (t.tools.length > 0) entries.push(['tools', t.tools.join(', ')]);
   entries.push(['input', compact(t.input)]);
   if (t.result !== null) entries.push(['result', compact(t.result)]);
   if (t.error) entries.push(['error', `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message}`]);
@@ -95,6 +96,8 @@ export function agentBlock(a: AgentView): string {
     ['max attempts', a.maxAttempts],
     ['timeout ms', a.timeoutMs],
     ['tool domains', a.toolDomains.join(', ')],
+    ['tools', a.tools.join(', ')],
+    ['max depth', a.maxDepth ?? 'the server\'s'],
     ['concurrency limits', Object.entries(a.concurrencyLimits).map(([k, n]) => `${k}=${n}`).join(', ')],
     ['retry delays ms', a.retry.baseDelayMs === null && a.retry.maxDelayMs === null ? null : `base ${a.retry.baseDelayMs ?? '-'}, max ${a.retry.maxDelayMs ?? '-'}`],
     ['created', time(a.createdAt)],

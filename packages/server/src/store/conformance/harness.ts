@@ -102,6 +102,7 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     rootId: id,
     depth: 1,
     ownerId: null,
+    tools: [],
     ...over,
   };
 }
@@ -152,6 +153,8 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     timeoutMs: null,
     level: 1,
     toolDomains: [],
+    tools: [],
+    maxDepth: null,
     concurrencyLimits: {},
     retryBaseDelayMs: null,
     retryMaxDelayMs: null,

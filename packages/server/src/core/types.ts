@@ -21,7 +21,10 @@
 // - event: an append-only record of something that happened, with a global sequence number.
 // - tree: a root task and the tasks submitted under it (`parentId`), all with its `rootId`.
 //   A task's `depth` is 1 for a root and its parent's + 1; no task is deeper than the
-//   server's `maxDepth` (core/trees.ts).
+//   server's `maxDepth`, or its agent's when narrower (core/trees.ts, core/delegation.ts).
+// - level: an agent's rank (1 = top); a task delegates only to agents of a greater level.
+// - tools: an agent's ceiling of tools, and a task's effective set (core/tools.ts), computed
+//   at submit and carried by its assignments and attempt tokens.
 // - durable / relaxed write: a durable write is flushed to disk before it is acknowledged (an
 //   accepted submit, a final outcome, an operator's action); a relaxed one commits without
 //   waiting for the flush (claim, start, progress, heartbeat, lease renewal). Both survive a

@@ -2,6 +2,8 @@
 // right in the attempt token, and what a child inherits. In process, on both stores.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
 import { harness, type Harness } from './helpers/harness.ts';
 import { postgresAvailable } from './helpers/postgres.ts';
 
@@ -84,6 +86,16 @@ for (const store of stores) {
         assert.equal(refused.body.error.code, 'DEPTH_LIMIT');
         assert.deepEqual(refused.body.error.details, { depth: 3, maxDepth: 2 });
       }
+      // The same refusal over the WebSocket client protocol.
+      await h.listen();
+      const ws = new WebSocket(`ws://127.0.0.1:${(h.app.server.address() as AddressInfo).port}/api/v1/socket`, { headers: as(childToken.token) });
+      const reply = await new Promise<Record<string, any>>((resolve, reject) => {
+        ws.once('error', reject);
+        ws.once('open', () => ws.send(JSON.stringify({ op: 'submit', id: 1, task: { agent: 'worker', parentId: child.body.id } })));
+        ws.on('message', (data) => resolve(JSON.parse(String(data))));
+      });
+      ws.close();
+      assert.deepEqual([reply.ok, reply.status, reply.error.code, reply.error.details], [false, 403, 'DEPTH_LIMIT', { depth: 3, maxDepth: 2 }]);
       assert.equal((await h.api('GET', `/tasks?rootId=${root.id}`)).body.items.length, before, 'nothing was created');
       await h.api('POST', `/workers/${workerReplica}/deregister`);
       await h.api('POST', `/workers/${replica}/deregister`);

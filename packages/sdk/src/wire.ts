@@ -96,6 +96,13 @@ export interface TaskView {
   rootId: string;
   /** How deep in its tree: a root is 1, a child its parent's depth + 1. */
   depth: number;
+  /**
+   * The tools its attempts may use, computed once at submit (docs/protocol.md "Tools"): its
+   * agent's ceiling ∩ its parent's set ∩ `tools.allow` − `tools.deny`. Granted entries (names,
+   * `domain:*`, `*`), then excepted ones written `!entry`; a tool is permitted when a granted
+   * entry covers it and no excepted one does.
+   */
+  tools: string[];
   /** Who submitted it: an API key id, `token:<jti>` for a scoped token, or `system`; null on tasks stored before it was recorded. */
   createdBy: string | null;
   /**
@@ -158,8 +165,19 @@ export interface TaskSpec {
   replica?: string;
   site?: string;
   correlation?: Record<string, string>;
+  /** Defaults, under a parent: the parent's trace, with a new span for the child. */
   traceparent?: string;
   parentId?: string;
+  /**
+   * Narrows the task's tools (never widens them): `allow` keeps only these of the agent's
+   * ceiling and the parent's set (absent: all of them), `deny` removes these; a deny always wins.
+   */
+  tools?: ToolNarrowing;
+}
+
+export interface ToolNarrowing {
+  allow?: string[];
+  deny?: string[];
 }
 
 export interface AgentSpec {
@@ -170,9 +188,13 @@ export interface AgentSpec {
   maxConcurrency?: number;
   maxAttempts?: number;
   timeoutMs?: number;
-  /** Hierarchy level (1 = top). Informational for now; enforced with scoped tokens later. */
+  /** Hierarchy level (1 = top, default 1): a task delegates only to agents of a greater level. */
   level?: number;
   toolDomains?: string[];
+  /** The tools its tasks may use at most (names, `domain:*` patterns, `*`); none when absent. */
+  tools?: string[];
+  /** Narrows the server's `maxDepth` for its tasks (never widens it); null or absent: the server's. */
+  maxDepth?: number | null;
   /** Limits on concurrency keys used by this agent's tasks, e.g. {"host:vllm-1": 3}. */
   concurrencyLimits?: Record<string, number>;
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
@@ -188,6 +210,8 @@ export interface AgentView {
   timeoutMs: number | null;
   level: number;
   toolDomains: string[];
+  tools: string[];
+  maxDepth: number | null;
   concurrencyLimits: Record<string, number>;
   retry: { baseDelayMs: number | null; maxDelayMs: number | null };
   runtime: 'pull' | 'a2a' | 'process';
@@ -213,7 +237,7 @@ export interface LeasedTask {
   assignmentId: string;
   leaseExpiresAt: string;
   deadlineAt: string;
-  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent'> & {
+  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools'> & {
     /** Set when an earlier attempt waited for children or asked for input; null on a first run. */
     resumed: Resumption | null;
   };
@@ -358,6 +382,8 @@ export interface IssuedTokenView {
   rootTaskId: string | null;
   expiresAt: string;
   maxExpiresAt: string;
+  /** An attempt's token: the attempt's effective tool set (also in its claims); null for other tokens. */
+  tools: string[] | null;
 }
 
 export interface AuditEntryView {

@@ -234,10 +234,10 @@ describe('flotilla client commands', () => {
     const created = json(await cli('agents', 'create', 'cli-new', '--description', 'made by the CLI', '--capabilities', 'a,b', '--capabilities', 'c',
       '--max-concurrency', '3', '--max-attempts', '4', '--timeout', '10m', '--level', '2', '--tool-domains', 'web,files',
       '--concurrency-limit', 'host:vllm-1=2', '--concurrency-limit', 'gpu=1', '--retry-base-delay', '2s', '--retry-max-delay', '5m',
-      '--runtime', 'pull', '--json'));
+      '--runtime', 'pull', '--tools', 'web:*,gh:read', '--max-depth', '2', '--json'));
     const expected = {
       name: 'cli-new', description: 'made by the CLI', capabilities: ['a', 'b', 'c'], maxConcurrency: 3, maxAttempts: 4, timeoutMs: 600_000,
-      level: 2, toolDomains: ['web', 'files'], concurrencyLimits: { 'host:vllm-1': 2, gpu: 1 }, retry: { baseDelayMs: 2_000, maxDelayMs: 300_000 }, runtime: 'pull',
+      level: 2, toolDomains: ['web', 'files'], tools: ['web:*', 'gh:read'], maxDepth: 2, concurrencyLimits: { 'host:vllm-1': 2, gpu: 1 }, retry: { baseDelayMs: 2_000, maxDelayMs: 300_000 }, runtime: 'pull',
     };
     for (const [field, value] of Object.entries(expected)) assert.deepEqual(created[field], value, field);
     const stored = await api('GET', '/agents/cli-new');
@@ -249,6 +249,17 @@ describe('flotilla client commands', () => {
     const after = await api('GET', '/agents/cli-new');
     assert.deepEqual([after.maxConcurrency, after.capabilities, after.retry, after.description, after.maxAttempts],
       [5, [], { baseDelayMs: 2_000, maxDelayMs: 60_000 }, 'made by the CLI', 4], 'only the fields given change');
+
+    // A submit narrows the agent's tools; the task shows what it may use.
+    const narrowed = await cli('submit', '--agent', 'cli-new', '--allow-tools', 'web:*', '--deny-tools', 'web:delete');
+    assert.equal(narrowed.code, 0, narrowed.stderr);
+    assert.match(narrowed.stdout, /^tools: +web:\*, !web:delete$/m);
+    const outside = await cli('submit', '--agent', 'cli-new', '--allow-tools', 'fs:read');
+    assert.equal(outside.code, 1);
+    assert.match(outside.stderr, /TOOL_OUTSIDE_CEILING/);
+    const cleared = await cli('agents', 'update', 'cli-new', '--tools', '', '--max-depth', '', '--json');
+    assert.deepEqual([json(cleared).tools, json(cleared).maxDepth], [[], null], '"" clears the tools and the depth limit');
+    await api('POST', `/tasks/${/^id: +(\S+)$/m.exec(narrowed.stdout)![1]}/cancel`);
 
     const task = await api('POST', '/tasks', { agent: 'cli-new' });
     const [nothing, badRuntime, exists, inUse] = await Promise.all([

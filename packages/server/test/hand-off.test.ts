@@ -201,9 +201,9 @@ describe('direct hand-off: when it is allowed', () => {
         waitingFor: null, inputRequest: null, resumed: null,
       } as const;
       h.engine.dispatcher.wake();
-      assert.equal(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {} }, now), null);
+      assert.equal(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {}, tools: [] }, now), null);
       await h.engine.dispatcher.idle();
-      assert.notEqual(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {} }, now), null);
+      assert.notEqual(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {}, tools: [] }, now), null);
       h.engine.dispatcher.wake();
       await h.submit({ agent: 'quick' });
       assert.equal((await leased).length, 1);

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import type { AgentSpec } from '@flotilla/sdk';
+import { toolListProblems } from '../core/tools.ts';
 import { DEFAULT_MAX_DEPTH } from '../core/trees.ts';
 import { configFileSchema } from '../schemas/schemas.ts';
 
@@ -37,8 +38,10 @@ export interface ServerConfig {
   cancelGraceMs: number;
   defaultMaxAttempts: number;
   defaultTimeoutMs: number;
-  /** The deepest a task may be in its tree (a root is 1): a task at this depth cannot spawn. */
+  /** The deepest a task may be in its tree (a root is 1): a task at this depth cannot spawn. Agents may narrow it. */
   maxDepth: number;
+  /** A task may delegate to an agent of its own agent's level, not only to greater levels. */
+  allowEqualLevel: boolean;
   retry: { baseDelayMs: number; maxDelayMs: number };
   /** Server-wide concurrency-key limits (agents may declare their own). */
   concurrencyLimits: Record<string, number>;
@@ -74,6 +77,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   defaultMaxAttempts: 3,
   defaultTimeoutMs: 300_000,
   maxDepth: DEFAULT_MAX_DEPTH,
+  allowEqualLevel: false,
   retry: { baseDelayMs: 1_000, maxDelayMs: 300_000 },
   concurrencyLimits: {},
   retentionMs: 7 * 86_400_000,
@@ -133,6 +137,9 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   if (env.FLOTILLA_LOG_LEVEL) config.logLevel = parseLogLevel(env.FLOTILLA_LOG_LEVEL, 'FLOTILLA_LOG_LEVEL');
   if (env.FLOTILLA_CORS_ORIGINS !== undefined && env.FLOTILLA_CORS_ORIGINS.trim() !== '') config.corsOrigins = parseList(env.FLOTILLA_CORS_ORIGINS);
   if (env.FLOTILLA_HSTS !== undefined && env.FLOTILLA_HSTS !== '') config.hsts = parseBoolean(env.FLOTILLA_HSTS, 'FLOTILLA_HSTS');
+  if (env.FLOTILLA_ALLOW_EQUAL_LEVEL !== undefined && env.FLOTILLA_ALLOW_EQUAL_LEVEL !== '') {
+    config.allowEqualLevel = parseBoolean(env.FLOTILLA_ALLOW_EQUAL_LEVEL, 'FLOTILLA_ALLOW_EQUAL_LEVEL');
+  }
   for (const [variable, key] of Object.entries(ENV_NUMBERS)) {
     const raw = env[variable];
     if (raw !== undefined && raw !== '') config[key] = parseInteger(raw, variable);
@@ -276,6 +283,9 @@ function applyFile(config: ServerConfig, path: string): void {
   for (const agent of agents) {
     if (names.has(agent.name)) throw new ConfigError(`config file ${path} declares agent "${agent.name}" twice`);
     names.add(agent.name);
+    // What the schema cannot say about tool names (the reserved `flotilla` domain).
+    const problems = toolListProblems(agent.tools ?? [], `/agents/${agent.name}/tools`);
+    if (problems.length > 0) throw new ConfigError(`config file ${path} is invalid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`);
   }
   config.agents = agents;
 }

@@ -50,7 +50,7 @@ export interface Route {
   concurrencyLimit: number | null;
 }
 
-export function agentServes(agent: AgentRoute, task: Pick<TaskHead, 'agent' | 'capabilities'>): boolean {
+export function agentServes(agent: Pick<AgentRoute, 'name' | 'capabilities'>, task: Pick<TaskHead, 'agent' | 'capabilities'>): boolean {
   if (task.agent !== null) return agent.name === task.agent;
   return task.capabilities.every((c) => agent.capabilities.includes(c));
 }

@@ -21,7 +21,10 @@
 // - event: an append-only record of something that happened, with a global sequence number.
 // - tree: a root task and the tasks submitted under it (`parentId`), all with its `rootId`.
 //   A task's `depth` is 1 for a root and its parent's + 1; no task is deeper than the
-//   server's `maxDepth` (core/trees.ts).
+//   server's `maxDepth`, or its agent's when narrower (core/trees.ts, core/delegation.ts).
+// - level: an agent's rank (1 = top); a task delegates only to agents of a greater level.
+// - tools: an agent's ceiling of tools, and a task's effective set (core/tools.ts), computed
+//   at submit and carried by its assignments and attempt tokens.
 // - suspended attempt: an attempt its handler ended without an outcome, by waiting for child
 //   tasks (task `waiting`) or by asking for input (task `input_required`). It releases its slot,
 //   lease and timeout, is not counted against the task's attempts, and the task's next attempt
@@ -99,6 +102,11 @@ export interface TaskRecord extends TaskHead {
   /** How deep in its tree: a root is 1, a child its parent's depth + 1. Set at submit, never changed. */
   depth: number;
   /**
+   * The tools its attempts may use (core/tools.ts, wire form: granted entries, then `!`excepted
+   * ones): computed once at submit, never changed.
+   */
+  tools: string[];
+  /**
    * The principal that owns the task's tree: the creator of the root. Children inherit it from
    * their parent (whoever submits them), so isolation by owner covers whole trees.
    */
@@ -142,8 +150,13 @@ export interface AgentRecord {
   maxConcurrency: number;
   maxAttempts: number | null;
   timeoutMs: number | null;
+  /** Rank in the hierarchy (1 = top): a task delegates only to agents of a greater level (core/delegation.ts). */
   level: number;
   toolDomains: string[];
+  /** The tools its tasks may use at most (its ceiling, core/tools.ts); none when empty. */
+  tools: string[];
+  /** Narrows the server's `maxDepth` for its tasks; null: the server's. */
+  maxDepth: number | null;
   concurrencyLimits: Record<string, number>;
   retryBaseDelayMs: number | null;
   retryMaxDelayMs: number | null;

@@ -3,6 +3,7 @@
 
 import type { AgentSpec, AgentStats, Overview, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
+import { toolListProblems } from '../core/tools.ts';
 import type { AgentRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, type EngineContext } from './context.ts';
@@ -22,6 +23,10 @@ export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentReco
     throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": runtime "${spec.runtime}" is not implemented yet: only "pull" agents (workers that connect) can run tasks`,
       [{ path: '/runtime', message: 'is not implemented yet' }]);
   }
+  const toolProblems = toolListProblems(spec.tools ?? [], '/tools');
+  if (toolProblems.length > 0) {
+    throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": ${toolProblems.map((p) => p.message).join('; ')}`, toolProblems);
+  }
   return {
     name: spec.name,
     description: spec.description ?? '',
@@ -31,6 +36,9 @@ export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentReco
     timeoutMs: spec.timeoutMs ?? null,
     level: spec.level ?? 1,
     toolDomains: spec.toolDomains ?? [],
+    // Stored as declared (deduplicated), so the agent reads back what was written.
+    tools: [...new Set(spec.tools ?? [])],
+    maxDepth: spec.maxDepth ?? null,
     concurrencyLimits: spec.concurrencyLimits ?? {},
     retryBaseDelayMs: spec.retry?.baseDelayMs ?? null,
     retryMaxDelayMs: spec.retry?.maxDelayMs ?? null,
@@ -48,7 +56,7 @@ function specFromAgent(a: AgentRecord): AgentSpec {
     name: a.name, description: a.description, capabilities: a.capabilities, maxConcurrency: a.maxConcurrency,
     ...(a.maxAttempts !== null ? { maxAttempts: a.maxAttempts } : {}),
     ...(a.timeoutMs !== null ? { timeoutMs: a.timeoutMs } : {}),
-    level: a.level, toolDomains: a.toolDomains, concurrencyLimits: a.concurrencyLimits, retry, runtime: a.runtime,
+    level: a.level, toolDomains: a.toolDomains, tools: a.tools, maxDepth: a.maxDepth, concurrencyLimits: a.concurrencyLimits, retry, runtime: a.runtime,
   };
 }
 

@@ -73,7 +73,7 @@ export interface HandOff {
 }
 
 /** What a pushed assignment carries: the task fields the worker needs. */
-type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'resumed'>;
+type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools' | 'resumed'>;
 
 function leased(transition: Transition, task: TaskPayload): LeasedTask {
   const a = transition.assignmentInsert!;
@@ -84,7 +84,7 @@ function leased(transition: Transition, task: TaskPayload): LeasedTask {
     task: {
       id: task.id, type: task.type, input: task.input, attempt: a.attempt, maxAttempts: task.maxAttempts,
       priority: task.priority, timeoutMs: task.timeoutMs, correlation: task.correlation,
-      traceparent: task.traceparent, parentId: task.parentId, agent: task.agent, resumed: task.resumed,
+      traceparent: task.traceparent, parentId: task.parentId, agent: task.agent, tools: task.tools, resumed: task.resumed,
     },
   };
 }

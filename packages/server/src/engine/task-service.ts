@@ -6,6 +6,9 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { agentServes } from '../core/routing.ts';
 import { answerProblems } from '../core/input-schema.ts';
 import { decideAnswer, decideCancel, decideRequeue } from '../core/task-machine.ts';
+import { randomBytes } from 'node:crypto';
+import { atDepthLimit, candidateAgents, childCorrelation, childTraceparent, depthLimit, levelRefusal } from '../core/delegation.ts';
+import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProblems, toolSetOf } from '../core/tools.ts';
 import { childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import type { TaskListParams } from '../store/store.ts';
@@ -24,6 +27,16 @@ export interface SubmitResult {
 
 /** How often a guarded write is retried after the task changed under it (e.g. dispatched meanwhile). */
 const CONFLICT_RETRIES = 5;
+/** The most correlation keys a task carries (the schema's bound, also for a child's merged with its parent's). */
+const MAX_CORRELATION_KEYS = 32;
+
+/** A W3C span id for a child task: 8 random bytes, never all zero (an invalid span id). */
+function newSpanId(): string {
+  for (;;) {
+    const id = randomBytes(8).toString('hex');
+    if (id !== '0000000000000000') return id;
+  }
+}
 
 export class TaskService {
   #ctx: EngineContext;
@@ -132,6 +145,8 @@ export class TaskService {
     const agents = await this.#registry.map();
     let agent: AgentRecord | undefined;
     const capabilities = spec.capabilities ?? [];
+    const toolProblems = [...toolListProblems(spec.tools?.allow ?? [], '/tools/allow'), ...toolListProblems(spec.tools?.deny ?? [], '/tools/deny')];
+    if (toolProblems.length > 0) throw new FlotillaError('VALIDATION_FAILED', toolProblems.map((p) => `${p.path}: ${p.message}`).join('; '), toolProblems);
     if (spec.agent !== undefined) {
       if (spec.capabilities !== undefined) {
         throw new FlotillaError('VALIDATION_FAILED', 'give either "agent" or "capabilities", not both');
@@ -173,8 +188,32 @@ export class TaskService {
     const outOfScope = submitWithinScope(principal, { agent: spec.agent ?? null, parent });
     if (outOfScope !== null) throw new FlotillaError('FORBIDDEN', outOfScope);
     const { config } = this.#ctx;
-    const tooDeep = parent ? spawnRefusal(parent, config.maxDepth) : null;
-    if (tooDeep !== null) throw new FlotillaError('DEPTH_LIMIT', tooDeep, { depth: childDepth(parent), maxDepth: config.maxDepth });
+    // Every rule below holds whichever candidate runs the task (core/delegation.ts).
+    const candidates = agent ? [agent] : candidateAgents({ agent: null, capabilities }, agents.values());
+    const depth = childDepth(parent);
+    if (parent) {
+      const parentAgents = candidateAgents(parent, agents.values());
+      const parentLimit = depthLimit(config.maxDepth, parentAgents);
+      const tooDeep = spawnRefusal(parent, parentLimit);
+      if (tooDeep !== null) throw new FlotillaError('DEPTH_LIMIT', tooDeep, { depth, maxDepth: parentLimit });
+      const level = levelRefusal({ parentId: parent.id, parent: parentAgents, child: candidates, allowEqualLevel: config.allowEqualLevel });
+      if (level !== null) throw new FlotillaError('LEVEL_NOT_ALLOWED', level.message, level.details);
+    }
+    const tools = effectiveTools({
+      ceiling: candidates.map((a) => ceilingOf(a.tools)).reduce(intersect),
+      parent: parent ? toolSetOf(parent.tools) : ALL_TOOLS,
+      allow: spec.tools?.allow,
+      deny: spec.tools?.deny,
+      atMaxDepth: atDepthLimit({ depth }, depthLimit(config.maxDepth, candidates)),
+      agentLabel: agent ? `agent "${agent.name}"` : `every agent with the capabilities [${capabilities.join(', ')}]`,
+      parentId: parent?.id ?? null,
+    });
+    if ('refusal' in tools) throw new FlotillaError(tools.refusal.code, tools.refusal.message, tools.refusal.details);
+    // A child carries its parent's correlation and trace, so any client's spawn is followed.
+    const correlation = parent ? childCorrelation(parent.correlation, spec.correlation) : spec.correlation ?? {};
+    if (Object.keys(correlation).length > MAX_CORRELATION_KEYS) {
+      throw new FlotillaError('VALIDATION_FAILED', `"correlation" with the keys inherited from parent task ${parent!.id} has more than ${MAX_CORRELATION_KEYS} keys`);
+    }
     const id = this.#ctx.newId();
     return {
       id,
@@ -199,14 +238,15 @@ export class TaskService {
       updatedAt: now,
       finishedAt: null,
       idempotencyKey: spec.idempotencyKey ?? null,
-      correlation: spec.correlation ?? {},
-      traceparent: spec.traceparent ?? null,
+      correlation,
+      traceparent: spec.traceparent ?? (parent ? childTraceparent(parent.traceparent, newSpanId()) : null),
       parentId: spec.parentId ?? null,
       createdBy: principal.id,
       // A child joins its parent's tree, and the tree keeps its owner whoever submits into it.
       rootId: parent ? parent.rootId : id,
-      depth: childDepth(parent),
+      depth,
       ownerId: parent ? parent.ownerId : ownerIdOf(principal),
+      tools: toolList(tools.tools),
       waitingFor: null,
       inputRequest: null,
       resumed: null,

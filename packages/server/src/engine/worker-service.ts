@@ -17,6 +17,7 @@ import type { LiveAttempt } from './live-attempts.ts';
 import { DeferredStarts } from './deferred-starts.ts';
 import type { Dispatcher, LeaseWaiter } from './dispatcher.ts';
 import { loseReplicaAssignments, retryPolicyFor } from './lease-reaper.ts';
+import { atDepthLimit, candidateAgents, depthLimit } from '../core/delegation.ts';
 import { servesAgent, SYSTEM_PRINCIPAL, type Principal } from '../core/permissions.ts';
 import type { IssuedToken, ScopedTokens } from './scoped-tokens.ts';
 import type { ReplicaLiveness } from './replica-liveness.ts';
@@ -488,10 +489,15 @@ export class WorkerService {
     // It cannot outlive the attempt's deadline by much; the attempt check bounds it anyway.
     const ttlMs = Math.max(60_000, Math.min(assignment.deadlineAt - now + 60_000, this.#tokens.limits.maxLifetimeMs));
     const issuer: Principal = { ...SYSTEM_PRINCIPAL, role: 'operator', name: `task ${task.id} attempt ${assignment.attempt}` };
+    // At its depth limit the task may not spawn: the token does not carry the right at all
+    // (TaskService refuses such a spawn too, whoever submits it). The same rule and candidates.
+    const maxDepth = depthLimit(this.#ctx.config.maxDepth, candidateAgents(task, (await this.#registry.map()).values()));
+    const atLimit = atDepthLimit(task, maxDepth);
     return this.#tokens.issue(issuer, {
-      // task.answer: a parent answers the input requests of the children it spawned.
-      actions: ['task.submit', 'task.read', 'task.answer'], rootTaskId: task.rootId, ttlMs, maxLifetimeMs: ttlMs,
+      // task.answer: a parent answers the input requests of the children it spawned (none at the limit).
+      actions: atLimit ? ['task.read'] : ['task.submit', 'task.read', 'task.answer'], rootTaskId: task.rootId, ttlMs, maxLifetimeMs: ttlMs,
       name: `task ${task.id} attempt ${assignment.attempt}`, assignmentId: assignment.id,
+      tools: task.tools, ...(atLimit ? { spawnWithheld: { depth: task.depth, maxDepth } } : {}),
     });
   }
 

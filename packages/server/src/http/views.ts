@@ -35,6 +35,7 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
     parentId: t.parentId,
     rootId: t.rootId,
     depth: t.depth,
+    tools: t.tools,
     createdBy: t.createdBy,
     ownerId: t.ownerId,
     waitingFor: t.waitingFor,
@@ -75,6 +76,8 @@ export function agentView(a: AgentRecord): AgentView {
     timeoutMs: a.timeoutMs,
     level: a.level,
     toolDomains: a.toolDomains,
+    tools: a.tools,
+    maxDepth: a.maxDepth,
     concurrencyLimits: a.concurrencyLimits,
     retry: { baseDelayMs: a.retryBaseDelayMs, maxDelayMs: a.retryMaxDelayMs },
     runtime: a.runtime,
@@ -124,6 +127,7 @@ export function issuedTokenView(t: IssuedToken): IssuedTokenView {
   return {
     token: t.token, id: t.jti, scopes: [...t.scope.actions] as TokenScopeName[], agents: t.scope.agents === null ? null : [...t.scope.agents],
     rootTaskId: t.scope.root, expiresAt: toIso(t.expiresAt), maxExpiresAt: toIso(t.maxExpiresAt),
+    tools: t.scope.tools === null ? null : [...t.scope.tools],
   };
 }
 

@@ -6,6 +6,7 @@
 import { ASSIGNMENT_STATUSES, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
 import { MAX_INPUT_TIMEOUT_MS, MAX_PROMPT_CHARS } from '../core/input-schema.ts';
 import { MAX_AWAITED_CHILDREN } from '../core/task-machine.ts';
+import { TOOL_ENTRY_MAX_LENGTH, TOOL_ENTRY_PATTERN, TOOL_LIST_MAX_ITEMS } from '../core/tools.ts';
 
 const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
 const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -20,6 +21,9 @@ const positiveMs = (max: number) => ({ type: 'integer', minimum: 1, maximum: max
  */
 const seq = (minimum: number) => ({ type: 'integer', minimum, maximum: Number.MAX_SAFE_INTEGER }) as const;
 const DAY = 86_400_000;
+/** Tool names and patterns (core/tools.ts has the grammar, and the rules the schema cannot say). */
+const toolEntries = { type: 'array', items: { type: 'string', minLength: 1, maxLength: TOOL_ENTRY_MAX_LENGTH, pattern: TOOL_ENTRY_PATTERN }, maxItems: TOOL_LIST_MAX_ITEMS, uniqueItems: true } as const;
+const maxDepth = { type: 'integer', minimum: 1, maximum: 1000 } as const;
 
 export const taskSpecSchema = {
   type: 'object',
@@ -46,6 +50,11 @@ export const taskSpecSchema = {
     },
     traceparent: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
     parentId: id,
+    tools: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { allow: toolEntries, deny: toolEntries },
+    },
   },
 } as const;
 
@@ -64,6 +73,8 @@ const agentProperties = {
   timeoutMs: positiveMs(7 * DAY),
   level: { type: 'integer', minimum: 1, maximum: 9 },
   toolDomains: { type: 'array', items: tag, maxItems: 64, uniqueItems: true },
+  tools: toolEntries,
+  maxDepth: { anyOf: [maxDepth, { type: 'null' }] },
   concurrencyLimits: {
     type: 'object',
     maxProperties: 256,
@@ -401,7 +412,8 @@ export const configFileSchema = {
         cancelGraceMs: { type: 'integer', minimum: 0, maximum: DAY },
         defaultMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
         defaultTimeoutMs: positiveMs(7 * DAY),
-        maxDepth: { type: 'integer', minimum: 1, maximum: 1000 },
+        maxDepth,
+        allowEqualLevel: { type: 'boolean' },
         retentionMs: positiveMs(3650 * DAY),
         bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
         tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },

@@ -90,7 +90,7 @@ export const TASK_DETAIL_COLUMNS = [
   'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'created_by', 'root_id', 'depth', 'owner_id', 'waiting_for',
 ] as const;
 
-export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'input_request', 'resumed'] as const;
+export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools', 'input_request', 'resumed'] as const;
 
 export const ASSIGNMENT_COLUMNS = [
   'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
@@ -104,7 +104,7 @@ export const REPLICA_COLUMNS = [
 
 export const AGENT_COLUMNS = [
   'name', 'description', 'capabilities', 'max_concurrency', 'max_attempts', 'timeout_ms', 'level', 'tool_domains',
-  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at',
+  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at', 'tools', 'max_depth',
 ] as const;
 
 export const EVENT_COLUMNS = ['seq', 'type', 'at', 'task_id', 'agent', 'replica_id', 'assignment_id', 'data'] as const;
@@ -216,6 +216,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       waitingFor: r.stringArrayOrNull(row, 'waiting_for'),
       inputRequest: r.jsonOrNull(row, 'input_request') as InputRequestRecord | null,
       resumed: r.jsonOrNull(row, 'resumed') as Resumption | null,
+      tools: r.stringArray(row, 'tools'),
     };
   }
 
@@ -272,6 +273,8 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       runtime: r.oneOf(row, 'runtime', RUNTIMES),
       createdAt: r.num(row, 'created_at'),
       updatedAt: r.num(row, 'updated_at'),
+      tools: r.stringArray(row, 'tools'),
+      maxDepth: r.numOrNull(row, 'max_depth'),
     };
   }
 

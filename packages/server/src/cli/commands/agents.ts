@@ -18,7 +18,12 @@ const FIELD_FLAGS = `  --description D          what the agent does
   --max-attempts N         attempts of its tasks (1..${AGENT.maxAttempts.maximum}; default: the server's)
   --timeout D              execution timeout of each attempt, e.g. 90s, 10m (at most 7d;
                            default: the server's)
-  --level N                hierarchy level, 1..9 (informational; default 1)
+  --level N                hierarchy level, 1..9 (default 1): its tasks delegate only to agents
+                           of a greater level
+  --tools t,...            the tools its tasks may use at most: names (web:search) or patterns
+                           (web:*, * for all); none when not given (repeatable or comma-separated)
+  --max-depth N            the deepest its tasks may be, 1..${AGENT.maxDepth.anyOf[0].maximum}, within the server's
+                           maxDepth ("" on update: the server's)
   --tool-domains a,b       tool domains (repeatable or comma-separated)
   --concurrency-limit K=N  at most N live tasks with concurrency key K (repeatable)
   --retry-base-delay D     first retry backoff, e.g. 2s (default: the server's)
@@ -36,7 +41,7 @@ Fields (create and update):
 ${FIELD_FLAGS}
 
 update replaces a list or map it is given (--capabilities "" clears the capabilities,
---concurrency-limit "" the limits); the retry delays are changed one by one.
+--tools "" the tools, --concurrency-limit "" the limits); the retry delays are changed one by one.
 `;
 
 const SUBCOMMANDS = ['ls', 'list', 'show', 'get', 'create', 'update', 'delete'];
@@ -102,6 +107,8 @@ const FIELD_OPTIONS: Record<string, OptionSpec> = {
   timeout: { type: 'string' },
   level: { type: 'string' },
   'tool-domains': { type: 'string', multiple: true },
+  tools: { type: 'string', multiple: true },
+  'max-depth': { type: 'string' },
   'concurrency-limit': { type: 'string', multiple: true },
   'retry-base-delay': { type: 'string' },
   'retry-max-delay': { type: 'string' },
@@ -130,6 +137,11 @@ function agentFields(v: Record<string, unknown>): Omit<AgentSpec, 'name'> {
   if (description !== undefined) fields.description = description;
   if (v.capabilities !== undefined) fields.capabilities = [...new Set(listFlag(v.capabilities))];
   if (v['tool-domains'] !== undefined) fields.toolDomains = [...new Set(listFlag(v['tool-domains']))];
+  if (v.tools !== undefined) fields.tools = [...new Set(listFlag(v.tools))];
+  if (v['max-depth'] !== undefined) {
+    const depth = AGENT.maxDepth.anyOf[0];
+    fields.maxDepth = stringFlag(v['max-depth'])?.trim() === '' ? null : intFlag(v['max-depth'], '--max-depth', depth.minimum, depth.maximum)!;
+  }
   const maxConcurrency = intFlag(v['max-concurrency'], '--max-concurrency', AGENT.maxConcurrency.minimum, AGENT.maxConcurrency.maximum);
   if (maxConcurrency !== undefined) fields.maxConcurrency = maxConcurrency;
   const maxAttempts = intFlag(v['max-attempts'], '--max-attempts', AGENT.maxAttempts.minimum, AGENT.maxAttempts.maximum);

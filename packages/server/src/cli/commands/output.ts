@@ -77,6 +77,7 @@ export function taskBlock(t: TaskView): string {
     if (t.inputRequest.schema !== null) entries.push(['answer schema', compact(t.inputRequest.schema)]);
     if (t.inputRequest.expiresAt) entries.push(['answer by', time(t.inputRequest.expiresAt)]);
   }
+  if (t.tools.length > 0) entries.push(['tools', t.tools.join(', ')]);
   entries.push(['input', compact(t.input)]);
   if (t.result !== null) entries.push(['result', compact(t.result)]);
   if (t.error) entries.push(['error', `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message}`]);
@@ -101,6 +102,8 @@ export function agentBlock(a: AgentView): string {
     ['max attempts', a.maxAttempts],
     ['timeout ms', a.timeoutMs],
     ['tool domains', a.toolDomains.join(', ')],
+    ['tools', a.tools.join(', ')],
+    ['max depth', a.maxDepth ?? 'the server\'s'],
     ['concurrency limits', Object.entries(a.concurrencyLimits).map(([k, n]) => `${k}=${n}`).join(', ')],
     ['retry delays ms', a.retry.baseDelayMs === null && a.retry.maxDelayMs === null ? null : `base ${a.retry.baseDelayMs ?? '-'}, max ${a.retry.maxDelayMs ?? '-'}`],
     ['created', time(a.createdAt)],

@@ -32,7 +32,11 @@ The task's own options:
   --site S                prefer a replica in site S
   --replica ID            run only on this replica
   --traceparent TP        W3C trace context of the caller
-  --parent ID             make it a child of task ID
+  --parent ID             make it a child of task ID (it inherits the parent's correlation
+                          and a span of its trace)
+  --allow-tools T,...     only these of the tools the agent (and the parent) may use; names
+                          or patterns like web:* (repeatable or comma-separated; "" allows none)
+  --deny-tools T,...      none of these tools (a deny always wins)
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -101,6 +105,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
       replica: { type: 'string' },
       traceparent: { type: 'string' },
       parent: { type: 'string' },
+      'allow-tools': { type: 'string', multiple: true },
+      'deny-tools': { type: 'string', multiple: true },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
     },
@@ -123,6 +129,10 @@ export async function submitCommand(argv: string[]): Promise<void> {
   const correlation = pairsFlag(v.correlation, '--correlation');
   const waitTimeoutMs = durationFlag(v['wait-timeout'], '--wait-timeout', { min: 1 });
   const wait = v.wait === true || waitTimeoutMs !== undefined;
+  const tools = {
+    ...(v['allow-tools'] !== undefined ? { allow: [...new Set(listFlag(v['allow-tools']))] } : {}),
+    ...(v['deny-tools'] !== undefined ? { deny: [...new Set(listFlag(v['deny-tools']))] } : {}),
+  };
   const text = (flag: string, field: keyof TaskSpec) => {
     const value = stringFlag(v[flag]);
     return value === undefined ? {} : { [field]: value };
@@ -143,6 +153,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...text('replica', 'replica'),
     ...text('traceparent', 'traceparent'),
     ...text('parent', 'parentId'),
+    ...(Object.keys(tools).length > 0 ? { tools } : {}),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);

@@ -28,7 +28,7 @@ import type { WebSocket } from 'ws';
 import { FlotillaError } from '../../core/errors.ts';
 import { inadmissibleJson } from '../../core/json-limits.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { allows, type Action, type Principal } from '../../core/permissions.ts';
+import { actionRefusal, type Action, type Principal } from '../../core/permissions.ts';
 import { toIso } from '../../engine/time.ts';
 import { BATCH_OPS, MAX_BATCH_ITEMS, type SocketOp } from '../../schemas/schemas.ts';
 import { issuedTokenView, replicaView, taskView } from '../views.ts';
@@ -295,9 +295,10 @@ export class WorkerSession {
     }
     if (this.#invalid(id, validate, message)) return;
     const m = message as Message;
-    if (!allows(this.#principal, OP_ACTIONS[m.op])) {
+    const refusal = actionRefusal(this.#principal, OP_ACTIONS[m.op]);
+    if (refusal !== null) {
       this.#audit(m, 403);
-      return this.#replyError(m.id, 'FORBIDDEN', `role "${this.#principal.role}" may not ${OP_ACTIONS[m.op]}`, { action: OP_ACTIONS[m.op] });
+      return this.#replyError(m.id, refusal.code, refusal.message, refusal.details);
     }
     // Client ops take from the principal's one budget, as the HTTP requests they stand for do
     // (decision 26); worker ops do not (several per task; throttling them only lapses leases).

@@ -105,6 +105,7 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     waitingFor: null,
     inputRequest: null,
     resumed: null,
+    tools: [],
     ...over,
   };
 }
@@ -155,6 +156,8 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     timeoutMs: null,
     level: 1,
     toolDomains: [],
+    tools: [],
+    maxDepth: null,
     concurrencyLimits: {},
     retryBaseDelayMs: null,
     retryMaxDelayMs: null,

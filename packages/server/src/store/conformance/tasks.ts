@@ -39,6 +39,7 @@ export function taskTests(open: OpenStore): void {
         createdBy: 'key-worker',
         rootId: 'task-root',
         ownerId: 'key-admin',
+        tools: ['flotilla:spawn', 'web:*', '!web:delete'],
       });
       const [result] = await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
       assert.ok(result?.created);

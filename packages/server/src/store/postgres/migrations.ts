@@ -445,6 +445,20 @@ ALTER TABLE task_payloads ADD COLUMN input_request jsonb;
 ALTER TABLE task_payloads ADD COLUMN resumed jsonb;
 `,
   },
+  {
+    version: 11,
+    name: 'tool sets and agent depth limits',
+    sql: `
+-- An agent's tool ceiling (names and patterns; none declared: no tools) and its own depth
+-- limit (NULL: the server's). A task's effective tool set, computed at submit; tasks stored
+-- before it have none, which is what their agents (none declared) allowed. Constant
+-- defaults add the columns without rewriting the tables.
+ALTER TABLE agents
+  ADD COLUMN tools jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tools) = 'array'),
+  ADD COLUMN max_depth integer CHECK (max_depth >= 1);
+ALTER TABLE task_payloads ADD COLUMN tools jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tools) = 'array');
+`,
+  },
 ];
 
 /**

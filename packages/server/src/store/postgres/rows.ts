@@ -17,11 +17,12 @@ export {
 
 // -- records --------------------------------------------------------------------------
 
-/** Agent columns in AGENT_COLUMNS order, for `VALUES ($1, ..., $14)`. */
+/** Agent columns in AGENT_COLUMNS order, for `VALUES ($1, ..., $16)`. */
 export function agentValues(a: AgentRecord): unknown[] {
   return [
     a.name, a.description, toJson(a.capabilities), a.maxConcurrency, a.maxAttempts, a.timeoutMs, a.level, toJson(a.toolDomains),
     JSON.stringify(a.concurrencyLimits), a.retryBaseDelayMs, a.retryMaxDelayMs, a.runtime, a.createdAt, a.updatedAt,
+    toJson(a.tools), a.maxDepth,
   ];
 }
 

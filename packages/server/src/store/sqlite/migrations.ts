@@ -433,6 +433,18 @@ ALTER TABLE task_payloads ADD COLUMN input_request TEXT;
 ALTER TABLE task_payloads ADD COLUMN resumed TEXT;
 `,
   },
+  {
+    version: 11,
+    name: 'tool sets and agent depth limits',
+    sql: `
+-- An agent's tool ceiling (JSON array of names and patterns; none declared: no tools) and its
+-- own depth limit (NULL: the server's). A task's effective tool set, computed at submit; tasks
+-- stored before it have none, which is what their agents (none declared) allowed.
+ALTER TABLE agents ADD COLUMN tools TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE agents ADD COLUMN max_depth INTEGER CHECK (max_depth IS NULL OR max_depth >= 1);
+ALTER TABLE task_payloads ADD COLUMN tools TEXT NOT NULL DEFAULT '[]';
+`,
+  },
 ];
 
 /**

@@ -115,6 +115,13 @@ export interface TaskView {
   waitingFor: string[] | null;
   /** While `input_required`: what the handler asked; null otherwise. */
   inputRequest: InputRequest | null;
+  /**
+   * Why it is not running yet, on GET /tasks/:id (null while it runs and once it ended):
+   * `waiting_for_children`, `waiting_for_input`, `scheduled` (its runAt, or a retry's backoff,
+   * is ahead), `agent_paused`, `no_live_replica`, `no_healthy_replica`,
+   * `concurrency_key_at_limit`, `all_slots_full`, or `queued` (it can run: others are ahead).
+   */
+  waitingReason?: WaitingReason | null;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
 }
@@ -217,7 +224,28 @@ export interface AgentView {
   runtime: 'pull' | 'a2a' | 'process';
   createdAt: string;
   updatedAt: string;
+  /**
+   * What it is doing now, derived: `active` (work in flight), `idle` (replicas connected,
+   * nothing in flight), `offline` (no live replica), `overloaded` (every slot taken and its
+   * oldest due task waiting longer than the server's threshold, or too many due tasks).
+   */
+  state: AgentState;
+  /** When an operator paused it (no new dispatches until resumed); null when not paused. */
+  pausedAt: string | null;
 }
+
+export const WAITING_REASONS = [
+  'waiting_for_children', 'waiting_for_input', 'scheduled', 'agent_paused', 'no_live_replica', 'no_healthy_replica',
+  'concurrency_key_at_limit', 'all_slots_full', 'queued',
+] as const;
+export type WaitingReason = (typeof WAITING_REASONS)[number];
+
+export const AGENT_STATES = ['active', 'idle', 'offline', 'overloaded'] as const;
+export type AgentState = (typeof AGENT_STATES)[number];
+
+/** What a replica says of itself in its heartbeats: routing skips `unhealthy`, prefers `healthy`. */
+export const REPLICA_HEALTHS = ['healthy', 'degraded', 'unhealthy'] as const;
+export type ReplicaHealth = (typeof REPLICA_HEALTHS)[number];
 
 export interface ReplicaView {
   id: string;
@@ -231,6 +259,10 @@ export interface ReplicaView {
   lastAssignedAt: string | null;
   completed: number;
   failed: number;
+  health: ReplicaHealth;
+  /** What its last health report carried besides the health (cpu, memory, anything); null before any. */
+  healthDetail: Record<string, Json> | null;
+  healthAt: string | null;
 }
 
 export interface LeasedTask {
@@ -270,6 +302,11 @@ export interface Overview {
   tasks: Record<TaskStatus, number>;
   agents: number;
   replicas: { live: number; total: number };
+  /** Agents by derived state. */
+  agentStates: Record<AgentState, number>;
+  /** Replicas by status, and the live and draining ones by health. */
+  replicaStatuses: Record<ReplicaStatus, number>;
+  replicaHealth: Record<ReplicaHealth, number>;
 }
 
 export interface Page<T> {

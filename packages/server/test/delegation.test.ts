@@ -59,7 +59,7 @@ for (const store of stores) {
       assert.deepEqual(leased.task.tools, rootTools, 'the assignment carries it');
       assert.deepEqual(token.tools, rootTools);
       assert.deepEqual(claims(token.token).tools, rootTools, 'the token claims carry it');
-      assert.deepEqual(token.scopes, ['task.submit', 'task.read']);
+      assert.deepEqual(token.scopes, ['task.submit', 'task.read', 'task.answer']);
 
       // The child (depth 2) runs on `worker`, whose own limit is 2: no delegation tool, no spawn right.
       const child = await h.api('POST', '/tasks', { agent: 'worker', parentId: root.id }, as(token.token));

@@ -8,7 +8,7 @@ import { Flotilla } from '../client/flotilla.ts';
 import { Transport } from '../client/transport.ts';
 import type { WaitOptions } from '../client/types.ts';
 import type { Json, LeasedTask, TaskSpec, TaskView } from '../wire.ts';
-import { isTooLarge, type Logger, type ReportOp, type TooLarge, type WorkerChannel } from './channel.ts';
+import { isTooLarge, type HealthReport, type Logger, type ReportOp, type TooLarge, type WorkerChannel } from './channel.ts';
 
 export type { Logger, LogLevel } from './channel.ts';
 import { NonRetryableError, TaskAbortedError, type AbortKind } from './errors.ts';
@@ -95,6 +95,12 @@ export interface WorkerOptions {
   handler: Handler;
   /** Tasks run at once by this replica (default 1). */
   concurrency?: number;
+  /**
+   * Called at every heartbeat: what this replica says of itself. `unhealthy` replicas get no
+   * new tasks, `degraded` ones only after the healthy ones; `healthDetail` (cpu, memory, …) is
+   * shown by the server. A check that throws reports `unhealthy` with its message.
+   */
+  health?: () => HealthReport | Promise<HealthReport>;
   /** Keep a stable replica id across restarts; default: the server assigns one. */
   replica?: string;
   site?: string;
@@ -402,10 +408,21 @@ export class FlotillaWorker {
     if (outcome === 'ok') this.stats.failed += 1;
   }
 
+  /** What `options.health` says now; a health check that throws makes the replica unhealthy. */
+  async #health(): Promise<HealthReport | null> {
+    const check = this.#opts.health;
+    if (!check) return null;
+    try {
+      return await check();
+    } catch (err) {
+      return { health: 'unhealthy', healthDetail: { error: err instanceof Error ? err.message : String(err) } };
+    }
+  }
+
   /** One beat for every running attempt: renew leases, learn of cancellations and ended attempts. */
   async #heartbeatAll(): Promise<void> {
     const ids = [...this.#running.entries()].filter(([, r]) => !r.controller.signal.aborted).map(([id]) => id);
-    const beat = await this.#channel.heartbeat(ids);
+    const beat = await this.#channel.heartbeat(ids, await this.#health());
     for (const id of beat.cancelRequested) {
       const r = this.#running.get(id);
       if (r) abort(r.controller, 'cancelled', 'the task was cancelled');

@@ -42,6 +42,13 @@ export interface ServerConfig {
   maxDepth: number;
   /** A task may delegate to an agent of its own agent's level, not only to greater levels. */
   allowEqualLevel: boolean;
+  /**
+   * An agent is overloaded (core/agent-state.ts) when every slot of its live replicas is taken
+   * and its oldest due task has waited this long, or when more tasks than `overloadQueueDepth`
+   * wait for it.
+   */
+  overloadPendingAgeMs: number;
+  overloadQueueDepth: number;
   retry: { baseDelayMs: number; maxDelayMs: number };
   /** Server-wide concurrency-key limits (agents may declare their own). */
   concurrencyLimits: Record<string, number>;
@@ -78,6 +85,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   defaultTimeoutMs: 300_000,
   maxDepth: DEFAULT_MAX_DEPTH,
   allowEqualLevel: false,
+  overloadPendingAgeMs: 60_000,
+  overloadQueueDepth: 1_000,
   retry: { baseDelayMs: 1_000, maxDelayMs: 300_000 },
   concurrencyLimits: {},
   retentionMs: 7 * 86_400_000,
@@ -114,6 +123,8 @@ const ENV_NUMBERS = {
   FLOTILLA_DEFAULT_MAX_ATTEMPTS: 'defaultMaxAttempts',
   FLOTILLA_DEFAULT_TIMEOUT_MS: 'defaultTimeoutMs',
   FLOTILLA_MAX_DEPTH: 'maxDepth',
+  FLOTILLA_OVERLOAD_PENDING_AGE_MS: 'overloadPendingAgeMs',
+  FLOTILLA_OVERLOAD_QUEUE_DEPTH: 'overloadQueueDepth',
   FLOTILLA_RETENTION_MS: 'retentionMs',
   FLOTILLA_RETENTION_INTERVAL_MS: 'retentionIntervalMs',
   FLOTILLA_REAPER_INTERVAL_MS: 'reaperIntervalMs',
@@ -228,8 +239,8 @@ function validateLimits(config: ServerConfig): void {
  * `FLOTILLA_DEFAULT_MAX_ATTEMPTS=0` is a configuration error at start, not a 500 per request.
  */
 function validateSettings(config: ServerConfig): void {
-  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs } = config;
-  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs };
+  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, overloadPendingAgeMs, overloadQueueDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs } = config;
+  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, overloadPendingAgeMs, overloadQueueDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs };
   const validate = new Ajv({ allErrors: true }).compile(configFileSchema.properties.server);
   if (!validate(server)) throw new ConfigError(`invalid settings: ${describeErrors(validate.errors)}`);
   for (const [name, value] of [['reaperIntervalMs', config.reaperIntervalMs], ['retentionIntervalMs', config.retentionIntervalMs]] as const) {

@@ -42,10 +42,10 @@
 // - a task's result is written once, by the transition into `completed`.
 
 import type {
-  AssignmentStatus, Json, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus,
+  AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus,
 } from '@flotilla/sdk';
 
-export type { AssignmentStatus, Json, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus };
+export type { AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus };
 
 /** Milliseconds since the Unix epoch. Every time inside the server is one of these. */
 export type Millis = number;
@@ -163,7 +163,15 @@ export interface AgentRecord {
   runtime: 'pull' | 'a2a' | 'process';
   createdAt: Millis;
   updatedAt: Millis;
+  /**
+   * Set by an operator's pause: no new dispatches to it until resumed. Written only by
+   * agentSetPaused: creating, updating or re-declaring the agent keeps it as it is.
+   */
+  pausedAt: Millis | null;
+  /** Since when the maintenance sweep finds it overloaded (core/agent-state.ts); null: not. Written only by agentSetOverloaded. */
+  overloadedAt: Millis | null;
 }
+
 
 export interface ReplicaRecord {
   id: string;
@@ -177,6 +185,11 @@ export interface ReplicaRecord {
   lastAssignedAt: Millis | null;
   completed: number;
   failed: number;
+  health: ReplicaHealth;
+  /** What its last health report said besides the health (cpu, memory, anything); null before any. */
+  healthDetail: Record<string, Json> | null;
+  /** When its health was last reported; null before any report. */
+  healthAt: Millis | null;
 }
 
 /** The event types a transition writes (docs/protocol.md lists what each one means). */

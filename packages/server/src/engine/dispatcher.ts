@@ -246,7 +246,7 @@ export class Dispatcher {
     if (this.#waiters.size === 0 || this.#stopped) return;
     const { store, config } = this.#ctx;
     const now = this.#ctx.now();
-    const live = new Map((await store.replicaList({ statuses: ['live'] })).map((r) => [r.id, r]));
+    const live = new Map((await store.replicaList({ statuses: ['live', 'draining'] })).map((r) => [r.id, r]));
     const agents = await this.#registry.map();
 
     const candidates: ReplicaCandidate[] = [];
@@ -259,6 +259,9 @@ export class Dispatcher {
         waiter.deliver([]);
         continue;
       }
+      // Offered nothing, but kept waiting: a draining replica (an operator's drain), a paused
+      // agent, a replica that says it is unhealthy. Each may take work again later.
+      if (replica.status !== 'live' || agents.get(replica.agent)!.pausedAt !== null || replica.health === 'unhealthy') continue;
       const offered = Math.min(waiter.want, replica.maxConcurrency - replica.inFlight);
       if (offered > 0) {
         candidates.push({ ...replica, offered });

@@ -4,6 +4,7 @@ import { PRIORITY_DEFAULT, type TaskSpec, TERMINAL_TASK_STATUSES } from '@flotil
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { agentServes } from '../core/routing.ts';
+import { waitingReason, type WaitingReason } from '../core/agent-state.ts';
 import { answerProblems } from '../core/input-schema.ts';
 import { decideAnswer, decideCancel, decideRequeue } from '../core/task-machine.ts';
 import { randomBytes } from 'node:crypto';
@@ -253,9 +254,25 @@ export class TaskService {
     };
   }
 
-  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null }> {
     const task = await this.#visible(principal, id);
-    return { task, assignment: await this.#currentAssignment(task) };
+    const [assignment, waitingReason] = await Promise.all([this.#currentAssignment(task), this.#waitingReason(task)]);
+    return { task, assignment, waitingReason };
+  }
+
+  /**
+   * Why the task is not running (core/agent-state.ts), read from the registry (cached), the
+   * live replicas and its concurrency key's count; null when it runs or has ended.
+   */
+  async #waitingReason(task: TaskRecord): Promise<WaitingReason | null> {
+    const base = { task, now: this.#ctx.now(), agents: [], replicas: [], keyInFlight: 0, serverKeyLimits: this.#ctx.config.concurrencyLimits };
+    if (task.status !== 'pending') return waitingReason(base);
+    const [agents, replicas, keys] = await Promise.all([
+      this.#registry.map(),
+      this.#ctx.store.replicaList({ ...(task.agent === null ? {} : { agent: task.agent }), statuses: ['live'] }),
+      task.concurrencyKey === null ? Promise.resolve(new Map<string, number>()) : this.#ctx.store.concurrencyKeyInFlight({ keys: [task.concurrencyKey] }),
+    ]);
+    return waitingReason({ ...base, agents: [...agents.values()], replicas, keyInFlight: task.concurrencyKey === null ? 0 : keys.get(task.concurrencyKey) ?? 0 });
   }
 
   /** The live assignment, or the most recent one for a task that has none live. */
@@ -270,7 +287,7 @@ export class TaskService {
    * Long-poll: resolves with the task once it is terminal, or with its current state after
    * `waitMs`. Listens to the task's events; never polls the store in a loop.
    */
-  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null }> {
     let settled = false;
     let wakeUp: () => void = () => {};
     const woken = new Promise<void>((resolve) => (wakeUp = resolve));

@@ -37,6 +37,11 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`PATCH ${P}/agents/:name`]: 'agent.manage',
   [`DELETE ${P}/agents/:name`]: 'agent.manage',
   [`POST ${P}/agents/:name/assign`]: 'agent.assign',
+  [`POST ${P}/agents/:name/pause`]: 'agent.manage',
+  [`POST ${P}/agents/:name/resume`]: 'agent.manage',
+  [`POST ${P}/agents/:name/drain`]: 'agent.manage',
+  [`POST ${P}/replicas/:replicaId/drain`]: 'agent.manage',
+  [`POST ${P}/replicas/:replicaId/resume`]: 'agent.manage',
   // A queue lists tasks with their inputs: readers of every task only.
   [`GET ${P}/agents/:name/queue`]: 'task.read.all',
   [`GET ${P}/agents/:name/replicas`]: 'agent.read',

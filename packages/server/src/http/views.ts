@@ -1,13 +1,13 @@
 // Records (internal, epoch-ms times) to wire views (ISO times, camelCase JSON).
 
-import type { AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName } from '@flotilla/sdk';
+import type { AgentState, AgentView, ApiKeyView, WaitingReason, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import { keyStatus } from '../engine/api-keys.ts';
 import type { IssuedToken } from '../engine/scoped-tokens.ts';
 import type { ApiKeyRecord, AuditRecord } from '../store/store.ts';
 import { toIso, toIsoOrNull } from '../engine/time.ts';
 
-export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): TaskView {
+export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, waitingReason?: WaitingReason | null): TaskView {
   const view: TaskView = {
     id: t.id,
     type: t.type,
@@ -45,6 +45,7 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
     },
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
+  if (waitingReason !== undefined) view.waitingReason = waitingReason;
   return view;
 }
 
@@ -66,7 +67,7 @@ export function assignmentView(a: AssignmentRecord): AssignmentView {
   };
 }
 
-export function agentView(a: AgentRecord): AgentView {
+export function agentView(a: AgentRecord, state: AgentState): AgentView {
   return {
     name: a.name,
     description: a.description,
@@ -83,6 +84,8 @@ export function agentView(a: AgentRecord): AgentView {
     runtime: a.runtime,
     createdAt: toIso(a.createdAt),
     updatedAt: toIso(a.updatedAt),
+    state,
+    pausedAt: toIsoOrNull(a.pausedAt),
   };
 }
 
@@ -99,6 +102,9 @@ export function replicaView(r: ReplicaRecord): ReplicaView {
     lastAssignedAt: toIsoOrNull(r.lastAssignedAt),
     completed: r.completed,
     failed: r.failed,
+    health: r.health,
+    healthDetail: r.healthDetail,
+    healthAt: toIsoOrNull(r.healthAt),
   };
 }
 

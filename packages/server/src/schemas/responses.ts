@@ -15,7 +15,7 @@
 // - nullable objects are written inline (`orNull`), not as `anyOf: [{ $ref }, { type: 'null' }]`,
 //   for which fast-json-stringify would run a validator on every answer to pick the branch.
 
-import { ASSIGNMENT_STATUSES, ERROR_STATUS, REPLICA_STATUSES, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { AGENT_STATES, ASSIGNMENT_STATUSES, ERROR_STATUS, REPLICA_HEALTHS, REPLICA_STATUSES, ROLES, TASK_STATUSES, TOKEN_SCOPES, WAITING_REASONS } from '@flotilla/sdk';
 import { agentSpecSchema } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
@@ -115,6 +115,7 @@ const taskProperties: Record<string, Schema> = {
   ownerId: nullableString,
   waitingFor: { type: ['array', 'null'], items: string },
   inputRequest: orNull(inputRequest),
+  waitingReason: { type: ['string', 'null'], enum: [...WAITING_REASONS, null] },
   assignment: orNull(assignmentView),
 };
 
@@ -130,6 +131,9 @@ const replicaView = object({
   lastAssignedAt: nullableTime,
   completed: integer,
   failed: integer,
+  health: enumOf(REPLICA_HEALTHS),
+  healthDetail: { type: ['object', 'null'], additionalProperties: any },
+  healthAt: nullableTime,
 });
 
 const apiKeyView = object({
@@ -153,7 +157,7 @@ const definitions = {
   },
   TaskView: {
     description: 'A task. `assignment` (its current or last attempt) is present on GET /tasks/{id} only',
-    ...object(taskProperties, ['assignment']),
+    ...object(taskProperties, ['assignment', 'waitingReason']),
   },
   TaskPage: { description: 'A page of tasks, newest first; pass nextCursor as cursor for the next page', ...object({ items: arrayOf(ref('TaskView')), nextCursor: nullableString }) },
   SubmittedTasks: {
@@ -192,6 +196,8 @@ const definitions = {
       runtime: enumOf(agentSpecSchema.properties.runtime.enum),
       createdAt: time,
       updatedAt: time,
+      state: enumOf(AGENT_STATES),
+      pausedAt: nullableTime,
     }),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },
@@ -207,7 +213,12 @@ const definitions = {
   },
   Overview: {
     description: 'System-wide counts',
-    ...object({ tasks: countsByStatus, agents: integer, replicas: object({ live: integer, total: integer }) }),
+    ...object({
+      tasks: countsByStatus, agents: integer, replicas: object({ live: integer, total: integer }),
+      agentStates: object(Object.fromEntries(AGENT_STATES.map((s) => [s, integer]))),
+      replicaStatuses: object(Object.fromEntries(REPLICA_STATUSES.map((s) => [s, integer]))),
+      replicaHealth: object(Object.fromEntries(REPLICA_HEALTHS.map((h) => [h, integer]))),
+    }),
   },
   ReplicaView: { description: 'A replica (one worker process of an agent)', ...replicaView },
   ReplicaList: { description: "An agent's replicas", ...object({ items: arrayOf(ref('ReplicaView')) }) },

@@ -174,6 +174,21 @@ export const assignmentFailSchema = {
   },
 } as const;
 
+/** What a replica's heartbeat may say of itself (routing skips unhealthy replicas, prefers healthy ones). */
+const healthReport = {
+  health: { type: 'string', enum: ['healthy', 'degraded', 'unhealthy'] },
+  /** Anything else worth showing: cpu, memory, queue lengths (at most 4 KB as JSON). */
+  healthDetail: { type: 'object', maxProperties: 64 },
+} as const;
+
+/** `POST /workers/{replicaId}/heartbeat`: optional; `healthDetail` only with `health`. */
+export const replicaHeartbeatSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  dependencies: { healthDetail: ['health'] },
+  properties: healthReport,
+} as const;
+
 /** `wait`: the handler ends its attempt waiting for these children of its task (core decideWait). */
 export const assignmentWaitSchema = {
   type: 'object',
@@ -237,7 +252,7 @@ export const socketMessageSchemas = {
     drain: { type: 'boolean' },
   }, ['agent']),
   start: socketOp('start', { assignmentId: id }, ['assignmentId']),
-  heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true } }, ['assignmentIds']),
+  heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true }, ...healthReport }, ['assignmentIds'], { dependencies: { healthDetail: ['health'] } }),
   progress: socketOp('progress', { assignmentId: id, ...omit(assignmentProgressSchema.properties, ['replicaId']) }, ['assignmentId', 'percent']),
   complete: socketOp('complete', { assignmentId: id, result: {} }, ['assignmentId']),
   fail: socketOp('fail', { assignmentId: id, ...omit(assignmentFailSchema.properties, ['replicaId']) }, ['assignmentId', 'error']),
@@ -414,6 +429,8 @@ export const configFileSchema = {
         defaultTimeoutMs: positiveMs(7 * DAY),
         maxDepth,
         allowEqualLevel: { type: 'boolean' },
+        overloadPendingAgeMs: positiveMs(DAY),
+        overloadQueueDepth: { type: 'integer', minimum: 1, maximum: 100_000_000 },
         retentionMs: positiveMs(3650 * DAY),
         bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
         tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },

@@ -3,7 +3,7 @@
 // returns parsed jsonb and int8 through its own parser), which each store supplies as a
 // ColumnReader. One mapping means a new column cannot be read differently by two stores.
 
-import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
+import { ASSIGNMENT_STATUSES, REPLICA_HEALTHS, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, InputRequestRecord, Json, ReplicaRecord, Resumption, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
 import type { ApiKeyRecord, AuditOutcome, AuditRecord, NewAuditRecord, TokenRevocation } from './store.ts';
 
@@ -99,9 +99,13 @@ export const ASSIGNMENT_COLUMNS = [
 
 export const REPLICA_COLUMNS = [
   'id', 'agent', 'site', 'status', 'max_concurrency', 'in_flight', 'registered_at', 'last_seen_at', 'last_assigned_at',
-  'completed', 'failed',
+  'completed', 'failed', 'health', 'health_detail', 'health_at',
 ] as const;
 
+/** The operator state an agent row holds beside its declaration: read with it, written only by its own statements. */
+export const AGENT_CONTROL_COLUMNS = ['paused_at', 'overloaded_at'] as const;
+
+/** An agent's declared fields: what create, update and upsert write. */
 export const AGENT_COLUMNS = [
   'name', 'description', 'capabilities', 'max_concurrency', 'max_attempts', 'timeout_ms', 'level', 'tool_domains',
   'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at', 'tools', 'max_depth',
@@ -254,6 +258,9 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       lastAssignedAt: r.numOrNull(row, 'last_assigned_at'),
       completed: r.num(row, 'completed'),
       failed: r.num(row, 'failed'),
+      health: r.oneOf(row, 'health', REPLICA_HEALTHS),
+      healthDetail: r.jsonOrNull(row, 'health_detail') as Record<string, Json> | null,
+      healthAt: r.numOrNull(row, 'health_at'),
     };
   }
 
@@ -275,6 +282,8 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       updatedAt: r.num(row, 'updated_at'),
       tools: r.stringArray(row, 'tools'),
       maxDepth: r.numOrNull(row, 'max_depth'),
+      pausedAt: r.numOrNull(row, 'paused_at'),
+      overloadedAt: r.numOrNull(row, 'overloaded_at'),
     };
   }
 

@@ -36,6 +36,10 @@ export const AGENTS_USAGE = `Usage:
   flotilla agents create NAME [fields]   register an agent
   flotilla agents update NAME [fields]   change the fields given, keep the rest
   flotilla agents delete NAME            delete an agent (refused while it has unfinished tasks)
+  flotilla agents pause NAME             dispatch nothing new to it (its tasks wait) until resumed
+  flotilla agents resume NAME            take a paused agent back
+  flotilla agents drain NAME [--replica ID]   its live replicas (or one) finish their work and take no more
+  flotilla agents undrain NAME --replica ID   a draining replica takes work again
 
 Fields (create and update):
 ${FIELD_FLAGS}
@@ -44,7 +48,7 @@ update replaces a list or map it is given (--capabilities "" clears the capabili
 --tools "" the tools, --concurrency-limit "" the limits); the retry delays are changed one by one.
 `;
 
-const SUBCOMMANDS = ['ls', 'list', 'show', 'get', 'create', 'update', 'delete'];
+const SUBCOMMANDS = ['ls', 'list', 'show', 'get', 'create', 'update', 'delete', 'pause', 'resume', 'drain', 'undrain'];
 
 export async function agentsCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv[0] !== undefined && !argv[0].startsWith('-') ? argv : ['ls', ...argv];
@@ -61,10 +65,16 @@ export async function agentsCommand(argv: string[]): Promise<void> {
       return writeAgent('update', rest);
     case 'delete':
       return deleteAgent(rest);
+    case 'pause':
+    case 'resume':
+      return pauseAgent(sub, rest);
+    case 'drain':
+    case 'undrain':
+      return drainAgent(sub, rest);
     default: {
       const near = closest(sub!, SUBCOMMANDS);
       throw usageError(`unknown agents subcommand "${sub}"${near ? `; did you mean \`agents ${near}\`?` : ''}`, {
-        command: 'agents', usage: AGENTS_USAGE, synopsis: 'Usage: flotilla agents [ls | show NAME | create NAME | update NAME | delete NAME] [flags]',
+        command: 'agents', usage: AGENTS_USAGE, synopsis: 'Usage: flotilla agents [ls | show NAME | create NAME | update NAME | delete NAME | pause NAME | resume NAME | drain NAME | undrain NAME] [flags]',
       });
     }
   }
@@ -76,6 +86,31 @@ async function listAgents(argv: string[]): Promise<void> {
   const agents = await cmd.client().agents.list();
   if (cmd.json) printJson(agents);
   else process.stdout.write(agents.length === 0 ? 'no agents\n' : agentTable(agents));
+}
+
+async function pauseAgent(sub: 'pause' | 'resume', argv: string[]): Promise<void> {
+  const cmd = parseCommand(argv, { command: `agents ${sub}`, usage: AGENTS_USAGE, synopsis: `Usage: flotilla agents ${sub} NAME`, positionals: ['NAME'] });
+  if (cmd === null) return;
+  const client = cmd.client().agents;
+  const agent = sub === 'pause' ? await client.pause(cmd.positionals[0]!) : await client.resume(cmd.positionals[0]!);
+  if (cmd.json) printJson(agent);
+  else process.stdout.write(agentBlock(agent));
+}
+
+async function drainAgent(sub: 'drain' | 'undrain', argv: string[]): Promise<void> {
+  const cmd = parseCommand(argv, {
+    command: `agents ${sub}`, usage: AGENTS_USAGE, positionals: ['NAME'], options: { replica: { type: 'string' } },
+    synopsis: sub === 'drain' ? 'Usage: flotilla agents drain NAME [--replica ID]' : 'Usage: flotilla agents undrain NAME --replica ID',
+  });
+  if (cmd === null) return;
+  const client = cmd.client().agents;
+  const replica = cmd.values.replica as string | undefined;
+  if (sub === 'undrain' && replica === undefined) throw new UsageError('agents undrain needs --replica ID: the draining replica to take back');
+  const replicas = replica === undefined
+    ? await client.drain(cmd.positionals[0]!)
+    : [sub === 'drain' ? await client.drainReplica(replica) : await client.resumeReplica(replica)];
+  if (cmd.json) printJson(replicas);
+  else process.stdout.write(replicas.length === 0 ? 'no live replicas to drain\n' : replicaTable(replicas));
 }
 
 async function showAgent(argv: string[]): Promise<void> {

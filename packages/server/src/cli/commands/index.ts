@@ -35,6 +35,8 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla retry ID
   flotilla answer ID --input JSON   answer a task that asks for input (input_required)
   flotilla agents [ls] | agents show NAME | agents delete NAME
+  flotilla agents pause NAME | agents resume NAME | agents drain NAME [--replica ID]
+                  | agents undrain NAME --replica ID
   flotilla agents create NAME | agents update NAME  [--description D] [--capabilities a,b]
                   [--max-concurrency N] [--max-attempts N] [--timeout D] [--level N]
                   [--tool-domains a,b] [--concurrency-limit K=N ...] [--retry-base-delay D]

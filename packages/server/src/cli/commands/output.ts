@@ -86,14 +86,16 @@ export function taskBlock(t: TaskView): string {
 
 export function agentTable(agents: AgentView[]): string {
   return table(
-    ['NAME', 'RUNTIME', 'LEVEL', 'CONCURRENCY', 'CAPABILITIES', 'DESCRIPTION'],
-    agents.map((a) => [a.name, a.runtime, a.level, a.maxConcurrency, a.capabilities.join(','), a.description]),
+    ['NAME', 'STATE', 'RUNTIME', 'LEVEL', 'CONCURRENCY', 'CAPABILITIES', 'DESCRIPTION'],
+    agents.map((a) => [a.name, a.pausedAt === null ? a.state : `${a.state} (paused)`, a.runtime, a.level, a.maxConcurrency, a.capabilities.join(','), a.description]),
   );
 }
 
 export function agentBlock(a: AgentView): string {
   return block([
     ['name', a.name],
+    ['state', a.state],
+    ['paused', a.pausedAt === null ? null : `since ${time(a.pausedAt)}`],
     ['description', a.description],
     ['runtime', a.runtime],
     ['level', a.level],
@@ -113,8 +115,8 @@ export function agentBlock(a: AgentView): string {
 
 export function replicaTable(replicas: ReplicaView[]): string {
   return table(
-    ['REPLICA', 'STATUS', 'SITE', 'IN FLIGHT', 'COMPLETED', 'FAILED', 'LAST SEEN'],
-    replicas.map((r) => [r.id, r.status, r.site, `${r.inFlight}/${r.maxConcurrency}`, r.completed, r.failed, time(r.lastSeenAt)]),
+    ['REPLICA', 'STATUS', 'HEALTH', 'SITE', 'IN FLIGHT', 'COMPLETED', 'FAILED', 'LAST SEEN'],
+    replicas.map((r) => [r.id, r.status, r.health, r.site, `${r.inFlight}/${r.maxConcurrency}`, r.completed, r.failed, time(r.lastSeenAt)]),
   );
 }
 

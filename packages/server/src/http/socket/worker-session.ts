@@ -21,7 +21,7 @@
 //   (so it reads `replies` frames), the replies written in one event-loop turn leave as one
 //   `replies` frame; a client that never sends one gets one frame per reply, as always.
 
-import { ERROR_STATUS, type ErrorCode, type LeasedTask, type TaskSpec } from '@flotilla/sdk';
+import { ERROR_STATUS, type ErrorCode, type Json, type LeasedTask, type ReplicaHealth, type TaskSpec } from '@flotilla/sdk';
 import type { ValidateFunction } from 'ajv';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -386,7 +386,7 @@ export class WorkerSession {
         return ok();
       case 'heartbeat': {
         // Also the replica's liveness: a worker heartbeats even when it holds nothing.
-        await workers.heartbeatReplica(p, replicaId);
+        await workers.heartbeatReplica(p, replicaId, m.health === undefined ? null : { health: m.health as ReplicaHealth, ...(m.healthDetail === undefined ? {} : { healthDetail: m.healthDetail as Record<string, Json> }) });
         const renewed = await workers.renew(p, { replicaId, assignmentIds: m.assignmentIds as string[] });
         return ok({ leases: renewed.kept.map((k) => ({ ...k, leaseExpiresAt: toIso(k.leaseExpiresAt) })), ended: renewed.ended });
       }
@@ -424,8 +424,8 @@ export class WorkerSession {
         return ok({ items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) }, 201);
       }
       case 'get': {
-        const { task, assignment } = await this.#engine.tasks.get(p, m.taskId as string);
-        return ok(taskView(task, assignment));
+        const { task, assignment, waitingReason } = await this.#engine.tasks.get(p, m.taskId as string);
+        return ok(taskView(task, assignment, waitingReason));
       }
       case 'cancel':
         return ok(taskView(await this.#engine.tasks.cancel(p, m.taskId as string, m.reason as string | undefined)));

@@ -158,6 +158,8 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     toolDomains: [],
     tools: [],
     maxDepth: null,
+    pausedAt: null,
+    overloadedAt: null,
     concurrencyLimits: {},
     retryBaseDelayMs: null,
     retryMaxDelayMs: null,

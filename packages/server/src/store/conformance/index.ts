@@ -16,6 +16,7 @@ import { lifecycleTests } from './lifecycle.ts';
 import { registryTests } from './registry.ts';
 import { securityTests } from './security.ts';
 import { suspensionTests } from './suspensions.ts';
+import { operatorControlTests } from './operator-controls.ts';
 import { taskTests } from './tasks.ts';
 import { transitionTests } from './transitions.ts';
 
@@ -30,6 +31,7 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     suspensionTests(open);
     assignmentTests(open);
     registryTests(open);
+    operatorControlTests(open);
     lifecycleTests(open);
     coordinationTests(open);
     securityTests(open);

@@ -459,6 +459,21 @@ ALTER TABLE agents
 ALTER TABLE task_payloads ADD COLUMN tools jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tools) = 'array');
 `,
   },
+  {
+    version: 14,
+    name: 'operators pause agents, replicas report health',
+    sql: `
+-- An operator's pause of an agent (no new dispatches while set) and when the maintenance
+-- sweep last found it overloaded (NULL: not overloaded); both written only by their own
+-- guarded statements, never by an agent's create, update or replacement from the config file.
+ALTER TABLE agents ADD COLUMN paused_at bigint, ADD COLUMN overloaded_at bigint;
+-- What a replica's heartbeat says of itself: routing skips unhealthy ones and prefers healthy.
+ALTER TABLE replicas
+  ADD COLUMN health text NOT NULL DEFAULT 'healthy' CHECK (health IN ('healthy', 'degraded', 'unhealthy')),
+  ADD COLUMN health_detail jsonb,
+  ADD COLUMN health_at bigint;
+`,
+  },
 ];
 
 /**

@@ -445,6 +445,21 @@ ALTER TABLE agents ADD COLUMN max_depth INTEGER CHECK (max_depth IS NULL OR max_
 ALTER TABLE task_payloads ADD COLUMN tools TEXT NOT NULL DEFAULT '[]';
 `,
   },
+  {
+    version: 14,
+    name: 'operators pause agents, replicas report health',
+    sql: `
+-- An operator's pause of an agent (no new dispatches while set) and when the maintenance
+-- sweep last found it overloaded (NULL: not overloaded); both written only by their own
+-- guarded statements, never by an agent's create, update or replacement from the config file.
+ALTER TABLE agents ADD COLUMN paused_at INTEGER;
+ALTER TABLE agents ADD COLUMN overloaded_at INTEGER;
+-- What a replica's heartbeat says of itself: routing skips unhealthy ones and prefers healthy.
+ALTER TABLE replicas ADD COLUMN health TEXT NOT NULL DEFAULT 'healthy' CHECK (health IN ('healthy', 'degraded', 'unhealthy'));
+ALTER TABLE replicas ADD COLUMN health_detail TEXT;
+ALTER TABLE replicas ADD COLUMN health_at INTEGER;
+`,
+  },
 ];
 
 /**

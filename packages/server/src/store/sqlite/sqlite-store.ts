@@ -16,7 +16,7 @@ import { toStoreError } from './errors.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import { FlotillaError } from '../../core/errors.ts';
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaHealth, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type { StoreSignal, NewReplica,
@@ -554,6 +554,23 @@ export class SqliteStore implements Store {
     });
   }
 
+  agentSetControl(params: { name: string; control: 'paused' | 'overloaded'; at: Millis | null; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    const column = params.control === 'paused' ? 'paused_at' : 'overloaded_at';
+    return this.#write(() => {
+      // Guarded on the column's present state: set only when clear, cleared only when set.
+      const r = this.#sql(`UPDATE agents SET ${column} = ? WHERE name = ? AND (${column} IS NULL) = (? IS NOT NULL)`).run(params.at, params.name, params.at);
+      if (changes(r) === 0) return { found: this.#sql('SELECT 1 AS one FROM agents WHERE name = ?').get(params.name) !== undefined, changed: false, events: [] };
+      return { found: true, changed: true, events: insertEvents(this.#cache, [params.event], this.#now()) };
+    });
+  }
+
+  agentQueueStats(params: { now: Millis }): Promise<Array<{ agent: string | null; pending: number; oldestRunAt: Millis }>> {
+    return this.#read(() => this.#sql(
+      `SELECT agent, count(*) AS n, min(run_at) AS oldest FROM tasks INDEXED BY tasks_pending_agent_order
+       WHERE status = 'pending' AND run_at <= ? GROUP BY agent`,
+    ).all(params.now).map((row) => ({ agent: row.agent === null ? null : String(row.agent), pending: Number(row.n), oldestRunAt: Number(row.oldest) })));
+  }
+
   agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }> {
     return this.#write(() => {
       const r = this.#sql(
@@ -582,7 +599,7 @@ export class SqliteStore implements Store {
            last_assigned_at, completed, failed)
          VALUES (:id, :agent, :site, 'live', :max_concurrency, 0, :registered_at, :last_seen_at, NULL, 0, 0)
          ON CONFLICT (id) DO UPDATE SET
-           agent = excluded.agent, site = excluded.site, status = 'live',
+           agent = excluded.agent, site = excluded.site, status = CASE replicas.status WHEN 'draining' THEN 'draining' ELSE 'live' END,
            max_concurrency = excluded.max_concurrency, last_seen_at = excluded.last_seen_at
          RETURNING *`,
       ).get({
@@ -640,6 +657,16 @@ export class SqliteStore implements Store {
       ).run({ id: params.id, to: params.to, from: JSON.stringify(params.from) });
       if (changes(r) === 0) return { changed: false, events: [] };
       return { changed: true, events: insertEvents(this.#cache, [params.event], this.#now()) };
+    });
+  }
+
+  replicaSetHealth(params: { id: string; health: ReplicaHealth; detail: Record<string, Json> | null; at: Millis; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(() => {
+      const before = this.#sql('SELECT health FROM replicas WHERE id = ?').get(params.id);
+      if (!before) return { found: false, changed: false, events: [] };
+      this.#sql('UPDATE replicas SET health = ?, health_detail = ?, health_at = ? WHERE id = ?').run(params.health, toJsonOrNull(params.detail), params.at, params.id);
+      if (before.health === params.health) return { found: true, changed: false, events: [] };
+      return { found: true, changed: true, events: insertEvents(this.#cache, [params.event], params.at) };
     });
   }
 

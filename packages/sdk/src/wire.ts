@@ -7,14 +7,25 @@ export const PRIORITY_MIN = 0;
 export const PRIORITY_MAX = 9;
 export const PRIORITY_DEFAULT = 5;
 
-export const TASK_STATUSES = ['pending', 'dispatched', 'running', 'completed', 'failed', 'cancelled'] as const;
+/**
+ * `waiting`: the task's last attempt ended by waiting for child tasks; it is pending again when
+ * they are all terminal. `input_required`: its last attempt asked for input (POST
+ * /tasks/:id/input answers). Neither holds a replica slot (docs/state-machine.md).
+ */
+export const TASK_STATUSES = ['pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+/** Statuses in which a task's attempt has ended without an outcome: it waits to be resumed. */
+export const SUSPENDED_TASK_STATUSES: readonly TaskStatus[] = ['waiting', 'input_required'];
 /** Statuses in which a task holds a replica slot (it has a live assignment). */
 export const LIVE_TASK_STATUSES: readonly TaskStatus[] = ['dispatched', 'running'];
 
-/** An assignment is one attempt of a task on one replica. Its status ends in one outcome. */
-export const ASSIGNMENT_STATUSES = ['dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled'] as const;
+/**
+ * An assignment is one attempt of a task on one replica. Its status ends in one outcome;
+ * `suspended`: the handler ended it by waiting for children or asking for input (not a failure,
+ * not counted against the task's attempts; the next attempt resumes the task).
+ */
+export const ASSIGNMENT_STATUSES = ['dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled', 'suspended'] as const;
 export type AssignmentStatus = (typeof ASSIGNMENT_STATUSES)[number];
 export const LIVE_ASSIGNMENT_STATUSES: readonly AssignmentStatus[] = ['dispatched', 'running'];
 
@@ -85,6 +96,13 @@ export interface TaskView {
   rootId: string;
   /** How deep in its tree: a root is 1, a child its parent's depth + 1. */
   depth: number;
+  /**
+   * The tools its attempts may use, computed once at submit (docs/protocol.md "Tools"): its
+   * agent's ceiling ∩ its parent's set ∩ `tools.allow` − `tools.deny`. Granted entries (names,
+   * `domain:*`, `*`), then excepted ones written `!entry`; a tool is permitted when a granted
+   * entry covers it and no excepted one does.
+   */
+  tools: string[];
   /** Who submitted it: an API key id, `token:<jti>` for a scoped token, or `system`; null on tasks stored before it was recorded. */
   createdBy: string | null;
   /**
@@ -93,6 +111,17 @@ export interface TaskView {
    * attempt token, an operator).
    */
   ownerId: string | null;
+  /** While `waiting`: the child task ids it waits for (all must be terminal); null otherwise. */
+  waitingFor: string[] | null;
+  /** While `input_required`: what the handler asked; null otherwise. */
+  inputRequest: InputRequest | null;
+  /**
+   * Why it is not running yet, on GET /tasks/:id (null while it runs and once it ended):
+   * `waiting_for_children`, `waiting_for_input`, `scheduled` (its runAt, or a retry's backoff,
+   * is ahead), `agent_paused`, `no_live_replica`, `no_healthy_replica`,
+   * `concurrency_key_at_limit`, `all_slots_full`, or `queued` (it can run: others are ahead).
+   */
+  waitingReason?: WaitingReason | null;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
 }
@@ -132,6 +161,36 @@ export interface TaskTreeView {
   items: TreeNodeView[];
   nextCursor: string | null;
 }
+/** What a handler asked for with `ctx.requestInput` (task status `input_required`). */
+export interface InputRequest {
+  prompt: string;
+  /** A JSON Schema the answer must match (null: any JSON value). */
+  schema: Json | null;
+  requestedAt: string;
+  /** When the task fails with INPUT_TIMEOUT if nobody answered; null: it waits for ever. */
+  expiresAt: string | null;
+}
+
+/** One awaited child as the resumed attempt receives it. */
+export interface ChildOutcome {
+  id: string;
+  status: TaskStatus;
+  result: Json | null;
+  error: TaskErrorInfo | null;
+  /**
+   * True when `result` was left out because the children's results together were larger
+   * than one message may be: read the child (GET /tasks/:id) with the attempt's token.
+   */
+  resultOmitted?: boolean;
+}
+
+/**
+ * Why this attempt runs again after an earlier one of the same task suspended: what the
+ * awaited children ended as, or the answer to the input the handler asked for.
+ */
+export type Resumption =
+  | { reason: 'children'; children: ChildOutcome[] }
+  | { reason: 'input'; prompt: string; input: Json };
 
 export interface TaskSpec {
   type?: string;
@@ -148,8 +207,19 @@ export interface TaskSpec {
   replica?: string;
   site?: string;
   correlation?: Record<string, string>;
+  /** Defaults, under a parent: the parent's trace, with a new span for the child. */
   traceparent?: string;
   parentId?: string;
+  /**
+   * Narrows the task's tools (never widens them): `allow` keeps only these of the agent's
+   * ceiling and the parent's set (absent: all of them), `deny` removes these; a deny always wins.
+   */
+  tools?: ToolNarrowing;
+}
+
+export interface ToolNarrowing {
+  allow?: string[];
+  deny?: string[];
 }
 
 export interface AgentSpec {
@@ -160,9 +230,13 @@ export interface AgentSpec {
   maxConcurrency?: number;
   maxAttempts?: number;
   timeoutMs?: number;
-  /** Hierarchy level (1 = top). Informational for now; enforced with scoped tokens later. */
+  /** Hierarchy level (1 = top, default 1): a task delegates only to agents of a greater level. */
   level?: number;
   toolDomains?: string[];
+  /** The tools its tasks may use at most (names, `domain:*` patterns, `*`); none when absent. */
+  tools?: string[];
+  /** Narrows the server's `maxDepth` for its tasks (never widens it); null or absent: the server's. */
+  maxDepth?: number | null;
   /** Limits on concurrency keys used by this agent's tasks, e.g. {"host:vllm-1": 3}. */
   concurrencyLimits?: Record<string, number>;
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
@@ -178,12 +252,35 @@ export interface AgentView {
   timeoutMs: number | null;
   level: number;
   toolDomains: string[];
+  tools: string[];
+  maxDepth: number | null;
   concurrencyLimits: Record<string, number>;
   retry: { baseDelayMs: number | null; maxDelayMs: number | null };
   runtime: 'pull' | 'a2a' | 'process';
   createdAt: string;
   updatedAt: string;
+  /**
+   * What it is doing now, derived: `active` (work in flight), `idle` (replicas connected,
+   * nothing in flight), `offline` (no live replica), `overloaded` (every slot taken and its
+   * oldest due task waiting longer than the server's threshold, or too many due tasks).
+   */
+  state: AgentState;
+  /** When an operator paused it (no new dispatches until resumed); null when not paused. */
+  pausedAt: string | null;
 }
+
+export const WAITING_REASONS = [
+  'waiting_for_children', 'waiting_for_input', 'scheduled', 'agent_paused', 'no_live_replica', 'no_healthy_replica',
+  'concurrency_key_at_limit', 'all_slots_full', 'queued',
+] as const;
+export type WaitingReason = (typeof WAITING_REASONS)[number];
+
+export const AGENT_STATES = ['active', 'idle', 'offline', 'overloaded'] as const;
+export type AgentState = (typeof AGENT_STATES)[number];
+
+/** What a replica says of itself in its heartbeats: routing skips `unhealthy`, prefers `healthy`. */
+export const REPLICA_HEALTHS = ['healthy', 'degraded', 'unhealthy'] as const;
+export type ReplicaHealth = (typeof REPLICA_HEALTHS)[number];
 
 export interface ReplicaView {
   id: string;
@@ -197,13 +294,20 @@ export interface ReplicaView {
   lastAssignedAt: string | null;
   completed: number;
   failed: number;
+  health: ReplicaHealth;
+  /** What its last health report carried besides the health (cpu, memory, anything); null before any. */
+  healthDetail: Record<string, Json> | null;
+  healthAt: string | null;
 }
 
 export interface LeasedTask {
   assignmentId: string;
   leaseExpiresAt: string;
   deadlineAt: string;
-  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent'>;
+  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools'> & {
+    /** Set when an earlier attempt waited for children or asked for input; null on a first run. */
+    resumed: Resumption | null;
+  };
 }
 
 export interface EventView {
@@ -233,6 +337,11 @@ export interface Overview {
   tasks: Record<TaskStatus, number>;
   agents: number;
   replicas: { live: number; total: number };
+  /** Agents by derived state. */
+  agentStates: Record<AgentState, number>;
+  /** Replicas by status, and the live and draining ones by health. */
+  replicaStatuses: Record<ReplicaStatus, number>;
+  replicaHealth: Record<ReplicaHealth, number>;
 }
 
 export interface Page<T> {
@@ -270,7 +379,7 @@ export interface WorkerRegistration {
 }
 
 /** The reports a batch carries (docs/protocol.md §4, Batch reports). */
-export type BatchReportOp = 'start' | 'heartbeat' | 'progress' | 'complete' | 'fail' | 'cancelled';
+export type BatchReportOp = 'start' | 'heartbeat' | 'progress' | 'complete' | 'fail' | 'cancelled' | 'wait' | 'ask';
 
 /**
  * POST /workers/:replicaId/reports: per report, in the order sent, the status and body its
@@ -291,7 +400,7 @@ export const ROLES = ['admin', 'operator', 'viewer', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Actions a scoped token may carry. */
-export const TOKEN_SCOPES = ['task.submit', 'task.read', 'task.cancel', 'task.retry'] as const;
+export const TOKEN_SCOPES = ['task.submit', 'task.read', 'task.cancel', 'task.retry', 'task.answer'] as const;
 export type TokenScopeName = (typeof TOKEN_SCOPES)[number];
 
 /** POST /keys */
@@ -345,6 +454,8 @@ export interface IssuedTokenView {
   rootTaskId: string | null;
   expiresAt: string;
   maxExpiresAt: string;
+  /** An attempt's token: the attempt's effective tool set (also in its claims); null for other tokens. */
+  tools: string[] | null;
 }
 
 export interface AuditEntryView {

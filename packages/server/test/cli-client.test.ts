@@ -37,7 +37,7 @@ describe('flotilla client commands', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
     server = await startServerProcess({ database: join(dir, 'flotilla.db') });
-    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail', 'cli-options', 'cli-idle'].map((name) =>
+    await Promise.all(['cli-main', 'cli-retry', 'cli-wait-ok', 'cli-wait-fail', 'cli-options', 'cli-idle', 'cli-ask'].map((name) =>
       api('POST', '/agents', { name, description: `${name} agent`, capabilities: ['cli'] })));
   });
 
@@ -96,6 +96,29 @@ describe('flotilla client commands', () => {
     assert.match(failed.stdout, /^error: +BOOM: boom$/m);
     const retried = json(await cli('retry', task.id, '--json'));
     assert.equal(retried.status, 'pending');
+  });
+
+  it('answer: a task asking for input shows the question, a wrong answer exits 1, a right one resumes it', async () => {
+    const task = json(await cli('submit', '--agent', 'cli-ask', '--json'));
+    const leased = await leaseOne('cli-ask');
+    assert.equal(leased.taskId, task.id);
+    await api('POST', `/assignments/${leased.assignmentId}/ask`, { replicaId: leased.replicaId, prompt: 'Ship it?', schema: { type: 'boolean' } });
+    const shown = await cli('get', task.id);
+    assert.match(shown.stdout, /^status: +input_required$/m);
+    assert.match(shown.stdout, /^asks: +Ship it\?$/m);
+    assert.match(shown.stdout, /^answer schema: +\{"type":"boolean"\}$/m);
+    assert.deepEqual(json(await cli('ls', '--status', 'input_required', '--json')).map((t: any) => t.id), [task.id]);
+    const wrong = await cli('answer', task.id, '--input', '"yes"');
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /VALIDATION_FAILED/);
+    const usage = await cli('answer', task.id, '--input', 'yes');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--input is not valid JSON/);
+    assert.equal((await cli('answer', task.id)).code, 2);
+    const answered = json(await cli('answer', task.id, '--input', 'true', '--json'));
+    assert.equal(answered.status, 'pending');
+    const resumed = await leaseOne('cli-ask');
+    assert.equal(resumed.taskId, task.id);
   });
 
   it('agents ls and agents show', async () => {
@@ -189,10 +212,10 @@ describe('flotilla client commands', () => {
     const created = json(await cli('agents', 'create', 'cli-new', '--description', 'made by the CLI', '--capabilities', 'a,b', '--capabilities', 'c',
       '--max-concurrency', '3', '--max-attempts', '4', '--timeout', '10m', '--level', '2', '--tool-domains', 'web,files',
       '--concurrency-limit', 'host:vllm-1=2', '--concurrency-limit', 'gpu=1', '--retry-base-delay', '2s', '--retry-max-delay', '5m',
-      '--runtime', 'pull', '--json'));
+      '--runtime', 'pull', '--tools', 'web:*,gh:read', '--max-depth', '2', '--json'));
     const expected = {
       name: 'cli-new', description: 'made by the CLI', capabilities: ['a', 'b', 'c'], maxConcurrency: 3, maxAttempts: 4, timeoutMs: 600_000,
-      level: 2, toolDomains: ['web', 'files'], concurrencyLimits: { 'host:vllm-1': 2, gpu: 1 }, retry: { baseDelayMs: 2_000, maxDelayMs: 300_000 }, runtime: 'pull',
+      level: 2, toolDomains: ['web', 'files'], tools: ['web:*', 'gh:read'], maxDepth: 2, concurrencyLimits: { 'host:vllm-1': 2, gpu: 1 }, retry: { baseDelayMs: 2_000, maxDelayMs: 300_000 }, runtime: 'pull',
     };
     for (const [field, value] of Object.entries(expected)) assert.deepEqual(created[field], value, field);
     const stored = await api('GET', '/agents/cli-new');
@@ -204,6 +227,17 @@ describe('flotilla client commands', () => {
     const after = await api('GET', '/agents/cli-new');
     assert.deepEqual([after.maxConcurrency, after.capabilities, after.retry, after.description, after.maxAttempts],
       [5, [], { baseDelayMs: 2_000, maxDelayMs: 60_000 }, 'made by the CLI', 4], 'only the fields given change');
+
+    // A submit narrows the agent's tools; the task shows what it may use.
+    const narrowed = await cli('submit', '--agent', 'cli-new', '--allow-tools', 'web:*', '--deny-tools', 'web:delete');
+    assert.equal(narrowed.code, 0, narrowed.stderr);
+    assert.match(narrowed.stdout, /^tools: +web:\*, !web:delete$/m);
+    const outside = await cli('submit', '--agent', 'cli-new', '--allow-tools', 'fs:read');
+    assert.equal(outside.code, 1);
+    assert.match(outside.stderr, /TOOL_OUTSIDE_CEILING/);
+    const cleared = await cli('agents', 'update', 'cli-new', '--tools', '', '--max-depth', '', '--json');
+    assert.deepEqual([json(cleared).tools, json(cleared).maxDepth], [[], null], '"" clears the tools and the depth limit');
+    await api('POST', `/tasks/${/^id: +(\S+)$/m.exec(narrowed.stdout)![1]}/cancel`);
 
     const task = await api('POST', '/tasks', { agent: 'cli-new' });
     const [nothing, badRuntime, exists, inUse] = await Promise.all([

@@ -9,11 +9,11 @@ function t(over: Partial<TaskHead> = {}): TaskHead {
   seq++;
   return {
     id: `t${seq}`, seq, status: 'pending', priority: 5, agent: 'a', capabilities: [], replica: null, site: null,
-    concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 1000, runAt: 0, assignmentId: null, cancelRequestedAt: null, ...over,
+    concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 1000, runAt: 0, assignmentId: null, cancelRequestedAt: null, parentId: null, ...over,
   };
 }
 function r(id: string, over: Partial<ReplicaCandidate> = {}): ReplicaCandidate {
-  return { id, agent: 'a', site: null, maxConcurrency: 4, inFlight: 0, offered: 4, completed: 0, failed: 0, lastAssignedAt: null, ...over };
+  return { id, agent: 'a', site: null, maxConcurrency: 4, inFlight: 0, offered: 4, completed: 0, failed: 0, lastAssignedAt: null, health: 'healthy', ...over };
 }
 const agents = new Map<string, AgentRoute>([
   ['a', { name: 'a', capabilities: ['nlp', 'summarize'], concurrencyLimits: { 'host:gpu': 1 } }],
@@ -97,6 +97,13 @@ describe('routing', () => {
     const blocked = t({ priority: 9, replica: 'elsewhere' });
     const next = t({ priority: 1 });
     assert.deepEqual(plan([blocked, next], [r('x')]), [[next.id, 'x']]);
+  });
+
+  it('a healthy replica before a degraded one, even a busier one', () => {
+    const a = t();
+    assert.deepEqual(plan([a], [r('degraded', { health: 'degraded' }), r('healthy', { inFlight: 3, offered: 1 })]), [[a.id, 'healthy']]);
+    const b = t();
+    assert.deepEqual(plan([b], [r('degraded', { health: 'degraded' })]), [[b.id, 'degraded']]);
   });
 });
 

@@ -16,7 +16,7 @@ function task(over: Partial<TaskRecord> = {}): TaskRecord {
     concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 10_000, runAt: T0, assignmentId: null,
     cancelRequestedAt: null, type: 'x', input: null, result: null, error: null, createdAt: T0, updatedAt: T0,
     finishedAt: null, idempotencyKey: null, correlation: {}, traceparent: null, parentId: null, createdBy: null,
-    rootId: 't1', depth: 1, ownerId: null, ...over,
+    rootId: 't1', depth: 1, ownerId: null, tools: [], waitingFor: null, inputRequest: null, resumed: null, ...over,
   };
 }
 

@@ -161,11 +161,12 @@ describe('direct hand-off: when it is allowed', () => {
         concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 1_000, runAt: now, assignmentId: null, cancelRequestedAt: null,
         input: null, result: null, error: null, createdAt: now, updatedAt: now, finishedAt: null, idempotencyKey: null,
         correlation: {}, traceparent: null, parentId: null, createdBy: null, rootId: 'x', depth: 1, ownerId: null,
+        waitingFor: null, inputRequest: null, resumed: null,
       } as const;
       h.engine.dispatcher.wake();
-      assert.equal(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {} }, now), null);
+      assert.equal(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {}, tools: [] }, now), null);
       await h.engine.dispatcher.idle();
-      assert.notEqual(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {} }, now), null);
+      assert.notEqual(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {}, tools: [] }, now), null);
       h.engine.dispatcher.wake();
       await h.submit({ agent: 'quick' });
       assert.equal((await leased).length, 1);

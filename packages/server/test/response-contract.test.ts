@@ -92,8 +92,9 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/openapi.json', 200);
 
   // Agents.
-  await call('POST', '/agents', 201, { name: 'contract', capabilities: ['x'], concurrencyLimits: { 'host:a': 5 }, retry: { baseDelayMs: 10 }, description: 'd' });
+  await call('POST', '/agents', 201, { name: 'contract', capabilities: ['x'], tools: ['web:*', 'flotilla:spawn'], concurrencyLimits: { 'host:a': 5 }, retry: { baseDelayMs: 10 }, description: 'd' });
   await call('POST', '/agents', 201, { name: 'doomed' });
+  await call('POST', '/agents', 201, { name: 'helper', level: 2, tools: ['web:*'], maxDepth: 2 });
   await call('DELETE', '/agents/doomed', 204);
   await call('GET', '/agents', 200);
   await call('GET', '/agents/contract', 200);
@@ -102,7 +103,7 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   // Tasks: one created and found again by its idempotency key, a batch with a child, a manual assignment.
   const first = await call('POST', '/tasks', 201, { agent: 'contract', input: { deep: [1, { a: null }], s: 'é"\\' }, correlation: { caseId: 'C-1' }, idempotencyKey: 'k-1', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
   await call('POST', '/tasks', 200, { agent: 'contract', idempotencyKey: 'k-1' });
-  const batch = await call('POST', '/tasks/batch', 201, { tasks: [{ agent: 'contract', input: [1, 2] }, { agent: 'contract', parentId: first.id, input: null, concurrencyKey: 'host:a' }] });
+  const batch = await call('POST', '/tasks/batch', 201, { tasks: [{ agent: 'contract', input: [1, 2] }, { agent: 'contract', parentId: first.id, input: null, concurrencyKey: 'host:a', tools: { allow: ['web:search'] } }] });
   const assigned = await call('POST', '/agents/contract/assign', 201, { input: 'text', site: 'eu' });
   const pending = await call('POST', '/tasks', 201, { capabilities: ['x'], runAt: new Date(Date.now() + 3_600_000).toISOString() });
   await call('GET', `/tasks?rootId=${first.id}`, 200);
@@ -132,6 +133,30 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
     { op: 'start', assignmentId: tokenHolder }, { op: 'progress', assignmentId: tokenHolder, percent: 5 }, { op: 'complete', assignmentId: completed },
   ] });
   await call('POST', `/assignments/${tokenHolder}/complete`, 200, { replicaId });
+  // Suspensions: a parent waits for its child and is resumed with its outcome; a task asks for
+  // input, a wrong answer is refused, a right one resumes it.
+  const parent = await call('POST', '/tasks', 201, { agent: 'contract' });
+  const asker = await call('POST', '/tasks', 201, { agent: 'contract' });
+  // (The lease also brings the task requeued above: it is completed at the end.)
+  const suspending = (await call('POST', `/workers/${replicaId}/lease`, 200, { max: 10, waitMs: 0 })).assignments as Array<{ assignmentId: string; task: { id: string } }>;
+  const leasedParent = suspending.find((a) => a.task.id === parent.id)!;
+  const leasedAsker = suspending.find((a) => a.task.id === asker.id)!;
+  const child = await call('POST', '/tasks', 201, { agent: 'contract', parentId: parent.id });
+  await call('POST', `/assignments/${leasedParent.assignmentId}/wait`, 200, { replicaId, children: [child.id] });
+  await call('GET', `/tasks/${parent.id}`, 200);
+  await call('POST', `/assignments/${leasedAsker.assignmentId}/ask`, 200, { replicaId, prompt: 'Which region?', schema: { type: 'string', enum: ['eu', 'us'] }, timeoutMs: 60_000 });
+  await call('GET', `/tasks/${asker.id}`, 200);
+  await call('POST', `/tasks/${asker.id}/input`, 400, { input: 'mars' });
+  await call('POST', `/tasks/${asker.id}/input`, 200, { input: 'eu' });
+  await call('POST', `/tasks/${asker.id}/input`, 409, { input: 'eu' });
+  type Leased = { assignmentId: string; task: { id: string; resumed: { reason: string } | null } };
+  const afterAnswer = (await call('POST', `/workers/${replicaId}/lease`, 200, { max: 10, waitMs: 0 })).assignments as Leased[];
+  const leasedChild = afterAnswer.find((a) => a.task.id === child.id)!;
+  await call('POST', `/assignments/${leasedChild.assignmentId}/complete`, 200, { replicaId, result: { region: 'eu' } });
+  await h.engine.resumer.sweep();
+  const resumed = [...afterAnswer.filter((a) => a !== leasedChild), ...(await call('POST', `/workers/${replicaId}/lease`, 200, { max: 10, waitMs: 0 })).assignments as Leased[]];
+  assert.deepEqual(resumed.filter((a) => a.task.id === parent.id || a.task.id === asker.id).map((a) => a.task.resumed?.reason).sort(), ['children', 'input']);
+  for (const a of [...resumed, ...suspending.filter((l) => l !== leasedParent && l !== leasedAsker)]) await call('POST', `/assignments/${a.assignmentId}/complete`, 200, { replicaId });
   for (const id of [first.id, batch.items[0].task.id, batch.items[1].task.id]) {
     await call('GET', `/tasks/${id}`, 200);
     await call('GET', `/tasks/${id}/assignment`, 200);
@@ -271,7 +296,8 @@ const stores = ['sqlite', ...(await postgresAvailable() ? ['postgres' as const] 
 for (const store of stores) {
   describe(`answers and their schemas (${store})`, () => {
     it('every route answers what the OpenAPI document says, and exactly what its view holds', async () => {
-      const h = await harness({ store, config: { leaseMs: 30_000, replicaTtlMs: 60_000 } });
+      // One agent runs the whole scenario, a child under its parent too: equal levels may delegate.
+      const h = await harness({ store, config: { leaseMs: 30_000, replicaTtlMs: 60_000, allowEqualLevel: true } });
       try {
         const answers = recorder(h.app);
         const doc = (await h.api('GET', '/openapi.json')).body as Doc;

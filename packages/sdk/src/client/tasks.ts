@@ -2,7 +2,7 @@
 // repeating them is harmless: reads, cancel and retry always; a submit only with an
 // idempotency key (the server then answers the same task instead of creating a second).
 
-import type { EventView, Page, TaskSpec, TaskTreeView, TaskView } from '../wire.ts';
+import type { EventView, Json, Page, TaskSpec, TaskTreeView, TaskView } from '../wire.ts';
 import { TERMINAL_TASK_STATUSES } from '../wire.ts';
 import type { SocketClient } from './socket.ts';
 import type { Transport } from './transport.ts';
@@ -133,6 +133,16 @@ export class TasksApi {
   /** Requeues a failed task with a fresh attempt budget. */
   retry(id: string, opts: CallOptions = {}): Promise<TaskView> {
     return this.#t.request('POST', `/tasks/${enc(id)}/retry`, { idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * Answers a task in `input_required` (its handler called `ctx.requestInput`): `input` must
+   * match the schema it gave (a FlotillaApiError VALIDATION_FAILED lists the problems). The
+   * task is pending again; its next attempt receives the answer as `task.resumed`.
+   * Not retried on a lost answer: a second answer to the same request is refused (409).
+   */
+  answer(id: string, input: Json, opts: CallOptions = {}): Promise<TaskView> {
+    return this.#t.request('POST', `/tasks/${enc(id)}/input`, { body: { input }, idempotent: false, signal: opts.signal });
   }
 
   /** The task's events in seq order (one call: up to `limit`, default 1000, after `after`). */

@@ -3,7 +3,7 @@
 // does not care which; a channel registers, brings work, carries reports and heartbeats,
 // and reconnects on its own.
 
-import type { LeasedTask } from '../wire.ts';
+import type { Json, LeasedTask, ReplicaHealth } from '../wire.ts';
 import type { AbortKind } from './errors.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -29,7 +29,15 @@ export interface Registration {
   heartbeatIntervalMs: number;
 }
 
-export type ReportOp = 'start' | 'complete' | 'fail' | 'cancelled';
+/** The reports about one attempt; every one but `start` ends it (`wait` and `ask` suspend the task). */
+/** What a worker's heartbeat may say of its replica (`WorkerOptions.health`). */
+export interface HealthReport {
+  health: ReplicaHealth;
+  /** Anything worth showing beside it: cpu, memory (at most 4 KB as JSON). */
+  healthDetail?: Record<string, Json>;
+}
+
+export type ReportOp = 'start' | 'complete' | 'fail' | 'cancelled' | 'wait' | 'ask';
 
 /**
  * A report that was not delivered because it is larger than the server reads: refused
@@ -72,8 +80,11 @@ export interface WorkerChannel {
   progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null>;
   /** A scoped token for the attempt's task tree (to submit children as the tree's owner). */
   token(assignmentId: string): Promise<string>;
-  /** Renews the leases of the assignments held; learns of cancellations and attempts the server ended. */
-  heartbeat(assignmentIds: string[]): Promise<BeatResult>;
+  /**
+   * Renews the leases of the assignments held; learns of cancellations and attempts the server
+   * ended. `health`: what the replica says of itself (routing skips unhealthy replicas).
+   */
+  heartbeat(assignmentIds: string[], health?: HealthReport | null): Promise<BeatResult>;
   /** Leaves: deregisters (the HTTP channel) or closes the socket after draining. */
   close(): Promise<void>;
 }
@@ -245,12 +256,13 @@ export async function deliver(p: DeliverParams): Promise<ReportOutcome> {
 /**
  * A refusal as superseded that means the report itself was applied earlier (a re-sent report
  * whose first copy got through but whose answer was lost, §5): `complete` finding the
- * attempt completed, `fail` finding it failed. Only this replica's reports end its attempts
+ * attempt completed, `fail` finding it failed, `wait` or `ask` finding it suspended. Only this replica's reports end its attempts
  * that way.
  */
 export function appliedBefore(op: ReportOp, details: unknown): boolean {
   const status = (details as { assignmentStatus?: unknown } | null | undefined)?.assignmentStatus;
-  return (op === 'complete' && status === 'completed') || (op === 'fail' && status === 'failed');
+  return (op === 'complete' && status === 'completed') || (op === 'fail' && status === 'failed')
+    || ((op === 'wait' || op === 'ask') && status === 'suspended');
 }
 
 /** What an ended attempt's status means for its handler. */

@@ -7,12 +7,13 @@
 //   2. a pinned replica (`task.replica`) is a hard constraint; a site is a soft preference:
 //      replicas in that site are chosen when one is eligible, any other otherwise;
 //   3. the task's concurrency key must be under its limit;
-//   4. among the rest: least loaded (inFlight / maxConcurrency), then most reliable, then
-//      least recently assigned.
+//   4. among the rest: healthy before degraded (an unhealthy replica is never a candidate),
+//      then least loaded (inFlight / maxConcurrency), then most reliable, then least
+//      recently assigned.
 // A task no replica can take now is skipped, not blocking the ones behind it: a lower-
 // priority task for an idle agent should not wait behind a high-priority one for a busy agent.
 
-import type { Millis, TaskHead } from './types.ts';
+import type { Millis, ReplicaHealth, TaskHead } from './types.ts';
 
 export interface ReplicaCandidate {
   id: string;
@@ -25,6 +26,8 @@ export interface ReplicaCandidate {
   completed: number;
   failed: number;
   lastAssignedAt: Millis | null;
+  /** An unhealthy replica is never offered work (the dispatcher leaves it out); a degraded one only after the healthy ones. */
+  health: ReplicaHealth;
 }
 
 export interface AgentRoute {
@@ -50,7 +53,7 @@ export interface Route {
   concurrencyLimit: number | null;
 }
 
-export function agentServes(agent: AgentRoute, task: Pick<TaskHead, 'agent' | 'capabilities'>): boolean {
+export function agentServes(agent: Pick<AgentRoute, 'name' | 'capabilities'>, task: Pick<TaskHead, 'agent' | 'capabilities'>): boolean {
   if (task.agent !== null) return agent.name === task.agent;
   return task.capabilities.every((c) => agent.capabilities.includes(c));
 }
@@ -67,8 +70,10 @@ export function reliability(r: Pick<ReplicaCandidate, 'completed' | 'failed'>): 
   return (r.completed + 1) / (r.completed + r.failed + 2);
 }
 
-/** Lower sorts first: least loaded, then most reliable, then least recently assigned. */
+/** Lower sorts first: healthy before degraded, then least loaded, then most reliable, then least recently assigned. */
 export function compareReplicas(a: ReplicaCandidate, b: ReplicaCandidate): number {
+  const health = Number(a.health !== 'healthy') - Number(b.health !== 'healthy');
+  if (health !== 0) return health;
   const load = a.inFlight / a.maxConcurrency - b.inFlight / b.maxConcurrency;
   if (load !== 0) return load;
   const rel = reliability(b) - reliability(a);

@@ -11,12 +11,17 @@
 //                                           or the grace period ends)
 //   any non-terminal ──operator_fail──> failed (at once, a live attempt too: it ends `failed`,
 //                                               its worker learns it on its next report)
+//   running ──wait──> waiting ──resume (every awaited child ended)──> pending
+//   running ──ask_input──> input_required ──answer──> pending
+//                                         └─input_timeout──> failed
+//   (docs/state-machine.md draws all of it; a suspended attempt does not count as one)
 
 import { FlotillaError } from './errors.ts';
 import { retryDelay, type RetryPolicy } from './retry-policy.ts';
 import { transitionOf } from './transition-kinds.ts';
+import type { ChildOutcome } from '@flotilla/sdk';
 import type {
-  AssignmentRecord, AssignmentStatus, Json, Millis, NewEvent, TaskErrorInfo, TaskHead, TaskRecord, Transition, TransitionEventType,
+  AssignmentRecord, AssignmentStatus, Json, Millis, NewEvent, TaskErrorInfo, TaskHead, TaskPatch, TaskRecord, Transition, TransitionEventType,
 } from './types.ts';
 
 const LIVE: readonly AssignmentStatus[] = ['dispatched', 'running'];
@@ -93,6 +98,7 @@ export function decideDispatch({ task, replica, assignmentId, now, leaseMs, conc
   };
   return transitionOf(assignedBy === undefined ? 'dispatch' : 'assign', {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: 'pending',
     expectAssignmentId: null,
     set: { status: 'dispatched', assignmentId, attempt, updatedAt: now },
@@ -108,6 +114,7 @@ export function decideStart({ task, assignment, now, leaseMs }: { task: TaskHead
   if (assignment.status === 'running') return null;
   return transitionOf('start', {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'running', updatedAt: now },
@@ -126,6 +133,7 @@ export function decideComplete({ task, assignment, result, now }: { task: TaskHe
   const startedAt = assignment.startedAt ?? assignment.dispatchedAt;
   return transitionOf('complete', {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'completed', assignmentId: null, result, error: null, finishedAt: now, updatedAt: now },
@@ -162,6 +170,7 @@ export function decideFail({ task, assignment, error, retryable, outcome, now, p
   if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: outcome });
   const base = {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: outcome, finishedAt: now, error } },
@@ -196,6 +205,7 @@ export function decideDispatchFailed({ task, assignment, now, reason }: { task: 
   const error: TaskErrorInfo = { code: 'DISPATCH_FAILED', message: reason };
   return transitionOf('dispatch_failed', {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'pending', assignmentId: null, attempt: assignment.attempt - 1, runAt: now, updatedAt: now },
@@ -226,12 +236,15 @@ export function decideCancel({ task, assignment, now, reason, cancelledBy }: Can
   if (task.status === 'completed' || task.status === 'failed') {
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is already ${task.status}; only a non-terminal task can be cancelled`);
   }
-  if (task.status === 'pending') {
+  if (task.status === 'pending' || task.status === 'waiting' || task.status === 'input_required') {
+    // No attempt is live: it ends at once. A waiting task's children are not touched here
+    // (cancelling a tree cascades to them: TaskService.cancel).
     return transitionOf('cancel', {
       taskId: task.id,
-      fromStatus: 'pending',
+      parentId: task.parentId,
+      fromStatus: task.status,
       expectAssignmentId: null,
-      set: { status: 'cancelled', finishedAt: now, cancelRequestedAt: now, updatedAt: now },
+      set: { status: 'cancelled', finishedAt: now, cancelRequestedAt: now, ...suspensionCleared(task.status), updatedAt: now },
       events: [event('task.cancelled', task, null, data)],
     });
   }
@@ -239,6 +252,7 @@ export function decideCancel({ task, assignment, now, reason, cancelledBy }: Can
   requireLive(task, assignment);
   return transitionOf('cancel_request', {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { cancelRequestedAt: now, updatedAt: now },
@@ -255,6 +269,7 @@ export function decideCancelAck({ task, assignment, now, reason }: { task: TaskH
   }
   return transitionOf('cancel_ack', {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'cancelled', assignmentId: null, finishedAt: now, updatedAt: now },
@@ -271,6 +286,7 @@ export function decideRequeue({ task, now }: { task: TaskHead; now: Millis }): T
   }
   return transitionOf('requeue', {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: 'failed',
     expectAssignmentId: null,
     set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, updatedAt: now },
@@ -384,6 +400,170 @@ export function decideNotHeld({ task, assignment, now, policy, random }: { task:
   return decideFail({
     task, assignment, now, policy, random, outcome: 'lost', retryable: true,
     error: { code: 'NOT_HELD', message: `replica ${assignment.replicaId} reconnected without attempt ${assignment.attempt}` },
+  });
+}
+
+/** The fields a suspended status keeps, cleared as the task leaves it. */
+function suspensionCleared(status: TaskHead['status']): Pick<TaskPatch, 'waitingFor' | 'inputRequest' | 'inputExpiresAt'> {
+  if (status === 'waiting') return { waitingFor: null };
+  if (status === 'input_required') return { inputRequest: null, inputExpiresAt: null };
+  return {};
+}
+
+/** The most children one wait may name (and the most one resumed attempt is given). */
+export const MAX_AWAITED_CHILDREN = 1_000;
+
+/**
+ * The common part of wait and ask_input: the live attempt ends `suspended` (not counted: the
+ * task's attempt number is given back, so the resumed attempt carries the same number), its
+ * slot is freed, and nothing of it (lease, deadline) stays armed. A task whose cancellation
+ * was requested ends cancelled instead: nobody wants it resumed.
+ */
+function suspend(
+  kind: 'wait' | 'ask_input', task: TaskHead, assignment: AssignmentRecord, now: Millis,
+  set: Pick<TaskPatch, 'status' | 'waitingFor' | 'inputRequest' | 'inputExpiresAt'>, ev: NewEvent & { type: TransitionEventType },
+): Transition {
+  return transitionOf(kind, {
+    taskId: task.id,
+    parentId: task.parentId,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { ...set, assignmentId: null, attempt: assignment.attempt - 1, updatedAt: now },
+    assignmentUpdate: {
+      id: assignment.id,
+      fromStatuses: LIVE,
+      set: { status: 'suspended', finishedAt: now, counted: false, ...(assignment.startedAt === null ? { startedAt: now } : {}) },
+    },
+    slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
+    events: [ev],
+  });
+}
+
+export interface WaitInput {
+  task: TaskHead;
+  assignment: AssignmentRecord;
+  /** The children named by the handler, as read: each must be a child of `task`. */
+  children: ReadonlyArray<Pick<TaskHead, 'id' | 'parentId' | 'status'>>;
+  /** The ids as the handler named them (order kept, duplicates removed by the caller). */
+  childIds: readonly string[];
+  now: Millis;
+}
+
+/**
+ * The handler ends its attempt by waiting for children: the task is `waiting` until every one
+ * of them is terminal (decideResume). Children that are already terminal are fine: the engine
+ * checks for a resume right after this commits.
+ */
+export function decideWait({ task, assignment, children, childIds, now }: WaitInput): Transition {
+  requireCurrent(task, assignment);
+  if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: 'cancelled_while_waiting' });
+  if (childIds.length === 0) throw new FlotillaError('VALIDATION_FAILED', 'name at least one child task to wait for');
+  if (childIds.length > MAX_AWAITED_CHILDREN) {
+    throw new FlotillaError('VALIDATION_FAILED', `a task may wait for at most ${MAX_AWAITED_CHILDREN} children at once (${childIds.length} named)`);
+  }
+  const found = new Map(children.map((c) => [c.id, c]));
+  const strangers = childIds.filter((id) => found.get(id)?.parentId !== task.id);
+  if (strangers.length > 0) {
+    throw new FlotillaError('VALIDATION_FAILED', `a task can only wait for its own children; ${strangers.slice(0, 5).join(', ')}${strangers.length > 5 ? ', ...' : ''} ${strangers.length === 1 ? 'is' : 'are'} not a child of task ${task.id}`, { notChildren: strangers.slice(0, 100) });
+  }
+  return suspend('wait', task, assignment, now, { status: 'waiting', waitingFor: [...childIds] },
+    event('task.waiting', task, assignment, { attempt: assignment.attempt, children: [...childIds] }));
+}
+
+/** Whether a waiting task may be resumed: every awaited child is terminal. */
+export function awaitedChildrenEnded(children: ReadonlyArray<Pick<TaskHead, 'status'>>, awaited: number): boolean {
+  return children.length === awaited && children.every((c) => isTerminal(c.status));
+}
+
+/**
+ * Every awaited child ended: the task is pending again, and its next attempt is given the
+ * children's outcomes (`resumed`). Null when it is not time yet (or not waiting any more).
+ * A child that no longer exists (retention deleted it) counts as ended, with no outcome.
+ */
+export function decideResume({ task, children, now, maxResultBytes }: {
+  task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'status' | 'waitingFor'>;
+  children: ReadonlyArray<Pick<TaskRecord, 'id' | 'status' | 'result' | 'error'>>;
+  now: Millis;
+  /** The children's results together may be at most this large (JSON bytes) in the resumed attempt; past it they are left out. */
+  maxResultBytes: number;
+}): Transition | null {
+  if (task.status !== 'waiting' || task.waitingFor === null) return null;
+  const byId = new Map(children.map((c) => [c.id, c]));
+  const awaited = task.waitingFor.map((id) => byId.get(id) ?? null);
+  if (awaited.some((c) => c !== null && !isTerminal(c.status))) return null;
+  let budget = maxResultBytes;
+  const outcomes: ChildOutcome[] = task.waitingFor.map((id, i) => {
+    const c = awaited[i];
+    if (!c) return { id, status: 'cancelled', result: null, error: { code: 'CHILD_GONE', message: `child task ${id} no longer exists` } };
+    const bytes = c.result === null ? 0 : JSON.stringify(c.result).length;
+    const keep = bytes <= budget;
+    if (keep) budget -= bytes;
+    return { id, status: c.status, result: keep ? c.result : null, error: c.error, ...(keep ? {} : { resultOmitted: true }) };
+  });
+  return transitionOf('resume', {
+    taskId: task.id,
+    parentId: task.parentId,
+    fromStatus: 'waiting',
+    expectAssignmentId: null,
+    set: { status: 'pending', waitingFor: null, resumed: { reason: 'children', children: outcomes }, runAt: now, updatedAt: now },
+    events: [event('task.resumed', task, null, { reason: 'children', children: outcomes.map((o) => ({ id: o.id, status: o.status })) })],
+  });
+}
+
+export interface AskInput {
+  task: TaskHead;
+  assignment: AssignmentRecord;
+  prompt: string;
+  schema: Json | null;
+  /** How long an answer may take; null: no limit. */
+  timeoutMs: Millis | null;
+  now: Millis;
+}
+
+/** The handler ends its attempt by asking for input: the task is `input_required` until answered. */
+export function decideAskInput({ task, assignment, prompt, schema, timeoutMs, now }: AskInput): Transition {
+  requireCurrent(task, assignment);
+  if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: 'cancelled_while_asking' });
+  const expiresAt = timeoutMs === null ? null : now + timeoutMs;
+  const data: Record<string, Json> = { attempt: assignment.attempt, prompt, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString() };
+  return suspend('ask_input', task, assignment, now,
+    { status: 'input_required', inputRequest: { prompt, schema, requestedAt: now, expiresAt }, inputExpiresAt: expiresAt },
+    event('task.input_required', task, assignment, data));
+}
+
+/**
+ * Somebody answered (already validated against the request's schema by the caller): pending
+ * again, and the next attempt is given the answer.
+ */
+export function decideAnswer({ task, input, now, by }: { task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'status' | 'inputRequest'>; input: Json; now: Millis; by: string | null }): Transition {
+  if (task.status !== 'input_required' || task.inputRequest === null) {
+    throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}; only a task in input_required takes input`);
+  }
+  return transitionOf('answer', {
+    taskId: task.id,
+    parentId: task.parentId,
+    fromStatus: 'input_required',
+    expectAssignmentId: null,
+    set: {
+      status: 'pending', inputRequest: null, inputExpiresAt: null, runAt: now, updatedAt: now,
+      resumed: { reason: 'input', prompt: task.inputRequest.prompt, input },
+    },
+    events: [event('task.resumed', task, null, { reason: 'input', ...(by === null ? {} : { by }) })],
+  });
+}
+
+/** Nobody answered before the request expired: the task fails for good (INPUT_TIMEOUT). */
+export function decideInputTimeout({ task, now }: { task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'status' | 'inputRequest' | 'attempt' | 'maxAttempts'>; now: Millis }): Transition | null {
+  const expiresAt = task.inputRequest?.expiresAt ?? null;
+  if (task.status !== 'input_required' || expiresAt === null || now < expiresAt) return null;
+  const error: TaskErrorInfo = { code: 'INPUT_TIMEOUT', message: `nobody answered the input request of task ${task.id} by ${new Date(expiresAt).toISOString()}` };
+  return transitionOf('input_timeout', {
+    taskId: task.id,
+    parentId: task.parentId,
+    fromStatus: 'input_required',
+    expectAssignmentId: null,
+    set: { status: 'failed', inputRequest: null, inputExpiresAt: null, error, finishedAt: now, updatedAt: now },
+    events: [event('task.failed', task, null, { attempt: task.attempt, maxAttempts: task.maxAttempts, outcome: 'input_timeout', error: errorJson(error), retryable: false })],
   });
 }
 

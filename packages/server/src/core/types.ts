@@ -21,7 +21,14 @@
 // - event: an append-only record of something that happened, with a global sequence number.
 // - tree: a root task and the tasks submitted under it (`parentId`), all with its `rootId`.
 //   A task's `depth` is 1 for a root and its parent's + 1; no task is deeper than the
-//   server's `maxDepth` (core/trees.ts).
+//   server's `maxDepth`, or its agent's when narrower (core/trees.ts, core/delegation.ts).
+// - level: an agent's rank (1 = top); a task delegates only to agents of a greater level.
+// - tools: an agent's ceiling of tools, and a task's effective set (core/tools.ts), computed
+//   at submit and carried by its assignments and attempt tokens.
+// - suspended attempt: an attempt its handler ended without an outcome, by waiting for child
+//   tasks (task `waiting`) or by asking for input (task `input_required`). It releases its slot,
+//   lease and timeout, is not counted against the task's attempts, and the task's next attempt
+//   (after the children ended, or the input came) is given what it waited for (`resumed`).
 // - durable / relaxed write: a durable write is flushed to disk before it is acknowledged (an
 //   accepted submit, a final outcome, an operator's action); a relaxed one commits without
 //   waiting for the flush (claim, start, progress, heartbeat, lease renewal). Both survive a
@@ -35,10 +42,10 @@
 // - a task's result is written once, by the transition into `completed`.
 
 import type {
-  AssignmentStatus, Json, ReplicaStatus, TaskErrorInfo, TaskStatus,
+  AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus,
 } from '@flotilla/sdk';
 
-export type { AssignmentStatus, Json, ReplicaStatus, TaskErrorInfo, TaskStatus };
+export type { AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, TaskErrorInfo, TaskStatus };
 
 /** Milliseconds since the Unix epoch. Every time inside the server is one of these. */
 export type Millis = number;
@@ -61,6 +68,18 @@ export interface TaskHead {
   runAt: Millis;
   assignmentId: string | null;
   cancelRequestedAt: Millis | null;
+  /** The task this one was submitted under: a transition that ends this task may wake it. */
+  parentId: string | null;
+}
+
+/** What a handler asked for (task status `input_required`). */
+export interface InputRequestRecord {
+  prompt: string;
+  /** A JSON Schema the answer must match; null accepts any JSON value. */
+  schema: Json | null;
+  requestedAt: Millis;
+  /** When the task fails with INPUT_TIMEOUT unless answered; null: never. */
+  expiresAt: Millis | null;
 }
 
 export interface TaskRecord extends TaskHead {
@@ -74,7 +93,6 @@ export interface TaskRecord extends TaskHead {
   idempotencyKey: string | null;
   correlation: Record<string, string>;
   traceparent: string | null;
-  parentId: string | null;
   createdBy: string | null;
   /**
    * The root of the task's tree (parent of parent ... of this task); a task without a parent
@@ -84,10 +102,24 @@ export interface TaskRecord extends TaskHead {
   /** How deep in its tree: a root is 1, a child its parent's depth + 1. Set at submit, never changed. */
   depth: number;
   /**
+   * The tools its attempts may use (core/tools.ts, wire form: granted entries, then `!`excepted
+   * ones): computed once at submit, never changed.
+   */
+  tools: string[];
+  /**
    * The principal that owns the task's tree: the creator of the root. Children inherit it from
    * their parent (whoever submits them), so isolation by owner covers whole trees.
    */
   ownerId: string | null;
+  /** While `waiting`: the child ids it waits for; null in every other status. */
+  waitingFor: string[] | null;
+  /** While `input_required`: what was asked; null in every other status. */
+  inputRequest: InputRequestRecord | null;
+  /**
+   * What the next attempt is given after a suspension (the awaited children's outcomes, or
+   * the answer); set when the task leaves `waiting` or `input_required`, kept afterwards.
+   */
+  resumed: Resumption | null;
 }
 
 /** A task as the engine asks a store to create it (the store adds `seq`). */
@@ -118,15 +150,28 @@ export interface AgentRecord {
   maxConcurrency: number;
   maxAttempts: number | null;
   timeoutMs: number | null;
+  /** Rank in the hierarchy (1 = top): a task delegates only to agents of a greater level (core/delegation.ts). */
   level: number;
   toolDomains: string[];
+  /** The tools its tasks may use at most (its ceiling, core/tools.ts); none when empty. */
+  tools: string[];
+  /** Narrows the server's `maxDepth` for its tasks; null: the server's. */
+  maxDepth: number | null;
   concurrencyLimits: Record<string, number>;
   retryBaseDelayMs: number | null;
   retryMaxDelayMs: number | null;
   runtime: 'pull' | 'a2a' | 'process';
   createdAt: Millis;
   updatedAt: Millis;
+  /**
+   * Set by an operator's pause: no new dispatches to it until resumed. Written only by
+   * agentSetPaused: creating, updating or re-declaring the agent keeps it as it is.
+   */
+  pausedAt: Millis | null;
+  /** Since when the maintenance sweep finds it overloaded (core/agent-state.ts); null: not. Written only by agentSetOverloaded. */
+  overloadedAt: Millis | null;
 }
+
 
 export interface ReplicaRecord {
   id: string;
@@ -140,12 +185,18 @@ export interface ReplicaRecord {
   lastAssignedAt: Millis | null;
   completed: number;
   failed: number;
+  health: ReplicaHealth;
+  /** What its last health report said besides the health (cpu, memory, anything); null before any. */
+  healthDetail: Record<string, Json> | null;
+  /** When its health was last reported; null before any report. */
+  healthAt: Millis | null;
 }
 
 /** The event types a transition writes (docs/protocol.md lists what each one means). */
 export type TransitionEventType =
   | 'task.dispatched' | 'task.started' | 'task.completed' | 'task.retrying' | 'task.failed'
-  | 'task.dispatch_failed' | 'task.cancel_requested' | 'task.cancelled' | 'task.requeued';
+  | 'task.dispatch_failed' | 'task.cancel_requested' | 'task.cancelled' | 'task.requeued'
+  | 'task.waiting' | 'task.input_required' | 'task.resumed';
 
 /** Stores take any event type (they never interpret it); the engine's writers are typed. */
 export interface NewEvent {
@@ -173,6 +224,11 @@ export interface TaskPatch {
   error?: TaskErrorInfo | null;
   finishedAt?: Millis | null;
   cancelRequestedAt?: Millis | null;
+  waitingFor?: string[] | null;
+  inputRequest?: InputRequestRecord | null;
+  /** Stored on the hot row beside `inputRequest` so the reaper finds expired requests by index. */
+  inputExpiresAt?: Millis | null;
+  resumed?: Resumption | null;
   updatedAt: Millis;
 }
 
@@ -197,7 +253,8 @@ export interface AssignmentPatch {
  */
 export type TransitionKind =
   | 'dispatch' | 'start' | 'complete' | 'retry' | 'fail' | 'dispatch_failed'
-  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue' | 'assign' | 'operator_fail';
+  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue' | 'assign' | 'operator_fail'
+  | 'wait' | 'ask_input' | 'resume' | 'answer' | 'input_timeout';
 
 /**
  * One decision of the state machine, as guarded writes. A store applies all of it or none
@@ -216,7 +273,11 @@ export interface Transition {
   countsAsAttempt: boolean;
   /** Flushed before it is acknowledged (false: a relaxed write; see the glossary). */
   durable: boolean;
+  /** The task ends (completed, failed or cancelled): a parent waiting for it may be resumed. */
+  endsTask: boolean;
   taskId: string;
+  /** The task's parent (null for a root): whom a transition with `endsTask` may wake. */
+  parentId: string | null;
   /** Guard: the task is still in this status ... */
   fromStatus: TaskStatus;
   /** ... and its live assignment is still this one (null: it has none). */

@@ -26,6 +26,11 @@ export interface EngineContext {
    * replicas changed (see Dispatcher.wake).
    */
   wakeDispatcher(reason?: WakeReason): void;
+  /**
+   * Look soon at these tasks (coalesced): any that waits for children that have all ended is
+   * resumed (engine/resumer.ts). Wired once the resumer exists.
+   */
+  resumeWaiting(taskIds: Iterable<string>): void;
   /** The live attempts this node dispatched (a hint for deciding reports without reads). */
   attempts: LiveAttempts;
 }
@@ -45,23 +50,28 @@ export function announce(ctx: EngineContext, events: readonly EventRecord[]): vo
 
 /**
  * Writes transitions, then announces what changed: their events go to live subscribers
- * (only after the commit, so nobody hears of a change that could still roll back), and
- * the dispatcher is woken when one of them says so (a slot freed, a task pending again).
+ * (only after the commit, so nobody hears of a change that could still roll back), the
+ * dispatcher is woken when one of them says so (a slot freed, a task pending again), and the
+ * parents of tasks that ended are looked at (one may be waiting for them).
  */
 export async function commit(ctx: EngineContext, transitions: Transition[]): Promise<TransitionResult[]> {
   if (transitions.length === 0) return [];
   const results = await ctx.store.taskTransition({ transitions });
   let wake: WakeReason | null = null;
+  let parents: Set<string> | null = null;
   for (let i = 0; i < results.length; i++) {
     const result = results[i]!;
     if (!result.ok) continue;
     announce(ctx, result.events);
     const t = transitions[i]!;
     ctx.attempts.applied(t);
+    // A child ended: its parent may be waiting for it (and for nothing else any more).
+    if (t.endsTask && t.parentId !== null) (parents ??= new Set()).add(t.parentId);
     // A concurrency key given back can unblock a pending task: that is work, not only capacity.
     if (t.queuesTask || (t.slotRelease !== undefined && t.slotRelease.concurrencyKey !== null)) wake = 'work';
     else if (t.wakesDispatcher) wake ??= 'capacity';
   }
   if (wake !== null) ctx.wakeDispatcher(wake);
+  if (parents !== null) ctx.resumeWaiting(parents);
   return results;
 }

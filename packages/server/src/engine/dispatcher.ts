@@ -85,7 +85,7 @@ function conflictRefusal(taskId: string, replicaId: string, conflict: ConflictRe
 }
 
 /** What a pushed assignment carries: the task fields the worker needs. */
-type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent'>;
+type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools' | 'resumed'>;
 
 function leased(transition: Transition, task: TaskPayload): LeasedTask {
   const a = transition.assignmentInsert!;
@@ -96,7 +96,7 @@ function leased(transition: Transition, task: TaskPayload): LeasedTask {
     task: {
       id: task.id, type: task.type, input: task.input, attempt: a.attempt, maxAttempts: task.maxAttempts,
       priority: task.priority, timeoutMs: task.timeoutMs, correlation: task.correlation,
-      traceparent: task.traceparent, parentId: task.parentId, agent: task.agent,
+      traceparent: task.traceparent, parentId: task.parentId, agent: task.agent, tools: task.tools, resumed: task.resumed,
     },
   };
 }
@@ -258,7 +258,7 @@ export class Dispatcher {
     if (this.#waiters.size === 0 || this.#stopped) return;
     const { store, config } = this.#ctx;
     const now = this.#ctx.now();
-    const live = new Map((await store.replicaList({ statuses: ['live'] })).map((r) => [r.id, r]));
+    const live = new Map((await store.replicaList({ statuses: ['live', 'draining'] })).map((r) => [r.id, r]));
     const agents = await this.#registry.map();
 
     const candidates: ReplicaCandidate[] = [];
@@ -271,6 +271,9 @@ export class Dispatcher {
         waiter.deliver([]);
         continue;
       }
+      // Offered nothing, but kept waiting: a draining replica (an operator's drain), a paused
+      // agent, a replica that says it is unhealthy. Each may take work again later.
+      if (replica.status !== 'live' || agents.get(replica.agent)!.pausedAt !== null || replica.health === 'unhealthy') continue;
       const offered = Math.min(waiter.want, replica.maxConcurrency - replica.inFlight);
       if (offered > 0) {
         candidates.push({ ...replica, offered });

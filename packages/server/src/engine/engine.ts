@@ -18,9 +18,13 @@ import { EventBus } from './event-bus.ts';
 import { EventRelay } from './event-relay.ts';
 import { LeaseReaper } from './lease-reaper.ts';
 import { ReplicaLiveness } from './replica-liveness.ts';
+import { Resumer } from './resumer.ts';
 import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
 import { WorkerService } from './worker-service.ts';
+
+/** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
+const OVERLOAD_SWEEP_MS = 2_000;
 
 export interface EngineParams {
   store: Store;
@@ -37,6 +41,7 @@ export class Engine {
   readonly dispatcher: Dispatcher;
   readonly liveness: ReplicaLiveness;
   readonly reaper: LeaseReaper;
+  readonly resumer: Resumer;
   readonly tasks: TaskService;
   readonly agents: AgentService;
   readonly workers: WorkerService;
@@ -51,10 +56,12 @@ export class Engine {
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
   #started = false;
+  #overloadSweptAt = -Infinity;
 
   constructor(params: EngineParams) {
     const bus = new EventBus();
     let dispatcher: Dispatcher | null = null;
+    let resumer: Resumer | null = null;
     this.ctx = {
       store: params.store,
       config: params.config,
@@ -63,12 +70,14 @@ export class Engine {
       ...systemClock(),
       ...params.clock,
       wakeDispatcher: (reason) => dispatcher?.wake(reason),
+      resumeWaiting: (taskIds) => resumer?.look(taskIds),
       attempts: new LiveAttempts(),
     };
     this.registry = new AgentRegistry({ store: params.store, now: () => this.ctx.now() });
     this.dispatcher = dispatcher = new Dispatcher({ ctx: this.ctx, registry: this.registry });
     this.liveness = new ReplicaLiveness({ ctx: this.ctx, waiting: () => this.dispatcher.waitingReplicaIds() });
     this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness, registry: this.registry });
+    this.resumer = resumer = new Resumer({ ctx: this.ctx });
     this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher });
     this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     const now = () => this.ctx.now();
@@ -140,7 +149,16 @@ export class Engine {
         this.dispatcher.wake();
         this.relay.pump();
       }
-      await this.#maintain('maintenance', () => this.reaper.sweep());
+      await this.#maintain('maintenance', async () => {
+        await this.reaper.sweep();
+        await this.resumer.sweep();
+        // Agents' load changes slowly and reading it costs a scan of the queue: every few ticks.
+        const now = this.ctx.now();
+        if (now - this.#overloadSweptAt >= OVERLOAD_SWEEP_MS) {
+          this.#overloadSweptAt = now;
+          await this.agents.sweepOverload();
+        }
+      });
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
     this.dispatcher.wake();
@@ -154,6 +172,7 @@ export class Engine {
     this.#loops = [];
     await this.#unsubscribe?.().catch(() => {});
     this.#unsubscribe = null;
+    await this.resumer.stop();
     this.dispatcher.stop();
     await this.dispatcher.idle();
     await this.workers.flushStarts().catch(() => {});

@@ -66,13 +66,16 @@ function headOf(t: TaskHead): TaskHead {
   return {
     id: t.id, seq: t.seq, status: t.status, priority: t.priority, agent: t.agent, capabilities: t.capabilities, replica: t.replica,
     site: t.site, concurrencyKey: t.concurrencyKey, attempt: t.attempt, maxAttempts: t.maxAttempts, timeoutMs: t.timeoutMs,
-    runAt: t.runAt, assignmentId: t.assignmentId, cancelRequestedAt: t.cancelRequestedAt,
+    runAt: t.runAt, assignmentId: t.assignmentId, cancelRequestedAt: t.cancelRequestedAt, parentId: t.parentId,
   };
 }
 
 /** The transition's changes to the fields of a task head. */
 function headPatch(t: Transition): Partial<TaskHead> {
-  const { result: _result, error: _error, finishedAt: _finished, updatedAt: _updated, ...head } = t.set;
+  const {
+    result: _result, error: _error, finishedAt: _finished, updatedAt: _updated,
+    waitingFor: _waiting, inputRequest: _asked, inputExpiresAt: _expires, resumed: _resumed, ...head
+  } = t.set;
   return withoutUndefined(head);
 }
 

@@ -4,9 +4,14 @@ import { PRIORITY_DEFAULT, TASK_STATUSES, type TaskSpec, type TaskStatus, TERMIN
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { agentServes } from '../core/routing.ts';
-import { decideCancel, decideOperatorFail, decideRequeue, isTerminal } from '../core/task-machine.ts';
+import { waitingReason, type WaitingReason } from '../core/agent-state.ts';
+import { answerProblems } from '../core/input-schema.ts';
+import { decideAnswer, decideCancel, decideOperatorFail, decideRequeue, isTerminal } from '../core/task-machine.ts';
+import { randomBytes } from 'node:crypto';
+import { atDepthLimit, candidateAgents, childCorrelation, childTraceparent, depthLimit, levelRefusal } from '../core/delegation.ts';
+import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProblems, toolSetOf } from '../core/tools.ts';
 import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
-import type { AgentRecord, AssignmentRecord, EventRecord, NewTask, TaskRecord, Transition } from '../core/types.ts';
+import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import { encodeCursor } from '../store/list-cursor.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -52,6 +57,17 @@ export interface CancelOptions {
   reason?: string;
   /** Cancel the task's descendants too (default true). */
   cascade?: boolean;
+}
+
+/** The most correlation keys a task carries (the schema's bound, also for a child's merged with its parent's). */
+const MAX_CORRELATION_KEYS = 32;
+
+/** A W3C span id for a child task: 8 random bytes, never all zero (an invalid span id). */
+function newSpanId(): string {
+  for (;;) {
+    const id = randomBytes(8).toString('hex');
+    if (id !== '0000000000000000') return id;
+  }
 }
 
 export class TaskService {
@@ -185,6 +201,8 @@ export class TaskService {
     const agents = await this.#registry.map();
     let agent: AgentRecord | undefined;
     const capabilities = spec.capabilities ?? [];
+    const toolProblems = [...toolListProblems(spec.tools?.allow ?? [], '/tools/allow'), ...toolListProblems(spec.tools?.deny ?? [], '/tools/deny')];
+    if (toolProblems.length > 0) throw new FlotillaError('VALIDATION_FAILED', toolProblems.map((p) => `${p.path}: ${p.message}`).join('; '), toolProblems);
     if (spec.agent !== undefined) {
       if (spec.capabilities !== undefined) {
         throw new FlotillaError('VALIDATION_FAILED', 'give either "agent" or "capabilities", not both');
@@ -229,8 +247,32 @@ export class TaskService {
     if (parent && cancelledParent(parent)) {
       throw new FlotillaError('PARENT_CANCELLED', `parent task ${parent.id} is ${parent.status === 'cancelled' ? 'cancelled' : 'being cancelled'}; its tree takes no new tasks`);
     }
-    const tooDeep = parent ? spawnRefusal(parent, config.maxDepth) : null;
-    if (tooDeep !== null) throw new FlotillaError('DEPTH_LIMIT', tooDeep, { depth: childDepth(parent), maxDepth: config.maxDepth });
+    // Every rule below holds whichever candidate runs the task (core/delegation.ts).
+    const candidates = agent ? [agent] : candidateAgents({ agent: null, capabilities }, agents.values());
+    const depth = childDepth(parent);
+    if (parent) {
+      const parentAgents = candidateAgents(parent, agents.values());
+      const parentLimit = depthLimit(config.maxDepth, parentAgents);
+      const tooDeep = spawnRefusal(parent, parentLimit);
+      if (tooDeep !== null) throw new FlotillaError('DEPTH_LIMIT', tooDeep, { depth, maxDepth: parentLimit });
+      const level = levelRefusal({ parentId: parent.id, parent: parentAgents, child: candidates, allowEqualLevel: config.allowEqualLevel });
+      if (level !== null) throw new FlotillaError('LEVEL_NOT_ALLOWED', level.message, level.details);
+    }
+    const tools = effectiveTools({
+      ceiling: candidates.map((a) => ceilingOf(a.tools)).reduce(intersect),
+      parent: parent ? toolSetOf(parent.tools) : ALL_TOOLS,
+      allow: spec.tools?.allow,
+      deny: spec.tools?.deny,
+      atMaxDepth: atDepthLimit({ depth }, depthLimit(config.maxDepth, candidates)),
+      agentLabel: agent ? `agent "${agent.name}"` : `every agent with the capabilities [${capabilities.join(', ')}]`,
+      parentId: parent?.id ?? null,
+    });
+    if ('refusal' in tools) throw new FlotillaError(tools.refusal.code, tools.refusal.message, tools.refusal.details);
+    // A child carries its parent's correlation and trace, so any client's spawn is followed.
+    const correlation = parent ? childCorrelation(parent.correlation, spec.correlation) : spec.correlation ?? {};
+    if (Object.keys(correlation).length > MAX_CORRELATION_KEYS) {
+      throw new FlotillaError('VALIDATION_FAILED', `"correlation" with the keys inherited from parent task ${parent!.id} has more than ${MAX_CORRELATION_KEYS} keys`);
+    }
     const id = this.#ctx.newId();
     return {
       id,
@@ -255,20 +297,40 @@ export class TaskService {
       updatedAt: now,
       finishedAt: null,
       idempotencyKey: spec.idempotencyKey ?? null,
-      correlation: spec.correlation ?? {},
-      traceparent: spec.traceparent ?? null,
+      correlation,
+      traceparent: spec.traceparent ?? (parent ? childTraceparent(parent.traceparent, newSpanId()) : null),
       parentId: spec.parentId ?? null,
       createdBy: principal.id,
       // A child joins its parent's tree, and the tree keeps its owner whoever submits into it.
       rootId: parent ? parent.rootId : id,
-      depth: childDepth(parent),
+      depth,
       ownerId: parent ? parent.ownerId : ownerIdOf(principal),
+      tools: toolList(tools.tools),
+      waitingFor: null,
+      inputRequest: null,
+      resumed: null,
     };
   }
 
-  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null }> {
     const task = await this.#visible(principal, id);
-    return { task, assignment: await this.#currentAssignment(task) };
+    const [assignment, waitingReason] = await Promise.all([this.#currentAssignment(task), this.#waitingReason(task)]);
+    return { task, assignment, waitingReason };
+  }
+
+  /**
+   * Why the task is not running (core/agent-state.ts), read from the registry (cached), the
+   * live replicas and its concurrency key's count; null when it runs or has ended.
+   */
+  async #waitingReason(task: TaskRecord): Promise<WaitingReason | null> {
+    const base = { task, now: this.#ctx.now(), agents: [], replicas: [], keyInFlight: 0, serverKeyLimits: this.#ctx.config.concurrencyLimits };
+    if (task.status !== 'pending') return waitingReason(base);
+    const [agents, replicas, keys] = await Promise.all([
+      this.#registry.map(),
+      this.#ctx.store.replicaList({ ...(task.agent === null ? {} : { agent: task.agent }), statuses: ['live'] }),
+      task.concurrencyKey === null ? Promise.resolve(new Map<string, number>()) : this.#ctx.store.concurrencyKeyInFlight({ keys: [task.concurrencyKey] }),
+    ]);
+    return waitingReason({ ...base, agents: [...agents.values()], replicas, keyInFlight: task.concurrencyKey === null ? 0 : keys.get(task.concurrencyKey) ?? 0 });
   }
 
   /** The live assignment, or the most recent one for a task that has none live. */
@@ -283,7 +345,7 @@ export class TaskService {
    * Long-poll: resolves with the task once it is terminal, or with its current state after
    * `waitMs`. Listens to the task's events; never polls the store in a loop.
    */
-  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null }> {
     let settled = false;
     let wakeUp: () => void = () => {};
     const woken = new Promise<void>((resolve) => (wakeUp = resolve));
@@ -459,6 +521,23 @@ export class TaskService {
         throw new FlotillaError('UNKNOWN_AGENT', `agent "${task.agent}" of task ${id} no longer exists; it cannot run again`);
       }
       return decideRequeue({ task, now: this.#ctx.now() });
+    });
+  }
+
+  /**
+   * Answers an input request: checked against the schema the handler gave (400 with the
+   * reasons otherwise), then the task is pending again and its next attempt gets the answer.
+   */
+  async answer(principal: Principal, id: string, input: Json): Promise<TaskRecord> {
+    if (jsonTooDeep(input)) throw new FlotillaError('VALIDATION_FAILED', `"input" nests deeper than ${MAX_JSON_DEPTH} levels`);
+    return this.#transitionWithRetry(principal, id, async (task) => {
+      if (task.status === 'input_required' && task.inputRequest !== null) {
+        const problems = answerProblems(task.inputRequest.schema, input);
+        if (problems !== null) {
+          throw new FlotillaError('VALIDATION_FAILED', `the answer does not match the input schema of task ${id}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { problems });
+        }
+      }
+      return decideAnswer({ task, input, now: this.#ctx.now(), by: principal.id });
     });
   }
 

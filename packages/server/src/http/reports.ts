@@ -1,5 +1,5 @@
 // The HTTP worker protocol's reports about one assignment (start, heartbeat, progress,
-// complete, fail, cancelled), one function for all: what each single route
+// complete, fail, cancelled, wait, ask), one function for all: what each single route
 // (`POST /assignments/{assignmentId}/{op}`) runs and what each item of a report batch
 // (`POST /workers/{replicaId}/reports`) runs, so both answer the same body for the same report.
 
@@ -19,6 +19,10 @@ export type ReportFields = {
   result?: unknown;
   error?: TaskErrorInfo;
   retryable?: boolean;
+  children?: string[];
+  prompt?: string;
+  schema?: unknown;
+  timeoutMs?: number;
 };
 
 /** The body of a report's 200 answer: `Ok`, or `LeaseRenewal` for heartbeat and progress. */
@@ -48,6 +52,12 @@ export async function applyReport(engine: Engine, principal: Principal, op: Batc
       return { ok: true };
     case 'cancelled':
       await workers.acknowledgeCancel(principal, { assignmentId, replicaId });
+      return { ok: true };
+    case 'wait':
+      await workers.wait(principal, { assignmentId, replicaId, children: f.children! });
+      return { ok: true };
+    case 'ask':
+      await workers.askInput(principal, { assignmentId, replicaId, prompt: f.prompt!, schema: (f.schema ?? null) as Json, timeoutMs: f.timeoutMs ?? null });
       return { ok: true };
   }
 }

@@ -29,6 +29,7 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`POST ${P}/tasks/:id/assign`]: 'task.assign',
   [`POST ${P}/tasks/:id/fail`]: 'task.fail',
   [`GET ${P}/tasks/:id/tree`]: 'task.read',
+  [`POST ${P}/tasks/:id/input`]: 'task.answer',
 
   [`GET ${P}/events`]: 'event.read',
   [`GET ${P}/events/page`]: 'event.read',
@@ -39,6 +40,11 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`PATCH ${P}/agents/:name`]: 'agent.manage',
   [`DELETE ${P}/agents/:name`]: 'agent.manage',
   [`POST ${P}/agents/:name/assign`]: 'agent.assign',
+  [`POST ${P}/agents/:name/pause`]: 'agent.manage',
+  [`POST ${P}/agents/:name/resume`]: 'agent.manage',
+  [`POST ${P}/agents/:name/drain`]: 'agent.manage',
+  [`POST ${P}/replicas/:replicaId/drain`]: 'agent.manage',
+  [`POST ${P}/replicas/:replicaId/resume`]: 'agent.manage',
   // A queue lists tasks with their inputs: readers of every task only.
   [`GET ${P}/agents/:name/queue`]: 'task.read.all',
   [`GET ${P}/agents/:name/replicas`]: 'agent.read',
@@ -58,6 +64,8 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`POST ${P}/assignments/:assignmentId/progress`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/complete`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/fail`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/wait`]: 'worker.work',
+  [`POST ${P}/assignments/:assignmentId/ask`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/cancelled`]: 'worker.work',
   [`POST ${P}/assignments/:assignmentId/token`]: 'worker.work',
 

@@ -1,13 +1,13 @@
 // Records (internal, epoch-ms times) to wire views (ISO times, camelCase JSON).
 
-import type { AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName, TreeNodeView } from '@flotilla/sdk';
+import type { AgentState, AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName, TreeNodeView, WaitingReason } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import { keyStatus } from '../engine/api-keys.ts';
 import type { IssuedToken } from '../engine/scoped-tokens.ts';
 import type { ApiKeyRecord, AuditRecord } from '../store/store.ts';
 import { toIso, toIsoOrNull } from '../engine/time.ts';
 
-export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): TaskView {
+export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, waitingReason?: WaitingReason | null): TaskView {
   const view: TaskView = {
     id: t.id,
     type: t.type,
@@ -35,10 +35,17 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
     parentId: t.parentId,
     rootId: t.rootId,
     depth: t.depth,
+    tools: t.tools,
     createdBy: t.createdBy,
     ownerId: t.ownerId,
+    waitingFor: t.waitingFor,
+    inputRequest: t.inputRequest === null ? null : {
+      prompt: t.inputRequest.prompt, schema: t.inputRequest.schema,
+      requestedAt: toIso(t.inputRequest.requestedAt), expiresAt: toIsoOrNull(t.inputRequest.expiresAt),
+    },
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
+  if (waitingReason !== undefined) view.waitingReason = waitingReason;
   return view;
 }
 
@@ -81,7 +88,7 @@ export function assignmentView(a: AssignmentRecord): AssignmentView {
   };
 }
 
-export function agentView(a: AgentRecord): AgentView {
+export function agentView(a: AgentRecord, state: AgentState): AgentView {
   return {
     name: a.name,
     description: a.description,
@@ -91,11 +98,15 @@ export function agentView(a: AgentRecord): AgentView {
     timeoutMs: a.timeoutMs,
     level: a.level,
     toolDomains: a.toolDomains,
+    tools: a.tools,
+    maxDepth: a.maxDepth,
     concurrencyLimits: a.concurrencyLimits,
     retry: { baseDelayMs: a.retryBaseDelayMs, maxDelayMs: a.retryMaxDelayMs },
     runtime: a.runtime,
     createdAt: toIso(a.createdAt),
     updatedAt: toIso(a.updatedAt),
+    state,
+    pausedAt: toIsoOrNull(a.pausedAt),
   };
 }
 
@@ -112,6 +123,9 @@ export function replicaView(r: ReplicaRecord): ReplicaView {
     lastAssignedAt: toIsoOrNull(r.lastAssignedAt),
     completed: r.completed,
     failed: r.failed,
+    health: r.health,
+    healthDetail: r.healthDetail,
+    healthAt: toIsoOrNull(r.healthAt),
   };
 }
 
@@ -140,6 +154,7 @@ export function issuedTokenView(t: IssuedToken): IssuedTokenView {
   return {
     token: t.token, id: t.jti, scopes: [...t.scope.actions] as TokenScopeName[], agents: t.scope.agents === null ? null : [...t.scope.agents],
     rootTaskId: t.scope.root, expiresAt: toIso(t.expiresAt), maxExpiresAt: toIso(t.maxExpiresAt),
+    tools: t.scope.tools === null ? null : [...t.scope.tools],
   };
 }
 

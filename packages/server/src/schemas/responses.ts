@@ -15,7 +15,7 @@
 // - nullable objects are written inline (`orNull`), not as `anyOf: [{ $ref }, { type: 'null' }]`,
 //   for which fast-json-stringify would run a validator on every answer to pick the branch.
 
-import { ASSIGNMENT_STATUSES, ERROR_STATUS, REPLICA_STATUSES, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { AGENT_STATES, ASSIGNMENT_STATUSES, ERROR_STATUS, REPLICA_HEALTHS, REPLICA_STATUSES, ROLES, TASK_STATUSES, TOKEN_SCOPES, WAITING_REASONS } from '@flotilla/sdk';
 import { agentSpecSchema } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
@@ -54,6 +54,18 @@ const countsByStatus = object(Object.fromEntries(TASK_STATUSES.map((s) => [s, in
 
 const taskError = object({ message: string, code: string, details: any }, ['code', 'details']);
 const progress = object({ percent: { type: 'number' }, message: nullableString, at: time });
+
+const inputRequest = object({ prompt: string, schema: any, requestedAt: time, expiresAt: nullableTime });
+
+const childOutcome = object({ id: string, status: enumOf(TASK_STATUSES), result: any, error: orNull(taskError), resultOmitted: boolean }, ['resultOmitted']);
+/** What a resumed attempt is given (wire.ts Resumption): the awaited children's outcomes, or the answer. */
+const resumption = {
+  oneOf: [
+    object({ reason: { type: 'string', enum: ['children'] }, children: arrayOf(childOutcome) }),
+    object({ reason: { type: 'string', enum: ['input'] }, prompt: string, input: any }),
+    { type: 'null' },
+  ],
+};
 
 const assignmentView = object({
   id: string,
@@ -98,8 +110,12 @@ const taskProperties: Record<string, Schema> = {
   parentId: nullableString,
   rootId: string,
   depth: { type: 'integer', minimum: 1 },
+  tools: strings,
   createdBy: nullableString,
   ownerId: nullableString,
+  waitingFor: { type: ['array', 'null'], items: string },
+  inputRequest: orNull(inputRequest),
+  waitingReason: { type: ['string', 'null'], enum: [...WAITING_REASONS, null] },
   assignment: orNull(assignmentView),
 };
 
@@ -115,6 +131,9 @@ const replicaView = object({
   lastAssignedAt: nullableTime,
   completed: integer,
   failed: integer,
+  health: enumOf(REPLICA_HEALTHS),
+  healthDetail: { type: ['object', 'null'], additionalProperties: any },
+  healthAt: nullableTime,
 });
 
 const apiKeyView = object({
@@ -138,7 +157,7 @@ const definitions = {
   },
   TaskView: {
     description: 'A task. `assignment` (its current or last attempt) is present on GET /tasks/{id} only',
-    ...object(taskProperties, ['assignment']),
+    ...object(taskProperties, ['assignment', 'waitingReason']),
   },
   TaskPage: { description: 'A page of tasks, newest first; pass nextCursor as cursor for the next page', ...object({ items: arrayOf(ref('TaskView')), nextCursor: nullableString }) },
   SubmittedTasks: {
@@ -182,11 +201,15 @@ const definitions = {
       timeoutMs: nullableInteger,
       level: integer,
       toolDomains: strings,
+      tools: strings,
+      maxDepth: nullableInteger,
       concurrencyLimits: { type: 'object', additionalProperties: integer },
       retry: object({ baseDelayMs: nullableInteger, maxDelayMs: nullableInteger }),
       runtime: enumOf(agentSpecSchema.properties.runtime.enum),
       createdAt: time,
       updatedAt: time,
+      state: enumOf(AGENT_STATES),
+      pausedAt: nullableTime,
     }),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },
@@ -202,7 +225,12 @@ const definitions = {
   },
   Overview: {
     description: 'System-wide counts',
-    ...object({ tasks: countsByStatus, agents: integer, replicas: object({ live: integer, total: integer }) }),
+    ...object({
+      tasks: countsByStatus, agents: integer, replicas: object({ live: integer, total: integer }),
+      agentStates: object(Object.fromEntries(AGENT_STATES.map((s) => [s, integer]))),
+      replicaStatuses: object(Object.fromEntries(REPLICA_STATUSES.map((s) => [s, integer]))),
+      replicaHealth: object(Object.fromEntries(REPLICA_HEALTHS.map((h) => [h, integer]))),
+    }),
   },
   ReplicaView: { description: 'A replica (one worker process of an agent)', ...replicaView },
   ReplicaList: { description: "An agent's replicas", ...object({ items: arrayOf(ref('ReplicaView')) }) },
@@ -217,7 +245,7 @@ const definitions = {
       assignmentId: string,
       leaseExpiresAt: time,
       deadlineAt: time,
-      task: object(pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent'])),
+      task: object({ ...pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent', 'tools']), resumed: resumption }),
     }),
   },
   LeasedTasks: { description: 'The assignments given to this request (none when the wait ended first)', ...object({ assignments: arrayOf(ref('LeasedTask')) }) },
@@ -232,7 +260,7 @@ const definitions = {
   CreatedApiKey: { description: 'A new API key with its secret, shown in this answer only', ...object({ key: ref('ApiKeyView'), token: string }) },
   IssuedToken: {
     description: 'A scoped token and its grant',
-    ...object({ token: string, id: string, scopes: arrayOf(enumOf(TOKEN_SCOPES)), agents: orNull(strings), rootTaskId: nullableString, expiresAt: time, maxExpiresAt: time }),
+    ...object({ token: string, id: string, scopes: arrayOf(enumOf(TOKEN_SCOPES)), agents: orNull(strings), rootTaskId: nullableString, expiresAt: time, maxExpiresAt: time, tools: orNull(strings) }),
   },
   AuditEntry: {
     description: 'One audited request',

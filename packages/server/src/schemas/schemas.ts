@@ -4,6 +4,9 @@
 // used by Fastify's validator and by the config loader, and exported into the OpenAPI document.
 
 import { ASSIGNMENT_STATUSES, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { MAX_INPUT_TIMEOUT_MS, MAX_PROMPT_CHARS } from '../core/input-schema.ts';
+import { MAX_AWAITED_CHILDREN } from '../core/task-machine.ts';
+import { TOOL_ENTRY_MAX_LENGTH, TOOL_ENTRY_PATTERN, TOOL_LIST_MAX_ITEMS } from '../core/tools.ts';
 
 const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
 const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -18,6 +21,9 @@ const positiveMs = (max: number) => ({ type: 'integer', minimum: 1, maximum: max
  */
 const seq = (minimum: number) => ({ type: 'integer', minimum, maximum: Number.MAX_SAFE_INTEGER }) as const;
 const DAY = 86_400_000;
+/** Tool names and patterns (core/tools.ts has the grammar, and the rules the schema cannot say). */
+const toolEntries = { type: 'array', items: { type: 'string', minLength: 1, maxLength: TOOL_ENTRY_MAX_LENGTH, pattern: TOOL_ENTRY_PATTERN }, maxItems: TOOL_LIST_MAX_ITEMS, uniqueItems: true } as const;
+const maxDepth = { type: 'integer', minimum: 1, maximum: 1000 } as const;
 
 export const taskSpecSchema = {
   type: 'object',
@@ -44,6 +50,11 @@ export const taskSpecSchema = {
     },
     traceparent: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
     parentId: id,
+    tools: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { allow: toolEntries, deny: toolEntries },
+    },
   },
 } as const;
 
@@ -62,6 +73,8 @@ const agentProperties = {
   timeoutMs: positiveMs(7 * DAY),
   level: { type: 'integer', minimum: 1, maximum: 9 },
   toolDomains: { type: 'array', items: tag, maxItems: 64, uniqueItems: true },
+  tools: toolEntries,
+  maxDepth: { anyOf: [maxDepth, { type: 'null' }] },
   concurrencyLimits: {
     type: 'object',
     maxProperties: 256,
@@ -161,6 +174,44 @@ export const assignmentFailSchema = {
   },
 } as const;
 
+/** What a replica's heartbeat may say of itself (routing skips unhealthy replicas, prefers healthy ones). */
+const healthReport = {
+  health: { type: 'string', enum: ['healthy', 'degraded', 'unhealthy'] },
+  /** Anything else worth showing: cpu, memory, queue lengths (at most 4 KB as JSON). */
+  healthDetail: { type: 'object', maxProperties: 64 },
+} as const;
+
+/** `POST /workers/{replicaId}/heartbeat`: optional; `healthDetail` only with `health`. */
+export const replicaHeartbeatSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  dependencies: { healthDetail: ['health'] },
+  properties: healthReport,
+} as const;
+
+/** `wait`: the handler ends its attempt waiting for these children of its task (core decideWait). */
+export const assignmentWaitSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId', 'children'],
+  properties: { replicaId: id, children: { type: 'array', items: id, minItems: 1, maxItems: MAX_AWAITED_CHILDREN } },
+} as const;
+
+/** `ask`: the handler ends its attempt asking for input (core decideAskInput, input-schema.ts). */
+export const assignmentAskSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['replicaId', 'prompt'],
+  properties: {
+    replicaId: id,
+    prompt: { type: 'string', minLength: 1, maxLength: MAX_PROMPT_CHARS },
+    /** A JSON Schema the answer must match; absent or null: any JSON value. */
+    schema: {},
+    /** How long an answer may take before the task fails with INPUT_TIMEOUT; absent: no limit. */
+    timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_INPUT_TIMEOUT_MS },
+  },
+} as const;
+
 /**
  * Messages a worker sends over the WebSocket protocol (docs/protocol.md, part 2), one schema
  * per `op`. They mirror the HTTP bodies, with the assignment id in the message instead of
@@ -183,7 +234,7 @@ const socketOp = <Op extends string, P extends Record<string, unknown>>(op: Op, 
 export const MAX_BATCH_ITEMS = 1_000;
 
 /** The reports a batch may carry, over both transports (client ops, hello, token and drain go alone). */
-export const BATCH_OPS = ['start', 'heartbeat', 'progress', 'complete', 'fail', 'cancelled'] as const;
+export const BATCH_OPS = ['start', 'heartbeat', 'progress', 'complete', 'fail', 'cancelled', 'wait', 'ask'] as const;
 export type BatchOp = (typeof BATCH_OPS)[number];
 
 /**
@@ -208,11 +259,13 @@ export const socketMessageSchemas = {
     drain: { type: 'boolean' },
   }, ['agent']),
   start: socketOp('start', { assignmentId: id }, ['assignmentId']),
-  heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true } }, ['assignmentIds']),
+  heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true }, ...healthReport }, ['assignmentIds'], { dependencies: { healthDetail: ['health'] } }),
   progress: socketOp('progress', { assignmentId: id, ...omit(assignmentProgressSchema.properties, ['replicaId']) }, ['assignmentId', 'percent']),
   complete: socketOp('complete', { assignmentId: id, result: {} }, ['assignmentId']),
   fail: socketOp('fail', { assignmentId: id, ...omit(assignmentFailSchema.properties, ['replicaId']) }, ['assignmentId', 'error']),
   cancelled: socketOp('cancelled', { assignmentId: id }, ['assignmentId']),
+  wait: socketOp('wait', { assignmentId: id, ...omit(assignmentWaitSchema.properties, ['replicaId']) }, ['assignmentId', 'children']),
+  ask: socketOp('ask', { assignmentId: id, ...omit(assignmentAskSchema.properties, ['replicaId']) }, ['assignmentId', 'prompt']),
   token: socketOp('token', { assignmentId: id }, ['assignmentId']),
   drain: socketOp('drain', {}),
   // Client ops (no hello needed): pipelined submits and reads, one message each.
@@ -255,6 +308,8 @@ export const reportItemSchemas = {
   complete: reportItem('complete', assignmentCompleteSchema),
   fail: reportItem('fail', assignmentFailSchema),
   cancelled: reportItem('cancelled', assignmentReplicaSchema),
+  wait: reportItem('wait', assignmentWaitSchema),
+  ask: reportItem('ask', assignmentAskSchema),
 } as const satisfies Record<BatchOp, unknown>;
 
 export type SocketOp = keyof typeof socketMessageSchemas;
@@ -311,7 +366,7 @@ export const taskListQuerySchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    status: { type: 'array', items: { type: 'string', enum: [...TASK_STATUSES] }, maxItems: 6 },
+    status: { type: 'array', items: { type: 'string', enum: [...TASK_STATUSES] }, maxItems: TASK_STATUSES.length },
     agent: name,
     priority,
     parentId: id,
@@ -406,7 +461,10 @@ export const configFileSchema = {
         cancelGraceMs: { type: 'integer', minimum: 0, maximum: DAY },
         defaultMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
         defaultTimeoutMs: positiveMs(7 * DAY),
-        maxDepth: { type: 'integer', minimum: 1, maximum: 1000 },
+        maxDepth,
+        allowEqualLevel: { type: 'boolean' },
+        overloadPendingAgeMs: positiveMs(DAY),
+        overloadQueueDepth: { type: 'integer', minimum: 1, maximum: 100_000_000 },
         retentionMs: positiveMs(3650 * DAY),
         bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
         tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },

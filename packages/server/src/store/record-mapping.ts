@@ -3,8 +3,8 @@
 // returns parsed jsonb and int8 through its own parser), which each store supplies as a
 // ColumnReader. One mapping means a new column cannot be read differently by two stores.
 
-import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
-import type { AgentRecord, AssignmentRecord, EventRecord, Json, ReplicaRecord, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
+import { ASSIGNMENT_STATUSES, REPLICA_HEALTHS, REPLICA_STATUSES, TASK_STATUSES } from '@flotilla/sdk';
+import type { AgentRecord, AssignmentRecord, EventRecord, InputRequestRecord, Json, ReplicaRecord, Resumption, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
 import type { ApiKeyRecord, AuditOutcome, AuditRecord, NewAuditRecord, TokenRevocation } from './store.ts';
 
 /** Reads one typed column of a row, throwing if the stored value does not have that type. */
@@ -82,15 +82,15 @@ export function toJson(v: Json | Record<string, string> | Record<string, number>
 
 export const TASK_HEAD_COLUMNS = [
   'seq', 'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key',
-  'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at',
+  'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'parent_id',
 ] as const;
 
 /** Hot-row columns a full record adds to the head. */
 export const TASK_DETAIL_COLUMNS = [
-  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'parent_id', 'created_by', 'root_id', 'depth', 'owner_id',
+  'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'created_by', 'root_id', 'depth', 'owner_id', 'waiting_for',
 ] as const;
 
-export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent'] as const;
+export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools', 'input_request', 'resumed'] as const;
 
 export const ASSIGNMENT_COLUMNS = [
   'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
@@ -99,12 +99,16 @@ export const ASSIGNMENT_COLUMNS = [
 
 export const REPLICA_COLUMNS = [
   'id', 'agent', 'site', 'status', 'max_concurrency', 'in_flight', 'registered_at', 'last_seen_at', 'last_assigned_at',
-  'completed', 'failed',
+  'completed', 'failed', 'health', 'health_detail', 'health_at',
 ] as const;
 
+/** The operator state an agent row holds beside its declaration: read with it, written only by its own statements. */
+export const AGENT_CONTROL_COLUMNS = ['paused_at', 'overloaded_at'] as const;
+
+/** An agent's declared fields: what create, update and upsert write. */
 export const AGENT_COLUMNS = [
   'name', 'description', 'capabilities', 'max_concurrency', 'max_attempts', 'timeout_ms', 'level', 'tool_domains',
-  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at',
+  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at', 'tools', 'max_depth',
 ] as const;
 
 export const EVENT_COLUMNS = ['seq', 'type', 'at', 'task_id', 'agent', 'replica_id', 'assignment_id', 'data'] as const;
@@ -191,6 +195,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       runAt: r.num(row, c('run_at')),
       assignmentId: r.strOrNull(row, c('assignment_id')),
       cancelRequestedAt: r.numOrNull(row, c('cancel_requested_at')),
+      parentId: r.strOrNull(row, c('parent_id')),
     };
   }
 
@@ -208,11 +213,14 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       idempotencyKey: r.strOrNull(row, 'idempotency_key'),
       correlation: r.json(row, 'correlation') as Record<string, string>,
       traceparent: r.strOrNull(row, 'traceparent'),
-      parentId: r.strOrNull(row, 'parent_id'),
       createdBy: r.strOrNull(row, 'created_by'),
       rootId: r.str(row, 'root_id'),
       depth: r.num(row, 'depth'),
       ownerId: r.strOrNull(row, 'owner_id'),
+      waitingFor: r.stringArrayOrNull(row, 'waiting_for'),
+      inputRequest: r.jsonOrNull(row, 'input_request') as InputRequestRecord | null,
+      resumed: r.jsonOrNull(row, 'resumed') as Resumption | null,
+      tools: r.stringArray(row, 'tools'),
     };
   }
 
@@ -250,6 +258,9 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       lastAssignedAt: r.numOrNull(row, 'last_assigned_at'),
       completed: r.num(row, 'completed'),
       failed: r.num(row, 'failed'),
+      health: r.oneOf(row, 'health', REPLICA_HEALTHS),
+      healthDetail: r.jsonOrNull(row, 'health_detail') as Record<string, Json> | null,
+      healthAt: r.numOrNull(row, 'health_at'),
     };
   }
 
@@ -269,6 +280,10 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       runtime: r.oneOf(row, 'runtime', RUNTIMES),
       createdAt: r.num(row, 'created_at'),
       updatedAt: r.num(row, 'updated_at'),
+      tools: r.stringArray(row, 'tools'),
+      maxDepth: r.numOrNull(row, 'max_depth'),
+      pausedAt: r.numOrNull(row, 'paused_at'),
+      overloadedAt: r.numOrNull(row, 'overloaded_at'),
     };
   }
 

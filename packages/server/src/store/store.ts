@@ -15,7 +15,7 @@
 // callers do not see it. A batch holding one durable write is flushed as a whole.
 
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaHealth, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../core/types.ts';
 import type { StoreCounters } from './counters.ts';
@@ -23,7 +23,8 @@ import type { StoreCounters } from './counters.ts';
 export type { StoreCounters } from './counters.ts';
 
 /** What a worker states when it registers; counters and status are the store's (status becomes live). */
-export type NewReplica = Omit<ReplicaRecord, 'inFlight' | 'completed' | 'failed' | 'lastAssignedAt' | 'status'>;
+/** Health is reported by heartbeats (replicaSetHealth), not at registration. */
+export type NewReplica = Omit<ReplicaRecord, 'inFlight' | 'completed' | 'failed' | 'lastAssignedAt' | 'status' | 'health' | 'healthDetail' | 'healthAt'>;
 
 export interface StoreCapabilities {
   /** Several server processes may share this store safely. */
@@ -217,6 +218,8 @@ export interface Store {
    * Creates tasks with their events (task.created) in one commit, each then dispatched if it
    * comes with a `dispatch` (see TaskToCreate). A task whose
    * idempotencyKey already exists is not written: its existing record is returned.
+   * A new task has no suspension: its `waitingFor`, `inputRequest` and `resumed` are not
+   * written (only transitions set them) and read back as null.
    * A task addressed to an agent that does not exist rejects the whole call with
    * FlotillaError UNKNOWN_AGENT, checked in the same write, so a concurrent agentDelete can
    * never leave a task for an agent that is gone.
@@ -230,6 +233,13 @@ export interface Store {
   taskCandidates(params: TaskCandidatesParams): Promise<TaskHead[]>;
   /** Earliest runAt after `now` among pending tasks (delayed or backing off), or null. */
   taskNextRunAt(params: { now: Millis }): Promise<Millis | null>;
+  /**
+   * Waiting tasks whose awaited children are all terminal (or no longer exist), oldest first:
+   * the ones the maintenance sweep resumes when the resume right after a child ended was lost.
+   */
+  taskListResumable(params: { limit: number }): Promise<TaskRecord[]>;
+  /** Tasks in input_required whose request expired at or before `now`, soonest first. */
+  taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]>;
   /**
    * Applies each transition atomically and independently: one whose guard fails changes
    * nothing and is reported as a conflict; the others still apply. Results are in order.
@@ -276,10 +286,21 @@ export interface Store {
    */
   agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }>;
 
+  /**
+   * Sets or clears one of an agent's operator controls: `paused` (no new dispatches) or
+   * `overloaded` (what the maintenance sweep last found), with its event, guarded: `changed` is
+   * false (and no event written) when it was already so, `found` false when there is no such
+   * agent. Nothing else writes these columns (an update or re-declaration keeps them).
+   */
+  agentSetControl(params: { name: string; control: 'paused' | 'overloaded'; at: Millis | null; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }>;
+  /** Per agent (null: capability-routed), the pending tasks due by `now` and the earliest runAt among them. */
+  agentQueueStats(params: { now: Millis }): Promise<Array<{ agent: string | null; pending: number; oldestRunAt: Millis }>>;
+
   // -- replicas -----------------------------------------------------------------------
   /**
    * Registers a replica, or re-registers a known id (a worker reconnecting): agent, site,
-   * maxConcurrency and lastSeenAt are refreshed, status becomes live, inFlight is kept.
+   * maxConcurrency and lastSeenAt are refreshed, status becomes live (a draining one stays
+   * draining: an operator's drain outlasts reconnects), inFlight is kept.
    */
   replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<{ replica: ReplicaRecord; events: EventRecord[] }>;
   replicaGet(params: { id: string }): Promise<ReplicaRecord | null>;
@@ -288,6 +309,11 @@ export interface Store {
   replicaTouch(params: { ids: string[]; at: Millis }): Promise<void>;
   /** Guarded status change; `changed` is false (and no event written) when the replica was not in one of `from`. */
   replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }>;
+  /**
+   * Records what a replica's heartbeat says of its health (and its detail, always); the event
+   * is written, and `changed` true, only when the health differs from the stored one.
+   */
+  replicaSetHealth(params: { id: string; health: ReplicaHealth; detail: Record<string, Json> | null; at: Millis; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }>;
   /** Live or draining replicas not seen since `seenBefore`. */
   replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]>;
 

@@ -1,6 +1,7 @@
 // The client commands by name, and their lines of the top-level help.
 
 import { agentsCommand } from './agents.ts';
+import { answerCommand } from './answer.ts';
 import { auditCommand } from './audit.ts';
 import { eventsCommand } from './events.ts';
 import { keysCommand } from './keys.ts';
@@ -19,6 +20,7 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   tree: treeCommand,
   assign: assignCommand,
   fail: failCommand,
+  answer: answerCommand,
   agents: agentsCommand,
   events: eventsCommand,
   worker: workerCommand,
@@ -38,7 +40,10 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla tree ID [--subtree] [--limit N]   the tree ID belongs to, drawn
   flotilla assign ID [--agent X | --replica R]   dispatch a pending task now
   flotilla fail ID --reason R   fail a task for good (the dead-letter list)
+  flotilla answer ID --input JSON   answer a task that asks for input (input_required)
   flotilla agents [ls] | agents show NAME | agents delete NAME
+  flotilla agents pause NAME | agents resume NAME | agents drain NAME [--replica ID]
+                  | agents undrain NAME --replica ID
   flotilla agents create NAME | agents update NAME  [--description D] [--capabilities a,b]
                   [--max-concurrency N] [--max-attempts N] [--timeout D] [--level N]
                   [--tool-domains a,b] [--concurrency-limit K=N ...] [--retry-base-delay D]

@@ -71,6 +71,13 @@ export function taskBlock(t: TaskView): string {
   if (t.site) entries.push(['preferred site', t.site]);
   if (Object.keys(t.correlation).length > 0) entries.push(['correlation', Object.entries(t.correlation).map(([k, v]) => `${k}=${v}`).join(', ')]);
   if (t.parentId) entries.push(['parent', t.parentId]);
+  if (t.waitingFor) entries.push(['waiting for', t.waitingFor.join(', ')]);
+  if (t.inputRequest) {
+    entries.push(['asks', t.inputRequest.prompt]);
+    if (t.inputRequest.schema !== null) entries.push(['answer schema', compact(t.inputRequest.schema)]);
+    if (t.inputRequest.expiresAt) entries.push(['answer by', time(t.inputRequest.expiresAt)]);
+  }
+  if (t.tools.length > 0) entries.push(['tools', t.tools.join(', ')]);
   entries.push(['input', compact(t.input)]);
   if (t.result !== null) entries.push(['result', compact(t.result)]);
   if (t.error) entries.push(['error', `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message}`]);
@@ -79,14 +86,16 @@ export function taskBlock(t: TaskView): string {
 
 export function agentTable(agents: AgentView[]): string {
   return table(
-    ['NAME', 'RUNTIME', 'LEVEL', 'CONCURRENCY', 'CAPABILITIES', 'DESCRIPTION'],
-    agents.map((a) => [a.name, a.runtime, a.level, a.maxConcurrency, a.capabilities.join(','), a.description]),
+    ['NAME', 'STATE', 'RUNTIME', 'LEVEL', 'CONCURRENCY', 'CAPABILITIES', 'DESCRIPTION'],
+    agents.map((a) => [a.name, a.pausedAt === null ? a.state : `${a.state} (paused)`, a.runtime, a.level, a.maxConcurrency, a.capabilities.join(','), a.description]),
   );
 }
 
 export function agentBlock(a: AgentView): string {
   return block([
     ['name', a.name],
+    ['state', a.state],
+    ['paused', a.pausedAt === null ? null : `since ${time(a.pausedAt)}`],
     ['description', a.description],
     ['runtime', a.runtime],
     ['level', a.level],
@@ -95,6 +104,8 @@ export function agentBlock(a: AgentView): string {
     ['max attempts', a.maxAttempts],
     ['timeout ms', a.timeoutMs],
     ['tool domains', a.toolDomains.join(', ')],
+    ['tools', a.tools.join(', ')],
+    ['max depth', a.maxDepth ?? 'the server\'s'],
     ['concurrency limits', Object.entries(a.concurrencyLimits).map(([k, n]) => `${k}=${n}`).join(', ')],
     ['retry delays ms', a.retry.baseDelayMs === null && a.retry.maxDelayMs === null ? null : `base ${a.retry.baseDelayMs ?? '-'}, max ${a.retry.maxDelayMs ?? '-'}`],
     ['created', time(a.createdAt)],
@@ -104,8 +115,8 @@ export function agentBlock(a: AgentView): string {
 
 export function replicaTable(replicas: ReplicaView[]): string {
   return table(
-    ['REPLICA', 'STATUS', 'SITE', 'IN FLIGHT', 'COMPLETED', 'FAILED', 'LAST SEEN'],
-    replicas.map((r) => [r.id, r.status, r.site, `${r.inFlight}/${r.maxConcurrency}`, r.completed, r.failed, time(r.lastSeenAt)]),
+    ['REPLICA', 'STATUS', 'HEALTH', 'SITE', 'IN FLIGHT', 'COMPLETED', 'FAILED', 'LAST SEEN'],
+    replicas.map((r) => [r.id, r.status, r.health, r.site, `${r.inFlight}/${r.maxConcurrency}`, r.completed, r.failed, time(r.lastSeenAt)]),
   );
 }
 

@@ -1,5 +1,5 @@
 // Task commands: submit (optionally waiting, with live progress), get, ls, cancel, retry
-// (tree, assign and fail are in trees.ts).
+// (tree, assign and fail are in trees.ts; answer is in answer.ts).
 
 import { TASK_STATUSES, TERMINAL_TASK_STATUSES, type Flotilla, type Json, type TaskSpec, type TaskStatus, type TaskView } from '@flotilla/sdk';
 import { taskSpecSchema } from '../../schemas/schemas.ts';
@@ -32,7 +32,11 @@ The task's own options:
   --site S                prefer a replica in site S
   --replica ID            run only on this replica
   --traceparent TP        W3C trace context of the caller
-  --parent ID             make it a child of task ID
+  --parent ID             make it a child of task ID (it inherits the parent's correlation
+                          and a span of its trace)
+  --allow-tools T,...     only these of the tools the agent (and the parent) may use; names
+                          or patterns like web:* (repeatable or comma-separated; "" allows none)
+  --deny-tools T,...      none of these tools (a deny always wins)
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -73,7 +77,7 @@ function printTask(task: TaskView, json: boolean): void {
   else process.stdout.write(taskBlock(task));
 }
 
-function parseInput(raw: string | undefined): Json | undefined {
+export function parseInput(raw: string | undefined): Json | undefined {
   if (raw === undefined) return undefined;
   try {
     return JSON.parse(raw) as Json;
@@ -105,6 +109,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
       replica: { type: 'string' },
       traceparent: { type: 'string' },
       parent: { type: 'string' },
+      'allow-tools': { type: 'string', multiple: true },
+      'deny-tools': { type: 'string', multiple: true },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
     },
@@ -127,6 +133,10 @@ export async function submitCommand(argv: string[]): Promise<void> {
   const correlation = pairsFlag(v.correlation, '--correlation');
   const waitTimeoutMs = durationFlag(v['wait-timeout'], '--wait-timeout', { min: 1 });
   const wait = v.wait === true || waitTimeoutMs !== undefined;
+  const tools = {
+    ...(v['allow-tools'] !== undefined ? { allow: [...new Set(listFlag(v['allow-tools']))] } : {}),
+    ...(v['deny-tools'] !== undefined ? { deny: [...new Set(listFlag(v['deny-tools']))] } : {}),
+  };
   const text = (flag: string, field: keyof TaskSpec) => {
     const value = stringFlag(v[flag]);
     return value === undefined ? {} : { [field]: value };
@@ -147,6 +157,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...text('replica', 'replica'),
     ...text('traceparent', 'traceparent'),
     ...text('parent', 'parentId'),
+    ...(Object.keys(tools).length > 0 ? { tools } : {}),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);

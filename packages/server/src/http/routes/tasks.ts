@@ -1,4 +1,4 @@
-import type { TaskSpec, TaskStatus } from '@flotilla/sdk';
+import type { Json, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
 import {
@@ -36,10 +36,10 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   }, async (request, reply) => {
     const principal = principalOf(request);
     const waitMs = request.query.waitMs ?? 0;
-    const { task, assignment } = waitMs > 0
+    const { task, assignment, waitingReason } = waitMs > 0
       ? await engine.tasks.wait(principal, request.params.id, waitMs, clientConnection(reply).signal)
       : await engine.tasks.get(principal, request.params.id);
-    return taskView(task, assignment);
+    return taskView(task, assignment, waitingReason);
   });
 
   app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: number; parentId?: string; rootId?: string; depth?: number; limit?: number; cursor?: string } }>('/tasks', {
@@ -110,6 +110,15 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   app.post<{ Params: { id: string } }>('/tasks/:id/retry', {
     schema: { summary: 'Requeue a failed task with a fresh attempt budget', tags: ['tasks'], params: idParams, response: answers({ 200: 'TaskView' }) },
   }, async (request) => taskView(await engine.tasks.requeue(principalOf(request), request.params.id)));
+
+  app.post<{ Params: { id: string }; Body: { input: unknown } }>('/tasks/:id/input', {
+    schema: {
+      summary: 'Answer a task in input_required: the answer must match the schema its handler gave; the task is pending again and its next attempt receives the answer',
+      tags: ['tasks'], params: idParams,
+      body: { type: 'object', additionalProperties: false, required: ['input'], properties: { input: {} } },
+      response: answers({ 200: 'TaskView' }),
+    },
+  }, async (request) => taskView(await engine.tasks.answer(principalOf(request), request.params.id, request.body.input as Json)));
 
   app.get<{ Params: { id: string }; Querystring: { after?: number; limit?: number } }>('/tasks/:id/events', {
     schema: {

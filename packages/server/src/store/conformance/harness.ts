@@ -102,6 +102,10 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     rootId: id,
     depth: 1,
     ownerId: null,
+    waitingFor: null,
+    inputRequest: null,
+    resumed: null,
+    tools: [],
     ...over,
   };
 }
@@ -152,6 +156,10 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     timeoutMs: null,
     level: 1,
     toolDomains: [],
+    tools: [],
+    maxDepth: null,
+    pausedAt: null,
+    overloadedAt: null,
     concurrencyLimits: {},
     retryBaseDelayMs: null,
     retryMaxDelayMs: null,

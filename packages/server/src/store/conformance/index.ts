@@ -15,6 +15,8 @@ import type { OpenStore } from './harness.ts';
 import { lifecycleTests } from './lifecycle.ts';
 import { registryTests } from './registry.ts';
 import { securityTests } from './security.ts';
+import { suspensionTests } from './suspensions.ts';
+import { operatorControlTests } from './operator-controls.ts';
 import { taskTests } from './tasks.ts';
 import { transitionTests } from './transitions.ts';
 
@@ -26,8 +28,10 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     handOffTests(open);
     transitionSetTests(open);
     transitionTests(open);
+    suspensionTests(open);
     assignmentTests(open);
     registryTests(open);
+    operatorControlTests(open);
     lifecycleTests(open);
     coordinationTests(open);
     securityTests(open);

@@ -417,6 +417,63 @@ WITH RECURSIVE down (id, depth) AS (
 UPDATE tasks t SET depth = down.depth FROM down WHERE down.id = t.id AND down.depth > 1;
 `,
   },
+  {
+    version: 10,
+    name: 'suspended tasks: waiting and input_required',
+    sql: `
+-- Two task statuses that hold no slot (waiting for children, asking for input) and the
+-- assignment outcome 'suspended'. The status CHECKs are replaced by wider ones: added NOT
+-- VALID and then validated, as every existing row satisfies the wider set.
+ALTER TABLE tasks DROP CONSTRAINT tasks_status_check;
+ALTER TABLE tasks ADD CONSTRAINT tasks_status_check
+  CHECK (status IN ('pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled')) NOT VALID;
+ALTER TABLE tasks VALIDATE CONSTRAINT tasks_status_check;
+ALTER TABLE assignments DROP CONSTRAINT assignments_status_check;
+ALTER TABLE assignments ADD CONSTRAINT assignments_status_check
+  CHECK (status IN ('dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled', 'suspended')) NOT VALID;
+ALTER TABLE assignments VALIDATE CONSTRAINT assignments_status_check;
+-- The awaited children (a JSON array of ids) while waiting; when an input request expires.
+ALTER TABLE tasks ADD COLUMN waiting_for jsonb CHECK (waiting_for IS NULL OR jsonb_typeof(waiting_for) = 'array');
+ALTER TABLE tasks ADD COLUMN input_expires_at bigint;
+ALTER TABLE tasks ADD CONSTRAINT tasks_waiting_invariant CHECK ((waiting_for IS NOT NULL) = (status = 'waiting'));
+ALTER TABLE tasks ADD CONSTRAINT tasks_input_expiry_invariant CHECK (input_expires_at IS NULL OR status = 'input_required');
+-- The maintenance sweep's two questions: which waiting tasks may resume, which requests expired.
+CREATE INDEX tasks_waiting ON tasks (seq) WHERE status = 'waiting';
+CREATE INDEX tasks_input_expiry ON tasks (input_expires_at) WHERE input_expires_at IS NOT NULL;
+-- What was asked, and what the next attempt is given after a suspension.
+ALTER TABLE task_payloads ADD COLUMN input_request jsonb;
+ALTER TABLE task_payloads ADD COLUMN resumed jsonb;
+`,
+  },
+  {
+    version: 11,
+    name: 'tool sets and agent depth limits',
+    sql: `
+-- An agent's tool ceiling (names and patterns; none declared: no tools) and its own depth
+-- limit (NULL: the server's). A task's effective tool set, computed at submit; tasks stored
+-- before it have none, which is what their agents (none declared) allowed. Constant
+-- defaults add the columns without rewriting the tables.
+ALTER TABLE agents
+  ADD COLUMN tools jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tools) = 'array'),
+  ADD COLUMN max_depth integer CHECK (max_depth >= 1);
+ALTER TABLE task_payloads ADD COLUMN tools jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tools) = 'array');
+`,
+  },
+  {
+    version: 14,
+    name: 'operators pause agents, replicas report health',
+    sql: `
+-- An operator's pause of an agent (no new dispatches while set) and when the maintenance
+-- sweep last found it overloaded (NULL: not overloaded); both written only by their own
+-- guarded statements, never by an agent's create, update or replacement from the config file.
+ALTER TABLE agents ADD COLUMN paused_at bigint, ADD COLUMN overloaded_at bigint;
+-- What a replica's heartbeat says of itself: routing skips unhealthy ones and prefers healthy.
+ALTER TABLE replicas
+  ADD COLUMN health text NOT NULL DEFAULT 'healthy' CHECK (health IN ('healthy', 'degraded', 'unhealthy')),
+  ADD COLUMN health_detail jsonb,
+  ADD COLUMN health_at bigint;
+`,
+  },
 ];
 
 /**

@@ -24,7 +24,7 @@
 
 import pg from 'pg';
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, ReplicaHealth, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type {
@@ -49,7 +49,7 @@ import { Leadership } from './leadership.ts';
 import { applyMigrations } from './migrations.ts';
 import { Notifier } from './notifier.ts';
 import {
-  createAgent, deleteAgent, getAgent, getReplica, listAgents, listReplicas, listStaleReplicas, registerReplica, setReplicaStatus,
+  createAgent, deleteAgent, getAgent, getReplica, listAgents, listReplicas, listStaleReplicas, queueStats, registerReplica, setAgentControl, setReplicaHealth, setReplicaStatus,
   touchReplicas, updateAgent, upsertAgent,
 } from './registry.ts';
 import { EVENT_COLUMNS, TASK_RECORD_SELECT, addStatusCounts, eventFromRow, taskRecordFromRow, zeroStatusCounts } from './rows.ts';
@@ -270,6 +270,22 @@ export class PostgresStore implements Store {
     return this.#read((db) => taskCandidates(db, params));
   }
 
+  taskListResumable(params: { limit: number }): Promise<TaskRecord[]> {
+    return this.#read(async (db) => (await run(db,
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.status = 'waiting' AND NOT EXISTS (
+         SELECT 1 FROM jsonb_array_elements_text(t.waiting_for) w (id) JOIN tasks c ON c.id = w.id
+         WHERE c.status NOT IN ('completed', 'failed', 'cancelled'))
+       ORDER BY t.seq LIMIT $1::integer`, [params.limit])).map(taskRecordFromRow));
+  }
+
+  taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {
+    return this.#read(async (db) => (await run(db,
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.input_expires_at IS NOT NULL AND t.input_expires_at <= $1::bigint AND t.status = 'input_required'
+       ORDER BY t.input_expires_at LIMIT $2::integer`, [params.now, params.limit])).map(taskRecordFromRow));
+  }
+
   taskNextRunAt(params: { now: Millis }): Promise<Millis | null> {
     return this.#read(async (db) => {
       const [row] = await run(db, `SELECT run_at FROM tasks WHERE status = 'pending' AND run_at > $1::bigint ORDER BY run_at LIMIT 1`, [params.now]);
@@ -353,6 +369,14 @@ export class PostgresStore implements Store {
     return this.#write(deleteAgent(params.name, params.event, this.#now));
   }
 
+  agentSetControl(params: { name: string; control: 'paused' | 'overloaded'; at: Millis | null; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(setAgentControl(params, this.#now));
+  }
+
+  agentQueueStats(params: { now: Millis }): Promise<Array<{ agent: string | null; pending: number; oldestRunAt: Millis }>> {
+    return this.#read((db) => queueStats(db, params.now));
+  }
+
   // -- replicas -----------------------------------------------------------------------
 
   replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<{ replica: ReplicaRecord; events: EventRecord[] }> {
@@ -375,6 +399,10 @@ export class PostgresStore implements Store {
 
   replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }> {
     return this.#write(setReplicaStatus(params, this.#now), { locks: { replicas: [params.id] } });
+  }
+
+  replicaSetHealth(params: { id: string; health: ReplicaHealth; detail: Record<string, Json> | null; at: Millis; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(setReplicaHealth(params), { locks: { replicas: [params.id] } });
   }
 
   replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]> {

@@ -14,6 +14,8 @@ export const TASK_PATCH_COLUMNS = {
   runAt: ['run_at', 'bigint'],
   finishedAt: ['finished_at', 'bigint'],
   cancelRequestedAt: ['cancel_requested_at', 'bigint'],
+  waitingFor: ['waiting_for', 'jsonb'],
+  inputExpiresAt: ['input_expires_at', 'bigint'],
   updatedAt: ['updated_at', 'bigint'],
 } as const satisfies Partial<Record<keyof TaskPatch, Column>>;
 
@@ -21,6 +23,8 @@ export const TASK_PATCH_COLUMNS = {
 export const PAYLOAD_PATCH_COLUMNS = {
   result: ['result', 'jsonb'],
   error: ['error', 'jsonb'],
+  inputRequest: ['input_request', 'jsonb'],
+  resumed: ['resumed', 'jsonb'],
 } as const satisfies Partial<Record<keyof TaskPatch, Column>>;
 
 // Compile-time check: a field added to TaskPatch must be given a column here.

@@ -328,6 +328,138 @@ WITH RECURSIVE down (id, depth) AS (
 UPDATE tasks SET depth = down.depth FROM down WHERE down.id = tasks.id AND down.depth > 1;
 `,
   },
+  {
+    version: 10,
+    name: 'suspended tasks: waiting and input_required',
+    sql: `
+-- Two task statuses that hold no slot (waiting for children, asking for input) and the
+-- assignment outcome 'suspended'. SQLite cannot change a CHECK constraint in place, so both
+-- tables are rebuilt inside the migration's transaction, with foreign keys still enforced:
+-- - tasks is copied aside, dropped (its children's rows become orphans, counted as deferred
+--   violations), made again and filled from the copy (each row inserted settles the
+--   violations of its children), so the children's REFERENCES tasks (id) never change and
+--   the commit checks that every child found its parent again. Its AUTOINCREMENT counter is
+--   carried over, so the seqs of pruned tasks are never reused.
+-- - assignments, referenced by nobody, is made anew beside the old one and renamed.
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE tasks_v9_copy AS SELECT * FROM tasks;
+CREATE TABLE tasks_v9_seq AS SELECT seq FROM sqlite_sequence WHERE name = 'tasks';
+DROP TABLE tasks;
+CREATE TABLE tasks (
+  seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+  id                  TEXT NOT NULL UNIQUE,
+  status              TEXT NOT NULL CHECK (status IN ('pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled')),
+  priority            INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 9),
+  agent               TEXT,
+  capabilities        TEXT NOT NULL DEFAULT '[]',
+  replica             TEXT,
+  site                TEXT,
+  concurrency_key     TEXT,
+  attempt             INTEGER NOT NULL CHECK (attempt >= 0),
+  max_attempts        INTEGER NOT NULL CHECK (max_attempts >= 1),
+  timeout_ms          INTEGER NOT NULL CHECK (timeout_ms >= 0),
+  run_at              INTEGER NOT NULL,
+  assignment_id       TEXT,
+  cancel_requested_at INTEGER,
+  created_at          INTEGER NOT NULL,
+  updated_at          INTEGER NOT NULL,
+  finished_at         INTEGER,
+  idempotency_key     TEXT UNIQUE,
+  parent_id           TEXT,
+  created_by          TEXT,
+  root_id             TEXT,
+  owner_id            TEXT,
+  depth               INTEGER NOT NULL DEFAULT 1 CHECK (depth >= 1),
+  -- The awaited children (JSON array of ids) while waiting; when an input request expires.
+  waiting_for         TEXT,
+  input_expires_at    INTEGER,
+  -- Invariant: a task names a live assignment exactly while it is dispatched or running.
+  CHECK ((assignment_id IS NOT NULL) = (status IN ('dispatched', 'running'))),
+  CHECK ((waiting_for IS NOT NULL) = (status = 'waiting')),
+  CHECK (input_expires_at IS NULL OR status = 'input_required')
+) STRICT;
+INSERT INTO tasks (seq, id, status, priority, agent, capabilities, replica, site, concurrency_key, attempt, max_attempts,
+  timeout_ms, run_at, assignment_id, cancel_requested_at, created_at, updated_at, finished_at, idempotency_key, parent_id,
+  created_by, root_id, owner_id, depth)
+SELECT seq, id, status, priority, agent, capabilities, replica, site, concurrency_key, attempt, max_attempts,
+  timeout_ms, run_at, assignment_id, cancel_requested_at, created_at, updated_at, finished_at, idempotency_key, parent_id,
+  created_by, root_id, owner_id, depth FROM tasks_v9_copy ORDER BY seq;
+DROP TABLE tasks_v9_copy;
+DELETE FROM sqlite_sequence WHERE name = 'tasks';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'tasks', seq FROM tasks_v9_seq;
+DROP TABLE tasks_v9_seq;
+CREATE INDEX tasks_pending_agent_order ON tasks (agent, priority DESC, seq) WHERE status = 'pending';
+CREATE INDEX tasks_pending_run_at ON tasks (run_at) WHERE status = 'pending';
+CREATE INDEX tasks_terminal_finished ON tasks (finished_at) WHERE status IN ('completed', 'failed', 'cancelled');
+CREATE INDEX tasks_live_cancel ON tasks (cancel_requested_at) WHERE status IN ('dispatched', 'running') AND cancel_requested_at IS NOT NULL;
+CREATE INDEX tasks_status_seq ON tasks (status, seq);
+CREATE INDEX tasks_agent_seq ON tasks (agent, seq);
+CREATE INDEX tasks_parent_seq ON tasks (parent_id, seq) WHERE parent_id IS NOT NULL;
+CREATE INDEX tasks_root_seq ON tasks (root_id, seq);
+-- The maintenance sweep's two questions: which waiting tasks may resume, which requests expired.
+CREATE INDEX tasks_waiting ON tasks (seq) WHERE status = 'waiting';
+CREATE INDEX tasks_input_expiry ON tasks (input_expires_at) WHERE input_expires_at IS NOT NULL;
+
+CREATE TABLE assignments_v10 (
+  id               TEXT PRIMARY KEY,
+  task_id          TEXT NOT NULL REFERENCES tasks (id),
+  agent            TEXT NOT NULL,
+  replica_id       TEXT NOT NULL,
+  attempt          INTEGER NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('dispatched', 'running', 'completed', 'failed', 'timed_out', 'lost', 'cancelled', 'suspended')),
+  dispatched_at    INTEGER NOT NULL,
+  started_at       INTEGER,
+  finished_at      INTEGER,
+  lease_expires_at INTEGER NOT NULL,
+  deadline_at      INTEGER NOT NULL,
+  progress_percent REAL,
+  progress_message TEXT,
+  progress_at      INTEGER,
+  error            TEXT,
+  counted          INTEGER NOT NULL DEFAULT 1 CHECK (counted IN (0, 1))
+) STRICT;
+INSERT INTO assignments_v10 SELECT id, task_id, agent, replica_id, attempt, status, dispatched_at, started_at, finished_at,
+  lease_expires_at, deadline_at, progress_percent, progress_message, progress_at, error, counted FROM assignments;
+DROP TABLE assignments;
+ALTER TABLE assignments_v10 RENAME TO assignments;
+CREATE INDEX assignments_task ON assignments (task_id);
+CREATE INDEX assignments_live_lease ON assignments (lease_expires_at) WHERE status IN ('dispatched', 'running');
+CREATE INDEX assignments_live_deadline ON assignments (deadline_at) WHERE status IN ('dispatched', 'running');
+CREATE INDEX assignments_live_replica ON assignments (replica_id) WHERE status IN ('dispatched', 'running');
+CREATE INDEX assignments_agent_outcome ON assignments (agent, status, finished_at);
+
+-- What was asked, and what the next attempt is given after a suspension (JSON).
+ALTER TABLE task_payloads ADD COLUMN input_request TEXT;
+ALTER TABLE task_payloads ADD COLUMN resumed TEXT;
+`,
+  },
+  {
+    version: 11,
+    name: 'tool sets and agent depth limits',
+    sql: `
+-- An agent's tool ceiling (JSON array of names and patterns; none declared: no tools) and its
+-- own depth limit (NULL: the server's). A task's effective tool set, computed at submit; tasks
+-- stored before it have none, which is what their agents (none declared) allowed.
+ALTER TABLE agents ADD COLUMN tools TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE agents ADD COLUMN max_depth INTEGER CHECK (max_depth IS NULL OR max_depth >= 1);
+ALTER TABLE task_payloads ADD COLUMN tools TEXT NOT NULL DEFAULT '[]';
+`,
+  },
+  {
+    version: 14,
+    name: 'operators pause agents, replicas report health',
+    sql: `
+-- An operator's pause of an agent (no new dispatches while set) and when the maintenance
+-- sweep last found it overloaded (NULL: not overloaded); both written only by their own
+-- guarded statements, never by an agent's create, update or replacement from the config file.
+ALTER TABLE agents ADD COLUMN paused_at INTEGER;
+ALTER TABLE agents ADD COLUMN overloaded_at INTEGER;
+-- What a replica's heartbeat says of itself: routing skips unhealthy ones and prefers healthy.
+ALTER TABLE replicas ADD COLUMN health TEXT NOT NULL DEFAULT 'healthy' CHECK (health IN ('healthy', 'degraded', 'unhealthy'));
+ALTER TABLE replicas ADD COLUMN health_detail TEXT;
+ALTER TABLE replicas ADD COLUMN health_at INTEGER;
+`,
+  },
 ];
 
 /**

@@ -16,7 +16,7 @@ import { toStoreError } from './errors.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import { FlotillaError } from '../../core/errors.ts';
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaHealth, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type { StoreSignal, NewReplica,
@@ -268,8 +268,8 @@ export class SqliteStore implements Store {
       depth: task.depth,
       owner_id: task.ownerId,
     }, TASK_INSERT_COLUMNS));
-    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-      task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent,
+    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent, toJson(task.tools),
     );
     const seq = Number(inserted.lastInsertRowid);
     return { created: true, task: { ...task, seq }, events: [], handOff: null };
@@ -301,6 +301,24 @@ export class SqliteStore implements Store {
 
   taskCandidates(params: TaskCandidatesParams): Promise<TaskHead[]> {
     return this.#read(() => taskCandidates(this.#cache, params));
+  }
+
+  taskListResumable(params: { limit: number }): Promise<TaskRecord[]> {
+    return this.#read(() => this.#sql(
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t INDEXED BY tasks_waiting JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.status = 'waiting' AND NOT EXISTS (
+         SELECT 1 FROM json_each(t.waiting_for) w JOIN tasks c ON c.id = w.value
+         WHERE c.status NOT IN ('completed', 'failed', 'cancelled'))
+       ORDER BY t.seq LIMIT ?`,
+    ).all(params.limit).map(taskRecordFromRow));
+  }
+
+  taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {
+    return this.#read(() => this.#sql(
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t INDEXED BY tasks_input_expiry JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.input_expires_at IS NOT NULL AND t.input_expires_at <= ? AND t.status = 'input_required'
+       ORDER BY t.input_expires_at LIMIT ?`,
+    ).all(params.now, params.limit).map(taskRecordFromRow));
   }
 
   taskNextRunAt(params: { now: Millis }): Promise<Millis | null> {
@@ -495,9 +513,9 @@ export class SqliteStore implements Store {
       }
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at)`,
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth)`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.createdAt);
     });
@@ -508,15 +526,16 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at)
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth)
          ON CONFLICT (name) DO UPDATE SET
            description = excluded.description, capabilities = excluded.capabilities,
            max_concurrency = excluded.max_concurrency, max_attempts = excluded.max_attempts,
            timeout_ms = excluded.timeout_ms, level = excluded.level, tool_domains = excluded.tool_domains,
            concurrency_limits = excluded.concurrency_limits, retry_base_delay_ms = excluded.retry_base_delay_ms,
-           retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at`,
+           retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at,
+           tools = excluded.tools, max_depth = excluded.max_depth`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.updatedAt);
     });
@@ -539,12 +558,30 @@ export class SqliteStore implements Store {
         `UPDATE agents SET description = :description, capabilities = :capabilities, max_concurrency = :max_concurrency,
            max_attempts = :max_attempts, timeout_ms = :timeout_ms, level = :level, tool_domains = :tool_domains,
            concurrency_limits = :concurrency_limits, retry_base_delay_ms = :retry_base_delay_ms,
-           retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at
+           retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at,
+           tools = :tools, max_depth = :max_depth
          WHERE name = :name`,
       ).run(agentParams(params.agent));
       if (changes(r) === 0) return { updated: false, events: [] };
       return { updated: true, events: insertEvents(this.#cache, [params.event], params.agent.updatedAt) };
     });
+  }
+
+  agentSetControl(params: { name: string; control: 'paused' | 'overloaded'; at: Millis | null; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    const column = params.control === 'paused' ? 'paused_at' : 'overloaded_at';
+    return this.#write(() => {
+      // Guarded on the column's present state: set only when clear, cleared only when set.
+      const r = this.#sql(`UPDATE agents SET ${column} = ? WHERE name = ? AND (${column} IS NULL) = (? IS NOT NULL)`).run(params.at, params.name, params.at);
+      if (changes(r) === 0) return { found: this.#sql('SELECT 1 AS one FROM agents WHERE name = ?').get(params.name) !== undefined, changed: false, events: [] };
+      return { found: true, changed: true, events: insertEvents(this.#cache, [params.event], this.#now()) };
+    });
+  }
+
+  agentQueueStats(params: { now: Millis }): Promise<Array<{ agent: string | null; pending: number; oldestRunAt: Millis }>> {
+    return this.#read(() => this.#sql(
+      `SELECT agent, count(*) AS n, min(run_at) AS oldest FROM tasks INDEXED BY tasks_pending_agent_order
+       WHERE status = 'pending' AND run_at <= ? GROUP BY agent`,
+    ).all(params.now).map((row) => ({ agent: row.agent === null ? null : String(row.agent), pending: Number(row.n), oldestRunAt: Number(row.oldest) })));
   }
 
   agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }> {
@@ -575,7 +612,7 @@ export class SqliteStore implements Store {
            last_assigned_at, completed, failed)
          VALUES (:id, :agent, :site, 'live', :max_concurrency, 0, :registered_at, :last_seen_at, NULL, 0, 0)
          ON CONFLICT (id) DO UPDATE SET
-           agent = excluded.agent, site = excluded.site, status = 'live',
+           agent = excluded.agent, site = excluded.site, status = CASE replicas.status WHEN 'draining' THEN 'draining' ELSE 'live' END,
            max_concurrency = excluded.max_concurrency, last_seen_at = excluded.last_seen_at
          RETURNING *`,
       ).get({
@@ -633,6 +670,16 @@ export class SqliteStore implements Store {
       ).run({ id: params.id, to: params.to, from: JSON.stringify(params.from) });
       if (changes(r) === 0) return { changed: false, events: [] };
       return { changed: true, events: insertEvents(this.#cache, [params.event], this.#now()) };
+    });
+  }
+
+  replicaSetHealth(params: { id: string; health: ReplicaHealth; detail: Record<string, Json> | null; at: Millis; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(() => {
+      const before = this.#sql('SELECT health FROM replicas WHERE id = ?').get(params.id);
+      if (!before) return { found: false, changed: false, events: [] };
+      this.#sql('UPDATE replicas SET health = ?, health_detail = ?, health_at = ? WHERE id = ?').run(params.health, toJsonOrNull(params.detail), params.at, params.id);
+      if (before.health === params.health) return { found: true, changed: false, events: [] };
+      return { found: true, changed: true, events: insertEvents(this.#cache, [params.event], params.at) };
     });
   }
 

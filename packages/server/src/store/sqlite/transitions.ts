@@ -28,6 +28,8 @@ const TASK_PATCH_COLUMNS = {
   runAt: 'run_at',
   finishedAt: 'finished_at',
   cancelRequestedAt: 'cancel_requested_at',
+  waitingFor: 'waiting_for',
+  inputExpiresAt: 'input_expires_at',
   updatedAt: 'updated_at',
 } as const satisfies Partial<Record<keyof TaskPatch, string>>;
 
@@ -35,6 +37,8 @@ const TASK_PATCH_COLUMNS = {
 const PAYLOAD_PATCH_COLUMNS = {
   result: 'result',
   error: 'error',
+  inputRequest: 'input_request',
+  resumed: 'resumed',
 } as const satisfies Partial<Record<keyof TaskPatch, string>>;
 
 // Compile-time check: a field added to TaskPatch must be given a column here.
@@ -52,7 +56,7 @@ const ASSIGNMENT_PATCH_COLUMNS = {
   counted: 'counted',
 } as const satisfies Record<keyof AssignmentPatch, string>;
 
-const JSON_PATCH_KEYS: ReadonlySet<string> = new Set(['result', 'error']);
+const JSON_PATCH_KEYS: ReadonlySet<string> = new Set(['result', 'error', 'waitingFor', 'inputRequest', 'resumed']);
 
 /**
  * `SET col = ?, ...` for the keys of `patch` that are present (undefined = unchanged, null =

@@ -126,7 +126,7 @@ describe('flotilla client commands', () => {
       cli('agents', 'ls'), cli('agents', '--json'), cli('agents'), cli('agents', 'show', 'cli-main'), cli('agents', 'show', 'cli-main', '--json'),
     ]);
     assert.equal(ls.code, 0, ls.stderr);
-    assert.match(ls.stdout, /^NAME +RUNTIME/m);
+    assert.match(ls.stdout, /^NAME +STATE +RUNTIME/m);
     assert.match(ls.stdout, /^cli-main +pull /m);
     assert.equal(bare.stdout, ls.stdout);
     const names = json(lsJson).map((a: any) => a.name);

@@ -167,6 +167,15 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/agents/contract/replicas', 200);
   await call('GET', '/agents/contract/stats', 200);
   await call('GET', '/overview', 200);
+  // Operators' controls: a pause and its resume, a replica drained and taken back, an agent's drain.
+  await call('POST', '/agents/contract/pause', 200);
+  await call('POST', '/agents/contract/resume', 200);
+  await call('POST', `/replicas/${replicaId}/drain`, 200);
+  await call('POST', `/replicas/${replicaId}/resume`, 200);
+  await call('POST', `/workers/${replicaId}/heartbeat`, 200, { health: 'degraded', healthDetail: { cpu: 0.9 } });
+  await call('POST', '/agents/contract/drain', 200);
+  await call('POST', `/replicas/${replicaId}/resume`, 200);
+  await call('POST', '/agents/ghost/pause', 404);
   await call('GET', '/events/page?limit=50', 200);
   await call('GET', `/tasks/${first.id}/tree`, 200);
   await call('GET', `/tasks/${batch.items[1].task.id}/tree?limit=1`, 200);

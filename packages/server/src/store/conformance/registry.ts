@@ -89,7 +89,7 @@ export function registryTests(open: OpenStore): void {
       const r = await registerReplica(store, { id: 'rep-1', agent: 'alpha', site: 'eu', maxConcurrency: 3, at: T0 });
       assert.deepEqual(r, {
         id: 'rep-1', agent: 'alpha', site: 'eu', status: 'live', maxConcurrency: 3, inFlight: 0, registeredAt: T0, lastSeenAt: T0,
-        lastAssignedAt: null, completed: 0, failed: 0,
+        lastAssignedAt: null, completed: 0, failed: 0, health: 'healthy', healthDetail: null, healthAt: null,
       });
       assert.deepEqual(await store.replicaGet({ id: 'rep-1' }), r);
       assert.equal(await store.replicaGet({ id: 'rep-none' }), null);
@@ -98,12 +98,13 @@ export function registryTests(open: OpenStore): void {
       const live = await dispatch(store, t1!, r, { now: T0 + 10 });
       await mustApply(store, decideComplete({ task: live.task, assignment: live.assignment, result: 1, now: T0 + 20 }));
       await dispatch(store, t2!, r, { now: T0 + 30 });
-      assert.equal((await store.replicaSetStatus({ id: 'rep-1', from: ['live'], to: 'draining', event: plainEvent('replica.draining') })).changed, true);
+      // Declared lost meanwhile: registering again makes it live. (A drain outlasts it: operator-controls.ts.)
+      assert.equal((await store.replicaSetStatus({ id: 'rep-1', from: ['live'], to: 'lost', event: plainEvent('replica.lost') })).changed, true);
 
       const again = await registerReplica(store, { id: 'rep-1', agent: 'alpha', site: 'us', maxConcurrency: 5, at: T0 + 1_000 });
       assert.deepEqual(again, {
         id: 'rep-1', agent: 'alpha', site: 'us', status: 'live', maxConcurrency: 5, inFlight: 1, registeredAt: T0, lastSeenAt: T0 + 1_000,
-        lastAssignedAt: T0 + 30, completed: 1, failed: 0,
+        lastAssignedAt: T0 + 30, completed: 1, failed: 0, health: 'healthy', healthDetail: null, healthAt: null,
       });
       assert.deepEqual(await store.replicaGet({ id: 'rep-1' }), again);
       const registered = (await allEvents(store)).filter((e) => e.type === 'replica.registered');

@@ -42,7 +42,8 @@ async function raw(path: string, body: unknown): Promise<any> {
 }
 
 before(async () => {
-  server = await startServerProcess({ database: join(dir, 'main.db') });
+  // Trees of one agent (echo under echo): equal levels allowed (decision 59).
+  server = await startServerProcess({ database: join(dir, 'main.db'), env: { FLOTILLA_ALLOW_EQUAL_LEVEL: 'true' } });
   servers.push(server);
   client = new Flotilla({ url: server.url, token: TOKEN, timeoutMs: 10_000 });
   await client.agents.create({ name: 'echo', maxConcurrency: 4 });

@@ -53,7 +53,8 @@ describe('flotilla tree, cancel --no-cascade, assign, fail', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-trees-'));
-    server = await startServerProcess({ database: join(dir, 'flotilla.db') });
+    // Trees of one agent at several levels: equal levels allowed (decision 59).
+    server = await startServerProcess({ database: join(dir, 'flotilla.db'), env: { FLOTILLA_ALLOW_EQUAL_LEVEL: 'true' } });
     await api('POST', '/agents', { name: 'planner', maxConcurrency: 5 });
   });
 

@@ -180,8 +180,8 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', `/tasks/${first.id}/tree`, 200);
   await call('GET', `/tasks/${batch.items[1].task.id}/tree?limit=1`, 200);
   // An operator's hands: a delayed task dispatched now to a waiting replica, then failed.
-  // (The requeued task would be the waiting lease's first: it goes first.)
-  await call('POST', `/tasks/${batch.items[0].task.id}/cancel`, 200, { cascade: false });
+  // (The requeued task, which would be the waiting lease's first, was completed above.)
+  await call('POST', `/tasks/${batch.items[0].task.id}/cancel`, 409, { cascade: false });
   const later = await call('POST', '/tasks', 201, { agent: 'contract', delayMs: 3_600_000 });
   const waiting = h.api('POST', `/workers/${replicaId}/lease`, { max: 1, waitMs: 10_000 });
   for (const until = Date.now() + 5_000; !h.engine.dispatcher.waitingReplicaIds().includes(replicaId);) {

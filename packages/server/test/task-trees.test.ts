@@ -9,11 +9,12 @@ import { holdStoreCall, withHarness as withStore, type Harness } from './helpers
 
 /** A harness on `store` with the agents these tests use. */
 function withHarness(t: TestContext, store: 'sqlite' | 'postgres', fn: (h: Harness) => Promise<void>): Promise<void> {
+  // Trees of one agent at several levels: equal levels allowed (decision 59).
   return withStore(t, store, async (h) => {
     await h.agent({ name: 'planner', maxConcurrency: 10 });
     await h.agent({ name: 'writer', capabilities: ['prose'] });
     await fn(h);
-  });
+  }, { config: { allowEqualLevel: true } });
 }
 
 const hold = (h: Harness, method: 'taskCreate' | 'taskGetMany' | 'taskTransition', skip = 0) => holdStoreCall(h.engine.ctx.store, method, skip);

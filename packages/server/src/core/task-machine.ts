@@ -323,16 +323,18 @@ export function decideOperatorFail({ task, assignment, reason, by, now }: Operat
   const data: Record<string, Json> = {
     attempt: task.attempt, maxAttempts: task.maxAttempts, outcome: 'operator_failed', error: errorJson(error), retryable: false, by,
   };
-  const set = { status: 'failed' as const, error, finishedAt: now, updatedAt: now };
+  // A suspended task (waiting, input_required) fails too, and leaves what it kept.
+  const set = { status: 'failed' as const, error, finishedAt: now, ...suspensionCleared(task.status), updatedAt: now };
   if (task.assignmentId === null) {
     return transitionOf('operator_fail', {
-      taskId: task.id, fromStatus: task.status, expectAssignmentId: null, set,
+      taskId: task.id, parentId: task.parentId, fromStatus: task.status, expectAssignmentId: null, set,
       events: [event('task.failed', task, null, data)],
     });
   }
   requireLive(task, assignment);
   return transitionOf('operator_fail', {
     taskId: task.id,
+    parentId: task.parentId,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { ...set, assignmentId: null },

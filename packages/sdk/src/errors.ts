@@ -4,10 +4,16 @@
 export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   INVALID_JSON: 400,
+  /** A `tools.allow` naming a tool outside the agent's ceiling. */
+  TOOL_OUTSIDE_CEILING: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   /** A spawn under a task already at the tree's maximum depth. */
   DEPTH_LIMIT: 403,
+  /** A child for an agent whose level is not greater than its parent's agent's. */
+  LEVEL_NOT_ALLOWED: 403,
+  /** A spawn whose `tools.allow` names a tool its parent may not use. */
+  TOOL_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
   TASK_NOT_FOUND: 404,
   AGENT_NOT_FOUND: 404,
@@ -23,6 +29,10 @@ export const ERROR_STATUS = {
   /** WebSocket protocol: a message other than `hello` before `hello` succeeded. */
   NOT_REGISTERED: 409,
   IDEMPOTENCY_CONFLICT: 409,
+  /** An operator's assign that nothing can take now; `details.reason` says why. */
+  NOT_ASSIGNABLE: 409,
+  /** A submit under a parent that is cancelled or being cancelled. */
+  PARENT_CANCELLED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   /** A plain HTTP request to a WebSocket endpoint. */
@@ -57,7 +67,10 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   INVALID_JSON: 'the body or socket frame is not JSON, or is empty while `Content-Type: application/json` is set',
   UNAUTHENTICATED: 'no token, or one that is wrong, expired or revoked',
   FORBIDDEN: "the caller's role, agent list or token scope does not allow this action, or the attempt its token was issued to has ended",
-  DEPTH_LIMIT: 'a spawn under a task already at the deepest a task may be (`maxDepth`); `details` names the `depth` the child would have and the `maxDepth`',
+  DEPTH_LIMIT: "a spawn under a task already at the deepest a task may be (the server's `maxDepth`, or its agent's when narrower), or with an attempt token that carries no spawn right for that reason; `details` names the `depth` the child would have and the `maxDepth`",
+  LEVEL_NOT_ALLOWED: "a child for an agent whose level is not greater than its parent's agent's (or not equal or greater, with `allowEqualLevel`); `details` names `parentLevel`, `childLevel` and `allowEqualLevel`",
+  TOOL_NOT_ALLOWED: "`tools.allow` of a task under a parent names a tool the parent may not use (a spawn never widens its parent's tools); `details.tools` lists them, `details.allowed` is the parent's set",
+  TOOL_OUTSIDE_CEILING: "`tools.allow` names a tool outside the agent's ceiling (its declared `tools`; of every candidate agent, for capability routing); `details.tools` lists them, `details.allowed` is the ceiling",
   NOT_FOUND: 'no such route (path or method)',
   TASK_NOT_FOUND: 'no task with this id that the caller may see',
   AGENT_NOT_FOUND: 'no agent with this name',
@@ -72,6 +85,8 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   REPLICA_NOT_LIVE: 'the replica was declared lost or deregistered',
   NOT_REGISTERED: 'WebSocket: a worker op before `hello` succeeded on the connection',
   IDEMPOTENCY_CONFLICT: 'the idempotency key is already used by a task the caller cannot see',
+  NOT_ASSIGNABLE: '`POST /tasks/{id}/assign`: nothing can take the task now; `details.reason` is one of `not_pending`, `pinned_elsewhere`, `agent_does_not_serve`, `replica_not_live`, `no_live_replica`, `not_waiting`, `no_free_slot`, `concurrency_key_full`, `replica_gone`',
+  PARENT_CANCELLED: 'a submit under a parent that is cancelled or being cancelled (its tree is being cancelled): nothing was created',
   PAYLOAD_TOO_LARGE: "the body is larger than the server's limit (`maxMessageBytes`, 1 MiB by default)",
   UNSUPPORTED_MEDIA_TYPE: 'a body that is not `application/json`',
   UPGRADE_REQUIRED: 'a plain HTTP request to a WebSocket endpoint (`/workers/socket`, `/socket`)',

@@ -125,6 +125,13 @@ export interface TaskView {
   rootId: string;
   /** How deep in its tree: a root is 1, a child its parent's depth + 1. */
   depth: number;
+  /**
+   * The tools its attempts may use, computed once at submit (docs/protocol.md "Tools"): its
+   * agent's ceiling ∩ its parent's set ∩ `tools.allow` − `tools.deny`. Granted entries (names,
+   * `domain:*`, `*`), then excepted ones written `!entry`; a tool is permitted when a granted
+   * entry covers it and no excepted one does.
+   */
+  tools: string[];
   /** Who submitted it: an API key id, `token:<jti>` for a scoped token, or `system`; null on tasks stored before it was recorded. */
   createdBy: string | null;
   /**
@@ -139,10 +146,52 @@ export interface TaskView {
   inputRequest: InputRequest | null;
   /** Its SLA deadline, measured from submit to terminal, and where it stands. */
   sla: TaskSla;
+  /**
+   * Why it is not running yet, on GET /tasks/:id (null while it runs and once it ended):
+   * `waiting_for_children`, `waiting_for_input`, `scheduled` (its runAt, or a retry's backoff,
+   * is ahead), `agent_paused`, `no_live_replica`, `no_healthy_replica`,
+   * `concurrency_key_at_limit`, `all_slots_full`, or `queued` (it can run: others are ahead).
+   */
+  waitingReason?: WaitingReason | null;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
 }
 
+/** One task of a tree (`GET /tasks/{id}/tree`): what a console or `flotilla tree` draws. */
+export interface TreeNodeView {
+  id: string;
+  parentId: string | null;
+  type: string;
+  status: TaskStatus;
+  depth: number;
+  /** The task's agent; for a task routed by capabilities, the agent of its latest attempt (null before one). */
+  agent: string | null;
+  /** The replica of its latest attempt (live, or the last it had), or null. */
+  replica: string | null;
+  attempt: number;
+  maxAttempts: number;
+  /** The progress its latest attempt reported, if any. */
+  progress: TaskProgress | null;
+  /** A cancellation was requested (a live attempt is being stopped), or it is cancelled. */
+  cancelRequested: boolean;
+  /** The code of the error it failed (or last retried) with. */
+  errorCode: string | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/**
+ * A page of a task tree: the whole tree of `taskId`, from its root, in submission order (a
+ * parent always before its children, so each page hangs from the pages before it). More
+ * tasks follow when `nextCursor` is not null (pass it as `cursor`).
+ */
+export interface TaskTreeView {
+  rootId: string;
+  /** The task the tree was asked for. */
+  taskId: string;
+  items: TreeNodeView[];
+  nextCursor: string | null;
+}
 /** What a handler asked for with `ctx.requestInput` (task status `input_required`). */
 export interface InputRequest {
   prompt: string;
@@ -194,8 +243,19 @@ export interface TaskSpec {
   replica?: string;
   site?: string;
   correlation?: Record<string, string>;
+  /** Defaults, under a parent: the parent's trace, with a new span for the child. */
   traceparent?: string;
   parentId?: string;
+  /**
+   * Narrows the task's tools (never widens them): `allow` keeps only these of the agent's
+   * ceiling and the parent's set (absent: all of them), `deny` removes these; a deny always wins.
+   */
+  tools?: ToolNarrowing;
+}
+
+export interface ToolNarrowing {
+  allow?: string[];
+  deny?: string[];
 }
 
 export interface AgentSpec {
@@ -206,9 +266,13 @@ export interface AgentSpec {
   maxConcurrency?: number;
   maxAttempts?: number;
   timeoutMs?: number;
-  /** Hierarchy level (1 = top). Informational for now; enforced with scoped tokens later. */
+  /** Hierarchy level (1 = top, default 1): a task delegates only to agents of a greater level. */
   level?: number;
   toolDomains?: string[];
+  /** The tools its tasks may use at most (names, `domain:*` patterns, `*`); none when absent. */
+  tools?: string[];
+  /** Narrows the server's `maxDepth` for its tasks (never widens it); null or absent: the server's. */
+  maxDepth?: number | null;
   /** Limits on concurrency keys used by this agent's tasks, e.g. {"host:vllm-1": 3}. */
   concurrencyLimits?: Record<string, number>;
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
@@ -224,12 +288,35 @@ export interface AgentView {
   timeoutMs: number | null;
   level: number;
   toolDomains: string[];
+  tools: string[];
+  maxDepth: number | null;
   concurrencyLimits: Record<string, number>;
   retry: { baseDelayMs: number | null; maxDelayMs: number | null };
   runtime: 'pull' | 'a2a' | 'process';
   createdAt: string;
   updatedAt: string;
+  /**
+   * What it is doing now, derived: `active` (work in flight), `idle` (replicas connected,
+   * nothing in flight), `offline` (no live replica), `overloaded` (every slot taken and its
+   * oldest due task waiting longer than the server's threshold, or too many due tasks).
+   */
+  state: AgentState;
+  /** When an operator paused it (no new dispatches until resumed); null when not paused. */
+  pausedAt: string | null;
 }
+
+export const WAITING_REASONS = [
+  'waiting_for_children', 'waiting_for_input', 'scheduled', 'agent_paused', 'no_live_replica', 'no_healthy_replica',
+  'concurrency_key_at_limit', 'all_slots_full', 'queued',
+] as const;
+export type WaitingReason = (typeof WAITING_REASONS)[number];
+
+export const AGENT_STATES = ['active', 'idle', 'offline', 'overloaded'] as const;
+export type AgentState = (typeof AGENT_STATES)[number];
+
+/** What a replica says of itself in its heartbeats: routing skips `unhealthy`, prefers `healthy`. */
+export const REPLICA_HEALTHS = ['healthy', 'degraded', 'unhealthy'] as const;
+export type ReplicaHealth = (typeof REPLICA_HEALTHS)[number];
 
 export interface ReplicaView {
   id: string;
@@ -243,13 +330,17 @@ export interface ReplicaView {
   lastAssignedAt: string | null;
   completed: number;
   failed: number;
+  health: ReplicaHealth;
+  /** What its last health report carried besides the health (cpu, memory, anything); null before any. */
+  healthDetail: Record<string, Json> | null;
+  healthAt: string | null;
 }
 
 export interface LeasedTask {
   assignmentId: string;
   leaseExpiresAt: string;
   deadlineAt: string;
-  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent'> & {
+  task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools'> & {
     /** Set when an earlier attempt waited for children or asked for input; null on a first run. */
     resumed: Resumption | null;
   };
@@ -307,6 +398,11 @@ export interface Overview {
   tasks: Record<TaskStatus, number>;
   agents: number;
   replicas: { live: number; total: number };
+  /** Agents by derived state. */
+  agentStates: Record<AgentState, number>;
+  /** Replicas by status, and the live and draining ones by health. */
+  replicaStatuses: Record<ReplicaStatus, number>;
+  replicaHealth: Record<ReplicaHealth, number>;
 }
 
 export interface Page<T> {
@@ -419,6 +515,8 @@ export interface IssuedTokenView {
   rootTaskId: string | null;
   expiresAt: string;
   maxExpiresAt: string;
+  /** An attempt's token: the attempt's effective tool set (also in its claims); null for other tokens. */
+  tools: string[] | null;
 }
 
 export interface AuditEntryView {

@@ -42,7 +42,8 @@ async function raw(path: string, body: unknown): Promise<any> {
 }
 
 before(async () => {
-  server = await startServerProcess({ database: join(dir, 'main.db') });
+  // Trees of one agent (echo under echo): equal levels allowed (decision 59).
+  server = await startServerProcess({ database: join(dir, 'main.db'), env: { FLOTILLA_ALLOW_EQUAL_LEVEL: 'true' } });
   servers.push(server);
   client = new Flotilla({ url: server.url, token: TOKEN, timeoutMs: 10_000 });
   await client.agents.create({ name: 'echo', maxConcurrency: 4 });
@@ -83,6 +84,23 @@ describe('Flotilla client', () => {
     assert.ok((await client.overview()).agents >= 2);
     const queue = await client.agents.queue('pager', { limit: 5 });
     assert.equal(queue.items.length, 5);
+  });
+
+  it('trees: tree() joins the pages parents first; cancel takes a reason or options ({cascade}); fail and assign', async () => {
+    const root = await client.tasks.submit({ agent: 'echo', delayMs: 3_600_000 });
+    const kids = [];
+    for (let i = 0; i < 3; i++) kids.push(await client.tasks.submit({ agent: 'echo', parentId: root.id, delayMs: 3_600_000 }));
+    const whole = await client.tasks.tree(kids[2]!.id, { pageSize: 2 });
+    assert.deepEqual([whole.rootId, whole.taskId, whole.truncated, whole.items.map((n) => n.id)], [root.id, kids[2]!.id, false, [root.id, ...kids.map((k) => k.id)]]);
+    const cut = await client.tasks.tree(root.id, { max: 3, pageSize: 2 });
+    assert.deepEqual([cut.items.length, cut.truncated], [3, true]);
+    assert.equal((await client.tasks.cancel(kids[0]!.id, 'as before')).status, 'cancelled');
+    assert.equal((await client.tasks.cancel(root.id, { cascade: false, reason: 'only the root' })).status, 'cancelled');
+    assert.equal((await client.tasks.get(kids[1]!.id)).status, 'pending', 'cascade: false left the children');
+    const failed = await client.tasks.fail(kids[1]!.id, 'not wanted');
+    assert.deepEqual([failed.status, failed.error?.code], ['failed', 'OPERATOR_FAILED']);
+    await assert.rejects(client.tasks.assign(kids[2]!.id, { agent: 'echo' }), (err: unknown) =>
+      err instanceof FlotillaApiError && err.code === 'NOT_ASSIGNABLE' && (err.details as { reason: string }).reason === 'no_live_replica');
   });
 
   it('wait() returns when a worker completes the task, and times out with the task as it is', async () => {

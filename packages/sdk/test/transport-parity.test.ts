@@ -31,7 +31,9 @@ describe('the client over HTTP and over the WebSocket', () => {
     assert.deepEqual(await http.tasks.submit({ agent: 'parity', input: 2, idempotencyKey: 'sdk-2' }), viaSocket);
     assert.equal(viaSocket.input, 2);
     assert.deepEqual(Object.keys(viaSocket).sort(), Object.keys(viaHttp).sort());
-    assert.deepEqual(await http.tasks.get(viaSocket.id), { ...viaSocket, assignment: null });
+    // GET adds what only it answers: the attempt, and why the task waits (no worker here).
+    assert.deepEqual(await http.tasks.get(viaSocket.id), { ...viaSocket, assignment: null, waitingReason: 'no_live_replica' });
+    assert.deepEqual(await ws.tasks.get(viaSocket.id), await http.tasks.get(viaSocket.id));
   });
 
   it('submitMany returns the same results', async () => {

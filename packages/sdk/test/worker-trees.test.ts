@@ -14,7 +14,8 @@ import { createTestSchema, postgresAvailable, type TestSchema } from '../../serv
 import { startServerProcess, type ServerProcess } from '../../server/test/helpers/server-process.ts';
 
 const pgAvailable = await postgresAvailable();
-const ENV = { FLOTILLA_LEASE_MS: '2000', FLOTILLA_REPLICA_TTL_MS: '4000', FLOTILLA_REAPER_INTERVAL_MS: '100' };
+// Equal levels allowed: the fan-out tree runs one agent at every level (decision 59).
+const ENV = { FLOTILLA_LEASE_MS: '2000', FLOTILLA_REPLICA_TTL_MS: '4000', FLOTILLA_REAPER_INTERVAL_MS: '100', FLOTILLA_ALLOW_EQUAL_LEVEL: 'true' };
 
 for (const store of ['sqlite', 'postgres'] as const) describe(`parents that wait, on ${store}`, { skip: store === 'postgres' && !pgAvailable ? 'PostgreSQL is not reachable' : false }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-trees-'));
@@ -90,7 +91,7 @@ for (const store of ['sqlite', 'postgres'] as const) describe(`parents that wait
 
   it('a waiting parent survives a kill -9 of the server and resumes when its children end', async () => {
     await client.agents.create({ name: 'planner', maxConcurrency: 1 });
-    await client.agents.create({ name: 'helper', maxConcurrency: 1 });
+    await client.agents.create({ name: 'helper', maxConcurrency: 1, level: 2 });
     let plannerRuns = 0;
     const planner = createWorker({
       url: server.url, token: TOKEN, agent: 'planner', log: () => {},

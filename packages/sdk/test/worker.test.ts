@@ -116,22 +116,50 @@ for (const transport of ['websocket', 'http'] as const satisfies Transport[]) de
     assert.equal(kind, 'timeout');
   });
 
-  it('spawns a child task and waits for it', async () => {
-    await client.agents.create({ name: n('parent') });
-    await client.agents.create({ name: n('child') });
-    const child = worker(n('child'), (task) => ({ doubled: (task.input as number) * 2 }));
-    const parent = worker(n('parent'), async (_task, ctx) => {
-      const handle = await ctx.spawn({ agent: n('child'), input: 21 });
+  it('spawns children in the background and awaited; they inherit correlation and a span of the trace; the assignment carries the tools', async () => {
+    await client.agents.create({ name: n('parent'), tools: ['web:*', 'flotilla:spawn'] });
+    // A level below the parent's (a task delegates only to greater levels); its own depth limit is 2.
+    await client.agents.create({ name: n('child'), level: 2, tools: ['web:*', 'flotilla:spawn'], maxDepth: 2 });
+    const seen: Array<{ tools: string[]; correlation: Record<string, string>; traceparent: string | null }> = [];
+    let grandchildError: unknown = null;
+    const child = worker(n('child'), async (task, ctx) => {
+      seen.push({ tools: task.tools, correlation: task.correlation, traceparent: task.traceparent });
+      // At its depth limit: its token carries no spawn right, and the server says why.
+      if (task.input === 'try-spawn') await ctx.spawn({ agent: n('child') }).catch((err: unknown) => { grandchildError = err; });
+      return { doubled: (task.input as number) * 2 };
+    });
+    const parent = worker(n('parent'), async (task, ctx) => {
+      seen.push({ tools: task.tools, correlation: task.correlation, traceparent: task.traceparent });
+      const handle = await ctx.spawn({ agent: n('child'), input: 21, correlation: { step: 'child' } });
+      assert.ok(!['completed', 'failed', 'cancelled'].includes(handle.task.status), 'background: answered before the child ran');
+      const awaited = await ctx.spawn({ agent: n('child'), input: 5 }, { wait: true });
+      await ctx.spawn({ agent: n('child'), input: 'try-spawn' }, { wait: true, timeoutMs: 10_000 });
       const finished = await handle.wait({ timeoutMs: 10_000 });
-      return { child: handle.id, result: finished.result };
+      return { child: handle.id, result: finished.result, awaited: { status: awaited.status, result: awaited.result } };
     });
     await Promise.all([child.start(), parent.start()]);
-    const task = await client.tasks.submit({ agent: n('parent') });
+    const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const task = await client.tasks.submit({ agent: n('parent'), correlation: { caseId: 'C-7', step: 'root' }, traceparent: tp });
     const done = await terminal(task.id);
-    assert.equal(done.status, 'completed');
-    const { child: childId, result } = done.result as { child: string; result: unknown };
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    const { child: childId, result, awaited } = done.result as { child: string; result: unknown; awaited: unknown };
     assert.deepEqual(result, { doubled: 42 });
+    assert.deepEqual(awaited, { status: 'completed', result: { doubled: 10 } }, 'awaited: resolved with the terminal child');
     assert.equal((await client.tasks.get(childId)).parentId, task.id);
+
+    assert.deepEqual(seen[0]!.tools, ['flotilla:spawn', 'web:*'], 'the parent\'s assignment carries its effective set');
+    const children = seen.slice(1);
+    assert.equal(children.length, 3);
+    for (const c of children) {
+      assert.deepEqual(c.tools, ['web:*'], 'the children are at their depth limit: no delegation tool');
+      const [, trace, span, flags] = c.traceparent!.split('-');
+      assert.deepEqual([trace, flags], ['4bf92f3577b34da6a3ce929d0e0e4736', '01']);
+      assert.notEqual(span, '00f067aa0ba902b7');
+    }
+    assert.deepEqual(children.map((c) => c.correlation).sort((a, b) => a.step!.localeCompare(b.step!)), [
+      { caseId: 'C-7', step: 'child' }, { caseId: 'C-7', step: 'root' }, { caseId: 'C-7', step: 'root' },
+    ]);
+    assert.equal((grandchildError as { code?: string } | null)?.code, 'DEPTH_LIMIT');
   });
 
   it('a worker process killed mid-task: the task is retried on another worker and completes', { timeout: 30_000 }, async () => {

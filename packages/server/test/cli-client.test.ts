@@ -4,41 +4,19 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { TOKEN } from './helpers/harness.ts';
+import { runCli, serverApi, type CliResult } from './helpers/cli-process.ts';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-interface CliResult { code: number; stdout: string; stderr: string }
 
 describe('flotilla client commands', () => {
   let dir: string;
   let server: ServerProcess;
 
-  function cli(...args: string[]): Promise<CliResult> {
-    return new Promise((resolve) => {
-      execFile(process.execPath, [CLI, ...args], { env: { ...process.env, FLOTILLA_URL: server.url, FLOTILLA_TOKEN: TOKEN }, timeout: 20_000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
-
-  async function api(method: string, path: string, body?: unknown): Promise<any> {
-    const res = await fetch(`${server.url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  }
+  const cli = (...args: string[]) => runCli(server.url, args);
+  const api = (method: string, path: string, body?: unknown) => serverApi(server.url, method, path, body);
 
   /** Registers a replica of `agent` and leases its next task (long-polling up to 10 s). */
   async function leaseOne(agent: string): Promise<{ replicaId: string; assignmentId: string; taskId: string }> {
@@ -148,7 +126,7 @@ describe('flotilla client commands', () => {
       cli('agents', 'ls'), cli('agents', '--json'), cli('agents'), cli('agents', 'show', 'cli-main'), cli('agents', 'show', 'cli-main', '--json'),
     ]);
     assert.equal(ls.code, 0, ls.stderr);
-    assert.match(ls.stdout, /^NAME +RUNTIME/m);
+    assert.match(ls.stdout, /^NAME +STATE +RUNTIME/m);
     assert.match(ls.stdout, /^cli-main +pull /m);
     assert.equal(bare.stdout, ls.stdout);
     const names = json(lsJson).map((a: any) => a.name);
@@ -234,10 +212,10 @@ describe('flotilla client commands', () => {
     const created = json(await cli('agents', 'create', 'cli-new', '--description', 'made by the CLI', '--capabilities', 'a,b', '--capabilities', 'c',
       '--max-concurrency', '3', '--max-attempts', '4', '--timeout', '10m', '--level', '2', '--tool-domains', 'web,files',
       '--concurrency-limit', 'host:vllm-1=2', '--concurrency-limit', 'gpu=1', '--retry-base-delay', '2s', '--retry-max-delay', '5m',
-      '--runtime', 'pull', '--json'));
+      '--runtime', 'pull', '--tools', 'web:*,gh:read', '--max-depth', '2', '--json'));
     const expected = {
       name: 'cli-new', description: 'made by the CLI', capabilities: ['a', 'b', 'c'], maxConcurrency: 3, maxAttempts: 4, timeoutMs: 600_000,
-      level: 2, toolDomains: ['web', 'files'], concurrencyLimits: { 'host:vllm-1': 2, gpu: 1 }, retry: { baseDelayMs: 2_000, maxDelayMs: 300_000 }, runtime: 'pull',
+      level: 2, toolDomains: ['web', 'files'], tools: ['web:*', 'gh:read'], maxDepth: 2, concurrencyLimits: { 'host:vllm-1': 2, gpu: 1 }, retry: { baseDelayMs: 2_000, maxDelayMs: 300_000 }, runtime: 'pull',
     };
     for (const [field, value] of Object.entries(expected)) assert.deepEqual(created[field], value, field);
     const stored = await api('GET', '/agents/cli-new');
@@ -249,6 +227,17 @@ describe('flotilla client commands', () => {
     const after = await api('GET', '/agents/cli-new');
     assert.deepEqual([after.maxConcurrency, after.capabilities, after.retry, after.description, after.maxAttempts],
       [5, [], { baseDelayMs: 2_000, maxDelayMs: 60_000 }, 'made by the CLI', 4], 'only the fields given change');
+
+    // A submit narrows the agent's tools; the task shows what it may use.
+    const narrowed = await cli('submit', '--agent', 'cli-new', '--allow-tools', 'web:*', '--deny-tools', 'web:delete');
+    assert.equal(narrowed.code, 0, narrowed.stderr);
+    assert.match(narrowed.stdout, /^tools: +web:\*, !web:delete$/m);
+    const outside = await cli('submit', '--agent', 'cli-new', '--allow-tools', 'fs:read');
+    assert.equal(outside.code, 1);
+    assert.match(outside.stderr, /TOOL_OUTSIDE_CEILING/);
+    const cleared = await cli('agents', 'update', 'cli-new', '--tools', '', '--max-depth', '', '--json');
+    assert.deepEqual([json(cleared).tools, json(cleared).maxDepth], [[], null], '"" clears the tools and the depth limit');
+    await api('POST', `/tasks/${/^id: +(\S+)$/m.exec(narrowed.stdout)![1]}/cancel`);
 
     const task = await api('POST', '/tasks', { agent: 'cli-new' });
     const [nothing, badRuntime, exists, inUse] = await Promise.all([

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Flotilla } from '@flotilla/sdk';
 import { TOKEN } from './helpers/harness.ts';
+import { serverApi } from './helpers/cli-process.ts';
 import { HttpWorker } from './helpers/http-worker.ts';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 
@@ -94,16 +95,7 @@ describe('flotilla events --follow', () => {
     };
   }
 
-  async function api(method: string, path: string, body?: unknown): Promise<any> {
-    const res = await fetch(`${server.url}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  }
+  const api = (method: string, path: string, body?: unknown) => serverApi(server.url, method, path, body);
 
   /**
    * Plays a worker of `agent` by hand for its next task: register, lease, start, progress 50%,

@@ -33,7 +33,8 @@ function runWorker(file: string, agent: string, concurrency = 2, extra: string[]
 before(async () => {
   server = await startServerProcess({ database: join(dir, 'f.db') });
   client = new Flotilla({ url: server.url, token: TOKEN });
-  await client.agents.create({ name: 'echo', maxConcurrency: 4 });
+  // fan-out delegates to echo: echo is a level below it.
+  await client.agents.create({ name: 'echo', maxConcurrency: 4, level: 2 });
   await client.agents.create({ name: 'fan-out' });
   await client.agents.create({ name: 'flaky', maxAttempts: 2, retry: { baseDelayMs: 50, maxDelayMs: 100 } });
 });

@@ -33,6 +33,8 @@ describe('configuration', () => {
     assert.equal(c.maxDepth, 3);
     assert.equal(c.retentionMs, 7 * 86_400_000);
     assert.equal(loadConfig({ env: { FLOTILLA_MAX_DEPTH: '5' }, cwd: tempDir() }).maxDepth, 5);
+    assert.equal(c.allowEqualLevel, false);
+    assert.equal(loadConfig({ env: { FLOTILLA_ALLOW_EQUAL_LEVEL: 'true' }, cwd: tempDir() }).allowEqualLevel, true);
   });
 
   it('SLA policies: documented defaults, the config file (durations, ms, none), the environment, and what is refused', () => {
@@ -95,6 +97,11 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'bad.yaml' } }), /maxConcurrency|must be >= 1/);
     writeFileSync(join(dir, 'typo.yaml'), 'server:\n  prot: 1\n');
     assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'typo.yaml' } }), /additional properties \(prot\)/);
+    assert.throws(() => loadConfig({ env: { FLOTILLA_ALLOW_EQUAL_LEVEL: 'maybe' }, cwd: dir }), /FLOTILLA_ALLOW_EQUAL_LEVEL/);
+    writeFileSync(join(dir, 'tools.yaml'), 'agents:\n  - name: a\n    tools: ["web:*", "flotilla:other"]\n');
+    assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'tools.yaml' } }), /\/agents\/a\/tools\/1 "flotilla:other" names no Flotilla tool/);
+    writeFileSync(join(dir, 'pattern.yaml'), 'agents:\n  - name: a\n    tools: ["web:se*"]\n');
+    assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'pattern.yaml' } }), /tools\/0 must match pattern/);
     writeFileSync(join(dir, 'twice.yaml'), 'agents:\n  - name: a\n  - name: a\n');
     assert.throws(() => loadConfig({ env: {}, cwd: dir, flags: { configFile: 'twice.yaml' } }), /twice/);
     writeFileSync(join(dir, 'broken.yaml'), 'agents: [\n');
@@ -110,10 +117,10 @@ describe('configuration', () => {
     const engine = new Engine({ store, config, log });
     await engine.start();
     await engine.stop();
-    const again = new Engine({ store, config: { ...config, agents: [{ name: 'threat-hunter', capabilities: ['hunt', 'pivot'], maxConcurrency: 4 }] }, log });
+    const again = new Engine({ store, config: { ...config, agents: [{ name: 'threat-hunter', capabilities: ['hunt', 'pivot'], maxConcurrency: 4, level: 2, tools: ['web:*'], maxDepth: 2 }] }, log });
     await again.start();
     const agent = await store.agentGet({ name: 'threat-hunter' });
-    assert.deepEqual(agent?.capabilities, ['hunt', 'pivot']);
+    assert.deepEqual([agent?.capabilities, agent?.level, agent?.tools, agent?.maxDepth], [['hunt', 'pivot'], 2, ['web:*'], 2]);
     await again.stop();
     await store.close();
     rmSync(dir, { recursive: true });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareReplicas, planRoutes, type AgentRoute, type ReplicaCandidate } from '../src/core/routing.ts';
+import { assignCandidates, compareReplicas, planRoutes, type AgentRoute, type AssignInput, type ReplicaCandidate } from '../src/core/routing.ts';
 import { retryDelay } from '../src/core/retry-policy.ts';
 import type { TaskHead } from '../src/core/types.ts';
 
@@ -13,7 +13,7 @@ function t(over: Partial<TaskHead> = {}): TaskHead {
   };
 }
 function r(id: string, over: Partial<ReplicaCandidate> = {}): ReplicaCandidate {
-  return { id, agent: 'a', site: null, maxConcurrency: 4, inFlight: 0, offered: 4, completed: 0, failed: 0, lastAssignedAt: null, ...over };
+  return { id, agent: 'a', site: null, maxConcurrency: 4, inFlight: 0, offered: 4, completed: 0, failed: 0, lastAssignedAt: null, health: 'healthy', ...over };
 }
 const agents = new Map<string, AgentRoute>([
   ['a', { name: 'a', capabilities: ['nlp', 'summarize'], concurrencyLimits: { 'host:gpu': 1 } }],
@@ -98,6 +98,13 @@ describe('routing', () => {
     const next = t({ priority: 1 });
     assert.deepEqual(plan([blocked, next], [r('x')]), [[next.id, 'x']]);
   });
+
+  it('a healthy replica before a degraded one, even a busier one', () => {
+    const a = t();
+    assert.deepEqual(plan([a], [r('degraded', { health: 'degraded' }), r('healthy', { inFlight: 3, offered: 1 })]), [[a.id, 'healthy']]);
+    const b = t();
+    assert.deepEqual(plan([b], [r('degraded', { health: 'degraded' })]), [[b.id, 'degraded']]);
+  });
 });
 
 describe('retry policy', () => {
@@ -108,5 +115,37 @@ describe('retry policy', () => {
     assert.equal(retryDelay(p, 3, 0), 2000);
     assert.equal(retryDelay(p, 20, 0), 5000);
     assert.equal(retryDelay(p, 20, 0.999999), 10_000);
+  });
+});
+
+describe("an operator's assignment: which replicas could take the task now, or why none", () => {
+  const live = [r('r1', { inFlight: 4 }), r('r2', { inFlight: 1 }), r('rb', { agent: 'b' })];
+  const input = (over: Partial<AssignInput> = {}): AssignInput => ({
+    task: t(), target: { agent: null, replica: null }, agents, live, waiting: new Map([['r1', 4], ['r2', 2], ['rb', 1]]),
+    keyInFlight: new Map(), serverKeyLimits: {}, ...over,
+  });
+  const reason = (over: Partial<AssignInput>) => {
+    const found = assignCandidates(input(over));
+    return 'refusal' in found ? found.refusal.reason : found.candidates.map((c) => [c.id, c.offered]);
+  };
+
+  it('keeps the waiting replicas with a free slot that serve the task, offering what each asks for at most', () => {
+    assert.deepEqual(reason({}), [['r2', 2]]);
+    assert.deepEqual(reason({ task: t({ agent: null, capabilities: ['nlp'] }) }), [['r2', 2], ['rb', 1]]);
+    assert.deepEqual(reason({ task: t({ agent: null, capabilities: ['nlp'] }), target: { agent: 'b', replica: null } }), [['rb', 1]]);
+  });
+
+  it('names the first step that leaves none', () => {
+    const rb = { id: 'rb', agent: 'b', status: 'live' };
+    assert.equal(reason({ task: t({ replica: 'r2' }), target: { agent: null, replica: { id: 'r1', agent: 'a', status: 'live' } } }), 'pinned_elsewhere');
+    assert.equal(reason({ target: { agent: 'b', replica: null } }), 'agent_does_not_serve');
+    assert.equal(reason({ target: { agent: null, replica: rb } }), 'agent_does_not_serve', 'the replica\'s agent');
+    assert.equal(reason({ target: { agent: null, replica: { id: 'r9', agent: 'a', status: 'gone' } } }), 'replica_not_live');
+    assert.equal(reason({ live: [] }), 'no_live_replica');
+    assert.equal(reason({ task: t({ replica: 'r9' }) }), 'no_live_replica', 'pinned to a replica that is not live');
+    assert.equal(reason({ waiting: new Map() }), 'not_waiting');
+    assert.equal(reason({ waiting: new Map([['r1', 4]]) }), 'no_free_slot');
+    assert.equal(reason({ task: t({ concurrencyKey: 'host:gpu' }), keyInFlight: new Map([['host:gpu', 1]]) }), 'concurrency_key_full');
+    assert.deepEqual(reason({ task: t({ concurrencyKey: 'host:gpu' }) }), [['r2', 2]]);
   });
 });

@@ -18,7 +18,7 @@ function task(over: Partial<TaskRecord> = {}): TaskRecord {
     concurrencyKey: 'host:1', attempt: 0, maxAttempts: 1, timeoutMs: 10_000, runAt: T0, assignmentId: null,
     cancelRequestedAt: null, type: 'x', input: null, result: null, error: null, createdAt: T0, updatedAt: T0,
     finishedAt: null, idempotencyKey: null, correlation: {}, traceparent: null, parentId: 'gp', createdBy: null,
-    rootId: 'gp', depth: 2, ownerId: null, waitingFor: null, inputRequest: null, resumed: null,
+    rootId: 'gp', depth: 2, ownerId: null, tools: [], waitingFor: null, inputRequest: null, resumed: null,
     slaDeadline: null, slaState: 'none', slaCheckAt: null, ...over,
   };
 }
@@ -105,7 +105,7 @@ describe('suspensions in the state machine', () => {
 
   it('every transition that ends a task says so, with the parent to look at', () => {
     const ending = Object.entries(TRANSITION_TRAITS).filter(([, t]) => t.endsTask).map(([k]) => k).sort();
-    assert.deepEqual(ending, ['cancel', 'cancel_ack', 'complete', 'fail', 'input_timeout']);
+    assert.deepEqual(ending, ['cancel', 'cancel_ack', 'complete', 'fail', 'input_timeout', 'operator_fail']);
   });
 });
 

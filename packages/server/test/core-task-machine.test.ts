@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { FlotillaError } from '../src/core/errors.ts';
 import {
   decideCancel, decideCancelAck, decideComplete, decideDispatch, decideDispatchFailed, decideExpiry, decideFail,
-  decideRequeue, decideStart,
+  decideOperatorFail, decideRequeue, decideStart, OPERATOR_FAILED,
 } from '../src/core/task-machine.ts';
 import type { TaskRecord } from '../src/core/types.ts';
 
@@ -16,7 +16,7 @@ function task(over: Partial<TaskRecord> = {}): TaskRecord {
     concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 10_000, runAt: T0, assignmentId: null,
     cancelRequestedAt: null, type: 'x', input: null, result: null, error: null, createdAt: T0, updatedAt: T0,
     finishedAt: null, idempotencyKey: null, correlation: {}, traceparent: null, parentId: null, createdBy: null,
-    rootId: 't1', depth: 1, ownerId: null, waitingFor: null, inputRequest: null, resumed: null,
+    rootId: 't1', depth: 1, ownerId: null, tools: [], waitingFor: null, inputRequest: null, resumed: null,
     slaDeadline: null, slaState: 'none', slaCheckAt: null, ...over,
   };
 }
@@ -42,6 +42,17 @@ describe('task state machine', () => {
     assert.equal(t.assignmentInsert!.deadlineAt, T0 + 10_000);
     assert.deepEqual(t.slotAcquire, { replicaId: 'r1', concurrencyKey: 'host:1', concurrencyLimit: 2, at: T0 });
     assert.equal(t.events[0]!.type, 'task.dispatched');
+  });
+
+  it("an operator's dispatch (assign) is the same dispatch, durable, naming who assigned it", () => {
+    const plain = decideDispatch({ task: task(), replica: { id: 'r1', agent: 'a' }, assignmentId: 'as1', now: T0, leaseMs: 30_000, concurrencyLimit: null });
+    const t = decideDispatch({ task: task(), replica: { id: 'r1', agent: 'a' }, assignmentId: 'as1', now: T0, leaseMs: 30_000, concurrencyLimit: null, assignedBy: 'ops' });
+    assert.equal(plain.kind, 'dispatch');
+    assert.equal(plain.durable, false);
+    assert.equal(t.kind, 'assign');
+    assert.equal(t.durable, true);
+    assert.deepEqual({ ...t, kind: 'dispatch', durable: false, events: plain.events }, plain);
+    assert.deepEqual(t.events[0]!.data, { attempt: 1, maxAttempts: 3, assignedBy: 'ops' });
   });
 
   it('dispatch refuses a task that is not pending', () => {
@@ -155,5 +166,40 @@ describe('task state machine', () => {
     assert.equal(tr.set.attempt, 0);
     assert.equal(tr.set.error, null);
     expectCode(() => decideRequeue({ task: task({ status: 'completed' }), now: T0 }), 'INVALID_TRANSITION');
+  });
+
+  it('operator fail: a task without a live attempt fails at once, for good, whatever attempts it has left', () => {
+    const tr = decideOperatorFail({ task: task({ attempt: 1 }), assignment: null, reason: 'bad input', by: 'ops', now: T0 });
+    assert.equal(tr.kind, 'operator_fail');
+    assert.equal(tr.durable, true);
+    assert.equal(tr.fromStatus, 'pending');
+    assert.equal(tr.expectAssignmentId, null);
+    assert.deepEqual(tr.set, { status: 'failed', error: { code: OPERATOR_FAILED, message: 'bad input' }, finishedAt: T0, updatedAt: T0 });
+    assert.equal(tr.slotRelease, undefined);
+    assert.equal(tr.assignmentUpdate, undefined);
+    assert.equal(tr.events[0]!.type, 'task.failed');
+    assert.deepEqual(tr.events[0]!.data, {
+      attempt: 1, maxAttempts: 3, outcome: 'operator_failed', error: { message: 'bad input', code: OPERATOR_FAILED }, retryable: false, by: 'ops',
+    });
+  });
+
+  it('operator fail: a live attempt ends failed with the reason and gives its slot back, not charged to the replica', () => {
+    const { task: t, assignment } = dispatched({ concurrencyKey: 'k' });
+    const tr = decideOperatorFail({ task: { ...t, status: 'running' }, assignment: { ...assignment, status: 'running' }, reason: 'stuck', by: 'ops', now: T0 + 5 });
+    assert.equal(tr.fromStatus, 'running');
+    assert.equal(tr.expectAssignmentId, 'as1');
+    assert.equal(tr.set.status, 'failed');
+    assert.equal(tr.set.assignmentId, null);
+    assert.deepEqual(tr.assignmentUpdate, { id: 'as1', fromStatuses: ['dispatched', 'running'], set: { status: 'failed', finishedAt: T0 + 5, error: { code: OPERATOR_FAILED, message: 'stuck' } } });
+    assert.deepEqual(tr.slotRelease, { replicaId: 'r1', concurrencyKey: 'k', outcome: null });
+    assert.equal(tr.events[0]!.assignmentId, 'as1');
+    assert.equal(tr.events[0]!.replicaId, 'r1');
+    assert.equal(tr.wakesDispatcher, true);
+  });
+
+  it('operator fail: a terminal task is refused', () => {
+    for (const status of ['completed', 'failed', 'cancelled'] as const) {
+      expectCode(() => decideOperatorFail({ task: task({ status }), assignment: null, reason: 'x', by: 'ops', now: T0 }), 'INVALID_TRANSITION');
+    }
   });
 });

@@ -3,22 +3,8 @@
 // otherwise it goes through the queue as before. On both stores.
 
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
-import { harness, type Harness } from './helpers/harness.ts';
-import { postgresAvailable } from './helpers/postgres.ts';
-
-async function withHarness(t: TestContext, store: 'sqlite' | 'postgres', fn: (h: Harness) => Promise<void>): Promise<void> {
-  if (store === 'postgres' && !(await postgresAvailable())) {
-    if (process.env.CI === 'true') assert.fail('PostgreSQL is not reachable (required in CI)');
-    return t.skip('PostgreSQL is not reachable');
-  }
-  const h = await harness({ store });
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
+import { describe, it } from 'node:test';
+import { harness, holdStoreCall, withHarness, type Harness } from './helpers/harness.ts';
 
 /** A long-poll lease that is waiting, after the pass that saw it has ended. */
 async function waitingLease(h: Harness, replica: string, max = 1): Promise<{ leased: Promise<Array<{ assignmentId: string; task: { id: string } }>> }> {
@@ -28,31 +14,8 @@ async function waitingLease(h: Harness, replica: string, max = 1): Promise<{ lea
   return { leased };
 }
 
-/**
- * Makes the engine's next call of the store's `method` wait until `release` (the call itself
- * then goes to the real store, which is untouched), to hold a dispatch pass at that point.
- * `inside` resolves when the call has arrived; `release` also puts the method back.
- */
 function holdInside(h: Harness, method: 'taskCandidates' | 'taskGetMany'): { inside: Promise<void>; release: () => void } {
-  const store = h.engine.ctx.store;
-  const real = store[method];
-  let arrived!: () => void;
-  const inside = new Promise<void>((resolve) => (arrived = resolve));
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const held = async (params: never): Promise<never> => {
-    arrived();
-    await gate;
-    return (real as (p: never) => Promise<never>).call(store, params);
-  };
-  (store as unknown as Record<string, unknown>)[method] = held;
-  return {
-    inside,
-    release: () => {
-      (store as unknown as Record<string, unknown>)[method] = real;
-      open();
-    },
-  };
+  return holdStoreCall(h.engine.ctx.store, method);
 }
 
 for (const store of ['sqlite', 'postgres'] as const) {
@@ -201,9 +164,9 @@ describe('direct hand-off: when it is allowed', () => {
         waitingFor: null, inputRequest: null, resumed: null, slaDeadline: null, slaState: 'none', slaCheckAt: null,
       } as const;
       h.engine.dispatcher.wake();
-      assert.equal(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {} }, now), null);
+      assert.equal(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {}, tools: [] }, now), null);
       await h.engine.dispatcher.idle();
-      assert.notEqual(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {} }, now), null);
+      assert.notEqual(h.engine.dispatcher.planHandOff({ ...task, capabilities: [], correlation: {}, tools: [] }, now), null);
       h.engine.dispatcher.wake();
       await h.submit({ agent: 'quick' });
       assert.equal((await leased).length, 1);

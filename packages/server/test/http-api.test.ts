@@ -155,7 +155,8 @@ describe('tasks', () => {
   it('keeps correlation, traceparent and parent lineage, and returns them', async () => {
     const parent = await h.submit({ agent: 'analyst', type: 'investigate' });
     const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    const child = await h.submit({ agent: 'analyst', parentId: parent.id, correlation: { caseId: 'C-1', alertId: 'A-9' }, traceparent: tp, input: { nested: [1, { a: null }] } });
+    await h.agent({ name: 'clerk', level: 2 });
+    const child = await h.submit({ agent: 'clerk', parentId: parent.id, correlation: { caseId: 'C-1', alertId: 'A-9' }, traceparent: tp, input: { nested: [1, { a: null }] } });
     const got = await h.task(child.id);
     assert.deepEqual(got.correlation, { caseId: 'C-1', alertId: 'A-9' });
     assert.equal(got.traceparent, tp);

@@ -92,8 +92,9 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/openapi.json', 200);
 
   // Agents.
-  await call('POST', '/agents', 201, { name: 'contract', capabilities: ['x'], concurrencyLimits: { 'host:a': 5 }, retry: { baseDelayMs: 10 }, description: 'd' });
+  await call('POST', '/agents', 201, { name: 'contract', capabilities: ['x'], tools: ['web:*', 'flotilla:spawn'], concurrencyLimits: { 'host:a': 5 }, retry: { baseDelayMs: 10 }, description: 'd' });
   await call('POST', '/agents', 201, { name: 'doomed' });
+  await call('POST', '/agents', 201, { name: 'helper', level: 2, tools: ['web:*'], maxDepth: 2 });
   await call('DELETE', '/agents/doomed', 204);
   await call('GET', '/agents', 200);
   await call('GET', '/agents/contract', 200);
@@ -102,7 +103,7 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   // Tasks: one created and found again by its idempotency key, a batch with a child, a manual assignment.
   const first = await call('POST', '/tasks', 201, { agent: 'contract', input: { deep: [1, { a: null }], s: 'é"\\' }, correlation: { caseId: 'C-1' }, idempotencyKey: 'k-1', traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
   await call('POST', '/tasks', 200, { agent: 'contract', idempotencyKey: 'k-1' });
-  const batch = await call('POST', '/tasks/batch', 201, { tasks: [{ agent: 'contract', input: [1, 2] }, { agent: 'contract', parentId: first.id, input: null, concurrencyKey: 'host:a' }] });
+  const batch = await call('POST', '/tasks/batch', 201, { tasks: [{ agent: 'contract', input: [1, 2] }, { agent: 'contract', parentId: first.id, input: null, concurrencyKey: 'host:a', tools: { allow: ['web:search'] } }] });
   const assigned = await call('POST', '/agents/contract/assign', 201, { input: 'text', site: 'eu' });
   const pending = await call('POST', '/tasks', 201, { capabilities: ['x'], runAt: new Date(Date.now() + 3_600_000).toISOString() });
   await call('GET', `/tasks?rootId=${first.id}`, 200);
@@ -167,7 +168,33 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/agents/contract/stats', 200);
   await call('GET', '/overview', 200);
   await call('GET', '/reports/delegation', 200);
+  // Operators' controls: a pause and its resume, a replica drained and taken back, an agent's drain.
+  await call('POST', '/agents/contract/pause', 200);
+  await call('POST', '/agents/contract/resume', 200);
+  await call('POST', `/replicas/${replicaId}/drain`, 200);
+  await call('POST', `/replicas/${replicaId}/resume`, 200);
+  await call('POST', `/workers/${replicaId}/heartbeat`, 200, { health: 'degraded', healthDetail: { cpu: 0.9 } });
+  await call('POST', '/agents/contract/drain', 200);
+  await call('POST', `/replicas/${replicaId}/resume`, 200);
+  await call('POST', '/agents/ghost/pause', 404);
   await call('GET', '/events/page?limit=50', 200);
+  await call('GET', `/tasks/${first.id}/tree`, 200);
+  await call('GET', `/tasks/${batch.items[1].task.id}/tree?limit=1`, 200);
+  // An operator's hands: a delayed task dispatched now to a waiting replica, then failed.
+  // (The requeued task, which would be the waiting lease's first, was completed above.)
+  await call('POST', `/tasks/${batch.items[0].task.id}/cancel`, 409, { cascade: false });
+  const later = await call('POST', '/tasks', 201, { agent: 'contract', delayMs: 3_600_000 });
+  const waiting = h.api('POST', `/workers/${replicaId}/lease`, { max: 1, waitMs: 10_000 });
+  for (const until = Date.now() + 5_000; !h.engine.dispatcher.waitingReplicaIds().includes(replicaId);) {
+    assert.ok(Date.now() < until, 'the lease request waits');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await call('POST', `/tasks/${later.id}/assign`, 200, { replica: replicaId });
+  assert.equal((await waiting).body.assignments[0].task.id, later.id);
+  await call('POST', `/tasks/${later.id}/assign`, 409, {});
+  await call('POST', `/tasks/${later.id}/fail`, 200, { reason: 'not wanted after all' });
+  await call('POST', `/tasks/${pending.id}/fail`, 200, { reason: 'never mind' });
+  await call('POST', `/tasks/${pending.id}/fail`, 409, { reason: 'again' });
   await call('POST', `/workers/${replicaId}/deregister`, 204);
 
   // Keys and tokens.
@@ -279,7 +306,8 @@ const stores = ['sqlite', ...(await postgresAvailable() ? ['postgres' as const] 
 for (const store of stores) {
   describe(`answers and their schemas (${store})`, () => {
     it('every route answers what the OpenAPI document says, and exactly what its view holds', async () => {
-      const h = await harness({ store, config: { leaseMs: 30_000, replicaTtlMs: 60_000 } });
+      // One agent runs the whole scenario, a child under its parent too: equal levels may delegate.
+      const h = await harness({ store, config: { leaseMs: 30_000, replicaTtlMs: 60_000, allowEqualLevel: true } });
       try {
         const answers = recorder(h.app);
         const doc = (await h.api('GET', '/openapi.json')).body as Doc;

@@ -7,7 +7,8 @@ let h: Harness;
 beforeEach(async () => {
   h = await harness({ config: { leaseMs: 30_000, replicaTtlMs: 60_000 } });
   await h.agent({ name: 'analyst' });
-  await h.agent({ name: 'writer' });
+  // A level below the analyst's: analysts delegate to writers (core/delegation.ts).
+  await h.agent({ name: 'writer', level: 2 });
 });
 afterEach(() => h.close());
 
@@ -261,7 +262,8 @@ describe('task trees in views', () => {
     assert.equal(leased.task.id, root.id);
     const tree = (await h.api('POST', `/assignments/${leased.assignmentId}/token`, { replicaId: replica }, as(worker.token))).body;
     const child = (await h.api('POST', '/tasks', { agent: 'writer', parentId: root.id }, as(tree.token))).body;
-    const grandchild = await h.submit({ agent: 'writer', parentId: child.id });
+    await h.agent({ name: 'editor', level: 3 });
+    const grandchild = await h.submit({ agent: 'editor', parentId: child.id });
 
     // The child was created by the attempt's token, and belongs to the tree's owner.
     const seen = await h.task(child.id);
@@ -283,7 +285,7 @@ describe('task trees in views', () => {
 
     // The grandchild is at the default maximum depth (3): it cannot have children, whoever asks.
     for (const headers of [undefined, as(tree.token)]) {
-      const refused = await h.api('POST', '/tasks', { agent: 'writer', parentId: grandchild.id }, headers);
+      const refused = await h.api('POST', '/tasks', { agent: 'editor', parentId: grandchild.id }, headers);
       assert.equal(refused.status, 403);
       assert.equal(refused.body.error.code, 'DEPTH_LIMIT');
       assert.deepEqual(refused.body.error.details, { depth: 4, maxDepth: 3 });

@@ -13,7 +13,8 @@ for (const store of stores) describe(`suspended tasks (${store})`, () => {
   let h: Harness;
   let replica: string;
   beforeEach(async () => {
-    h = await harness({ store, config: { leaseMs: 30_000, replicaTtlMs: 60_000 } });
+    // Children run on the parent's agent here: equal levels allowed (decision 59).
+    h = await harness({ store, config: { leaseMs: 30_000, replicaTtlMs: 60_000, allowEqualLevel: true } });
     await h.agent({ name: 'planner', maxConcurrency: 1, maxAttempts: 1 });
     replica = await h.register('planner');
   });

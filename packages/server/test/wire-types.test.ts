@@ -25,6 +25,8 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   TaskPage: 'wire.Page<wire.TaskView>',
   SubmittedTasks: 'wire.ItemList<client.SubmitResult>',
   AssignmentView: 'wire.AssignmentView',
+  TaskTree: 'wire.TaskTreeView',
+  TreeNodeView: 'wire.TreeNodeView',
   TaskAssignments: 'client.TaskAssignments',
   EventView: 'wire.EventView',
   EventList: 'wire.ItemList<wire.EventView>',
@@ -145,7 +147,8 @@ function schemaShape(schema: Record<string, unknown>, depth = 0): Shape {
   const nullable = types.includes('null');
   const rest = types.filter((t) => t !== 'null');
   if (rest.length !== 1) throw new Error(`one type besides null expected, got ${JSON.stringify(schema.type)}`);
-  const values = Array.isArray(schema.enum) ? { enum: [...schema.enum as unknown[]].sort() } : {};
+  // A nullable enum lists null among its values (JSON Schema checks enum whatever the type); here null is `nullable`.
+  const values = Array.isArray(schema.enum) ? { enum: (schema.enum as unknown[]).filter((v) => v !== null).sort() } : {};
   switch (rest[0]) {
     case 'string': return { kind: 'string', nullable, ...values };
     case 'integer':

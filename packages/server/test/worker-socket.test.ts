@@ -193,6 +193,22 @@ describe('WebSocket worker protocol', () => {
     c.ws.close();
   });
 
+  it('an operator\'s assign pushes the task to a connected replica; an operator\'s fail pushes a revocation', async () => {
+    const c = await Client.open();
+    const welcome = await c.ok('hello', { agent: 'analyst' });
+    const task = await h.submit({ agent: 'analyst', delayMs: 3_600_000 });
+    await h.engine.dispatcher.idle();
+    const assigned = await h.api('POST', `/tasks/${task.id}/assign`, { replica: welcome.replica.id });
+    assert.equal(assigned.status, 200, JSON.stringify(assigned.body));
+    const [a] = await c.assignments(1);
+    assert.equal(a!.task.id, task.id);
+    await c.ok('start', { assignmentId: a!.assignmentId });
+    assert.equal((await h.api('POST', `/tasks/${task.id}/fail`, { reason: 'wrong customer' })).status, 200);
+    const revoke = await c.next('revoke');
+    assert.deepEqual(revoke, { push: 'revoke', assignmentId: a!.assignmentId, taskId: task.id, reason: 'failed' });
+    c.ws.close();
+  });
+
   it('reconnecting: held assignments are kept; the ones not listed are released at once', async () => {
     const first = await Client.open();
     const welcome = await first.ok('hello', { agent: 'analyst', maxConcurrency: 3 });

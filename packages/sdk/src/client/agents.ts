@@ -54,4 +54,28 @@ export class AgentsApi {
   stats(name: string, opts: CallOptions = {}): Promise<AgentStats> {
     return this.#t.request('GET', `/agents/${enc(name)}/stats`, { idempotent: true, signal: opts.signal });
   }
+
+  /** Operators: nothing new is dispatched to the agent until `resume` (its tasks wait; work in flight goes on). Idempotent. */
+  pause(name: string, opts: CallOptions = {}): Promise<AgentView> {
+    return this.#t.request('POST', `/agents/${enc(name)}/pause`, { idempotent: true, signal: opts.signal });
+  }
+
+  resume(name: string, opts: CallOptions = {}): Promise<AgentView> {
+    return this.#t.request('POST', `/agents/${enc(name)}/resume`, { idempotent: true, signal: opts.signal });
+  }
+
+  /** Drains every live replica of the agent: each finishes its work and takes no more. Returns them. */
+  async drain(name: string, opts: CallOptions = {}): Promise<ReplicaView[]> {
+    return (await this.#t.request<{ items: ReplicaView[] }>('POST', `/agents/${enc(name)}/drain`, { idempotent: true, signal: opts.signal })).items;
+  }
+
+  /** Drains one replica (it finishes what it holds, takes no more, also after reconnecting). */
+  drainReplica(replicaId: string, opts: CallOptions = {}): Promise<ReplicaView> {
+    return this.#t.request('POST', `/replicas/${enc(replicaId)}/drain`, { idempotent: true, signal: opts.signal });
+  }
+
+  /** A draining replica takes work again. */
+  resumeReplica(replicaId: string, opts: CallOptions = {}): Promise<ReplicaView> {
+    return this.#t.request('POST', `/replicas/${enc(replicaId)}/resume`, { idempotent: true, signal: opts.signal });
+  }
 }

@@ -2,11 +2,11 @@
 // repeating them is harmless: reads, cancel and retry always; a submit only with an
 // idempotency key (the server then answers the same task instead of creating a second).
 
-import type { EventView, Json, Page, TaskSpec, TaskView } from '../wire.ts';
+import type { EventView, Json, Page, TaskSpec, TaskTreeView, TaskView } from '../wire.ts';
 import { TERMINAL_TASK_STATUSES } from '../wire.ts';
 import type { SocketClient } from './socket.ts';
 import type { Transport } from './transport.ts';
-import type { CallOptions, SubmitResult, TaskAssignments, TaskListFilters, WaitOptions } from './types.ts';
+import type { CallOptions, CancelOptions, SubmitResult, TaskAssignments, TaskListFilters, WaitOptions } from './types.ts';
 
 /** Per long-poll round; the server allows up to 120 s, but proxies often cut idle requests sooner. */
 const WAIT_ROUND_MS = 30_000;
@@ -86,8 +86,48 @@ export class TasksApi {
     }
   }
 
-  cancel(id: string, reason?: string, opts: CallOptions = {}): Promise<TaskView> {
-    return this.#t.request('POST', `/tasks/${enc(id)}/cancel`, { body: reason === undefined ? {} : { reason }, idempotent: true, signal: opts.signal });
+  /**
+   * Cancels the task and, unless `cascade: false`, its unfinished descendants. The second
+   * argument is the options, or (as before) the reason alone.
+   */
+  cancel(id: string, options?: string | CancelOptions, opts: CallOptions = {}): Promise<TaskView> {
+    const o: CancelOptions = typeof options === 'string' ? { reason: options } : options ?? {};
+    const body = { ...(o.reason !== undefined ? { reason: o.reason } : {}), ...(o.cascade !== undefined ? { cascade: o.cascade } : {}) };
+    return this.#t.request('POST', `/tasks/${enc(id)}/cancel`, { body, idempotent: true, signal: o.signal ?? opts.signal });
+  }
+
+  /**
+   * An operator dispatches a pending task now (whatever its runAt) to `agent`, to `replica`,
+   * or to any replica that serves it. Rejects with NOT_ASSIGNABLE (`details.reason`) when
+   * nothing can take it. Not repeated after a failure: a second dispatch would be refused anyway.
+   */
+  assign(id: string, target: { agent?: string; replica?: string } = {}, opts: CallOptions = {}): Promise<TaskView> {
+    return this.#t.request('POST', `/tasks/${enc(id)}/assign`, { body: target, idempotent: false, signal: opts.signal });
+  }
+
+  /** An operator fails the task for good (error OPERATOR_FAILED), a running one too; it can be retried. */
+  fail(id: string, reason: string, opts: CallOptions = {}): Promise<TaskView> {
+    return this.#t.request('POST', `/tasks/${enc(id)}/fail`, { body: { reason }, idempotent: false, signal: opts.signal });
+  }
+
+  /** One page of the tree `id` belongs to, from its root, parents before children. */
+  treePage(id: string, opts: { limit?: number; cursor?: string } & CallOptions = {}): Promise<TaskTreeView> {
+    return this.#t.request('GET', `/tasks/${enc(id)}/tree`, { query: { limit: opts.limit, cursor: opts.cursor }, idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * The tree `id` belongs to, read page by page up to `max` tasks (default 10,000): `truncated`
+   * says more exist. Parents come before their children.
+   */
+  async tree(id: string, opts: { max?: number; pageSize?: number } & CallOptions = {}): Promise<TaskTreeView & { truncated: boolean }> {
+    const max = opts.max ?? 10_000;
+    let page = await this.treePage(id, { limit: Math.min(opts.pageSize ?? 1_000, max), signal: opts.signal });
+    const items = [...page.items];
+    while (page.nextCursor !== null && items.length < max) {
+      page = await this.treePage(id, { limit: Math.min(opts.pageSize ?? 1_000, max - items.length), cursor: page.nextCursor, signal: opts.signal });
+      items.push(...page.items);
+    }
+    return { rootId: page.rootId, taskId: page.taskId, items, nextCursor: page.nextCursor, truncated: page.nextCursor !== null };
   }
 
   /** Requeues a failed task with a fresh attempt budget. */

@@ -51,3 +51,10 @@ export interface WaitOptions {
 export interface CallOptions {
   signal?: AbortSignal;
 }
+
+export interface CancelOptions extends CallOptions {
+  /** Why (recorded in the events of the task and of its descendants). */
+  reason?: string;
+  /** Cancel the task's unfinished descendants too (default true). */
+  cascade?: boolean;
+}

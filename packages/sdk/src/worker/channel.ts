@@ -3,7 +3,7 @@
 // does not care which; a channel registers, brings work, carries reports and heartbeats,
 // and reconnects on its own.
 
-import type { LeasedTask } from '../wire.ts';
+import type { Json, LeasedTask, ReplicaHealth } from '../wire.ts';
 import type { AbortKind } from './errors.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -30,6 +30,13 @@ export interface Registration {
 }
 
 /** The reports about one attempt; every one but `start` ends it (`wait` and `ask` suspend the task). */
+/** What a worker's heartbeat may say of its replica (`WorkerOptions.health`). */
+export interface HealthReport {
+  health: ReplicaHealth;
+  /** Anything worth showing beside it: cpu, memory (at most 4 KB as JSON). */
+  healthDetail?: Record<string, Json>;
+}
+
 export type ReportOp = 'start' | 'complete' | 'fail' | 'cancelled' | 'wait' | 'ask';
 
 /**
@@ -73,8 +80,11 @@ export interface WorkerChannel {
   progress(assignmentId: string, percent: number, message: string | undefined): Promise<{ cancelRequested: boolean } | 'superseded' | null>;
   /** A scoped token for the attempt's task tree (to submit children as the tree's owner). */
   token(assignmentId: string): Promise<string>;
-  /** Renews the leases of the assignments held; learns of cancellations and attempts the server ended. */
-  heartbeat(assignmentIds: string[]): Promise<BeatResult>;
+  /**
+   * Renews the leases of the assignments held; learns of cancellations and attempts the server
+   * ended. `health`: what the replica says of itself (routing skips unhealthy replicas).
+   */
+  heartbeat(assignmentIds: string[], health?: HealthReport | null): Promise<BeatResult>;
   /** Leaves: deregisters (the HTTP channel) or closes the socket after draining. */
   close(): Promise<void>;
 }

@@ -13,7 +13,7 @@ import type { Transport } from '../client/transport.ts';
 import type { LeasedTask } from '../wire.ts';
 import {
   appliedBefore, deliver, kindForStatus, Leases, SizeLimit, utf8Length,
-  type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type ReportTry, type WorkerChannel,
+  type BeatResult, type ChannelHooks, type HealthReport, type Logger, type Registration, type ReportOp, type ReportOutcome, type ReportTry, type WorkerChannel,
 } from './channel.ts';
 import { HttpReports } from './http-reports.ts';
 
@@ -203,13 +203,13 @@ export class HttpChannel implements WorkerChannel {
     return res.token;
   }
 
-  async heartbeat(assignmentIds: string[]): Promise<BeatResult> {
+  async heartbeat(assignmentIds: string[], health: HealthReport | null = null): Promise<BeatResult> {
     const result: BeatResult = { cancelRequested: [], ended: [] };
     this.#leases.retain(this.#hooks?.held() ?? assignmentIds);
-    if (assignmentIds.length === 0) {
-      // Keeps the replica seen while it holds nothing and has no lease request open.
-      await this.#o.transport.request('POST', `/workers/${this.#replicaId}/heartbeat`, { idempotent: true }).catch(() => {});
-      return result;
+    if (assignmentIds.length === 0 || health !== null) {
+      // Keeps the replica seen while it holds nothing and has no lease request open, and says its health.
+      await this.#o.transport.request('POST', `/workers/${this.#replicaId}/heartbeat`, { idempotent: true, ...(health === null ? {} : { body: health }) }).catch(() => {});
+      if (assignmentIds.length === 0) return result;
     }
     await Promise.all(assignmentIds.map(async (assignmentId) => {
       try {

@@ -30,7 +30,7 @@ import { socketUrl, type Transport } from '../client/transport.ts';
 import type { LeasedTask } from '../wire.ts';
 import {
   afterThisTurn, appliedBefore, deliver, kindForStatus, Leases, SizeLimit, utf8Length,
-  type BeatResult, type ChannelHooks, type Logger, type Registration, type ReportOp, type ReportOutcome, type ReportTry, type WorkerChannel,
+  type BeatResult, type ChannelHooks, type HealthReport, type Logger, type Registration, type ReportOp, type ReportOutcome, type ReportTry, type WorkerChannel,
 } from './channel.ts';
 
 /** The constructor of a WHATWG WebSocket; Node's global one accepts `{ headers }` (undici). */
@@ -599,12 +599,12 @@ export class SocketChannel implements WorkerChannel {
     throw apiErrorFromReply(e) ?? new FlotillaNetworkError(e.message, { url: this.#url() });
   }
 
-  async heartbeat(assignmentIds: string[]): Promise<BeatResult> {
+  async heartbeat(assignmentIds: string[], health: HealthReport | null = null): Promise<BeatResult> {
     const result: BeatResult = { cancelRequested: [], ended: [] };
     this.#leases.retain(this.#hooks?.held() ?? assignmentIds);
     const socket = this.#socket;
     if (!socket || this.#connecting) return result;
-    const reply = await this.#send({ op: 'heartbeat', assignmentIds }, socket, true);
+    const reply = await this.#send({ op: 'heartbeat', assignmentIds, ...(health ?? {}) }, socket, true);
     if (!reply.ok) {
       // Declared lost while connected (a missed close): register again on a new connection.
       if (reply.error?.code === 'REPLICA_NOT_LIVE' || reply.error?.code === 'REPLICA_NOT_FOUND') {

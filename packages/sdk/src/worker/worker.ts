@@ -8,7 +8,7 @@ import { Flotilla } from '../client/flotilla.ts';
 import { Transport } from '../client/transport.ts';
 import type { WaitOptions } from '../client/types.ts';
 import type { Json, LeasedTask, TaskSpec, TaskView } from '../wire.ts';
-import { isTooLarge, type Logger, type ReportOp, type TooLarge, type WorkerChannel } from './channel.ts';
+import { isTooLarge, type HealthReport, type Logger, type ReportOp, type TooLarge, type WorkerChannel } from './channel.ts';
 
 export type { Logger, LogLevel } from './channel.ts';
 import { NonRetryableError, TaskAbortedError, type AbortKind } from './errors.ts';
@@ -24,6 +24,16 @@ export interface ChildTask {
   wait(options?: WaitOptions): Promise<TaskView>;
 }
 
+/** A child's spec: its parent is the running task (the server adds its correlation and trace). */
+export type ChildSpec = Omit<TaskSpec, 'parentId'>;
+
+/** `ctx.spawn(spec, { wait: true })`: resolve with the child once it is terminal. */
+export interface SpawnAndWait {
+  wait: true;
+  /** Give up waiting after this long and resolve with the child as last seen (default: wait until it ends). */
+  timeoutMs?: number;
+}
+
 export interface TaskContext {
   assignmentId: string;
   replicaId: string;
@@ -32,8 +42,17 @@ export interface TaskContext {
   /** Reports progress 0..100 (also renews the lease). */
   progress(percent: number, message?: string): Promise<void>;
   log(message: string, data?: Record<string, unknown>): void;
-  /** Submits a child task (its parentId is this task). */
-  spawn(spec: Omit<TaskSpec, 'parentId'>): Promise<ChildTask>;
+  /**
+   * Submits a child task (its parentId is this task). Background: resolves at once with the
+   * child's id and a `wait()`. With `{ wait: true }`: resolves with the child once it is
+   * terminal (its slot stays held meanwhile; the wait ends with `signal`; to wait without
+   * holding the slot, return `ctx.waitForChildren`). The server gives the child this task's
+   * correlation and a span of its trace, and refuses the spawn at the depth limit
+   * (DEPTH_LIMIT), for an agent not of a greater level (LEVEL_NOT_ALLOWED) or with
+   * `tools.allow` wider than this task's tools (TOOL_NOT_ALLOWED).
+   */
+  spawn(spec: ChildSpec): Promise<ChildTask>;
+  spawn(spec: ChildSpec, options: SpawnAndWait): Promise<TaskView>;
   /**
    * Ends this attempt waiting for children of this task, without holding a slot: return what
    * it gives from the handler (`return ctx.waitForChildren([a, b])`). When every one of them
@@ -76,6 +95,12 @@ export interface WorkerOptions {
   handler: Handler;
   /** Tasks run at once by this replica (default 1). */
   concurrency?: number;
+  /**
+   * Called at every heartbeat: what this replica says of itself. `unhealthy` replicas get no
+   * new tasks, `degraded` ones only after the healthy ones; `healthDetail` (cpu, memory, …) is
+   * shown by the server. A check that throws reports `unhealthy` with its message.
+   */
+  health?: () => HealthReport | Promise<HealthReport>;
   /** Keep a stable replica id across restarts; default: the server assigns one. */
   replica?: string;
   site?: string;
@@ -285,14 +310,17 @@ export class FlotillaWorker {
         else if (res?.cancelRequested) abort(controller, 'cancelled', 'the task was cancelled');
       },
       log: (message, data) => this.#log('info', message, { taskId: leased.task.id, ...data }),
-      spawn: async (spec) => {
+      spawn: (async (spec: ChildSpec, options?: SpawnAndWait) => {
         // Children are submitted with the attempt's own token (its task tree, as the tree's
         // owner), never with the worker's key: a worker cannot create work outside the tree.
+        // Inheritance (correlation, trace) is the server's, so every client gets the same.
         client ??= this.#channel.token(id).then((token) => new Flotilla({ url: this.#urls, token, ...(this.#opts.fetch ? { fetch: this.#opts.fetch } : {}) }));
         const c = await client;
         const task = await c.tasks.submit({ ...spec, parentId: leased.task.id });
-        return { id: task.id, task, wait: (options) => c.tasks.wait(task.id, options) };
-      },
+        const child: ChildTask = { id: task.id, task, wait: (waitOptions) => c.tasks.wait(task.id, waitOptions) };
+        if (!options?.wait) return child;
+        return child.wait({ signal: controller.signal, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+      }) as TaskContext['spawn'],
       waitForChildren: (children) => new Suspension('wait', { children: children.map((c) => (typeof c === 'string' ? c : c.id)) }),
       requestInput: ({ prompt, schema, timeoutMs }) => new Suspension('ask', {
         prompt, ...(schema === undefined ? {} : { schema }), ...(timeoutMs === undefined ? {} : { timeoutMs }),
@@ -380,10 +408,21 @@ export class FlotillaWorker {
     if (outcome === 'ok') this.stats.failed += 1;
   }
 
+  /** What `options.health` says now; a health check that throws makes the replica unhealthy. */
+  async #health(): Promise<HealthReport | null> {
+    const check = this.#opts.health;
+    if (!check) return null;
+    try {
+      return await check();
+    } catch (err) {
+      return { health: 'unhealthy', healthDetail: { error: err instanceof Error ? err.message : String(err) } };
+    }
+  }
+
   /** One beat for every running attempt: renew leases, learn of cancellations and ended attempts. */
   async #heartbeatAll(): Promise<void> {
     const ids = [...this.#running.entries()].filter(([, r]) => !r.controller.signal.aborted).map(([id]) => id);
-    const beat = await this.#channel.heartbeat(ids);
+    const beat = await this.#channel.heartbeat(ids, await this.#health());
     for (const id of beat.cancelRequested) {
       const r = this.#running.get(id);
       if (r) abort(r.controller, 'cancelled', 'the task was cancelled');

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import type { AgentSpec } from '@flotilla/sdk';
 import { PRIORITY_BANDS } from '@flotilla/sdk';
 import { DEFAULT_SLA_POLICY, type SlaPolicy } from '../core/sla.ts';
+import { toolListProblems } from '../core/tools.ts';
 import { DEFAULT_MAX_DEPTH } from '../core/trees.ts';
 import { configFileSchema, slaPolicySchema } from '../schemas/schemas.ts';
 
@@ -39,8 +40,17 @@ export interface ServerConfig {
   cancelGraceMs: number;
   defaultMaxAttempts: number;
   defaultTimeoutMs: number;
-  /** The deepest a task may be in its tree (a root is 1): a task at this depth cannot spawn. */
+  /** The deepest a task may be in its tree (a root is 1): a task at this depth cannot spawn. Agents may narrow it. */
   maxDepth: number;
+  /** A task may delegate to an agent of its own agent's level, not only to greater levels. */
+  allowEqualLevel: boolean;
+  /**
+   * An agent is overloaded (core/agent-state.ts) when every slot of its live replicas is taken
+   * and its oldest due task has waited this long, or when more tasks than `overloadQueueDepth`
+   * wait for it.
+   */
+  overloadPendingAgeMs: number;
+  overloadQueueDepth: number;
   retry: { baseDelayMs: number; maxDelayMs: number };
   /** Server-wide concurrency-key limits (agents may declare their own). */
   concurrencyLimits: Record<string, number>;
@@ -78,6 +88,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
   defaultMaxAttempts: 3,
   defaultTimeoutMs: 300_000,
   maxDepth: DEFAULT_MAX_DEPTH,
+  allowEqualLevel: false,
+  overloadPendingAgeMs: 60_000,
+  overloadQueueDepth: 1_000,
   retry: { baseDelayMs: 1_000, maxDelayMs: 300_000 },
   concurrencyLimits: {},
   retentionMs: 7 * 86_400_000,
@@ -115,6 +128,8 @@ const ENV_NUMBERS = {
   FLOTILLA_DEFAULT_MAX_ATTEMPTS: 'defaultMaxAttempts',
   FLOTILLA_DEFAULT_TIMEOUT_MS: 'defaultTimeoutMs',
   FLOTILLA_MAX_DEPTH: 'maxDepth',
+  FLOTILLA_OVERLOAD_PENDING_AGE_MS: 'overloadPendingAgeMs',
+  FLOTILLA_OVERLOAD_QUEUE_DEPTH: 'overloadQueueDepth',
   FLOTILLA_RETENTION_MS: 'retentionMs',
   FLOTILLA_RETENTION_INTERVAL_MS: 'retentionIntervalMs',
   FLOTILLA_REAPER_INTERVAL_MS: 'reaperIntervalMs',
@@ -138,6 +153,9 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   if (env.FLOTILLA_LOG_LEVEL) config.logLevel = parseLogLevel(env.FLOTILLA_LOG_LEVEL, 'FLOTILLA_LOG_LEVEL');
   if (env.FLOTILLA_CORS_ORIGINS !== undefined && env.FLOTILLA_CORS_ORIGINS.trim() !== '') config.corsOrigins = parseList(env.FLOTILLA_CORS_ORIGINS);
   if (env.FLOTILLA_HSTS !== undefined && env.FLOTILLA_HSTS !== '') config.hsts = parseBoolean(env.FLOTILLA_HSTS, 'FLOTILLA_HSTS');
+  if (env.FLOTILLA_ALLOW_EQUAL_LEVEL !== undefined && env.FLOTILLA_ALLOW_EQUAL_LEVEL !== '') {
+    config.allowEqualLevel = parseBoolean(env.FLOTILLA_ALLOW_EQUAL_LEVEL, 'FLOTILLA_ALLOW_EQUAL_LEVEL');
+  }
   for (const [variable, key] of Object.entries(ENV_NUMBERS)) {
     const raw = env[variable];
     if (raw !== undefined && raw !== '') config[key] = parseInteger(raw, variable);
@@ -256,8 +274,8 @@ function validateLimits(config: ServerConfig): void {
  * `FLOTILLA_DEFAULT_MAX_ATTEMPTS=0` is a configuration error at start, not a 500 per request.
  */
 function validateSettings(config: ServerConfig): void {
-  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs } = config;
-  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs };
+  const { host, port, databaseUrl: database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, overloadPendingAgeMs, overloadQueueDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs } = config;
+  const server = { host, port, database, logLevel, leaseMs, replicaTtlMs, cancelGraceMs, defaultMaxAttempts, defaultTimeoutMs, maxDepth, overloadPendingAgeMs, overloadQueueDepth, retentionMs, bodyLimitBytes, retry, concurrencyLimits, tokenTtlMs, tokenMaxLifetimeMs, auditRetentionMs };
   const validate = new Ajv({ allErrors: true }).compile(configFileSchema.properties.server);
   if (!validate(server)) throw new ConfigError(`invalid settings: ${describeErrors(validate.errors)}`);
   for (const [name, value] of [['reaperIntervalMs', config.reaperIntervalMs], ['retentionIntervalMs', config.retentionIntervalMs]] as const) {
@@ -318,6 +336,9 @@ function applyFile(config: ServerConfig, path: string): void {
   for (const agent of agents) {
     if (names.has(agent.name)) throw new ConfigError(`config file ${path} declares agent "${agent.name}" twice`);
     names.add(agent.name);
+    // What the schema cannot say about tool names (the reserved `flotilla` domain).
+    const problems = toolListProblems(agent.tools ?? [], `/agents/${agent.name}/tools`);
+    if (problems.length > 0) throw new ConfigError(`config file ${path} is invalid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`);
   }
   config.agents = agents;
 }

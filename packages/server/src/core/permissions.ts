@@ -20,7 +20,7 @@ import { ROLES, TOKEN_SCOPES, type Role } from '@flotilla/sdk';
 export { ROLES, type Role };
 
 export const ACTIONS = [
-  'task.submit', 'task.read', 'task.read.all', 'task.cancel', 'task.retry', 'task.answer',
+  'task.submit', 'task.read', 'task.read.all', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer',
   'agent.read', 'agent.manage', 'agent.assign',
   'event.read',
   'worker.work',
@@ -34,7 +34,7 @@ const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read'
 export const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
   // Runs the fleet: sees and steers every task, manages agents, issues pipeline tokens.
-  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke'],
+  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke'],
   viewer: READ,
   // A worker: the worker protocol for its agents, and reading its agents. Child tasks are
   // submitted with the token each assignment carries, as the parent's tree, never as itself.
@@ -55,6 +55,16 @@ export interface TokenScope {
   root: string | null;
   /** The latest time any renewal may expire (ms since the epoch). */
   maxExpiresAt: number;
+  /**
+   * Assignment tokens: the attempt's effective tool set (core/tools.ts), for a gateway to check
+   * every tool call against; null for other tokens.
+   */
+  tools: readonly string[] | null;
+  /**
+   * Assignment tokens of a task at its depth limit: `task.submit` was left out for this reason
+   * (its task's depth, and the limit), so a spawn is refused as DEPTH_LIMIT, not FORBIDDEN.
+   */
+  spawnWithheld: { depth: number; maxDepth: number } | null;
 }
 
 export interface Principal {
@@ -86,6 +96,27 @@ export function allows(principal: Principal, action: Action): boolean {
   if (!roleAllows(principal.role, action)) return false;
   if (principal.scope === null) return true;
   return (principal.scope.actions as readonly Action[]).includes(action);
+}
+
+export interface ActionRefusal {
+  code: 'FORBIDDEN' | 'DEPTH_LIMIT';
+  message: string;
+  details: Record<string, unknown>;
+}
+
+/** Why the principal may not perform the action at all, or null when it may (both transports answer this). */
+export function actionRefusal(principal: Principal, action: Action): ActionRefusal | null {
+  if (allows(principal, action)) return null;
+  const withheld = principal.scope?.spawnWithheld;
+  if (action === 'task.submit' && withheld && roleAllows(principal.role, action)) {
+    return {
+      code: 'DEPTH_LIMIT',
+      message: `this token's task is at depth ${withheld.depth} and the deepest a task may be is ${withheld.maxDepth}: it cannot spawn children (the token carries no spawn right)`,
+      details: { depth: withheld.depth + 1, maxDepth: withheld.maxDepth },
+    };
+  }
+  const who = principal.kind === 'token' ? `this token (scopes: ${principal.scope?.actions.join(', ') || 'none'})` : `role "${principal.role}"`;
+  return { code: 'FORBIDDEN', message: `${who} may not ${action}`, details: { action } };
 }
 
 /** The owner recorded on a root task this principal submits. */

@@ -8,12 +8,13 @@
 //   2. a pinned replica (`task.replica`) is a hard constraint; a site is a soft preference:
 //      replicas in that site are chosen when one is eligible, any other otherwise;
 //   3. the task's concurrency key must be under its limit;
-//   4. among the rest: least loaded (inFlight / maxConcurrency), then most reliable, then
-//      least recently assigned.
+//   4. among the rest: healthy before degraded (an unhealthy replica is never a candidate),
+//      then least loaded (inFlight / maxConcurrency), then most reliable, then least
+//      recently assigned.
 // A task no replica can take now is skipped, not blocking the ones behind it: a lower-
 // priority task for an idle agent should not wait behind a high-priority one for a busy agent.
 
-import type { Millis, TaskHead } from './types.ts';
+import type { Millis, ReplicaHealth, TaskHead } from './types.ts';
 
 export interface ReplicaCandidate {
   id: string;
@@ -26,6 +27,8 @@ export interface ReplicaCandidate {
   completed: number;
   failed: number;
   lastAssignedAt: Millis | null;
+  /** An unhealthy replica is never offered work (the dispatcher leaves it out); a degraded one only after the healthy ones. */
+  health: ReplicaHealth;
 }
 
 export interface AgentRoute {
@@ -64,7 +67,7 @@ export function compareDispatchOrder(a: DispatchPosition, b: DispatchPosition): 
   return b.priority - a.priority || (a.slaDeadline ?? Infinity) - (b.slaDeadline ?? Infinity) || a.seq - b.seq;
 }
 
-export function agentServes(agent: AgentRoute, task: Pick<TaskHead, 'agent' | 'capabilities'>): boolean {
+export function agentServes(agent: Pick<AgentRoute, 'name' | 'capabilities'>, task: Pick<TaskHead, 'agent' | 'capabilities'>): boolean {
   if (task.agent !== null) return agent.name === task.agent;
   return task.capabilities.every((c) => agent.capabilities.includes(c));
 }
@@ -81,8 +84,10 @@ export function reliability(r: Pick<ReplicaCandidate, 'completed' | 'failed'>): 
   return (r.completed + 1) / (r.completed + r.failed + 2);
 }
 
-/** Lower sorts first: least loaded, then most reliable, then least recently assigned. */
+/** Lower sorts first: healthy before degraded, then least loaded, then most reliable, then least recently assigned. */
 export function compareReplicas(a: ReplicaCandidate, b: ReplicaCandidate): number {
+  const health = Number(a.health !== 'healthy') - Number(b.health !== 'healthy');
+  if (health !== 0) return health;
   const load = a.inFlight / a.maxConcurrency - b.inFlight / b.maxConcurrency;
   if (load !== 0) return load;
   const rel = reliability(b) - reliability(a);
@@ -126,4 +131,75 @@ export function planRoutes(input: RoutingInput): Route[] {
     routes.push({ task, replicaId: chosen.id, agent: chosen.agent, concurrencyLimit: limit });
   }
   return routes;
+}
+
+// -- an operator's assignment (POST /tasks/{id}/assign) --------------------------------------
+
+/** Why nothing can take a task an operator assigns now (409 NOT_ASSIGNABLE, `details.reason`). */
+export type AssignRefusalReason =
+  | 'not_pending' | 'pinned_elsewhere' | 'agent_does_not_serve' | 'replica_not_live' | 'no_live_replica'
+  | 'not_waiting' | 'no_free_slot' | 'concurrency_key_full' | 'replica_gone';
+
+export interface AssignRefusal {
+  reason: AssignRefusalReason;
+  message: string;
+}
+
+export interface AssignInput {
+  task: TaskHead;
+  /** What the operator named: an agent, a replica (with its record), both or neither. */
+  target: { agent: string | null; replica: { id: string; agent: string; status: string } | null };
+  agents: ReadonlyMap<string, AgentRoute>;
+  /** The live replicas, with their current load. */
+  live: readonly Omit<ReplicaCandidate, 'offered'>[];
+  /** Replicas with an open lease request on this node, and how many tasks each asks for. */
+  waiting: ReadonlyMap<string, number>;
+  keyInFlight: ReadonlyMap<string, number>;
+  serverKeyLimits: Readonly<Record<string, number>>;
+}
+
+/**
+ * The replicas that could take the task now, narrowed step by step (the target, liveness, an
+ * open request, a free slot, the concurrency key); when a step leaves none, the refusal names
+ * that step, so an operator learns what to fix. planRoutes then chooses among them.
+ */
+export function assignCandidates(input: AssignInput): { candidates: ReplicaCandidate[] } | { refusal: AssignRefusal } {
+  const { task, target, agents } = input;
+  const refuse = (reason: AssignRefusalReason, message: string) => ({ refusal: { reason, message } });
+  const serves = (name: string) => {
+    const agent = agents.get(name);
+    return agent !== undefined && agentServes(agent, task);
+  };
+  const wanted = task.agent !== null ? `agent "${task.agent}"` : `capabilities [${task.capabilities.join(', ')}]`;
+  if (target.replica !== null && task.replica !== null && task.replica !== target.replica.id) {
+    return refuse('pinned_elsewhere', `task ${task.id} is pinned to replica ${task.replica}, not ${target.replica.id}`);
+  }
+  for (const name of [target.agent, target.replica?.agent ?? null]) {
+    if (name !== null && !serves(name)) return refuse('agent_does_not_serve', `agent "${name}" does not serve task ${task.id} (it asks for ${wanted})`);
+  }
+  if (target.replica !== null && target.replica.status !== 'live') {
+    return refuse('replica_not_live', `replica ${target.replica.id} is ${target.replica.status}, not live`);
+  }
+  const pinned = target.replica?.id ?? task.replica;
+  const pool = input.live.filter((r) => serves(r.agent) && (target.agent === null || r.agent === target.agent) && (pinned === null || r.id === pinned));
+  const which = pinned !== null ? `replica ${pinned}` : target.agent !== null ? `agent "${target.agent}"` : `a replica serving ${wanted}`;
+  if (pool.length === 0) {
+    const none = pinned !== null ? `replica ${pinned} is not live` : target.agent !== null ? `agent "${target.agent}" has no live replica` : `no live replica serves ${wanted}`;
+    return refuse('no_live_replica', none);
+  }
+  const waiting = pool.filter((r) => input.waiting.has(r.id));
+  if (waiting.length === 0) {
+    return refuse('not_waiting', `${which} is live but has no open lease request on this server (not connected here, or between two polls)`);
+  }
+  const free = waiting.map((r) => ({ ...r, offered: Math.min(input.waiting.get(r.id)!, r.maxConcurrency - r.inFlight) })).filter((r) => r.offered > 0);
+  if (free.length === 0) return refuse('no_free_slot', `every slot of ${which} is taken`);
+  const key = task.concurrencyKey;
+  if (key === null) return { candidates: free };
+  const used = input.keyInFlight.get(key) ?? 0;
+  const underLimit = free.filter((r) => {
+    const limit = keyLimit(agents.get(r.agent), input.serverKeyLimits, key);
+    return limit === null || used < limit;
+  });
+  if (underLimit.length === 0) return refuse('concurrency_key_full', `concurrency key "${key}" is at its limit (${used} running)`);
+  return { candidates: underLimit };
 }

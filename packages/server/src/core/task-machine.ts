@@ -9,6 +9,8 @@
 //      └──── requeue (operator) <── failed                         or non-retryable)
 //   any non-terminal ──cancel──> cancelled (a live attempt: after the worker acknowledges
 //                                           or the grace period ends)
+//   any non-terminal ──operator_fail──> failed (at once, a live attempt too: it ends `failed`,
+//                                               its worker learns it on its next report)
 //   running ──wait──> waiting ──resume (every awaited child ended)──> pending
 //   running ──ask_input──> input_required ──answer──> pending
 //                                         └─input_timeout──> failed
@@ -52,6 +54,13 @@ function requireCurrent(task: TaskHead, assignment: AssignmentRecord): void {
   }
 }
 
+/** A task with a live attempt must come with that assignment (an operator's action reads it). */
+function requireLive(task: TaskHead, assignment: AssignmentRecord | null): asserts assignment is AssignmentRecord {
+  if (!assignment || assignment.id !== task.assignmentId) {
+    throw new FlotillaError('INTERNAL', `task ${task.id} is ${task.status} without its live assignment`);
+  }
+}
+
 export interface DispatchInput {
   task: TaskHead;
   replica: { id: string; agent: string };
@@ -59,9 +68,15 @@ export interface DispatchInput {
   now: Millis;
   leaseMs: Millis;
   concurrencyLimit: number | null;
+  /**
+   * An operator's dispatch (POST /tasks/{id}/assign), by this principal's name: kind `assign`
+   * (durable), with `assignedBy` in the event. It does not wait for the task's `runAt`: the
+   * dispatch itself never looks at it (only the dispatcher's choice of candidates does).
+   */
+  assignedBy?: string;
 }
 
-export function decideDispatch({ task, replica, assignmentId, now, leaseMs, concurrencyLimit }: DispatchInput): Transition {
+export function decideDispatch({ task, replica, assignmentId, now, leaseMs, concurrencyLimit, assignedBy }: DispatchInput): Transition {
   if (task.status !== 'pending') throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}, not pending`);
   const attempt = task.attempt + 1;
   const assignment: AssignmentRecord = {
@@ -81,7 +96,7 @@ export function decideDispatch({ task, replica, assignmentId, now, leaseMs, conc
     progressAt: null,
     error: null,
   };
-  return transitionOf('dispatch', {
+  return transitionOf(assignedBy === undefined ? 'dispatch' : 'assign', {
     taskId: task.id,
     parentId: task.parentId,
     fromStatus: 'pending',
@@ -89,7 +104,7 @@ export function decideDispatch({ task, replica, assignmentId, now, leaseMs, conc
     set: { status: 'dispatched', assignmentId, attempt, updatedAt: now },
     assignmentInsert: assignment,
     slotAcquire: { replicaId: replica.id, concurrencyKey: task.concurrencyKey, concurrencyLimit, at: now },
-    events: [event('task.dispatched', task, assignment, { attempt, maxAttempts: task.maxAttempts })],
+    events: [event('task.dispatched', task, assignment, { attempt, maxAttempts: task.maxAttempts, ...(assignedBy === undefined ? {} : { assignedBy }) })],
   });
 }
 
@@ -206,6 +221,8 @@ export interface CancelInput {
   assignment: AssignmentRecord | null;
   now: Millis;
   reason?: string;
+  /** The ancestor whose cancellation cascaded to this task (recorded in the event), if any. */
+  cancelledBy?: string;
 }
 
 /**
@@ -213,8 +230,8 @@ export interface CancelInput {
  * learns it on its next heartbeat and acknowledges, or the grace period ends it (see
  * decideExpiry). Returns null when there is nothing to do (already cancelled or requested).
  */
-export function decideCancel({ task, assignment, now, reason }: CancelInput): Transition | null {
-  const data: Record<string, Json> = reason ? { reason } : {};
+export function decideCancel({ task, assignment, now, reason, cancelledBy }: CancelInput): Transition | null {
+  const data: Record<string, Json> = { ...(reason ? { reason } : {}), ...(cancelledBy ? { cancelledBy } : {}) };
   if (task.status === 'cancelled') return null;
   if (task.status === 'completed' || task.status === 'failed') {
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is already ${task.status}; only a non-terminal task can be cancelled`);
@@ -232,9 +249,7 @@ export function decideCancel({ task, assignment, now, reason }: CancelInput): Tr
     });
   }
   if (task.cancelRequestedAt !== null) return null;
-  if (!assignment || assignment.id !== task.assignmentId) {
-    throw new FlotillaError('INTERNAL', `task ${task.id} is ${task.status} without its live assignment`);
-  }
+  requireLive(task, assignment);
   return transitionOf('cancel_request', {
     taskId: task.id,
     parentId: task.parentId,
@@ -276,6 +291,56 @@ export function decideRequeue({ task, now }: { task: TaskHead; now: Millis }): T
     expectAssignmentId: null,
     set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, updatedAt: now },
     events: [event('task.requeued', task, null, { previousAttempts: task.attempt })],
+  });
+}
+
+/** The error code of a task an operator failed (POST /tasks/{id}/fail). */
+export const OPERATOR_FAILED = 'OPERATOR_FAILED';
+
+export interface OperatorFailInput {
+  task: TaskHead;
+  /** The live assignment, when the task has one. */
+  assignment: AssignmentRecord | null;
+  reason: string;
+  /** Who failed it (the principal's name), recorded in the event. */
+  by: string;
+  now: Millis;
+}
+
+/**
+ * An operator fails a task for good, with a reason: it goes to the dead-letter list (status
+ * failed, error OPERATOR_FAILED) whatever attempts it has left, and can be requeued. A task
+ * without a live attempt (pending, or any other status that holds none) fails at once; a live
+ * attempt ends `failed` in the same transition and gives its slot back, and its worker learns
+ * it from its next heartbeat or report (ASSIGNMENT_SUPERSEDED, assignmentStatus failed), or
+ * from a push over the socket. The replica's reliability is not charged: the operator ended it.
+ */
+export function decideOperatorFail({ task, assignment, reason, by, now }: OperatorFailInput): Transition {
+  if (isTerminal(task.status)) {
+    throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is already ${task.status}; only a non-terminal task can be failed`);
+  }
+  const error: TaskErrorInfo = { code: OPERATOR_FAILED, message: reason };
+  const data: Record<string, Json> = {
+    attempt: task.attempt, maxAttempts: task.maxAttempts, outcome: 'operator_failed', error: errorJson(error), retryable: false, by,
+  };
+  // A suspended task (waiting, input_required) fails too, and leaves what it kept.
+  const set = { status: 'failed' as const, error, finishedAt: now, ...suspensionCleared(task.status), updatedAt: now };
+  if (task.assignmentId === null) {
+    return transitionOf('operator_fail', {
+      taskId: task.id, parentId: task.parentId, fromStatus: task.status, expectAssignmentId: null, set,
+      events: [event('task.failed', task, null, data)],
+    });
+  }
+  requireLive(task, assignment);
+  return transitionOf('operator_fail', {
+    taskId: task.id,
+    parentId: task.parentId,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { ...set, assignmentId: null },
+    assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: 'failed', finishedAt: now, error } },
+    slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
+    events: [event('task.failed', task, assignment, { ...data, attempt: assignment.attempt })],
   });
 }
 

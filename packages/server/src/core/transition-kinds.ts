@@ -39,6 +39,12 @@ export const TRANSITION_TRAITS: Readonly<Record<TransitionKind, TransitionTraits
   cancel_ack: { wakesDispatcher: true, queuesTask: false, countsAsAttempt: true, durable: true, endsTask: true },
   // A failed task pending again.
   requeue: { wakesDispatcher: true, queuesTask: true, countsAsAttempt: true, durable: true, endsTask: false },
+  // An operator dispatched the task now (POST /tasks/{id}/assign): a dispatch, durable
+  // because an operator is told it happened.
+  assign: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: true, durable: true, endsTask: false },
+  // An operator failed the task: an operator's action, and a final outcome. Frees the slot of
+  // a live attempt (a pending task held none; the wake then finds nothing new, harmlessly).
+  operator_fail: { wakesDispatcher: true, queuesTask: false, countsAsAttempt: true, durable: true, endsTask: true },
   // The handler ended its attempt by waiting for children, or by asking for input: the slot is
   // freed, and the attempt is not counted (the task's attempt number is given back). Durable:
   // the worker is told its attempt is over, and the children it waits for already exist.

@@ -15,3 +15,11 @@ export function spawnRefusal(parent: { id: string; depth: number }, maxDepth: nu
   if (parent.depth < maxDepth) return null;
   return `task ${parent.id} is at depth ${parent.depth} and the deepest a task may be is ${maxDepth}: it cannot spawn children`;
 }
+
+/**
+ * Whether a task may no longer have children because it is cancelled or being cancelled: a
+ * cancellation cascades down its tree, and a child added under it would be an orphan that runs.
+ */
+export function cancelledParent(parent: { status: string; cancelRequestedAt: number | null }): boolean {
+  return parent.status === 'cancelled' || (parent.cancelRequestedAt !== null && parent.status !== 'completed' && parent.status !== 'failed');
+}

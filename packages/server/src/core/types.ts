@@ -21,7 +21,10 @@
 // - event: an append-only record of something that happened, with a global sequence number.
 // - tree: a root task and the tasks submitted under it (`parentId`), all with its `rootId`.
 //   A task's `depth` is 1 for a root and its parent's + 1; no task is deeper than the
-//   server's `maxDepth` (core/trees.ts).
+//   server's `maxDepth`, or its agent's when narrower (core/trees.ts, core/delegation.ts).
+// - level: an agent's rank (1 = top); a task delegates only to agents of a greater level.
+// - tools: an agent's ceiling of tools, and a task's effective set (core/tools.ts), computed
+//   at submit and carried by its assignments and attempt tokens.
 // - suspended attempt: an attempt its handler ended without an outcome, by waiting for child
 //   tasks (task `waiting`) or by asking for input (task `input_required`). It releases its slot,
 //   lease and timeout, is not counted against the task's attempts, and the task's next attempt
@@ -41,10 +44,10 @@
 // - a task's result is written once, by the transition into `completed`.
 
 import type {
-  AssignmentStatus, Json, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus,
+  AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus,
 } from '@flotilla/sdk';
 
-export type { AssignmentStatus, Json, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus };
+export type { AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus };
 
 /** Milliseconds since the Unix epoch. Every time inside the server is one of these. */
 export type Millis = number;
@@ -106,6 +109,11 @@ export interface TaskRecord extends TaskHead {
   /** How deep in its tree: a root is 1, a child its parent's depth + 1. Set at submit, never changed. */
   depth: number;
   /**
+   * The tools its attempts may use (core/tools.ts, wire form: granted entries, then `!`excepted
+   * ones): computed once at submit, never changed.
+   */
+  tools: string[];
+  /**
    * The principal that owns the task's tree: the creator of the root. Children inherit it from
    * their parent (whoever submits them), so isolation by owner covers whole trees.
    */
@@ -153,15 +161,28 @@ export interface AgentRecord {
   maxConcurrency: number;
   maxAttempts: number | null;
   timeoutMs: number | null;
+  /** Rank in the hierarchy (1 = top): a task delegates only to agents of a greater level (core/delegation.ts). */
   level: number;
   toolDomains: string[];
+  /** The tools its tasks may use at most (its ceiling, core/tools.ts); none when empty. */
+  tools: string[];
+  /** Narrows the server's `maxDepth` for its tasks; null: the server's. */
+  maxDepth: number | null;
   concurrencyLimits: Record<string, number>;
   retryBaseDelayMs: number | null;
   retryMaxDelayMs: number | null;
   runtime: 'pull' | 'a2a' | 'process';
   createdAt: Millis;
   updatedAt: Millis;
+  /**
+   * Set by an operator's pause: no new dispatches to it until resumed. Written only by
+   * agentSetPaused: creating, updating or re-declaring the agent keeps it as it is.
+   */
+  pausedAt: Millis | null;
+  /** Since when the maintenance sweep finds it overloaded (core/agent-state.ts); null: not. Written only by agentSetOverloaded. */
+  overloadedAt: Millis | null;
 }
+
 
 export interface ReplicaRecord {
   id: string;
@@ -175,6 +196,11 @@ export interface ReplicaRecord {
   lastAssignedAt: Millis | null;
   completed: number;
   failed: number;
+  health: ReplicaHealth;
+  /** What its last health report said besides the health (cpu, memory, anything); null before any. */
+  healthDetail: Record<string, Json> | null;
+  /** When its health was last reported; null before any report. */
+  healthAt: Millis | null;
 }
 
 /** The event types a transition writes (docs/protocol.md lists what each one means). */
@@ -238,7 +264,7 @@ export interface AssignmentPatch {
  */
 export type TransitionKind =
   | 'dispatch' | 'start' | 'complete' | 'retry' | 'fail' | 'dispatch_failed'
-  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue'
+  | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue' | 'assign' | 'operator_fail'
   | 'wait' | 'ask_input' | 'resume' | 'answer' | 'input_timeout';
 
 /**

@@ -1,9 +1,11 @@
 // The agent registry (create, read, update, delete), per-agent views (queue, replicas,
 // stats), the delegation report and the system overview.
 
-import type { AgentSpec, AgentStats, DelegationReport, Overview, TaskSpec, TaskStatus } from '@flotilla/sdk';
+import { AGENT_STATES, REPLICA_HEALTHS, REPLICA_STATUSES, type AgentSpec, type AgentStats, type DelegationReport, type Overview, type TaskSpec, type TaskStatus } from '@flotilla/sdk';
+import { agentState, isOverloaded, type AgentLoad, type AgentState, type OverloadThresholds } from '../core/agent-state.ts';
 import { FlotillaError } from '../core/errors.ts';
-import type { AgentRecord, Millis, ReplicaRecord, TaskRecord } from '../core/types.ts';
+import { toolListProblems } from '../core/tools.ts';
+import type { AgentRecord, Millis, ReplicaHealth, ReplicaRecord, ReplicaStatus, TaskRecord } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, type EngineContext } from './context.ts';
 import type { Principal } from '../core/permissions.ts';
@@ -25,6 +27,10 @@ export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentReco
     throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": runtime "${spec.runtime}" is not implemented yet: only "pull" agents (workers that connect) can run tasks`,
       [{ path: '/runtime', message: 'is not implemented yet' }]);
   }
+  const toolProblems = toolListProblems(spec.tools ?? [], '/tools');
+  if (toolProblems.length > 0) {
+    throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": ${toolProblems.map((p) => p.message).join('; ')}`, toolProblems);
+  }
   return {
     name: spec.name,
     description: spec.description ?? '',
@@ -34,12 +40,18 @@ export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentReco
     timeoutMs: spec.timeoutMs ?? null,
     level: spec.level ?? 1,
     toolDomains: spec.toolDomains ?? [],
+    // Stored as declared (deduplicated), so the agent reads back what was written.
+    tools: [...new Set(spec.tools ?? [])],
+    maxDepth: spec.maxDepth ?? null,
     concurrencyLimits: spec.concurrencyLimits ?? {},
     retryBaseDelayMs: spec.retry?.baseDelayMs ?? null,
     retryMaxDelayMs: spec.retry?.maxDelayMs ?? null,
     runtime: spec.runtime ?? 'pull',
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
+    // Operator state, not part of a declaration: kept as it is (the stores never write it here).
+    pausedAt: existing?.pausedAt ?? null,
+    overloadedAt: existing?.overloadedAt ?? null,
   };
 }
 
@@ -51,7 +63,7 @@ function specFromAgent(a: AgentRecord): AgentSpec {
     name: a.name, description: a.description, capabilities: a.capabilities, maxConcurrency: a.maxConcurrency,
     ...(a.maxAttempts !== null ? { maxAttempts: a.maxAttempts } : {}),
     ...(a.timeoutMs !== null ? { timeoutMs: a.timeoutMs } : {}),
-    level: a.level, toolDomains: a.toolDomains, concurrencyLimits: a.concurrencyLimits, retry, runtime: a.runtime,
+    level: a.level, toolDomains: a.toolDomains, tools: a.tools, maxDepth: a.maxDepth, concurrencyLimits: a.concurrencyLimits, retry, runtime: a.runtime,
   };
 }
 
@@ -193,18 +205,138 @@ export class AgentService {
         reliability: f.completed + f.failed === 0 ? null : f.completed / (f.completed + f.failed),
       })),
     };
+  /** The overload thresholds of core/agent-state.ts, from the server's config. */
+  #thresholds(): OverloadThresholds {
+    return { pendingAgeMs: this.#ctx.config.overloadPendingAgeMs, queueDepth: this.#ctx.config.overloadQueueDepth };
+  }
+
+  /** Each agent's load: its connected replicas and its due queue (one read of each, for all agents). */
+  async #loads(): Promise<{ loads: Map<string, AgentLoad>; replicas: ReplicaRecord[] }> {
+    const now = this.#ctx.now();
+    const [replicas, queues] = await Promise.all([this.#ctx.store.replicaList({}), this.#ctx.store.agentQueueStats({ now })]);
+    const loads = new Map<string, AgentLoad>();
+    const load = (name: string) => {
+      let l = loads.get(name);
+      if (!l) loads.set(name, l = { replicas: [], pending: 0, oldestRunAt: null });
+      return l;
+    };
+    for (const r of replicas) if (r.status === 'live' || r.status === 'draining') (load(r.agent).replicas as ReplicaRecord[]).push(r);
+    for (const q of queues) {
+      if (q.agent === null) continue;
+      const l = load(q.agent);
+      l.pending = q.pending;
+      l.oldestRunAt = q.oldestRunAt;
+    }
+    return { loads, replicas };
+  }
+
+  /** The derived state of each of `agents` (core/agent-state.ts). */
+  async states(agents: readonly AgentRecord[]): Promise<Map<string, AgentState>> {
+    const { loads } = await this.#loads();
+    const now = this.#ctx.now();
+    const empty: AgentLoad = { replicas: [], pending: 0, oldestRunAt: null };
+    return new Map(agents.map((a) => [a.name, agentState(loads.get(a.name) ?? empty, now, this.#thresholds())]));
   }
 
   async overview(_principal: Principal): Promise<Overview> {
-    const [tasks, agents, replicas] = await Promise.all([
+    const [tasks, agents, { loads, replicas }] = await Promise.all([
       this.#ctx.store.taskCountByStatus({}),
       this.#ctx.store.agentList(),
-      this.#ctx.store.replicaList({}),
+      this.#loads(),
     ]);
+    const now = this.#ctx.now();
+    const agentStates = Object.fromEntries(AGENT_STATES.map((s) => [s, 0])) as Record<AgentState, number>;
+    const empty: AgentLoad = { replicas: [], pending: 0, oldestRunAt: null };
+    for (const a of agents) agentStates[agentState(loads.get(a.name) ?? empty, now, this.#thresholds())] += 1;
+    const replicaStatuses = Object.fromEntries(REPLICA_STATUSES.map((s) => [s, 0])) as Record<ReplicaStatus, number>;
+    const replicaHealth = Object.fromEntries(REPLICA_HEALTHS.map((h) => [h, 0])) as Record<ReplicaHealth, number>;
+    for (const r of replicas) {
+      replicaStatuses[r.status] += 1;
+      if (r.status === 'live' || r.status === 'draining') replicaHealth[r.health] += 1;
+    }
     return {
       tasks,
       agents: agents.length,
-      replicas: { live: replicas.filter((r) => r.status === 'live').length, total: replicas.length },
+      replicas: { live: replicaStatuses.live, total: replicas.length },
+      agentStates, replicaStatuses, replicaHealth,
     };
   }
+
+  /**
+   * An operator pauses an agent: its tasks stay pending and its replicas stay connected, but
+   * nothing new is dispatched to them until it is resumed. Work in flight goes on. Pausing a
+   * paused agent (or resuming one that is not) changes nothing.
+   */
+  async setPaused(_principal: Principal, name: string, paused: boolean): Promise<AgentRecord> {
+    const now = this.#ctx.now();
+    const { found, events } = await this.#ctx.store.agentSetControl({
+      name, control: 'paused', at: paused ? now : null,
+      event: { type: paused ? 'agent.paused' : 'agent.resumed', taskId: null, agent: name, replicaId: null, assignmentId: null, data: {} },
+    });
+    if (!found) throw new FlotillaError('AGENT_NOT_FOUND', `agent "${name}" does not exist`);
+    this.#registry.invalidate();
+    announce(this.#ctx, events);
+    if (!paused) this.#ctx.wakeDispatcher('view');
+    return this.get(_principal, name);
+  }
+
+  /**
+   * Drain or resume one replica (`draining`: it finishes what it holds and is offered nothing
+   * more, also after it reconnects; `live` again on resume), or every replica of an agent.
+   * Returns the replicas as they are now.
+   */
+  async setReplicaDraining(principal: Principal, target: { replicaId: string } | { agent: string }, draining: boolean): Promise<ReplicaRecord[]> {
+    let replicas: ReplicaRecord[];
+    if ('replicaId' in target) {
+      const replica = await this.#ctx.store.replicaGet({ id: target.replicaId });
+      if (!replica) throw new FlotillaError('REPLICA_NOT_FOUND', `replica ${target.replicaId} is not registered`);
+      const from = draining ? 'live' : 'draining';
+      if (replica.status !== from && replica.status !== (draining ? 'draining' : 'live')) {
+        throw new FlotillaError('REPLICA_NOT_LIVE', `replica ${replica.id} is ${replica.status}; only a live replica can be drained, and only a draining one resumed`);
+      }
+      replicas = [replica];
+    } else {
+      await this.get(principal, target.agent);
+      replicas = await this.#ctx.store.replicaList({ agent: target.agent, statuses: [draining ? 'live' : 'draining'] });
+    }
+    for (const r of replicas) {
+      const { events } = await this.#ctx.store.replicaSetStatus({
+        id: r.id, from: [draining ? 'live' : 'draining'], to: draining ? 'draining' : 'live',
+        event: { type: draining ? 'replica.draining' : 'replica.resumed', taskId: null, agent: r.agent, replicaId: r.id, assignmentId: null, data: {} },
+      });
+      announce(this.#ctx, events);
+    }
+    if (!draining) this.#ctx.wakeDispatcher('view');
+    const ids = new Set(replicas.map((r) => r.id));
+    return (await this.#ctx.store.replicaList('replicaId' in target ? {} : { agent: target.agent })).filter((r) => ids.has(r.id));
+  }
+
+  /**
+   * The maintenance sweep: records each change of an agent into or out of `overloaded`, with
+   * `agent.overloaded` / `agent.recovered`. The write is guarded on the stored flag, so two
+   * nodes sweeping at once write each change once.
+   */
+  async sweepOverload(): Promise<number> {
+    const [agents, { loads }] = await Promise.all([this.#ctx.store.agentList(), this.#loads()]);
+    const now = this.#ctx.now();
+    let changed = 0;
+    for (const a of agents) {
+      const load = loads.get(a.name) ?? { replicas: [], pending: 0, oldestRunAt: null };
+      const overloaded = isOverloaded(load, now, this.#thresholds());
+      if (overloaded === (a.overloadedAt !== null)) continue;
+      const live = load.replicas.filter((r) => r.status === 'live');
+      const data = {
+        pending: load.pending, oldestWaitMs: load.oldestRunAt === null ? 0 : now - load.oldestRunAt,
+        slots: live.reduce((n, r) => n + r.maxConcurrency, 0), inFlight: live.reduce((n, r) => n + r.inFlight, 0),
+      };
+      const result = await this.#ctx.store.agentSetControl({
+        name: a.name, control: 'overloaded', at: overloaded ? now : null,
+        event: { type: overloaded ? 'agent.overloaded' : 'agent.recovered', taskId: null, agent: a.name, replicaId: null, assignmentId: null, data },
+      });
+      if (result.changed) changed += 1;
+      announce(this.#ctx, result.events);
+    }
+    return changed;
+  }
+
 }

@@ -28,9 +28,9 @@
 // leaving slots, and no task of the stream would be handed off (decisions.md 48).
 
 import type { LeasedTask } from '@flotilla/sdk';
-import { agentServes, planRoutes, type DispatchPosition, type ReplicaCandidate } from '../core/routing.ts';
+import { agentServes, assignCandidates, planRoutes, type AssignRefusal, type DispatchPosition, type ReplicaCandidate } from '../core/routing.ts';
 import { decideDispatch, decideDispatchFailed } from '../core/task-machine.ts';
-import type { AgentRecord, Millis, NewTask, TaskHead, TaskRecord, Transition, TransitionResult } from '../core/types.ts';
+import type { AgentRecord, ConflictReason, Millis, NewTask, ReplicaRecord, TaskHead, TaskRecord, Transition, TransitionResult } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { commit, type EngineContext, type WakeReason } from './context.ts';
 import { toIso } from './time.ts';
@@ -72,8 +72,20 @@ export interface HandOff {
   waiter: LeaseWaiter;
 }
 
+/** What a guard's conflict means for an operator's assign: the state it found had changed. */
+function conflictRefusal(taskId: string, replicaId: string, conflict: ConflictReason): AssignRefusal {
+  switch (conflict) {
+    case 'replica_slot':
+      return { reason: 'no_free_slot', message: `replica ${replicaId} filled up or stopped being live meanwhile` };
+    case 'concurrency_key':
+      return { reason: 'concurrency_key_full', message: `the concurrency key of task ${taskId} reached its limit meanwhile` };
+    default:
+      return { reason: 'not_pending', message: `task ${taskId} changed meanwhile (dispatched, cancelled or failed); it is no longer pending` };
+  }
+}
+
 /** What a pushed assignment carries: the task fields the worker needs. */
-type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'resumed'>;
+type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools' | 'resumed'>;
 
 function leased(transition: Transition, task: TaskPayload): LeasedTask {
   const a = transition.assignmentInsert!;
@@ -84,7 +96,7 @@ function leased(transition: Transition, task: TaskPayload): LeasedTask {
     task: {
       id: task.id, type: task.type, input: task.input, attempt: a.attempt, maxAttempts: task.maxAttempts,
       priority: task.priority, timeoutMs: task.timeoutMs, correlation: task.correlation,
-      traceparent: task.traceparent, parentId: task.parentId, agent: task.agent, resumed: task.resumed,
+      traceparent: task.traceparent, parentId: task.parentId, agent: task.agent, tools: task.tools, resumed: task.resumed,
     },
   };
 }
@@ -246,7 +258,7 @@ export class Dispatcher {
     if (this.#waiters.size === 0 || this.#stopped) return;
     const { store, config } = this.#ctx;
     const now = this.#ctx.now();
-    const live = new Map((await store.replicaList({ statuses: ['live'] })).map((r) => [r.id, r]));
+    const live = new Map((await store.replicaList({ statuses: ['live', 'draining'] })).map((r) => [r.id, r]));
     const agents = await this.#registry.map();
 
     const candidates: ReplicaCandidate[] = [];
@@ -259,6 +271,9 @@ export class Dispatcher {
         waiter.deliver([]);
         continue;
       }
+      // Offered nothing, but kept waiting: a draining replica (an operator's drain), a paused
+      // agent, a replica that says it is unhealthy. Each may take work again later.
+      if (replica.status !== 'live' || agents.get(replica.agent)!.pausedAt !== null || replica.health === 'unhealthy') continue;
       const offered = Math.min(waiter.want, replica.maxConcurrency - replica.inFlight);
       if (offered > 0) {
         candidates.push({ ...replica, offered });
@@ -443,6 +458,45 @@ export class Dispatcher {
     await this.#handOver(handOff.transition.assignmentInsert!.replicaId, handOff.waiter, [{ transition: handOff.transition, task }]);
   }
 
+  /**
+   * An operator's dispatch of one pending task now (POST /tasks/{id}/assign), to the replica
+   * routing chooses among those the target allows (an agent, a replica, or any that serves the
+   * task) that are waiting for work on this node. The same routing, the same dispatch decision
+   * (kind `assign`: durable) and the same push as a pass; only the choice of the task differs:
+   * this one, whatever its place in the queue or its `runAt`. Resolves with the transition once
+   * the task has reached the replica, or with why nothing could take it (a dispatch that could
+   * not be delivered is undone, as in a pass).
+   */
+  async assign(task: TaskRecord, target: { agent: string | null; replica: ReplicaRecord | null }, assignedBy: string): Promise<{ transition: Transition } | { refusal: AssignRefusal }> {
+    const { store, config } = this.#ctx;
+    const [live, agents] = await Promise.all([store.replicaList({ statuses: ['live'] }), this.#registry.map()]);
+    const keyInFlight = task.concurrencyKey === null ? new Map<string, number>() : await store.concurrencyKeyInFlight({ keys: [task.concurrencyKey] });
+    const waiting = new Map([...this.#waiters.values()].map((w) => [w.replicaId, w.want]));
+    const found = assignCandidates({ task, target, agents, live, waiting, keyInFlight, serverKeyLimits: config.concurrencyLimits });
+    if ('refusal' in found) return found;
+    const [route] = planRoutes({ tasks: [task], replicas: found.candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits });
+    // assignCandidates applied every rule planRoutes applies: a candidate always has a route.
+    if (!route) throw new Error(`no route for task ${task.id} among ${found.candidates.length} candidates`);
+    const waiter = this.#waiters.get(route.replicaId)!;
+    const now = this.#ctx.now();
+    const transition = decideDispatch({
+      task, replica: { id: route.replicaId, agent: route.agent }, assignmentId: this.#ctx.newId(), now,
+      leaseMs: config.leaseMs, concurrencyLimit: route.concurrencyLimit, assignedBy,
+    });
+    const [result] = await commit(this.#ctx, [transition]);
+    if (!result!.ok) return { refusal: conflictRefusal(task.id, route.replicaId, result!.conflict) };
+    this.#ctx.attempts.applied(transition, task);
+    // The slot is taken: the hand-off slots must not offer it again.
+    const slot = this.#handOffSlots?.replicas.get(route.replicaId);
+    if (slot !== undefined && --slot.candidate.offered <= 0) this.#handOffSlots!.replicas.delete(route.replicaId);
+    if (slot !== undefined) slot.candidate.inFlight += 1;
+    const delivered = await this.#handOver(route.replicaId, waiter, [{ transition, task }]);
+    if (!delivered) {
+      return { refusal: { reason: 'replica_gone', message: `replica ${route.replicaId} was gone before the assignment reached it; task ${task.id} is pending again` } };
+    }
+    return { transition };
+  }
+
   async #deliver(byReplica: Map<string, { transition: Transition; task: TaskHead }[]>, planned: Map<string, LeaseWaiter>): Promise<void> {
     for (const [replicaId, dispatched] of byReplica) {
       // One read for all of this replica's tasks (on PostgreSQL a round trip per task was most of a pass).
@@ -460,11 +514,11 @@ export class Dispatcher {
    * when it cannot take them. Only that request may receive them: a newer request from the
    * same replica (which replaced it meanwhile) asked for its own `max`.
    */
-  async #handOver(replicaId: string, planned: LeaseWaiter | undefined, items: Array<{ transition: Transition; task: TaskPayload }>): Promise<void> {
+  async #handOver(replicaId: string, planned: LeaseWaiter | undefined, items: Array<{ transition: Transition; task: TaskPayload }>): Promise<boolean> {
     const waiter = planned !== undefined && planned === this.#waiters.get(replicaId) ? planned : undefined;
     if (waiter && !waiter.persistent) this.#waiters.delete(replicaId);
     const delivered = waiter !== undefined && waiter.deliver(items.map(({ transition, task }) => leased(transition, task)));
-    if (delivered) return;
+    if (delivered) return true;
     // These tasks go back to pending (below, after reads): from now on no hand-off may
     // overtake them, so the slots are forgotten before the first await.
     this.#handOffSlots = null;
@@ -484,6 +538,7 @@ export class Dispatcher {
       this.#ctx.log.warn({ count: undo.length }, 'dispatches did not reach their replica; tasks returned to pending');
       await commit(this.#ctx, undo);
     }
+    return false;
   }
 
   /** One timer for the earliest delayed (or backing-off) task, so it starts on time without polling. */

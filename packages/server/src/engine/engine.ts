@@ -24,6 +24,9 @@ import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
 import { WorkerService } from './worker-service.ts';
 
+/** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
+const OVERLOAD_SWEEP_MS = 2_000;
+
 export interface EngineParams {
   store: Store;
   config: ServerConfig;
@@ -55,6 +58,7 @@ export class Engine {
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
   #started = false;
+  #overloadSweptAt = -Infinity;
 
   constructor(params: EngineParams) {
     const bus = new EventBus();
@@ -152,6 +156,12 @@ export class Engine {
         await this.reaper.sweep();
         await this.resumer.sweep();
         await this.sla.sweep();
+        // Agents' load changes slowly and reading it costs a scan of the queue: every few ticks.
+        const now = this.ctx.now();
+        if (now - this.#overloadSweptAt >= OVERLOAD_SWEEP_MS) {
+          this.#overloadSweptAt = now;
+          await this.agents.sweepOverload();
+        }
       });
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));

@@ -40,7 +40,8 @@ export class LiveAttempts {
 
   /** Records what a committed transition did to the attempt it is about. */
   applied(t: Transition, task?: TaskHead): void {
-    if (t.kind === 'dispatch') {
+    // Both kinds of dispatch (a pass's, an operator's) start an attempt this node pushes.
+    if (t.kind === 'dispatch' || t.kind === 'assign') {
       if (!task) return;
       const a = t.assignmentInsert!;
       this.#byAssignment.set(a.id, { task: { ...headOf(task), ...headPatch(t) }, assignment: a });

@@ -31,6 +31,10 @@ export interface IssueParams {
   name?: string;
   /** Ties the token to one attempt (assignment tokens): it dies with the attempt. */
   assignmentId?: string;
+  /** Assignment tokens: the attempt's effective tool set. */
+  tools?: readonly string[];
+  /** Assignment tokens at the depth limit: why `task.submit` is not among `actions`. */
+  spawnWithheld?: { depth: number; maxDepth: number };
 }
 
 export interface IssuedToken {
@@ -50,6 +54,18 @@ interface Claims {
     root: string | null;
     max: number;
     asg?: string;
+    /** The attempt's effective tool set (assignment tokens). */
+    tools?: string[];
+    /** Spawn right withheld at the depth limit: `[depth, maxDepth]` (assignment tokens). */
+    nsp?: [number, number];
+  };
+}
+
+/** The claims a scope adds beyond actions, agents and tree (shared by issue and renew). */
+function scopeClaims(s: TokenScope): Pick<Claims['flt'], 'tools' | 'nsp'> {
+  return {
+    ...(s.tools !== null ? { tools: [...s.tools] } : {}),
+    ...(s.spawnWithheld !== null ? { nsp: [s.spawnWithheld.depth, s.spawnWithheld.maxDepth] as [number, number] } : {}),
   };
 }
 
@@ -112,11 +128,19 @@ export class ScopedTokens {
     if (issuer.scope) maxExpiresAt = Math.min(maxExpiresAt, issuer.scope.maxExpiresAt);
     const expiresAt = Math.min(now + (p.ttlMs ?? this.#limits.defaultTtlMs), maxExpiresAt);
     const jti = `tok_${randomBytes(16).toString('base64url')}`;
-    const scope: TokenScope = { jti, actions: [...p.actions], agents, root, maxExpiresAt };
+    const scope: TokenScope = {
+      jti, actions: [...p.actions], agents, root, maxExpiresAt,
+      // A token issued by a token keeps its issuer's tool set (it cannot widen it either).
+      tools: issuer.scope?.tools ?? (p.tools ? [...p.tools] : null),
+      spawnWithheld: p.spawnWithheld ?? null,
+    };
     const token = await this.#sign({
       sub: issuer.kind === 'token' ? (issuer as TokenPrincipal).issuerKeyId ?? 'system' : issuer.kind === 'system' ? 'system' : issuer.id,
       jti, iat: now, exp: expiresAt,
-      flt: { name: p.name ?? `token from ${issuer.name}`, role: issuer.role, actions: scope.actions as string[], agents, root, max: maxExpiresAt, ...(p.assignmentId ? { asg: p.assignmentId } : {}) },
+      flt: {
+        name: p.name ?? `token from ${issuer.name}`, role: issuer.role, actions: scope.actions as string[], agents, root, max: maxExpiresAt,
+        ...(p.assignmentId ? { asg: p.assignmentId } : {}), ...scopeClaims(scope),
+      },
     });
     return { token, jti, expiresAt, maxExpiresAt, scope };
   }
@@ -129,7 +153,10 @@ export class ScopedTokens {
     const s = principal.scope;
     const token = await this.#sign({
       sub: principal.issuerKeyId ?? 'system', jti: s.jti, iat: now, exp: expiresAt,
-      flt: { name: principal.name, role: principal.role, actions: s.actions as string[], agents: s.agents as string[] | null, root: s.root, max: s.maxExpiresAt, ...(principal.assignmentId ? { asg: principal.assignmentId } : {}) },
+      flt: {
+        name: principal.name, role: principal.role, actions: s.actions as string[], agents: s.agents as string[] | null, root: s.root, max: s.maxExpiresAt,
+        ...(principal.assignmentId ? { asg: principal.assignmentId } : {}), ...scopeClaims(s),
+      },
     });
     return { token, jti: s.jti, expiresAt, maxExpiresAt: s.maxExpiresAt, scope: s };
   }
@@ -163,7 +190,11 @@ export class ScopedTokens {
         role: f.role,
         kind: 'token',
         agents: null,
-        scope: { jti, actions: f.actions as TokenAction[], agents: Array.isArray(f.agents) ? f.agents.map(String) : null, root: typeof f.root === 'string' ? f.root : null, maxExpiresAt: f.max },
+        scope: {
+          jti, actions: f.actions as TokenAction[], agents: Array.isArray(f.agents) ? f.agents.map(String) : null, root: typeof f.root === 'string' ? f.root : null, maxExpiresAt: f.max,
+          tools: Array.isArray(f.tools) ? f.tools.map(String) : null,
+          spawnWithheld: Array.isArray(f.nsp) && f.nsp.length === 2 ? { depth: Number(f.nsp[0]), maxDepth: Number(f.nsp[1]) } : null,
+        },
         issuerKeyId: payload.sub === 'system' ? null : payload.sub!,
         assignmentId: typeof f.asg === 'string' ? f.asg : null,
         expiresAt: payload.exp! * 1000,

@@ -1,14 +1,19 @@
-// Submitting, reading, cancelling and requeueing tasks.
+// Submitting, reading, cancelling and requeueing tasks; a task's tree; an operator's assign and fail.
 
-import { type TaskSpec, TERMINAL_TASK_STATUSES } from '@flotilla/sdk';
+import { TASK_STATUSES, type TaskSpec, type TaskStatus, TERMINAL_TASK_STATUSES } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { agentServes } from '../core/routing.ts';
+import { waitingReason, type WaitingReason } from '../core/agent-state.ts';
 import { answerProblems } from '../core/input-schema.ts';
-import { decideAnswer, decideCancel, decideRequeue } from '../core/task-machine.ts';
+import { decideAnswer, decideCancel, decideOperatorFail, decideRequeue, isTerminal } from '../core/task-machine.ts';
 import { resolvePriority, slaTerms } from '../core/sla.ts';
-import { childDepth, spawnRefusal } from '../core/trees.ts';
+import { randomBytes } from 'node:crypto';
+import { atDepthLimit, candidateAgents, childCorrelation, childTraceparent, depthLimit, levelRefusal } from '../core/delegation.ts';
+import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProblems, toolSetOf } from '../core/tools.ts';
+import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewTask, TaskRecord, Transition } from '../core/types.ts';
+import { encodeCursor } from '../store/list-cursor.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
@@ -25,6 +30,46 @@ export interface SubmitResult {
 
 /** How often a guarded write is retried after the task changed under it (e.g. dispatched meanwhile). */
 const CONFLICT_RETRIES = 5;
+/** Tasks read per page when a cancellation walks a tree. */
+const CASCADE_PAGE = 1_000;
+/**
+ * A cascade repeats its walk until one changes nothing (see #cancelDescendants); more walks
+ * than this mean the tree keeps changing faster than it is cancelled, which is logged.
+ */
+const CASCADE_MAX_WALKS = 10;
+/** Statuses a cancellation still applies to (whatever statuses the machine has). */
+const OPEN_STATUSES: TaskStatus[] = TASK_STATUSES.filter((s) => !TERMINAL_TASK_STATUSES.includes(s));
+
+/** One node of a task tree: the task and its latest attempt (live, or the last it had). */
+export interface TreeNode {
+  task: TaskRecord;
+  assignment: AssignmentRecord | null;
+}
+
+export interface TreePage {
+  /** The task asked for (any task of the tree). */
+  task: TaskRecord;
+  /** The tree's tasks in submission order: a parent always before its children. */
+  items: TreeNode[];
+  nextCursor: string | null;
+}
+
+export interface CancelOptions {
+  reason?: string;
+  /** Cancel the task's descendants too (default true). */
+  cascade?: boolean;
+}
+
+/** The most correlation keys a task carries (the schema's bound, also for a child's merged with its parent's). */
+const MAX_CORRELATION_KEYS = 32;
+
+/** A W3C span id for a child task: 8 random bytes, never all zero (an invalid span id). */
+function newSpanId(): string {
+  for (;;) {
+    const id = randomBytes(8).toString('hex');
+    if (id !== '0000000000000000') return id;
+  }
+}
 
 export class TaskService {
   #ctx: EngineContext;
@@ -109,7 +154,31 @@ export class TaskService {
     const foreign = results.find((r) => !r.created && !canSeeTask(principal, r.task));
     if (foreign) throw new FlotillaError('IDEMPOTENCY_CONFLICT', `idempotency key "${foreign.task.idempotencyKey}" is already used by a task you cannot see; choose another key`);
     // A handed-off task is answered as it is now: dispatched.
-    return results.map((r, i) => ({ task: r.created && r.handOff?.ok ? { ...r.task, ...handOffs[i]!.transition.set } : r.task, created: r.created }));
+    const answered = results.map((r, i) => ({ task: r.created && r.handOff?.ok ? { ...r.task, ...handOffs[i]!.transition.set } : r.task, created: r.created }));
+    return this.#orphansCancelled(answered);
+  }
+
+  /**
+   * A child created while its parent was being cancelled: the parent was not cancelled when
+   * #prepare read it, but may be now, and the cascade may have walked the tree before the
+   * child was committed. So after the commit the parents are read again, and a child whose
+   * parent is now cancelled (or being cancelled) is cancelled here, with its own cascade. With
+   * the cascade's repeated walks (#cancelDescendants) no child survives a cancelled parent:
+   * either its parent was marked before this read (it is cancelled here), or after it, and
+   * then after the child's commit, so the cascade's next walk finds it. Such a child is
+   * answered as it is then: cancelled, or cancel-requested when it was handed off already.
+   */
+  async #orphansCancelled(results: SubmitResult[]): Promise<SubmitResult[]> {
+    const children = results.filter((r) => r.created && r.task.parentId !== null);
+    if (children.length === 0) return results;
+    const parents = new Map((await this.#ctx.store.taskGetMany({ ids: [...new Set(children.map((r) => r.task.parentId!))] })).map((t) => [t.id, t]));
+    return Promise.all(results.map(async (r) => {
+      const parent = r.created && r.task.parentId !== null ? parents.get(r.task.parentId) : undefined;
+      if (parent === undefined || !cancelledParent(parent)) return r;
+      const task = await this.#cancelOne(r.task.id, (t) => this.#decideCancel(t, { cancelledBy: parent.id }));
+      await this.#cancelDescendants(task, {});
+      return { task, created: true };
+    }));
   }
 
   /** An assignment's token acts only while its attempt is live: spawned work dies with the attempt. */
@@ -133,6 +202,8 @@ export class TaskService {
     const agents = await this.#registry.map();
     let agent: AgentRecord | undefined;
     const capabilities = spec.capabilities ?? [];
+    const toolProblems = [...toolListProblems(spec.tools?.allow ?? [], '/tools/allow'), ...toolListProblems(spec.tools?.deny ?? [], '/tools/deny')];
+    if (toolProblems.length > 0) throw new FlotillaError('VALIDATION_FAILED', toolProblems.map((p) => `${p.path}: ${p.message}`).join('; '), toolProblems);
     if (spec.agent !== undefined) {
       if (spec.capabilities !== undefined) {
         throw new FlotillaError('VALIDATION_FAILED', 'give either "agent" or "capabilities", not both');
@@ -181,8 +252,35 @@ export class TaskService {
     const outOfScope = submitWithinScope(principal, { agent: spec.agent ?? null, parent });
     if (outOfScope !== null) throw new FlotillaError('FORBIDDEN', outOfScope);
     const { config } = this.#ctx;
-    const tooDeep = parent ? spawnRefusal(parent, config.maxDepth) : null;
-    if (tooDeep !== null) throw new FlotillaError('DEPTH_LIMIT', tooDeep, { depth: childDepth(parent), maxDepth: config.maxDepth });
+    if (parent && cancelledParent(parent)) {
+      throw new FlotillaError('PARENT_CANCELLED', `parent task ${parent.id} is ${parent.status === 'cancelled' ? 'cancelled' : 'being cancelled'}; its tree takes no new tasks`);
+    }
+    // Every rule below holds whichever candidate runs the task (core/delegation.ts).
+    const candidates = agent ? [agent] : candidateAgents({ agent: null, capabilities }, agents.values());
+    const depth = childDepth(parent);
+    if (parent) {
+      const parentAgents = candidateAgents(parent, agents.values());
+      const parentLimit = depthLimit(config.maxDepth, parentAgents);
+      const tooDeep = spawnRefusal(parent, parentLimit);
+      if (tooDeep !== null) throw new FlotillaError('DEPTH_LIMIT', tooDeep, { depth, maxDepth: parentLimit });
+      const level = levelRefusal({ parentId: parent.id, parent: parentAgents, child: candidates, allowEqualLevel: config.allowEqualLevel });
+      if (level !== null) throw new FlotillaError('LEVEL_NOT_ALLOWED', level.message, level.details);
+    }
+    const tools = effectiveTools({
+      ceiling: candidates.map((a) => ceilingOf(a.tools)).reduce(intersect),
+      parent: parent ? toolSetOf(parent.tools) : ALL_TOOLS,
+      allow: spec.tools?.allow,
+      deny: spec.tools?.deny,
+      atMaxDepth: atDepthLimit({ depth }, depthLimit(config.maxDepth, candidates)),
+      agentLabel: agent ? `agent "${agent.name}"` : `every agent with the capabilities [${capabilities.join(', ')}]`,
+      parentId: parent?.id ?? null,
+    });
+    if ('refusal' in tools) throw new FlotillaError(tools.refusal.code, tools.refusal.message, tools.refusal.details);
+    // A child carries its parent's correlation and trace, so any client's spawn is followed.
+    const correlation = parent ? childCorrelation(parent.correlation, spec.correlation) : spec.correlation ?? {};
+    if (Object.keys(correlation).length > MAX_CORRELATION_KEYS) {
+      throw new FlotillaError('VALIDATION_FAILED', `"correlation" with the keys inherited from parent task ${parent!.id} has more than ${MAX_CORRELATION_KEYS} keys`);
+    }
     const id = this.#ctx.newId();
     return {
       id,
@@ -207,14 +305,15 @@ export class TaskService {
       updatedAt: now,
       finishedAt: null,
       idempotencyKey: spec.idempotencyKey ?? null,
-      correlation: spec.correlation ?? {},
-      traceparent: spec.traceparent ?? null,
+      correlation,
+      traceparent: spec.traceparent ?? (parent ? childTraceparent(parent.traceparent, newSpanId()) : null),
       parentId: spec.parentId ?? null,
       createdBy: principal.id,
       // A child joins its parent's tree, and the tree keeps its owner whoever submits into it.
       rootId: parent ? parent.rootId : id,
-      depth: childDepth(parent),
+      depth,
       ownerId: parent ? parent.ownerId : ownerIdOf(principal),
+      tools: toolList(tools.tools),
       waitingFor: null,
       inputRequest: null,
       resumed: null,
@@ -222,9 +321,25 @@ export class TaskService {
     };
   }
 
-  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null }> {
     const task = await this.#visible(principal, id);
-    return { task, assignment: await this.#currentAssignment(task) };
+    const [assignment, waitingReason] = await Promise.all([this.#currentAssignment(task), this.#waitingReason(task)]);
+    return { task, assignment, waitingReason };
+  }
+
+  /**
+   * Why the task is not running (core/agent-state.ts), read from the registry (cached), the
+   * live replicas and its concurrency key's count; null when it runs or has ended.
+   */
+  async #waitingReason(task: TaskRecord): Promise<WaitingReason | null> {
+    const base = { task, now: this.#ctx.now(), agents: [], replicas: [], keyInFlight: 0, serverKeyLimits: this.#ctx.config.concurrencyLimits };
+    if (task.status !== 'pending') return waitingReason(base);
+    const [agents, replicas, keys] = await Promise.all([
+      this.#registry.map(),
+      this.#ctx.store.replicaList({ ...(task.agent === null ? {} : { agent: task.agent }), statuses: ['live'] }),
+      task.concurrencyKey === null ? Promise.resolve(new Map<string, number>()) : this.#ctx.store.concurrencyKeyInFlight({ keys: [task.concurrencyKey] }),
+    ]);
+    return waitingReason({ ...base, agents: [...agents.values()], replicas, keyInFlight: task.concurrencyKey === null ? 0 : keys.get(task.concurrencyKey) ?? 0 });
   }
 
   /** The live assignment, or the most recent one for a task that has none live. */
@@ -239,7 +354,7 @@ export class TaskService {
    * Long-poll: resolves with the task once it is terminal, or with its current state after
    * `waitMs`. Listens to the task's events; never polls the store in a loop.
    */
-  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null }> {
+  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null }> {
     let settled = false;
     let wakeUp: () => void = () => {};
     const woken = new Promise<void>((resolve) => (wakeUp = resolve));
@@ -271,11 +386,142 @@ export class TaskService {
     return this.#ctx.store.taskList({ ...params, ...('rootId' in v ? { rootId: v.rootId } : { ownerId: v.ownerId }) });
   }
 
-  async cancel(principal: Principal, id: string, reason?: string): Promise<TaskRecord> {
+  /**
+   * Cancels the task and, unless `cascade` is false, every descendant not yet finished (each as
+   * decideCancel decides: at once, or a cancel request to its worker), with `cancelledBy` in
+   * their events. Cancelling a cancelled task again repeats the cascade (a cascade cut short,
+   * by a crash or an error, is finished that way). Answers the task as it is after its own
+   * transition.
+   */
+  async cancel(principal: Principal, id: string, opts: CancelOptions = {}): Promise<TaskRecord> {
+    const reason = opts.reason;
+    const task = await this.#transitionWithRetry(principal, id, (t) => this.#decideCancel(t, reason ? { reason } : {}));
+    if (opts.cascade !== false) await this.#cancelDescendants(task, reason ? { reason } : {});
+    return task;
+  }
+
+  async #decideCancel(task: TaskRecord, extra: { reason?: string; cancelledBy?: string }): Promise<Transition | null> {
+    const assignment = task.assignmentId ? await this.#ctx.store.assignmentGet({ id: task.assignmentId }) : null;
+    return decideCancel({ task, assignment, now: this.#ctx.now(), ...extra });
+  }
+
+  /** The cancellation of one task the engine itself decided on (no principal: a child found under a cancelled parent). */
+  async #cancelOne(id: string, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
+    return this.#decideAndCommit(id, async () => {
+      const task = await this.#ctx.store.taskGet({ id });
+      if (!task) throw new FlotillaError('TASK_NOT_FOUND', `task ${id} does not exist`);
+      return task;
+    }, decide);
+  }
+
+  /**
+   * Cancels every unfinished descendant of `ancestor`. The tree is read in submission order
+   * (parents before children, so one pass knows which tasks descend from the ancestor), a page
+   * at a time, and each page's cancellations are written as one set (taskTransition). The walk
+   * is repeated until one changes nothing: a child committed while a walk ran (its parent not
+   * yet marked when it was submitted) is found by the next one; see #orphansCancelled for the
+   * other half of that race. A task that changed between the read and the write (dispatched
+   * meanwhile) is a conflict, decided again by the next walk.
+   */
+  async #cancelDescendants(ancestor: TaskRecord, extra: { reason?: string }): Promise<void> {
+    for (let walk = 0; walk < CASCADE_MAX_WALKS; walk++) {
+      if (!(await this.#cascadeWalk(ancestor, extra))) return;
+    }
+    this.#ctx.log.warn({ taskId: ancestor.id, walks: CASCADE_MAX_WALKS }, 'a cancellation kept finding new descendants; cancel it again to finish');
+  }
+
+  /** One walk of the cascade; true when it wrote (or tried to write) anything. */
+  async #cascadeWalk(ancestor: TaskRecord, extra: { reason?: string }): Promise<boolean> {
+    const { store } = this.#ctx;
+    // Under a root every task of the tree descends from it: only the unfinished ones are read.
+    // Under another task, descent is known only from the parents, so every task after it is read.
+    const fromRoot = ancestor.id === ancestor.rootId;
+    const inside = new Set([ancestor.id]);
+    let changed = false;
+    let cursor: string | null = encodeCursor(ancestor.seq);
+    while (cursor !== null) {
+      const page = await store.taskList({ rootId: ancestor.rootId, oldestFirst: true, limit: CASCADE_PAGE, cursor, ...(fromRoot ? { statuses: OPEN_STATUSES } : {}) });
+      cursor = page.nextCursor;
+      const open: TaskRecord[] = [];
+      for (const task of page.items) {
+        if (!fromRoot) {
+          if (task.parentId === null || !inside.has(task.parentId)) continue;
+          inside.add(task.id);
+        }
+        if (!isTerminal(task.status)) open.push(task);
+      }
+      const live = open.filter((t) => t.assignmentId !== null);
+      const assignments = live.length === 0 ? new Map<string, AssignmentRecord>() : new Map(
+        (await store.assignmentListLatest({ taskIds: live.map((t) => t.id) })).map((a) => [a.id, a]),
+      );
+      const now = this.#ctx.now();
+      const transitions = open.flatMap((task) => {
+        const assignment = task.assignmentId === null ? null : assignments.get(task.assignmentId) ?? null;
+        // Its attempt changed between the two reads: the next walk reads it again.
+        if (task.assignmentId !== null && assignment === null) {
+          changed = true;
+          return [];
+        }
+        const t = decideCancel({ task, assignment, now, ...extra, cancelledBy: ancestor.id });
+        return t === null ? [] : [t];
+      });
+      if (transitions.length > 0) {
+        changed = true;
+        await commit(this.#ctx, transitions);
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * An operator fails a task for good, with a reason (decideOperatorFail): it is in the
+   * dead-letter list at once, and can be requeued.
+   */
+  async fail(principal: Principal, id: string, reason: string): Promise<TaskRecord> {
     return this.#transitionWithRetry(principal, id, async (task) => {
       const assignment = task.assignmentId ? await this.#ctx.store.assignmentGet({ id: task.assignmentId }) : null;
-      return decideCancel({ task, assignment, now: this.#ctx.now(), ...(reason ? { reason } : {}) });
+      return decideOperatorFail({ task, assignment, reason, by: principal.name, now: this.#ctx.now() });
     });
+  }
+
+  /**
+   * An operator dispatches a pending task now, to an agent or a replica (or any replica that
+   * serves it), whatever its place in the queue or its `runAt` (Dispatcher.assign). Refused
+   * with 409 NOT_ASSIGNABLE and the reason when nothing can take it now.
+   */
+  async assign(principal: Principal, id: string, target: { agent?: string; replica?: string }): Promise<TaskRecord> {
+    await this.#requireLiveAttempt(principal);
+    const task = await this.#visible(principal, id);
+    if (target.agent !== undefined && !(await this.#registry.get(target.agent))) {
+      throw new FlotillaError('UNKNOWN_AGENT', `no agent named "${target.agent}" is registered`);
+    }
+    const replica = target.replica === undefined ? null : await this.#ctx.store.replicaGet({ id: target.replica });
+    if (target.replica !== undefined && replica === null) throw new FlotillaError('UNKNOWN_REPLICA', `no replica "${target.replica}" is registered`);
+    if (replica !== null && target.agent !== undefined && replica.agent !== target.agent) {
+      throw new FlotillaError('UNKNOWN_REPLICA', `replica "${replica.id}" belongs to agent "${replica.agent}", not "${target.agent}"`);
+    }
+    if (task.status !== 'pending') {
+      throw new FlotillaError('NOT_ASSIGNABLE', `task ${id} is ${task.status}; only a pending task can be assigned`, { reason: 'not_pending', status: task.status });
+    }
+    const outcome = await this.#dispatcher.assign(task, { agent: target.agent ?? null, replica }, principal.name);
+    if ('refusal' in outcome) throw new FlotillaError('NOT_ASSIGNABLE', outcome.refusal.message, { reason: outcome.refusal.reason });
+    return (await this.#ctx.store.taskGet({ id }))!;
+  }
+
+  /**
+   * A page of the tree `id` belongs to, from its root, in submission order (a parent before
+   * its children, so every page hangs from the ones before it), with each task's latest
+   * attempt: two reads, whatever the size of the page. Whoever may see the task sees its
+   * tree: visibility is decided per tree (rootId, ownerId).
+   */
+  async tree(principal: Principal, id: string, params: { limit: number; cursor: string | null }): Promise<TreePage> {
+    const task = await this.#visible(principal, id);
+    const page = await this.#ctx.store.taskList({ rootId: task.rootId, oldestFirst: true, limit: params.limit, cursor: params.cursor });
+    const tasks = page.items.filter((t) => canSeeTask(principal, t));
+    const tried = tasks.filter((t) => t.assignmentId !== null || t.attempt > 0 || t.status !== 'pending');
+    const latest = tried.length === 0 ? [] : await this.#ctx.store.assignmentListLatest({ taskIds: tried.map((t) => t.id) });
+    const byTask = new Map(latest.map((a) => [a.taskId, a]));
+    return { task, items: tasks.map((t) => ({ task: t, assignment: byTask.get(t.id) ?? null })), nextCursor: page.nextCursor };
   }
 
   async requeue(principal: Principal, id: string): Promise<TaskRecord> {
@@ -320,8 +566,12 @@ export class TaskService {
    */
   async #transitionWithRetry(principal: Principal, id: string, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
     await this.#requireLiveAttempt(principal);
+    return this.#decideAndCommit(id, () => this.#visible(principal, id), decide);
+  }
+
+  async #decideAndCommit(id: string, read: () => Promise<TaskRecord>, decide: (task: TaskRecord) => Promise<Transition | null>): Promise<TaskRecord> {
     for (let i = 0; i < CONFLICT_RETRIES; i++) {
-      const task = await this.#visible(principal, id);
+      const task = await read();
       const transition = await decide(task);
       if (transition === null) return task;
       const [result] = await commit(this.#ctx, [transition]);

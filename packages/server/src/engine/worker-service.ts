@@ -10,13 +10,14 @@ import {
   decideCancelAck, decideComplete, decideFail, decideNotHeld, decideStart, decideAskInput, decideWait, MAX_AWAITED_CHILDREN,
 } from '../core/task-machine.ts';
 import { checkInputRequest } from '../core/input-schema.ts';
-import type { AssignmentRecord, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
+import type { AssignmentRecord, ReplicaHealth, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
 import type { LiveAttempt } from './live-attempts.ts';
 import { DeferredStarts } from './deferred-starts.ts';
 import type { Dispatcher, LeaseWaiter } from './dispatcher.ts';
 import { loseReplicaAssignments, retryPolicyFor } from './lease-reaper.ts';
+import { atDepthLimit, candidateAgents, depthLimit } from '../core/delegation.ts';
 import { servesAgent, SYSTEM_PRINCIPAL, type Principal } from '../core/permissions.ts';
 import type { IssuedToken, ScopedTokens } from './scoped-tokens.ts';
 import type { ReplicaLiveness } from './replica-liveness.ts';
@@ -41,6 +42,16 @@ export interface ReconcileReply {
   /** Live on the server but not listed: ended now (see decideNotHeld) so their tasks move on. */
   released: number;
 }
+
+/** What a heartbeat may carry about the replica itself. */
+export interface HealthReport {
+  health: ReplicaHealth;
+  healthDetail?: Record<string, Json>;
+}
+
+/** A steady health is written again at most this often (its detail changes every beat). */
+const HEALTH_REFRESH_MS = 30_000;
+const MAX_HEALTH_DETAIL_BYTES = 4_096;
 
 export class WorkerService {
   #ctx: EngineContext;
@@ -136,19 +147,40 @@ export class WorkerService {
     }
   }
 
+  /** A replica that may heartbeat and hold a lease request: live, or draining (it is offered nothing, but it is there). */
   async #liveReplica(replicaId: string): Promise<ReplicaRecord> {
     const replica = await this.#ctx.store.replicaGet({ id: replicaId });
     if (!replica) throw new FlotillaError('REPLICA_NOT_FOUND', `replica ${replicaId} is not registered`);
-    if (replica.status !== 'live') {
+    if (replica.status !== 'live' && replica.status !== 'draining') {
       throw new FlotillaError('REPLICA_NOT_LIVE', `replica ${replicaId} is ${replica.status}; register again to take work`);
     }
     this.#liveness.seen(replicaId);
     return replica;
   }
 
-  async heartbeatReplica(principal: Principal, replicaId: string): Promise<ReplicaRecord> {
+  /**
+   * A replica's liveness, and what it says of its health. A health report is written when the
+   * health differs from the stored one (with `replica.health_changed`), and otherwise at most
+   * every HEALTH_REFRESH_MS (its detail: cpu, memory), so steady heartbeats cost no write.
+   */
+  async heartbeatReplica(principal: Principal, replicaId: string, report: HealthReport | null = null): Promise<ReplicaRecord> {
     await this.#requireReplicaServed(principal, replicaId);
-    return this.#liveReplica(replicaId);
+    const replica = await this.#liveReplica(replicaId);
+    if (report === null) return replica;
+    if (report.healthDetail !== undefined && JSON.stringify(report.healthDetail).length > MAX_HEALTH_DETAIL_BYTES) {
+      throw new FlotillaError('VALIDATION_FAILED', `"healthDetail" is larger than ${MAX_HEALTH_DETAIL_BYTES} bytes as JSON`);
+    }
+    const now = this.#ctx.now();
+    if (report.health === replica.health && replica.healthAt !== null && now - replica.healthAt < HEALTH_REFRESH_MS) return replica;
+    const detail = report.healthDetail ?? null;
+    const { events } = await this.#ctx.store.replicaSetHealth({
+      id: replicaId, health: report.health, detail, at: now,
+      event: { type: 'replica.health_changed', taskId: null, agent: replica.agent, replicaId, assignmentId: null, data: { from: replica.health, to: report.health, detail } },
+    });
+    announce(this.#ctx, events);
+    // Healthy again: it may take work. (Unhealthy: the next pass leaves it out.)
+    if (events.length > 0) this.#ctx.wakeDispatcher('view');
+    return { ...replica, health: report.health, healthDetail: detail, healthAt: now };
   }
 
   /**
@@ -488,10 +520,15 @@ export class WorkerService {
     // It cannot outlive the attempt's deadline by much; the attempt check bounds it anyway.
     const ttlMs = Math.max(60_000, Math.min(assignment.deadlineAt - now + 60_000, this.#tokens.limits.maxLifetimeMs));
     const issuer: Principal = { ...SYSTEM_PRINCIPAL, role: 'operator', name: `task ${task.id} attempt ${assignment.attempt}` };
+    // At its depth limit the task may not spawn: the token does not carry the right at all
+    // (TaskService refuses such a spawn too, whoever submits it). The same rule and candidates.
+    const maxDepth = depthLimit(this.#ctx.config.maxDepth, candidateAgents(task, (await this.#registry.map()).values()));
+    const atLimit = atDepthLimit(task, maxDepth);
     return this.#tokens.issue(issuer, {
-      // task.answer: a parent answers the input requests of the children it spawned.
-      actions: ['task.submit', 'task.read', 'task.answer'], rootTaskId: task.rootId, ttlMs, maxLifetimeMs: ttlMs,
+      // task.answer: a parent answers the input requests of the children it spawned (none at the limit).
+      actions: atLimit ? ['task.read'] : ['task.submit', 'task.read', 'task.answer'], rootTaskId: task.rootId, ttlMs, maxLifetimeMs: ttlMs,
       name: `task ${task.id} attempt ${assignment.attempt}`, assignmentId: assignment.id,
+      tools: task.tools, ...(atLimit ? { spawnWithheld: { depth: task.depth, maxDepth } } : {}),
     });
   }
 

@@ -5,7 +5,7 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../engine/api-keys.ts';
-import { allows, type Principal } from '../core/permissions.ts';
+import { actionRefusal, type Principal } from '../core/permissions.ts';
 import { requirementOf } from './route-actions.ts';
 import { sendError } from './error-handler.ts';
 
@@ -42,10 +42,8 @@ export function installAuth(app: FastifyInstance, auth: Authenticator): void {
     const principal = await auth.authenticate(token);
     if (!principal) return sendError(reply, 'UNAUTHENTICATED', 'the API token is not valid (unknown, expired or revoked)');
     request.principal = principal;
-    if (requirement !== undefined && requirement !== 'authenticated' && !allows(principal, requirement)) {
-      const who = principal.kind === 'token' ? `this token (scopes: ${principal.scope?.actions.join(', ') || 'none'})` : `role "${principal.role}"`;
-      return sendError(reply, 'FORBIDDEN', `${who} may not ${requirement}`, { action: requirement });
-    }
+    const refusal = requirement !== undefined && requirement !== 'authenticated' ? actionRefusal(principal, requirement) : null;
+    if (refusal !== null) return sendError(reply, refusal.code, refusal.message, refusal.details);
   });
 }
 

@@ -26,6 +26,9 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`GET ${P}/tasks/:id/assignment`]: 'task.read',
   [`POST ${P}/tasks/:id/cancel`]: 'task.cancel',
   [`POST ${P}/tasks/:id/retry`]: 'task.retry',
+  [`POST ${P}/tasks/:id/assign`]: 'task.assign',
+  [`POST ${P}/tasks/:id/fail`]: 'task.fail',
+  [`GET ${P}/tasks/:id/tree`]: 'task.read',
   [`POST ${P}/tasks/:id/input`]: 'task.answer',
 
   [`GET ${P}/events`]: 'event.read',
@@ -37,6 +40,11 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`PATCH ${P}/agents/:name`]: 'agent.manage',
   [`DELETE ${P}/agents/:name`]: 'agent.manage',
   [`POST ${P}/agents/:name/assign`]: 'agent.assign',
+  [`POST ${P}/agents/:name/pause`]: 'agent.manage',
+  [`POST ${P}/agents/:name/resume`]: 'agent.manage',
+  [`POST ${P}/agents/:name/drain`]: 'agent.manage',
+  [`POST ${P}/replicas/:replicaId/drain`]: 'agent.manage',
+  [`POST ${P}/replicas/:replicaId/resume`]: 'agent.manage',
   // A queue lists tasks with their inputs: readers of every task only.
   [`GET ${P}/agents/:name/queue`]: 'task.read.all',
   [`GET ${P}/agents/:name/replicas`]: 'agent.read',

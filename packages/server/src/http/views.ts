@@ -1,6 +1,6 @@
 // Records (internal, epoch-ms times) to wire views (ISO times, camelCase JSON).
 
-import type { AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName } from '@flotilla/sdk';
+import type { AgentState, AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName, TreeNodeView, WaitingReason } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import { priorityBand, slaStateOf } from '../core/sla.ts';
 import { keyStatus } from '../engine/api-keys.ts';
@@ -8,7 +8,7 @@ import type { IssuedToken } from '../engine/scoped-tokens.ts';
 import type { ApiKeyRecord, AuditRecord } from '../store/store.ts';
 import { toIso, toIsoOrNull } from '../engine/time.ts';
 
-export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): TaskView {
+export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, waitingReason?: WaitingReason | null): TaskView {
   const view: TaskView = {
     id: t.id,
     type: t.type,
@@ -36,6 +36,7 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
     parentId: t.parentId,
     rootId: t.rootId,
     depth: t.depth,
+    tools: t.tools,
     createdBy: t.createdBy,
     ownerId: t.ownerId,
     waitingFor: t.waitingFor,
@@ -46,7 +47,29 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null): T
     sla: { band: priorityBand(t.priority), deadline: toIsoOrNull(t.slaDeadline), state: slaStateOf(t) },
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
+  if (waitingReason !== undefined) view.waitingReason = waitingReason;
   return view;
+}
+
+/** One node of a tree: the task's place and state, and what its latest attempt says. */
+export function treeNodeView(t: TaskRecord, latest: AssignmentRecord | null): TreeNodeView {
+  const a = latest === null ? null : assignmentView(latest);
+  return {
+    id: t.id,
+    parentId: t.parentId,
+    type: t.type,
+    status: t.status,
+    depth: t.depth,
+    agent: t.agent ?? a?.agent ?? null,
+    replica: a?.replicaId ?? null,
+    attempt: t.attempt,
+    maxAttempts: t.maxAttempts,
+    progress: a?.progress ?? null,
+    cancelRequested: t.cancelRequestedAt !== null,
+    errorCode: t.error?.code ?? null,
+    createdAt: toIso(t.createdAt),
+    finishedAt: toIsoOrNull(t.finishedAt),
+  };
 }
 
 export function assignmentView(a: AssignmentRecord): AssignmentView {
@@ -67,7 +90,7 @@ export function assignmentView(a: AssignmentRecord): AssignmentView {
   };
 }
 
-export function agentView(a: AgentRecord): AgentView {
+export function agentView(a: AgentRecord, state: AgentState): AgentView {
   return {
     name: a.name,
     description: a.description,
@@ -77,11 +100,15 @@ export function agentView(a: AgentRecord): AgentView {
     timeoutMs: a.timeoutMs,
     level: a.level,
     toolDomains: a.toolDomains,
+    tools: a.tools,
+    maxDepth: a.maxDepth,
     concurrencyLimits: a.concurrencyLimits,
     retry: { baseDelayMs: a.retryBaseDelayMs, maxDelayMs: a.retryMaxDelayMs },
     runtime: a.runtime,
     createdAt: toIso(a.createdAt),
     updatedAt: toIso(a.updatedAt),
+    state,
+    pausedAt: toIsoOrNull(a.pausedAt),
   };
 }
 
@@ -98,6 +125,9 @@ export function replicaView(r: ReplicaRecord): ReplicaView {
     lastAssignedAt: toIsoOrNull(r.lastAssignedAt),
     completed: r.completed,
     failed: r.failed,
+    health: r.health,
+    healthDetail: r.healthDetail,
+    healthAt: toIsoOrNull(r.healthAt),
   };
 }
 
@@ -126,6 +156,7 @@ export function issuedTokenView(t: IssuedToken): IssuedTokenView {
   return {
     token: t.token, id: t.jti, scopes: [...t.scope.actions] as TokenScopeName[], agents: t.scope.agents === null ? null : [...t.scope.agents],
     rootTaskId: t.scope.root, expiresAt: toIso(t.expiresAt), maxExpiresAt: toIso(t.maxExpiresAt),
+    tools: t.scope.tools === null ? null : [...t.scope.tools],
   };
 }
 

@@ -15,7 +15,7 @@
 // - nullable objects are written inline (`orNull`), not as `anyOf: [{ $ref }, { type: 'null' }]`,
 //   for which fast-json-stringify would run a validator on every answer to pick the branch.
 
-import { ASSIGNMENT_STATUSES, ERROR_STATUS, PRIORITY_BANDS, REPLICA_STATUSES, ROLES, SLA_STATES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { AGENT_STATES, ASSIGNMENT_STATUSES, ERROR_STATUS, PRIORITY_BANDS, REPLICA_HEALTHS, REPLICA_STATUSES, ROLES, SLA_STATES, TASK_STATUSES, TOKEN_SCOPES, WAITING_REASONS } from '@flotilla/sdk';
 import { agentSpecSchema } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
@@ -110,11 +110,13 @@ const taskProperties: Record<string, Schema> = {
   parentId: nullableString,
   rootId: string,
   depth: { type: 'integer', minimum: 1 },
+  tools: strings,
   createdBy: nullableString,
   ownerId: nullableString,
   waitingFor: { type: ['array', 'null'], items: string },
   inputRequest: orNull(inputRequest),
   sla: object({ band: enumOf(PRIORITY_BANDS), deadline: nullableTime, state: enumOf(SLA_STATES) }),
+  waitingReason: { type: ['string', 'null'], enum: [...WAITING_REASONS, null] },
   assignment: orNull(assignmentView),
 };
 
@@ -130,6 +132,9 @@ const replicaView = object({
   lastAssignedAt: nullableTime,
   completed: integer,
   failed: integer,
+  health: enumOf(REPLICA_HEALTHS),
+  healthDetail: { type: ['object', 'null'], additionalProperties: any },
+  healthAt: nullableTime,
 });
 
 const apiKeyView = object({
@@ -153,7 +158,7 @@ const definitions = {
   },
   TaskView: {
     description: 'A task. `assignment` (its current or last attempt) is present on GET /tasks/{id} only',
-    ...object(taskProperties, ['assignment']),
+    ...object(taskProperties, ['assignment', 'waitingReason']),
   },
   TaskPage: { description: 'A page of tasks, newest first; pass nextCursor as cursor for the next page', ...object({ items: arrayOf(ref('TaskView')), nextCursor: nullableString }) },
   SubmittedTasks: {
@@ -161,6 +166,18 @@ const definitions = {
     ...object({ items: arrayOf(object({ created: boolean, task: ref('TaskView') })) }),
   },
   AssignmentView: { description: 'One attempt of a task on one replica', ...assignmentView },
+  TreeNodeView: {
+    description: "One task of a tree: its place, its state, and its latest attempt's replica and progress",
+    ...object({
+      id: string, parentId: nullableString, type: string, status: enumOf(TASK_STATUSES), depth: { type: 'integer', minimum: 1 },
+      agent: nullableString, replica: nullableString, attempt: integer, maxAttempts: integer, progress: orNull(progress),
+      cancelRequested: boolean, errorCode: nullableString, createdAt: time, finishedAt: nullableTime,
+    }),
+  },
+  TaskTree: {
+    description: 'A page of the tree of taskId, from its root, in submission order (a parent before its children); more follows while nextCursor is not null',
+    ...object({ rootId: string, taskId: string, items: arrayOf(ref('TreeNodeView')), nextCursor: nullableString }),
+  },
   TaskAssignments: {
     description: "A task's current assignment and every attempt, oldest first",
     ...object({ taskId: string, taskStatus: enumOf(TASK_STATUSES), assignment: orNull(assignmentView), attempts: arrayOf(ref('AssignmentView')) }),
@@ -185,11 +202,15 @@ const definitions = {
       timeoutMs: nullableInteger,
       level: integer,
       toolDomains: strings,
+      tools: strings,
+      maxDepth: nullableInteger,
       concurrencyLimits: { type: 'object', additionalProperties: integer },
       retry: object({ baseDelayMs: nullableInteger, maxDelayMs: nullableInteger }),
       runtime: enumOf(agentSpecSchema.properties.runtime.enum),
       createdAt: time,
       updatedAt: time,
+      state: enumOf(AGENT_STATES),
+      pausedAt: nullableTime,
     }),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },
@@ -222,7 +243,12 @@ const definitions = {
   },
   Overview: {
     description: 'System-wide counts',
-    ...object({ tasks: countsByStatus, agents: integer, replicas: object({ live: integer, total: integer }) }),
+    ...object({
+      tasks: countsByStatus, agents: integer, replicas: object({ live: integer, total: integer }),
+      agentStates: object(Object.fromEntries(AGENT_STATES.map((s) => [s, integer]))),
+      replicaStatuses: object(Object.fromEntries(REPLICA_STATUSES.map((s) => [s, integer]))),
+      replicaHealth: object(Object.fromEntries(REPLICA_HEALTHS.map((h) => [h, integer]))),
+    }),
   },
   ReplicaView: { description: 'A replica (one worker process of an agent)', ...replicaView },
   ReplicaList: { description: "An agent's replicas", ...object({ items: arrayOf(ref('ReplicaView')) }) },
@@ -237,7 +263,7 @@ const definitions = {
       assignmentId: string,
       leaseExpiresAt: time,
       deadlineAt: time,
-      task: object({ ...pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent']), resumed: resumption }),
+      task: object({ ...pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent', 'tools']), resumed: resumption }),
     }),
   },
   LeasedTasks: { description: 'The assignments given to this request (none when the wait ended first)', ...object({ assignments: arrayOf(ref('LeasedTask')) }) },
@@ -252,7 +278,7 @@ const definitions = {
   CreatedApiKey: { description: 'A new API key with its secret, shown in this answer only', ...object({ key: ref('ApiKeyView'), token: string }) },
   IssuedToken: {
     description: 'A scoped token and its grant',
-    ...object({ token: string, id: string, scopes: arrayOf(enumOf(TOKEN_SCOPES)), agents: orNull(strings), rootTaskId: nullableString, expiresAt: time, maxExpiresAt: time }),
+    ...object({ token: string, id: string, scopes: arrayOf(enumOf(TOKEN_SCOPES)), agents: orNull(strings), rootTaskId: nullableString, expiresAt: time, maxExpiresAt: time, tools: orNull(strings) }),
   },
   AuditEntry: {
     description: 'One audited request',

@@ -6,6 +6,7 @@
 import { ASSIGNMENT_STATUSES, PRIORITY_BANDS, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
 import { MAX_INPUT_TIMEOUT_MS, MAX_PROMPT_CHARS } from '../core/input-schema.ts';
 import { MAX_AWAITED_CHILDREN } from '../core/task-machine.ts';
+import { TOOL_ENTRY_MAX_LENGTH, TOOL_ENTRY_PATTERN, TOOL_LIST_MAX_ITEMS } from '../core/tools.ts';
 
 const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
 const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -27,6 +28,9 @@ const seq = (minimum: number) => ({ type: 'integer', minimum, maximum: Number.MA
 const DAY = 86_400_000;
 /** The longest SLA a task or a band may have. */
 const MAX_SLA_MS = 3650 * DAY;
+/** Tool names and patterns (core/tools.ts has the grammar, and the rules the schema cannot say). */
+const toolEntries = { type: 'array', items: { type: 'string', minLength: 1, maxLength: TOOL_ENTRY_MAX_LENGTH, pattern: TOOL_ENTRY_PATTERN }, maxItems: TOOL_LIST_MAX_ITEMS, uniqueItems: true } as const;
+const maxDepth = { type: 'integer', minimum: 1, maximum: 1000 } as const;
 
 export const taskSpecSchema = {
   type: 'object',
@@ -56,6 +60,11 @@ export const taskSpecSchema = {
     },
     traceparent: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
     parentId: id,
+    tools: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { allow: toolEntries, deny: toolEntries },
+    },
   },
 } as const;
 
@@ -74,6 +83,8 @@ const agentProperties = {
   timeoutMs: positiveMs(7 * DAY),
   level: { type: 'integer', minimum: 1, maximum: 9 },
   toolDomains: { type: 'array', items: tag, maxItems: 64, uniqueItems: true },
+  tools: toolEntries,
+  maxDepth: { anyOf: [maxDepth, { type: 'null' }] },
   concurrencyLimits: {
     type: 'object',
     maxProperties: 256,
@@ -173,6 +184,21 @@ export const assignmentFailSchema = {
   },
 } as const;
 
+/** What a replica's heartbeat may say of itself (routing skips unhealthy replicas, prefers healthy ones). */
+const healthReport = {
+  health: { type: 'string', enum: ['healthy', 'degraded', 'unhealthy'] },
+  /** Anything else worth showing: cpu, memory, queue lengths (at most 4 KB as JSON). */
+  healthDetail: { type: 'object', maxProperties: 64 },
+} as const;
+
+/** `POST /workers/{replicaId}/heartbeat`: optional; `healthDetail` only with `health`. */
+export const replicaHeartbeatSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  dependencies: { healthDetail: ['health'] },
+  properties: healthReport,
+} as const;
+
 /** `wait`: the handler ends its attempt waiting for these children of its task (core decideWait). */
 export const assignmentWaitSchema = {
   type: 'object',
@@ -227,6 +253,13 @@ export type BatchOp = (typeof BATCH_OPS)[number];
  */
 const batchItems = (description: string) => ({ type: 'array', minItems: 1, maxItems: MAX_BATCH_ITEMS, items: { description } }) as const;
 
+/** `POST /tasks/{id}/cancel`. */
+export const cancelBodySchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { reason: { type: 'string', maxLength: 1024 }, cascade: { type: 'boolean' } },
+} as const;
+
 export const socketMessageSchemas = {
   hello: socketOp('hello', {
     ...omit(registerReplicaSchema.properties, []),
@@ -236,7 +269,7 @@ export const socketMessageSchemas = {
     drain: { type: 'boolean' },
   }, ['agent']),
   start: socketOp('start', { assignmentId: id }, ['assignmentId']),
-  heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true } }, ['assignmentIds']),
+  heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true }, ...healthReport }, ['assignmentIds'], { dependencies: { healthDetail: ['health'] } }),
   progress: socketOp('progress', { assignmentId: id, ...omit(assignmentProgressSchema.properties, ['replicaId']) }, ['assignmentId', 'percent']),
   complete: socketOp('complete', { assignmentId: id, result: {} }, ['assignmentId']),
   fail: socketOp('fail', { assignmentId: id, ...omit(assignmentFailSchema.properties, ['replicaId']) }, ['assignmentId', 'error']),
@@ -249,7 +282,7 @@ export const socketMessageSchemas = {
   submit: socketOp('submit', { task: taskSpecSchema }, ['task']),
   submitMany: socketOp('submitMany', { tasks: { type: 'array', minItems: 1, maxItems: 1_000, items: taskSpecSchema } }, ['tasks']),
   get: socketOp('get', { taskId: id }, ['taskId']),
-  cancel: socketOp('cancel', { taskId: id, reason: { type: 'string', maxLength: 1024 } }, ['taskId']),
+  cancel: socketOp('cancel', { taskId: id, ...cancelBodySchema.properties }, ['taskId']),
   // Several worker reports in one frame (docs/protocol.md §11, Batches): each item is an
   // ordinary message of one of BATCH_OPS, with its own id, handled as if it had come alone.
   batch: socketOp('batch', { items: batchItems(`a message of one of the ops ${BATCH_OPS.join(', ')}, with its own id`) }, ['items']),
@@ -355,6 +388,33 @@ export const taskListQuerySchema = {
   },
 } as const;
 
+/** The most tasks one page of a tree holds (`GET /tasks/{id}/tree?limit=`). */
+export const MAX_TREE_PAGE = 5_000;
+
+export const treeQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: MAX_TREE_PAGE },
+    cursor: { type: 'string', maxLength: 256 },
+  },
+} as const;
+
+/** `POST /tasks/{id}/assign`: where to dispatch it now (neither: any replica that serves it). */
+export const assignTaskSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { agent: name, replica: id },
+} as const;
+
+/** `POST /tasks/{id}/fail`: the operator's reason, required. */
+export const failTaskSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['reason'],
+  properties: { reason: { type: 'string', minLength: 1, maxLength: 1024, pattern: '\\S' } },
+} as const;
+
 export const queueQuerySchema = {
   type: 'object',
   additionalProperties: false,
@@ -437,7 +497,10 @@ export const configFileSchema = {
         cancelGraceMs: { type: 'integer', minimum: 0, maximum: DAY },
         defaultMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
         defaultTimeoutMs: positiveMs(7 * DAY),
-        maxDepth: { type: 'integer', minimum: 1, maximum: 1000 },
+        maxDepth,
+        allowEqualLevel: { type: 'boolean' },
+        overloadPendingAgeMs: positiveMs(DAY),
+        overloadQueueDepth: { type: 'integer', minimum: 1, maximum: 100_000_000 },
         retentionMs: positiveMs(3650 * DAY),
         bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
         tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },

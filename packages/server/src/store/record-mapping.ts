@@ -3,7 +3,7 @@
 // returns parsed jsonb and int8 through its own parser), which each store supplies as a
 // ColumnReader. One mapping means a new column cannot be read differently by two stores.
 
-import { ASSIGNMENT_STATUSES, REPLICA_STATUSES, SLA_STATES, TASK_STATUSES } from '@flotilla/sdk';
+import { ASSIGNMENT_STATUSES, REPLICA_HEALTHS, REPLICA_STATUSES, SLA_STATES, TASK_STATUSES } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, InputRequestRecord, Json, Millis, ReplicaRecord, Resumption, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
 import type { ApiKeyRecord, AuditOutcome, AuditRecord, NewAuditRecord, TokenRevocation } from './store.ts';
 
@@ -103,7 +103,7 @@ export const TASK_DETAIL_COLUMNS = [
   'sla_state', 'sla_check_at',
 ] as const;
 
-export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'input_request', 'resumed'] as const;
+export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools', 'input_request', 'resumed'] as const;
 
 export const ASSIGNMENT_COLUMNS = [
   'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
@@ -112,12 +112,16 @@ export const ASSIGNMENT_COLUMNS = [
 
 export const REPLICA_COLUMNS = [
   'id', 'agent', 'site', 'status', 'max_concurrency', 'in_flight', 'registered_at', 'last_seen_at', 'last_assigned_at',
-  'completed', 'failed',
+  'completed', 'failed', 'health', 'health_detail', 'health_at',
 ] as const;
 
+/** The operator state an agent row holds beside its declaration: read with it, written only by its own statements. */
+export const AGENT_CONTROL_COLUMNS = ['paused_at', 'overloaded_at'] as const;
+
+/** An agent's declared fields: what create, update and upsert write. */
 export const AGENT_COLUMNS = [
   'name', 'description', 'capabilities', 'max_concurrency', 'max_attempts', 'timeout_ms', 'level', 'tool_domains',
-  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at',
+  'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at', 'tools', 'max_depth',
 ] as const;
 
 export const EVENT_COLUMNS = ['seq', 'type', 'at', 'task_id', 'agent', 'replica_id', 'assignment_id', 'data'] as const;
@@ -236,6 +240,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       resumed: r.jsonOrNull(row, 'resumed') as Resumption | null,
       slaState: r.oneOf(row, 'sla_state', SLA_STATES),
       slaCheckAt: r.numOrNull(row, 'sla_check_at'),
+      tools: r.stringArray(row, 'tools'),
     };
   }
 
@@ -273,6 +278,9 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       lastAssignedAt: r.numOrNull(row, 'last_assigned_at'),
       completed: r.num(row, 'completed'),
       failed: r.num(row, 'failed'),
+      health: r.oneOf(row, 'health', REPLICA_HEALTHS),
+      healthDetail: r.jsonOrNull(row, 'health_detail') as Record<string, Json> | null,
+      healthAt: r.numOrNull(row, 'health_at'),
     };
   }
 
@@ -292,6 +300,10 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       runtime: r.oneOf(row, 'runtime', RUNTIMES),
       createdAt: r.num(row, 'created_at'),
       updatedAt: r.num(row, 'updated_at'),
+      tools: r.stringArray(row, 'tools'),
+      maxDepth: r.numOrNull(row, 'max_depth'),
+      pausedAt: r.numOrNull(row, 'paused_at'),
+      overloadedAt: r.numOrNull(row, 'overloaded_at'),
     };
   }
 

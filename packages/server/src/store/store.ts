@@ -15,7 +15,7 @@
 // callers do not see it. A batch holding one durable write is flushed as a whole.
 
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaHealth, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../core/types.ts';
 import type { StoreCounters } from './counters.ts';
@@ -25,7 +25,8 @@ import type { SlaMark } from '../core/sla.ts';
 export type { StoreCounters } from './counters.ts';
 
 /** What a worker states when it registers; counters and status are the store's (status becomes live). */
-export type NewReplica = Omit<ReplicaRecord, 'inFlight' | 'completed' | 'failed' | 'lastAssignedAt' | 'status'>;
+/** Health is reported by heartbeats (replicaSetHealth), not at registration. */
+export type NewReplica = Omit<ReplicaRecord, 'inFlight' | 'completed' | 'failed' | 'lastAssignedAt' | 'status' | 'health' | 'healthDetail' | 'healthAt'>;
 
 export interface StoreCapabilities {
   /** Several server processes may share this store safely. */
@@ -98,9 +99,14 @@ export interface TaskListParams {
    * (one that ended in time since is not at risk, though not yet settled as met).
    */
   slaState?: 'at_risk' | 'violated';
-  /** Newest first. `cursor` is opaque, from the previous page's `nextCursor`. */
+  /**
+   * Newest first, unless `oldestFirst`: then in submission order, so that in one tree a parent
+   * always comes before its children (a tree read page by page is connected at every page).
+   * `cursor` is opaque, from the previous page's `nextCursor` of a listing in the same order.
+   */
   limit: number;
   cursor?: string | null;
+  oldestFirst?: boolean;
 }
 
 export interface TaskCandidatesParams {
@@ -292,6 +298,11 @@ export interface Store {
   // -- assignments --------------------------------------------------------------------
   assignmentGet(params: { id: string }): Promise<AssignmentRecord | null>;
   assignmentListByTask(params: { taskId: string }): Promise<AssignmentRecord[]>;
+  /**
+   * The latest attempt of each task among `taskIds` that has one (its live assignment, or the
+   * last one it had), in no particular order: one read for a whole page of a tree.
+   */
+  assignmentListLatest(params: { taskIds: string[] }): Promise<AssignmentRecord[]>;
   /** Live assignments held by a replica. */
   assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]>;
   /**
@@ -318,10 +329,21 @@ export interface Store {
    */
   agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }>;
 
+  /**
+   * Sets or clears one of an agent's operator controls: `paused` (no new dispatches) or
+   * `overloaded` (what the maintenance sweep last found), with its event, guarded: `changed` is
+   * false (and no event written) when it was already so, `found` false when there is no such
+   * agent. Nothing else writes these columns (an update or re-declaration keeps them).
+   */
+  agentSetControl(params: { name: string; control: 'paused' | 'overloaded'; at: Millis | null; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }>;
+  /** Per agent (null: capability-routed), the pending tasks due by `now` and the earliest runAt among them. */
+  agentQueueStats(params: { now: Millis }): Promise<Array<{ agent: string | null; pending: number; oldestRunAt: Millis }>>;
+
   // -- replicas -----------------------------------------------------------------------
   /**
    * Registers a replica, or re-registers a known id (a worker reconnecting): agent, site,
-   * maxConcurrency and lastSeenAt are refreshed, status becomes live, inFlight is kept.
+   * maxConcurrency and lastSeenAt are refreshed, status becomes live (a draining one stays
+   * draining: an operator's drain outlasts reconnects), inFlight is kept.
    */
   replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<{ replica: ReplicaRecord; events: EventRecord[] }>;
   replicaGet(params: { id: string }): Promise<ReplicaRecord | null>;
@@ -330,6 +352,11 @@ export interface Store {
   replicaTouch(params: { ids: string[]; at: Millis }): Promise<void>;
   /** Guarded status change; `changed` is false (and no event written) when the replica was not in one of `from`. */
   replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }>;
+  /**
+   * Records what a replica's heartbeat says of its health (and its detail, always); the event
+   * is written, and `changed` true, only when the health differs from the stored one.
+   */
+  replicaSetHealth(params: { id: string; health: ReplicaHealth; detail: Record<string, Json> | null; at: Millis; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }>;
   /** Live or draining replicas not seen since `seenBefore`. */
   replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]>;
 

@@ -4,7 +4,9 @@
 // long intervals): tests call `engine.reaper.sweep()` after `advance(ms)`, so lease,
 // timeout and grace behaviour is tested deterministically, without sleeps.
 
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -13,7 +15,8 @@ import { DEFAULT_CONFIG, type ServerConfig } from '../../src/config/config.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { openStore } from '../../src/store/open-store.ts';
-import type { TestSchema } from './postgres.ts';
+import type { Store } from '../../src/store/store.ts';
+import { postgresAvailable, type TestSchema } from './postgres.ts';
 
 export const TOKEN = 'test-admin-token-0123456789';
 
@@ -105,6 +108,53 @@ export async function harness(opts: {
       await store.close();
       await schema?.drop();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Runs `fn` with a harness on `store`, closed afterwards. Without a reachable PostgreSQL a
+ * postgres run is skipped (and fails in CI, where PostgreSQL is required).
+ */
+export async function withHarness(t: TestContext, store: 'sqlite' | 'postgres', fn: (h: Harness) => Promise<void>, opts: Parameters<typeof harness>[0] = {}): Promise<void> {
+  if (store === 'postgres' && !(await postgresAvailable())) {
+    if (process.env.CI === 'true') assert.fail('PostgreSQL is not reachable (required in CI)');
+    return t.skip('PostgreSQL is not reachable');
+  }
+  const h = await harness({ ...opts, store });
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/**
+ * Makes the engine's calls of the store's `method` (after the first `skip`) wait until
+ * `release` (each then goes to the real store, which is untouched), to hold the engine at
+ * that point. `inside` resolves when the first held call has arrived; `release` also puts the
+ * method back.
+ */
+export function holdStoreCall(store: Store, method: 'taskCandidates' | 'taskGetMany' | 'taskCreate' | 'taskTransition', skip = 0): { inside: Promise<void>; release: () => void } {
+  const real = store[method];
+  let arrived!: () => void;
+  const inside = new Promise<void>((resolve) => (arrived = resolve));
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let calls = 0;
+  const held = async (params: never): Promise<never> => {
+    if (calls++ >= skip) {
+      arrived();
+      await gate;
+    }
+    return (real as (p: never) => Promise<never>).call(store, params);
+  };
+  (store as unknown as Record<string, unknown>)[method] = held;
+  return {
+    inside,
+    release: () => {
+      (store as unknown as Record<string, unknown>)[method] = real;
+      open();
     },
   };
 }

@@ -18,7 +18,12 @@ const FIELD_FLAGS = `  --description D          what the agent does
   --max-attempts N         attempts of its tasks (1..${AGENT.maxAttempts.maximum}; default: the server's)
   --timeout D              execution timeout of each attempt, e.g. 90s, 10m (at most 7d;
                            default: the server's)
-  --level N                hierarchy level, 1..9 (informational; default 1)
+  --level N                hierarchy level, 1..9 (default 1): its tasks delegate only to agents
+                           of a greater level
+  --tools t,...            the tools its tasks may use at most: names (web:search) or patterns
+                           (web:*, * for all); none when not given (repeatable or comma-separated)
+  --max-depth N            the deepest its tasks may be, 1..${AGENT.maxDepth.anyOf[0].maximum}, within the server's
+                           maxDepth ("" on update: the server's)
   --tool-domains a,b       tool domains (repeatable or comma-separated)
   --concurrency-limit K=N  at most N live tasks with concurrency key K (repeatable)
   --retry-base-delay D     first retry backoff, e.g. 2s (default: the server's)
@@ -31,15 +36,19 @@ export const AGENTS_USAGE = `Usage:
   flotilla agents create NAME [fields]   register an agent
   flotilla agents update NAME [fields]   change the fields given, keep the rest
   flotilla agents delete NAME            delete an agent (refused while it has unfinished tasks)
+  flotilla agents pause NAME             dispatch nothing new to it (its tasks wait) until resumed
+  flotilla agents resume NAME            take a paused agent back
+  flotilla agents drain NAME [--replica ID]   its live replicas (or one) finish their work and take no more
+  flotilla agents undrain NAME --replica ID   a draining replica takes work again
 
 Fields (create and update):
 ${FIELD_FLAGS}
 
 update replaces a list or map it is given (--capabilities "" clears the capabilities,
---concurrency-limit "" the limits); the retry delays are changed one by one.
+--tools "" the tools, --concurrency-limit "" the limits); the retry delays are changed one by one.
 `;
 
-const SUBCOMMANDS = ['ls', 'list', 'show', 'get', 'create', 'update', 'delete'];
+const SUBCOMMANDS = ['ls', 'list', 'show', 'get', 'create', 'update', 'delete', 'pause', 'resume', 'drain', 'undrain'];
 
 export async function agentsCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv[0] !== undefined && !argv[0].startsWith('-') ? argv : ['ls', ...argv];
@@ -56,10 +65,16 @@ export async function agentsCommand(argv: string[]): Promise<void> {
       return writeAgent('update', rest);
     case 'delete':
       return deleteAgent(rest);
+    case 'pause':
+    case 'resume':
+      return pauseAgent(sub, rest);
+    case 'drain':
+    case 'undrain':
+      return drainAgent(sub, rest);
     default: {
       const near = closest(sub!, SUBCOMMANDS);
       throw usageError(`unknown agents subcommand "${sub}"${near ? `; did you mean \`agents ${near}\`?` : ''}`, {
-        command: 'agents', usage: AGENTS_USAGE, synopsis: 'Usage: flotilla agents [ls | show NAME | create NAME | update NAME | delete NAME] [flags]',
+        command: 'agents', usage: AGENTS_USAGE, synopsis: 'Usage: flotilla agents [ls | show NAME | create NAME | update NAME | delete NAME | pause NAME | resume NAME | drain NAME | undrain NAME] [flags]',
       });
     }
   }
@@ -71,6 +86,31 @@ async function listAgents(argv: string[]): Promise<void> {
   const agents = await cmd.client().agents.list();
   if (cmd.json) printJson(agents);
   else process.stdout.write(agents.length === 0 ? 'no agents\n' : agentTable(agents));
+}
+
+async function pauseAgent(sub: 'pause' | 'resume', argv: string[]): Promise<void> {
+  const cmd = parseCommand(argv, { command: `agents ${sub}`, usage: AGENTS_USAGE, synopsis: `Usage: flotilla agents ${sub} NAME`, positionals: ['NAME'] });
+  if (cmd === null) return;
+  const client = cmd.client().agents;
+  const agent = sub === 'pause' ? await client.pause(cmd.positionals[0]!) : await client.resume(cmd.positionals[0]!);
+  if (cmd.json) printJson(agent);
+  else process.stdout.write(agentBlock(agent));
+}
+
+async function drainAgent(sub: 'drain' | 'undrain', argv: string[]): Promise<void> {
+  const cmd = parseCommand(argv, {
+    command: `agents ${sub}`, usage: AGENTS_USAGE, positionals: ['NAME'], options: { replica: { type: 'string' } },
+    synopsis: sub === 'drain' ? 'Usage: flotilla agents drain NAME [--replica ID]' : 'Usage: flotilla agents undrain NAME --replica ID',
+  });
+  if (cmd === null) return;
+  const client = cmd.client().agents;
+  const replica = cmd.values.replica as string | undefined;
+  if (sub === 'undrain' && replica === undefined) throw new UsageError('agents undrain needs --replica ID: the draining replica to take back');
+  const replicas = replica === undefined
+    ? await client.drain(cmd.positionals[0]!)
+    : [sub === 'drain' ? await client.drainReplica(replica) : await client.resumeReplica(replica)];
+  if (cmd.json) printJson(replicas);
+  else process.stdout.write(replicas.length === 0 ? 'no live replicas to drain\n' : replicaTable(replicas));
 }
 
 async function showAgent(argv: string[]): Promise<void> {
@@ -102,6 +142,8 @@ const FIELD_OPTIONS: Record<string, OptionSpec> = {
   timeout: { type: 'string' },
   level: { type: 'string' },
   'tool-domains': { type: 'string', multiple: true },
+  tools: { type: 'string', multiple: true },
+  'max-depth': { type: 'string' },
   'concurrency-limit': { type: 'string', multiple: true },
   'retry-base-delay': { type: 'string' },
   'retry-max-delay': { type: 'string' },
@@ -130,6 +172,11 @@ function agentFields(v: Record<string, unknown>): Omit<AgentSpec, 'name'> {
   if (description !== undefined) fields.description = description;
   if (v.capabilities !== undefined) fields.capabilities = [...new Set(listFlag(v.capabilities))];
   if (v['tool-domains'] !== undefined) fields.toolDomains = [...new Set(listFlag(v['tool-domains']))];
+  if (v.tools !== undefined) fields.tools = [...new Set(listFlag(v.tools))];
+  if (v['max-depth'] !== undefined) {
+    const depth = AGENT.maxDepth.anyOf[0];
+    fields.maxDepth = stringFlag(v['max-depth'])?.trim() === '' ? null : intFlag(v['max-depth'], '--max-depth', depth.minimum, depth.maximum)!;
+  }
   const maxConcurrency = intFlag(v['max-concurrency'], '--max-concurrency', AGENT.maxConcurrency.minimum, AGENT.maxConcurrency.maximum);
   if (maxConcurrency !== undefined) fields.maxConcurrency = maxConcurrency;
   const maxAttempts = intFlag(v['max-attempts'], '--max-attempts', AGENT.maxAttempts.minimum, AGENT.maxAttempts.maximum);

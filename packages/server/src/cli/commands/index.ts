@@ -7,6 +7,7 @@ import { eventsCommand } from './events.ts';
 import { keysCommand } from './keys.ts';
 import { reportCommand } from './report.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
+import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
 
 export { describeClientError } from './errors.ts';
@@ -17,6 +18,9 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   ls: lsCommand,
   cancel: cancelCommand,
   retry: retryCommand,
+  tree: treeCommand,
+  assign: assignCommand,
+  fail: failCommand,
   answer: answerCommand,
   agents: agentsCommand,
   events: eventsCommand,
@@ -33,10 +37,15 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
                   [--site S] [--replica ID] [--wait [--wait-timeout D]]
   flotilla get ID
   flotilla ls [--status S ...] [--agent X] [--sla at_risk|violated] [--limit N]
-  flotilla cancel ID [--reason R]
+  flotilla cancel ID [--reason R] [--no-cascade]   and the unfinished tasks under it
   flotilla retry ID
+  flotilla tree ID [--subtree] [--limit N]   the tree ID belongs to, drawn
+  flotilla assign ID [--agent X | --replica R]   dispatch a pending task now
+  flotilla fail ID --reason R   fail a task for good (the dead-letter list)
   flotilla answer ID --input JSON   answer a task that asks for input (input_required)
   flotilla agents [ls] | agents show NAME | agents delete NAME
+  flotilla agents pause NAME | agents resume NAME | agents drain NAME [--replica ID]
+                  | agents undrain NAME --replica ID
   flotilla agents create NAME | agents update NAME  [--description D] [--capabilities a,b]
                   [--max-concurrency N] [--max-attempts N] [--timeout D] [--level N]
                   [--tool-domains a,b] [--concurrency-limit K=N ...] [--retry-base-delay D]

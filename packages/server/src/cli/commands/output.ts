@@ -78,6 +78,7 @@ export function taskBlock(t: TaskView): string {
     if (t.inputRequest.schema !== null) entries.push(['answer schema', compact(t.inputRequest.schema)]);
     if (t.inputRequest.expiresAt) entries.push(['answer by', time(t.inputRequest.expiresAt)]);
   }
+  if (t.tools.length > 0) entries.push(['tools', t.tools.join(', ')]);
   entries.push(['input', compact(t.input)]);
   if (t.result !== null) entries.push(['result', compact(t.result)]);
   if (t.error) entries.push(['error', `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message}`]);
@@ -86,14 +87,16 @@ export function taskBlock(t: TaskView): string {
 
 export function agentTable(agents: AgentView[]): string {
   return table(
-    ['NAME', 'RUNTIME', 'LEVEL', 'CONCURRENCY', 'CAPABILITIES', 'DESCRIPTION'],
-    agents.map((a) => [a.name, a.runtime, a.level, a.maxConcurrency, a.capabilities.join(','), a.description]),
+    ['NAME', 'STATE', 'RUNTIME', 'LEVEL', 'CONCURRENCY', 'CAPABILITIES', 'DESCRIPTION'],
+    agents.map((a) => [a.name, a.pausedAt === null ? a.state : `${a.state} (paused)`, a.runtime, a.level, a.maxConcurrency, a.capabilities.join(','), a.description]),
   );
 }
 
 export function agentBlock(a: AgentView): string {
   return block([
     ['name', a.name],
+    ['state', a.state],
+    ['paused', a.pausedAt === null ? null : `since ${time(a.pausedAt)}`],
     ['description', a.description],
     ['runtime', a.runtime],
     ['level', a.level],
@@ -102,6 +105,8 @@ export function agentBlock(a: AgentView): string {
     ['max attempts', a.maxAttempts],
     ['timeout ms', a.timeoutMs],
     ['tool domains', a.toolDomains.join(', ')],
+    ['tools', a.tools.join(', ')],
+    ['max depth', a.maxDepth ?? 'the server\'s'],
     ['concurrency limits', Object.entries(a.concurrencyLimits).map(([k, n]) => `${k}=${n}`).join(', ')],
     ['retry delays ms', a.retry.baseDelayMs === null && a.retry.maxDelayMs === null ? null : `base ${a.retry.baseDelayMs ?? '-'}, max ${a.retry.maxDelayMs ?? '-'}`],
     ['created', time(a.createdAt)],
@@ -111,8 +116,8 @@ export function agentBlock(a: AgentView): string {
 
 export function replicaTable(replicas: ReplicaView[]): string {
   return table(
-    ['REPLICA', 'STATUS', 'SITE', 'IN FLIGHT', 'COMPLETED', 'FAILED', 'LAST SEEN'],
-    replicas.map((r) => [r.id, r.status, r.site, `${r.inFlight}/${r.maxConcurrency}`, r.completed, r.failed, time(r.lastSeenAt)]),
+    ['REPLICA', 'STATUS', 'HEALTH', 'SITE', 'IN FLIGHT', 'COMPLETED', 'FAILED', 'LAST SEEN'],
+    replicas.map((r) => [r.id, r.status, r.health, r.site, `${r.inFlight}/${r.maxConcurrency}`, r.completed, r.failed, time(r.lastSeenAt)]),
   );
 }
 

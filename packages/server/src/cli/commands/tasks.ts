@@ -1,5 +1,5 @@
-// Task commands: submit (optionally waiting, with live progress), get, ls, cancel, retry.
-// (answer is in answer.ts.)
+// Task commands: submit (optionally waiting, with live progress), get, ls, cancel, retry
+// (tree, assign and fail are in trees.ts; answer is in answer.ts).
 
 import {
   PRIORITY_ALIASES, PRIORITY_BANDS, TASK_STATUSES, TERMINAL_TASK_STATUSES, type Flotilla, type Json, type Priority, type TaskSpec, type TaskStatus, type TaskView,
@@ -51,7 +51,11 @@ The task's own options:
   --site S                prefer a replica in site S
   --replica ID            run only on this replica
   --traceparent TP        W3C trace context of the caller
-  --parent ID             make it a child of task ID
+  --parent ID             make it a child of task ID (it inherits the parent's correlation
+                          and a span of its trace)
+  --allow-tools T,...     only these of the tools the agent (and the parent) may use; names
+                          or patterns like web:* (repeatable or comma-separated; "" allows none)
+  --deny-tools T,...      none of these tools (a deny always wins)
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -77,9 +81,13 @@ export const LS_USAGE = `Usage: flotilla ls [--status S ...] [--agent NAME] [--s
   --limit N       at most N tasks, newest first (default 50)
 `;
 
-export const CANCEL_USAGE = `Usage: flotilla cancel ID [--reason R]
+export const CANCEL_USAGE = `Usage: flotilla cancel ID [--reason R] [--no-cascade]
 
-  --reason R      why (recorded in the task's events)
+Cancels the task and every task under it that has not finished (flotilla tree ID shows
+them): pending ones at once, running ones when their workers stop.
+
+  --reason R      why (recorded in the events of the task and of those under it)
+  --no-cascade    cancel only this task, not the tasks under it
 `;
 
 export const RETRY_USAGE = 'Usage: flotilla retry ID\n\nRequeues a failed task with a fresh attempt budget.\n';
@@ -123,6 +131,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
       replica: { type: 'string' },
       traceparent: { type: 'string' },
       parent: { type: 'string' },
+      'allow-tools': { type: 'string', multiple: true },
+      'deny-tools': { type: 'string', multiple: true },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
     },
@@ -149,6 +159,10 @@ export async function submitCommand(argv: string[]): Promise<void> {
   const correlation = pairsFlag(v.correlation, '--correlation');
   const waitTimeoutMs = durationFlag(v['wait-timeout'], '--wait-timeout', { min: 1 });
   const wait = v.wait === true || waitTimeoutMs !== undefined;
+  const tools = {
+    ...(v['allow-tools'] !== undefined ? { allow: [...new Set(listFlag(v['allow-tools']))] } : {}),
+    ...(v['deny-tools'] !== undefined ? { deny: [...new Set(listFlag(v['deny-tools']))] } : {}),
+  };
   const text = (flag: string, field: keyof TaskSpec) => {
     const value = stringFlag(v[flag]);
     return value === undefined ? {} : { [field]: value };
@@ -171,6 +185,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...text('replica', 'replica'),
     ...text('traceparent', 'traceparent'),
     ...text('parent', 'parentId'),
+    ...(Object.keys(tools).length > 0 ? { tools } : {}),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);
@@ -265,9 +280,11 @@ export async function lsCommand(argv: string[]): Promise<void> {
 }
 
 export async function cancelCommand(argv: string[]): Promise<void> {
-  const cmd = parseCommand(argv, { command: 'cancel', usage: CANCEL_USAGE, positionals: ['ID'], options: { reason: { type: 'string' } } });
+  const cmd = parseCommand(argv, { command: 'cancel', usage: CANCEL_USAGE, positionals: ['ID'], options: { reason: { type: 'string' }, 'no-cascade': { type: 'boolean' } } });
   if (cmd === null) return;
-  printTask(await cmd.client().tasks.cancel(cmd.positionals[0]!, stringFlag(cmd.values.reason)), cmd.json);
+  const reason = stringFlag(cmd.values.reason);
+  const options = { ...(reason !== undefined ? { reason } : {}), ...(cmd.values['no-cascade'] === true ? { cascade: false } : {}) };
+  printTask(await cmd.client().tasks.cancel(cmd.positionals[0]!, options), cmd.json);
 }
 
 export async function retryCommand(argv: string[]): Promise<void> {

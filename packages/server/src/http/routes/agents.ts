@@ -1,30 +1,56 @@
 import type { AgentSpec, TaskSpec, TaskStatus } from '@flotilla/sdk';
 import type { FastifyInstance } from 'fastify';
+import type { AgentRecord } from '../../core/types.ts';
 import type { Engine } from '../../engine/engine.ts';
 import {
-  agentPatchSchema, agentSpecSchema, assignSpecSchema, delegationQuerySchema, nameParams, queueQuerySchema,
+  agentPatchSchema, agentSpecSchema, assignSpecSchema, delegationQuerySchema, nameParams, queueQuerySchema, replicaParams,
 } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { agentView, replicaView, taskView } from '../views.ts';
 
 export function agentRoutes(app: FastifyInstance, engine: Engine): void {
+  const withState = async (agent: AgentRecord) => agentView(agent, (await engine.agents.states([agent])).get(agent.name)!);
+
   app.get('/agents', { schema: { summary: 'List agents', tags: ['agents'], response: answers({ 200: 'AgentList' }) } }, async (request) => {
     const agents = await engine.agents.list(principalOf(request));
-    return { items: agents.map(agentView) };
+    const states = await engine.agents.states(agents);
+    return { items: agents.map((a) => agentView(a, states.get(a.name)!)) };
   });
 
   app.post<{ Body: AgentSpec }>('/agents', {
     schema: { summary: 'Register an agent', tags: ['agents'], body: agentSpecSchema, response: answers({ 201: 'AgentView' }) },
-  }, async (request, reply) => reply.code(201).send(agentView(await engine.agents.create(principalOf(request), request.body))));
+  }, async (request, reply) => reply.code(201).send(await withState(await engine.agents.create(principalOf(request), request.body))));
 
   app.get<{ Params: { name: string } }>('/agents/:name', {
     schema: { summary: 'Get an agent', tags: ['agents'], params: nameParams, response: answers({ 200: 'AgentView' }) },
-  }, async (request) => agentView(await engine.agents.get(principalOf(request), request.params.name)));
+  }, async (request) => withState(await engine.agents.get(principalOf(request), request.params.name)));
 
   app.patch<{ Params: { name: string }; Body: Omit<AgentSpec, 'name'> }>('/agents/:name', {
     schema: { summary: 'Change an agent', tags: ['agents'], params: nameParams, body: agentPatchSchema, response: answers({ 200: 'AgentView' }) },
-  }, async (request) => agentView(await engine.agents.update(principalOf(request), request.params.name, request.body)));
+  }, async (request) => withState(await engine.agents.update(principalOf(request), request.params.name, request.body)));
+
+  for (const [action, paused, summary] of [
+    ['pause', true, 'Pause an agent: nothing new is dispatched to it (its tasks wait, work in flight goes on) until resumed'],
+    ['resume', false, 'Resume a paused agent'],
+  ] as const) {
+    app.post<{ Params: { name: string } }>(`/agents/:name/${action}`, {
+      schema: { summary, tags: ['agents'], params: nameParams, response: answers({ 200: 'AgentView' }) },
+    }, async (request) => withState(await engine.agents.setPaused(principalOf(request), request.params.name, paused)));
+  }
+
+  app.post<{ Params: { name: string } }>('/agents/:name/drain', {
+    schema: { summary: "Drain every live replica of an agent: each finishes its work and takes no more (POST /replicas/:id/resume takes one back)", tags: ['agents'], params: nameParams, response: answers({ 200: 'ReplicaList' }) },
+  }, async (request) => ({ items: (await engine.agents.setReplicaDraining(principalOf(request), { agent: request.params.name }, true)).map(replicaView) }));
+
+  for (const [action, draining, summary] of [
+    ['drain', true, 'Drain one replica: it finishes what it holds and is offered nothing more, also after it reconnects'],
+    ['resume', false, 'Resume a draining replica: it takes work again'],
+  ] as const) {
+    app.post<{ Params: { replicaId: string } }>(`/replicas/:replicaId/${action}`, {
+      schema: { summary, tags: ['agents'], params: replicaParams, response: answers({ 200: 'ReplicaView' }) },
+    }, async (request) => replicaView((await engine.agents.setReplicaDraining(principalOf(request), { replicaId: request.params.replicaId }, draining))[0]!));
+  }
 
   app.delete<{ Params: { name: string } }>('/agents/:name', {
     schema: {

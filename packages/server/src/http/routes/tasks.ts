@@ -3,12 +3,12 @@ import { resolvePriority } from '../../core/sla.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
 import {
-  idParams, taskListQuerySchema, taskSpecSchema, waitQuerySchema,
+  assignTaskSchema, cancelBodySchema, failTaskSchema, idParams, taskListQuerySchema, taskSpecSchema, treeQuerySchema, waitQuerySchema,
 } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
-import { assignmentView, eventView, taskView } from '../views.ts';
+import { assignmentView, eventView, taskView, treeNodeView } from '../views.ts';
 
 const MAX_BATCH = 1_000;
 
@@ -37,10 +37,10 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   }, async (request, reply) => {
     const principal = principalOf(request);
     const waitMs = request.query.waitMs ?? 0;
-    const { task, assignment } = waitMs > 0
+    const { task, assignment, waitingReason } = waitMs > 0
       ? await engine.tasks.wait(principal, request.params.id, waitMs, clientConnection(reply).signal)
       : await engine.tasks.get(principal, request.params.id);
-    return taskView(task, assignment);
+    return taskView(task, assignment, waitingReason);
   });
 
   app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: Priority; sla?: 'at_risk' | 'violated'; parentId?: string; rootId?: string; depth?: number; limit?: number; cursor?: string } }>('/tasks', {
@@ -61,16 +61,52 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
     return { items: page.items.map((t) => taskView(t)), nextCursor: page.nextCursor };
   });
 
-  app.post<{ Params: { id: string }; Body: { reason?: string } | undefined }>('/tasks/:id/cancel', {
+  app.post<{ Params: { id: string }; Body: { reason?: string; cascade?: boolean } | undefined }>('/tasks/:id/cancel', {
     schema: {
-      summary: 'Cancel a task: a pending one at once; a live one after its worker acknowledges or the grace period ends',
-      tags: ['tasks'], params: idParams,
-      body: { type: ['object', 'null'], additionalProperties: false, properties: { reason: { type: 'string', maxLength: 1024 } } },
-      response: answers({ 200: 'TaskView' }),
+      summary: 'Cancel a task and (unless cascade is false) its unfinished descendants: a pending one at once; a live one after its worker acknowledges or the grace period ends',
+      tags: ['tasks'], params: idParams, body: cancelBodySchema, response: answers({ 200: 'TaskView' }),
     },
   }, async (request) => {
-    const task = await engine.tasks.cancel(principalOf(request), request.params.id, request.body?.reason);
+    const body = request.body ?? {};
+    const task = await engine.tasks.cancel(principalOf(request), request.params.id, {
+      ...(body.reason !== undefined ? { reason: body.reason } : {}), ...(body.cascade !== undefined ? { cascade: body.cascade } : {}),
+    });
     return taskView(task);
+  });
+
+  app.post<{ Params: { id: string }; Body: { agent?: string; replica?: string } | undefined }>('/tasks/:id/assign', {
+    schema: {
+      summary: 'Dispatch a pending task now (whatever its runAt) to an agent, a replica, or any replica that serves it; 409 NOT_ASSIGNABLE with the reason when nothing can take it',
+      tags: ['tasks'], params: idParams, body: assignTaskSchema, response: answers({ 200: 'TaskView' }),
+    },
+  }, async (request) => {
+    const body = request.body ?? {};
+    const task = await engine.tasks.assign(principalOf(request), request.params.id, {
+      ...(body.agent !== undefined ? { agent: body.agent } : {}), ...(body.replica !== undefined ? { replica: body.replica } : {}),
+    });
+    return taskView(task);
+  });
+
+  app.post<{ Params: { id: string }; Body: { reason: string } }>('/tasks/:id/fail', {
+    schema: {
+      summary: 'Fail a task for good with a reason (error OPERATOR_FAILED): at once, a live attempt too; it joins the dead-letter list (status failed) and can be retried',
+      tags: ['tasks'], params: idParams, body: failTaskSchema, response: answers({ 200: 'TaskView' }),
+    },
+  }, async (request) => taskView(await engine.tasks.fail(principalOf(request), request.params.id, request.body.reason)));
+
+  app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>('/tasks/:id/tree', {
+    schema: {
+      summary: 'The tree a task belongs to, from its root, in submission order, with each task\'s status, agent, replica, attempt and progress; pages of limit (default 1000, at most 5000)',
+      tags: ['tasks'], params: idParams, querystring: treeQuerySchema, response: answers({ 200: 'TaskTree' }),
+    },
+  }, async (request) => {
+    const page = await engine.tasks.tree(principalOf(request), request.params.id, { limit: request.query.limit ?? 1_000, cursor: request.query.cursor ?? null });
+    return {
+      rootId: page.task.rootId,
+      taskId: page.task.id,
+      items: page.items.map((n) => treeNodeView(n.task, n.assignment)),
+      nextCursor: page.nextCursor,
+    };
   });
 
   app.post<{ Params: { id: string } }>('/tasks/:id/retry', {

@@ -2,9 +2,10 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
+import type { HealthReport } from '../../engine/worker-service.ts';
 import {
   assignmentAskSchema, assignmentCompleteSchema, assignmentFailSchema, assignmentWaitSchema, assignmentHeartbeatSchema, assignmentParams,
-  assignmentProgressSchema, assignmentReplicaSchema, leaseSchema, MAX_BATCH_ITEMS, registerReplicaSchema, replicaParams, type BatchOp,
+  assignmentProgressSchema, assignmentReplicaSchema, leaseSchema, MAX_BATCH_ITEMS, registerReplicaSchema, replicaHeartbeatSchema, replicaParams, type BatchOp,
 } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
@@ -41,9 +42,9 @@ export function workerRoutes(app: FastifyInstance, engine: Engine): void {
     return { assignments: tasks };
   });
 
-  app.post<{ Params: { replicaId: string } }>('/workers/:replicaId/heartbeat', {
-    schema: { summary: 'Replica liveness (when it holds no open lease request)', tags: ['workers'], params: replicaParams, response: answers({ 200: 'ReplicaHeartbeat' }) },
-  }, async (request) => ({ replica: replicaView(await engine.workers.heartbeatReplica(principalOf(request), request.params.replicaId)) }));
+  app.post<{ Params: { replicaId: string }; Body: HealthReport | null | undefined }>('/workers/:replicaId/heartbeat', {
+    schema: { summary: 'Replica liveness (when it holds no open lease request), optionally with its health', tags: ['workers'], params: replicaParams, body: replicaHeartbeatSchema, response: answers({ 200: 'ReplicaHeartbeat' }) },
+  }, async (request) => ({ replica: replicaView(await engine.workers.heartbeatReplica(principalOf(request), request.params.replicaId, request.body ?? null)) }));
 
   app.post<{ Params: { replicaId: string } }>('/workers/:replicaId/deregister', {
     schema: {

@@ -21,14 +21,14 @@
 //   (so it reads `replies` frames), the replies written in one event-loop turn leave as one
 //   `replies` frame; a client that never sends one gets one frame per reply, as always.
 
-import { ERROR_STATUS, type ErrorCode, type LeasedTask, type TaskSpec } from '@flotilla/sdk';
+import { ERROR_STATUS, type ErrorCode, type Json, type LeasedTask, type ReplicaHealth, type TaskSpec } from '@flotilla/sdk';
 import type { ValidateFunction } from 'ajv';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import { FlotillaError } from '../../core/errors.ts';
 import { inadmissibleJson } from '../../core/json-limits.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { allows, type Action, type Principal } from '../../core/permissions.ts';
+import { actionRefusal, type Action, type Principal } from '../../core/permissions.ts';
 import { toIso } from '../../engine/time.ts';
 import { BATCH_OPS, MAX_BATCH_ITEMS, type SocketOp } from '../../schemas/schemas.ts';
 import { issuedTokenView, replicaView, taskView } from '../views.ts';
@@ -295,9 +295,10 @@ export class WorkerSession {
     }
     if (this.#invalid(id, validate, message)) return;
     const m = message as Message;
-    if (!allows(this.#principal, OP_ACTIONS[m.op])) {
+    const refusal = actionRefusal(this.#principal, OP_ACTIONS[m.op]);
+    if (refusal !== null) {
       this.#audit(m, 403);
-      return this.#replyError(m.id, 'FORBIDDEN', `role "${this.#principal.role}" may not ${OP_ACTIONS[m.op]}`, { action: OP_ACTIONS[m.op] });
+      return this.#replyError(m.id, refusal.code, refusal.message, refusal.details);
     }
     // Client ops take from the principal's one budget, as the HTTP requests they stand for do
     // (decision 26); worker ops do not (several per task; throttling them only lapses leases).
@@ -385,7 +386,7 @@ export class WorkerSession {
         return ok();
       case 'heartbeat': {
         // Also the replica's liveness: a worker heartbeats even when it holds nothing.
-        await workers.heartbeatReplica(p, replicaId);
+        await workers.heartbeatReplica(p, replicaId, m.health === undefined ? null : { health: m.health as ReplicaHealth, ...(m.healthDetail === undefined ? {} : { healthDetail: m.healthDetail as Record<string, Json> }) });
         const renewed = await workers.renew(p, { replicaId, assignmentIds: m.assignmentIds as string[] });
         return ok({ leases: renewed.kept.map((k) => ({ ...k, leaseExpiresAt: toIso(k.leaseExpiresAt) })), ended: renewed.ended });
       }
@@ -423,11 +424,13 @@ export class WorkerSession {
         return ok({ items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) }, 201);
       }
       case 'get': {
-        const { task, assignment } = await this.#engine.tasks.get(p, m.taskId as string);
-        return ok(taskView(task, assignment));
+        const { task, assignment, waitingReason } = await this.#engine.tasks.get(p, m.taskId as string);
+        return ok(taskView(task, assignment, waitingReason));
       }
       case 'cancel':
-        return ok(taskView(await this.#engine.tasks.cancel(p, m.taskId as string, m.reason as string | undefined)));
+        return ok(taskView(await this.#engine.tasks.cancel(p, m.taskId as string, {
+          ...(m.reason !== undefined ? { reason: m.reason as string } : {}), ...(m.cascade !== undefined ? { cascade: m.cascade as boolean } : {}),
+        })));
       case 'drain':
         this.#draining = true;
         this.#closeLease?.();

@@ -28,7 +28,9 @@ function pushFor(event: EventRecord): Record<string, unknown> | null {
       return { push: 'cancel', ...base };
     case 'task.retrying':
     case 'task.failed':
-      // The worker's own `fail` needs no push; an expiry decided by the server does.
+      // The worker's own `fail` needs no push; an expiry decided by the server does, and so
+      // does an operator's fail (POST /tasks/{id}/fail): the handler stops and reports nothing.
+      if (data.outcome === 'operator_failed') return { push: 'revoke', ...base, reason: 'failed' };
       return data.outcome === 'timed_out' || data.outcome === 'lost' ? { push: 'revoke', ...base, reason: data.outcome } : null;
     case 'task.cancelled':
       return data.reason === 'grace_expired' ? { push: 'revoke', ...base, reason: 'cancelled' } : null;

@@ -43,6 +43,34 @@ export function assignmentTests(open: OpenStore): void {
     });
   });
 
+  describe('assignments: the latest of many tasks', () => {
+    storeTest(open, "assignmentListLatest answers each task's live or last attempt in one read", async ({ store }) => {
+      const replica = await registerReplica(store, { maxConcurrency: 5 });
+      const [never, live, retried, undone] = await createTasks(store, [newTask(), newTask(), newTask(), newTask()]);
+      const l = await run(store, live!, replica);
+      const first = await run(store, retried!, replica);
+      await mustApply(store, decideFail({
+        task: first.task, assignment: first.assignment, error: { message: 'x' }, retryable: true, outcome: 'failed', now: T0 + 1, policy: POLICY, random: 0,
+      }));
+      const second = await dispatch(store, await getTask(store, retried!.id), replica, { now: T0 + 5_000 });
+      await mustApply(store, decideComplete({ task: { ...second.task }, assignment: second.assignment, result: null, now: T0 + 5_001 }));
+      // An undone dispatch gives the attempt number back: the next attempt has the same number,
+      // and is still the latest.
+      const u1 = await dispatch(store, undone!, replica);
+      await mustApply(store, decideDispatchFailed({ task: u1.task, assignment: u1.assignment, now: T0 + 2, reason: 'gone' }));
+      const u2 = await dispatch(store, await getTask(store, undone!.id), replica, { now: T0 + 3 });
+      assert.equal(u2.assignment.attempt, u1.assignment.attempt);
+
+      const latest = await store.assignmentListLatest({ taskIds: [never!.id, live!.id, retried!.id, undone!.id, live!.id, 'task-none'] });
+      const byTask = new Map(latest.map((a) => [a.taskId, a]));
+      assert.equal(latest.length, 3, 'one per task that has an attempt; none for a task without, or unknown');
+      assert.deepEqual(byTask.get(live!.id), l.assignment);
+      assert.deepEqual([byTask.get(retried!.id)!.id, byTask.get(retried!.id)!.status, byTask.get(retried!.id)!.attempt], [second.assignment.id, 'completed', 2]);
+      assert.equal(byTask.get(undone!.id)!.id, u2.assignment.id);
+      assert.deepEqual(await store.assignmentListLatest({ taskIds: [] }), []);
+    });
+  });
+
   describe('assignments: due for the reaper', () => {
     storeTest(open, 'lists lapsed leases, passed deadlines and cancellations past their grace', async ({ store }) => {
       const replica = await registerReplica(store, { maxConcurrency: 10 });

@@ -108,6 +108,7 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     slaDeadline: null,
     slaState: 'none',
     slaCheckAt: null,
+    tools: [],
     ...over,
   };
 }
@@ -158,6 +159,10 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     timeoutMs: null,
     level: 1,
     toolDomains: [],
+    tools: [],
+    maxDepth: null,
+    pausedAt: null,
+    overloadedAt: null,
     concurrencyLimits: {},
     retryBaseDelayMs: null,
     retryMaxDelayMs: null,

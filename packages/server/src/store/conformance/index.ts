@@ -17,6 +17,7 @@ import { registryTests } from './registry.ts';
 import { securityTests } from './security.ts';
 import { slaTests } from './slas.ts';
 import { suspensionTests } from './suspensions.ts';
+import { operatorControlTests } from './operator-controls.ts';
 import { taskTests } from './tasks.ts';
 import { transitionTests } from './transitions.ts';
 
@@ -32,6 +33,7 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     slaTests(open);
     assignmentTests(open);
     registryTests(open);
+    operatorControlTests(open);
     lifecycleTests(open);
     coordinationTests(open);
     securityTests(open);

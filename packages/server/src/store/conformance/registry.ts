@@ -14,7 +14,7 @@ export function registryTests(open: OpenStore): void {
       const a = agentRecord({
         name: 'security-analyst', description: 'reviews code', capabilities: ['code', 'security'], maxConcurrency: 4, maxAttempts: 5,
         timeoutMs: 90_000, level: 2, toolDomains: ['github.com'], concurrencyLimits: { 'host:vllm-1': 3 }, retryBaseDelayMs: 500,
-        retryMaxDelayMs: 20_000, runtime: 'a2a', createdAt: T0 + 1, updatedAt: T0 + 2,
+        retryMaxDelayMs: 20_000, runtime: 'a2a', createdAt: T0 + 1, updatedAt: T0 + 2, tools: ['web:*', 'search.web'], maxDepth: 2,
       });
       const events = await store.agentCreate({ agent: a, event: plainEvent('agent.created', { agent: a.name, data: { by: 'test' } }) });
       assert.equal(events.length, 1);
@@ -28,7 +28,7 @@ export function registryTests(open: OpenStore): void {
       const listed = await store.agentList();
       assert.deepEqual([...listed].sort((x, y) => x.name.localeCompare(y.name)), [b, a]);
 
-      const changed = { ...a, description: 'reviews everything', capabilities: ['code'], maxAttempts: null, concurrencyLimits: {}, updatedAt: T0 + 50 };
+      const changed = { ...a, description: 'reviews everything', capabilities: ['code'], maxAttempts: null, concurrencyLimits: {}, tools: ['*'], maxDepth: null, updatedAt: T0 + 50 };
       const update = await store.agentUpdate({ agent: changed, event: plainEvent('agent.updated', { agent: a.name }) });
       assert.equal(update.updated, true);
       assert.deepEqual(update.events.map((e) => e.type), ['agent.updated']);
@@ -75,7 +75,7 @@ export function registryTests(open: OpenStore): void {
       const declared = await store.agentUpsert({ agent: a, event: plainEvent('agent.declared', { agent: a.name }) });
       assert.deepEqual(declared.map((e) => e.type), ['agent.declared']);
       assert.deepEqual(await store.agentGet({ name: a.name }), a);
-      const replaced = { ...a, maxConcurrency: 8, capabilities: ['x', 'y'], runtime: 'process' as const, updatedAt: T0 + 10 };
+      const replaced = { ...a, maxConcurrency: 8, capabilities: ['x', 'y'], runtime: 'process' as const, tools: ['gh:*'], maxDepth: 4, updatedAt: T0 + 10 };
       await store.agentUpsert({ agent: replaced, event: plainEvent('agent.declared', { agent: a.name }) });
       const got = await store.agentGet({ name: a.name });
       assert.ok(got);
@@ -89,7 +89,7 @@ export function registryTests(open: OpenStore): void {
       const r = await registerReplica(store, { id: 'rep-1', agent: 'alpha', site: 'eu', maxConcurrency: 3, at: T0 });
       assert.deepEqual(r, {
         id: 'rep-1', agent: 'alpha', site: 'eu', status: 'live', maxConcurrency: 3, inFlight: 0, registeredAt: T0, lastSeenAt: T0,
-        lastAssignedAt: null, completed: 0, failed: 0,
+        lastAssignedAt: null, completed: 0, failed: 0, health: 'healthy', healthDetail: null, healthAt: null,
       });
       assert.deepEqual(await store.replicaGet({ id: 'rep-1' }), r);
       assert.equal(await store.replicaGet({ id: 'rep-none' }), null);
@@ -98,12 +98,13 @@ export function registryTests(open: OpenStore): void {
       const live = await dispatch(store, t1!, r, { now: T0 + 10 });
       await mustApply(store, decideComplete({ task: live.task, assignment: live.assignment, result: 1, now: T0 + 20 }));
       await dispatch(store, t2!, r, { now: T0 + 30 });
-      assert.equal((await store.replicaSetStatus({ id: 'rep-1', from: ['live'], to: 'draining', event: plainEvent('replica.draining') })).changed, true);
+      // Declared lost meanwhile: registering again makes it live. (A drain outlasts it: operator-controls.ts.)
+      assert.equal((await store.replicaSetStatus({ id: 'rep-1', from: ['live'], to: 'lost', event: plainEvent('replica.lost') })).changed, true);
 
       const again = await registerReplica(store, { id: 'rep-1', agent: 'alpha', site: 'us', maxConcurrency: 5, at: T0 + 1_000 });
       assert.deepEqual(again, {
         id: 'rep-1', agent: 'alpha', site: 'us', status: 'live', maxConcurrency: 5, inFlight: 1, registeredAt: T0, lastSeenAt: T0 + 1_000,
-        lastAssignedAt: T0 + 30, completed: 1, failed: 0,
+        lastAssignedAt: T0 + 30, completed: 1, failed: 0, health: 'healthy', healthDetail: null, healthAt: null,
       });
       assert.deepEqual(await store.replicaGet({ id: 'rep-1' }), again);
       const registered = (await allEvents(store)).filter((e) => e.type === 'replica.registered');

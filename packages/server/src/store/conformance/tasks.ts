@@ -40,6 +40,7 @@ export function taskTests(open: OpenStore): void {
         createdBy: 'key-worker',
         rootId: 'task-root',
         ownerId: 'key-admin',
+        tools: ['flotilla:spawn', 'web:*', '!web:delete'],
       });
       const [result] = await store.taskCreate({ tasks: [{ task, events: [createdEvent(task)] }] });
       assert.ok(result?.created);
@@ -397,6 +398,39 @@ export function taskTests(open: OpenStore): void {
       // The records carry what was written.
       assert.deepEqual([(await getTask(store, a1!.id)).rootId, (await getTask(store, a1!.id)).ownerId], [a!.id, 'alice']);
       assert.equal((await getTask(store, loose!.id)).ownerId, null);
+    });
+
+    storeTest(open, 'lists oldest first when asked (a tree parents first), paging forward with its own cursor', async ({ store }) => {
+      const [root] = await createTasks(store, [newTask()]);
+      const [c1, other, c2] = await createTasks(store, [
+        newTask({ rootId: root!.id, parentId: root!.id, depth: 2 }),
+        newTask(),
+        newTask({ rootId: root!.id, parentId: root!.id, depth: 2, status: 'completed', finishedAt: T0 + 1 }),
+      ]);
+      const [g1, g2] = await createTasks(store, [
+        newTask({ rootId: root!.id, parentId: c1!.id, depth: 3, status: 'cancelled', finishedAt: T0 + 2 }),
+        newTask({ rootId: root!.id, parentId: c2!.id, depth: 3 }),
+      ]);
+      const oldest = (params: Omit<Parameters<typeof store.taskList>[0], 'limit' | 'oldestFirst'>, limit = 50) =>
+        store.taskList({ limit, oldestFirst: true, ...params });
+      assert.deepEqual(ids((await oldest({ rootId: root!.id })).items), ids([root!, c1!, c2!, g1!, g2!]));
+      assert.deepEqual(ids((await oldest({})).items), ids([root!, c1!, other!, c2!, g1!, g2!]));
+      // Several statuses are merged in the same order.
+      assert.deepEqual(ids((await oldest({ rootId: root!.id, statuses: ['cancelled', 'pending'] })).items), ids([root!, c1!, g1!, g2!]));
+      assert.deepEqual(ids((await oldest({ rootId: root!.id, statuses: ['completed', 'pending'] }, 2)).items), ids([root!, c1!]));
+      // Pages follow on without gaps or repeats, and the last one says there is no more.
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page: { items: TaskRecord[]; nextCursor: string | null } = await oldest({ rootId: root!.id, cursor }, 2);
+        seen.push(...ids(page.items));
+        cursor = page.nextCursor;
+        assert.ok(++pages <= 3, 'paging ends');
+      } while (cursor !== null);
+      assert.deepEqual(seen, ids([root!, c1!, c2!, g1!, g2!]));
+      // The default order is unchanged.
+      assert.deepEqual(ids((await store.taskList({ limit: 50, rootId: root!.id })).items), ids([g2!, g1!, c2!, c1!, root!]));
     });
 
     storeTest(open, 'rejects a cursor it did not issue', async ({ store }) => {

@@ -25,6 +25,8 @@ INSERT INTO task_payloads (task_id, type, input) VALUES
   ('up-root', 't', '1'), ('up-child', 't', '1'), ('up-grandchild', 't', '1'), ('up-orphan', 't', '1'),
   ('up-orphan-child', 't', '1'), ('up-anon', 't', '1'), ('up-loop-a', 't', '1'), ('up-loop-b', 't', '1');
 INSERT INTO api_keys (id, name, role, hash, created_at, last_used_at) VALUES ('up-key', 'old key', 'admin', 'up-hash', 1, 2);
+INSERT INTO agents (name, description, capabilities, max_concurrency, level, tool_domains, concurrency_limits, runtime, created_at, updated_at)
+  VALUES ('up-agent', 'old agent', '[]', 1, 2, '[]', '{}', 'pull', 1, 1);
 `;
 
 /** After the migrations: every task has its tree's root and owner, and old keys the new fields empty. */
@@ -51,6 +53,10 @@ export async function checkUpgradedFromVersion1(store: Store): Promise<void> {
     'up-root': 1, 'up-child': 2, 'up-grandchild': 3, 'up-orphan': 1, 'up-orphan-child': 2, 'up-anon': 1, 'up-loop-a': 1, 'up-loop-b': 1,
   };
   for (const [id, depth] of Object.entries(depths)) assert.equal((await store.taskGet({ id }))?.depth, depth, `${id}'s depth`);
+  // Migration 11: old tasks may use no tools, and old agents declare none, with the server's depth limit.
+  for (const id of Object.keys(depths)) assert.deepEqual((await store.taskGet({ id }))?.tools, [], `${id}'s tools`);
+  const agent = await store.agentGet({ name: 'up-agent' });
+  assert.deepEqual([agent?.level, agent?.tools, agent?.maxDepth], [2, [], null]);
   const tree = await store.taskList({ limit: 10, rootId: 'up-root' });
   assert.deepEqual(tree.items.map((t) => t.id), ['up-grandchild', 'up-child', 'up-root']);
   assert.deepEqual(await store.apiKeyGet({ id: 'up-key' }), {

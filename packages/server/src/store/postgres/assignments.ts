@@ -28,6 +28,15 @@ export async function listAssignmentsByTask(db: Queryable, taskId: string): Prom
     .map((row) => assignmentFromRow(row));
 }
 
+/** Each task's latest attempt: one index walk (assignments_task) per task, in one statement. */
+export async function listLatestAssignments(db: Queryable, taskIds: readonly string[]): Promise<AssignmentRecord[]> {
+  if (taskIds.length === 0) return [];
+  return (await run(db,
+    `SELECT DISTINCT ON (task_id) ${ASSIGNMENT_SELECT} FROM assignments
+     WHERE task_id = ANY($1::text[]) ORDER BY task_id, seq DESC`,
+    [[...new Set(taskIds)]])).map((row) => assignmentFromRow(row));
+}
+
 /** Live assignments held by a replica, with their tasks. */
 export async function listAssignmentsByReplica(db: Queryable, replicaId: string): Promise<DueAssignment[]> {
   return (await run(db,

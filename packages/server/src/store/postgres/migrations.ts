@@ -446,6 +446,20 @@ ALTER TABLE task_payloads ADD COLUMN resumed jsonb;
 `,
   },
   {
+    version: 11,
+    name: 'tool sets and agent depth limits',
+    sql: `
+-- An agent's tool ceiling (names and patterns; none declared: no tools) and its own depth
+-- limit (NULL: the server's). A task's effective tool set, computed at submit; tasks stored
+-- before it have none, which is what their agents (none declared) allowed. Constant
+-- defaults add the columns without rewriting the tables.
+ALTER TABLE agents
+  ADD COLUMN tools jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tools) = 'array'),
+  ADD COLUMN max_depth integer CHECK (max_depth >= 1);
+ALTER TABLE task_payloads ADD COLUMN tools jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(tools) = 'array');
+`,
+  },
+  {
     version: 13,
     name: 'task SLAs',
     sql: `
@@ -464,6 +478,21 @@ CREATE INDEX tasks_pending_agent_order ON tasks (agent, priority DESC, sla_deadl
 CREATE INDEX tasks_sla_check ON tasks (sla_check_at) WHERE sla_check_at IS NOT NULL;
 CREATE INDEX tasks_sla_at_risk ON tasks (seq) WHERE sla_state = 'at_risk';
 CREATE INDEX tasks_sla_violated ON tasks (seq) WHERE sla_state = 'violated';
+`,
+  },
+  {
+    version: 14,
+    name: 'operators pause agents, replicas report health',
+    sql: `
+-- An operator's pause of an agent (no new dispatches while set) and when the maintenance
+-- sweep last found it overloaded (NULL: not overloaded); both written only by their own
+-- guarded statements, never by an agent's create, update or replacement from the config file.
+ALTER TABLE agents ADD COLUMN paused_at bigint, ADD COLUMN overloaded_at bigint;
+-- What a replica's heartbeat says of itself: routing skips unhealthy ones and prefers healthy.
+ALTER TABLE replicas
+  ADD COLUMN health text NOT NULL DEFAULT 'healthy' CHECK (health IN ('healthy', 'degraded', 'unhealthy')),
+  ADD COLUMN health_detail jsonb,
+  ADD COLUMN health_at bigint;
 `,
   },
 ];

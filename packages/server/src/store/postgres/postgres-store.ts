@@ -24,7 +24,7 @@
 
 import pg from 'pg';
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, ReplicaHealth, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type {
@@ -32,7 +32,7 @@ import type {
   Store, StoreCapabilities, StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskToCreate, TaskListParams, TokenRevocation,
 } from '../store.ts';
 import {
-  agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments,
+  agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments, listLatestAssignments,
 } from './assignments.ts';
 import {
   appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
@@ -49,7 +49,7 @@ import { Leadership } from './leadership.ts';
 import { applyMigrations } from './migrations.ts';
 import { Notifier } from './notifier.ts';
 import {
-  createAgent, deleteAgent, getAgent, getReplica, listAgents, listReplicas, listStaleReplicas, registerReplica, setReplicaStatus,
+  createAgent, deleteAgent, getAgent, getReplica, listAgents, listReplicas, listStaleReplicas, queueStats, registerReplica, setAgentControl, setReplicaHealth, setReplicaStatus,
   touchReplicas, updateAgent, upsertAgent,
 } from './registry.ts';
 import { EVENT_COLUMNS, TASK_RECORD_SELECT, addStatusCounts, eventFromRow, taskRecordFromRow, zeroStatusCounts } from './rows.ts';
@@ -346,6 +346,10 @@ export class PostgresStore implements Store {
     return this.#read((db) => listAssignmentsByTask(db, params.taskId));
   }
 
+  assignmentListLatest(params: { taskIds: string[] }): Promise<AssignmentRecord[]> {
+    return this.#read((db) => listLatestAssignments(db, params.taskIds));
+  }
+
   assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]> {
     return this.#read((db) => listAssignmentsByReplica(db, params.replicaId));
   }
@@ -388,6 +392,14 @@ export class PostgresStore implements Store {
     return this.#write(deleteAgent(params.name, params.event, this.#now));
   }
 
+  agentSetControl(params: { name: string; control: 'paused' | 'overloaded'; at: Millis | null; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(setAgentControl(params, this.#now));
+  }
+
+  agentQueueStats(params: { now: Millis }): Promise<Array<{ agent: string | null; pending: number; oldestRunAt: Millis }>> {
+    return this.#read((db) => queueStats(db, params.now));
+  }
+
   // -- replicas -----------------------------------------------------------------------
 
   replicaRegister(params: { replica: NewReplica; event: NewEvent }): Promise<{ replica: ReplicaRecord; events: EventRecord[] }> {
@@ -410,6 +422,10 @@ export class PostgresStore implements Store {
 
   replicaSetStatus(params: { id: string; from: ReplicaStatus[]; to: ReplicaStatus; event: NewEvent }): Promise<{ changed: boolean; events: EventRecord[] }> {
     return this.#write(setReplicaStatus(params, this.#now), { locks: { replicas: [params.id] } });
+  }
+
+  replicaSetHealth(params: { id: string; health: ReplicaHealth; detail: Record<string, Json> | null; at: Millis; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(setReplicaHealth(params), { locks: { replicas: [params.id] } });
   }
 
   replicaListStale(params: { seenBefore: Millis }): Promise<ReplicaRecord[]> {

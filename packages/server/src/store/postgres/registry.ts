@@ -3,14 +3,15 @@
 // write-batch.ts).
 
 import { FlotillaError } from '../../core/errors.ts';
-import type { AgentRecord, EventRecord, Millis, NewEvent, ReplicaRecord, ReplicaStatus } from '../../core/types.ts';
+import type { AgentRecord, EventRecord, Json, Millis, NewEvent, ReplicaHealth, ReplicaRecord, ReplicaStatus } from '../../core/types.ts';
 import type { NewReplica } from '../store.ts';
 import { stamp } from './events.ts';
-import { AGENT_COLUMNS, REPLICA_COLUMNS, agentFromRow, agentValues, replicaFromRow } from './rows.ts';
+import { AGENT_COLUMNS, AGENT_CONTROL_COLUMNS, REPLICA_COLUMNS, agentFromRow, agentValues, replicaFromRow, toJsonOrNull } from './rows.ts';
 import { run, type Queryable } from './sql.ts';
 import { refused, withEvents, written, type WriteOp } from './write-batch.ts';
 
-const AGENT_SELECT = AGENT_COLUMNS.join(', ');
+const AGENT_SELECT = [...AGENT_COLUMNS, ...AGENT_CONTROL_COLUMNS].join(', ');
+const AGENT_WRITE = AGENT_COLUMNS.join(', ');
 const REPLICA_SELECT = REPLICA_COLUMNS.join(', ');
 
 // -- agents -------------------------------------------------------------------------------
@@ -18,8 +19,9 @@ const REPLICA_SELECT = REPLICA_COLUMNS.join(', ');
 /** SQL types of AGENT_COLUMNS, in order. */
 const AGENT_TYPES = [
   'text', 'text', 'jsonb', 'integer', 'integer', 'bigint', 'integer', 'jsonb', 'jsonb', 'bigint', 'bigint', 'text', 'bigint', 'bigint',
+  'jsonb', 'integer',
 ] as const;
-const AGENT_INSERT = `INSERT INTO agents (${AGENT_SELECT}) VALUES (${AGENT_TYPES.map((type, i) => `$${i + 1}::${type}`).join(', ')})`;
+const AGENT_INSERT = `INSERT INTO agents (${AGENT_WRITE}) VALUES (${AGENT_TYPES.map((type, i) => `$${i + 1}::${type}`).join(', ')})`;
 /** Every column but the key and created_at: re-reading a config file does not recreate its agents. */
 const AGENT_REPLACE = AGENT_COLUMNS.filter((c) => c !== 'name' && c !== 'created_at').map((c) => `${c} = excluded.${c}`).join(', ');
 const AGENT_UPDATE = `UPDATE agents SET ${AGENT_COLUMNS.slice(1).map((c, i) => `${c} = $${i + 2}::${AGENT_TYPES[i + 1]}`).join(', ')}
@@ -95,7 +97,7 @@ export function registerReplica(r: NewReplica, event: NewEvent): WriteOp<{ repli
          last_assigned_at, completed, failed)
        VALUES ($1::text, $2::text, $3::text, 'live', $4::integer, 0, $5::bigint, $6::bigint, NULL, 0, 0)
        ON CONFLICT (id) DO UPDATE SET
-         agent = excluded.agent, site = excluded.site, status = 'live',
+         agent = excluded.agent, site = excluded.site, status = CASE replicas.status WHEN 'draining' THEN 'draining' ELSE 'live' END,
          max_concurrency = excluded.max_concurrency, last_seen_at = excluded.last_seen_at
        RETURNING ${REPLICA_SELECT}`,
       [r.id, r.agent, r.site, r.maxConcurrency, r.registeredAt, r.lastSeenAt]);
@@ -110,6 +112,46 @@ export function touchReplicas(ids: readonly string[], at: Millis): WriteOp<void>
   return async (tx) => {
     await run(tx, 'UPDATE replicas SET last_seen_at = $2::bigint WHERE id = ANY($1::text[]) AND last_seen_at < $2::bigint', [ids, at]);
     return written(undefined);
+  };
+}
+
+export function setAgentControl(
+  params: { name: string; control: 'paused' | 'overloaded'; at: Millis | null; event: NewEvent },
+  now: () => Millis,
+): WriteOp<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+  const column = params.control === 'paused' ? 'paused_at' : 'overloaded_at';
+  return async (tx) => {
+    // Guarded on the column's present state: set only when clear, cleared only when set.
+    const rows = await run(tx,
+      `UPDATE agents SET ${column} = $2::bigint WHERE name = $1::text AND (${column} IS NULL) = ($2::bigint IS NOT NULL) RETURNING name`,
+      [params.name, params.at]);
+    if (rows.length === 0) {
+      const found = (await run(tx, 'SELECT 1 AS one FROM agents WHERE name = $1::text', [params.name])).length > 0;
+      return written({ found, changed: false, events: [] });
+    }
+    // A pause changes what every node's dispatcher may do: their registries reload.
+    return withEvents(stamp([params.event], now()), ['agents'], (events) => ({ found: true, changed: true, events }));
+  };
+}
+
+export async function queueStats(db: Queryable, now: Millis): Promise<Array<{ agent: string | null; pending: number; oldestRunAt: Millis }>> {
+  const rows = await run(db,
+    `SELECT agent, count(*) AS n, min(run_at) AS oldest FROM tasks WHERE status = 'pending' AND run_at <= $1::bigint GROUP BY agent`, [now]);
+  return rows.map((row) => ({ agent: row.agent === null ? null : String(row.agent), pending: Number(row.n), oldestRunAt: Number(row.oldest) }));
+}
+
+export function setReplicaHealth(
+  params: { id: string; health: ReplicaHealth; detail: Record<string, Json> | null; at: Millis; event: NewEvent },
+): WriteOp<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+  return async (tx) => {
+    const rows = await run(tx,
+      `UPDATE replicas r SET health = $2::text, health_detail = $3::jsonb, health_at = $4::bigint
+       FROM (SELECT id, health FROM replicas WHERE id = $1::text FOR UPDATE) before
+       WHERE r.id = before.id RETURNING before.health AS before`,
+      [params.id, params.health, toJsonOrNull(params.detail), params.at]);
+    if (rows.length === 0) return written({ found: false, changed: false, events: [] });
+    if (rows[0]!.before === params.health) return written({ found: true, changed: false, events: [] });
+    return withEvents(stamp([params.event], params.at), ['wake'], (events) => ({ found: true, changed: true, events }));
   };
 }
 

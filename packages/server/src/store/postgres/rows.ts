@@ -11,18 +11,19 @@ import { columnReaders, recordMappers, toJson, toJsonOrNull } from '../record-ma
 
 export { toJson, toJsonOrNull };
 export {
-  TASK_HEAD_COLUMNS, TASK_DETAIL_COLUMNS, TASK_PAYLOAD_COLUMNS, ASSIGNMENT_COLUMNS, REPLICA_COLUMNS, AGENT_COLUMNS, EVENT_COLUMNS, API_KEY_COLUMNS,
+  TASK_HEAD_COLUMNS, TASK_DETAIL_COLUMNS, TASK_PAYLOAD_COLUMNS, ASSIGNMENT_COLUMNS, REPLICA_COLUMNS, AGENT_COLUMNS, AGENT_CONTROL_COLUMNS, EVENT_COLUMNS, API_KEY_COLUMNS,
   TOKEN_REVOCATION_COLUMNS, AUDIT_COLUMNS, AUDIT_INSERT_COLUMNS, apiKeyValues, auditValues, selectList, TASK_RECORD_SELECT,
   NO_SLA_DEADLINE, slaDeadlineColumn,
 } from '../record-mapping.ts';
 
 // -- records --------------------------------------------------------------------------
 
-/** Agent columns in AGENT_COLUMNS order, for `VALUES ($1, ..., $14)`. */
+/** Agent columns in AGENT_COLUMNS order, for `VALUES ($1, ..., $16)`. */
 export function agentValues(a: AgentRecord): unknown[] {
   return [
     a.name, a.description, toJson(a.capabilities), a.maxConcurrency, a.maxAttempts, a.timeoutMs, a.level, toJson(a.toolDomains),
     JSON.stringify(a.concurrencyLimits), a.retryBaseDelayMs, a.retryMaxDelayMs, a.runtime, a.createdAt, a.updatedAt,
+    toJson(a.tools), a.maxDepth,
   ];
 }
 

@@ -78,7 +78,7 @@ export async function taskCandidates(db: Queryable, params: TaskCandidatesParams
 // -- listing ----------------------------------------------------------------------------
 
 /**
- * Newest first. Fetches one row more than asked to know whether another page exists. Several
+ * Newest first (or oldest first). Fetches one row more than asked to know whether another page exists. Several
  * statuses are read as one index-ordered seek per status (tasks_status_seq, LATERAL over
  * `unnest($statuses)`), merged in the statement: `status = ANY(...)` would make PostgreSQL 15
  * collect every matching task and sort them all to return one page, which is ruinous for a
@@ -100,22 +100,24 @@ export async function taskList(db: Queryable, params: TaskListParams): Promise<{
   // Literals, not parameters: the partial indexes tasks_sla_* are chosen only for a condition that implies their WHERE.
   if (params.slaState === 'violated') where.push(`t.sla_state = 'violated'`);
   if (params.slaState === 'at_risk') where.push(`t.sla_state = 'at_risk' AND t.status NOT IN ('completed', 'failed', 'cancelled')`);
-  if (params.cursor) where.push(`t.seq < ${p.add(decodeCursor(params.cursor), 'bigint')}`);
+  const oldestFirst = params.oldestFirst === true;
+  const order = oldestFirst ? 'ASC' : 'DESC';
+  if (params.cursor) where.push(`t.seq ${oldestFirst ? '>' : '<'} ${p.add(decodeCursor(params.cursor), 'bigint')}`);
   const fetch = p.add(limit + 1, 'integer');
   let text: string;
   if (statusParam === null) {
     text = `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY t.seq DESC LIMIT ${fetch}`;
+      ORDER BY t.seq ${order} LIMIT ${fetch}`;
   } else {
     const inner = ['t.status = s.status', ...where];
     text = `SELECT x.* FROM unnest(${statusParam}) AS s (status)
       CROSS JOIN LATERAL (
         SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
         WHERE ${inner.join(' AND ')}
-        ORDER BY t.seq DESC LIMIT ${fetch}
+        ORDER BY t.seq ${order} LIMIT ${fetch}
       ) x
-      ORDER BY x.seq DESC LIMIT ${fetch}`;
+      ORDER BY x.seq ${order} LIMIT ${fetch}`;
   }
   const rows = await run(db, text, p.values);
   const items = rows.slice(0, limit).map(taskRecordFromRow);

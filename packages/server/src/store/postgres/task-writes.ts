@@ -53,6 +53,7 @@ const PAYLOAD_COLUMNS: readonly CreateColumn[] = [
   ['error', 'jsonb', (t) => toJsonOrNull(t.error)],
   ['correlation', 'jsonb', (t) => toJson(t.correlation)],
   ['traceparent', 'text', (t) => t.traceparent],
+  ['tools', 'jsonb', (t) => toJson(t.tools)],
 ];
 
 const CREATE_COLUMNS = [...ROW_COLUMNS, ...PAYLOAD_COLUMNS];
@@ -96,8 +97,8 @@ inserted AS (
   RETURNING seq, id
 ),
 payloads AS (
-  INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent)
-  SELECT i.id, i.type, i.input, i.result, i.error, i.correlation, i.traceparent
+  INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools)
+  SELECT i.id, i.type, i.input, i.result, i.error, i.correlation, i.traceparent, i.tools
   FROM input i JOIN inserted t ON t.id = i.id
 )
 SELECT

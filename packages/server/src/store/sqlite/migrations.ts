@@ -434,6 +434,18 @@ ALTER TABLE task_payloads ADD COLUMN resumed TEXT;
 `,
   },
   {
+    version: 11,
+    name: 'tool sets and agent depth limits',
+    sql: `
+-- An agent's tool ceiling (JSON array of names and patterns; none declared: no tools) and its
+-- own depth limit (NULL: the server's). A task's effective tool set, computed at submit; tasks
+-- stored before it have none, which is what their agents (none declared) allowed.
+ALTER TABLE agents ADD COLUMN tools TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE agents ADD COLUMN max_depth INTEGER CHECK (max_depth IS NULL OR max_depth >= 1);
+ALTER TABLE task_payloads ADD COLUMN tools TEXT NOT NULL DEFAULT '[]';
+`,
+  },
+  {
     version: 13,
     name: 'task SLAs',
     sql: `
@@ -452,6 +464,21 @@ CREATE INDEX tasks_pending_agent_order ON tasks (agent, priority DESC, sla_deadl
 CREATE INDEX tasks_sla_check ON tasks (sla_check_at) WHERE sla_check_at IS NOT NULL;
 CREATE INDEX tasks_sla_at_risk ON tasks (seq) WHERE sla_state = 'at_risk';
 CREATE INDEX tasks_sla_violated ON tasks (seq) WHERE sla_state = 'violated';
+`,
+  },
+  {
+    version: 14,
+    name: 'operators pause agents, replicas report health',
+    sql: `
+-- An operator's pause of an agent (no new dispatches while set) and when the maintenance
+-- sweep last found it overloaded (NULL: not overloaded); both written only by their own
+-- guarded statements, never by an agent's create, update or replacement from the config file.
+ALTER TABLE agents ADD COLUMN paused_at INTEGER;
+ALTER TABLE agents ADD COLUMN overloaded_at INTEGER;
+-- What a replica's heartbeat says of itself: routing skips unhealthy ones and prefers healthy.
+ALTER TABLE replicas ADD COLUMN health TEXT NOT NULL DEFAULT 'healthy' CHECK (health IN ('healthy', 'degraded', 'unhealthy'));
+ALTER TABLE replicas ADD COLUMN health_detail TEXT;
+ALTER TABLE replicas ADD COLUMN health_at INTEGER;
 `,
   },
 ];

@@ -83,6 +83,8 @@ export function agentParams(a: AgentRecord): Params {
     runtime: a.runtime,
     created_at: a.createdAt,
     updated_at: a.updatedAt,
+    tools: toJson(a.tools),
+    max_depth: a.maxDepth,
   };
 }
 

@@ -16,7 +16,7 @@ import { toStoreError } from './errors.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import { FlotillaError } from '../../core/errors.ts';
 import type {
-  AgentRecord, AssignmentRecord, EventRecord, Millis, NewEvent, NewTask, ReplicaRecord, ReplicaStatus,
+  AgentRecord, AssignmentRecord, EventRecord, Json, Millis, NewEvent, NewTask, ReplicaHealth, ReplicaRecord, ReplicaStatus,
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../../core/types.ts';
 import type { SlaMark } from '../../core/sla.ts';
@@ -273,8 +273,8 @@ export class SqliteStore implements Store {
       sla_state: task.slaState,
       sla_check_at: task.slaCheckAt,
     }, TASK_INSERT_COLUMNS));
-    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-      task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent,
+    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent, toJson(task.tools),
     );
     const seq = Number(inserted.lastInsertRowid);
     return { created: true, task: { ...task, seq }, events: [], handOff: null };
@@ -443,6 +443,19 @@ export class SqliteStore implements Store {
     );
   }
 
+  assignmentListLatest(params: { taskIds: string[] }): Promise<AssignmentRecord[]> {
+    return this.#read(() => {
+      // One prepared point lookup per task (assignments_task holds the rowid): as cheap as a set statement in process.
+      const stmt = this.#sql(`SELECT ${ASSIGNMENT_SELECT} FROM assignments WHERE task_id = ? ORDER BY rowid DESC LIMIT 1`);
+      const out: AssignmentRecord[] = [];
+      for (const taskId of new Set(params.taskIds)) {
+        const row = stmt.get(taskId);
+        if (row) out.push(assignmentFromRow(row));
+      }
+      return out;
+    });
+  }
+
   assignmentListByReplica(params: { replicaId: string }): Promise<DueAssignment[]> {
     return this.#read(() =>
       this.#sql(
@@ -539,9 +552,9 @@ export class SqliteStore implements Store {
       }
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at)`,
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth)`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.createdAt);
     });
@@ -552,15 +565,16 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at)
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth)
          ON CONFLICT (name) DO UPDATE SET
            description = excluded.description, capabilities = excluded.capabilities,
            max_concurrency = excluded.max_concurrency, max_attempts = excluded.max_attempts,
            timeout_ms = excluded.timeout_ms, level = excluded.level, tool_domains = excluded.tool_domains,
            concurrency_limits = excluded.concurrency_limits, retry_base_delay_ms = excluded.retry_base_delay_ms,
-           retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at`,
+           retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at,
+           tools = excluded.tools, max_depth = excluded.max_depth`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.updatedAt);
     });
@@ -583,12 +597,30 @@ export class SqliteStore implements Store {
         `UPDATE agents SET description = :description, capabilities = :capabilities, max_concurrency = :max_concurrency,
            max_attempts = :max_attempts, timeout_ms = :timeout_ms, level = :level, tool_domains = :tool_domains,
            concurrency_limits = :concurrency_limits, retry_base_delay_ms = :retry_base_delay_ms,
-           retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at
+           retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at,
+           tools = :tools, max_depth = :max_depth
          WHERE name = :name`,
       ).run(agentParams(params.agent));
       if (changes(r) === 0) return { updated: false, events: [] };
       return { updated: true, events: insertEvents(this.#cache, [params.event], params.agent.updatedAt) };
     });
+  }
+
+  agentSetControl(params: { name: string; control: 'paused' | 'overloaded'; at: Millis | null; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    const column = params.control === 'paused' ? 'paused_at' : 'overloaded_at';
+    return this.#write(() => {
+      // Guarded on the column's present state: set only when clear, cleared only when set.
+      const r = this.#sql(`UPDATE agents SET ${column} = ? WHERE name = ? AND (${column} IS NULL) = (? IS NOT NULL)`).run(params.at, params.name, params.at);
+      if (changes(r) === 0) return { found: this.#sql('SELECT 1 AS one FROM agents WHERE name = ?').get(params.name) !== undefined, changed: false, events: [] };
+      return { found: true, changed: true, events: insertEvents(this.#cache, [params.event], this.#now()) };
+    });
+  }
+
+  agentQueueStats(params: { now: Millis }): Promise<Array<{ agent: string | null; pending: number; oldestRunAt: Millis }>> {
+    return this.#read(() => this.#sql(
+      `SELECT agent, count(*) AS n, min(run_at) AS oldest FROM tasks INDEXED BY tasks_pending_agent_order
+       WHERE status = 'pending' AND run_at <= ? GROUP BY agent`,
+    ).all(params.now).map((row) => ({ agent: row.agent === null ? null : String(row.agent), pending: Number(row.n), oldestRunAt: Number(row.oldest) })));
   }
 
   agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }> {
@@ -619,7 +651,7 @@ export class SqliteStore implements Store {
            last_assigned_at, completed, failed)
          VALUES (:id, :agent, :site, 'live', :max_concurrency, 0, :registered_at, :last_seen_at, NULL, 0, 0)
          ON CONFLICT (id) DO UPDATE SET
-           agent = excluded.agent, site = excluded.site, status = 'live',
+           agent = excluded.agent, site = excluded.site, status = CASE replicas.status WHEN 'draining' THEN 'draining' ELSE 'live' END,
            max_concurrency = excluded.max_concurrency, last_seen_at = excluded.last_seen_at
          RETURNING *`,
       ).get({
@@ -677,6 +709,16 @@ export class SqliteStore implements Store {
       ).run({ id: params.id, to: params.to, from: JSON.stringify(params.from) });
       if (changes(r) === 0) return { changed: false, events: [] };
       return { changed: true, events: insertEvents(this.#cache, [params.event], this.#now()) };
+    });
+  }
+
+  replicaSetHealth(params: { id: string; health: ReplicaHealth; detail: Record<string, Json> | null; at: Millis; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(() => {
+      const before = this.#sql('SELECT health FROM replicas WHERE id = ?').get(params.id);
+      if (!before) return { found: false, changed: false, events: [] };
+      this.#sql('UPDATE replicas SET health = ?, health_detail = ?, health_at = ? WHERE id = ?').run(params.health, toJsonOrNull(params.detail), params.at, params.id);
+      if (before.health === params.health) return { found: true, changed: false, events: [] };
+      return { found: true, changed: true, events: insertEvents(this.#cache, [params.event], params.at) };
     });
   }
 

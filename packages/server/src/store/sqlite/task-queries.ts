@@ -76,7 +76,7 @@ function read(cache: StatementCache, sql: string, params: Params): TaskHead[] {
 // -- listing ----------------------------------------------------------------------------
 
 /**
- * Newest first. Fetches one row more than asked to know whether another page exists.
+ * Newest first (or oldest first). Fetches one row more than asked to know whether another page exists.
  * Several statuses are read as one index-ordered seek per status (tasks_status_seq), merged
  * here: an IN list would make SQLite collect every matching task and sort them all to
  * return one page, which is ruinous for a status like `completed`.
@@ -111,9 +111,10 @@ export function taskList(cache: StatementCache, params: TaskListParams): { items
   // Literals, not parameters: SQLite uses a partial index only for a condition it can see implies its WHERE.
   if (params.slaState === 'violated') where.push(`t.sla_state = 'violated'`);
   if (params.slaState === 'at_risk') where.push(`t.sla_state = 'at_risk' AND t.status NOT IN ('completed', 'failed', 'cancelled')`);
+  const oldestFirst = params.oldestFirst === true;
   if (params.cursor) {
-    where.push('t.seq < :before');
-    args.before = decodeCursor(params.cursor);
+    where.push(oldestFirst ? 't.seq > :position' : 't.seq < :position');
+    args.position = decodeCursor(params.cursor);
   }
   const limit = Math.max(0, Math.floor(params.limit));
   args.limit = limit + 1;
@@ -121,19 +122,20 @@ export function taskList(cache: StatementCache, params: TaskListParams): { items
   const statuses = [...new Set(params.statuses ?? [])];
   let rows: Row[];
   if (statuses.length === 0) {
-    rows = cache.sql(listSql(where)).all(args);
+    rows = cache.sql(listSql(where, oldestFirst)).all(args);
   } else {
-    const sql = listSql(['t.status = :status', ...where]);
+    const sql = listSql(['t.status = :status', ...where], oldestFirst);
     rows = statuses.flatMap((status) => cache.sql(sql).all({ ...args, status }));
-    if (statuses.length > 1) rows.sort((a, b) => Number(b.seq) - Number(a.seq));
+    const direction = oldestFirst ? 1 : -1;
+    if (statuses.length > 1) rows.sort((a, b) => direction * (Number(a.seq) - Number(b.seq)));
   }
   const items = rows.slice(0, limit).map(taskRecordFromRow);
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last.seq) : null };
 }
 
-function listSql(where: readonly string[]): string {
+function listSql(where: readonly string[], oldestFirst: boolean): string {
   return `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-    ORDER BY t.seq DESC LIMIT :limit`;
+    ORDER BY t.seq ${oldestFirst ? 'ASC' : 'DESC'} LIMIT :limit`;
 }

@@ -205,6 +205,8 @@ export class AgentService {
         reliability: f.completed + f.failed === 0 ? null : f.completed / (f.completed + f.failed),
       })),
     };
+  }
+
   /** The overload thresholds of core/agent-state.ts, from the server's config. */
   #thresholds(): OverloadThresholds {
     return { pendingAgeMs: this.#ctx.config.overloadPendingAgeMs, queueDepth: this.#ctx.config.overloadQueueDepth };

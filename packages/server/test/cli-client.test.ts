@@ -127,7 +127,7 @@ describe('flotilla client commands', () => {
     ]);
     assert.equal(ls.code, 0, ls.stderr);
     assert.match(ls.stdout, /^NAME +STATE +RUNTIME/m);
-    assert.match(ls.stdout, /^cli-main +pull /m);
+    assert.match(ls.stdout, /^cli-main +(offline|idle|active|overloaded) +pull /m);
     assert.equal(bare.stdout, ls.stdout);
     const names = json(lsJson).map((a: any) => a.name);
     for (const n of ['cli-main', 'cli-retry']) assert.ok(names.includes(n), names.join());

@@ -190,7 +190,7 @@ describe('task state machine', () => {
     assert.equal(tr.expectAssignmentId, 'as1');
     assert.equal(tr.set.status, 'failed');
     assert.equal(tr.set.assignmentId, null);
-    assert.deepEqual(tr.assignmentUpdate, { id: 'as1', fromStatuses: ['dispatched', 'running'], set: { status: 'failed', finishedAt: T0 + 5, error: { code: OPERATOR_FAILED, message: 'stuck' } } });
+    assert.deepEqual(tr.assignmentUpdate, { id: 'as1', fromStatuses: ['dispatched', 'running'], set: { status: 'failed', finishedAt: T0 + 5, error: { code: OPERATOR_FAILED, message: 'stuck' }, counted: false } });
     assert.deepEqual(tr.slotRelease, { replicaId: 'r1', concurrencyKey: 'k', outcome: null });
     assert.equal(tr.events[0]!.assignmentId, 'as1');
     assert.equal(tr.events[0]!.replicaId, 'r1');

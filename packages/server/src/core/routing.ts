@@ -138,7 +138,7 @@ export function planRoutes(input: RoutingInput): Route[] {
 /** Why nothing can take a task an operator assigns now (409 NOT_ASSIGNABLE, `details.reason`). */
 export type AssignRefusalReason =
   | 'not_pending' | 'pinned_elsewhere' | 'agent_does_not_serve' | 'replica_not_live' | 'no_live_replica'
-  | 'not_waiting' | 'no_free_slot' | 'concurrency_key_full' | 'replica_gone';
+  | 'agent_paused' | 'replica_unhealthy' | 'not_waiting' | 'no_free_slot' | 'concurrency_key_full' | 'replica_gone';
 
 export interface AssignRefusal {
   reason: AssignRefusalReason;
@@ -149,7 +149,8 @@ export interface AssignInput {
   task: TaskHead;
   /** What the operator named: an agent, a replica (with its record), both or neither. */
   target: { agent: string | null; replica: { id: string; agent: string; status: string } | null };
-  agents: ReadonlyMap<string, AgentRoute>;
+  /** `pausedAt`: an operator's pause (decision 57): an assign does not overrule it. */
+  agents: ReadonlyMap<string, AgentRoute & { pausedAt?: number | null }>;
   /** The live replicas, with their current load. */
   live: readonly Omit<ReplicaCandidate, 'offered'>[];
   /** Replicas with an open lease request on this node, and how many tasks each asks for. */
@@ -187,7 +188,13 @@ export function assignCandidates(input: AssignInput): { candidates: ReplicaCandi
     const none = pinned !== null ? `replica ${pinned} is not live` : target.agent !== null ? `agent "${target.agent}" has no live replica` : `no live replica serves ${wanted}`;
     return refuse('no_live_replica', none);
   }
-  const waiting = pool.filter((r) => input.waiting.has(r.id));
+  // An operator's pause and a replica's own report of being unhealthy hold for an assign too:
+  // resume the agent, or wait for the replica's health, first.
+  const unpaused = pool.filter((r) => (agents.get(r.agent)?.pausedAt ?? null) === null);
+  if (unpaused.length === 0) return refuse('agent_paused', `${which} belongs to a paused agent; resume it first`);
+  const healthy = unpaused.filter((r) => r.health !== 'unhealthy');
+  if (healthy.length === 0) return refuse('replica_unhealthy', `${which} reports itself unhealthy`);
+  const waiting = healthy.filter((r) => input.waiting.has(r.id));
   if (waiting.length === 0) {
     return refuse('not_waiting', `${which} is live but has no open lease request on this server (not connected here, or between two polls)`);
   }

@@ -289,7 +289,8 @@ export function decideRequeue({ task, now }: { task: TaskHead; now: Millis }): T
     parentId: task.parentId,
     fromStatus: 'failed',
     expectAssignmentId: null,
-    set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, updatedAt: now },
+    // A fresh start: what an earlier suspension brought back (resumed) goes too.
+    set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, resumed: null, updatedAt: now },
     events: [event('task.requeued', task, null, { previousAttempts: task.attempt })],
   });
 }
@@ -338,7 +339,8 @@ export function decideOperatorFail({ task, assignment, reason, by, now }: Operat
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { ...set, assignmentId: null },
-    assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: 'failed', finishedAt: now, error } },
+    // Not counted against the agent (statistics, the delegation report): the operator ended it.
+    assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: 'failed', finishedAt: now, error, counted: false } },
     slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
     events: [event('task.failed', task, assignment, { ...data, attempt: assignment.attempt })],
   });

@@ -278,7 +278,9 @@ export class AgentService {
     if (!found) throw new FlotillaError('AGENT_NOT_FOUND', `agent "${name}" does not exist`);
     this.#registry.invalidate();
     announce(this.#ctx, events);
-    if (!paused) this.#ctx.wakeDispatcher('view');
+    // Both ways: a pause must also drop the hand-off slots the last pass left (a submit would
+    // otherwise be handed straight to the paused agent's waiting replica).
+    this.#ctx.wakeDispatcher('view');
     return this.get(_principal, name);
   }
 
@@ -308,7 +310,8 @@ export class AgentService {
       });
       announce(this.#ctx, events);
     }
-    if (!draining) this.#ctx.wakeDispatcher('view');
+    // Both ways: a drained replica's hand-off slots go with the pass this asks for.
+    this.#ctx.wakeDispatcher('view');
     const ids = new Set(replicas.map((r) => r.id));
     return (await this.#ctx.store.replicaList('replicaId' in target ? {} : { agent: target.agent })).filter((r) => ids.has(r.id));
   }

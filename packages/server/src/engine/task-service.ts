@@ -191,6 +191,15 @@ export class TaskService {
     }
   }
 
+  /** The task of the attempt a token was issued to, or null for any other principal. */
+  async #attemptTaskOf(principal: Principal): Promise<string | null> {
+    const assignmentId = principal.kind === 'token' ? (principal as TokenPrincipal).assignmentId : null;
+    if (assignmentId === null) return null;
+    const assignment = await this.#ctx.store.assignmentGet({ id: assignmentId });
+    if (!assignment) throw new FlotillaError('FORBIDDEN', `the attempt this token was issued to (${assignmentId}) no longer exists`);
+    return assignment.taskId;
+  }
+
   /** A task the principal cannot see does not exist, for that principal. */
   async #visible(principal: Principal, id: string): Promise<TaskRecord> {
     const task = await this.#ctx.store.taskGet({ id });
@@ -539,7 +548,12 @@ export class TaskService {
    */
   async answer(principal: Principal, id: string, input: Json): Promise<TaskRecord> {
     if (jsonTooDeep(input)) throw new FlotillaError('VALIDATION_FAILED', `"input" nests deeper than ${MAX_JSON_DEPTH} levels`);
+    const ownTask = await this.#attemptTaskOf(principal);
     return this.#transitionWithRetry(principal, id, async (task) => {
+      // An attempt's token answers for its own children only, never for its ancestors or siblings.
+      if (ownTask !== null && task.parentId !== ownTask) {
+        throw new FlotillaError('FORBIDDEN', `an attempt's token answers only the input requests of the tasks it spawned; task ${id} is not a child of task ${ownTask}`);
+      }
       if (task.status === 'input_required' && task.inputRequest !== null) {
         const problems = answerProblems(task.inputRequest.schema, input);
         if (problems !== null) {

@@ -7,7 +7,7 @@ import type { Json, LeasedTask, TaskErrorInfo } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import {
-  decideCancelAck, decideComplete, decideFail, decideNotHeld, decideStart, decideAskInput, decideWait, MAX_AWAITED_CHILDREN,
+  decideCancel, decideCancelAck, decideComplete, decideFail, decideNotHeld, decideStart, decideAskInput, decideWait, MAX_AWAITED_CHILDREN,
 } from '../core/task-machine.ts';
 import { checkInputRequest } from '../core/input-schema.ts';
 import type { AssignmentRecord, ReplicaHealth, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
@@ -492,7 +492,22 @@ export class WorkerService {
       await this.#apply(p.assignmentId, decideWait({ task, assignment, children, childIds, now: this.#ctx.now() }));
       taskId = task.id;
     });
-    if (taskId !== null) this.#ctx.resumeWaiting([taskId]);
+    if (taskId !== null) {
+      await this.#cancelIfRequestedMeanwhile(taskId);
+      this.#ctx.resumeWaiting([taskId]);
+    }
+  }
+
+  /**
+   * A cancellation requested between the suspension's read and its commit was not seen by the
+   * decision (the store guards status and assignment, not the request): the task is suspended
+   * with the request on it. It holds no attempt now, so the cancellation ends it at once.
+   */
+  async #cancelIfRequestedMeanwhile(taskId: string): Promise<void> {
+    const task = await this.#ctx.store.taskGet({ id: taskId });
+    if (task === null || task.cancelRequestedAt === null || (task.status !== 'waiting' && task.status !== 'input_required')) return;
+    const t = decideCancel({ task, assignment: null, now: this.#ctx.now(), reason: 'cancel_requested_while_suspending' });
+    if (t !== null) await commit(this.#ctx, [t]);
   }
 
   /** The handler ends its attempt by asking for input (`ctx.requestInput`): `input_required`, no slot. */
@@ -500,10 +515,13 @@ export class WorkerService {
     await this.#requireReplicaServed(principal, p.replicaId);
     if (p.schema !== null && jsonTooDeep(p.schema)) throw new FlotillaError('VALIDATION_FAILED', `"schema" nests deeper than ${MAX_JSON_DEPTH} levels`);
     checkInputRequest(p);
+    let taskId: string | null = null;
     await this.#final(p.assignmentId, async () => {
       const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
       await this.#apply(p.assignmentId, decideAskInput({ task, assignment, prompt: p.prompt, schema: p.schema, timeoutMs: p.timeoutMs, now: this.#ctx.now() }));
+      taskId = task.id;
     });
+    if (taskId !== null) await this.#cancelIfRequestedMeanwhile(taskId);
   }
 
   /**

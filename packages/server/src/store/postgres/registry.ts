@@ -98,6 +98,7 @@ export function registerReplica(r: NewReplica, event: NewEvent): WriteOp<{ repli
        VALUES ($1::text, $2::text, $3::text, 'live', $4::integer, 0, $5::bigint, $6::bigint, NULL, 0, 0)
        ON CONFLICT (id) DO UPDATE SET
          agent = excluded.agent, site = excluded.site, status = CASE replicas.status WHEN 'draining' THEN 'draining' ELSE 'live' END,
+           health = 'healthy', health_detail = NULL, health_at = NULL,
          max_concurrency = excluded.max_concurrency, last_seen_at = excluded.last_seen_at
        RETURNING ${REPLICA_SELECT}`,
       [r.id, r.agent, r.site, r.maxConcurrency, r.registeredAt, r.lastSeenAt]);

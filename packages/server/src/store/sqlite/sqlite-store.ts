@@ -652,6 +652,7 @@ export class SqliteStore implements Store {
          VALUES (:id, :agent, :site, 'live', :max_concurrency, 0, :registered_at, :last_seen_at, NULL, 0, 0)
          ON CONFLICT (id) DO UPDATE SET
            agent = excluded.agent, site = excluded.site, status = CASE replicas.status WHEN 'draining' THEN 'draining' ELSE 'live' END,
+           health = 'healthy', health_detail = NULL, health_at = NULL,
            max_concurrency = excluded.max_concurrency, last_seen_at = excluded.last_seen_at
          RETURNING *`,
       ).get({

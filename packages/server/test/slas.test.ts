@@ -115,6 +115,8 @@ for (const store of stores) describe(`SLAs (${store})`, () => {
     h.advance(200);
     await h.api('POST', `/assignments/${a!.assignmentId}/complete`, { replicaId: replica });
     await h.api('POST', `/assignments/${b!.assignmentId}/fail`, { replicaId: replica, retryable: false, error: { message: 'no' } });
+    // The two ended a second before the window of `soon` below opens, however fast this runs.
+    h.advance(1000);
     await h.submit({ agent: 'analyst' });
     await h.lease(replica, 1);
     const res = await h.api('GET', '/reports/delegation');
@@ -131,7 +133,7 @@ for (const store of stores) describe(`SLAs (${store})`, () => {
     });
     assert.deepEqual(writer, { agent: 'writer', assigned: 0, completed: 0, failed: 0, inFlight: 0, durationMs: { median: null, p95: null }, sla: { met: 0, violated: 0 }, reliability: null });
     const since = new Date(h.now() + 60_000).toISOString();
-    const soon = await h.api('GET', `/reports/delegation?since=${encodeURIComponent(new Date(h.now() - 10).toISOString())}`);
+    const soon = await h.api('GET', `/reports/delegation?since=${encodeURIComponent(new Date(h.now() - 500).toISOString())}`);
     assert.deepEqual([soon.body.agents[0].completed, soon.body.agents[0].inFlight], [0, 1]);
     const future = await h.api('GET', `/reports/delegation?since=${encodeURIComponent(since)}`);
     assert.deepEqual([future.status, future.body.error.code], [400, 'VALIDATION_FAILED']);

@@ -45,6 +45,7 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   STORE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  TOOL_DOMAIN_NOT_FOUND: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -98,6 +99,7 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   INTERNAL: 'an unexpected server error (logged with the request id)',
   STORE_UNAVAILABLE: 'the database is unavailable: unreachable, out of connections or other resources, read-only after a failover, restarting; `Retry-After: 2`',
   SHUTTING_DOWN: 'the server is shutting down; `Retry-After: 2`',
+  TOOL_DOMAIN_NOT_FOUND: 'no MCP tool domain with this name (GET /tool-domains lists them)',
 };
 
 /**

@@ -153,6 +153,10 @@ export interface TaskView {
    * `concurrency_key_at_limit`, `all_slots_full`, or `queued` (it can run: others are ahead).
    */
   waitingReason?: WaitingReason | null;
+  /** With `waitingReason` `tool_domain_down`: the tool domains it waits for (GET /tasks/:id). */
+  waitingDomains?: string[];
+  /** Whether it may run while a tool domain of its agent is down (TaskSpec.allowDegraded). */
+  allowDegraded: boolean;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
 }
@@ -251,6 +255,11 @@ export interface TaskSpec {
    * ceiling and the parent's set (absent: all of them), `deny` removes these; a deny always wins.
    */
   tools?: ToolNarrowing;
+  /**
+   * It may run while a tool domain its agent uses is down (docs/mcp.md): its assignment then
+   * names the domains that are down. Default false: it waits for them.
+   */
+  allowDegraded?: boolean;
 }
 
 export interface ToolNarrowing {
@@ -307,11 +316,11 @@ export interface AgentView {
 
 export const WAITING_REASONS = [
   'waiting_for_children', 'waiting_for_input', 'scheduled', 'agent_paused', 'no_live_replica', 'no_healthy_replica',
-  'concurrency_key_at_limit', 'all_slots_full', 'queued',
+  'concurrency_key_at_limit', 'all_slots_full', 'queued', 'tool_domain_down',
 ] as const;
 export type WaitingReason = (typeof WAITING_REASONS)[number];
 
-export const AGENT_STATES = ['active', 'idle', 'offline', 'overloaded'] as const;
+export const AGENT_STATES = ['active', 'idle', 'offline', 'overloaded', 'degraded'] as const;
 export type AgentState = (typeof AGENT_STATES)[number];
 
 /** What a replica says of itself in its heartbeats: routing skips `unhealthy`, prefers `healthy`. */
@@ -344,6 +353,15 @@ export interface LeasedTask {
     /** Set when an earlier attempt waited for children or asked for input; null on a first run. */
     resumed: Resumption | null;
   };
+  /** The MCP gateway (docs/mcp.md): where the attempt calls its tools, with its attempt token. */
+  mcp?: LeasedMcp;
+}
+
+export interface LeasedMcp {
+  /** The gateway's URL: absolute when the server knows its public URL (`mcpGatewayUrl`), else a path on the server the worker connected to. */
+  url: string;
+  /** Tool domains of its agent that were down when it was dispatched (a task that allows running degraded); empty otherwise. */
+  downDomains: string[];
 }
 
 export interface EventView {
@@ -403,6 +421,8 @@ export interface Overview {
   /** Replicas by status, and the live and draining ones by health. */
   replicaStatuses: Record<ReplicaStatus, number>;
   replicaHealth: Record<ReplicaHealth, number>;
+  /** Tool domains (MCP servers) by health, and the names of those down. */
+  toolDomains: { up: number; down: number; unknown: number; downDomains: string[] };
 }
 
 export interface Page<T> {
@@ -537,5 +557,77 @@ export interface AuditEntryView {
 export interface AuditPage {
   items: AuditEntryView[];
   /** Pass as `before` for the next (older) page; null on the last page. */
+  nextBefore: number | null;
+}
+
+// -- MCP tool domains (issue 15, docs/mcp.md) ---------------------------------------------------
+
+/** A secret reference as views show it: the environment variable's name, or `***` for a literal. */
+export type SecretRefView = string | { env: string };
+
+/** PUT /tool-domains/{name}: an MCP server over streamable HTTP (`url`) or stdio (`command`). */
+export interface ToolDomainSpec {
+  description?: string;
+  url?: string;
+  /** Header values: literals or `{ env: NAME }` (read from the server's environment at use). */
+  headers?: Record<string, string | { env: string }>;
+  command?: string;
+  args?: string[];
+  env?: Record<string, string | { env: string }>;
+}
+
+export type ToolDomainStatus = 'up' | 'down' | 'unknown';
+
+/** One row of GET /mcp/health (and a domain's `health`). */
+export interface ToolDomainHealthView {
+  name: string;
+  transport: 'streamable-http' | 'stdio';
+  status: ToolDomainStatus;
+  checkedAt: string | null;
+  latencyMs: number | null;
+  toolCount: number | null;
+  lastError: string | null;
+  changedAt: string | null;
+}
+
+export interface ToolDomainView {
+  name: string;
+  description: string | null;
+  transport: 'streamable-http' | 'stdio';
+  url: string | null;
+  /** Secrets never shown: literals as `***`, references as `{ env: NAME }`. */
+  headers: Record<string, SecretRefView>;
+  command: string | null;
+  args: string[];
+  env: Record<string, SecretRefView>;
+  source: 'config' | 'api';
+  createdAt: string;
+  updatedAt: string;
+  health: ToolDomainHealthView;
+}
+
+export type ToolCallOutcome = 'ok' | 'error' | 'failed' | 'refused';
+
+/** One call through the MCP gateway (GET /tool-calls). */
+export interface ToolCallView {
+  seq: number;
+  at: string;
+  taskId: string;
+  assignmentId: string;
+  attempt: number;
+  agent: string;
+  tool: string;
+  argsBytes: number;
+  argsSha256: string;
+  durationMs: number;
+  outcome: ToolCallOutcome;
+  /** Why the gateway refused it: `not_allowed`, `unknown_tool`, `domain_down`. */
+  rule: string | null;
+  error: string | null;
+}
+
+export interface ToolCallPage {
+  items: ToolCallView[];
+  /** Pass as `before` for the next (older) page; null on the last. */
   nextBefore: number | null;
 }

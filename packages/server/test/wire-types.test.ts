@@ -54,6 +54,14 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   Health: "{ status: 'ok' | 'ready' | 'shutting_down' | 'database_unavailable' }",
   // Any OpenAPI document: checked against the OpenAPI 3.1 schema instead (response-contract.test.ts).
   OpenApiDocument: null,
+  ToolDomainHealthView: 'wire.ToolDomainHealthView',
+  ToolDomainHealthList: 'wire.ItemList<wire.ToolDomainHealthView>',
+  ToolDomainView: 'wire.ToolDomainView',
+  ToolDomainList: 'wire.ItemList<wire.ToolDomainView>',
+  ToolCallView: 'wire.ToolCallView',
+  ToolCallPage: 'wire.ToolCallPage',
+  // A JSON-RPC answer of the MCP gateway: the MCP SDK's types, not Flotilla's.
+  McpGatewayAnswer: null,
 };
 
 type Shape =

@@ -8,6 +8,7 @@ import type { AgentSpec } from '@flotilla/sdk';
 import { PRIORITY_BANDS } from '@flotilla/sdk';
 import { DEFAULT_SLA_POLICY, type SlaPolicy } from '../core/sla.ts';
 import { toolListProblems } from '../core/tools.ts';
+import { toolDomainProblem, type ToolDomainSpec } from '../core/tool-domains.ts';
 import { DEFAULT_MAX_DEPTH } from '../core/trees.ts';
 import { configFileSchema, slaPolicySchema } from '../schemas/schemas.ts';
 
@@ -68,6 +69,16 @@ export interface ServerConfig {
   sla: SlaPolicy;
   /** Agents declared in the config file; created or updated at start. */
   agents: AgentSpec[];
+  /** MCP tool domains declared in the config file (`toolDomains:`); created or updated at start (docs/mcp.md). */
+  toolDomains: ToolDomainSpec[];
+  /** How often the maintenance node checks every tool domain (connect, ping, list tools). */
+  mcpHealthIntervalMs: number;
+  /** A check that takes longer fails: the domain is down. */
+  mcpHealthTimeoutMs: number;
+  /** A tool call through the gateway that takes longer fails (outcome `failed`). */
+  mcpCallTimeoutMs: number;
+  /** The gateway's URL as workers reach it (absolute); null: assignments carry the path, which workers resolve against their server URL. */
+  mcpGatewayUrl: string | null;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -102,6 +113,11 @@ export const DEFAULT_CONFIG: ServerConfig = {
   auditRetentionMs: 90 * 86_400_000,
   sla: DEFAULT_SLA_POLICY,
   agents: [],
+  toolDomains: [],
+  mcpHealthIntervalMs: 10_000,
+  mcpHealthTimeoutMs: 5_000,
+  mcpCallTimeoutMs: 60_000,
+  mcpGatewayUrl: null,
 };
 
 export const DEFAULT_CONFIG_FILE = 'flotilla.config.yaml';
@@ -303,6 +319,7 @@ interface ConfigFile {
     sla?: Partial<Record<keyof SlaPolicy, unknown>>;
   };
   agents?: AgentSpec[];
+  toolDomains?: ToolDomainSpec[];
 }
 
 function applyFile(config: ServerConfig, path: string): void {
@@ -323,7 +340,7 @@ function applyFile(config: ServerConfig, path: string): void {
   if (!validate(parsed)) {
     throw new ConfigError(`config file ${path} is invalid: ${describeErrors(validate.errors)}`);
   }
-  const { server = {}, agents = [] } = parsed;
+  const { server = {}, agents = [], toolDomains = [] } = parsed;
   const { database, retry, sla, ...rest } = server;
   Object.assign(config, rest);
   if (sla) {
@@ -341,4 +358,13 @@ function applyFile(config: ServerConfig, path: string): void {
     if (problems.length > 0) throw new ConfigError(`config file ${path} is invalid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`);
   }
   config.agents = agents;
+  const domains = new Set<string>();
+  for (const domain of toolDomains) {
+    if (domains.has(domain.name)) throw new ConfigError(`config file ${path} declares tool domain "${domain.name}" twice`);
+    domains.add(domain.name);
+    const problem = toolDomainProblem(domain);
+    if (problem !== null) throw new ConfigError(`config file ${path} is invalid: /toolDomains/${domain.name} ${problem}`);
+  }
+  config.toolDomains = toolDomains;
+  if (config.mcpGatewayUrl !== null && !URL.canParse(config.mcpGatewayUrl)) throw new ConfigError(`config file ${path} is invalid: server.mcpGatewayUrl ${config.mcpGatewayUrl} is not a URL`);
 }

@@ -3,6 +3,8 @@
 //
 // Agent states (one, in this order of precedence):
 //   offline     no live or draining replica: nothing can run its tasks
+//   degraded    a tool domain it uses is down (core/tool-domains.ts): only its tasks that
+//               allow running degraded are dispatched
 //   overloaded  every slot of its live replicas is taken and its oldest due task has waited
 //               longer than `pendingAgeMs`, or more than `queueDepth` due tasks wait for it
 //   active      work in flight
@@ -14,6 +16,8 @@
 //   waiting_for_children, waiting_for_input   its status says it
 //   scheduled            its runAt (a delay, or a retry's backoff) is still ahead
 //   agent_paused         every agent that could run it is paused
+//   tool_domain_down     every agent that could run it has a tool domain down, and it does
+//                        not allow running degraded
 //   no_live_replica      no live replica of such an agent (or its pinned replica is not live)
 //   no_healthy_replica   its only live replicas report themselves unhealthy
 //   concurrency_key_at_limit   its concurrency key has as many live tasks as its limit
@@ -49,16 +53,18 @@ export function isOverloaded(load: AgentLoad, now: number, t: OverloadThresholds
   return full && load.oldestRunAt !== null && now - load.oldestRunAt > t.pendingAgeMs;
 }
 
-export function agentState(load: AgentLoad, now: number, t: OverloadThresholds): AgentState {
+/** `downDomains`: the agent's tool domains that are down now (core/tool-domains.ts). */
+export function agentState(load: AgentLoad, now: number, t: OverloadThresholds, downDomains: readonly string[] = []): AgentState {
   const connected = load.replicas.filter((r) => r.status === 'live' || r.status === 'draining');
   if (connected.length === 0) return 'offline';
+  if (downDomains.length > 0) return 'degraded';
   if (isOverloaded(load, now, t)) return 'overloaded';
   return connected.some((r) => r.inFlight > 0) ? 'active' : 'idle';
 }
 
 
 export interface WaitingInput {
-  task: Pick<TaskRecord, 'status' | 'runAt' | 'agent' | 'capabilities' | 'replica' | 'concurrencyKey'>;
+  task: Pick<TaskRecord, 'status' | 'runAt' | 'agent' | 'capabilities' | 'replica' | 'concurrencyKey' | 'allowDegraded'>;
   now: number;
   agents: ReadonlyArray<AgentRoute & { pausedAt: number | null }>;
   /** Every replica that is live (or draining) now. */
@@ -66,6 +72,8 @@ export interface WaitingInput {
   /** Live tasks holding the task's concurrency key (0 without a key). */
   keyInFlight: number;
   serverKeyLimits: Readonly<Record<string, number>>;
+  /** Agents with a tool domain down, and those domains (core/tool-domains.ts gatedAgents); absent: none. */
+  gated?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Why a task is not running, or null when it is (dispatched, running) or has ended. */
@@ -78,6 +86,8 @@ export function waitingReason(input: WaitingInput): WaitingReason | null {
   const serving = input.agents.filter((a) => agentServes(a, task));
   const running = serving.filter((a) => a.pausedAt === null);
   if (serving.length > 0 && running.length === 0) return 'agent_paused';
+  const gated = input.gated;
+  if (gated !== undefined && task.allowDegraded !== true && running.length > 0 && running.every((a) => gated.has(a.name))) return 'tool_domain_down';
   const names = new Set(running.map((a) => a.name));
   const live = input.replicas.filter((r) => r.status === 'live' && names.has(r.agent) && (task.replica === null || r.id === task.replica));
   if (live.length === 0) return 'no_live_replica';

@@ -45,6 +45,11 @@ export interface RoutingInput {
   keyInFlight: ReadonlyMap<string, number>;
   /** Server-wide limits, used when the agent declares none for a key. */
   serverKeyLimits: Readonly<Record<string, number>>;
+  /**
+   * Per task id, agents whose replicas must not take it (a tool domain of theirs is down and
+   * the task does not allow running degraded: core/tool-domains.ts). Absent: none.
+   */
+  excluded?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export interface Route {
@@ -102,9 +107,11 @@ export function planRoutes(input: RoutingInput): Route[] {
   const routes: Route[] = [];
   for (const task of input.tasks) {
     if (replicas.length === 0) break;
+    const excluded = input.excluded?.get(task.id);
     let eligible = replicas.filter((r) => {
       if (r.offered <= 0) return false;
       if (task.replica !== null && r.id !== task.replica) return false;
+      if (excluded !== undefined && excluded.has(r.agent)) return false;
       const agent = input.agents.get(r.agent);
       return agent !== undefined && agentServes(agent, task);
     });

@@ -114,6 +114,12 @@ export interface TaskRecord extends TaskHead {
    */
   tools: string[];
   /**
+   * Whether it may run on an agent with a tool domain down (issue 15, core/tool-domains.ts):
+   * set at submit, never changed. False (or absent, in records built before it existed): it
+   * waits for the domain. Stores always read it back.
+   */
+  allowDegraded?: boolean;
+  /**
    * The principal that owns the task's tree: the creator of the root. Children inherit it from
    * their parent (whoever submits them), so isolation by owner covers whole trees.
    */

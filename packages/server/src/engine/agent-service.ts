@@ -2,6 +2,7 @@
 // stats), the delegation report and the system overview.
 
 import { AGENT_STATES, REPLICA_HEALTHS, REPLICA_STATUSES, type AgentSpec, type AgentStats, type DelegationReport, type Overview, type TaskSpec, type TaskStatus } from '@flotilla/sdk';
+import { downDomainsOf, type ToolDomainRecord } from '../core/tool-domains.ts';
 import { agentState, isOverloaded, type AgentLoad, type AgentState, type OverloadThresholds } from '../core/agent-state.ts';
 import { FlotillaError } from '../core/errors.ts';
 import { toolListProblems } from '../core/tools.ts';
@@ -78,10 +79,19 @@ export class AgentService {
   #registry: AgentRegistry;
   #tasks: TaskService;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; tasks: TaskService }) {
+  #toolDomains: { down(): ReadonlySet<string>; domains(): ReadonlyMap<string, ToolDomainRecord> } | null;
+
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; tasks: TaskService; toolDomains?: { down(): ReadonlySet<string>; domains(): ReadonlyMap<string, ToolDomainRecord> } }) {
     this.#ctx = params.ctx;
     this.#registry = params.registry;
     this.#tasks = params.tasks;
+    this.#toolDomains = params.toolDomains ?? null;
+  }
+
+  /** The agent's tool domains that are down now. */
+  #down(a: AgentRecord): string[] {
+    const down = this.#toolDomains?.down();
+    return down === undefined || down.size === 0 ? [] : downDomainsOf(a.toolDomains, down);
   }
 
   async create(_principal: Principal, spec: AgentSpec): Promise<AgentRecord> {
@@ -237,7 +247,7 @@ export class AgentService {
     const { loads } = await this.#loads();
     const now = this.#ctx.now();
     const empty: AgentLoad = { replicas: [], pending: 0, oldestRunAt: null };
-    return new Map(agents.map((a) => [a.name, agentState(loads.get(a.name) ?? empty, now, this.#thresholds())]));
+    return new Map(agents.map((a) => [a.name, agentState(loads.get(a.name) ?? empty, now, this.#thresholds(), this.#down(a))]));
   }
 
   async overview(_principal: Principal): Promise<Overview> {
@@ -249,7 +259,7 @@ export class AgentService {
     const now = this.#ctx.now();
     const agentStates = Object.fromEntries(AGENT_STATES.map((s) => [s, 0])) as Record<AgentState, number>;
     const empty: AgentLoad = { replicas: [], pending: 0, oldestRunAt: null };
-    for (const a of agents) agentStates[agentState(loads.get(a.name) ?? empty, now, this.#thresholds())] += 1;
+    for (const a of agents) agentStates[agentState(loads.get(a.name) ?? empty, now, this.#thresholds(), this.#down(a))] += 1;
     const replicaStatuses = Object.fromEntries(REPLICA_STATUSES.map((s) => [s, 0])) as Record<ReplicaStatus, number>;
     const replicaHealth = Object.fromEntries(REPLICA_HEALTHS.map((h) => [h, 0])) as Record<ReplicaHealth, number>;
     for (const r of replicas) {
@@ -261,7 +271,17 @@ export class AgentService {
       agents: agents.length,
       replicas: { live: replicaStatuses.live, total: replicas.length },
       agentStates, replicaStatuses, replicaHealth,
+      toolDomains: this.#toolDomainCounts(),
     };
+  }
+
+  /** The tool domains' health as this node last read it (engine/mcp/domain-health.ts). */
+  #toolDomainCounts(): Overview['toolDomains'] {
+    const counts = { up: 0, down: 0, unknown: 0, downDomains: [] as string[] };
+    for (const d of this.#toolDomains?.domains().values() ?? []) counts[d.health.status] += 1;
+    counts.downDomains = [...(this.#toolDomains?.down() ?? [])].sort();
+    counts.down = counts.downDomains.length;
+    return counts;
   }
 
   /**

@@ -34,6 +34,7 @@ import type { AgentRecord, ConflictReason, Millis, NewTask, ReplicaRecord, TaskH
 import type { AgentRegistry } from './agent-registry.ts';
 import { commit, type EngineContext, type WakeReason } from './context.ts';
 import { toIso } from './time.ts';
+import { downDomainsOf, gatedAgents } from '../core/tool-domains.ts';
 
 export interface LeaseWaiter {
   replicaId: string;
@@ -87,9 +88,10 @@ function conflictRefusal(taskId: string, replicaId: string, conflict: ConflictRe
 /** What a pushed assignment carries: the task fields the worker needs. */
 type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools' | 'resumed'>;
 
-function leased(transition: Transition, task: TaskPayload): LeasedTask {
+function leased(transition: Transition, task: TaskPayload, mcp: LeasedTask['mcp']): LeasedTask {
   const a = transition.assignmentInsert!;
   return {
+    ...(mcp === undefined ? {} : { mcp }),
     assignmentId: a.id,
     leaseExpiresAt: toIso(a.leaseExpiresAt),
     deadlineAt: toIso(a.deadlineAt),
@@ -99,6 +101,12 @@ function leased(transition: Transition, task: TaskPayload): LeasedTask {
       traceparent: task.traceparent, parentId: task.parentId, agent: task.agent, tools: task.tools, resumed: task.resumed,
     },
   };
+}
+
+/** What the dispatcher needs of the tool domains (engine/mcp): which are down, and where the gateway is. */
+export interface DispatchToolDomains {
+  down(): ReadonlySet<string>;
+  gatewayUrl(): string;
 }
 
 export class Dispatcher {
@@ -152,9 +160,50 @@ export class Dispatcher {
   /** Tasks created and dispatched in one commit (observability and tests). */
   handOffs = 0;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry }) {
+  #toolDomains: DispatchToolDomains | null;
+
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; toolDomains?: DispatchToolDomains }) {
     this.#ctx = params.ctx;
     this.#registry = params.registry;
+    this.#toolDomains = params.toolDomains ?? null;
+  }
+
+  /** Agents with a tool domain down, and those domains (empty, at no cost, while none is down). */
+  #gated(agents: Iterable<AgentRecord>): Map<string, string[]> {
+    const down = this.#toolDomains?.down();
+    return down === undefined || down.size === 0 ? new Map() : gatedAgents(agents, down);
+  }
+
+  /**
+   * Tasks of the page that may not go to the gated agents that could take them: they do not
+   * allow running degraded (read from their records, one read, only while a domain is down).
+   */
+  async #excluded(tasks: readonly TaskHead[], agents: ReadonlyMap<string, AgentRecord>, gated: ReadonlyMap<string, string[]>): Promise<Map<string, Set<string>> | undefined> {
+    if (gated.size === 0) return undefined;
+    const blocking = new Map<string, Set<string>>();
+    for (const t of tasks) {
+      const names = [...gated.keys()].filter((name) => agentServes(agents.get(name)!, t));
+      if (names.length > 0) blocking.set(t.id, new Set(names));
+    }
+    if (blocking.size === 0) return undefined;
+    for (const record of await this.#ctx.store.taskGetMany({ ids: [...blocking.keys()] })) {
+      if (record.allowDegraded === true) blocking.delete(record.id);
+    }
+    return blocking;
+  }
+
+  /** The gateway note an assignment for `agent` carries. */
+  #mcpNote(agent: string, gated?: ReadonlyMap<string, string[]>): LeasedTask['mcp'] {
+    if (this.#toolDomains === null) return undefined;
+    const down = this.#toolDomains.down();
+    const downDomains = gated?.get(agent) ?? (down.size === 0 ? [] : downDomainsOf(this.#registryAgent(agent)?.toolDomains ?? [], down));
+    return { url: this.#toolDomains.gatewayUrl(), downDomains };
+  }
+
+  #registryAgents: ReadonlyMap<string, AgentRecord> = new Map();
+
+  #registryAgent(name: string): AgentRecord | undefined {
+    return this.#registryAgents.get(name);
   }
 
   /** One open lease request per replica: a newer one replaces (and empties) the older. */
@@ -260,6 +309,8 @@ export class Dispatcher {
     const now = this.#ctx.now();
     const live = new Map((await store.replicaList({ statuses: ['live', 'draining'] })).map((r) => [r.id, r]));
     const agents = await this.#registry.map();
+    this.#registryAgents = agents;
+    const gated = this.#gated(agents.values());
 
     const candidates: ReplicaCandidate[] = [];
     // The waiter each replica had when the pass was planned: tasks go to that request only.
@@ -305,7 +356,8 @@ export class Dispatcher {
       }
       const keys = [...new Set(tasks.flatMap((t) => (t.concurrencyKey === null ? [] : [t.concurrencyKey])))];
       const keyInFlight = keys.length > 0 ? await store.concurrencyKeyInFlight({ keys }) : new Map<string, number>();
-      const routes = planRoutes({ tasks, replicas: candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits });
+      const excluded = await this.#excluded(tasks, agents, gated);
+      const routes = planRoutes({ tasks, replicas: candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits, ...(excluded ? { excluded } : {}) });
       const transitions = routes.map((route) => decideDispatch({
         task: route.task,
         replica: { id: route.replicaId, agent: route.agent },
@@ -427,8 +479,12 @@ export class Dispatcher {
       if (this.#waiters.get(id) !== waiter) slots.replicas.delete(id);
       else serving.push(candidate);
     }
+    // A domain down: the task does not go to an agent of it unless it allows running degraded.
+    const gated = this.#gated(slots.agents.values());
+    const excluded = gated.size === 0 || task.allowDegraded === true ? undefined : new Map([[task.id, new Set(gated.keys())]]);
     const [route] = planRoutes({
       tasks: [{ ...task, seq: 0 }], replicas: serving, agents: slots.agents, keyInFlight: new Map(), serverKeyLimits: {},
+      ...(excluded ? { excluded } : {}),
     });
     if (!route) return null;
     const { candidate: replica, waiter } = slots.replicas.get(route.replicaId)!;
@@ -517,7 +573,7 @@ export class Dispatcher {
   async #handOver(replicaId: string, planned: LeaseWaiter | undefined, items: Array<{ transition: Transition; task: TaskPayload }>): Promise<boolean> {
     const waiter = planned !== undefined && planned === this.#waiters.get(replicaId) ? planned : undefined;
     if (waiter && !waiter.persistent) this.#waiters.delete(replicaId);
-    const delivered = waiter !== undefined && waiter.deliver(items.map(({ transition, task }) => leased(transition, task)));
+    const delivered = waiter !== undefined && waiter.deliver(items.map(({ transition, task }) => leased(transition, task, this.#mcpNote(transition.assignmentInsert!.agent))));
     if (delivered) return true;
     // These tasks go back to pending (below, after reads): from now on no hand-off may
     // overtake them, so the slots are forgotten before the first await.

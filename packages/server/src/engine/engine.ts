@@ -23,6 +23,7 @@ import { SlaWatch } from './sla-watch.ts';
 import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
 import { WorkerService } from './worker-service.ts';
+import { McpService } from './mcp/service.ts';
 
 /** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
 const OVERLOAD_SWEEP_MS = 2_000;
@@ -54,6 +55,8 @@ export class Engine {
   readonly tokenService: TokenService;
   readonly audit: AuditLog;
   readonly relay: EventRelay;
+  /** MCP tool domains, their health, the gateway and its audit (issue 15). */
+  readonly mcp: McpService;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
@@ -76,13 +79,17 @@ export class Engine {
       attempts: new LiveAttempts(),
     };
     this.registry = new AgentRegistry({ store: params.store, now: () => this.ctx.now() });
-    this.dispatcher = dispatcher = new Dispatcher({ ctx: this.ctx, registry: this.registry });
+    this.mcp = new McpService({ ctx: this.ctx });
+    this.dispatcher = dispatcher = new Dispatcher({
+      ctx: this.ctx, registry: this.registry,
+      toolDomains: { down: () => this.mcp.health.down(), gatewayUrl: () => this.mcp.gatewayUrl() },
+    });
     this.liveness = new ReplicaLiveness({ ctx: this.ctx, waiting: () => this.dispatcher.waitingReplicaIds() });
     this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness, registry: this.registry });
     this.resumer = resumer = new Resumer({ ctx: this.ctx });
     this.sla = new SlaWatch({ ctx: this.ctx });
-    this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher });
-    this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
+    this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, toolDomains: this.mcp.health });
+    this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks, toolDomains: this.mcp.health });
     const now = () => this.ctx.now();
     this.tokens = new ScopedTokens({ store: params.store, now, limits: { defaultTtlMs: params.config.tokenTtlMs, maxLifetimeMs: params.config.tokenMaxLifetimeMs } });
     this.workers = new WorkerService({
@@ -137,6 +144,7 @@ export class Engine {
       throw new Error('a store that numbers events after commit must announce changes across nodes (crossNodeNotify)');
     }
     if (config.agents.length > 0) await this.agents.declare(config.agents);
+    await this.mcp.start();
     if (config.adminToken !== null) await ensureConfiguredAdminKey({ store, configured: config.adminToken, now: this.ctx.now(), newId: this.ctx.newId });
     await this.tokens.start();
     await this.revocations.start();
@@ -164,6 +172,15 @@ export class Engine {
         }
       });
     }));
+    // Tool domains: the maintenance node checks them; every node reads what was found.
+    this.#loops.push(loop(this.ctx, 'mcp health', config.mcpHealthIntervalMs, async () => {
+      let checked = false;
+      await this.#maintain('mcp-health', async () => {
+        checked = true;
+        await this.mcp.health.sweep();
+      });
+      if (!checked) await this.mcp.health.refresh();
+    }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
     this.dispatcher.wake();
   }
@@ -183,6 +200,7 @@ export class Engine {
     await this.relay.idle();
     await this.liveness.flush().catch(() => {});
     await this.audit.flush().catch(() => {});
+    await this.mcp.stop();
   }
 }
 

@@ -10,6 +10,7 @@ import { decideAnswer, decideCancel, decideOperatorFail, decideRequeue, isTermin
 import { resolvePriority, slaTerms } from '../core/sla.ts';
 import { randomBytes } from 'node:crypto';
 import { atDepthLimit, candidateAgents, childCorrelation, childTraceparent, depthLimit, levelRefusal } from '../core/delegation.ts';
+import { gatedAgents } from '../core/tool-domains.ts';
 import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProblems, toolSetOf } from '../core/tools.ts';
 import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewTask, TaskRecord, Transition } from '../core/types.ts';
@@ -76,10 +77,13 @@ export class TaskService {
   #registry: AgentRegistry;
   #dispatcher: Dispatcher;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher }) {
+  #toolDomains: { down(): ReadonlySet<string> } | null;
+
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; toolDomains?: { down(): ReadonlySet<string> } }) {
     this.#ctx = params.ctx;
     this.#registry = params.registry;
     this.#dispatcher = params.dispatcher;
+    this.#toolDomains = params.toolDomains ?? null;
   }
 
   async submit(principal: Principal, spec: TaskSpec): Promise<SubmitResult> {
@@ -323,6 +327,7 @@ export class TaskService {
       depth,
       ownerId: parent ? parent.ownerId : ownerIdOf(principal),
       tools: toolList(tools.tools),
+      allowDegraded: spec.allowDegraded === true,
       waitingFor: null,
       inputRequest: null,
       resumed: null,
@@ -330,10 +335,13 @@ export class TaskService {
     };
   }
 
-  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null }> {
+  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null; waitingDomains?: string[] }> {
     const task = await this.#visible(principal, id);
     const [assignment, waitingReason] = await Promise.all([this.#currentAssignment(task), this.#waitingReason(task)]);
-    return { task, assignment, waitingReason };
+    if (waitingReason !== 'tool_domain_down') return { task, assignment, waitingReason };
+    const gated = gatedAgents((await this.#registry.map()).values(), this.#toolDomains?.down() ?? new Set());
+    const waitingDomains = [...new Set([...gated].filter(([name]) => task.agent === null || name === task.agent).flatMap(([, d]) => d))].sort();
+    return { task, assignment, waitingReason, waitingDomains };
   }
 
   /**
@@ -348,7 +356,8 @@ export class TaskService {
       this.#ctx.store.replicaList({ ...(task.agent === null ? {} : { agent: task.agent }), statuses: ['live'] }),
       task.concurrencyKey === null ? Promise.resolve(new Map<string, number>()) : this.#ctx.store.concurrencyKeyInFlight({ keys: [task.concurrencyKey] }),
     ]);
-    return waitingReason({ ...base, agents: [...agents.values()], replicas, keyInFlight: task.concurrencyKey === null ? 0 : keys.get(task.concurrencyKey) ?? 0 });
+    const gated = gatedAgents(agents.values(), this.#toolDomains?.down() ?? new Set());
+    return waitingReason({ ...base, agents: [...agents.values()], replicas, keyInFlight: task.concurrencyKey === null ? 0 : keys.get(task.concurrencyKey) ?? 0, gated });
   }
 
   /** The live assignment, or the most recent one for a task that has none live. */

@@ -22,6 +22,7 @@ import { eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { securityRoutes } from './routes/security.ts';
+import { mcpRoutes } from './routes/mcp.ts';
 import { workerRoutes } from './routes/workers.ts';
 import { reportBatchRoutes } from './routes/report-batch.ts';
 import { installAuditHook } from './audit-hook.ts';
@@ -136,6 +137,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     workerSocketRoutes(api, engine, ajv.body, sockets);
     eventRoutes(api, engine);
     securityRoutes(api, engine);
+    mcpRoutes(api, engine);
     api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'], response: answers({ 200: 'OpenApiDocument' }) } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });
   return app;

@@ -11,7 +11,8 @@ import { requirementOf } from './route-actions.ts';
 import { REPORT_BATCH_ROUTE } from './reports.ts';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const NOT_AUDITED = new Set(['/api/v1/assignments/:assignmentId/heartbeat', '/api/v1/workers/:replicaId/heartbeat']);
+// The MCP gateway has its own audit, of every tool call (GET /tool-calls).
+const NOT_AUDITED = new Set(['/api/v1/assignments/:assignmentId/heartbeat', '/api/v1/workers/:replicaId/heartbeat', '/api/v1/mcp']);
 
 export function outcomeOf(status: number): AuditOutcome {
   if (status === 401 || status === 403 || status === 429) return 'denied';

@@ -81,6 +81,16 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`POST ${P}/tokens/:jti/revoke`]: 'token.revoke',
 
   [`GET ${P}/audit`]: 'audit.read',
+
+  // MCP tool domains (issue 15): declaring one is managing the fleet; the gateway checks the
+  // attempt's token itself (engine/mcp/gateway.ts), so any authenticated caller reaches it.
+  [`GET ${P}/tool-domains`]: 'agent.read',
+  [`GET ${P}/tool-domains/:name`]: 'agent.read',
+  [`PUT ${P}/tool-domains/:name`]: 'agent.manage',
+  [`DELETE ${P}/tool-domains/:name`]: 'agent.manage',
+  [`GET ${P}/mcp/health`]: 'agent.read',
+  [`GET ${P}/tool-calls`]: 'task.read.all',
+  [`POST ${P}/mcp`]: 'authenticated',
 };
 
 /** The requirement of a route as Fastify names it (HEAD is served by the GET route). */

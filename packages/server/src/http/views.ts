@@ -8,7 +8,7 @@ import type { IssuedToken } from '../engine/scoped-tokens.ts';
 import type { ApiKeyRecord, AuditRecord } from '../store/store.ts';
 import { toIso, toIsoOrNull } from '../engine/time.ts';
 
-export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, waitingReason?: WaitingReason | null): TaskView {
+export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, waitingReason?: WaitingReason | null, waitingDomains?: string[]): TaskView {
   const view: TaskView = {
     id: t.id,
     type: t.type,
@@ -37,6 +37,7 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, wa
     rootId: t.rootId,
     depth: t.depth,
     tools: t.tools,
+    allowDegraded: t.allowDegraded === true,
     createdBy: t.createdBy,
     ownerId: t.ownerId,
     waitingFor: t.waitingFor,
@@ -48,6 +49,7 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, wa
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
   if (waitingReason !== undefined) view.waitingReason = waitingReason;
+  if (waitingDomains !== undefined) view.waitingDomains = waitingDomains;
   return view;
 }
 

@@ -39,6 +39,12 @@ function object(properties: Record<string, Schema>, optional: string[] = []): Sc
   return { type: 'object', additionalProperties: false, required: Object.keys(properties).filter((k) => !optional.includes(k)), properties };
 }
 
+const toolDomainHealthView = object({
+  name: string, transport: enumOf(['streamable-http', 'stdio']), status: enumOf(['up', 'down', 'unknown']),
+  checkedAt: nullableTime, latencyMs: nullableInteger, toolCount: nullableInteger, lastError: nullableString, changedAt: nullableTime,
+});
+const secretRefViews = { type: 'object', additionalProperties: { oneOf: [string, object({ env: string })] } } as const;
+
 /** The same object or null (inline: see the header). */
 function orNull(schema: Schema): Schema {
   const { $id: _id, description: _d, ...rest } = schema;
@@ -111,12 +117,14 @@ const taskProperties: Record<string, Schema> = {
   rootId: string,
   depth: { type: 'integer', minimum: 1 },
   tools: strings,
+  allowDegraded: boolean,
   createdBy: nullableString,
   ownerId: nullableString,
   waitingFor: { type: ['array', 'null'], items: string },
   inputRequest: orNull(inputRequest),
   sla: object({ band: enumOf(PRIORITY_BANDS), deadline: nullableTime, state: enumOf(SLA_STATES) }),
   waitingReason: { type: ['string', 'null'], enum: [...WAITING_REASONS, null] },
+  waitingDomains: strings,
   assignment: orNull(assignmentView),
 };
 
@@ -158,7 +166,7 @@ const definitions = {
   },
   TaskView: {
     description: 'A task. `assignment` (its current or last attempt) is present on GET /tasks/{id} only',
-    ...object(taskProperties, ['assignment', 'waitingReason']),
+    ...object(taskProperties, ['assignment', 'waitingReason', 'waitingDomains']),
   },
   TaskPage: { description: 'A page of tasks, newest first; pass nextCursor as cursor for the next page', ...object({ items: arrayOf(ref('TaskView')), nextCursor: nullableString }) },
   SubmittedTasks: {
@@ -248,6 +256,7 @@ const definitions = {
       agentStates: object(Object.fromEntries(AGENT_STATES.map((s) => [s, integer]))),
       replicaStatuses: object(Object.fromEntries(REPLICA_STATUSES.map((s) => [s, integer]))),
       replicaHealth: object(Object.fromEntries(REPLICA_HEALTHS.map((h) => [h, integer]))),
+      toolDomains: object({ up: integer, down: integer, unknown: integer, downDomains: strings }),
     }),
   },
   ReplicaView: { description: 'A replica (one worker process of an agent)', ...replicaView },
@@ -264,7 +273,8 @@ const definitions = {
       leaseExpiresAt: time,
       deadlineAt: time,
       task: object({ ...pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent', 'tools']), resumed: resumption }),
-    }),
+      mcp: object({ url: string, downDomains: strings }),
+    }, ['mcp']),
   },
   LeasedTasks: { description: 'The assignments given to this request (none when the wait ended first)', ...object({ assignments: arrayOf(ref('LeasedTask')) }) },
   LeaseRenewal: { description: "The lease's new end, and whether cancellation was requested", ...object({ leaseExpiresAt: time, cancelRequested: boolean }) },
@@ -301,6 +311,30 @@ const definitions = {
     description: 'Audit entries, newest first; pass nextBefore as before for the next (older) page',
     ...object({ items: arrayOf(ref('AuditEntry')), nextBefore: nullableInteger }),
   },
+  ToolDomainHealthView: { description: "A tool domain's health as the maintenance node last found it", ...toolDomainHealthView },
+  ToolDomainHealthList: { description: 'One row per tool domain (GET /mcp/health)', ...object({ items: arrayOf(ref('ToolDomainHealthView')) }) },
+  ToolDomainView: {
+    description: 'A tool domain (an MCP server); secrets shown as references or ***',
+    ...object({
+      name: string, description: nullableString, transport: enumOf(['streamable-http', 'stdio']), url: nullableString,
+      headers: secretRefViews, command: nullableString, args: strings, env: secretRefViews, source: enumOf(['config', 'api']),
+      createdAt: time, updatedAt: time, health: toolDomainHealthView,
+    }),
+  },
+  ToolDomainList: { description: 'Tool domains', ...object({ items: arrayOf(ref('ToolDomainView')) }) },
+  ToolCallView: {
+    description: 'One call through the MCP gateway (arguments as size and sha256 only)',
+    ...object({
+      seq: integer, at: time, taskId: string, assignmentId: string, attempt: integer, agent: string, tool: string,
+      argsBytes: integer, argsSha256: string, durationMs: integer, outcome: enumOf(['ok', 'error', 'failed', 'refused']),
+      rule: nullableString, error: nullableString,
+    }),
+  },
+  ToolCallPage: {
+    description: 'Tool calls, newest first; pass nextBefore as before for the next (older) page',
+    ...object({ items: arrayOf(ref('ToolCallView')), nextBefore: nullableInteger }),
+  },
+  McpGatewayAnswer: { description: 'A JSON-RPC answer of the MCP gateway (streamable HTTP, JSON response mode)', type: 'object', additionalProperties: true },
   Health: { description: 'Liveness or readiness', ...object({ status: enumOf(['ok', 'ready', 'shutting_down', 'database_unavailable']) }) },
   OpenApiDocument: {
     description: 'An OpenAPI 3.1 document',

@@ -7,6 +7,8 @@ import { ASSIGNMENT_STATUSES, PRIORITY_BANDS, PRIORITY_MAX, PRIORITY_MIN, ROLES,
 import { MAX_INPUT_TIMEOUT_MS, MAX_PROMPT_CHARS } from '../core/input-schema.ts';
 import { MAX_AWAITED_CHILDREN } from '../core/task-machine.ts';
 import { TOOL_ENTRY_MAX_LENGTH, TOOL_ENTRY_PATTERN, TOOL_LIST_MAX_ITEMS } from '../core/tools.ts';
+import { secretRefMapSchema } from '../core/secret-refs.ts';
+import { TOOL_DOMAIN_NAME_PATTERN } from '../core/tool-domains.ts';
 
 const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
 const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -65,6 +67,7 @@ export const taskSpecSchema = {
       additionalProperties: false,
       properties: { allow: toolEntries, deny: toolEntries },
     },
+    allowDegraded: { type: 'boolean' },
   },
 } as const;
 
@@ -474,6 +477,45 @@ export const assignmentParams = { type: 'object', required: ['assignmentId'], pr
 
 export const enums = { TASK_STATUSES, ASSIGNMENT_STATUSES };
 
+// -- MCP tool domains (issue 15; the rules the schema cannot say: core/tool-domains.ts) --------
+
+const toolDomainProperties = {
+  description: { type: 'string', maxLength: 1024 },
+  url: { type: 'string', minLength: 1, maxLength: 2048 },
+  headers: secretRefMapSchema,
+  command: { type: 'string', minLength: 1, maxLength: 4096 },
+  args: { type: 'array', items: { type: 'string', maxLength: 4096 }, maxItems: 256 },
+  env: secretRefMapSchema,
+} as const;
+
+/** PUT /tool-domains/{name}: the name is the path's. */
+export const toolDomainSpecSchema = { type: 'object', additionalProperties: false, properties: toolDomainProperties } as const;
+
+/** A domain in the config file's `toolDomains`. */
+export const toolDomainDeclarationSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 64, pattern: TOOL_DOMAIN_NAME_PATTERN }, ...toolDomainProperties },
+} as const;
+
+export const toolDomainParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64, pattern: TOOL_DOMAIN_NAME_PATTERN } } } as const;
+
+export const toolCallQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    taskId: id,
+    agent: name,
+    tool: { type: 'string', minLength: 1, maxLength: 256 },
+    outcome: { type: 'string', enum: ['ok', 'error', 'failed', 'refused'] },
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time' },
+    before: seq(1),
+    limit: { type: 'integer', minimum: 1, maximum: 1000 },
+  },
+} as const;
+
 /** The config file: server settings and declared agents. */
 export const configFileSchema = {
   type: 'object',
@@ -509,9 +551,14 @@ export const configFileSchema = {
         retry: agentProperties.retry,
         concurrencyLimits: agentProperties.concurrencyLimits,
         sla: slaPolicySchema,
+        mcpHealthIntervalMs: positiveMs(DAY),
+        mcpHealthTimeoutMs: positiveMs(10 * 60_000),
+        mcpCallTimeoutMs: positiveMs(DAY),
+        mcpGatewayUrl: { type: ['string', 'null'], minLength: 1, maxLength: 2048 },
       },
     },
     agents: { type: 'array', items: agentSpecSchema, maxItems: 10_000 },
+    toolDomains: { type: 'array', items: toolDomainDeclarationSchema, maxItems: 1000 },
   },
 } as const;
 

@@ -103,7 +103,7 @@ export const TASK_DETAIL_COLUMNS = [
   'sla_state', 'sla_check_at',
 ] as const;
 
-export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools', 'input_request', 'resumed'] as const;
+export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools', 'input_request', 'resumed', 'allow_degraded'] as const;
 
 export const ASSIGNMENT_COLUMNS = [
   'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
@@ -241,6 +241,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       slaState: r.oneOf(row, 'sla_state', SLA_STATES),
       slaCheckAt: r.numOrNull(row, 'sla_check_at'),
       tools: r.stringArray(row, 'tools'),
+      allowDegraded: r.num(row, 'allow_degraded') !== 0,
     };
   }
 

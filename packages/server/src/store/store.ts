@@ -21,6 +21,7 @@ import type {
 import type { StoreCounters } from './counters.ts';
 import type { DispatchPosition } from '../core/routing.ts';
 import type { SlaMark } from '../core/sla.ts';
+import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../core/tool-domains.ts';
 
 export type { StoreCounters } from './counters.ts';
 
@@ -428,4 +429,26 @@ export interface Store {
   auditList(params: AuditListParams): Promise<{ items: AuditRecord[]; nextBefore: number | null }>;
   /** Retention: deletes entries older than `before`, oldest first, at most `limit`; returns how many. */
   auditPrune(params: { before: Millis; limit: number }): Promise<number>;
+
+  // -- tool domains (issue 15; records in core/tool-domains.ts) ------------------------------
+  /**
+   * Creates or replaces a domain's declaration (its spec, source and updatedAt; createdAt only
+   * on create). Its health is kept when it is replaced: a re-declaration at start or a PUT
+   * with the same name does not make a down server look unknown.
+   */
+  toolDomainUpsert(params: { name: string; spec: ToolDomainSpec; source: 'config' | 'api'; at: Millis }): Promise<{ created: boolean; domain: ToolDomainRecord }>;
+  toolDomainGet(params: { name: string }): Promise<ToolDomainRecord | null>;
+  /** Ordered by name. */
+  toolDomainList(): Promise<ToolDomainRecord[]>;
+  toolDomainDelete(params: { name: string }): Promise<{ deleted: boolean }>;
+  /**
+   * Records a health check's result; the event is written, and `changed` true, only when the
+   * status differs from the stored one (guarded in the same write, so two checkers racing
+   * write one event per change).
+   */
+  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }>;
+  /** Appends the calls in order, in one commit (not flushed before it resolves: the audit of calls is relaxed). */
+  toolCallAppend(params: { calls: NewToolCall[] }): Promise<void>;
+  /** Newest first (seq descending); every filter given must match. `nextBefore` is null on the last page. */
+  toolCallList(params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }>;
 }

@@ -37,10 +37,10 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   }, async (request, reply) => {
     const principal = principalOf(request);
     const waitMs = request.query.waitMs ?? 0;
-    const { task, assignment, waitingReason } = waitMs > 0
+    const got = waitMs > 0
       ? await engine.tasks.wait(principal, request.params.id, waitMs, clientConnection(reply).signal)
       : await engine.tasks.get(principal, request.params.id);
-    return taskView(task, assignment, waitingReason);
+    return taskView(got.task, got.assignment, got.waitingReason, 'waitingDomains' in got ? (got.waitingDomains as string[] | undefined) : undefined);
   });
 
   app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: Priority; sla?: 'at_risk' | 'violated'; parentId?: string; rootId?: string; depth?: number; limit?: number; cursor?: string } }>('/tasks', {

@@ -495,6 +495,48 @@ ALTER TABLE replicas
   ADD COLUMN health_at bigint;
 `,
   },
+  {
+    version: 17,
+    name: 'tool domains, their health, the tool-call audit, tasks that run degraded',
+    sql: `
+-- MCP servers Flotilla checks and proxies to (issue 15, core/tool-domains.ts): the declaration
+-- (spec: url + headers or command + args + env; secrets only as references) and the health
+-- the maintenance node last found, which every node reads.
+CREATE TABLE tool_domains (
+  name        text PRIMARY KEY,
+  spec        jsonb NOT NULL,
+  source      text NOT NULL CHECK (source IN ('config', 'api')),
+  created_at  bigint NOT NULL,
+  updated_at  bigint NOT NULL,
+  status      text NOT NULL DEFAULT 'unknown' CHECK (status IN ('up', 'down', 'unknown')),
+  checked_at  bigint,
+  latency_ms  bigint,
+  tool_count  integer,
+  last_error  text,
+  changed_at  bigint
+);
+-- Every call through the gateway: append-only, paged newest first (seq), filtered by task.
+CREATE TABLE tool_calls (
+  seq           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at            bigint NOT NULL,
+  task_id       text NOT NULL,
+  assignment_id text NOT NULL,
+  attempt       integer NOT NULL,
+  agent         text NOT NULL,
+  tool          text NOT NULL,
+  args_bytes    bigint NOT NULL,
+  args_sha256   text NOT NULL,
+  duration_ms   bigint NOT NULL,
+  outcome       text NOT NULL CHECK (outcome IN ('ok', 'error', 'failed', 'refused')),
+  rule          text,
+  error         text
+);
+CREATE INDEX tool_calls_task ON tool_calls (task_id, seq);
+CREATE INDEX tool_calls_at ON tool_calls (at);
+-- Whether a task may run while a tool domain of its agent is down (0: it waits).
+ALTER TABLE task_payloads ADD COLUMN allow_degraded integer NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 /**

@@ -45,6 +45,8 @@ import {
 import { FlotillaError } from '../../core/errors.ts';
 import { storeClosed, toStoreError } from './errors.ts';
 import { EventNumbering, stamp } from './events.ts';
+import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
+import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { Leadership } from './leadership.ts';
 import { applyMigrations } from './migrations.ts';
 import { Notifier } from './notifier.ts';
@@ -572,5 +574,37 @@ export class PostgresStore implements Store {
 
   auditPrune(params: { before: Millis; limit: number }): Promise<number> {
     return this.#write(pruneAudit(params));
+  }
+
+  // -- tool domains (issue 15) ----------------------------------------------------------
+
+  toolDomainUpsert(params: { name: string; spec: ToolDomainSpec; source: 'config' | 'api'; at: Millis }): Promise<{ created: boolean; domain: ToolDomainRecord }> {
+    return this.#write(upsertToolDomain(params));
+  }
+
+  toolDomainGet(params: { name: string }): Promise<ToolDomainRecord | null> {
+    return this.#read((db) => getToolDomain(db, params.name));
+  }
+
+  toolDomainList(): Promise<ToolDomainRecord[]> {
+    return this.#read((db) => listToolDomains(db));
+  }
+
+  toolDomainDelete(params: { name: string }): Promise<{ deleted: boolean }> {
+    return this.#write(deleteToolDomain(params.name));
+  }
+
+  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(setToolDomainHealth(params, this.#now));
+  }
+
+  toolCallAppend(params: { calls: NewToolCall[] }): Promise<void> {
+    if (params.calls.length === 0) return this.#read(async () => undefined);
+    // Relaxed, like the audit log: the calls are recorded after the answers they record.
+    return this.#write(appendToolCalls(params.calls), { durable: false });
+  }
+
+  toolCallList(params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }> {
+    return this.#read((db) => listToolCalls(db, params));
   }
 }

@@ -54,6 +54,7 @@ const PAYLOAD_COLUMNS: readonly CreateColumn[] = [
   ['correlation', 'jsonb', (t) => toJson(t.correlation)],
   ['traceparent', 'text', (t) => t.traceparent],
   ['tools', 'jsonb', (t) => toJson(t.tools)],
+  ['allow_degraded', 'integer', (t) => (t.allowDegraded === true ? 1 : 0)],
 ];
 
 const CREATE_COLUMNS = [...ROW_COLUMNS, ...PAYLOAD_COLUMNS];
@@ -97,8 +98,8 @@ inserted AS (
   RETURNING seq, id
 ),
 payloads AS (
-  INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools)
-  SELECT i.id, i.type, i.input, i.result, i.error, i.correlation, i.traceparent, i.tools
+  INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded)
+  SELECT i.id, i.type, i.input, i.result, i.error, i.correlation, i.traceparent, i.tools, i.allow_degraded
   FROM input i JOIN inserted t ON t.id = i.id
 )
 SELECT

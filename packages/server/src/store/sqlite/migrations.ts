@@ -481,6 +481,48 @@ ALTER TABLE replicas ADD COLUMN health_detail TEXT;
 ALTER TABLE replicas ADD COLUMN health_at INTEGER;
 `,
   },
+  {
+    version: 17,
+    name: 'tool domains, their health, the tool-call audit, tasks that run degraded',
+    sql: `
+-- MCP servers Flotilla checks and proxies to (issue 15, core/tool-domains.ts): the declaration
+-- (spec, JSON: url + headers or command + args + env; secrets only as references) and the
+-- health the maintenance node last found, which every node reads.
+CREATE TABLE tool_domains (
+  name        TEXT PRIMARY KEY,
+  spec        TEXT NOT NULL,
+  source      TEXT NOT NULL CHECK (source IN ('config', 'api')),
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'unknown' CHECK (status IN ('up', 'down', 'unknown')),
+  checked_at  INTEGER,
+  latency_ms  INTEGER,
+  tool_count  INTEGER,
+  last_error  TEXT,
+  changed_at  INTEGER
+) STRICT;
+-- Every call through the gateway: append-only, paged newest first (seq), filtered by task.
+CREATE TABLE tool_calls (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+  at            INTEGER NOT NULL,
+  task_id       TEXT NOT NULL,
+  assignment_id TEXT NOT NULL,
+  attempt       INTEGER NOT NULL,
+  agent         TEXT NOT NULL,
+  tool          TEXT NOT NULL,
+  args_bytes    INTEGER NOT NULL,
+  args_sha256   TEXT NOT NULL,
+  duration_ms   INTEGER NOT NULL,
+  outcome       TEXT NOT NULL CHECK (outcome IN ('ok', 'error', 'failed', 'refused')),
+  rule          TEXT,
+  error         TEXT
+) STRICT;
+CREATE INDEX tool_calls_task ON tool_calls (task_id, seq);
+CREATE INDEX tool_calls_at ON tool_calls (at);
+-- Whether a task may run while a tool domain of its agent is down (0: it waits).
+ALTER TABLE task_payloads ADD COLUMN allow_degraded INTEGER NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 /**

@@ -40,6 +40,8 @@ import { StatementCache, type CountedStatement } from './statement-cache.ts';
 import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { insertEvents } from './transitions.ts';
+import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
+import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { WriteBatch, refuse, type Mergeable, type Refusal } from './write-batch.ts';
 import { applyTransitionSet, insertEventRows } from './transition-set.ts';
 
@@ -273,8 +275,9 @@ export class SqliteStore implements Store {
       sla_state: task.slaState,
       sla_check_at: task.slaCheckAt,
     }, TASK_INSERT_COLUMNS));
-    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent, toJson(task.tools),
+      task.allowDegraded === true ? 1 : 0,
     );
     const seq = Number(inserted.lastInsertRowid);
     return { created: true, task: { ...task, seq }, events: [], handOff: null };
@@ -842,5 +845,41 @@ export class SqliteStore implements Store {
 
   auditPrune(params: { before: Millis; limit: number }): Promise<number> {
     return this.#write(() => pruneAudit(this.#cache, params));
+  }
+
+  // -- tool domains (issue 15) ----------------------------------------------------------
+
+  toolDomainUpsert(params: { name: string; spec: ToolDomainSpec; source: 'config' | 'api'; at: Millis }): Promise<{ created: boolean; domain: ToolDomainRecord }> {
+    return this.#write(() => upsertToolDomain(this.#cache, params));
+  }
+
+  toolDomainGet(params: { name: string }): Promise<ToolDomainRecord | null> {
+    return this.#read(() => getToolDomain(this.#cache, params.name));
+  }
+
+  toolDomainList(): Promise<ToolDomainRecord[]> {
+    return this.#read(() => listToolDomains(this.#cache));
+  }
+
+  toolDomainDelete(params: { name: string }): Promise<{ deleted: boolean }> {
+    return this.#write(() => deleteToolDomain(this.#cache, params.name));
+  }
+
+  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+    return this.#write(() => {
+      const before = setToolDomainHealth(this.#cache, params.name, params.health);
+      if (before === undefined) return { found: false, changed: false, events: [] };
+      if (before === params.health.status) return { found: true, changed: false, events: [] };
+      return { found: true, changed: true, events: insertEvents(this.#cache, [params.event], params.health.checkedAt ?? this.#now()) };
+    });
+  }
+
+  toolCallAppend(params: { calls: NewToolCall[] }): Promise<void> {
+    if (params.calls.length === 0) return this.#read(() => undefined);
+    return this.#write(() => appendToolCalls(this.#cache, params.calls), RELAXED);
+  }
+
+  toolCallList(params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }> {
+    return this.#read(() => listToolCalls(this.#cache, params));
   }
 }

@@ -127,7 +127,14 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('POST', `/tasks/${batch.items[0].task.id}/retry`, 200);
   await call('POST', `/tasks/${batch.items[1].task.id}/cancel`, 200, { reason: 'not needed' });
   await call('POST', `/assignments/${cancelled}/cancelled`, 200, { replicaId });
-  await call('POST', `/assignments/${tokenHolder}/token`, 201, { replicaId });
+  const attemptToken = (await call('POST', `/assignments/${tokenHolder}/token`, 201, { replicaId })).token as string;
+  // The MCP gateway answers through the MCP SDK (a hijacked reply, not recorded by the hooks):
+  // its answer is checked here, against the documented schema.
+  const gateway = await h.api('POST', '/api/v1/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }, { authorization: `Bearer ${attemptToken}`, accept: 'application/json, text/event-stream' });
+  assert.equal(gateway.status, 200, JSON.stringify(gateway.body));
+  assert.deepEqual(gateway.body, { jsonrpc: '2.0', id: 1, result: { tools: [] } });
+  const gatewaySchema = documentedResponse(doc, 'POST /api/v1/mcp', 200)?.content?.['application/json']?.schema;
+  assert.ok(gatewaySchema !== undefined && validate(gatewaySchema)(gateway.body), 'the gateway answer is documented');
   // A report batch whose items answer each of the report bodies: Ok, LeaseRenewal, Error.
   await call('POST', `/workers/${replicaId}/reports`, 200, { items: [
     { op: 'start', assignmentId: tokenHolder }, { op: 'progress', assignmentId: tokenHolder, percent: 5 }, { op: 'complete', assignmentId: completed },
@@ -209,6 +216,17 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await h.engine.audit.flush();
   await call('GET', '/audit?limit=20', 200);
 
+  // MCP tool domains (unreachable ones: never checked here), their health, the tool-call audit.
+  await call('PUT', '/tool-domains/contract-web', 201, { url: 'http://127.0.0.1:9/mcp', headers: { authorization: { env: 'CONTRACT_TOKEN' }, 'x-literal': 'v' }, description: 'd' });
+  await call('PUT', '/tool-domains/contract-web', 200, { url: 'http://127.0.0.1:9/mcp' });
+  await call('PUT', '/tool-domains/contract-stdio', 201, { command: 'true', args: ['x'], env: { A: { env: 'B' } } });
+  await call('GET', '/tool-domains', 200);
+  await call('GET', '/tool-domains/contract-web', 200);
+  await call('GET', '/mcp/health', 200);
+  await call('GET', '/tool-calls?limit=5', 200);
+  await call('DELETE', '/tool-domains/contract-stdio', 200);
+  await call('GET', '/tool-domains/contract-stdio', 404);
+
   // Errors.
   await call('GET', '/tasks/missing', 404);
   await call('POST', '/tasks', 422, { agent: 'ghost' });
@@ -237,7 +255,7 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   }
 
   // The event stream and the WebSocket upgrades, over a real connection.
-  const checked = new Set<string>();
+  const checked = new Set<string>(['POST /api/v1/mcp']);
   const base = await h.listen();
   const controller = new AbortController();
   const stream = await fetch(`${base}/api/v1/events?after=0`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: controller.signal });

@@ -109,6 +109,7 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     slaState: 'none',
     slaCheckAt: null,
     tools: [],
+    allowDegraded: false,
     ...over,
   };
 }

@@ -70,6 +70,15 @@ export interface TaskContext {
    * request fails the task (INPUT_TIMEOUT).
    */
   requestInput(request: { prompt: string; schema?: Json; timeoutMs?: number }): Suspension;
+  /**
+   * Where this attempt calls its tools: the server's MCP gateway (streamable HTTP), with the
+   * attempt's own token to send as `Authorization: Bearer <token>` (docs/mcp.md). The gateway
+   * lists only the tools the task may use, as `<domain>:<tool>`. `downDomains` names the tool
+   * domains of the agent that were down at dispatch (a task submitted with `allowDegraded`).
+   * Use any MCP client (the official SDK's `StreamableHTTPClientTransport`); the token dies
+   * with the attempt.
+   */
+  mcp(): Promise<{ url: string; token: string; downDomains: string[] }>;
 }
 
 /**
@@ -300,6 +309,8 @@ export class FlotillaWorker {
     // task's latency). Over HTTP a later report could overtake it: wait.
     if (this.#channel.kind === 'http') await started;
     let client: Promise<Flotilla> | undefined;
+    let attemptToken: Promise<string> | undefined;
+    const token = () => (attemptToken ??= this.#channel.token(id));
     const ctx: TaskContext = {
       assignmentId: leased.assignmentId,
       replicaId: this.#replicaId!,
@@ -314,7 +325,7 @@ export class FlotillaWorker {
         // Children are submitted with the attempt's own token (its task tree, as the tree's
         // owner), never with the worker's key: a worker cannot create work outside the tree.
         // Inheritance (correlation, trace) is the server's, so every client gets the same.
-        client ??= this.#channel.token(id).then((token) => new Flotilla({ url: this.#urls, token, ...(this.#opts.fetch ? { fetch: this.#opts.fetch } : {}) }));
+        client ??= token().then((t) => new Flotilla({ url: this.#urls, token: t, ...(this.#opts.fetch ? { fetch: this.#opts.fetch } : {}) }));
         const c = await client;
         const task = await c.tasks.submit({ ...spec, parentId: leased.task.id });
         const child: ChildTask = { id: task.id, task, wait: (waitOptions) => c.tasks.wait(task.id, waitOptions) };
@@ -322,6 +333,11 @@ export class FlotillaWorker {
         return child.wait({ signal: controller.signal, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
       }) as TaskContext['spawn'],
       waitForChildren: (children) => new Suspension('wait', { children: children.map((c) => (typeof c === 'string' ? c : c.id)) }),
+      mcp: async () => {
+        // A server before the gateway sends no `mcp`: its path is still where a newer one serves it.
+        const url = new URL(leased.mcp?.url ?? '/api/v1/mcp', this.#urls[0]).toString();
+        return { url, token: await token(), downDomains: leased.mcp?.downDomains ?? [] };
+      },
       requestInput: ({ prompt, schema, timeoutMs }) => new Suspension('ask', {
         prompt, ...(schema === undefined ? {} : { schema }), ...(timeoutMs === undefined ? {} : { timeoutMs }),
       }),

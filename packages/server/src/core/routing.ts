@@ -145,7 +145,8 @@ export function planRoutes(input: RoutingInput): Route[] {
 /** Why nothing can take a task an operator assigns now (409 NOT_ASSIGNABLE, `details.reason`). */
 export type AssignRefusalReason =
   | 'not_pending' | 'pinned_elsewhere' | 'agent_does_not_serve' | 'replica_not_live' | 'no_live_replica'
-  | 'agent_paused' | 'replica_unhealthy' | 'not_waiting' | 'no_free_slot' | 'concurrency_key_full' | 'replica_gone';
+  | 'agent_paused' | 'replica_unhealthy' | 'not_waiting' | 'no_free_slot' | 'concurrency_key_full' | 'replica_gone'
+  | 'tool_domain_down';
 
 export interface AssignRefusal {
   reason: AssignRefusalReason;
@@ -164,6 +165,10 @@ export interface AssignInput {
   waiting: ReadonlyMap<string, number>;
   keyInFlight: ReadonlyMap<string, number>;
   serverKeyLimits: Readonly<Record<string, number>>;
+  /** Agents with a tool domain down, and those domains (core/tool-domains.ts); absent: none. */
+  gated?: ReadonlyMap<string, readonly string[]>;
+  /** The task may run while a tool domain of its agent is down. */
+  allowDegraded?: boolean;
 }
 
 /**
@@ -199,7 +204,14 @@ export function assignCandidates(input: AssignInput): { candidates: ReplicaCandi
   // resume the agent, or wait for the replica's health, first.
   const unpaused = pool.filter((r) => (agents.get(r.agent)?.pausedAt ?? null) === null);
   if (unpaused.length === 0) return refuse('agent_paused', `${which} belongs to a paused agent; resume it first`);
-  const healthy = unpaused.filter((r) => r.health !== 'unhealthy');
+  // A tool domain down holds too, unless the task allows running degraded (core/tool-domains.ts).
+  const gated = input.allowDegraded === true ? undefined : input.gated;
+  const working = gated === undefined ? unpaused : unpaused.filter((r) => !gated.has(r.agent));
+  if (working.length === 0) {
+    const domains = [...new Set(unpaused.flatMap((r) => gated!.get(r.agent) ?? []))].sort();
+    return refuse('tool_domain_down', `${which} belongs to an agent whose tool domain ${domains.map((d) => `"${d}"`).join(', ')} is down, and task ${task.id} does not allow running degraded`);
+  }
+  const healthy = working.filter((r) => r.health !== 'unhealthy');
   if (healthy.length === 0) return refuse('replica_unhealthy', `${which} reports itself unhealthy`);
   const waiting = healthy.filter((r) => input.waiting.has(r.id));
   if (waiting.length === 0) {

@@ -528,7 +528,11 @@ export class Dispatcher {
     const [live, agents] = await Promise.all([store.replicaList({ statuses: ['live'] }), this.#registry.map()]);
     const keyInFlight = task.concurrencyKey === null ? new Map<string, number>() : await store.concurrencyKeyInFlight({ keys: [task.concurrencyKey] });
     const waiting = new Map([...this.#waiters.values()].map((w) => [w.replicaId, w.want]));
-    const found = assignCandidates({ task, target, agents, live, waiting, keyInFlight, serverKeyLimits: config.concurrencyLimits });
+    const gated = this.#gated(agents.values());
+    const found = assignCandidates({
+      task, target, agents, live, waiting, keyInFlight, serverKeyLimits: config.concurrencyLimits,
+      ...(gated.size > 0 ? { gated } : {}), allowDegraded: task.allowDegraded === true,
+    });
     if ('refusal' in found) return found;
     const [route] = planRoutes({ tasks: [task], replicas: found.candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits });
     // assignCandidates applied every rule planRoutes applies: a candidate always has a route.

@@ -339,8 +339,10 @@ export class TaskService {
     const task = await this.#visible(principal, id);
     const [assignment, waitingReason] = await Promise.all([this.#currentAssignment(task), this.#waitingReason(task)]);
     if (waitingReason !== 'tool_domain_down') return { task, assignment, waitingReason };
-    const gated = gatedAgents((await this.#registry.map()).values(), this.#toolDomains?.down() ?? new Set());
-    const waitingDomains = [...new Set([...gated].filter(([name]) => task.agent === null || name === task.agent).flatMap(([, d]) => d))].sort();
+    const agents = await this.#registry.map();
+    const gated = gatedAgents(agents.values(), this.#toolDomains?.down() ?? new Set());
+    // The domains of the agents that could run it (its own, or every one serving its capabilities).
+    const waitingDomains = [...new Set([...gated].filter(([name]) => agentServes(agents.get(name)!, task)).flatMap(([, d]) => d))].sort();
     return { task, assignment, waitingReason, waitingDomains };
   }
 

@@ -5,6 +5,9 @@
 // coming back (its event) dispatching the waiting task.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { harness, type Harness } from './helpers/harness.ts';
 import { postgresAvailable } from './helpers/postgres.ts';
 import { freePort, startEverythingHttp } from './fixtures/mcp/servers.ts';
@@ -65,6 +68,13 @@ for (const store of stores) describe(`a tool domain going down and coming back (
     assert.equal(view.waitingReason, 'tool_domain_down');
     assert.deepEqual(view.waitingDomains, ['web']);
     assert.equal((await h.task(degraded.id)).allowDegraded, true);
+    // The degraded task's calls to the domain that is down are refused, naming the rule.
+    const token = (await h.api('POST', `/assignments/${leased[0]!.assignmentId}/token`, { replicaId: replica })).body.token as string;
+    const base = await h.listen();
+    const mcp = new Client({ name: 'degraded-worker', version: '1.0.0' });
+    await mcp.connect(new StreamableHTTPClientTransport(new URL('/api/v1/mcp', base), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    assert.deepEqual((await mcp.listTools()).tools, [], 'a domain down lists nothing');
+    await assert.rejects(mcp.callTool({ name: 'web:echo', arguments: { message: 'x' } }), (err: unknown) => err instanceof McpError && (err.data as { rule: string }).rule === 'domain_down');
 
     // Back on the same port: the next check finds it up, and the waiting task dispatches.
     server = await startEverythingHttp(port);
@@ -78,6 +88,16 @@ for (const store of stores) describe(`a tool domain going down and coming back (
     assert.equal(up[1]!.data.from, 'down');
     assert.equal((await h.api('GET', '/mcp/health')).body.items[0].status, 'up');
     assert.notEqual((await h.api('GET', '/agents/researcher')).body.state, 'degraded');
+    // Back up: the gateway's client reconnects (the restarted server knows no old session).
+    assert.match(JSON.stringify(await mcp.callTool({ name: 'web:echo', arguments: { message: 'back' } })), /back/);
+    // Killed again before any check notices: the call gets no answer and is recorded as failed.
+    await server.stop();
+    await assert.rejects(mcp.callTool({ name: 'web:echo', arguments: { message: 'lost' } }), (err: unknown) => err instanceof McpError && /did not answer/.test(err.message));
+    await mcp.close();
+    const calls = (await h.api('GET', `/tool-calls?taskId=${degraded.id}`)).body.items as Array<{ outcome: string; rule: string | null; error: string | null }>;
+    assert.deepEqual(calls.map((c) => [c.outcome, c.rule]), [['failed', null], ['ok', null], ['refused', 'domain_down']]);
+    assert.notEqual(calls[0]!.error, null);
+    server = await startEverythingHttp(port);
     // The header's literal value is never shown.
     assert.deepEqual((await h.api('GET', '/tool-domains/web')).body.headers, { 'x-api-key': '***' });
   });

@@ -1,5 +1,5 @@
 // Retention: terminal tasks (and their assignments and events) older than `retentionMs`,
-// audit entries older than `auditRetentionMs` (0 keeps them), and the revocations of tokens
+// audit entries and recorded tool calls older than `auditRetentionMs` (0 keeps them), and the revocations of tokens
 // that have expired anyway are deleted in the background, in bounded batches so a large
 // backlog never holds the database for long.
 
@@ -27,6 +27,12 @@ async function pruneAudit(ctx: EngineContext): Promise<void> {
   const before = ctx.now() - ctx.config.auditRetentionMs;
   for (let round = 0; round < 100; round++) {
     const n = await ctx.store.auditPrune({ before, limit: BATCH });
+    if (n < BATCH) break;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  // The tool-call audit (issue 15) is kept as long as the audit log.
+  for (let round = 0; round < 100; round++) {
+    const n = await ctx.store.toolCallPrune({ before, limit: BATCH });
     if (n < BATCH) break;
     await new Promise((resolve) => setImmediate(resolve));
   }

@@ -451,4 +451,6 @@ export interface Store {
   toolCallAppend(params: { calls: NewToolCall[] }): Promise<void>;
   /** Newest first (seq descending); every filter given must match. `nextBefore` is null on the last page. */
   toolCallList(params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }>;
+  /** Retention: deletes calls older than `before`, oldest first, at most `limit`; returns how many. */
+  toolCallPrune(params: { before: Millis; limit: number }): Promise<number>;
 }

@@ -72,6 +72,11 @@ export function toolDomainTests(open: OpenStore): void {
       assert.deepEqual((await store.toolCallList({ limit: 10, tool: 'web:fetch' })).items.map((c) => c.rule), ['not_allowed']);
       assert.deepEqual((await store.toolCallList({ limit: 10, outcome: 'ok' })).items.map((c) => c.at), [T0 + 1]);
       assert.deepEqual((await store.toolCallList({ limit: 10, since: T0 + 2, until: T0 + 3 })).items.map((c) => c.at), [T0 + 2]);
+      // Retention: oldest first, bounded.
+      assert.equal(await store.toolCallPrune({ before: T0 + 3, limit: 1 }), 1);
+      assert.deepEqual((await store.toolCallList({ limit: 10 })).items.map((c) => c.at), [T0 + 3, T0 + 2]);
+      assert.equal(await store.toolCallPrune({ before: T0 + 3, limit: 10 }), 1);
+      assert.equal(await store.toolCallPrune({ before: T0 + 3, limit: 10 }), 0);
     });
 
     storeTest(open, 'a task\'s allowDegraded is stored and read back (absent: false)', async ({ store }) => {

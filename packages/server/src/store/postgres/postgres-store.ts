@@ -45,7 +45,7 @@ import {
 import { FlotillaError } from '../../core/errors.ts';
 import { storeClosed, toStoreError } from './errors.ts';
 import { EventNumbering, stamp } from './events.ts';
-import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
+import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, pruneToolCalls, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { Leadership } from './leadership.ts';
 import { applyMigrations } from './migrations.ts';
@@ -606,5 +606,9 @@ export class PostgresStore implements Store {
 
   toolCallList(params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }> {
     return this.#read((db) => listToolCalls(db, params));
+  }
+
+  toolCallPrune(params: { before: Millis; limit: number }): Promise<number> {
+    return this.#write(pruneToolCalls(params));
   }
 }

@@ -70,6 +70,19 @@ export function appendToolCalls(calls: readonly NewToolCall[]): WriteOp<void> {
   };
 }
 
+/** Oldest first (tool_calls_at), at most `limit`. */
+export function pruneToolCalls(params: { before: Millis; limit: number }): WriteOp<number> {
+  return async (tx) => {
+    const [row] = await run(tx,
+      `WITH gone AS (
+         DELETE FROM tool_calls WHERE seq IN (SELECT seq FROM tool_calls WHERE at < $1::bigint ORDER BY at LIMIT $2::integer)
+         RETURNING seq)
+       SELECT count(*) AS n FROM gone`,
+      [params.before, Math.max(0, Math.floor(params.limit))]);
+    return written(Number(row?.n ?? 0));
+  };
+}
+
 export async function listToolCalls(db: Queryable, params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }> {
   const p = new Params();
   const where = toolCallListWhere(params, (value, type) => p.add(value, type));

@@ -40,7 +40,7 @@ import { StatementCache, type CountedStatement } from './statement-cache.ts';
 import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { insertEvents } from './transitions.ts';
-import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
+import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, pruneToolCalls, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { WriteBatch, refuse, type Mergeable, type Refusal } from './write-batch.ts';
 import { applyTransitionSet, insertEventRows } from './transition-set.ts';
@@ -881,5 +881,9 @@ export class SqliteStore implements Store {
 
   toolCallList(params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }> {
     return this.#read(() => listToolCalls(this.#cache, params));
+  }
+
+  toolCallPrune(params: { before: Millis; limit: number }): Promise<number> {
+    return this.#write(() => pruneToolCalls(this.#cache, params));
   }
 }

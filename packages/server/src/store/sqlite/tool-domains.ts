@@ -51,6 +51,13 @@ export function appendToolCalls(cache: StatementCache, calls: readonly NewToolCa
   for (const c of calls) insert.run(...toolCallValues(c));
 }
 
+/** Oldest first (tool_calls_at), at most `limit`. */
+export function pruneToolCalls(cache: StatementCache, params: { before: Millis; limit: number }): number {
+  return Number(cache.sql(
+    'DELETE FROM tool_calls WHERE seq IN (SELECT seq FROM tool_calls WHERE at < :before ORDER BY at LIMIT :limit)',
+  ).run({ before: params.before, limit: Math.max(0, Math.floor(params.limit)) }).changes);
+}
+
 export function listToolCalls(cache: StatementCache, params: ToolCallListParams): { items: ToolCallRecord[]; nextBefore: number | null } {
   const args: Record<string, string | number> = {};
   const where = toolCallListWhere(params, (value) => {

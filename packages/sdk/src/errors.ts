@@ -46,6 +46,7 @@ export const ERROR_STATUS = {
   STORE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   TOOL_DOMAIN_NOT_FOUND: 404,
+  ATTEMPT_TOKEN_REQUIRED: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -100,6 +101,7 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   STORE_UNAVAILABLE: 'the database is unavailable: unreachable, out of connections or other resources, read-only after a failover, restarting; `Retry-After: 2`',
   SHUTTING_DOWN: 'the server is shutting down; `Retry-After: 2`',
   TOOL_DOMAIN_NOT_FOUND: 'no MCP tool domain with this name (GET /tool-domains lists them)',
+  ATTEMPT_TOKEN_REQUIRED: "the MCP gateway takes an attempt's own token (POST /assignments/{id}/token; the SDK worker's ctx.mcp()), not an API key or another token: the tools it allows are that attempt's",
 };
 
 /**

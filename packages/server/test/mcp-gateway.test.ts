@@ -98,7 +98,7 @@ for (const store of stores) describe(`MCP gateway (${store})`, () => {
     // An API key is not an attempt: refused before any MCP.
     const byKey = await h.api('POST', '/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { accept: 'application/json, text/event-stream' });
     assert.equal(byKey.status, 403);
-    assert.equal(byKey.body.error.code, 'FORBIDDEN');
+    assert.equal(byKey.body.error.code, 'ATTEMPT_TOKEN_REQUIRED');
     // The attempt ends: its token no longer opens the gateway.
     assert.equal((await h.api('POST', `/assignments/${assignmentId}/complete`, { replicaId: replica, result: null })).status, 200);
     await assert.rejects(client.listTools());

@@ -50,7 +50,7 @@ export class Gateway {
   async attemptOf(principal: Principal): Promise<GatewayAttempt> {
     const token = principal.kind === 'token' ? (principal as TokenPrincipal) : null;
     if (token === null || token.assignmentId === null) {
-      throw new FlotillaError('FORBIDDEN', 'the MCP gateway takes an attempt\'s token (POST /assignments/{id}/token, or ctx.mcp() in the SDK worker), not an API key');
+      throw new FlotillaError('ATTEMPT_TOKEN_REQUIRED', 'the MCP gateway takes an attempt\'s token (POST /assignments/{id}/token, or ctx.mcp() in the SDK worker), not an API key');
     }
     const assignment = await this.#ctx.store.assignmentGet({ id: token.assignmentId });
     if (assignment === null || (assignment.status !== 'dispatched' && assignment.status !== 'running')) {

@@ -10,23 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestSchema, postgresAvailable, type TestSchema } from './helpers/postgres.ts';
 import { callServer, startServerProcess, type ServerProcess } from './helpers/server-process.ts';
-import { freePort, startEverythingHttp } from './fixtures/mcp/servers.ts';
+import { freePort, startEverythingHttp, until } from './fixtures/mcp/servers.ts';
 
 const available = await postgresAvailable();
 let schema: TestSchema;
 const nodes: ServerProcess[] = [];
 let port: number;
 let mcp: Awaited<ReturnType<typeof startEverythingHttp>>;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('tool domains across nodes (PostgreSQL)', { skip: available ? false : 'PostgreSQL is not reachable' }, () => {
   before(async () => {

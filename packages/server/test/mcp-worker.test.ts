@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Flotilla } from '@flotilla/sdk';
 import { TOKEN } from './helpers/harness.ts';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
-import { EVERYTHING } from './fixtures/mcp/servers.ts';
+import { EVERYTHING, until } from './fixtures/mcp/servers.ts';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../../examples/mcp-worker.ts', import.meta.url));
@@ -43,16 +43,6 @@ after(async () => {
   if (worker !== null && worker.exitCode === null) worker.kill('SIGKILL');
   await server.kill('SIGKILL');
 });
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('the MCP worker example', () => {
   it('lists its tools through the gateway, calls one, and the call is audited', async () => {

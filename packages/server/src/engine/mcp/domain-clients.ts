@@ -121,6 +121,11 @@ export class DomainClients {
     await client?.close().catch(() => {});
   }
 
+  /** The domains this node holds a client (or a connect in progress) for. */
+  names(): string[] {
+    return [...this.#held.keys()];
+  }
+
   async closeAll(): Promise<void> {
     await Promise.all([...this.#held.keys()].map((name) => this.drop(name)));
   }

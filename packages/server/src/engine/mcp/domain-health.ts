@@ -37,11 +37,15 @@ export class DomainHealth {
     return this.#down;
   }
 
-  /** Reads every domain's stored health into the snapshot. */
+  /**
+   * Reads every domain's stored health into the snapshot, and closes this node's clients of
+   * domains removed meanwhile (on another node: a stdio server it started is stopped here too).
+   */
   async refresh(): Promise<void> {
     const list = await this.#ctx.store.toolDomainList();
     this.#domains = new Map(list.map((d) => [d.spec.name, d]));
     this.#setDown(new Set(list.filter((d) => d.health.status === 'down').map((d) => d.spec.name)));
+    await Promise.all(this.#clients.names().filter((name) => !this.#domains.has(name)).map((name) => this.#clients.drop(name)));
   }
 
   /**

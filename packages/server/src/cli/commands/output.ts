@@ -73,6 +73,8 @@ export function taskBlock(t: TaskView): string {
   if (Object.keys(t.correlation).length > 0) entries.push(['correlation', Object.entries(t.correlation).map(([k, v]) => `${k}=${v}`).join(', ')]);
   if (t.parentId) entries.push(['parent', t.parentId]);
   if (t.waitingFor) entries.push(['waiting for', t.waitingFor.join(', ')]);
+  if (t.waitingDomains !== undefined && t.waitingDomains.length > 0) entries.push(['waiting for tool domains', t.waitingDomains.join(', ')]);
+  if (t.allowDegraded) entries.push(['tool domains down', 'may run degraded']);
   if (t.inputRequest) {
     entries.push(['asks', t.inputRequest.prompt]);
     if (t.inputRequest.schema !== null) entries.push(['answer schema', compact(t.inputRequest.schema)]);

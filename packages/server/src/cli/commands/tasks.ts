@@ -56,6 +56,7 @@ The task's own options:
   --allow-tools T,...     only these of the tools the agent (and the parent) may use; names
                           or patterns like web:* (repeatable or comma-separated; "" allows none)
   --deny-tools T,...      none of these tools (a deny always wins)
+  --allow-degraded        it may run while a tool domain its agent uses is down (docs/mcp.md)
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -133,6 +134,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
       parent: { type: 'string' },
       'allow-tools': { type: 'string', multiple: true },
       'deny-tools': { type: 'string', multiple: true },
+      'allow-degraded': { type: 'boolean' },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
     },
@@ -186,6 +188,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...text('traceparent', 'traceparent'),
     ...text('parent', 'parentId'),
     ...(Object.keys(tools).length > 0 ? { tools } : {}),
+    ...(v['allow-degraded'] === true ? { allowDegraded: true } : {}),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);

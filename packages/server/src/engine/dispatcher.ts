@@ -26,6 +26,12 @@
 // deciding whether to leave some, submits wait for its decision (handOffReady) instead of
 // being written pending: a steady stream of submits would otherwise keep every pass from
 // leaving slots, and no task of the stream would be handed off (decisions.md 48).
+//
+// Tool domains down (engine/mcp, decisions.md 87). While a domain is down, an agent that
+// needs it takes only tasks that allow running degraded: a pass reads the flag of the page's
+// tasks such an agent could take (one read, only then) and routing passes the agent over for
+// the others; a hand-off and an operator's assign apply the same rule. Every assignment
+// carries the gateway's URL and the agent's domains down as it is delivered.
 
 import type { LeasedTask } from '@flotilla/sdk';
 import { agentServes, assignCandidates, planRoutes, type AssignRefusal, type DispatchPosition, type ReplicaCandidate } from '../core/routing.ts';
@@ -91,7 +97,6 @@ type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'p
 function leased(transition: Transition, task: TaskPayload, mcp: LeasedTask['mcp']): LeasedTask {
   const a = transition.assignmentInsert!;
   return {
-    ...(mcp === undefined ? {} : { mcp }),
     assignmentId: a.id,
     leaseExpiresAt: toIso(a.leaseExpiresAt),
     deadlineAt: toIso(a.deadlineAt),
@@ -100,6 +105,7 @@ function leased(transition: Transition, task: TaskPayload, mcp: LeasedTask['mcp'
       priority: task.priority, timeoutMs: task.timeoutMs, correlation: task.correlation,
       traceparent: task.traceparent, parentId: task.parentId, agent: task.agent, tools: task.tools, resumed: task.resumed,
     },
+    ...(mcp === undefined ? {} : { mcp }),
   };
 }
 
@@ -192,19 +198,20 @@ export class Dispatcher {
     return blocking;
   }
 
-  /** The gateway note an assignment for `agent` carries. */
-  #mcpNote(agent: string, gated?: ReadonlyMap<string, string[]>): LeasedTask['mcp'] {
+  /**
+   * The gateway note an assignment for `agent` carries: the agent's domains down as it is
+   * delivered (a task dispatched then allows running degraded), from the registry as the
+   * last pass read it (a hand-off and an assign follow a pass).
+   */
+  #mcpNote(agent: string): LeasedTask['mcp'] {
     if (this.#toolDomains === null) return undefined;
     const down = this.#toolDomains.down();
-    const downDomains = gated?.get(agent) ?? (down.size === 0 ? [] : downDomainsOf(this.#registryAgent(agent)?.toolDomains ?? [], down));
+    const downDomains = down.size === 0 ? [] : downDomainsOf(this.#passAgents.get(agent)?.toolDomains ?? [], down);
     return { url: this.#toolDomains.gatewayUrl(), downDomains };
   }
 
-  #registryAgents: ReadonlyMap<string, AgentRecord> = new Map();
-
-  #registryAgent(name: string): AgentRecord | undefined {
-    return this.#registryAgents.get(name);
-  }
+  /** The registry as the last pass read it (for #mcpNote). */
+  #passAgents: ReadonlyMap<string, AgentRecord> = new Map();
 
   /** One open lease request per replica: a newer one replaces (and empties) the older. */
   addWaiter(waiter: LeaseWaiter): void {
@@ -309,7 +316,7 @@ export class Dispatcher {
     const now = this.#ctx.now();
     const live = new Map((await store.replicaList({ statuses: ['live', 'draining'] })).map((r) => [r.id, r]));
     const agents = await this.#registry.map();
-    this.#registryAgents = agents;
+    this.#passAgents = agents;
     const gated = this.#gated(agents.values());
 
     const candidates: ReplicaCandidate[] = [];
@@ -526,6 +533,7 @@ export class Dispatcher {
   async assign(task: TaskRecord, target: { agent: string | null; replica: ReplicaRecord | null }, assignedBy: string): Promise<{ transition: Transition } | { refusal: AssignRefusal }> {
     const { store, config } = this.#ctx;
     const [live, agents] = await Promise.all([store.replicaList({ statuses: ['live'] }), this.#registry.map()]);
+    this.#passAgents = agents;
     const keyInFlight = task.concurrencyKey === null ? new Map<string, number>() : await store.concurrencyKeyInFlight({ keys: [task.concurrencyKey] });
     const waiting = new Map([...this.#waiters.values()].map((w) => [w.replicaId, w.want]));
     const gated = this.#gated(agents.values());

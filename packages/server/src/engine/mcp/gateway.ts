@@ -67,26 +67,24 @@ export class Gateway {
     return server;
   }
 
+  /** The tools of every domain not down whose tools the set may grant, asked of them all at once. */
   async #list(attempt: GatewayAttempt): Promise<DomainTool[]> {
-    const out: DomainTool[] = [];
     const down = this.#health.down();
-    for (const domain of this.#health.domains().values()) {
+    // A domain the set grants nothing of is not even asked; a domain down lists nothing.
+    const asked = [...this.#health.domains().values()].filter((d) => !down.has(d.spec.name) && attempt.tools.grant.some((g) => g === '*' || g.startsWith(`${d.spec.name}:`)));
+    const lists = await Promise.all(asked.map(async (domain) => {
       const name = domain.spec.name;
-      // A domain the set grants nothing of is not even asked; a domain down lists nothing.
-      if (down.has(name) || !attempt.tools.grant.some((g) => g === '*' || g.startsWith(`${name}:`))) continue;
       let tools: DomainTool[];
       try {
         tools = this.#clients.knownTools(name) ?? await this.#clients.listTools(domain.spec, this.#ctx.config.mcpHealthTimeoutMs);
       } catch {
-        continue;
+        // Unreachable now: listed nothing (its calls fail, and the next check marks it down).
+        return [];
       }
       const allowed = new Set(listableTools(name, tools.map((t) => t.name), attempt.tools));
-      for (const t of tools) {
-        const full = gatewayToolName(name, t.name);
-        if (allowed.has(full)) out.push({ ...t, name: full });
-      }
-    }
-    return out;
+      return tools.filter((t) => allowed.has(gatewayToolName(name, t.name))).map((t) => ({ ...t, name: gatewayToolName(name, t.name) }));
+    }));
+    return lists.flat();
   }
 
   async #call(attempt: GatewayAttempt, name: string, args: Record<string, unknown>): Promise<Record<string, unknown>> {

@@ -129,7 +129,7 @@ for (const store of stores) describe(`agent states and operators' controls (${st
     assert.equal((await h.api('GET', '/agents/worker')).body.state, 'overloaded');
     const [event] = await types('agent.overloaded');
     assert.deepEqual([event.data.pending, event.data.slots, event.data.inFlight], [1, 1, 1]);
-    assert.deepEqual((await h.api('GET', '/overview')).body.agentStates, { active: 0, idle: 0, offline: 0, overloaded: 1 });
+    assert.deepEqual((await h.api('GET', '/overview')).body.agentStates, { active: 0, idle: 0, offline: 0, overloaded: 1, degraded: 0 });
     assert.equal((await h.api('POST', `/assignments/${leased!.assignmentId}/complete`, { replicaId: replica })).status, 200);
     const [next] = await h.lease(replica);
     assert.equal(next?.task.id, waiting.id);
@@ -150,7 +150,7 @@ for (const store of stores) describe(`agent states and operators' controls (${st
     await h.api('POST', `/replicas/${replica}/drain`);
     const overview = (await h.api('GET', '/overview')).body;
     assert.deepEqual(overview.replicaStatuses, { live: 0, draining: 1, lost: 0, gone: 0 });
-    assert.deepEqual(overview.agentStates, { active: 0, idle: 1, offline: 0, overloaded: 0 });
+    assert.deepEqual(overview.agentStates, { active: 0, idle: 1, offline: 0, overloaded: 0, degraded: 0 });
     await h.api('POST', `/workers/${replica}/deregister`);
     assert.equal((await h.api('GET', '/agents/worker')).body.state, 'offline');
   });

@@ -211,6 +211,7 @@ const definitions = {
       updatedAt: time,
       state: enumOf(AGENT_STATES),
       pausedAt: nullableTime,
+      a2aSkill: { anyOf: [object({ inputModes: strings, outputModes: strings, examples: strings }), { type: 'null' }] },
     }),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },

@@ -97,6 +97,17 @@ const agentProperties = {
     properties: { baseDelayMs: { type: 'integer', minimum: 0, maximum: DAY }, maxDelayMs: { type: 'integer', minimum: 0, maximum: 7 * DAY } },
   },
   runtime: { type: 'string', enum: ['pull', 'a2a', 'process'] },
+  a2aSkill: {
+    anyOf: [{
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        inputModes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 32, uniqueItems: true },
+        outputModes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 32, uniqueItems: true },
+        examples: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 2048 }, maxItems: 32 },
+      },
+    }, { type: 'null' }],
+  },
 } as const;
 
 export const agentSpecSchema = {

@@ -23,6 +23,8 @@ import { SlaWatch } from './sla-watch.ts';
 import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
 import { WorkerService } from './worker-service.ts';
+import { A2aService } from './a2a-server/a2a-service.ts';
+import { PushNotifications } from './push-notifications.ts';
 
 /** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
 const OVERLOAD_SWEEP_MS = 2_000;
@@ -54,6 +56,9 @@ export class Engine {
   readonly tokenService: TokenService;
   readonly audit: AuditLog;
   readonly relay: EventRelay;
+  /** Flotilla as an A2A agent (http/a2a/ is its transport) and its push notifications. */
+  readonly a2a: A2aService;
+  readonly push: PushNotifications;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
@@ -95,6 +100,8 @@ export class Engine {
     this.tokenService = new TokenService({ ctx: this.ctx, tokens: this.tokens, revocations: this.revocations });
     this.audit = new AuditLog({ ctx: this.ctx });
     this.relay = new EventRelay({ ctx: this.ctx });
+    this.a2a = new A2aService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
+    this.push = new PushNotifications({ ctx: this.ctx });
   }
 
   /** What other server processes (or this one, through the database) changed. */
@@ -164,6 +171,12 @@ export class Engine {
         }
       });
     }));
+    this.push.start();
+    // Its own loop: a slow receiver delays the next notifications, never the reaper.
+    this.#loops.push(loop(this.ctx, 'a2a push', config.a2aPushIntervalMs, async () => {
+      await this.#maintain('a2a-push', () => this.push.sweep());
+      if (this.#leading.get('a2a-push') !== true) this.push.notLeading();
+    }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
     this.dispatcher.wake();
   }
@@ -174,6 +187,7 @@ export class Engine {
     this.revocations.stop();
     await Promise.all(this.#loops.map((l) => l.stop()));
     this.#loops = [];
+    this.push.stop();
     await this.#unsubscribe?.().catch(() => {});
     this.#unsubscribe = null;
     await this.resumer.stop();

@@ -444,9 +444,10 @@ export interface Store {
   a2aPushEnqueue(params: { items: A2aPushEnqueueItem[] }): Promise<number>;
   /**
    * Up to `limit` deliveries due at `now`, each the oldest of its config (a later one waits
-   * while an earlier one is retried), by id.
+   * while an earlier one is retried), by id; and when the earliest delivery not due yet is
+   * (null: none), so a sender knows when to look again.
    */
-  a2aPushDue(params: { now: Millis; limit: number }): Promise<A2aPushDeliveryRecord[]>;
+  a2aPushDue(params: { now: Millis; limit: number }): Promise<{ deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null }>;
   /** Removes a delivery (sent, or given up). */
   a2aPushDone(params: { id: number }): Promise<void>;
   a2aPushRetry(params: { id: number; attempts: number; nextAt: Millis; error: string }): Promise<void>;

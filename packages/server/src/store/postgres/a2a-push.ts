@@ -63,10 +63,12 @@ export function enqueueA2aPush(items: readonly A2aPushEnqueueItem[]): WriteOp<nu
   };
 }
 
-export async function dueA2aPush(db: Queryable, now: Millis, limit: number): Promise<A2aPushDeliveryRecord[]> {
-  return (await run(db, `SELECT ${DELIVERY_SELECT} FROM a2a_push_deliveries d WHERE d.next_at <= $1::bigint
+export async function dueA2aPush(db: Queryable, now: Millis, limit: number): Promise<{ deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null }> {
+  const deliveries = (await run(db, `SELECT ${DELIVERY_SELECT} FROM a2a_push_deliveries d WHERE d.next_at <= $1::bigint
       AND NOT EXISTS (SELECT 1 FROM a2a_push_deliveries e WHERE e.task_id = d.task_id AND e.config_id = d.config_id AND e.id < d.id)
     ORDER BY d.id LIMIT $2::integer`, [now, limit])).map(a2aPushDeliveryFromRow);
+  const [row] = await run(db, 'SELECT min(next_at) AS n FROM a2a_push_deliveries WHERE next_at > $1::bigint', [now]);
+  return { deliveries, nextAt: row?.n === null || row?.n === undefined ? null : Number(row.n) };
 }
 
 export function doneA2aPush(id: number): WriteOp<void> {

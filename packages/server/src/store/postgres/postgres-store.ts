@@ -601,7 +601,7 @@ export class PostgresStore implements Store {
     return this.#write(enqueueA2aPush(params.items), RELAXED);
   }
 
-  a2aPushDue(params: { now: Millis; limit: number }): Promise<A2aPushDeliveryRecord[]> {
+  a2aPushDue(params: { now: Millis; limit: number }): Promise<{ deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null }> {
     return this.#read((db) => dueA2aPush(db, params.now, params.limit));
   }
 

@@ -52,10 +52,12 @@ export function enqueueA2aPush(cache: StatementCache, items: readonly A2aPushEnq
   return queued;
 }
 
-export function dueA2aPush(cache: StatementCache, now: Millis, limit: number): A2aPushDeliveryRecord[] {
-  return cache.sql(`SELECT ${DELIVERY_SELECT} FROM a2a_push_deliveries d WHERE d.next_at <= ?
+export function dueA2aPush(cache: StatementCache, now: Millis, limit: number): { deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null } {
+  const deliveries = cache.sql(`SELECT ${DELIVERY_SELECT} FROM a2a_push_deliveries d WHERE d.next_at <= ?
       AND NOT EXISTS (SELECT 1 FROM a2a_push_deliveries e WHERE e.task_id = d.task_id AND e.config_id = d.config_id AND e.id < d.id)
     ORDER BY d.id LIMIT ?`).all(now, limit).map(a2aPushDeliveryFromRow);
+  const next = cache.sql('SELECT min(next_at) AS n FROM a2a_push_deliveries WHERE next_at > ?').get(now)?.n;
+  return { deliveries, nextAt: next === null || next === undefined ? null : Number(next) };
 }
 
 export function doneA2aPush(cache: StatementCache, id: number): void {

@@ -871,7 +871,7 @@ export class SqliteStore implements Store {
     return this.#write(() => enqueueA2aPush(this.#cache, params.items), RELAXED);
   }
 
-  a2aPushDue(params: { now: Millis; limit: number }): Promise<A2aPushDeliveryRecord[]> {
+  a2aPushDue(params: { now: Millis; limit: number }): Promise<{ deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null }> {
     return this.#read(() => dueA2aPush(this.#cache, params.now, params.limit));
   }
 

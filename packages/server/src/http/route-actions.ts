@@ -81,6 +81,12 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`POST ${P}/tokens/:jti/revoke`]: 'token.revoke',
 
   [`GET ${P}/audit`]: 'audit.read',
+
+  // Flotilla as an A2A agent (http/a2a/): the card is public, as A2A cards are (decisions.md
+  // 79); each JSON-RPC method is authorized by its own action (http/a2a/method-actions.ts).
+  'GET /.well-known/agent-card.json': 'public',
+  'POST /a2a/jsonrpc': 'authenticated',
+  'POST /a2a/v0.3/jsonrpc': 'authenticated',
 };
 
 /** The requirement of a route as Fastify names it (HEAD is served by the GET route). */

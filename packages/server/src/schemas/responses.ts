@@ -314,7 +314,8 @@ const definitions = {
     description: 'An A2A AgentCard, as the A2A specification defines it: v1.0 (`supportedInterfaces`) or v0.3 (`url`, `protocolVersion`), as asked for with A2A-Version (docs/a2a.md)',
     type: 'object',
     additionalProperties: true,
-    required: ['name', 'description', 'version', 'skills', 'capabilities'],
+    // Only what both shapes always hold: A2A v1.0's JSON form leaves out empty lists (a card without skills).
+    required: ['name', 'description', 'version'],
     properties: {
       name: string, description: string, version: string,
       skills: { type: 'array', items: { type: 'object', additionalProperties: true } },

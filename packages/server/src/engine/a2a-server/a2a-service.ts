@@ -136,10 +136,10 @@ export class A2aService {
         changed = false;
         const task = await this.get(principal, id);
         const state = a2aStateOf(task);
-        // The status too: a retry's new attempt is "working" again, with a new attempt number.
-        const key = `${state}/${task.status}/${task.attempt}`;
-        if (key !== last) {
-          last = key;
+        // A change of A2A state only: Flotilla's own steps (dispatched, started, a retry) that
+        // keep it "working" are not news to an A2A client.
+        if (state !== last) {
+          last = state;
           yield task;
         }
         if (a2aStateFinal(state) || TERMINAL_TASK_STATUSES.includes(task.status)) return;

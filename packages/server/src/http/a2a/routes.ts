@@ -5,7 +5,7 @@
 // version a request speaks, the stream's connection.
 
 import { A2A_VERSION_HEADER, formatSSEErrorEvent, formatSSEEvent, SSE_HEADERS } from '@a2a-js/sdk';
-import { RequestMalformedError, VersionNotSupportedError } from '@a2a-js/sdk/errors';
+import { A2A_ERROR_CODE, RequestMalformedError, VersionNotSupportedError } from '@a2a-js/sdk/errors';
 import { LegacyJsonRpcTransportHandler } from '@a2a-js/sdk/compat/v0_3/server';
 import { JsonRpcTransportHandler, ServerCallContext, validateVersion } from '@a2a-js/sdk/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -96,7 +96,9 @@ export function a2aRoutes(app: FastifyInstance, engine: Engine, version: string)
     const rpcId = typeof id === 'string' || typeof id === 'number' ? id : null;
     const answer = (body: unknown) => reply.code(200).type('application/json').send(JSON.stringify(body));
 
-    const problem = parsed === undefined ? null : inadmissibleJson(parsed);
+    // JSON-RPC's own code for a body that is not JSON (the SDK's v1.0 handler answers -32602).
+    if (parsed === undefined) return answer({ jsonrpc: '2.0', id: null, error: { code: A2A_ERROR_CODE.PARSE_ERROR, message: 'the request body is not JSON' } });
+    const problem = inadmissibleJson(parsed);
     if (problem !== null) return answer({ jsonrpc: '2.0', id: rpcId, error: mapError(new RequestMalformedError(`body: ${problem}`)) });
     if (!legacy) {
       try {
@@ -106,8 +108,7 @@ export function a2aRoutes(app: FastifyInstance, engine: Engine, version: string)
       }
     }
     const transport = legacy ? new LegacyJsonRpcTransportHandler(handler) : new JsonRpcTransportHandler(handler);
-    // The raw text when it is not JSON: the SDK answers it with the spec's parse error.
-    const result = await transport.handle((parsed ?? raw) as Record<string, unknown> | string, context);
+    const result = await transport.handle(parsed as Record<string, unknown>, context);
     if (!isStream(result)) return answer(result);
 
     // A stream: the first event decides (an error before it is a plain JSON-RPC answer).

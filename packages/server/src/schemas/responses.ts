@@ -211,7 +211,7 @@ const definitions = {
       updatedAt: time,
       state: enumOf(AGENT_STATES),
       pausedAt: nullableTime,
-      a2aSkill: { anyOf: [object({ inputModes: strings, outputModes: strings, examples: strings }), { type: 'null' }] },
+      a2aSkill: orNull(object({ inputModes: strings, outputModes: strings, examples: strings })),
     }),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },

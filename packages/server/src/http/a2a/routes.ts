@@ -57,7 +57,7 @@ export function a2aRoutes(app: FastifyInstance, engine: Engine, version: string)
           ? 'A2A v0.3 JSON-RPC (message/send, message/stream, tasks/get, tasks/cancel, tasks/resubscribe, tasks/pushNotificationConfig/*)'
           : 'A2A JSON-RPC: v1.0 with `A2A-Version: 1.0` (SendMessage, SendStreamingMessage, GetTask, CancelTask, SubscribeToTask, *TaskPushNotificationConfig), v0.3 without',
         tags: ['a2a'],
-        response: answers({}),
+        response: answers({ 200: 'A2aJsonRpcResponse' }),
         documentedResponses: {
           200: {
             description: 'A JSON-RPC response; for the streaming methods a Server-Sent Events stream of JSON-RPC responses (docs/a2a.md). A2A errors are JSON-RPC errors with the spec\'s codes; authentication and authorization are HTTP 401 and 403',
@@ -94,7 +94,7 @@ export function a2aRoutes(app: FastifyInstance, engine: Engine, version: string)
     const mapError = legacy ? LegacyJsonRpcTransportHandler.mapToLegacyJSONRPCError : JsonRpcTransportHandler.mapToJSONRPCError;
     const id = (parsed as { id?: unknown } | undefined)?.id;
     const rpcId = typeof id === 'string' || typeof id === 'number' ? id : null;
-    const answer = (body: unknown) => reply.code(200).type('application/json').send(JSON.stringify(body));
+    const answer = (body: unknown) => reply.code(200).send(body);
 
     // JSON-RPC's own code for a body that is not JSON (the SDK's v1.0 handler answers -32602).
     if (parsed === undefined) return answer({ jsonrpc: '2.0', id: null, error: { code: A2A_ERROR_CODE.PARSE_ERROR, message: 'the request body is not JSON' } });

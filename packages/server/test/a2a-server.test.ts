@@ -9,7 +9,6 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { TaskState, type StreamResponse, type Task } from '@a2a-js/sdk';
-import type { Client } from '@a2a-js/sdk/client';
 import type { Harness } from './helpers/harness.ts';
 import { TOKEN, withHarness } from './helpers/harness.ts';
 import { data, text, userMessage, v03Client, v1Client } from './helpers/a2a-clients.ts';

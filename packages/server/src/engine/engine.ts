@@ -172,10 +172,11 @@ export class Engine {
       });
     }));
     this.push.start();
-    // Its own loop: a slow receiver delays the next notifications, never the reaper.
+    // The maintenance node's duty, in its own loop: a slow receiver delays the next
+    // notifications, never the reaper.
     this.#loops.push(loop(this.ctx, 'a2a push', config.a2aPushIntervalMs, async () => {
-      await this.#maintain('a2a-push', () => this.push.sweep());
-      if (this.#leading.get('a2a-push') !== true) this.push.notLeading();
+      await this.#maintain('maintenance', () => this.push.sweep());
+      if (this.#leading.get('maintenance') !== true) this.push.notLeading();
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
     this.dispatcher.wake();

@@ -53,6 +53,23 @@ function stateOf(e: StreamResponse): TaskState | undefined {
   return undefined;
 }
 
+/** A loopback webhook receiver answering each request with the next of `statuses` (then 200). */
+async function receiver(t: { after: (fn: () => void) => void }, statuses: number[] = []): Promise<{ url: string; got: Array<{ headers: IncomingMessage['headers']; body: any }> }> {
+  const got: Array<{ headers: IncomingMessage['headers']; body: any }> = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body: JSON.parse(body) });
+      res.writeHead(statuses.shift() ?? 200).end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got };
+}
+
 async function rpc(base: string, path: string, body: string | object, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
   const res = await fetch(`${base}${path}`, {
     method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -165,25 +182,8 @@ for (const store of ['sqlite', 'postgres'] as const) {
     it('push notifications: delivered to the receiver at least once, retried with backoff when it first fails, with the token', (t) => withHarness(t, store, async (h) => {
       const base = await fleet(h);
       const client = await v1Client(base);
-      const received: Array<{ token: string | undefined; body: any }> = [];
-      let failures = 1;
-      const receiver = createServer((req: IncomingMessage, res) => {
-        let body = '';
-        req.on('data', (c: Buffer) => (body += c.toString()));
-        req.on('end', () => {
-          if (failures > 0) {
-            failures--;
-            res.writeHead(503).end();
-            return;
-          }
-          received.push({ token: req.headers['x-a2a-notification-token'] as string | undefined, body: JSON.parse(body) });
-          res.writeHead(200).end();
-        });
-      });
-      receiver.listen(0, '127.0.0.1');
-      await once(receiver, 'listening');
-      t.after(() => receiver.close());
-      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const hook = await receiver(t, [503]);
+      const url = hook.url;
       const replica = await h.register('echo');
       const task = await client.sendMessage({
         tenant: '', message: userMessage([data(5)], { metadata: { skill: 'echo' } }), metadata: undefined,
@@ -193,7 +193,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(configs.configs.map((c) => [c.id, c.url, c.token]), [['hook-1', url, 'secret-token']]);
       // The first pass queues the task's state and sends it: the receiver fails, so it is retried.
       await h.engine.push.sweep();
-      assert.equal(received.length, 0);
+      assert.equal(hook.got.length, 1);
       const [queued] = (await h.store.a2aPushDue({ now: h.now() + 10_000, limit: 10 })).deliveries;
       assert.equal(queued?.attempts, 1);
       assert.match(queued?.lastError ?? '', /503/);
@@ -201,14 +201,15 @@ for (const store of ['sqlite', 'postgres'] as const) {
       await complete(h, replica, work.assignmentId, 10);
       // Not yet due: nothing is sent before the backoff has passed.
       await h.engine.push.sweep();
-      assert.equal(received.length, 0);
+      assert.equal(hook.got.length, 1);
       h.advance(2_000);
       await h.engine.push.sweep();
       await h.engine.push.sweep();
-      assert.deepEqual(received.map((r) => [r.token, r.body.task?.status?.state]), [
-        ['secret-token', 'TASK_STATE_SUBMITTED'], ['secret-token', 'TASK_STATE_COMPLETED'],
+      // The refused one again (at least once), then the next, in order.
+      assert.deepEqual(hook.got.map((r) => [r.headers['x-a2a-notification-token'], r.body.task?.status?.state]), [
+        ['secret-token', 'TASK_STATE_SUBMITTED'], ['secret-token', 'TASK_STATE_SUBMITTED'], ['secret-token', 'TASK_STATE_COMPLETED'],
       ]);
-      assert.equal(received[1]!.body.task.id, task.id);
+      assert.equal(hook.got[2]!.body.task.id, task.id);
       // The final notification was the config's last: it is gone, and nothing is left to send.
       assert.deepEqual(await h.store.a2aPushConfigList({ taskIds: [task.id] }), []);
       assert.deepEqual((await h.store.a2aPushDue({ now: h.now() + 3_600_000, limit: 10 })).deliveries, []);
@@ -238,6 +239,63 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.equal(noSkill.body.error.code, -32602);
       assert.match(noSkill.body.error.message, /no skill "hidden"/);
       assert.equal((await h.api('GET', '/tasks')).body.items.length, 0);
+      // A file part is refused (a task's input is JSON); an inadmissible body too.
+      const file = await rpc(base, '/a2a/jsonrpc', { ...send, params: { message: { ...send.params.message, messageId: 'm-3', parts: [{ url: 'http://127.0.0.1:1/x.pdf' }] } } });
+      assert.equal(file.body.error.code, -32005);
+      const huge = await rpc(base, '/a2a/jsonrpc', `{"jsonrpc": "2.0", "id": 4, "method": "GetTask", "params": {"id": "x", "n": 1e400}}`);
+      assert.equal(huge.body.error.code, -32602);
+      assert.equal((await h.api('GET', '/tasks')).body.items.length, 0);
+      // Capabilities route, when a published skill has them; others are refused.
+      const routed = await rpc(base, '/a2a/jsonrpc', { ...send, params: { configuration: { returnImmediately: true }, message: { ...send.params.message, messageId: 'm-4', metadata: { capabilities: ['echo'] } } } });
+      const routedTask = await h.task(routed.body.result.task.id);
+      assert.deepEqual([routedTask.agent, routedTask.capabilities, routedTask.input], [null, ['echo'], 'hi']);
+      const unroutable = await rpc(base, '/a2a/jsonrpc', { ...send, params: { message: { ...send.params.message, messageId: 'm-5', metadata: { capabilities: ['nope'] } } } });
+      assert.equal(unroutable.body.error.code, -32602);
+    }));
+
+    it('push notifications: the v0.3 body to a config set over v0.3, authentication as Authorization, a receiver that keeps failing given up', (t) => withHarness(t, store, async (h) => {
+      const base = await fleet(h);
+      const ok = await receiver(t);
+      const failing = await receiver(t, [500, 500, 500]);
+      const legacy = await v03Client(base);
+      const task = await legacy.sendMessage({
+        tenant: '', message: userMessage([data(7)], { metadata: { skill: 'echo' } }), metadata: undefined,
+        configuration: { acceptedOutputModes: [], taskPushNotificationConfig: undefined, returnImmediately: true },
+      }) as Task;
+      await legacy.createTaskPushNotificationConfig({ tenant: '', id: 'a', taskId: task.id, url: ok.url, token: '', authentication: { scheme: 'Bearer', credentials: 'hook-secret' } });
+      await (await v1Client(base)).createTaskPushNotificationConfig({ tenant: '', id: 'b', taskId: task.id, url: failing.url, token: '', authentication: undefined });
+      const replica = await h.register('echo');
+      const work = await attempt(h, replica);
+      await complete(h, replica, work.assignmentId, 14);
+      await h.engine.push.sweep();
+      assert.deepEqual(ok.got.map((r) => [r.headers.authorization, r.body.kind, r.body.id, r.body.status?.state]), [['Bearer hook-secret', 'task', task.id, 'completed']]);
+      assert.equal(failing.got.length, 1);
+      assert.equal(failing.got[0]!.body.task.status.state, 'TASK_STATE_COMPLETED');
+      // The second failure is the last of a2aPushMaxAttempts (2): given up, nothing left to send.
+      h.advance(2_000);
+      await h.engine.push.sweep();
+      assert.equal(failing.got.length, 2);
+      h.advance(600_000);
+      await h.engine.push.sweep();
+      assert.equal(failing.got.length, 2);
+      assert.deepEqual((await h.store.a2aPushDue({ now: h.now() + 3_600_000, limit: 10 })), { deliveries: [], nextAt: null });
+      assert.deepEqual(await h.store.a2aPushConfigList({ taskIds: [task.id] }), []);
+    }, { config: { a2aPushMaxAttempts: 2 } }));
+
+    it('a stream whose client goes away ends, leaving no listener behind', (t) => withHarness(t, store, async (h) => {
+      const base = await fleet(h);
+      const client = await v1Client(base);
+      const before = h.engine.ctx.bus.listenerCount;
+      const controller = new AbortController();
+      const stream = client.sendMessageStream({ tenant: '', message: userMessage([data(1)], { metadata: { skill: 'echo' } }), configuration: undefined, metadata: undefined }, { signal: controller.signal });
+      const first = await stream.next();
+      assert.equal(first.value && stateOf(first.value), TaskState.TASK_STATE_SUBMITTED);
+      assert.ok(h.engine.ctx.bus.listenerCount > before, 'the stream listens to its task');
+      controller.abort();
+      await stream.return(undefined).catch(() => {});
+      const deadline = Date.now() + 10_000;
+      while (h.engine.ctx.bus.listenerCount > before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(h.engine.ctx.bus.listenerCount, before);
     }));
   });
 }

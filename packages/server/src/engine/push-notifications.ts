@@ -101,7 +101,11 @@ export class PushNotifications {
     const items: A2aPushEnqueueItem[] = [];
     for (const config of configs) {
       const task = tasks.get(config.taskId);
-      if (task === undefined) continue;
+      // Deleted by retention before its end was queued (or never existed): nothing will follow.
+      if (task === undefined) {
+        await this.#ctx.store.a2aPushConfigDelete({ taskId: config.taskId, id: config.id });
+        continue;
+      }
       const state = a2aStateOf(task);
       if (state === config.lastState) continue;
       items.push({

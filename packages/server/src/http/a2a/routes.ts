@@ -21,6 +21,8 @@ import { actionOfRequest } from './method-actions.ts';
 import { ABORT_KEY, FlotillaA2aHandler, PrincipalUser } from './request-handler.ts';
 
 const LEGACY_VERSION = '0.3';
+/** A comment line this often keeps an idle stream open through proxies (SSE clients skip it). */
+const KEEPALIVE_MS = 15_000;
 const JSON_RPC_TYPES = ['application/json', 'application/a2a+json'];
 
 /** The version a request asks for: its A2A-Version header; none means v0.3 (A2A v1.0, §3.6.2). */
@@ -122,6 +124,10 @@ export function a2aRoutes(app: FastifyInstance, engine: Engine, version: string)
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { ...SSE_HEADERS });
+    const keepalive = setInterval(() => {
+      if (connection.isConnected()) res.write(': keepalive\n\n');
+    }, KEEPALIVE_MS);
+    keepalive.unref();
     try {
       if (!first.done) res.write(formatSSEEvent(first.value));
       for (;;) {
@@ -134,6 +140,7 @@ export function a2aRoutes(app: FastifyInstance, engine: Engine, version: string)
       request.log.warn({ err }, 'A2A stream failed');
       if (connection.isConnected()) res.write(formatSSEErrorEvent({ jsonrpc: '2.0', id: rpcId, error: mapError(err) }));
     } finally {
+      clearInterval(keepalive);
       await iterator.return?.(undefined);
       res.end();
     }

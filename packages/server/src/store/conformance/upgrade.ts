@@ -57,6 +57,8 @@ export async function checkUpgradedFromVersion1(store: Store): Promise<void> {
   for (const id of Object.keys(depths)) assert.deepEqual((await store.taskGet({ id }))?.tools, [], `${id}'s tools`);
   const agent = await store.agentGet({ name: 'up-agent' });
   assert.deepEqual([agent?.level, agent?.tools, agent?.maxDepth], [2, [], null]);
+  // Migration 16: old agents are not published on the A2A card.
+  assert.equal(agent?.a2aSkill, null);
   const tree = await store.taskList({ limit: 10, rootId: 'up-root' });
   assert.deepEqual(tree.items.map((t) => t.id), ['up-grandchild', 'up-child', 'up-root']);
   assert.deepEqual(await store.apiKeyGet({ id: 'up-key' }), {

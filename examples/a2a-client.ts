@@ -1,7 +1,7 @@
 // Any A2A client can use Flotilla: this one is the A2A SDK's own. It reads Flotilla's agent
 // card, sends one message to a skill (a Flotilla agent published with `a2aSkill`), waits for
 // the task to settle and prints its result. Run it (with a worker of the agent running):
-//   node examples/a2a-client.ts '{"text":"hello"}' [skill]
+//   npx node examples/a2a-client.ts '{"text":"hello"}' [skill]
 // FLOTILLA_URL (default http://127.0.0.1:8080) and FLOTILLA_TOKEN (an API key or a scoped
 // token that may submit tasks) say where and as whom.
 import { randomUUID } from 'node:crypto';

@@ -191,6 +191,13 @@ for (const store of ['sqlite', 'postgres'] as const) {
       }) as Task;
       const configs = await client.listTaskPushNotificationConfig({ tenant: '', taskId: task.id, pageSize: 0, pageToken: '' });
       assert.deepEqual(configs.configs.map((c) => [c.id, c.url, c.token]), [['hook-1', url, 'secret-token']]);
+      assert.equal((await client.getTaskPushNotificationConfig({ tenant: '', taskId: task.id, id: 'hook-1' })).url, url);
+      await assert.rejects(client.getTaskPushNotificationConfig({ tenant: '', taskId: task.id, id: 'nope' }), (err: Error) => err.name === 'TaskNotFoundError');
+      // A config that is not http(s) is refused; one set and deleted is gone.
+      await assert.rejects(client.createTaskPushNotificationConfig({ tenant: '', id: 'bad', taskId: task.id, url: 'file:///etc/passwd', token: '', authentication: undefined }));
+      await client.createTaskPushNotificationConfig({ tenant: '', id: 'gone', taskId: task.id, url, token: '', authentication: undefined });
+      await client.deleteTaskPushNotificationConfig({ tenant: '', taskId: task.id, id: 'gone' });
+      assert.deepEqual((await client.listTaskPushNotificationConfig({ tenant: '', taskId: task.id, pageSize: 0, pageToken: '' })).configs.map((c) => c.id), ['hook-1']);
       // The first pass queues the task's state and sends it: the receiver fails, so it is
       // retried after a backoff (at least half of the first second).
       const sentAt = h.now();

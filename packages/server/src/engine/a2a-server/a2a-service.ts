@@ -169,7 +169,7 @@ export class A2aService {
   async pushConfigGet(principal: Principal, taskId: string, id: string): Promise<A2aPushConfigRecord> {
     await this.get(principal, taskId);
     const config = await this.#ctx.store.a2aPushConfigGet({ taskId, id });
-    if (config === null) throw new FlotillaError('NOT_FOUND', `task ${taskId} has no push config ${id}`);
+    if (config === null) throw new FlotillaError('A2A_PUSH_CONFIG_NOT_FOUND', `task ${taskId} has no push config ${id}`);
     return config;
   }
 

@@ -55,7 +55,8 @@ function signalOf(context: ServerCallContext): AbortSignal {
 function a2aError(err: unknown, cancel = false): unknown {
   if (!(err instanceof FlotillaError)) return err;
   const options = { message: err.message, metadata: { flotillaCode: err.code } };
-  if (err.code === 'TASK_NOT_FOUND' || (err.code === 'NOT_FOUND' && /^no task/.test(err.message))) return new TaskNotFoundError(options);
+  // A missing push config too, as the SDK's own handler answers it.
+  if (err.code === 'TASK_NOT_FOUND' || err.code === 'A2A_PUSH_CONFIG_NOT_FOUND') return new TaskNotFoundError(options);
   if (cancel && err.code === 'INVALID_TRANSITION') return new TaskNotCancelableError(options);
   if (ERROR_STATUS[err.code] < 500) return new RequestMalformedError(options);
   return err;

@@ -233,6 +233,13 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.deepEqual([refused.status, refused.body.error.code], [403, 'FORBIDDEN']);
       await assert.rejects(v1Client(base, viewer).then((c) => c.sendMessage({ tenant: '', message: userMessage([text('x')]), configuration: undefined, metadata: undefined })));
       assert.equal((await h.api('GET', '/tasks')).body.items.length, 0);
+      // A scoped token is a bearer too, with its scopes: reading only, it may not send.
+      const reader = (await h.api('POST', '/tokens', { scopes: ['task.read'] })).body.token as string;
+      assert.equal((await rpc(base, '/a2a/jsonrpc', send, { authorization: `Bearer ${reader}` })).status, 403);
+      const sender = (await h.api('POST', '/tokens', { scopes: ['task.read', 'task.submit'] })).body.token as string;
+      const byToken = await rpc(base, '/a2a/jsonrpc', { ...send, params: { configuration: { returnImmediately: true }, message: { ...send.params.message, messageId: 'm-0' } } }, { authorization: `Bearer ${sender}` });
+      assert.equal(byToken.body.result.task.status.state, 'TASK_STATE_SUBMITTED');
+      assert.equal((await h.api('POST', `/tasks/${byToken.body.result.task.id}/cancel`)).status, 200);
       // The viewer may read: a task it can see answers tasks/get.
       const parse = await rpc(base, '/a2a/jsonrpc', '{"jsonrpc": "2.0", "id": 1, "method": ');
       assert.deepEqual([parse.status, parse.body.error.code], [200, -32700]);
@@ -245,13 +252,13 @@ for (const store of ['sqlite', 'postgres'] as const) {
       const noSkill = await rpc(base, '/a2a/jsonrpc', { ...send, params: { message: { ...send.params.message, messageId: 'm-2', metadata: { skill: 'hidden' } } } });
       assert.equal(noSkill.body.error.code, -32602);
       assert.match(noSkill.body.error.message, /no skill "hidden"/);
-      assert.equal((await h.api('GET', '/tasks')).body.items.length, 0);
+      assert.equal((await h.api('GET', '/tasks')).body.items.length, 1);
       // A file part is refused (a task's input is JSON); an inadmissible body too.
       const file = await rpc(base, '/a2a/jsonrpc', { ...send, params: { message: { ...send.params.message, messageId: 'm-3', parts: [{ url: 'http://127.0.0.1:1/x.pdf' }] } } });
       assert.equal(file.body.error.code, -32005);
       const huge = await rpc(base, '/a2a/jsonrpc', `{"jsonrpc": "2.0", "id": 4, "method": "GetTask", "params": {"id": "x", "n": 1e400}}`);
       assert.equal(huge.body.error.code, -32602);
-      assert.equal((await h.api('GET', '/tasks')).body.items.length, 0);
+      assert.equal((await h.api('GET', '/tasks')).body.items.length, 1);
       // Capabilities route, when a published skill has them; others are refused.
       const routed = await rpc(base, '/a2a/jsonrpc', { ...send, params: { configuration: { returnImmediately: true }, message: { ...send.params.message, messageId: 'm-4', metadata: { capabilities: ['echo'] } } } });
       const routedTask = await h.task(routed.body.result.task.id);

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { TaskState, type StreamResponse, type Task } from '@a2a-js/sdk';
+import { ConfigError, loadConfig } from '../src/config/config.ts';
 import type { Harness } from './helpers/harness.ts';
 import { TOKEN, withHarness } from './helpers/harness.ts';
 import { data, text, userMessage, v03Client, v1Client } from './helpers/a2a-clients.ts';
@@ -313,3 +314,19 @@ for (const store of ['sqlite', 'postgres'] as const) {
     }));
   });
 }
+
+describe('A2A settings', () => {
+  it('a2aPublicUrl is the base of the card\'s URLs (a trailing slash dropped); one that is not http(s) stops the start', async (t) => {
+    const config = loadConfig({ env: { FLOTILLA_A2A_PUBLIC_URL: 'https://flotilla.example.com/' } });
+    assert.equal(config.a2aPublicUrl, 'https://flotilla.example.com');
+    assert.throws(() => loadConfig({ env: { FLOTILLA_A2A_PUBLIC_URL: 'ftp://x' } }), ConfigError);
+    assert.throws(() => loadConfig({ env: { FLOTILLA_A2A_PUSH_MAX_ATTEMPTS: '0' } }), ConfigError);
+    await withHarness(t, 'sqlite', async (h) => {
+      await h.agent({ name: 'echo', a2aSkill: {} });
+      const res = await h.app.inject({ method: 'GET', url: '/.well-known/agent-card.json', headers: { 'a2a-version': '1.0' } });
+      assert.deepEqual(JSON.parse(res.body).supportedInterfaces.map((i: { url: string }) => i.url), [
+        'https://flotilla.example.com/a2a/jsonrpc', 'https://flotilla.example.com/a2a/v0.3/jsonrpc',
+      ]);
+    }, { config: { a2aPublicUrl: config.a2aPublicUrl } });
+  });
+});

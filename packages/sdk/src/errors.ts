@@ -45,6 +45,8 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   STORE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  /** Over A2A: the task has no push-notification config with that id. */
+  A2A_PUSH_CONFIG_NOT_FOUND: 404,
   TOOL_DOMAIN_NOT_FOUND: 404,
   ATTEMPT_TOKEN_REQUIRED: 403,
 } as const;
@@ -100,6 +102,7 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   INTERNAL: 'an unexpected server error (logged with the request id)',
   STORE_UNAVAILABLE: 'the database is unavailable: unreachable, out of connections or other resources, read-only after a failover, restarting; `Retry-After: 2`',
   SHUTTING_DOWN: 'the server is shutting down; `Retry-After: 2`',
+  A2A_PUSH_CONFIG_NOT_FOUND: 'the A2A task has no push-notification config with this id (answered over A2A as TaskNotFoundError, -32001)',
   TOOL_DOMAIN_NOT_FOUND: 'no MCP tool domain with this name (GET /tool-domains lists them)',
   ATTEMPT_TOKEN_REQUIRED: "the MCP gateway takes an attempt's own token (POST /assignments/{id}/token; the SDK worker's ctx.mcp()), not an API key or another token: the tools it allows are that attempt's",
 };

@@ -286,6 +286,15 @@ export interface AgentSpec {
   concurrencyLimits?: Record<string, number>;
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
   runtime?: 'pull' | 'a2a' | 'process';
+  /** Publishes the agent as a skill of Flotilla's A2A agent card; null or absent: not published. */
+  a2aSkill?: A2aSkillSpec | null;
+}
+
+/** Media types (defaults: the card's, `application/json` and `text/plain`) and example prompts of an A2A skill. */
+export interface A2aSkillSpec {
+  inputModes?: string[];
+  outputModes?: string[];
+  examples?: string[];
 }
 
 export interface AgentView {
@@ -312,6 +321,8 @@ export interface AgentView {
   state: AgentState;
   /** When an operator paused it (no new dispatches until resumed); null when not paused. */
   pausedAt: string | null;
+  /** Its skill on the A2A agent card; null: not published. */
+  a2aSkill: { inputModes: string[]; outputModes: string[]; examples: string[] } | null;
 }
 
 export const WAITING_REASONS = [

@@ -212,10 +212,11 @@ describe('flotilla client commands', () => {
     const created = json(await cli('agents', 'create', 'cli-new', '--description', 'made by the CLI', '--capabilities', 'a,b', '--capabilities', 'c',
       '--max-concurrency', '3', '--max-attempts', '4', '--timeout', '10m', '--level', '2', '--tool-domains', 'web,files',
       '--concurrency-limit', 'host:vllm-1=2', '--concurrency-limit', 'gpu=1', '--retry-base-delay', '2s', '--retry-max-delay', '5m',
-      '--runtime', 'pull', '--tools', 'web:*,gh:read', '--max-depth', '2', '--json'));
+      '--runtime', 'pull', '--tools', 'web:*,gh:read', '--max-depth', '2', '--a2a-example', 'hi', '--a2a-input-modes', 'text/plain', '--json'));
     const expected = {
       name: 'cli-new', description: 'made by the CLI', capabilities: ['a', 'b', 'c'], maxConcurrency: 3, maxAttempts: 4, timeoutMs: 600_000,
       level: 2, toolDomains: ['web', 'files'], tools: ['web:*', 'gh:read'], maxDepth: 2, concurrencyLimits: { 'host:vllm-1': 2, gpu: 1 }, retry: { baseDelayMs: 2_000, maxDelayMs: 300_000 }, runtime: 'pull',
+      a2aSkill: { inputModes: ['text/plain'], outputModes: [], examples: ['hi'] },
     };
     for (const [field, value] of Object.entries(expected)) assert.deepEqual(created[field], value, field);
     const stored = await api('GET', '/agents/cli-new');
@@ -235,8 +236,13 @@ describe('flotilla client commands', () => {
     const outside = await cli('submit', '--agent', 'cli-new', '--allow-tools', 'fs:read');
     assert.equal(outside.code, 1);
     assert.match(outside.stderr, /TOOL_OUTSIDE_CEILING/);
-    const cleared = await cli('agents', 'update', 'cli-new', '--tools', '', '--max-depth', '', '--json');
-    assert.deepEqual([json(cleared).tools, json(cleared).maxDepth], [[], null], '"" clears the tools and the depth limit');
+    const cleared = await cli('agents', 'update', 'cli-new', '--tools', '', '--max-depth', '', '--a2a-skill', 'off', '--json');
+    assert.deepEqual([json(cleared).tools, json(cleared).maxDepth, json(cleared).a2aSkill], [[], null, null], '"" clears the tools and the depth limit; off unpublishes');
+    const republished = await cli('agents', 'update', 'cli-new', '--a2a-skill', 'on');
+    assert.match(republished.stdout, /^A2A skill: +published$/m);
+    const mixed = await cli('agents', 'update', 'cli-new', '--a2a-skill', 'off', '--a2a-example', 'x');
+    assert.equal(mixed.code, 2);
+    assert.match(mixed.stderr, /--a2a-skill off cannot be combined with --a2a-example/);
     await api('POST', `/tasks/${/^id: +(\S+)$/m.exec(narrowed.stdout)![1]}/cancel`);
 
     const task = await api('POST', '/tasks', { agent: 'cli-new' });

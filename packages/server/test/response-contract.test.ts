@@ -216,6 +216,20 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await h.engine.audit.flush();
   await call('GET', '/audit?limit=20', 200);
 
+  // A2A (http/a2a/): the card in both shapes, and a JSON-RPC answer of each version (the
+  // streams are SSE written by hand, as /events is: a2a-server.test.ts reads them).
+  await call('PATCH', '/agents/contract', 200, { a2aSkill: { examples: ['do it'] } });
+  for (const headers of [{ 'a2a-version': '1.0' }, {}]) {
+    assert.equal((await h.app.inject({ method: 'GET', url: '/.well-known/agent-card.json', headers })).statusCode, 200);
+  }
+  for (const [url, method, version] of [['/a2a/jsonrpc', 'GetTask', '1.0'], ['/a2a/v0.3/jsonrpc', 'tasks/get', '0.3']] as const) {
+    const res = await h.app.inject({
+      method: 'POST', url, payload: { jsonrpc: '2.0', id: 1, method, params: { id: first.id } },
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'a2a-version': version },
+    });
+    assert.equal(res.statusCode, 200);
+    assert.equal(JSON.parse(res.body).result.id, first.id);
+  }
   // MCP tool domains (unreachable ones: never checked here), their health, the tool-call audit.
   await call('PUT', '/tool-domains/contract-web', 201, { url: 'http://127.0.0.1:9/mcp', headers: { authorization: { env: 'CONTRACT_TOKEN' }, 'x-literal': 'v' }, description: 'd' });
   await call('PUT', '/tool-domains/contract-web', 200, { url: 'http://127.0.0.1:9/mcp' });

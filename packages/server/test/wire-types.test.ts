@@ -54,6 +54,9 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   Health: "{ status: 'ok' | 'ready' | 'shutting_down' | 'database_unavailable' }",
   // Any OpenAPI document: checked against the OpenAPI 3.1 schema instead (response-contract.test.ts).
   OpenApiDocument: null,
+  // A2A's own documents (the A2A specification and @a2a-js/sdk's types define them, not @flotilla/sdk).
+  A2aAgentCard: null,
+  A2aJsonRpcResponse: null,
   ToolDomainHealthView: 'wire.ToolDomainHealthView',
   ToolDomainHealthList: 'wire.ItemList<wire.ToolDomainHealthView>',
   ToolDomainView: 'wire.ToolDomainView',

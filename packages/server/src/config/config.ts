@@ -69,6 +69,12 @@ export interface ServerConfig {
   sla: SlaPolicy;
   /** Agents declared in the config file; created or updated at start. */
   agents: AgentSpec[];
+  /** The URL A2A clients reach this server at (`https://flotilla.example.com`), for the agent card; null: the request's own. */
+  a2aPublicUrl: string | null;
+  /** How often the maintenance node queues and sends A2A push notifications. */
+  a2aPushIntervalMs: number;
+  /** Sends of one push notification before it is given up (with backoff between them). */
+  a2aPushMaxAttempts: number;
   /** MCP tool domains declared in the config file (`toolDomains:`); created or updated at start (docs/mcp.md). */
   toolDomains: ToolDomainSpec[];
   /** How often the maintenance node checks every tool domain (connect, ping, list tools). */
@@ -113,6 +119,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
   auditRetentionMs: 90 * 86_400_000,
   sla: DEFAULT_SLA_POLICY,
   agents: [],
+  a2aPublicUrl: null,
+  a2aPushIntervalMs: 1_000,
+  a2aPushMaxAttempts: 10,
   toolDomains: [],
   mcpHealthIntervalMs: 10_000,
   mcpHealthTimeoutMs: 5_000,
@@ -153,6 +162,8 @@ const ENV_NUMBERS = {
   FLOTILLA_TOKEN_TTL_MS: 'tokenTtlMs',
   FLOTILLA_TOKEN_MAX_LIFETIME_MS: 'tokenMaxLifetimeMs',
   FLOTILLA_AUDIT_RETENTION_MS: 'auditRetentionMs',
+  FLOTILLA_A2A_PUSH_INTERVAL_MS: 'a2aPushIntervalMs',
+  FLOTILLA_A2A_PUSH_MAX_ATTEMPTS: 'a2aPushMaxAttempts',
 } as const satisfies Record<string, keyof ServerConfig>;
 
 export function loadConfig(sources: ConfigSources = {}): ServerConfig {
@@ -169,6 +180,7 @@ export function loadConfig(sources: ConfigSources = {}): ServerConfig {
   if (env.FLOTILLA_LOG_LEVEL) config.logLevel = parseLogLevel(env.FLOTILLA_LOG_LEVEL, 'FLOTILLA_LOG_LEVEL');
   if (env.FLOTILLA_CORS_ORIGINS !== undefined && env.FLOTILLA_CORS_ORIGINS.trim() !== '') config.corsOrigins = parseList(env.FLOTILLA_CORS_ORIGINS);
   if (env.FLOTILLA_HSTS !== undefined && env.FLOTILLA_HSTS !== '') config.hsts = parseBoolean(env.FLOTILLA_HSTS, 'FLOTILLA_HSTS');
+  if (env.FLOTILLA_A2A_PUBLIC_URL) config.a2aPublicUrl = env.FLOTILLA_A2A_PUBLIC_URL;
   if (env.FLOTILLA_ALLOW_EQUAL_LEVEL !== undefined && env.FLOTILLA_ALLOW_EQUAL_LEVEL !== '') {
     config.allowEqualLevel = parseBoolean(env.FLOTILLA_ALLOW_EQUAL_LEVEL, 'FLOTILLA_ALLOW_EQUAL_LEVEL');
   }
@@ -298,6 +310,23 @@ function validateSettings(config: ServerConfig): void {
     if (value < 1) throw new ConfigError(`${name} must be at least 1`);
   }
   if (config.tokenTtlMs > config.tokenMaxLifetimeMs) throw new ConfigError('tokenTtlMs must not exceed tokenMaxLifetimeMs');
+  validateA2aSettings(config);
+}
+
+/** The A2A settings (decisions.md 79, 83): a public URL is an absolute http(s) URL without a path's trailing slash. */
+function validateA2aSettings(config: ServerConfig): void {
+  if (config.a2aPublicUrl !== null) {
+    let url: URL | null = null;
+    try {
+      url = new URL(config.a2aPublicUrl);
+    } catch {
+      url = null;
+    }
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new ConfigError('a2aPublicUrl (FLOTILLA_A2A_PUBLIC_URL) must be an absolute http(s) URL');
+    config.a2aPublicUrl = config.a2aPublicUrl.replace(/\/+$/, '');
+  }
+  if (config.a2aPushIntervalMs < 1) throw new ConfigError('a2aPushIntervalMs must be at least 1');
+  if (config.a2aPushMaxAttempts < 1 || config.a2aPushMaxAttempts > 100) throw new ConfigError('a2aPushMaxAttempts must be 1..100');
 }
 
 /** Ajv errors as one readable line, naming unknown properties. */

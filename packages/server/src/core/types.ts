@@ -187,6 +187,15 @@ export interface AgentRecord {
   pausedAt: Millis | null;
   /** Since when the maintenance sweep finds it overloaded (core/agent-state.ts); null: not. Written only by agentSetOverloaded. */
   overloadedAt: Millis | null;
+  /** Its skill on Flotilla's A2A agent card (docs/a2a.md); null: not published. */
+  a2aSkill: A2aSkill | null;
+}
+
+/** How an agent is shown as a skill of the fleet's A2A agent card (decisions.md 79). */
+export interface A2aSkill {
+  inputModes: string[];
+  outputModes: string[];
+  examples: string[];
 }
 
 

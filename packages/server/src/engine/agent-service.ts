@@ -53,6 +53,7 @@ export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentReco
     // Operator state, not part of a declaration: kept as it is (the stores never write it here).
     pausedAt: existing?.pausedAt ?? null,
     overloadedAt: existing?.overloadedAt ?? null,
+    a2aSkill: spec.a2aSkill == null ? null : { inputModes: spec.a2aSkill.inputModes ?? [], outputModes: spec.a2aSkill.outputModes ?? [], examples: spec.a2aSkill.examples ?? [] },
   };
 }
 
@@ -65,6 +66,7 @@ function specFromAgent(a: AgentRecord): AgentSpec {
     ...(a.maxAttempts !== null ? { maxAttempts: a.maxAttempts } : {}),
     ...(a.timeoutMs !== null ? { timeoutMs: a.timeoutMs } : {}),
     level: a.level, toolDomains: a.toolDomains, tools: a.tools, maxDepth: a.maxDepth, concurrencyLimits: a.concurrencyLimits, retry, runtime: a.runtime,
+    a2aSkill: a.a2aSkill,
   };
 }
 

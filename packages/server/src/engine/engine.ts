@@ -23,6 +23,8 @@ import { SlaWatch } from './sla-watch.ts';
 import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
 import { WorkerService } from './worker-service.ts';
+import { A2aService } from './a2a-server/a2a-service.ts';
+import { PushNotifications } from './push-notifications.ts';
 import { McpService } from './mcp/service.ts';
 
 /** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
@@ -55,6 +57,9 @@ export class Engine {
   readonly tokenService: TokenService;
   readonly audit: AuditLog;
   readonly relay: EventRelay;
+  /** Flotilla as an A2A agent (http/a2a/ is its transport) and its push notifications. */
+  readonly a2a: A2aService;
+  readonly push: PushNotifications;
   /** MCP tool domains, their health, the gateway and its audit (issue 15). */
   readonly mcp: McpService;
   #loops: Array<{ stop: () => Promise<void> }> = [];
@@ -102,6 +107,8 @@ export class Engine {
     this.tokenService = new TokenService({ ctx: this.ctx, tokens: this.tokens, revocations: this.revocations });
     this.audit = new AuditLog({ ctx: this.ctx });
     this.relay = new EventRelay({ ctx: this.ctx });
+    this.a2a = new A2aService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
+    this.push = new PushNotifications({ ctx: this.ctx });
   }
 
   /** What other server processes (or this one, through the database) changed. */
@@ -172,6 +179,13 @@ export class Engine {
         }
       });
     }));
+    this.push.start();
+    // The maintenance node's duty, in its own loop: a slow receiver delays the next
+    // notifications, never the reaper.
+    this.#loops.push(loop(this.ctx, 'a2a push', config.a2aPushIntervalMs, async () => {
+      await this.#maintain('maintenance', () => this.push.sweep());
+      if (this.#leading.get('maintenance') !== true) this.push.notLeading();
+    }));
     // Tool domains: the maintenance node checks them; every node reads what was found.
     this.#loops.push(loop(this.ctx, 'mcp health', config.mcpHealthIntervalMs, async () => {
       let checked = false;
@@ -191,6 +205,7 @@ export class Engine {
     this.revocations.stop();
     await Promise.all(this.#loops.map((l) => l.stop()));
     this.#loops = [];
+    this.push.stop();
     await this.#unsubscribe?.().catch(() => {});
     this.#unsubscribe = null;
     await this.resumer.stop();

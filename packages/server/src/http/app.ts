@@ -27,6 +27,7 @@ import { workerRoutes } from './routes/workers.ts';
 import { reportBatchRoutes } from './routes/report-batch.ts';
 import { installAuditHook } from './audit-hook.ts';
 import { installWebSockets, workerSocketRoutes } from './socket/worker-socket.ts';
+import { a2aRoutes, installA2aBodyParser } from './a2a/routes.ts';
 
 export const API_PREFIX = '/api/v1';
 export const VERSION = '0.1.0';
@@ -140,5 +141,9 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     mcpRoutes(api, engine);
     api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'], response: answers({ 200: 'OpenApiDocument' }) } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });
+  await app.register(async (scope) => {
+    installA2aBodyParser(scope);
+    a2aRoutes(scope, engine, VERSION);
+  });
   return app;
 }

@@ -82,6 +82,11 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
 
   [`GET ${P}/audit`]: 'audit.read',
 
+  // Flotilla as an A2A agent (http/a2a/): the card is public, as A2A cards are (decisions.md
+  // 79); each JSON-RPC method is authorized by its own action (http/a2a/method-actions.ts).
+  'GET /.well-known/agent-card.json': 'public',
+  'POST /a2a/jsonrpc': 'authenticated',
+  'POST /a2a/v0.3/jsonrpc': 'authenticated',
   // MCP tool domains (issue 15): declaring one is managing the fleet; the gateway checks the
   // attempt's token itself (engine/mcp/gateway.ts), so any authenticated caller reaches it.
   [`GET ${P}/tool-domains`]: 'agent.read',

@@ -107,6 +107,7 @@ export function agentView(a: AgentRecord, state: AgentState): AgentView {
     concurrencyLimits: a.concurrencyLimits,
     retry: { baseDelayMs: a.retryBaseDelayMs, maxDelayMs: a.retryMaxDelayMs },
     runtime: a.runtime,
+    a2aSkill: a.a2aSkill,
     createdAt: toIso(a.createdAt),
     updatedAt: toIso(a.updatedAt),
     state,

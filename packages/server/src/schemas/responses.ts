@@ -220,6 +220,7 @@ const definitions = {
       updatedAt: time,
       state: enumOf(AGENT_STATES),
       pausedAt: nullableTime,
+      a2aSkill: orNull(object({ inputModes: strings, outputModes: strings, examples: strings })),
     }),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },
@@ -343,6 +344,30 @@ const definitions = {
     additionalProperties: true,
     required: ['openapi', 'info', 'paths'],
     properties: { openapi: string, info: { type: 'object', additionalProperties: true }, paths: { type: 'object', additionalProperties: true } },
+  },
+  A2aAgentCard: {
+    description: 'An A2A AgentCard, as the A2A specification defines it: v1.0 (`supportedInterfaces`) or v0.3 (`url`, `protocolVersion`), as asked for with A2A-Version (docs/a2a.md)',
+    type: 'object',
+    additionalProperties: true,
+    // Only what both shapes always hold: A2A v1.0's JSON form leaves out empty lists (a card without skills).
+    required: ['name', 'description', 'version'],
+    properties: {
+      name: string, description: string, version: string,
+      skills: { type: 'array', items: { type: 'object', additionalProperties: true } },
+      capabilities: { type: 'object', additionalProperties: true },
+    },
+  },
+  A2aJsonRpcResponse: {
+    description: 'A JSON-RPC 2.0 response of the A2A protocol: `result` as the A2A specification defines it per method, or `error` with its codes',
+    type: 'object',
+    additionalProperties: false,
+    required: ['jsonrpc', 'id'],
+    properties: {
+      jsonrpc: { type: 'string', enum: ['2.0'] },
+      id: { type: ['string', 'number', 'null'] },
+      result: {},
+      error: { type: 'object', additionalProperties: true, required: ['code', 'message'], properties: { code: integer, message: string } },
+    },
   },
 } satisfies Record<string, Schema>;
 

@@ -100,6 +100,17 @@ const agentProperties = {
     properties: { baseDelayMs: { type: 'integer', minimum: 0, maximum: DAY }, maxDelayMs: { type: 'integer', minimum: 0, maximum: 7 * DAY } },
   },
   runtime: { type: 'string', enum: ['pull', 'a2a', 'process'] },
+  a2aSkill: {
+    anyOf: [{
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        inputModes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 32, uniqueItems: true },
+        outputModes: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 32, uniqueItems: true },
+        examples: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 2048 }, maxItems: 32 },
+      },
+    }, { type: 'null' }],
+  },
 } as const;
 
 export const agentSpecSchema = {
@@ -550,6 +561,9 @@ export const configFileSchema = {
         auditRetentionMs: { type: 'integer', minimum: 0, maximum: 3650 * DAY },
         retry: agentProperties.retry,
         concurrencyLimits: agentProperties.concurrencyLimits,
+        a2aPublicUrl: { anyOf: [{ type: 'string', minLength: 1, maxLength: 2048 }, { type: 'null' }] },
+        a2aPushIntervalMs: positiveMs(DAY),
+        a2aPushMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
         sla: slaPolicySchema,
         mcpHealthIntervalMs: positiveMs(DAY),
         mcpHealthTimeoutMs: positiveMs(10 * 60_000),

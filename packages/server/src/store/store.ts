@@ -453,4 +453,72 @@ export interface Store {
   toolCallList(params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }>;
   /** Retention: deletes calls older than `before`, oldest first, at most `limit`; returns how many. */
   toolCallPrune(params: { before: Millis; limit: number }): Promise<number>;
+  // -- A2A push notifications (decisions.md 82-83) -----------------------------------------
+  /** Creates or replaces the config (taskId, id); a replaced one starts again with lastState null. Durable. */
+  a2aPushConfigSave(params: { config: A2aPushConfigRecord }): Promise<void>;
+  a2aPushConfigGet(params: { taskId: string; id: string }): Promise<A2aPushConfigRecord | null>;
+  /** The configs of these tasks (null: of every task), by taskId, createdAt, id. */
+  a2aPushConfigList(params: { taskIds: string[] | null }): Promise<A2aPushConfigRecord[]>;
+  a2aPushConfigDelete(params: { taskId: string; id: string }): Promise<{ deleted: boolean }>;
+  /**
+   * Queues notifications, in one commit. Each is guarded on its config's lastState still being
+   * `expectedState` (so two feeds racing queue it once); one whose guard fails is skipped. A
+   * `final` one deletes its config. Returns how many were queued.
+   */
+  a2aPushEnqueue(params: { items: A2aPushEnqueueItem[] }): Promise<number>;
+  /**
+   * Up to `limit` deliveries due at `now`, each the oldest of its config (a later one waits
+   * while an earlier one is retried), by id; and when the earliest delivery not due yet is
+   * (null: none), so a sender knows when to look again.
+   */
+  a2aPushDue(params: { now: Millis; limit: number }): Promise<{ deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null }>;
+  /** Removes a delivery (sent, or given up). */
+  a2aPushDone(params: { id: number }): Promise<void>;
+  a2aPushRetry(params: { id: number; attempts: number; nextAt: Millis; error: string }): Promise<void>;
+}
+
+/** Where and how to POST an A2A task's push notifications (the client's TaskPushNotificationConfig). */
+export interface A2aPushConfigRecord {
+  taskId: string;
+  id: string;
+  url: string;
+  /** Sent as X-A2A-Notification-Token when there is no `authentication`. */
+  token: string | null;
+  /** `authentication`: sent as `Authorization: <scheme> <credentials>`. */
+  authScheme: string | null;
+  authCredentials: string | null;
+  /** The A2A version it was set over ('1.0', '0.3'): its notifications' body shape. */
+  wireVersion: string;
+  ownerId: string | null;
+  createdAt: Millis;
+  /** The A2A task state last queued for it; null: none yet. */
+  lastState: string | null;
+}
+
+export interface A2aPushEnqueueItem {
+  taskId: string;
+  configId: string;
+  expectedState: string | null;
+  state: string;
+  final: boolean;
+  /** The notification's body before serialization: a v1.0 StreamResponse as JSON. */
+  payload: Json;
+  nextAt: Millis;
+  createdAt: Millis;
+}
+
+export interface A2aPushDeliveryRecord {
+  id: number;
+  taskId: string;
+  configId: string;
+  url: string;
+  token: string | null;
+  authScheme: string | null;
+  authCredentials: string | null;
+  wireVersion: string;
+  payload: Json;
+  attempts: number;
+  nextAt: Millis;
+  createdAt: Millis;
+  lastError: string | null;
 }

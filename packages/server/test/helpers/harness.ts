@@ -44,6 +44,7 @@ export async function harness(opts: {
     adminToken: TOKEN,
     logLevel: 'silent',
     reaperIntervalMs: 3_600_000,
+    a2aPushIntervalMs: 3_600_000,
     retentionIntervalMs: 3_600_000,
     ...opts.config,
   };

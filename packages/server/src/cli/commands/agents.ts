@@ -28,7 +28,11 @@ const FIELD_FLAGS = `  --description D          what the agent does
   --concurrency-limit K=N  at most N live tasks with concurrency key K (repeatable)
   --retry-base-delay D     first retry backoff, e.g. 2s (default: the server's)
   --retry-max-delay D      longest retry backoff, e.g. 5m (default: the server's)
-  --runtime R              ${RUNTIMES.join(', ')} (default pull; only pull workers exist)`;
+  --runtime R              ${RUNTIMES.join(', ')} (default pull; only pull workers exist)
+  --a2a-skill on|off       publish it as a skill of Flotilla's A2A agent card (docs/a2a.md), or not
+  --a2a-example TEXT       an example prompt of its skill (repeatable); with --a2a-input-modes and
+                           --a2a-output-modes a,b (media types) these publish it too, and replace
+                           the skill it had`;
 
 export const AGENTS_USAGE = `Usage:
   flotilla agents [ls]                   list the registered agents
@@ -148,7 +152,28 @@ const FIELD_OPTIONS: Record<string, OptionSpec> = {
   'retry-base-delay': { type: 'string' },
   'retry-max-delay': { type: 'string' },
   runtime: { type: 'string' },
+  'a2a-skill': { type: 'string' },
+  'a2a-example': { type: 'string', multiple: true },
+  'a2a-input-modes': { type: 'string', multiple: true },
+  'a2a-output-modes': { type: 'string', multiple: true },
 };
+
+/** `--a2a-skill on|off` and the skill's own flags → `a2aSkill` (undefined: not given). */
+function a2aSkillFlag(v: Record<string, unknown>): AgentSpec['a2aSkill'] | undefined {
+  const toggle = stringFlag(v['a2a-skill']);
+  if (toggle !== undefined && toggle !== 'on' && toggle !== 'off') throw new UsageError(`--a2a-skill takes on or off, got "${toggle}"`);
+  const parts = ['a2a-example', 'a2a-input-modes', 'a2a-output-modes'].filter((f) => v[f] !== undefined);
+  if (toggle === 'off') {
+    if (parts.length > 0) throw new UsageError(`--a2a-skill off cannot be combined with --${parts[0]}`);
+    return null;
+  }
+  if (toggle === undefined && parts.length === 0) return undefined;
+  return {
+    ...(v['a2a-example'] !== undefined ? { examples: stringsFlag(v['a2a-example']) } : {}),
+    ...(v['a2a-input-modes'] !== undefined ? { inputModes: [...new Set(listFlag(v['a2a-input-modes']))] } : {}),
+    ...(v['a2a-output-modes'] !== undefined ? { outputModes: [...new Set(listFlag(v['a2a-output-modes']))] } : {}),
+  };
+}
 
 /** `--concurrency-limit host:vllm-1=3` (repeatable) → { "host:vllm-1": 3 }; `""` alone → {}. */
 function limitsFlag(value: unknown): Record<string, number> {
@@ -197,6 +222,8 @@ function agentFields(v: Record<string, unknown>): Omit<AgentSpec, 'name'> {
     if (!(RUNTIMES as readonly string[]).includes(runtime)) throw new UsageError(`--runtime: unknown runtime "${runtime}" (one of ${RUNTIMES.join(', ')})`);
     fields.runtime = runtime as AgentSpec['runtime'] & string;
   }
+  const a2aSkill = a2aSkillFlag(v);
+  if (a2aSkill !== undefined) fields.a2aSkill = a2aSkill;
   return fields;
 }
 

@@ -111,6 +111,7 @@ export function agentBlock(a: AgentView): string {
     ['max depth', a.maxDepth ?? 'the server\'s'],
     ['concurrency limits', Object.entries(a.concurrencyLimits).map(([k, n]) => `${k}=${n}`).join(', ')],
     ['retry delays ms', a.retry.baseDelayMs === null && a.retry.maxDelayMs === null ? null : `base ${a.retry.baseDelayMs ?? '-'}, max ${a.retry.maxDelayMs ?? '-'}`],
+    ['A2A skill', a.a2aSkill === null ? 'not published' : `published${a.a2aSkill.examples.length > 0 ? `, examples: ${a.a2aSkill.examples.join(' | ')}` : ''}`],
     ['created', time(a.createdAt)],
     ['updated', time(a.updatedAt)],
   ]);

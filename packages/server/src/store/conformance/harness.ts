@@ -164,6 +164,7 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     maxDepth: null,
     pausedAt: null,
     overloadedAt: null,
+    a2aSkill: null,
     concurrencyLimits: {},
     retryBaseDelayMs: null,
     retryMaxDelayMs: null,

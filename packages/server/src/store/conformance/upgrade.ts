@@ -57,6 +57,8 @@ export async function checkUpgradedFromVersion1(store: Store): Promise<void> {
   for (const id of Object.keys(depths)) assert.deepEqual((await store.taskGet({ id }))?.tools, [], `${id}'s tools`);
   const agent = await store.agentGet({ name: 'up-agent' });
   assert.deepEqual([agent?.level, agent?.tools, agent?.maxDepth], [2, [], null]);
+  // Migration 16: old agents are not published on the A2A card.
+  assert.equal(agent?.a2aSkill, null);
   // Migration 17: old tasks wait for a tool domain that is down (they never said they may run degraded); no domains yet.
   for (const id of Object.keys(depths)) assert.equal((await store.taskGet({ id }))?.allowDegraded, false, `${id}'s allowDegraded`);
   assert.deepEqual(await store.toolDomainList(), []);

@@ -496,6 +496,44 @@ ALTER TABLE replicas
 `,
   },
   {
+    version: 16,
+    name: 'A2A skills and push notifications',
+    sql: `
+-- Flotilla as an A2A agent (decisions 79-84); see the SQLite migration for the why.
+ALTER TABLE agents ADD COLUMN a2a_skill jsonb;
+CREATE TABLE a2a_push_configs (
+  task_id          text NOT NULL,
+  id               text NOT NULL,
+  url              text NOT NULL,
+  token            text,
+  auth_scheme      text,
+  auth_credentials text,
+  wire_version     text NOT NULL,
+  owner_id         text,
+  created_at       bigint NOT NULL,
+  last_state       text,
+  PRIMARY KEY (task_id, id)
+);
+CREATE TABLE a2a_push_deliveries (
+  id               bigserial PRIMARY KEY,
+  task_id          text NOT NULL,
+  config_id        text NOT NULL,
+  url              text NOT NULL,
+  token            text,
+  auth_scheme      text,
+  auth_credentials text,
+  wire_version     text NOT NULL,
+  payload          jsonb NOT NULL,
+  attempts         integer NOT NULL DEFAULT 0,
+  next_at          bigint NOT NULL,
+  created_at       bigint NOT NULL,
+  last_error       text
+);
+CREATE INDEX a2a_push_deliveries_due ON a2a_push_deliveries (next_at);
+CREATE INDEX a2a_push_deliveries_config ON a2a_push_deliveries (task_id, config_id, id);
+`,
+  },
+  {
     version: 17,
     name: 'tool domains, their health, the tool-call audit, tasks that run degraded',
     sql: `

@@ -39,6 +39,10 @@ import {
   ensureSecret, pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
 } from './auth.ts';
 import {
+  deleteA2aPushConfig, doneA2aPush, dueA2aPush, enqueueA2aPush, getA2aPushConfig, listA2aPushConfigs, retryA2aPush, saveA2aPushConfig,
+} from './a2a-push.ts';
+import type { A2aPushConfigRecord, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
+import {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, channelName, createClient, createPool, lockKeys,
   validateSchema, type ConnectionSettings, type LockKeys,
 } from './connection.ts';
@@ -574,6 +578,41 @@ export class PostgresStore implements Store {
 
   auditPrune(params: { before: Millis; limit: number }): Promise<number> {
     return this.#write(pruneAudit(params));
+  }
+
+  // -- A2A push notifications (a2a-push.ts) ---------------------------------------------
+
+  a2aPushConfigSave(params: { config: A2aPushConfigRecord }): Promise<void> {
+    return this.#write(saveA2aPushConfig(params.config));
+  }
+
+  a2aPushConfigGet(params: { taskId: string; id: string }): Promise<A2aPushConfigRecord | null> {
+    return this.#read((db) => getA2aPushConfig(db, params.taskId, params.id));
+  }
+
+  a2aPushConfigList(params: { taskIds: string[] | null }): Promise<A2aPushConfigRecord[]> {
+    return this.#read((db) => listA2aPushConfigs(db, params.taskIds));
+  }
+
+  a2aPushConfigDelete(params: { taskId: string; id: string }): Promise<{ deleted: boolean }> {
+    return this.#write(deleteA2aPushConfig(params.taskId, params.id));
+  }
+
+  a2aPushEnqueue(params: { items: A2aPushEnqueueItem[] }): Promise<number> {
+    if (params.items.length === 0) return Promise.resolve(0);
+    return this.#write(enqueueA2aPush(params.items), RELAXED);
+  }
+
+  a2aPushDue(params: { now: Millis; limit: number }): Promise<{ deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null }> {
+    return this.#read((db) => dueA2aPush(db, params.now, params.limit));
+  }
+
+  a2aPushDone(params: { id: number }): Promise<void> {
+    return this.#write(doneA2aPush(params.id), RELAXED);
+  }
+
+  a2aPushRetry(params: { id: number; attempts: number; nextAt: Millis; error: string }): Promise<void> {
+    return this.#write(retryA2aPush(params), RELAXED);
   }
 
   // -- tool domains (issue 15) ----------------------------------------------------------

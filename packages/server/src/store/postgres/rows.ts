@@ -24,6 +24,7 @@ export function agentValues(a: AgentRecord): unknown[] {
     a.name, a.description, toJson(a.capabilities), a.maxConcurrency, a.maxAttempts, a.timeoutMs, a.level, toJson(a.toolDomains),
     JSON.stringify(a.concurrencyLimits), a.retryBaseDelayMs, a.retryMaxDelayMs, a.runtime, a.createdAt, a.updatedAt,
     toJson(a.tools), a.maxDepth,
+    a.a2aSkill === null ? null : JSON.stringify(a.a2aSkill),
   ];
 }
 
@@ -42,7 +43,7 @@ export function zeroStatusCounts(): Record<TaskStatus, number> {
 // -- records (the mapping itself is shared: ../record-mapping.ts) ---------------------------
 
 /** The pool returns jsonb already parsed. */
-const readers = columnReaders<Row>((raw) => raw as Json);
+export const readers = columnReaders<Row>((raw) => raw as Json);
 
 export const {
   taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow,

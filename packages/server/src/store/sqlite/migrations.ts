@@ -482,6 +482,50 @@ ALTER TABLE replicas ADD COLUMN health_at INTEGER;
 `,
   },
   {
+    version: 16,
+    name: 'A2A skills and push notifications',
+    sql: `
+-- Flotilla as an A2A agent (decisions 79-84). An agent's skill on the fleet's card (JSON;
+-- NULL: not published).
+ALTER TABLE agents ADD COLUMN a2a_skill TEXT;
+-- A2A clients' push-notification configs, per task. last_state is the A2A state last queued
+-- for it (the feed queues a notification when the task's state differs); a config is
+-- deleted with its task's final notification. wire_version picks the body's shape.
+CREATE TABLE a2a_push_configs (
+  task_id          TEXT NOT NULL,
+  id               TEXT NOT NULL,
+  url              TEXT NOT NULL,
+  token            TEXT,
+  auth_scheme      TEXT,
+  auth_credentials TEXT,
+  wire_version     TEXT NOT NULL,
+  owner_id         TEXT,
+  created_at       INTEGER NOT NULL,
+  last_state       TEXT,
+  PRIMARY KEY (task_id, id)
+) STRICT;
+-- The outbox: each row one notification to POST, self-contained (the config may be gone),
+-- sent by the maintenance node at least once, in id order per config, with backoff.
+CREATE TABLE a2a_push_deliveries (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id          TEXT NOT NULL,
+  config_id        TEXT NOT NULL,
+  url              TEXT NOT NULL,
+  token            TEXT,
+  auth_scheme      TEXT,
+  auth_credentials TEXT,
+  wire_version     TEXT NOT NULL,
+  payload          TEXT NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  next_at          INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,
+  last_error       TEXT
+) STRICT;
+CREATE INDEX a2a_push_deliveries_due ON a2a_push_deliveries (next_at);
+CREATE INDEX a2a_push_deliveries_config ON a2a_push_deliveries (task_id, config_id, id);
+`,
+  },
+  {
     version: 17,
     name: 'tool domains, their health, the tool-call audit, tasks that run degraded',
     sql: `

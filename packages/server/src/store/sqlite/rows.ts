@@ -85,18 +85,19 @@ export function agentParams(a: AgentRecord): Params {
     updated_at: a.updatedAt,
     tools: toJson(a.tools),
     max_depth: a.maxDepth,
+    a2a_skill: a.a2aSkill === null ? null : JSON.stringify(a.a2aSkill),
   };
 }
 
 // -- records (the mapping itself is shared: ../record-mapping.ts) ---------------------------
 
+/** SQLite returns JSON as text. */
+export const readers = columnReaders<Row>((raw, col) => {
+  if (typeof raw !== 'string') throw new Error(`store column ${col} is ${raw === null ? 'null' : typeof raw}, expected JSON text`);
+  return JSON.parse(raw) as Json;
+});
+
 export const {
   taskHeadFromRow, taskRecordFromRow, assignmentFromRow, replicaFromRow, agentFromRow, eventFromRow, apiKeyFromRow,
   tokenRevocationFromRow, auditFromRow,
-} = recordMappers<Row>(columnReaders<Row>(
-  // SQLite returns JSON as text.
-  (raw, col) => {
-  if (typeof raw !== 'string') throw new Error(`store column ${col} is ${raw === null ? 'null' : typeof raw}, expected JSON text`);
-  return JSON.parse(raw) as Json;
-},
-));
+} = recordMappers<Row>(readers);

@@ -25,12 +25,16 @@ import type { StoreSignal, NewReplica, DelegationFigures,
   AgentStats, ApiKeyRecord, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, Store,
   StoreCapabilities, TaskCandidatesParams, TaskCreateResult, TaskListParams, TaskToCreate, TokenRevocation,
 } from '../store.ts';
+import type { A2aPushConfigRecord, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
 import { TASK_STATUSES } from '@flotilla/sdk';
 import {
   appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
   ensureSecret, pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
 } from './auth.ts';
 import { openDatabase, type SynchronousMode } from './connection.ts';
+import {
+  deleteA2aPushConfig, doneA2aPush, dueA2aPush, enqueueA2aPush, getA2aPushConfig, listA2aPushConfigs, retryA2aPush, saveA2aPushConfig,
+} from './a2a-push.ts';
 import { applyMigrations } from './migrations.ts';
 import {
   ASSIGNMENT_COLUMNS, TASK_HEAD_COLUMNS, TASK_RECORD_SELECT, agentFromRow, agentParams, assignmentFromRow, changes, eventFromRow,
@@ -555,9 +559,9 @@ export class SqliteStore implements Store {
       }
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a_skill)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth)`,
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a_skill)`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.createdAt);
     });
@@ -568,16 +572,16 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a_skill)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth)
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a_skill)
          ON CONFLICT (name) DO UPDATE SET
            description = excluded.description, capabilities = excluded.capabilities,
            max_concurrency = excluded.max_concurrency, max_attempts = excluded.max_attempts,
            timeout_ms = excluded.timeout_ms, level = excluded.level, tool_domains = excluded.tool_domains,
            concurrency_limits = excluded.concurrency_limits, retry_base_delay_ms = excluded.retry_base_delay_ms,
            retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at,
-           tools = excluded.tools, max_depth = excluded.max_depth`,
+           tools = excluded.tools, max_depth = excluded.max_depth, a2a_skill = excluded.a2a_skill`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.updatedAt);
     });
@@ -601,7 +605,7 @@ export class SqliteStore implements Store {
            max_attempts = :max_attempts, timeout_ms = :timeout_ms, level = :level, tool_domains = :tool_domains,
            concurrency_limits = :concurrency_limits, retry_base_delay_ms = :retry_base_delay_ms,
            retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at,
-           tools = :tools, max_depth = :max_depth
+           tools = :tools, max_depth = :max_depth, a2a_skill = :a2a_skill
          WHERE name = :name`,
       ).run(agentParams(params.agent));
       if (changes(r) === 0) return { updated: false, events: [] };
@@ -845,6 +849,41 @@ export class SqliteStore implements Store {
 
   auditPrune(params: { before: Millis; limit: number }): Promise<number> {
     return this.#write(() => pruneAudit(this.#cache, params));
+  }
+
+  // -- A2A push notifications (a2a-push.ts) ---------------------------------------------
+
+  a2aPushConfigSave(params: { config: A2aPushConfigRecord }): Promise<void> {
+    return this.#write(() => saveA2aPushConfig(this.#cache, params.config));
+  }
+
+  a2aPushConfigGet(params: { taskId: string; id: string }): Promise<A2aPushConfigRecord | null> {
+    return this.#read(() => getA2aPushConfig(this.#cache, params.taskId, params.id));
+  }
+
+  a2aPushConfigList(params: { taskIds: string[] | null }): Promise<A2aPushConfigRecord[]> {
+    return this.#read(() => listA2aPushConfigs(this.#cache, params.taskIds));
+  }
+
+  a2aPushConfigDelete(params: { taskId: string; id: string }): Promise<{ deleted: boolean }> {
+    return this.#write(() => deleteA2aPushConfig(this.#cache, params.taskId, params.id));
+  }
+
+  a2aPushEnqueue(params: { items: A2aPushEnqueueItem[] }): Promise<number> {
+    if (params.items.length === 0) return this.#read(() => 0);
+    return this.#write(() => enqueueA2aPush(this.#cache, params.items), RELAXED);
+  }
+
+  a2aPushDue(params: { now: Millis; limit: number }): Promise<{ deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null }> {
+    return this.#read(() => dueA2aPush(this.#cache, params.now, params.limit));
+  }
+
+  a2aPushDone(params: { id: number }): Promise<void> {
+    return this.#write(() => doneA2aPush(this.#cache, params.id), RELAXED);
+  }
+
+  a2aPushRetry(params: { id: number; attempts: number; nextAt: Millis; error: string }): Promise<void> {
+    return this.#write(() => retryA2aPush(this.#cache, params), RELAXED);
   }
 
   // -- tool domains (issue 15) ----------------------------------------------------------

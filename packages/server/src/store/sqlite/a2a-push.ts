@@ -1,0 +1,69 @@
+// The A2A push tables (migration 16): clients' notification configs and the outbox of
+// notifications to send. Reads run on the connection; writes are synchronous functions that
+// sqlite-store.ts runs inside the write batch.
+
+import type { Millis } from '../../core/types.ts';
+import { A2A_PUSH_CONFIG_COLUMNS, A2A_PUSH_DELIVERY_COLUMNS, a2aPushConfigValues, a2aPushMappers } from '../a2a-push-mapping.ts';
+import type { A2aPushConfigRecord, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
+import { changes, readers } from './rows.ts';
+import type { StatementCache } from './statement-cache.ts';
+
+const { a2aPushConfigFromRow, a2aPushDeliveryFromRow } = a2aPushMappers(readers);
+const CONFIG_SELECT = A2A_PUSH_CONFIG_COLUMNS.join(', ');
+const DELIVERY_SELECT = A2A_PUSH_DELIVERY_COLUMNS.map((c) => `d.${c}`).join(', ');
+
+export function saveA2aPushConfig(cache: StatementCache, config: A2aPushConfigRecord): void {
+  cache.sql(`INSERT INTO a2a_push_configs (${CONFIG_SELECT}) VALUES (${A2A_PUSH_CONFIG_COLUMNS.map(() => '?').join(', ')})
+    ON CONFLICT (task_id, id) DO UPDATE SET url = excluded.url, token = excluded.token, auth_scheme = excluded.auth_scheme,
+      auth_credentials = excluded.auth_credentials, wire_version = excluded.wire_version, owner_id = excluded.owner_id,
+      created_at = excluded.created_at, last_state = NULL`).run(...a2aPushConfigValues({ ...config, lastState: null }));
+}
+
+export function getA2aPushConfig(cache: StatementCache, taskId: string, id: string): A2aPushConfigRecord | null {
+  const row = cache.sql(`SELECT ${CONFIG_SELECT} FROM a2a_push_configs WHERE task_id = ? AND id = ?`).get(taskId, id);
+  return row ? a2aPushConfigFromRow(row) : null;
+}
+
+export function listA2aPushConfigs(cache: StatementCache, taskIds: string[] | null): A2aPushConfigRecord[] {
+  const order = 'ORDER BY task_id, created_at, id';
+  if (taskIds === null) return cache.sql(`SELECT ${CONFIG_SELECT} FROM a2a_push_configs ${order}`).all().map(a2aPushConfigFromRow);
+  if (taskIds.length === 0) return [];
+  return cache.sql(`SELECT ${CONFIG_SELECT} FROM a2a_push_configs WHERE task_id IN (SELECT value FROM json_each(?)) ${order}`)
+    .all(JSON.stringify(taskIds)).map(a2aPushConfigFromRow);
+}
+
+export function deleteA2aPushConfig(cache: StatementCache, taskId: string, id: string): { deleted: boolean } {
+  return { deleted: changes(cache.sql('DELETE FROM a2a_push_configs WHERE task_id = ? AND id = ?').run(taskId, id)) > 0 };
+}
+
+/** Each item guarded on its config's last_state (IS: NULL matches NULL); see Store.a2aPushEnqueue. */
+export function enqueueA2aPush(cache: StatementCache, items: readonly A2aPushEnqueueItem[]): number {
+  let queued = 0;
+  for (const item of items) {
+    const marked = changes(cache.sql('UPDATE a2a_push_configs SET last_state = ? WHERE task_id = ? AND id = ? AND last_state IS ?')
+      .run(item.state, item.taskId, item.configId, item.expectedState));
+    if (marked === 0) continue;
+    cache.sql(`INSERT INTO a2a_push_deliveries (task_id, config_id, url, token, auth_scheme, auth_credentials, wire_version, payload, next_at, created_at)
+      SELECT task_id, id, url, token, auth_scheme, auth_credentials, wire_version, ?, ?, ? FROM a2a_push_configs WHERE task_id = ? AND id = ?`)
+      .run(JSON.stringify(item.payload), item.nextAt, item.createdAt, item.taskId, item.configId);
+    if (item.final) cache.sql('DELETE FROM a2a_push_configs WHERE task_id = ? AND id = ?').run(item.taskId, item.configId);
+    queued++;
+  }
+  return queued;
+}
+
+export function dueA2aPush(cache: StatementCache, now: Millis, limit: number): { deliveries: A2aPushDeliveryRecord[]; nextAt: Millis | null } {
+  const deliveries = cache.sql(`SELECT ${DELIVERY_SELECT} FROM a2a_push_deliveries d WHERE d.next_at <= ?
+      AND NOT EXISTS (SELECT 1 FROM a2a_push_deliveries e WHERE e.task_id = d.task_id AND e.config_id = d.config_id AND e.id < d.id)
+    ORDER BY d.id LIMIT ?`).all(now, limit).map(a2aPushDeliveryFromRow);
+  const next = cache.sql('SELECT min(next_at) AS n FROM a2a_push_deliveries WHERE next_at > ?').get(now)?.n;
+  return { deliveries, nextAt: next === null || next === undefined ? null : Number(next) };
+}
+
+export function doneA2aPush(cache: StatementCache, id: number): void {
+  cache.sql('DELETE FROM a2a_push_deliveries WHERE id = ?').run(id);
+}
+
+export function retryA2aPush(cache: StatementCache, p: { id: number; attempts: number; nextAt: Millis; error: string }): void {
+  cache.sql('UPDATE a2a_push_deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?').run(p.attempts, p.nextAt, p.error, p.id);
+}

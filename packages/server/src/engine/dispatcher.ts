@@ -145,6 +145,15 @@ export class Dispatcher {
    * committed before the wake, a local write or another node's signal sent on commit.)
    */
   #workWoken = false;
+  /**
+   * Some wake (of any reason: work, replicas or agents, freed slots or keys, a timer) came
+   * after the last pass from the head began reading. A rolling scan that reaches the end of
+   * the queue starts again from the head only then: otherwise the whole queue has just been
+   * read for these slots and nothing changed, and scanning it again would find the same
+   * nothing, forever (a queue longer than MAX_PAGES pages that no free slot may take: tasks
+   * held by a concurrency key, a tool domain down, another agent's replica).
+   */
+  #wokenSinceHead = false;
   /** A view-wake came after the running pass started: the replicas or agents it read are old. */
   #viewWoken = false;
   /** The running pass has begun reading the queue from its head. */
@@ -237,6 +246,12 @@ export class Dispatcher {
    * there are now) stay usable.
    */
   wake(reason: WakeReason = 'work'): void {
+    this.#wokenSinceHead = true;
+    this.#schedule(reason);
+  }
+
+  /** Schedules a pass for `reason` (a pass continuing its own scan calls this, not wake). */
+  #schedule(reason: WakeReason): void {
     if (reason !== 'capacity') {
       this.#handOffSlots = null;
       if (reason === 'work') this.#workWoken = true;
@@ -354,6 +369,7 @@ export class Dispatcher {
       const limit = page === 0 ? Math.min(PAGE_SIZE, Math.max(FIRST_PAGE_MIN, offered)) : PAGE_SIZE;
       if (page === 0 && !resumed) {
         this.#workWoken = false;
+        this.#wokenSinceHead = false;
         this.#headRead = true;
       }
       const tasks = await store.taskCandidates({ agents: served, includeCapabilityRouted, now, limit, after });
@@ -401,8 +417,8 @@ export class Dispatcher {
     const capacityLeft = candidates.some((c) => c.offered > 0);
     if (capacityLeft && !reachedEnd) {
       this.#resumeAfter = after;
-      this.wake();
-    } else if (capacityLeft && resumed) {
+      this.#schedule('work');
+    } else if (capacityLeft && resumed && this.#wokenSinceHead) {
       this.wake();
     } else if (capacityLeft && !this.#stopped && !this.#workWoken && !this.#viewWoken && this.#pendingCreates === 0) {
       // The whole queue was read from its head and these slots stayed free: a task submitted

@@ -23,6 +23,7 @@ import { SlaWatch } from './sla-watch.ts';
 import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
 import { WorkerService } from './worker-service.ts';
+import { A2aRuntime } from './a2a/a2a-runtime.ts';
 
 /** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
 const OVERLOAD_SWEEP_MS = 2_000;
@@ -54,6 +55,8 @@ export class Engine {
   readonly tokenService: TokenService;
   readonly audit: AuditLog;
   readonly relay: EventRelay;
+  /** Workers for the agents with runtime "a2a", on the maintenance leader only (engine/a2a/). */
+  readonly a2a: A2aRuntime;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
@@ -95,6 +98,7 @@ export class Engine {
     this.tokenService = new TokenService({ ctx: this.ctx, tokens: this.tokens, revocations: this.revocations });
     this.audit = new AuditLog({ ctx: this.ctx });
     this.relay = new EventRelay({ ctx: this.ctx });
+    this.a2a = new A2aRuntime({ ctx: this.ctx, workers: this.workers, registry: this.registry, env: process.env });
   }
 
   /** What other server processes (or this one, through the database) changed. */
@@ -153,6 +157,9 @@ export class Engine {
         this.relay.pump();
       }
       await this.#maintain('maintenance', async () => {
+        // First, so that after a restart the a2a replicas are back (and their attempts taken
+        // over) before the reaper judges them; starting a worker waits for no remote agent.
+        await this.a2a.sync();
         await this.reaper.sweep();
         await this.resumer.sweep();
         await this.sla.sweep();
@@ -163,6 +170,8 @@ export class Engine {
           await this.agents.sweepOverload();
         }
       });
+      // One node talks to each a2a agent: one that no longer leads lets the leader take over.
+      if (!(this.#leading.get('maintenance') ?? false)) this.a2a.stopAll();
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
     this.dispatcher.wake();
@@ -171,6 +180,7 @@ export class Engine {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    this.a2a.stop();
     this.revocations.stop();
     await Promise.all(this.#loops.map((l) => l.stop()));
     this.#loops = [];

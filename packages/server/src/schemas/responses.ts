@@ -207,6 +207,7 @@ const definitions = {
       concurrencyLimits: { type: 'object', additionalProperties: integer },
       retry: object({ baseDelayMs: nullableInteger, maxDelayMs: nullableInteger }),
       runtime: enumOf(agentSpecSchema.properties.runtime.enum),
+      a2a: { anyOf: [agentSpecSchema.properties.a2a.anyOf[0], { type: 'null' }] },
       createdAt: time,
       updatedAt: time,
       state: enumOf(AGENT_STATES),

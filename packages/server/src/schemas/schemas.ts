@@ -7,6 +7,7 @@ import { ASSIGNMENT_STATUSES, PRIORITY_BANDS, PRIORITY_MAX, PRIORITY_MIN, ROLES,
 import { MAX_INPUT_TIMEOUT_MS, MAX_PROMPT_CHARS } from '../core/input-schema.ts';
 import { MAX_AWAITED_CHILDREN } from '../core/task-machine.ts';
 import { TOOL_ENTRY_MAX_LENGTH, TOOL_ENTRY_PATTERN, TOOL_LIST_MAX_ITEMS } from '../core/tools.ts';
+import { secretRefMapSchema } from '../core/secret-refs.ts';
 
 const name = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]*$' } as const;
 const shortText = { type: 'string', minLength: 1, maxLength: 256 } as const;
@@ -97,6 +98,17 @@ const agentProperties = {
     properties: { baseDelayMs: { type: 'integer', minimum: 0, maximum: DAY }, maxDelayMs: { type: 'integer', minimum: 0, maximum: 7 * DAY } },
   },
   runtime: { type: 'string', enum: ['pull', 'a2a', 'process'] },
+  // Where a runtime "a2a" agent is (core/a2a-target.ts: exactly one of cardUrl / url); null removes it.
+  a2a: {
+    anyOf: [
+      {
+        type: 'object',
+        additionalProperties: false,
+        properties: { cardUrl: { type: 'string', minLength: 1, maxLength: 2048 }, url: { type: 'string', minLength: 1, maxLength: 2048 }, headers: secretRefMapSchema },
+      },
+      { type: 'null' },
+    ],
+  },
 } as const;
 
 export const agentSpecSchema = {
@@ -506,6 +518,8 @@ export const configFileSchema = {
         tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },
         tokenMaxLifetimeMs: { type: 'integer', minimum: 60_000, maximum: 365 * DAY },
         auditRetentionMs: { type: 'integer', minimum: 0, maximum: 3650 * DAY },
+        a2aPollIntervalMs: { type: 'integer', minimum: 10, maximum: 3_600_000 },
+        a2aCardTtlMs: { type: 'integer', minimum: 1_000, maximum: DAY },
         retry: agentProperties.retry,
         concurrencyLimits: agentProperties.concurrencyLimits,
         sla: slaPolicySchema,

@@ -428,4 +428,23 @@ export interface Store {
   auditList(params: AuditListParams): Promise<{ items: AuditRecord[]; nextBefore: number | null }>;
   /** Retention: deletes entries older than `before`, oldest first, at most `limit`; returns how many. */
   auditPrune(params: { before: Millis; limit: number }): Promise<number>;
+
+  // -- A2A attempts (engine/a2a/, decisions.md 75) ------------------------------------------
+  /**
+   * Records the A2A task an attempt created on its remote agent (and its context), guarded:
+   * only while the attempt is live and held by `replicaId`, and only once (a second call with
+   * another remote task id changes nothing). Durable: it is what keeps a restarted node from
+   * sending the message again. Returns whether the attempt now names `remoteTaskId`.
+   */
+  assignmentSetRemote(params: { assignmentId: string; replicaId: string; remoteTaskId: string; remoteContextId: string | null }): Promise<boolean>;
+  /** The attempts of a task that recorded a remote A2A task, in attempt order. */
+  assignmentRemoteList(params: { taskId: string }): Promise<RemoteAttempt[]>;
+}
+
+/** An attempt's remote A2A task (assignmentSetRemote). */
+export interface RemoteAttempt {
+  assignmentId: string;
+  attempt: number;
+  remoteTaskId: string;
+  remoteContextId: string | null;
 }

@@ -127,6 +127,27 @@ for (const store of stores) describe(`a2a dispatch (${store})`, () => {
     assert.match(done.error!.message, /ECONNREFUSED|fetch failed/);
   });
 
+  it('an agent that stops answering: no lease renewal, so the attempt is lost by the lease rules and retried', async () => {
+    const dying = await startA2aAgent('slow');
+    await h.agent({ name: 'agent-dying', runtime: 'a2a', a2a: { url: dying.url }, maxAttempts: 2 });
+    await h.engine.a2a.sync();
+    const task = await h.submit({ agent: 'agent-dying', input: 'long' });
+    await settled(task.id, ['running']);
+    await eventually(async () => (await h.store.assignmentRemoteList({ taskId: task.id })).length === 1, 'the remote task to be recorded');
+    const first = (await h.task(task.id)).assignment!;
+    // While it answers, its polls renew the lease (a renewal moves leaseExpiresAt forward).
+    await eventually(async () => (await h.task(task.id)).assignment!.leaseExpiresAt! > first.leaseExpiresAt!, 'a renewal');
+    await dying.stop();
+    // Past the lease: a renewal now would have to come after a poll, and none can succeed.
+    h.advance(h.config.leaseMs + 1_000);
+    await eventually(async () => (await h.engine.reaper.sweep(), (await h.store.assignmentGet({ id: first.id }))?.status === 'lost'), 'the attempt to be lost');
+    const lost = await h.store.assignmentGet({ id: first.id });
+    assert.equal(lost?.error?.code, 'LEASE_EXPIRED');
+    // Retried; the agent is gone, so the second attempt fails with the network cause.
+    const done = await settled(task.id);
+    assert.deepEqual([done.status, done.attempt, done.error?.code], ['failed', 2, 'A2A_UNREACHABLE']);
+  });
+
   it('the declaration: a2a required for runtime a2a, refused for others, one of cardUrl/url; headers redacted; process still refused', async () => {
     const refused = async (spec: Record<string, unknown>, path: string) => {
       const res = await h.api('POST', '/agents', { name: `bad-${Math.random().toString(36).slice(2)}`, ...spec });

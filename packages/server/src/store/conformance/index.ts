@@ -20,6 +20,7 @@ import { suspensionTests } from './suspensions.ts';
 import { operatorControlTests } from './operator-controls.ts';
 import { taskTests } from './tasks.ts';
 import { transitionTests } from './transitions.ts';
+import { a2aAttemptTests } from './a2a-attempts.ts';
 
 export type { OpenStore, StoreUnderTest } from './harness.ts';
 
@@ -37,5 +38,6 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     lifecycleTests(open);
     coordinationTests(open);
     securityTests(open);
+    a2aAttemptTests(open);
   });
 }

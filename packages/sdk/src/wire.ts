@@ -309,8 +309,8 @@ export interface AgentView {
   concurrencyLimits: Record<string, number>;
   retry: { baseDelayMs: number | null; maxDelayMs: number | null };
   runtime: 'pull' | 'a2a' | 'process';
-  /** Where a2a agent is, headers redacted (literals as `***`, references as they are); null for other runtimes. */
-  a2a: A2aTargetSpec | null;
+  /** Where an a2a agent is, its headers redacted (literals as `***`, references as they are); only on runtime "a2a". */
+  a2a?: A2aTargetSpec;
   createdAt: string;
   updatedAt: string;
   /**

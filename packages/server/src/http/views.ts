@@ -106,8 +106,8 @@ export function agentView(a: AgentRecord, state: AgentState): AgentView {
     concurrencyLimits: a.concurrencyLimits,
     retry: { baseDelayMs: a.retryBaseDelayMs, maxDelayMs: a.retryMaxDelayMs },
     runtime: a.runtime,
-    // The headers may hold a secret: literals are shown as ***, references as they are.
-    a2a: a.a2a === null ? null : { ...a.a2a, ...(a.a2a.headers === undefined ? {} : { headers: redactSecretRefs(a.a2a.headers) }) },
+    // Only on a2a agents. The headers may hold a secret: literals are shown as ***, references as they are.
+    ...(a.a2a === null ? {} : { a2a: { ...a.a2a, ...(a.a2a.headers === undefined ? {} : { headers: redactSecretRefs(a.a2a.headers) }) } }),
     createdAt: toIso(a.createdAt),
     updatedAt: toIso(a.updatedAt),
     state,

@@ -110,11 +110,30 @@ for (const store of stores) describe(`a2a dispatch (${store})`, () => {
   it('cancelling the Flotilla task cancels the remote task', async () => {
     const task = await h.submit({ agent: 'agent-slow', input: 'forever' });
     await settled(task.id, ['running']);
-    await eventually(async () => (await h.store.assignmentRemoteList({ taskId: task.id })).length === 1, 'the remote task to be recorded');
+    const [remote] = await eventually(async () => {
+      const r = await h.store.assignmentRemoteList({ taskId: task.id });
+      return r.length === 1 ? r : undefined;
+    }, 'the remote task to be recorded');
     assert.equal((await h.api('POST', `/tasks/${task.id}/cancel`, {})).status, 200);
     const done = await settled(task.id);
+    // Acknowledged because the remote said canceled (the cancel grace, 30 s, is far off).
     assert.equal(done.status, 'cancelled');
     assert.equal(done.assignment?.status, 'cancelled');
+    assert.ok((await agents.get('slow')!.canceled()).includes(remote!.remoteTaskId));
+  });
+
+  it('an attempt the server ends first (its timeout) cancels its remote task', async () => {
+    const task = await h.submit({ agent: 'agent-slow', input: 'too long', timeoutMs: 60_000, maxAttempts: 1 });
+    await settled(task.id, ['running']);
+    const [remote] = await eventually(async () => {
+      const r = await h.store.assignmentRemoteList({ taskId: task.id });
+      return r.length === 1 ? r : undefined;
+    }, 'the remote task to be recorded');
+    h.advance(61_000);
+    await h.engine.reaper.sweep();
+    const done = await settled(task.id);
+    assert.deepEqual([done.status, done.error?.code], ['failed', 'TIMED_OUT']);
+    await eventually(async () => (await agents.get('slow')!.canceled()).includes(remote!.remoteTaskId), 'tasks/cancel to reach the agent');
   });
 
   it('an unreachable agent: the attempt fails retryable, with the network cause', async () => {

@@ -10,6 +10,8 @@ export interface A2aAgentProcess {
   url: string;
   /** Every message the agent received: its id, the A2A task it went to, its input as JSON text, its metadata. */
   seen(): Promise<Array<{ messageId: string; taskId: string; text: string; metadata: Record<string, unknown> }>>;
+  /** The A2A task ids it was asked to cancel (tasks/cancel). */
+  canceled(): Promise<string[]>;
   stop(): Promise<void>;
 }
 
@@ -34,6 +36,9 @@ export async function startA2aAgent(kind: string, extra: string[] = []): Promise
     url,
     async seen() {
       return (await (await fetch(`${url}/seen`)).json()).seen;
+    },
+    async canceled() {
+      return (await (await fetch(`${url}/seen`)).json()).canceled;
     },
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;

@@ -319,7 +319,8 @@ export class A2aAttempt {
           return;
         }
       }
-      if (this.#done || this.#remote === null) return;
+      if (this.#done) return;
+      if (this.#remote === null) return await this.#endIfOver();
       await this.#serial(async () => {
         try {
           const beat = await this.#host.workers.heartbeat(SYSTEM_PRINCIPAL, { assignmentId: this.assignmentId, replicaId: this.#host.replicaId });
@@ -333,6 +334,16 @@ export class A2aAttempt {
     } finally {
       this.#ticking = false;
     }
+  }
+
+  /**
+   * Its message is not answered yet, so nothing renews it: the reaper may end it (lease,
+   * timeout). Then it is over here too, and its open stream (a remote that accepted the
+   * connection and never spoke) is closed. One read per tick, only for such attempts.
+   */
+  async #endIfOver(): Promise<void> {
+    const a = await this.#host.ctx.store.assignmentGet({ id: this.assignmentId });
+    if (a === null || a.replicaId !== this.#host.replicaId || (a.status !== 'dispatched' && a.status !== 'running')) this.#finish();
   }
 
   /** Flotilla's cancellation, passed on: tasks/cancel, then the remote's answer is reported. */

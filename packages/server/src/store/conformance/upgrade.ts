@@ -57,6 +57,9 @@ export async function checkUpgradedFromVersion1(store: Store): Promise<void> {
   for (const id of Object.keys(depths)) assert.deepEqual((await store.taskGet({ id }))?.tools, [], `${id}'s tools`);
   const agent = await store.agentGet({ name: 'up-agent' });
   assert.deepEqual([agent?.level, agent?.tools, agent?.maxDepth], [2, [], null]);
+  // Migration 15: an old agent is no a2a agent (it has no target), and old tasks' attempts recorded no remote task.
+  assert.equal(agent?.a2a, null);
+  assert.deepEqual(await store.assignmentRemoteList({ taskId: 'up-root' }), []);
   const tree = await store.taskList({ limit: 10, rootId: 'up-root' });
   assert.deepEqual(tree.items.map((t) => t.id), ['up-grandchild', 'up-child', 'up-root']);
   assert.deepEqual(await store.apiKeyGet({ id: 'up-key' }), {

@@ -136,6 +136,36 @@ for (const store of stores) describe(`a2a dispatch (${store})`, () => {
     await eventually(async () => (await agents.get('slow')!.canceled()).includes(remote!.remoteTaskId), 'tasks/cancel to reach the agent');
   });
 
+  it('headers are secret references, resolved from the environment at use and sent to the agent', async () => {
+    const guarded = await startA2aAgent('v1', ['--require-header', 'authorization=Bearer agent-secret-1']);
+    try {
+      process.env.FLOTILLA_TEST_A2A_TOKEN = 'Bearer agent-secret-1';
+      await h.agent({ name: 'agent-guarded', runtime: 'a2a', a2a: { url: guarded.url, headers: { authorization: { env: 'FLOTILLA_TEST_A2A_TOKEN' } } }, maxAttempts: 1 });
+      await h.agent({ name: 'agent-unkeyed', runtime: 'a2a', a2a: { url: guarded.url }, maxAttempts: 1 });
+      await h.engine.a2a.sync();
+      const ok = await settled((await h.submit({ agent: 'agent-guarded', input: 'let me in' })).id);
+      assert.equal(ok.status, 'completed', JSON.stringify(ok.error));
+      const refused = await settled((await h.submit({ agent: 'agent-unkeyed', input: 'let me in' })).id);
+      assert.deepEqual([refused.status, refused.error?.code], ['failed', 'A2A_UNREACHABLE']);
+      assert.match(refused.error!.message, /401/);
+      // The secret is never shown: the view names the variable.
+      assert.deepEqual((await h.api('GET', '/agents/agent-guarded')).body.a2a.headers, { authorization: { env: 'FLOTILLA_TEST_A2A_TOKEN' } });
+    } finally {
+      delete process.env.FLOTILLA_TEST_A2A_TOKEN;
+      await guarded.stop();
+    }
+  });
+
+  it('an agent no longer a2a: its worker stops and its replica is deregistered', async () => {
+    await h.agent({ name: 'agent-moving', runtime: 'a2a', a2a: { url: agents.get('v1')!.url } });
+    await h.engine.a2a.sync();
+    assert.ok(h.engine.a2a.agents.includes('agent-moving'));
+    assert.equal((await h.api('PATCH', '/agents/agent-moving', { runtime: 'pull', a2a: null })).status, 200);
+    await h.engine.a2a.sync();
+    assert.equal(h.engine.a2a.agents.includes('agent-moving'), false);
+    assert.equal((await h.store.replicaGet({ id: 'a2a:agent-moving' }))?.status, 'gone');
+  });
+
   it('an unreachable agent: the attempt fails retryable, with the network cause', async () => {
     const gone = await startA2aAgent('v1');
     await h.agent({ name: 'agent-gone', runtime: 'a2a', a2a: { url: gone.url }, maxAttempts: 2 });

@@ -40,8 +40,10 @@ export class A2aRuntime {
     const wanted = new Set(agents.map((a) => a.name));
     for (const [name, worker] of this.#running) {
       if (!wanted.has(name)) {
-        worker.stop();
+        // Deleted, or no longer a2a: its replica goes too, so what it held is retried at once
+        // (on whatever serves the agent now) instead of when the replica's TTL runs out.
         this.#running.delete(name);
+        await worker.retire();
       }
     }
     for (const agent of agents) {

@@ -128,6 +128,17 @@ export class A2aAgentWorker {
     }
   }
 
+  /** The agent is no longer an a2a agent: stop, and deregister the replica (its live attempts are retried). */
+  async retire(): Promise<void> {
+    this.stop();
+    try {
+      await this.#workers.deregister(SYSTEM_PRINCIPAL, this.replicaId);
+    } catch (err) {
+      // Never registered, or already gone: nothing to release.
+      this.#ctx.log.info({ err, agent: this.agent }, 'a2a: the retired agent\'s replica was not registered');
+    }
+  }
+
   /** Stops following its attempts here; they stay live on the server, for the next leader to take over. */
   stop(): void {
     this.#stopped = true;

@@ -309,7 +309,8 @@ export class A2aAttempt {
       const streamHeard = this.#stream !== null && now - this.#lastHeardAt < this.#host.ctx.config.leaseMs / 2;
       if (this.#remote !== null && !streamHeard) {
         try {
-          const task = await (await this.#connection()).client.getTask({ tenant: '', id: this.#remote.taskId }, { signal: AbortSignal.timeout(this.#host.ctx.config.leaseMs) });
+          // At most half a lease: an answer still leaves time to renew before the lease lapses.
+          const task = await (await this.#connection()).client.getTask({ tenant: '', id: this.#remote.taskId }, { signal: AbortSignal.timeout(this.#host.ctx.config.leaseMs / 2) });
           this.#lastHeardAt = this.#host.ctx.now();
           await this.#serial(() => this.#onTask(task));
         } catch (err) {

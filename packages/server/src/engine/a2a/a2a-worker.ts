@@ -119,7 +119,11 @@ export class A2aAgentWorker {
       const agent = await this.#registry.get(this.agent);
       if (!this.#registered || (agent && agent.maxConcurrency !== this.slots)) await this.#register();
       else await this.#workers.heartbeatReplica(SYSTEM_PRINCIPAL, this.replicaId);
-      await Promise.all([...this.#attempts.values()].map((a) => a.tick()));
+      // Not awaited: one slow remote must not hold the replica's own liveness (the next tick)
+      // or the other attempts; each attempt skips a tick while its previous one runs.
+      for (const a of this.#attempts.values()) {
+        a.tick().catch((err: unknown) => this.#ctx.log.warn({ err, assignmentId: a.assignmentId }, 'a2a attempt tick failed; will retry'));
+      }
     } catch (err) {
       this.#ctx.log.warn({ err, agent: this.agent }, 'a2a worker tick failed; will retry');
       this.#registered = false;

@@ -5,6 +5,10 @@
 // refusals.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/config.ts';
 import { harness, type Harness } from './helpers/harness.ts';
 import { postgresAvailable } from './helpers/postgres.ts';
 import { eventually, startA2aAgent, type A2aAgentProcess } from './helpers/a2a-agent.ts';
@@ -224,5 +228,25 @@ for (const store of stores) describe(`a2a dispatch (${store})`, () => {
     const pulled = await h.api('PATCH', '/agents/agent-keyed', { runtime: 'pull', a2a: null });
     assert.equal(pulled.status, 200, JSON.stringify(pulled.body));
     assert.equal('a2a' in pulled.body, false, 'a pull agent shows no a2a');
+  });
+});
+
+describe('a2a in the config file', () => {
+  it('declares an a2a agent (its headers as references) and the a2a settings; the environment wins', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-a2a-config-'));
+    try {
+      const file = join(dir, 'flotilla.config.yaml');
+      writeFileSync(file, [
+        'server:', '  a2aPollIntervalMs: 250', '  a2aCardTtlMs: 60000',
+        'agents:', '  - name: remote', '    runtime: a2a', '    a2a:', '      url: http://127.0.0.1:9400', '      headers:', '        authorization: { env: REMOTE_TOKEN }',
+      ].join('\n'));
+      const config = loadConfig({ flags: { configFile: file }, env: { FLOTILLA_A2A_CARD_TTL_MS: '5000' } });
+      assert.deepEqual([config.a2aPollIntervalMs, config.a2aCardTtlMs], [250, 5000]);
+      assert.deepEqual(config.agents[0]?.a2a, { url: 'http://127.0.0.1:9400', headers: { authorization: { env: 'REMOTE_TOKEN' } } });
+      writeFileSync(file, ['server:', '  a2aPollIntervalMs: 1'].join('\n'));
+      assert.throws(() => loadConfig({ flags: { configFile: file }, env: {} }), /a2aPollIntervalMs/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -28,7 +28,10 @@ export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentReco
     throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": runtime "${spec.runtime}" is not implemented yet: "pull" agents (workers that connect) and "a2a" agents (A2A servers Flotilla calls) can run tasks`,
       [{ path: '/runtime', message: 'is not implemented yet' }]);
   }
-  const a2aProblems = a2aTargetProblems(spec.runtime ?? 'pull', spec.a2a);
+  // An a2a agent stored before agents had a target (accepted once, never run) stays editable
+  // as it is; it gets a worker once it is given one.
+  const untargetedBefore = existing?.runtime === 'a2a' && existing.a2a === null && spec.runtime === 'a2a' && spec.a2a == null;
+  const a2aProblems = untargetedBefore ? [] : a2aTargetProblems(spec.runtime ?? 'pull', spec.a2a);
   if (a2aProblems.length > 0) {
     throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": a2a ${a2aProblems.map((p) => p.message).join('; ')}`, a2aProblems);
   }

@@ -22,15 +22,14 @@ let agent: A2aAgentProcess | null = null;
 const nodes: ServerProcess[] = [];
 const agents: A2aAgentProcess[] = [];
 let schema: TestSchema | null = null;
-after(async () => {
-  await server?.kill('SIGKILL');
-  await agent?.stop();
-  await Promise.all([...nodes.map((n) => n.kill('SIGKILL')), ...agents.map((a) => a.stop())]);
-  await schema?.drop();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 describe('a2a dispatch across a restart (SIGKILL)', () => {
+  // Cleanup per describe (a file-level hook ran before a filtered run's processes existed).
+  after(async () => {
+    await server?.kill('SIGKILL');
+    await agent?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   it('the remote agent saw the message once and the task completes', { timeout: 120_000 }, async () => {
     agent = await startA2aAgent('timed', ['--work-ms', '6000']);
     server = await startServerProcess({ database, env });
@@ -58,6 +57,10 @@ describe('a2a dispatch across a restart (SIGKILL)', () => {
 const pgAvailable = await postgresAvailable();
 
 describe('a2a dispatch when the maintenance leader dies (PostgreSQL, two nodes)', { skip: pgAvailable ? false : 'PostgreSQL is not reachable' }, () => {
+  after(async () => {
+    await Promise.all([...nodes.map((n) => n.kill('SIGKILL')), ...agents.map((a) => a.stop())]);
+    await schema?.drop();
+  });
   it('the other node takes the attempt over: a streaming agent is re-subscribed, the message sent once', { timeout: 120_000 }, async () => {
     const streamer = await startA2aAgent('timed', ['--work-ms', '6000', '--stream', 'yes']);
     agents.push(streamer);

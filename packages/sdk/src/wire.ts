@@ -286,8 +286,24 @@ export interface AgentSpec {
   concurrencyLimits?: Record<string, number>;
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
   runtime?: 'pull' | 'a2a' | 'process';
+  /** Where a `runtime: "a2a"` agent is (required for it, refused for other runtimes). */
+  a2a?: A2aTargetSpec | null;
   /** Publishes the agent as a skill of Flotilla's A2A agent card; null or absent: not published. */
   a2aSkill?: A2aSkillSpec | null;
+}
+
+/** A secret reference: a literal, or `{ env: NAME }` read from the server's environment at use. */
+export type SecretRefSpec = string | { env: string };
+
+/**
+ * Where an A2A agent is (docs/a2a.md): exactly one of `cardUrl` (its agent card) or `url` (its
+ * base URL; the card is at `<url>/.well-known/agent-card.json`), and the headers Flotilla sends
+ * it (an API key: a secret reference, never shown back).
+ */
+export interface A2aTargetSpec {
+  cardUrl?: string;
+  url?: string;
+  headers?: Record<string, SecretRefSpec>;
 }
 
 /** Media types (defaults: the card's, `application/json` and `text/plain`) and example prompts of an A2A skill. */
@@ -311,6 +327,8 @@ export interface AgentView {
   concurrencyLimits: Record<string, number>;
   retry: { baseDelayMs: number | null; maxDelayMs: number | null };
   runtime: 'pull' | 'a2a' | 'process';
+  /** Where an a2a agent is, its headers redacted (literals as `***`, references as they are); only on runtime "a2a". */
+  a2a?: A2aTargetSpec;
   createdAt: string;
   updatedAt: string;
   /**

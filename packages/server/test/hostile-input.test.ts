@@ -101,11 +101,11 @@ for (const { kind, skip } of stores) {
       assert.equal((await h.api('GET', '/agents/surrogate')).status, 404);
     });
 
-    it('refuses an agent runtime that nothing runs yet (a2a, process) instead of storing an agent whose tasks would wait forever', async () => {
-      for (const runtime of ['a2a', 'process']) {
+    it('refuses an agent runtime that nothing runs yet (process), and an a2a agent without a target, instead of storing an agent whose tasks would wait forever', async () => {
+      for (const [runtime, message] of [['a2a', /a2a is required/], ['process', /not implemented/]] as const) {
         const res = await h.api('POST', '/agents', { name: `rt-${runtime}`, runtime });
         assertRefused(res, runtime);
-        assert.match(res.body.error.message, /not implemented/);
+        assert.match(res.body.error.message, message);
         assert.equal((await h.api('GET', `/agents/rt-${runtime}`)).status, 404);
       }
       assert.equal((await h.api('POST', '/agents', { name: 'rt-pull', runtime: 'pull' })).status, 201);

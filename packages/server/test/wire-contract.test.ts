@@ -13,7 +13,7 @@ const everyTaskField: Required<TaskSpec> = {
 };
 const everyAgentField: Required<AgentSpec> = {
   name: '', description: '', capabilities: [], maxConcurrency: 1, maxAttempts: 1, timeoutMs: 1, level: 1, toolDomains: [], tools: [],
-  maxDepth: null, concurrencyLimits: {}, retry: {}, runtime: 'pull',
+  maxDepth: null, concurrencyLimits: {}, retry: {}, runtime: 'pull', a2a: null,
   a2aSkill: null,
 };
 

@@ -59,6 +59,10 @@ export interface ServerConfig {
   retentionIntervalMs: number;
   reaperIntervalMs: number;
   bodyLimitBytes: number;
+  /** How often an a2a agent's in-process worker polls its remote tasks (tasks/get) and renews their leases (engine/a2a/). */
+  a2aPollIntervalMs: number;
+  /** How long a fetched A2A agent card is used before it is fetched again (also at once after a failure). */
+  a2aCardTtlMs: number;
   /** Lifetime of a scoped token (and of each renewal). */
   tokenTtlMs: number;
   /** The longest a scoped token and its renewals may live, from the first issue. */
@@ -114,6 +118,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   retentionIntervalMs: 60_000,
   reaperIntervalMs: 1_000,
   bodyLimitBytes: 1024 * 1024,
+  a2aPollIntervalMs: 1_000,
+  a2aCardTtlMs: 300_000,
   tokenTtlMs: 2 * 3_600_000,
   tokenMaxLifetimeMs: 24 * 3_600_000,
   auditRetentionMs: 90 * 86_400_000,
@@ -162,6 +168,8 @@ const ENV_NUMBERS = {
   FLOTILLA_TOKEN_TTL_MS: 'tokenTtlMs',
   FLOTILLA_TOKEN_MAX_LIFETIME_MS: 'tokenMaxLifetimeMs',
   FLOTILLA_AUDIT_RETENTION_MS: 'auditRetentionMs',
+  FLOTILLA_A2A_POLL_INTERVAL_MS: 'a2aPollIntervalMs',
+  FLOTILLA_A2A_CARD_TTL_MS: 'a2aCardTtlMs',
   FLOTILLA_A2A_PUSH_INTERVAL_MS: 'a2aPushIntervalMs',
   FLOTILLA_A2A_PUSH_MAX_ATTEMPTS: 'a2aPushMaxAttempts',
 } as const satisfies Record<string, keyof ServerConfig>;

@@ -44,7 +44,7 @@
 // - a task's result is written once, by the transition into `completed`.
 
 import type {
-  AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus,
+  A2aTargetSpec, AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus,
 } from '@flotilla/sdk';
 
 export type { AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus };
@@ -178,6 +178,8 @@ export interface AgentRecord {
   retryBaseDelayMs: number | null;
   retryMaxDelayMs: number | null;
   runtime: 'pull' | 'a2a' | 'process';
+  /** Where a runtime "a2a" agent is (core/a2a-target.ts checks it); null for every other runtime. */
+  a2a: A2aTargetSpec | null;
   createdAt: Millis;
   updatedAt: Millis;
   /**

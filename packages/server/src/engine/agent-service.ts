@@ -6,6 +6,7 @@ import { downDomainsOf, type ToolDomainRecord } from '../core/tool-domains.ts';
 import { agentState, isOverloaded, type AgentLoad, type AgentState, type OverloadThresholds } from '../core/agent-state.ts';
 import { FlotillaError } from '../core/errors.ts';
 import { toolListProblems } from '../core/tools.ts';
+import { a2aTargetProblems } from '../core/a2a-target.ts';
 import type { AgentRecord, Millis, ReplicaHealth, ReplicaRecord, ReplicaStatus, TaskRecord } from '../core/types.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, type EngineContext } from './context.ts';
@@ -21,12 +22,19 @@ const STATS_SAMPLE = 1_000;
 const DELEGATION_WINDOW_MS = 24 * 3_600_000;
 
 export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentRecord): AgentRecord {
-  // Accepted but inert would be worse than refused: an a2a or process agent's tasks would
-  // wait forever. The schema keeps the names, which the agent-runtime issues implement.
-  // Only a runtime being set: an agent stored with one before this rule stays editable.
-  if (spec.runtime !== undefined && spec.runtime !== 'pull' && spec.runtime !== existing?.runtime) {
-    throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": runtime "${spec.runtime}" is not implemented yet: only "pull" agents (workers that connect) can run tasks`,
+  // Accepted but inert would be worse than refused: a process agent's tasks would wait
+  // forever (issue 18 implements it). Only a runtime being set: an agent stored with one
+  // before this rule stays editable.
+  if (spec.runtime === 'process' && spec.runtime !== existing?.runtime) {
+    throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": runtime "${spec.runtime}" is not implemented yet: "pull" agents (workers that connect) and "a2a" agents (A2A servers Flotilla calls) can run tasks`,
       [{ path: '/runtime', message: 'is not implemented yet' }]);
+  }
+  // An a2a agent stored before agents had a target (accepted once, never run) stays editable
+  // as it is; it gets a worker once it is given one.
+  const untargetedBefore = existing?.runtime === 'a2a' && existing.a2a === null && spec.runtime === 'a2a' && spec.a2a == null;
+  const a2aProblems = untargetedBefore ? [] : a2aTargetProblems(spec.runtime ?? 'pull', spec.a2a);
+  if (a2aProblems.length > 0) {
+    throw new FlotillaError('VALIDATION_FAILED', `agent "${spec.name}": a2a ${a2aProblems.map((p) => p.message).join('; ')}`, a2aProblems);
   }
   const toolProblems = toolListProblems(spec.tools ?? [], '/tools');
   if (toolProblems.length > 0) {
@@ -48,6 +56,7 @@ export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentReco
     retryBaseDelayMs: spec.retry?.baseDelayMs ?? null,
     retryMaxDelayMs: spec.retry?.maxDelayMs ?? null,
     runtime: spec.runtime ?? 'pull',
+    a2a: spec.a2a ?? null,
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
     // Operator state, not part of a declaration: kept as it is (the stores never write it here).
@@ -66,6 +75,7 @@ function specFromAgent(a: AgentRecord): AgentSpec {
     ...(a.maxAttempts !== null ? { maxAttempts: a.maxAttempts } : {}),
     ...(a.timeoutMs !== null ? { timeoutMs: a.timeoutMs } : {}),
     level: a.level, toolDomains: a.toolDomains, tools: a.tools, maxDepth: a.maxDepth, concurrencyLimits: a.concurrencyLimits, retry, runtime: a.runtime,
+    ...(a.a2a !== null ? { a2a: a.a2a } : {}),
     a2aSkill: a.a2aSkill,
   };
 }

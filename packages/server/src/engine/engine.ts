@@ -23,6 +23,7 @@ import { SlaWatch } from './sla-watch.ts';
 import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
 import { WorkerService } from './worker-service.ts';
+import { A2aRuntime } from './a2a/a2a-runtime.ts';
 import { A2aService } from './a2a-server/a2a-service.ts';
 import { PushNotifications } from './push-notifications.ts';
 import { McpService } from './mcp/service.ts';
@@ -57,6 +58,8 @@ export class Engine {
   readonly tokenService: TokenService;
   readonly audit: AuditLog;
   readonly relay: EventRelay;
+  /** Workers for the agents with runtime "a2a", on the maintenance leader only (engine/a2a/): Flotilla as an A2A client. */
+  readonly a2aRuntime: A2aRuntime;
   /** Flotilla as an A2A agent (http/a2a/ is its transport) and its push notifications. */
   readonly a2a: A2aService;
   readonly push: PushNotifications;
@@ -107,6 +110,7 @@ export class Engine {
     this.tokenService = new TokenService({ ctx: this.ctx, tokens: this.tokens, revocations: this.revocations });
     this.audit = new AuditLog({ ctx: this.ctx });
     this.relay = new EventRelay({ ctx: this.ctx });
+    this.a2aRuntime = new A2aRuntime({ ctx: this.ctx, workers: this.workers, registry: this.registry, env: process.env });
     this.a2a = new A2aService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     this.push = new PushNotifications({ ctx: this.ctx });
   }
@@ -168,6 +172,9 @@ export class Engine {
         this.relay.pump();
       }
       await this.#maintain('maintenance', async () => {
+        // First, so that after a restart the a2a replicas are back (and their attempts taken
+        // over) before the reaper judges them; starting a worker waits for no remote agent.
+        await this.a2aRuntime.sync();
         await this.reaper.sweep();
         await this.resumer.sweep();
         await this.sla.sweep();
@@ -178,6 +185,8 @@ export class Engine {
           await this.agents.sweepOverload();
         }
       });
+      // One node talks to each a2a agent: one that no longer leads lets the leader take over.
+      if (!(this.#leading.get('maintenance') ?? false)) this.a2aRuntime.stopAll();
     }));
     this.push.start();
     // The maintenance node's duty, in its own loop: a slow receiver delays the next
@@ -202,6 +211,7 @@ export class Engine {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    this.a2aRuntime.stop();
     this.revocations.stop();
     await Promise.all(this.#loops.map((l) => l.stop()));
     this.#loops = [];

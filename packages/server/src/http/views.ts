@@ -3,6 +3,7 @@
 import type { AgentState, AgentView, ApiKeyView, AssignmentView, AuditEntryView, EventView, IssuedTokenView, ReplicaView, Role, TaskView, TokenScopeName, TreeNodeView, WaitingReason } from '@flotilla/sdk';
 import type { AgentRecord, AssignmentRecord, EventRecord, ReplicaRecord, TaskRecord } from '../core/types.ts';
 import { priorityBand, slaStateOf } from '../core/sla.ts';
+import { redactSecretRefs } from '../core/secret-refs.ts';
 import { keyStatus } from '../engine/api-keys.ts';
 import type { IssuedToken } from '../engine/scoped-tokens.ts';
 import type { ApiKeyRecord, AuditRecord } from '../store/store.ts';
@@ -107,6 +108,8 @@ export function agentView(a: AgentRecord, state: AgentState): AgentView {
     concurrencyLimits: a.concurrencyLimits,
     retry: { baseDelayMs: a.retryBaseDelayMs, maxDelayMs: a.retryMaxDelayMs },
     runtime: a.runtime,
+    // Only on a2a agents. The headers may hold a secret: literals are shown as ***, references as they are.
+    ...(a.a2a === null ? {} : { a2a: { ...a.a2a, ...(a.a2a.headers === undefined ? {} : { headers: redactSecretRefs(a.a2a.headers) }) } }),
     a2aSkill: a.a2aSkill,
     createdAt: toIso(a.createdAt),
     updatedAt: toIso(a.updatedAt),

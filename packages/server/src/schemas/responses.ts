@@ -216,12 +216,18 @@ const definitions = {
       concurrencyLimits: { type: 'object', additionalProperties: integer },
       retry: object({ baseDelayMs: nullableInteger, maxDelayMs: nullableInteger }),
       runtime: enumOf(agentSpecSchema.properties.runtime.enum),
+      a2a: {
+        type: 'object',
+        additionalProperties: false,
+        // Header values: a redacted literal ("***") or a reference ({ env: NAME }).
+        properties: { cardUrl: string, url: string, headers: { type: 'object', additionalProperties: {} } },
+      },
       createdAt: time,
       updatedAt: time,
       state: enumOf(AGENT_STATES),
       pausedAt: nullableTime,
       a2aSkill: orNull(object({ inputModes: strings, outputModes: strings, examples: strings })),
-    }),
+    }, ['a2a']),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },
   AgentStats: {

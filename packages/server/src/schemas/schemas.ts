@@ -100,6 +100,17 @@ const agentProperties = {
     properties: { baseDelayMs: { type: 'integer', minimum: 0, maximum: DAY }, maxDelayMs: { type: 'integer', minimum: 0, maximum: 7 * DAY } },
   },
   runtime: { type: 'string', enum: ['pull', 'a2a', 'process'] },
+  // Where a runtime "a2a" agent is (core/a2a-target.ts: exactly one of cardUrl / url); null removes it.
+  a2a: {
+    anyOf: [
+      {
+        type: 'object',
+        additionalProperties: false,
+        properties: { cardUrl: { type: 'string', minLength: 1, maxLength: 2048 }, url: { type: 'string', minLength: 1, maxLength: 2048 }, headers: secretRefMapSchema },
+      },
+      { type: 'null' },
+    ],
+  },
   a2aSkill: {
     anyOf: [{
       type: 'object',
@@ -559,6 +570,8 @@ export const configFileSchema = {
         tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },
         tokenMaxLifetimeMs: { type: 'integer', minimum: 60_000, maximum: 365 * DAY },
         auditRetentionMs: { type: 'integer', minimum: 0, maximum: 3650 * DAY },
+        a2aPollIntervalMs: { type: 'integer', minimum: 10, maximum: 3_600_000 },
+        a2aCardTtlMs: { type: 'integer', minimum: 1_000, maximum: DAY },
         retry: agentProperties.retry,
         concurrencyLimits: agentProperties.concurrencyLimits,
         a2aPublicUrl: { anyOf: [{ type: 'string', minLength: 1, maxLength: 2048 }, { type: 'null' }] },

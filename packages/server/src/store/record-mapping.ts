@@ -122,6 +122,7 @@ export const AGENT_CONTROL_COLUMNS = ['paused_at', 'overloaded_at'] as const;
 export const AGENT_COLUMNS = [
   'name', 'description', 'capabilities', 'max_concurrency', 'max_attempts', 'timeout_ms', 'level', 'tool_domains',
   'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at', 'tools', 'max_depth',
+  'a2a',
   'a2a_skill',
 ] as const;
 
@@ -304,6 +305,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       updatedAt: r.num(row, 'updated_at'),
       tools: r.stringArray(row, 'tools'),
       maxDepth: r.numOrNull(row, 'max_depth'),
+      a2a: r.jsonOrNull(row, 'a2a') as unknown as AgentRecord['a2a'],
       pausedAt: r.numOrNull(row, 'paused_at'),
       overloadedAt: r.numOrNull(row, 'overloaded_at'),
       a2aSkill: r.jsonOrNull(row, 'a2a_skill') as AgentRecord['a2aSkill'],

@@ -430,6 +430,16 @@ export interface Store {
   /** Retention: deletes entries older than `before`, oldest first, at most `limit`; returns how many. */
   auditPrune(params: { before: Millis; limit: number }): Promise<number>;
 
+  // -- A2A attempts (engine/a2a/, decisions.md 75) ------------------------------------------
+  /**
+   * Records the A2A task an attempt created on its remote agent (and its context), guarded:
+   * only while the attempt is live and held by `replicaId`, and only once (a second call with
+   * another remote task id changes nothing). Durable: it is what keeps a restarted node from
+   * sending the message again. Returns whether the attempt now names `remoteTaskId`.
+   */
+  assignmentSetRemote(params: { assignmentId: string; replicaId: string; remoteTaskId: string; remoteContextId: string | null }): Promise<boolean>;
+  /** The attempts of a task that recorded a remote A2A task, in attempt order. */
+  assignmentRemoteList(params: { taskId: string }): Promise<RemoteAttempt[]>;
   // -- tool domains (issue 15; records in core/tool-domains.ts) ------------------------------
   /**
    * Creates or replaces a domain's declaration (its spec, source and updatedAt; createdAt only
@@ -521,4 +531,12 @@ export interface A2aPushDeliveryRecord {
   nextAt: Millis;
   createdAt: Millis;
   lastError: string | null;
+}
+
+/** An attempt's remote A2A task (assignmentSetRemote). */
+export interface RemoteAttempt {
+  assignmentId: string;
+  attempt: number;
+  remoteTaskId: string;
+  remoteContextId: string | null;
 }

@@ -28,7 +28,10 @@ const FIELD_FLAGS = `  --description D          what the agent does
   --concurrency-limit K=N  at most N live tasks with concurrency key K (repeatable)
   --retry-base-delay D     first retry backoff, e.g. 2s (default: the server's)
   --retry-max-delay D      longest retry backoff, e.g. 5m (default: the server's)
-  --runtime R              ${RUNTIMES.join(', ')} (default pull; only pull workers exist)
+  --runtime R              ${RUNTIMES.join(', ')} (default pull; process is not implemented yet)
+  --a2a-url URL            an a2a agent's base URL (its card at URL/.well-known/agent-card.json)
+  --a2a-card-url URL       an a2a agent's card URL (instead of --a2a-url); headers (secrets):
+                           the API or the config file (docs/a2a.md)
   --a2a-skill on|off       publish it as a skill of Flotilla's A2A agent card (docs/a2a.md), or not
   --a2a-example TEXT       an example prompt of its skill (repeatable); with --a2a-input-modes and
                            --a2a-output-modes a,b (media types) these publish it too, and replace
@@ -152,6 +155,8 @@ const FIELD_OPTIONS: Record<string, OptionSpec> = {
   'retry-base-delay': { type: 'string' },
   'retry-max-delay': { type: 'string' },
   runtime: { type: 'string' },
+  'a2a-url': { type: 'string' },
+  'a2a-card-url': { type: 'string' },
   'a2a-skill': { type: 'string' },
   'a2a-example': { type: 'string', multiple: true },
   'a2a-input-modes': { type: 'string', multiple: true },
@@ -222,6 +227,11 @@ function agentFields(v: Record<string, unknown>): Omit<AgentSpec, 'name'> {
     if (!(RUNTIMES as readonly string[]).includes(runtime)) throw new UsageError(`--runtime: unknown runtime "${runtime}" (one of ${RUNTIMES.join(', ')})`);
     fields.runtime = runtime as AgentSpec['runtime'] & string;
   }
+  const a2aUrl = stringFlag(v['a2a-url']);
+  const a2aCardUrl = stringFlag(v['a2a-card-url']);
+  if (a2aUrl !== undefined && a2aCardUrl !== undefined) throw new UsageError('give --a2a-url or --a2a-card-url, not both');
+  if (a2aUrl !== undefined) fields.a2a = { url: a2aUrl };
+  if (a2aCardUrl !== undefined) fields.a2a = { cardUrl: a2aCardUrl };
   const a2aSkill = a2aSkillFlag(v);
   if (a2aSkill !== undefined) fields.a2aSkill = a2aSkill;
   return fields;

@@ -49,7 +49,7 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla agents create NAME | agents update NAME  [--description D] [--capabilities a,b]
                   [--max-concurrency N] [--max-attempts N] [--timeout D] [--level N]
                   [--tool-domains a,b] [--concurrency-limit K=N ...] [--retry-base-delay D]
-                  [--retry-max-delay D] [--runtime R]
+                  [--retry-max-delay D] [--runtime R] [--a2a-url URL | --a2a-card-url URL]
   flotilla events [--follow] [--task ID] [--after SEQ]
   flotilla worker MODULE --agent X [--concurrency N]   run a handler module as a worker
   flotilla keys create --role R --name N [--agent X ...] [--expires-in D | --expires-at ISO]

@@ -101,6 +101,7 @@ export function agentBlock(a: AgentView): string {
     ['paused', a.pausedAt === null ? null : `since ${time(a.pausedAt)}`],
     ['description', a.description],
     ['runtime', a.runtime],
+    ['a2a', a.a2a?.cardUrl ?? a.a2a?.url ?? null],
     ['level', a.level],
     ['capabilities', a.capabilities.join(', ')],
     ['max concurrency', a.maxConcurrency],

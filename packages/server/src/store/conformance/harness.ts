@@ -169,6 +169,7 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     retryBaseDelayMs: null,
     retryMaxDelayMs: null,
     runtime: 'pull',
+    a2a: null,
     createdAt: T0,
     updatedAt: T0,
     ...over,

@@ -20,6 +20,7 @@ import { suspensionTests } from './suspensions.ts';
 import { operatorControlTests } from './operator-controls.ts';
 import { taskTests } from './tasks.ts';
 import { transitionTests } from './transitions.ts';
+import { a2aAttemptTests } from './a2a-attempts.ts';
 import { a2aPushTests } from './a2a-push.ts';
 import { toolDomainTests } from './tool-domains.ts';
 
@@ -39,6 +40,7 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     lifecycleTests(open);
     coordinationTests(open);
     securityTests(open);
+    a2aAttemptTests(open);
     a2aPushTests(open);
     toolDomainTests(open);
   });

@@ -57,6 +57,9 @@ export async function checkUpgradedFromVersion1(store: Store): Promise<void> {
   for (const id of Object.keys(depths)) assert.deepEqual((await store.taskGet({ id }))?.tools, [], `${id}'s tools`);
   const agent = await store.agentGet({ name: 'up-agent' });
   assert.deepEqual([agent?.level, agent?.tools, agent?.maxDepth], [2, [], null]);
+  // Migration 15: an old agent is no a2a agent (it has no target), and old tasks' attempts recorded no remote task.
+  assert.equal(agent?.a2a, null);
+  assert.deepEqual(await store.assignmentRemoteList({ taskId: 'up-root' }), []);
   // Migration 16: old agents are not published on the A2A card.
   assert.equal(agent?.a2aSkill, null);
   // Migration 17: old tasks wait for a tool domain that is down (they never said they may run degraded); no domains yet.

@@ -1,6 +1,6 @@
 // Assignment lookups, the reaper's due list, heartbeats and agent statistics.
 
-import type { AgentStats, DueAssignment, HeartbeatParams, HeartbeatResult } from '../store.ts';
+import type { AgentStats, DueAssignment, HeartbeatParams, HeartbeatResult, RemoteAttempt } from '../store.ts';
 import type { AssignmentRecord, Millis } from '../../core/types.ts';
 import {
   ASSIGNMENT_COLUMNS, TASK_HEAD_COLUMNS, addStatusCounts, assignmentFromRow, selectList, taskHeadFromRow, zeroStatusCounts,
@@ -87,6 +87,28 @@ export function heartbeat(params: HeartbeatParams): WriteOp<HeartbeatResult> {
     if (!row) return written<HeartbeatResult>({ ok: false, assignment: await getAssignment(tx, params.assignmentId) });
     return written<HeartbeatResult>({ ok: true, cancelRequested: row.task_cancel_requested_at !== null, assignment: assignmentFromRow(row) });
   };
+}
+
+/** Guarded: live, held by the replica, and naming no other remote task yet (store.ts). */
+export function setRemote(params: { assignmentId: string; replicaId: string; remoteTaskId: string; remoteContextId: string | null }): WriteOp<boolean> {
+  return async (tx) => {
+    const rows = await run(tx,
+      `UPDATE assignments SET remote_task_id = $3::text, remote_context_id = $4::text
+       WHERE id = $1::text AND replica_id = $2::text AND status IN ${LIVE} AND (remote_task_id IS NULL OR remote_task_id = $3::text)
+       RETURNING id`,
+      [params.assignmentId, params.replicaId, params.remoteTaskId, params.remoteContextId]);
+    return written(rows.length > 0);
+  };
+}
+
+export async function listRemoteAttempts(db: Queryable, taskId: string): Promise<RemoteAttempt[]> {
+  const rows = await run(db,
+    `SELECT id, attempt, remote_task_id, remote_context_id FROM assignments
+     WHERE task_id = $1::text AND remote_task_id IS NOT NULL ORDER BY seq`, [taskId]);
+  return rows.map((row) => ({
+    assignmentId: String(row.id), attempt: Number(row.attempt), remoteTaskId: String(row.remote_task_id),
+    remoteContextId: row.remote_context_id === null ? null : String(row.remote_context_id),
+  }));
 }
 
 /**

@@ -496,6 +496,18 @@ ALTER TABLE replicas
 `,
   },
   {
+    version: 15,
+    name: 'a2a agents and their remote tasks',
+    sql: `
+-- Where a runtime "a2a" agent is (cardUrl or url, headers as secret references; NULL for every
+-- other runtime), and, on an attempt dispatched to one, the A2A task (and context) it created
+-- remotely, written as soon as the remote answers: a node that takes the attempt over resumes
+-- that task and never sends the message again (decisions.md 75).
+ALTER TABLE agents ADD COLUMN a2a jsonb CHECK (a2a IS NULL OR jsonb_typeof(a2a) = 'object');
+ALTER TABLE assignments ADD COLUMN remote_task_id text, ADD COLUMN remote_context_id text;
+`,
+  },
+  {
     version: 16,
     name: 'A2A skills and push notifications',
     sql: `

@@ -30,9 +30,11 @@ import type {
 import type {
   AgentStats, ApiKeyRecord, DelegationFigures, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, NewReplica,
   Store, StoreCapabilities, StoreSignal, TaskCandidatesParams, TaskCreateResult, TaskToCreate, TaskListParams, TokenRevocation,
+  RemoteAttempt,
 } from '../store.ts';
 import {
   agentStats, getAssignment, heartbeat, listAssignmentsByReplica, listAssignmentsByTask, listDueAssignments, listLatestAssignments,
+  listRemoteAttempts, setRemote,
 } from './assignments.ts';
 import {
   appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
@@ -370,6 +372,14 @@ export class PostgresStore implements Store {
 
   agentStats(params: { agent: string; sample: number }): Promise<AgentStats> {
     return this.#read((db) => agentStats(db, params));
+  }
+
+  assignmentSetRemote(params: { assignmentId: string; replicaId: string; remoteTaskId: string; remoteContextId: string | null }): Promise<boolean> {
+    return this.#write(setRemote(params));
+  }
+
+  assignmentRemoteList(params: { taskId: string }): Promise<RemoteAttempt[]> {
+    return this.#read((db) => listRemoteAttempts(db, params.taskId));
   }
 
   // -- agents -------------------------------------------------------------------------

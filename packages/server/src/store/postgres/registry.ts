@@ -19,7 +19,7 @@ const REPLICA_SELECT = REPLICA_COLUMNS.join(', ');
 /** SQL types of AGENT_COLUMNS, in order. */
 const AGENT_TYPES = [
   'text', 'text', 'jsonb', 'integer', 'integer', 'bigint', 'integer', 'jsonb', 'jsonb', 'bigint', 'bigint', 'text', 'bigint', 'bigint',
-  'jsonb', 'integer',
+  'jsonb', 'integer', 'jsonb',
   'jsonb',
 ] as const;
 const AGENT_INSERT = `INSERT INTO agents (${AGENT_WRITE}) VALUES (${AGENT_TYPES.map((type, i) => `$${i + 1}::${type}`).join(', ')})`;

@@ -23,7 +23,7 @@ export function agentValues(a: AgentRecord): unknown[] {
   return [
     a.name, a.description, toJson(a.capabilities), a.maxConcurrency, a.maxAttempts, a.timeoutMs, a.level, toJson(a.toolDomains),
     JSON.stringify(a.concurrencyLimits), a.retryBaseDelayMs, a.retryMaxDelayMs, a.runtime, a.createdAt, a.updatedAt,
-    toJson(a.tools), a.maxDepth,
+    toJson(a.tools), a.maxDepth, a.a2a === null ? null : JSON.stringify(a.a2a),
     a.a2aSkill === null ? null : JSON.stringify(a.a2aSkill),
   ];
 }

@@ -482,6 +482,19 @@ ALTER TABLE replicas ADD COLUMN health_at INTEGER;
 `,
   },
   {
+    version: 15,
+    name: 'a2a agents and their remote tasks',
+    sql: `
+-- Where a runtime "a2a" agent is (JSON: cardUrl or url, headers as secret references; NULL for
+-- every other runtime), and, on an attempt dispatched to one, the A2A task (and context) it
+-- created remotely, written as soon as the remote answers: a node that takes the attempt over
+-- resumes that task and never sends the message again (decisions.md 75).
+ALTER TABLE agents ADD COLUMN a2a TEXT;
+ALTER TABLE assignments ADD COLUMN remote_task_id TEXT;
+ALTER TABLE assignments ADD COLUMN remote_context_id TEXT;
+`,
+  },
+  {
     version: 16,
     name: 'A2A skills and push notifications',
     sql: `

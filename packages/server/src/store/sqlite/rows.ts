@@ -85,6 +85,7 @@ export function agentParams(a: AgentRecord): Params {
     updated_at: a.updatedAt,
     tools: toJson(a.tools),
     max_depth: a.maxDepth,
+    a2a: a.a2a === null ? null : JSON.stringify(a.a2a),
     a2a_skill: a.a2aSkill === null ? null : JSON.stringify(a.a2aSkill),
   };
 }

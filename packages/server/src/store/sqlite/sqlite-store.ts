@@ -24,6 +24,7 @@ import { delegationFigures, delegationStatements } from '../delegation-report.ts
 import type { StoreSignal, NewReplica, DelegationFigures,
   AgentStats, ApiKeyRecord, AuditListParams, AuditRecord, DueAssignment, HeartbeatParams, HeartbeatResult, NewAuditRecord, Store,
   StoreCapabilities, TaskCandidatesParams, TaskCreateResult, TaskListParams, TaskToCreate, TokenRevocation,
+  RemoteAttempt,
 } from '../store.ts';
 import type { A2aPushConfigRecord, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
 import { TASK_STATUSES } from '@flotilla/sdk';
@@ -512,6 +513,26 @@ export class SqliteStore implements Store {
     }, RELAXED);
   }
 
+  assignmentSetRemote(params: { assignmentId: string; replicaId: string; remoteTaskId: string; remoteContextId: string | null }): Promise<boolean> {
+    return this.#write(() => {
+      const r = this.#sql(
+        `UPDATE assignments SET remote_task_id = :remote, remote_context_id = :context
+         WHERE id = :id AND replica_id = :replica_id AND ${LIVE_ASSIGNMENT} AND (remote_task_id IS NULL OR remote_task_id = :remote)`,
+      ).run({ id: params.assignmentId, replica_id: params.replicaId, remote: params.remoteTaskId, context: params.remoteContextId });
+      return changes(r) > 0;
+    });
+  }
+
+  assignmentRemoteList(params: { taskId: string }): Promise<RemoteAttempt[]> {
+    return this.#read(() => this.#sql(
+      `SELECT id, attempt, remote_task_id, remote_context_id FROM assignments
+       WHERE task_id = ? AND remote_task_id IS NOT NULL ORDER BY rowid`,
+    ).all(params.taskId).map((row) => ({
+      assignmentId: String(row.id), attempt: Number(row.attempt), remoteTaskId: String(row.remote_task_id),
+      remoteContextId: row.remote_context_id === null ? null : String(row.remote_context_id),
+    })));
+  }
+
   /**
    * byStatus counts the agent's tasks: those addressed to it by name, plus capability-routed
    * tasks whose most recent attempt ran on it (an addressed task can only ever run on its
@@ -559,9 +580,9 @@ export class SqliteStore implements Store {
       }
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a_skill)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a, a2a_skill)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a_skill)`,
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a, :a2a_skill)`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.createdAt);
     });
@@ -572,16 +593,16 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a_skill)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a, a2a_skill)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a_skill)
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a, :a2a_skill)
          ON CONFLICT (name) DO UPDATE SET
            description = excluded.description, capabilities = excluded.capabilities,
            max_concurrency = excluded.max_concurrency, max_attempts = excluded.max_attempts,
            timeout_ms = excluded.timeout_ms, level = excluded.level, tool_domains = excluded.tool_domains,
            concurrency_limits = excluded.concurrency_limits, retry_base_delay_ms = excluded.retry_base_delay_ms,
            retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at,
-           tools = excluded.tools, max_depth = excluded.max_depth, a2a_skill = excluded.a2a_skill`,
+           tools = excluded.tools, max_depth = excluded.max_depth, a2a = excluded.a2a, a2a_skill = excluded.a2a_skill`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.updatedAt);
     });
@@ -605,7 +626,7 @@ export class SqliteStore implements Store {
            max_attempts = :max_attempts, timeout_ms = :timeout_ms, level = :level, tool_domains = :tool_domains,
            concurrency_limits = :concurrency_limits, retry_base_delay_ms = :retry_base_delay_ms,
            retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at,
-           tools = :tools, max_depth = :max_depth, a2a_skill = :a2a_skill
+           tools = :tools, max_depth = :max_depth, a2a = :a2a, a2a_skill = :a2a_skill
          WHERE name = :name`,
       ).run(agentParams(params.agent));
       if (changes(r) === 0) return { updated: false, events: [] };

@@ -22,8 +22,9 @@
 //
 // The server's address in the README is http://127.0.0.1:8080 and its database ./flotilla.db:
 // in commands they are replaced by the real ones, in outputs the real ones by them. Apart from
-// `export FLOTILLA_URL=http://127.0.0.1:8080`, a command that names an address is refused:
-// the walk-through reads $FLOTILLA_URL. Commands run with the repository root as working
+// `export FLOTILLA_URL=http://127.0.0.1:8080` (and `export <NAME>_AGENT_URL=…` for an agent the
+// walk-through starts itself), a command that names an address is refused: the walk-through
+// reads $FLOTILLA_URL. Commands run with the repository root as working
 // directory, stdin from /dev/null, stdout and stderr merged (in the order written), and
 // without npm's or Flotilla's variables from the environment that started the checker.
 //
@@ -139,7 +140,9 @@ export function parseBlocks(markdown: string): Block[] {
 export function hardCodedAddresses(command: string): string[] {
   const found: string[] = [];
   for (const line of command.split('\n')) {
-    const rest = line.replace(/^\s*export FLOTILLA_URL=\S+\s*$/, '');
+    // The server's address is exported once (and replaced by the real one); another service's
+    // (an A2A agent the walk-through starts on its own port) is exported once too, by name.
+    const rest = line.replace(/^\s*export (?:FLOTILLA|[A-Z0-9]+(?:_[A-Z0-9]+)*_AGENT)_URL=\S+\s*$/, '');
     for (const m of rest.matchAll(/\b(?:127\.0\.0\.1|localhost|\[::1\]):\d+/g)) found.push(m[0]);
   }
   return found;
@@ -156,12 +159,12 @@ const TEXT_MASKS: Array<[RegExp, string]> = [
   [/\bflt_[A-Za-z0-9_-]+/g, '<token>'],
   [/\beyJ[\w-]*\.[\w-]+\.[\w-]+/g, '<token>'],
   [/#\d+\b/g, '#<seq>'],
-  [/("(?:seq|time|pid|durationMs|delayMs|retryAfterMs)":)\d+/g, '$1<n>'],
+  [/("(?:seq|time|pid|durationMs|delayMs|retryAfterMs|latencyMs)":)\d+/g, '$1<n>'],
   [/("hostname":)"[^"]*"/g, '$1"<host>"'],
   [/^(id: )\d+$/g, '$1<seq>'],
 ];
 /** JSON keys whose values change from run to run: only their type is compared. */
-const VOLATILE_KEYS = new Set(['seq', 'time', 'pid', 'hostname', 'durationMs', 'delayMs', 'retryAfterMs']);
+const VOLATILE_KEYS = new Set(['seq', 'time', 'pid', 'hostname', 'durationMs', 'delayMs', 'retryAfterMs', 'latencyMs']);
 
 export function maskText(line: string): string {
   let out = line;

@@ -49,6 +49,8 @@ export const ERROR_STATUS = {
   A2A_PUSH_CONFIG_NOT_FOUND: 404,
   TOOL_DOMAIN_NOT_FOUND: 404,
   ATTEMPT_TOKEN_REQUIRED: 403,
+  /** Over A2A: the task has the most push-notification configs a task may have. */
+  A2A_PUSH_CONFIG_LIMIT: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -105,6 +107,7 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   A2A_PUSH_CONFIG_NOT_FOUND: 'the A2A task has no push-notification config with this id (answered over A2A as TaskNotFoundError, -32001)',
   TOOL_DOMAIN_NOT_FOUND: 'no MCP tool domain with this name (GET /tool-domains lists them)',
   ATTEMPT_TOKEN_REQUIRED: "the MCP gateway takes an attempt's own token (POST /assignments/{id}/token; the SDK worker's ctx.mcp()), not an API key or another token: the tools it allows are that attempt's",
+  A2A_PUSH_CONFIG_LIMIT: 'the A2A task has the most push-notification configs a task may have (10; `details.max`): delete one first (answered over A2A as InvalidParams, -32602)',
 };
 
 /**

@@ -70,8 +70,11 @@ describe('A2A push notifications on several nodes', { skip: available ? false : 
     const leader = nodes.find((n) => /this node now runs maintenance/.test(n.output()));
     assert.ok(leader, 'one node runs maintenance');
     assert.equal(nodes.filter((n) => /this node now runs maintenance/.test(n.output())).length, 1, 'only one node sends');
-    await leader.kill('SIGKILL');
     const survivor = nodes.find((n) => n !== leader)!;
+    // Which node POSTed: the failed sends so far are logged by the leader, none by the other.
+    await until('the leader to log a failed send', () => /A2A push notification failed/.test(leader.output()));
+    assert.doesNotMatch(survivor.output(), /A2A push notification/, 'the node without the duty sent nothing');
+    await leader.kill('SIGKILL');
     accepting = true;
     await until('the completion to be delivered', () => attempts.some((x) => x.accepted && x.state === 'TASK_STATE_COMPLETED'));
     assert.match(survivor.output(), /this node now runs maintenance/);

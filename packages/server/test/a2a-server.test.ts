@@ -170,6 +170,9 @@ for (const store of ['sqlite', 'postgres'] as const) {
       // An answer outside the schema is refused and changes nothing; a viewer may not answer.
       await assert.rejects(client.sendMessage({ tenant: '', message: userMessage([data('mars')], { taskId: asked.id }), configuration: undefined, metadata: undefined }));
       assert.equal((await h.task(asked.id)).status, 'input_required');
+      const viewer = (await h.api('POST', '/keys', { name: 'v', role: 'viewer' })).body.token as string;
+      await assert.rejects((await v03Client(base, viewer)).sendMessage({ tenant: '', message: userMessage([data('eu')], { taskId: asked.id }), configuration: undefined, metadata: undefined }));
+      assert.equal((await h.task(asked.id)).status, 'input_required');
       const answered = client.sendMessage({ tenant: '', message: userMessage([data('eu')], { taskId: asked.id }), configuration: undefined, metadata: undefined });
       const [resumed] = await h.lease(replica, 1, 10_000);
       assert.deepEqual(resumed?.task.resumed, { reason: 'input', prompt: 'Which region?', input: 'eu' });
@@ -191,7 +194,8 @@ for (const store of ['sqlite', 'postgres'] as const) {
         configuration: { acceptedOutputModes: [], returnImmediately: true, taskPushNotificationConfig: { tenant: '', id: 'hook-1', taskId: '', url, token: 'secret-token', authentication: undefined } },
       }) as Task;
       const configs = await client.listTaskPushNotificationConfig({ tenant: '', taskId: task.id, pageSize: 0, pageToken: '' });
-      assert.deepEqual(configs.configs.map((c) => [c.id, c.url, c.token]), [['hook-1', url, 'secret-token']]);
+      // Read back without its token (decisions.md 82): the secret is the receiver's proof.
+      assert.deepEqual(configs.configs.map((c) => [c.id, c.url, c.token]), [['hook-1', url, '']]);
       assert.equal((await client.getTaskPushNotificationConfig({ tenant: '', taskId: task.id, id: 'hook-1' })).url, url);
       await assert.rejects(client.getTaskPushNotificationConfig({ tenant: '', taskId: task.id, id: 'nope' }), (err: Error) => err.name === 'TaskNotFoundError');
       // A config that is not http(s) is refused; one set and deleted is gone.
@@ -242,6 +246,8 @@ for (const store of ['sqlite', 'postgres'] as const) {
       assert.equal(byToken.body.result.task.status.state, 'TASK_STATE_SUBMITTED');
       assert.equal((await h.api('POST', `/tasks/${byToken.body.result.task.id}/cancel`)).status, 200);
       // The viewer may read: a task it can see answers tasks/get.
+      const read = await rpc(base, '/a2a/jsonrpc', { jsonrpc: '2.0', id: 9, method: 'GetTask', params: { id: byToken.body.result.task.id } }, { authorization: `Bearer ${viewer}` });
+      assert.deepEqual([read.status, read.body.result?.id], [200, byToken.body.result.task.id]);
       const parse = await rpc(base, '/a2a/jsonrpc', '{"jsonrpc": "2.0", "id": 1, "method": ');
       assert.deepEqual([parse.status, parse.body.error.code], [200, -32700]);
       const unknown = await rpc(base, '/a2a/jsonrpc', { jsonrpc: '2.0', id: 2, method: 'NoSuchMethod', params: {} });

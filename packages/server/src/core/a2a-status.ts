@@ -9,16 +9,22 @@ export const A2A_STATES = ['submitted', 'working', 'input-required', 'completed'
 export type A2aState = (typeof A2A_STATES)[number];
 
 /**
- * - pending or dispatched before any attempt ran (attempt 0, or 1 while dispatched): submitted;
+ * - pending or dispatched before any attempt ran (attempt 0, or 1 while dispatched, and never
+ *   resumed): submitted;
  * - pending again after an attempt (a retry waiting for its backoff), dispatched for a retry,
  *   running, or waiting for its children: working (the task is being worked on; the client
  *   need not see Flotilla's retries or suspensions as state changes);
+ * - pending or dispatched after a suspension (`resumed` set): working too. A suspended attempt
+ *   is given back (the attempt count drops back), so the count alone would read a task
+ *   answered after input-required, or resumed after its children, as `submitted` again: an
+ *   A2A state never goes back to submitted once the task ran;
  * - input_required: input-required; completed, failed, cancelled: completed, failed, canceled.
  */
-export function a2aStateOf(task: { status: TaskStatus; attempt: number }): A2aState {
+export function a2aStateOf(task: { status: TaskStatus; attempt: number; resumed: unknown }): A2aState {
+  const ran = task.resumed !== null && task.resumed !== undefined;
   switch (task.status) {
-    case 'pending': return task.attempt === 0 ? 'submitted' : 'working';
-    case 'dispatched': return task.attempt <= 1 ? 'submitted' : 'working';
+    case 'pending': return task.attempt === 0 && !ran ? 'submitted' : 'working';
+    case 'dispatched': return task.attempt <= 1 && !ran ? 'submitted' : 'working';
     case 'running':
     case 'waiting': return 'working';
     case 'input_required': return 'input-required';

@@ -19,7 +19,7 @@ import { V03PushNotificationSerializer } from '@a2a-js/sdk/compat/v0_3/server';
 import { a2aStateFinal, a2aStateOf } from '../core/a2a-status.ts';
 import { retryDelay, type RetryPolicy } from '../core/retry-policy.ts';
 import type { Json } from '../core/types.ts';
-import type { A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store/store.ts';
+import type { A2aPushConfigRecord, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store/store.ts';
 import { a2aTaskOf } from './a2a-server/a2a-task.ts';
 import type { EngineContext } from './context.ts';
 
@@ -28,6 +28,8 @@ const FULL_PASS_MS = 60_000;
 /** More changed tasks than this between passes: a full pass instead of remembering each. */
 const MAX_DIRTY = 10_000;
 const SEND_BATCH = 64;
+/** Configs read at a time by a full pass. */
+const FULL_PASS_PAGE = 500;
 const SEND_TIMEOUT_MS = 5_000;
 const PUSH_RETRY: RetryPolicy = { baseDelayMs: 1_000, maxDelayMs: 300_000 };
 /** The legacy token header (the SDK's default), used when a config has a token and no authentication. */
@@ -47,10 +49,12 @@ export class PushNotifications {
   /** When deliveries may next be due: now after a queue or a full batch, else the earliest not due yet. */
   #nextCheckAt = -Infinity;
   #unsubscribe: (() => void) | null = null;
+  #pageSize: number;
 
-  constructor(params: { ctx: EngineContext; fetch?: typeof fetch }) {
+  constructor(params: { ctx: EngineContext; fetch?: typeof fetch; pageSize?: number }) {
     this.#ctx = params.ctx;
     this.#fetch = params.fetch ?? fetch;
+    this.#pageSize = params.pageSize ?? FULL_PASS_PAGE;
   }
 
   /** Starts noting which tasks changed (every committed event reaches every node's bus). */
@@ -95,7 +99,26 @@ export class PushNotifications {
     } else if (ids.length === 0) {
       return 0;
     }
-    const configs = await this.#ctx.store.a2aPushConfigList({ taskIds: full ? null : ids });
+    let queued = 0;
+    if (full) {
+      // A page at a time: the pass reads every config, and a fleet may hold many.
+      let after: { taskId: string; id: string } | null = null;
+      for (;;) {
+        const page = await this.#ctx.store.a2aPushConfigPage({ after, limit: this.#pageSize });
+        queued += await this.#queue(page, now);
+        if (page.length < this.#pageSize) break;
+        const last = page[page.length - 1]!;
+        after = { taskId: last.taskId, id: last.id };
+      }
+    } else {
+      queued = await this.#queue(await this.#ctx.store.a2aPushConfigList({ taskIds: ids }), now);
+    }
+    if (queued > 0) this.#nextCheckAt = -Infinity;
+    return queued;
+  }
+
+  /** Queues a notification for each config whose task's A2A state is not the one last queued for it. */
+  async #queue(configs: A2aPushConfigRecord[], now: number): Promise<number> {
     if (configs.length === 0) return 0;
     const tasks = new Map((await this.#ctx.store.taskGetMany({ ids: [...new Set(configs.map((c) => c.taskId))] })).map((t) => [t.id, t]));
     const items: A2aPushEnqueueItem[] = [];
@@ -113,9 +136,7 @@ export class PushNotifications {
         payload: StreamResponse.toJSON({ payload: { $case: 'task', value: a2aTaskOf(task) } }) as Json, nextAt: now, createdAt: now,
       });
     }
-    const queued = await this.#ctx.store.a2aPushEnqueue({ items });
-    if (queued > 0) this.#nextCheckAt = -Infinity;
-    return queued;
+    return this.#ctx.store.a2aPushEnqueue({ items });
   }
 
   async send(): Promise<void> {

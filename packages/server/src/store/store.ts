@@ -464,12 +464,24 @@ export interface Store {
   /** Retention: deletes calls older than `before`, oldest first, at most `limit`; returns how many. */
   toolCallPrune(params: { before: Millis; limit: number }): Promise<number>;
   // -- A2A push notifications (decisions.md 82-83) -----------------------------------------
-  /** Creates or replaces the config (taskId, id); a replaced one starts again with lastState null. Durable. */
-  a2aPushConfigSave(params: { config: A2aPushConfigRecord }): Promise<void>;
+  /**
+   * Creates or replaces the config (taskId, id), in one commit; a replaced one starts again
+   * with lastState null and its queued deliveries (copies of the old URL and credentials) are
+   * deleted. Refused, changing nothing: a replace when `ownerOnly` and the stored config's
+   * ownerId differs (`not_owner`); a new config when the task has `maxPerTask` already
+   * (`limit`). Durable.
+   */
+  a2aPushConfigSave(params: { config: A2aPushConfigRecord; ownerOnly?: boolean; maxPerTask?: number }): Promise<A2aPushConfigSaveResult>;
   a2aPushConfigGet(params: { taskId: string; id: string }): Promise<A2aPushConfigRecord | null>;
   /** The configs of these tasks (null: of every task), by taskId, createdAt, id. */
   a2aPushConfigList(params: { taskIds: string[] | null }): Promise<A2aPushConfigRecord[]>;
-  a2aPushConfigDelete(params: { taskId: string; id: string }): Promise<{ deleted: boolean }>;
+  /**
+   * Deletes the config and its queued deliveries, in one commit (a deleted config sends
+   * nothing more); with `ownerId`, only a config of that owner.
+   */
+  a2aPushConfigDelete(params: { taskId: string; id: string; ownerId?: string | null }): Promise<{ deleted: boolean }>;
+  /** Every task's configs a page at a time, by (taskId, id) in byte order, after `after` (the feed's full pass). */
+  a2aPushConfigPage(params: { after: { taskId: string; id: string } | null; limit: number }): Promise<A2aPushConfigRecord[]>;
   /**
    * Queues notifications, in one commit. Each is guarded on its config's lastState still being
    * `expectedState` (so two feeds racing queue it once); one whose guard fails is skipped. A
@@ -486,6 +498,8 @@ export interface Store {
   a2aPushDone(params: { id: number }): Promise<void>;
   a2aPushRetry(params: { id: number; attempts: number; nextAt: Millis; error: string }): Promise<void>;
 }
+
+export type A2aPushConfigSaveResult = { saved: true } | { saved: false; reason: 'not_owner' | 'limit' };
 
 /** Where and how to POST an A2A task's push notifications (the client's TaskPushNotificationConfig). */
 export interface A2aPushConfigRecord {

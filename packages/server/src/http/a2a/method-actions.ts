@@ -33,8 +33,12 @@ export function actionOfRequest(body: unknown, legacy: boolean): Action | null {
   const name = legacy && isLegacyJsonRpcMethod(method) ? legacyJsonRpcToV1Method(method) : method;
   const action = METHOD_ACTIONS[name] ?? null;
   if (action === 'task.submit' && (name === 'SendMessage' || name === 'SendStreamingMessage')) {
-    const taskId = (params as { message?: { taskId?: unknown } } | undefined)?.message?.taskId;
-    if (typeof taskId === 'string' && taskId !== '') return 'task.answer';
+    // Both spellings the SDK's Message.fromJSON accepts; A2aService.answer checks the action
+    // again on the id the SDK parsed, so a spelling missed here still cannot answer.
+    const message = (params as { message?: { taskId?: unknown; task_id?: unknown } } | undefined)?.message;
+    for (const taskId of [message?.taskId, message?.task_id]) {
+      if (typeof taskId === 'string' && taskId !== '') return 'task.answer';
+    }
   }
   return action;
 }

@@ -108,10 +108,14 @@ function pushConfigInput(c: TaskPushNotificationConfig): A2aPushConfigInput {
   };
 }
 
+/**
+ * A config as a read shows it: never its token or credentials (decisions.md 82), which prove
+ * notifications to the client's receiver; the scheme tells the client which it set.
+ */
 function pushConfigOf(r: A2aPushConfigRecord): TaskPushNotificationConfig {
   return {
-    tenant: '', id: r.id, taskId: r.taskId, url: r.url, token: r.token ?? '',
-    authentication: r.authScheme === null ? undefined : { scheme: r.authScheme, credentials: r.authCredentials ?? '' },
+    tenant: '', id: r.id, taskId: r.taskId, url: r.url, token: '',
+    authentication: r.authScheme === null ? undefined : { scheme: r.authScheme, credentials: '' },
   };
 }
 
@@ -216,7 +220,7 @@ export class FlotillaA2aHandler implements A2ARequestHandler {
       }));
     const push = params.configuration?.taskPushNotificationConfig;
     if (push !== undefined && push.url !== '') {
-      await translated(() => this.#a2a.pushConfigSet(principal, task.id, pushConfigInput(push), context.requestedVersion));
+      await translated(() => this.#a2a.pushConfigSet(principal, task.id, { ...pushConfigInput(push), messageId: message.messageId }, context.requestedVersion));
     }
     return task;
   }

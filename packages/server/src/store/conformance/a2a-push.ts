@@ -91,5 +91,29 @@ export function a2aPushTests(open: OpenStore): void {
       // Queued behind c1's working one (still not done), so not handed out yet.
       assert.equal((await store2.a2aPushDue({ now: T0 + 1_000, limit: 10 })).deliveries.length, 1);
     });
+
+    storeTest(open, 'configs: a replace by another owner and a new one over the cap are refused; delete and replace take the queued deliveries; pages', async ({ store }) => {
+      assert.deepEqual(await store.a2aPushConfigSave({ config: config(), ownerOnly: true, maxPerTask: 2 }), { saved: true });
+      assert.deepEqual(await store.a2aPushConfigSave({ config: config({ ownerId: 'key-2', url: 'http://127.0.0.1:9/evil' }), ownerOnly: true, maxPerTask: 2 }), { saved: false, reason: 'not_owner' });
+      assert.equal((await store.a2aPushConfigGet({ taskId: 'task-1', id: 'c1' }))?.url, 'http://127.0.0.1:9/hook');
+      assert.deepEqual(await store.a2aPushConfigSave({ config: config({ id: 'c2' }), maxPerTask: 2 }), { saved: true });
+      assert.deepEqual(await store.a2aPushConfigSave({ config: config({ id: 'c3' }), maxPerTask: 2 }), { saved: false, reason: 'limit' });
+      assert.equal(await store.a2aPushConfigGet({ taskId: 'task-1', id: 'c3' }), null);
+      // A replace is not a new config: within the cap; it drops the old copy of the target.
+      assert.equal(await store.a2aPushEnqueue({ items: [item(), item({ configId: 'c2' })] }), 2);
+      assert.deepEqual(await store.a2aPushConfigSave({ config: config({ url: 'http://127.0.0.1:9/new' }), ownerOnly: true, maxPerTask: 2 }), { saved: true });
+      assert.deepEqual((await store.a2aPushDue({ now: T0 + 100, limit: 10 })).deliveries.map((d) => d.configId), ['c2']);
+      // Delete: only the owner's when an owner is given, and its deliveries with it.
+      assert.deepEqual(await store.a2aPushConfigDelete({ taskId: 'task-1', id: 'c2', ownerId: 'key-2' }), { deleted: false });
+      assert.deepEqual(await store.a2aPushConfigDelete({ taskId: 'task-1', id: 'c2', ownerId: 'key-1' }), { deleted: true });
+      assert.deepEqual((await store.a2aPushDue({ now: T0 + 100, limit: 10 })).deliveries, []);
+      // Pages by (taskId, id), in byte order.
+      for (const [taskId, id] of [['task-2', 'b'], ['task-2', 'B'], ['task-0', 'z']] as const) await store.a2aPushConfigSave({ config: config({ taskId, id }) });
+      const first = await store.a2aPushConfigPage({ after: null, limit: 2 });
+      assert.deepEqual(first.map((c) => `${c.taskId}/${c.id}`), ['task-0/z', 'task-1/c1']);
+      const next = await store.a2aPushConfigPage({ after: { taskId: 'task-1', id: 'c1' }, limit: 2 });
+      assert.deepEqual(next.map((c) => `${c.taskId}/${c.id}`), ['task-2/B', 'task-2/b']);
+      assert.deepEqual(await store.a2aPushConfigPage({ after: { taskId: 'task-2', id: 'b' }, limit: 2 }), []);
+    });
   });
 }

@@ -41,9 +41,9 @@ import {
   ensureSecret, pruneTokenRevocations, revokeApiKey, revokeToken, touchApiKey,
 } from './auth.ts';
 import {
-  deleteA2aPushConfig, doneA2aPush, dueA2aPush, enqueueA2aPush, getA2aPushConfig, listA2aPushConfigs, retryA2aPush, saveA2aPushConfig,
+  deleteA2aPushConfig, doneA2aPush, dueA2aPush, enqueueA2aPush, getA2aPushConfig, listA2aPushConfigs, pageA2aPushConfigs, retryA2aPush, saveA2aPushConfig,
 } from './a2a-push.ts';
-import type { A2aPushConfigRecord, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
+import type { A2aPushConfigRecord, A2aPushConfigSaveResult, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, channelName, createClient, createPool, lockKeys,
   validateSchema, type ConnectionSettings, type LockKeys,
@@ -592,8 +592,8 @@ export class PostgresStore implements Store {
 
   // -- A2A push notifications (a2a-push.ts) ---------------------------------------------
 
-  a2aPushConfigSave(params: { config: A2aPushConfigRecord }): Promise<void> {
-    return this.#write(saveA2aPushConfig(params.config));
+  a2aPushConfigSave(params: { config: A2aPushConfigRecord; ownerOnly?: boolean; maxPerTask?: number }): Promise<A2aPushConfigSaveResult> {
+    return this.#write(saveA2aPushConfig(params));
   }
 
   a2aPushConfigGet(params: { taskId: string; id: string }): Promise<A2aPushConfigRecord | null> {
@@ -604,8 +604,12 @@ export class PostgresStore implements Store {
     return this.#read((db) => listA2aPushConfigs(db, params.taskIds));
   }
 
-  a2aPushConfigDelete(params: { taskId: string; id: string }): Promise<{ deleted: boolean }> {
-    return this.#write(deleteA2aPushConfig(params.taskId, params.id));
+  a2aPushConfigDelete(params: { taskId: string; id: string; ownerId?: string | null }): Promise<{ deleted: boolean }> {
+    return this.#write(deleteA2aPushConfig(params));
+  }
+
+  a2aPushConfigPage(params: { after: { taskId: string; id: string } | null; limit: number }): Promise<A2aPushConfigRecord[]> {
+    return this.#read((db) => pageA2aPushConfigs(db, params));
   }
 
   a2aPushEnqueue(params: { items: A2aPushEnqueueItem[] }): Promise<number> {

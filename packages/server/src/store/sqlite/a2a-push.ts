@@ -4,7 +4,7 @@
 
 import type { Millis } from '../../core/types.ts';
 import { A2A_PUSH_CONFIG_COLUMNS, A2A_PUSH_DELIVERY_COLUMNS, a2aPushConfigValues, a2aPushMappers } from '../a2a-push-mapping.ts';
-import type { A2aPushConfigRecord, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
+import type { A2aPushConfigRecord, A2aPushConfigSaveResult, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
 import { changes, readers } from './rows.ts';
 import type { StatementCache } from './statement-cache.ts';
 
@@ -12,11 +12,23 @@ const { a2aPushConfigFromRow, a2aPushDeliveryFromRow } = a2aPushMappers(readers)
 const CONFIG_SELECT = A2A_PUSH_CONFIG_COLUMNS.join(', ');
 const DELIVERY_SELECT = A2A_PUSH_DELIVERY_COLUMNS.map((c) => `d.${c}`).join(', ');
 
-export function saveA2aPushConfig(cache: StatementCache, config: A2aPushConfigRecord): void {
+/** See Store.a2aPushConfigSave: the owner and the cap checked, and the write done, in one write batch. */
+export function saveA2aPushConfig(cache: StatementCache, p: { config: A2aPushConfigRecord; ownerOnly?: boolean; maxPerTask?: number }): A2aPushConfigSaveResult {
+  const { config } = p;
+  const existing = cache.sql('SELECT owner_id FROM a2a_push_configs WHERE task_id = ? AND id = ?').get(config.taskId, config.id);
+  if (existing !== undefined) {
+    if (p.ownerOnly === true && existing.owner_id !== config.ownerId) return { saved: false, reason: 'not_owner' };
+    // The old config's queued notifications carry its URL and credentials: they go with it.
+    cache.sql('DELETE FROM a2a_push_deliveries WHERE task_id = ? AND config_id = ?').run(config.taskId, config.id);
+  } else if (p.maxPerTask !== undefined) {
+    const count = Number(cache.sql('SELECT count(*) AS n FROM a2a_push_configs WHERE task_id = ?').get(config.taskId)?.n ?? 0);
+    if (count >= p.maxPerTask) return { saved: false, reason: 'limit' };
+  }
   cache.sql(`INSERT INTO a2a_push_configs (${CONFIG_SELECT}) VALUES (${A2A_PUSH_CONFIG_COLUMNS.map(() => '?').join(', ')})
     ON CONFLICT (task_id, id) DO UPDATE SET url = excluded.url, token = excluded.token, auth_scheme = excluded.auth_scheme,
       auth_credentials = excluded.auth_credentials, wire_version = excluded.wire_version, owner_id = excluded.owner_id,
       created_at = excluded.created_at, last_state = NULL`).run(...a2aPushConfigValues({ ...config, lastState: null }));
+  return { saved: true };
 }
 
 export function getA2aPushConfig(cache: StatementCache, taskId: string, id: string): A2aPushConfigRecord | null {
@@ -32,8 +44,20 @@ export function listA2aPushConfigs(cache: StatementCache, taskIds: string[] | nu
     .all(JSON.stringify(taskIds)).map(a2aPushConfigFromRow);
 }
 
-export function deleteA2aPushConfig(cache: StatementCache, taskId: string, id: string): { deleted: boolean } {
-  return { deleted: changes(cache.sql('DELETE FROM a2a_push_configs WHERE task_id = ? AND id = ?').run(taskId, id)) > 0 };
+/** The config and its queued deliveries (which carry its URL and credentials); with ownerId, only that owner's. */
+export function deleteA2aPushConfig(cache: StatementCache, p: { taskId: string; id: string; ownerId?: string | null }): { deleted: boolean } {
+  const deleted = p.ownerId === undefined || p.ownerId === null
+    ? changes(cache.sql('DELETE FROM a2a_push_configs WHERE task_id = ? AND id = ?').run(p.taskId, p.id))
+    : changes(cache.sql('DELETE FROM a2a_push_configs WHERE task_id = ? AND id = ? AND owner_id = ?').run(p.taskId, p.id, p.ownerId));
+  if (deleted === 0) return { deleted: false };
+  cache.sql('DELETE FROM a2a_push_deliveries WHERE task_id = ? AND config_id = ?').run(p.taskId, p.id);
+  return { deleted: true };
+}
+
+export function pageA2aPushConfigs(cache: StatementCache, p: { after: { taskId: string; id: string } | null; limit: number }): A2aPushConfigRecord[] {
+  if (p.after === null) return cache.sql(`SELECT ${CONFIG_SELECT} FROM a2a_push_configs ORDER BY task_id, id LIMIT ?`).all(p.limit).map(a2aPushConfigFromRow);
+  return cache.sql(`SELECT ${CONFIG_SELECT} FROM a2a_push_configs WHERE (task_id, id) > (?, ?) ORDER BY task_id, id LIMIT ?`)
+    .all(p.after.taskId, p.after.id, p.limit).map(a2aPushConfigFromRow);
 }
 
 /** Each item guarded on its config's last_state (IS: NULL matches NULL); see Store.a2aPushEnqueue. */

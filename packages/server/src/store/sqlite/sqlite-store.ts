@@ -26,7 +26,7 @@ import type { StoreSignal, NewReplica, DelegationFigures,
   StoreCapabilities, TaskCandidatesParams, TaskCreateResult, TaskListParams, TaskToCreate, TokenRevocation,
   RemoteAttempt,
 } from '../store.ts';
-import type { A2aPushConfigRecord, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
+import type { A2aPushConfigRecord, A2aPushConfigSaveResult, A2aPushDeliveryRecord, A2aPushEnqueueItem } from '../store.ts';
 import { TASK_STATUSES } from '@flotilla/sdk';
 import {
   appendAudit, countApiKeys, createApiKey, findApiKeyByHash, getApiKey, listApiKeys, listAudit, listTokenRevocations, pruneAudit,
@@ -34,7 +34,7 @@ import {
 } from './auth.ts';
 import { openDatabase, type SynchronousMode } from './connection.ts';
 import {
-  deleteA2aPushConfig, doneA2aPush, dueA2aPush, enqueueA2aPush, getA2aPushConfig, listA2aPushConfigs, retryA2aPush, saveA2aPushConfig,
+  deleteA2aPushConfig, doneA2aPush, dueA2aPush, enqueueA2aPush, getA2aPushConfig, listA2aPushConfigs, pageA2aPushConfigs, retryA2aPush, saveA2aPushConfig,
 } from './a2a-push.ts';
 import { applyMigrations } from './migrations.ts';
 import {
@@ -874,8 +874,8 @@ export class SqliteStore implements Store {
 
   // -- A2A push notifications (a2a-push.ts) ---------------------------------------------
 
-  a2aPushConfigSave(params: { config: A2aPushConfigRecord }): Promise<void> {
-    return this.#write(() => saveA2aPushConfig(this.#cache, params.config));
+  a2aPushConfigSave(params: { config: A2aPushConfigRecord; ownerOnly?: boolean; maxPerTask?: number }): Promise<A2aPushConfigSaveResult> {
+    return this.#write(() => saveA2aPushConfig(this.#cache, params));
   }
 
   a2aPushConfigGet(params: { taskId: string; id: string }): Promise<A2aPushConfigRecord | null> {
@@ -886,8 +886,12 @@ export class SqliteStore implements Store {
     return this.#read(() => listA2aPushConfigs(this.#cache, params.taskIds));
   }
 
-  a2aPushConfigDelete(params: { taskId: string; id: string }): Promise<{ deleted: boolean }> {
-    return this.#write(() => deleteA2aPushConfig(this.#cache, params.taskId, params.id));
+  a2aPushConfigDelete(params: { taskId: string; id: string; ownerId?: string | null }): Promise<{ deleted: boolean }> {
+    return this.#write(() => deleteA2aPushConfig(this.#cache, params));
+  }
+
+  a2aPushConfigPage(params: { after: { taskId: string; id: string } | null; limit: number }): Promise<A2aPushConfigRecord[]> {
+    return this.#read(() => pageA2aPushConfigs(this.#cache, params));
   }
 
   a2aPushEnqueue(params: { items: A2aPushEnqueueItem[] }): Promise<number> {

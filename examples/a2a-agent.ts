@@ -2,13 +2,15 @@
 // dispatch to: it greets whoever the task's input names, with a working update on the way.
 // Start it, register it as an agent with `runtime: "a2a"`, and submit tasks to it:
 //
-//   node examples/a2a-agent.ts &          # A2A_PORT=9400 by default (0: a free port)
+//   npx node examples/a2a-agent.ts &      # A2A_PORT=9400 by default (0: a free port)
 //   npx flotilla agents create greeter --runtime a2a --a2a-url http://127.0.0.1:9400
 //   npx flotilla submit --agent greeter --input '{"name":"Ada"}' --wait
 //
 // Flotilla fetches its card (http://127.0.0.1:9400/.well-known/agent-card.json), sends each
-// task as an A2A message (the input as a data part), polls the task it creates, and makes its
-// artifact the task's result (docs/a2a.md).
+// task as an A2A message (the input as a data part), follows the task it creates over the
+// stream the card offers (its working message becomes the task's progress), and makes its
+// artifact the task's result (docs/a2a.md). An agent whose card says it does not stream is
+// polled with tasks/get instead.
 
 import express from 'express';
 import { Role, TaskState, type AgentCard, type Message } from '@a2a-js/sdk';
@@ -64,7 +66,7 @@ const server = app.listen(port, '127.0.0.1', () => {
     name: 'greeter', description: 'Greets whoever the input names', version: '1.0.0',
     supportedInterfaces: [{ url: `${url}/a2a/jsonrpc`, protocolBinding: 'JSONRPC', tenant: '', protocolVersion: '1.0' }],
     provider: undefined, documentationUrl: undefined, iconUrl: undefined,
-    capabilities: { streaming: false, pushNotifications: false, extensions: [], extendedAgentCard: false },
+    capabilities: { streaming: true, pushNotifications: false, extensions: [], extendedAgentCard: false },
     securitySchemes: {}, securityRequirements: [], defaultInputModes: ['application/json', 'text/plain'], defaultOutputModes: ['application/json'],
     skills: [{ id: 'greet', name: 'greet', description: 'Say hello to a name', tags: ['greeting'], examples: ['{"name":"Ada"}'], inputModes: [], outputModes: [], securityRequirements: [] }],
     signatures: [],

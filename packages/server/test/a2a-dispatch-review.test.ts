@@ -3,7 +3,7 @@
 // Real A2A agents (test/fixtures/a2a-agents/agent.ts) on loopback, both stores.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { harness, type Harness } from './helpers/harness.ts';
+import { harness, holdStoreCall, type Harness } from './helpers/harness.ts';
 import { postgresAvailable } from './helpers/postgres.ts';
 import { eventually, startA2aAgent, type A2aAgentProcess } from './helpers/a2a-agent.ts';
 
@@ -57,8 +57,19 @@ for (const store of stores) describe(`a2a dispatch, review findings (${store})`,
     const tasks = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => h.submit({ agent: 'agent-widening', input: { n } })));
     await settled(tasks[0]!.id, ['running', 'completed']);
     assert.equal((await h.api('PATCH', '/agents/agent-widening', { maxConcurrency: 6 })).status, 200);
-    // The worker re-registers with the new slots (its tick sees the change).
-    await h.engine.a2aRuntime.worker('agent-widening')!.tick();
+    // The worker re-registers with the new slots (its tick sees the change). The window: its
+    // takeover has listed what the replica holds while the dispatcher (woken by the register)
+    // has leased more and not yet delivered them. Held here: the listing until the dispatcher
+    // reaches its delivery read (or a second: with the old lease removed first, it does not),
+    // and the delivery until the takeover is done.
+    const delivery = holdStoreCall(h.store, 'taskGetMany');
+    const listing = holdStoreCall(h.store, 'assignmentListByReplica');
+    const ticking = h.engine.a2aRuntime.worker('agent-widening')!.tick();
+    await listing.inside;
+    await Promise.race([delivery.inside, new Promise((r) => setTimeout(r, 1_000))]);
+    listing.release();
+    await ticking;
+    delivery.release();
     for (const t of tasks) assert.equal((await settled(t.id)).status, 'completed');
     for (const t of tasks) assert.equal((await sentFor(agent, t.id)).length, 1, `task ${t.id} was sent once`);
   });

@@ -110,4 +110,12 @@ for (const store of stores) describe(`a2a dispatch, review findings (${store})`,
     assert.deepEqual([done.status, done.error?.code], ['failed', 'A2A_UNREACHABLE']);
     assert.match(done.error!.message, /card/);
   });
+
+  it('a stream that closes before any event fails the attempt at once (A2A_PROTOCOL), not after its lease', async () => {
+    const agent = await agentProcess('silent');
+    await h.agent({ name: 'agent-silent', runtime: 'a2a', a2a: { url: agent.url }, maxAttempts: 2 });
+    await h.engine.a2aRuntime.sync();
+    const done = await settled((await h.submit({ agent: 'agent-silent' })).id);
+    assert.deepEqual([done.status, done.attempt, done.error?.code], ['failed', 1, 'A2A_PROTOCOL']);
+  });
 });

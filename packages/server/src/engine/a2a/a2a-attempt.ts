@@ -198,6 +198,11 @@ export class A2aAttempt {
         await this.#serial(() => this.#onStreamEvent(event));
         if (this.#done) break;
       }
+      // Closed before any task or reply: nothing will ever renew or end this attempt, so it
+      // would wait out its lease. The agent broke the protocol: fail it now, not retried.
+      if (!this.#done && this.#remote === null) {
+        await this.#serial(() => this.#report({ kind: 'fail', retryable: false, error: { code: A2A_ERROR_CODES.protocol, message: 'the A2A agent closed the stream before naming a task or replying' } }));
+      }
     } catch (err) {
       if (this.#done) return;
       this.#host.clients.invalidate(this.#leased.task.agent ?? '');

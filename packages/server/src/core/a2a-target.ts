@@ -1,5 +1,5 @@
 // Where a runtime "a2a" agent is (issue 15, decisions.md 73): the checks of its declaration.
-// Pure: the engine fetches the card (engine/a2a/card-cache.ts); this only says whether the
+// Pure: the engine fetches the card (engine/a2a/clients.ts); this only says whether the
 // declaration can name one.
 //
 // Invariants: an agent has `a2a` exactly when its runtime is "a2a"; `a2a` names exactly one

@@ -10,6 +10,8 @@ export interface A2aAgentProcess {
   url: string;
   /** Every message the agent received: its id, the A2A task it went to, its input as JSON text, its metadata. */
   seen(): Promise<Array<{ messageId: string; taskId: string; text: string; metadata: Record<string, unknown> }>>;
+  /** How often its card was asked for, and served (after `--card-delay-ms`). */
+  cards(): Promise<{ asked: number; served: number }>;
   /** The A2A task ids it was asked to cancel (tasks/cancel). */
   canceled(): Promise<string[]>;
   stop(): Promise<void>;
@@ -36,6 +38,9 @@ export async function startA2aAgent(kind: string, extra: string[] = []): Promise
     url,
     async seen() {
       return (await (await fetch(`${url}/seen`)).json()).seen;
+    },
+    async cards() {
+      return (await (await fetch(`${url}/seen`)).json()).cards;
     },
     async canceled() {
       return (await (await fetch(`${url}/seen`)).json()).canceled;

@@ -136,7 +136,7 @@ export async function withHarness(t: TestContext, store: 'sqlite' | 'postgres', 
  * that point. `inside` resolves when the first held call has arrived; `release` also puts the
  * method back.
  */
-export function holdStoreCall(store: Store, method: 'taskCandidates' | 'taskGetMany' | 'taskCreate' | 'taskTransition', skip = 0): { inside: Promise<void>; release: () => void } {
+export function holdStoreCall(store: Store, method: 'taskCandidates' | 'taskGetMany' | 'taskCreate' | 'taskTransition' | 'assignmentListByReplica', skip = 0): { inside: Promise<void>; release: () => void } {
   const real = store[method];
   let arrived!: () => void;
   const inside = new Promise<void>((resolve) => (arrived = resolve));

@@ -53,7 +53,13 @@ export class A2aAttempt {
   #remote: { taskId: string; contextId: string | null } | null;
   #artifacts = new Map<string, A2aArtifactJson>();
   #lastHeardAt = -Infinity;
-  #stream: AbortController | null = null;
+  /**
+   * Aborted when the attempt is over here (stop, finish): every call to the remote that could
+   * send (message/send, message/stream, resubscribe) carries it, so nothing goes out after stop().
+   */
+  #abort = new AbortController();
+  /** A stream is being read (message/stream or resubscribe): polls give way to it while it speaks. */
+  #streaming = false;
   #started = false;
   #cancelSent = false;
   #lastProgress: string | null = null;
@@ -88,7 +94,7 @@ export class A2aAttempt {
   /** This node stops following the attempt (leadership lost, shutdown); it stays live for the next leader. */
   stop(): void {
     this.#done = true;
-    this.#stream?.abort();
+    this.#abort.abort();
   }
 
   #serial(fn: () => Promise<void>): Promise<void> {
@@ -100,7 +106,7 @@ export class A2aAttempt {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#stream?.abort();
+    this.#abort.abort();
     this.#host.ended(this.assignmentId);
   }
 
@@ -110,11 +116,21 @@ export class A2aAttempt {
     return this.#host.clients.get(agent);
   }
 
+  /** A call to the remote that is never left hanging: the attempt's abort, and at most `ms`. */
+  #signal(ms: number): AbortSignal {
+    return AbortSignal.any([this.#abort.signal, AbortSignal.timeout(ms)]);
+  }
+
+  // Every await in #run is followed by a #done check: a stop() during the card fetch, the
+  // store read or the old question's tasks/get (leadership lost, shutdown) must not send; the
+  // next leader takes the attempt over and sends it then (decisions.md 75).
   async #run(): Promise<void> {
     let conn: A2aConnection;
     try {
       conn = await this.#connection();
+      if (this.#done) return;
     } catch (err) {
+      if (this.#done) return;
       // No card, no message sent: a retry may find the agent up (or its card fixed).
       if (this.#remote === null) return this.#serial(() => this.#report({ kind: 'fail', retryable: true, error: { code: A2A_ERROR_CODES.unreachable, message: `cannot reach the A2A agent's card: ${causeOf(err)}` } }));
       this.#host.ctx.log.warn({ err, assignmentId: this.assignmentId }, 'a2a: cannot fetch the agent card; will poll again');
@@ -123,58 +139,69 @@ export class A2aAttempt {
     if (this.#remote !== null) {
       // Taken over: follow the task it already has. Streaming agents are re-subscribed; the
       // others are polled by tick().
-      if (conn.streaming) await this.#follow(conn.client.resubscribeTask({ tenant: '', id: this.#remote.taskId }, { signal: this.#abort().signal }));
+      if (conn.streaming) await this.#follow(conn.client.resubscribeTask({ tenant: '', id: this.#remote.taskId }, { signal: this.#abort.signal }));
       return;
     }
-    const previous = await this.#previousRemote();
-    if (previous !== null) {
-      try {
-        const asked = await conn.client.getTask({ tenant: '', id: previous.taskId });
-        this.#staleAsk = statusKey(asked.status);
-      } catch {
-        // Unknown here: the first input-required seen will count.
-      }
-    }
+    const previous = await this.#previousRemote(conn);
+    if (this.#done) return;
     const message = messageFor(this.#leased, previous);
     try {
       if (conn.streaming) {
-        await this.#follow(conn.client.sendMessageStream({ tenant: '', message, configuration: undefined, metadata: undefined }, { signal: this.#abort().signal }));
+        await this.#follow(conn.client.sendMessageStream({ tenant: '', message, configuration: undefined, metadata: undefined }, { signal: this.#abort.signal }));
         return;
       }
       const reply = await conn.client.sendMessage(
         { tenant: '', message, configuration: { acceptedOutputModes: [], taskPushNotificationConfig: undefined, returnImmediately: true }, metadata: undefined },
-        { signal: AbortSignal.timeout(this.#host.ctx.config.leaseMs) },
+        { signal: this.#signal(this.#host.ctx.config.leaseMs) },
       );
+      if (this.#done) return;
       this.#lastHeardAt = this.#host.ctx.now();
       await this.#serial(() => (isTask(reply) ? this.#onTask(reply) : this.#onReply(reply)));
     } catch (err) {
+      if (this.#done) return; // stopped (aborted) or ended meanwhile: not the agent's failure
       this.#host.clients.invalidate(this.#leased.task.agent ?? '');
-      if (this.#remote === null && !this.#done) {
+      if (this.#remote === null) {
         await this.#serial(() => this.#report({ kind: 'fail', retryable: true, error: { code: A2A_ERROR_CODES.unreachable, message: `the A2A agent did not take the message: ${causeOf(err)}` } }));
       }
     }
   }
 
-  #abort(): AbortController {
-    this.#stream = new AbortController();
-    return this.#stream;
-  }
-
-  /** After an answer, the resumed attempt talks to the remote task that asked (never a new one). */
-  async #previousRemote(): Promise<{ taskId: string; contextId: string | null } | null> {
+  /**
+   * After an answer, the resumed attempt talks to the remote task that asked (never a new one).
+   * Only while that task still waits for it: the previous attempt ended `suspended` (it asked),
+   * or the remote task is input-required. A retry after the answered attempt failed (`resumed`
+   * stays on the task across retries) starts a fresh remote task: a finished one refuses
+   * messages, and sending there would burn every attempt (decisions.md 76).
+   */
+  async #previousRemote(conn: A2aConnection): Promise<{ taskId: string; contextId: string | null } | null> {
     if (this.#leased.task.resumed?.reason !== 'input') return null;
     const attempts = await this.#host.ctx.store.assignmentRemoteList({ taskId: this.taskId });
     const last = attempts.filter((a) => a.assignmentId !== this.assignmentId).at(-1);
-    return last ? { taskId: last.remoteTaskId, contextId: last.remoteContextId } : null;
+    if (!last || this.#done) return null;
+    const [ended, asked] = await Promise.all([
+      this.#host.ctx.store.assignmentGet({ id: last.assignmentId }),
+      conn.client.getTask({ tenant: '', id: last.remoteTaskId }, { signal: this.#signal(this.#host.ctx.config.leaseMs / 2) }).catch(() => null),
+    ]);
+    const waiting = ended?.status === 'suspended' || stateOf(asked?.status?.state) === 'input-required';
+    if (!waiting) return null;
+    // Seen again (the task event a stream starts with, a poll racing the answer), its question is the old one.
+    if (asked !== null) this.#staleAsk = statusKey(asked.status);
+    return { taskId: last.remoteTaskId, contextId: last.remoteContextId };
   }
 
   /** Reads a stream until the remote task is final or interrupted; a broken stream falls back to polling. */
   async #follow(stream: AsyncGenerator<StreamResponse, void, undefined>): Promise<void> {
+    this.#streaming = true;
     try {
       for await (const event of stream) {
         this.#lastHeardAt = this.#host.ctx.now();
         await this.#serial(() => this.#onStreamEvent(event));
         if (this.#done) break;
+      }
+      // Closed before any task or reply: nothing will ever renew or end this attempt, so it
+      // would wait out its lease. The agent broke the protocol: fail it now, not retried.
+      if (!this.#done && this.#remote === null) {
+        await this.#serial(() => this.#report({ kind: 'fail', retryable: false, error: { code: A2A_ERROR_CODES.protocol, message: 'the A2A agent closed the stream before naming a task or replying' } }));
       }
     } catch (err) {
       if (this.#done) return;
@@ -185,7 +212,7 @@ export class A2aAttempt {
       }
       this.#host.ctx.log.warn({ err, assignmentId: this.assignmentId }, 'a2a: the stream broke; polling the remote task');
     } finally {
-      this.#stream = null;
+      this.#streaming = false;
     }
   }
 
@@ -238,7 +265,7 @@ export class A2aAttempt {
     if (this.#done) return;
     const step = a2aStep(stateOf(status?.state), textOf(status?.message), this.#cancelSent);
     if (step.kind === 'ask' && this.#staleAsk !== null && statusKey(status) === this.#staleAsk) return;
-    if (step.kind === 'complete' && this.#remote !== null && this.#stream !== null) {
+    if (step.kind === 'complete' && this.#remote !== null && this.#streaming) {
       // A stream's final status may come without the artifacts sent before it: read them whole.
       try {
         const full = await (await this.#connection()).client.getTask({ tenant: '', id: this.#remote.taskId });
@@ -306,7 +333,7 @@ export class A2aAttempt {
     this.#ticking = true;
     try {
       const now = this.#host.ctx.now();
-      const streamHeard = this.#stream !== null && now - this.#lastHeardAt < this.#host.ctx.config.leaseMs / 2;
+      const streamHeard = this.#streaming && now - this.#lastHeardAt < this.#host.ctx.config.leaseMs / 2;
       if (this.#remote !== null && !streamHeard) {
         try {
           // At most half a lease: an answer still leaves time to renew before the lease lapses.
@@ -351,7 +378,7 @@ export class A2aAttempt {
   async #cancelRemote(): Promise<void> {
     this.#cancelSent = true;
     try {
-      const task = await (await this.#connection()).client.cancelTask({ tenant: '', id: this.#remote!.taskId, metadata: undefined });
+      const task = await (await this.#connection()).client.cancelTask({ tenant: '', id: this.#remote!.taskId, metadata: undefined }, { signal: AbortSignal.timeout(this.#host.ctx.config.leaseMs / 2) });
       await this.#onTask(task);
     } catch (err) {
       // Tried again on the next tick; the cancel grace ends the attempt if the remote never answers.
@@ -363,7 +390,7 @@ export class A2aAttempt {
   async #cancelRemoteQuietly(): Promise<void> {
     if (this.#remote === null) return;
     try {
-      await (await this.#connection()).client.cancelTask({ tenant: '', id: this.#remote.taskId, metadata: undefined });
+      await (await this.#connection()).client.cancelTask({ tenant: '', id: this.#remote.taskId, metadata: undefined }, { signal: AbortSignal.timeout(this.#host.ctx.config.leaseMs / 2) });
     } catch {
       // Best effort: the remote task may be over already, or the agent gone.
     }

@@ -22,7 +22,7 @@ export class A2aRuntime {
     this.#ctx = params.ctx;
     this.#workers = params.workers;
     this.#registry = params.registry;
-    this.clients = new A2aClients({ ttlMs: params.ctx.config.a2aCardTtlMs, now: () => params.ctx.now(), env: params.env });
+    this.clients = new A2aClients({ ttlMs: params.ctx.config.a2aCardTtlMs, cardTimeoutMs: params.ctx.config.leaseMs / 2, now: () => params.ctx.now(), env: params.env });
   }
 
   /** The workers running on this node, by agent (tests and the log read it). */
@@ -43,6 +43,7 @@ export class A2aRuntime {
         // Deleted, or no longer a2a: its replica goes too, so what it held is retried at once
         // (on whatever serves the agent now) instead of when the replica's TTL runs out.
         this.#running.delete(name);
+        this.clients.invalidate(name);
         await worker.retire();
       }
     }

@@ -69,6 +69,7 @@ export class A2aAgentWorker {
 
   async start(): Promise<void> {
     await this.#register();
+    if (this.#stopped) return; // stopped while registering: no timer to leak
     this.#timer = setInterval(() => void this.tick(), this.#ctx.config.a2aPollIntervalMs);
     this.#timer.unref();
   }
@@ -77,6 +78,11 @@ export class A2aAgentWorker {
     const agent = await this.#registry.get(this.agent);
     if (!agent) return;
     this.slots = agent.maxConcurrency;
+    // The old standing lease goes first: while the takeover below reads the store, the
+    // dispatcher (woken by register) must not deliver to it, or an assignment delivered in that
+    // gap would be listed below as well and sent twice.
+    this.#unlease?.();
+    this.#unlease = null;
     await this.#workers.register(SYSTEM_PRINCIPAL, { agent: this.agent, replicaId: this.replicaId, maxConcurrency: agent.maxConcurrency });
     // Take over what the replica holds before taking anything new.
     for (const { assignment } of await this.#ctx.store.assignmentListByReplica({ replicaId: this.replicaId })) {
@@ -87,10 +93,11 @@ export class A2aAgentWorker {
       const full = await this.#ctx.store.assignmentGet({ id: assignment.id });
       if (!task || !full) continue;
       const remote = remotes.find((r) => r.assignmentId === assignment.id);
+      // Checked again after the reads: an attempt may have started here meanwhile.
+      if (this.#stopped) return;
       this.#run(new A2aAttempt(this.#host, leasedFrom(task, full), remote ? { taskId: remote.remoteTaskId, contextId: remote.remoteContextId } : null));
     }
     if (this.#stopped) return;
-    this.#unlease?.();
     this.#unlease = this.#workers.standingLease(SYSTEM_PRINCIPAL, {
       replicaId: this.replicaId,
       deliver: (tasks) => {
@@ -106,7 +113,9 @@ export class A2aAgentWorker {
     this.#registered = true;
   }
 
+  /** Runs an attempt unless one for the same assignment already runs here (one message per attempt). */
   #run(attempt: A2aAttempt): void {
+    if (this.#attempts.has(attempt.assignmentId)) return;
     this.#attempts.set(attempt.assignmentId, attempt);
     attempt.begin();
   }

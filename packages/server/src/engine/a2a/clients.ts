@@ -5,7 +5,9 @@
 // the SDK's compatibility layer, chosen by the card.
 //
 // Secrets: the agent's headers are secret references, resolved from the server's environment
-// here, at use, and sent only to the agent's own URLs.
+// here, at use, and sent only to the origin of the declared url/cardUrl: never to another
+// origin the card names for its service, and never across a redirect (redirects are refused,
+// so a card or service URL that redirects cannot point the credentials, or the request, elsewhere).
 
 import { type AgentCard } from '@a2a-js/sdk';
 import { type Client, ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTransportFactory, RestTransportFactory } from '@a2a-js/sdk/client';
@@ -25,11 +27,24 @@ export interface A2aConnection {
   key: string;
 }
 
-function fetchWith(headers: Record<string, string>): typeof fetch {
+function urlOf(input: Parameters<typeof fetch>[0]): URL {
+  return new URL(input instanceof Request ? input.url : String(input));
+}
+
+/** fetch with the agent's headers for its declared origin only, and no redirects. */
+function fetchWith(headers: Record<string, string>, origin: string): typeof fetch {
   return (input, init) => {
     const merged = new Headers(init?.headers);
-    for (const [name, value] of Object.entries(headers)) merged.set(name, value);
-    return fetch(input, { ...init, headers: merged });
+    if (urlOf(input).origin === origin) for (const [name, value] of Object.entries(headers)) merged.set(name, value);
+    return fetch(input, { ...init, headers: merged, redirect: 'error' });
+  };
+}
+
+/** fetch bounded by `ms` (the card fetch: a card that never comes must not hold the agent's attempts). */
+function timed(fetchImpl: typeof fetch, ms: Millis): typeof fetch {
+  return (input, init) => {
+    const signal = init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms);
+    return fetchImpl(input, { ...init, signal });
   };
 }
 
@@ -37,11 +52,13 @@ export class A2aClients {
   #entries = new Map<string, A2aConnection>();
   #pending = new Map<string, Promise<A2aConnection>>();
   #ttlMs: Millis;
+  #cardTimeoutMs: Millis;
   #now: () => Millis;
   #env: Readonly<Record<string, string | undefined>>;
 
-  constructor(params: { ttlMs: Millis; now: () => Millis; env: Readonly<Record<string, string | undefined>> }) {
+  constructor(params: { ttlMs: Millis; cardTimeoutMs: Millis; now: () => Millis; env: Readonly<Record<string, string | undefined>> }) {
     this.#ttlMs = params.ttlMs;
+    this.#cardTimeoutMs = params.cardTimeoutMs;
     this.#now = params.now;
     this.#env = params.env;
   }
@@ -60,10 +77,11 @@ export class A2aClients {
   }
 
   async #connect(agent: AgentRecord, key: string): Promise<A2aConnection> {
-    const fetchImpl = fetchWith(resolveSecretRefs(agent.a2a!.headers, this.#env));
+    const cardUrl = a2aCardUrl(agent.a2a!);
+    const fetchImpl = fetchWith(resolveSecretRefs(agent.a2a!.headers, this.#env), new URL(cardUrl).origin);
     const legacyCompat = { enabled: true };
-    const resolver = new DefaultAgentCardResolver({ fetchImpl, legacyCompat });
-    const card = await resolver.resolve(a2aCardUrl(agent.a2a!), '');
+    const resolver = new DefaultAgentCardResolver({ fetchImpl: timed(fetchImpl, this.#cardTimeoutMs), legacyCompat });
+    const card = await resolver.resolve(cardUrl, '');
     const factory = new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
       transports: [new JsonRpcTransportFactory({ fetchImpl, legacyCompat }), new RestTransportFactory({ fetchImpl, legacyCompat })],
       cardResolver: resolver,
@@ -78,7 +96,7 @@ export class A2aClients {
     return connection;
   }
 
-  /** A call failed: the next one fetches the card again. */
+  /** A call failed, or the agent is gone: the next call fetches the card again (a gone agent's entry is dropped). */
   invalidate(agentName: string): void {
     this.#entries.delete(agentName);
   }

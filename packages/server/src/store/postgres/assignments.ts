@@ -104,7 +104,7 @@ export function setRemote(params: { assignmentId: string; replicaId: string; rem
 export async function listRemoteAttempts(db: Queryable, taskId: string): Promise<RemoteAttempt[]> {
   const rows = await run(db,
     `SELECT id, attempt, remote_task_id, remote_context_id FROM assignments
-     WHERE task_id = $1::text AND remote_task_id IS NOT NULL ORDER BY seq`, [taskId]);
+     WHERE task_id = $1::text AND remote_task_id IS NOT NULL ORDER BY attempt`, [taskId]);
   return rows.map((row) => ({
     assignmentId: String(row.id), attempt: Number(row.attempt), remoteTaskId: String(row.remote_task_id),
     remoteContextId: row.remote_context_id === null ? null : String(row.remote_context_id),

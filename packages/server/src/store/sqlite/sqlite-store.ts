@@ -526,7 +526,7 @@ export class SqliteStore implements Store {
   assignmentRemoteList(params: { taskId: string }): Promise<RemoteAttempt[]> {
     return this.#read(() => this.#sql(
       `SELECT id, attempt, remote_task_id, remote_context_id FROM assignments
-       WHERE task_id = ? AND remote_task_id IS NOT NULL ORDER BY rowid`,
+       WHERE task_id = ? AND remote_task_id IS NOT NULL ORDER BY attempt`,
     ).all(params.taskId).map((row) => ({
       assignmentId: String(row.id), attempt: Number(row.attempt), remoteTaskId: String(row.remote_task_id),
       remoteContextId: row.remote_context_id === null ? null : String(row.remote_context_id),

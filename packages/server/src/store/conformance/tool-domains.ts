@@ -22,7 +22,7 @@ function call(over: Partial<NewToolCall> = {}): NewToolCall {
 export function toolDomainTests(open: OpenStore): void {
   describe('tool domains and the tool-call audit', () => {
     storeTest(open, 'a declaration is created, replaced with its health kept, listed by name and deleted', async ({ store }) => {
-      const first = await store.toolDomainUpsert({ name: 'web', spec: { name: 'web', url: 'http://127.0.0.1:1/mcp', headers: { auth: { env: 'TOKEN' } } }, source: 'config', at: T0 });
+      const first = await store.toolDomainUpsert({ name: 'web', spec: { name: 'web', url: 'http://127.0.0.1:1/mcp', headers: { auth: { env: 'FLOTILLA_SECRET_TOKEN' } } }, source: 'config', at: T0 });
       assert.equal(first.created, true);
       assert.deepEqual(first.domain.health, { status: 'unknown', checkedAt: null, latencyMs: null, toolCount: null, lastError: null, changedAt: null });
       await store.toolDomainSetHealth({ name: 'web', health: health('down', T0 + 1), event: plainEvent('mcp.domain_down', { data: { domain: 'web' } }) });

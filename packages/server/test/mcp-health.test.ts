@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { harness, type Harness } from './helpers/harness.ts';
-import { EVERYTHING, freePort } from './fixtures/mcp/servers.ts';
+import { EVERYTHING, freePort, PROBE } from './fixtures/mcp/servers.ts';
 
 describe('tool domain checks that fail', () => {
   let h: Harness;
@@ -60,5 +60,43 @@ describe('tool domain checks that fail', () => {
     await h.engine.audit.flush();
     const audited = (await h.api('GET', '/audit?action=tool_domain.manage')).body.items as Array<{ target: string }>;
     assert.ok(audited.some((e) => e.target === 'name:silent'));
+  });
+});
+
+describe('the health snapshot against a stale read', () => {
+  it('a refresh whose read began before an mcp.domain_up event does not set the domain back down', async () => {
+    const h = await harness({ config: { mcpHealthIntervalMs: 3_600_000, mcpHealthTimeoutMs: 60_000 } });
+    try {
+      assert.equal((await h.api('PUT', '/tool-domains/flip', { command: '/nonexistent/mcp-server' })).status, 201);
+      await h.engine.mcp.health.sweep();
+      assert.ok(h.engine.mcp.health.down().has('flip'));
+      // Hold the next refresh after its read (the real store answers; only the return waits).
+      const store = h.engine.ctx.store;
+      const real = store.toolDomainList;
+      let arrived!: () => void;
+      const inside = new Promise<void>((resolve) => (arrived = resolve));
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      store.toolDomainList = async () => {
+        const rows = await real.call(store);
+        store.toolDomainList = real;
+        arrived();
+        await gate;
+        return rows;
+      };
+      const stale = h.engine.mcp.health.refresh();
+      await inside;
+      // Meanwhile the domain's check succeeds (here: the same declaration, its server started).
+      const record = h.engine.mcp.health.domains().get('flip')!;
+      const events = await h.engine.mcp.health.check({ ...record, spec: { name: 'flip', ...PROBE } });
+      assert.deepEqual(events.map((e) => e.type), ['mcp.domain_up']);
+      assert.equal(h.engine.mcp.health.down().has('flip'), false);
+      open();
+      await stale;
+      assert.equal(h.engine.mcp.health.down().has('flip'), false, 'the stale read did not win');
+      assert.equal(h.engine.mcp.health.domains().get('flip')!.health.status, 'up');
+    } finally {
+      await h.close();
+    }
   });
 });

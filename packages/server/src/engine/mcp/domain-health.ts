@@ -86,7 +86,8 @@ export class DomainHealth {
     }
     const up = health.status === 'up';
     const result = await this.#ctx.store.toolDomainSetHealth({
-      name: domain.spec.name, health,
+      // Guarded on the declaration checked: a check of a spec replaced meanwhile writes nothing.
+      name: domain.spec.name, health, updatedAt: domain.updatedAt,
       event: {
         type: up ? 'mcp.domain_up' : 'mcp.domain_down', taskId: null, agent: null, replicaId: null, assignmentId: null,
         data: { domain: domain.spec.name, from: domain.health.status, latencyMs: health.latencyMs, toolCount: health.toolCount, error: health.lastError },

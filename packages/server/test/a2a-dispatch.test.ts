@@ -143,8 +143,8 @@ for (const store of stores) describe(`a2a dispatch (${store})`, () => {
   it('headers are secret references, resolved from the environment at use and sent to the agent', async () => {
     const guarded = await startA2aAgent('v1', ['--require-header', 'authorization=Bearer agent-secret-1']);
     try {
-      process.env.FLOTILLA_TEST_A2A_TOKEN = 'Bearer agent-secret-1';
-      await h.agent({ name: 'agent-guarded', runtime: 'a2a', a2a: { url: guarded.url, headers: { authorization: { env: 'FLOTILLA_TEST_A2A_TOKEN' } } }, maxAttempts: 1 });
+      process.env.FLOTILLA_SECRET_TEST_A2A_TOKEN = 'Bearer agent-secret-1';
+      await h.agent({ name: 'agent-guarded', runtime: 'a2a', a2a: { url: guarded.url, headers: { authorization: { env: 'FLOTILLA_SECRET_TEST_A2A_TOKEN' } } }, maxAttempts: 1 });
       await h.agent({ name: 'agent-unkeyed', runtime: 'a2a', a2a: { url: guarded.url }, maxAttempts: 1 });
       await h.engine.a2aRuntime.sync();
       const ok = await settled((await h.submit({ agent: 'agent-guarded', input: 'let me in' })).id);
@@ -153,9 +153,9 @@ for (const store of stores) describe(`a2a dispatch (${store})`, () => {
       assert.deepEqual([refused.status, refused.error?.code], ['failed', 'A2A_UNREACHABLE']);
       assert.match(refused.error!.message, /401/);
       // The secret is never shown: the view names the variable.
-      assert.deepEqual((await h.api('GET', '/agents/agent-guarded')).body.a2a.headers, { authorization: { env: 'FLOTILLA_TEST_A2A_TOKEN' } });
+      assert.deepEqual((await h.api('GET', '/agents/agent-guarded')).body.a2a.headers, { authorization: { env: 'FLOTILLA_SECRET_TEST_A2A_TOKEN' } });
     } finally {
-      delete process.env.FLOTILLA_TEST_A2A_TOKEN;
+      delete process.env.FLOTILLA_SECRET_TEST_A2A_TOKEN;
       await guarded.stop();
     }
   });
@@ -216,11 +216,11 @@ for (const store of stores) describe(`a2a dispatch (${store})`, () => {
     await refused({ runtime: 'a2a', a2a: { url: 'ftp://127.0.0.1/' } }, '/a2a/url');
     await refused({ runtime: 'process' }, '/runtime');
     const created = await h.api('POST', '/agents', {
-      name: 'agent-keyed', runtime: 'a2a', a2a: { cardUrl: 'http://127.0.0.1:1/card.json', headers: { authorization: 'Bearer literal-secret', 'x-api-key': { env: 'SOME_KEY' } } },
+      name: 'agent-keyed', runtime: 'a2a', a2a: { cardUrl: 'http://127.0.0.1:1/card.json', headers: { authorization: 'Bearer literal-secret', 'x-api-key': { env: 'FLOTILLA_SECRET_SOME_KEY' } } },
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const view = (await h.api('GET', '/agents/agent-keyed')).body;
-    assert.deepEqual(view.a2a, { cardUrl: 'http://127.0.0.1:1/card.json', headers: { authorization: '***', 'x-api-key': { env: 'SOME_KEY' } } });
+    assert.deepEqual(view.a2a, { cardUrl: 'http://127.0.0.1:1/card.json', headers: { authorization: '***', 'x-api-key': { env: 'FLOTILLA_SECRET_SOME_KEY' } } });
     assert.equal(JSON.stringify(view).includes('literal-secret'), false);
     assert.equal((await h.api('GET', '/agents/agent-v1')).body.a2a.url, agents.get('v1')!.url);
     // Back to pull: a2a must go with it.
@@ -238,11 +238,11 @@ describe('a2a in the config file', () => {
       const file = join(dir, 'flotilla.config.yaml');
       writeFileSync(file, [
         'server:', '  a2aPollIntervalMs: 250', '  a2aCardTtlMs: 60000',
-        'agents:', '  - name: remote', '    runtime: a2a', '    a2a:', '      url: http://127.0.0.1:9400', '      headers:', '        authorization: { env: REMOTE_TOKEN }',
+        'agents:', '  - name: remote', '    runtime: a2a', '    a2a:', '      url: http://127.0.0.1:9400', '      headers:', '        authorization: { env: FLOTILLA_SECRET_REMOTE_TOKEN }',
       ].join('\n'));
       const config = loadConfig({ flags: { configFile: file }, env: { FLOTILLA_A2A_CARD_TTL_MS: '5000' } });
       assert.deepEqual([config.a2aPollIntervalMs, config.a2aCardTtlMs], [250, 5000]);
-      assert.deepEqual(config.agents[0]?.a2a, { url: 'http://127.0.0.1:9400', headers: { authorization: { env: 'REMOTE_TOKEN' } } });
+      assert.deepEqual(config.agents[0]?.a2a, { url: 'http://127.0.0.1:9400', headers: { authorization: { env: 'FLOTILLA_SECRET_REMOTE_TOKEN' } } });
       writeFileSync(file, ['server:', '  a2aPollIntervalMs: 1'].join('\n'));
       assert.throws(() => loadConfig({ flags: { configFile: file }, env: {} }), /a2aPollIntervalMs/);
     } finally {

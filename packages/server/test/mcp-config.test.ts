@@ -19,11 +19,11 @@ describe('tool domains in the config file', () => {
     const config = load([
       'server:', '  mcpHealthIntervalMs: 2000', '  mcpCallTimeoutMs: 5000', '  mcpGatewayUrl: https://flotilla.example.test/api/v1/mcp',
       'toolDomains:',
-      '  - name: web', '    url: https://mcp.example.test/mcp', '    headers: { Authorization: { env: WEB_TOKEN } }',
+      '  - name: web', '    url: https://mcp.example.test/mcp', '    headers: { Authorization: { env: FLOTILLA_SECRET_WEB_TOKEN } }',
       '  - name: memory', '    command: mcp-server-memory', '    env: { MEMORY_FILE_PATH: /tmp/m.jsonl }', '',
     ].join('\n'));
     assert.deepEqual(config.toolDomains, [
-      { name: 'web', url: 'https://mcp.example.test/mcp', headers: { Authorization: { env: 'WEB_TOKEN' } } },
+      { name: 'web', url: 'https://mcp.example.test/mcp', headers: { Authorization: { env: 'FLOTILLA_SECRET_WEB_TOKEN' } } },
       { name: 'memory', command: 'mcp-server-memory', env: { MEMORY_FILE_PATH: '/tmp/m.jsonl' } },
     ]);
     assert.deepEqual([config.mcpHealthIntervalMs, config.mcpHealthTimeoutMs, config.mcpCallTimeoutMs, config.mcpGatewayUrl], [2000, DEFAULT_CONFIG.mcpHealthTimeoutMs, 5000, 'https://flotilla.example.test/api/v1/mcp']);

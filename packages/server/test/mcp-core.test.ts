@@ -13,7 +13,7 @@ import type { TaskHead } from '../src/core/types.ts';
 
 describe('tool domain declarations', () => {
   it('take either a URL (http or https) or a command, and never the reserved name', () => {
-    assert.equal(toolDomainProblem({ name: 'web', url: 'https://mcp.example.test/mcp', headers: { a: { env: 'X' } } }), null);
+    assert.equal(toolDomainProblem({ name: 'web', url: 'https://mcp.example.test/mcp', headers: { a: { env: 'FLOTILLA_SECRET_X' } } }), null);
     assert.equal(toolDomainProblem({ name: 'fs_2', command: 'mcp-server-filesystem', args: ['/tmp'], env: { A: 'b' } }), null);
     assert.match(toolDomainProblem({ name: 'both', url: 'http://x/mcp', command: 'x' })!, /either "url".*or "command"/);
     assert.match(toolDomainProblem({ name: 'neither' })!, /either/);

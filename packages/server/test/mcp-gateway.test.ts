@@ -16,16 +16,18 @@ import { EVERYTHING, MEMORY } from './fixtures/mcp/servers.ts';
 
 const stores = ['sqlite', ...(await postgresAvailable() ? ['postgres' as const] : [])] as const;
 const SECRET = 'secret-value-that-must-not-leak-0123';
+const LIST = { jsonrpc: '2.0', id: 1, method: 'tools/list' };
+const ACCEPT = { accept: 'application/json, text/event-stream' };
 
 for (const store of stores) describe(`MCP gateway (${store})`, () => {
   let h: Harness;
   let base: string;
   before(async () => {
-    process.env.FLOTILLA_TEST_MCP_SECRET = SECRET;
+    process.env.FLOTILLA_SECRET_TEST_MCP = SECRET;
     h = await harness({ store, config: { mcpHealthIntervalMs: 3_600_000 } });
     base = await h.listen();
     const memoryFile = join(mkdtempSync(join(tmpdir(), 'flotilla-mcp-')), 'memory.jsonl');
-    assert.equal((await h.api('PUT', '/tool-domains/every', { command: EVERYTHING, args: ['stdio'], env: { API_TOKEN: { env: 'FLOTILLA_TEST_MCP_SECRET' } } })).status, 201);
+    assert.equal((await h.api('PUT', '/tool-domains/every', { command: EVERYTHING, args: ['stdio'], env: { API_TOKEN: { env: 'FLOTILLA_SECRET_TEST_MCP' } } })).status, 201);
     assert.equal((await h.api('PUT', '/tool-domains/memory', { command: MEMORY, env: { MEMORY_FILE_PATH: memoryFile } })).status, 201);
     await h.engine.mcp.health.sweep();
     await h.agent({ name: 'tooler', tools: ['every:echo', 'every:get-sum', 'memory:*'], toolDomains: ['every', 'memory'] });
@@ -42,7 +44,7 @@ for (const store of stores) describe(`MCP gateway (${store})`, () => {
     const token = (await h.api('POST', `/assignments/${leased!.assignmentId}/token`, { replicaId: replica })).body.token as string;
     const client = new Client({ name: 'test-worker', version: '1.0.0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(leased!.mcp!.url, base), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
-    return { client, task, replica, assignmentId: leased!.assignmentId };
+    return { client, task, replica, assignmentId: leased!.assignmentId, token };
   }
 
   it('checks both stdio servers: up, with their tool counts, in /mcp/health and /overview', async () => {
@@ -89,11 +91,11 @@ for (const store of stores) describe(`MCP gateway (${store})`, () => {
   });
 
   it('shows no secret to the worker or in a view, and opens only to a live attempt\'s token', async () => {
-    const { client, replica, assignmentId } = await attemptClient();
+    const { client, replica, assignmentId, token } = await attemptClient();
     const listed = JSON.stringify(await client.listTools());
     assert.ok(!listed.includes(SECRET));
     const view = (await h.api('GET', '/tool-domains/every')).body;
-    assert.deepEqual(view.env, { API_TOKEN: { env: 'FLOTILLA_TEST_MCP_SECRET' } });
+    assert.deepEqual(view.env, { API_TOKEN: { env: 'FLOTILLA_SECRET_TEST_MCP' } });
     assert.ok(!JSON.stringify((await h.api('GET', '/tool-domains')).body).includes(SECRET));
     // An API key is not an attempt: refused before any MCP.
     const byKey = await h.api('POST', '/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { accept: 'application/json, text/event-stream' });
@@ -101,8 +103,34 @@ for (const store of stores) describe(`MCP gateway (${store})`, () => {
     assert.equal(byKey.body.error.code, 'ATTEMPT_TOKEN_REQUIRED');
     // The attempt ends: its token no longer opens the gateway.
     assert.equal((await h.api('POST', `/assignments/${assignmentId}/complete`, { replicaId: replica, result: null })).status, 200);
-    await assert.rejects(client.listTools());
+    const ended = await h.api('POST', '/mcp', LIST, { ...ACCEPT, authorization: `Bearer ${token}` });
+    assert.equal(ended.status, 409);
+    assert.equal(ended.body.error.code, 'ASSIGNMENT_SUPERSEDED');
+    await assert.rejects(client.listTools(), (err: unknown) => { assert.match(String(err), /ASSIGNMENT_SUPERSEDED/); assert.equal((err as { code?: number }).code, 409); return true; });
     await client.close();
+  });
+
+  it('refuses a scoped token not bound to an attempt, and an earlier attempt\'s token while a later attempt runs', async () => {
+    const scoped = (await h.api('POST', '/tokens', { scopes: ['task.read'] })).body.token as string;
+    const byScoped = await h.api('POST', '/mcp', LIST, { ...ACCEPT, authorization: `Bearer ${scoped}` });
+    assert.equal(byScoped.status, 403);
+    assert.equal(byScoped.body.error.code, 'ATTEMPT_TOKEN_REQUIRED');
+    // Attempt 1 fails and is retried: its token does not open the gateway for attempt 2.
+    const first = await attemptClient();
+    await first.client.close();
+    assert.equal((await h.api('POST', `/assignments/${first.assignmentId}/fail`, { replicaId: first.replica, error: { message: 'again' } })).status, 200);
+    h.advance(60_000);
+    const [second] = await h.lease(first.replica);
+    assert.equal(second?.task.id, first.task.id);
+    assert.equal(second!.task.attempt, 2);
+    const secondToken = (await h.api('POST', `/assignments/${second!.assignmentId}/token`, { replicaId: first.replica })).body.token as string;
+    const stale = await h.api('POST', '/mcp', LIST, { ...ACCEPT, authorization: `Bearer ${first.token}` });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.body.error.code, 'ASSIGNMENT_SUPERSEDED');
+    const live = await h.api('POST', '/mcp', LIST, { ...ACCEPT, authorization: `Bearer ${secondToken}` });
+    assert.equal(live.status, 200, JSON.stringify(live.body));
+    assert.ok((live.body.result.tools as Array<{ name: string }>).some((t) => t.name === 'every:echo'));
+    assert.equal((await h.api('POST', `/assignments/${second!.assignmentId}/complete`, { replicaId: first.replica, result: null })).status, 200);
   });
 
   it('refuses bad declarations with a clear 4xx and changes nothing', async () => {

@@ -231,9 +231,9 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
     assert.equal(JSON.parse(res.body).result.id, first.id);
   }
   // MCP tool domains (unreachable ones: never checked here), their health, the tool-call audit.
-  await call('PUT', '/tool-domains/contract-web', 201, { url: 'http://127.0.0.1:9/mcp', headers: { authorization: { env: 'CONTRACT_TOKEN' }, 'x-literal': 'v' }, description: 'd' });
+  await call('PUT', '/tool-domains/contract-web', 201, { url: 'http://127.0.0.1:9/mcp', headers: { authorization: { env: 'FLOTILLA_SECRET_CONTRACT_TOKEN' }, 'x-literal': 'v' }, description: 'd' });
   await call('PUT', '/tool-domains/contract-web', 200, { url: 'http://127.0.0.1:9/mcp' });
-  await call('PUT', '/tool-domains/contract-stdio', 201, { command: 'true', args: ['x'], env: { A: { env: 'B' } } });
+  await call('PUT', '/tool-domains/contract-stdio', 201, { command: 'true', args: ['x'], env: { A: { env: 'FLOTILLA_SECRET_B' } } });
   await call('GET', '/tool-domains', 200);
   await call('GET', '/tool-domains/contract-web', 200);
   await call('GET', '/mcp/health', 200);

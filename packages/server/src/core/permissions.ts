@@ -25,6 +25,10 @@ export const ACTIONS = [
   'event.read',
   'worker.work',
   'key.manage', 'token.issue', 'token.revoke', 'audit.read',
+  // Tool domains (issue 15): a declaration names a server URL or a command the server runs and
+  // secrets it sends, so declaring is the admin's alone, and reading the declarations (URLs,
+  // commands, arguments) is not for workers (the `agent` role) either.
+  'tool_domain.read', 'tool_domain.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -34,7 +38,7 @@ const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read'
 export const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
   // Runs the fleet: sees and steers every task, manages agents, issues pipeline tokens.
-  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke'],
+  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read'],
   viewer: READ,
   // A worker: the worker protocol for its agents, and reading its agents. Child tasks are
   // submitted with the token each assignment carries, as the parent's tree, never as itself.

@@ -6,12 +6,19 @@
 // Views show the reference (`{ env: NAME }`), never the resolved value, so a secret reaches
 // the remote server and nothing else: not a worker, not a view, not a log line.
 //
-// Invariant: resolveSecretRefs throws SecretRefMissing for a variable that is unset, so a
-// missing secret is a clear error at use, not an empty header.
+// Invariants:
+// - resolveSecretRefs throws SecretRefMissing for a variable that is unset, so a missing
+//   secret is a clear error at use, not an empty header.
+// - A reference names only a variable whose name starts with `FLOTILLA_SECRET_` (the schemas
+//   refuse other names at declaration, resolveSecretRefs refuses them at use). Whoever may
+//   declare a reference must not be able to send the server's own secrets away
+//   (FLOTILLA_ADMIN_TOKEN, FLOTILLA_DATABASE_URL, ...) or probe its environment (PATH): the
+//   prefix is the operator's explicit opt-in that a variable is meant to leave the server.
 
 export type SecretRef = string | { env: string };
 
-export const SECRET_ENV_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
+export const SECRET_ENV_PREFIX = 'FLOTILLA_SECRET_';
+export const SECRET_ENV_PATTERN = '^FLOTILLA_SECRET_[A-Za-z0-9_]+$';
 const ENV_NAME = new RegExp(SECRET_ENV_PATTERN);
 
 /** The JSON Schema of a map of secret references (header name or env name → value). */
@@ -29,8 +36,10 @@ export const secretRefMapSchema = {
 export class SecretRefMissing extends Error {
   readonly variable: string;
   readonly key: string;
-  constructor(variable: string, key: string) {
-    super(`secret ${key} names the environment variable ${variable}, which is not set`);
+  constructor(variable: string, key: string, why: 'unset' | 'not_allowed' = 'unset') {
+    super(why === 'unset'
+      ? `secret ${key} names the environment variable ${variable}, which is not set`
+      : `secret ${key} names the environment variable ${variable}: only variables named ${SECRET_ENV_PREFIX}* may be referenced`);
     this.name = 'SecretRefMissing';
     this.variable = variable;
     this.key = key;
@@ -46,7 +55,8 @@ export function resolveSecretRefs(refs: Readonly<Record<string, SecretRef>> | un
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(refs ?? {})) {
     if (!isEnvRef(value)) { out[key] = value; continue; }
-    if (!ENV_NAME.test(value.env)) throw new SecretRefMissing(value.env, key);
+    // Defence in depth: a stored reference that predates the prefix rule is not resolved.
+    if (!ENV_NAME.test(value.env)) throw new SecretRefMissing(value.env, key, 'not_allowed');
     const resolved = env[value.env];
     if (resolved === undefined) throw new SecretRefMissing(value.env, key);
     out[key] = resolved;
@@ -59,4 +69,18 @@ export function redactSecretRefs(refs: Readonly<Record<string, SecretRef>> | und
   const out: Record<string, SecretRef> = {};
   for (const [key, value] of Object.entries(refs ?? {})) out[key] = isEnvRef(value) ? { env: value.env } : '***';
   return out;
+}
+
+/**
+ * A URL as a view may show it: credentials in its userinfo (`https://user:pass@host/`) shown
+ * as `***`. The rest of a URL (its query included) and a stdio domain's command and args are
+ * not secret fields: a secret belongs in a header or env reference, never in them.
+ */
+export function redactUrlCredentials(url: string): string {
+  let parsed: URL;
+  try { parsed = new URL(url); } catch { return url; }
+  if (parsed.username === '' && parsed.password === '') return url;
+  parsed.username = '***';
+  parsed.password = '';
+  return parsed.toString();
 }

@@ -89,11 +89,11 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   'POST /a2a/v0.3/jsonrpc': 'authenticated',
   // MCP tool domains (issue 15): declaring one is managing the fleet; the gateway checks the
   // attempt's token itself (engine/mcp/gateway.ts), so any authenticated caller reaches it.
-  [`GET ${P}/tool-domains`]: 'agent.read',
-  [`GET ${P}/tool-domains/:name`]: 'agent.read',
-  [`PUT ${P}/tool-domains/:name`]: 'agent.manage',
-  [`DELETE ${P}/tool-domains/:name`]: 'agent.manage',
-  [`GET ${P}/mcp/health`]: 'agent.read',
+  [`GET ${P}/tool-domains`]: 'tool_domain.read',
+  [`GET ${P}/tool-domains/:name`]: 'tool_domain.read',
+  [`PUT ${P}/tool-domains/:name`]: 'tool_domain.manage',
+  [`DELETE ${P}/tool-domains/:name`]: 'tool_domain.manage',
+  [`GET ${P}/mcp/health`]: 'tool_domain.read',
   [`GET ${P}/tool-calls`]: 'task.read.all',
   [`POST ${P}/mcp`]: 'authenticated',
 };

@@ -456,7 +456,9 @@ export interface Store {
    * status differs from the stored one (guarded in the same write, so two checkers racing
    * write one event per change).
    */
-  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }>;
+  // `updatedAt`: write only while the declaration is still the one checked (its updated_at);
+  // a check of a replaced spec is then found: false and writes nothing.
+  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent; updatedAt?: Millis }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }>;
   /** Appends the calls in order, in one commit (not flushed before it resolves: the audit of calls is relaxed). */
   toolCallAppend(params: { calls: NewToolCall[] }): Promise<void>;
   /** Newest first (seq descending); every filter given must match. `nextBefore` is null on the last page. */

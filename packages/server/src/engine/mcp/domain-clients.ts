@@ -47,9 +47,11 @@ export class DomainClients {
   async client(spec: ToolDomainSpec, timeoutMs: number): Promise<Client> {
     const key = JSON.stringify(spec);
     let held = this.#held.get(spec.name);
-    if (held !== undefined && held.key !== key) {
+    // Re-read after every await: while an old spec's client was being dropped, a concurrent
+    // caller may have stored a new entry, which must be used (not overwritten and leaked).
+    while (held !== undefined && held.key !== key) {
       await this.drop(spec.name);
-      held = undefined;
+      held = this.#held.get(spec.name);
     }
     if (held === undefined) {
       const entry: Held = { key, connecting: Promise.resolve(null as unknown as Client), client: null, tools: null };

@@ -42,7 +42,14 @@ export class DomainHealth {
    * domains removed meanwhile (on another node: a stdio server it started is stopped here too).
    */
   async refresh(): Promise<void> {
-    const list = await this.#ctx.store.toolDomainList();
+    const read = await this.#ctx.store.toolDomainList();
+    // A read that began before an mcp.domain_up/down event may end after it: the snapshot
+    // keeps whichever health of the same declaration is newer by checkedAt, so a stale read
+    // cannot set a domain back down (or up).
+    const list = read.map((d) => {
+      const mine = this.#domains.get(d.spec.name);
+      return mine !== undefined && mine.updatedAt === d.updatedAt && (mine.health.checkedAt ?? -1) > (d.health.checkedAt ?? -1) ? { ...d, health: mine.health } : d;
+    });
     this.#domains = new Map(list.map((d) => [d.spec.name, d]));
     this.#setDown(new Set(list.filter((d) => d.health.status === 'down').map((d) => d.spec.name)));
     await Promise.all(this.#clients.names().filter((name) => !this.#domains.has(name)).map((name) => this.#clients.drop(name)));
@@ -79,7 +86,8 @@ export class DomainHealth {
     }
     const up = health.status === 'up';
     const result = await this.#ctx.store.toolDomainSetHealth({
-      name: domain.spec.name, health,
+      // Guarded on the declaration checked: a check of a spec replaced meanwhile writes nothing.
+      name: domain.spec.name, health, updatedAt: domain.updatedAt,
       event: {
         type: up ? 'mcp.domain_up' : 'mcp.domain_down', taskId: null, agent: null, replicaId: null, assignmentId: null,
         data: { domain: domain.spec.name, from: domain.health.status, latencyMs: health.latencyMs, toolCount: health.toolCount, error: health.lastError },
@@ -97,7 +105,10 @@ export class DomainHealth {
     else down.delete(name);
     const known = this.#domains.get(name);
     if (known !== undefined) {
-      this.#domains.set(name, { ...known, health: { ...known.health, status: event.type === 'mcp.domain_down' ? 'down' : 'up' } });
+      // The event is at least as new as the check it reports (written after it): its time
+      // stands for that check's, for refresh's newer-wins rule.
+      const checkedAt = Math.max(known.health.checkedAt ?? -1, event.at);
+      this.#domains.set(name, { ...known, health: { ...known.health, status: event.type === 'mcp.domain_down' ? 'down' : 'up', checkedAt } });
     }
     this.#setDown(down);
   }

@@ -33,6 +33,28 @@ export interface GatewayAttempt {
 
 const MAX_ERROR = 1_000;
 
+/**
+ * The gateway's own refusal (a rule of core/tool-domains.ts). Its own class, so a domain's
+ * server answering an error that happens to carry `data.rule` is not taken for one.
+ */
+class GatewayRefusal extends McpError {}
+
+/**
+ * What a failed call tells of the domain's client:
+ * - `answered`: the server answered a JSON-RPC error (or its answer broke the tool's output
+ *   schema): the connection is fine, the call's outcome is `error`;
+ * - `timeout`: no answer in time: the call failed, but the connection may serve other calls
+ *   (a slow tool is no broken transport; dropping it would kill a stdio server's state and
+ *   abort other attempts' calls on the same client);
+ * - `broken`: the connection closed or the transport failed: dropped, the next use connects.
+ */
+export function callFailureKind(err: unknown): 'answered' | 'timeout' | 'broken' {
+  if (!(err instanceof McpError)) return 'broken';
+  if (err.code === ErrorCode.ConnectionClosed) return 'broken';
+  if (err.code === ErrorCode.RequestTimeout) return 'timeout';
+  return 'answered';
+}
+
 export class Gateway {
   readonly #ctx: EngineContext;
   readonly #clients: DomainClients;
@@ -99,7 +121,7 @@ export class Gateway {
     };
     const refuse = (rule: GatewayRefusalRule, message: string): never => {
       record('refused', rule, message);
-      throw new McpError(ErrorCode.InvalidParams, message, { rule });
+      throw new GatewayRefusal(ErrorCode.InvalidParams, message, { rule });
     };
     const statuses = new Map<string, ToolDomainHealthStatus>([...this.#health.domains()].map(([n, d]) => [n, d.health.status]));
     for (const d of this.#health.down()) statuses.set(d, 'down');
@@ -117,10 +139,16 @@ export class Gateway {
       record(result.isError === true ? 'error' : 'ok', null, result.isError === true ? 'the tool answered with an error' : null);
       return result as Record<string, unknown>;
     } catch (err) {
-      if (err instanceof McpError && (err.data as { rule?: string } | undefined)?.rule !== undefined) throw err;
-      // No answer: the next call connects afresh.
-      await this.#clients.drop(domain);
+      if (err instanceof GatewayRefusal) throw err;
       const message = err instanceof Error ? err.message : String(err);
+      const kind = callFailureKind(err);
+      if (kind === 'answered') {
+        // The server answered: its error goes to the worker as it is, the client stays.
+        record('error', null, message);
+        throw err;
+      }
+      // Only a broken connection is dropped (the next call connects afresh); a timeout keeps it.
+      if (kind === 'broken') await this.#clients.drop(domain);
       record('failed', null, message);
       throw new McpError(ErrorCode.InternalError, `tool domain "${domain}" did not answer: ${message}`, { rule: null });
     }

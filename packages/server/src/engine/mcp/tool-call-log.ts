@@ -38,9 +38,14 @@ export class ToolCallLog {
     this.#timer.unref();
   }
 
-  /** Writes what is buffered; a failed write keeps the calls and tries again in a second. */
+  /**
+   * Writes what is buffered; a failed write keeps the calls and tries again in a second.
+   * Invariant: when it returns, every call recorded before it was called is written (or, after
+   * a failed write, back in the buffer). Hence `while`: a flush that waited on one write may
+   * find the next already started by another waiter, which holds its calls, and waits for it.
+   */
   async flush(): Promise<void> {
-    if (this.#flushing !== null) await this.#flushing;
+    while (this.#flushing !== null) await this.#flushing;
     if (this.#buffer.length === 0) return;
     const calls = this.#buffer;
     this.#buffer = [];

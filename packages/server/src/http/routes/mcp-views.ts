@@ -1,8 +1,9 @@
 // Tool domains and tool calls as the API shows them. Secrets never: a header or env value is
-// shown as its reference (`{ env: NAME }`) or `***` (core/secret-refs.ts redactSecretRefs).
+// shown as its reference (`{ env: NAME }`) or `***` (core/secret-refs.ts redactSecretRefs), a
+// URL's userinfo as `***`.
 
 import type { ToolCallView, ToolDomainHealthView, ToolDomainView } from '@flotilla/sdk';
-import { redactSecretRefs } from '../../core/secret-refs.ts';
+import { redactSecretRefs, redactUrlCredentials } from '../../core/secret-refs.ts';
 import { transportOf, type ToolCallRecord, type ToolDomainRecord } from '../../core/tool-domains.ts';
 import { toIso, toIsoOrNull } from '../../engine/time.ts';
 
@@ -17,7 +18,7 @@ export function toolDomainHealthView(d: ToolDomainRecord): ToolDomainHealthView 
 export function toolDomainView(d: ToolDomainRecord): ToolDomainView {
   const s = d.spec;
   return {
-    name: s.name, description: s.description ?? null, transport: transportOf(s), url: s.url ?? null, headers: redactSecretRefs(s.headers),
+    name: s.name, description: s.description ?? null, transport: transportOf(s), url: s.url === undefined ? null : redactUrlCredentials(s.url), headers: redactSecretRefs(s.headers),
     command: s.command ?? null, args: s.args ?? [], env: redactSecretRefs(s.env), source: d.source,
     createdAt: toIso(d.createdAt), updatedAt: toIso(d.updatedAt), health: toolDomainHealthView(d),
   };

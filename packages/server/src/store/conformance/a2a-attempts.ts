@@ -42,7 +42,7 @@ export function a2aAttemptTests(open: OpenStore): void {
     });
 
     storeTest(open, 'an a2a agent\'s target reads back as written; other agents have none', async ({ store, reopen }) => {
-      const target = { url: 'http://127.0.0.1:9999', headers: { authorization: { env: 'AGENT_TOKEN' }, 'x-team': 'blue' } };
+      const target = { url: 'http://127.0.0.1:9999', headers: { authorization: { env: 'FLOTILLA_SECRET_AGENT_TOKEN' }, 'x-team': 'blue' } };
       const a2a = agentRecord({ runtime: 'a2a', a2a: target });
       const pull = agentRecord();
       await store.agentCreate({ agent: a2a, event: { type: 'agent.created', taskId: null, agent: a2a.name, replicaId: null, assignmentId: null, data: {} } });

@@ -22,7 +22,7 @@ function call(over: Partial<NewToolCall> = {}): NewToolCall {
 export function toolDomainTests(open: OpenStore): void {
   describe('tool domains and the tool-call audit', () => {
     storeTest(open, 'a declaration is created, replaced with its health kept, listed by name and deleted', async ({ store }) => {
-      const first = await store.toolDomainUpsert({ name: 'web', spec: { name: 'web', url: 'http://127.0.0.1:1/mcp', headers: { auth: { env: 'TOKEN' } } }, source: 'config', at: T0 });
+      const first = await store.toolDomainUpsert({ name: 'web', spec: { name: 'web', url: 'http://127.0.0.1:1/mcp', headers: { auth: { env: 'FLOTILLA_SECRET_TOKEN' } } }, source: 'config', at: T0 });
       assert.equal(first.created, true);
       assert.deepEqual(first.domain.health, { status: 'unknown', checkedAt: null, latencyMs: null, toolCount: null, lastError: null, changedAt: null });
       await store.toolDomainSetHealth({ name: 'web', health: health('down', T0 + 1), event: plainEvent('mcp.domain_down', { data: { domain: 'web' } }) });
@@ -52,6 +52,16 @@ export function toolDomainTests(open: OpenStore): void {
       assert.equal((await store.toolDomainGet({ name: 'web' }))!.health.lastError, 'connect ECONNREFUSED');
       assert.deepEqual(await set('up', T0 + 4).then((r) => r.changed), true);
       assert.deepEqual(await store.toolDomainSetHealth({ name: 'nothing', health: health('up', T0), event: plainEvent('mcp.domain_up', {}) }), { found: false, changed: false, events: [] });
+    });
+
+    storeTest(open, 'a health write guarded on the declaration checked writes nothing once the spec was replaced', async ({ store }) => {
+      await store.toolDomainUpsert({ name: 'web', spec: { name: 'web', url: 'http://127.0.0.1:1/mcp' }, source: 'api', at: T0 });
+      await store.toolDomainUpsert({ name: 'web', spec: { name: 'web', url: 'http://127.0.0.1:2/mcp' }, source: 'api', at: T0 + 5 });
+      const stale = await store.toolDomainSetHealth({ name: 'web', health: health('down', T0 + 6), event: plainEvent('mcp.domain_down', { data: { domain: 'web' } }), updatedAt: T0 });
+      assert.deepEqual(stale, { found: false, changed: false, events: [] });
+      assert.equal((await store.toolDomainGet({ name: 'web' }))!.health.status, 'unknown');
+      const current = await store.toolDomainSetHealth({ name: 'web', health: health('up', T0 + 7), event: plainEvent('mcp.domain_up', { data: { domain: 'web' } }), updatedAt: T0 + 5 });
+      assert.deepEqual([current.found, current.changed, current.events.map((e) => e.type)], [true, true, ['mcp.domain_up']]);
     });
 
     storeTest(open, 'tool calls are listed newest first, filtered, a page at a time', async ({ store }) => {

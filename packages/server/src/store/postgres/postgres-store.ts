@@ -647,7 +647,7 @@ export class PostgresStore implements Store {
     return this.#write(deleteToolDomain(params.name));
   }
 
-  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent; updatedAt?: Millis }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
     return this.#write(setToolDomainHealth(params, this.#now));
   }
 

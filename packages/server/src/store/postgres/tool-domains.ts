@@ -39,16 +39,16 @@ export function deleteToolDomain(name: string): WriteOp<{ deleted: boolean }> {
   return async (tx) => written({ deleted: (await run(tx, 'DELETE FROM tool_domains WHERE name = $1::text RETURNING name', [name])).length > 0 });
 }
 
-export function setToolDomainHealth(p: { name: string; health: ToolDomainHealth; event: NewEvent }, now: () => Millis): WriteOp<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+export function setToolDomainHealth(p: { name: string; health: ToolDomainHealth; event: NewEvent; updatedAt?: Millis }, now: () => Millis): WriteOp<{ found: boolean; changed: boolean; events: EventRecord[] }> {
   const h = p.health;
   return async (tx) => {
     // The row lock orders two checkers: the second sees the first's status, so one event per change.
     const rows = await run(tx,
       `UPDATE tool_domains d SET status = $2::text, checked_at = $3::bigint, latency_ms = $4::bigint, tool_count = $5::integer,
          last_error = $6::text, changed_at = CASE WHEN before.status = $2::text THEN d.changed_at ELSE $7::bigint END
-       FROM (SELECT name, status FROM tool_domains WHERE name = $1::text FOR UPDATE) before
+       FROM (SELECT name, status FROM tool_domains WHERE name = $1::text AND ($8::bigint IS NULL OR updated_at = $8::bigint) FOR UPDATE) before
        WHERE d.name = before.name RETURNING before.status AS before`,
-      [p.name, h.status, h.checkedAt, h.latencyMs, h.toolCount, h.lastError, h.changedAt]);
+      [p.name, h.status, h.checkedAt, h.latencyMs, h.toolCount, h.lastError, h.changedAt, p.updatedAt ?? null]);
     if (rows.length === 0) return written({ found: false, changed: false, events: [] });
     if (rows[0]!.before === h.status) return written({ found: true, changed: false, events: [] });
     // 'wake': a domain back up makes waiting tasks dispatchable on every node.

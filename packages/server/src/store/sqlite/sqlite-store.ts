@@ -929,9 +929,9 @@ export class SqliteStore implements Store {
     return this.#write(() => deleteToolDomain(this.#cache, params.name));
   }
 
-  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
+  toolDomainSetHealth(params: { name: string; health: ToolDomainHealth; event: NewEvent; updatedAt?: Millis }): Promise<{ found: boolean; changed: boolean; events: EventRecord[] }> {
     return this.#write(() => {
-      const before = setToolDomainHealth(this.#cache, params.name, params.health);
+      const before = setToolDomainHealth(this.#cache, params.name, params.health, params.updatedAt);
       if (before === undefined) return { found: false, changed: false, events: [] };
       if (before === params.health.status) return { found: true, changed: false, events: [] };
       return { found: true, changed: true, events: insertEvents(this.#cache, [params.event], params.health.checkedAt ?? this.#now()) };

@@ -32,10 +32,12 @@ export function deleteToolDomain(cache: StatementCache, name: string): { deleted
   return { deleted: Number(cache.sql('DELETE FROM tool_domains WHERE name = ?').run(name).changes) > 0 };
 }
 
-/** The status before the write, or undefined when there is no such domain. */
-export function setToolDomainHealth(cache: StatementCache, name: string, h: ToolDomainHealth): string | undefined {
-  const before = cache.sql('SELECT status FROM tool_domains WHERE name = ?').get(name);
+/** The status before the write, or undefined when there is no such domain (or not the declaration of `updatedAt`). */
+export function setToolDomainHealth(cache: StatementCache, name: string, h: ToolDomainHealth, updatedAt?: Millis): string | undefined {
+  const before = cache.sql('SELECT status, updated_at FROM tool_domains WHERE name = ?').get(name);
   if (!before) return undefined;
+  // A check of a spec replaced meanwhile: its result is not this declaration's health.
+  if (updatedAt !== undefined && Number(before.updated_at) !== updatedAt) return undefined;
   cache.sql(
     `UPDATE tool_domains SET status = ?, checked_at = ?, latency_ms = ?, tool_count = ?, last_error = ?,
        changed_at = CASE WHEN status = ? THEN changed_at ELSE ? END

@@ -163,15 +163,23 @@ export async function listAudit(db: Queryable, params: AuditListParams): Promise
   return auditPage(rows.map(auditFromRow), params.limit);
 }
 
-/** Oldest first (audit_log_at), at most `limit`. */
-export function pruneAudit(params: { before: Millis; limit: number }): WriteOp<number> {
+/**
+ * Retention of an append-only log (seq, at; an index on at): deletes its entries older than
+ * `before`, oldest first, at most `limit`. The audit log and the tool-call audit share it.
+ */
+export function pruneLog(table: 'audit_log' | 'tool_calls', params: { before: Millis; limit: number }): WriteOp<number> {
   return async (tx) => {
     const [row] = await run(tx,
       `WITH gone AS (
-         DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < $1::bigint ORDER BY at LIMIT $2::integer)
+         DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE at < $1::bigint ORDER BY at LIMIT $2::integer)
          RETURNING seq)
        SELECT count(*) AS n FROM gone`,
       [params.before, Math.max(0, Math.floor(params.limit))]);
     return written(Number(row?.n ?? 0));
   };
+}
+
+/** Oldest first (audit_log_at), at most `limit`. */
+export function pruneAudit(params: { before: Millis; limit: number }): WriteOp<number> {
+  return pruneLog('audit_log', params);
 }

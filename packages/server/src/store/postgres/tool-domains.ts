@@ -5,6 +5,7 @@
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import type { EventRecord, Millis, NewEvent } from '../../core/types.ts';
 import { TOOL_CALL_INSERT_COLUMNS, TOOL_DOMAIN_COLUMNS, toolCallFromRow, toolCallListWhere, toolCallPage, toolCallValues, toolDomainFromRow } from '../tool-domain-rows.ts';
+import { pruneLog } from './auth.ts';
 import { stamp } from './events.ts';
 import { Params, run, type Queryable } from './sql.ts';
 import { withEvents, written, type WriteOp } from './write-batch.ts';
@@ -72,15 +73,7 @@ export function appendToolCalls(calls: readonly NewToolCall[]): WriteOp<void> {
 
 /** Oldest first (tool_calls_at), at most `limit`. */
 export function pruneToolCalls(params: { before: Millis; limit: number }): WriteOp<number> {
-  return async (tx) => {
-    const [row] = await run(tx,
-      `WITH gone AS (
-         DELETE FROM tool_calls WHERE seq IN (SELECT seq FROM tool_calls WHERE at < $1::bigint ORDER BY at LIMIT $2::integer)
-         RETURNING seq)
-       SELECT count(*) AS n FROM gone`,
-      [params.before, Math.max(0, Math.floor(params.limit))]);
-    return written(Number(row?.n ?? 0));
-  };
+  return pruneLog('tool_calls', params);
 }
 
 export async function listToolCalls(db: Queryable, params: ToolCallListParams): Promise<{ items: ToolCallRecord[]; nextBefore: number | null }> {

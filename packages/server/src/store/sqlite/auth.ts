@@ -102,9 +102,17 @@ export function listAudit(cache: StatementCache, params: AuditListParams): { ite
   return auditPage(rows.map(auditFromRow), params.limit);
 }
 
+/**
+ * Retention of an append-only log (seq, at; an index on at): deletes its entries older than
+ * `before`, oldest first, at most `limit`. The audit log and the tool-call audit share it.
+ */
+export function pruneLog(cache: StatementCache, table: 'audit_log' | 'tool_calls', params: { before: Millis; limit: number }): number {
+  return changes(cache.sql(
+    `DELETE FROM ${table} WHERE seq IN (SELECT seq FROM ${table} WHERE at < :before ORDER BY at LIMIT :limit)`,
+  ).run({ before: params.before, limit: Math.max(0, Math.floor(params.limit)) }));
+}
+
 /** Oldest first (audit_log_at), at most `limit`. */
 export function pruneAudit(cache: StatementCache, params: { before: Millis; limit: number }): number {
-  return changes(cache.sql(
-    'DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE at < :before ORDER BY at LIMIT :limit)',
-  ).run({ before: params.before, limit: Math.max(0, Math.floor(params.limit)) }));
+  return pruneLog(cache, 'audit_log', params);
 }

@@ -4,6 +4,7 @@
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import type { Millis } from '../../core/types.ts';
 import { TOOL_CALL_INSERT_COLUMNS, TOOL_DOMAIN_COLUMNS, toolCallFromRow, toolCallListWhere, toolCallPage, toolCallValues, toolDomainFromRow } from '../tool-domain-rows.ts';
+import { pruneLog } from './auth.ts';
 import type { StatementCache } from './statement-cache.ts';
 
 const SELECT = `SELECT ${TOOL_DOMAIN_COLUMNS.join(', ')} FROM tool_domains`;
@@ -55,9 +56,7 @@ export function appendToolCalls(cache: StatementCache, calls: readonly NewToolCa
 
 /** Oldest first (tool_calls_at), at most `limit`. */
 export function pruneToolCalls(cache: StatementCache, params: { before: Millis; limit: number }): number {
-  return Number(cache.sql(
-    'DELETE FROM tool_calls WHERE seq IN (SELECT seq FROM tool_calls WHERE at < :before ORDER BY at LIMIT :limit)',
-  ).run({ before: params.before, limit: Math.max(0, Math.floor(params.limit)) }).changes);
+  return pruneLog(cache, 'tool_calls', params);
 }
 
 export function listToolCalls(cache: StatementCache, params: ToolCallListParams): { items: ToolCallRecord[]; nextBefore: number | null } {

@@ -51,6 +51,14 @@ export const ERROR_STATUS = {
   ATTEMPT_TOKEN_REQUIRED: 403,
   /** Over A2A: the task has the most push-notification configs a task may have. */
   A2A_PUSH_CONFIG_LIMIT: 409,
+  /** `dependsOn` names a task that does not exist (or that the caller cannot see), or a `#ref` no item of the workflow has. */
+  UNKNOWN_DEPENDENCY: 400,
+  /** The dependencies of a workflow's items go round in a circle. */
+  DEPENDENCY_CYCLE: 400,
+  /** Two items of a workflow have the same `ref`. */
+  DUPLICATE_REF: 400,
+  /** An input template (`inputFrom`, `then.input`) is malformed: a bad `$from`, or one naming no dependency. */
+  INVALID_TEMPLATE: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -108,6 +116,10 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   TOOL_DOMAIN_NOT_FOUND: 'no MCP tool domain with this name (GET /tool-domains lists them)',
   ATTEMPT_TOKEN_REQUIRED: "the MCP gateway takes an attempt's own token (POST /assignments/{id}/token; the SDK worker's ctx.mcp()), not an API key or another token: the tools it allows are that attempt's",
   A2A_PUSH_CONFIG_LIMIT: 'the A2A task has the most push-notification configs a task may have (10; `details.max`): delete one first (answered over A2A as InvalidParams, -32602)',
+  UNKNOWN_DEPENDENCY: "`dependsOn` names a task that does not exist or that the caller cannot see, or a `#ref` no item of the workflow has (`details.unknown`): nothing was created",
+  DEPENDENCY_CYCLE: "the workflow's dependencies go round in a circle (`details.cycle`, the refs in order): nothing was created",
+  DUPLICATE_REF: 'two items of a workflow have the same `ref` (`details.ref`): nothing was created',
+  INVALID_TEMPLATE: 'an input template (`inputFrom`, `then.input`) is malformed, or a `$from` names no dependency of the task (`details.path`): nothing was created',
 };
 
 /**

@@ -41,7 +41,11 @@ export interface TaskSla {
  * they are all terminal. `input_required`: its last attempt asked for input (POST
  * /tasks/:id/input answers). Neither holds a replica slot (docs/state-machine.md).
  */
-export const TASK_STATUSES = ['pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled'] as const;
+export const TASK_STATUSES = [
+  'pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled',
+  // Waiting for the tasks it names in `dependsOn` (docs/workflows.md); holds no slot.
+  'blocked',
+] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
 /** Statuses in which a task's attempt has ended without an outcome: it waits to be resumed. */
@@ -140,7 +144,10 @@ export interface TaskView {
    * attempt token, an operator).
    */
   ownerId: string | null;
-  /** While `waiting`: the child task ids it waits for (all must be terminal); null otherwise. */
+  /**
+   * While `waiting`: the child task ids it waits for (all must be terminal); while `blocked`:
+   * its dependencies (on GET /tasks/:id only those not yet ended); null otherwise.
+   */
   waitingFor: string[] | null;
   /** While `input_required`: what the handler asked; null otherwise. */
   inputRequest: InputRequest | null;
@@ -159,6 +166,14 @@ export interface TaskView {
   allowDegraded: boolean;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
+  /** The tasks it depends on (TaskSpec.dependsOn, ids); empty: none. */
+  dependsOn: string[];
+  /** With dependencies: what a failed one does to it; null without. */
+  onDependencyFailure: DependencyFailurePolicy | null;
+  /** Its name in the workflow it was submitted in; null outside one. */
+  ref: string | null;
+  /** On the answer to a submit with `then`: the follow-up task's id. */
+  thenTaskId?: string;
 }
 
 /** One task of a tree (`GET /tasks/{id}/tree`): what a console or `flotilla tree` draws. */
@@ -260,6 +275,54 @@ export interface TaskSpec {
    * names the domains that are down. Default false: it waits for them.
    */
   allowDegraded?: boolean;
+  /**
+   * Tasks that must complete first (ids; in a workflow also `#ref`s of its other items): it
+   * waits `blocked` until they all ended, then runs with their outcomes (docs/workflows.md).
+   */
+  dependsOn?: string[];
+  /** What a failed or cancelled dependency does to it: `fail` (default: DEPENDENCY_FAILED) or `run` anyway. */
+  onDependencyFailure?: DependencyFailurePolicy;
+  /**
+   * Its input, built when it is unblocked: a template in which each `{"$from": "#ref/pointer"}`
+   * (or `"<task id>/pointer"`, or `"/pointer"` with one dependency) is replaced by the value
+   * the JSON pointer finds in that dependency's outcome (`{"id", "status", "result", "error"}`);
+   * `"default"` beside `$from` is used when nothing is there. Not with `input`.
+   */
+  inputFrom?: Json;
+  /** Submits the next task when this one completes: its `input` is a template like `inputFrom`, over this task's outcome. */
+  then?: ThenSpec;
+  /** In a workflow: the name the other items depend on it by (`#ref`). */
+  ref?: string;
+}
+
+export const DEPENDENCY_FAILURE_POLICIES = ['fail', 'run'] as const;
+export type DependencyFailurePolicy = (typeof DEPENDENCY_FAILURE_POLICIES)[number];
+
+/** The follow-up of a task (TaskSpec.then): a task spec whose `input` is a template over the first task's outcome. */
+export type ThenSpec = Omit<TaskSpec, 'then' | 'dependsOn' | 'inputFrom' | 'onDependencyFailure' | 'ref'>;
+
+/** One dependency as the unblocked task receives it (LeasedTask.task.dependencies, ctx.dependencies). */
+export interface DependencyOutcome {
+  id: string;
+  /** Its `ref` in the workflow it was submitted in; null outside one. */
+  ref: string | null;
+  /** completed, failed or cancelled; `cancelled` with error DEPENDENCY_GONE when it no longer exists. */
+  status: TaskStatus;
+  result: Json | null;
+  error: TaskErrorInfo | null;
+  /** True when `result` was left out: the outcomes together were larger than one message may be. */
+  resultOmitted?: boolean;
+}
+
+/** POST /workflows: task specs naming each other by `ref` (`"dependsOn": ["#fetch"]`), created all or none. */
+export interface WorkflowSpec {
+  tasks: TaskSpec[];
+}
+
+/** What POST /workflows answers: every created task, in the order given, and their ids by ref. */
+export interface WorkflowView {
+  ids: Record<string, string>;
+  items: TaskView[];
 }
 
 export interface ToolNarrowing {
@@ -346,6 +409,7 @@ export interface AgentView {
 export const WAITING_REASONS = [
   'waiting_for_children', 'waiting_for_input', 'scheduled', 'agent_paused', 'no_live_replica', 'no_healthy_replica',
   'concurrency_key_at_limit', 'all_slots_full', 'queued', 'tool_domain_down',
+  'dependencies',
 ] as const;
 export type WaitingReason = (typeof WAITING_REASONS)[number];
 
@@ -381,6 +445,8 @@ export interface LeasedTask {
   task: Pick<TaskView, 'id' | 'type' | 'input' | 'attempt' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools'> & {
     /** Set when an earlier attempt waited for children or asked for input; null on a first run. */
     resumed: Resumption | null;
+    /** Its dependencies' outcomes (TaskSpec.dependsOn), in the order named; absent for a task without dependencies. */
+    dependencies?: DependencyOutcome[];
   };
   /** The MCP gateway (docs/mcp.md): where the attempt calls its tools, with its attempt token. */
   mcp?: LeasedMcp;

@@ -25,6 +25,7 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   TaskPage: 'wire.Page<wire.TaskView>',
   SubmittedTasks: 'wire.ItemList<client.SubmitResult>',
   AssignmentView: 'wire.AssignmentView',
+  WorkflowView: 'wire.WorkflowView',
   TaskTree: 'wire.TaskTreeView',
   TreeNodeView: 'wire.TreeNodeView',
   TaskAssignments: 'client.TaskAssignments',

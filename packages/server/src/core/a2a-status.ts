@@ -31,6 +31,8 @@ export function a2aStateOf(task: { status: TaskStatus; attempt: number; resumed:
     case 'completed': return 'completed';
     case 'failed': return 'failed';
     case 'cancelled': return 'canceled';
+    // Waiting for its dependencies: it has not run yet.
+    case 'blocked': return 'submitted';
   }
 }
 

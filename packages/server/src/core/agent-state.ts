@@ -14,6 +14,7 @@
 //
 // Waiting reasons (GET /tasks/:id), for a task that is not running, first match wins:
 //   waiting_for_children, waiting_for_input   its status says it
+//   dependencies         it is blocked: a task it names in dependsOn has not ended yet
 //   scheduled            its runAt (a delay, or a retry's backoff) is still ahead
 //   agent_paused         every agent that could run it is paused
 //   tool_domain_down     every agent that could run it has a tool domain down, and it does
@@ -81,6 +82,7 @@ export function waitingReason(input: WaitingInput): WaitingReason | null {
   const { task, now } = input;
   if (task.status === 'waiting') return 'waiting_for_children';
   if (task.status === 'input_required') return 'waiting_for_input';
+  if (task.status === 'blocked') return 'dependencies';
   if (task.status !== 'pending') return null;
   if (task.runAt > now) return 'scheduled';
   const serving = input.agents.filter((a) => agentServes(a, task));

@@ -98,7 +98,7 @@ export function decideDispatch({ task, replica, assignmentId, now, leaseMs, conc
   };
   return transitionOf(assignedBy === undefined ? 'dispatch' : 'assign', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: 'pending',
     expectAssignmentId: null,
     set: { status: 'dispatched', assignmentId, attempt, updatedAt: now },
@@ -114,7 +114,7 @@ export function decideStart({ task, assignment, now, leaseMs }: { task: TaskHead
   if (assignment.status === 'running') return null;
   return transitionOf('start', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'running', updatedAt: now },
@@ -133,7 +133,7 @@ export function decideComplete({ task, assignment, result, now }: { task: TaskHe
   const startedAt = assignment.startedAt ?? assignment.dispatchedAt;
   return transitionOf('complete', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'completed', assignmentId: null, result, error: null, finishedAt: now, updatedAt: now },
@@ -170,7 +170,7 @@ export function decideFail({ task, assignment, error, retryable, outcome, now, p
   if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: outcome });
   const base = {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: outcome, finishedAt: now, error } },
@@ -205,7 +205,7 @@ export function decideDispatchFailed({ task, assignment, now, reason }: { task: 
   const error: TaskErrorInfo = { code: 'DISPATCH_FAILED', message: reason };
   return transitionOf('dispatch_failed', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'pending', assignmentId: null, attempt: assignment.attempt - 1, runAt: now, updatedAt: now },
@@ -236,12 +236,12 @@ export function decideCancel({ task, assignment, now, reason, cancelledBy }: Can
   if (task.status === 'completed' || task.status === 'failed') {
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is already ${task.status}; only a non-terminal task can be cancelled`);
   }
-  if (task.status === 'pending' || task.status === 'waiting' || task.status === 'input_required') {
+  if (task.status === 'pending' || task.status === 'waiting' || task.status === 'input_required' || task.status === 'blocked') {
     // No attempt is live: it ends at once. A waiting task's children are not touched here
     // (cancelling a tree cascades to them: TaskService.cancel).
     return transitionOf('cancel', {
       taskId: task.id,
-      parentId: task.parentId,
+      parentId: task.parentId, hasDependents: task.hasDependents === true,
       fromStatus: task.status,
       expectAssignmentId: null,
       set: { status: 'cancelled', finishedAt: now, cancelRequestedAt: now, ...suspensionCleared(task.status), updatedAt: now },
@@ -252,7 +252,7 @@ export function decideCancel({ task, assignment, now, reason, cancelledBy }: Can
   requireLive(task, assignment);
   return transitionOf('cancel_request', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { cancelRequestedAt: now, updatedAt: now },
@@ -269,7 +269,7 @@ export function decideCancelAck({ task, assignment, now, reason }: { task: TaskH
   }
   return transitionOf('cancel_ack', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { status: 'cancelled', assignmentId: null, finishedAt: now, updatedAt: now },
@@ -286,7 +286,7 @@ export function decideRequeue({ task, now }: { task: TaskHead; now: Millis }): T
   }
   return transitionOf('requeue', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: 'failed',
     expectAssignmentId: null,
     // A fresh start: what an earlier suspension brought back (resumed) goes too.
@@ -328,14 +328,14 @@ export function decideOperatorFail({ task, assignment, reason, by, now }: Operat
   const set = { status: 'failed' as const, error, finishedAt: now, ...suspensionCleared(task.status), updatedAt: now };
   if (task.assignmentId === null) {
     return transitionOf('operator_fail', {
-      taskId: task.id, parentId: task.parentId, fromStatus: task.status, expectAssignmentId: null, set,
+      taskId: task.id, parentId: task.parentId, hasDependents: task.hasDependents === true, fromStatus: task.status, expectAssignmentId: null, set,
       events: [event('task.failed', task, null, data)],
     });
   }
   requireLive(task, assignment);
   return transitionOf('operator_fail', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { ...set, assignmentId: null },
@@ -409,7 +409,7 @@ export function decideNotHeld({ task, assignment, now, policy, random }: { task:
 
 /** The fields a suspended status keeps, cleared as the task leaves it. */
 function suspensionCleared(status: TaskHead['status']): Pick<TaskPatch, 'waitingFor' | 'inputRequest' | 'inputExpiresAt'> {
-  if (status === 'waiting') return { waitingFor: null };
+  if (status === 'waiting' || status === 'blocked') return { waitingFor: null };
   if (status === 'input_required') return { inputRequest: null, inputExpiresAt: null };
   return {};
 }
@@ -429,7 +429,7 @@ function suspend(
 ): Transition {
   return transitionOf(kind, {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: task.status,
     expectAssignmentId: assignment.id,
     set: { ...set, assignmentId: null, attempt: assignment.attempt - 1, updatedAt: now },
@@ -485,7 +485,7 @@ export function awaitedChildrenEnded(children: ReadonlyArray<Pick<TaskHead, 'sta
  * A child that no longer exists (retention deleted it) counts as ended, with no outcome.
  */
 export function decideResume({ task, children, now, maxResultBytes }: {
-  task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'status' | 'waitingFor'>;
+  task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'hasDependents' | 'status' | 'waitingFor'>;
   children: ReadonlyArray<Pick<TaskRecord, 'id' | 'status' | 'result' | 'error'>>;
   now: Millis;
   /** The children's results together may be at most this large (JSON bytes) in the resumed attempt; past it they are left out. */
@@ -506,7 +506,7 @@ export function decideResume({ task, children, now, maxResultBytes }: {
   });
   return transitionOf('resume', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: 'waiting',
     expectAssignmentId: null,
     set: { status: 'pending', waitingFor: null, resumed: { reason: 'children', children: outcomes }, runAt: now, updatedAt: now },
@@ -539,13 +539,13 @@ export function decideAskInput({ task, assignment, prompt, schema, timeoutMs, no
  * Somebody answered (already validated against the request's schema by the caller): pending
  * again, and the next attempt is given the answer.
  */
-export function decideAnswer({ task, input, now, by }: { task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'status' | 'inputRequest'>; input: Json; now: Millis; by: string | null }): Transition {
+export function decideAnswer({ task, input, now, by }: { task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'hasDependents' | 'status' | 'inputRequest'>; input: Json; now: Millis; by: string | null }): Transition {
   if (task.status !== 'input_required' || task.inputRequest === null) {
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}; only a task in input_required takes input`);
   }
   return transitionOf('answer', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: 'input_required',
     expectAssignmentId: null,
     set: {
@@ -557,13 +557,13 @@ export function decideAnswer({ task, input, now, by }: { task: Pick<TaskRecord, 
 }
 
 /** Nobody answered before the request expired: the task fails for good (INPUT_TIMEOUT). */
-export function decideInputTimeout({ task, now }: { task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'status' | 'inputRequest' | 'attempt' | 'maxAttempts'>; now: Millis }): Transition | null {
+export function decideInputTimeout({ task, now }: { task: Pick<TaskRecord, 'id' | 'agent' | 'parentId' | 'hasDependents' | 'status' | 'inputRequest' | 'attempt' | 'maxAttempts'>; now: Millis }): Transition | null {
   const expiresAt = task.inputRequest?.expiresAt ?? null;
   if (task.status !== 'input_required' || expiresAt === null || now < expiresAt) return null;
   const error: TaskErrorInfo = { code: 'INPUT_TIMEOUT', message: `nobody answered the input request of task ${task.id} by ${new Date(expiresAt).toISOString()}` };
   return transitionOf('input_timeout', {
     taskId: task.id,
-    parentId: task.parentId,
+    parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: 'input_required',
     expectAssignmentId: null,
     set: { status: 'failed', inputRequest: null, inputExpiresAt: null, error, finishedAt: now, updatedAt: now },

@@ -57,6 +57,13 @@ export const TRANSITION_TRAITS: Readonly<Record<TransitionKind, TransitionTraits
   answer: { wakesDispatcher: true, queuesTask: true, countsAsAttempt: false, durable: true, endsTask: false },
   // Nobody answered in time: the task fails for good (the dead-letter list).
   input_timeout: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: false, durable: true, endsTask: true },
+  // Every dependency ended (engine/unblocker.ts): pending, with their outcomes. Relaxed like a
+  // resume: nobody is told; lost with a power failure, the sweep decides it again from the
+  // dependencies, which are durable.
+  unblock: { wakesDispatcher: true, queuesTask: true, countsAsAttempt: false, durable: false, endsTask: false },
+  // A dependency failed or was cancelled: the dependent fails for good (a final outcome), and
+  // ends, so its own dependents are looked at in turn.
+  dependency_failed: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: false, durable: true, endsTask: true },
 };
 
 type TransitionBody = Omit<Transition, 'kind' | keyof TransitionTraits>;

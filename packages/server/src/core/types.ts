@@ -35,6 +35,16 @@
 //   accepted submit, a final outcome, an operator's action); a relaxed one commits without
 //   waiting for the flush (claim, start, progress, heartbeat, lease renewal). Both survive a
 //   process kill; after a power loss a relaxed write may be redone (docs/decisions.md 41).
+// - dependency: a task another one names in `dependsOn`; the dependent waits `blocked` until
+//   every dependency completed, then runs with their outcomes (`dependencies` in its
+//   assignment). A failed or cancelled one fails it (DEPENDENCY_FAILED) unless its
+//   `onDependencyFailure` is `run` (core/dependencies.ts, docs/workflows.md).
+// - workflow: several task specs submitted together, naming each other by local `ref`
+//   (`#fetch`), validated as a whole and created in one commit (all or none).
+// - then: a task's follow-up, created with it as a dependent (blocked until it completes)
+//   whose input is a template filled from its result.
+// - input template: JSON where each `{"$from": "<dependency>/<JSON pointer>"}` object is
+//   replaced, when the task is unblocked, by the value it points at (core/input-template.ts).
 //
 // Invariants (enforced by the state machine plus the stores' guards)
 // - task.assignmentId names the live assignment iff task.status is dispatched or running.
@@ -44,9 +54,11 @@
 // - a task's result is written once, by the transition into `completed`.
 
 import type {
+  DependencyFailurePolicy, DependencyOutcome,
   A2aTargetSpec, AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus,
 } from '@flotilla/sdk';
 
+export type { DependencyFailurePolicy, DependencyOutcome };
 export type { AssignmentStatus, Json, ReplicaHealth, ReplicaStatus, Resumption, SlaState, TaskErrorInfo, TaskStatus };
 
 /** Milliseconds since the Unix epoch. Every time inside the server is one of these. */
@@ -77,6 +89,11 @@ export interface TaskHead {
    * earlier deadline is dispatched first, and tasks without one after, in submission order.
    */
   slaDeadline: Millis | null;
+  /**
+   * Some task names this one in `dependsOn` (set when such a task is created, never cleared):
+   * a transition that ends this task looks at its dependents. False or absent: none does.
+   */
+  hasDependents?: boolean;
 }
 
 /** What a handler asked for (task status `input_required`). */
@@ -137,6 +154,16 @@ export interface TaskRecord extends TaskHead {
   slaState: SlaState;
   /** When the sweep looks at the task's SLA next; null: never (no deadline, or settled). */
   slaCheckAt: Millis | null;
+  /** The tasks it waits for (docs/workflows.md), set at submit, never changed; empty: none. Stores always read it back. */
+  dependsOn?: string[];
+  /** With dependencies: what a failed or cancelled one does to it; null without dependencies. */
+  onDependencyFailure?: DependencyFailurePolicy | null;
+  /** Its name in the workflow it was submitted in (`#ref`); null outside one. */
+  ref?: string | null;
+  /** The input template applied when it is unblocked (core/input-template.ts); null: its input is kept. */
+  inputFrom?: Json | null;
+  /** Its dependencies' outcomes, set when it is unblocked and given to its attempts; null before. */
+  dependencies?: DependencyOutcome[] | null;
 }
 
 /** A task as the engine asks a store to create it (the store adds `seq`). */
@@ -224,7 +251,8 @@ export interface ReplicaRecord {
 export type TransitionEventType =
   | 'task.dispatched' | 'task.started' | 'task.completed' | 'task.retrying' | 'task.failed'
   | 'task.dispatch_failed' | 'task.cancel_requested' | 'task.cancelled' | 'task.requeued'
-  | 'task.waiting' | 'task.input_required' | 'task.resumed';
+  | 'task.waiting' | 'task.input_required' | 'task.resumed'
+  | 'task.unblocked';
 
 /** Stores take any event type (they never interpret it); the engine's writers are typed. */
 export interface NewEvent {
@@ -258,6 +286,9 @@ export interface TaskPatch {
   inputExpiresAt?: Millis | null;
   resumed?: Resumption | null;
   updatedAt: Millis;
+  /** The input an unblocked task's template built (stored in the payload). */
+  input?: Json;
+  dependencies?: DependencyOutcome[] | null;
 }
 
 export interface AssignmentPatch {
@@ -282,7 +313,9 @@ export interface AssignmentPatch {
 export type TransitionKind =
   | 'dispatch' | 'start' | 'complete' | 'retry' | 'fail' | 'dispatch_failed'
   | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue' | 'assign' | 'operator_fail'
-  | 'wait' | 'ask_input' | 'resume' | 'answer' | 'input_timeout';
+  | 'wait' | 'ask_input' | 'resume' | 'answer' | 'input_timeout'
+  | 'unblock'
+  | 'dependency_failed';
 
 /**
  * One decision of the state machine, as guarded writes. A store applies all of it or none
@@ -306,6 +339,8 @@ export interface Transition {
   taskId: string;
   /** The task's parent (null for a root): whom a transition with `endsTask` may wake. */
   parentId: string | null;
+  /** The task has dependents (its head's hasDependents): a transition with `endsTask` looks at them. */
+  hasDependents?: boolean;
   /** Guard: the task is still in this status ... */
   fromStatus: TaskStatus;
   /** ... and its live assignment is still this one (null: it has none). */

@@ -31,6 +31,11 @@ export interface EngineContext {
    * resumed (engine/resumer.ts). Wired once the resumer exists.
    */
   resumeWaiting(taskIds: Iterable<string>): void;
+  /**
+   * Look soon at the blocked dependents of these tasks, which ended (engine/unblocker.ts):
+   * each is unblocked or failed once its dependencies say so. Wired once the unblocker exists.
+   */
+  unblockDependents(taskIds: Iterable<string>): void;
   /** The live attempts this node dispatched (a hint for deciding reports without reads). */
   attempts: LiveAttempts;
 }
@@ -59,6 +64,7 @@ export async function commit(ctx: EngineContext, transitions: Transition[]): Pro
   const results = await ctx.store.taskTransition({ transitions });
   let wake: WakeReason | null = null;
   let parents: Set<string> | null = null;
+  let ended: Set<string> | null = null;
   for (let i = 0; i < results.length; i++) {
     const result = results[i]!;
     if (!result.ok) continue;
@@ -67,11 +73,15 @@ export async function commit(ctx: EngineContext, transitions: Transition[]): Pro
     ctx.attempts.applied(t);
     // A child ended: its parent may be waiting for it (and for nothing else any more).
     if (t.endsTask && t.parentId !== null) (parents ??= new Set()).add(t.parentId);
+    // A dependency ended: its dependents may be ready. Only a task marked as having some is
+    // looked at, so one without dependents costs nothing here (the sweep covers a stale mark).
+    if (t.endsTask && t.hasDependents === true) (ended ??= new Set()).add(t.taskId);
     // A concurrency key given back can unblock a pending task: that is work, not only capacity.
     if (t.queuesTask || (t.slotRelease !== undefined && t.slotRelease.concurrencyKey !== null)) wake = 'work';
     else if (t.wakesDispatcher) wake ??= 'capacity';
   }
   if (wake !== null) ctx.wakeDispatcher(wake);
   if (parents !== null) ctx.resumeWaiting(parents);
+  if (ended !== null) ctx.unblockDependents(ended);
   return results;
 }

@@ -92,7 +92,7 @@ function conflictRefusal(taskId: string, replicaId: string, conflict: ConflictRe
 }
 
 /** What a pushed assignment carries: the task fields the worker needs. */
-type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools' | 'resumed'>;
+type TaskPayload = Pick<TaskRecord, 'id' | 'type' | 'input' | 'maxAttempts' | 'priority' | 'timeoutMs' | 'correlation' | 'traceparent' | 'parentId' | 'agent' | 'tools' | 'resumed' | 'dependencies'>;
 
 function leased(transition: Transition, task: TaskPayload, mcp: LeasedTask['mcp']): LeasedTask {
   const a = transition.assignmentInsert!;
@@ -104,6 +104,8 @@ function leased(transition: Transition, task: TaskPayload, mcp: LeasedTask['mcp'
       id: task.id, type: task.type, input: task.input, attempt: a.attempt, maxAttempts: task.maxAttempts,
       priority: task.priority, timeoutMs: task.timeoutMs, correlation: task.correlation,
       traceparent: task.traceparent, parentId: task.parentId, agent: task.agent, tools: task.tools, resumed: task.resumed,
+      // Only a task that had dependencies carries their outcomes (docs/workflows.md).
+      ...(task.dependencies === null || task.dependencies === undefined ? {} : { dependencies: task.dependencies }),
     },
     ...(mcp === undefined ? {} : { mcp }),
   };

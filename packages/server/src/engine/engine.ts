@@ -19,6 +19,7 @@ import { EventRelay } from './event-relay.ts';
 import { LeaseReaper } from './lease-reaper.ts';
 import { ReplicaLiveness } from './replica-liveness.ts';
 import { Resumer } from './resumer.ts';
+import { Unblocker } from './unblocker.ts';
 import { SlaWatch } from './sla-watch.ts';
 import { pruneExpired } from './retention.ts';
 import { TaskService } from './task-service.ts';
@@ -47,6 +48,8 @@ export class Engine {
   readonly liveness: ReplicaLiveness;
   readonly reaper: LeaseReaper;
   readonly resumer: Resumer;
+  /** Blocked tasks, unblocked (or failed) as their dependencies end (docs/workflows.md). */
+  readonly unblocker: Unblocker;
   readonly sla: SlaWatch;
   readonly tasks: TaskService;
   readonly agents: AgentService;
@@ -75,6 +78,7 @@ export class Engine {
     const bus = new EventBus();
     let dispatcher: Dispatcher | null = null;
     let resumer: Resumer | null = null;
+    let unblocker: Unblocker | null = null;
     this.ctx = {
       store: params.store,
       config: params.config,
@@ -84,6 +88,7 @@ export class Engine {
       ...params.clock,
       wakeDispatcher: (reason) => dispatcher?.wake(reason),
       resumeWaiting: (taskIds) => resumer?.look(taskIds),
+      unblockDependents: (taskIds) => unblocker?.dependentsOf(taskIds),
       attempts: new LiveAttempts(),
     };
     this.registry = new AgentRegistry({ store: params.store, now: () => this.ctx.now() });
@@ -95,8 +100,9 @@ export class Engine {
     this.liveness = new ReplicaLiveness({ ctx: this.ctx, waiting: () => this.dispatcher.waitingReplicaIds() });
     this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness, registry: this.registry });
     this.resumer = resumer = new Resumer({ ctx: this.ctx });
+    this.unblocker = unblocker = new Unblocker({ ctx: this.ctx });
     this.sla = new SlaWatch({ ctx: this.ctx });
-    this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, toolDomains: this.mcp.health });
+    this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, toolDomains: this.mcp.health, unblocker: this.unblocker });
     this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks, toolDomains: this.mcp.health });
     const now = () => this.ctx.now();
     this.tokens = new ScopedTokens({ store: params.store, now, limits: { defaultTtlMs: params.config.tokenTtlMs, maxLifetimeMs: params.config.tokenMaxLifetimeMs } });
@@ -177,6 +183,7 @@ export class Engine {
         await this.a2aRuntime.sync();
         await this.reaper.sweep();
         await this.resumer.sweep();
+        await this.unblocker.sweep();
         await this.sla.sweep();
         // Agents' load changes slowly and reading it costs a scan of the queue: every few ticks.
         const now = this.ctx.now();
@@ -219,6 +226,7 @@ export class Engine {
     await this.#unsubscribe?.().catch(() => {});
     this.#unsubscribe = null;
     await this.resumer.stop();
+    await this.unblocker.stop();
     this.dispatcher.stop();
     await this.dispatcher.idle();
     await this.workers.flushStarts().catch(() => {});

@@ -68,6 +68,8 @@ function headOf(t: TaskHead): TaskHead {
     site: t.site, concurrencyKey: t.concurrencyKey, attempt: t.attempt, maxAttempts: t.maxAttempts, timeoutMs: t.timeoutMs,
     runAt: t.runAt, assignmentId: t.assignmentId, cancelRequestedAt: t.cancelRequestedAt, parentId: t.parentId,
     slaDeadline: t.slaDeadline,
+    // Whether its end looks at dependents (context.commit): a hint, as all of this is.
+    ...(t.hasDependents === true ? { hasDependents: true } : {}),
   };
 }
 

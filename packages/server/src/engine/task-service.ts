@@ -22,11 +22,15 @@ import type { Dispatcher } from './dispatcher.ts';
 import { canSeeTask, ownerIdOf, submitWithinScope, taskVisibility, type Principal } from '../core/permissions.ts';
 import type { TokenPrincipal } from './scoped-tokens.ts';
 import { toIso } from './time.ts';
+import { planDependencies, type DependencyFields } from './dependency-plan.ts';
+import { stillAwaited } from './blocked-view.ts';
 
 export interface SubmitResult {
   task: TaskRecord;
   /** False when an idempotency key matched an existing task. */
   created: boolean;
+  /** The task its `then` created (TaskSpec.then), if it had one. */
+  thenTaskId?: string;
 }
 
 /** How often a guarded write is retried after the task changed under it (e.g. dispatched meanwhile). */
@@ -78,8 +82,10 @@ export class TaskService {
   #dispatcher: Dispatcher;
 
   #toolDomains: { down(): ReadonlySet<string> } | null;
+  #unblocker: { look(taskIds: Iterable<string>): void } | null;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; toolDomains?: { down(): ReadonlySet<string> } }) {
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; toolDomains?: { down(): ReadonlySet<string> }; unblocker?: { look(taskIds: Iterable<string>): void } }) {
+    this.#unblocker = params.unblocker ?? null;
     this.#ctx = params.ctx;
     this.#registry = params.registry;
     this.#dispatcher = params.dispatcher;
@@ -100,14 +106,16 @@ export class TaskService {
     const now = this.#ctx.now();
     const tasks: NewTask[] = [];
     await this.#requireLiveAttempt(principal);
-    for (const spec of specs) tasks.push(await this.#prepare(principal, spec, now));
+    // Dependencies, refs and `then` (engine/dependency-plan.ts); null for a submit without any.
+    const plan = await planDependencies(this.#ctx, principal, specs);
+    for (const [i, spec] of (plan?.specs ?? specs).entries()) tasks.push(await this.#prepare(principal, spec, now, plan?.fields[i]));
     await this.#dispatcher.handOffReady();
     // Planned after every await of the preparation: the dispatcher's view is as fresh as it gets.
     // In submission order, and none after the first that is not handed off: a later task of
     // the same call must not overtake an earlier one that waits (delayed, keyed, no slot).
     let blocked = false;
     const handOffs = tasks.map((task) => {
-      const handOff = blocked ? null : this.#dispatcher.planHandOff(task, now);
+      const handOff = blocked || task.status === 'blocked' ? null : this.#dispatcher.planHandOff(task, now);
       if (handOff === null) blocked = true;
       return handOff;
     });
@@ -159,7 +167,27 @@ export class TaskService {
     if (foreign) throw new FlotillaError('IDEMPOTENCY_CONFLICT', `idempotency key "${foreign.task.idempotencyKey}" is already used by a task you cannot see; choose another key`);
     // A handed-off task is answered as it is now: dispatched.
     const answered = results.map((r, i) => ({ task: r.created && r.handOff?.ok ? { ...r.task, ...handOffs[i]!.transition.set } : r.task, created: r.created }));
-    return this.#orphansCancelled(answered);
+    if (plan === null) return this.#orphansCancelled(answered);
+    // Dependencies may have ended before these tasks were committed: each looks once itself.
+    if (plan.external) this.#unblocker?.look(results.filter((r) => r.created && r.task.status === 'blocked').map((r) => r.task.id));
+    const given = await this.#orphansCancelled(answered.slice(0, specs.length));
+    return given.map((r, i) => {
+      const then = plan.thenOf[i];
+      return then === null || then === undefined ? r : { ...r, thenTaskId: answered[then]!.task.id };
+    });
+  }
+
+  /**
+   * A workflow (POST /workflows): the specs name each other by `ref`; all are validated, then
+   * created in one commit, or none is. Answers every created task and their ids by ref.
+   */
+  async submitWorkflow(principal: Principal, specs: TaskSpec[]): Promise<{ results: SubmitResult[]; ids: Record<string, string> }> {
+    const results = await this.submitMany(principal, specs);
+    const ids: Record<string, string> = {};
+    specs.forEach((spec, i) => {
+      if (spec.ref !== undefined) ids[spec.ref] = results[i]!.task.id;
+    });
+    return { results, ids };
   }
 
   /**
@@ -211,7 +239,7 @@ export class TaskService {
     return task;
   }
 
-  async #prepare(principal: Principal, spec: TaskSpec, now: number): Promise<NewTask> {
+  async #prepare(principal: Principal, spec: TaskSpec, now: number, planned?: DependencyFields): Promise<NewTask> {
     const agents = await this.#registry.map();
     let agent: AgentRecord | undefined;
     const capabilities = spec.capabilities ?? [];
@@ -294,7 +322,7 @@ export class TaskService {
     if (Object.keys(correlation).length > MAX_CORRELATION_KEYS) {
       throw new FlotillaError('VALIDATION_FAILED', `"correlation" with the keys inherited from parent task ${parent!.id} has more than ${MAX_CORRELATION_KEYS} keys`);
     }
-    const id = this.#ctx.newId();
+    const id = planned?.id ?? this.#ctx.newId();
     return {
       id,
       type: spec.type ?? spec.agent ?? 'task',
@@ -332,11 +360,12 @@ export class TaskService {
       inputRequest: null,
       resumed: null,
       ...sla,
+      ...planned?.fields,
     };
   }
 
   async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null; waitingDomains?: string[] }> {
-    const task = await this.#visible(principal, id);
+    const task = await stillAwaited(this.#ctx.store, await this.#visible(principal, id));
     const [assignment, waitingReason] = await Promise.all([this.#currentAssignment(task), this.#waitingReason(task)]);
     if (waitingReason !== 'tool_domain_down') return { task, assignment, waitingReason };
     const agents = await this.#registry.map();

@@ -20,6 +20,7 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
 
   [`POST ${P}/tasks`]: 'task.submit',
   [`POST ${P}/tasks/batch`]: 'task.submit',
+  [`POST ${P}/workflows`]: 'task.submit',
   [`GET ${P}/tasks`]: 'task.read',
   [`GET ${P}/tasks/:id`]: 'task.read',
   [`GET ${P}/tasks/:id/events`]: 'task.read',

@@ -47,6 +47,9 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, wa
       requestedAt: toIso(t.inputRequest.requestedAt), expiresAt: toIsoOrNull(t.inputRequest.expiresAt),
     },
     sla: { band: priorityBand(t.priority), deadline: toIsoOrNull(t.slaDeadline), state: slaStateOf(t) },
+    dependsOn: t.dependsOn ?? [],
+    onDependencyFailure: t.onDependencyFailure ?? null,
+    ref: t.ref ?? null,
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
   if (waitingReason !== undefined) view.waitingReason = waitingReason;

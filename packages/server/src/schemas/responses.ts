@@ -15,7 +15,7 @@
 // - nullable objects are written inline (`orNull`), not as `anyOf: [{ $ref }, { type: 'null' }]`,
 //   for which fast-json-stringify would run a validator on every answer to pick the branch.
 
-import { AGENT_STATES, ASSIGNMENT_STATUSES, ERROR_STATUS, PRIORITY_BANDS, REPLICA_HEALTHS, REPLICA_STATUSES, ROLES, SLA_STATES, TASK_STATUSES, TOKEN_SCOPES, WAITING_REASONS } from '@flotilla/sdk';
+import { DEPENDENCY_FAILURE_POLICIES, AGENT_STATES, ASSIGNMENT_STATUSES, ERROR_STATUS, PRIORITY_BANDS, REPLICA_HEALTHS, REPLICA_STATUSES, ROLES, SLA_STATES, TASK_STATUSES, TOKEN_SCOPES, WAITING_REASONS } from '@flotilla/sdk';
 import { agentSpecSchema } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
@@ -127,7 +127,14 @@ const taskProperties: Record<string, Schema> = {
   waitingReason: { type: ['string', 'null'], enum: [...WAITING_REASONS, null] },
   waitingDomains: strings,
   assignment: orNull(assignmentView),
+  dependsOn: strings,
+  onDependencyFailure: { type: ['string', 'null'], enum: [...DEPENDENCY_FAILURE_POLICIES, null] },
+  ref: nullableString,
+  thenTaskId: string,
 };
+
+/** One dependency as the unblocked task's attempts receive it (wire.ts DependencyOutcome). */
+const dependencyOutcome = object({ id: string, ref: nullableString, status: enumOf(TASK_STATUSES), result: any, error: orNull(taskError), resultOmitted: boolean }, ['resultOmitted']);
 
 const replicaView = object({
   id: string,
@@ -167,7 +174,7 @@ const definitions = {
   },
   TaskView: {
     description: 'A task. `assignment` (its current or last attempt) is present on GET /tasks/{id} only',
-    ...object(taskProperties, ['assignment', 'waitingReason', 'waitingDomains']),
+    ...object(taskProperties, ['assignment', 'waitingReason', 'waitingDomains', 'thenTaskId']),
   },
   TaskPage: { description: 'A page of tasks, newest first; pass nextCursor as cursor for the next page', ...object({ items: arrayOf(ref('TaskView')), nextCursor: nullableString }) },
   SubmittedTasks: {
@@ -175,6 +182,10 @@ const definitions = {
     ...object({ items: arrayOf(object({ created: boolean, task: ref('TaskView') })) }),
   },
   AssignmentView: { description: 'One attempt of a task on one replica', ...assignmentView },
+  WorkflowView: {
+    description: "A workflow's created tasks, in the order submitted, and their ids by ref (docs/workflows.md)",
+    ...object({ ids: { type: 'object', additionalProperties: string }, items: arrayOf(ref('TaskView')) }),
+  },
   TreeNodeView: {
     description: "One task of a tree: its place, its state, and its latest attempt's replica and progress",
     ...object({
@@ -280,7 +291,7 @@ const definitions = {
       assignmentId: string,
       leaseExpiresAt: time,
       deadlineAt: time,
-      task: object({ ...pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent', 'tools']), resumed: resumption }),
+      task: object({ ...pick(taskProperties, ['id', 'type', 'input', 'attempt', 'maxAttempts', 'priority', 'timeoutMs', 'correlation', 'traceparent', 'parentId', 'agent', 'tools']), resumed: resumption, dependencies: arrayOf(dependencyOutcome) }, ['dependencies']),
       mcp: object({ url: string, downDomains: strings }),
     }, ['mcp']),
   },

@@ -3,9 +3,10 @@
 // contract, the validation and the store's CHECK constraints share one source. Plain data:
 // used by Fastify's validator and by the config loader, and exported into the OpenAPI document.
 
-import { ASSIGNMENT_STATUSES, PRIORITY_BANDS, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
+import { DEPENDENCY_FAILURE_POLICIES, ASSIGNMENT_STATUSES, PRIORITY_BANDS, PRIORITY_MAX, PRIORITY_MIN, ROLES, TASK_STATUSES, TOKEN_SCOPES } from '@flotilla/sdk';
 import { MAX_INPUT_TIMEOUT_MS, MAX_PROMPT_CHARS } from '../core/input-schema.ts';
 import { MAX_AWAITED_CHILDREN } from '../core/task-machine.ts';
+import { MAX_DEPENDENCIES, MAX_WORKFLOW_TASKS } from '../core/dependencies.ts';
 import { TOOL_ENTRY_MAX_LENGTH, TOOL_ENTRY_PATTERN, TOOL_LIST_MAX_ITEMS } from '../core/tools.ts';
 import { secretRefMapSchema } from '../core/secret-refs.ts';
 import { TOOL_DOMAIN_NAME_PATTERN } from '../core/tool-domains.ts';
@@ -34,10 +35,8 @@ const MAX_SLA_MS = 3650 * DAY;
 const toolEntries = { type: 'array', items: { type: 'string', minLength: 1, maxLength: TOOL_ENTRY_MAX_LENGTH, pattern: TOOL_ENTRY_PATTERN }, maxItems: TOOL_LIST_MAX_ITEMS, uniqueItems: true } as const;
 const maxDepth = { type: 'integer', minimum: 1, maximum: 1000 } as const;
 
-export const taskSpecSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
+/** What a task spec says of the task itself; a `then` (TaskSpec.then) is made of these. */
+const taskProperties = {
     type: shortText,
     agent: name,
     capabilities: { type: 'array', items: tag, minItems: 1, maxItems: 32, uniqueItems: true },
@@ -68,7 +67,31 @@ export const taskSpecSchema = {
       properties: { allow: toolEntries, deny: toolEntries },
     },
     allowDegraded: { type: 'boolean' },
+} as const;
+
+/** The follow-up of a task (TaskSpec.then, docs/workflows.md): its `input` is a template over the first task's outcome. */
+export const thenSpecSchema = { type: 'object', additionalProperties: false, properties: taskProperties } as const;
+
+export const taskSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...taskProperties,
+    // Dependencies and workflows (docs/workflows.md; core/dependencies.ts has the rules the schema cannot say).
+    dependsOn: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 129 }, minItems: 1, maxItems: MAX_DEPENDENCIES, uniqueItems: true },
+    onDependencyFailure: { type: 'string', enum: DEPENDENCY_FAILURE_POLICIES },
+    inputFrom: {},
+    then: thenSpecSchema,
+    ref: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]*$' },
   },
+} as const;
+
+/** POST /workflows: task specs naming each other by `ref`, created all or none. */
+export const workflowSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['tasks'],
+  properties: { tasks: { type: 'array', minItems: 1, maxItems: MAX_WORKFLOW_TASKS, items: taskSpecSchema } },
 } as const;
 
 export const assignSpecSchema = {

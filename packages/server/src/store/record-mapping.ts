@@ -3,8 +3,8 @@
 // returns parsed jsonb and int8 through its own parser), which each store supplies as a
 // ColumnReader. One mapping means a new column cannot be read differently by two stores.
 
-import { ASSIGNMENT_STATUSES, REPLICA_HEALTHS, REPLICA_STATUSES, SLA_STATES, TASK_STATUSES } from '@flotilla/sdk';
-import type { AgentRecord, AssignmentRecord, EventRecord, InputRequestRecord, Json, Millis, ReplicaRecord, Resumption, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
+import { DEPENDENCY_FAILURE_POLICIES, ASSIGNMENT_STATUSES, REPLICA_HEALTHS, REPLICA_STATUSES, SLA_STATES, TASK_STATUSES } from '@flotilla/sdk';
+import type { DependencyOutcome, AgentRecord, AssignmentRecord, EventRecord, InputRequestRecord, Json, Millis, ReplicaRecord, Resumption, TaskErrorInfo, TaskHead, TaskRecord } from '../core/types.ts';
 import type { ApiKeyRecord, AuditOutcome, AuditRecord, NewAuditRecord, TokenRevocation } from './store.ts';
 
 /** Reads one typed column of a row, throwing if the stored value does not have that type. */
@@ -83,6 +83,7 @@ export function toJson(v: Json | Record<string, string> | Record<string, number>
 export const TASK_HEAD_COLUMNS = [
   'seq', 'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key',
   'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'parent_id', 'sla_deadline',
+  'has_dependents',
 ] as const;
 
 /**
@@ -101,9 +102,13 @@ export function slaDeadlineColumn(deadline: Millis | null): number {
 export const TASK_DETAIL_COLUMNS = [
   'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'created_by', 'root_id', 'depth', 'owner_id', 'waiting_for',
   'sla_state', 'sla_check_at',
+  'on_dependency_failure',
 ] as const;
 
-export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools', 'input_request', 'resumed', 'allow_degraded'] as const;
+export const TASK_PAYLOAD_COLUMNS = [
+  'type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools', 'input_request', 'resumed', 'allow_degraded',
+  'depends_on', 'ref', 'input_from', 'dependencies',
+] as const;
 
 export const ASSIGNMENT_COLUMNS = [
   'id', 'task_id', 'agent', 'replica_id', 'attempt', 'status', 'dispatched_at', 'started_at', 'finished_at',
@@ -216,6 +221,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       cancelRequestedAt: r.numOrNull(row, c('cancel_requested_at')),
       parentId: r.strOrNull(row, c('parent_id')),
       slaDeadline: slaDeadlineOf(r.num(row, c('sla_deadline'))),
+      hasDependents: r.num(row, c('has_dependents')) !== 0,
     };
   }
 
@@ -244,6 +250,11 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       slaCheckAt: r.numOrNull(row, 'sla_check_at'),
       tools: r.stringArray(row, 'tools'),
       allowDegraded: r.num(row, 'allow_degraded') !== 0,
+      dependsOn: r.stringArray(row, 'depends_on'),
+      onDependencyFailure: r.strOrNull(row, 'on_dependency_failure') === null ? null : r.oneOf(row, 'on_dependency_failure', DEPENDENCY_FAILURE_POLICIES),
+      ref: r.strOrNull(row, 'ref'),
+      inputFrom: r.jsonOrNull(row, 'input_from'),
+      dependencies: r.jsonOrNull(row, 'dependencies') as DependencyOutcome[] | null,
     };
   }
 

@@ -245,7 +245,9 @@ export interface Store {
    * comes with a `dispatch` (see TaskToCreate). A task whose
    * idempotencyKey already exists is not written: its existing record is returned.
    * A new task has no suspension: its `waitingFor`, `inputRequest` and `resumed` are not
-   * written (only transitions set them) and read back as null.
+   * written (only transitions set them) and read back as null; except a `blocked` one, whose
+   * `waitingFor` (its dependencies) is written. A task with `dependsOn` gets its dependency
+   * edges, and each of its dependencies `hasDependents`, in the same commit.
    * A task addressed to an agent that does not exist rejects the whole call with
    * FlotillaError UNKNOWN_AGENT, checked in the same write, so a concurrent agentDelete can
    * never leave a task for an agent that is gone.
@@ -267,6 +269,17 @@ export interface Store {
    * the ones the maintenance sweep resumes when the resume right after a child ended was lost.
    */
   taskListResumable(params: { limit: number }): Promise<TaskRecord[]>;
+  /**
+   * Blocked tasks that depend on any of `ids` (by the dependency edges' index), oldest first:
+   * the ones to look at right after those tasks ended (engine/unblocker.ts).
+   */
+  taskListDependents(params: { ids: string[]; limit: number }): Promise<TaskRecord[]>;
+  /**
+   * Blocked tasks that can be decided (core/dependencies.ts decideUnblock): every dependency
+   * ended or no longer exists, or, under policy `fail`, one failed, was cancelled or is gone;
+   * oldest first. The maintenance sweep's one query, covering a look that never happened.
+   */
+  taskListUnblockable(params: { limit: number }): Promise<TaskRecord[]>;
   /** Tasks in input_required whose request expired at or before `now`, soonest first. */
   taskListInputExpired(params: { now: Millis; limit: number }): Promise<TaskRecord[]>;
   /** Tasks whose SLA check time (slaCheckAt) is at or before `now`, soonest first (indexed). */

@@ -1,10 +1,12 @@
-import type { Json, Priority, TaskSpec, TaskStatus } from '@flotilla/sdk';
+import type { Json, Priority, TaskSpec, TaskStatus, WorkflowSpec } from '@flotilla/sdk';
+import { MAX_WORKFLOW_TASKS } from '../../core/dependencies.ts';
 import { resolvePriority } from '../../core/sla.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../engine/engine.ts';
 import {
   assignTaskSchema, cancelBodySchema, failTaskSchema, idParams, taskListQuerySchema, taskSpecSchema, treeQuerySchema, waitQuerySchema,
 } from '../../schemas/schemas.ts';
+import { workflowSpecSchema } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
@@ -16,8 +18,18 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   app.post<{ Body: TaskSpec }>('/tasks', {
     schema: { summary: 'Submit a task (201; 200 when the idempotency key matched an existing task)', tags: ['tasks'], body: taskSpecSchema, response: answers({ 201: 'TaskView', 200: 'TaskView' }) },
   }, async (request, reply) => {
-    const { task, created } = await engine.tasks.submit(principalOf(request), request.body);
-    return reply.code(created ? 201 : 200).send(taskView(task));
+    const { task, created, thenTaskId } = await engine.tasks.submit(principalOf(request), request.body);
+    return reply.code(created ? 201 : 200).send(thenTaskId === undefined ? taskView(task) : { ...taskView(task), thenTaskId });
+  });
+
+  app.post<{ Body: WorkflowSpec }>('/workflows', {
+    schema: {
+      summary: `Submit a workflow: up to ${MAX_WORKFLOW_TASKS} tasks naming each other by ref ("dependsOn": ["#fetch"]), validated as a whole and created in one commit, or none`,
+      tags: ['tasks'], body: workflowSpecSchema, response: answers({ 201: 'WorkflowView' }),
+    },
+  }, async (request, reply) => {
+    const { results, ids } = await engine.tasks.submitWorkflow(principalOf(request), request.body.tasks);
+    return reply.code(201).send({ ids, items: results.map((r) => (r.thenTaskId === undefined ? taskView(r.task) : { ...taskView(r.task), thenTaskId: r.thenTaskId })) });
   });
 
   app.post<{ Body: { tasks: TaskSpec[] } }>('/tasks/batch', {

@@ -587,6 +587,41 @@ CREATE INDEX tool_calls_at ON tool_calls (at);
 ALTER TABLE task_payloads ADD COLUMN allow_degraded integer NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 18,
+    name: 'dependencies between tasks: status blocked, the dependency edges, workflow refs and templates',
+    sql: `
+-- A task may wait for others (docs/workflows.md): status 'blocked', its dependencies in
+-- waiting_for (as a waiting task's children); both CHECKs are widened (added NOT VALID, then
+-- validated: every existing row satisfies the wider ones).
+ALTER TABLE tasks DROP CONSTRAINT tasks_status_check;
+ALTER TABLE tasks ADD CONSTRAINT tasks_status_check
+  CHECK (status IN ('pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled', 'blocked')) NOT VALID;
+ALTER TABLE tasks VALIDATE CONSTRAINT tasks_status_check;
+ALTER TABLE tasks DROP CONSTRAINT tasks_waiting_invariant;
+ALTER TABLE tasks ADD CONSTRAINT tasks_waiting_invariant CHECK ((waiting_for IS NOT NULL) = (status IN ('waiting', 'blocked'))) NOT VALID;
+ALTER TABLE tasks VALIDATE CONSTRAINT tasks_waiting_invariant;
+-- Some task depends on this one (set when such a task is created): a task that ends without
+-- any costs no lookup of its dependents. And 'fail' or 'run' for a task with dependencies.
+ALTER TABLE tasks ADD COLUMN has_dependents integer NOT NULL DEFAULT 0 CHECK (has_dependents IN (0, 1));
+ALTER TABLE tasks ADD COLUMN on_dependency_failure text CHECK (on_dependency_failure IN ('fail', 'run'));
+-- The maintenance sweep's question: which blocked tasks can be decided (engine/unblocker.ts).
+CREATE INDEX tasks_blocked ON tasks (seq) WHERE status = 'blocked';
+-- One row per (dependent, dependency): the dependents of a task that ended, by index.
+CREATE TABLE task_dependencies (
+  depends_on text NOT NULL,
+  task_id    text NOT NULL,
+  PRIMARY KEY (depends_on, task_id)
+);
+CREATE INDEX task_dependencies_task ON task_dependencies (task_id);
+-- What the dependent keeps: its dependencies in order, its workflow ref, its input template,
+-- and the outcomes its attempts are given once it is unblocked.
+ALTER TABLE task_payloads ADD COLUMN depends_on jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(depends_on) = 'array');
+ALTER TABLE task_payloads ADD COLUMN ref text;
+ALTER TABLE task_payloads ADD COLUMN input_from jsonb;
+ALTER TABLE task_payloads ADD COLUMN dependencies jsonb;
+`,
+  },
 ];
 
 /**

@@ -289,6 +289,28 @@ export class PostgresStore implements Store {
        ORDER BY t.seq LIMIT $1::integer`, [params.limit])).map(taskRecordFromRow));
   }
 
+  taskListDependents(params: { ids: string[]; limit: number }): Promise<TaskRecord[]> {
+    return this.#read(async (db) => (await run(db,
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.status = 'blocked' AND t.id IN (SELECT d.task_id FROM task_dependencies d WHERE d.depends_on = ANY($1::text[]))
+       ORDER BY t.seq LIMIT $2::integer`, [params.ids, params.limit])).map(taskRecordFromRow));
+  }
+
+  taskListUnblockable(params: { limit: number }): Promise<TaskRecord[]> {
+    // Blocked with every dependency ended (or gone), or, under policy 'fail', one failed, was
+    // cancelled or is gone: what decideUnblock would act on.
+    return this.#read(async (db) => (await run(db,
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.status = 'blocked' AND (
+         NOT EXISTS (
+           SELECT 1 FROM jsonb_array_elements_text(t.waiting_for) w (id) JOIN tasks d ON d.id = w.id
+           WHERE d.status NOT IN ('completed', 'failed', 'cancelled'))
+         OR (t.on_dependency_failure = 'fail' AND EXISTS (
+           SELECT 1 FROM jsonb_array_elements_text(t.waiting_for) w (id) LEFT JOIN tasks d ON d.id = w.id
+           WHERE d.id IS NULL OR d.status IN ('failed', 'cancelled'))))
+       ORDER BY t.seq LIMIT $1::integer`, [params.limit])).map(taskRecordFromRow));
+  }
+
   taskListSlaDue(params: { now: Millis; limit: number }): Promise<TaskRecord[]> {
     return this.#read(async (db) => (await run(db,
       `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id

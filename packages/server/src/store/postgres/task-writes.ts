@@ -43,6 +43,10 @@ const ROW_COLUMNS: readonly CreateColumn[] = [
   ['sla_deadline', 'bigint', (t) => slaDeadlineColumn(t.slaDeadline)],
   ['sla_state', 'text', (t) => t.slaState],
   ['sla_check_at', 'bigint', (t) => t.slaCheckAt],
+  // Only a blocked task is created waiting (for its dependencies).
+  ['waiting_for', 'jsonb', (t) => (t.status === 'blocked' ? toJson(t.waitingFor ?? []) : null)],
+  ['has_dependents', 'integer', (t) => (t.hasDependents === true ? 1 : 0)],
+  ['on_dependency_failure', 'text', (t) => t.onDependencyFailure ?? null],
 ];
 
 /** The same for its `task_payloads` row. */
@@ -55,6 +59,9 @@ const PAYLOAD_COLUMNS: readonly CreateColumn[] = [
   ['traceparent', 'text', (t) => t.traceparent],
   ['tools', 'jsonb', (t) => toJson(t.tools)],
   ['allow_degraded', 'integer', (t) => (t.allowDegraded === true ? 1 : 0)],
+  ['depends_on', 'jsonb', (t) => toJson(t.dependsOn ?? [])],
+  ['ref', 'text', (t) => t.ref ?? null],
+  ['input_from', 'jsonb', (t) => toJsonOrNull(t.inputFrom ?? null)],
 ];
 
 const CREATE_COLUMNS = [...ROW_COLUMNS, ...PAYLOAD_COLUMNS];
@@ -98,9 +105,23 @@ inserted AS (
   RETURNING seq, id
 ),
 payloads AS (
-  INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded)
-  SELECT i.id, i.type, i.input, i.result, i.error, i.correlation, i.traceparent, i.tools, i.allow_degraded
+  INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded, depends_on, ref, input_from)
+  SELECT i.id, i.type, i.input, i.result, i.error, i.correlation, i.traceparent, i.tools, i.allow_degraded, i.depends_on, i.ref, i.input_from
   FROM input i JOIN inserted t ON t.id = i.id
+),
+-- The dependency edges of the created tasks (docs/workflows.md), and the mark on each
+-- dependency that existed before this statement (one created by it is inserted marked: a
+-- statement's parts do not see each other's rows).
+edges AS MATERIALIZED (
+  SELECT DISTINCT e.dep, i.id FROM input i JOIN inserted t ON t.id = i.id
+  CROSS JOIN LATERAL jsonb_array_elements_text(i.depends_on) AS e (dep)
+),
+edges_written AS (
+  INSERT INTO task_dependencies (depends_on, task_id) SELECT dep, id FROM edges ON CONFLICT DO NOTHING
+),
+dependencies_marked AS (
+  UPDATE tasks SET has_dependents = 1
+  WHERE has_dependents = 0 AND id IN (SELECT dep FROM edges) AND id NOT IN (SELECT id FROM input)
 )
 SELECT
   (SELECT coalesce(array_agg(agent ORDER BY agent), '{}') FROM missing) AS missing,
@@ -262,6 +283,7 @@ gone_queued AS (
 ),
 gone_assignments AS (DELETE FROM assignments WHERE task_id IN (SELECT id FROM doomed)),
 gone_payloads AS (DELETE FROM task_payloads WHERE task_id IN (SELECT id FROM doomed)),
+gone_edges AS (DELETE FROM task_dependencies WHERE task_id IN (SELECT id FROM doomed)),
 gone_tasks AS (DELETE FROM tasks WHERE id IN (SELECT id FROM doomed) RETURNING id),
 gone_untasked AS (
   DELETE FROM events WHERE seq IN (

@@ -25,6 +25,8 @@ export const PAYLOAD_PATCH_COLUMNS = {
   error: ['error', 'jsonb'],
   inputRequest: ['input_request', 'jsonb'],
   resumed: ['resumed', 'jsonb'],
+  input: ['input', 'jsonb'],
+  dependencies: ['dependencies', 'jsonb'],
 } as const satisfies Partial<Record<keyof TaskPatch, Column>>;
 
 // Compile-time check: a field added to TaskPatch must be given a column here.

@@ -580,6 +580,98 @@ CREATE INDEX tool_calls_at ON tool_calls (at);
 ALTER TABLE task_payloads ADD COLUMN allow_degraded INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 18,
+    name: 'dependencies between tasks: status blocked, the dependency edges, workflow refs and templates',
+    sql: `
+-- A task may wait for others (docs/workflows.md): status 'blocked', its dependencies in
+-- waiting_for (as a waiting task's children), which widens two CHECKs; SQLite cannot change a
+-- CHECK in place, so tasks is rebuilt as migration 10 did (foreign keys enforced, deferred to
+-- the commit; the AUTOINCREMENT counter carried over). Two new hot columns:
+-- - has_dependents: some task depends on this one (set when such a task is created), so a
+--   task that ends without any costs no lookup of its dependents;
+-- - on_dependency_failure: 'fail' or 'run' for a task with dependencies, NULL without.
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE tasks_v17_copy AS SELECT * FROM tasks;
+CREATE TABLE tasks_v17_seq AS SELECT seq FROM sqlite_sequence WHERE name = 'tasks';
+DROP TABLE tasks;
+CREATE TABLE tasks (
+  seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+  id                  TEXT NOT NULL UNIQUE,
+  status              TEXT NOT NULL CHECK (status IN ('pending', 'dispatched', 'running', 'waiting', 'input_required', 'completed', 'failed', 'cancelled', 'blocked')),
+  priority            INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 9),
+  agent               TEXT,
+  capabilities        TEXT NOT NULL DEFAULT '[]',
+  replica             TEXT,
+  site                TEXT,
+  concurrency_key     TEXT,
+  attempt             INTEGER NOT NULL CHECK (attempt >= 0),
+  max_attempts        INTEGER NOT NULL CHECK (max_attempts >= 1),
+  timeout_ms          INTEGER NOT NULL CHECK (timeout_ms >= 0),
+  run_at              INTEGER NOT NULL,
+  assignment_id       TEXT,
+  cancel_requested_at INTEGER,
+  created_at          INTEGER NOT NULL,
+  updated_at          INTEGER NOT NULL,
+  finished_at         INTEGER,
+  idempotency_key     TEXT UNIQUE,
+  parent_id           TEXT,
+  created_by          TEXT,
+  root_id             TEXT,
+  owner_id            TEXT,
+  depth               INTEGER NOT NULL DEFAULT 1 CHECK (depth >= 1),
+  -- The awaited children while waiting, the dependencies while blocked (JSON array of ids).
+  waiting_for         TEXT,
+  input_expires_at    INTEGER,
+  sla_deadline        INTEGER NOT NULL DEFAULT 9007199254740991,
+  sla_state           TEXT NOT NULL DEFAULT 'none' CHECK (sla_state IN ('none', 'ok', 'at_risk', 'violated', 'met')),
+  sla_check_at        INTEGER,
+  has_dependents      INTEGER NOT NULL DEFAULT 0 CHECK (has_dependents IN (0, 1)),
+  on_dependency_failure TEXT CHECK (on_dependency_failure IN ('fail', 'run')),
+  CHECK ((assignment_id IS NOT NULL) = (status IN ('dispatched', 'running'))),
+  CHECK ((waiting_for IS NOT NULL) = (status IN ('waiting', 'blocked'))),
+  CHECK (input_expires_at IS NULL OR status = 'input_required')
+) STRICT;
+INSERT INTO tasks (seq, id, status, priority, agent, capabilities, replica, site, concurrency_key, attempt, max_attempts,
+  timeout_ms, run_at, assignment_id, cancel_requested_at, created_at, updated_at, finished_at, idempotency_key, parent_id,
+  created_by, root_id, owner_id, depth, waiting_for, input_expires_at, sla_deadline, sla_state, sla_check_at)
+SELECT seq, id, status, priority, agent, capabilities, replica, site, concurrency_key, attempt, max_attempts,
+  timeout_ms, run_at, assignment_id, cancel_requested_at, created_at, updated_at, finished_at, idempotency_key, parent_id,
+  created_by, root_id, owner_id, depth, waiting_for, input_expires_at, sla_deadline, sla_state, sla_check_at FROM tasks_v17_copy ORDER BY seq;
+DROP TABLE tasks_v17_copy;
+DELETE FROM sqlite_sequence WHERE name = 'tasks';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'tasks', seq FROM tasks_v17_seq;
+DROP TABLE tasks_v17_seq;
+CREATE INDEX tasks_pending_agent_order ON tasks (agent, priority DESC, sla_deadline, seq) WHERE status = 'pending';
+CREATE INDEX tasks_pending_run_at ON tasks (run_at) WHERE status = 'pending';
+CREATE INDEX tasks_terminal_finished ON tasks (finished_at) WHERE status IN ('completed', 'failed', 'cancelled');
+CREATE INDEX tasks_live_cancel ON tasks (cancel_requested_at) WHERE status IN ('dispatched', 'running') AND cancel_requested_at IS NOT NULL;
+CREATE INDEX tasks_status_seq ON tasks (status, seq);
+CREATE INDEX tasks_agent_seq ON tasks (agent, seq);
+CREATE INDEX tasks_parent_seq ON tasks (parent_id, seq) WHERE parent_id IS NOT NULL;
+CREATE INDEX tasks_root_seq ON tasks (root_id, seq);
+CREATE INDEX tasks_waiting ON tasks (seq) WHERE status = 'waiting';
+CREATE INDEX tasks_input_expiry ON tasks (input_expires_at) WHERE input_expires_at IS NOT NULL;
+CREATE INDEX tasks_sla_check ON tasks (sla_check_at) WHERE sla_check_at IS NOT NULL;
+CREATE INDEX tasks_sla_at_risk ON tasks (seq) WHERE sla_state = 'at_risk';
+CREATE INDEX tasks_sla_violated ON tasks (seq) WHERE sla_state = 'violated';
+-- The maintenance sweep's question: which blocked tasks can be decided (engine/unblocker.ts).
+CREATE INDEX tasks_blocked ON tasks (seq) WHERE status = 'blocked';
+-- One row per (dependent, dependency): the dependents of a task that ended, by index.
+CREATE TABLE task_dependencies (
+  depends_on TEXT NOT NULL,
+  task_id    TEXT NOT NULL,
+  PRIMARY KEY (depends_on, task_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX task_dependencies_task ON task_dependencies (task_id);
+-- What the dependent keeps: its dependencies in order, its workflow ref, its input template,
+-- and the outcomes its attempts are given once it is unblocked.
+ALTER TABLE task_payloads ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE task_payloads ADD COLUMN ref TEXT;
+ALTER TABLE task_payloads ADD COLUMN input_from TEXT;
+ALTER TABLE task_payloads ADD COLUMN dependencies TEXT;
+`,
+  },
 ];
 
 /**

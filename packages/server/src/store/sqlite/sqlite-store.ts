@@ -81,6 +81,7 @@ const TASK_INSERT_COLUMNS = [
   'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key', 'attempt', 'max_attempts',
   'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'created_at', 'updated_at', 'finished_at', 'idempotency_key',
   'parent_id', 'created_by', 'root_id', 'depth', 'owner_id', 'sla_deadline', 'sla_state', 'sla_check_at',
+  'waiting_for', 'has_dependents', 'on_dependency_failure',
 ] as const;
 
 /** Head columns of `tasks t` prefixed `t_`, and assignment columns of `assignments a` prefixed `a_`, for joins. */
@@ -279,13 +280,50 @@ export class SqliteStore implements Store {
       sla_deadline: slaDeadlineColumn(task.slaDeadline),
       sla_state: task.slaState,
       sla_check_at: task.slaCheckAt,
+      // Only a blocked task is created waiting (for its dependencies).
+      waiting_for: task.status === 'blocked' ? toJson(task.waitingFor ?? []) : null,
+      has_dependents: task.hasDependents === true ? 1 : 0,
+      on_dependency_failure: task.onDependencyFailure ?? null,
     }, TASK_INSERT_COLUMNS));
-    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+    this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded, depends_on, ref, input_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent, toJson(task.tools),
-      task.allowDegraded === true ? 1 : 0,
+      task.allowDegraded === true ? 1 : 0, toJson(task.dependsOn ?? []), task.ref ?? null, toJsonOrNull(task.inputFrom ?? null),
     );
+    if (task.dependsOn !== undefined && task.dependsOn.length > 0) this.#dependenciesWrite(task.id, task.dependsOn);
     const seq = Number(inserted.lastInsertRowid);
     return { created: true, task: { ...task, seq }, events: [], handOff: null };
+  }
+
+  /** The dependency edges of a new task, and the mark on each dependency that something depends on it. */
+  #dependenciesWrite(taskId: string, dependsOn: readonly string[]): void {
+    const ids = JSON.stringify(dependsOn);
+    this.#sql('INSERT OR IGNORE INTO task_dependencies (depends_on, task_id) SELECT value, :task FROM json_each(:ids)').run({ task: taskId, ids });
+    this.#sql('UPDATE tasks SET has_dependents = 1 WHERE id IN (SELECT value FROM json_each(:ids)) AND has_dependents = 0').run({ ids });
+  }
+
+  taskListDependents(params: { ids: string[]; limit: number }): Promise<TaskRecord[]> {
+    return this.#read(() => this.#sql(
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.status = 'blocked' AND t.id IN (
+         SELECT d.task_id FROM task_dependencies d WHERE d.depends_on IN (SELECT value FROM json_each(:ids)))
+       ORDER BY t.seq LIMIT :limit`,
+    ).all({ ids: JSON.stringify(params.ids), limit: params.limit }).map(taskRecordFromRow));
+  }
+
+  taskListUnblockable(params: { limit: number }): Promise<TaskRecord[]> {
+    // Blocked with every dependency ended (or gone), or, under policy 'fail', one failed, was
+    // cancelled or is gone: what decideUnblock would act on.
+    return this.#read(() => this.#sql(
+      `SELECT ${TASK_RECORD_SELECT} FROM tasks t INDEXED BY tasks_blocked JOIN task_payloads p ON p.task_id = t.id
+       WHERE t.status = 'blocked' AND (
+         NOT EXISTS (
+           SELECT 1 FROM json_each(t.waiting_for) w JOIN tasks d ON d.id = w.value
+           WHERE d.status NOT IN ('completed', 'failed', 'cancelled'))
+         OR (t.on_dependency_failure = 'fail' AND EXISTS (
+           SELECT 1 FROM json_each(t.waiting_for) w LEFT JOIN tasks d ON d.id = w.value
+           WHERE d.id IS NULL OR d.status IN ('failed', 'cancelled'))))
+       ORDER BY t.seq LIMIT ?`,
+    ).all(params.limit).map(taskRecordFromRow));
   }
 
   taskGet(params: { id: string }): Promise<TaskRecord | null> {
@@ -418,6 +456,7 @@ export class SqliteStore implements Store {
           'DELETE FROM events WHERE task_id IN (SELECT value FROM json_each(:ids))',
           'DELETE FROM assignments WHERE task_id IN (SELECT value FROM json_each(:ids))',
           'DELETE FROM task_payloads WHERE task_id IN (SELECT value FROM json_each(:ids))',
+          'DELETE FROM task_dependencies WHERE task_id IN (SELECT value FROM json_each(:ids))',
           'DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(:ids))',
         ]) {
           this.#sql(sql).run({ ids: list });

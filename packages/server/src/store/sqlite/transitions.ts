@@ -39,6 +39,8 @@ const PAYLOAD_PATCH_COLUMNS = {
   error: 'error',
   inputRequest: 'input_request',
   resumed: 'resumed',
+  input: 'input',
+  dependencies: 'dependencies',
 } as const satisfies Partial<Record<keyof TaskPatch, string>>;
 
 // Compile-time check: a field added to TaskPatch must be given a column here.
@@ -56,7 +58,7 @@ const ASSIGNMENT_PATCH_COLUMNS = {
   counted: 'counted',
 } as const satisfies Record<keyof AssignmentPatch, string>;
 
-const JSON_PATCH_KEYS: ReadonlySet<string> = new Set(['result', 'error', 'waitingFor', 'inputRequest', 'resumed']);
+const JSON_PATCH_KEYS: ReadonlySet<string> = new Set(['result', 'error', 'waitingFor', 'inputRequest', 'resumed', 'input', 'dependencies']);
 
 /**
  * `SET col = ?, ...` for the keys of `patch` that are present (undefined = unchanged, null =

@@ -180,19 +180,19 @@ export function assignmentTests(open: OpenStore): void {
       await run(store, routedBeta!, beta, { now: T0 + 6_000 });
 
       const stats = await store.agentStats({ agent: 'alpha', sample: 2 });
-      assert.deepEqual(stats.byStatus, { pending: 3, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 3, failed: 0, cancelled: 0 });
+      assert.deepEqual(stats.byStatus, { pending: 3, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 3, failed: 0, cancelled: 0, blocked: 0 });
       assert.deepEqual(stats.recentDurationsMs, [700, 50]);
       assert.equal(stats.attemptsCompleted, 3);
       assert.equal(stats.attemptsFailed, 1);
       assert.deepEqual((await store.agentStats({ agent: 'alpha', sample: 10 })).recentDurationsMs, [700, 50, 300]);
 
       const betaStats = await store.agentStats({ agent: 'beta', sample: 10 });
-      assert.deepEqual(betaStats.byStatus, { pending: 0, dispatched: 0, running: 1, waiting: 0, input_required: 0, completed: 1, failed: 0, cancelled: 0 });
+      assert.deepEqual(betaStats.byStatus, { pending: 0, dispatched: 0, running: 1, waiting: 0, input_required: 0, completed: 1, failed: 0, cancelled: 0, blocked: 0 });
       assert.deepEqual([betaStats.recentDurationsMs, betaStats.attemptsCompleted, betaStats.attemptsFailed], [[500], 1, 0]);
 
       const none = await store.agentStats({ agent: 'nobody', sample: 5 });
       assert.deepEqual(none, {
-        byStatus: { pending: 0, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 0, failed: 0, cancelled: 0 }, recentDurationsMs: [], attemptsCompleted: 0, attemptsFailed: 0,
+        byStatus: { pending: 0, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 0, failed: 0, cancelled: 0, blocked: 0 }, recentDurationsMs: [], attemptsCompleted: 0, attemptsFailed: 0,
       });
     });
   });

@@ -110,6 +110,13 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     slaCheckAt: null,
     tools: [],
     allowDegraded: false,
+    // No dependencies (docs/workflows.md): what a store reads back for a plain task.
+    hasDependents: false,
+    dependsOn: [],
+    onDependencyFailure: null,
+    ref: null,
+    inputFrom: null,
+    dependencies: null,
     ...over,
   };
 }

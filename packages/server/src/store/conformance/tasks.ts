@@ -187,6 +187,7 @@ export function taskTests(open: OpenStore): void {
         id: p9a!.id, seq: p9a!.seq, status: 'pending', priority: 9, agent: 'alpha', capabilities: [], replica: null, site: null,
         concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 60_000, runAt: T0, assignmentId: null, cancelRequestedAt: null, parentId: null,
         slaDeadline: null,
+        hasDependents: false,
       });
     });
 
@@ -440,16 +441,16 @@ export function taskTests(open: OpenStore): void {
 
     storeTest(open, 'counts tasks by status, overall and per agent', async ({ store }) => {
       const empty = await store.taskCountByStatus({});
-      assert.deepEqual(empty, { pending: 0, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 0, failed: 0, cancelled: 0 });
+      assert.deepEqual(empty, { pending: 0, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 0, failed: 0, cancelled: 0, blocked: 0 });
       const replica = await registerReplica(store);
       const [a] = await createTasks(store, [
         newTask(), newTask(), newTask({ agent: 'beta' }),
         newTask({ status: 'completed', finishedAt: T0 }), newTask({ agent: 'beta', status: 'failed', finishedAt: T0 }),
       ]);
       await run(store, a!, replica);
-      assert.deepEqual(await store.taskCountByStatus({}), { pending: 2, dispatched: 0, running: 1, waiting: 0, input_required: 0, completed: 1, failed: 1, cancelled: 0 });
-      assert.deepEqual(await store.taskCountByStatus({ agent: 'beta' }), { pending: 1, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 0, failed: 1, cancelled: 0 });
-      assert.deepEqual(await store.taskCountByStatus({ agent: 'nobody' }), { pending: 0, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 0, failed: 0, cancelled: 0 });
+      assert.deepEqual(await store.taskCountByStatus({}), { pending: 2, dispatched: 0, running: 1, waiting: 0, input_required: 0, completed: 1, failed: 1, cancelled: 0, blocked: 0 });
+      assert.deepEqual(await store.taskCountByStatus({ agent: 'beta' }), { pending: 1, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 0, failed: 1, cancelled: 0, blocked: 0 });
+      assert.deepEqual(await store.taskCountByStatus({ agent: 'nobody' }), { pending: 0, dispatched: 0, running: 0, waiting: 0, input_required: 0, completed: 0, failed: 0, cancelled: 0, blocked: 0 });
     });
   });
 

@@ -204,6 +204,15 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('POST', `/tasks/${pending.id}/fail`, 409, { reason: 'again' });
   await call('POST', `/workers/${replicaId}/deregister`, 204);
 
+  // Dependencies (docs/workflows.md): a workflow on a task that failed is created blocked (then
+  // failed by its dependency); a submit with a `then` answers its follow-up's id.
+  const workflow = await call('POST', '/workflows', 201, { tasks: [
+    { ref: 'a', agent: 'contract', dependsOn: [pending.id] },
+    { agent: 'contract', dependsOn: ['#a'], inputFrom: { x: { $from: '#a/result' } }, then: { agent: 'contract', input: { $from: '/result' } } },
+  ] });
+  await call('GET', `/tasks/${workflow.items[1].id}`, 200);
+  await call('POST', '/tasks', 201, { agent: 'contract', dependsOn: [workflow.items[0].id], onDependencyFailure: 'run', then: { agent: 'contract' } });
+
   // Keys and tokens.
   const created = await call('POST', '/keys', 201, { name: 'reader', role: 'viewer', expiresAt: new Date(Date.now() + 86_400_000).toISOString() });
   await call('POST', '/keys', 201, { name: 'worker', role: 'agent', agents: ['contract'] });

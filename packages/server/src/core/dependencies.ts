@@ -150,7 +150,8 @@ export function decideUnblock({ task, dependencies, now, maxResultBytes }: Unblo
         details: { path: filled.path, from: filled.from },
       });
     }
-    input = filled.value;
+    // null is what the input already is (inputFrom excludes input); stored, it would be SQL NULL.
+    if (filled.value !== null) input = filled.value;
   }
   let budget = maxResultBytes;
   const bounded = outcomes.map((o) => {

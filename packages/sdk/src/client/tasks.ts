@@ -2,7 +2,7 @@
 // repeating them is harmless: reads, cancel and retry always; a submit only with an
 // idempotency key (the server then answers the same task instead of creating a second).
 
-import type { EventView, Json, Page, TaskSpec, TaskTreeView, TaskView } from '../wire.ts';
+import type { EventView, Json, Page, TaskSpec, TaskTreeView, TaskView, WorkflowSpec, WorkflowView } from '../wire.ts';
 import { TERMINAL_TASK_STATUSES } from '../wire.ts';
 import type { SocketClient } from './socket.ts';
 import type { Transport } from './transport.ts';
@@ -43,6 +43,16 @@ export class TasksApi {
     const idempotent = specs.length > 0 && specs.every((s) => s.idempotencyKey !== undefined);
     const res = await this.#t.request<{ items: SubmitResult[] }>('POST', '/tasks/batch', { body: { tasks: specs }, idempotent, signal: opts.signal });
     return res.items;
+  }
+
+  /**
+   * A workflow (POST /workflows, docs/workflows.md): specs naming each other by `ref`
+   * (`dependsOn: ['#fetch']`), validated as a whole and created in one commit, or none.
+   * Answers every created task, in the order given, and their ids by ref.
+   */
+  async submitWorkflow(spec: WorkflowSpec, opts: CallOptions = {}): Promise<WorkflowView> {
+    const idempotent = spec.tasks.length > 0 && spec.tasks.every((s) => s.idempotencyKey !== undefined);
+    return this.#t.request('POST', '/workflows', { body: spec, idempotent, signal: opts.signal });
   }
 
   get(id: string, opts: CallOptions = {}): Promise<TaskView> {

@@ -7,7 +7,7 @@
 import { Flotilla } from '../client/flotilla.ts';
 import { Transport } from '../client/transport.ts';
 import type { WaitOptions } from '../client/types.ts';
-import type { Json, LeasedTask, TaskSpec, TaskView } from '../wire.ts';
+import type { DependencyOutcome, Json, LeasedTask, TaskSpec, TaskView } from '../wire.ts';
 import { isTooLarge, type HealthReport, type Logger, type ReportOp, type TooLarge, type WorkerChannel } from './channel.ts';
 
 export type { Logger, LogLevel } from './channel.ts';
@@ -79,6 +79,24 @@ export interface TaskContext {
    * with the attempt.
    */
   mcp(): Promise<{ url: string; token: string; downDomains: string[] }>;
+  /**
+   * The outcomes of the tasks this one depended on (TaskSpec.dependsOn, docs/workflows.md),
+   * by id and, where the workflow named them, by ref; empty for a task without dependencies.
+   */
+  dependencies: Dependencies;
+}
+
+/** A task's dependency outcomes (`ctx.dependencies`): in the order named, and looked up by id or ref. */
+export class Dependencies {
+  readonly all: readonly DependencyOutcome[];
+  constructor(all: readonly DependencyOutcome[]) {
+    this.all = all;
+  }
+  /** The outcome of the dependency with this id, or this workflow ref (`fetch` or `#fetch`). */
+  get(idOrRef: string): DependencyOutcome | undefined {
+    const ref = idOrRef.startsWith('#') ? idOrRef.slice(1) : idOrRef;
+    return this.all.find((d) => d.id === idOrRef) ?? this.all.find((d) => d.ref === ref);
+  }
 }
 
 /**
@@ -312,6 +330,7 @@ export class FlotillaWorker {
     let attemptToken: Promise<string> | undefined;
     const token = () => (attemptToken ??= this.#channel.token(id));
     const ctx: TaskContext = {
+      dependencies: new Dependencies(leased.task.dependencies ?? []),
       assignmentId: leased.assignmentId,
       replicaId: this.#replicaId!,
       signal: controller.signal,

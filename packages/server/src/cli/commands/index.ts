@@ -7,6 +7,7 @@ import { eventsCommand } from './events.ts';
 import { keysCommand } from './keys.ts';
 import { reportCommand } from './report.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
+import { workflowCommand } from './workflow.ts';
 import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
 
@@ -28,6 +29,7 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   keys: keysCommand,
   audit: auditCommand,
   report: reportCommand,
+  workflow: workflowCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -35,6 +37,9 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
                   [--deadline ISO | --sla D] [--type T] [--timeout D] [--max-attempts N] [--delay D | --run-at ISO]
                   [--idempotency-key K] [--concurrency-key K] [--correlation K=V ...]
                   [--site S] [--replica ID] [--wait [--wait-timeout D]]
+                  [--depends-on ID,... [--on-dependency-failure fail|run] [--input-from JSON]]
+                  [--then-agent X [--then-input JSON]]
+  flotilla workflow submit FILE.json   tasks naming each other by ref, created all or none
   flotilla get ID
   flotilla ls [--status S ...] [--agent X] [--sla at_risk|violated] [--limit N]
   flotilla cancel ID [--reason R] [--no-cascade]   and the unfinished tasks under it

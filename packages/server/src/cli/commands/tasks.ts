@@ -8,6 +8,7 @@ import { taskSpecSchema } from '../../schemas/schemas.ts';
 import { durationFlag, formatDuration, intFlag, listFlag, pairsFlag, parseCommand, stringFlag, stringsFlag, usageError } from './args.ts';
 import { EXIT_FAILED, UsageError } from './errors.ts';
 import { isoFlag } from './keys.ts';
+import { DEPENDENCY_OPTIONS, DEPENDENCY_USAGE, dependencyFields } from './workflow.ts';
 import { eventLine, printJson, taskBlock, taskTable } from './output.ts';
 
 const TASK = taskSpecSchema.properties;
@@ -57,6 +58,7 @@ The task's own options:
                           or patterns like web:* (repeatable or comma-separated; "" allows none)
   --deny-tools T,...      none of these tools (a deny always wins)
   --allow-degraded        it may run while a tool domain its agent uses is down (docs/mcp.md)
+${DEPENDENCY_USAGE.trim()}
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -137,6 +139,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
       'allow-degraded': { type: 'boolean' },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
+      ...DEPENDENCY_OPTIONS,
     },
   });
   if (cmd === null) return;
@@ -189,11 +192,13 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...text('parent', 'parentId'),
     ...(Object.keys(tools).length > 0 ? { tools } : {}),
     ...(v['allow-degraded'] === true ? { allowDegraded: true } : {}),
+    ...dependencyFields(v),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);
   if (!wait) {
     printTask(task, cmd.json);
+    if (task.thenTaskId !== undefined && !cmd.json) process.stdout.write(`then: ${task.thenTaskId}\n`);
     return;
   }
   if (!cmd.json) process.stderr.write(`submitted ${task.id}, waiting…\n`);

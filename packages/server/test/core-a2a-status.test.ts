@@ -16,6 +16,8 @@ describe('A2A states of Flotilla statuses (decisions.md 80)', () => {
       [{ status: 'completed', attempt: 1, resumed: null }, 'completed'],
       [{ status: 'failed', attempt: 3, resumed: null }, 'failed'],
       [{ status: 'cancelled', attempt: 0, resumed: null }, 'canceled'],
+      // Waiting for its dependencies: it has not run yet.
+      [{ status: 'blocked', attempt: 0, resumed: null }, 'submitted'],
       // After a suspension the attempt was given back: still working, never submitted again.
       [{ status: 'pending', attempt: 0, resumed: { reason: 'input', prompt: 'p', input: 'a' } }, 'working'],
       [{ status: 'dispatched', attempt: 1, resumed: { reason: 'children', children: [] } }, 'working'],

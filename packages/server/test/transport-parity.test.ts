@@ -75,6 +75,16 @@ describe('one answer per operation: HTTP and the socket', () => {
     assert.ok(!('created' in created.body) && !('task' in created.body));
   });
 
+  it('submit with a then: the same answer, with thenTaskId, and a repeat by key finds both tasks', async () => {
+    const spec: TaskSpec = { agent: 'parity', idempotencyKey: 'parity-then', then: { agent: 'parity', input: { got: { $from: '/result' } } } };
+    const http = await viaHttp('POST', '/tasks', spec);
+    const socket = await viaSocket('submit', { task: spec });
+    assert.deepEqual([http.status, socket.status], [201, 200]);
+    assert.equal(typeof http.body.thenTaskId, 'string');
+    assert.deepEqual(socket.body, http.body);
+    assert.equal((await h.task(http.body.thenTaskId)).status, 'blocked');
+  });
+
   it('submitMany: 201 and the same items ({created, task}) as POST /tasks/batch', async () => {
     const specs: TaskSpec[] = [{ agent: 'parity', idempotencyKey: 'batch-1' }, { agent: 'parity', idempotencyKey: 'batch-2' }];
     const http = await viaHttp('POST', '/tasks/batch', { tasks: specs });

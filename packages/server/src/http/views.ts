@@ -172,3 +172,8 @@ export function issuedTokenView(t: IssuedToken): IssuedTokenView {
 export function auditView(a: AuditRecord): AuditEntryView {
   return { ...a, at: toIso(a.at) };
 }
+
+/** A submit's answer (POST /tasks, the socket's submit): the task, and its `then` task's id when it has one. */
+export function submittedTaskView(r: { task: TaskRecord; thenTaskId?: string }): TaskView {
+  return r.thenTaskId === undefined ? taskView(r.task) : { ...taskView(r.task), thenTaskId: r.thenTaskId };
+}

@@ -10,7 +10,7 @@ import { workflowSpecSchema } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
-import { assignmentView, eventView, taskView, treeNodeView } from '../views.ts';
+import { assignmentView, eventView, submittedTaskView, taskView, treeNodeView } from '../views.ts';
 
 const MAX_BATCH = 1_000;
 
@@ -18,8 +18,8 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
   app.post<{ Body: TaskSpec }>('/tasks', {
     schema: { summary: 'Submit a task (201; 200 when the idempotency key matched an existing task)', tags: ['tasks'], body: taskSpecSchema, response: answers({ 201: 'TaskView', 200: 'TaskView' }) },
   }, async (request, reply) => {
-    const { task, created, thenTaskId } = await engine.tasks.submit(principalOf(request), request.body);
-    return reply.code(created ? 201 : 200).send(thenTaskId === undefined ? taskView(task) : { ...taskView(task), thenTaskId });
+    const result = await engine.tasks.submit(principalOf(request), request.body);
+    return reply.code(result.created ? 201 : 200).send(submittedTaskView(result));
   });
 
   app.post<{ Body: WorkflowSpec }>('/workflows', {
@@ -29,7 +29,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
     },
   }, async (request, reply) => {
     const { results, ids } = await engine.tasks.submitWorkflow(principalOf(request), request.body.tasks);
-    return reply.code(201).send({ ids, items: results.map((r) => (r.thenTaskId === undefined ? taskView(r.task) : { ...taskView(r.task), thenTaskId: r.thenTaskId })) });
+    return reply.code(201).send({ ids, items: results.map(submittedTaskView) });
   });
 
   app.post<{ Body: { tasks: TaskSpec[] } }>('/tasks/batch', {

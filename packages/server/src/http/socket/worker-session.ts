@@ -31,7 +31,7 @@ import type { Engine } from '../../engine/engine.ts';
 import { actionRefusal, type Action, type Principal } from '../../core/permissions.ts';
 import { toIso } from '../../engine/time.ts';
 import { BATCH_OPS, MAX_BATCH_ITEMS, type SocketOp } from '../../schemas/schemas.ts';
-import { issuedTokenView, replicaView, taskView } from '../views.ts';
+import { issuedTokenView, replicaView, submittedTaskView, taskView } from '../views.ts';
 import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
 import { rateLimitedMessage, type RateLimiter } from '../rate-limit.ts';
@@ -416,8 +416,8 @@ export class WorkerSession {
       // Client ops: the status and body of POST /tasks, POST /tasks/batch, GET /tasks/{id}
       // and POST /tasks/{id}/cancel (http/routes/tasks.ts), exactly.
       case 'submit': {
-        const { task, created } = await this.#engine.tasks.submit(p, m.task as TaskSpec);
-        return ok(taskView(task), created ? 201 : 200);
+        const result = await this.#engine.tasks.submit(p, m.task as TaskSpec);
+        return ok(submittedTaskView(result), result.created ? 201 : 200);
       }
       case 'submitMany': {
         const results = await this.#engine.tasks.submitMany(p, m.tasks as TaskSpec[]);

@@ -125,6 +125,9 @@ for (const store of stores) describe(`workflows (${store})`, () => {
       [{ tasks: [{ agent: 'fetcher', ref: 'a', dependsOn: ['#a'] }] }, '/workflows', 'DEPENDENCY_CYCLE'],
       [{ tasks: [{ agent: 'fetcher', ref: 'a' }, { agent: 'fetcher', dependsOn: ['#a'], inputFrom: { x: { $from: '#zz/result' } } }] }, '/workflows', 'INVALID_TEMPLATE'],
       [{ agent: 'fetcher', then: { agent: 'translator', input: { $from: 'result' } } }, '/tasks', 'INVALID_TEMPLATE'],
+      // More than a workflow may hold (100), and more dependencies than a task may name (100).
+      [{ tasks: Array.from({ length: 101 }, () => ({ agent: 'fetcher' })) }, '/workflows', 'VALIDATION_FAILED'],
+      [{ agent: 'fetcher', dependsOn: Array.from({ length: 101 }, (_, i) => `t${i}`) }, '/tasks', 'VALIDATION_FAILED'],
       // One valid item beside an invalid one: the whole workflow is refused.
       [{ tasks: [{ agent: 'fetcher', ref: 'ok' }, { agent: 'nobody', dependsOn: ['#ok'] }] }, '/workflows', 'UNKNOWN_AGENT'],
     ];

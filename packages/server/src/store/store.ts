@@ -339,6 +339,7 @@ export interface Store {
   agentUpdate(params: { agent: AgentRecord; event: NewEvent }): Promise<{ updated: boolean; events: EventRecord[] }>;
   /**
    * Deletes the agent unless tasks addressed to it are still pending, dispatched or running
+   * (or blocked: they will be pending)
    * (checked in the same guarded statement, so a concurrent submit cannot strand a task).
    */
   agentDelete(params: { name: string; event: NewEvent }): Promise<{ outcome: 'deleted' | 'not_found' | 'in_use'; events: EventRecord[] }>;

@@ -83,6 +83,14 @@ export function dependencyTests(open: OpenStore): void {
       assert.deepEqual(ids(await store.taskCandidates({ agents: ['alpha'], includeCapabilityRouted: true, now: T0 + 20, limit: 10 })), [blocked!.id]);
     });
 
+    storeTest(open, 'an agent with a blocked task is in use: it cannot be deleted', async ({ store }) => {
+      const dep = await createTask(store, { agent: 'beta' });
+      await createTasks(store, [blockedTask([dep.id], { agent: 'alpha' })]);
+      await mustApply(store, decideCancel({ task: await getTask(store, dep.id), assignment: null, now: T0 + 1 })!);
+      const event = { type: 'agent.deleted', taskId: null, agent: 'alpha', replicaId: null, assignmentId: null, data: {} };
+      assert.equal((await store.agentDelete({ name: 'alpha', event })).outcome, 'in_use');
+    });
+
     storeTest(open, 'a create with a task for a missing agent writes none of the call: no task, no edge, no mark', async ({ store }) => {
       const dep = await createTask(store);
       const calls = [newTask({ id: 'wf-a', hasDependents: true }), blockedTask(['wf-a', dep.id], { id: 'wf-b' }), newTask({ id: 'wf-c', agent: 'missing-agent' })];

@@ -66,7 +66,7 @@ export function deleteAgent(name: string, event: NewEvent, now: () => Millis): W
     }
     const deleted = await run(tx,
       `DELETE FROM agents WHERE name = $1::text AND NOT EXISTS (
-         SELECT 1 FROM tasks WHERE agent = $1::text AND status IN ('pending', 'dispatched', 'running'))
+         SELECT 1 FROM tasks WHERE agent = $1::text AND status IN ('pending', 'dispatched', 'running', 'blocked'))
        RETURNING name`,
       [name]);
     if (deleted.length === 0) return written({ outcome: 'in_use', events: [] });

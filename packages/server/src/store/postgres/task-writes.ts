@@ -111,7 +111,8 @@ payloads AS (
 ),
 -- The dependency edges of the created tasks (docs/workflows.md), and the mark on each
 -- dependency that existed before this statement (one created by it is inserted marked: a
--- statement's parts do not see each other's rows).
+-- statement's parts do not see each other's rows). Driven from the edges, by the tasks' id
+-- index: a call without dependencies joins nothing.
 edges AS MATERIALIZED (
   SELECT DISTINCT e.dep, i.id FROM input i JOIN inserted t ON t.id = i.id
   CROSS JOIN LATERAL jsonb_array_elements_text(i.depends_on) AS e (dep)
@@ -120,8 +121,8 @@ edges_written AS (
   INSERT INTO task_dependencies (depends_on, task_id) SELECT dep, id FROM edges ON CONFLICT DO NOTHING
 ),
 dependencies_marked AS (
-  UPDATE tasks SET has_dependents = 1
-  WHERE has_dependents = 0 AND id IN (SELECT dep FROM edges) AND id NOT IN (SELECT id FROM input)
+  UPDATE tasks t SET has_dependents = 1 FROM (SELECT DISTINCT dep FROM edges) e
+  WHERE t.id = e.dep AND t.has_dependents = 0
 )
 SELECT
   (SELECT coalesce(array_agg(agent ORDER BY agent), '{}') FROM missing) AS missing,

@@ -694,7 +694,7 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       const r = this.#sql(
         `DELETE FROM agents WHERE name = :name AND NOT EXISTS (
-           SELECT 1 FROM tasks WHERE agent = :name AND status IN ('pending', 'dispatched', 'running'))`,
+           SELECT 1 FROM tasks WHERE agent = :name AND status IN ('pending', 'dispatched', 'running', 'blocked'))`,
       ).run({ name: params.name });
       if (changes(r) === 0) {
         const exists = this.#sql('SELECT 1 AS one FROM agents WHERE name = ?').get(params.name);

@@ -5,6 +5,7 @@
 // the sweep deciding what a lost look left blocked, a restart while blocked, and cancels.
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import pino from 'pino';
 import type { LeasedTask, TaskView } from '@flotilla/sdk';
 import { harness, TOKEN, type Harness } from './helpers/harness.ts';
@@ -233,8 +234,9 @@ for (const store of stores) describe(`workflows (${store})`, () => {
       await engine2.stop();
       await store2.close();
       if (!h.schema) {
-        // close() below closes the (already closed) first store again: give it a fresh one.
-        (h as { close: () => Promise<void> }).close = async () => {};
+        // The first engine and store are closed already: afterEach only removes the files.
+        const dir = h.dir;
+        (h as { close: () => Promise<void> }).close = async () => rmSync(dir, { recursive: true, force: true });
       }
     }
   });

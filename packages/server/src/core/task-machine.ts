@@ -14,6 +14,8 @@
 //   running ──wait──> waiting ──resume (every awaited child ended)──> pending
 //   running ──ask_input──> input_required ──answer──> pending
 //                                         └─input_timeout──> failed
+//   (new, dependsOn) ──> blocked ──unblock──> pending      (core/dependencies.ts decides both)
+//                               └─dependency_failed──> failed
 //   (docs/state-machine.md draws all of it; a suspended attempt does not count as one)
 
 import { FlotillaError } from './errors.ts';

@@ -51,6 +51,11 @@ export const ERROR_STATUS = {
   ATTEMPT_TOKEN_REQUIRED: 403,
   /** Over A2A: the task has the most push-notification configs a task may have. */
   A2A_PUSH_CONFIG_LIMIT: 409,
+  /** Webhooks (docs/webhooks.md). */
+  WEBHOOK_NOT_FOUND: 404,
+  WEBHOOK_DELIVERY_NOT_FOUND: 404,
+  WEBHOOK_URL_INVALID: 400,
+  WEBHOOK_EVENTS_INVALID: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -108,6 +113,10 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   TOOL_DOMAIN_NOT_FOUND: 'no MCP tool domain with this name (GET /tool-domains lists them)',
   ATTEMPT_TOKEN_REQUIRED: "the MCP gateway takes an attempt's own token (POST /assignments/{id}/token; the SDK worker's ctx.mcp()), not an API key or another token: the tools it allows are that attempt's",
   A2A_PUSH_CONFIG_LIMIT: 'the A2A task has the most push-notification configs a task may have (10; `details.max`): delete one first (answered over A2A as InvalidParams, -32602)',
+  WEBHOOK_NOT_FOUND: 'no webhook subscription with this id that the caller may see',
+  WEBHOOK_DELIVERY_NOT_FOUND: 'the subscription has no failed delivery with this id (it was sent, is still pending, or was deleted with its subscription)',
+  WEBHOOK_URL_INVALID: 'a webhook or `notify` URL that is not an absolute http(s) URL, carries credentials (`user:pass@`) or a fragment, or is longer than 2048 characters; `details.reason` says which',
+  WEBHOOK_EVENTS_INVALID: "`events` is empty or names something that is neither an event type (`task.completed`), a pattern ending in `.*` (`task.*`) nor `*`; `details.events` lists the bad ones",
 };
 
 /**

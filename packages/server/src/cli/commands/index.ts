@@ -9,6 +9,7 @@ import { reportCommand } from './report.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
 import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
+import { webhooksCommand } from './webhooks.ts';
 
 export { describeClientError } from './errors.ts';
 
@@ -28,6 +29,7 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   keys: keysCommand,
   audit: auditCommand,
   report: reportCommand,
+  webhooks: webhooksCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -59,6 +61,9 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla audit [--principal ID] [--action A] [--outcome O] [--since T] [--until T] [--limit N]
   flotilla report [--since T]   per agent: assigned, completed, failed, in flight, durations,
                   SLAs met and violated, reliability (default: the last 24h)
+  flotilla webhooks create --endpoint URL --events E,... [--agent X ...] [--root ID]   prints its secret once
+  flotilla webhooks [ls] | webhooks show ID | webhooks rm ID | webhooks rotate-secret ID
+  flotilla webhooks deliveries ID [--status failed|pending] | webhooks replay ID [--delivery DID]
 
   Durations (D) take a unit: 250ms, 30s, 5m, 2h, 1d.
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default

@@ -57,6 +57,7 @@ The task's own options:
                           or patterns like web:* (repeatable or comma-separated; "" allows none)
   --deny-tools T,...      none of these tools (a deny always wins)
   --allow-degraded        it may run while a tool domain its agent uses is down (docs/mcp.md)
+  --notify URL            POST its completion (signed) to URL when it ends (docs/webhooks.md)
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -135,6 +136,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
       'allow-tools': { type: 'string', multiple: true },
       'deny-tools': { type: 'string', multiple: true },
       'allow-degraded': { type: 'boolean' },
+      notify: { type: 'string' },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
     },
@@ -189,6 +191,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...text('parent', 'parentId'),
     ...(Object.keys(tools).length > 0 ? { tools } : {}),
     ...(v['allow-degraded'] === true ? { allowDegraded: true } : {}),
+    ...(stringFlag(v.notify) === undefined ? {} : { notify: { url: stringFlag(v.notify)! } }),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);

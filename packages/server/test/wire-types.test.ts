@@ -68,6 +68,7 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   WebhookView: 'wire.WebhookView',
   WebhookSecretView: 'wire.WebhookSecretView',
   WebhookList: 'wire.ItemList<wire.WebhookView>',
+  WebhookDeliveryView: 'wire.WebhookDeliveryView',
   WebhookDeliveryPage: 'wire.WebhookDeliveryPage',
   WebhookReplayed: '{ replayed: number }',
   WebhookNotifySecret: '{ secret: string }',

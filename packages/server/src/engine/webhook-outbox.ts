@@ -152,7 +152,7 @@ export class WebhookOutbox {
       const headers = {
         'content-type': 'application/json',
         'user-agent': 'Flotilla-Webhooks/1',
-        [WEBHOOK_SIGNATURE_HEADER]: signWebhook({ secret, body: d.body, timestampS: Math.floor(this.#ctx.now() / 1000) }),
+        [WEBHOOK_SIGNATURE_HEADER]: await signWebhook({ secret, body: d.body, timestampS: Math.floor(this.#ctx.now() / 1000) }),
         [WEBHOOK_ID_HEADER]: d.subscriptionId,
         [WEBHOOK_DELIVERY_HEADER]: webhookDeliveryId(d.subscriptionId, d.eventSeq),
       };

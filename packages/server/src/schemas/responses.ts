@@ -385,15 +385,14 @@ const definitions = {
   WebhookView: { description: 'A webhook subscription (its secret is never shown again after create or rotate)', ...webhookView },
   WebhookSecretView: { description: 'A webhook subscription with its secret, shown this once', ...object({ ...webhookProperties, secret: string }) },
   WebhookList: { description: 'Webhook subscriptions', ...object({ items: arrayOf(ref('WebhookView')) }) },
-  WebhookDeliveryPage: {
-    description: "A subscription's deliveries in one status, oldest first",
+  WebhookDeliveryView: {
+    description: 'One delivery: its id is the Flotilla-Delivery-Id header, the same on every attempt',
     ...object({
-      items: arrayOf(object({
-        id: string, webhookId: string, eventSeq: integer, eventType: string, taskId: nullableString, status: enumOf(['pending', 'failed']),
-        attempts: integer, nextAt: time, createdAt: time, lastError: nullableString,
-      })),
+      id: string, webhookId: string, eventSeq: integer, eventType: string, taskId: nullableString, status: enumOf(['pending', 'failed']),
+      attempts: integer, nextAt: time, createdAt: time, lastError: nullableString,
     }),
   },
+  WebhookDeliveryPage: { description: "A subscription's deliveries in one status, oldest first", ...object({ items: arrayOf(ref('WebhookDeliveryView')) }) },
   WebhookReplayed: { description: 'How many failed deliveries are pending again', ...object({ replayed: integer }) },
   WebhookNotifySecret: { description: 'The secret notify deliveries are signed with', ...object({ secret: string }) },
 } satisfies Record<string, Schema>;

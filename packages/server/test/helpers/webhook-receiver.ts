@@ -50,9 +50,9 @@ export async function webhookReceiver(now: () => number = Date.now): Promise<Rec
       const s = createServer((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
-        req.on('end', () => {
+        req.on('end', async () => {
           const raw = Buffer.concat(chunks).toString('utf8');
-          const valid = r.secret !== null && verifyWebhookSignature({ secret: r.secret, body: raw, header: req.headers['flotilla-signature'] as string | undefined, nowS: Math.floor(now() / 1000) });
+          const valid = r.secret !== null && await verifyWebhookSignature({ secret: r.secret, body: raw, header: req.headers['flotilla-signature'] as string | undefined, nowS: Math.floor(now() / 1000) });
           const status = valid ? r.status : 401;
           r.all.push({ body: JSON.parse(raw) as WebhookEventBody, raw, headers: req.headers, valid, status });
           res.writeHead(status, { connection: 'close' }).end();

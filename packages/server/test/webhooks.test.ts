@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { signWebhook, verifyWebhookSignature } from '@flotilla/sdk';
+import { REDACTED, SecretScrubber } from '../src/logging.ts';
 import { withHarness, type Harness } from './helpers/harness.ts';
 import { webhookReceiver, type Receiver } from './helpers/webhook-receiver.ts';
 
@@ -147,6 +148,19 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.equal((await h.api('GET', `/webhooks/${id}/deliveries?status=failed`)).body.items.length, 0);
         // Replaying everything when nothing failed replays nothing.
         assert.equal((await h.api('POST', `/webhooks/${id}/deliveries/replay`, {})).body.replayed, 0);
+        // A replay made through another node (straight in the store: this node is not woken) is
+        // still sent by this one, within its recheck interval (5 s) though nothing seemed due.
+        r.status = 503;
+        const other = await h.submit({ agent: 'a' });
+        await deliverUntil(h, () => (r.all.filter((x) => x.body.event.taskId === other.id).length === FAST.webhookMaxAttempts));
+        await h.engine.webhookOutbox.sweep();
+        r.status = 200;
+        assert.equal(await h.store.webhookDeliveryReplay({ subscriptionId: id, now: h.now() }), 1);
+        await h.engine.webhookOutbox.sweep();
+        assert.deepEqual(typesOf(r, other.id), []);
+        h.advance(5_000);
+        await h.engine.webhookOutbox.sweep();
+        assert.deepEqual(typesOf(r, other.id), ['task.created']);
       }, { config: FAST });
     });
 
@@ -293,6 +307,13 @@ for (const store of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('webhook secrets in logs', () => {
+  it('a whsec_ secret in any logged string is redacted', () => {
+    const scrubber = new SecretScrubber();
+    assert.equal(scrubber.string('rotated to whsec_3q0vAbCdEfGh_ij-kl'), `rotated to ${REDACTED}`);
+  });
+});
 
 describe('verifyWebhookSignature', () => {
   const secret = 'whsec_test';

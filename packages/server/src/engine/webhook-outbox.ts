@@ -37,6 +37,12 @@ const SEND_BATCH = 64;
  * for them again (a subscription is sent only events after it was created).
  */
 const CURSOR_SAVE_MS = 60_000;
+/**
+ * The sender looks at the queue at least this often even when nothing seemed due: a replay or
+ * a re-enabled subscription may have been done through another node, whose wake() does not
+ * reach this one. One indexed read.
+ */
+const RECHECK_MS = 5_000;
 
 export class WebhookOutbox {
   #ctx: EngineContext;
@@ -135,11 +141,11 @@ export class WebhookOutbox {
     if (now < this.#nextCheckAt) return;
     const { deliveries, nextAt } = await this.#ctx.store.webhookDeliveryDue({ now, limit: SEND_BATCH });
     // A delivery behind one of its task's that is sent now is due at once: look again next pass.
-    this.#nextCheckAt = deliveries.length > 0 ? -Infinity : nextAt ?? Infinity;
+    this.#nextCheckAt = deliveries.length > 0 ? -Infinity : Math.min(nextAt ?? Infinity, now + RECHECK_MS);
     await Promise.all(deliveries.map((d) => this.#deliver(d)));
   }
 
-  /** After an operator's replay: the replayed deliveries are due now. */
+  /** After an operator's replay on this node: the replayed deliveries are due now (other nodes: within RECHECK_MS). */
   wake(): void {
     this.#nextCheckAt = -Infinity;
   }

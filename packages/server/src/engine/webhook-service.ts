@@ -72,6 +72,8 @@ export class WebhookService {
       updatedAt: this.#ctx.now(),
     };
     await this.#save(webhook);
+    // Re-enabled: what waited for it may go now.
+    if (webhook.enabled && !old.enabled) this.#outbox.wake();
     return webhook;
   }
 

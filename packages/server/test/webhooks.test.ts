@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { signWebhook, verifyWebhookSignature } from '@flotilla/sdk';
+import { loadConfig } from '../src/config/config.ts';
 import { REDACTED, SecretScrubber } from '../src/logging.ts';
 import { withHarness, type Harness } from './helpers/harness.ts';
 import { webhookReceiver, type Receiver } from './helpers/webhook-receiver.ts';
@@ -307,6 +308,15 @@ for (const store of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('webhook settings', () => {
+  it('come from the environment and are bounded', () => {
+    const c = loadConfig({ env: { FLOTILLA_WEBHOOK_MAX_ATTEMPTS: '3', FLOTILLA_WEBHOOK_TIMEOUT_MS: '1234', FLOTILLA_WEBHOOK_RETRY_BASE_MS: '10', FLOTILLA_WEBHOOK_RETRY_MAX_MS: '20', FLOTILLA_WEBHOOK_INTERVAL_MS: '50' } });
+    assert.deepEqual([c.webhookMaxAttempts, c.webhookTimeoutMs, c.webhookRetryBaseMs, c.webhookRetryMaxMs, c.webhookIntervalMs], [3, 1234, 10, 20, 50]);
+    assert.throws(() => loadConfig({ env: { FLOTILLA_WEBHOOK_MAX_ATTEMPTS: '0' } }), /webhookMaxAttempts/);
+    assert.throws(() => loadConfig({ env: { FLOTILLA_WEBHOOK_RETRY_BASE_MS: '100', FLOTILLA_WEBHOOK_RETRY_MAX_MS: '50' } }), /webhookRetryMaxMs/);
+  });
+});
 
 describe('webhook secrets in logs', () => {
   it('a whsec_ secret in any logged string is redacted', () => {

@@ -10,7 +10,7 @@
 //   the same commit, guarded on its old value (two nodes racing queue a page once).
 // - Sender: due deliveries (the oldest pending one of each subscription and task: a later
 //   event of a task waits while an earlier one is retried) are POSTed, signed (the SDK's
-//   signWebhook). A 2xx removes one; anything else is retried after backoff, then parked as
+//   signWebhook), in rounds while some are delivered (a delivered one lets its task's next go). A 2xx removes one; anything else is retried after backoff, then parked as
 //   `failed` after webhookMaxAttempts, which lets that task's later deliveries go.
 
 import {
@@ -30,6 +30,8 @@ const FEED_PAGE = 500;
 /** Feed steps per pass at most: a long backlog does not hold up the sender. */
 const FEED_STEPS = 20;
 const SEND_BATCH = 64;
+/** Send rounds per pass at most: a delivered one may let its task's next one go at once. */
+const SEND_ROUNDS = 10;
 /**
  * A step that queues nothing moves the cursor in memory only, and writes it at most this
  * often: a fleet without webhooks pays one background commit a minute, never one per task. A
@@ -70,7 +72,9 @@ export class WebhookOutbox {
     for (let i = 0; i < FEED_STEPS; i++) {
       if (!(await this.feed())) break;
     }
-    await this.send();
+    for (let i = 0; i < SEND_ROUNDS; i++) {
+      if ((await this.send()) === 0) break;
+    }
   }
 
   /** One feed step; true when it read a full page (there may be more). */
@@ -136,13 +140,15 @@ export class WebhookOutbox {
     };
   }
 
-  async send(): Promise<void> {
+  /** One round: sends what is due now; returns how many were delivered. */
+  async send(): Promise<number> {
     const now = this.#ctx.now();
-    if (now < this.#nextCheckAt) return;
+    if (now < this.#nextCheckAt) return 0;
     const { deliveries, nextAt } = await this.#ctx.store.webhookDeliveryDue({ now, limit: SEND_BATCH });
     // A delivery behind one of its task's that is sent now is due at once: look again next pass.
     this.#nextCheckAt = deliveries.length > 0 ? -Infinity : Math.min(nextAt ?? Infinity, now + RECHECK_MS);
-    await Promise.all(deliveries.map((d) => this.#deliver(d)));
+    const sent = await Promise.all(deliveries.map((d) => this.#deliver(d)));
+    return sent.filter(Boolean).length;
   }
 
   /** After an operator's replay on this node: the replayed deliveries are due now (other nodes: within RECHECK_MS). */
@@ -150,7 +156,8 @@ export class WebhookOutbox {
     this.#nextCheckAt = -Infinity;
   }
 
-  async #deliver(d: WebhookDueDelivery): Promise<void> {
+  /** Sends one delivery and records the outcome; true when the receiver took it. */
+  async #deliver(d: WebhookDueDelivery): Promise<boolean> {
     const { config } = this.#ctx;
     let problem: string | null;
     try {
@@ -170,7 +177,10 @@ export class WebhookOutbox {
       const cause = (err as Error).cause;
       problem = `not delivered: ${cause instanceof Error ? cause.message : (err as Error).message}`;
     }
-    if (problem === null) return this.#ctx.store.webhookDeliveryDone({ seq: d.seq });
+    if (problem === null) {
+      await this.#ctx.store.webhookDeliveryDone({ seq: d.seq });
+      return true;
+    }
     const attempts = d.attempts + 1;
     const park = attempts >= config.webhookMaxAttempts;
     const policy: RetryPolicy = { baseDelayMs: config.webhookRetryBaseMs, maxDelayMs: config.webhookRetryMaxMs };
@@ -180,5 +190,6 @@ export class WebhookOutbox {
     if (park) this.#ctx.log.warn(log, 'webhook delivery failed; parked in the failed list');
     else this.#ctx.log.info(log, 'webhook delivery failed; will retry');
     await this.#ctx.store.webhookDeliveryRetry({ seq: d.seq, attempts, nextAt, error: problem, park });
+    return false;
   }
 }

@@ -8,10 +8,10 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { signWebhook, verifyWebhookSignature } from '@flotilla/sdk';
+import { Flotilla, isFlotillaError, signWebhook, verifyWebhookSignature } from '@flotilla/sdk';
 import { loadConfig } from '../src/config/config.ts';
 import { REDACTED, SecretScrubber } from '../src/logging.ts';
-import { withHarness, type Harness } from './helpers/harness.ts';
+import { TOKEN, withHarness, type Harness } from './helpers/harness.ts';
 import { webhookReceiver, type Receiver } from './helpers/webhook-receiver.ts';
 
 const FAST = { webhookRetryBaseMs: 1_000, webhookRetryMaxMs: 4_000, webhookMaxAttempts: 4 };
@@ -262,6 +262,23 @@ for (const store of ['sqlite', 'postgres'] as const) {
         await h.engine.webhookOutbox.sweep();
         assert.deepEqual(mine.accepted().map((x) => x.body.event.taskId), [inTree.body.id]);
         assert.deepEqual(typesOf(all, later.body.id), ['task.created']);
+      });
+    });
+
+    it('the SDK client: create, list, get, update, rotate, deliveries, replay, notify secret, delete', async (t) => {
+      await withHarness(t, store, async (h) => {
+        const flotilla = new Flotilla({ url: await h.listen(), token: TOKEN });
+        const created = await flotilla.webhooks.create({ url: 'http://127.0.0.1:9/hook', events: ['task.*'], description: 'sdk' });
+        assert.match(created.secret, /^whsec_/);
+        assert.deepEqual((await flotilla.webhooks.list()).map((w) => w.id), [created.id]);
+        assert.equal((await flotilla.webhooks.get(created.id)).description, 'sdk');
+        assert.equal((await flotilla.webhooks.update(created.id, { enabled: false })).enabled, false);
+        assert.notEqual((await flotilla.webhooks.rotateSecret(created.id)).secret, created.secret);
+        assert.deepEqual(await flotilla.webhooks.deliveries(created.id, { status: 'failed' }), { items: [] });
+        assert.deepEqual(await flotilla.webhooks.replay(created.id), { replayed: 0 });
+        assert.match((await flotilla.webhooks.notifySecret()).secret, /^whsec_/);
+        await flotilla.webhooks.delete(created.id);
+        await assert.rejects(flotilla.webhooks.get(created.id), (err: unknown) => isFlotillaError(err, 'WEBHOOK_NOT_FOUND'));
       });
     });
 

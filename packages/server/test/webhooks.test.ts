@@ -262,6 +262,25 @@ for (const store of ['sqlite', 'postgres'] as const) {
         await h.engine.webhookOutbox.sweep();
         assert.deepEqual(mine.accepted().map((x) => x.body.event.taskId), [inTree.body.id]);
         assert.deepEqual(typesOf(all, later.body.id), ['task.created']);
+        // A revoked owner's subscription is queued nothing more: a key's, and a token's.
+        const viewer2 = await key('viewer');
+        const [byKey, byToken] = [await webhookReceiver(h.now), await webhookReceiver(h.now)];
+        t.after(async () => { await byKey.close(); await byToken.close(); });
+        await subscribe(h, byKey, { events: ['task.created'] }, viewer2);
+        const token2 = (await h.api('POST', '/tokens', { scopes: ['task.read', 'webhook.read'], rootTaskId: root.body.id }, as(operator))).body;
+        await subscribe(h, byToken, { events: ['task.created'] }, token2.token);
+        const before = await h.api('POST', '/tasks', { agent: 'b', parentId: root.body.id }, as(operator));
+        await h.engine.webhookOutbox.sweep();
+        assert.deepEqual([byKey.accepted().length, byToken.accepted().length], [1, 1]);
+        // The second viewer key (the latest of that name).
+        const keyId = (await h.api('GET', '/keys')).body.items.filter((k: { name: string }) => k.name === 'viewer-key').at(-1).id;
+        assert.equal((await h.api('POST', `/keys/${keyId}/revoke`)).status, 200);
+        assert.equal((await h.api('POST', `/tokens/${token2.id}/revoke`, undefined, as(operator))).status, 200);
+        const after = await h.api('POST', '/tasks', { agent: 'b', parentId: root.body.id }, as(operator));
+        await h.engine.webhookOutbox.sweep();
+        assert.deepEqual(byKey.accepted().map((x) => x.body.event.taskId), [before.body.id]);
+        assert.deepEqual(byToken.accepted().map((x) => x.body.event.taskId), [before.body.id]);
+        assert.deepEqual(typesOf(all, after.body.id), ['task.created']);
       });
     });
 

@@ -83,6 +83,21 @@ export function webhookActive(sub: { enabled: boolean; expiresAt: Millis | null 
   return sub.enabled && (sub.expiresAt === null || now < sub.expiresAt);
 }
 
+/**
+ * Whether the subscription's owner may still read: an API key that exists and is neither
+ * revoked nor expired, or a scoped token (`token:<jti>`) not revoked (its end is expiresAt).
+ * `keys`: every API key by id (revoked ones too); `tokenRevoked`: this node's revocation view.
+ */
+export function webhookOwnerActive(
+  ownerId: string, now: Millis,
+  keys: ReadonlyMap<string, { revokedAt: Millis | null; expiresAt: Millis | null }>, tokenRevoked: (jti: string) => boolean,
+): boolean {
+  if (ownerId.startsWith('token:')) return !tokenRevoked(ownerId.slice('token:'.length));
+  if (ownerId === 'system') return true;
+  const key = keys.get(ownerId);
+  return key !== undefined && key.revokedAt === null && (key.expiresAt === null || now < key.expiresAt);
+}
+
 /** The public delivery id: one per (subscription, event), the same on every attempt. */
 export function webhookDeliveryId(subscriptionId: string, eventSeq: number): string {
   return `${subscriptionId}:${eventSeq}`;

@@ -120,7 +120,7 @@ export class Engine {
     this.a2a = new A2aService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     this.push = new PushNotifications({ ctx: this.ctx });
     const webhookSecrets = new WebhookSecrets({ store: params.store, now });
-    this.webhookOutbox = new WebhookOutbox({ ctx: this.ctx, secrets: webhookSecrets });
+    this.webhookOutbox = new WebhookOutbox({ ctx: this.ctx, secrets: webhookSecrets, revocations: this.revocations });
     this.webhooks = new WebhookService({ ctx: this.ctx, secrets: webhookSecrets, outbox: this.webhookOutbox });
   }
 

@@ -19,11 +19,12 @@ import {
 import { retryDelay, type RetryPolicy } from '../core/retry-policy.ts';
 import type { EventRecord, TaskRecord } from '../core/types.ts';
 import {
-  NOTIFY_EVENT_TYPES, NOTIFY_SUBSCRIPTION, notifyUrlOf, webhookActive, webhookBody, webhookDeliveryId, webhookWants,
+  NOTIFY_EVENT_TYPES, NOTIFY_SUBSCRIPTION, notifyUrlOf, webhookActive, webhookBody, webhookDeliveryId, webhookOwnerActive, webhookWants,
 } from '../core/webhooks.ts';
-import type { NewWebhookDelivery, WebhookDueDelivery, WebhookNotifyRecord } from '../store/store.ts';
+import type { NewWebhookDelivery, WebhookDueDelivery, WebhookNotifyRecord, WebhookRecord } from '../store/store.ts';
 import type { EngineContext } from './context.ts';
 import type { WebhookSecrets } from './webhook-secrets.ts';
+import type { RevocationWatcher } from './scoped-tokens.ts';
 
 /** Events read per feed step (one commit each). */
 const FEED_PAGE = 500;
@@ -50,13 +51,15 @@ export class WebhookOutbox {
   #ctx: EngineContext;
   #secrets: WebhookSecrets;
   #fetch: typeof fetch;
+  #revocations: Pick<RevocationWatcher, 'isRevoked'>;
   /** When deliveries may next be due: at once after a feed queued some, else the earliest not due yet. */
   #nextCheckAt = -Infinity;
   /** The stored cursor, and how far this node has read past it without queuing anything. */
   #cursor: { stored: number; ahead: number; savedAt: number } | null = null;
 
-  constructor(params: { ctx: EngineContext; secrets: WebhookSecrets; fetch?: typeof fetch }) {
+  constructor(params: { ctx: EngineContext; secrets: WebhookSecrets; revocations: Pick<RevocationWatcher, 'isRevoked'>; fetch?: typeof fetch }) {
     this.#ctx = params.ctx;
+    this.#revocations = params.revocations;
     this.#secrets = params.secrets;
     this.#fetch = params.fetch ?? fetch;
   }
@@ -88,7 +91,7 @@ export class WebhookOutbox {
     const cursor = this.#cursor;
     const events = await store.eventList({ after: cursor.ahead, limit: FEED_PAGE });
     if (events.length === 0) return false;
-    const subs = (await store.webhookList({})).filter((s) => webhookActive(s, now));
+    const subs = await this.#activeSubscriptions(now);
     const notifies: WebhookNotifyRecord[] = [];
     const ending = events.filter((e) => e.taskId !== null && NOTIFY_EVENT_TYPES.includes(e.type));
     for (const e of events) {
@@ -125,6 +128,15 @@ export class WebhookOutbox {
     this.#cursor = advanced ? { stored: to, ahead: to, savedAt: now } : null;
     if (advanced && deliveries.length > 0) this.#nextCheckAt = -Infinity;
     return advanced && events.length === FEED_PAGE;
+  }
+
+  /** The subscriptions events are queued for now: enabled, not past their end, and their owner still able to read. */
+  async #activeSubscriptions(now: number): Promise<WebhookRecord[]> {
+    const subs = (await this.#ctx.store.webhookList({})).filter((s) => webhookActive(s, now));
+    if (subs.length === 0) return subs;
+    // A revoked (or expired) owner's subscriptions are queued nothing: the right to read went with it.
+    const keys = new Map((await this.#ctx.store.apiKeyList({ includeRevoked: true })).map((k) => [k.id, k]));
+    return subs.filter((s) => webhookOwnerActive(s.ownerId, now, keys, (jti) => this.#revocations.isRevoked(jti)));
   }
 
   async #tasksOf(events: readonly EventRecord[]): Promise<Map<string, TaskRecord>> {

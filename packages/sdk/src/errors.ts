@@ -59,6 +59,11 @@ export const ERROR_STATUS = {
   DUPLICATE_REF: 400,
   /** An input template (`inputFrom`, `then.input`) is malformed: a bad `$from`, or one naming no dependency. */
   INVALID_TEMPLATE: 400,
+  /** Webhooks (docs/webhooks.md). */
+  WEBHOOK_NOT_FOUND: 404,
+  WEBHOOK_DELIVERY_NOT_FOUND: 404,
+  WEBHOOK_URL_INVALID: 400,
+  WEBHOOK_EVENTS_INVALID: 400,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -120,6 +125,10 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   DEPENDENCY_CYCLE: "the workflow's dependencies go round in a circle (`details.cycle`, the refs in order): nothing was created",
   DUPLICATE_REF: 'two items of a workflow have the same `ref` (`details.ref`): nothing was created',
   INVALID_TEMPLATE: 'an input template (`inputFrom`, `then.input`) is malformed, or a `$from` names no dependency of the task (`details.path`): nothing was created',
+  WEBHOOK_NOT_FOUND: 'no webhook subscription with this id that the caller may see',
+  WEBHOOK_DELIVERY_NOT_FOUND: 'the subscription has no failed delivery with this id (it was sent, is still pending, or was deleted with its subscription)',
+  WEBHOOK_URL_INVALID: 'a webhook or `notify` URL that is not an absolute http(s) URL, carries credentials (`user:pass@`) or a fragment, or is longer than 2048 characters; `details.reason` says which',
+  WEBHOOK_EVENTS_INVALID: "`events` is empty or names something that is neither an event type (`task.completed`), a pattern ending in `.*` (`task.*`) nor `*`; `details.events` lists the bad ones",
 };
 
 /**

@@ -293,6 +293,11 @@ export interface TaskSpec {
   then?: ThenSpec;
   /** In a workflow: the name the other items depend on it by (`#ref`). */
   ref?: string;
+  /**
+   * POSTed once, signed, when the task ends (completed, failed or cancelled): docs/webhooks.md.
+   * Signed with the server's notify secret (GET /webhooks/notify-secret).
+   */
+  notify?: TaskNotify;
 }
 
 export const DEPENDENCY_FAILURE_POLICIES = ['fail', 'run'] as const;
@@ -576,7 +581,9 @@ export const ROLES = ['admin', 'operator', 'viewer', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Actions a scoped token may carry. */
-export const TOKEN_SCOPES = ['task.submit', 'task.read', 'task.cancel', 'task.retry', 'task.answer'] as const;
+export const TOKEN_SCOPES = ['task.submit', 'task.read', 'task.cancel', 'task.retry', 'task.answer',
+  // A subscription made with such a token sees only what the token may read (its tree), until the token's maximum lifetime.
+  'webhook.read'] as const;
 export type TokenScopeName = (typeof TOKEN_SCOPES)[number];
 
 /** POST /keys */
@@ -725,4 +732,85 @@ export interface ToolCallPage {
   items: ToolCallView[];
   /** Pass as `before` for the next (older) page; null on the last. */
   nextBefore: number | null;
+}
+
+// -- webhooks (docs/webhooks.md) ---------------------------------------------------------
+
+/** TaskSpec.notify: where the task's completion (its terminal event) is POSTed. */
+export interface TaskNotify {
+  url: string;
+}
+
+/** POST /webhooks */
+export interface WebhookSpec {
+  url: string;
+  /** Event type names (`task.completed`) or patterns ending in `.*` (`task.*`), or `*` for all. */
+  events: string[];
+  /** Only events of tasks addressed to these agents. */
+  agents?: string[];
+  /** Only events of the tree under this root task. */
+  rootId?: string;
+  enabled?: boolean;
+  description?: string;
+}
+
+/** PATCH /webhooks/{id}: what is given is replaced; `agents`/`rootId` null clears the filter. */
+export interface WebhookPatch {
+  url?: string;
+  events?: string[];
+  agents?: string[] | null;
+  rootId?: string | null;
+  enabled?: boolean;
+  description?: string;
+}
+
+export interface WebhookView {
+  id: string;
+  url: string;
+  events: string[];
+  agents: string[] | null;
+  rootId: string | null;
+  enabled: boolean;
+  description: string;
+  /** The key that created it: events reach it only for tasks that key may read. */
+  ownerId: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Made with a scoped token: nothing is queued for it after the token's maximum lifetime. */
+  expiresAt: string | null;
+}
+
+/** The create and rotate answers: the only ones that show the secret. */
+export interface WebhookSecretView extends WebhookView {
+  secret: string;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'failed';
+
+export interface WebhookDeliveryView {
+  /** The `Flotilla-Delivery-Id` header: the same on every attempt (receivers dedupe on it). */
+  id: string;
+  webhookId: string;
+  eventSeq: number;
+  eventType: string;
+  taskId: string | null;
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  nextAt: string;
+  createdAt: string;
+  lastError: string | null;
+}
+
+export interface WebhookDeliveryPage {
+  items: WebhookDeliveryView[];
+}
+
+/** What a receiver is POSTed (the body the signature covers). */
+export interface WebhookEventBody {
+  /** The delivery id (as `Flotilla-Delivery-Id`). */
+  id: string;
+  webhookId: string;
+  event: { seq: number; type: string; at: string; taskId: string | null; agent: string | null; data: Json };
+  /** The task as it was when the event was queued; null for an event of no task. */
+  task: { id: string; status: TaskStatus; agent: string | null; rootId: string; parentId: string | null; result: Json | null; error: TaskErrorInfo | null } | null;
 }

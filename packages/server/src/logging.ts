@@ -29,6 +29,8 @@ const SECRET_VALUES: [RegExp, string][] = [
   [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, REDACTED],
   // scheme://user:password@host: the password only.
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, '$1***@'],
+  // Webhook signing secrets (engine/webhook-secrets.ts), wherever one would end up.
+  [/\bwhsec_[A-Za-z0-9_-]{8,}/g, REDACTED],
 ];
 
 const MAX_DEPTH = 10;

@@ -249,6 +249,19 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/tool-calls?limit=5', 200);
   await call('DELETE', '/tool-domains/contract-stdio', 200);
   await call('GET', '/tool-domains/contract-stdio', 404);
+  // Webhooks: a subscription, a delivery queued for it (fed, not sent), the notify secret.
+  const hook = await call('POST', '/webhooks', 201, { url: 'http://127.0.0.1:9/hook', events: ['task.*'], agents: ['contract'], description: 'd' });
+  await call('POST', '/tasks', 201, { agent: 'contract' });
+  await h.engine.webhookOutbox.feed();
+  await call('GET', '/webhooks', 200);
+  await call('GET', `/webhooks/${hook.id}`, 200);
+  await call('PATCH', `/webhooks/${hook.id}`, 200, { rootId: 'r', enabled: false });
+  await call('POST', `/webhooks/${hook.id}/rotate-secret`, 200);
+  assert.ok((await call('GET', `/webhooks/${hook.id}/deliveries?status=pending`, 200)).items.length > 0);
+  await call('POST', `/webhooks/${hook.id}/deliveries/replay`, 200, {});
+  await call('GET', '/webhooks/notify-secret', 200);
+  await call('DELETE', `/webhooks/${hook.id}`, 200);
+  await call('GET', `/webhooks/${hook.id}`, 404);
 
   // Errors.
   await call('GET', '/tasks/missing', 404);

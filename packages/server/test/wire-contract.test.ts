@@ -11,6 +11,7 @@ const everyTaskField: Required<TaskSpec> = {
   idempotencyKey: '', concurrencyKey: '', replica: '', site: '', correlation: {}, traceparent: '', parentId: '', tools: {}, deadline: '', slaMs: 1,
   allowDegraded: false,
   dependsOn: [], onDependencyFailure: 'fail', inputFrom: null, then: {}, ref: '',
+  notify: { url: '' },
 };
 const everyAgentField: Required<AgentSpec> = {
   name: '', description: '', capabilities: [], maxConcurrency: 1, maxAttempts: 1, timeoutMs: 1, level: 1, toolDomains: [], tools: [],

@@ -66,6 +66,13 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   ToolCallPage: 'wire.ToolCallPage',
   // A JSON-RPC answer of the MCP gateway: the MCP SDK's types, not Flotilla's.
   McpGatewayAnswer: null,
+  WebhookView: 'wire.WebhookView',
+  WebhookSecretView: 'wire.WebhookSecretView',
+  WebhookList: 'wire.ItemList<wire.WebhookView>',
+  WebhookDeliveryView: 'wire.WebhookDeliveryView',
+  WebhookDeliveryPage: 'wire.WebhookDeliveryPage',
+  WebhookReplayed: '{ replayed: number }',
+  WebhookNotifySecret: '{ secret: string }',
 };
 
 type Shape =

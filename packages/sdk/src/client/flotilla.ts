@@ -11,6 +11,7 @@ import { ReportsApi } from './reports.ts';
 import { listEvents, type EventListOptions, streamEvents } from './sse.ts';
 import { TasksApi } from './tasks.ts';
 import { TokensApi } from './tokens.ts';
+import { WebhooksApi } from './webhooks.ts';
 import { SocketClient, type WebSocketLike } from './socket.ts';
 import { Transport } from './transport.ts';
 
@@ -44,6 +45,8 @@ export class Flotilla {
   readonly audit: AuditApi;
   /** Reports over the fleet (readers of every task). */
   readonly reports: ReportsApi;
+  /** Webhook subscriptions and their deliveries (docs/webhooks.md). */
+  readonly webhooks: WebhooksApi;
   readonly events: {
     /** Live events (SSE), resuming across reconnects. */
     stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined>;
@@ -71,6 +74,7 @@ export class Flotilla {
     this.tokens = new TokensApi(this.#transport);
     this.audit = new AuditApi(this.#transport);
     this.reports = new ReportsApi(this.#transport);
+    this.webhooks = new WebhooksApi(this.#transport);
     const transport = this.#transport;
     this.events = {
       stream: (streamOpts = {}) => streamEvents(transport, streamOpts),

@@ -9,3 +9,4 @@ export type { TokensApi } from './tokens.ts';
 export type { AuditApi, AuditFilters, AuditPageFilters } from './audit.ts';
 export type { ReportsApi, DelegationOptions } from './reports.ts';
 export type * from './types.ts';
+export type { WebhooksApi } from './webhooks.ts';

@@ -79,6 +79,15 @@ export interface ServerConfig {
   a2aPushIntervalMs: number;
   /** Sends of one push notification before it is given up (with backoff between them). */
   a2aPushMaxAttempts: number;
+  /** Webhooks (docs/webhooks.md): how often the maintenance node feeds the outbox from the events and sends what is due. */
+  webhookIntervalMs: number;
+  /** Sends of one delivery before it is parked in the failed list (with backoff between them). */
+  webhookMaxAttempts: number;
+  /** A receiver that has not answered in this long has failed the attempt. */
+  webhookTimeoutMs: number;
+  /** The backoff between attempts: base delay (doubling, with jitter) and its cap. */
+  webhookRetryBaseMs: number;
+  webhookRetryMaxMs: number;
   /** MCP tool domains declared in the config file (`toolDomains:`); created or updated at start (docs/mcp.md). */
   toolDomains: ToolDomainSpec[];
   /** How often the maintenance node checks every tool domain (connect, ping, list tools). */
@@ -128,6 +137,11 @@ export const DEFAULT_CONFIG: ServerConfig = {
   a2aPublicUrl: null,
   a2aPushIntervalMs: 1_000,
   a2aPushMaxAttempts: 10,
+  webhookIntervalMs: 1_000,
+  webhookMaxAttempts: 10,
+  webhookTimeoutMs: 10_000,
+  webhookRetryBaseMs: 1_000,
+  webhookRetryMaxMs: 3_600_000,
   toolDomains: [],
   mcpHealthIntervalMs: 10_000,
   mcpHealthTimeoutMs: 5_000,
@@ -172,6 +186,11 @@ const ENV_NUMBERS = {
   FLOTILLA_A2A_CARD_TTL_MS: 'a2aCardTtlMs',
   FLOTILLA_A2A_PUSH_INTERVAL_MS: 'a2aPushIntervalMs',
   FLOTILLA_A2A_PUSH_MAX_ATTEMPTS: 'a2aPushMaxAttempts',
+  FLOTILLA_WEBHOOK_INTERVAL_MS: 'webhookIntervalMs',
+  FLOTILLA_WEBHOOK_MAX_ATTEMPTS: 'webhookMaxAttempts',
+  FLOTILLA_WEBHOOK_TIMEOUT_MS: 'webhookTimeoutMs',
+  FLOTILLA_WEBHOOK_RETRY_BASE_MS: 'webhookRetryBaseMs',
+  FLOTILLA_WEBHOOK_RETRY_MAX_MS: 'webhookRetryMaxMs',
 } as const satisfies Record<string, keyof ServerConfig>;
 
 export function loadConfig(sources: ConfigSources = {}): ServerConfig {
@@ -335,6 +354,10 @@ function validateA2aSettings(config: ServerConfig): void {
   }
   if (config.a2aPushIntervalMs < 1) throw new ConfigError('a2aPushIntervalMs must be at least 1');
   if (config.a2aPushMaxAttempts < 1 || config.a2aPushMaxAttempts > 100) throw new ConfigError('a2aPushMaxAttempts must be 1..100');
+  if (config.webhookIntervalMs < 1) throw new ConfigError('webhookIntervalMs must be at least 1');
+  if (config.webhookMaxAttempts < 1 || config.webhookMaxAttempts > 100) throw new ConfigError('webhookMaxAttempts must be 1..100');
+  if (config.webhookTimeoutMs < 1) throw new ConfigError('webhookTimeoutMs must be at least 1');
+  if (config.webhookRetryBaseMs < 1 || config.webhookRetryMaxMs < config.webhookRetryBaseMs) throw new ConfigError('webhookRetryBaseMs must be at least 1 and webhookRetryMaxMs at least webhookRetryBaseMs');
 }
 
 /** Ajv errors as one readable line, naming unknown properties. */

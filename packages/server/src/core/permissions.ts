@@ -29,6 +29,10 @@ export const ACTIONS = [
   // secrets it sends, so declaring is the admin's alone, and reading the declarations (URLs,
   // commands, arguments) is not for workers (the `agent` role) either.
   'tool_domain.read', 'tool_domain.manage',
+  // Webhooks (docs/webhooks.md, decision 112): `webhook.read` subscribes and manages one's own
+  // subscriptions (events reach them only for tasks their owner may read); `webhook.manage`
+  // sees and manages every subscription and the notify secret.
+  'webhook.read', 'webhook.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -38,8 +42,10 @@ const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read'
 export const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
   // Runs the fleet: sees and steers every task, manages agents, issues pipeline tokens.
-  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read'],
-  viewer: READ,
+  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read',
+    'webhook.read', 'webhook.manage'],
+  viewer: [...READ,
+    'webhook.read'],
   // A worker: the worker protocol for its agents, and reading its agents. Child tasks are
   // submitted with the token each assignment carries, as the parent's tree, never as itself.
   agent: ['worker.work', 'agent.read'],
@@ -163,4 +169,13 @@ export function submitWithinScope(principal: Principal, spec: { agent: string | 
     return `this token may only submit child tasks within the tree of task ${scope.root} (set parentId to a task of that tree)`;
   }
   return null;
+}
+
+/**
+ * Whether a task is one `visibility` sees (a webhook subscription's owner's, recorded when it
+ * was created): the same rule as canSeeTask, for a principal that is not calling now.
+ */
+export function visibilitySees(v: TaskVisibility, task: { rootId: string; ownerId: string | null }): boolean {
+  if (v.all) return true;
+  return 'rootId' in v ? task.rootId === v.rootId : task.ownerId === v.ownerId;
 }

@@ -45,6 +45,15 @@
 //   whose input is a template filled from its result.
 // - input template: JSON where each `{"$from": "<dependency>/<JSON pointer>"}` object is
 //   replaced, when the task is unblocked, by the value it points at (core/input-template.ts).
+// - webhook subscription: a URL, event type patterns (`task.*`) and optional agent and tree
+//   filters, with a secret (stored sealed) that signs each delivery; it sees only the tasks
+//   its owner may read (core/webhooks.ts, docs/webhooks.md).
+// - webhook delivery: one event queued in the store's outbox for one subscription (or a
+//   task's `notify` URL), sent at least once, in order per task, retried with backoff, then
+//   parked as `failed` until an operator replays it. The feed cursor: the last event seq the
+//   maintenance node queued deliveries for.
+// - notify: a task's `notify: {url}`, a one-off delivery of its terminal event, signed with
+//   the server's notify secret.
 //
 // Invariants (enforced by the state machine plus the stores' guards)
 // - task.assignmentId names the live assignment iff task.status is dispatched or running.

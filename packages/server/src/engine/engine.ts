@@ -28,6 +28,9 @@ import { A2aRuntime } from './a2a/a2a-runtime.ts';
 import { A2aService } from './a2a-server/a2a-service.ts';
 import { PushNotifications } from './push-notifications.ts';
 import { McpService } from './mcp/service.ts';
+import { WebhookOutbox } from './webhook-outbox.ts';
+import { WebhookSecrets } from './webhook-secrets.ts';
+import { WebhookService } from './webhook-service.ts';
 
 /** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
 const OVERLOAD_SWEEP_MS = 2_000;
@@ -68,6 +71,9 @@ export class Engine {
   readonly push: PushNotifications;
   /** MCP tool domains, their health, the gateway and its audit (issue 15). */
   readonly mcp: McpService;
+  /** Webhook subscriptions and the outbox the maintenance node feeds and sends (docs/webhooks.md). */
+  readonly webhooks: WebhookService;
+  readonly webhookOutbox: WebhookOutbox;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
@@ -119,6 +125,9 @@ export class Engine {
     this.a2aRuntime = new A2aRuntime({ ctx: this.ctx, workers: this.workers, registry: this.registry, env: process.env });
     this.a2a = new A2aService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     this.push = new PushNotifications({ ctx: this.ctx });
+    const webhookSecrets = new WebhookSecrets({ store: params.store, now });
+    this.webhookOutbox = new WebhookOutbox({ ctx: this.ctx, secrets: webhookSecrets, revocations: this.revocations });
+    this.webhooks = new WebhookService({ ctx: this.ctx, secrets: webhookSecrets, outbox: this.webhookOutbox });
   }
 
   /** What other server processes (or this one, through the database) changed. */
@@ -210,6 +219,11 @@ export class Engine {
         await this.mcp.health.sweep();
       });
       if (!checked) await this.mcp.health.refresh();
+    }));
+    // Webhooks: the maintenance node's duty in its own loop (a slow receiver delays only them).
+    this.#loops.push(loop(this.ctx, 'webhooks', config.webhookIntervalMs, async () => {
+      await this.#maintain('maintenance', () => this.webhookOutbox.sweep());
+      if (this.#leading.get('maintenance') !== true) this.webhookOutbox.notLeading();
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
     this.dispatcher.wake();

@@ -19,6 +19,7 @@ import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
 import { announce, commit, type EngineContext } from './context.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { notifyData, requireWebhookUrl } from './webhook-rules.ts';
 import { canSeeTask, ownerIdOf, submitWithinScope, taskVisibility, type Principal } from '../core/permissions.ts';
 import type { TokenPrincipal } from './scoped-tokens.ts';
 import { toIso } from './time.ts';
@@ -107,6 +108,7 @@ export class TaskService {
     const tasks: NewTask[] = [];
     await this.#requireLiveAttempt(principal);
     // Dependencies, refs and `then` (engine/dependency-plan.ts); null for a submit without any.
+    for (const spec of specs) requireWebhookUrl(spec.notify?.url);
     const plan = await planDependencies(this.#ctx, principal, specs);
     for (const [i, spec] of (plan?.specs ?? specs).entries()) tasks.push(await this.#prepare(principal, spec, now, plan?.fields[i]));
     await this.#dispatcher.handOffReady();
@@ -128,7 +130,7 @@ export class TaskService {
           task,
           events: [{
             type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
-            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}), rootId: task.rootId, depth: task.depth, ...(task.slaDeadline === null ? {} : { slaDeadline: toIso(task.slaDeadline) }) },
+            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}), rootId: task.rootId, depth: task.depth, ...(task.slaDeadline === null ? {} : { slaDeadline: toIso(task.slaDeadline) }), ...notifyData(specs[i]!) },
           }],
           ...(handOffs[i] ? { dispatch: handOffs[i].transition } : {}),
         })),

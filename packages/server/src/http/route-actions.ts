@@ -97,6 +97,17 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`GET ${P}/mcp/health`]: 'tool_domain.read',
   [`GET ${P}/tool-calls`]: 'task.read.all',
   [`POST ${P}/mcp`]: 'authenticated',
+  // Webhooks (decision 112): `webhook.read` acts on its own subscriptions, `webhook.manage` on
+  // all (engine/webhook-service.ts); the notify secret signs every task's notify delivery.
+  [`POST ${P}/webhooks`]: 'webhook.read',
+  [`GET ${P}/webhooks`]: 'webhook.read',
+  [`GET ${P}/webhooks/notify-secret`]: 'webhook.manage',
+  [`GET ${P}/webhooks/:id`]: 'webhook.read',
+  [`PATCH ${P}/webhooks/:id`]: 'webhook.read',
+  [`DELETE ${P}/webhooks/:id`]: 'webhook.read',
+  [`POST ${P}/webhooks/:id/rotate-secret`]: 'webhook.read',
+  [`GET ${P}/webhooks/:id/deliveries`]: 'webhook.read',
+  [`POST ${P}/webhooks/:id/deliveries/replay`]: 'webhook.read',
 };
 
 /** The requirement of a route as Fastify names it (HEAD is served by the GET route). */

@@ -39,6 +39,12 @@ function object(properties: Record<string, Schema>, optional: string[] = []): Sc
   return { type: 'object', additionalProperties: false, required: Object.keys(properties).filter((k) => !optional.includes(k)), properties };
 }
 
+const webhookProperties: Record<string, Schema> = {
+  id: string, url: string, events: strings, agents: { type: ['array', 'null'], items: string }, rootId: nullableString, enabled: boolean,
+  description: string, ownerId: string, createdAt: time, updatedAt: time, expiresAt: nullableTime,
+};
+const webhookView = object(webhookProperties);
+
 const toolDomainHealthView = object({
   name: string, transport: enumOf(['streamable-http', 'stdio']), status: enumOf(['up', 'down', 'unknown']),
   checkedAt: nullableTime, latencyMs: nullableInteger, toolCount: nullableInteger, lastError: nullableString, changedAt: nullableTime,
@@ -386,6 +392,20 @@ const definitions = {
       error: { type: 'object', additionalProperties: true, required: ['code', 'message'], properties: { code: integer, message: string } },
     },
   },
+  // Webhooks (docs/webhooks.md): the secret only in the create and rotate answers.
+  WebhookView: { description: 'A webhook subscription (its secret is never shown again after create or rotate)', ...webhookView },
+  WebhookSecretView: { description: 'A webhook subscription with its secret, shown this once', ...object({ ...webhookProperties, secret: string }) },
+  WebhookList: { description: 'Webhook subscriptions', ...object({ items: arrayOf(ref('WebhookView')) }) },
+  WebhookDeliveryView: {
+    description: 'One delivery: its id is the Flotilla-Delivery-Id header, the same on every attempt',
+    ...object({
+      id: string, webhookId: string, eventSeq: integer, eventType: string, taskId: nullableString, status: enumOf(['pending', 'failed']),
+      attempts: integer, nextAt: time, createdAt: time, lastError: nullableString,
+    }),
+  },
+  WebhookDeliveryPage: { description: "A subscription's deliveries in one status, oldest first", ...object({ items: arrayOf(ref('WebhookDeliveryView')) }) },
+  WebhookReplayed: { description: 'How many failed deliveries are pending again', ...object({ replayed: integer }) },
+  WebhookNotifySecret: { description: 'The secret notify deliveries are signed with', ...object({ secret: string }) },
 } satisfies Record<string, Schema>;
 
 export type ResponseName = keyof typeof definitions;

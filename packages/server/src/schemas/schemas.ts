@@ -83,6 +83,8 @@ export const taskSpecSchema = {
     inputFrom: {},
     then: thenSpecSchema,
     ref: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]*$' },
+    /** Webhooks (docs/webhooks.md): its completion POSTed here; the URL rules are checked by core/webhooks.ts. */
+    notify: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', minLength: 1, maxLength: 2048 } } },
   },
 } as const;
 
@@ -600,6 +602,11 @@ export const configFileSchema = {
         a2aPublicUrl: { anyOf: [{ type: 'string', minLength: 1, maxLength: 2048 }, { type: 'null' }] },
         a2aPushIntervalMs: positiveMs(DAY),
         a2aPushMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+        webhookIntervalMs: positiveMs(DAY),
+        webhookMaxAttempts: { type: 'integer', minimum: 1, maximum: 100 },
+        webhookTimeoutMs: positiveMs(10 * 60_000),
+        webhookRetryBaseMs: positiveMs(DAY),
+        webhookRetryMaxMs: positiveMs(7 * DAY),
         sla: slaPolicySchema,
         mcpHealthIntervalMs: positiveMs(DAY),
         mcpHealthTimeoutMs: positiveMs(10 * 60_000),
@@ -617,3 +624,48 @@ function omit<T extends Record<string, unknown>, K extends keyof T>(o: T, keys: 
   for (const k of keys) delete out[k];
   return out;
 }
+
+// -- webhooks (docs/webhooks.md); URL and event rules beyond these bounds: core/webhooks.ts -----
+
+const webhookFilters = {
+  url: { type: 'string', minLength: 1, maxLength: 2048 },
+  events: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 128 }, minItems: 1, maxItems: 64 },
+  enabled: { type: 'boolean' },
+  description: { type: 'string', maxLength: 1024 },
+} as const;
+
+export const webhookSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['url', 'events'],
+  properties: {
+    ...webhookFilters,
+    agents: { type: 'array', items: name, minItems: 1, maxItems: 256, uniqueItems: true },
+    rootId: id,
+  },
+} as const;
+
+export const webhookPatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    ...webhookFilters,
+    agents: { anyOf: [{ type: 'array', items: name, minItems: 1, maxItems: 256, uniqueItems: true }, { type: 'null' }] },
+    rootId: { anyOf: [id, { type: 'null' }] },
+  },
+} as const;
+
+export const webhookParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 128 } } } as const;
+
+export const webhookDeliveryQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { status: { type: 'string', enum: ['pending', 'failed'] }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+} as const;
+
+export const webhookReplaySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { deliveryId: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;

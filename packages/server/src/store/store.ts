@@ -19,6 +19,7 @@ import type {
   TaskHead, TaskRecord, TaskStatus, Transition, TransitionResult,
 } from '../core/types.ts';
 import type { StoreCounters } from './counters.ts';
+import type { TaskVisibility } from '../core/permissions.ts';
 import type { DispatchPosition } from '../core/routing.ts';
 import type { SlaMark } from '../core/sla.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../core/tool-domains.ts';
@@ -513,6 +514,108 @@ export interface Store {
   /** Removes a delivery (sent, or given up). */
   a2aPushDone(params: { id: number }): Promise<void>;
   a2aPushRetry(params: { id: number; attempts: number; nextAt: Millis; error: string }): Promise<void>;
+  // -- webhooks (docs/webhooks.md, decisions 109-112; records below) -------------------------
+  /** Durable. Rejects nothing: the id is new (a UUID). */
+  webhookCreate(params: { webhook: WebhookRecord }): Promise<void>;
+  webhookGet(params: { id: string }): Promise<WebhookRecord | null>;
+  /** By createdAt, id; with ownerId, only that owner's. */
+  webhookList(params: { ownerId?: string }): Promise<WebhookRecord[]>;
+  /**
+   * Replaces what a patch or a rotation may change (url, events, agents, rootId, enabled,
+   * description, secret, updatedAt); the owner, visibility, fromSeq and createdAt never change.
+   * Durable. `updated` is false when there is no such subscription.
+   */
+  webhookUpdate(params: { webhook: WebhookRecord }): Promise<{ updated: boolean }>;
+  /** Deletes the subscription and its deliveries in one commit (a deleted one is sent nothing more). Durable. */
+  webhookDelete(params: { id: string }): Promise<{ deleted: boolean }>;
+  /** The seq of the last event the feed has queued deliveries for (the cursor; migration 22 starts it at the then last event). */
+  webhookFeedCursor(): Promise<number>;
+  /**
+   * The feed's step, in one commit, guarded on the cursor still being `from` (two feeds racing
+   * queue once: `advanced` false, nothing written): queues `deliveries` (one per subscription
+   * and event: a second with the same pair is skipped), records the notify URLs of tasks just
+   * created, deletes those of `notified` tasks, and moves the cursor to `to`. Relaxed: a lost
+   * step is redone from the older cursor (deliveries are at least once).
+   */
+  webhookFeedAdvance(params: { from: number; to: number; deliveries: NewWebhookDelivery[]; notifies: WebhookNotifyRecord[]; notified: string[] }): Promise<{ advanced: boolean }>;
+  /** The notify URLs recorded for these tasks. */
+  webhookNotifyList(params: { taskIds: string[] }): Promise<WebhookNotifyRecord[]>;
+  /**
+   * Up to `limit` pending deliveries due at `now`, by seq, each the oldest pending one of its
+   * subscription and task (a later one waits while an earlier one is retried; a failed one
+   * does not hold the others back), none of a disabled subscription; with the subscription's
+   * URL and sealed secret. And when the earliest pending delivery not due yet is (null: none).
+   */
+  webhookDeliveryDue(params: { now: Millis; limit: number }): Promise<{ deliveries: WebhookDueDelivery[]; nextAt: Millis | null }>;
+  /** Removes a delivery (sent). Relaxed. */
+  webhookDeliveryDone(params: { seq: number }): Promise<void>;
+  /** Records a failed attempt: due again at `nextAt`, or parked (`failed`) when `park`. Relaxed. */
+  webhookDeliveryRetry(params: { seq: number; attempts: number; nextAt: Millis; error: string; park: boolean }): Promise<void>;
+  /** A subscription's deliveries in one status, by seq. */
+  webhookDeliveryList(params: { subscriptionId: string; status: WebhookDeliveryStatus; limit: number }): Promise<WebhookDeliveryRecord[]>;
+  /**
+   * Makes failed deliveries of the subscription pending again (attempts 0, due at `now`): the
+   * one of `eventSeq`, or all. Guarded on `failed`. Durable (an operator's action). Returns how many.
+   */
+  webhookDeliveryReplay(params: { subscriptionId: string; eventSeq?: number; now: Millis }): Promise<number>;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'failed';
+
+/** A webhook subscription (core/webhooks.ts). */
+export interface WebhookRecord {
+  id: string;
+  url: string;
+  events: string[];
+  agents: string[] | null;
+  rootId: string | null;
+  enabled: boolean;
+  description: string;
+  ownerId: string;
+  /** Who its owner could see when it was created (core/permissions.ts TaskVisibility). */
+  visibility: TaskVisibility;
+  /** The signing secret, sealed (engine/webhook-secrets.ts): never stored in the clear. */
+  secretSealed: string;
+  /** The last event seq when it was created: it is sent only later events. */
+  fromSeq: number;
+  createdAt: Millis;
+  updatedAt: Millis;
+  /** Made with a scoped token: queued nothing after the token's maximum lifetime. Null: no end. */
+  expiresAt: Millis | null;
+}
+
+export interface NewWebhookDelivery {
+  /** A subscription's id, or NOTIFY_SUBSCRIPTION for a task's notify URL. */
+  subscriptionId: string;
+  eventSeq: number;
+  eventType: string;
+  taskId: string | null;
+  /** Notify deliveries only: where to send (a subscription's URL is read at each send). */
+  url: string | null;
+  /** The exact bytes sent and signed. */
+  body: string;
+  nextAt: Millis;
+  createdAt: Millis;
+}
+
+export interface WebhookDeliveryRecord extends NewWebhookDelivery {
+  seq: number;
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface WebhookDueDelivery extends WebhookDeliveryRecord {
+  /** The subscription's sealed secret; null for a notify delivery (the notify secret signs it). */
+  secretSealed: string | null;
+  /** Where to send it now: the subscription's URL, or the notify URL. */
+  targetUrl: string;
+}
+
+export interface WebhookNotifyRecord {
+  taskId: string;
+  url: string;
+  createdAt: Millis;
 }
 
 export type A2aPushConfigSaveResult = { saved: true } | { saved: false; reason: 'not_owner' | 'limit' };

@@ -10,6 +10,7 @@ import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } fro
 import { workflowCommand } from './workflow.ts';
 import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
+import { webhooksCommand } from './webhooks.ts';
 
 export { describeClientError } from './errors.ts';
 
@@ -30,6 +31,7 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   audit: auditCommand,
   report: reportCommand,
   workflow: workflowCommand,
+  webhooks: webhooksCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -64,6 +66,9 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla audit [--principal ID] [--action A] [--outcome O] [--since T] [--until T] [--limit N]
   flotilla report [--since T]   per agent: assigned, completed, failed, in flight, durations,
                   SLAs met and violated, reliability (default: the last 24h)
+  flotilla webhooks create --endpoint URL --events E,... [--agent X ...] [--root ID]   prints its secret once
+  flotilla webhooks [ls] | webhooks show ID | webhooks rm ID | webhooks rotate-secret ID
+  flotilla webhooks deliveries ID [--status failed|pending] | webhooks replay ID [--delivery DID]
 
   Durations (D) take a unit: 250ms, 30s, 5m, 2h, 1d.
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default

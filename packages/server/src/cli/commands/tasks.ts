@@ -59,6 +59,7 @@ The task's own options:
   --deny-tools T,...      none of these tools (a deny always wins)
   --allow-degraded        it may run while a tool domain its agent uses is down (docs/mcp.md)
 ${DEPENDENCY_USAGE.trim()}
+  --notify URL            POST its completion (signed) to URL when it ends (docs/webhooks.md)
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -137,6 +138,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
       'allow-tools': { type: 'string', multiple: true },
       'deny-tools': { type: 'string', multiple: true },
       'allow-degraded': { type: 'boolean' },
+      notify: { type: 'string' },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
       ...DEPENDENCY_OPTIONS,
@@ -193,6 +195,7 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...(Object.keys(tools).length > 0 ? { tools } : {}),
     ...(v['allow-degraded'] === true ? { allowDegraded: true } : {}),
     ...dependencyFields(v),
+    ...(stringFlag(v.notify) === undefined ? {} : { notify: { url: stringFlag(v.notify)! } }),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);

@@ -55,6 +55,13 @@ import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listTo
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { Leadership } from './leadership.ts';
 import { applyMigrations } from './migrations.ts';
+import {
+  advanceWebhookFeed, createWebhook, deleteWebhook, doneWebhookDelivery, dueWebhookDeliveries, getWebhook, listWebhookDeliveries,
+  listWebhookNotifies, listWebhooks, replayWebhookDeliveries, retryWebhookDelivery, updateWebhook, webhookCursor,
+} from './webhooks.ts';
+import type {
+  NewWebhookDelivery, WebhookDeliveryRecord, WebhookDeliveryStatus, WebhookDueDelivery, WebhookNotifyRecord, WebhookRecord,
+} from '../store.ts';
 import { Notifier } from './notifier.ts';
 import {
   createAgent, deleteAgent, getAgent, getReplica, listAgents, listReplicas, listStaleReplicas, queueStats, registerReplica, setAgentControl, setReplicaHealth, setReplicaStatus,
@@ -685,5 +692,59 @@ export class PostgresStore implements Store {
 
   toolCallPrune(params: { before: Millis; limit: number }): Promise<number> {
     return this.#write(pruneToolCalls(params));
+  }
+
+  // -- webhooks (webhooks.ts) -----------------------------------------------------------
+
+  webhookCreate(params: { webhook: WebhookRecord }): Promise<void> {
+    return this.#write(createWebhook(params.webhook));
+  }
+
+  webhookGet(params: { id: string }): Promise<WebhookRecord | null> {
+    return this.#read((db) => getWebhook(db, params.id));
+  }
+
+  webhookList(params: { ownerId?: string }): Promise<WebhookRecord[]> {
+    return this.#read((db) => listWebhooks(db, params.ownerId));
+  }
+
+  webhookUpdate(params: { webhook: WebhookRecord }): Promise<{ updated: boolean }> {
+    return this.#write(updateWebhook(params.webhook));
+  }
+
+  webhookDelete(params: { id: string }): Promise<{ deleted: boolean }> {
+    return this.#write(deleteWebhook(params.id));
+  }
+
+  webhookFeedCursor(): Promise<number> {
+    return this.#read((db) => webhookCursor(db));
+  }
+
+  webhookFeedAdvance(params: { from: number; to: number; deliveries: NewWebhookDelivery[]; notifies: WebhookNotifyRecord[]; notified: string[] }): Promise<{ advanced: boolean }> {
+    return this.#write(advanceWebhookFeed(params), RELAXED);
+  }
+
+  webhookNotifyList(params: { taskIds: string[] }): Promise<WebhookNotifyRecord[]> {
+    return this.#read((db) => listWebhookNotifies(db, params.taskIds));
+  }
+
+  webhookDeliveryDue(params: { now: Millis; limit: number }): Promise<{ deliveries: WebhookDueDelivery[]; nextAt: Millis | null }> {
+    return this.#read((db) => dueWebhookDeliveries(db, params.now, params.limit));
+  }
+
+  webhookDeliveryDone(params: { seq: number }): Promise<void> {
+    return this.#write(doneWebhookDelivery(params.seq), RELAXED);
+  }
+
+  webhookDeliveryRetry(params: { seq: number; attempts: number; nextAt: Millis; error: string; park: boolean }): Promise<void> {
+    return this.#write(retryWebhookDelivery(params), RELAXED);
+  }
+
+  webhookDeliveryList(params: { subscriptionId: string; status: WebhookDeliveryStatus; limit: number }): Promise<WebhookDeliveryRecord[]> {
+    return this.#read((db) => listWebhookDeliveries(db, params));
+  }
+
+  webhookDeliveryReplay(params: { subscriptionId: string; eventSeq?: number; now: Millis }): Promise<number> {
+    return this.#write(replayWebhookDeliveries(params));
   }
 }

@@ -49,6 +49,13 @@ import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listTo
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { WriteBatch, refuse, type Mergeable, type Refusal } from './write-batch.ts';
 import { applyTransitionSet, insertEventRows } from './transition-set.ts';
+import {
+  advanceWebhookFeed, createWebhook, deleteWebhook, doneWebhookDelivery, dueWebhookDeliveries, getWebhook, listWebhookDeliveries,
+  listWebhookNotifies, listWebhooks, replayWebhookDeliveries, retryWebhookDelivery, updateWebhook, webhookCursor,
+} from './webhooks.ts';
+import type {
+  NewWebhookDelivery, WebhookDeliveryRecord, WebhookDeliveryStatus, WebhookDueDelivery, WebhookNotifyRecord, WebhookRecord,
+} from '../store.ts';
 
 export interface OpenSqliteStoreParams {
   /** A file path, or ':memory:' (tests). */
@@ -988,5 +995,59 @@ export class SqliteStore implements Store {
 
   toolCallPrune(params: { before: Millis; limit: number }): Promise<number> {
     return this.#write(() => pruneToolCalls(this.#cache, params));
+  }
+
+  // -- webhooks (webhooks.ts) -----------------------------------------------------------
+
+  webhookCreate(params: { webhook: WebhookRecord }): Promise<void> {
+    return this.#write(() => createWebhook(this.#cache, params.webhook));
+  }
+
+  webhookGet(params: { id: string }): Promise<WebhookRecord | null> {
+    return this.#read(() => getWebhook(this.#cache, params.id));
+  }
+
+  webhookList(params: { ownerId?: string }): Promise<WebhookRecord[]> {
+    return this.#read(() => listWebhooks(this.#cache, params.ownerId));
+  }
+
+  webhookUpdate(params: { webhook: WebhookRecord }): Promise<{ updated: boolean }> {
+    return this.#write(() => updateWebhook(this.#cache, params.webhook));
+  }
+
+  webhookDelete(params: { id: string }): Promise<{ deleted: boolean }> {
+    return this.#write(() => deleteWebhook(this.#cache, params.id));
+  }
+
+  webhookFeedCursor(): Promise<number> {
+    return this.#read(() => webhookCursor(this.#cache));
+  }
+
+  webhookFeedAdvance(params: { from: number; to: number; deliveries: NewWebhookDelivery[]; notifies: WebhookNotifyRecord[]; notified: string[] }): Promise<{ advanced: boolean }> {
+    return this.#write(() => advanceWebhookFeed(this.#cache, params), RELAXED);
+  }
+
+  webhookNotifyList(params: { taskIds: string[] }): Promise<WebhookNotifyRecord[]> {
+    return this.#read(() => listWebhookNotifies(this.#cache, params.taskIds));
+  }
+
+  webhookDeliveryDue(params: { now: Millis; limit: number }): Promise<{ deliveries: WebhookDueDelivery[]; nextAt: Millis | null }> {
+    return this.#read(() => dueWebhookDeliveries(this.#cache, params.now, params.limit));
+  }
+
+  webhookDeliveryDone(params: { seq: number }): Promise<void> {
+    return this.#write(() => doneWebhookDelivery(this.#cache, params.seq), RELAXED);
+  }
+
+  webhookDeliveryRetry(params: { seq: number; attempts: number; nextAt: Millis; error: string; park: boolean }): Promise<void> {
+    return this.#write(() => retryWebhookDelivery(this.#cache, params), RELAXED);
+  }
+
+  webhookDeliveryList(params: { subscriptionId: string; status: WebhookDeliveryStatus; limit: number }): Promise<WebhookDeliveryRecord[]> {
+    return this.#read(() => listWebhookDeliveries(this.#cache, params));
+  }
+
+  webhookDeliveryReplay(params: { subscriptionId: string; eventSeq?: number; now: Millis }): Promise<number> {
+    return this.#write(() => replayWebhookDeliveries(this.#cache, params));
   }
 }

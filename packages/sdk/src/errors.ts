@@ -51,6 +51,10 @@ export const ERROR_STATUS = {
   ATTEMPT_TOKEN_REQUIRED: 403,
   /** Over A2A: the task has the most push-notification configs a task may have. */
   A2A_PUSH_CONFIG_LIMIT: 409,
+  /** A schedule whose timing or task template cannot be used (docs/schedules.md). */
+  INVALID_SCHEDULE: 400,
+  SCHEDULE_NOT_FOUND: 404,
+  SCHEDULE_EXISTS: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -108,6 +112,9 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   TOOL_DOMAIN_NOT_FOUND: 'no MCP tool domain with this name (GET /tool-domains lists them)',
   ATTEMPT_TOKEN_REQUIRED: "the MCP gateway takes an attempt's own token (POST /assignments/{id}/token; the SDK worker's ctx.mcp()), not an API key or another token: the tools it allows are that attempt's",
   A2A_PUSH_CONFIG_LIMIT: 'the A2A task has the most push-notification configs a task may have (10; `details.max`): delete one first (answered over A2A as InvalidParams, -32602)',
+  INVALID_SCHEDULE: "a schedule's `cron`, `timezone` or `everyMs` cannot be used, or its `task` template would be refused at submit; `details.code` is the submit's code (`UNKNOWN_AGENT`, `VALIDATION_FAILED`, ...) for a template",
+  SCHEDULE_NOT_FOUND: 'no schedule with this name (GET /schedules lists them)',
+  SCHEDULE_EXISTS: 'a schedule with this name exists already (PATCH it, or delete it first)',
 };
 
 /**

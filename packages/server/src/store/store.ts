@@ -21,6 +21,7 @@ import type {
 import type { StoreCounters } from './counters.ts';
 import type { DispatchPosition } from '../core/routing.ts';
 import type { SlaMark } from '../core/sla.ts';
+import type { ScheduleFire, ScheduleRecord } from '../core/schedules.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../core/tool-domains.ts';
 
 export type { StoreCounters } from './counters.ts';
@@ -499,6 +500,29 @@ export interface Store {
   /** Removes a delivery (sent, or given up). */
   a2aPushDone(params: { id: number }): Promise<void>;
   a2aPushRetry(params: { id: number; attempts: number; nextAt: Millis; error: string }): Promise<void>;
+  // -- schedules (issue 16, core/schedules.ts; decisions.md 98-100) ------------------------
+  /** Creates the schedule; `created` is false (nothing written) when the name is taken. Durable. */
+  scheduleCreate(params: { schedule: ScheduleRecord }): Promise<{ created: boolean }>;
+  scheduleGet(params: { name: string }): Promise<ScheduleRecord | null>;
+  /** Ordered by name (byte order). */
+  scheduleList(): Promise<ScheduleRecord[]>;
+  /**
+   * Replaces what an update changes (definition, source, owner, paused, pausedReason,
+   * nextFireAt, updatedAt), guarded: only while its updatedAt is still `expectedUpdatedAt`
+   * (`updated` false otherwise, nothing written). The last firing is kept. Durable.
+   */
+  scheduleUpdate(params: { expectedUpdatedAt: Millis; schedule: ScheduleRecord }): Promise<{ updated: boolean }>;
+  /**
+   * A firing's compare-and-set: sets nextFireAt (and, with `fire`, the last firing) only while
+   * the schedule is unpaused and its nextFireAt is still `expectedNextFireAt`, so two nodes
+   * (or a repeated sweep) advance it once. Never changes updatedAt. Durable.
+   */
+  scheduleAdvance(params: { name: string; expectedNextFireAt: Millis; nextFireAt: Millis | null; fire: ScheduleFire | null }): Promise<{ advanced: boolean }>;
+  scheduleDelete(params: { name: string }): Promise<{ deleted: boolean }>;
+  /** Unpaused schedules whose nextFireAt is at or before `now`, soonest first, at most `limit` (indexed). */
+  scheduleListDue(params: { now: Millis; limit: number }): Promise<ScheduleRecord[]>;
+  /** The earliest nextFireAt among unpaused schedules, or null: when the maintenance node's timer is armed for. */
+  scheduleNextFireAt(): Promise<Millis | null>;
 }
 
 export type A2aPushConfigSaveResult = { saved: true } | { saved: false; reason: 'not_owner' | 'limit' };

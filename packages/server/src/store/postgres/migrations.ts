@@ -587,6 +587,32 @@ CREATE INDEX tool_calls_at ON tool_calls (at);
 ALTER TABLE task_payloads ADD COLUMN allow_degraded integer NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 19,
+    name: 'schedules',
+    sql: `
+-- Schedules (issue 16, core/schedules.ts): the definition (timing, task template, policies),
+-- whose tasks it submits (owner), and its firing state. next_fire_at moves only by
+-- compare-and-set (scheduleAdvance); updated_at guards every other change.
+CREATE TABLE schedules (
+  name            text PRIMARY KEY,
+  definition      jsonb NOT NULL,
+  source          text NOT NULL CHECK (source IN ('config', 'api')),
+  owner           jsonb NOT NULL,
+  paused          integer NOT NULL DEFAULT 0,
+  paused_reason   text,
+  next_fire_at    bigint,
+  last_fire_at    bigint,
+  last_task_id    text,
+  last_fire_note  text,
+  last_fire_error text,
+  created_at      bigint NOT NULL,
+  updated_at      bigint NOT NULL
+);
+-- The maintenance node's sweep and timer: the unpaused schedules by their next fire time.
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0 AND next_fire_at IS NOT NULL;
+`,
+  },
 ];
 
 /**

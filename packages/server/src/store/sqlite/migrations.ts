@@ -580,6 +580,32 @@ CREATE INDEX tool_calls_at ON tool_calls (at);
 ALTER TABLE task_payloads ADD COLUMN allow_degraded INTEGER NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 19,
+    name: 'schedules',
+    sql: `
+-- Schedules (issue 16, core/schedules.ts): the definition (JSON: timing, task template,
+-- policies), whose tasks it submits (owner, JSON), and its firing state. next_fire_at moves
+-- only by compare-and-set (scheduleAdvance); updated_at guards every other change.
+CREATE TABLE schedules (
+  name            TEXT PRIMARY KEY,
+  definition      TEXT NOT NULL,
+  source          TEXT NOT NULL CHECK (source IN ('config', 'api')),
+  owner           TEXT NOT NULL,
+  paused          INTEGER NOT NULL DEFAULT 0,
+  paused_reason   TEXT,
+  next_fire_at    INTEGER,
+  last_fire_at    INTEGER,
+  last_task_id    TEXT,
+  last_fire_note  TEXT,
+  last_fire_error TEXT,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+) STRICT;
+-- The maintenance node's sweep and timer: the unpaused schedules by their next fire time.
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0 AND next_fire_at IS NOT NULL;
+`,
+  },
 ];
 
 /**

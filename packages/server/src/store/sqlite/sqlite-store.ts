@@ -45,6 +45,8 @@ import { StatementCache, type CountedStatement } from './statement-cache.ts';
 import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { insertEvents } from './transitions.ts';
+import { advanceSchedule, createSchedule, deleteSchedule, getSchedule, listDueSchedules, listSchedules, nextScheduleFireAt, updateSchedule } from './schedules.ts';
+import type { ScheduleFire, ScheduleRecord } from '../../core/schedules.ts';
 import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, pruneToolCalls, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { WriteBatch, refuse, type Mergeable, type Refusal } from './write-batch.ts';
@@ -949,5 +951,38 @@ export class SqliteStore implements Store {
 
   toolCallPrune(params: { before: Millis; limit: number }): Promise<number> {
     return this.#write(() => pruneToolCalls(this.#cache, params));
+  }
+
+  // -- schedules (issue 16) -------------------------------------------------------------
+  scheduleCreate(params: { schedule: ScheduleRecord }): Promise<{ created: boolean }> {
+    return this.#write(() => createSchedule(this.#cache, params.schedule));
+  }
+
+  scheduleGet(params: { name: string }): Promise<ScheduleRecord | null> {
+    return this.#read(() => getSchedule(this.#cache, params.name));
+  }
+
+  scheduleList(): Promise<ScheduleRecord[]> {
+    return this.#read(() => listSchedules(this.#cache));
+  }
+
+  scheduleUpdate(params: { expectedUpdatedAt: Millis; schedule: ScheduleRecord }): Promise<{ updated: boolean }> {
+    return this.#write(() => updateSchedule(this.#cache, params));
+  }
+
+  scheduleAdvance(params: { name: string; expectedNextFireAt: Millis; nextFireAt: Millis | null; fire: ScheduleFire | null }): Promise<{ advanced: boolean }> {
+    return this.#write(() => advanceSchedule(this.#cache, params));
+  }
+
+  scheduleDelete(params: { name: string }): Promise<{ deleted: boolean }> {
+    return this.#write(() => deleteSchedule(this.#cache, params.name));
+  }
+
+  scheduleListDue(params: { now: Millis; limit: number }): Promise<ScheduleRecord[]> {
+    return this.#read(() => listDueSchedules(this.#cache, params));
+  }
+
+  scheduleNextFireAt(): Promise<Millis | null> {
+    return this.#read(() => nextScheduleFireAt(this.#cache));
   }
 }

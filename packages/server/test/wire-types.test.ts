@@ -65,6 +65,8 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   ToolCallPage: 'wire.ToolCallPage',
   // A JSON-RPC answer of the MCP gateway: the MCP SDK's types, not Flotilla's.
   McpGatewayAnswer: null,
+  ScheduleView: 'wire.ScheduleView',
+  ScheduleList: 'wire.ScheduleList',
 };
 
 type Shape =

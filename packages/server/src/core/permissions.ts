@@ -29,16 +29,19 @@ export const ACTIONS = [
   // secrets it sends, so declaring is the admin's alone, and reading the declarations (URLs,
   // commands, arguments) is not for workers (the `agent` role) either.
   'tool_domain.read', 'tool_domain.manage',
+  // Schedules (issue 16): a schedule submits tasks as its owner, again and again, so managing
+  // them is the admin's and the operator's; readers see them (their templates hold inputs).
+  'schedule.read', 'schedule.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read'];
+const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read', 'schedule.read'];
 
 /** The one table of what each role grants. */
 export const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
   // Runs the fleet: sees and steers every task, manages agents, issues pipeline tokens.
-  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read'],
+  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read', 'schedule.manage'],
   viewer: READ,
   // A worker: the worker protocol for its agents, and reading its agents. Child tasks are
   // submitted with the token each assignment carries, as the parent's tree, never as itself.

@@ -27,6 +27,7 @@ import { A2aRuntime } from './a2a/a2a-runtime.ts';
 import { A2aService } from './a2a-server/a2a-service.ts';
 import { PushNotifications } from './push-notifications.ts';
 import { McpService } from './mcp/service.ts';
+import { ScheduleService } from './schedule-service.ts';
 
 /** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
 const OVERLOAD_SWEEP_MS = 2_000;
@@ -65,6 +66,8 @@ export class Engine {
   readonly push: PushNotifications;
   /** MCP tool domains, their health, the gateway and its audit (issue 15). */
   readonly mcp: McpService;
+  /** Schedules (issue 16): managed on any node, fired by the maintenance node (docs/schedules.md). */
+  readonly schedules: ScheduleService;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
@@ -113,6 +116,7 @@ export class Engine {
     this.a2aRuntime = new A2aRuntime({ ctx: this.ctx, workers: this.workers, registry: this.registry, env: process.env });
     this.a2a = new A2aService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks });
     this.push = new PushNotifications({ ctx: this.ctx });
+    this.schedules = new ScheduleService({ ctx: this.ctx, tasks: this.tasks });
   }
 
   /** What other server processes (or this one, through the database) changed. */
@@ -205,6 +209,13 @@ export class Engine {
       if (!checked) await this.mcp.health.refresh();
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
+    // Schedules: config-declared ones first (their agents are declared above), then the
+    // maintenance node's timer and sweep.
+    if (config.schedules.length > 0) await this.schedules.declare(config.schedules);
+    this.#loops.push(this.schedules.start(async (work) => {
+      await this.#maintain('maintenance', work);
+      return this.#leading.get('maintenance') === true;
+    }));
     this.dispatcher.wake();
   }
 

@@ -86,6 +86,15 @@ export class TaskService {
     this.#toolDomains = params.toolDomains ?? null;
   }
 
+  /**
+   * Checks a spec as a submit would (every rule, with the principal's rights), writing
+   * nothing: a schedule's task template is refused at create, not at its first firing.
+   */
+  async validate(principal: Principal, spec: TaskSpec): Promise<void> {
+    await this.#requireLiveAttempt(principal);
+    await this.#prepare(principal, spec, this.#ctx.now());
+  }
+
   async submit(principal: Principal, spec: TaskSpec): Promise<SubmitResult> {
     const [result] = await this.submitMany(principal, [spec]);
     return result!;

@@ -96,6 +96,15 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`GET ${P}/mcp/health`]: 'tool_domain.read',
   [`GET ${P}/tool-calls`]: 'task.read.all',
   [`POST ${P}/mcp`]: 'authenticated',
+
+  // Schedules (issue 16, docs/schedules.md).
+  [`GET ${P}/schedules`]: 'schedule.read',
+  [`POST ${P}/schedules`]: 'schedule.manage',
+  [`GET ${P}/schedules/:name`]: 'schedule.read',
+  [`PATCH ${P}/schedules/:name`]: 'schedule.manage',
+  [`DELETE ${P}/schedules/:name`]: 'schedule.manage',
+  [`POST ${P}/schedules/:name/pause`]: 'schedule.manage',
+  [`POST ${P}/schedules/:name/resume`]: 'schedule.manage',
 };
 
 /** The requirement of a route as Fastify names it (HEAD is served by the GET route). */

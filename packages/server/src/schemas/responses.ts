@@ -16,7 +16,7 @@
 //   for which fast-json-stringify would run a validator on every answer to pick the branch.
 
 import { AGENT_STATES, ASSIGNMENT_STATUSES, ERROR_STATUS, PRIORITY_BANDS, REPLICA_HEALTHS, REPLICA_STATUSES, ROLES, SLA_STATES, TASK_STATUSES, TOKEN_SCOPES, WAITING_REASONS } from '@flotilla/sdk';
-import { agentSpecSchema } from './schemas.ts';
+import { agentSpecSchema, scheduleTaskSchema } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -375,6 +375,24 @@ const definitions = {
       error: { type: 'object', additionalProperties: true, required: ['code', 'message'], properties: { code: integer, message: string } },
     },
   },
+  // Schedules (issue 16, docs/schedules.md).
+  ScheduleView: {
+    description: 'A schedule: its timing, task template, policies, next fire times and last firing',
+    ...object({
+      name: string, cron: nullableString, timezone: nullableString, everyMs: nullableInteger,
+      // The template as given: the request's own schema (a TaskSpec without what a firing decides).
+      task: scheduleTaskSchema,
+      overlap: enumOf(['skip', 'allow', 'cancel_previous']), catchUp: enumOf(['none', 'one', 'all']), catchUpWindowMs: integer,
+      source: enumOf(['config', 'api']), ownerId: string, paused: boolean, pausedReason: nullableString,
+      nextFireTimes: arrayOf(time),
+      lastFire: {
+        type: ['object', 'null'], additionalProperties: false, required: ['at', 'taskId', 'outcome'],
+        properties: { at: time, taskId: nullableString, outcome: string, error: string },
+      },
+      createdAt: time, updatedAt: time,
+    }),
+  },
+  ScheduleList: { description: 'Schedules, by name', ...object({ items: arrayOf(ref('ScheduleView')) }) },
 } satisfies Record<string, Schema>;
 
 export type ResponseName = keyof typeof definitions;

@@ -538,6 +538,47 @@ export const toolCallQuerySchema = {
   },
 } as const;
 
+// -- schedules (issue 16, docs/schedules.md) ------------------------------------------------
+
+/** The task a schedule submits: a submit's spec without what each firing decides. */
+export const scheduleTaskSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: omit(taskSpecSchema.properties, ['idempotencyKey', 'runAt', 'delayMs', 'parentId', 'traceparent']),
+} as const;
+
+const scheduleProperties = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
+  cron: { type: 'string', minLength: 1, maxLength: 256 },
+  timezone: { type: 'string', minLength: 1, maxLength: 64 },
+  everyMs: { type: 'integer', minimum: 1_000, maximum: 366 * DAY },
+  task: scheduleTaskSchema,
+  overlap: { type: 'string', enum: ['skip', 'allow', 'cancel_previous'] },
+  catchUp: { type: 'string', enum: ['none', 'one', 'all'] },
+  catchUpWindowMs: { type: 'integer', minimum: 0, maximum: 31 * DAY },
+  paused: { type: 'boolean' },
+} as const;
+
+export const scheduleSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'task'],
+  properties: scheduleProperties,
+} as const;
+
+export const schedulePatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: omit(scheduleProperties, ['name', 'paused']),
+} as const;
+
+export const scheduleParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: scheduleProperties.name },
+} as const;
+
 /** The config file: server settings and declared agents. */
 export const configFileSchema = {
   type: 'object',
@@ -582,10 +623,12 @@ export const configFileSchema = {
         mcpHealthTimeoutMs: positiveMs(10 * 60_000),
         mcpCallTimeoutMs: positiveMs(DAY),
         mcpGatewayUrl: { type: ['string', 'null'], minLength: 1, maxLength: 2048 },
+        scheduleSweepMs: { type: 'integer', minimum: 100, maximum: DAY },
       },
     },
     agents: { type: 'array', items: agentSpecSchema, maxItems: 10_000 },
     toolDomains: { type: 'array', items: toolDomainDeclarationSchema, maxItems: 1000 },
+    schedules: { type: 'array', items: scheduleSpecSchema, maxItems: 10_000 },
   },
 } as const;
 
@@ -594,3 +637,4 @@ function omit<T extends Record<string, unknown>, K extends keyof T>(o: T, keys: 
   for (const k of keys) delete out[k];
   return out;
 }
+

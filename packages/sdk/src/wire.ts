@@ -157,6 +157,10 @@ export interface TaskView {
   waitingDomains?: string[];
   /** Whether it may run while a tool domain of its agent is down (TaskSpec.allowDegraded). */
   allowDegraded: boolean;
+  /** The key its result is cached under (TaskSpec.cacheKey); null: not cached. */
+  cacheKey: string | null;
+  /** Answered from the cache: the task whose result this is (this one never ran); null otherwise. */
+  cachedFrom: string | null;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
 }
@@ -260,6 +264,14 @@ export interface TaskSpec {
    * names the domains that are down. Default false: it waits for them.
    */
   allowDegraded?: boolean;
+  /**
+   * Cached results (docs/caching.md): a completed task of the same agent and key, in the
+   * submitter's scope, finished within `cacheTtlMs` answers this submit at once (a new task,
+   * completed, `cachedFrom` naming it); one still running is shared (200, that task). Needs `agent`.
+   */
+  cacheKey?: string;
+  /** How old a cached result may be (default 1 hour). Only with `cacheKey`. */
+  cacheTtlMs?: number;
 }
 
 export interface ToolNarrowing {
@@ -709,7 +721,8 @@ export interface ScheduleView {
   cron: string | null;
   timezone: string | null;
   everyMs: number | null;
-  task: ScheduleTaskTemplate;
+  /** The ScheduleTaskTemplate as given (JSON: its `priority` may be an alias). */
+  task: Json;
   overlap: ScheduleOverlap;
   catchUp: ScheduleCatchUp;
   catchUpWindowMs: number;

@@ -10,6 +10,7 @@ const everyTaskField: Required<TaskSpec> = {
   type: '', agent: '', capabilities: [], input: null, priority: 0, maxAttempts: 1, timeoutMs: 1, runAt: '', delayMs: 0,
   idempotencyKey: '', concurrencyKey: '', replica: '', site: '', correlation: {}, traceparent: '', parentId: '', tools: {}, deadline: '', slaMs: 1,
   allowDegraded: false,
+  cacheKey: '', cacheTtlMs: 1,
 };
 const everyAgentField: Required<AgentSpec> = {
   name: '', description: '', capabilities: [], maxConcurrency: 1, maxAttempts: 1, timeoutMs: 1, level: 1, toolDomains: [], tools: [],

@@ -137,6 +137,15 @@ export interface TaskRecord extends TaskHead {
   slaState: SlaState;
   /** When the sweep looks at the task's SLA next; null: never (no deadline, or settled). */
   slaCheckAt: Millis | null;
+  /**
+   * Cached results (issue 16, core/result-cache.ts): the key its result is cached under (with
+   * its agent and cacheScope); null or absent: not cached. Set at submit, never changed.
+   */
+  cacheKey?: string | null;
+  /** Whose cache it is in: `owner:<ownerId>`, or `tree:<rootId>` for a tree-bound token (core/result-cache.ts). */
+  cacheScope?: string | null;
+  /** A task answered from the cache: the task whose result it copied (it never ran). */
+  cachedFrom?: string | null;
 }
 
 /** A task as the engine asks a store to create it (the store adds `seq`). */

@@ -13,7 +13,9 @@ import { atDepthLimit, candidateAgents, childCorrelation, childTraceparent, dept
 import { gatedAgents } from '../core/tool-domains.ts';
 import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProblems, toolSetOf } from '../core/tools.ts';
 import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
-import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewTask, TaskRecord, Transition } from '../core/types.ts';
+import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewEvent, NewTask, TaskRecord, Transition } from '../core/types.ts';
+import { cachedCopyEvents, sharesRun } from '../core/result-cache.ts';
+import { withCachedResult } from './result-cache.ts';
 import { encodeCursor } from '../store/list-cursor.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -27,6 +29,8 @@ export interface SubmitResult {
   task: TaskRecord;
   /** False when an idempotency key matched an existing task. */
   created: boolean;
+  /** The answer is another submit's open run of the same cacheKey, shared (core/result-cache.ts); `created` is false. */
+  shared?: boolean;
 }
 
 /** How often a guarded write is retried after the task changed under it (e.g. dispatched meanwhile). */
@@ -109,13 +113,18 @@ export class TaskService {
     const now = this.#ctx.now();
     const tasks: NewTask[] = [];
     await this.#requireLiveAttempt(principal);
-    for (const spec of specs) tasks.push(await this.#prepare(principal, spec, now));
+    for (const spec of specs) {
+      const task = await this.#prepare(principal, spec, now);
+      tasks.push(spec.cacheKey === undefined && spec.cacheTtlMs === undefined ? task : await withCachedResult(this.#ctx, principal, spec, task, now));
+    }
     await this.#dispatcher.handOffReady();
     // Planned after every await of the preparation: the dispatcher's view is as fresh as it gets.
     // In submission order, and none after the first that is not handed off: a later task of
     // the same call must not overtake an earlier one that waits (delayed, keyed, no slot).
     let blocked = false;
     const handOffs = tasks.map((task) => {
+      // A cache hit is created completed: it never runs, and holds no later task back.
+      if (task.cachedFrom != null) return null;
       const handOff = blocked ? null : this.#dispatcher.planHandOff(task, now);
       if (handOff === null) blocked = true;
       return handOff;
@@ -127,10 +136,10 @@ export class TaskService {
       results = await this.#ctx.store.taskCreate({
         tasks: tasks.map((task, i) => ({
           task,
-          events: [{
+          events: ((created: NewEvent) => (task.cachedFrom != null ? cachedCopyEvents(task, created) : [created]))({
             type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
             data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}), rootId: task.rootId, depth: task.depth, ...(task.slaDeadline === null ? {} : { slaDeadline: toIso(task.slaDeadline) }) },
-          }],
+          }),
           ...(handOffs[i] ? { dispatch: handOffs[i].transition } : {}),
         })),
       });
@@ -148,7 +157,7 @@ export class TaskService {
       if (!r.created) return;
       events.push(...r.events);
       if (r.handOff?.ok) events.push(...r.handOff.events);
-      else pending = true;
+      else if (r.task.status === 'pending') pending = true;
     });
     announce(this.#ctx, events);
     // The pushes leave right after the commit, before the answer to the submitter.
@@ -167,7 +176,10 @@ export class TaskService {
     const foreign = results.find((r) => !r.created && !canSeeTask(principal, r.task));
     if (foreign) throw new FlotillaError('IDEMPOTENCY_CONFLICT', `idempotency key "${foreign.task.idempotencyKey}" is already used by a task you cannot see; choose another key`);
     // A handed-off task is answered as it is now: dispatched.
-    const answered = results.map((r, i) => ({ task: r.created && r.handOff?.ok ? { ...r.task, ...handOffs[i]!.transition.set } : r.task, created: r.created }));
+    const answered = results.map((r, i): SubmitResult => ({
+      task: r.created && r.handOff?.ok ? { ...r.task, ...handOffs[i]!.transition.set } : r.task, created: r.created,
+      ...(!r.created && sharesRun(tasks[i]!, r.task) ? { shared: true } : {}),
+    }));
     return this.#orphansCancelled(answered);
   }
 

@@ -1,7 +1,7 @@
 // Schedules on the wire (ScheduleView): records with their next fire times and the outcome of
 // their last firing (the status its task has now).
 
-import type { ScheduleView, TaskStatus } from '@flotilla/sdk';
+import type { Json, ScheduleView, TaskStatus } from '@flotilla/sdk';
 import { nextFireTimes, timingOf, type ScheduleRecord } from '../core/schedules.ts';
 import { toIso } from '../engine/time.ts';
 
@@ -12,7 +12,7 @@ export function scheduleView(s: ScheduleRecord, taskStatus: (id: string) => Task
   const d = s.definition;
   const next = s.paused || s.nextFireAt === null ? [] : [s.nextFireAt, ...nextFireTimes(timingOf(d, s.createdAt), s.nextFireAt, NEXT_SHOWN - 1)];
   return {
-    name: s.name, cron: d.cron, timezone: d.timezone, everyMs: d.everyMs, task: d.task,
+    name: s.name, cron: d.cron, timezone: d.timezone, everyMs: d.everyMs, task: d.task as unknown as Json,
     overlap: d.overlap, catchUp: d.catchUp, catchUpWindowMs: d.catchUpWindowMs,
     source: s.source, ownerId: s.owner.id, paused: s.paused, pausedReason: s.pausedReason,
     nextFireTimes: next.map(toIso),

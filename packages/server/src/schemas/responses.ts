@@ -16,7 +16,7 @@
 //   for which fast-json-stringify would run a validator on every answer to pick the branch.
 
 import { AGENT_STATES, ASSIGNMENT_STATUSES, ERROR_STATUS, PRIORITY_BANDS, REPLICA_HEALTHS, REPLICA_STATUSES, ROLES, SLA_STATES, TASK_STATUSES, TOKEN_SCOPES, WAITING_REASONS } from '@flotilla/sdk';
-import { agentSpecSchema, scheduleTaskSchema } from './schemas.ts';
+import { agentSpecSchema } from './schemas.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -119,6 +119,8 @@ const taskProperties: Record<string, Schema> = {
   depth: { type: 'integer', minimum: 1 },
   tools: strings,
   allowDegraded: boolean,
+  cacheKey: nullableString,
+  cachedFrom: nullableString,
   createdBy: nullableString,
   ownerId: nullableString,
   waitingFor: { type: ['array', 'null'], items: string },
@@ -380,8 +382,8 @@ const definitions = {
     description: 'A schedule: its timing, task template, policies, next fire times and last firing',
     ...object({
       name: string, cron: nullableString, timezone: nullableString, everyMs: nullableInteger,
-      // The template as given: the request's own schema (a TaskSpec without what a firing decides).
-      task: scheduleTaskSchema,
+      // The template as given (its request schema has combinators: priority's aliases).
+      task: any,
       overlap: enumOf(['skip', 'allow', 'cancel_previous']), catchUp: enumOf(['none', 'one', 'all']), catchUpWindowMs: integer,
       source: enumOf(['config', 'api']), ownerId: string, paused: boolean, pausedReason: nullableString,
       nextFireTimes: arrayOf(time),

@@ -68,6 +68,8 @@ export const taskSpecSchema = {
       properties: { allow: toolEntries, deny: toolEntries },
     },
     allowDegraded: { type: 'boolean' },
+    cacheKey: { type: 'string', minLength: 1, maxLength: 512 },
+    cacheTtlMs: { type: 'integer', minimum: 1, maximum: 30 * DAY },
   },
 } as const;
 
@@ -541,7 +543,7 @@ export const toolCallQuerySchema = {
 // -- schedules (issue 16, docs/schedules.md) ------------------------------------------------
 
 /** The task a schedule submits: a submit's spec without what each firing decides. */
-export const scheduleTaskSchema = {
+const scheduleTaskSchema = {
   type: 'object',
   additionalProperties: false,
   properties: omit(taskSpecSchema.properties, ['idempotencyKey', 'runAt', 'delayMs', 'parentId', 'traceparent']),

@@ -101,6 +101,7 @@ export function slaDeadlineColumn(deadline: Millis | null): number {
 export const TASK_DETAIL_COLUMNS = [
   'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'created_by', 'root_id', 'depth', 'owner_id', 'waiting_for',
   'sla_state', 'sla_check_at',
+  'cache_key', 'cache_scope', 'cached_from',
 ] as const;
 
 export const TASK_PAYLOAD_COLUMNS = ['type', 'input', 'result', 'error', 'correlation', 'traceparent', 'tools', 'input_request', 'resumed', 'allow_degraded'] as const;
@@ -244,6 +245,9 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       slaCheckAt: r.numOrNull(row, 'sla_check_at'),
       tools: r.stringArray(row, 'tools'),
       allowDegraded: r.num(row, 'allow_degraded') !== 0,
+      cacheKey: r.strOrNull(row, 'cache_key'),
+      cacheScope: r.strOrNull(row, 'cache_scope'),
+      cachedFrom: r.strOrNull(row, 'cached_from'),
     };
   }
 

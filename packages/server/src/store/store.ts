@@ -523,6 +523,15 @@ export interface Store {
   scheduleListDue(params: { now: Millis; limit: number }): Promise<ScheduleRecord[]>;
   /** The earliest nextFireAt among unpaused schedules, or null: when the maintenance node's timer is armed for. */
   scheduleNextFireAt(): Promise<Millis | null>;
+  // -- cached results (issue 16, core/result-cache.ts; decisions.md 101-102) -----------------
+  /**
+   * The latest completed task (not itself a copy) with this agent, cacheKey and cacheScope
+   * that finished at or after `finishedAfter`, or null (indexed: tasks_cache_done). Besides
+   * this, taskCreate never creates a second open run of a key: a task with a cacheKey whose
+   * (agent, cacheKey, cacheScope) has a run not yet finished is answered with that run
+   * (`created: false`), whichever store call, on whichever node, came first.
+   */
+  taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null>;
 }
 
 export type A2aPushConfigSaveResult = { saved: true } | { saved: false; reason: 'not_owner' | 'limit' };

@@ -51,6 +51,7 @@ import {
 import { FlotillaError } from '../../core/errors.ts';
 import { storeClosed, toStoreError } from './errors.ts';
 import { EventNumbering, stamp } from './events.ts';
+import { lookupCachedResult } from './result-cache.ts';
 import { advanceSchedule, createSchedule, deleteSchedule, getSchedule, listDueSchedules, listSchedules, nextScheduleFireAt, updateSchedule } from './schedules.ts';
 import type { ScheduleFire, ScheduleRecord } from '../../core/schedules.ts';
 import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, pruneToolCalls, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
@@ -698,5 +699,10 @@ export class PostgresStore implements Store {
 
   scheduleNextFireAt(): Promise<Millis | null> {
     return this.#read((db) => nextScheduleFireAt(db));
+  }
+
+  // -- cached results (issue 16) ----------------------------------------------------------
+  taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null> {
+    return this.#read((db) => lookupCachedResult(db, params));
   }
 }

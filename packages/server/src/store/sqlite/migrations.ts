@@ -606,6 +606,23 @@ CREATE TABLE schedules (
 CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0 AND next_fire_at IS NOT NULL;
 `,
   },
+  {
+    version: 20,
+    name: 'cached results',
+    sql: `
+-- Cached results (issue 16, core/result-cache.ts): the key a task's result is cached under,
+-- whose cache it is in, and, for a task answered from the cache, the task it copied.
+ALTER TABLE tasks ADD COLUMN cache_key TEXT;
+ALTER TABLE tasks ADD COLUMN cache_scope TEXT;
+ALTER TABLE tasks ADD COLUMN cached_from TEXT;
+-- The lookup of a submit with a cacheKey: the latest completed run (not a copy) of the key.
+CREATE INDEX tasks_cache_done ON tasks (agent, cache_key, cache_scope, finished_at)
+  WHERE cache_key IS NOT NULL AND cached_from IS NULL AND status = 'completed';
+-- One open run per key: a second submit (on any node, at the same instant) shares it.
+CREATE UNIQUE INDEX tasks_cache_open ON tasks (agent, cache_key, cache_scope)
+  WHERE cache_key IS NOT NULL AND cached_from IS NULL AND finished_at IS NULL;
+`,
+  },
 ];
 
 /**

@@ -45,6 +45,7 @@ import { StatementCache, type CountedStatement } from './statement-cache.ts';
 import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { insertEvents } from './transitions.ts';
+import { lookupCachedResult, openCacheRun } from './result-cache.ts';
 import { advanceSchedule, createSchedule, deleteSchedule, getSchedule, listDueSchedules, listSchedules, nextScheduleFireAt, updateSchedule } from './schedules.ts';
 import type { ScheduleFire, ScheduleRecord } from '../../core/schedules.ts';
 import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, pruneToolCalls, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
@@ -83,6 +84,7 @@ const TASK_INSERT_COLUMNS = [
   'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key', 'attempt', 'max_attempts',
   'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'created_at', 'updated_at', 'finished_at', 'idempotency_key',
   'parent_id', 'created_by', 'root_id', 'depth', 'owner_id', 'sla_deadline', 'sla_state', 'sla_check_at',
+  'cache_key', 'cache_scope', 'cached_from',
 ] as const;
 
 /** Head columns of `tasks t` prefixed `t_`, and assignment columns of `assignments a` prefixed `a_`, for joins. */
@@ -254,6 +256,9 @@ export class SqliteStore implements Store {
       ).get(task.idempotencyKey);
       if (row) return { created: false, task: taskRecordFromRow(row) };
     }
+    // A run of the same cached work still open: the submit shares it (core/result-cache.ts).
+    const open = openCacheRun(this.#cache, task);
+    if (open !== null) return { created: false, task: open };
     const inserted = this.#sql(insertSql('tasks', TASK_INSERT_COLUMNS)).run(...valuesOf({
       id: task.id,
       status: task.status,
@@ -281,6 +286,9 @@ export class SqliteStore implements Store {
       sla_deadline: slaDeadlineColumn(task.slaDeadline),
       sla_state: task.slaState,
       sla_check_at: task.slaCheckAt,
+      cache_key: task.cacheKey ?? null,
+      cache_scope: task.cacheScope ?? null,
+      cached_from: task.cachedFrom ?? null,
     }, TASK_INSERT_COLUMNS));
     this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent, toJson(task.tools),
@@ -984,5 +992,10 @@ export class SqliteStore implements Store {
 
   scheduleNextFireAt(): Promise<Millis | null> {
     return this.#read(() => nextScheduleFireAt(this.#cache));
+  }
+
+  // -- cached results (issue 16) ----------------------------------------------------------
+  taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null> {
+    return this.#read(() => lookupCachedResult(this.#cache, params));
   }
 }

@@ -24,6 +24,7 @@ import { a2aAttemptTests } from './a2a-attempts.ts';
 import { a2aPushTests } from './a2a-push.ts';
 import { toolDomainTests } from './tool-domains.ts';
 import { scheduleTests } from './schedules.ts';
+import { resultCacheTests } from './result-cache.ts';
 
 export type { OpenStore, StoreUnderTest } from './harness.ts';
 
@@ -45,5 +46,6 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     a2aPushTests(open);
     toolDomainTests(open);
     scheduleTests(open);
+    resultCacheTests(open);
   });
 }

@@ -5,6 +5,7 @@ import type { Overview } from './types.ts';
 import type { EventStreamOptions } from './sse.ts';
 import type { EventView } from '../wire.ts';
 import { AgentsApi } from './agents.ts';
+import { SchedulesApi } from './schedules.ts';
 import { AuditApi } from './audit.ts';
 import { KeysApi } from './keys.ts';
 import { ReportsApi } from './reports.ts';
@@ -44,6 +45,8 @@ export class Flotilla {
   readonly audit: AuditApi;
   /** Reports over the fleet (readers of every task). */
   readonly reports: ReportsApi;
+  /** Schedules: recurring tasks by cron or interval (admins and operators manage, readers read). */
+  readonly schedules: SchedulesApi;
   readonly events: {
     /** Live events (SSE), resuming across reconnects. */
     stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined>;
@@ -71,6 +74,7 @@ export class Flotilla {
     this.tokens = new TokensApi(this.#transport);
     this.audit = new AuditApi(this.#transport);
     this.reports = new ReportsApi(this.#transport);
+    this.schedules = new SchedulesApi(this.#transport);
     const transport = this.#transport;
     this.events = {
       stream: (streamOpts = {}) => streamEvents(transport, streamOpts),

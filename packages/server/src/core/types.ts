@@ -35,6 +35,14 @@
 //   accepted submit, a final outcome, an operator's action); a relaxed one commits without
 //   waiting for the flush (claim, start, progress, heartbeat, lease renewal). Both survive a
 //   process kill; after a power loss a relaxed write may be redone (docs/decisions.md 41).
+// - schedule: a named recurring submit (core/schedules.ts): a cron expression or an
+//   interval, a task template, an overlap and a catch-up policy, an owner (the key whose
+//   tasks it submits). A fire time is one of its times; each is exactly one task, keyed
+//   `schedule:<name>:<fire time>`, fired by the maintenance node.
+// - cached result: the result of a completed task with a `cacheKey`, reused by a later
+//   submit of the same agent, key and cache scope within its TTL (core/result-cache.ts). A
+//   cache hit is a new task born completed (`cachedFrom`); a shared run is the open task of
+//   that key, answered to a concurrent submit.
 //
 // Invariants (enforced by the state machine plus the stores' guards)
 // - task.assignmentId names the live assignment iff task.status is dispatched or running.

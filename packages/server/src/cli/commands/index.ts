@@ -9,6 +9,7 @@ import { reportCommand } from './report.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
 import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
+import { schedulesCommand } from './schedules.ts';
 
 export { describeClientError } from './errors.ts';
 
@@ -28,6 +29,7 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   keys: keysCommand,
   audit: auditCommand,
   report: reportCommand,
+  schedules: schedulesCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -59,6 +61,11 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla audit [--principal ID] [--action A] [--outcome O] [--since T] [--until T] [--limit N]
   flotilla report [--since T]   per agent: assigned, completed, failed, in flight, durations,
                   SLAs met and violated, reliability (default: the last 24h)
+  flotilla schedules [ls] | schedules show NAME | schedules pause NAME | schedules resume NAME
+                  | schedules rm NAME
+  flotilla schedules create NAME (--cron EXPR [--timezone TZ] | --every D) (--agent X | --capability C)
+                  [--input JSON] [--priority P] [--overlap skip|allow|cancel_previous]
+                  [--catch-up none|one|all] [--catch-up-window D] [--paused]
 
   Durations (D) take a unit: 250ms, 30s, 5m, 2h, 1d.
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default

@@ -57,6 +57,10 @@ The task's own options:
                           or patterns like web:* (repeatable or comma-separated; "" allows none)
   --deny-tools T,...      none of these tools (a deny always wins)
   --allow-degraded        it may run while a tool domain its agent uses is down (docs/mcp.md)
+  --cache-key K           answer from a completed task of this agent and key, in your scope,
+                          if one finished within --cache-ttl; share one still running
+                          (docs/caching.md; needs --agent)
+  --cache-ttl D           how old the cached result may be, e.g. 10m (default 1h)
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -135,6 +139,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
       'allow-tools': { type: 'string', multiple: true },
       'deny-tools': { type: 'string', multiple: true },
       'allow-degraded': { type: 'boolean' },
+      'cache-key': { type: 'string' },
+      'cache-ttl': { type: 'string' },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
     },
@@ -189,6 +195,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...text('parent', 'parentId'),
     ...(Object.keys(tools).length > 0 ? { tools } : {}),
     ...(v['allow-degraded'] === true ? { allowDegraded: true } : {}),
+    ...text('cache-key', 'cacheKey'),
+    ...cacheTtl(v['cache-ttl']),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);
@@ -294,4 +302,10 @@ export async function retryCommand(argv: string[]): Promise<void> {
   const cmd = parseCommand(argv, { command: 'retry', usage: RETRY_USAGE, positionals: ['ID'] });
   if (cmd === null) return;
   printTask(await cmd.client().tasks.retry(cmd.positionals[0]!), cmd.json);
+}
+
+/** `--cache-ttl D` as cacheTtlMs (the schema's bounds). */
+function cacheTtl(value: unknown): Pick<TaskSpec, 'cacheTtlMs'> {
+  const ms = durationFlag(value, '--cache-ttl', { min: TASK.cacheTtlMs.minimum, max: TASK.cacheTtlMs.maximum });
+  return ms === undefined ? {} : { cacheTtlMs: ms };
 }

@@ -110,6 +110,9 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     slaCheckAt: null,
     tools: [],
     allowDegraded: false,
+    cacheKey: null,
+    cacheScope: null,
+    cachedFrom: null,
     ...over,
   };
 }

@@ -7,6 +7,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ScheduleView, TaskView } from '@flotilla/sdk';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { scheduleFireKey } from '../src/core/schedules.ts';
 import { withHarness, type Harness } from './helpers/harness.ts';
 
@@ -230,3 +234,24 @@ for (const store of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('schedules in the config file', () => {
+  const load = (yaml: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-sched-config-'));
+    try {
+      writeFileSync(join(dir, 'flotilla.config.yaml'), yaml);
+      return loadConfig({ cwd: dir, env: {} });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('are read with their task templates (dates included); a bad cron, a duplicate or an unknown field stops the start', () => {
+    const config = load('schedules:\n  - name: nightly\n    cron: "0 30 2 * * *"\n    timezone: Europe/Paris\n    catchUp: one\n    task: { agent: a, deadline: "2030-01-01T00:00:00Z", priority: P1 }\nserver:\n  scheduleSweepMs: 500\n');
+    assert.deepEqual(config.schedules, [{ name: 'nightly', cron: '0 30 2 * * *', timezone: 'Europe/Paris', catchUp: 'one', task: { agent: 'a', deadline: '2030-01-01T00:00:00Z', priority: 'P1' } }]);
+    assert.equal(config.scheduleSweepMs, 500);
+    assert.throws(() => load('schedules:\n  - { name: s, cron: "every day", task: { agent: a } }\n'), /schedules\/s invalid cron expression/);
+    assert.throws(() => load('schedules:\n  - { name: s, everyMs: 5000, task: { agent: a } }\n  - { name: s, everyMs: 6000, task: { agent: a } }\n'), /declares schedule "s" twice/);
+    assert.throws(() => load('schedules:\n  - { name: s, everyMs: 5000, task: { agent: a, runAt: "2030-01-01T00:00:00Z" } }\n'), ConfigError);
+  });
+});

@@ -3,6 +3,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import type { AgentSpec, ScheduleSpec } from '@flotilla/sdk';
 import { timingProblem } from '../core/schedules.ts';
@@ -382,6 +383,8 @@ function applyFile(config: ServerConfig, path: string): void {
     throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
   }
   const ajv = new Ajv({ allErrors: true });
+  // Schedules' task templates carry the submit's date-time fields (deadline).
+  (addFormats as unknown as (a: Ajv) => void)(ajv);
   const validate = ajv.compile<ConfigFile>(configFileSchema);
   if (!validate(parsed)) {
     throw new ConfigError(`config file ${path} is invalid: ${describeErrors(validate.errors)}`);

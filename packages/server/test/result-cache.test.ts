@@ -61,6 +61,10 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.equal((await h.task(running.id)).status, 'failed');
         const next = await h.submit({ agent: 'summarize', cacheKey: 'doc-2' });
         assert.deepEqual([next.status, next.cachedFrom, next.id === running.id], ['pending', null, false]);
+        // Requeueing the failed run now would make a second open run of the key: refused, unchanged.
+        const requeue = await h.api('POST', `/tasks/${running.id}/retry`, {});
+        assert.deepEqual([requeue.status, requeue.body.error.code, requeue.body.error.details.openRun], [409, 'INVALID_TRANSITION', next.id]);
+        assert.equal((await h.task(running.id)).status, 'failed');
       });
     });
 

@@ -5,7 +5,7 @@ import type { TaskSpec } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import type { Principal } from '../core/permissions.ts';
 import { cacheScopeOf, cachedCopy, DEFAULT_CACHE_TTL_MS } from '../core/result-cache.ts';
-import type { Millis, NewTask } from '../core/types.ts';
+import type { Millis, NewTask, TaskRecord } from '../core/types.ts';
 import type { EngineContext } from './context.ts';
 
 /**
@@ -25,4 +25,18 @@ export async function withCachedResult(ctx: EngineContext, principal: Principal,
     agent: task.agent, cacheKey: spec.cacheKey, scope: keyed.cacheScope!, finishedAfter: now - (spec.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS),
   });
   return source === null ? keyed : cachedCopy(keyed, source, now);
+}
+
+/**
+ * A failed run of a cached key requeued while another run of the key is open would be a
+ * second open run (the stores' unique index refuses it): 409, naming the open one, whose
+ * result the caller can share by submitting the key. (A requeue racing a submit past this
+ * read is refused by the index itself.)
+ */
+export async function refuseSecondOpenRun(ctx: EngineContext, task: TaskRecord): Promise<void> {
+  if (task.cacheKey == null || task.cachedFrom != null || task.agent === null || task.status !== 'failed') return;
+  const open = await ctx.store.taskCacheOpenRun({ agent: task.agent, cacheKey: task.cacheKey, scope: task.cacheScope ?? '' });
+  if (open !== null && open.id !== task.id) {
+    throw new FlotillaError('INVALID_TRANSITION', `task ${open.id} is an open run of cache key "${task.cacheKey}"; submit the key to share it instead of requeueing ${task.id}`, { openRun: open.id });
+  }
 }

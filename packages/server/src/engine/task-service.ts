@@ -15,7 +15,7 @@ import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProb
 import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewEvent, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import { cachedCopyEvents, sharesRun } from '../core/result-cache.ts';
-import { withCachedResult } from './result-cache.ts';
+import { refuseSecondOpenRun, withCachedResult } from './result-cache.ts';
 import { encodeCursor } from '../store/list-cursor.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -567,6 +567,7 @@ export class TaskService {
 
   async requeue(principal: Principal, id: string): Promise<TaskRecord> {
     return this.#transitionWithRetry(principal, id, async (task) => {
+      await refuseSecondOpenRun(this.#ctx, task);
       if (task.agent !== null && task.status === 'failed' && !(await this.#registry.get(task.agent))) {
         throw new FlotillaError('UNKNOWN_AGENT', `agent "${task.agent}" of task ${id} no longer exists; it cannot run again`);
       }

@@ -532,6 +532,8 @@ export interface Store {
    * (`created: false`), whichever store call, on whichever node, came first.
    */
   taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null>;
+  /** The open run (not finished, not a copy) of (agent, cacheKey, scope), or null: what a requeue of a failed run would collide with. */
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null>;
 }
 
 export type A2aPushConfigSaveResult = { saved: true } | { saved: false; reason: 'not_owner' | 'limit' };

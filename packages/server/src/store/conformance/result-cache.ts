@@ -51,6 +51,9 @@ export function resultCacheTests(open: OpenStore): void {
       }
       // A task without a key is never matched.
       assert.equal((await create(store, newTask())).created, true);
+      // The open run of a key, as a requeue asks for it.
+      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o' }))?.id, first.task.id);
+      assert.equal(await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:nobody' }), null);
     });
 
     storeTest(open, 'two stores creating the same key at once make one run; the other answers it', async ({ store, peer }) => {

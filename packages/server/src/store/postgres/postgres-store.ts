@@ -51,7 +51,7 @@ import {
 import { FlotillaError } from '../../core/errors.ts';
 import { storeClosed, toStoreError } from './errors.ts';
 import { EventNumbering, stamp } from './events.ts';
-import { lookupCachedResult } from './result-cache.ts';
+import { lookupCachedResult, openCacheRuns } from './result-cache.ts';
 import { advanceSchedule, createSchedule, deleteSchedule, getSchedule, listDueSchedules, listSchedules, nextScheduleFireAt, updateSchedule } from './schedules.ts';
 import type { ScheduleFire, ScheduleRecord } from '../../core/schedules.ts';
 import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, pruneToolCalls, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
@@ -704,5 +704,9 @@ export class PostgresStore implements Store {
   // -- cached results (issue 16) ----------------------------------------------------------
   taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null> {
     return this.#read((db) => lookupCachedResult(db, params));
+  }
+
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null> {
+    return this.#read(async (db) => (await openCacheRuns(db, [{ id: '', agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null }])).get('') ?? null);
   }
 }

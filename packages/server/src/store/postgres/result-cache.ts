@@ -11,7 +11,7 @@ const OPEN_SQL = `SELECT ${TASK_RECORD_SELECT}, k.id AS for_task FROM unnest($1:
   JOIN task_payloads p ON p.task_id = t.id`;
 
 /** The open runs of these (skipped) tasks' cached work, by the skipped task's id. */
-export async function openCacheRuns(tx: Queryable, tasks: readonly NewTask[]): Promise<Map<string, TaskRecord>> {
+export async function openCacheRuns(tx: Queryable, tasks: ReadonlyArray<Pick<NewTask, 'id' | 'agent' | 'cacheKey' | 'cacheScope' | 'cachedFrom'>>): Promise<Map<string, TaskRecord>> {
   const cached = tasks.filter((t) => t.cacheKey != null && t.cachedFrom == null);
   if (cached.length === 0) return new Map();
   const rows = await run(tx, OPEN_SQL, [cached.map((t) => t.id), cached.map((t) => t.agent), cached.map((t) => t.cacheKey), cached.map((t) => t.cacheScope ?? null)]);

@@ -998,4 +998,8 @@ export class SqliteStore implements Store {
   taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null> {
     return this.#read(() => lookupCachedResult(this.#cache, params));
   }
+
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null> {
+    return this.#read(() => openCacheRun(this.#cache, { agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null }));
+  }
 }

@@ -31,6 +31,7 @@ export class ScheduleService {
   #running: Promise<void> | null = null;
   #stopped = true;
   #lead: ((work: () => Promise<void>) => Promise<boolean>) | null = null;
+  #sweeping: Promise<void> = Promise.resolve();
 
   constructor(params: { ctx: EngineContext; tasks: TaskService }) {
     this.#ctx = params.ctx;
@@ -150,8 +151,17 @@ export class ScheduleService {
 
   // -- firing -------------------------------------------------------------------------------
 
-  /** Fires every due schedule (the maintenance node's duty; idempotent, so safe on any node). */
-  async sweep(): Promise<void> {
+  /**
+   * Fires every due schedule (the maintenance node's duty; idempotent, so safe on any node).
+   * One sweep at a time in a process: the timer's and a caller's run one after the other.
+   */
+  sweep(): Promise<void> {
+    const run = this.#sweeping.then(() => this.#sweepOnce());
+    this.#sweeping = run.catch(() => {});
+    return run;
+  }
+
+  async #sweepOnce(): Promise<void> {
     const now = this.#ctx.now();
     const due = await this.#ctx.store.scheduleListDue({ now, limit: SWEEP_LIMIT });
     for (const s of due) await this.#fireDue(s, now);

@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { scheduleFireKey } from '../src/core/schedules.ts';
+import { pino } from 'pino';
+import { Engine } from '../src/engine/engine.ts';
 import { withHarness, type Harness } from './helpers/harness.ts';
 
 const MINUTE = 60_000;
@@ -158,6 +160,30 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.deepEqual((await fired('all')).slice(5), [26, 27, 28, 29, 30].map((k) => at('all', k)), 'all: +26..+30 min, within the window');
         const next = (await h.api<ScheduleView>('GET', '/schedules/all')).body.nextFireTimes[0]!;
         assert.ok(Date.parse(next) > h.now(), 'the next fire time is after now');
+      }, { config });
+    });
+
+    it('after a restart with a gap, the new engine catches up from the stored next fire time', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'a' });
+        await schedule(h, { name: 'restarted', everyMs: MINUTE, overlap: 'allow', catchUp: 'all', catchUpWindowMs: 3 * MINUTE, task: { agent: 'a' } });
+        const created = Date.parse((await h.api<ScheduleView>('GET', '/schedules/restarted')).body.createdAt);
+        h.advance(MINUTE);
+        await h.engine.schedules.sweep();
+        // The server stops; it starts again 10 minutes later (a new engine on the same database).
+        await h.engine.stop();
+        const later = h.now() + 10 * MINUTE;
+        const engine = new Engine({ store: h.store, config: h.config, log: pino({ level: 'silent' }), clock: { now: () => later } });
+        await engine.start();
+        try {
+          await engine.schedules.sweep();
+        } finally {
+          await engine.stop();
+        }
+        const keys = (await h.store.taskList({ limit: 100, oldestFirst: true })).items.filter((x) => x.correlation.schedule === 'restarted').map((x) => x.idempotencyKey);
+        // +1 before the stop; then +9, +10, +11 (within 3 minutes of +11.x), not +2 .. +8.
+        assert.deepEqual(keys, [1, 9, 10, 11].map((k) => scheduleFireKey('restarted', created + k * MINUTE)));
+        assert.equal((await h.store.scheduleGet({ name: 'restarted' }))!.nextFireAt, created + 12 * MINUTE);
       }, { config });
     });
 

@@ -164,6 +164,10 @@ export interface TaskView {
   waitingDomains?: string[];
   /** Whether it may run while a tool domain of its agent is down (TaskSpec.allowDegraded). */
   allowDegraded: boolean;
+  /** The key its result is cached under (TaskSpec.cacheKey); null: not cached. */
+  cacheKey: string | null;
+  /** Answered from the cache: the task whose result this is (this one never ran); null otherwise. */
+  cachedFrom: string | null;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
   /** The tasks it depends on (TaskSpec.dependsOn, ids); empty: none. */
@@ -298,6 +302,14 @@ export interface TaskSpec {
    * Signed with the server's notify secret (GET /webhooks/notify-secret).
    */
   notify?: TaskNotify;
+  /**
+   * Cached results (docs/caching.md): a completed task of the same agent and key, in the
+   * submitter's scope, finished within `cacheTtlMs` answers this submit at once (a new task,
+   * completed, `cachedFrom` naming it); one still running is shared (200, that task). Needs `agent`.
+   */
+  cacheKey?: string;
+  /** How old a cached result may be (default 1 hour). Only with `cacheKey`. */
+  cacheTtlMs?: number;
 }
 
 export const DEPENDENCY_FAILURE_POLICIES = ['fail', 'run'] as const;
@@ -813,4 +825,74 @@ export interface WebhookEventBody {
   event: { seq: number; type: string; at: string; taskId: string | null; agent: string | null; data: Json };
   /** The task as it was when the event was queued; null for an event of no task. */
   task: { id: string; status: TaskStatus; agent: string | null; rootId: string; parentId: string | null; result: Json | null; error: TaskErrorInfo | null } | null;
+}
+
+// -- schedules (issue 16, docs/schedules.md) -----------------------------------------------
+
+export type ScheduleOverlap = 'skip' | 'allow' | 'cancel_previous';
+export type ScheduleCatchUp = 'none' | 'one' | 'all';
+
+/**
+ * The task a schedule submits at each fire time: a TaskSpec without what the firing decides
+ * (its idempotency key is the schedule and the fire time; it runs at once, as a root task).
+ */
+export type ScheduleTaskTemplate = Omit<TaskSpec, 'idempotencyKey' | 'runAt' | 'delayMs' | 'parentId' | 'traceparent'>;
+
+/** POST /schedules: exactly one of `cron` (5 or 6 fields, seconds first; in `timezone`, default UTC) or `everyMs`. */
+export interface ScheduleSpec {
+  name: string;
+  cron?: string;
+  /** An IANA time zone for `cron` (`Europe/Paris`): DST changes are followed. */
+  timezone?: string;
+  everyMs?: number;
+  task: ScheduleTaskTemplate;
+  /** While the previous run is not finished: `skip` this firing (default), `allow` it, or `cancel_previous` first. */
+  overlap?: ScheduleOverlap;
+  /** Fire times missed while no node fired (downtime): `none` (default), `one` (the latest), `all` (each, within the window). */
+  catchUp?: ScheduleCatchUp;
+  /** How far back missed fire times are caught up (default 1 h). */
+  catchUpWindowMs?: number;
+  /** Created paused. */
+  paused?: boolean;
+}
+
+/** PATCH /schedules/:name: the fields to change (the timing as a whole: `cron` replaces `everyMs` and the reverse). */
+export type SchedulePatch = Partial<Omit<ScheduleSpec, 'name' | 'paused'>>;
+
+export interface ScheduleLastFire {
+  /** The fire time (not when it was fired). */
+  at: string;
+  /** The task it submitted; null when the firing was skipped. */
+  taskId: string | null;
+  /** The task's status now, or why no task: `skipped_overlap`, `owner_revoked`, `failed_to_submit`. */
+  outcome: string;
+  /** Why a submit was refused (`failed_to_submit`). */
+  error?: string;
+}
+
+export interface ScheduleView {
+  name: string;
+  cron: string | null;
+  timezone: string | null;
+  everyMs: number | null;
+  /** The ScheduleTaskTemplate as given (JSON: its `priority` may be an alias). */
+  task: Json;
+  overlap: ScheduleOverlap;
+  catchUp: ScheduleCatchUp;
+  catchUpWindowMs: number;
+  source: 'config' | 'api';
+  /** Whose tasks it submits: the principal that created it (an API key id, or `system` for the config file). */
+  ownerId: string;
+  paused: boolean;
+  /** Why it was paused by the server (`owner_revoked`); null when paused by someone or not paused. */
+  pausedReason: string | null;
+  /** The next fire times (up to 5; none while paused). */
+  nextFireTimes: string[];
+  lastFire: ScheduleLastFire | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ScheduleList {
+  items: ScheduleView[];
 }

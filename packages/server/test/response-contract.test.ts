@@ -262,6 +262,21 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/webhooks/notify-secret', 200);
   await call('DELETE', `/webhooks/${hook.id}`, 200);
   await call('GET', `/webhooks/${hook.id}`, 404);
+  // Schedules (one fired, so its view has a last firing) and cached results.
+  await call('POST', '/schedules', 201, { name: 'contract-every', everyMs: 60_000, overlap: 'allow', task: { agent: 'contract', input: { n: 1 }, priority: 'P2' } });
+  h.advance(60_000);
+  await h.engine.schedules.sweep();
+  await call('GET', '/schedules', 200);
+  await call('GET', '/schedules/contract-every', 200);
+  await call('PATCH', '/schedules/contract-every', 200, { cron: '0 0 3 * * *', timezone: 'Europe/Paris' });
+  await call('POST', '/schedules/contract-every/pause', 200);
+  await call('POST', '/schedules/contract-every/resume', 200);
+  await call('POST', '/schedules', 400, { name: 'bad', cron: 'nope', task: { agent: 'contract' } });
+  await call('POST', '/schedules', 409, { name: 'contract-every', everyMs: 60_000, task: { agent: 'contract' } });
+  await call('DELETE', '/schedules/contract-every', 200);
+  await call('GET', '/schedules/contract-every', 404);
+  await call('POST', '/tasks', 201, { agent: 'contract', cacheKey: 'contract-cache' });
+  await call('POST', '/tasks', 200, { agent: 'contract', cacheKey: 'contract-cache' });
 
   // Errors.
   await call('GET', '/tasks/missing', 404);

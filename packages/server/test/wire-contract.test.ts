@@ -12,6 +12,7 @@ const everyTaskField: Required<TaskSpec> = {
   allowDegraded: false,
   dependsOn: [], onDependencyFailure: 'fail', inputFrom: null, then: {}, ref: '',
   notify: { url: '' },
+  cacheKey: '', cacheTtlMs: 1,
 };
 const everyAgentField: Required<AgentSpec> = {
   name: '', description: '', capabilities: [], maxConcurrency: 1, maxAttempts: 1, timeoutMs: 1, level: 1, toolDomains: [], tools: [],

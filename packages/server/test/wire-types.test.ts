@@ -73,6 +73,8 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   WebhookDeliveryPage: 'wire.WebhookDeliveryPage',
   WebhookReplayed: '{ replayed: number }',
   WebhookNotifySecret: '{ secret: string }',
+  ScheduleView: 'wire.ScheduleView',
+  ScheduleList: 'wire.ScheduleList',
 };
 
 type Shape =

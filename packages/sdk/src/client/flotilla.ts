@@ -5,6 +5,7 @@ import type { Overview } from './types.ts';
 import type { EventStreamOptions } from './sse.ts';
 import type { EventView } from '../wire.ts';
 import { AgentsApi } from './agents.ts';
+import { SchedulesApi } from './schedules.ts';
 import { AuditApi } from './audit.ts';
 import { KeysApi } from './keys.ts';
 import { ReportsApi } from './reports.ts';
@@ -47,6 +48,8 @@ export class Flotilla {
   readonly reports: ReportsApi;
   /** Webhook subscriptions and their deliveries (docs/webhooks.md). */
   readonly webhooks: WebhooksApi;
+  /** Schedules: recurring tasks by cron or interval (admins and operators manage, readers read). */
+  readonly schedules: SchedulesApi;
   readonly events: {
     /** Live events (SSE), resuming across reconnects. */
     stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined>;
@@ -75,6 +78,7 @@ export class Flotilla {
     this.audit = new AuditApi(this.#transport);
     this.reports = new ReportsApi(this.#transport);
     this.webhooks = new WebhooksApi(this.#transport);
+    this.schedules = new SchedulesApi(this.#transport);
     const transport = this.#transport;
     this.events = {
       stream: (streamOpts = {}) => streamEvents(transport, streamOpts),

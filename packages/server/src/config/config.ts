@@ -3,8 +3,10 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
-import type { AgentSpec } from '@flotilla/sdk';
+import type { AgentSpec, ScheduleSpec } from '@flotilla/sdk';
+import { timingProblem } from '../core/schedules.ts';
 import { PRIORITY_BANDS } from '@flotilla/sdk';
 import { DEFAULT_SLA_POLICY, type SlaPolicy } from '../core/sla.ts';
 import { toolListProblems } from '../core/tools.ts';
@@ -98,6 +100,10 @@ export interface ServerConfig {
   mcpCallTimeoutMs: number;
   /** The gateway's URL as workers reach it (absolute); null: assignments carry the path, which workers resolve against their server URL. */
   mcpGatewayUrl: string | null;
+  /** Schedules declared in the config file (`schedules:`), owned by the server; created or updated at start (docs/schedules.md). */
+  schedules: ScheduleSpec[];
+  /** The longest the maintenance node waits between two looks at the schedules (its timer is armed to the next fire time within that). */
+  scheduleSweepMs: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -147,6 +153,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   mcpHealthTimeoutMs: 5_000,
   mcpCallTimeoutMs: 60_000,
   mcpGatewayUrl: null,
+  schedules: [],
+  scheduleSweepMs: 10_000,
 };
 
 export const DEFAULT_CONFIG_FILE = 'flotilla.config.yaml';
@@ -191,6 +199,7 @@ const ENV_NUMBERS = {
   FLOTILLA_WEBHOOK_TIMEOUT_MS: 'webhookTimeoutMs',
   FLOTILLA_WEBHOOK_RETRY_BASE_MS: 'webhookRetryBaseMs',
   FLOTILLA_WEBHOOK_RETRY_MAX_MS: 'webhookRetryMaxMs',
+  FLOTILLA_SCHEDULE_SWEEP_MS: 'scheduleSweepMs',
 } as const satisfies Record<string, keyof ServerConfig>;
 
 export function loadConfig(sources: ConfigSources = {}): ServerConfig {
@@ -380,6 +389,7 @@ interface ConfigFile {
   };
   agents?: AgentSpec[];
   toolDomains?: ToolDomainSpec[];
+  schedules?: ScheduleSpec[];
 }
 
 function applyFile(config: ServerConfig, path: string): void {
@@ -396,11 +406,13 @@ function applyFile(config: ServerConfig, path: string): void {
     throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
   }
   const ajv = new Ajv({ allErrors: true });
+  // Schedules' task templates carry the submit's date-time fields (deadline).
+  (addFormats as unknown as (a: Ajv) => void)(ajv);
   const validate = ajv.compile<ConfigFile>(configFileSchema);
   if (!validate(parsed)) {
     throw new ConfigError(`config file ${path} is invalid: ${describeErrors(validate.errors)}`);
   }
-  const { server = {}, agents = [], toolDomains = [] } = parsed;
+  const { server = {}, agents = [], toolDomains = [], schedules = [] } = parsed;
   const { database, retry, sla, ...rest } = server;
   Object.assign(config, rest);
   if (sla) {
@@ -426,5 +438,18 @@ function applyFile(config: ServerConfig, path: string): void {
     if (problem !== null) throw new ConfigError(`config file ${path} is invalid: /toolDomains/${domain.name} ${problem}`);
   }
   config.toolDomains = toolDomains;
+  config.schedules = checkedSchedules(path, schedules);
   if (config.mcpGatewayUrl !== null && !URL.canParse(config.mcpGatewayUrl)) throw new ConfigError(`config file ${path} is invalid: server.mcpGatewayUrl ${config.mcpGatewayUrl} is not a URL`);
+}
+
+/** What the schema cannot say of the config file's schedules: names declared once, a timing croner accepts. */
+function checkedSchedules(path: string, schedules: ScheduleSpec[]): ScheduleSpec[] {
+  const names = new Set<string>();
+  for (const schedule of schedules) {
+    if (names.has(schedule.name)) throw new ConfigError(`config file ${path} declares schedule "${schedule.name}" twice`);
+    names.add(schedule.name);
+    const problem = timingProblem(schedule);
+    if (problem !== null) throw new ConfigError(`config file ${path} is invalid: /schedules/${schedule.name} ${problem}`);
+  }
+  return schedules;
 }

@@ -33,16 +33,19 @@ export const ACTIONS = [
   // subscriptions (events reach them only for tasks their owner may read); `webhook.manage`
   // sees and manages every subscription and the notify secret.
   'webhook.read', 'webhook.manage',
+  // Schedules (issue 16): a schedule submits tasks as its owner, again and again, so managing
+  // them is the admin's and the operator's; readers see them (their templates hold inputs).
+  'schedule.read', 'schedule.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read'];
+const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read', 'schedule.read'];
 
 /** The one table of what each role grants. */
 export const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
   // Runs the fleet: sees and steers every task, manages agents, issues pipeline tokens.
-  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read',
+  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read', 'schedule.manage',
     'webhook.read', 'webhook.manage'],
   viewer: [...READ,
     'webhook.read'],

@@ -54,6 +54,14 @@
 //   maintenance node queued deliveries for.
 // - notify: a task's `notify: {url}`, a one-off delivery of its terminal event, signed with
 //   the server's notify secret.
+// - schedule: a named recurring submit (core/schedules.ts): a cron expression or an
+//   interval, a task template, an overlap and a catch-up policy, an owner (the key whose
+//   tasks it submits). A fire time is one of its times; each is exactly one task, keyed
+//   `schedule:<name>:<fire time>`, fired by the maintenance node.
+// - cached result: the result of a completed task with a `cacheKey`, reused by a later
+//   submit of the same agent, key and cache scope within its TTL (core/result-cache.ts). A
+//   cache hit is a new task born completed (`cachedFrom`); a shared run is the open task of
+//   that key, answered to a concurrent submit.
 //
 // Invariants (enforced by the state machine plus the stores' guards)
 // - task.assignmentId names the live assignment iff task.status is dispatched or running.
@@ -173,6 +181,15 @@ export interface TaskRecord extends TaskHead {
   inputFrom?: Json | null;
   /** Its dependencies' outcomes, set when it is unblocked and given to its attempts; null before. */
   dependencies?: DependencyOutcome[] | null;
+  /**
+   * Cached results (issue 16, core/result-cache.ts): the key its result is cached under (with
+   * its agent and cacheScope); null or absent: not cached. Set at submit, never changed.
+   */
+  cacheKey?: string | null;
+  /** Whose cache it is in: `owner:<ownerId>`, or `tree:<rootId>` for a tree-bound token (core/result-cache.ts). */
+  cacheScope?: string | null;
+  /** A task answered from the cache: the task whose result it copied (it never ran). */
+  cachedFrom?: string | null;
 }
 
 /** A task as the engine asks a store to create it (the store adds `seq`). */

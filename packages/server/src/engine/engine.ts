@@ -31,6 +31,7 @@ import { McpService } from './mcp/service.ts';
 import { WebhookOutbox } from './webhook-outbox.ts';
 import { WebhookSecrets } from './webhook-secrets.ts';
 import { WebhookService } from './webhook-service.ts';
+import { ScheduleService } from './schedule-service.ts';
 
 /** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
 const OVERLOAD_SWEEP_MS = 2_000;
@@ -74,6 +75,8 @@ export class Engine {
   /** Webhook subscriptions and the outbox the maintenance node feeds and sends (docs/webhooks.md). */
   readonly webhooks: WebhookService;
   readonly webhookOutbox: WebhookOutbox;
+  /** Schedules (issue 16): managed on any node, fired by the maintenance node (docs/schedules.md). */
+  readonly schedules: ScheduleService;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
@@ -128,6 +131,7 @@ export class Engine {
     const webhookSecrets = new WebhookSecrets({ store: params.store, now });
     this.webhookOutbox = new WebhookOutbox({ ctx: this.ctx, secrets: webhookSecrets, revocations: this.revocations });
     this.webhooks = new WebhookService({ ctx: this.ctx, secrets: webhookSecrets, outbox: this.webhookOutbox });
+    this.schedules = new ScheduleService({ ctx: this.ctx, tasks: this.tasks });
   }
 
   /** What other server processes (or this one, through the database) changed. */
@@ -226,6 +230,13 @@ export class Engine {
       if (this.#leading.get('maintenance') !== true) this.webhookOutbox.notLeading();
     }));
     this.#loops.push(loop(this.ctx, 'retention', config.retentionIntervalMs, () => this.#maintain('retention', () => pruneExpired(this.ctx))));
+    // Schedules: config-declared ones first (their agents are declared above), then the
+    // maintenance node's timer and sweep.
+    if (config.schedules.length > 0) await this.schedules.declare(config.schedules);
+    this.#loops.push(this.schedules.start(async (work) => {
+      await this.#maintain('maintenance', work);
+      return this.#leading.get('maintenance') === true;
+    }));
     this.dispatcher.wake();
   }
 

@@ -13,7 +13,9 @@ import { atDepthLimit, candidateAgents, childCorrelation, childTraceparent, dept
 import { gatedAgents } from '../core/tool-domains.ts';
 import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProblems, toolSetOf } from '../core/tools.ts';
 import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
-import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewTask, TaskRecord, Transition } from '../core/types.ts';
+import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewEvent, NewTask, TaskRecord, Transition } from '../core/types.ts';
+import { cachedCopyEvents, sharesRun } from '../core/result-cache.ts';
+import { refuseSecondOpenRun, withCachedResult } from './result-cache.ts';
 import { encodeCursor } from '../store/list-cursor.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -32,6 +34,8 @@ export interface SubmitResult {
   created: boolean;
   /** The task its `then` created (TaskSpec.then), if it had one. */
   thenTaskId?: string;
+  /** The answer is another submit's open run of the same cacheKey, shared (core/result-cache.ts); `created` is false. */
+  shared?: boolean;
 }
 
 /** How often a guarded write is retried after the task changed under it (e.g. dispatched meanwhile). */
@@ -93,6 +97,15 @@ export class TaskService {
     this.#toolDomains = params.toolDomains ?? null;
   }
 
+  /**
+   * Checks a spec as a submit would (every rule, with the principal's rights), writing
+   * nothing: a schedule's task template is refused at create, not at its first firing.
+   */
+  async validate(principal: Principal, spec: TaskSpec): Promise<void> {
+    await this.#requireLiveAttempt(principal);
+    await this.#prepare(principal, spec, this.#ctx.now());
+  }
+
   async submit(principal: Principal, spec: TaskSpec): Promise<SubmitResult> {
     const [result] = await this.submitMany(principal, [spec]);
     return result!;
@@ -107,16 +120,24 @@ export class TaskService {
     const now = this.#ctx.now();
     const tasks: NewTask[] = [];
     await this.#requireLiveAttempt(principal);
-    // Dependencies, refs and `then` (engine/dependency-plan.ts); null for a submit without any.
     for (const spec of specs) requireWebhookUrl(spec.notify?.url);
+    // Dependencies, refs and `then` (engine/dependency-plan.ts); null for a submit without any.
     const plan = await planDependencies(this.#ctx, principal, specs);
-    for (const [i, spec] of (plan?.specs ?? specs).entries()) tasks.push(await this.#prepare(principal, spec, now, plan?.fields[i]));
+    const planned = plan?.specs ?? specs;
+    for (const [i, spec] of planned.entries()) {
+      const task = await this.#prepare(principal, spec, now, plan?.fields[i]);
+      // A blocked task runs later, on its dependencies' outcomes: the cache is asked at submit only by one that can run now.
+      const cacheable = task.status !== 'blocked' && (spec.cacheKey !== undefined || spec.cacheTtlMs !== undefined);
+      tasks.push(cacheable ? await withCachedResult(this.#ctx, principal, spec, task, now) : task);
+    }
     await this.#dispatcher.handOffReady();
     // Planned after every await of the preparation: the dispatcher's view is as fresh as it gets.
     // In submission order, and none after the first that is not handed off: a later task of
     // the same call must not overtake an earlier one that waits (delayed, keyed, no slot).
     let blocked = false;
     const handOffs = tasks.map((task) => {
+      // A cache hit is created completed: it never runs, and holds no later task back.
+      if (task.cachedFrom != null) return null;
       const handOff = blocked || task.status === 'blocked' ? null : this.#dispatcher.planHandOff(task, now);
       if (handOff === null) blocked = true;
       return handOff;
@@ -128,10 +149,10 @@ export class TaskService {
       results = await this.#ctx.store.taskCreate({
         tasks: tasks.map((task, i) => ({
           task,
-          events: [{
+          events: ((created: NewEvent) => (task.cachedFrom != null ? cachedCopyEvents(task, created) : [created]))({
             type: 'task.created', taskId: task.id, agent: task.agent, replicaId: null, assignmentId: null,
-            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}), rootId: task.rootId, depth: task.depth, ...(task.slaDeadline === null ? {} : { slaDeadline: toIso(task.slaDeadline) }), ...notifyData(specs[i]!) },
-          }],
+            data: { type: task.type, priority: task.priority, runAt: toIso(task.runAt), ...(task.parentId ? { parentId: task.parentId } : {}), rootId: task.rootId, depth: task.depth, ...(task.slaDeadline === null ? {} : { slaDeadline: toIso(task.slaDeadline) }), ...notifyData(planned[i]!) },
+          }),
           ...(handOffs[i] ? { dispatch: handOffs[i].transition } : {}),
         })),
       });
@@ -149,7 +170,7 @@ export class TaskService {
       if (!r.created) return;
       events.push(...r.events);
       if (r.handOff?.ok) events.push(...r.handOff.events);
-      else pending = true;
+      else if (r.task.status === 'pending') pending = true;
     });
     announce(this.#ctx, events);
     // The pushes leave right after the commit, before the answer to the submitter.
@@ -168,7 +189,10 @@ export class TaskService {
     const foreign = results.find((r) => !r.created && !canSeeTask(principal, r.task));
     if (foreign) throw new FlotillaError('IDEMPOTENCY_CONFLICT', `idempotency key "${foreign.task.idempotencyKey}" is already used by a task you cannot see; choose another key`);
     // A handed-off task is answered as it is now: dispatched.
-    const answered = results.map((r, i) => ({ task: r.created && r.handOff?.ok ? { ...r.task, ...handOffs[i]!.transition.set } : r.task, created: r.created }));
+    const answered = results.map((r, i): SubmitResult => ({
+      task: r.created && r.handOff?.ok ? { ...r.task, ...handOffs[i]!.transition.set } : r.task, created: r.created,
+      ...(!r.created && sharesRun(tasks[i]!, r.task) ? { shared: true } : {}),
+    }));
     if (plan === null) return this.#orphansCancelled(answered);
     // Dependencies may have ended before these tasks were committed: each looks once itself.
     if (plan.external) this.#unblocker?.look(results.filter((r) => r.created && r.task.status === 'blocked').map((r) => r.task.id));
@@ -577,6 +601,7 @@ export class TaskService {
 
   async requeue(principal: Principal, id: string): Promise<TaskRecord> {
     return this.#transitionWithRetry(principal, id, async (task) => {
+      await refuseSecondOpenRun(this.#ctx, task);
       if (task.agent !== null && task.status === 'failed' && !(await this.#registry.get(task.agent))) {
         throw new FlotillaError('UNKNOWN_AGENT', `agent "${task.agent}" of task ${id} no longer exists; it cannot run again`);
       }

@@ -24,6 +24,7 @@ import { taskRoutes } from './routes/tasks.ts';
 import { securityRoutes } from './routes/security.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
 import { workerRoutes } from './routes/workers.ts';
 import { reportBatchRoutes } from './routes/report-batch.ts';
 import { installAuditHook } from './audit-hook.ts';
@@ -141,6 +142,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     securityRoutes(api, engine);
     mcpRoutes(api, engine);
     webhookRoutes(api, engine);
+    scheduleRoutes(api, engine);
     api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'], response: answers({ 200: 'OpenApiDocument' }) } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });
   await app.register(async (scope) => {

@@ -108,6 +108,15 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`POST ${P}/webhooks/:id/rotate-secret`]: 'webhook.read',
   [`GET ${P}/webhooks/:id/deliveries`]: 'webhook.read',
   [`POST ${P}/webhooks/:id/deliveries/replay`]: 'webhook.read',
+
+  // Schedules (issue 16, docs/schedules.md).
+  [`GET ${P}/schedules`]: 'schedule.read',
+  [`POST ${P}/schedules`]: 'schedule.manage',
+  [`GET ${P}/schedules/:name`]: 'schedule.read',
+  [`PATCH ${P}/schedules/:name`]: 'schedule.manage',
+  [`DELETE ${P}/schedules/:name`]: 'schedule.manage',
+  [`POST ${P}/schedules/:name/pause`]: 'schedule.manage',
+  [`POST ${P}/schedules/:name/resume`]: 'schedule.manage',
 };
 
 /** The requirement of a route as Fastify names it (HEAD is served by the GET route). */

@@ -39,6 +39,8 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, wa
     depth: t.depth,
     tools: t.tools,
     allowDegraded: t.allowDegraded === true,
+    cacheKey: t.cacheKey ?? null,
+    cachedFrom: t.cachedFrom ?? null,
     createdBy: t.createdBy,
     ownerId: t.ownerId,
     waitingFor: t.waitingFor,

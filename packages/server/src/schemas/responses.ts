@@ -125,6 +125,8 @@ const taskProperties: Record<string, Schema> = {
   depth: { type: 'integer', minimum: 1 },
   tools: strings,
   allowDegraded: boolean,
+  cacheKey: nullableString,
+  cachedFrom: nullableString,
   createdBy: nullableString,
   ownerId: nullableString,
   waitingFor: { type: ['array', 'null'], items: string },
@@ -406,6 +408,24 @@ const definitions = {
   WebhookDeliveryPage: { description: "A subscription's deliveries in one status, oldest first", ...object({ items: arrayOf(ref('WebhookDeliveryView')) }) },
   WebhookReplayed: { description: 'How many failed deliveries are pending again', ...object({ replayed: integer }) },
   WebhookNotifySecret: { description: 'The secret notify deliveries are signed with', ...object({ secret: string }) },
+  // Schedules (issue 16, docs/schedules.md).
+  ScheduleView: {
+    description: 'A schedule: its timing, task template, policies, next fire times and last firing',
+    ...object({
+      name: string, cron: nullableString, timezone: nullableString, everyMs: nullableInteger,
+      // The template as given (its request schema has combinators: priority's aliases).
+      task: any,
+      overlap: enumOf(['skip', 'allow', 'cancel_previous']), catchUp: enumOf(['none', 'one', 'all']), catchUpWindowMs: integer,
+      source: enumOf(['config', 'api']), ownerId: string, paused: boolean, pausedReason: nullableString,
+      nextFireTimes: arrayOf(time),
+      lastFire: {
+        type: ['object', 'null'], additionalProperties: false, required: ['at', 'taskId', 'outcome'],
+        properties: { at: time, taskId: nullableString, outcome: string, error: string },
+      },
+      createdAt: time, updatedAt: time,
+    }),
+  },
+  ScheduleList: { description: 'Schedules, by name', ...object({ items: arrayOf(ref('ScheduleView')) }) },
 } satisfies Record<string, Schema>;
 
 export type ResponseName = keyof typeof definitions;

@@ -85,6 +85,8 @@ export const taskSpecSchema = {
     ref: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]*$' },
     /** Webhooks (docs/webhooks.md): its completion POSTed here; the URL rules are checked by core/webhooks.ts. */
     notify: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: { type: 'string', minLength: 1, maxLength: 2048 } } },
+    cacheKey: { type: 'string', minLength: 1, maxLength: 512 },
+    cacheTtlMs: { type: 'integer', minimum: 1, maximum: 30 * DAY },
   },
 } as const;
 
@@ -563,6 +565,47 @@ export const toolCallQuerySchema = {
   },
 } as const;
 
+// -- schedules (issue 16, docs/schedules.md) ------------------------------------------------
+
+/** The task a schedule submits: a submit's spec without what each firing decides. */
+const scheduleTaskSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: omit(taskSpecSchema.properties, ['idempotencyKey', 'runAt', 'delayMs', 'parentId', 'traceparent']),
+} as const;
+
+const scheduleProperties = {
+  name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
+  cron: { type: 'string', minLength: 1, maxLength: 256 },
+  timezone: { type: 'string', minLength: 1, maxLength: 64 },
+  everyMs: { type: 'integer', minimum: 1_000, maximum: 366 * DAY },
+  task: scheduleTaskSchema,
+  overlap: { type: 'string', enum: ['skip', 'allow', 'cancel_previous'] },
+  catchUp: { type: 'string', enum: ['none', 'one', 'all'] },
+  catchUpWindowMs: { type: 'integer', minimum: 0, maximum: 31 * DAY },
+  paused: { type: 'boolean' },
+} as const;
+
+export const scheduleSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'task'],
+  properties: scheduleProperties,
+} as const;
+
+export const schedulePatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: omit(scheduleProperties, ['name', 'paused']),
+} as const;
+
+export const scheduleParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: scheduleProperties.name },
+} as const;
+
 /** The config file: server settings and declared agents. */
 export const configFileSchema = {
   type: 'object',
@@ -612,10 +655,12 @@ export const configFileSchema = {
         mcpHealthTimeoutMs: positiveMs(10 * 60_000),
         mcpCallTimeoutMs: positiveMs(DAY),
         mcpGatewayUrl: { type: ['string', 'null'], minLength: 1, maxLength: 2048 },
+        scheduleSweepMs: { type: 'integer', minimum: 100, maximum: DAY },
       },
     },
     agents: { type: 'array', items: agentSpecSchema, maxItems: 10_000 },
     toolDomains: { type: 'array', items: toolDomainDeclarationSchema, maxItems: 1000 },
+    schedules: { type: 'array', items: scheduleSpecSchema, maxItems: 10_000 },
   },
 } as const;
 
@@ -669,3 +714,4 @@ export const webhookReplaySchema = {
   additionalProperties: false,
   properties: { deliveryId: { type: 'string', minLength: 1, maxLength: 200 } },
 } as const;
+

@@ -103,6 +103,7 @@ export const TASK_DETAIL_COLUMNS = [
   'created_at', 'updated_at', 'finished_at', 'idempotency_key', 'created_by', 'root_id', 'depth', 'owner_id', 'waiting_for',
   'sla_state', 'sla_check_at',
   'on_dependency_failure',
+  'cache_key', 'cache_scope', 'cached_from',
 ] as const;
 
 export const TASK_PAYLOAD_COLUMNS = [
@@ -255,6 +256,9 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       ref: r.strOrNull(row, 'ref'),
       inputFrom: r.jsonOrNull(row, 'input_from'),
       dependencies: r.jsonOrNull(row, 'dependencies') as DependencyOutcome[] | null,
+      cacheKey: r.strOrNull(row, 'cache_key'),
+      cacheScope: r.strOrNull(row, 'cache_scope'),
+      cachedFrom: r.strOrNull(row, 'cached_from'),
     };
   }
 

@@ -22,6 +22,7 @@ import type { StoreCounters } from './counters.ts';
 import type { TaskVisibility } from '../core/permissions.ts';
 import type { DispatchPosition } from '../core/routing.ts';
 import type { SlaMark } from '../core/sla.ts';
+import type { ScheduleFire, ScheduleRecord } from '../core/schedules.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../core/tool-domains.ts';
 
 export type { StoreCounters } from './counters.ts';
@@ -558,6 +559,41 @@ export interface Store {
    * one of `eventSeq`, or all. Guarded on `failed`. Durable (an operator's action). Returns how many.
    */
   webhookDeliveryReplay(params: { subscriptionId: string; eventSeq?: number; now: Millis }): Promise<number>;
+
+  // -- schedules (issue 16, core/schedules.ts; decisions.md 98-100) ------------------------
+  /** Creates the schedule; `created` is false (nothing written) when the name is taken. Durable. */
+  scheduleCreate(params: { schedule: ScheduleRecord }): Promise<{ created: boolean }>;
+  scheduleGet(params: { name: string }): Promise<ScheduleRecord | null>;
+  /** Ordered by name (byte order). */
+  scheduleList(): Promise<ScheduleRecord[]>;
+  /**
+   * Replaces what an update changes (definition, source, owner, paused, pausedReason,
+   * nextFireAt, updatedAt), guarded: only while its updatedAt is still `expectedUpdatedAt`
+   * (`updated` false otherwise, nothing written). The last firing is kept. Durable.
+   */
+  scheduleUpdate(params: { expectedUpdatedAt: Millis; schedule: ScheduleRecord }): Promise<{ updated: boolean }>;
+  /**
+   * A firing's compare-and-set: sets nextFireAt (and, with `fire`, the last firing) only while
+   * the schedule is unpaused and its nextFireAt is still `expectedNextFireAt`, so two nodes
+   * (or a repeated sweep) advance it once. Never changes updatedAt. Durable.
+   */
+  scheduleAdvance(params: { name: string; expectedNextFireAt: Millis; nextFireAt: Millis | null; fire: ScheduleFire | null }): Promise<{ advanced: boolean }>;
+  scheduleDelete(params: { name: string }): Promise<{ deleted: boolean }>;
+  /** Unpaused schedules whose nextFireAt is at or before `now`, soonest first, at most `limit` (indexed). */
+  scheduleListDue(params: { now: Millis; limit: number }): Promise<ScheduleRecord[]>;
+  /** The earliest nextFireAt among unpaused schedules, or null: when the maintenance node's timer is armed for. */
+  scheduleNextFireAt(): Promise<Millis | null>;
+  // -- cached results (issue 16, core/result-cache.ts; decisions.md 101-102) -----------------
+  /**
+   * The latest completed task (not itself a copy) with this agent, cacheKey and cacheScope
+   * that finished at or after `finishedAfter`, or null (indexed: tasks_cache_done). Besides
+   * this, taskCreate never creates a second open run of a key: a task with a cacheKey whose
+   * (agent, cacheKey, cacheScope) has a run not yet finished is answered with that run
+   * (`created: false`), whichever store call, on whichever node, came first.
+   */
+  taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null>;
+  /** The open run (not finished, not a copy) of (agent, cacheKey, scope), or null: what a requeue of a failed run would collide with. */
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null>;
 }
 
 export type WebhookDeliveryStatus = 'pending' | 'failed';

@@ -47,6 +47,7 @@ export async function harness(opts: {
     a2aPushIntervalMs: 3_600_000,
     retentionIntervalMs: 3_600_000,
     webhookIntervalMs: 3_600_000,
+    scheduleSweepMs: 3_600_000,
     ...opts.config,
   };
   const log = opts.log ?? pino({ level: 'silent' });

@@ -11,6 +11,7 @@ import { workflowCommand } from './workflow.ts';
 import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
 import { webhooksCommand } from './webhooks.ts';
+import { schedulesCommand } from './schedules.ts';
 
 export { describeClientError } from './errors.ts';
 
@@ -32,6 +33,7 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   report: reportCommand,
   workflow: workflowCommand,
   webhooks: webhooksCommand,
+  schedules: schedulesCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -69,6 +71,11 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla webhooks create --endpoint URL --events E,... [--agent X ...] [--root ID]   prints its secret once
   flotilla webhooks [ls] | webhooks show ID | webhooks rm ID | webhooks rotate-secret ID
   flotilla webhooks deliveries ID [--status failed|pending] | webhooks replay ID [--delivery DID]
+  flotilla schedules [ls] | schedules show NAME | schedules pause NAME | schedules resume NAME
+                  | schedules rm NAME
+  flotilla schedules create NAME (--cron EXPR [--timezone TZ] | --every D) (--agent X | --capability C)
+                  [--input JSON] [--priority P] [--overlap skip|allow|cancel_previous]
+                  [--catch-up none|one|all] [--catch-up-window D] [--paused]
 
   Durations (D) take a unit: 250ms, 30s, 5m, 2h, 1d.
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default

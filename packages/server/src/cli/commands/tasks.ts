@@ -60,6 +60,10 @@ The task's own options:
   --allow-degraded        it may run while a tool domain its agent uses is down (docs/mcp.md)
 ${DEPENDENCY_USAGE.trim()}
   --notify URL            POST its completion (signed) to URL when it ends (docs/webhooks.md)
+  --cache-key K           answer from a completed task of this agent and key, in your scope,
+                          if one finished within --cache-ttl; share one still running
+                          (docs/caching.md; needs --agent)
+  --cache-ttl D           how old the cached result may be, e.g. 10m (default 1h)
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -139,6 +143,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
       'deny-tools': { type: 'string', multiple: true },
       'allow-degraded': { type: 'boolean' },
       notify: { type: 'string' },
+      'cache-key': { type: 'string' },
+      'cache-ttl': { type: 'string' },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
       ...DEPENDENCY_OPTIONS,
@@ -196,6 +202,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...(v['allow-degraded'] === true ? { allowDegraded: true } : {}),
     ...dependencyFields(v),
     ...(stringFlag(v.notify) === undefined ? {} : { notify: { url: stringFlag(v.notify)! } }),
+    ...text('cache-key', 'cacheKey'),
+    ...cacheTtl(v['cache-ttl']),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);
@@ -302,4 +310,10 @@ export async function retryCommand(argv: string[]): Promise<void> {
   const cmd = parseCommand(argv, { command: 'retry', usage: RETRY_USAGE, positionals: ['ID'] });
   if (cmd === null) return;
   printTask(await cmd.client().tasks.retry(cmd.positionals[0]!), cmd.json);
+}
+
+/** `--cache-ttl D` as cacheTtlMs (the schema's bounds). */
+function cacheTtl(value: unknown): Pick<TaskSpec, 'cacheTtlMs'> {
+  const ms = durationFlag(value, '--cache-ttl', { min: TASK.cacheTtlMs.minimum, max: TASK.cacheTtlMs.maximum });
+  return ms === undefined ? {} : { cacheTtlMs: ms };
 }

@@ -117,6 +117,9 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     ref: null,
     inputFrom: null,
     dependencies: null,
+    cacheKey: null,
+    cacheScope: null,
+    cachedFrom: null,
     ...over,
   };
 }

@@ -25,6 +25,8 @@ import { a2aPushTests } from './a2a-push.ts';
 import { toolDomainTests } from './tool-domains.ts';
 import { dependencyTests } from './dependencies.ts';
 import { webhookTests } from './webhooks.ts';
+import { scheduleTests } from './schedules.ts';
+import { resultCacheTests } from './result-cache.ts';
 
 export type { OpenStore, StoreUnderTest } from './harness.ts';
 
@@ -47,5 +49,7 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     toolDomainTests(open);
     dependencyTests(open);
     webhookTests(open);
+    scheduleTests(open);
+    resultCacheTests(open);
   });
 }

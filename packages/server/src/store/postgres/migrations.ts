@@ -673,6 +673,49 @@ CREATE TABLE webhook_feed (
 INSERT INTO webhook_feed (id, seq) SELECT 1, coalesce(max(seq), 0) FROM events;
 `,
   },
+  {
+    version: 19,
+    name: 'schedules',
+    sql: `
+-- Schedules (issue 16, core/schedules.ts): the definition (timing, task template, policies),
+-- whose tasks it submits (owner), and its firing state. next_fire_at moves only by
+-- compare-and-set (scheduleAdvance); updated_at guards every other change.
+CREATE TABLE schedules (
+  name            text PRIMARY KEY,
+  definition      jsonb NOT NULL,
+  source          text NOT NULL CHECK (source IN ('config', 'api')),
+  owner           jsonb NOT NULL,
+  paused          integer NOT NULL DEFAULT 0,
+  paused_reason   text,
+  next_fire_at    bigint,
+  last_fire_at    bigint,
+  last_task_id    text,
+  last_fire_note  text,
+  last_fire_error text,
+  created_at      bigint NOT NULL,
+  updated_at      bigint NOT NULL
+);
+-- The maintenance node's sweep and timer: the unpaused schedules by their next fire time.
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0 AND next_fire_at IS NOT NULL;
+`,
+  },
+  {
+    version: 20,
+    name: 'cached results',
+    sql: `
+-- Cached results (issue 16, core/result-cache.ts): the key a task's result is cached under,
+-- whose cache it is in, and, for a task answered from the cache, the task it copied.
+ALTER TABLE tasks ADD COLUMN cache_key text;
+ALTER TABLE tasks ADD COLUMN cache_scope text;
+ALTER TABLE tasks ADD COLUMN cached_from text;
+-- The lookup of a submit with a cacheKey: the latest completed run (not a copy) of the key.
+CREATE INDEX tasks_cache_done ON tasks (agent, cache_key, cache_scope, finished_at)
+  WHERE cache_key IS NOT NULL AND cached_from IS NULL AND status = 'completed';
+-- One open run per key: a second submit (on any node, at the same instant) shares it.
+CREATE UNIQUE INDEX tasks_cache_open ON tasks (agent, cache_key, cache_scope)
+  WHERE cache_key IS NOT NULL AND cached_from IS NULL AND finished_at IS NULL;
+`,
+  },
 ];
 
 /**

@@ -51,6 +51,9 @@ import {
 import { FlotillaError } from '../../core/errors.ts';
 import { storeClosed, toStoreError } from './errors.ts';
 import { EventNumbering, stamp } from './events.ts';
+import { lookupCachedResult, openCacheRuns } from './result-cache.ts';
+import { advanceSchedule, createSchedule, deleteSchedule, getSchedule, listDueSchedules, listSchedules, nextScheduleFireAt, updateSchedule } from './schedules.ts';
+import type { ScheduleFire, ScheduleRecord } from '../../core/schedules.ts';
 import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, pruneToolCalls, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { Leadership } from './leadership.ts';
@@ -746,5 +749,47 @@ export class PostgresStore implements Store {
 
   webhookDeliveryReplay(params: { subscriptionId: string; eventSeq?: number; now: Millis }): Promise<number> {
     return this.#write(replayWebhookDeliveries(params));
+  }
+
+  // -- schedules (issue 16) -------------------------------------------------------------
+  scheduleCreate(params: { schedule: ScheduleRecord }): Promise<{ created: boolean }> {
+    return this.#write(createSchedule(params.schedule));
+  }
+
+  scheduleGet(params: { name: string }): Promise<ScheduleRecord | null> {
+    return this.#read((db) => getSchedule(db, params.name));
+  }
+
+  scheduleList(): Promise<ScheduleRecord[]> {
+    return this.#read((db) => listSchedules(db));
+  }
+
+  scheduleUpdate(params: { expectedUpdatedAt: Millis; schedule: ScheduleRecord }): Promise<{ updated: boolean }> {
+    return this.#write(updateSchedule(params));
+  }
+
+  scheduleAdvance(params: { name: string; expectedNextFireAt: Millis; nextFireAt: Millis | null; fire: ScheduleFire | null }): Promise<{ advanced: boolean }> {
+    return this.#write(advanceSchedule(params));
+  }
+
+  scheduleDelete(params: { name: string }): Promise<{ deleted: boolean }> {
+    return this.#write(deleteSchedule(params.name));
+  }
+
+  scheduleListDue(params: { now: Millis; limit: number }): Promise<ScheduleRecord[]> {
+    return this.#read((db) => listDueSchedules(db, params));
+  }
+
+  scheduleNextFireAt(): Promise<Millis | null> {
+    return this.#read((db) => nextScheduleFireAt(db));
+  }
+
+  // -- cached results (issue 16) ----------------------------------------------------------
+  taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null> {
+    return this.#read((db) => lookupCachedResult(db, params));
+  }
+
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null> {
+    return this.#read(async (db) => (await openCacheRuns(db, [{ id: '', agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null }])).get('') ?? null);
   }
 }

@@ -8,6 +8,7 @@ import type { TaskCreateResult, TaskToCreate } from '../store.ts';
 import { stamp, type PendingEvent } from './events.ts';
 import type { AppliedTransition } from './transition-set.ts';
 import { applyAll } from './transitions.ts';
+import { openCacheRuns } from './result-cache.ts';
 import { TASK_RECORD_SELECT, slaDeadlineColumn, taskRecordFromRow, toJson, toJsonOrNull } from './rows.ts';
 import { firstAhead, run, type Queryable } from './sql.ts';
 import { refused, withEvents, type WriteOutcome } from './write-batch.ts';
@@ -47,6 +48,9 @@ const ROW_COLUMNS: readonly CreateColumn[] = [
   ['waiting_for', 'jsonb', (t) => (t.status === 'blocked' ? toJson(t.waitingFor ?? []) : null)],
   ['has_dependents', 'integer', (t) => (t.hasDependents === true ? 1 : 0)],
   ['on_dependency_failure', 'text', (t) => t.onDependencyFailure ?? null],
+  ['cache_key', 'text', (t) => t.cacheKey ?? null],
+  ['cache_scope', 'text', (t) => t.cacheScope ?? null],
+  ['cached_from', 'text', (t) => t.cachedFrom ?? null],
 ];
 
 /** The same for its `task_payloads` row. */
@@ -78,11 +82,13 @@ const TASK_COLUMNS = ROW_COLUMNS.map(([c]) => c).join(', ');
  * the create waits, finds the agent gone and is refused, or the delete waits and then sees
  * the committed tasks and refuses (in_use). Never a task left for an agent that is gone.
  *
- * Idempotency: `ON CONFLICT (idempotency_key) DO NOTHING` skips a task whose key exists,
+ * Idempotency: `ON CONFLICT DO NOTHING` skips a task whose key exists,
  * whether committed earlier, committed by a concurrent transaction (the insert waits for it to
- * finish), or inserted earlier in this same call; the existing task is then read back. Any
- * other violation (a duplicate id, a priority outside 0..9) fails the statement, so a call
- * with one invalid task writes none of them.
+ * finish), or inserted earlier in this same call; the existing task is then read back. The
+ * same for a cached task whose key has an open run (the unique index tasks_cache_open,
+ * core/result-cache.ts): the open run is read back, and the submit shares it. A skipped task
+ * that neither names (a duplicate id) fails the call; any other violation (a priority outside
+ * 0..9) fails the statement, so a call with one invalid task writes none of them.
  */
 const CREATE_SQL = `
 WITH input AS MATERIALIZED (
@@ -101,7 +107,7 @@ inserted AS (
   SELECT ${TASK_COLUMNS} FROM input
   WHERE NOT EXISTS (SELECT 1 FROM missing)
   ORDER BY ord
-  ON CONFLICT (idempotency_key) DO NOTHING
+  ON CONFLICT DO NOTHING
   RETURNING seq, id
 ),
 payloads AS (
@@ -217,6 +223,8 @@ async function createdOutcomes(
       existing.set(record.idempotencyKey ?? '', record);
     }
   }
+  // Skipped for an open run of their cached work (a statement only when there is one).
+  const openRuns = await openCacheRuns(tx, tasks.flatMap(({ task }) => (seqs.has(task.id) || (task.idempotencyKey !== null && existing.has(task.idempotencyKey)) ? [] : [task])));
   // Hand-offs (TaskToCreate.dispatch) of the tasks created: claimed in the insert's round trip,
   // one set statement for all of them, as a dispatch pass's claims are.
   const applied = new Map([...claims].filter(([taskId]) => seqs.has(taskId)));
@@ -252,7 +260,7 @@ async function createdOutcomes(
             }
             return { created: true, task: { ...task, seq }, events: mine, handOff };
           }
-          const found = task.idempotencyKey === null ? undefined : existing.get(task.idempotencyKey);
+          const found = (task.idempotencyKey === null ? undefined : existing.get(task.idempotencyKey)) ?? openRuns.get(task.id);
           if (!found) throw new FlotillaError('INTERNAL', `task ${task.id} was neither created nor matched by its idempotency key`);
           return { created: false, task: found };
         });

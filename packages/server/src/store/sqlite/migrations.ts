@@ -730,6 +730,49 @@ CREATE TABLE webhook_feed (
 INSERT INTO webhook_feed (id, seq) SELECT 1, coalesce(max(seq), 0) FROM events;
 `,
   },
+  {
+    version: 19,
+    name: 'schedules',
+    sql: `
+-- Schedules (issue 16, core/schedules.ts): the definition (JSON: timing, task template,
+-- policies), whose tasks it submits (owner, JSON), and its firing state. next_fire_at moves
+-- only by compare-and-set (scheduleAdvance); updated_at guards every other change.
+CREATE TABLE schedules (
+  name            TEXT PRIMARY KEY,
+  definition      TEXT NOT NULL,
+  source          TEXT NOT NULL CHECK (source IN ('config', 'api')),
+  owner           TEXT NOT NULL,
+  paused          INTEGER NOT NULL DEFAULT 0,
+  paused_reason   TEXT,
+  next_fire_at    INTEGER,
+  last_fire_at    INTEGER,
+  last_task_id    TEXT,
+  last_fire_note  TEXT,
+  last_fire_error TEXT,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+) STRICT;
+-- The maintenance node's sweep and timer: the unpaused schedules by their next fire time.
+CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0 AND next_fire_at IS NOT NULL;
+`,
+  },
+  {
+    version: 20,
+    name: 'cached results',
+    sql: `
+-- Cached results (issue 16, core/result-cache.ts): the key a task's result is cached under,
+-- whose cache it is in, and, for a task answered from the cache, the task it copied.
+ALTER TABLE tasks ADD COLUMN cache_key TEXT;
+ALTER TABLE tasks ADD COLUMN cache_scope TEXT;
+ALTER TABLE tasks ADD COLUMN cached_from TEXT;
+-- The lookup of a submit with a cacheKey: the latest completed run (not a copy) of the key.
+CREATE INDEX tasks_cache_done ON tasks (agent, cache_key, cache_scope, finished_at)
+  WHERE cache_key IS NOT NULL AND cached_from IS NULL AND status = 'completed';
+-- One open run per key: a second submit (on any node, at the same instant) shares it.
+CREATE UNIQUE INDEX tasks_cache_open ON tasks (agent, cache_key, cache_scope)
+  WHERE cache_key IS NOT NULL AND cached_from IS NULL AND finished_at IS NULL;
+`,
+  },
 ];
 
 /**

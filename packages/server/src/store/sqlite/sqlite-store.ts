@@ -45,6 +45,9 @@ import { StatementCache, type CountedStatement } from './statement-cache.ts';
 import { counterCopy, counterZero, type StoreCounters } from '../counters.ts';
 import { taskCandidates, taskList } from './task-queries.ts';
 import { insertEvents } from './transitions.ts';
+import { lookupCachedResult, openCacheRun } from './result-cache.ts';
+import { advanceSchedule, createSchedule, deleteSchedule, getSchedule, listDueSchedules, listSchedules, nextScheduleFireAt, updateSchedule } from './schedules.ts';
+import type { ScheduleFire, ScheduleRecord } from '../../core/schedules.ts';
 import { appendToolCalls, deleteToolDomain, getToolDomain, listToolCalls, listToolDomains, pruneToolCalls, setToolDomainHealth, upsertToolDomain } from './tool-domains.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../../core/tool-domains.ts';
 import { WriteBatch, refuse, type Mergeable, type Refusal } from './write-batch.ts';
@@ -89,6 +92,7 @@ const TASK_INSERT_COLUMNS = [
   'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'created_at', 'updated_at', 'finished_at', 'idempotency_key',
   'parent_id', 'created_by', 'root_id', 'depth', 'owner_id', 'sla_deadline', 'sla_state', 'sla_check_at',
   'waiting_for', 'has_dependents', 'on_dependency_failure',
+  'cache_key', 'cache_scope', 'cached_from',
 ] as const;
 
 /** Head columns of `tasks t` prefixed `t_`, and assignment columns of `assignments a` prefixed `a_`, for joins. */
@@ -260,6 +264,9 @@ export class SqliteStore implements Store {
       ).get(task.idempotencyKey);
       if (row) return { created: false, task: taskRecordFromRow(row) };
     }
+    // A run of the same cached work still open: the submit shares it (core/result-cache.ts).
+    const open = openCacheRun(this.#cache, task);
+    if (open !== null) return { created: false, task: open };
     const inserted = this.#sql(insertSql('tasks', TASK_INSERT_COLUMNS)).run(...valuesOf({
       id: task.id,
       status: task.status,
@@ -291,6 +298,9 @@ export class SqliteStore implements Store {
       waiting_for: task.status === 'blocked' ? toJson(task.waitingFor ?? []) : null,
       has_dependents: task.hasDependents === true ? 1 : 0,
       on_dependency_failure: task.onDependencyFailure ?? null,
+      cache_key: task.cacheKey ?? null,
+      cache_scope: task.cacheScope ?? null,
+      cached_from: task.cachedFrom ?? null,
     }, TASK_INSERT_COLUMNS));
     this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded, depends_on, ref, input_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent, toJson(task.tools),
@@ -1049,5 +1059,47 @@ export class SqliteStore implements Store {
 
   webhookDeliveryReplay(params: { subscriptionId: string; eventSeq?: number; now: Millis }): Promise<number> {
     return this.#write(() => replayWebhookDeliveries(this.#cache, params));
+  }
+
+  // -- schedules (issue 16) -------------------------------------------------------------
+  scheduleCreate(params: { schedule: ScheduleRecord }): Promise<{ created: boolean }> {
+    return this.#write(() => createSchedule(this.#cache, params.schedule));
+  }
+
+  scheduleGet(params: { name: string }): Promise<ScheduleRecord | null> {
+    return this.#read(() => getSchedule(this.#cache, params.name));
+  }
+
+  scheduleList(): Promise<ScheduleRecord[]> {
+    return this.#read(() => listSchedules(this.#cache));
+  }
+
+  scheduleUpdate(params: { expectedUpdatedAt: Millis; schedule: ScheduleRecord }): Promise<{ updated: boolean }> {
+    return this.#write(() => updateSchedule(this.#cache, params));
+  }
+
+  scheduleAdvance(params: { name: string; expectedNextFireAt: Millis; nextFireAt: Millis | null; fire: ScheduleFire | null }): Promise<{ advanced: boolean }> {
+    return this.#write(() => advanceSchedule(this.#cache, params));
+  }
+
+  scheduleDelete(params: { name: string }): Promise<{ deleted: boolean }> {
+    return this.#write(() => deleteSchedule(this.#cache, params.name));
+  }
+
+  scheduleListDue(params: { now: Millis; limit: number }): Promise<ScheduleRecord[]> {
+    return this.#read(() => listDueSchedules(this.#cache, params));
+  }
+
+  scheduleNextFireAt(): Promise<Millis | null> {
+    return this.#read(() => nextScheduleFireAt(this.#cache));
+  }
+
+  // -- cached results (issue 16) ----------------------------------------------------------
+  taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null> {
+    return this.#read(() => lookupCachedResult(this.#cache, params));
+  }
+
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null> {
+    return this.#read(() => openCacheRun(this.#cache, { agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null }));
   }
 }

@@ -51,6 +51,7 @@ export const ERROR_STATUS = {
   ATTEMPT_TOKEN_REQUIRED: 403,
   /** Over A2A: the task has the most push-notification configs a task may have. */
   A2A_PUSH_CONFIG_LIMIT: 409,
+  RATE_LIMIT_NOT_FOUND: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -108,6 +109,7 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   TOOL_DOMAIN_NOT_FOUND: 'no MCP tool domain with this name (GET /tool-domains lists them)',
   ATTEMPT_TOKEN_REQUIRED: "the MCP gateway takes an attempt's own token (POST /assignments/{id}/token; the SDK worker's ctx.mcp()), not an API key or another token: the tools it allows are that attempt's",
   A2A_PUSH_CONFIG_LIMIT: 'the A2A task has the most push-notification configs a task may have (10; `details.max`): delete one first (answered over A2A as InvalidParams, -32602)',
+  RATE_LIMIT_NOT_FOUND: 'no provider rate limit is declared for this key (GET /rate-limits lists them)',
 };
 
 /**

@@ -10,11 +10,13 @@ const everyTaskField: Required<TaskSpec> = {
   type: '', agent: '', capabilities: [], input: null, priority: 0, maxAttempts: 1, timeoutMs: 1, runAt: '', delayMs: 0,
   idempotencyKey: '', concurrencyKey: '', replica: '', site: '', correlation: {}, traceparent: '', parentId: '', tools: {}, deadline: '', slaMs: 1,
   allowDegraded: false,
+  rateKey: '', estimatedTokens: 0,
 };
 const everyAgentField: Required<AgentSpec> = {
   name: '', description: '', capabilities: [], maxConcurrency: 1, maxAttempts: 1, timeoutMs: 1, level: 1, toolDomains: [], tools: [],
   maxDepth: null, concurrencyLimits: {}, retry: {}, runtime: 'pull', a2a: null,
   a2aSkill: null,
+  maxInFlight: null,
 };
 
 describe('wire contract', () => {

@@ -65,6 +65,9 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   ToolCallPage: 'wire.ToolCallPage',
   // A JSON-RPC answer of the MCP gateway: the MCP SDK's types, not Flotilla's.
   McpGatewayAnswer: null,
+  RateLimitView: 'wire.RateLimitView',
+  RateLimitList: 'wire.ItemList<wire.RateLimitView>',
+  UsageSummary: 'wire.UsageSummaryView',
 };
 
 type Shape =

@@ -10,6 +10,7 @@ import { DEFAULT_SLA_POLICY, type SlaPolicy } from '../core/sla.ts';
 import { toolListProblems } from '../core/tools.ts';
 import { toolDomainProblem, type ToolDomainSpec } from '../core/tool-domains.ts';
 import { DEFAULT_MAX_DEPTH } from '../core/trees.ts';
+import { rateLimitProblem } from '../core/rate-limits.ts';
 import { configFileSchema, slaPolicySchema } from '../schemas/schemas.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -89,6 +90,10 @@ export interface ServerConfig {
   mcpCallTimeoutMs: number;
   /** The gateway's URL as workers reach it (absolute); null: assignments carry the path, which workers resolve against their server URL. */
   mcpGatewayUrl: string | null;
+  /** Provider rate limits per key (`openai:gpt-4o`: requests and tokens per minute), declared at start (docs/flow-control.md). */
+  rateLimits: Record<string, { rpm?: number; tpm?: number }>;
+  /** The fleet cap: live assignments across every node at most (the seed's MAX_CONCURRENT_TASKS); 0: none. */
+  maxConcurrentTasks: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -133,6 +138,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   mcpHealthTimeoutMs: 5_000,
   mcpCallTimeoutMs: 60_000,
   mcpGatewayUrl: null,
+  rateLimits: {},
+  maxConcurrentTasks: 0,
 };
 
 export const DEFAULT_CONFIG_FILE = 'flotilla.config.yaml';
@@ -172,6 +179,7 @@ const ENV_NUMBERS = {
   FLOTILLA_A2A_CARD_TTL_MS: 'a2aCardTtlMs',
   FLOTILLA_A2A_PUSH_INTERVAL_MS: 'a2aPushIntervalMs',
   FLOTILLA_A2A_PUSH_MAX_ATTEMPTS: 'a2aPushMaxAttempts',
+  FLOTILLA_MAX_CONCURRENT_TASKS: 'maxConcurrentTasks',
 } as const satisfies Record<string, keyof ServerConfig>;
 
 export function loadConfig(sources: ConfigSources = {}): ServerConfig {
@@ -319,6 +327,18 @@ function validateSettings(config: ServerConfig): void {
   }
   if (config.tokenTtlMs > config.tokenMaxLifetimeMs) throw new ConfigError('tokenTtlMs must not exceed tokenMaxLifetimeMs');
   validateA2aSettings(config);
+  validateFlowSettings(config);
+}
+
+/** The flow-control settings (issue 16): each rate limit checked as the API checks it. */
+function validateFlowSettings(config: ServerConfig): void {
+  if (!Number.isInteger(config.maxConcurrentTasks) || config.maxConcurrentTasks < 0 || config.maxConcurrentTasks > 10_000_000) {
+    throw new ConfigError('maxConcurrentTasks (FLOTILLA_MAX_CONCURRENT_TASKS) must be an integer 0..10000000 (0: no fleet cap)');
+  }
+  for (const [key, spec] of Object.entries(config.rateLimits)) {
+    const problem = rateLimitProblem(key, spec);
+    if (problem !== null) throw new ConfigError(`rateLimits: ${problem}`);
+  }
 }
 
 /** The A2A settings (decisions.md 79, 83): a public URL is an absolute http(s) URL without a path's trailing slash. */

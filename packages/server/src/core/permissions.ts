@@ -29,6 +29,8 @@ export const ACTIONS = [
   // secrets it sends, so declaring is the admin's alone, and reading the declarations (URLs,
   // commands, arguments) is not for workers (the `agent` role) either.
   'tool_domain.read', 'tool_domain.manage',
+  // Provider rate limits (issue 16): declaring and removing them steers the whole fleet.
+  'rate_limit.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -38,7 +40,7 @@ const READ: Action[] = ['task.read', 'task.read.all', 'agent.read', 'event.read'
 export const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
   // Runs the fleet: sees and steers every task, manages agents, issues pipeline tokens.
-  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read'],
+  operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read', 'rate_limit.manage'],
   viewer: READ,
   // A worker: the worker protocol for its agents, and reading its agents. Child tasks are
   // submitted with the token each assignment carries, as the parent's tree, never as itself.

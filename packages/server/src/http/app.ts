@@ -23,6 +23,7 @@ import { healthRoutes } from './routes/health.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { securityRoutes } from './routes/security.ts';
 import { mcpRoutes } from './routes/mcp.ts';
+import { flowRoutes } from './routes/flow.ts';
 import { workerRoutes } from './routes/workers.ts';
 import { reportBatchRoutes } from './routes/report-batch.ts';
 import { installAuditHook } from './audit-hook.ts';
@@ -139,6 +140,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     eventRoutes(api, engine);
     securityRoutes(api, engine);
     mcpRoutes(api, engine);
+    flowRoutes(api, engine);
     api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'], response: answers({ 200: 'OpenApiDocument' }) } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });
   await app.register(async (scope) => {

@@ -47,6 +47,8 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, wa
       requestedAt: toIso(t.inputRequest.requestedAt), expiresAt: toIsoOrNull(t.inputRequest.expiresAt),
     },
     sla: { band: priorityBand(t.priority), deadline: toIsoOrNull(t.slaDeadline), state: slaStateOf(t) },
+    rateKey: t.rateKey ?? null,
+    estimatedTokens: t.estimatedTokens ?? null,
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
   if (waitingReason !== undefined) view.waitingReason = waitingReason;
@@ -115,6 +117,7 @@ export function agentView(a: AgentRecord, state: AgentState): AgentView {
     updatedAt: toIso(a.updatedAt),
     state,
     pausedAt: toIsoOrNull(a.pausedAt),
+    maxInFlight: a.maxInFlight ?? null,
   };
 }
 

@@ -127,6 +127,10 @@ const taskProperties: Record<string, Schema> = {
   waitingReason: { type: ['string', 'null'], enum: [...WAITING_REASONS, null] },
   waitingDomains: strings,
   assignment: orNull(assignmentView),
+  rateKey: nullableString,
+  estimatedTokens: nullableInteger,
+  rateLimit: object({ key: string, until: time, reason: enumOf(['paused', 'rpm', 'tpm']) }),
+  usage: object({ attempts: integer, inputTokens: integer, outputTokens: integer, costUsd: { type: 'number' } }),
 };
 
 const replicaView = object({
@@ -159,6 +163,13 @@ const apiKeyView = object({
   revokedAt: nullableTime,
 });
 
+const rateLimitView = object({
+  key: string, rpm: nullableInteger, tpm: nullableInteger, source: enumOf(['config', 'api', 'pause']),
+  used: object({ requests: integer, tokens: integer }),
+  remaining: object({ requests: nullableInteger, tokens: nullableInteger }),
+  pausedUntil: nullableTime, updatedAt: time,
+});
+
 /** Every named answer: `$id` is its name in Fastify and in the OpenAPI document. */
 const definitions = {
   Error: {
@@ -167,7 +178,7 @@ const definitions = {
   },
   TaskView: {
     description: 'A task. `assignment` (its current or last attempt) is present on GET /tasks/{id} only',
-    ...object(taskProperties, ['assignment', 'waitingReason', 'waitingDomains']),
+    ...object(taskProperties, ['assignment', 'waitingReason', 'waitingDomains', 'rateLimit', 'usage']),
   },
   TaskPage: { description: 'A page of tasks, newest first; pass nextCursor as cursor for the next page', ...object({ items: arrayOf(ref('TaskView')), nextCursor: nullableString }) },
   SubmittedTasks: {
@@ -227,6 +238,7 @@ const definitions = {
       state: enumOf(AGENT_STATES),
       pausedAt: nullableTime,
       a2aSkill: orNull(object({ inputModes: strings, outputModes: strings, examples: strings })),
+      maxInFlight: nullableInteger,
     }, ['a2a']),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },
@@ -254,6 +266,7 @@ const definitions = {
         durationMs: object({ median: nullableInteger, p95: nullableInteger }),
         sla: object({ met: integer, violated: integer }),
         reliability: { type: ['number', 'null'] },
+        usage: object({ attempts: integer, inputTokens: integer, outputTokens: integer, costUsd: { type: 'number' } }),
       })),
     }),
   },
@@ -374,6 +387,19 @@ const definitions = {
       result: {},
       error: { type: 'object', additionalProperties: true, required: ['code', 'message'], properties: { code: integer, message: string } },
     },
+  },
+  // -- flow control and usage (issue 16) ---------------------------------------------------
+  RateLimitView: {
+    description: 'A provider rate key: its limits per minute, what the last minute used, and its pause',
+    ...rateLimitView,
+  },
+  RateLimitList: { description: 'Every declared (or paused) rate key, by key', ...object({ items: arrayOf(rateLimitView) }) },
+  UsageSummary: {
+    description: 'Reported usage summed per agent, root task or UTC day, of attempts reported in [since, until)',
+    ...object({
+      groupBy: enumOf(['agent', 'root', 'day']), since: nullableTime, until: nullableTime,
+      groups: arrayOf(object({ key: string, attempts: integer, inputTokens: integer, outputTokens: integer, costUsd: { type: 'number' } })),
+    }),
   },
 } satisfies Record<string, Schema>;
 

@@ -36,6 +36,7 @@ import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
 import { rateLimitedMessage, type RateLimiter } from '../rate-limit.ts';
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../error-handler.ts';
+import { flowFields, type ReportFields } from '../reports.ts';
 
 /** Close codes the server uses (4000–4999 are the application's). */
 export const CLOSE = {
@@ -395,10 +396,10 @@ export class WorkerSession {
         return ok({ leaseExpiresAt: toIso(beat.leaseExpiresAt), cancelRequested: beat.cancelRequested });
       }
       case 'complete':
-        await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never });
+        await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never, ...flowFields(m as ReportFields) });
         return ok();
       case 'fail':
-        await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true });
+        await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true, ...flowFields(m as ReportFields) });
         return ok();
       case 'cancelled':
         await workers.acknowledgeCancel(p, { assignmentId, replicaId });

@@ -43,6 +43,8 @@ const ROW_COLUMNS: readonly CreateColumn[] = [
   ['sla_deadline', 'bigint', (t) => slaDeadlineColumn(t.slaDeadline)],
   ['sla_state', 'text', (t) => t.slaState],
   ['sla_check_at', 'bigint', (t) => t.slaCheckAt],
+  ['rate_key', 'text', (t) => t.rateKey ?? null],
+  ['estimated_tokens', 'bigint', (t) => t.estimatedTokens ?? null],
 ];
 
 /** The same for its `task_payloads` row. */

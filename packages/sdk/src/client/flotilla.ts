@@ -8,6 +8,7 @@ import { AgentsApi } from './agents.ts';
 import { AuditApi } from './audit.ts';
 import { KeysApi } from './keys.ts';
 import { ReportsApi } from './reports.ts';
+import { RateLimitsApi, UsageApi } from './flow.ts';
 import { listEvents, type EventListOptions, streamEvents } from './sse.ts';
 import { TasksApi } from './tasks.ts';
 import { TokensApi } from './tokens.ts';
@@ -44,6 +45,10 @@ export class Flotilla {
   readonly audit: AuditApi;
   /** Reports over the fleet (readers of every task). */
   readonly reports: ReportsApi;
+  /** Provider rate limits: read (agent.read), set and removed (rate_limit.manage). */
+  readonly rateLimits: RateLimitsApi;
+  /** Reported usage and cost, summed (readers of every task). */
+  readonly usage: UsageApi;
   readonly events: {
     /** Live events (SSE), resuming across reconnects. */
     stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined>;
@@ -71,6 +76,8 @@ export class Flotilla {
     this.tokens = new TokensApi(this.#transport);
     this.audit = new AuditApi(this.#transport);
     this.reports = new ReportsApi(this.#transport);
+    this.rateLimits = new RateLimitsApi(this.#transport);
+    this.usage = new UsageApi(this.#transport);
     const transport = this.#transport;
     this.events = {
       stream: (streamOpts = {}) => streamEvents(transport, streamOpts),

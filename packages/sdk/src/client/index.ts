@@ -8,4 +8,5 @@ export type { KeysApi, KeyListOptions } from './keys.ts';
 export type { TokensApi } from './tokens.ts';
 export type { AuditApi, AuditFilters, AuditPageFilters } from './audit.ts';
 export type { ReportsApi, DelegationOptions } from './reports.ts';
+export type { RateLimitsApi, UsageApi, UsageOptions } from './flow.ts';
 export type * from './types.ts';

@@ -23,6 +23,7 @@ import { transitionTests } from './transitions.ts';
 import { a2aAttemptTests } from './a2a-attempts.ts';
 import { a2aPushTests } from './a2a-push.ts';
 import { toolDomainTests } from './tool-domains.ts';
+import { flowControlTests } from './flow-control.ts';
 
 export type { OpenStore, StoreUnderTest } from './harness.ts';
 
@@ -43,5 +44,6 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     a2aAttemptTests(open);
     a2aPushTests(open);
     toolDomainTests(open);
+    flowControlTests(open);
   });
 }

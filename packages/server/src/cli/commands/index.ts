@@ -9,6 +9,7 @@ import { reportCommand } from './report.ts';
 import { cancelCommand, getCommand, lsCommand, retryCommand, submitCommand } from './tasks.ts';
 import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
+import { rateLimitsCommand, usageCommand } from './flow.ts';
 
 export { describeClientError } from './errors.ts';
 
@@ -28,6 +29,8 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   keys: keysCommand,
   audit: auditCommand,
   report: reportCommand,
+  'rate-limits': rateLimitsCommand,
+  usage: usageCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -59,6 +62,9 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla audit [--principal ID] [--action A] [--outcome O] [--since T] [--until T] [--limit N]
   flotilla report [--since T]   per agent: assigned, completed, failed, in flight, durations,
                   SLAs met and violated, reliability (default: the last 24h)
+  flotilla rate-limits [ls] | rate-limits set KEY [--rpm N] [--tpm N] | rate-limits rm KEY
+  flotilla usage [--by agent|root|day] [--since T] [--until T]   reported tokens and cost
+  (submit also takes --rate-key K [--tokens N]: dispatch under a provider rate limit)
 
   Durations (D) take a unit: 250ms, 30s, 5m, 2h, 1d.
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default

@@ -57,6 +57,8 @@ The task's own options:
                           or patterns like web:* (repeatable or comma-separated; "" allows none)
   --deny-tools T,...      none of these tools (a deny always wins)
   --allow-degraded        it may run while a tool domain its agent uses is down (docs/mcp.md)
+  --rate-key K            dispatch it under provider rate key K (docs/flow-control.md)
+  --tokens N              the tokens it is expected to use, counted against K's tokens per minute
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -135,6 +137,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
       'allow-tools': { type: 'string', multiple: true },
       'deny-tools': { type: 'string', multiple: true },
       'allow-degraded': { type: 'boolean' },
+      'rate-key': { type: 'string' },
+      tokens: { type: 'string' },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
     },
@@ -189,6 +193,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...text('parent', 'parentId'),
     ...(Object.keys(tools).length > 0 ? { tools } : {}),
     ...(v['allow-degraded'] === true ? { allowDegraded: true } : {}),
+    ...text('rate-key', 'rateKey'),
+    ...(v.tokens === undefined ? {} : { estimatedTokens: intFlag(v.tokens, '--tokens', 0, TASK.estimatedTokens.maximum)! }),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);

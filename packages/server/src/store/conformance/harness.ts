@@ -110,6 +110,8 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     slaCheckAt: null,
     tools: [],
     allowDegraded: false,
+    rateKey: null,
+    estimatedTokens: null,
     ...over,
   };
 }
@@ -172,6 +174,7 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     a2a: null,
     createdAt: T0,
     updatedAt: T0,
+    maxInFlight: null,
     ...over,
   };
 }

@@ -187,6 +187,7 @@ export function taskTests(open: OpenStore): void {
         id: p9a!.id, seq: p9a!.seq, status: 'pending', priority: 9, agent: 'alpha', capabilities: [], replica: null, site: null,
         concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 60_000, runAt: T0, assignmentId: null, cancelRequestedAt: null, parentId: null,
         slaDeadline: null,
+        rateKey: null, estimatedTokens: null,
       });
     });
 

@@ -117,6 +117,22 @@ export function flowControlTests(open: OpenStore): void {
       assert.deepEqual(results.map((r) => (r.ok ? 'ok' : r.conflict)), ['ok', 'ok', 'agent_cap']);
     });
 
+    storeTest(open, 'two nodes claiming under one cap at once never exceed it', async ({ store, peer }) => {
+      const other = peer ? await peer() : store;
+      await ensureAgents(store, ['alpha']);
+      const replicas = [await registerReplica(store, { agent: 'alpha', maxConcurrency: 20 }), await registerReplica(store, { agent: 'alpha', maxConcurrency: 20 })];
+      const tasks = await Promise.all(Array.from({ length: 24 }, () => createTask(store, { agent: 'alpha' })));
+      // 24 claims at once, half through each node, each node on its own replica (so that no
+      // replica's row lock orders them), the agent capped at 5 and the fleet at 7.
+      const results = await Promise.all(tasks.map((task, i) => {
+        const t = dispatchTransition(task, replicas[i % 2]!);
+        return (i % 2 === 0 ? store : other).taskTransition({ transitions: [{ ...t, slotAcquire: { ...t.slotAcquire!, caps: { fleet: 7, agent: { name: 'alpha', limit: 5 } } } }] });
+      }));
+      assert.equal(results.flat().filter((r) => r.ok).length, 5);
+      const inFlight = (await Promise.all(replicas.map((r) => getReplica(store, r.id)))).reduce((n, r) => n + r.inFlight, 0);
+      assert.equal(inFlight, 5);
+    });
+
     storeTest(open, 'a rate-limited attempt frees its slot, gives its attempt back and is pending again at the pause\'s end', async ({ store }) => {
       await ensureAgents(store, ['alpha']);
       const replica = await registerReplica(store, { agent: 'alpha' });

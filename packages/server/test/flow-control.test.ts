@@ -2,7 +2,8 @@
 // speaking the HTTP lease protocol, on each store, with the harness clock (`advance`) instead of
 // waiting. A rate key at rpm N hands out at most N in a minute; a token estimate holds a task
 // back until the reported usage corrects the window; a provider's 429 pauses the whole key and
-// reschedules the task without spending an attempt (waitingReason shows it); the agent cap and
+// reschedules the task without spending an attempt (waitingReason shows it; on PostgreSQL another
+// node hands out none of the key meanwhile); the agent cap and
 // the fleet cap hold across two replicas, on PostgreSQL across two nodes leasing at once.
 
 import assert from 'node:assert/strict';
@@ -102,6 +103,17 @@ for (const store of ['sqlite', 'postgres'] as const) {
         // The key is paused for every task of it, not only the one that met the 429.
         assert.equal((await h.task(other.id)).waitingReason, 'rate_limited');
         assert.deepEqual(await h.lease(replica, 10), []);
+        if (store === 'postgres') {
+          // Another node honours the pause too: its replica gets nothing of the key.
+          const second = await node(h);
+          try {
+            const inject = async (url: string, payload: object) => JSON.parse((await second.app.inject({ method: 'POST', url: `/api/v1${url}`, headers: { authorization: `Bearer ${TOKEN}` }, payload })).body);
+            const elsewhere = (await inject('/workers/register', { agent: 'llm', maxConcurrency: 10 })).replica.id as string;
+            assert.deepEqual((await inject(`/workers/${elsewhere}/lease`, { max: 10, waitMs: 0 })).assignments, []);
+          } finally {
+            await second.close();
+          }
+        }
         assert.ok((await h.api('GET', '/rate-limits')).body.items[0].pausedUntil);
         h.advance(30_000);
         const again = await h.lease(replica, 10);

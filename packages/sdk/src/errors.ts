@@ -68,6 +68,7 @@ export const ERROR_STATUS = {
   INVALID_SCHEDULE: 400,
   SCHEDULE_NOT_FOUND: 404,
   SCHEDULE_EXISTS: 409,
+  RATE_LIMIT_NOT_FOUND: 404,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -136,6 +137,7 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   INVALID_SCHEDULE: "a schedule's `cron`, `timezone` or `everyMs` cannot be used, or its `task` template would be refused at submit; `details.code` is the submit's code (`UNKNOWN_AGENT`, `VALIDATION_FAILED`, ...) for a template",
   SCHEDULE_NOT_FOUND: 'no schedule with this name (GET /schedules lists them)',
   SCHEDULE_EXISTS: 'a schedule with this name exists already (PATCH it, or delete it first)',
+  RATE_LIMIT_NOT_FOUND: 'no provider rate limit is declared for this key (GET /rate-limits lists them)',
 };
 
 /**

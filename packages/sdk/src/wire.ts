@@ -168,6 +168,13 @@ export interface TaskView {
   cacheKey: string | null;
   /** Answered from the cache: the task whose result this is (this one never ran); null otherwise. */
   cachedFrom: string | null;
+  /** Its provider rate key and token estimate (TaskSpec.rateKey, estimatedTokens); null: none. */
+  rateKey: string | null;
+  estimatedTokens: number | null;
+  /** With `waitingReason` `rate_limited`: the key, and until when it has no room (paused or its window full). */
+  rateLimit?: { key: string; until: string; reason: 'paused' | 'rpm' | 'tpm' };
+  /** What its attempts used, as their workers reported it (GET /tasks/:id; absent before any report). */
+  usage?: UsageTotals;
   /** The current (or last) assignment; present on GET /tasks/:id. */
   assignment?: AssignmentView | null;
   /** The tasks it depends on (TaskSpec.dependsOn, ids); empty: none. */
@@ -310,13 +317,17 @@ export interface TaskSpec {
   cacheKey?: string;
   /** How old a cached result may be (default 1 hour). Only with `cacheKey`. */
   cacheTtlMs?: number;
+  /** The provider rate key it dispatches under (`openai:gpt-4o`, docs/flow-control.md). */
+  rateKey?: string;
+  /** The tokens it is expected to use, counted against its key's tokens per minute (needs rateKey). */
+  estimatedTokens?: number;
 }
 
 export const DEPENDENCY_FAILURE_POLICIES = ['fail', 'run'] as const;
 export type DependencyFailurePolicy = (typeof DEPENDENCY_FAILURE_POLICIES)[number];
 
 /** The follow-up of a task (TaskSpec.then): a task spec whose `input` is a template over the first task's outcome. */
-export type ThenSpec = Omit<TaskSpec, 'then' | 'dependsOn' | 'inputFrom' | 'onDependencyFailure' | 'ref'>;
+export type ThenSpec = Omit<TaskSpec, 'then' | 'dependsOn' | 'inputFrom' | 'onDependencyFailure' | 'ref' | 'notify' | 'cacheKey' | 'cacheTtlMs'>;
 
 /** One dependency as the unblocked task receives it (LeasedTask.task.dependencies, ctx.dependencies). */
 export interface DependencyOutcome {
@@ -370,6 +381,8 @@ export interface AgentSpec {
   a2a?: A2aTargetSpec | null;
   /** Publishes the agent as a skill of Flotilla's A2A agent card; null or absent: not published. */
   a2aSkill?: A2aSkillSpec | null;
+  /** The agent cap: live assignments across all of its replicas at most; null or absent: none. */
+  maxInFlight?: number | null;
 }
 
 /** A secret reference: a literal, or `{ env: NAME }` read from the server's environment at use. */
@@ -421,12 +434,15 @@ export interface AgentView {
   pausedAt: string | null;
   /** Its skill on the A2A agent card; null: not published. */
   a2aSkill: { inputModes: string[]; outputModes: string[]; examples: string[] } | null;
+  /** The agent cap (across all of its replicas); null: none. */
+  maxInFlight: number | null;
 }
 
 export const WAITING_REASONS = [
   'waiting_for_children', 'waiting_for_input', 'scheduled', 'agent_paused', 'no_live_replica', 'no_healthy_replica',
   'concurrency_key_at_limit', 'all_slots_full', 'queued', 'tool_domain_down',
   'dependencies',
+  'rate_limited', 'fleet_cap', 'agent_cap',
 ] as const;
 export type WaitingReason = (typeof WAITING_REASONS)[number];
 
@@ -514,6 +530,8 @@ export interface DelegationRow {
   sla: { met: number; violated: number };
   /** completed / (completed + failed); null before any ended. */
   reliability: number | null;
+  /** What its attempts reported using in the window (issue 16, docs/usage.md). */
+  usage: { attempts: number; inputTokens: number; outputTokens: number; costUsd: number };
 }
 
 /** GET /reports/delegation */
@@ -895,4 +913,53 @@ export interface ScheduleView {
 
 export interface ScheduleList {
   items: ScheduleView[];
+}
+
+// -- flow control and usage (issue 16, docs/flow-control.md, docs/usage.md) --------------------
+
+/** What an attempt used, as its worker reports it with complete or fail (all optional). */
+export interface UsageReportWire {
+  model?: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+}
+
+/** Sums of reported usage. */
+export interface UsageTotals {
+  attempts: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** One group of GET /usage: `key` is the agent, the root task id or the UTC day. */
+export interface UsageGroup extends UsageTotals {
+  key: string;
+}
+
+export interface UsageSummaryView {
+  groupBy: 'agent' | 'root' | 'day';
+  since: string | null;
+  until: string | null;
+  groups: UsageGroup[];
+}
+
+/** PUT /rate-limits/:key: requests and tokens per minute (at least one). */
+export interface RateLimitSpecWire {
+  rpm?: number | null;
+  tpm?: number | null;
+}
+
+/** A rate key with its sliding minute now (GET /rate-limits). */
+export interface RateLimitView {
+  key: string;
+  rpm: number | null;
+  tpm: number | null;
+  source: 'config' | 'api' | 'pause';
+  /** Requests and tokens admitted in the last minute, and what is left of each (null: not limited). */
+  used: { requests: number; tokens: number };
+  remaining: { requests: number | null; tokens: number | null };
+  pausedUntil: string | null;
+  updatedAt: string;
 }

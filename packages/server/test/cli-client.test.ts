@@ -321,7 +321,7 @@ describe('flotilla client commands', () => {
     assert.ok(Date.parse(report.until) - Date.parse(report.since) >= 3_600_000);
     const table = await cli('report');
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /AGENT +ASSIGNED +COMPLETED +FAILED +IN FLIGHT +MEDIAN +P95 +SLA MET +SLA VIOLATED +RELIABILITY/);
+    assert.match(table.stdout, /AGENT +ASSIGNED +COMPLETED +FAILED +IN FLIGHT +MEDIAN +P95 +SLA MET +SLA VIOLATED +RELIABILITY +TOKENS +COST USD/);
     assert.match(table.stdout, /cli-sla +1 +1 +0 +0 +\S+ +\S+ +1 +0 +100\.0%/);
     assert.equal((await cli('report', '--since', 'yesterday')).code, 2);
   });

@@ -159,7 +159,8 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   type Leased = { assignmentId: string; task: { id: string; resumed: { reason: string } | null } };
   const afterAnswer = (await call('POST', `/workers/${replicaId}/lease`, 200, { max: 10, waitMs: 0 })).assignments as Leased[];
   const leasedChild = afterAnswer.find((a) => a.task.id === child.id)!;
-  await call('POST', `/assignments/${leasedChild.assignmentId}/complete`, 200, { replicaId, result: { region: 'eu' } });
+  await call('POST', `/assignments/${leasedChild.assignmentId}/complete`, 200, { replicaId, result: { region: 'eu' }, usage: { model: 'gpt-4o', inputTokens: 10, outputTokens: 5, costUsd: 0.001 } });
+  assert.equal((await call('GET', `/tasks/${child.id}`, 200)).usage.inputTokens, 10);
   await h.engine.resumer.sweep();
   const resumed = [...afterAnswer.filter((a) => a !== leasedChild), ...(await call('POST', `/workers/${replicaId}/lease`, 200, { max: 10, waitMs: 0 })).assignments as Leased[]];
   assert.deepEqual(resumed.filter((a) => a.task.id === parent.id || a.task.id === asker.id).map((a) => a.task.resumed?.reason).sort(), ['children', 'input']);
@@ -277,6 +278,15 @@ async function scenario(h: Harness, doc: Doc, validate: (schema: unknown) => Val
   await call('GET', '/schedules/contract-every', 404);
   await call('POST', '/tasks', 201, { agent: 'contract', cacheKey: 'contract-cache' });
   await call('POST', '/tasks', 200, { agent: 'contract', cacheKey: 'contract-cache' });
+  // Provider rate limits and usage (issue 16).
+  await call('PUT', '/rate-limits/openai:gpt-4o', 201, { rpm: 1, tpm: 1000 });
+  await call('PUT', '/rate-limits/openai:gpt-4o', 200, { rpm: 1 });
+  await call('GET', '/rate-limits', 200);
+  await call('PUT', '/rate-limits/bad%20key', 400, { rpm: 1 });
+  await call('GET', '/usage?groupBy=agent', 200);
+  await call('GET', '/usage?groupBy=day&since=2026-01-01T00:00:00Z', 200);
+  await call('DELETE', '/rate-limits/openai:gpt-4o', 200);
+  await call('DELETE', '/rate-limits/openai:gpt-4o', 404);
 
   // Errors.
   await call('GET', '/tasks/missing', 404);

@@ -13,11 +13,13 @@ const everyTaskField: Required<TaskSpec> = {
   dependsOn: [], onDependencyFailure: 'fail', inputFrom: null, then: {}, ref: '',
   notify: { url: '' },
   cacheKey: '', cacheTtlMs: 1,
+  rateKey: '', estimatedTokens: 0,
 };
 const everyAgentField: Required<AgentSpec> = {
   name: '', description: '', capabilities: [], maxConcurrency: 1, maxAttempts: 1, timeoutMs: 1, level: 1, toolDomains: [], tools: [],
   maxDepth: null, concurrencyLimits: {}, retry: {}, runtime: 'pull', a2a: null,
   a2aSkill: null,
+  maxInFlight: null,
 };
 
 describe('wire contract', () => {

@@ -75,6 +75,9 @@ const SDK_TYPE: Record<ResponseName, string | null> = {
   WebhookNotifySecret: '{ secret: string }',
   ScheduleView: 'wire.ScheduleView',
   ScheduleList: 'wire.ScheduleList',
+  RateLimitView: 'wire.RateLimitView',
+  RateLimitList: 'wire.ItemList<wire.RateLimitView>',
+  UsageSummary: 'wire.UsageSummaryView',
 };
 
 type Shape =

@@ -9,6 +9,7 @@ import { SchedulesApi } from './schedules.ts';
 import { AuditApi } from './audit.ts';
 import { KeysApi } from './keys.ts';
 import { ReportsApi } from './reports.ts';
+import { RateLimitsApi, UsageApi } from './flow.ts';
 import { listEvents, type EventListOptions, streamEvents } from './sse.ts';
 import { TasksApi } from './tasks.ts';
 import { TokensApi } from './tokens.ts';
@@ -50,6 +51,10 @@ export class Flotilla {
   readonly webhooks: WebhooksApi;
   /** Schedules: recurring tasks by cron or interval (admins and operators manage, readers read). */
   readonly schedules: SchedulesApi;
+  /** Provider rate limits: read (agent.read), set and removed (rate_limit.manage). */
+  readonly rateLimits: RateLimitsApi;
+  /** Reported usage and cost, summed (readers of every task). */
+  readonly usage: UsageApi;
   readonly events: {
     /** Live events (SSE), resuming across reconnects. */
     stream(opts?: EventStreamOptions): AsyncGenerator<EventView, void, undefined>;
@@ -79,6 +84,8 @@ export class Flotilla {
     this.reports = new ReportsApi(this.#transport);
     this.webhooks = new WebhooksApi(this.#transport);
     this.schedules = new SchedulesApi(this.#transport);
+    this.rateLimits = new RateLimitsApi(this.#transport);
+    this.usage = new UsageApi(this.#transport);
     const transport = this.#transport;
     this.events = {
       stream: (streamOpts = {}) => streamEvents(transport, streamOpts),

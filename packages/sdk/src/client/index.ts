@@ -9,5 +9,6 @@ export type { TokensApi } from './tokens.ts';
 export type { AuditApi, AuditFilters, AuditPageFilters } from './audit.ts';
 export type { ReportsApi, DelegationOptions } from './reports.ts';
 export type { SchedulesApi } from './schedules.ts';
+export type { RateLimitsApi, UsageApi, UsageOptions } from './flow.ts';
 export type * from './types.ts';
 export type { WebhooksApi } from './webhooks.ts';

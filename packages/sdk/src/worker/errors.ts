@@ -13,6 +13,22 @@ export class NonRetryableError extends Error {
 }
 
 /**
+ * Throw from a handler when the provider refused with a rate limit (a 429): the attempt ends
+ * without spending a retry, the task runs again after `retryAfterMs` (default: one minute),
+ * and the task's rate key pauses that long on every node (docs/flow-control.md).
+ */
+export class RateLimitedError extends Error {
+  readonly retryAfterMs: number | undefined;
+  readonly code: string | undefined;
+  constructor(message: string, options: { retryAfterMs?: number; code?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RateLimitedError';
+    this.retryAfterMs = options.retryAfterMs;
+    this.code = options.code;
+  }
+}
+
+/**
  * Why `ctx.signal` was aborted (it is the signal's `reason`):
  * - cancelled: someone cancelled the task; the worker acknowledges once the handler returns;
  * - timeout: the attempt passed its deadline;

@@ -7,11 +7,11 @@
 import { Flotilla } from '../client/flotilla.ts';
 import { Transport } from '../client/transport.ts';
 import type { WaitOptions } from '../client/types.ts';
-import type { DependencyOutcome, Json, LeasedTask, TaskSpec, TaskView } from '../wire.ts';
+import type { DependencyOutcome, Json, LeasedTask, TaskSpec, TaskView, UsageReportWire } from '../wire.ts';
 import { isTooLarge, type HealthReport, type Logger, type ReportOp, type TooLarge, type WorkerChannel } from './channel.ts';
 
 export type { Logger, LogLevel } from './channel.ts';
-import { NonRetryableError, TaskAbortedError, type AbortKind } from './errors.ts';
+import { NonRetryableError, RateLimitedError, TaskAbortedError, type AbortKind } from './errors.ts';
 import { HttpChannel } from './http-channel.ts';
 import { SocketChannel, type WebSocketConstructor } from './socket-channel.ts';
 
@@ -84,6 +84,12 @@ export interface TaskContext {
    * by id and, where the workflow named them, by ref; empty for a task without dependencies.
    */
   dependencies: Dependencies;
+  /**
+   * What this attempt used (model, tokens, cost): sent with its complete or fail report
+   * (docs/usage.md). Calls add up (tokens and cost summed, the last model kept). The tokens
+   * correct the task's rate-key window (its estimate is replaced by what was used).
+   */
+  usage(report: UsageReportWire): void;
 }
 
 /** A task's dependency outcomes (`ctx.dependencies`): in the order named, and looked up by id or ref. */
@@ -329,8 +335,12 @@ export class FlotillaWorker {
     let client: Promise<Flotilla> | undefined;
     let attemptToken: Promise<string> | undefined;
     const token = () => (attemptToken ??= this.#channel.token(id));
+    let usage: UsageReportWire | undefined;
     const ctx: TaskContext = {
       dependencies: new Dependencies(leased.task.dependencies ?? []),
+      usage: (u) => {
+        usage = addUsage(usage, u);
+      },
       assignmentId: leased.assignmentId,
       replicaId: this.#replicaId!,
       signal: controller.signal,
@@ -396,7 +406,7 @@ export class FlotillaWorker {
       return;
     }
     if (error === null && kind === null) {
-      const outcome = await this.#channel.report('complete', id, { result: (result as Json | undefined) ?? null });
+      const outcome = await this.#channel.report('complete', id, { result: (result as Json | undefined) ?? null, ...(usage === undefined ? {} : { usage }) });
       if (outcome === 'ok') this.stats.completed += 1;
       else if (isTooLarge(outcome)) await this.#failTooLarge(leased, 'result', outcome, null);
       return;
@@ -406,9 +416,15 @@ export class FlotillaWorker {
     const code = kind === 'timeout' ? 'TIMED_OUT' : kind === 'shutdown' ? 'WORKER_SHUTDOWN' : (e as { code?: unknown }).code;
     const details = error instanceof NonRetryableError ? error.details : undefined;
     const message = e.message || e.name;
+    // A provider's 429: rescheduled without spending a retry (RateLimitedError).
+    const limited = error instanceof RateLimitedError && kind === null
+      ? { rateLimited: true, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: Math.min(3_600_000, Math.max(0, Math.round(error.retryAfterMs))) }) }
+      : {};
     const outcome = await this.#channel.report('fail', id, {
       retryable,
       error: { message, ...(typeof code === 'string' ? { code } : {}), ...(details !== undefined ? { details } : {}) },
+      ...limited,
+      ...(usage === undefined ? {} : { usage }),
     });
     if (outcome === 'ok') this.stats.failed += 1;
     else if (isTooLarge(outcome)) await this.#failTooLarge(leased, 'failure', outcome, { message, code: typeof code === 'string' ? code : null, retryable });
@@ -487,5 +503,18 @@ export function stopOnSignals(worker: FlotillaWorker, options: { drainTimeoutMs?
   return () => {
     proc.off('SIGTERM', onSignal);
     proc.off('SIGINT', onSignal);
+  };
+}
+
+/** Two usage reports of one attempt as one: tokens and cost summed, the later model kept. */
+function addUsage(a: UsageReportWire | undefined, b: UsageReportWire): UsageReportWire {
+  const sum = (x: number | undefined, y: number | undefined) => (x === undefined && y === undefined ? undefined : (x ?? 0) + (y ?? 0));
+  const model = b.model ?? a?.model;
+  const inputTokens = sum(a?.inputTokens, b.inputTokens);
+  const outputTokens = sum(a?.outputTokens, b.outputTokens);
+  const costUsd = sum(a?.costUsd, b.costUsd);
+  return {
+    ...(model === undefined ? {} : { model }), ...(inputTokens === undefined ? {} : { inputTokens }),
+    ...(outputTokens === undefined ? {} : { outputTokens }), ...(costUsd === undefined ? {} : { costUsd }),
   };
 }

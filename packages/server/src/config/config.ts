@@ -12,6 +12,7 @@ import { DEFAULT_SLA_POLICY, type SlaPolicy } from '../core/sla.ts';
 import { toolListProblems } from '../core/tools.ts';
 import { toolDomainProblem, type ToolDomainSpec } from '../core/tool-domains.ts';
 import { DEFAULT_MAX_DEPTH } from '../core/trees.ts';
+import { rateLimitProblem } from '../core/rate-limits.ts';
 import { configFileSchema, slaPolicySchema } from '../schemas/schemas.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -104,6 +105,10 @@ export interface ServerConfig {
   schedules: ScheduleSpec[];
   /** The longest the maintenance node waits between two looks at the schedules (its timer is armed to the next fire time within that). */
   scheduleSweepMs: number;
+  /** Provider rate limits per key (`openai:gpt-4o`: requests and tokens per minute), declared at start (docs/flow-control.md). */
+  rateLimits: Record<string, { rpm?: number; tpm?: number }>;
+  /** The fleet cap: live assignments across every node at most (the seed's MAX_CONCURRENT_TASKS); 0: none. */
+  maxConcurrentTasks: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -155,6 +160,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   mcpGatewayUrl: null,
   schedules: [],
   scheduleSweepMs: 10_000,
+  rateLimits: {},
+  maxConcurrentTasks: 0,
 };
 
 export const DEFAULT_CONFIG_FILE = 'flotilla.config.yaml';
@@ -200,6 +207,7 @@ const ENV_NUMBERS = {
   FLOTILLA_WEBHOOK_RETRY_BASE_MS: 'webhookRetryBaseMs',
   FLOTILLA_WEBHOOK_RETRY_MAX_MS: 'webhookRetryMaxMs',
   FLOTILLA_SCHEDULE_SWEEP_MS: 'scheduleSweepMs',
+  FLOTILLA_MAX_CONCURRENT_TASKS: 'maxConcurrentTasks',
 } as const satisfies Record<string, keyof ServerConfig>;
 
 export function loadConfig(sources: ConfigSources = {}): ServerConfig {
@@ -347,6 +355,18 @@ function validateSettings(config: ServerConfig): void {
   }
   if (config.tokenTtlMs > config.tokenMaxLifetimeMs) throw new ConfigError('tokenTtlMs must not exceed tokenMaxLifetimeMs');
   validateA2aSettings(config);
+  validateFlowSettings(config);
+}
+
+/** The flow-control settings (issue 16): each rate limit checked as the API checks it. */
+function validateFlowSettings(config: ServerConfig): void {
+  if (!Number.isInteger(config.maxConcurrentTasks) || config.maxConcurrentTasks < 0 || config.maxConcurrentTasks > 10_000_000) {
+    throw new ConfigError('maxConcurrentTasks (FLOTILLA_MAX_CONCURRENT_TASKS) must be an integer 0..10000000 (0: no fleet cap)');
+  }
+  for (const [key, spec] of Object.entries(config.rateLimits)) {
+    const problem = rateLimitProblem(key, spec);
+    if (problem !== null) throw new ConfigError(`rateLimits: ${problem}`);
+  }
 }
 
 /** The A2A settings (decisions.md 79, 83): a public URL is an absolute http(s) URL without a path's trailing slash. */

@@ -36,6 +36,8 @@ export const ACTIONS = [
   // Schedules (issue 16): a schedule submits tasks as its owner, again and again, so managing
   // them is the admin's and the operator's; readers see them (their templates hold inputs).
   'schedule.read', 'schedule.manage',
+  // Provider rate limits (issue 16): declaring and removing them steers the whole fleet.
+  'rate_limit.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -46,7 +48,7 @@ export const ROLE_ACTIONS: Record<Role, readonly Action[]> = {
   admin: ACTIONS,
   // Runs the fleet: sees and steers every task, manages agents, issues pipeline tokens.
   operator: [...READ, 'task.submit', 'task.cancel', 'task.retry', 'task.assign', 'task.fail', 'task.answer', 'agent.manage', 'agent.assign', 'token.issue', 'token.revoke', 'tool_domain.read', 'schedule.manage',
-    'webhook.read', 'webhook.manage'],
+    'webhook.read', 'webhook.manage', 'rate_limit.manage'],
   viewer: [...READ,
     'webhook.read'],
   // A worker: the worker protocol for its agents, and reading its agents. Child tasks are

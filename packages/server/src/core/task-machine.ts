@@ -76,9 +76,11 @@ export interface DispatchInput {
    * dispatch itself never looks at it (only the dispatcher's choice of candidates does).
    */
   assignedBy?: string;
+  /** The fleet and agent caps the claim is guarded by (core/flow-caps.ts); absent: none. */
+  caps?: NonNullable<Transition['slotAcquire']>['caps'];
 }
 
-export function decideDispatch({ task, replica, assignmentId, now, leaseMs, concurrencyLimit, assignedBy }: DispatchInput): Transition {
+export function decideDispatch({ task, replica, assignmentId, now, leaseMs, concurrencyLimit, assignedBy, caps }: DispatchInput): Transition {
   if (task.status !== 'pending') throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}, not pending`);
   const attempt = task.attempt + 1;
   const assignment: AssignmentRecord = {
@@ -105,7 +107,7 @@ export function decideDispatch({ task, replica, assignmentId, now, leaseMs, conc
     expectAssignmentId: null,
     set: { status: 'dispatched', assignmentId, attempt, updatedAt: now },
     assignmentInsert: assignment,
-    slotAcquire: { replicaId: replica.id, concurrencyKey: task.concurrencyKey, concurrencyLimit, at: now },
+    slotAcquire: { replicaId: replica.id, concurrencyKey: task.concurrencyKey, concurrencyLimit, at: now, ...(caps === undefined ? {} : { caps }) },
     events: [event('task.dispatched', task, assignment, { attempt, maxAttempts: task.maxAttempts, ...(assignedBy === undefined ? {} : { assignedBy }) })],
   });
 }
@@ -570,6 +572,35 @@ export function decideInputTimeout({ task, now }: { task: Pick<TaskRecord, 'id' 
     expectAssignmentId: null,
     set: { status: 'failed', inputRequest: null, inputExpiresAt: null, error, finishedAt: now, updatedAt: now },
     events: [event('task.failed', task, null, { attempt: task.attempt, maxAttempts: task.maxAttempts, outcome: 'input_timeout', error: errorJson(error), retryable: false })],
+  });
+}
+
+/** The error an attempt ended rate limited carries (its assignment's error; the task keeps none). */
+export const PROVIDER_RATE_LIMITED = 'PROVIDER_RATE_LIMITED';
+
+/**
+ * The worker met a provider's rate limit (a 429 with Retry-After): the attempt ends `failed`
+ * but is not counted (its number is given back, the agent's statistics are not charged), the
+ * slot is freed, and the task is pending again at `until` (the key's pause, which the engine
+ * writes with it). It does not spend a retry, so a task is never dead-lettered by a provider's
+ * back-pressure alone. A task whose cancellation was requested ends cancelled instead.
+ */
+export function decideRateLimited({ task, assignment, until, message, now }: { task: TaskHead; assignment: AssignmentRecord; until: Millis; message: string; now: Millis }): Transition {
+  requireCurrent(task, assignment);
+  if (task.cancelRequestedAt !== null) return decideCancelAck({ task, assignment, now, reason: 'rate_limited' });
+  const error: TaskErrorInfo = { code: PROVIDER_RATE_LIMITED, message };
+  const retryAt = Math.max(now, until);
+  return transitionOf('rate_limited', {
+    taskId: task.id,
+    parentId: task.parentId,
+    fromStatus: task.status,
+    expectAssignmentId: assignment.id,
+    set: { status: 'pending', assignmentId: null, attempt: assignment.attempt - 1, runAt: retryAt, updatedAt: now },
+    assignmentUpdate: { id: assignment.id, fromStatuses: LIVE, set: { status: 'failed', finishedAt: now, error, counted: false } },
+    slotRelease: { replicaId: assignment.replicaId, concurrencyKey: task.concurrencyKey, outcome: null },
+    events: [event('task.rate_limited', task, assignment, {
+      attempt: assignment.attempt, rateKey: task.rateKey ?? null, retryAt: new Date(retryAt).toISOString(), error: errorJson(error),
+    })],
   });
 }
 

@@ -64,6 +64,10 @@ export const TRANSITION_TRAITS: Readonly<Record<TransitionKind, TransitionTraits
   // A dependency failed or was cancelled: the dependent fails for good (a final outcome), and
   // ends, so its own dependents are looked at in turn.
   dependency_failed: { wakesDispatcher: false, queuesTask: false, countsAsAttempt: false, durable: true, endsTask: true },
+  // The worker met a provider's 429: the slot is freed and the task pending again after the
+  // pause, its attempt given back (not counted: the provider refused, the task did not fail).
+  // Durable: the worker is told its attempt is over, and the pause must outlive a power loss.
+  rate_limited: { wakesDispatcher: true, queuesTask: true, countsAsAttempt: false, durable: true, endsTask: false },
 };
 
 type TransitionBody = Omit<Transition, 'kind' | keyof TransitionTraits>;

@@ -62,6 +62,15 @@
 //   submit of the same agent, key and cache scope within its TTL (core/result-cache.ts). A
 //   cache hit is a new task born completed (`cachedFrom`); a shared run is the open task of
 //   that key, answered to a concurrent submit.
+// - rate key: a name for a provider's quota (`openai:gpt-4o`) that tasks share (`rateKey`);
+//   its rate limit (requests and tokens per minute, core/rate-limits.ts) holds fleet-wide over
+//   a sliding one-minute window of the attempts dispatched under it (the rate log).
+// - rate-limited attempt: one its worker ended with a provider's 429 (`retryAfterMs`): not
+//   counted against the task's attempts; the task and the whole key wait out the pause.
+// - fleet cap / agent cap: the most live assignments across every node (`maxConcurrentTasks`)
+//   and across all replicas of one agent (`maxInFlight`), next to the per-replica slots.
+// - usage: what an attempt used (model, input and output tokens, cost), reported by its worker
+//   with its outcome (core/usage.ts), summed per task, tree, agent and day.
 //
 // Invariants (enforced by the state machine plus the stores' guards)
 // - task.assignmentId names the live assignment iff task.status is dispatched or running.
@@ -111,6 +120,10 @@ export interface TaskHead {
    * a transition that ends this task looks at its dependents. False or absent: none does.
    */
   hasDependents?: boolean;
+  /** The rate key whose limit it dispatches under (core/rate-limits.ts); null or absent: none. Set at submit. */
+  rateKey?: string | null;
+  /** The tokens it is expected to use, counted against its key's tokens per minute until its usage is reported. */
+  estimatedTokens?: number | null;
 }
 
 /** What a handler asked for (task status `input_required`). */
@@ -244,6 +257,8 @@ export interface AgentRecord {
   overloadedAt: Millis | null;
   /** Its skill on Flotilla's A2A agent card (docs/a2a.md); null: not published. */
   a2aSkill: A2aSkill | null;
+  /** The agent cap: live assignments across all of its replicas at most (core/flow-caps.ts); null or absent: none. */
+  maxInFlight?: number | null;
 }
 
 /** How an agent is shown as a skill of the fleet's A2A agent card (decisions.md 79). */
@@ -278,7 +293,8 @@ export type TransitionEventType =
   | 'task.dispatched' | 'task.started' | 'task.completed' | 'task.retrying' | 'task.failed'
   | 'task.dispatch_failed' | 'task.cancel_requested' | 'task.cancelled' | 'task.requeued'
   | 'task.waiting' | 'task.input_required' | 'task.resumed'
-  | 'task.unblocked';
+  | 'task.unblocked'
+  | 'task.rate_limited';
 
 /** Stores take any event type (they never interpret it); the engine's writers are typed. */
 export interface NewEvent {
@@ -341,7 +357,8 @@ export type TransitionKind =
   | 'cancel' | 'cancel_request' | 'cancel_ack' | 'requeue' | 'assign' | 'operator_fail'
   | 'wait' | 'ask_input' | 'resume' | 'answer' | 'input_timeout'
   | 'unblock'
-  | 'dependency_failed';
+  | 'dependency_failed'
+  | 'rate_limited';
 
 /**
  * One decision of the state machine, as guarded writes. A store applies all of it or none
@@ -377,13 +394,21 @@ export interface Transition {
   /** Guarded update of an existing assignment: applies only while it is in `fromStatuses`. */
   assignmentUpdate?: { id: string; fromStatuses: readonly AssignmentStatus[]; set: AssignmentPatch };
   /** Take a slot on a replica (guard: replica live and inFlight < maxConcurrency) and on a key (guard: under limit). */
-  slotAcquire?: { replicaId: string; concurrencyKey: string | null; concurrencyLimit: number | null; at: Millis };
+  slotAcquire?: {
+    replicaId: string; concurrencyKey: string | null; concurrencyLimit: number | null; at: Millis;
+    /**
+     * Guards: live assignments across the fleet stay under `fleet`, and across the replicas of
+     * `agent.name` under `agent.limit` (the fleet and agent caps). Absent: no cap applies.
+     */
+    caps?: { fleet: number | null; agent: { name: string; limit: number } | null };
+  };
   /** Give the slot back; `outcome` feeds the replica's reliability counters. */
   slotRelease?: { replicaId: string; concurrencyKey: string | null; outcome: 'completed' | 'failed' | null };
   events: Array<NewEvent & { type: TransitionEventType }>;
 }
 
-export type ConflictReason = 'task' | 'assignment' | 'replica_slot' | 'concurrency_key';
+export type ConflictReason = 'task' | 'assignment' | 'replica_slot' | 'concurrency_key'
+  | 'fleet_cap' | 'agent_cap';
 
 export type TransitionResult =
   | { ok: true; events: EventRecord[] }

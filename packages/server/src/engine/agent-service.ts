@@ -13,6 +13,7 @@ import { announce, type EngineContext } from './context.ts';
 import type { Principal } from '../core/permissions.ts';
 import type { SubmitResult, TaskService } from './task-service.ts';
 import { toIso } from './time.ts';
+import type { UsageService, UsageTotals } from './usage-service.ts';
 
 /** The wire shapes of GET /agents/:name/stats and GET /overview (shared with the SDK). */
 export type AgentStatsView = AgentStats;
@@ -63,6 +64,7 @@ export function agentFromSpec(spec: AgentSpec, now: number, existing?: AgentReco
     pausedAt: existing?.pausedAt ?? null,
     overloadedAt: existing?.overloadedAt ?? null,
     a2aSkill: spec.a2aSkill == null ? null : { inputModes: spec.a2aSkill.inputModes ?? [], outputModes: spec.a2aSkill.outputModes ?? [], examples: spec.a2aSkill.examples ?? [] },
+    maxInFlight: spec.maxInFlight ?? null,
   };
 }
 
@@ -77,6 +79,7 @@ function specFromAgent(a: AgentRecord): AgentSpec {
     level: a.level, toolDomains: a.toolDomains, tools: a.tools, maxDepth: a.maxDepth, concurrencyLimits: a.concurrencyLimits, retry, runtime: a.runtime,
     ...(a.a2a !== null ? { a2a: a.a2a } : {}),
     a2aSkill: a.a2aSkill,
+    maxInFlight: a.maxInFlight ?? null,
   };
 }
 
@@ -93,7 +96,11 @@ export class AgentService {
 
   #toolDomains: { down(): ReadonlySet<string>; domains(): ReadonlyMap<string, ToolDomainRecord> } | null;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; tasks: TaskService; toolDomains?: { down(): ReadonlySet<string>; domains(): ReadonlyMap<string, ToolDomainRecord> } }) {
+  /** Usage per agent for the delegation report (issue 16); null: zeros. */
+  #usage: UsageService | null;
+
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; tasks: TaskService; toolDomains?: { down(): ReadonlySet<string>; domains(): ReadonlyMap<string, ToolDomainRecord> }; usage?: UsageService }) {
+    this.#usage = params.usage ?? null;
     this.#ctx = params.ctx;
     this.#registry = params.registry;
     this.#tasks = params.tasks;
@@ -213,6 +220,7 @@ export class AgentService {
     const from = since ?? now - DELEGATION_WINDOW_MS;
     if (from > now) throw new FlotillaError('VALIDATION_FAILED', `"since" is in the future (${toIso(from)}; the server's time is ${toIso(now)})`);
     const figures = await this.#ctx.store.reportDelegation({ since: from, now });
+    const usage = this.#usage === null ? new Map<string, UsageTotals>() : await this.#usage.perAgent(from, now);
     return {
       since: toIso(from),
       until: toIso(now),
@@ -225,6 +233,7 @@ export class AgentService {
         durationMs: { median: f.medianMs, p95: f.p95Ms },
         sla: { met: f.slaMet, violated: f.slaViolated },
         reliability: f.completed + f.failed === 0 ? null : f.completed / (f.completed + f.failed),
+        usage: usage.get(f.agent) ?? { attempts: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
       })),
     };
   }

@@ -41,6 +41,9 @@ import type { AgentRegistry } from './agent-registry.ts';
 import { commit, type EngineContext, type WakeReason } from './context.ts';
 import { toIso } from './time.ts';
 import { downDomainsOf, gatedAgents } from '../core/tool-domains.ts';
+import { anyCaps, capsFor } from '../core/flow-caps.ts';
+import type { RateLimits } from './rate-limits.ts';
+import { passFlow, type PassFlow } from './dispatch-flow.ts';
 
 export interface LeaseWaiter {
   replicaId: string;
@@ -86,6 +89,9 @@ function conflictRefusal(taskId: string, replicaId: string, conflict: ConflictRe
       return { reason: 'no_free_slot', message: `replica ${replicaId} filled up or stopped being live meanwhile` };
     case 'concurrency_key':
       return { reason: 'concurrency_key_full', message: `the concurrency key of task ${taskId} reached its limit meanwhile` };
+    case 'fleet_cap':
+    case 'agent_cap':
+      return { reason: 'no_free_slot', message: `the ${conflict === 'fleet_cap' ? 'fleet cap (maxConcurrentTasks)' : "agent's cap (maxInFlight)"} is reached` };
     default:
       return { reason: 'not_pending', message: `task ${taskId} changed meanwhile (dispatched, cancelled or failed); it is no longer pending` };
   }
@@ -178,11 +184,14 @@ export class Dispatcher {
   handOffs = 0;
 
   #toolDomains: DispatchToolDomains | null;
+  /** Provider rate limits (engine/rate-limits.ts); null: none are looked at. */
+  #rateLimits: RateLimits | null;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; toolDomains?: DispatchToolDomains }) {
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; toolDomains?: DispatchToolDomains; rateLimits?: RateLimits }) {
     this.#ctx = params.ctx;
     this.#registry = params.registry;
     this.#toolDomains = params.toolDomains ?? null;
+    this.#rateLimits = params.rateLimits ?? null;
   }
 
   /** Agents with a tool domain down, and those domains (empty, at no cost, while none is down). */
@@ -356,6 +365,8 @@ export class Dispatcher {
       }
     }
     if (candidates.length === 0) return;
+    // Flow control (issue 16): the caps trim the offers; rate keys are asked per page below.
+    const flow: PassFlow = passFlow({ rateLimits: this.#rateLimits, candidates, live: live.values(), agents, fleetCap: config.maxConcurrentTasks, now });
 
     const served = [...new Set(candidates.map((c) => c.agent))];
     const includeCapabilityRouted = served.some((name) => (agents.get(name)?.capabilities.length ?? 0) > 0);
@@ -374,27 +385,33 @@ export class Dispatcher {
         this.#wokenSinceHead = false;
         this.#headRead = true;
       }
-      const tasks = await store.taskCandidates({ agents: served, includeCapabilityRouted, now, limit, after });
-      if (tasks.length === 0) {
+      const read = await store.taskCandidates({ agents: served, includeCapabilityRouted, now, limit, after });
+      if (read.length === 0) {
         reachedEnd = true;
         break;
       }
+      // Tasks their rate key holds back are left out of this pass (a page without keys: as read).
+      const tasks = await flow.admit(read);
       const keys = [...new Set(tasks.flatMap((t) => (t.concurrencyKey === null ? [] : [t.concurrencyKey])))];
       const keyInFlight = keys.length > 0 ? await store.concurrencyKeyInFlight({ keys }) : new Map<string, number>();
       const excluded = await this.#excluded(tasks, agents, gated);
       const routes = planRoutes({ tasks, replicas: candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits, ...(excluded ? { excluded } : {}) });
-      const transitions = routes.map((route) => decideDispatch({
+      const decided = routes.map((route) => decideDispatch({
         task: route.task,
         replica: { id: route.replicaId, agent: route.agent },
         assignmentId: this.#ctx.newId(),
         now,
         leaseMs: config.leaseMs,
         concurrencyLimit: route.concurrencyLimit,
+        ...flow.capsOf(route.agent),
       }));
+      // The rate keys' windows are taken before the claims; what a key refused is not claimed.
+      const { routes: kept, transitions } = await flow.take(routes, decided);
       const results = await commit(this.#ctx, transitions);
+      await flow.settle(kept, transitions, results);
       results.forEach((result, i) => {
         if (!result.ok) return;
-        const route = routes[i]!;
+        const route = kept[i]!;
         this.#ctx.attempts.applied(transitions[i]!, route.task);
         const candidate = candidates.find((c) => c.id === route.replicaId)!;
         candidate.offered -= 1;
@@ -404,9 +421,9 @@ export class Dispatcher {
         list.push({ transition: transitions[i]!, task: route.task });
         byReplica.set(route.replicaId, list);
       });
-      const last = tasks[tasks.length - 1]!;
+      const last = read[read.length - 1]!;
       after = { priority: last.priority, slaDeadline: last.slaDeadline, seq: last.seq };
-      if (tasks.length < limit) {
+      if (read.length < limit) {
         reachedEnd = true;
         break;
       }
@@ -438,6 +455,8 @@ export class Dispatcher {
     this.#decide();
     await this.#deliver(byReplica, planned);
     await this.#armDelayed(now);
+    // A key with no room now: a pass when it has room again (its pause ends, or its window moves).
+    if (flow.retryAt !== null) this.#armTimer(flow.retryAt);
   }
 
   /**
@@ -491,7 +510,8 @@ export class Dispatcher {
     if (slots === null || this.#stopped) return null;
     // Delayed tasks wait for their time; concurrency keys need the key's live count, which a
     // pass reads: both go the usual way.
-    if (task.runAt > now || task.concurrencyKey !== null) return null;
+    // A rate key needs its window taken first: also the usual way.
+    if (task.runAt > now || task.concurrencyKey !== null || task.rateKey != null) return null;
     // Only requests still open, and still the ones the pass saw (an HTTP long-poll is
     // answered once; a newer request of the replica asked for its own number of tasks).
     // Only the replicas of agents that serve the task are routed over: with a large idle
@@ -517,9 +537,10 @@ export class Dispatcher {
     replica.inFlight += 1;
     replica.lastAssignedAt = now;
     if (replica.offered <= 0) slots.replicas.delete(route.replicaId);
+    const caps = anyCaps(slots.agents.values(), this.#ctx.config.maxConcurrentTasks) ? capsFor(slots.agents.get(route.agent), this.#ctx.config.maxConcurrentTasks) : undefined;
     const transition = decideDispatch({
       task: { ...task, seq: 0 }, replica: { id: route.replicaId, agent: route.agent }, assignmentId: this.#ctx.newId(),
-      now, leaseMs: this.#ctx.config.leaseMs, concurrencyLimit: null,
+      now, leaseMs: this.#ctx.config.leaseMs, concurrencyLimit: null, ...(caps === undefined ? {} : { caps }),
     });
     return { transition, waiter };
   }
@@ -565,9 +586,10 @@ export class Dispatcher {
     if (!route) throw new Error(`no route for task ${task.id} among ${found.candidates.length} candidates`);
     const waiter = this.#waiters.get(route.replicaId)!;
     const now = this.#ctx.now();
+    const caps = capsFor(agents.get(route.agent), config.maxConcurrentTasks);
     const transition = decideDispatch({
       task, replica: { id: route.replicaId, agent: route.agent }, assignmentId: this.#ctx.newId(), now,
-      leaseMs: config.leaseMs, concurrencyLimit: route.concurrencyLimit, assignedBy,
+      leaseMs: config.leaseMs, concurrencyLimit: route.concurrencyLimit, assignedBy, ...(caps === undefined ? {} : { caps }),
     });
     const [result] = await commit(this.#ctx, [transition]);
     if (!result!.ok) return { refusal: conflictRefusal(task.id, route.replicaId, result!.conflict) };

@@ -32,6 +32,9 @@ import { WebhookOutbox } from './webhook-outbox.ts';
 import { WebhookSecrets } from './webhook-secrets.ts';
 import { WebhookService } from './webhook-service.ts';
 import { ScheduleService } from './schedule-service.ts';
+import { RateLimits } from './rate-limits.ts';
+import { UsageService } from './usage-service.ts';
+import { FlowDetails } from './flow-detail.ts';
 
 /** How often the maintenance node looks for agents becoming (or no longer) overloaded. */
 const OVERLOAD_SWEEP_MS = 2_000;
@@ -77,6 +80,9 @@ export class Engine {
   readonly webhookOutbox: WebhookOutbox;
   /** Schedules (issue 16): managed on any node, fired by the maintenance node (docs/schedules.md). */
   readonly schedules: ScheduleService;
+  /** Provider rate limits and usage (issue 16, docs/flow-control.md, docs/usage.md). */
+  readonly rateLimits: RateLimits;
+  readonly usage: UsageService;
   #loops: Array<{ stop: () => Promise<void> }> = [];
   #unsubscribe: (() => Promise<void>) | null = null;
   #leading = new Map<string, boolean>();
@@ -102,22 +108,29 @@ export class Engine {
     };
     this.registry = new AgentRegistry({ store: params.store, now: () => this.ctx.now() });
     this.mcp = new McpService({ ctx: this.ctx });
+    this.rateLimits = new RateLimits({ ctx: this.ctx });
+    this.usage = new UsageService({ ctx: this.ctx });
     this.dispatcher = dispatcher = new Dispatcher({
       ctx: this.ctx, registry: this.registry,
       toolDomains: { down: () => this.mcp.health.down(), gatewayUrl: () => this.mcp.gatewayUrl() },
+      rateLimits: this.rateLimits,
     });
     this.liveness = new ReplicaLiveness({ ctx: this.ctx, waiting: () => this.dispatcher.waitingReplicaIds() });
     this.reaper = new LeaseReaper({ ctx: this.ctx, liveness: this.liveness, registry: this.registry });
     this.resumer = resumer = new Resumer({ ctx: this.ctx });
     this.unblocker = unblocker = new Unblocker({ ctx: this.ctx });
     this.sla = new SlaWatch({ ctx: this.ctx });
-    this.tasks = new TaskService({ ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, toolDomains: this.mcp.health, unblocker: this.unblocker });
-    this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks, toolDomains: this.mcp.health });
+    this.tasks = new TaskService({
+      ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, toolDomains: this.mcp.health, unblocker: this.unblocker,
+      flow: new FlowDetails({ ctx: this.ctx, registry: this.registry, rateLimits: this.rateLimits, usage: this.usage }),
+    });
+    this.agents = new AgentService({ ctx: this.ctx, registry: this.registry, tasks: this.tasks, toolDomains: this.mcp.health, usage: this.usage });
     const now = () => this.ctx.now();
     this.tokens = new ScopedTokens({ store: params.store, now, limits: { defaultTtlMs: params.config.tokenTtlMs, maxLifetimeMs: params.config.tokenMaxLifetimeMs } });
     this.workers = new WorkerService({
       ctx: this.ctx, registry: this.registry, dispatcher: this.dispatcher, liveness: this.liveness, tokens: this.tokens,
       ...(params.startWriteDelayMs === undefined ? {} : { startWriteDelayMs: params.startWriteDelayMs }),
+      flow: { rateLimits: this.rateLimits, usage: this.usage },
     });
     this.revocations = new RevocationWatcher({ store: params.store, now });
     this.auth = new Authenticator({ store: params.store, now, tokens: this.tokens, revocations: this.revocations });
@@ -175,6 +188,7 @@ export class Engine {
     }
     if (config.agents.length > 0) await this.agents.declare(config.agents);
     await this.mcp.start();
+    await this.rateLimits.declareConfigured();
     if (config.adminToken !== null) await ensureConfiguredAdminKey({ store, configured: config.adminToken, now: this.ctx.now(), newId: this.ctx.newId });
     await this.tokens.start();
     await this.revocations.start();
@@ -237,6 +251,8 @@ export class Engine {
       await this.#maintain('maintenance', work);
       return this.#leading.get('maintenance') === true;
     }));
+    // The rate log's rows past the window: every node counts only the last minute anyway.
+    this.#loops.push(loop(this.ctx, 'rate log', config.retentionIntervalMs, () => this.#maintain('retention', () => this.rateLimits.prune())));
     this.dispatcher.wake();
   }
 

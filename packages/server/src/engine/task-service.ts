@@ -27,6 +27,7 @@ import type { TokenPrincipal } from './scoped-tokens.ts';
 import { toIso } from './time.ts';
 import { planDependencies, type DependencyFields } from './dependency-plan.ts';
 import { stillAwaited } from './blocked-view.ts';
+import { rateFields, type FlowDetail, type FlowDetails } from './flow-detail.ts';
 
 export interface SubmitResult {
   task: TaskRecord;
@@ -89,8 +90,12 @@ export class TaskService {
   #toolDomains: { down(): ReadonlySet<string> } | null;
   #unblocker: { look(taskIds: Iterable<string>): void } | null;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; toolDomains?: { down(): ReadonlySet<string> }; unblocker?: { look(taskIds: Iterable<string>): void } }) {
+  /** Flow control and usage for GET /tasks/:id (engine/flow-detail.ts); null: none shown. */
+  #flow: FlowDetails | null;
+
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; toolDomains?: { down(): ReadonlySet<string> }; unblocker?: { look(taskIds: Iterable<string>): void } ; flow?: FlowDetails }) {
     this.#unblocker = params.unblocker ?? null;
+    this.#flow = params.flow ?? null;
     this.#ctx = params.ctx;
     this.#registry = params.registry;
     this.#dispatcher = params.dispatcher;
@@ -382,6 +387,7 @@ export class TaskService {
       ownerId: parent ? parent.ownerId : ownerIdOf(principal),
       tools: toolList(tools.tools),
       allowDegraded: spec.allowDegraded === true,
+      ...rateFields(spec),
       waitingFor: null,
       inputRequest: null,
       resumed: null,
@@ -390,15 +396,18 @@ export class TaskService {
     };
   }
 
-  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null; waitingDomains?: string[] }> {
+  async get(principal: Principal, id: string): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null; waitingDomains?: string[]; flow?: FlowDetail }> {
     const task = await stillAwaited(this.#ctx.store, await this.#visible(principal, id));
-    const [assignment, waitingReason] = await Promise.all([this.#currentAssignment(task), this.#waitingReason(task)]);
-    if (waitingReason !== 'tool_domain_down') return { task, assignment, waitingReason };
+    const [assignment, base] = await Promise.all([this.#currentAssignment(task), this.#waitingReason(task)]);
+    // Flow control (issue 16): a key with no room, a full cap; and the task's usage.
+    const flow = this.#flow === null ? undefined : await this.#flow.detail(task, base);
+    const waitingReason = flow?.waitingReason ?? base;
+    if (waitingReason !== 'tool_domain_down') return { task, assignment, waitingReason, ...(flow === undefined ? {} : { flow }) };
     const agents = await this.#registry.map();
     const gated = gatedAgents(agents.values(), this.#toolDomains?.down() ?? new Set());
     // The domains of the agents that could run it (its own, or every one serving its capabilities).
     const waitingDomains = [...new Set([...gated].filter(([name]) => agentServes(agents.get(name)!, task)).flatMap(([, d]) => d))].sort();
-    return { task, assignment, waitingReason, waitingDomains };
+    return { task, assignment, waitingReason, waitingDomains, ...(flow === undefined ? {} : { flow }) };
   }
 
   /**

@@ -7,7 +7,7 @@ import type { Json, LeasedTask, TaskErrorInfo } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import {
-  decideCancel, decideCancelAck, decideComplete, decideFail, decideNotHeld, decideStart, decideAskInput, decideWait, MAX_AWAITED_CHILDREN,
+  decideCancel, decideRateLimited, decideCancelAck, decideComplete, decideFail, decideNotHeld, decideStart, decideAskInput, decideWait, MAX_AWAITED_CHILDREN,
 } from '../core/task-machine.ts';
 import { checkInputRequest } from '../core/input-schema.ts';
 import type { AssignmentRecord, ReplicaHealth, ReplicaRecord, TaskRecord, Transition } from '../core/types.ts';
@@ -21,6 +21,9 @@ import { atDepthLimit, candidateAgents, depthLimit } from '../core/delegation.ts
 import { servesAgent, SYSTEM_PRINCIPAL, type Principal } from '../core/permissions.ts';
 import type { IssuedToken, ScopedTokens } from './scoped-tokens.ts';
 import type { ReplicaLiveness } from './replica-liveness.ts';
+import type { RateLimits } from './rate-limits.ts';
+import type { UsageService } from './usage-service.ts';
+import type { UsageReport } from '../core/usage.ts';
 
 export interface RegisterParams {
   agent: string;
@@ -63,9 +66,12 @@ export class WorkerService {
   readonly #starts: DeferredStarts;
   /** Replica id → its agent. A replica id never changes agent (REPLICA_MISMATCH), so this never goes stale. */
   #agentOf = new Map<string, string>();
+  /** Provider rate limits and usage (issue 16); absent in engines built without them. */
+  #flow: { rateLimits: RateLimits; usage: UsageService } | null;
 
-  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; liveness: ReplicaLiveness; tokens: ScopedTokens; startWriteDelayMs?: number }) {
+  constructor(params: { ctx: EngineContext; registry: AgentRegistry; dispatcher: Dispatcher; liveness: ReplicaLiveness; tokens: ScopedTokens; startWriteDelayMs?: number; flow?: { rateLimits: RateLimits; usage: UsageService } }) {
     this.#ctx = params.ctx;
+    this.#flow = params.flow ?? null;
     this.#registry = params.registry;
     this.#dispatcher = params.dispatcher;
     this.#liveness = params.liveness;
@@ -454,22 +460,45 @@ export class WorkerService {
     return { leaseExpiresAt: result.assignment.leaseExpiresAt, cancelRequested: result.cancelRequested };
   }
 
-  async complete(principal: Principal, p: { assignmentId: string; replicaId: string; result: Json }): Promise<void> {
+  async complete(principal: Principal, p: { assignmentId: string; replicaId: string; result: Json; usage?: UsageReport }): Promise<void> {
     await this.#requireReplicaServed(principal, p.replicaId);
     if (jsonTooDeep(p.result)) throw new FlotillaError('VALIDATION_FAILED', `"result" nests deeper than ${MAX_JSON_DEPTH} levels`);
+    this.#flow?.usage.check(p.usage);
     await this.#final(p.assignmentId, async () => {
       const now = this.#ctx.now();
-      if (await this.#applyKnown(p, ({ task, assignment }) => decideComplete({ task, assignment, result: p.result, now }))) return;
+      // With usage the records are read (the task's root): not the hot path's memo.
+      if (p.usage === undefined && await this.#applyKnown(p, ({ task, assignment }) => decideComplete({ task, assignment, result: p.result, now }))) return;
       const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+      await this.#recordUsage(assignment, task, p.usage);
       await this.#apply(p.assignmentId, decideComplete({ task, assignment, result: p.result, now }));
     });
   }
 
-  async fail(principal: Principal, p: { assignmentId: string; replicaId: string; error: TaskErrorInfo; retryable: boolean }): Promise<void> {
+  /** An attempt's reported usage, written (relaxed) before its outcome's durable commit. */
+  async #recordUsage(assignment: AssignmentRecord, task: TaskRecord, usage: UsageReport | undefined): Promise<void> {
+    if (usage === undefined || this.#flow === null) return;
+    // Only the live attempt's report counts (a late or repeated one is refused by the outcome's guard).
+    if (task.assignmentId !== assignment.id) return;
+    await this.#flow.usage.record(assignment, task, usage);
+  }
+
+  async fail(principal: Principal, p: { assignmentId: string; replicaId: string; error: TaskErrorInfo; retryable: boolean; rateLimited?: boolean; retryAfterMs?: number; usage?: UsageReport }): Promise<void> {
     await this.#requireReplicaServed(principal, p.replicaId);
     if (jsonTooDeep(p.error)) throw new FlotillaError('VALIDATION_FAILED', `"error.details" nests deeper than ${MAX_JSON_DEPTH} levels`);
+    this.#flow?.usage.check(p.usage);
+    if (p.retryAfterMs !== undefined && p.rateLimited !== true) throw new FlotillaError('VALIDATION_FAILED', 'retryAfterMs goes with rateLimited: true');
     await this.#final(p.assignmentId, async () => {
       const { assignment, task } = await this.#held(p.assignmentId, p.replicaId);
+      await this.#recordUsage(assignment, task, p.usage);
+      if (p.rateLimited === true && this.#flow !== null) {
+        // The key pauses fleet-wide first, so that no node hands out its other tasks meanwhile.
+        const now = this.#ctx.now();
+        // Decided (and its errors thrown) before the pause is written: a stale report pauses nothing.
+        decideRateLimited({ task, assignment, until: now, message: p.error.message, now });
+        const until = await this.#flow.rateLimits.pause(task.rateKey ?? null, p.retryAfterMs);
+        await this.#apply(p.assignmentId, decideRateLimited({ task, assignment, until, message: p.error.message, now: this.#ctx.now() }));
+        return;
+      }
       const policy = retryPolicyFor(this.#ctx, await this.#registry.get(assignment.agent) ?? null);
       await this.#apply(p.assignmentId, decideFail({
         task, assignment, error: p.error, retryable: p.retryable, outcome: 'failed', now: this.#ctx.now(), policy, random: this.#ctx.random(),

@@ -25,6 +25,7 @@ import { securityRoutes } from './routes/security.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
+import { flowRoutes } from './routes/flow.ts';
 import { workerRoutes } from './routes/workers.ts';
 import { reportBatchRoutes } from './routes/report-batch.ts';
 import { installAuditHook } from './audit-hook.ts';
@@ -143,6 +144,7 @@ export async function buildApp(params: { engine: Engine; log: Logger; state?: Ap
     mcpRoutes(api, engine);
     webhookRoutes(api, engine);
     scheduleRoutes(api, engine);
+    flowRoutes(api, engine);
     api.get('/openapi.json', { schema: { summary: 'This document', tags: ['meta'], response: answers({ 200: 'OpenApiDocument' }) } }, async () => openApiDocument(routes, VERSION));
   }, { prefix: API_PREFIX });
   await app.register(async (scope) => {

@@ -8,6 +8,7 @@ import type { Principal } from '../core/permissions.ts';
 import type { Engine } from '../engine/engine.ts';
 import { toIso } from '../engine/time.ts';
 import type { BatchOp } from '../schemas/schemas.ts';
+import type { UsageReport } from '../core/usage.ts';
 
 /** The report batch route as Fastify names it (the audit hook leaves its 200s to the items). */
 export const REPORT_BATCH_ROUTE = '/api/v1/workers/:replicaId/reports';
@@ -23,6 +24,9 @@ export type ReportFields = {
   prompt?: string;
   schema?: unknown;
   timeoutMs?: number;
+  rateLimited?: boolean;
+  retryAfterMs?: number;
+  usage?: UsageReport;
 };
 
 /** The body of a report's 200 answer: `Ok`, or `LeaseRenewal` for heartbeat and progress. */
@@ -45,10 +49,10 @@ export async function applyReport(engine: Engine, principal: Principal, op: Batc
       return { leaseExpiresAt: toIso(beat.leaseExpiresAt), cancelRequested: beat.cancelRequested };
     }
     case 'complete':
-      await workers.complete(principal, { assignmentId, replicaId, result: (f.result ?? null) as Json });
+      await workers.complete(principal, { assignmentId, replicaId, result: (f.result ?? null) as Json, ...(f.usage === undefined ? {} : { usage: f.usage }) });
       return { ok: true };
     case 'fail':
-      await workers.fail(principal, { assignmentId, replicaId, error: f.error!, retryable: f.retryable ?? true });
+      await workers.fail(principal, { assignmentId, replicaId, error: f.error!, retryable: f.retryable ?? true, ...flowFields(f) });
       return { ok: true };
     case 'cancelled':
       await workers.acknowledgeCancel(principal, { assignmentId, replicaId });
@@ -60,4 +64,13 @@ export async function applyReport(engine: Engine, principal: Principal, op: Batc
       await workers.askInput(principal, { assignmentId, replicaId, prompt: f.prompt!, schema: (f.schema ?? null) as Json, timeoutMs: f.timeoutMs ?? null });
       return { ok: true };
   }
+}
+
+/** A fail's and a complete's flow-control fields (issue 16), as given. */
+export function flowFields(f: Pick<ReportFields, 'rateLimited' | 'retryAfterMs' | 'usage'>): { rateLimited?: boolean; retryAfterMs?: number; usage?: UsageReport } {
+  return {
+    ...(f.rateLimited === undefined ? {} : { rateLimited: f.rateLimited }),
+    ...(f.retryAfterMs === undefined ? {} : { retryAfterMs: f.retryAfterMs }),
+    ...(f.usage === undefined ? {} : { usage: f.usage }),
+  };
 }

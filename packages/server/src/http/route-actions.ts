@@ -117,6 +117,12 @@ export const ROUTE_ACTIONS: Readonly<Record<string, RouteRequirement>> = {
   [`DELETE ${P}/schedules/:name`]: 'schedule.manage',
   [`POST ${P}/schedules/:name/pause`]: 'schedule.manage',
   [`POST ${P}/schedules/:name/resume`]: 'schedule.manage',
+  // Provider rate limits and usage (issue 16): the limits are read like agents, changed by
+  // operators; usage covers every tree, as the delegation report does.
+  [`GET ${P}/rate-limits`]: 'agent.read',
+  [`PUT ${P}/rate-limits/:key`]: 'rate_limit.manage',
+  [`DELETE ${P}/rate-limits/:key`]: 'rate_limit.manage',
+  [`GET ${P}/usage`]: 'task.read.all',
 };
 
 /** The requirement of a route as Fastify names it (HEAD is served by the GET route). */

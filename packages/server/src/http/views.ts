@@ -52,6 +52,8 @@ export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, wa
     dependsOn: t.dependsOn ?? [],
     onDependencyFailure: t.onDependencyFailure ?? null,
     ref: t.ref ?? null,
+    rateKey: t.rateKey ?? null,
+    estimatedTokens: t.estimatedTokens ?? null,
   };
   if (assignment !== undefined) view.assignment = assignment === null ? null : assignmentView(assignment);
   if (waitingReason !== undefined) view.waitingReason = waitingReason;
@@ -120,6 +122,7 @@ export function agentView(a: AgentRecord, state: AgentState): AgentView {
     updatedAt: toIso(a.updatedAt),
     state,
     pausedAt: toIsoOrNull(a.pausedAt),
+    maxInFlight: a.maxInFlight ?? null,
   };
 }
 

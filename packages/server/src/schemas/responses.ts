@@ -139,6 +139,10 @@ const taskProperties: Record<string, Schema> = {
   onDependencyFailure: { type: ['string', 'null'], enum: [...DEPENDENCY_FAILURE_POLICIES, null] },
   ref: nullableString,
   thenTaskId: string,
+  rateKey: nullableString,
+  estimatedTokens: nullableInteger,
+  rateLimit: object({ key: string, until: time, reason: enumOf(['paused', 'rpm', 'tpm']) }),
+  usage: object({ attempts: integer, inputTokens: integer, outputTokens: integer, costUsd: { type: 'number' } }),
 };
 
 /** One dependency as the unblocked task's attempts receive it (wire.ts DependencyOutcome). */
@@ -174,6 +178,13 @@ const apiKeyView = object({
   revokedAt: nullableTime,
 });
 
+const rateLimitView = object({
+  key: string, rpm: nullableInteger, tpm: nullableInteger, source: enumOf(['config', 'api', 'pause']),
+  used: object({ requests: integer, tokens: integer }),
+  remaining: object({ requests: nullableInteger, tokens: nullableInteger }),
+  pausedUntil: nullableTime, updatedAt: time,
+});
+
 /** Every named answer: `$id` is its name in Fastify and in the OpenAPI document. */
 const definitions = {
   Error: {
@@ -182,7 +193,7 @@ const definitions = {
   },
   TaskView: {
     description: 'A task. `assignment` (its current or last attempt) is present on GET /tasks/{id} only',
-    ...object(taskProperties, ['assignment', 'waitingReason', 'waitingDomains', 'thenTaskId']),
+    ...object(taskProperties, ['assignment', 'waitingReason', 'waitingDomains', 'thenTaskId', 'rateLimit', 'usage']),
   },
   TaskPage: { description: 'A page of tasks, newest first; pass nextCursor as cursor for the next page', ...object({ items: arrayOf(ref('TaskView')), nextCursor: nullableString }) },
   SubmittedTasks: {
@@ -246,6 +257,7 @@ const definitions = {
       state: enumOf(AGENT_STATES),
       pausedAt: nullableTime,
       a2aSkill: orNull(object({ inputModes: strings, outputModes: strings, examples: strings })),
+      maxInFlight: nullableInteger,
     }, ['a2a']),
   },
   AgentList: { description: 'Agents', ...object({ items: arrayOf(ref('AgentView')) }) },
@@ -273,6 +285,7 @@ const definitions = {
         durationMs: object({ median: nullableInteger, p95: nullableInteger }),
         sla: object({ met: integer, violated: integer }),
         reliability: { type: ['number', 'null'] },
+        usage: object({ attempts: integer, inputTokens: integer, outputTokens: integer, costUsd: { type: 'number' } }),
       })),
     }),
   },
@@ -426,6 +439,19 @@ const definitions = {
     }),
   },
   ScheduleList: { description: 'Schedules, by name', ...object({ items: arrayOf(ref('ScheduleView')) }) },
+  // -- flow control and usage (issue 16) ---------------------------------------------------
+  RateLimitView: {
+    description: 'A provider rate key: its limits per minute, what the last minute used, and its pause',
+    ...rateLimitView,
+  },
+  RateLimitList: { description: 'Every declared (or paused) rate key, by key', ...object({ items: arrayOf(rateLimitView) }) },
+  UsageSummary: {
+    description: 'Reported usage summed per agent, root task or UTC day, of attempts reported in [since, until)',
+    ...object({
+      groupBy: enumOf(['agent', 'root', 'day']), since: nullableTime, until: nullableTime,
+      groups: arrayOf(object({ key: string, attempts: integer, inputTokens: integer, outputTokens: integer, costUsd: { type: 'number' } })),
+    }),
+  },
 } satisfies Record<string, Schema>;
 
 export type ResponseName = keyof typeof definitions;

@@ -67,6 +67,9 @@ const taskProperties = {
       properties: { allow: toolEntries, deny: toolEntries },
     },
     allowDegraded: { type: 'boolean' },
+    // Provider rate limits (docs/flow-control.md): a `then` may name its own key too.
+    rateKey: { type: 'string', minLength: 1, maxLength: 128 },
+    estimatedTokens: { type: 'integer', minimum: 0, maximum: 1_000_000_000 },
 } as const;
 
 /** The follow-up of a task (TaskSpec.then, docs/workflows.md): its `input` is a template over the first task's outcome. */
@@ -115,6 +118,8 @@ const agentProperties = {
   toolDomains: { type: 'array', items: tag, maxItems: 64, uniqueItems: true },
   tools: toolEntries,
   maxDepth: { anyOf: [maxDepth, { type: 'null' }] },
+  /** The agent cap (issue 16): live assignments across all of its replicas at most; null: none. */
+  maxInFlight: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1_000_000 }, { type: 'null' }] },
   concurrencyLimits: {
     type: 'object',
     maxProperties: 256,
@@ -213,11 +218,23 @@ export const assignmentReplicaSchema = {
   properties: { replicaId: id },
 } as const;
 
+/** What an attempt used (issue 16, core/usage.ts checks the bounds again). */
+export const usageReportSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    model: { type: 'string', minLength: 1, maxLength: 200 },
+    inputTokens: { type: 'integer', minimum: 0, maximum: 1_000_000_000 },
+    outputTokens: { type: 'integer', minimum: 0, maximum: 1_000_000_000 },
+    costUsd: { type: 'number', minimum: 0, maximum: 1_000_000 },
+  },
+} as const;
+
 export const assignmentCompleteSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['replicaId'],
-  properties: { replicaId: id, result: {} },
+  properties: { replicaId: id, result: {}, usage: usageReportSchema },
 } as const;
 
 export const assignmentFailSchema = {
@@ -227,6 +244,10 @@ export const assignmentFailSchema = {
   properties: {
     replicaId: id,
     retryable: { type: 'boolean' },
+    /** A provider's 429 (issue 16): rescheduled after retryAfterMs without spending a retry; the task's rate key pauses. */
+    rateLimited: { type: 'boolean' },
+    retryAfterMs: { type: 'integer', minimum: 0, maximum: 3_600_000 },
+    usage: usageReportSchema,
     error: {
       type: 'object',
       additionalProperties: false,
@@ -323,7 +344,7 @@ export const socketMessageSchemas = {
   start: socketOp('start', { assignmentId: id }, ['assignmentId']),
   heartbeat: socketOp('heartbeat', { assignmentIds: { type: 'array', items: id, maxItems: 10_000, uniqueItems: true }, ...healthReport }, ['assignmentIds'], { dependencies: { healthDetail: ['health'] } }),
   progress: socketOp('progress', { assignmentId: id, ...omit(assignmentProgressSchema.properties, ['replicaId']) }, ['assignmentId', 'percent']),
-  complete: socketOp('complete', { assignmentId: id, result: {} }, ['assignmentId']),
+  complete: socketOp('complete', { assignmentId: id, result: {}, usage: usageReportSchema }, ['assignmentId']),
   fail: socketOp('fail', { assignmentId: id, ...omit(assignmentFailSchema.properties, ['replicaId']) }, ['assignmentId', 'error']),
   cancelled: socketOp('cancelled', { assignmentId: id }, ['assignmentId']),
   wait: socketOp('wait', { assignmentId: id, ...omit(assignmentWaitSchema.properties, ['replicaId']) }, ['assignmentId', 'children']),
@@ -638,6 +659,15 @@ export const configFileSchema = {
         tokenTtlMs: { type: 'integer', minimum: 60_000, maximum: 30 * DAY },
         tokenMaxLifetimeMs: { type: 'integer', minimum: 60_000, maximum: 365 * DAY },
         auditRetentionMs: { type: 'integer', minimum: 0, maximum: 3650 * DAY },
+        maxConcurrentTasks: { type: 'integer', minimum: 0, maximum: 10_000_000 },
+        rateLimits: {
+          type: 'object',
+          maxProperties: 1000,
+          additionalProperties: {
+            type: 'object', additionalProperties: false, minProperties: 1,
+            properties: { rpm: { type: 'integer', minimum: 1, maximum: 1_000_000 }, tpm: { type: 'integer', minimum: 1, maximum: 1_000_000_000 } },
+          },
+        },
         a2aPollIntervalMs: { type: 'integer', minimum: 10, maximum: 3_600_000 },
         a2aCardTtlMs: { type: 'integer', minimum: 1_000, maximum: DAY },
         retry: agentProperties.retry,
@@ -715,3 +745,34 @@ export const webhookReplaySchema = {
   properties: { deliveryId: { type: 'string', minLength: 1, maxLength: 200 } },
 } as const;
 
+
+// -- flow control and usage (issue 16) -----------------------------------------------------
+
+/** `/rate-limits/{key}`: a rate key (core/rate-limits.ts RATE_KEY_PATTERN). */
+export const rateLimitParams = {
+  type: 'object', required: ['key'],
+  properties: { key: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._:/@-]*$' } },
+} as const;
+
+/** PUT /rate-limits/{key}: requests and tokens per minute, at least one of them. */
+export const rateLimitSpecSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    rpm: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1_000_000 }, { type: 'null' }] },
+    tpm: { anyOf: [{ type: 'integer', minimum: 1, maximum: 1_000_000_000 }, { type: 'null' }] },
+  },
+} as const;
+
+/** GET /usage: the grouping and the window (reported-at times, `until` exclusive). */
+export const usageQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['groupBy'],
+  properties: {
+    groupBy: { type: 'string', enum: ['agent', 'root', 'day'] },
+    since: { type: 'string', format: 'date-time' },
+    until: { type: 'string', format: 'date-time' },
+  },
+} as const;

@@ -84,6 +84,7 @@ export const TASK_HEAD_COLUMNS = [
   'seq', 'id', 'status', 'priority', 'agent', 'capabilities', 'replica', 'site', 'concurrency_key',
   'attempt', 'max_attempts', 'timeout_ms', 'run_at', 'assignment_id', 'cancel_requested_at', 'parent_id', 'sla_deadline',
   'has_dependents',
+  'rate_key', 'estimated_tokens',
 ] as const;
 
 /**
@@ -130,6 +131,7 @@ export const AGENT_COLUMNS = [
   'concurrency_limits', 'retry_base_delay_ms', 'retry_max_delay_ms', 'runtime', 'created_at', 'updated_at', 'tools', 'max_depth',
   'a2a',
   'a2a_skill',
+  'max_in_flight',
 ] as const;
 
 export const EVENT_COLUMNS = ['seq', 'type', 'at', 'task_id', 'agent', 'replica_id', 'assignment_id', 'data'] as const;
@@ -223,6 +225,8 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       parentId: r.strOrNull(row, c('parent_id')),
       slaDeadline: slaDeadlineOf(r.num(row, c('sla_deadline'))),
       hasDependents: r.num(row, c('has_dependents')) !== 0,
+      rateKey: r.strOrNull(row, c('rate_key')),
+      estimatedTokens: r.numOrNull(row, c('estimated_tokens')),
     };
   }
 
@@ -324,6 +328,7 @@ export function recordMappers<R>(r: ColumnReader<R>) {
       pausedAt: r.numOrNull(row, 'paused_at'),
       overloadedAt: r.numOrNull(row, 'overloaded_at'),
       a2aSkill: r.jsonOrNull(row, 'a2a_skill') as AgentRecord['a2aSkill'],
+      maxInFlight: r.numOrNull(row, 'max_in_flight'),
     };
   }
 

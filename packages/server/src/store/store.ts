@@ -23,6 +23,8 @@ import type { TaskVisibility } from '../core/permissions.ts';
 import type { DispatchPosition } from '../core/routing.ts';
 import type { SlaMark } from '../core/sla.ts';
 import type { ScheduleFire, ScheduleRecord } from '../core/schedules.ts';
+import type { RateLimitState } from '../core/rate-limits.ts';
+import type { UsageGroupBy, UsageRecord, UsageSum } from '../core/usage.ts';
 import type { NewToolCall, ToolCallListParams, ToolCallRecord, ToolDomainHealth, ToolDomainRecord, ToolDomainSpec } from '../core/tool-domains.ts';
 
 export type { StoreCounters } from './counters.ts';
@@ -594,6 +596,36 @@ export interface Store {
   taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null>;
   /** The open run (not finished, not a copy) of (agent, cacheKey, scope), or null: what a requeue of a failed run would collide with. */
   taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null>;
+
+  // -- provider rate limits and usage (issue 16, docs/flow-control.md, docs/usage.md) ------------
+  /** Declares (or replaces) a key's limits; its pause and its log are kept. */
+  rateLimitPut(params: { key: string; rpm: number | null; tpm: number | null; source: 'config' | 'api'; at: Millis }): Promise<{ created: boolean }>;
+  /** Removes a key's limits (and pause): its tasks dispatch unlimited. */
+  rateLimitDelete(params: { key: string }): Promise<{ deleted: boolean }>;
+  /** The keys (all, or these), by key, each with its window at `now` (the last minute of its log). */
+  rateLimitList(params: { keys?: string[]; now: Millis }): Promise<RateLimitState[]>;
+  /**
+   * Admits the longest prefix of `requests` the key has room for at `now` (core/rate-limits.ts
+   * `admit`, against the key's limits, pause and window as stored now, under the key's lock on
+   * a multi-node store, so that every node together never admits more than the limit), and
+   * logs each admitted one under its holder (the assignment it is for). A key without a row is
+   * not limited: everything is admitted and nothing logged. Relaxed.
+   */
+  rateLimitTake(params: { key: string; now: Millis; requests: Array<{ holder: string; tokens: number }> }): Promise<{ taken: number }>;
+  /** Gives admitted requests back (their claims did not commit). Relaxed. */
+  rateLimitGiveBack(params: { holders: string[] }): Promise<void>;
+  /** Pauses a key until `until` (a later pause wins; creates a pause-only row for an undeclared key). Durable. */
+  rateLimitPause(params: { key: string; until: Millis; at: Millis }): Promise<void>;
+  /** Removes log rows older than `before`, oldest first, at most `limit`; how many went. */
+  rateLogPrune(params: { before: Millis; limit: number }): Promise<number>;
+  /**
+   * Stores an attempt's usage (replacing an earlier report of it) and corrects its rate-log
+   * row, if any, to the tokens reported. Relaxed: written just before the attempt's outcome,
+   * whose durable commit flushes it (docs/decisions.md 106).
+   */
+  usageRecord(params: { usage: UsageRecord }): Promise<void>;
+  /** Usage summed per group, of attempts reported in [since, until) (null: unbounded), optionally of one task. */
+  usageSummary(params: { groupBy: UsageGroupBy; since: Millis | null; until: Millis | null; taskId?: string }): Promise<UsageSum[]>;
 }
 
 export type WebhookDeliveryStatus = 'pending' | 'failed';

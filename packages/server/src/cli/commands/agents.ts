@@ -24,6 +24,7 @@ const FIELD_FLAGS = `  --description D          what the agent does
                            (web:*, * for all); none when not given (repeatable or comma-separated)
   --max-depth N            the deepest its tasks may be, 1..${AGENT.maxDepth.anyOf[0].maximum}, within the server's
                            maxDepth ("" on update: the server's)
+  --max-in-flight N        its cap: live tasks across all of its replicas at most ("" on update: none)
   --tool-domains a,b       tool domains (repeatable or comma-separated)
   --concurrency-limit K=N  at most N live tasks with concurrency key K (repeatable)
   --retry-base-delay D     first retry backoff, e.g. 2s (default: the server's)
@@ -151,6 +152,7 @@ const FIELD_OPTIONS: Record<string, OptionSpec> = {
   'tool-domains': { type: 'string', multiple: true },
   tools: { type: 'string', multiple: true },
   'max-depth': { type: 'string' },
+  'max-in-flight': { type: 'string' },
   'concurrency-limit': { type: 'string', multiple: true },
   'retry-base-delay': { type: 'string' },
   'retry-max-delay': { type: 'string' },
@@ -203,6 +205,10 @@ function agentFields(v: Record<string, unknown>): Omit<AgentSpec, 'name'> {
   if (v.capabilities !== undefined) fields.capabilities = [...new Set(listFlag(v.capabilities))];
   if (v['tool-domains'] !== undefined) fields.toolDomains = [...new Set(listFlag(v['tool-domains']))];
   if (v.tools !== undefined) fields.tools = [...new Set(listFlag(v.tools))];
+  if (v['max-in-flight'] !== undefined) {
+    const cap = AGENT.maxInFlight.anyOf[0];
+    fields.maxInFlight = stringFlag(v['max-in-flight'])?.trim() === '' ? null : intFlag(v['max-in-flight'], '--max-in-flight', cap.minimum, cap.maximum)!;
+  }
   if (v['max-depth'] !== undefined) {
     const depth = AGENT.maxDepth.anyOf[0];
     fields.maxDepth = stringFlag(v['max-depth'])?.trim() === '' ? null : intFlag(v['max-depth'], '--max-depth', depth.minimum, depth.maximum)!;

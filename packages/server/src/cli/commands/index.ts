@@ -12,6 +12,7 @@ import { assignCommand, failCommand, treeCommand } from './trees.ts';
 import { workerCommand } from './worker.ts';
 import { webhooksCommand } from './webhooks.ts';
 import { schedulesCommand } from './schedules.ts';
+import { rateLimitsCommand, usageCommand } from './flow.ts';
 
 export { describeClientError } from './errors.ts';
 
@@ -34,6 +35,8 @@ export const CLIENT_COMMANDS: Record<string, (argv: string[]) => Promise<void>> 
   workflow: workflowCommand,
   webhooks: webhooksCommand,
   schedules: schedulesCommand,
+  'rate-limits': rateLimitsCommand,
+  usage: usageCommand,
 };
 
 export const CLIENT_HELP = `Client commands (talk to a running server; each takes --help):
@@ -76,6 +79,9 @@ export const CLIENT_HELP = `Client commands (talk to a running server; each take
   flotilla schedules create NAME (--cron EXPR [--timezone TZ] | --every D) (--agent X | --capability C)
                   [--input JSON] [--priority P] [--overlap skip|allow|cancel_previous]
                   [--catch-up none|one|all] [--catch-up-window D] [--paused]
+  flotilla rate-limits [ls] | rate-limits set KEY [--rpm N] [--tpm N] | rate-limits rm KEY
+  flotilla usage [--by agent|root|day] [--since T] [--until T]   reported tokens and cost
+  (submit also takes --rate-key K [--tokens N]: dispatch under a provider rate limit)
 
   Durations (D) take a unit: 250ms, 30s, 5m, 2h, 1d.
   Common flags: --url URL (repeatable or comma-separated; FLOTILLA_URL, default

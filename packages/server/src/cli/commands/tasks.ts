@@ -64,6 +64,8 @@ ${DEPENDENCY_USAGE.trim()}
                           if one finished within --cache-ttl; share one still running
                           (docs/caching.md; needs --agent)
   --cache-ttl D           how old the cached result may be, e.g. 10m (default 1h)
+  --rate-key K            dispatch it under provider rate key K (docs/flow-control.md)
+  --tokens N              the tokens it is expected to use, counted against K's tokens per minute
 
 Waiting (the submit command's own time, not the task's):
   --wait                  follow the task's events until it ends, then print it;
@@ -145,6 +147,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
       notify: { type: 'string' },
       'cache-key': { type: 'string' },
       'cache-ttl': { type: 'string' },
+      'rate-key': { type: 'string' },
+      tokens: { type: 'string' },
       wait: { type: 'boolean' },
       'wait-timeout': { type: 'string' },
       ...DEPENDENCY_OPTIONS,
@@ -204,6 +208,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
     ...(stringFlag(v.notify) === undefined ? {} : { notify: { url: stringFlag(v.notify)! } }),
     ...text('cache-key', 'cacheKey'),
     ...cacheTtl(v['cache-ttl']),
+    ...text('rate-key', 'rateKey'),
+    ...(v.tokens === undefined ? {} : { estimatedTokens: intFlag(v.tokens, '--tokens', 0, TASK.estimatedTokens.maximum)! }),
   };
   const client = cmd.client();
   const task = await client.tasks.submit(spec);

@@ -11,6 +11,8 @@ import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
 import { assignmentView, eventView, submittedTaskView, taskView, treeNodeView } from '../views.ts';
+import { flowView } from '../flow-views.ts';
+import type { FlowDetail } from '../../engine/flow-detail.ts';
 
 const MAX_BATCH = 1_000;
 
@@ -52,7 +54,9 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
     const got = waitMs > 0
       ? await engine.tasks.wait(principal, request.params.id, waitMs, clientConnection(reply).signal)
       : await engine.tasks.get(principal, request.params.id);
-    return taskView(got.task, got.assignment, got.waitingReason, 'waitingDomains' in got ? (got.waitingDomains as string[] | undefined) : undefined);
+    const view = taskView(got.task, got.assignment, got.waitingReason, 'waitingDomains' in got ? (got.waitingDomains as string[] | undefined) : undefined);
+    const flow = 'flow' in got ? (got.flow as FlowDetail | undefined) : undefined;
+    return flow === undefined ? view : { ...view, ...flowView(flow) };
   });
 
   app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: Priority; sla?: 'at_risk' | 'violated'; parentId?: string; rootId?: string; depth?: number; limit?: number; cursor?: string } }>('/tasks', {

@@ -36,6 +36,8 @@ import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
 import { rateLimitedMessage, type RateLimiter } from '../rate-limit.ts';
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../error-handler.ts';
+import { flowFields, type ReportFields } from '../reports.ts';
+import { flowView } from '../flow-views.ts';
 
 /** Close codes the server uses (4000–4999 are the application's). */
 export const CLOSE = {
@@ -395,10 +397,10 @@ export class WorkerSession {
         return ok({ leaseExpiresAt: toIso(beat.leaseExpiresAt), cancelRequested: beat.cancelRequested });
       }
       case 'complete':
-        await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never });
+        await workers.complete(p, { assignmentId, replicaId, result: (m.result ?? null) as never, ...flowFields(m as ReportFields) });
         return ok();
       case 'fail':
-        await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true });
+        await workers.fail(p, { assignmentId, replicaId, error: m.error as never, retryable: (m.retryable as boolean | undefined) ?? true, ...flowFields(m as ReportFields) });
         return ok();
       case 'cancelled':
         await workers.acknowledgeCancel(p, { assignmentId, replicaId });
@@ -424,8 +426,9 @@ export class WorkerSession {
         return ok({ items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) }, 201);
       }
       case 'get': {
-        const { task, assignment, waitingReason } = await this.#engine.tasks.get(p, m.taskId as string);
-        return ok(taskView(task, assignment, waitingReason));
+        const { task, assignment, waitingReason, flow } = await this.#engine.tasks.get(p, m.taskId as string);
+        // As GET /tasks/:id: what flow control holds it by, and its usage (issue 16).
+        return ok(flow === undefined ? taskView(task, assignment, waitingReason) : { ...taskView(task, assignment, waitingReason), ...flowView(flow) });
       }
       case 'cancel':
         return ok(taskView(await this.#engine.tasks.cancel(p, m.taskId as string, {

@@ -120,6 +120,8 @@ export function newTask(over: Partial<NewTask> = {}): NewTask {
     cacheKey: null,
     cacheScope: null,
     cachedFrom: null,
+    rateKey: null,
+    estimatedTokens: null,
     ...over,
   };
 }
@@ -182,6 +184,7 @@ export function agentRecord(over: Partial<AgentRecord> = {}): AgentRecord {
     a2a: null,
     createdAt: T0,
     updatedAt: T0,
+    maxInFlight: null,
     ...over,
   };
 }

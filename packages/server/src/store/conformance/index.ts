@@ -27,6 +27,7 @@ import { dependencyTests } from './dependencies.ts';
 import { webhookTests } from './webhooks.ts';
 import { scheduleTests } from './schedules.ts';
 import { resultCacheTests } from './result-cache.ts';
+import { flowControlTests } from './flow-control.ts';
 
 export type { OpenStore, StoreUnderTest } from './harness.ts';
 
@@ -51,5 +52,6 @@ export function runStoreConformance(name: string, open: OpenStore): void {
     webhookTests(open);
     scheduleTests(open);
     resultCacheTests(open);
+    flowControlTests(open);
   });
 }

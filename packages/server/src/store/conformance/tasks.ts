@@ -188,6 +188,7 @@ export function taskTests(open: OpenStore): void {
         concurrencyKey: null, attempt: 0, maxAttempts: 3, timeoutMs: 60_000, runAt: T0, assignmentId: null, cancelRequestedAt: null, parentId: null,
         slaDeadline: null,
         hasDependents: false,
+        rateKey: null, estimatedTokens: null,
       });
     });
 

@@ -716,6 +716,52 @@ CREATE UNIQUE INDEX tasks_cache_open ON tasks (agent, cache_key, cache_scope)
   WHERE cache_key IS NOT NULL AND cached_from IS NULL AND finished_at IS NULL;
 `,
   },
+  {
+    version: 21,
+    name: 'provider rate limits, the rate log, attempt usage, agent caps',
+    sql: `
+-- Provider rate limits (issue 16, core/rate-limits.ts): a key's limits per minute (null: not
+-- limited in that dimension; both null: a key that is only paused) and its pause.
+CREATE TABLE rate_limits (
+  key          text PRIMARY KEY,
+  rpm          bigint,
+  tpm          bigint,
+  source       text NOT NULL CHECK (source IN ('config', 'api', 'pause')),
+  paused_until bigint,
+  updated_at   bigint NOT NULL
+);
+-- One row per attempt dispatched under a limited key, for the sliding minute: its tokens are
+-- the estimate until the worker reports its usage. Pruned once older than the window.
+CREATE TABLE rate_log (
+  holder text PRIMARY KEY,
+  key    text NOT NULL,
+  at     bigint NOT NULL,
+  tokens bigint NOT NULL
+);
+CREATE INDEX rate_log_key_at ON rate_log (key, at);
+CREATE INDEX rate_log_at ON rate_log (at);
+-- What each attempt used, as its worker reported it (one row per attempt, the last report wins).
+CREATE TABLE attempt_usage (
+  assignment_id text PRIMARY KEY,
+  task_id       text NOT NULL,
+  root_id       text NOT NULL,
+  agent         text NOT NULL,
+  model         text,
+  input_tokens  bigint NOT NULL,
+  output_tokens bigint NOT NULL,
+  cost_usd      double precision NOT NULL,
+  at            bigint NOT NULL
+);
+CREATE INDEX attempt_usage_at ON attempt_usage (at);
+CREATE INDEX attempt_usage_task ON attempt_usage (task_id);
+CREATE INDEX attempt_usage_root ON attempt_usage (root_id);
+-- A task's rate key and token estimate live on the hot row: the dispatcher reads them with the candidates.
+ALTER TABLE tasks ADD COLUMN rate_key text;
+ALTER TABLE tasks ADD COLUMN estimated_tokens bigint;
+-- The agent cap: live assignments across all of its replicas (null: none).
+ALTER TABLE agents ADD COLUMN max_in_flight bigint;
+`,
+  },
 ];
 
 /**

@@ -79,6 +79,9 @@ import { delegationFigures, delegationStatements } from '../delegation-report.ts
 import type { SlaMark } from '../../core/sla.ts';
 import { applyTransitionLists, applyTransitions, transitionLocks } from './transitions.ts';
 import { WriteBatch, withEvents, type EnqueueOptions, type WriteOp } from './write-batch.ts';
+import { deleteRateLimit, giveBackRate, listRateLimits, pauseRate, pruneRateLog, putRateLimit, rateLock, recordUsage, summarizeUsage, takeRate } from './flow.ts';
+import type { RateLimitState } from '../../core/rate-limits.ts';
+import type { UsageGroupBy, UsageRecord, UsageSum } from '../../core/usage.ts';
 
 
 /** Heartbeats (lease renewals) commit without waiting for the flush (docs/decisions.md 41). */
@@ -791,5 +794,45 @@ export class PostgresStore implements Store {
 
   taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null> {
     return this.#read(async (db) => (await openCacheRuns(db, [{ id: '', agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null }])).get('') ?? null);
+  }
+
+  // -- provider rate limits and usage (issue 16: flow.ts) ---------------------------------
+
+  rateLimitPut(params: { key: string; rpm: number | null; tpm: number | null; source: 'config' | 'api'; at: Millis }): Promise<{ created: boolean }> {
+    return this.#write(putRateLimit(params));
+  }
+
+  rateLimitDelete(params: { key: string }): Promise<{ deleted: boolean }> {
+    return this.#write(deleteRateLimit(params.key));
+  }
+
+  rateLimitList(params: { keys?: string[]; now: Millis }): Promise<RateLimitState[]> {
+    return this.#read((db) => listRateLimits(db, params));
+  }
+
+  rateLimitTake(params: { key: string; now: Millis; requests: Array<{ holder: string; tokens: number }> }): Promise<{ taken: number }> {
+    if (params.requests.length === 0) return this.#read(async () => ({ taken: 0 }));
+    return this.#write(takeRate(params), { durable: false, locks: { keys: [rateLock(params.key)] } });
+  }
+
+  rateLimitGiveBack(params: { holders: string[] }): Promise<void> {
+    if (params.holders.length === 0) return this.#read(async () => undefined);
+    return this.#write(giveBackRate(params.holders), { durable: false });
+  }
+
+  rateLimitPause(params: { key: string; until: Millis; at: Millis }): Promise<void> {
+    return this.#write(pauseRate(params));
+  }
+
+  rateLogPrune(params: { before: Millis; limit: number }): Promise<number> {
+    return this.#write(pruneRateLog(params), { durable: false });
+  }
+
+  usageRecord(params: { usage: UsageRecord }): Promise<void> {
+    return this.#write(recordUsage(params.usage), { durable: false });
+  }
+
+  usageSummary(params: { groupBy: UsageGroupBy; since: Millis | null; until: Millis | null; taskId?: string }): Promise<UsageSum[]> {
+    return this.#read((db) => summarizeUsage(db, params));
   }
 }

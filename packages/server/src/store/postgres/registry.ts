@@ -21,6 +21,7 @@ const AGENT_TYPES = [
   'text', 'text', 'jsonb', 'integer', 'integer', 'bigint', 'integer', 'jsonb', 'jsonb', 'bigint', 'bigint', 'text', 'bigint', 'bigint',
   'jsonb', 'integer', 'jsonb',
   'jsonb',
+  'bigint',
 ] as const;
 const AGENT_INSERT = `INSERT INTO agents (${AGENT_WRITE}) VALUES (${AGENT_TYPES.map((type, i) => `$${i + 1}::${type}`).join(', ')})`;
 /** Every column but the key and created_at: re-reading a config file does not recreate its agents. */

@@ -25,6 +25,7 @@ export function agentValues(a: AgentRecord): unknown[] {
     JSON.stringify(a.concurrencyLimits), a.retryBaseDelayMs, a.retryMaxDelayMs, a.runtime, a.createdAt, a.updatedAt,
     toJson(a.tools), a.maxDepth, a.a2a === null ? null : JSON.stringify(a.a2a),
     a.a2aSkill === null ? null : JSON.stringify(a.a2aSkill),
+    a.maxInFlight ?? null,
   ];
 }
 

@@ -51,6 +51,8 @@ const ROW_COLUMNS: readonly CreateColumn[] = [
   ['cache_key', 'text', (t) => t.cacheKey ?? null],
   ['cache_scope', 'text', (t) => t.cacheScope ?? null],
   ['cached_from', 'text', (t) => t.cachedFrom ?? null],
+  ['rate_key', 'text', (t) => t.rateKey ?? null],
+  ['estimated_tokens', 'bigint', (t) => t.estimatedTokens ?? null],
 ];
 
 /** The same for its `task_payloads` row. */

@@ -67,7 +67,7 @@ class UnnestInput {
 /** Whether a transition is a claim a claim set statement can apply (see the file comment). */
 export function claimEligible(t: Transition): boolean {
   return t.kind === 'dispatch' && t.fromStatus === 'pending' && t.expectAssignmentId === null && t.assignmentInsert !== undefined
-    && t.slotAcquire !== undefined && t.slotAcquire.concurrencyKey === null && t.slotRelease === undefined
+    && t.slotAcquire !== undefined && t.slotAcquire.concurrencyKey === null && t.slotAcquire.caps === undefined && t.slotRelease === undefined
     && t.assignmentUpdate === undefined && t.assignmentInsert.taskId === t.taskId
     && Object.keys(t.set).every((k) => k in TASK_COLUMNS);
 }

@@ -122,6 +122,7 @@ export function transitionStatement(t: Transition): TransitionStatement {
     FOR NO KEY UPDATE)`);
     guards.push({ cte: 'g_rep', flag: 'replica_ok', conflict: 'replica_slot' });
     last = 'g_rep';
+    last = capGuards(p, ctes, guards, a.caps, last);
     if (a.concurrencyKey !== null) {
       // No limit: the key is still counted, so a limit configured later sees what runs under it.
       const limit = a.concurrencyLimit === null ? null : p.add(a.concurrencyLimit, 'integer');
@@ -173,6 +174,34 @@ export function transitionStatement(t: Transition): TransitionStatement {
 SELECT ${flags.join(', ')}, ${OK} AS ok${releasesKey ? ', (SELECT in_flight FROM w_key_release) AS key_left' : ''}`;
   return { text, values: p.values, guards, separateRelease: r !== undefined && a !== undefined, releasesKey };
 }
+
+/**
+ * The fleet and agent caps (issue 16, decisions.md 105): live assignments (the replicas'
+ * in_flight, summed) stay under each cap. This statement's snapshot does not hold its own
+ * replica increment, so `<` admits exactly up to the cap. Exact across nodes: every claim that
+ * carries caps holds the batch's caps lock (CAPS_LOCK, transitionLocks), so no two such claims
+ * count at once; a release racing it only lowers the count.
+ */
+function capGuards(p: Params, ctes: string[], guards: TransitionStatement['guards'], caps: NonNullable<Transition['slotAcquire']>['caps'], last: string): string {
+  if (caps === undefined) return last;
+  if (caps.fleet !== null) {
+    ctes.push(`g_fleet AS MATERIALIZED (
+    SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM ${last}) AND (SELECT COALESCE(SUM(in_flight), 0) FROM replicas) < ${p.add(caps.fleet, 'integer')})`);
+    guards.push({ cte: 'g_fleet', flag: 'fleet_ok', conflict: 'fleet_cap' });
+    last = 'g_fleet';
+  }
+  if (caps.agent !== null) {
+    ctes.push(`g_agent_cap AS MATERIALIZED (
+    SELECT 1 AS one WHERE EXISTS (SELECT 1 FROM ${last})
+      AND (SELECT COALESCE(SUM(in_flight), 0) FROM replicas WHERE agent = ${p.add(caps.agent.name, 'text')}) < ${p.add(caps.agent.limit, 'integer')})`);
+    guards.push({ cte: 'g_agent_cap', flag: 'agent_cap_ok', conflict: 'agent_cap' });
+    last = 'g_agent_cap';
+  }
+  return last;
+}
+
+/** The batch lock every claim with caps holds (a concurrency-key lock of a name no task can have: NUL). */
+export const CAPS_LOCK = '\0caps';
 
 /**
  * Gives a slot back. No status guard: a lost or gone replica still gets its slot (and its
@@ -309,6 +338,7 @@ export function transitionLocks(transitions: readonly Transition[]): LockSet {
       replicas.push(slot.replicaId);
       if (slot.concurrencyKey !== null) keys.push(slot.concurrencyKey);
     }
+    if (t.slotAcquire?.caps !== undefined) keys.push(CAPS_LOCK);
   }
   return { replicas, keys };
 }

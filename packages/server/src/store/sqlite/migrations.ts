@@ -773,6 +773,52 @@ CREATE UNIQUE INDEX tasks_cache_open ON tasks (agent, cache_key, cache_scope)
   WHERE cache_key IS NOT NULL AND cached_from IS NULL AND finished_at IS NULL;
 `,
   },
+  {
+    version: 21,
+    name: 'provider rate limits, the rate log, attempt usage, agent caps',
+    sql: `
+-- Provider rate limits (issue 16, core/rate-limits.ts): a key's limits per minute (null: not
+-- limited in that dimension; both null: a key that is only paused) and its pause.
+CREATE TABLE rate_limits (
+  key          TEXT PRIMARY KEY,
+  rpm          INTEGER,
+  tpm          INTEGER,
+  source       TEXT NOT NULL CHECK (source IN ('config', 'api', 'pause')),
+  paused_until INTEGER,
+  updated_at   INTEGER NOT NULL
+) STRICT;
+-- One row per attempt dispatched under a limited key, for the sliding minute: its tokens are
+-- the estimate until the worker reports its usage. Pruned once older than the window.
+CREATE TABLE rate_log (
+  holder TEXT PRIMARY KEY,
+  key    TEXT NOT NULL,
+  at     INTEGER NOT NULL,
+  tokens INTEGER NOT NULL
+) STRICT;
+CREATE INDEX rate_log_key_at ON rate_log (key, at);
+CREATE INDEX rate_log_at ON rate_log (at);
+-- What each attempt used, as its worker reported it (one row per attempt, the last report wins).
+CREATE TABLE attempt_usage (
+  assignment_id TEXT PRIMARY KEY,
+  task_id       TEXT NOT NULL,
+  root_id       TEXT NOT NULL,
+  agent         TEXT NOT NULL,
+  model         TEXT,
+  input_tokens  INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cost_usd      REAL NOT NULL,
+  at            INTEGER NOT NULL
+) STRICT;
+CREATE INDEX attempt_usage_at ON attempt_usage (at);
+CREATE INDEX attempt_usage_task ON attempt_usage (task_id);
+CREATE INDEX attempt_usage_root ON attempt_usage (root_id);
+-- A task's rate key and token estimate live on the hot row: the dispatcher reads them with the candidates.
+ALTER TABLE tasks ADD COLUMN rate_key TEXT;
+ALTER TABLE tasks ADD COLUMN estimated_tokens INTEGER;
+-- The agent cap: live assignments across all of its replicas (null: none).
+ALTER TABLE agents ADD COLUMN max_in_flight INTEGER;
+`,
+  },
 ];
 
 /**

@@ -87,6 +87,7 @@ export function agentParams(a: AgentRecord): Params {
     max_depth: a.maxDepth,
     a2a: a.a2a === null ? null : JSON.stringify(a.a2a),
     a2a_skill: a.a2aSkill === null ? null : JSON.stringify(a.a2aSkill),
+    max_in_flight: a.maxInFlight ?? null,
   };
 }
 

@@ -59,6 +59,9 @@ import {
 import type {
   NewWebhookDelivery, WebhookDeliveryRecord, WebhookDeliveryStatus, WebhookDueDelivery, WebhookNotifyRecord, WebhookRecord,
 } from '../store.ts';
+import { deleteRateLimit, giveBackRate, listRateLimits, pauseRate, pruneRateLog, putRateLimit, recordUsage, summarizeUsage, takeRate } from './flow.ts';
+import type { RateLimitState } from '../../core/rate-limits.ts';
+import type { UsageGroupBy, UsageRecord, UsageSum } from '../../core/usage.ts';
 
 export interface OpenSqliteStoreParams {
   /** A file path, or ':memory:' (tests). */
@@ -93,6 +96,7 @@ const TASK_INSERT_COLUMNS = [
   'parent_id', 'created_by', 'root_id', 'depth', 'owner_id', 'sla_deadline', 'sla_state', 'sla_check_at',
   'waiting_for', 'has_dependents', 'on_dependency_failure',
   'cache_key', 'cache_scope', 'cached_from',
+  'rate_key', 'estimated_tokens',
 ] as const;
 
 /** Head columns of `tasks t` prefixed `t_`, and assignment columns of `assignments a` prefixed `a_`, for joins. */
@@ -301,6 +305,8 @@ export class SqliteStore implements Store {
       cache_key: task.cacheKey ?? null,
       cache_scope: task.cacheScope ?? null,
       cached_from: task.cachedFrom ?? null,
+      rate_key: task.rateKey ?? null,
+      estimated_tokens: task.estimatedTokens ?? null,
     }, TASK_INSERT_COLUMNS));
     this.#sql('INSERT INTO task_payloads (task_id, type, input, result, error, correlation, traceparent, tools, allow_degraded, depends_on, ref, input_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       task.id, task.type, toJson(task.input), toJsonOrNull(task.result), toJsonOrNull(task.error), toJson(task.correlation), task.traceparent, toJson(task.tools),
@@ -636,9 +642,11 @@ export class SqliteStore implements Store {
       }
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a, a2a_skill)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a, a2a_skill,
+           max_in_flight)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a, :a2a_skill)`,
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a, :a2a_skill,
+           :max_in_flight)`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.createdAt);
     });
@@ -649,16 +657,19 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       this.#sql(
         `INSERT INTO agents (name, description, capabilities, max_concurrency, max_attempts, timeout_ms, level, tool_domains,
-           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a, a2a_skill)
+           concurrency_limits, retry_base_delay_ms, retry_max_delay_ms, runtime, created_at, updated_at, tools, max_depth, a2a, a2a_skill,
+           max_in_flight)
          VALUES (:name, :description, :capabilities, :max_concurrency, :max_attempts, :timeout_ms, :level, :tool_domains,
-           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a, :a2a_skill)
+           :concurrency_limits, :retry_base_delay_ms, :retry_max_delay_ms, :runtime, :created_at, :updated_at, :tools, :max_depth, :a2a, :a2a_skill,
+           :max_in_flight)
          ON CONFLICT (name) DO UPDATE SET
            description = excluded.description, capabilities = excluded.capabilities,
            max_concurrency = excluded.max_concurrency, max_attempts = excluded.max_attempts,
            timeout_ms = excluded.timeout_ms, level = excluded.level, tool_domains = excluded.tool_domains,
            concurrency_limits = excluded.concurrency_limits, retry_base_delay_ms = excluded.retry_base_delay_ms,
            retry_max_delay_ms = excluded.retry_max_delay_ms, runtime = excluded.runtime, updated_at = excluded.updated_at,
-           tools = excluded.tools, max_depth = excluded.max_depth, a2a = excluded.a2a, a2a_skill = excluded.a2a_skill`,
+           tools = excluded.tools, max_depth = excluded.max_depth, a2a = excluded.a2a, a2a_skill = excluded.a2a_skill,
+           max_in_flight = excluded.max_in_flight`,
       ).run(agentParams(params.agent));
       return insertEvents(this.#cache, [params.event], params.agent.updatedAt);
     });
@@ -682,7 +693,8 @@ export class SqliteStore implements Store {
            max_attempts = :max_attempts, timeout_ms = :timeout_ms, level = :level, tool_domains = :tool_domains,
            concurrency_limits = :concurrency_limits, retry_base_delay_ms = :retry_base_delay_ms,
            retry_max_delay_ms = :retry_max_delay_ms, runtime = :runtime, created_at = :created_at, updated_at = :updated_at,
-           tools = :tools, max_depth = :max_depth, a2a = :a2a, a2a_skill = :a2a_skill
+           tools = :tools, max_depth = :max_depth, a2a = :a2a, a2a_skill = :a2a_skill,
+           max_in_flight = :max_in_flight
          WHERE name = :name`,
       ).run(agentParams(params.agent));
       if (changes(r) === 0) return { updated: false, events: [] };
@@ -1101,5 +1113,45 @@ export class SqliteStore implements Store {
 
   taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null> {
     return this.#read(() => openCacheRun(this.#cache, { agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null }));
+  }
+
+  // -- provider rate limits and usage (issue 16: flow.ts) ---------------------------------
+
+  rateLimitPut(params: { key: string; rpm: number | null; tpm: number | null; source: 'config' | 'api'; at: Millis }): Promise<{ created: boolean }> {
+    return this.#write(() => putRateLimit(this.#cache, params));
+  }
+
+  rateLimitDelete(params: { key: string }): Promise<{ deleted: boolean }> {
+    return this.#write(() => deleteRateLimit(this.#cache, params.key));
+  }
+
+  rateLimitList(params: { keys?: string[]; now: Millis }): Promise<RateLimitState[]> {
+    return this.#read(() => listRateLimits(this.#cache, params));
+  }
+
+  rateLimitTake(params: { key: string; now: Millis; requests: Array<{ holder: string; tokens: number }> }): Promise<{ taken: number }> {
+    if (params.requests.length === 0) return this.#read(() => ({ taken: 0 }));
+    return this.#write(() => takeRate(this.#cache, params), RELAXED);
+  }
+
+  rateLimitGiveBack(params: { holders: string[] }): Promise<void> {
+    if (params.holders.length === 0) return this.#read(() => undefined);
+    return this.#write(() => giveBackRate(this.#cache, params.holders), RELAXED);
+  }
+
+  rateLimitPause(params: { key: string; until: Millis; at: Millis }): Promise<void> {
+    return this.#write(() => pauseRate(this.#cache, params));
+  }
+
+  rateLogPrune(params: { before: Millis; limit: number }): Promise<number> {
+    return this.#write(() => pruneRateLog(this.#cache, params), RELAXED);
+  }
+
+  usageRecord(params: { usage: UsageRecord }): Promise<void> {
+    return this.#write(() => recordUsage(this.#cache, params.usage), RELAXED);
+  }
+
+  usageSummary(params: { groupBy: UsageGroupBy; since: Millis | null; until: Millis | null; taskId?: string }): Promise<UsageSum[]> {
+    return this.#read(() => summarizeUsage(this.#cache, params));
   }
 }

@@ -35,6 +35,7 @@ function setEligible(transitions: readonly Transition[]): boolean {
     if (tasks.has(t.taskId)) return false;
     tasks.add(t.taskId);
     if (t.slotAcquire && t.slotAcquire.concurrencyKey !== null) return false;
+    if (t.slotAcquire?.caps !== undefined) return false;
     if (t.slotRelease && t.slotRelease.concurrencyKey !== null) return false;
   }
   return true;

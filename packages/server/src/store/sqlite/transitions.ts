@@ -139,6 +139,8 @@ function acquireSlot(cache: StatementCache, t: Transition): ConflictReason | nul
      WHERE id = ? AND status = 'live' AND in_flight < max_concurrency`,
   ).run(a.at, a.replicaId);
   if (changes(replica) === 0) return 'replica_slot';
+  const capped = capConflict(cache, a.caps);
+  if (capped !== null) return capped;
   if (a.concurrencyKey === null) return null;
   if (a.concurrencyLimit === null) {
     // No limit applies, but the key is still counted: a limit configured later must see
@@ -156,6 +158,17 @@ function acquireSlot(cache: StatementCache, t: Transition): ConflictReason | nul
      ON CONFLICT (key) DO UPDATE SET in_flight = in_flight + 1 WHERE in_flight < :limit`,
   ).run({ key: a.concurrencyKey, limit: a.concurrencyLimit });
   return changes(key) === 0 ? 'concurrency_key' : null;
+}
+
+/**
+ * The fleet and agent caps (decisions.md 105): the replicas' in_flight, summed, now holding
+ * this claim's increment, may not exceed a cap. Exact: SQLite has one writer.
+ */
+function capConflict(cache: StatementCache, caps: NonNullable<Transition['slotAcquire']>['caps']): ConflictReason | null {
+  if (caps === undefined) return null;
+  if (caps.fleet !== null && Number(cache.sql('SELECT COALESCE(SUM(in_flight), 0) AS n FROM replicas').get()!.n) > caps.fleet) return 'fleet_cap';
+  if (caps.agent !== null && Number(cache.sql('SELECT COALESCE(SUM(in_flight), 0) AS n FROM replicas WHERE agent = ?').get(caps.agent.name)!.n) > caps.agent.limit) return 'agent_cap';
+  return null;
 }
 
 function releaseSlot(cache: StatementCache, t: Transition): void {

@@ -623,57 +623,6 @@ ALTER TABLE task_payloads ADD COLUMN dependencies jsonb;
 `,
   },
   {
-    version: 22,
-    name: 'webhook subscriptions, their outbox, the feed cursor, notify URLs',
-    sql: `
--- Webhooks (docs/webhooks.md, decisions 109-112); the SQLite migration 22 says what each holds.
-CREATE TABLE webhook_subscriptions (
-  id            text PRIMARY KEY,
-  url           text NOT NULL,
-  events        jsonb NOT NULL,
-  agents        jsonb,
-  root_id       text,
-  enabled       boolean NOT NULL,
-  description   text NOT NULL,
-  owner_id      text NOT NULL,
-  visibility    jsonb NOT NULL,
-  secret_sealed text NOT NULL,
-  from_seq      bigint NOT NULL,
-  created_at    bigint NOT NULL,
-  updated_at    bigint NOT NULL,
-  expires_at    bigint
-);
-CREATE TABLE webhook_deliveries (
-  seq             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  subscription_id text NOT NULL,
-  event_seq       bigint NOT NULL,
-  event_type      text NOT NULL,
-  task_id         text,
-  url             text,
-  body            text NOT NULL,
-  status          text NOT NULL CHECK (status IN ('pending', 'failed')),
-  attempts        integer NOT NULL,
-  next_at         bigint NOT NULL,
-  created_at      bigint NOT NULL,
-  last_error      text,
-  UNIQUE (subscription_id, event_seq)
-);
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
-CREATE INDEX webhook_deliveries_order ON webhook_deliveries (subscription_id, task_id, seq) WHERE status = 'pending';
-CREATE INDEX webhook_deliveries_status ON webhook_deliveries (subscription_id, status, seq);
-CREATE TABLE webhook_notifies (
-  task_id    text PRIMARY KEY,
-  url        text NOT NULL,
-  created_at bigint NOT NULL
-);
-CREATE TABLE webhook_feed (
-  id  integer PRIMARY KEY CHECK (id = 1),
-  seq bigint NOT NULL
-);
-INSERT INTO webhook_feed (id, seq) SELECT 1, coalesce(max(seq), 0) FROM events;
-`,
-  },
-  {
     version: 19,
     name: 'schedules',
     sql: `
@@ -760,6 +709,57 @@ ALTER TABLE tasks ADD COLUMN rate_key text;
 ALTER TABLE tasks ADD COLUMN estimated_tokens bigint;
 -- The agent cap: live assignments across all of its replicas (null: none).
 ALTER TABLE agents ADD COLUMN max_in_flight bigint;
+`,
+  },
+  {
+    version: 22,
+    name: 'webhook subscriptions, their outbox, the feed cursor, notify URLs',
+    sql: `
+-- Webhooks (docs/webhooks.md, decisions 109-112); the SQLite migration 22 says what each holds.
+CREATE TABLE webhook_subscriptions (
+  id            text PRIMARY KEY,
+  url           text NOT NULL,
+  events        jsonb NOT NULL,
+  agents        jsonb,
+  root_id       text,
+  enabled       boolean NOT NULL,
+  description   text NOT NULL,
+  owner_id      text NOT NULL,
+  visibility    jsonb NOT NULL,
+  secret_sealed text NOT NULL,
+  from_seq      bigint NOT NULL,
+  created_at    bigint NOT NULL,
+  updated_at    bigint NOT NULL,
+  expires_at    bigint
+);
+CREATE TABLE webhook_deliveries (
+  seq             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  subscription_id text NOT NULL,
+  event_seq       bigint NOT NULL,
+  event_type      text NOT NULL,
+  task_id         text,
+  url             text,
+  body            text NOT NULL,
+  status          text NOT NULL CHECK (status IN ('pending', 'failed')),
+  attempts        integer NOT NULL,
+  next_at         bigint NOT NULL,
+  created_at      bigint NOT NULL,
+  last_error      text,
+  UNIQUE (subscription_id, event_seq)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries (subscription_id, task_id, seq) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_status ON webhook_deliveries (subscription_id, status, seq);
+CREATE TABLE webhook_notifies (
+  task_id    text PRIMARY KEY,
+  url        text NOT NULL,
+  created_at bigint NOT NULL
+);
+CREATE TABLE webhook_feed (
+  id  integer PRIMARY KEY CHECK (id = 1),
+  seq bigint NOT NULL
+);
+INSERT INTO webhook_feed (id, seq) SELECT 1, coalesce(max(seq), 0) FROM events;
 `,
   },
 ];

@@ -673,64 +673,6 @@ ALTER TABLE task_payloads ADD COLUMN dependencies TEXT;
 `,
   },
   {
-    version: 22,
-    name: 'webhook subscriptions, their outbox, the feed cursor, notify URLs',
-    sql: `
--- Webhooks (docs/webhooks.md, decisions 109-112). A subscription's secret is stored sealed
--- (AES-256-GCM, engine/webhook-secrets.ts), never in the clear; from_seq: it is sent only
--- events after it was created.
-CREATE TABLE webhook_subscriptions (
-  id            TEXT PRIMARY KEY,
-  url           TEXT NOT NULL,
-  events        TEXT NOT NULL,
-  agents        TEXT,
-  root_id       TEXT,
-  enabled       INTEGER NOT NULL,
-  description   TEXT NOT NULL,
-  owner_id      TEXT NOT NULL,
-  visibility    TEXT NOT NULL,
-  secret_sealed TEXT NOT NULL,
-  from_seq      INTEGER NOT NULL,
-  created_at    INTEGER NOT NULL,
-  updated_at    INTEGER NOT NULL,
-  expires_at    INTEGER
-) STRICT;
--- The outbox: one row per (subscription, event) (subscription 'notify': a task's notify URL).
--- body is the exact text sent and signed. Sent rows are deleted; failed ones are parked.
-CREATE TABLE webhook_deliveries (
-  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
-  subscription_id TEXT NOT NULL,
-  event_seq       INTEGER NOT NULL,
-  event_type      TEXT NOT NULL,
-  task_id         TEXT,
-  url             TEXT,
-  body            TEXT NOT NULL,
-  status          TEXT NOT NULL CHECK (status IN ('pending', 'failed')),
-  attempts        INTEGER NOT NULL,
-  next_at         INTEGER NOT NULL,
-  created_at      INTEGER NOT NULL,
-  last_error      TEXT,
-  UNIQUE (subscription_id, event_seq)
-) STRICT;
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
-CREATE INDEX webhook_deliveries_order ON webhook_deliveries (subscription_id, task_id, seq) WHERE status = 'pending';
-CREATE INDEX webhook_deliveries_status ON webhook_deliveries (subscription_id, status, seq);
--- The notify URL of a task still running (from its task.created event), until its end is queued.
-CREATE TABLE webhook_notifies (
-  task_id    TEXT PRIMARY KEY,
-  url        TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-) STRICT;
--- The feed's cursor: the last event seq deliveries were queued for. It starts at the last
--- event there is, so an upgrade does not send the history.
-CREATE TABLE webhook_feed (
-  id  INTEGER PRIMARY KEY CHECK (id = 1),
-  seq INTEGER NOT NULL
-) STRICT;
-INSERT INTO webhook_feed (id, seq) SELECT 1, coalesce(max(seq), 0) FROM events;
-`,
-  },
-  {
     version: 19,
     name: 'schedules',
     sql: `
@@ -817,6 +759,64 @@ ALTER TABLE tasks ADD COLUMN rate_key TEXT;
 ALTER TABLE tasks ADD COLUMN estimated_tokens INTEGER;
 -- The agent cap: live assignments across all of its replicas (null: none).
 ALTER TABLE agents ADD COLUMN max_in_flight INTEGER;
+`,
+  },
+  {
+    version: 22,
+    name: 'webhook subscriptions, their outbox, the feed cursor, notify URLs',
+    sql: `
+-- Webhooks (docs/webhooks.md, decisions 109-112). A subscription's secret is stored sealed
+-- (AES-256-GCM, engine/webhook-secrets.ts), never in the clear; from_seq: it is sent only
+-- events after it was created.
+CREATE TABLE webhook_subscriptions (
+  id            TEXT PRIMARY KEY,
+  url           TEXT NOT NULL,
+  events        TEXT NOT NULL,
+  agents        TEXT,
+  root_id       TEXT,
+  enabled       INTEGER NOT NULL,
+  description   TEXT NOT NULL,
+  owner_id      TEXT NOT NULL,
+  visibility    TEXT NOT NULL,
+  secret_sealed TEXT NOT NULL,
+  from_seq      INTEGER NOT NULL,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  expires_at    INTEGER
+) STRICT;
+-- The outbox: one row per (subscription, event) (subscription 'notify': a task's notify URL).
+-- body is the exact text sent and signed. Sent rows are deleted; failed ones are parked.
+CREATE TABLE webhook_deliveries (
+  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  subscription_id TEXT NOT NULL,
+  event_seq       INTEGER NOT NULL,
+  event_type      TEXT NOT NULL,
+  task_id         TEXT,
+  url             TEXT,
+  body            TEXT NOT NULL,
+  status          TEXT NOT NULL CHECK (status IN ('pending', 'failed')),
+  attempts        INTEGER NOT NULL,
+  next_at         INTEGER NOT NULL,
+  created_at      INTEGER NOT NULL,
+  last_error      TEXT,
+  UNIQUE (subscription_id, event_seq)
+) STRICT;
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_at) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries (subscription_id, task_id, seq) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_status ON webhook_deliveries (subscription_id, status, seq);
+-- The notify URL of a task still running (from its task.created event), until its end is queued.
+CREATE TABLE webhook_notifies (
+  task_id    TEXT PRIMARY KEY,
+  url        TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+-- The feed's cursor: the last event seq deliveries were queued for. It starts at the last
+-- event there is, so an upgrade does not send the history.
+CREATE TABLE webhook_feed (
+  id  INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL
+) STRICT;
+INSERT INTO webhook_feed (id, seq) SELECT 1, coalesce(max(seq), 0) FROM events;
 `,
   },
 ];

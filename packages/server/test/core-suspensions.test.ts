@@ -105,7 +105,7 @@ describe('suspensions in the state machine', () => {
 
   it('every transition that ends a task says so, with the parent to look at', () => {
     const ending = Object.entries(TRANSITION_TRAITS).filter(([, t]) => t.endsTask).map(([k]) => k).sort();
-    assert.deepEqual(ending, ['cancel', 'cancel_ack', 'complete', 'fail', 'input_timeout', 'operator_fail']);
+    assert.deepEqual(ending, ['cancel', 'cancel_ack', 'complete', 'dependency_failed', 'fail', 'input_timeout', 'operator_fail']);
   });
 });
 

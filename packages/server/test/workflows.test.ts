@@ -180,6 +180,18 @@ for (const store of stores) describe(`workflows (${store})`, () => {
     assert.deepEqual((await leaseOne('summarizer')).task.input, { n: 1 });
   });
 
+  it('a dependent submitted while its dependency runs is unblocked when that completes, not by the sweep', async () => {
+    // Only the look after the completion may unblock it here: the sweep that covers a lost look is taken away.
+    h.engine.unblocker.sweep = async () => 0;
+    const first = await h.submit({ agent: 'fetcher' });
+    // Dispatched: the node keeps the head it read then, before anything depended on the task.
+    const leased = await leaseOne('fetcher');
+    const late = await h.submit({ agent: 'summarizer', dependsOn: [first.id], inputFrom: { n: { $from: '/result/n' } } });
+    await complete('fetcher', leased, { n: 3 });
+    await settled(late.id, 'pending');
+    assert.deepEqual((await leaseOne('summarizer')).task.input, { n: 3 });
+  });
+
   it('a pointer that finds nothing, without a default, fails the dependent with DEPENDENCY_INPUT_MISSING', async () => {
     const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: { text: { $from: '/result/missing' } } } });
     await complete('fetcher', await leaseOne('fetcher'), { other: 1 });

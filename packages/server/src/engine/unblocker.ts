@@ -4,12 +4,12 @@
 //
 // When a blocked task is looked at:
 // - right after a dependency of it ended: context.commit names the ended tasks marked
-//   `hasDependents`, and their blocked dependents are read by the edges' index;
+//   `hasDependents` (as the ending write read the row back: a mark set while the task ran
+//   counts), and their blocked dependents are read by the edges' index;
 // - right after it was created (its dependencies may all have ended before its commit);
 // - by the maintenance sweep (the elected node), which finds every blocked task that can be
 //   decided with one indexed query. It covers a look that never happened: the node died
-//   between the commit and the look, the look failed, or the ended task's mark was not seen
-//   (a head read before the dependent was created: the mark is a hint, never the truth).
+//   between the commit and the look, or the look failed.
 //
 // Why the last dependency's look sees the others ended: each look reads after its own commit,
 // so of two dependencies ending at once at least the later commit's look reads both as ended;

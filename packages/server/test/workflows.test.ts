@@ -199,6 +199,15 @@ for (const store of stores) describe(`workflows (${store})`, () => {
     assert.deepEqual([failed.error?.code, failed.error?.details], ['DEPENDENCY_INPUT_MISSING', { path: '/text', from: '/result/missing' }]);
   });
 
+  it('a template that copies a large result past the input limit fails the dependent with DEPENDENCY_INPUT_TOO_LARGE', async () => {
+    // Six copies of a 100 kB result: more than half the 1 MiB body limit.
+    const copies = Array.from({ length: 6 }, () => ({ $from: '/result' }));
+    const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: copies } });
+    await complete('fetcher', await leaseOne('fetcher'), 'x'.repeat(100_000));
+    const failed = await settled(first.thenTaskId!, 'failed');
+    assert.deepEqual([failed.error?.code, failed.error?.details], ['DEPENDENCY_INPUT_TOO_LARGE', { path: '/5', from: '/result', limit: 512 * 1024 }]);
+  });
+
   it('cancels: a blocked task; a cancelled dependency fails its dependent; a tree cancel covers blocked descendants', async () => {
     const first = await h.submit({ agent: 'fetcher' });
     const a = await h.submit({ agent: 'summarizer', dependsOn: [first.id] });

@@ -82,8 +82,9 @@ export class Unblocker {
     const dependencies = await this.#ctx.store.taskGetMany({ ids: unique.flatMap((t) => t.waitingFor ?? []) });
     const now = this.#ctx.now();
     // The outcomes travel in the task's assignment: keep them under one message (as a resume does).
+    // The templated input travels there too: the other half.
     const maxResultBytes = Math.floor(this.#ctx.config.bodyLimitBytes / 2);
-    const transitions = unique.map((task) => decideUnblock({ task, dependencies, now, maxResultBytes })).filter((t): t is Transition => t !== null);
+    const transitions = unique.map((task) => decideUnblock({ task, dependencies, now, maxResultBytes, maxInputBytes: maxResultBytes })).filter((t): t is Transition => t !== null);
     // commit() looks at the dependents of the tasks this fails in turn (a chain fails link by link).
     return (await commit(this.#ctx, transitions)).filter((r) => r.ok).length;
   }

@@ -72,7 +72,7 @@ export function dependencyTests(open: OpenStore): void {
       // Two nodes decide at once from the same reads: one write applies.
       const [mine, theirs] = await Promise.all([store, other].map(async (s) => {
         const task = await getTask(s, blocked!.id);
-        return decideUnblock({ task, dependencies: await s.taskGetMany({ ids: [dep.id] }), now: T0 + 20, maxResultBytes: 1_000 })!;
+        return decideUnblock({ task, dependencies: await s.taskGetMany({ ids: [dep.id] }), now: T0 + 20, maxResultBytes: 1_000, maxInputBytes: 1_000 })!;
       }));
       const results = await Promise.all([store.taskTransition({ transitions: [mine!] }), other.taskTransition({ transitions: [theirs!] })]);
       assert.deepEqual(results.map(([r]) => r!.ok).sort(), [false, true]);

@@ -6,6 +6,7 @@ import { decideUnblock, findCycle, resolveWorkflow } from '../src/core/dependenc
 import { FlotillaError } from '../src/core/errors.ts';
 import { applyTemplate, resolvePointer, templateProblems } from '../src/core/input-template.ts';
 import type { TaskRecord } from '../src/core/types.ts';
+import { decideRequeue } from '../src/core/task-machine.ts';
 
 const code = (fn: () => unknown): string => {
   try {
@@ -97,6 +98,13 @@ describe('unblock decisions', () => {
     const missing = decideUnblock({ task, dependencies: [dep('a1', 'completed', {})], now: 5, maxResultBytes: 100, maxInputBytes: 1_000 })!;
     assert.deepEqual([missing.kind, missing.set.error?.code], ['dependency_failed', 'DEPENDENCY_INPUT_MISSING']);
     assert.equal(decideUnblock({ task: { ...task, status: 'pending' }, dependencies: [], now: 5, maxResultBytes: 100, maxInputBytes: 1_000 }), null);
+  });
+  it('requeues a failed task with dependencies as blocked on them again, and one without as pending', () => {
+    const head = { id: 'd', seq: 1, status: 'failed' as const, priority: 5, agent: 'b', capabilities: [], replica: null, site: null, concurrencyKey: null, attempt: 1, maxAttempts: 1, timeoutMs: 1, runAt: 0, assignmentId: null, cancelRequestedAt: null, parentId: null, slaDeadline: null };
+    const again = decideRequeue({ task: { ...head, dependsOn: ['a1', 'a2'] }, now: 5 });
+    assert.deepEqual([again.set.status, again.set.waitingFor, again.set.dependencies], ['blocked', ['a1', 'a2'], null]);
+    const plain = decideRequeue({ task: { ...head, dependsOn: [] }, now: 5 });
+    assert.deepEqual([plain.set.status, plain.set.waitingFor, 'dependencies' in plain.set], ['pending', undefined, false]);
   });
   it('fails the dependent when the values its template puts in are past the input limit (a result copied many times)', () => {
     // 20 bytes of template per copy of a 1,002-byte result: without a bound, a 1 MB body makes a 50 GB input.

@@ -208,6 +208,23 @@ for (const store of stores) describe(`workflows (${store})`, () => {
     assert.deepEqual([failed.error?.code, failed.error?.details], ['DEPENDENCY_INPUT_TOO_LARGE', { path: '/5', from: '/result', limit: 512 * 1024 }]);
   });
 
+  it('a requeued dependent waits for its dependencies again: it fails again while one failed, and runs with its template once they completed', async () => {
+    const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: { got: { $from: '/result' } } } });
+    await fail('fetcher', await leaseOne('fetcher'));
+    assert.equal((await settled(first.thenTaskId!, 'failed')).error?.code, 'DEPENDENCY_FAILED');
+    // Requeued first while its dependency is still failed: it fails again (it does not run without its input).
+    assert.equal((await h.api('POST', `/tasks/${first.thenTaskId}/retry`, {})).status, 200);
+    assert.equal((await settled(first.thenTaskId!, 'failed')).error?.code, 'DEPENDENCY_FAILED');
+    assert.deepEqual(await h.lease(replicas.summarizer!), []);
+    // The dependency requeued and completed, then the dependent: it runs with the mapped input.
+    assert.equal((await h.api('POST', `/tasks/${first.id}/retry`, {})).status, 200);
+    await complete('fetcher', await leaseOne('fetcher'), 'second try');
+    assert.equal((await h.api('POST', `/tasks/${first.thenTaskId}/retry`, {})).status, 200);
+    await settled(first.thenTaskId!, 'pending');
+    const ran = await leaseOne('summarizer');
+    assert.deepEqual([ran.task.input, ran.task.dependencies?.[0]?.status], [{ got: 'second try' }, 'completed']);
+  });
+
   it('cancels: a blocked task; a cancelled dependency fails its dependent; a tree cancel covers blocked descendants', async () => {
     const first = await h.submit({ agent: 'fetcher' });
     const a = await h.submit({ agent: 'summarizer', dependsOn: [first.id] });

@@ -115,6 +115,11 @@ for (const store of stores) describe(`workflows (${store})`, () => {
   });
 
   it('unknown ids, unknown and duplicate refs, cycles and bad templates are 400 and write nothing', async () => {
+    const deep = (levels: number): unknown => {
+      let v: unknown = { $from: '/result' };
+      for (let i = 0; i < levels; i++) v = { x: v };
+      return v;
+    };
     const before = await count();
     const refusals: Array<[unknown, string, string]> = [
       [{ agent: 'fetcher', dependsOn: ['no-such-task'] }, '/tasks', 'UNKNOWN_DEPENDENCY'],
@@ -129,6 +134,9 @@ for (const store of stores) describe(`workflows (${store})`, () => {
       // More than a workflow may hold (100), and more dependencies than a task may name (100).
       [{ tasks: Array.from({ length: 101 }, () => ({ agent: 'fetcher' })) }, '/workflows', 'VALIDATION_FAILED'],
       [{ agent: 'fetcher', dependsOn: Array.from({ length: 101 }, (_, i) => `t${i}`) }, '/tasks', 'VALIDATION_FAILED'],
+      // A template nests no deeper than an input may (64): nested deeper, walking it could overflow the stack.
+      [{ agent: 'fetcher', then: { agent: 'translator', input: deep(100) } }, '/tasks', 'VALIDATION_FAILED'],
+      [{ tasks: [{ agent: 'fetcher', ref: 'a' }, { agent: 'fetcher', dependsOn: ['#a'], inputFrom: deep(2_000) }] }, '/workflows', 'VALIDATION_FAILED'],
       // One valid item beside an invalid one: the whole workflow is refused.
       [{ tasks: [{ agent: 'fetcher', ref: 'ok' }, { agent: 'nobody', dependsOn: ['#ok'] }] }, '/workflows', 'UNKNOWN_AGENT'],
     ];

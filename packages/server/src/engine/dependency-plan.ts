@@ -6,6 +6,7 @@
 
 import type { TaskSpec } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { resolveWorkflow } from '../core/dependencies.ts';
 import { templateProblems } from '../core/input-template.ts';
 import { canSeeTask, type Principal } from '../core/permissions.ts';
@@ -99,6 +100,10 @@ export async function planDependencies(ctx: EngineContext, principal: Principal,
     const r = resolved[i]!;
     const dependsOn = r.order.map((d) => ('local' in d ? ids[d.local]! : d.id));
     const inputFrom: Json | null = spec.inputFrom ?? null;
+    // As deep as an input may be, checked first: walking a deeper one could overflow the stack.
+    if (inputFrom !== null && jsonTooDeep(inputFrom)) {
+      throw new FlotillaError('VALIDATION_FAILED', `task ${i}${thenOf.includes(i) ? ' (a then)' : ''}: the input template nests deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     if (inputFrom !== null) {
       const localRefs = r.local.flatMap((j) => (refs[j] === undefined ? [] : [refs[j]!]));
       const problems = templateProblems(inputFrom, { ids: dependsOn, refs: localRefs });

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideUnblock, findCycle, resolveWorkflow } from '../src/core/dependencies.ts';
 import { FlotillaError } from '../src/core/errors.ts';
-import { applyTemplate, resolvePointer, templateProblems } from '../src/core/input-template.ts';
+import { applyTemplate, bindRefs, resolvePointer, templateProblems } from '../src/core/input-template.ts';
 import type { TaskRecord } from '../src/core/types.ts';
 import { decideRequeue } from '../src/core/task-machine.ts';
 
@@ -64,6 +64,13 @@ describe('JSON pointers (RFC 6901) and templates', () => {
       ok: true, value: { text: 'text', second: 2, why: 'boom', keep: [1, { k: 'v' }], d: null },
     });
     assert.deepEqual(applyTemplate({ a: [{ $from: '#fetch/result/missing' }] }, outcomes), { ok: false, path: '/a/0', from: '#fetch/result/missing' });
+  });
+});
+
+describe('binding refs', () => {
+  it("writes each #ref's $from with the item's id, and leaves ids, the only dependency and defaults as they are", () => {
+    const bound = bindRefs({ a: { $from: '#fetch/result/x', default: 1 }, b: [{ $from: 't9/result' }, { $from: '/result' }], c: { $from: '#fetch' } }, new Map([['fetch', 'id-1']]));
+    assert.deepEqual(bound, { a: { $from: 'id-1/result/x', default: 1 }, b: [{ $from: 't9/result' }, { $from: '/result' }], c: { $from: 'id-1' } });
   });
 });
 

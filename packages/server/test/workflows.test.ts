@@ -200,6 +200,19 @@ for (const store of stores) describe(`workflows (${store})`, () => {
     assert.deepEqual((await leaseOne('summarizer')).task.input, { n: 3 });
   });
 
+  it("a template's #ref reads its own workflow's item, not an older dependency that had the same ref in its workflow", async () => {
+    const old = (await h.api('POST', '/workflows', { tasks: [{ ref: 'fetch', agent: 'fetcher' }] })).body.ids.fetch as string;
+    await complete('fetcher', await leaseOne('fetcher'), 'old');
+    const res = await h.api('POST', '/workflows', { tasks: [
+      { ref: 'fetch', agent: 'fetcher' },
+      { ref: 'use', agent: 'summarizer', dependsOn: [old, '#fetch'], inputFrom: { got: { $from: '#fetch/result' } } },
+    ] });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    await complete('fetcher', await leaseOne('fetcher'), 'new');
+    await settled(res.body.ids.use, 'pending');
+    assert.deepEqual((await leaseOne('summarizer')).task.input, { got: 'new' });
+  });
+
   it('a pointer that finds nothing, without a default, fails the dependent with DEPENDENCY_INPUT_MISSING', async () => {
     const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: { text: { $from: '/result/missing' } } } });
     await complete('fetcher', await leaseOne('fetcher'), { other: 1 });

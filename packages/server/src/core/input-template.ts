@@ -112,6 +112,23 @@ export function templateProblems(template: Json, deps: { ids: readonly string[];
   return problems;
 }
 
+/**
+ * The template with each `"#ref/pointer"` written as `"<id>/pointer"`, the id the submit gave
+ * that workflow item (checked first: templateProblems). A ref names an item of the same
+ * submit, and only there is it unique: a dependency by id may carry the same ref from the
+ * workflow it was submitted in, and matching refs when the task is unblocked could read it.
+ */
+export function bindRefs(template: Json, idOf: ReadonlyMap<string, string>): Json {
+  if (Array.isArray(template)) return template.map((v) => bindRefs(v, idOf));
+  if (!isObject(template)) return template;
+  if (Object.hasOwn(template, '$from')) {
+    const ref = parseFrom(String(template.$from));
+    const id = ref.source?.startsWith('#') ? idOf.get(ref.source.slice(1)) : undefined;
+    return id === undefined ? template : { ...template, $from: `${id}${ref.pointer}` };
+  }
+  return Object.fromEntries(Object.entries(template).map(([k, v]) => [k, bindRefs(v, idOf)]));
+}
+
 export type TemplateResult =
   | { ok: true; value: Json }
   /**

@@ -213,6 +213,29 @@ for (const store of stores) describe(`workflows (${store})`, () => {
     assert.deepEqual((await leaseOne('summarizer')).task.input, { got: 'new' });
   });
 
+  // Two nodes need PostgreSQL.
+  if (store === 'postgres') it('on PostgreSQL, a dependent submitted on another node while the dependency runs here is unblocked when it completes', async () => {
+    assert.ok(h.schema);
+    const first = await h.submit({ agent: 'fetcher' });
+    const leased = await leaseOne('fetcher');
+    // The second node takes the submit; neither node's maintenance sweep runs (the harness's interval is an hour).
+    const store2 = await openStore({ url: h.schema.url });
+    const engine2 = new Engine({ store: store2, config: h.config, log: pino({ level: 'silent' }) });
+    await engine2.start();
+    const app2 = await buildApp({ engine: engine2, log: pino({ level: 'silent' }) });
+    try {
+      const res = await app2.inject({ method: 'POST', url: '/api/v1/tasks', headers: { authorization: `Bearer ${TOKEN}` }, payload: { agent: 'summarizer', dependsOn: [first.id] } });
+      const late = JSON.parse(res.body) as TaskView;
+      assert.deepEqual([res.statusCode, late.status], [201, 'blocked']);
+      await complete('fetcher', leased, 'done');
+      await settled(late.id, 'pending');
+    } finally {
+      await app2.close();
+      await engine2.stop();
+      await store2.close();
+    }
+  });
+
   it('a pointer that finds nothing, without a default, fails the dependent with DEPENDENCY_INPUT_MISSING', async () => {
     const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: { text: { $from: '/result/missing' } } } });
     await complete('fetcher', await leaseOne('fetcher'), { other: 1 });

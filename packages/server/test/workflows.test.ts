@@ -236,6 +236,15 @@ for (const store of stores) describe(`workflows (${store})`, () => {
     }
   });
 
+  it('a batch answers the id of each item\'s then, as a single submit does', async () => {
+    const res = await h.api('POST', '/tasks/batch', { tasks: [{ agent: 'fetcher', then: { agent: 'summarizer' } }, { agent: 'fetcher' }] });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const [withThen, plain] = res.body.items as Array<{ task: TaskView }>;
+    assert.ok(withThen!.task.thenTaskId);
+    assert.deepEqual((await h.task(withThen!.task.thenTaskId!)).dependsOn, [withThen!.task.id]);
+    assert.equal(plain!.task.thenTaskId, undefined);
+  });
+
   it('a pointer that finds nothing, without a default, fails the dependent with DEPENDENCY_INPUT_MISSING', async () => {
     const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: { text: { $from: '/result/missing' } } } });
     await complete('fetcher', await leaseOne('fetcher'), { other: 1 });

@@ -115,6 +115,11 @@ for (const store of stores) describe(`workflows (${store})`, () => {
   });
 
   it('unknown ids, unknown and duplicate refs, cycles and bad templates are 400 and write nothing', async () => {
+    const deep = (levels: number): unknown => {
+      let v: unknown = { $from: '/result' };
+      for (let i = 0; i < levels; i++) v = { x: v };
+      return v;
+    };
     const before = await count();
     const refusals: Array<[unknown, string, string]> = [
       [{ agent: 'fetcher', dependsOn: ['no-such-task'] }, '/tasks', 'UNKNOWN_DEPENDENCY'],
@@ -129,6 +134,9 @@ for (const store of stores) describe(`workflows (${store})`, () => {
       // More than a workflow may hold (100), and more dependencies than a task may name (100).
       [{ tasks: Array.from({ length: 101 }, () => ({ agent: 'fetcher' })) }, '/workflows', 'VALIDATION_FAILED'],
       [{ agent: 'fetcher', dependsOn: Array.from({ length: 101 }, (_, i) => `t${i}`) }, '/tasks', 'VALIDATION_FAILED'],
+      // A template nests no deeper than an input may (64): nested deeper, walking it could overflow the stack.
+      [{ agent: 'fetcher', then: { agent: 'translator', input: deep(100) } }, '/tasks', 'VALIDATION_FAILED'],
+      [{ tasks: [{ agent: 'fetcher', ref: 'a' }, { agent: 'fetcher', dependsOn: ['#a'], inputFrom: deep(2_000) }] }, '/workflows', 'VALIDATION_FAILED'],
       // One valid item beside an invalid one: the whole workflow is refused.
       [{ tasks: [{ agent: 'fetcher', ref: 'ok' }, { agent: 'nobody', dependsOn: ['#ok'] }] }, '/workflows', 'UNKNOWN_AGENT'],
     ];
@@ -180,11 +188,94 @@ for (const store of stores) describe(`workflows (${store})`, () => {
     assert.deepEqual((await leaseOne('summarizer')).task.input, { n: 1 });
   });
 
+  it('a dependent submitted while its dependency runs is unblocked when that completes, not by the sweep', async () => {
+    // Only the look after the completion may unblock it here: the sweep that covers a lost look is taken away.
+    h.engine.unblocker.sweep = async () => 0;
+    const first = await h.submit({ agent: 'fetcher' });
+    // Dispatched: the node keeps the head it read then, before anything depended on the task.
+    const leased = await leaseOne('fetcher');
+    const late = await h.submit({ agent: 'summarizer', dependsOn: [first.id], inputFrom: { n: { $from: '/result/n' } } });
+    await complete('fetcher', leased, { n: 3 });
+    await settled(late.id, 'pending');
+    assert.deepEqual((await leaseOne('summarizer')).task.input, { n: 3 });
+  });
+
+  it("a template's #ref reads its own workflow's item, not an older dependency that had the same ref in its workflow", async () => {
+    const old = (await h.api('POST', '/workflows', { tasks: [{ ref: 'fetch', agent: 'fetcher' }] })).body.ids.fetch as string;
+    await complete('fetcher', await leaseOne('fetcher'), 'old');
+    const res = await h.api('POST', '/workflows', { tasks: [
+      { ref: 'fetch', agent: 'fetcher' },
+      { ref: 'use', agent: 'summarizer', dependsOn: [old, '#fetch'], inputFrom: { got: { $from: '#fetch/result' } } },
+    ] });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    await complete('fetcher', await leaseOne('fetcher'), 'new');
+    await settled(res.body.ids.use, 'pending');
+    assert.deepEqual((await leaseOne('summarizer')).task.input, { got: 'new' });
+  });
+
+  // Two nodes need PostgreSQL.
+  if (store === 'postgres') it('on PostgreSQL, a dependent submitted on another node while the dependency runs here is unblocked when it completes', async () => {
+    assert.ok(h.schema);
+    const first = await h.submit({ agent: 'fetcher' });
+    const leased = await leaseOne('fetcher');
+    // The second node takes the submit; neither node's maintenance sweep runs (the harness's interval is an hour).
+    const store2 = await openStore({ url: h.schema.url });
+    const engine2 = new Engine({ store: store2, config: h.config, log: pino({ level: 'silent' }) });
+    await engine2.start();
+    const app2 = await buildApp({ engine: engine2, log: pino({ level: 'silent' }) });
+    try {
+      const res = await app2.inject({ method: 'POST', url: '/api/v1/tasks', headers: { authorization: `Bearer ${TOKEN}` }, payload: { agent: 'summarizer', dependsOn: [first.id] } });
+      const late = JSON.parse(res.body) as TaskView;
+      assert.deepEqual([res.statusCode, late.status], [201, 'blocked']);
+      await complete('fetcher', leased, 'done');
+      await settled(late.id, 'pending');
+    } finally {
+      await app2.close();
+      await engine2.stop();
+      await store2.close();
+    }
+  });
+
+  it('a batch answers the id of each item\'s then, as a single submit does', async () => {
+    const res = await h.api('POST', '/tasks/batch', { tasks: [{ agent: 'fetcher', then: { agent: 'summarizer' } }, { agent: 'fetcher' }] });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const [withThen, plain] = res.body.items as Array<{ task: TaskView }>;
+    assert.ok(withThen!.task.thenTaskId);
+    assert.deepEqual((await h.task(withThen!.task.thenTaskId!)).dependsOn, [withThen!.task.id]);
+    assert.equal(plain!.task.thenTaskId, undefined);
+  });
+
   it('a pointer that finds nothing, without a default, fails the dependent with DEPENDENCY_INPUT_MISSING', async () => {
     const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: { text: { $from: '/result/missing' } } } });
     await complete('fetcher', await leaseOne('fetcher'), { other: 1 });
     const failed = await settled(first.thenTaskId!, 'failed');
     assert.deepEqual([failed.error?.code, failed.error?.details], ['DEPENDENCY_INPUT_MISSING', { path: '/text', from: '/result/missing' }]);
+  });
+
+  it('a template that copies a large result past the input limit fails the dependent with DEPENDENCY_INPUT_TOO_LARGE', async () => {
+    // Six copies of a 100 kB result: more than half the 1 MiB body limit.
+    const copies = Array.from({ length: 6 }, () => ({ $from: '/result' }));
+    const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: copies } });
+    await complete('fetcher', await leaseOne('fetcher'), 'x'.repeat(100_000));
+    const failed = await settled(first.thenTaskId!, 'failed');
+    assert.deepEqual([failed.error?.code, failed.error?.details], ['DEPENDENCY_INPUT_TOO_LARGE', { path: '/5', from: '/result', limit: 512 * 1024 }]);
+  });
+
+  it('a requeued dependent waits for its dependencies again: it fails again while one failed, and runs with its template once they completed', async () => {
+    const first = await h.submit({ agent: 'fetcher', then: { agent: 'summarizer', input: { got: { $from: '/result' } } } });
+    await fail('fetcher', await leaseOne('fetcher'));
+    assert.equal((await settled(first.thenTaskId!, 'failed')).error?.code, 'DEPENDENCY_FAILED');
+    // Requeued first while its dependency is still failed: it fails again (it does not run without its input).
+    assert.equal((await h.api('POST', `/tasks/${first.thenTaskId}/retry`, {})).status, 200);
+    assert.equal((await settled(first.thenTaskId!, 'failed')).error?.code, 'DEPENDENCY_FAILED');
+    assert.deepEqual(await h.lease(replicas.summarizer!), []);
+    // The dependency requeued and completed, then the dependent: it runs with the mapped input.
+    assert.equal((await h.api('POST', `/tasks/${first.id}/retry`, {})).status, 200);
+    await complete('fetcher', await leaseOne('fetcher'), 'second try');
+    assert.equal((await h.api('POST', `/tasks/${first.thenTaskId}/retry`, {})).status, 200);
+    await settled(first.thenTaskId!, 'pending');
+    const ran = await leaseOne('summarizer');
+    assert.deepEqual([ran.task.input, ran.task.dependencies?.[0]?.status], [{ got: 'second try' }, 'completed']);
   });
 
   it('cancels: a blocked task; a cancelled dependency fails its dependent; a tree cancel covers blocked descendants', async () => {

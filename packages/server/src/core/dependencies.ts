@@ -24,6 +24,8 @@ export const MAX_WORKFLOW_TASKS = 100;
 export const DEPENDENCY_FAILED = 'DEPENDENCY_FAILED';
 /** An input template's `$from` found nothing and had no `default` (details: path, from). */
 export const DEPENDENCY_INPUT_MISSING = 'DEPENDENCY_INPUT_MISSING';
+/** The values an input template put in are past the input limit (details: path, from, limit). */
+export const DEPENDENCY_INPUT_TOO_LARGE = 'DEPENDENCY_INPUT_TOO_LARGE';
 
 /** One item of a call as the resolution sees it. */
 export interface WorkflowItem {
@@ -114,6 +116,8 @@ export interface UnblockInput {
   now: Millis;
   /** The outcomes' results together may be at most this large (JSON bytes) in the assignment; past it they are left out. */
   maxResultBytes: number;
+  /** The values the input template puts in may together be at most this large (JSON bytes); past it the task fails. */
+  maxInputBytes: number;
 }
 
 /**
@@ -122,7 +126,7 @@ export interface UnblockInput {
  * cancelled (or no longer exists) and the policy is `fail`, or its input template found
  * nothing; otherwise `unblock`: pending, with the outcomes, and the template's input.
  */
-export function decideUnblock({ task, dependencies, now, maxResultBytes }: UnblockInput): Transition | null {
+export function decideUnblock({ task, dependencies, now, maxResultBytes, maxInputBytes }: UnblockInput): Transition | null {
   if (task.status !== 'blocked' || task.waitingFor === null) return null;
   const byId = new Map(dependencies.map((d) => [d.id, d]));
   const outcomes: DependencyOutcome[] = task.waitingFor.map((id) => {
@@ -142,7 +146,14 @@ export function decideUnblock({ task, dependencies, now, maxResultBytes }: Unblo
   if (outcomes.some((o) => !isTerminal(o.status))) return null;
   let input: Json | undefined;
   if (task.inputFrom !== null && task.inputFrom !== undefined) {
-    const filled = applyTemplate(task.inputFrom, outcomes);
+    const filled = applyTemplate(task.inputFrom, outcomes, maxInputBytes);
+    if (!filled.ok && filled.tooLarge === true) {
+      return dependencyFailed(task, now, {
+        code: DEPENDENCY_INPUT_TOO_LARGE,
+        message: `the input template's values are more than ${maxInputBytes} bytes as JSON (past it at ${filled.path}, "$from": "${filled.from}")`,
+        details: { path: filled.path, from: filled.from, limit: maxInputBytes },
+      });
+    }
     if (!filled.ok) {
       return dependencyFailed(task, now, {
         code: DEPENDENCY_INPUT_MISSING,

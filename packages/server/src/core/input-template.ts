@@ -112,17 +112,55 @@ export function templateProblems(template: Json, deps: { ids: readonly string[];
   return problems;
 }
 
+/**
+ * The template with each `"#ref/pointer"` written as `"<id>/pointer"`, the id the submit gave
+ * that workflow item (checked first: templateProblems). A ref names an item of the same
+ * submit, and only there is it unique: a dependency by id may carry the same ref from the
+ * workflow it was submitted in, and matching refs when the task is unblocked could read it.
+ */
+export function bindRefs(template: Json, idOf: ReadonlyMap<string, string>): Json {
+  if (Array.isArray(template)) return template.map((v) => bindRefs(v, idOf));
+  if (!isObject(template)) return template;
+  if (Object.hasOwn(template, '$from')) {
+    const ref = parseFrom(String(template.$from));
+    const id = ref.source?.startsWith('#') ? idOf.get(ref.source.slice(1)) : undefined;
+    return id === undefined ? template : { ...template, $from: `${id}${ref.pointer}` };
+  }
+  return Object.fromEntries(Object.entries(template).map(([k, v]) => [k, bindRefs(v, idOf)]));
+}
+
 export type TemplateResult =
   | { ok: true; value: Json }
-  /** A `$from` without `default` found nothing: the pointer, and where in the template. */
-  | { ok: false; path: string; from: string };
+  /**
+   * A `$from` without `default` found nothing: the pointer, and where in the template; or,
+   * with `tooLarge`, the `$from` whose value took what it puts in past `maxBytes`.
+   */
+  | { ok: false; path: string; from: string; tooLarge?: true };
 
 /**
  * The template with every `$from` replaced by what it points at in its dependency's outcome,
  * or its `default`. `outcomes` carry full results (not the bounded copies an assignment gets).
+ * The values put in may together be at most `maxBytes` (as JSON): a small template can name
+ * one large result many times, and the input it builds is stored and sent whole. Each value's
+ * size is measured once (the same object named again is not serialized again), and filling
+ * stops at the first value past the limit, so the work is bounded by the limit too.
  */
-export function applyTemplate(template: Json, outcomes: readonly DependencyOutcome[]): TemplateResult {
-  let missing: { path: string; from: string } | null = null;
+export function applyTemplate(template: Json, outcomes: readonly DependencyOutcome[], maxBytes = Number.POSITIVE_INFINITY): TemplateResult {
+  let missing: { path: string; from: string; tooLarge?: true } | null = null;
+  let bytes = 0;
+  const sizes = new WeakMap<object, number>();
+  const sizeOf = (v: Json): number => {
+    if (typeof v !== 'object' || v === null) return JSON.stringify(v).length;
+    let n = sizes.get(v);
+    if (n === undefined) sizes.set(v, n = JSON.stringify(v).length);
+    return n;
+  };
+  const put = (v: Json, path: string, from: string): Json => {
+    bytes += sizeOf(v);
+    if (bytes <= maxBytes) return v;
+    missing = { path: path === '' ? '/' : path, from, tooLarge: true };
+    return null;
+  };
   const fill = (node: Json, path: string): Json => {
     if (missing !== null) return null;
     if (Array.isArray(node)) return node.map((v, i) => fill(v, `${path}/${i}`));
@@ -133,15 +171,15 @@ export function applyTemplate(template: Json, outcomes: readonly DependencyOutco
       const dep = ref.source === null ? (outcomes.length === 1 ? outcomes[0] : undefined)
         : ref.source.startsWith('#') ? outcomes.find((o) => o.ref === ref.source!.slice(1)) : outcomes.find((o) => o.id === ref.source);
       const found = dep === undefined ? undefined : resolvePointer(outcomeDoc(dep), ref.pointer);
-      if (found !== undefined) return found;
-      if (Object.hasOwn(node, 'default')) return node.default!;
+      if (found !== undefined) return put(found, path, from);
+      if (Object.hasOwn(node, 'default')) return put(node.default!, path, from);
       missing = { path: path === '' ? '/' : path, from };
       return null;
     }
     return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, fill(v, `${path}/${escapeToken(k)}`)]));
   };
   const value = fill(template, '');
-  return missing === null ? { ok: true, value } : { ok: false, ...(missing as { path: string; from: string }) };
+  return missing === null ? { ok: true, value } : { ok: false, ...(missing as { path: string; from: string; tooLarge?: true }) };
 }
 
 /** The document a pointer reads: a dependency's outcome as JSON. */

@@ -284,17 +284,22 @@ export function decideCancelAck({ task, assignment, now, reason }: { task: TaskH
 }
 
 /** An operator requeues a dead-lettered task: fresh attempt budget, from pending. */
-export function decideRequeue({ task, now }: { task: TaskHead; now: Millis }): Transition {
+export function decideRequeue({ task, now }: { task: TaskHead & Pick<TaskRecord, 'dependsOn'>; now: Millis }): Transition {
   if (task.status !== 'failed') {
     throw new FlotillaError('INVALID_TRANSITION', `task ${task.id} is ${task.status}; only a failed task can be requeued`);
   }
+  // A task with dependencies starts again where it started: blocked, until they say it may
+  // run (core/dependencies.ts decideUnblock: their outcomes and its template afresh). Pending,
+  // it would run without them (a dependency-failed one never had its input built).
+  const dependsOn = task.dependsOn ?? [];
+  const blocked = dependsOn.length === 0 ? {} : { status: 'blocked' as const, waitingFor: [...dependsOn], dependencies: null };
   return transitionOf('requeue', {
     taskId: task.id,
     parentId: task.parentId, hasDependents: task.hasDependents === true,
     fromStatus: 'failed',
     expectAssignmentId: null,
     // A fresh start: what an earlier suspension brought back (resumed) goes too.
-    set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, resumed: null, updatedAt: now },
+    set: { status: 'pending', attempt: 0, runAt: now, finishedAt: null, error: null, result: null, cancelRequestedAt: null, resumed: null, updatedAt: now, ...blocked },
     events: [event('task.requeued', task, null, { previousAttempts: task.attempt })],
   });
 }

@@ -411,5 +411,13 @@ export type ConflictReason = 'task' | 'assignment' | 'replica_slot' | 'concurren
   | 'fleet_cap' | 'agent_cap';
 
 export type TransitionResult =
-  | { ok: true; events: EventRecord[] }
+  | {
+    ok: true; events: EventRecord[];
+    /**
+     * A transition with `endsTask` whose task is marked as having dependents, as the row
+     * written says (read back by the same statement): the head it was decided from may predate
+     * the mark (a dependent submitted while it ran). Absent: not marked, or not ending.
+     */
+    hasDependents?: true;
+  }
   | { ok: false; conflict: ConflictReason };

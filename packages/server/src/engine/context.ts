@@ -74,8 +74,10 @@ export async function commit(ctx: EngineContext, transitions: Transition[]): Pro
     // A child ended: its parent may be waiting for it (and for nothing else any more).
     if (t.endsTask && t.parentId !== null) (parents ??= new Set()).add(t.parentId);
     // A dependency ended: its dependents may be ready. Only a task marked as having some is
-    // looked at, so one without dependents costs nothing here (the sweep covers a stale mark).
-    if (t.endsTask && t.hasDependents === true) (ended ??= new Set()).add(t.taskId);
+    // looked at, so one without dependents costs nothing here. The store reads the mark back
+    // with the ending write (result.hasDependents): the head this was decided from may predate
+    // it (a dependent submitted while the task ran); the sweep covers a look that was lost.
+    if (t.endsTask && (t.hasDependents === true || result.hasDependents === true)) (ended ??= new Set()).add(t.taskId);
     // A concurrency key given back can unblock a pending task: that is work, not only capacity.
     if (t.queuesTask || (t.slotRelease !== undefined && t.slotRelease.concurrencyKey !== null)) wake = 'work';
     else if (t.wakesDispatcher) wake ??= 'capacity';

@@ -6,8 +6,9 @@
 
 import type { TaskSpec } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../core/json-limits.ts';
 import { resolveWorkflow } from '../core/dependencies.ts';
-import { templateProblems } from '../core/input-template.ts';
+import { bindRefs, templateProblems } from '../core/input-template.ts';
 import { canSeeTask, type Principal } from '../core/permissions.ts';
 import type { DependencyFailurePolicy, Json, NewTask } from '../core/types.ts';
 import type { EngineContext } from './context.ts';
@@ -98,13 +99,19 @@ export async function planDependencies(ctx: EngineContext, principal: Principal,
   const fields = specs.map((spec, i): DependencyFields => {
     const r = resolved[i]!;
     const dependsOn = r.order.map((d) => ('local' in d ? ids[d.local]! : d.id));
-    const inputFrom: Json | null = spec.inputFrom ?? null;
+    let inputFrom: Json | null = spec.inputFrom ?? null;
+    // As deep as an input may be, checked first: walking a deeper one could overflow the stack.
+    if (inputFrom !== null && jsonTooDeep(inputFrom)) {
+      throw new FlotillaError('VALIDATION_FAILED', `task ${i}${thenOf.includes(i) ? ' (a then)' : ''}: the input template nests deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     if (inputFrom !== null) {
       const localRefs = r.local.flatMap((j) => (refs[j] === undefined ? [] : [refs[j]!]));
       const problems = templateProblems(inputFrom, { ids: dependsOn, refs: localRefs });
       if (problems.length > 0) {
         throw new FlotillaError('INVALID_TEMPLATE', `task ${i}${thenOf.includes(i) ? ' (a then)' : ''}: ${problems.map((p) => `${p.path || '/'}: ${p.message}`).join('; ')}`, { problems });
       }
+      // Stored by id: a dependency named by id may have the same ref from its own workflow.
+      inputFrom = bindRefs(inputFrom, new Map(r.local.flatMap((j) => (refs[j] === undefined ? [] : [[refs[j]!, ids[j]!] as const]))));
     }
     const userRef = spec.ref ?? null;
     return {

@@ -609,13 +609,16 @@ export class TaskService {
   }
 
   async requeue(principal: Principal, id: string): Promise<TaskRecord> {
-    return this.#transitionWithRetry(principal, id, async (task) => {
+    const task = await this.#transitionWithRetry(principal, id, async (task) => {
       await refuseSecondOpenRun(this.#ctx, task);
       if (task.agent !== null && task.status === 'failed' && !(await this.#registry.get(task.agent))) {
         throw new FlotillaError('UNKNOWN_AGENT', `agent "${task.agent}" of task ${id} no longer exists; it cannot run again`);
       }
       return decideRequeue({ task, now: this.#ctx.now() });
     });
+    // Requeued blocked (it has dependencies): they may all have ended already.
+    if (task.status === 'blocked') this.#unblocker?.look([task.id]);
+    return task;
   }
 
   /**

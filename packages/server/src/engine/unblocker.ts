@@ -4,12 +4,12 @@
 //
 // When a blocked task is looked at:
 // - right after a dependency of it ended: context.commit names the ended tasks marked
-//   `hasDependents`, and their blocked dependents are read by the edges' index;
+//   `hasDependents` (as the ending write read the row back: a mark set while the task ran
+//   counts), and their blocked dependents are read by the edges' index;
 // - right after it was created (its dependencies may all have ended before its commit);
 // - by the maintenance sweep (the elected node), which finds every blocked task that can be
 //   decided with one indexed query. It covers a look that never happened: the node died
-//   between the commit and the look, the look failed, or the ended task's mark was not seen
-//   (a head read before the dependent was created: the mark is a hint, never the truth).
+//   between the commit and the look, or the look failed.
 //
 // Why the last dependency's look sees the others ended: each look reads after its own commit,
 // so of two dependencies ending at once at least the later commit's look reads both as ended;
@@ -82,8 +82,9 @@ export class Unblocker {
     const dependencies = await this.#ctx.store.taskGetMany({ ids: unique.flatMap((t) => t.waitingFor ?? []) });
     const now = this.#ctx.now();
     // The outcomes travel in the task's assignment: keep them under one message (as a resume does).
+    // The templated input travels there too: the other half.
     const maxResultBytes = Math.floor(this.#ctx.config.bodyLimitBytes / 2);
-    const transitions = unique.map((task) => decideUnblock({ task, dependencies, now, maxResultBytes })).filter((t): t is Transition => t !== null);
+    const transitions = unique.map((task) => decideUnblock({ task, dependencies, now, maxResultBytes, maxInputBytes: maxResultBytes })).filter((t): t is Transition => t !== null);
     // commit() looks at the dependents of the tasks this fails in turn (a chain fails link by link).
     return (await commit(this.#ctx, transitions)).filter((r) => r.ok).length;
   }

@@ -43,7 +43,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
     },
   }, async (request, reply) => {
     const results = await engine.tasks.submitMany(principalOf(request), request.body.tasks);
-    return reply.code(201).send({ items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) });
+    return reply.code(201).send({ items: results.map((r) => ({ created: r.created, task: submittedTaskView(r) })) });
   });
 
   app.get<{ Params: { id: string }; Querystring: { waitMs?: number } }>('/tasks/:id', {

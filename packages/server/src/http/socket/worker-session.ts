@@ -423,7 +423,7 @@ export class WorkerSession {
       }
       case 'submitMany': {
         const results = await this.#engine.tasks.submitMany(p, m.tasks as TaskSpec[]);
-        return ok({ items: results.map((r) => ({ created: r.created, task: taskView(r.task) })) }, 201);
+        return ok({ items: results.map((r) => ({ created: r.created, task: submittedTaskView(r) })) }, 201);
       }
       case 'get': {
         const { task, assignment, waitingReason, flow } = await this.#engine.tasks.get(p, m.taskId as string);

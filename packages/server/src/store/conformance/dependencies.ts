@@ -72,7 +72,7 @@ export function dependencyTests(open: OpenStore): void {
       // Two nodes decide at once from the same reads: one write applies.
       const [mine, theirs] = await Promise.all([store, other].map(async (s) => {
         const task = await getTask(s, blocked!.id);
-        return decideUnblock({ task, dependencies: await s.taskGetMany({ ids: [dep.id] }), now: T0 + 20, maxResultBytes: 1_000 })!;
+        return decideUnblock({ task, dependencies: await s.taskGetMany({ ids: [dep.id] }), now: T0 + 20, maxResultBytes: 1_000, maxInputBytes: 1_000 })!;
       }));
       const results = await Promise.all([store.taskTransition({ transitions: [mine!] }), other.taskTransition({ transitions: [theirs!] })]);
       assert.deepEqual(results.map(([r]) => r!.ok).sort(), [false, true]);
@@ -103,6 +103,23 @@ export function dependencyTests(open: OpenStore): void {
       assert.deepEqual(ids(await store.taskListDependents({ ids: ['wf-a'], limit: 10 })), ['wf-b']);
       assert.equal((await getTask(store, 'wf-a')).hasDependents, true);
       assert.equal((await getTask(store, dep.id)).hasDependents, true);
+    });
+
+    storeTest(open, 'a write that ends a task reads back a dependents mark set after the head it was decided from', async ({ store }) => {
+      const replica = await registerReplica(store, { maxConcurrency: 4 });
+      const [a, b, c, d] = await createTasks(store, [newTask(), newTask(), newTask(), newTask()]);
+      const live = [await run(store, a!, replica), await run(store, b!, replica), await run(store, c!, replica)];
+      const pending = await getTask(store, d!.id);
+      // Heads read while nothing depended on these tasks (as a node keeps a dispatched one's).
+      assert.ok([...live.map((l) => l.task), pending].every((t) => t.hasDependents === false));
+      await createTasks(store, [blockedTask([a!.id, b!.id, d!.id])]);
+      // Several completions in one call (a set statement), and one cancel (a statement of its own).
+      const completed = await store.taskTransition({
+        transitions: live.map((l, i) => decideComplete({ task: l.task, assignment: l.assignment, result: i, now: T0 + 10 })),
+      });
+      assert.deepEqual(completed.map((r) => [r.ok, r.ok && r.hasDependents === true]), [[true, true], [true, true], [true, false]]);
+      const [cancelled] = await store.taskTransition({ transitions: [decideCancel({ task: pending, assignment: null, now: T0 + 20 })!] });
+      assert.deepEqual([cancelled!.ok, cancelled!.ok && cancelled!.hasDependents === true], [true, true]);
     });
   });
 }

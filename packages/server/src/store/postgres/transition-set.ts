@@ -38,7 +38,7 @@ import { Params, run, type Queryable } from './sql.ts';
 import { ASSIGNMENT_PATCH_COLUMNS, PAYLOAD_PATCH_COLUMNS, TASK_PATCH_COLUMNS, type Column } from './transition-columns.ts';
 
 /** A transition's outcome, its events still waiting for their seqs (the batch appends them). */
-export type AppliedTransition = { ok: true; events: PendingEvent[] } | { ok: false; conflict: ConflictReason };
+export type AppliedTransition = { ok: true; events: PendingEvent[]; hasDependents?: true } | { ok: false; conflict: ConflictReason };
 
 const TASK_COLUMNS: Readonly<Record<string, Column>> = TASK_PATCH_COLUMNS;
 const PAYLOAD_COLUMNS: Readonly<Record<string, Column>> = PAYLOAD_PATCH_COLUMNS;
@@ -143,7 +143,9 @@ export async function applyTransitionSet(tx: Queryable, transitions: readonly Tr
       AND EXISTS (SELECT 1 FROM i WHERE i.asg_id = a.id AND i.task_id IN (SELECT id FROM g_task))
     ORDER BY a.id FOR NO KEY UPDATE OF a)`,
     `ok AS MATERIALIZED (SELECT * FROM i WHERE i.asg_id IN (SELECT id FROM g_asg))`,
-    `w_task AS (UPDATE tasks t SET ${taskSet.join(', ')} FROM ok WHERE t.id = ok.task_id)`,
+    // has_dependents as written: an ending transition looks at the dependents of a task marked
+    // after the head it was decided from was read (transitions.ts).
+    `w_task AS (UPDATE tasks t SET ${taskSet.join(', ')} FROM ok WHERE t.id = ok.task_id RETURNING t.id, t.has_dependents)`,
   ];
   if (payloadSet.length > 0) ctes.push(`w_payload AS (UPDATE task_payloads p SET ${payloadSet.join(', ')} FROM ok WHERE p.task_id = ok.task_id)`);
   if (asgSet.length > 0) ctes.push(`w_asg AS (UPDATE assignments a SET ${asgSet.join(', ')} FROM ok WHERE a.id = ok.asg_id)`);
@@ -158,14 +160,16 @@ export async function applyTransitionSet(tx: Queryable, transitions: readonly Tr
     WHERE r.id = d.rel_replica)`);
   }
   const text = `WITH ${ctes.join(',\n  ')}
-SELECT i.ord, i.task_id IN (SELECT id FROM g_task) AS task_ok, i.asg_id IN (SELECT id FROM g_asg) AS asg_ok FROM i ORDER BY i.ord`;
+SELECT i.ord, i.task_id IN (SELECT id FROM g_task) AS task_ok, i.asg_id IN (SELECT id FROM g_asg) AS asg_ok, w.has_dependents
+FROM i LEFT JOIN w_task w ON w.id = i.task_id ORDER BY i.ord`;
   const rows = await run(tx, text, p.values);
   if (rows.length !== transitions.length) throw new Error(`a transition set statement returned ${rows.length} rows for ${transitions.length}`);
   return rows.map((row, i): AppliedTransition => {
     const t = transitions[i]!;
     if (row.task_ok !== true) return { ok: false, conflict: 'task' };
     if (row.asg_ok !== true) return { ok: false, conflict: 'assignment' };
-    return { ok: true, events: stamp(t.events, t.set.updatedAt) };
+    const marked = t.endsTask && Number(row.has_dependents ?? 0) !== 0;
+    return { ok: true, events: stamp(t.events, t.set.updatedAt), ...(marked ? { hasDependents: true as const } : {}) };
   });
 }
 

@@ -139,7 +139,9 @@ export function transitionStatement(t: Transition): TransitionStatement {
   const OK = '(SELECT ok FROM ok)';
 
   // -- writes, all conditional on every guard ---------------------------------------------
-  ctes.push(`w_task AS (UPDATE tasks SET ${setClause(p, t.set, TASK_PATCH_COLUMNS)} WHERE id = ${taskId} AND ${OK})`);
+  // A transition that ends the task reads its has_dependents back (the row written, not the
+  // head it was decided from, which may predate the mark: a dependent submitted while it ran).
+  ctes.push(`w_task AS (UPDATE tasks SET ${setClause(p, t.set, TASK_PATCH_COLUMNS)} WHERE id = ${taskId} AND ${OK}${t.endsTask ? ' RETURNING has_dependents' : ''})`);
   const payload = setClause(p, t.set, PAYLOAD_PATCH_COLUMNS);
   if (payload !== '') ctes.push(`w_payload AS (UPDATE task_payloads SET ${payload} WHERE task_id = ${taskId} AND ${OK})`);
   const ins = t.assignmentInsert;
@@ -171,7 +173,7 @@ export function transitionStatement(t: Transition): TransitionStatement {
   const flags = guards.map((g) => `EXISTS (SELECT 1 FROM ${g.cte}) AS ${g.flag}`);
   const releasesKey = inlineRelease && r.concurrencyKey !== null;
   const text = `WITH ${ctes.join(',\n  ')}
-SELECT ${flags.join(', ')}, ${OK} AS ok${releasesKey ? ', (SELECT in_flight FROM w_key_release) AS key_left' : ''}`;
+SELECT ${flags.join(', ')}, ${OK} AS ok${releasesKey ? ', (SELECT in_flight FROM w_key_release) AS key_left' : ''}${t.endsTask ? ', (SELECT has_dependents FROM w_task) AS has_dependents' : ''}`;
   return { text, values: p.values, guards, separateRelease: r !== undefined && a !== undefined, releasesKey };
 }
 
@@ -251,7 +253,7 @@ SELECT ${r.concurrencyKey === null ? 'NULL::integer' : '(SELECT in_flight FROM w
   } else if (r && stmt.releasesKey && r.concurrencyKey !== null && row.key_left === 0) {
     await deleteIdleKey(tx, r.concurrencyKey);
   }
-  return { ok: true, events: stamp(t.events, t.set.updatedAt) };
+  return { ok: true, events: stamp(t.events, t.set.updatedAt), ...(Number(row.has_dependents ?? 0) !== 0 ? { hasDependents: true as const } : {}) };
 }
 
 /**
@@ -292,7 +294,7 @@ export function applyTransitionLists(lists: ReadonlyArray<readonly Transition[]>
           if (!result.ok) return result;
           const events = records.slice(next, next + result.events.length);
           next += result.events.length;
-          return { ok: true, events };
+          return result.hasDependents === true ? { ok: true, events, hasDependents: true } : { ok: true, events };
         });
       });
     });

@@ -22,7 +22,7 @@ import type { EventRecord, Millis, NewEvent, Transition, TransitionResult } from
 import type { SQLInputValue } from 'node:sqlite';
 import { changes, toJson } from './rows.ts';
 import type { StatementCache } from './statement-cache.ts';
-import { applyTransition, assignmentWrite, taskWrite } from './transitions.ts';
+import { applyTransition, assignmentWrite, taskWrite, withDependents, type TaskWritten } from './transitions.ts';
 
 /** Events per insert statement: bounds the number of distinct statement texts (1..MAX). */
 const EVENTS_PER_INSERT = 32;
@@ -60,13 +60,14 @@ export function applyTransitionSet(cache: StatementCache, transitions: readonly 
 }
 
 function applyFast(cache: StatementCache, transitions: readonly Transition[]): TransitionResult[] {
-  const applied: boolean[] = [];
+  const applied: Array<TaskWritten | null> = [];
   const acquire = new Map<string, { n: number; at: Millis }>();
   const release = new Map<string, { n: number; completed: number; failed: number }>();
   const events: Array<{ event: NewEvent; at: Millis }> = [];
   for (const t of transitions) {
-    if (taskWrite(cache, t) !== null) {
-      applied.push(false);
+    const written = taskWrite(cache, t);
+    if (typeof written === 'string') {
+      applied.push(null);
       continue;
     }
     if (assignmentWrite(cache, t) !== null) throw new SlowPath();
@@ -84,7 +85,7 @@ function applyFast(cache: StatementCache, transitions: readonly Transition[]): T
       release.set(t.slotRelease.replicaId, r);
     }
     for (const event of t.events) events.push({ event, at: t.set.updatedAt });
-    applied.push(true);
+    applied.push(written);
   }
   for (const [replicaId, a] of acquire) {
     const r = cache.sql(
@@ -104,10 +105,11 @@ function applyFast(cache: StatementCache, transitions: readonly Transition[]): T
   const records = insertEventRows(cache, events);
   let next = 0;
   return transitions.map((t, i): TransitionResult => {
-    if (!applied[i]) return { ok: false, conflict: 'task' };
+    const written = applied[i];
+    if (!written) return { ok: false, conflict: 'task' };
     const mine = records.slice(next, next + t.events.length);
     next += t.events.length;
-    return { ok: true, events: mine };
+    return withDependents({ ok: true, events: mine }, written);
   });
 }
 

@@ -95,18 +95,33 @@ export function insertEvents(cache: StatementCache, events: readonly NewEvent[],
   });
 }
 
-/** Step 1: the task row, guarded by its status and live assignment; nothing is written on a conflict. */
-export function taskWrite(cache: StatementCache, t: Transition): ConflictReason | null {
+/** What step 1 wrote: whether the task is marked as having dependents (read back only when the transition ends it). */
+export interface TaskWritten {
+  hasDependents: boolean;
+}
+
+/**
+ * Step 1: the task row, guarded by its status and live assignment; nothing is written on a
+ * conflict. A transition that ends the task reads its has_dependents back in the same
+ * statement (RETURNING): the mark may have been set after the head it was decided from.
+ */
+export function taskWrite(cache: StatementCache, t: Transition): ConflictReason | TaskWritten {
   assertKnownKeys(t.set, TASK_PATCH_COLUMNS, PAYLOAD_PATCH_COLUMNS);
   const hot = setClause(t.set, TASK_PATCH_COLUMNS);
-  const guarded = cache.sql(`UPDATE tasks SET ${hot.sql} WHERE id = ? AND status = ? AND assignment_id IS ?`);
-  const r = guarded.run(...hot.values, t.taskId, t.fromStatus, t.expectAssignmentId);
-  if (changes(r) === 0) return 'task';
+  const guard = `UPDATE tasks SET ${hot.sql} WHERE id = ? AND status = ? AND assignment_id IS ?`;
+  let hasDependents = false;
+  if (t.endsTask) {
+    const row = cache.sql(`${guard} RETURNING has_dependents`).get(...hot.values, t.taskId, t.fromStatus, t.expectAssignmentId);
+    if (row === undefined) return 'task';
+    hasDependents = Number(row.has_dependents) !== 0;
+  } else if (changes(cache.sql(guard).run(...hot.values, t.taskId, t.fromStatus, t.expectAssignmentId)) === 0) {
+    return 'task';
+  }
   const payload = setClause(t.set, PAYLOAD_PATCH_COLUMNS);
   if (payload.sql !== '') {
     cache.sql(`UPDATE task_payloads SET ${payload.sql} WHERE task_id = ?`).run(...payload.values, t.taskId);
   }
-  return null;
+  return { hasDependents };
 }
 
 /** Step 2: the assignment insert, or its guarded update. */
@@ -193,7 +208,8 @@ function releaseSlot(cache: StatementCache, t: Transition): void {
 export function applyTransition(cache: StatementCache, t: Transition): TransitionResult {
   cache.sql('SAVEPOINT transition').run();
   try {
-    const conflict = taskWrite(cache, t) ?? assignmentWrite(cache, t) ?? acquireSlot(cache, t);
+    const written = taskWrite(cache, t);
+    const conflict = typeof written === 'string' ? written : assignmentWrite(cache, t) ?? acquireSlot(cache, t);
     if (conflict !== null) {
       rollback(cache);
       return { ok: false, conflict };
@@ -201,7 +217,7 @@ export function applyTransition(cache: StatementCache, t: Transition): Transitio
     releaseSlot(cache, t);
     const events = insertEvents(cache, t.events, t.set.updatedAt);
     cache.sql('RELEASE transition').run();
-    return { ok: true, events };
+    return withDependents({ ok: true, events }, written);
   } catch (error) {
     // Some errors roll back the whole transaction; then there is no savepoint to return to.
     if (cache.db.isTransaction) rollback(cache);
@@ -212,4 +228,9 @@ export function applyTransition(cache: StatementCache, t: Transition): Transitio
 function rollback(cache: StatementCache): void {
   cache.sql('ROLLBACK TO transition').run();
   cache.sql('RELEASE transition').run();
+}
+
+/** The result of an applied transition, saying whether its ended task has dependents (TransitionResult). */
+export function withDependents(result: { ok: true; events: EventRecord[] }, written: ConflictReason | TaskWritten): TransitionResult {
+  return typeof written !== 'string' && written.hasDependents ? { ...result, hasDependents: true } : result;
 }

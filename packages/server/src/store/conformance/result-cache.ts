@@ -56,6 +56,16 @@ export function resultCacheTests(open: OpenStore): void {
       assert.equal(await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:nobody' }), null);
     });
 
+    storeTest(open, 'a create naming a task id that exists fails and writes none of its tasks (a skipped insert is never silently taken)', async ({ store }) => {
+      const existing = await create(store, newTask());
+      for (const dup of [newTask({ id: existing.task.id }), cached({ id: existing.task.id, cacheKey: 'dup' })]) {
+        const fresh = newTask();
+        await assert.rejects(store.taskCreate({ tasks: [{ task: fresh, events: [createdEvent(fresh)] }, { task: dup, events: [createdEvent(dup)] }] }));
+        assert.equal(await store.taskGet({ id: fresh.id }), null, 'the call wrote nothing');
+        assert.deepEqual((await store.taskGet({ id: existing.task.id }))?.cacheKey ?? null, null, 'the existing task is unchanged');
+      }
+    });
+
     storeTest(open, 'two stores creating the same key at once make one run; the other answers it', async ({ store, peer }) => {
       const other = peer ? await peer() : store;
       await ensureAgents(store, ['alpha']);

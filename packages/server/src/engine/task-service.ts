@@ -15,7 +15,7 @@ import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProb
 import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewEvent, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import { cachedCopyEvents, sharesRun } from '../core/result-cache.ts';
-import { refuseSecondOpenRun, withCachedResult } from './result-cache.ts';
+import { namingOpenRun, refuseSecondOpenRun, withCachedResult } from './result-cache.ts';
 import { encodeCursor } from '../store/list-cursor.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -572,7 +572,7 @@ export class TaskService {
         throw new FlotillaError('UNKNOWN_AGENT', `agent "${task.agent}" of task ${id} no longer exists; it cannot run again`);
       }
       return decideRequeue({ task, now: this.#ctx.now() });
-    });
+    }).catch((err: unknown) => namingOpenRun(this.#ctx, id, err));
   }
 
   /**

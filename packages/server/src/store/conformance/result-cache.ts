@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import type { NewTask } from '../../core/types.ts';
-import { T0, createdEvent, ensureAgents, newTask, storeTest, type OpenStore } from './harness.ts';
+import { T0, apply, createdEvent, ensureAgents, getTask, newTask, storeTest, type OpenStore } from './harness.ts';
+import { decideRequeue } from '../../core/task-machine.ts';
+import { isCacheRunOpen } from '../../core/result-cache.ts';
 import type { Store } from '../store.ts';
 
 const cached = (over: Partial<NewTask> = {}): NewTask => newTask({ cacheKey: 'k', cacheScope: 'owner:o', ...over });
@@ -64,6 +66,16 @@ export function resultCacheTests(open: OpenStore): void {
         assert.equal(await store.taskGet({ id: fresh.id }), null, 'the call wrote nothing');
         assert.deepEqual((await store.taskGet({ id: existing.task.id }))?.cacheKey ?? null, null, 'the existing task is unchanged');
       }
+    });
+
+    storeTest(open, 'reopening a run of a key that has another open run (a requeue past its check) is a clear conflict, not a constraint error; nothing changes', async ({ store }) => {
+      const failed = await create(store, cached({ status: 'failed', finishedAt: T0, error: { message: 'boom' } }));
+      const open = await create(store, cached());
+      assert.equal(open.created, true, 'a failed run does not hold the key');
+      const err = await apply(store, decideRequeue({ task: failed.task, now: T0 + 1 })).then(() => null, (e: unknown) => e);
+      assert.ok(isCacheRunOpen(err), `a 409 naming the reason, got ${String(err)}`);
+      assert.deepEqual([(err as { code: string }).code], ['INVALID_TRANSITION']);
+      assert.equal((await getTask(store, failed.task.id)).status, 'failed', 'the requeue changed nothing');
     });
 
     storeTest(open, 'two stores creating the same key at once make one run; the other answers it', async ({ store, peer }) => {

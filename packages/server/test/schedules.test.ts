@@ -129,6 +129,11 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.deepEqual((await firedTasks(h, 'allow')).map((x) => x.status), ['pending', 'pending']);
         const cancelled = await firedTasks(h, 'cancel_previous');
         assert.deepEqual(cancelled.map((x) => x.status), ['cancelled', 'pending']);
+        // A skipped firing names the run it was skipped for, and the next fire time still finds it open.
+        assert.equal((await h.api<ScheduleView>('GET', '/schedules/skip')).body.lastFire?.taskId, skip[0]!.id);
+        h.advance(MINUTE);
+        await h.engine.schedules.sweep();
+        assert.equal((await firedTasks(h, 'skip')).length, 1, 'skip: the third fire time found the first run still pending');
         // Once the previous run is over, skip fires again.
         await finish(h, skip[0]!.id);
         h.advance(MINUTE);

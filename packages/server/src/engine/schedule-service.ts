@@ -190,7 +190,9 @@ export class ScheduleService {
   async #fireOne(s: ScheduleRecord, at: Millis, owner: Principal, previousId: string | null): Promise<ScheduleFire> {
     const previous = previousId === null || s.definition.overlap === 'allow' ? null : await this.#ctx.store.taskGet({ id: previousId });
     if (previous !== null && !isTerminal(previous.status)) {
-      if (s.definition.overlap === 'skip') return { at, taskId: null, note: 'skipped_overlap', error: null };
+      // The skipped firing names the run it was skipped for: it stays the previous run, so the
+      // next fire time is checked against it too (a null here let every other one through).
+      if (s.definition.overlap === 'skip') return { at, taskId: previous.id, note: 'skipped_overlap', error: null };
       await this.#tasks.cancel(SYSTEM_PRINCIPAL, previous.id, { reason: `schedule ${s.name} fired again (overlap: cancel_previous)` }).catch((err: unknown) => {
         // Ended meanwhile: nothing to cancel.
         if (!(err instanceof FlotillaError)) throw err;

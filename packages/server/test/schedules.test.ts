@@ -89,6 +89,22 @@ for (const store of ['sqlite', 'postgres'] as const) {
       }, { config });
     });
 
+    it("a submit cannot take a schedule's fire key ahead of it (400, nothing written): the firing submits the schedule's own task", async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'a' });
+        await h.agent({ name: 'b' });
+        const s = await schedule(h, { name: 'nightly', everyMs: MINUTE, task: { agent: 'a', input: { job: 'nightly' } } });
+        const operator = await createKey(h, 'operator');
+        const squat = await h.api('POST', '/tasks', { agent: 'b', input: { job: 'squatter' }, idempotencyKey: scheduleFireKey('nightly', Date.parse(s.nextFireTimes[0]!)) }, { authorization: `Bearer ${operator.token}` });
+        assert.deepEqual([squat.status, squat.body.error?.code], [400, 'VALIDATION_FAILED'], JSON.stringify(squat.body));
+        assert.deepEqual((await h.api('GET', '/tasks')).body.items, [], 'nothing written');
+        h.advance(MINUTE);
+        await h.engine.schedules.sweep();
+        const fired = await firedTasks(h, 'nightly');
+        assert.deepEqual(fired.map((x) => [x.agent, x.input]), [['a', { job: 'nightly' }]]);
+      }, { config });
+    });
+
     it('each fire time is one task, keyed by the schedule and the fire time, however often the sweep runs', async (t) => {
       await withHarness(t, store, async (h) => {
         await h.agent({ name: 'a' });

@@ -201,7 +201,7 @@ export class ScheduleService {
     const template = s.definition.task;
     const spec: TaskSpec = { ...template, idempotencyKey: scheduleFireKey(s.name, at), correlation: { ...template.correlation, schedule: s.name } };
     try {
-      const { task } = await this.#tasks.submit(owner, spec);
+      const { task } = await this.#tasks.submit(owner, spec, { scheduleFiring: true });
       return { at, taskId: task.id, note: null, error: null };
     } catch (err) {
       // Refused (the agent was deleted since, ...): recorded on the schedule, which goes on.

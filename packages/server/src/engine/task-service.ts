@@ -15,6 +15,7 @@ import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProb
 import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewEvent, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import { cachedCopyEvents, sharesRun } from '../core/result-cache.ts';
+import { reservedKeyProblem } from '../core/schedules.ts';
 import { namingOpenRun, refuseSecondOpenRun, withCachedResult } from './result-cache.ts';
 import { encodeCursor } from '../store/list-cursor.ts';
 import type { TaskListParams } from '../store/store.ts';
@@ -31,6 +32,11 @@ export interface SubmitResult {
   created: boolean;
   /** The answer is another submit's open run of the same cacheKey, shared (core/result-cache.ts); `created` is false. */
   shared?: boolean;
+}
+
+export interface SubmitOptions {
+  /** A schedule's firing (engine/schedule-service.ts): the only submit that may use a reserved `schedule:` idempotency key. */
+  scheduleFiring?: boolean;
 }
 
 /** How often a guarded write is retried after the task changed under it (e.g. dispatched meanwhile). */
@@ -99,8 +105,8 @@ export class TaskService {
     await this.#prepare(principal, spec, this.#ctx.now());
   }
 
-  async submit(principal: Principal, spec: TaskSpec): Promise<SubmitResult> {
-    const [result] = await this.submitMany(principal, [spec]);
+  async submit(principal: Principal, spec: TaskSpec, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const [result] = await this.submitMany(principal, [spec], options);
     return result!;
   }
 
@@ -109,9 +115,15 @@ export class TaskService {
    * that can go straight to a waiting replica is dispatched in the same commit (Dispatcher,
    * "Direct hand-off") and pushed right after it.
    */
-  async submitMany(principal: Principal, specs: TaskSpec[]): Promise<SubmitResult[]> {
+  async submitMany(principal: Principal, specs: TaskSpec[], options: SubmitOptions = {}): Promise<SubmitResult[]> {
     const now = this.#ctx.now();
     const tasks: NewTask[] = [];
+    if (options.scheduleFiring !== true) {
+      for (const spec of specs) {
+        const reserved = reservedKeyProblem(spec.idempotencyKey);
+        if (reserved !== null) throw new FlotillaError('VALIDATION_FAILED', reserved);
+      }
+    }
     await this.#requireLiveAttempt(principal);
     for (const spec of specs) {
       const task = await this.#prepare(principal, spec, now);

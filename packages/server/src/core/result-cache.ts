@@ -8,8 +8,10 @@
 //   finishedAt is not the result's age).
 // - A hit never returns what the submitter could not read: the scope is the owner of the
 //   tree the submitter sees (`owner:<id>`), or, for a token bound to one tree, that tree.
-// - At most one open run (not finished, not a copy) per (agent, cacheKey, cacheScope): the
-//   stores hold a unique index on it, so racing submits on any nodes share one run.
+// - At most one open run (not finished, not a copy) per (agent, cacheKey, cacheScope, parent):
+//   the stores hold a unique index on it, so racing submits on any nodes share one run. Per
+//   parent: a shared run is always the submitter's parent's child (or, for a root submit, a
+//   root task), so a parent never waits for a task that is not its child.
 // - A failed or cancelled run is not a source: only `completed` ones are.
 
 import type { Millis, NewEvent, NewTask, TaskRecord } from './types.ts';

@@ -35,7 +35,7 @@ export async function withCachedResult(ctx: EngineContext, principal: Principal,
  */
 export async function refuseSecondOpenRun(ctx: EngineContext, task: TaskRecord): Promise<void> {
   if (task.cacheKey == null || task.cachedFrom != null || task.agent === null || task.status !== 'failed') return;
-  const open = await ctx.store.taskCacheOpenRun({ agent: task.agent, cacheKey: task.cacheKey, scope: task.cacheScope ?? '' });
+  const open = await ctx.store.taskCacheOpenRun({ agent: task.agent, cacheKey: task.cacheKey, scope: task.cacheScope ?? '', parentId: task.parentId });
   if (open !== null && open.id !== task.id) {
     throw new FlotillaError('INVALID_TRANSITION', `task ${open.id} is an open run of cache key "${task.cacheKey}"; submit the key to share it instead of requeueing ${task.id}`, { openRun: open.id });
   }

@@ -54,8 +54,23 @@ export function resultCacheTests(open: OpenStore): void {
       // A task without a key is never matched.
       assert.equal((await create(store, newTask())).created, true);
       // The open run of a key, as a requeue asks for it.
-      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o' }))?.id, first.task.id);
-      assert.equal(await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:nobody' }), null);
+      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o', parentId: null }))?.id, first.task.id);
+      assert.equal(await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:nobody', parentId: null }), null);
+    });
+
+    storeTest(open, 'a child shares only an open run of its own parent: a parent never waits for a task that is not its child', async ({ store }) => {
+      const [p1, p2] = [await create(store, newTask()), await create(store, newTask())];
+      const root = await create(store, cached());
+      const child = (parent: typeof p1) => cached({ parentId: parent.task.id, rootId: parent.task.id, depth: 1 });
+      const first = await create(store, child(p1));
+      assert.equal(first.created, true, "a root task's open run is not a child's");
+      const sibling = await create(store, child(p1));
+      assert.deepEqual([sibling.created, sibling.task.id], [false, first.task.id], 'the same parent shares its open run');
+      const cousin = await create(store, child(p2));
+      assert.equal(cousin.created, true, "another parent's child runs its own");
+      assert.deepEqual([(await create(store, cached())).task.id], [root.task.id], 'root submits share the root run');
+      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o', parentId: p2.task.id }))?.id, cousin.task.id);
+      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o', parentId: null }))?.id, root.task.id);
     });
 
     storeTest(open, 'a create naming a task id that exists fails and writes none of its tasks (a skipped insert is never silently taken)', async ({ store }) => {

@@ -8,8 +8,8 @@ import { FlotillaError } from '../../core/errors.ts';
 import { cacheRunOpenError } from '../../core/result-cache.ts';
 
 const SQLITE_CONSTRAINT_UNIQUE = 2067;
-/** How SQLite names the unique index tasks_cache_open in its error: by its columns. */
-const CACHE_OPEN_COLUMNS = 'tasks.agent, tasks.cache_key, tasks.cache_scope';
+/** How SQLite names the unique index tasks_cache_open in its error (an index with an expression: by its name). */
+const CACHE_OPEN_COLUMNS = "index 'tasks_cache_open'";
 
 /**
  * Primary result codes (the low byte of an extended code): SQLITE_BUSY 5, SQLITE_LOCKED 6,

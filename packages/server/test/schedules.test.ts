@@ -48,6 +48,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
     it('a bad cron, an unknown time zone, an unknown agent or an invalid template is a 400 that writes nothing', async (t) => {
       await withHarness(t, store, async (h) => {
         await h.agent({ name: 'a' });
+        await h.agent({ name: 'c', capabilities: ['x'] });
         const refused = [
           { name: 's', cron: 'every day', task: { agent: 'a' } },
           { name: 's', cron: '0 0 * * *', timezone: 'Mars/Olympus', task: { agent: 'a' } },
@@ -55,6 +56,9 @@ for (const store of ['sqlite', 'postgres'] as const) {
           { name: 's', everyMs: 5_000, task: { agent: 'ghost' } },
           { name: 's', everyMs: 5_000, task: { agent: 'a', capabilities: ['x'] } },
           { name: 's', task: { agent: 'a' } },
+          // The submit's cache rules too, not only at the first firing.
+          { name: 's', everyMs: 5_000, task: { capabilities: ['x'], cacheKey: 'k' } },
+          { name: 's', everyMs: 5_000, task: { agent: 'a', cacheTtlMs: 1_000 } },
         ];
         for (const body of refused) {
           const res = await h.api('POST', '/schedules', body);

@@ -102,7 +102,10 @@ export class TaskService {
    */
   async validate(principal: Principal, spec: TaskSpec): Promise<void> {
     await this.#requireLiveAttempt(principal);
-    await this.#prepare(principal, spec, this.#ctx.now());
+    const now = this.#ctx.now();
+    const task = await this.#prepare(principal, spec, now);
+    // The cache rules (a cacheKey needs an agent, cacheTtlMs a cacheKey) are the submit's too; the lookup reads only.
+    if (spec.cacheKey !== undefined || spec.cacheTtlMs !== undefined) await withCachedResult(this.#ctx, principal, spec, task, now);
   }
 
   async submit(principal: Principal, spec: TaskSpec, options: SubmitOptions = {}): Promise<SubmitResult> {

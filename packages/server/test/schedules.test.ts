@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { scheduleFireKey } from '../src/core/schedules.ts';
+import { FlotillaError } from '../src/core/errors.ts';
 import { pino } from 'pino';
 import { Engine } from '../src/engine/engine.ts';
 import { withHarness, type Harness } from './helpers/harness.ts';
@@ -106,6 +107,26 @@ for (const store of ['sqlite', 'postgres'] as const) {
         await h.engine.schedules.sweep();
         const fired = await firedTasks(h, 'nightly');
         assert.deepEqual(fired.map((x) => [x.agent, x.input]), [['a', { job: 'nightly' }]]);
+      }, { config });
+    });
+
+    it('a firing the database could not take (unavailable) is not given up: the next sweep fires that fire time', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'a' });
+        const s = await schedule(h, { name: 'blip', everyMs: MINUTE, task: { agent: 'a' } });
+        const first = Date.parse(s.nextFireTimes[0]!);
+        const taskCreate = h.store.taskCreate.bind(h.store);
+        h.store.taskCreate = async () => {
+          h.store.taskCreate = taskCreate;
+          throw new FlotillaError('STORE_UNAVAILABLE', 'the database is unavailable: a blip');
+        };
+        h.advance(MINUTE);
+        await h.engine.schedules.sweep().catch(() => {});
+        assert.equal(h.store.taskCreate, taskCreate, 'the firing met the outage');
+        assert.equal((await h.store.scheduleGet({ name: 'blip' }))?.nextFireAt, first, 'the fire time is still due');
+        await h.engine.schedules.sweep();
+        const fired = await firedTasks(h, 'blip');
+        assert.deepEqual(fired.map((x) => x.idempotencyKey), [scheduleFireKey('blip', first)]);
       }, { config });
     });
 

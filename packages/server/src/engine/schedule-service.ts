@@ -205,7 +205,9 @@ export class ScheduleService {
       return { at, taskId: task.id, note: null, error: null };
     } catch (err) {
       // Refused (the agent was deleted since, ...): recorded on the schedule, which goes on.
-      if (!(err instanceof FlotillaError)) throw err;
+      // Not taken (the database unavailable): the sweep fails before the advance, so the
+      // next one fires this fire time again (its key makes that safe), never given up.
+      if (!(err instanceof FlotillaError) || err.code === 'STORE_UNAVAILABLE') throw err;
       this.#ctx.log.warn({ schedule: s.name, code: err.code, err: err.message }, 'a schedule\'s firing was refused');
       return { at, taskId: null, note: 'failed_to_submit', error: `${err.code}: ${err.message}` };
     }

@@ -255,6 +255,10 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.deepEqual([patched.status, patched.body.cron, patched.body.everyMs], [200, '0 0 3 * * *', null]);
         assert.equal(new Date(patched.body.nextFireTimes[0]!).toLocaleString('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }), '03:00');
         assert.equal((await h.api('PATCH', '/schedules/p', { timezone: 'Nowhere/Land' })).body.error.code, 'INVALID_SCHEDULE');
+        // A new cron alone keeps the schedule's time zone (02:00 in Paris, not in UTC).
+        const recron = await h.api<ScheduleView>('PATCH', '/schedules/p', { cron: '0 0 2 * * *' });
+        assert.deepEqual([recron.status, recron.body.timezone], [200, 'Europe/Paris'], JSON.stringify(recron.body));
+        assert.equal(new Date(recron.body.nextFireTimes[0]!).toLocaleString('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }), '02:00');
         assert.equal((await h.api('DELETE', '/schedules/p')).status, 200);
         assert.equal((await h.api('GET', '/schedules/p')).status, 404);
         assert.equal((await firedTasks(h, 'p')).length, 1);

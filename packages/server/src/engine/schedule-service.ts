@@ -70,8 +70,9 @@ export class ScheduleService {
   /** A new definition makes the principal changing it the owner (checked now, like at create). */
   async update(principal: Principal, name: string, patch: SchedulePatch): Promise<ScheduleRecord> {
     return this.#updateWithRetry(name, async (s, now) => {
+      // A new cron alone keeps the time zone (a Paris schedule stays in Paris); everyMs has none.
       const timing = patch.cron !== undefined || patch.everyMs !== undefined
-        ? { cron: patch.cron ?? null, timezone: patch.timezone ?? null, everyMs: patch.everyMs ?? null }
+        ? { cron: patch.cron ?? null, timezone: patch.timezone ?? (patch.everyMs === undefined ? s.definition.timezone : null), everyMs: patch.everyMs ?? null }
         : { cron: s.definition.cron, timezone: patch.timezone ?? s.definition.timezone, everyMs: s.definition.everyMs };
       const definition = definitionOf({ ...specOf(s.definition), ...dropNull(timing), ...omitTiming(patch), name });
       await this.#check(principal, definition);

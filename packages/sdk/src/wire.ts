@@ -880,7 +880,7 @@ export type SchedulePatch = Partial<Omit<ScheduleSpec, 'name' | 'paused'>>;
 export interface ScheduleLastFire {
   /** The fire time (not when it was fired). */
   at: string;
-  /** The task it submitted; null when the firing was skipped. */
+  /** The task it submitted; for `skipped_overlap`, the run still open it was skipped for; null when no task (`owner_revoked`, `failed_to_submit`). */
   taskId: string | null;
   /** The task's status now, or why no task: `skipped_overlap`, `owner_revoked`, `failed_to_submit`. */
   outcome: string;

@@ -68,6 +68,29 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it('a requeue racing a submit of the key (past its check) is the same 409 naming the open run, not a 500; nothing changes', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'summarize', maxAttempts: 1 });
+        const replica = await h.register('summarize');
+        const failed = await h.submit({ agent: 'summarize', cacheKey: 'doc-race' });
+        await runOnce(h, replica, { error: { message: 'model down' } });
+        // The submit lands between the requeue's check (no open run yet) and its write.
+        const check = h.store.taskCacheOpenRun.bind(h.store);
+        let racer: TaskView | null = null;
+        h.store.taskCacheOpenRun = async (p) => {
+          const found = await check(p);
+          h.store.taskCacheOpenRun = check;
+          racer = await h.submit({ agent: 'summarize', cacheKey: 'doc-race' });
+          return found;
+        };
+        const requeue = await h.api('POST', `/tasks/${failed.id}/retry`, {});
+        assert.ok(racer !== null, 'the submit ran inside the requeue');
+        assert.deepEqual([requeue.status, requeue.body.error?.code, requeue.body.error?.details?.openRun], [409, 'INVALID_TRANSITION', (racer as TaskView).id], JSON.stringify(requeue.body));
+        assert.equal((await h.task(failed.id)).status, 'failed');
+        assert.equal((await h.task((racer as TaskView).id)).status, 'pending');
+      });
+    });
+
     it("a hit never returns what the submitter could not read: another owner's result is not used", async (t) => {
       await withHarness(t, store, async (h) => {
         await h.agent({ name: 'summarize' });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { scheduleFireKey } from '../src/core/schedules.ts';
+import { FlotillaError } from '../src/core/errors.ts';
 import { pino } from 'pino';
 import { Engine } from '../src/engine/engine.ts';
 import { withHarness, type Harness } from './helpers/harness.ts';
@@ -48,6 +49,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
     it('a bad cron, an unknown time zone, an unknown agent or an invalid template is a 400 that writes nothing', async (t) => {
       await withHarness(t, store, async (h) => {
         await h.agent({ name: 'a' });
+        await h.agent({ name: 'c', capabilities: ['x'] });
         const refused = [
           { name: 's', cron: 'every day', task: { agent: 'a' } },
           { name: 's', cron: '0 0 * * *', timezone: 'Mars/Olympus', task: { agent: 'a' } },
@@ -55,6 +57,9 @@ for (const store of ['sqlite', 'postgres'] as const) {
           { name: 's', everyMs: 5_000, task: { agent: 'ghost' } },
           { name: 's', everyMs: 5_000, task: { agent: 'a', capabilities: ['x'] } },
           { name: 's', task: { agent: 'a' } },
+          // The submit's cache rules too, not only at the first firing.
+          { name: 's', everyMs: 5_000, task: { capabilities: ['x'], cacheKey: 'k' } },
+          { name: 's', everyMs: 5_000, task: { agent: 'a', cacheTtlMs: 1_000 } },
         ];
         for (const body of refused) {
           const res = await h.api('POST', '/schedules', body);
@@ -86,6 +91,42 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.equal((await h.api('POST', '/schedules/ops/pause', {}, as(viewer.token))).status, 403);
         assert.equal((await h.api('POST', '/schedules', { name: 'v', everyMs: MINUTE, task: { agent: 'a' } }, as(viewer.token))).status, 403);
         assert.equal((await h.api('DELETE', '/schedules/ops', undefined, as(viewer.token))).status, 403);
+      }, { config });
+    });
+
+    it("a submit cannot take a schedule's fire key ahead of it (400, nothing written): the firing submits the schedule's own task", async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'a' });
+        await h.agent({ name: 'b' });
+        const s = await schedule(h, { name: 'nightly', everyMs: MINUTE, task: { agent: 'a', input: { job: 'nightly' } } });
+        const operator = await createKey(h, 'operator');
+        const squat = await h.api('POST', '/tasks', { agent: 'b', input: { job: 'squatter' }, idempotencyKey: scheduleFireKey('nightly', Date.parse(s.nextFireTimes[0]!)) }, { authorization: `Bearer ${operator.token}` });
+        assert.deepEqual([squat.status, squat.body.error?.code], [400, 'VALIDATION_FAILED'], JSON.stringify(squat.body));
+        assert.deepEqual((await h.api('GET', '/tasks')).body.items, [], 'nothing written');
+        h.advance(MINUTE);
+        await h.engine.schedules.sweep();
+        const fired = await firedTasks(h, 'nightly');
+        assert.deepEqual(fired.map((x) => [x.agent, x.input]), [['a', { job: 'nightly' }]]);
+      }, { config });
+    });
+
+    it('a firing the database could not take (unavailable) is not given up: the next sweep fires that fire time', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'a' });
+        const s = await schedule(h, { name: 'blip', everyMs: MINUTE, task: { agent: 'a' } });
+        const first = Date.parse(s.nextFireTimes[0]!);
+        const taskCreate = h.store.taskCreate.bind(h.store);
+        h.store.taskCreate = async () => {
+          h.store.taskCreate = taskCreate;
+          throw new FlotillaError('STORE_UNAVAILABLE', 'the database is unavailable: a blip');
+        };
+        h.advance(MINUTE);
+        await h.engine.schedules.sweep().catch(() => {});
+        assert.equal(h.store.taskCreate, taskCreate, 'the firing met the outage');
+        assert.equal((await h.store.scheduleGet({ name: 'blip' }))?.nextFireAt, first, 'the fire time is still due');
+        await h.engine.schedules.sweep();
+        const fired = await firedTasks(h, 'blip');
+        assert.deepEqual(fired.map((x) => x.idempotencyKey), [scheduleFireKey('blip', first)]);
       }, { config });
     });
 
@@ -129,6 +170,11 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.deepEqual((await firedTasks(h, 'allow')).map((x) => x.status), ['pending', 'pending']);
         const cancelled = await firedTasks(h, 'cancel_previous');
         assert.deepEqual(cancelled.map((x) => x.status), ['cancelled', 'pending']);
+        // A skipped firing names the run it was skipped for, and the next fire time still finds it open.
+        assert.equal((await h.api<ScheduleView>('GET', '/schedules/skip')).body.lastFire?.taskId, skip[0]!.id);
+        h.advance(MINUTE);
+        await h.engine.schedules.sweep();
+        assert.equal((await firedTasks(h, 'skip')).length, 1, 'skip: the third fire time found the first run still pending');
         // Once the previous run is over, skip fires again.
         await finish(h, skip[0]!.id);
         h.advance(MINUTE);
@@ -209,6 +255,10 @@ for (const store of ['sqlite', 'postgres'] as const) {
         assert.deepEqual([patched.status, patched.body.cron, patched.body.everyMs], [200, '0 0 3 * * *', null]);
         assert.equal(new Date(patched.body.nextFireTimes[0]!).toLocaleString('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }), '03:00');
         assert.equal((await h.api('PATCH', '/schedules/p', { timezone: 'Nowhere/Land' })).body.error.code, 'INVALID_SCHEDULE');
+        // A new cron alone keeps the schedule's time zone (02:00 in Paris, not in UTC).
+        const recron = await h.api<ScheduleView>('PATCH', '/schedules/p', { cron: '0 0 2 * * *' });
+        assert.deepEqual([recron.status, recron.body.timezone], [200, 'Europe/Paris'], JSON.stringify(recron.body));
+        assert.equal(new Date(recron.body.nextFireTimes[0]!).toLocaleString('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }), '02:00');
         assert.equal((await h.api('DELETE', '/schedules/p')).status, 200);
         assert.equal((await h.api('GET', '/schedules/p')).status, 404);
         assert.equal((await firedTasks(h, 'p')).length, 1);

@@ -8,12 +8,15 @@
 //   finishedAt is not the result's age).
 // - A hit never returns what the submitter could not read: the scope is the owner of the
 //   tree the submitter sees (`owner:<id>`), or, for a token bound to one tree, that tree.
-// - At most one open run (not finished, not a copy) per (agent, cacheKey, cacheScope): the
-//   stores hold a unique index on it, so racing submits on any nodes share one run.
+// - At most one open run (not finished, not a copy) per (agent, cacheKey, cacheScope, parent):
+//   the stores hold a unique index on it, so racing submits on any nodes share one run. Per
+//   parent: a shared run is always the submitter's parent's child (or, for a root submit, a
+//   root task), so a parent never waits for a task that is not its child.
 // - A failed or cancelled run is not a source: only `completed` ones are.
 
 import type { Millis, NewEvent, NewTask, TaskRecord } from './types.ts';
 import type { Principal } from './permissions.ts';
+import { FlotillaError } from './errors.ts';
 
 /** The TTL of a cached result when a submit gives a cacheKey without cacheTtlMs. */
 export const DEFAULT_CACHE_TTL_MS = 3_600_000;
@@ -40,4 +43,20 @@ export function cachedCopyEvents(task: NewTask, created: NewEvent): NewEvent[] {
 export function sharesRun(mine: NewTask, answered: TaskRecord): boolean {
   if (mine.cacheKey == null || answered.id === mine.id || answered.cacheKey !== mine.cacheKey) return false;
   return mine.idempotencyKey === null || answered.idempotencyKey !== mine.idempotencyKey;
+}
+
+/** The `details.reason` of a write refused because its key already has an open run (the stores' unique index, translated). */
+export const CACHE_RUN_OPEN = 'cache_run_open';
+
+/**
+ * What a store answers when a write would make a second open run of a key (a requeue of a
+ * failed run racing a submit of the key past the engine's check): a 409, not the database's
+ * constraint error. Nothing of the write is kept.
+ */
+export function cacheRunOpenError(): FlotillaError {
+  return new FlotillaError('INVALID_TRANSITION', 'another run of this cache key is open; submit the key to share it', { reason: CACHE_RUN_OPEN });
+}
+
+export function isCacheRunOpen(err: unknown): err is FlotillaError {
+  return err instanceof FlotillaError && err.code === 'INVALID_TRANSITION' && (err.details as { reason?: unknown } | undefined)?.reason === CACHE_RUN_OPEN;
 }

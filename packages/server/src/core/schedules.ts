@@ -111,9 +111,23 @@ export function planFires(p: { timing: ScheduleTiming; nextFireAt: Millis; now: 
   return { fire, dropped: due.length - fire.length, next };
 }
 
+/**
+ * The prefix of the schedules' fire keys, reserved: any other submit naming such a key is
+ * refused, or it could take a fire time ahead of the schedule (the firing would then answer
+ * that task, or an IDEMPOTENCY_CONFLICT, instead of running the schedule's own).
+ */
+export const SCHEDULE_KEY_PREFIX = 'schedule:';
+
 /** The idempotency key of a schedule's firing at `at`: the same whichever node fires it, however often. */
 export function scheduleFireKey(name: string, at: Millis): string {
-  return `schedule:${name}:${new Date(at).toISOString()}`;
+  return `${SCHEDULE_KEY_PREFIX}${name}:${new Date(at).toISOString()}`;
+}
+
+/** Why a submit that is not a schedule's firing cannot use this idempotency key, or null. */
+export function reservedKeyProblem(idempotencyKey: string | undefined): string | null {
+  return idempotencyKey?.startsWith(SCHEDULE_KEY_PREFIX) === true
+    ? `idempotency keys starting with "${SCHEDULE_KEY_PREFIX}" are reserved for schedules' firings; choose another key`
+    : null;
 }
 
 /** What a schedule is, as stored (`spec`): its timing, the task it submits and its policies. */

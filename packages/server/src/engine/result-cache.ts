@@ -4,7 +4,7 @@
 import type { TaskSpec } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import type { Principal } from '../core/permissions.ts';
-import { cacheScopeOf, cachedCopy, DEFAULT_CACHE_TTL_MS } from '../core/result-cache.ts';
+import { cacheScopeOf, cachedCopy, DEFAULT_CACHE_TTL_MS, isCacheRunOpen } from '../core/result-cache.ts';
 import type { Millis, NewTask, TaskRecord } from '../core/types.ts';
 import type { EngineContext } from './context.ts';
 
@@ -31,12 +31,24 @@ export async function withCachedResult(ctx: EngineContext, principal: Principal,
  * A failed run of a cached key requeued while another run of the key is open would be a
  * second open run (the stores' unique index refuses it): 409, naming the open one, whose
  * result the caller can share by submitting the key. (A requeue racing a submit past this
- * read is refused by the index itself.)
+ * read is refused by the index itself, which the stores answer as a 409: namingOpenRun.)
  */
 export async function refuseSecondOpenRun(ctx: EngineContext, task: TaskRecord): Promise<void> {
   if (task.cacheKey == null || task.cachedFrom != null || task.agent === null || task.status !== 'failed') return;
-  const open = await ctx.store.taskCacheOpenRun({ agent: task.agent, cacheKey: task.cacheKey, scope: task.cacheScope ?? '' });
+  const open = await ctx.store.taskCacheOpenRun({ agent: task.agent, cacheKey: task.cacheKey, scope: task.cacheScope ?? '', parentId: task.parentId });
   if (open !== null && open.id !== task.id) {
     throw new FlotillaError('INVALID_TRANSITION', `task ${open.id} is an open run of cache key "${task.cacheKey}"; submit the key to share it instead of requeueing ${task.id}`, { openRun: open.id });
   }
+}
+
+/**
+ * Rethrows a requeue's error; the stores' 409 for a run that became open after the check
+ * (a submit of the key in between) becomes the same 409 as the check's, naming that run.
+ */
+export async function namingOpenRun(ctx: EngineContext, id: string, err: unknown): Promise<never> {
+  if (isCacheRunOpen(err)) {
+    const task = await ctx.store.taskGet({ id });
+    if (task !== null) await refuseSecondOpenRun(ctx, task);
+  }
+  throw err;
 }

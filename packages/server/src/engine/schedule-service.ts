@@ -70,8 +70,9 @@ export class ScheduleService {
   /** A new definition makes the principal changing it the owner (checked now, like at create). */
   async update(principal: Principal, name: string, patch: SchedulePatch): Promise<ScheduleRecord> {
     return this.#updateWithRetry(name, async (s, now) => {
+      // A new cron alone keeps the time zone (a Paris schedule stays in Paris); everyMs has none.
       const timing = patch.cron !== undefined || patch.everyMs !== undefined
-        ? { cron: patch.cron ?? null, timezone: patch.timezone ?? null, everyMs: patch.everyMs ?? null }
+        ? { cron: patch.cron ?? null, timezone: patch.timezone ?? (patch.everyMs === undefined ? s.definition.timezone : null), everyMs: patch.everyMs ?? null }
         : { cron: s.definition.cron, timezone: patch.timezone ?? s.definition.timezone, everyMs: s.definition.everyMs };
       const definition = definitionOf({ ...specOf(s.definition), ...dropNull(timing), ...omitTiming(patch), name });
       await this.#check(principal, definition);
@@ -190,7 +191,9 @@ export class ScheduleService {
   async #fireOne(s: ScheduleRecord, at: Millis, owner: Principal, previousId: string | null): Promise<ScheduleFire> {
     const previous = previousId === null || s.definition.overlap === 'allow' ? null : await this.#ctx.store.taskGet({ id: previousId });
     if (previous !== null && !isTerminal(previous.status)) {
-      if (s.definition.overlap === 'skip') return { at, taskId: null, note: 'skipped_overlap', error: null };
+      // The skipped firing names the run it was skipped for: it stays the previous run, so the
+      // next fire time is checked against it too (a null here let every other one through).
+      if (s.definition.overlap === 'skip') return { at, taskId: previous.id, note: 'skipped_overlap', error: null };
       await this.#tasks.cancel(SYSTEM_PRINCIPAL, previous.id, { reason: `schedule ${s.name} fired again (overlap: cancel_previous)` }).catch((err: unknown) => {
         // Ended meanwhile: nothing to cancel.
         if (!(err instanceof FlotillaError)) throw err;
@@ -199,11 +202,13 @@ export class ScheduleService {
     const template = s.definition.task;
     const spec: TaskSpec = { ...template, idempotencyKey: scheduleFireKey(s.name, at), correlation: { ...template.correlation, schedule: s.name } };
     try {
-      const { task } = await this.#tasks.submit(owner, spec);
+      const { task } = await this.#tasks.submit(owner, spec, { scheduleFiring: true });
       return { at, taskId: task.id, note: null, error: null };
     } catch (err) {
       // Refused (the agent was deleted since, ...): recorded on the schedule, which goes on.
-      if (!(err instanceof FlotillaError)) throw err;
+      // Not taken (the database unavailable): the sweep fails before the advance, so the
+      // next one fires this fire time again (its key makes that safe), never given up.
+      if (!(err instanceof FlotillaError) || err.code === 'STORE_UNAVAILABLE') throw err;
       this.#ctx.log.warn({ schedule: s.name, code: err.code, err: err.message }, 'a schedule\'s firing was refused');
       return { at, taskId: null, note: 'failed_to_submit', error: `${err.code}: ${err.message}` };
     }

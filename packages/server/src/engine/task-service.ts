@@ -15,7 +15,8 @@ import { ALL_TOOLS, ceilingOf, effectiveTools, intersect, toolList, toolListProb
 import { cancelledParent, childDepth, spawnRefusal } from '../core/trees.ts';
 import type { AgentRecord, AssignmentRecord, EventRecord, Json, NewEvent, NewTask, TaskRecord, Transition } from '../core/types.ts';
 import { cachedCopyEvents, sharesRun } from '../core/result-cache.ts';
-import { refuseSecondOpenRun, withCachedResult } from './result-cache.ts';
+import { reservedKeyProblem } from '../core/schedules.ts';
+import { namingOpenRun, refuseSecondOpenRun, withCachedResult } from './result-cache.ts';
 import { encodeCursor } from '../store/list-cursor.ts';
 import type { TaskListParams } from '../store/store.ts';
 import type { AgentRegistry } from './agent-registry.ts';
@@ -37,6 +38,11 @@ export interface SubmitResult {
   thenTaskId?: string;
   /** The answer is another submit's open run of the same cacheKey, shared (core/result-cache.ts); `created` is false. */
   shared?: boolean;
+}
+
+export interface SubmitOptions {
+  /** A schedule's firing (engine/schedule-service.ts): the only submit that may use a reserved `schedule:` idempotency key. */
+  scheduleFiring?: boolean;
 }
 
 /** How often a guarded write is retried after the task changed under it (e.g. dispatched meanwhile). */
@@ -108,11 +114,14 @@ export class TaskService {
    */
   async validate(principal: Principal, spec: TaskSpec): Promise<void> {
     await this.#requireLiveAttempt(principal);
-    await this.#prepare(principal, spec, this.#ctx.now());
+    const now = this.#ctx.now();
+    const task = await this.#prepare(principal, spec, now);
+    // The cache rules (a cacheKey needs an agent, cacheTtlMs a cacheKey) are the submit's too; the lookup reads only.
+    if (spec.cacheKey !== undefined || spec.cacheTtlMs !== undefined) await withCachedResult(this.#ctx, principal, spec, task, now);
   }
 
-  async submit(principal: Principal, spec: TaskSpec): Promise<SubmitResult> {
-    const [result] = await this.submitMany(principal, [spec]);
+  async submit(principal: Principal, spec: TaskSpec, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const [result] = await this.submitMany(principal, [spec], options);
     return result!;
   }
 
@@ -121,9 +130,15 @@ export class TaskService {
    * that can go straight to a waiting replica is dispatched in the same commit (Dispatcher,
    * "Direct hand-off") and pushed right after it.
    */
-  async submitMany(principal: Principal, specs: TaskSpec[]): Promise<SubmitResult[]> {
+  async submitMany(principal: Principal, specs: TaskSpec[], options: SubmitOptions = {}): Promise<SubmitResult[]> {
     const now = this.#ctx.now();
     const tasks: NewTask[] = [];
+    if (options.scheduleFiring !== true) {
+      for (const spec of specs) {
+        const reserved = reservedKeyProblem(spec.idempotencyKey);
+        if (reserved !== null) throw new FlotillaError('VALIDATION_FAILED', reserved);
+      }
+    }
     await this.#requireLiveAttempt(principal);
     for (const spec of specs) requireWebhookUrl(spec.notify?.url);
     // Dependencies, refs and `then` (engine/dependency-plan.ts); null for a submit without any.
@@ -615,7 +630,7 @@ export class TaskService {
         throw new FlotillaError('UNKNOWN_AGENT', `agent "${task.agent}" of task ${id} no longer exists; it cannot run again`);
       }
       return decideRequeue({ task, now: this.#ctx.now() });
-    });
+    }).catch((err: unknown) => namingOpenRun(this.#ctx, id, err));
     // Requeued blocked (it has dependencies): they may all have ended already.
     if (task.status === 'blocked') this.#unblocker?.look([task.id]);
     return task;

@@ -590,12 +590,12 @@ export interface Store {
    * The latest completed task (not itself a copy) with this agent, cacheKey and cacheScope
    * that finished at or after `finishedAfter`, or null (indexed: tasks_cache_done). Besides
    * this, taskCreate never creates a second open run of a key: a task with a cacheKey whose
-   * (agent, cacheKey, cacheScope) has a run not yet finished is answered with that run
+   * (agent, cacheKey, cacheScope, parentId) has a run not yet finished is answered with that run
    * (`created: false`), whichever store call, on whichever node, came first.
    */
   taskCacheLookup(params: { agent: string; cacheKey: string; scope: string; finishedAfter: Millis }): Promise<TaskRecord | null>;
-  /** The open run (not finished, not a copy) of (agent, cacheKey, scope), or null: what a requeue of a failed run would collide with. */
-  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null>;
+  /** The open run (not finished, not a copy) of (agent, cacheKey, scope) under this parent (null: a root task), or null: what a requeue of a failed run would collide with. */
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string; parentId: string | null }): Promise<TaskRecord | null>;
 
   // -- provider rate limits and usage (issue 16, docs/flow-control.md, docs/usage.md) ------------
   /** Declares (or replaces) a key's limits; its pause and its log are kept. */

@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import type { NewTask } from '../../core/types.ts';
-import { T0, createdEvent, ensureAgents, newTask, storeTest, type OpenStore } from './harness.ts';
+import { T0, apply, createdEvent, ensureAgents, getTask, newTask, storeTest, type OpenStore } from './harness.ts';
+import { decideRequeue } from '../../core/task-machine.ts';
+import { isCacheRunOpen } from '../../core/result-cache.ts';
 import type { Store } from '../store.ts';
 
 const cached = (over: Partial<NewTask> = {}): NewTask => newTask({ cacheKey: 'k', cacheScope: 'owner:o', ...over });
@@ -52,8 +54,43 @@ export function resultCacheTests(open: OpenStore): void {
       // A task without a key is never matched.
       assert.equal((await create(store, newTask())).created, true);
       // The open run of a key, as a requeue asks for it.
-      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o' }))?.id, first.task.id);
-      assert.equal(await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:nobody' }), null);
+      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o', parentId: null }))?.id, first.task.id);
+      assert.equal(await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:nobody', parentId: null }), null);
+    });
+
+    storeTest(open, 'a child shares only an open run of its own parent: a parent never waits for a task that is not its child', async ({ store }) => {
+      const [p1, p2] = [await create(store, newTask()), await create(store, newTask())];
+      const root = await create(store, cached());
+      const child = (parent: typeof p1) => cached({ parentId: parent.task.id, rootId: parent.task.id, depth: 1 });
+      const first = await create(store, child(p1));
+      assert.equal(first.created, true, "a root task's open run is not a child's");
+      const sibling = await create(store, child(p1));
+      assert.deepEqual([sibling.created, sibling.task.id], [false, first.task.id], 'the same parent shares its open run');
+      const cousin = await create(store, child(p2));
+      assert.equal(cousin.created, true, "another parent's child runs its own");
+      assert.deepEqual([(await create(store, cached())).task.id], [root.task.id], 'root submits share the root run');
+      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o', parentId: p2.task.id }))?.id, cousin.task.id);
+      assert.equal((await store.taskCacheOpenRun({ agent: 'alpha', cacheKey: 'k', scope: 'owner:o', parentId: null }))?.id, root.task.id);
+    });
+
+    storeTest(open, 'a create naming a task id that exists fails and writes none of its tasks (a skipped insert is never silently taken)', async ({ store }) => {
+      const existing = await create(store, newTask());
+      for (const dup of [newTask({ id: existing.task.id }), cached({ id: existing.task.id, cacheKey: 'dup' })]) {
+        const fresh = newTask();
+        await assert.rejects(store.taskCreate({ tasks: [{ task: fresh, events: [createdEvent(fresh)] }, { task: dup, events: [createdEvent(dup)] }] }));
+        assert.equal(await store.taskGet({ id: fresh.id }), null, 'the call wrote nothing');
+        assert.deepEqual((await store.taskGet({ id: existing.task.id }))?.cacheKey ?? null, null, 'the existing task is unchanged');
+      }
+    });
+
+    storeTest(open, 'reopening a run of a key that has another open run (a requeue past its check) is a clear conflict, not a constraint error; nothing changes', async ({ store }) => {
+      const failed = await create(store, cached({ status: 'failed', finishedAt: T0, error: { message: 'boom' } }));
+      const open = await create(store, cached());
+      assert.equal(open.created, true, 'a failed run does not hold the key');
+      const err = await apply(store, decideRequeue({ task: failed.task, now: T0 + 1 })).then(() => null, (e: unknown) => e);
+      assert.ok(isCacheRunOpen(err), `a 409 naming the reason, got ${String(err)}`);
+      assert.deepEqual([(err as { code: string }).code], ['INVALID_TRANSITION']);
+      assert.equal((await getTask(store, failed.task.id)).status, 'failed', 'the requeue changed nothing');
     });
 
     storeTest(open, 'two stores creating the same key at once make one run; the other answers it', async ({ store, peer }) => {

@@ -14,6 +14,7 @@
 // (notifier.ts) retries whatever its failure, as it has nobody to answer.
 
 import { FlotillaError } from '../../core/errors.ts';
+import { cacheRunOpenError } from '../../core/result-cache.ts';
 
 /** Socket-level failures reported by Node (`err.code`). */
 const NETWORK_CODES: ReadonlySet<string> = new Set([
@@ -98,6 +99,8 @@ export function toStoreError(err: unknown): unknown {
     return new FlotillaError('STORE_UNAVAILABLE', `the database is unavailable: ${messageOf(err)}`);
   }
   const code = codeOf(err);
+  // A write that would make a second open run of a cached key (core/result-cache.ts).
+  if (code === '23505' && (err as { constraint?: unknown }).constraint === 'tasks_cache_open') return cacheRunOpenError();
   if (code === '22P05' || code === '22021') {
     return new FlotillaError('VALIDATION_FAILED', `the database cannot store this text: ${messageOf(err)}`);
   }

@@ -792,8 +792,8 @@ export class PostgresStore implements Store {
     return this.#read((db) => lookupCachedResult(db, params));
   }
 
-  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null> {
-    return this.#read(async (db) => (await openCacheRuns(db, [{ id: '', agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null }])).get('') ?? null);
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string; parentId: string | null }): Promise<TaskRecord | null> {
+    return this.#read(async (db) => (await openCacheRuns(db, [{ id: '', agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null, parentId: params.parentId }])).get('') ?? null);
   }
 
   // -- provider rate limits and usage (issue 16: flow.ts) ---------------------------------

@@ -225,8 +225,19 @@ async function createdOutcomes(
       existing.set(record.idempotencyKey ?? '', record);
     }
   }
-  // Skipped for an open run of their cached work (a statement only when there is one).
-  const openRuns = await openCacheRuns(tx, tasks.flatMap(({ task }) => (seqs.has(task.id) || (task.idempotencyKey !== null && existing.has(task.idempotencyKey)) ? [] : [task])));
+  // Skipped, yet matched by no idempotency key: a duplicate id, or a cached task whose key has
+  // a run (tasks_cache_open). Decided here, inside the transaction, so that a call with a
+  // duplicate id fails before COMMIT and writes none of its tasks, as a failed insert would.
+  // (Statements only when something was skipped so: never for a plain create.)
+  const unmatched = tasks.flatMap(({ task }) => (seqs.has(task.id) || (task.idempotencyKey !== null && existing.has(task.idempotencyKey)) ? [] : [task]));
+  let openRuns = new Map<string, ReturnType<typeof taskRecordFromRow>>();
+  if (unmatched.length > 0) {
+    const [taken] = await run(tx, 'SELECT id FROM tasks WHERE id = ANY($1::text[]) LIMIT 1', [unmatched.map((t) => t.id)]);
+    if (taken) throw new FlotillaError('INTERNAL', `a task with id ${String(taken.id)} exists already; the call creates none of its tasks`);
+    openRuns = await openCacheRuns(tx, unmatched, { orJustFinished: true });
+    const lost = unmatched.find((t) => !openRuns.has(t.id));
+    if (lost) throw new FlotillaError('INTERNAL', `task ${lost.id} was neither created nor matched by its idempotency key or cache key`);
+  }
   // Hand-offs (TaskToCreate.dispatch) of the tasks created: claimed in the insert's round trip,
   // one set statement for all of them, as a dispatch pass's claims are.
   const applied = new Map([...claims].filter(([taskId]) => seqs.has(taskId)));

@@ -5,6 +5,11 @@
 // of treating its own data as the cause. Everything else (constraints, bugs) is unchanged.
 
 import { FlotillaError } from '../../core/errors.ts';
+import { cacheRunOpenError } from '../../core/result-cache.ts';
+
+const SQLITE_CONSTRAINT_UNIQUE = 2067;
+/** How SQLite names the unique index tasks_cache_open in its error (an index with an expression: by its name). */
+const CACHE_OPEN_COLUMNS = "index 'tasks_cache_open'";
 
 /**
  * Primary result codes (the low byte of an extended code): SQLITE_BUSY 5, SQLITE_LOCKED 6,
@@ -18,5 +23,7 @@ export function toStoreError(err: unknown): unknown {
   if (typeof errcode === 'number' && UNAVAILABLE_CODES.has(errcode & 0xff)) {
     return new FlotillaError('STORE_UNAVAILABLE', `the database is unavailable: ${(err as { message?: unknown }).message ?? String(err)}`);
   }
+  // A write that would make a second open run of a cached key (the unique index tasks_cache_open, core/result-cache.ts).
+  if (errcode === SQLITE_CONSTRAINT_UNIQUE && String((err as { message?: unknown }).message).includes(CACHE_OPEN_COLUMNS)) return cacheRunOpenError();
   return err;
 }

@@ -710,8 +710,10 @@ ALTER TABLE tasks ADD COLUMN cached_from TEXT;
 -- The lookup of a submit with a cacheKey: the latest completed run (not a copy) of the key.
 CREATE INDEX tasks_cache_done ON tasks (agent, cache_key, cache_scope, finished_at)
   WHERE cache_key IS NOT NULL AND cached_from IS NULL AND status = 'completed';
--- One open run per key: a second submit (on any node, at the same instant) shares it.
-CREATE UNIQUE INDEX tasks_cache_open ON tasks (agent, cache_key, cache_scope)
+-- One open run per key and parent: a second submit (on any node, at the same instant) shares
+-- it. Per parent, so that a parent never waits for a shared task that is not its child; root
+-- submits (no parent) share among themselves.
+CREATE UNIQUE INDEX tasks_cache_open ON tasks (agent, cache_key, cache_scope, coalesce(parent_id, ''))
   WHERE cache_key IS NOT NULL AND cached_from IS NULL AND finished_at IS NULL;
 `,
   },

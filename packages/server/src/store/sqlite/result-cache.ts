@@ -5,11 +5,12 @@ import type { Millis, NewTask, TaskRecord } from '../../core/types.ts';
 import { TASK_RECORD_SELECT, taskRecordFromRow } from './rows.ts';
 import type { StatementCache } from './statement-cache.ts';
 
-/** The open (unfinished, not copied) run of the task's cached work, if any; null for a task without a cacheKey. */
-export function openCacheRun(cache: StatementCache, task: Pick<NewTask, 'agent' | 'cacheKey' | 'cacheScope' | 'cachedFrom'>): TaskRecord | null {
+/** The open (unfinished, not copied) run of the task's cached work under the same parent, if any; null for a task without a cacheKey. */
+export function openCacheRun(cache: StatementCache, task: Pick<NewTask, 'agent' | 'cacheKey' | 'cacheScope' | 'cachedFrom' | 'parentId'>): TaskRecord | null {
   if (task.cacheKey == null || task.cachedFrom != null) return null;
   const row = cache.sql(`SELECT ${TASK_RECORD_SELECT} FROM tasks t INDEXED BY tasks_cache_open JOIN task_payloads p ON p.task_id = t.id
-    WHERE t.agent = ? AND t.cache_key = ? AND t.cache_scope = ? AND t.cached_from IS NULL AND t.finished_at IS NULL`).get(task.agent, task.cacheKey, task.cacheScope ?? null);
+    WHERE t.agent = ? AND t.cache_key = ? AND t.cache_scope = ? AND coalesce(t.parent_id, '') = ? AND t.cached_from IS NULL AND t.finished_at IS NULL`)
+    .get(task.agent, task.cacheKey, task.cacheScope ?? null, task.parentId ?? '');
   return row ? taskRecordFromRow(row) : null;
 }
 

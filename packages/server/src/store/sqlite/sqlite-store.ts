@@ -1111,8 +1111,8 @@ export class SqliteStore implements Store {
     return this.#read(() => lookupCachedResult(this.#cache, params));
   }
 
-  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string }): Promise<TaskRecord | null> {
-    return this.#read(() => openCacheRun(this.#cache, { agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null }));
+  taskCacheOpenRun(params: { agent: string; cacheKey: string; scope: string; parentId: string | null }): Promise<TaskRecord | null> {
+    return this.#read(() => openCacheRun(this.#cache, { agent: params.agent, cacheKey: params.cacheKey, cacheScope: params.scope, cachedFrom: null, parentId: params.parentId }));
   }
 
   // -- provider rate limits and usage (issue 16: flow.ts) ---------------------------------

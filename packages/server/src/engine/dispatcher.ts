@@ -589,8 +589,17 @@ export class Dispatcher {
       task, replica: { id: route.replicaId, agent: route.agent }, assignmentId: this.#ctx.newId(), now,
       leaseMs: config.leaseMs, concurrencyLimit: route.concurrencyLimit, assignedBy, ...(caps === undefined ? {} : { caps }),
     });
+    // A rate-keyed task takes its request from its key's minute as a pass's would (decisions.md
+    // 103): an operator's assign neither overruns the provider's limit nor goes while the key
+    // is paused, and what it sends counts against the key on every node.
+    const rate = task.rateKey == null || this.#rateLimits === null ? null
+      : { key: task.rateKey, holder: transition.assignmentInsert!.id, tokens: task.estimatedTokens ?? 0 };
+    if (rate !== null && (await this.#rateLimits!.take([rate], now)).size > 0) return { refusal: await this.#rateRefusal(task) };
     const [result] = await commit(this.#ctx, [transition]);
-    if (!result!.ok) return { refusal: conflictRefusal(task.id, route.replicaId, result!.conflict) };
+    if (!result!.ok) {
+      if (rate !== null) await this.#rateLimits!.giveBack([rate.holder]);
+      return { refusal: conflictRefusal(task.id, route.replicaId, result!.conflict) };
+    }
     this.#ctx.attempts.applied(transition, task);
     // The slot is taken: the hand-off slots must not offer it again.
     const slot = this.#handOffSlots?.replicas.get(route.replicaId);
@@ -601,6 +610,15 @@ export class Dispatcher {
       return { refusal: { reason: 'replica_gone', message: `replica ${route.replicaId} was gone before the assignment reached it; task ${task.id} is pending again` } };
     }
     return { transition };
+  }
+
+  /** Why an assign's task waits on its rate key (the key refused its request). */
+  async #rateRefusal(task: TaskRecord): Promise<AssignRefusal> {
+    const held = await this.#rateLimits!.holding(task);
+    const why = held === null ? 'had no room for it' : held.admission.reason === 'paused'
+      ? `is paused (a provider's 429) until ${toIso(held.admission.retryAt!)}`
+      : `has no room in its minute (${held.admission.reason}) until ${toIso(held.admission.retryAt!)}`;
+    return { reason: 'rate_limited', message: `the rate key "${task.rateKey}" of task ${task.id} ${why}` };
   }
 
   async #deliver(byReplica: Map<string, { transition: Transition; task: TaskHead }[]>, planned: Map<string, LeaseWaiter>): Promise<void> {

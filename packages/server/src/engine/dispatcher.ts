@@ -41,7 +41,7 @@ import type { AgentRegistry } from './agent-registry.ts';
 import { commit, type EngineContext, type WakeReason } from './context.ts';
 import { toIso } from './time.ts';
 import { downDomainsOf, gatedAgents } from '../core/tool-domains.ts';
-import { anyCaps, capsFor } from '../core/flow-caps.ts';
+import { capsFor } from '../core/flow-caps.ts';
 import type { RateLimits } from './rate-limits.ts';
 import { passFlow, type PassFlow } from './dispatch-flow.ts';
 
@@ -144,7 +144,11 @@ export class Dispatcher {
    * Free slots of waiting replicas as the last pass left them, when it found no pending task
    * they could take, and the agents it routed with; null when unknown (see "Direct hand-off").
    */
-  #handOffSlots: { replicas: Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>; agents: ReadonlyMap<string, AgentRecord> } | null = null;
+  #handOffSlots: {
+    replicas: Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>; agents: ReadonlyMap<string, AgentRecord>;
+    /** The caps a hand-off's claim carries, as the pass that left the slots decided them (no look at every agent per submit). */
+    capsOf: PassFlow['capsOf'];
+  } | null = null;
   /**
    * A work-wake came after the running pass began reading the queue's head: the task that
    * caused it may be missing from the read. (One from before is covered: what woke it was
@@ -448,7 +452,7 @@ export class Dispatcher {
         if (waiter !== undefined && !waiter.persistent && byReplica.has(c.id)) continue;
         if (c.offered > 0 && waiter !== undefined && waiter === this.#waiters.get(c.id)) replicas.set(c.id, { candidate: { ...c }, waiter });
       }
-      this.#handOffSlots = { replicas, agents };
+      this.#handOffSlots = { replicas, agents, capsOf: flow.capsOf };
     }
     this.#decide();
     await this.#deliver(byReplica, planned);
@@ -535,10 +539,9 @@ export class Dispatcher {
     replica.inFlight += 1;
     replica.lastAssignedAt = now;
     if (replica.offered <= 0) slots.replicas.delete(route.replicaId);
-    const caps = anyCaps(slots.agents.values(), this.#ctx.config.maxConcurrentTasks) ? capsFor(slots.agents.get(route.agent), this.#ctx.config.maxConcurrentTasks) : undefined;
     const transition = decideDispatch({
       task: { ...task, seq: 0 }, replica: { id: route.replicaId, agent: route.agent }, assignmentId: this.#ctx.newId(),
-      now, leaseMs: this.#ctx.config.leaseMs, concurrencyLimit: null, ...(caps === undefined ? {} : { caps }),
+      now, leaseMs: this.#ctx.config.leaseMs, concurrencyLimit: null, ...slots.capsOf(route.agent),
     });
     return { transition, waiter };
   }

@@ -69,7 +69,12 @@ export class RateLimits {
    */
   async admitPage(tasks: readonly TaskHead[], now: Millis): Promise<PageAdmission | null> {
     const byKey = new Map<string, TaskHead[]>();
-    for (const t of tasks) if (t.rateKey != null) byKey.set(t.rateKey, [...(byKey.get(t.rateKey) ?? []), t]);
+    for (const t of tasks) {
+      if (t.rateKey == null) continue;
+      const queued = byKey.get(t.rateKey);
+      if (queued === undefined) byKey.set(t.rateKey, [t]);
+      else queued.push(t);
+    }
     if (byKey.size === 0) return null;
     const states = await this.#ctx.store.rateLimitList({ keys: [...byKey.keys()], now });
     const out: PageAdmission = { held: new Set(), limited: new Set(), retryAt: null };
@@ -89,7 +94,11 @@ export class RateLimits {
    */
   async take(planned: ReadonlyArray<{ key: string; holder: string; tokens: number }>, now: Millis): Promise<Set<string>> {
     const byKey = new Map<string, Array<{ holder: string; tokens: number }>>();
-    for (const p of planned) byKey.set(p.key, [...(byKey.get(p.key) ?? []), { holder: p.holder, tokens: p.tokens }]);
+    for (const p of planned) {
+      const requests = byKey.get(p.key);
+      if (requests === undefined) byKey.set(p.key, [{ holder: p.holder, tokens: p.tokens }]);
+      else requests.push({ holder: p.holder, tokens: p.tokens });
+    }
     const refused = new Set<string>();
     for (const [key, requests] of byKey) {
       const { taken } = await this.#ctx.store.rateLimitTake({ key, now, requests });

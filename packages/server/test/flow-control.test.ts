@@ -171,6 +171,39 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it('a node that wrote the pause and died before the rate_limited transition leaves the key paused and the attempt live: a retried report or the lease running out ends it, and the pause holds', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'llm', maxConcurrency: 10 });
+        const a = await h.submit({ agent: 'llm', rateKey: KEY });
+        const b = await h.submit({ agent: 'llm', rateKey: KEY });
+        const replica = await h.register('llm', { maxConcurrency: 10 });
+        const leased = await h.lease(replica, 2);
+        assert.equal(leased.length, 2);
+        const [la, lb] = [leased.find((l) => l.task.id === a.id)!, leased.find((l) => l.task.id === b.id)!];
+        // The first of WorkerService.fail's two writes, as a node that then died left it.
+        // Longer than a lease, so that the pause still holds when the other attempt's lease has run out.
+        const until = h.now() + 4 * h.config.leaseMs;
+        await h.store.rateLimitPause({ key: KEY, until, at: h.now() });
+        assert.deepEqual([(await h.task(a.id)).status, (await h.task(a.id)).attempt], ['dispatched', 1]);
+        // The worker retries its report (to this node, or another): it ends the attempt as a 429.
+        const retried = await h.api('POST', `/assignments/${la.assignmentId}/fail`, { replicaId: replica, error: { message: '429' }, rateLimited: true, retryAfterMs: 10_000 });
+        assert.equal(retried.status, 200, JSON.stringify(retried.body));
+        const view = await h.task(a.id);
+        assert.deepEqual([view.status, view.attempt, view.waitingReason], ['pending', 0, 'rate_limited']);
+        assert.equal(Date.parse(view.rateLimit!.until), until, 'a shorter second pause does not shorten the first');
+        // The other attempt's report never comes: its lease runs out, and the task waits for the pause too.
+        h.advance(h.config.leaseMs + 1);
+        await h.engine.reaper.sweep();
+        assert.equal((await h.task(b.id)).status, 'pending');
+        assert.equal((await h.task(b.id)).waitingReason, 'rate_limited');
+        // (The silent worker's replica is lost by now: a fresh one.)
+        const fresh = await h.register('llm', { maxConcurrency: 10 });
+        assert.deepEqual(await h.lease(fresh, 10), [], 'nothing of the key goes while it is paused');
+        h.advance(until - h.now());
+        assert.deepEqual((await h.lease(fresh, 10)).map((l) => l.task.id).sort(), [a.id, b.id].sort());
+      });
+    });
+
     it('the agent cap and the fleet cap hold across replicas (and across two nodes leasing at once on PostgreSQL)', async (t) => {
       await withHarness(t, store, async (h) => {
         // The second node: another engine and app on the same database (PostgreSQL); SQLite is single-node.

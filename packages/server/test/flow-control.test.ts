@@ -204,6 +204,25 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it("a key's room is not spent on tasks no replica can take now: another agent's tasks of the key go", async (t) => {
+      await withHarness(t, store, async (h) => {
+        // Two agents share one provider quota; the first is at its cap, its tasks first in line.
+        await h.agent({ name: 'busy', maxInFlight: 1 });
+        await h.agent({ name: 'free', maxConcurrency: 10 });
+        await h.api('PUT', `/rate-limits/${KEY}`, { rpm: 3 });
+        for (let i = 0; i < 3; i++) await h.submit({ agent: 'busy', rateKey: KEY });
+        const free = [await h.submit({ agent: 'free', rateKey: KEY }), await h.submit({ agent: 'free', rateKey: KEY })];
+        const b1 = await h.register('busy', { maxConcurrency: 5 });
+        assert.equal((await h.lease(b1, 5)).length, 1, 'the agent cap: one of three; the minute: one of three');
+        // The busy replica keeps asking (a long poll), so its agent's tasks are in every pass.
+        const { leased } = await waitingLease(h, b1);
+        leased.catch(() => {});
+        const f1 = await h.register('free', { maxConcurrency: 10 });
+        const got = await h.lease(f1, 10);
+        assert.deepEqual(got.map((l) => l.task.id).sort(), free.map((x) => x.id).sort(), 'the two places left in the minute go to the tasks that can run');
+      });
+    });
+
     it('the agent cap and the fleet cap hold across replicas (and across two nodes leasing at once on PostgreSQL)', async (t) => {
       await withHarness(t, store, async (h) => {
         // The second node: another engine and app on the same database (PostgreSQL); SQLite is single-node.

@@ -392,12 +392,13 @@ export class Dispatcher {
         reachedEnd = true;
         break;
       }
-      // Tasks their rate key holds back are left out of this pass (a page without keys: as read).
-      const tasks = await flow.admit(read);
-      const keys = [...new Set(tasks.flatMap((t) => (t.concurrencyKey === null ? [] : [t.concurrencyKey])))];
+      const keys = [...new Set(read.flatMap((t) => (t.concurrencyKey === null ? [] : [t.concurrencyKey])))];
       const keyInFlight = keys.length > 0 ? await store.concurrencyKeyInFlight({ keys }) : new Map<string, number>();
-      const excluded = await this.#excluded(tasks, agents, gated);
-      const routes = planRoutes({ tasks, replicas: candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits, ...(excluded ? { excluded } : {}) });
+      const excluded = await this.#excluded(read, agents, gated);
+      // Tasks their rate key holds back are left out (a page without keys: routed as read).
+      const routes = await flow.admit(read, (tasks) => planRoutes({
+        tasks, replicas: candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits, ...(excluded ? { excluded } : {}),
+      }));
       const decided = routes.map((route) => decideDispatch({
         task: route.task,
         replica: { id: route.replicaId, agent: route.agent },

@@ -411,7 +411,6 @@ export class Dispatcher {
       // The rate keys' windows are taken before the claims; what a key refused is not claimed.
       const { routes: kept, transitions } = await flow.take(routes, decided);
       const results = await commit(this.#ctx, transitions);
-      await flow.settle(kept, transitions, results);
       results.forEach((result, i) => {
         if (!result.ok) return;
         const route = kept[i]!;
@@ -424,6 +423,8 @@ export class Dispatcher {
         list.push({ transition: transitions[i]!, task: route.task });
         byReplica.set(route.replicaId, list);
       });
+      // After the claims are counted: a cap conflict then leaves the offers at 0, not below.
+      await flow.settle(kept, transitions, results);
       const last = read[read.length - 1]!;
       after = { priority: last.priority, slaDeadline: last.slaDeadline, seq: last.seq };
       if (read.length < limit) {

@@ -107,8 +107,17 @@ export class RateLimits {
     return refused;
   }
 
-  giveBack(holders: string[]): Promise<void> {
-    return this.#ctx.store.rateLimitGiveBack({ holders });
+  /**
+   * Gives back the requests of claims that did not commit. Never throws: it runs after a pass's
+   * other claims committed, which must still be delivered; a request not given back stays in
+   * its minute until it ages out (fewer dispatched, never more).
+   */
+  async giveBack(holders: string[]): Promise<void> {
+    try {
+      await this.#ctx.store.rateLimitGiveBack({ holders });
+    } catch (err) {
+      this.#ctx.log.warn({ err, holders: holders.length }, 'rate-limit give-back failed; the requests age out of their minute');
+    }
   }
 
   /** A worker's 429: the key pauses fleet-wide until the returned time. */

@@ -179,7 +179,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
         const replica = await h.register('llm', { maxConcurrency: 10 });
         const leased = await h.lease(replica, 2);
         assert.equal(leased.length, 2);
-        const [la, lb] = [leased.find((l) => l.task.id === a.id)!, leased.find((l) => l.task.id === b.id)!];
+        const la = leased.find((l) => l.task.id === a.id)!;
         // The first of WorkerService.fail's two writes, as a node that then died left it.
         // Longer than a lease, so that the pause still holds when the other attempt's lease has run out.
         const until = h.now() + 4 * h.config.leaseMs;

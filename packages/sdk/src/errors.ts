@@ -109,7 +109,7 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   REPLICA_NOT_LIVE: 'the replica was declared lost or deregistered',
   NOT_REGISTERED: 'WebSocket: a worker op before `hello` succeeded on the connection',
   IDEMPOTENCY_CONFLICT: 'the idempotency key is already used by a task the caller cannot see',
-  NOT_ASSIGNABLE: '`POST /tasks/{id}/assign`: nothing can take the task now; `details.reason` is one of `not_pending`, `pinned_elsewhere`, `agent_does_not_serve`, `replica_not_live`, `no_live_replica`, `agent_paused`, `replica_unhealthy`, `not_waiting`, `no_free_slot`, `concurrency_key_full`, `replica_gone`, `tool_domain_down`',
+  NOT_ASSIGNABLE: '`POST /tasks/{id}/assign`: nothing can take the task now; `details.reason` is one of `not_pending`, `pinned_elsewhere`, `agent_does_not_serve`, `replica_not_live`, `no_live_replica`, `agent_paused`, `replica_unhealthy`, `not_waiting`, `no_free_slot`, `concurrency_key_full`, `replica_gone`, `tool_domain_down`, `rate_limited`',
   PARENT_CANCELLED: 'a submit under a parent that is cancelled or being cancelled (its tree is being cancelled): nothing was created',
   PAYLOAD_TOO_LARGE: "the body is larger than the server's limit (`maxMessageBytes`, 1 MiB by default)",
   UNSUPPORTED_MEDIA_TYPE: 'a body that is not `application/json`',

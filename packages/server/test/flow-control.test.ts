@@ -125,6 +125,104 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it("an operator's assign takes its request from the key's minute: counted when it goes, refused (rate_limited) when the key has no room", async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'llm', maxConcurrency: 10 });
+        await h.api('PUT', `/rate-limits/${KEY}`, { rpm: 1 });
+        const replica = await h.register('llm', { maxConcurrency: 10 });
+        // Delayed: no pass hands them out; only the operator's assign does.
+        const first = await h.submit({ agent: 'llm', rateKey: KEY, delayMs: 3_600_000 });
+        const second = await h.submit({ agent: 'llm', rateKey: KEY, delayMs: 3_600_000 });
+        const { leased } = await waitingLease(h, replica);
+        const assigned = await h.api('POST', `/tasks/${first.id}/assign`, { agent: 'llm' });
+        assert.equal(assigned.status, 200, JSON.stringify(assigned.body));
+        assert.equal((await leased)[0]?.task.id, first.id);
+        assert.equal((await h.api('GET', '/rate-limits')).body.items[0].used.requests, 1, "the assign's request is in the key's minute");
+        // The minute is full: a task of the key that could go now waits for it.
+        const queued = await h.submit({ agent: 'llm', rateKey: KEY });
+        assert.deepEqual(await h.lease(replica, 10), []);
+        assert.equal((await h.task(queued.id)).waitingReason, 'rate_limited');
+        // And the operator's assign does not overrun it.
+        await waitingLease(h, replica);
+        const refused = await h.api('POST', `/tasks/${second.id}/assign`, { agent: 'llm' });
+        assert.deepEqual([refused.status, refused.body.error.code, refused.body.error.details?.reason], [409, 'NOT_ASSIGNABLE', 'rate_limited'], JSON.stringify(refused.body));
+        assert.match(refused.body.error.message, /openai:gpt-4o.*rpm/);
+        assert.equal((await h.task(second.id)).status, 'pending');
+        assert.equal((await h.api('GET', '/rate-limits')).body.items[0].used.requests, 1, 'a refused assign takes nothing');
+      });
+    });
+
+    it('a late 429 report (the attempt ended meanwhile) is refused and pauses nothing', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'llm', maxConcurrency: 10 });
+        const task = await h.submit({ agent: 'llm', rateKey: KEY });
+        const replica = await h.register('llm', { maxConcurrency: 10 });
+        const [leased] = await h.lease(replica, 1);
+        assert.equal(leased?.task.id, task.id);
+        // The operator fails the task for good: the attempt is over when the worker's 429 arrives.
+        assert.equal((await h.api('POST', `/tasks/${task.id}/fail`, { reason: 'not needed' })).status, 200);
+        const late = await h.api('POST', `/assignments/${leased.assignmentId}/fail`, {
+          replicaId: replica, error: { message: '429' }, rateLimited: true, retryAfterMs: 30_000,
+        });
+        assert.equal(late.status, 409, JSON.stringify(late.body));
+        assert.deepEqual((await h.api('GET', '/rate-limits')).body.items, [], 'no pause (not even a pause-only row) was written');
+        const other = await h.submit({ agent: 'llm', rateKey: KEY });
+        assert.equal((await h.lease(replica, 1))[0]?.task.id, other.id, 'the key is not paused');
+      });
+    });
+
+    it('a node that wrote the pause and died before the rate_limited transition leaves the key paused and the attempt live: a retried report or the lease running out ends it, and the pause holds', async (t) => {
+      await withHarness(t, store, async (h) => {
+        await h.agent({ name: 'llm', maxConcurrency: 10 });
+        const a = await h.submit({ agent: 'llm', rateKey: KEY });
+        const b = await h.submit({ agent: 'llm', rateKey: KEY });
+        const replica = await h.register('llm', { maxConcurrency: 10 });
+        const leased = await h.lease(replica, 2);
+        assert.equal(leased.length, 2);
+        const la = leased.find((l) => l.task.id === a.id)!;
+        // The first of WorkerService.fail's two writes, as a node that then died left it.
+        // Longer than a lease, so that the pause still holds when the other attempt's lease has run out.
+        const until = h.now() + 4 * h.config.leaseMs;
+        await h.store.rateLimitPause({ key: KEY, until, at: h.now() });
+        assert.deepEqual([(await h.task(a.id)).status, (await h.task(a.id)).attempt], ['dispatched', 1]);
+        // The worker retries its report (to this node, or another): it ends the attempt as a 429.
+        const retried = await h.api('POST', `/assignments/${la.assignmentId}/fail`, { replicaId: replica, error: { message: '429' }, rateLimited: true, retryAfterMs: 10_000 });
+        assert.equal(retried.status, 200, JSON.stringify(retried.body));
+        const view = await h.task(a.id);
+        assert.deepEqual([view.status, view.attempt, view.waitingReason], ['pending', 0, 'rate_limited']);
+        assert.equal(Date.parse(view.rateLimit!.until), until, 'a shorter second pause does not shorten the first');
+        // The other attempt's report never comes: its lease runs out, and the task waits for the pause too.
+        h.advance(h.config.leaseMs + 1);
+        await h.engine.reaper.sweep();
+        assert.equal((await h.task(b.id)).status, 'pending');
+        assert.equal((await h.task(b.id)).waitingReason, 'rate_limited');
+        // (The silent worker's replica is lost by now: a fresh one.)
+        const fresh = await h.register('llm', { maxConcurrency: 10 });
+        assert.deepEqual(await h.lease(fresh, 10), [], 'nothing of the key goes while it is paused');
+        h.advance(until - h.now());
+        assert.deepEqual((await h.lease(fresh, 10)).map((l) => l.task.id).sort(), [a.id, b.id].sort());
+      });
+    });
+
+    it("a key's room is not spent on tasks no replica can take now: another agent's tasks of the key go", async (t) => {
+      await withHarness(t, store, async (h) => {
+        // Two agents share one provider quota; the first is at its cap, its tasks first in line.
+        await h.agent({ name: 'busy', maxInFlight: 1 });
+        await h.agent({ name: 'free', maxConcurrency: 10 });
+        await h.api('PUT', `/rate-limits/${KEY}`, { rpm: 3 });
+        for (let i = 0; i < 3; i++) await h.submit({ agent: 'busy', rateKey: KEY });
+        const free = [await h.submit({ agent: 'free', rateKey: KEY }), await h.submit({ agent: 'free', rateKey: KEY })];
+        const b1 = await h.register('busy', { maxConcurrency: 5 });
+        assert.equal((await h.lease(b1, 5)).length, 1, 'the agent cap: one of three; the minute: one of three');
+        // The busy replica keeps asking (a long poll), so its agent's tasks are in every pass.
+        const { leased } = await waitingLease(h, b1);
+        leased.catch(() => {});
+        const f1 = await h.register('free', { maxConcurrency: 10 });
+        const got = await h.lease(f1, 10);
+        assert.deepEqual(got.map((l) => l.task.id).sort(), free.map((x) => x.id).sort(), 'the two places left in the minute go to the tasks that can run');
+      });
+    });
+
     it('the agent cap and the fleet cap hold across replicas (and across two nodes leasing at once on PostgreSQL)', async (t) => {
       await withHarness(t, store, async (h) => {
         // The second node: another engine and app on the same database (PostgreSQL); SQLite is single-node.
@@ -167,6 +265,17 @@ for (const store of ['sqlite', 'postgres'] as const) {
       }, { config: { maxConcurrentTasks: 4 } });
     });
   });
+}
+
+/** A long-poll lease that is waiting (its pass has ended), and what it will receive (as in operator-actions.test.ts). */
+async function waitingLease(h: Harness, replica: string): Promise<{ leased: Promise<Awaited<ReturnType<Harness['lease']>>> }> {
+  const leased = h.lease(replica, 1, 10_000);
+  for (const until = Date.now() + 10_000; !h.engine.dispatcher.waitingReplicaIds().includes(replica);) {
+    assert.ok(Date.now() < until, 'the lease request waits');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await h.engine.dispatcher.idle();
+  return { leased };
 }
 
 /** Another node on the harness's PostgreSQL schema: its own store (pool), engine and app. */

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { ERROR_STATUS, type TaskSpec } from '@flotilla/sdk';
 import { harness, type Harness } from './helpers/harness.ts';
 import { SocketClient, type Frame } from './helpers/socket-client.ts';
+import { freePort } from './fixtures/mcp/servers.ts';
 
 let h: Harness;
 let s: SocketClient;
@@ -110,6 +111,34 @@ describe('one answer per operation: HTTP and the socket', () => {
     assert.equal(httpLive.body.assignment.id, live.assignmentId);
     assert.equal(httpLive.body.assignment.status, 'dispatched');
     assert.deepEqual(socketLive.body, httpLive.body);
+  });
+
+  it('get: the same TaskView for a task its rate key holds (rateLimit, usage) and one waiting for a tool domain down (waitingDomains)', async () => {
+    await h.agent({ name: 'parity-rate' });
+    assert.equal((await h.api('PUT', '/rate-limits/parity:key', { rpm: 10 })).status, 201);
+    const limited = await h.submit({ agent: 'parity-rate', rateKey: 'parity:key', estimatedTokens: 5 });
+    const replicaId = await h.register('parity-rate');
+    const [leased] = await h.lease(replicaId);
+    assert.equal(leased?.task.id, limited.id);
+    await viaHttp('POST', `/assignments/${leased.assignmentId}/fail`, {
+      replicaId, error: { message: '429' }, rateLimited: true, retryAfterMs: 60_000, usage: { model: 'm', inputTokens: 3 },
+    });
+    const [http, socket] = [await viaHttp('GET', `/tasks/${limited.id}`), await viaSocket('get', { taskId: limited.id })];
+    assert.equal(http.body.waitingReason, 'rate_limited');
+    assert.equal(http.body.rateLimit.key, 'parity:key');
+    assert.equal(http.body.usage.inputTokens, 3);
+    assert.deepEqual(socket.body, http.body);
+
+    // A tool domain nobody answers for (a loopback port with no server): down after a check.
+    const port = await freePort();
+    assert.equal((await h.api('PUT', '/tool-domains/parity-dead', { url: `http://127.0.0.1:${port}/mcp` })).status, 201);
+    await h.agent({ name: 'parity-tools', toolDomains: ['parity-dead'] });
+    await h.engine.mcp.health.sweep();
+    const gated = await h.submit({ agent: 'parity-tools' });
+    await h.register('parity-tools');
+    const [httpGated, socketGated] = [await viaHttp('GET', `/tasks/${gated.id}`), await viaSocket('get', { taskId: gated.id })];
+    assert.deepEqual([httpGated.body.waitingReason, httpGated.body.waitingDomains], ['tool_domain_down', ['parity-dead']]);
+    assert.deepEqual(socketGated.body, httpGated.body);
   });
 
   it('cancel: 200 and the same TaskView, for a running task (still running, cancelRequestedAt set) and a pending one', async () => {

@@ -146,7 +146,8 @@ export function planRoutes(input: RoutingInput): Route[] {
 export type AssignRefusalReason =
   | 'not_pending' | 'pinned_elsewhere' | 'agent_does_not_serve' | 'replica_not_live' | 'no_live_replica'
   | 'agent_paused' | 'replica_unhealthy' | 'not_waiting' | 'no_free_slot' | 'concurrency_key_full' | 'replica_gone'
-  | 'tool_domain_down';
+  | 'tool_domain_down'
+  | 'rate_limited';
 
 export interface AssignRefusal {
   reason: AssignRefusalReason;

@@ -6,7 +6,8 @@
 // - caps: the offers are trimmed to what the caps leave (core/flow-caps.ts), and every claim
 //   carries them as a guard; a claim refused by a cap zeroes the offers it covers (another
 //   node filled the cap meanwhile), so the pass does not scan on for slots it cannot use.
-// - rate keys: a page's tasks their key has no room for are left out before routing; the
+// - rate keys: of a page's routed tasks, those their key has no room for are left out (and the
+//   page routed again without them); the
 //   routed tasks' requests are taken from their keys' windows in the store (exact fleet-wide)
 //   before their claims commit; a request the store refused is not claimed, and one whose
 //   claim conflicted is given back.
@@ -19,8 +20,13 @@ import type { RateLimits } from './rate-limits.ts';
 export interface PassFlow {
   /** The caps a claim for `agent` carries, to spread into decideDispatch's input. */
   capsOf(agent: string): { caps?: Caps };
-  /** The page without the tasks their rate key holds back now. */
-  admit(page: TaskHead[]): Promise<TaskHead[]>;
+  /**
+   * The page's routes (`plan` routes a list of tasks) without the tasks their rate key holds
+   * back now. A key's room goes to the tasks routing can place, in dispatch order: one that no
+   * replica can take now (its agent at its cap, pinned elsewhere, its concurrency key full)
+   * does not spend it, else it would hold back the key's other tasks (another agent's) behind it.
+   */
+  admit(page: TaskHead[], plan: (tasks: TaskHead[]) => Route[]): Promise<Route[]>;
   /** Takes the routed tasks' requests from their keys; the routes (and transitions) to claim. */
   take(routes: Route[], transitions: Transition[]): Promise<{ routes: Route[]; transitions: Transition[] }>;
   /** After the claims: gives back what conflicted claims took, and honours a cap conflict. */
@@ -53,13 +59,18 @@ export function passFlow(params: {
       const caps = capped ? capsFor(agents.get(agent), fleetCap) : undefined;
       return caps === undefined ? {} : { caps };
     },
-    async admit(page) {
-      if (rateLimits === null) return page;
-      const admission = await rateLimits.admitPage(page, now);
-      if (admission === null) return page;
+    async admit(page, plan) {
+      const routes = plan(page);
+      if (rateLimits === null) return routes;
+      const admission = await rateLimits.admitPage(routes.map((r) => r.task), now);
+      if (admission === null) return routes;
       for (const key of admission.limited) limited.add(key);
       if (admission.retryAt !== null) retryAt = Math.min(retryAt ?? Infinity, admission.retryAt);
-      return admission.held.size === 0 ? page : page.filter((t) => !admission.held.has(t.id));
+      if (admission.held.size === 0) return routes;
+      // Planned again without the held tasks (their places may go to others). A task of a
+      // limited key that was not routed the first time was not admitted: it waits too.
+      const routed = new Set(routes.map((r) => r.task.id));
+      return plan(page.filter((t) => !admission.held.has(t.id) && (t.rateKey == null || !admission.limited.has(t.rateKey) || routed.has(t.id))));
     },
     async take(routes, transitions) {
       if (rateLimits === null || limited.size === 0) return { routes, transitions };

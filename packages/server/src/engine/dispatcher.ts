@@ -41,7 +41,7 @@ import type { AgentRegistry } from './agent-registry.ts';
 import { commit, type EngineContext, type WakeReason } from './context.ts';
 import { toIso } from './time.ts';
 import { downDomainsOf, gatedAgents } from '../core/tool-domains.ts';
-import { anyCaps, capsFor } from '../core/flow-caps.ts';
+import { capsFor } from '../core/flow-caps.ts';
 import type { RateLimits } from './rate-limits.ts';
 import { passFlow, type PassFlow } from './dispatch-flow.ts';
 
@@ -146,7 +146,11 @@ export class Dispatcher {
    * Free slots of waiting replicas as the last pass left them, when it found no pending task
    * they could take, and the agents it routed with; null when unknown (see "Direct hand-off").
    */
-  #handOffSlots: { replicas: Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>; agents: ReadonlyMap<string, AgentRecord> } | null = null;
+  #handOffSlots: {
+    replicas: Map<string, { candidate: ReplicaCandidate; waiter: LeaseWaiter }>; agents: ReadonlyMap<string, AgentRecord>;
+    /** The caps a hand-off's claim carries, as the pass that left the slots decided them (no look at every agent per submit). */
+    capsOf: PassFlow['capsOf'];
+  } | null = null;
   /**
    * A work-wake came after the running pass began reading the queue's head: the task that
    * caused it may be missing from the read. (One from before is covered: what woke it was
@@ -390,12 +394,13 @@ export class Dispatcher {
         reachedEnd = true;
         break;
       }
-      // Tasks their rate key holds back are left out of this pass (a page without keys: as read).
-      const tasks = await flow.admit(read);
-      const keys = [...new Set(tasks.flatMap((t) => (t.concurrencyKey === null ? [] : [t.concurrencyKey])))];
+      const keys = [...new Set(read.flatMap((t) => (t.concurrencyKey === null ? [] : [t.concurrencyKey])))];
       const keyInFlight = keys.length > 0 ? await store.concurrencyKeyInFlight({ keys }) : new Map<string, number>();
-      const excluded = await this.#excluded(tasks, agents, gated);
-      const routes = planRoutes({ tasks, replicas: candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits, ...(excluded ? { excluded } : {}) });
+      const excluded = await this.#excluded(read, agents, gated);
+      // Tasks their rate key holds back are left out (a page without keys: routed as read).
+      const routes = await flow.admit(read, (tasks) => planRoutes({
+        tasks, replicas: candidates, agents, keyInFlight, serverKeyLimits: config.concurrencyLimits, ...(excluded ? { excluded } : {}),
+      }));
       const decided = routes.map((route) => decideDispatch({
         task: route.task,
         replica: { id: route.replicaId, agent: route.agent },
@@ -408,7 +413,6 @@ export class Dispatcher {
       // The rate keys' windows are taken before the claims; what a key refused is not claimed.
       const { routes: kept, transitions } = await flow.take(routes, decided);
       const results = await commit(this.#ctx, transitions);
-      await flow.settle(kept, transitions, results);
       results.forEach((result, i) => {
         if (!result.ok) return;
         const route = kept[i]!;
@@ -421,6 +425,8 @@ export class Dispatcher {
         list.push({ transition: transitions[i]!, task: route.task });
         byReplica.set(route.replicaId, list);
       });
+      // After the claims are counted: a cap conflict then leaves the offers at 0, not below.
+      await flow.settle(kept, transitions, results);
       const last = read[read.length - 1]!;
       after = { priority: last.priority, slaDeadline: last.slaDeadline, seq: last.seq };
       if (read.length < limit) {
@@ -450,7 +456,7 @@ export class Dispatcher {
         if (waiter !== undefined && !waiter.persistent && byReplica.has(c.id)) continue;
         if (c.offered > 0 && waiter !== undefined && waiter === this.#waiters.get(c.id)) replicas.set(c.id, { candidate: { ...c }, waiter });
       }
-      this.#handOffSlots = { replicas, agents };
+      this.#handOffSlots = { replicas, agents, capsOf: flow.capsOf };
     }
     this.#decide();
     await this.#deliver(byReplica, planned);
@@ -537,10 +543,9 @@ export class Dispatcher {
     replica.inFlight += 1;
     replica.lastAssignedAt = now;
     if (replica.offered <= 0) slots.replicas.delete(route.replicaId);
-    const caps = anyCaps(slots.agents.values(), this.#ctx.config.maxConcurrentTasks) ? capsFor(slots.agents.get(route.agent), this.#ctx.config.maxConcurrentTasks) : undefined;
     const transition = decideDispatch({
       task: { ...task, seq: 0 }, replica: { id: route.replicaId, agent: route.agent }, assignmentId: this.#ctx.newId(),
-      now, leaseMs: this.#ctx.config.leaseMs, concurrencyLimit: null, ...(caps === undefined ? {} : { caps }),
+      now, leaseMs: this.#ctx.config.leaseMs, concurrencyLimit: null, ...slots.capsOf(route.agent),
     });
     return { transition, waiter };
   }
@@ -591,8 +596,17 @@ export class Dispatcher {
       task, replica: { id: route.replicaId, agent: route.agent }, assignmentId: this.#ctx.newId(), now,
       leaseMs: config.leaseMs, concurrencyLimit: route.concurrencyLimit, assignedBy, ...(caps === undefined ? {} : { caps }),
     });
+    // A rate-keyed task takes its request from its key's minute as a pass's would (decisions.md
+    // 103): an operator's assign neither overruns the provider's limit nor goes while the key
+    // is paused, and what it sends counts against the key on every node.
+    const rate = task.rateKey == null || this.#rateLimits === null ? null
+      : { key: task.rateKey, holder: transition.assignmentInsert!.id, tokens: task.estimatedTokens ?? 0 };
+    if (rate !== null && (await this.#rateLimits!.take([rate], now)).size > 0) return { refusal: await this.#rateRefusal(task) };
     const [result] = await commit(this.#ctx, [transition]);
-    if (!result!.ok) return { refusal: conflictRefusal(task.id, route.replicaId, result!.conflict) };
+    if (!result!.ok) {
+      if (rate !== null) await this.#rateLimits!.giveBack([rate.holder]);
+      return { refusal: conflictRefusal(task.id, route.replicaId, result!.conflict) };
+    }
     this.#ctx.attempts.applied(transition, task);
     // The slot is taken: the hand-off slots must not offer it again.
     const slot = this.#handOffSlots?.replicas.get(route.replicaId);
@@ -603,6 +617,15 @@ export class Dispatcher {
       return { refusal: { reason: 'replica_gone', message: `replica ${route.replicaId} was gone before the assignment reached it; task ${task.id} is pending again` } };
     }
     return { transition };
+  }
+
+  /** Why an assign's task waits on its rate key (the key refused its request). */
+  async #rateRefusal(task: TaskRecord): Promise<AssignRefusal> {
+    const held = await this.#rateLimits!.holding(task);
+    const why = held === null ? 'had no room for it' : held.admission.reason === 'paused'
+      ? `is paused (a provider's 429) until ${toIso(held.admission.retryAt!)}`
+      : `has no room in its minute (${held.admission.reason}) until ${toIso(held.admission.retryAt!)}`;
+    return { reason: 'rate_limited', message: `the rate key "${task.rateKey}" of task ${task.id} ${why}` };
   }
 
   async #deliver(byReplica: Map<string, { transition: Transition; task: TaskHead }[]>, planned: Map<string, LeaseWaiter>): Promise<void> {

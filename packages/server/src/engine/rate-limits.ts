@@ -69,7 +69,12 @@ export class RateLimits {
    */
   async admitPage(tasks: readonly TaskHead[], now: Millis): Promise<PageAdmission | null> {
     const byKey = new Map<string, TaskHead[]>();
-    for (const t of tasks) if (t.rateKey != null) byKey.set(t.rateKey, [...(byKey.get(t.rateKey) ?? []), t]);
+    for (const t of tasks) {
+      if (t.rateKey == null) continue;
+      const queued = byKey.get(t.rateKey);
+      if (queued === undefined) byKey.set(t.rateKey, [t]);
+      else queued.push(t);
+    }
     if (byKey.size === 0) return null;
     const states = await this.#ctx.store.rateLimitList({ keys: [...byKey.keys()], now });
     const out: PageAdmission = { held: new Set(), limited: new Set(), retryAt: null };
@@ -89,7 +94,11 @@ export class RateLimits {
    */
   async take(planned: ReadonlyArray<{ key: string; holder: string; tokens: number }>, now: Millis): Promise<Set<string>> {
     const byKey = new Map<string, Array<{ holder: string; tokens: number }>>();
-    for (const p of planned) byKey.set(p.key, [...(byKey.get(p.key) ?? []), { holder: p.holder, tokens: p.tokens }]);
+    for (const p of planned) {
+      const requests = byKey.get(p.key);
+      if (requests === undefined) byKey.set(p.key, [{ holder: p.holder, tokens: p.tokens }]);
+      else requests.push({ holder: p.holder, tokens: p.tokens });
+    }
     const refused = new Set<string>();
     for (const [key, requests] of byKey) {
       const { taken } = await this.#ctx.store.rateLimitTake({ key, now, requests });
@@ -98,8 +107,17 @@ export class RateLimits {
     return refused;
   }
 
-  giveBack(holders: string[]): Promise<void> {
-    return this.#ctx.store.rateLimitGiveBack({ holders });
+  /**
+   * Gives back the requests of claims that did not commit. Never throws: it runs after a pass's
+   * other claims committed, which must still be delivered; a request not given back stays in
+   * its minute until it ages out (fewer dispatched, never more).
+   */
+  async giveBack(holders: string[]): Promise<void> {
+    try {
+      await this.#ctx.store.rateLimitGiveBack({ holders });
+    } catch (err) {
+      this.#ctx.log.warn({ err, holders: holders.length }, 'rate-limit give-back failed; the requests age out of their minute');
+    }
   }
 
   /** A worker's 429: the key pauses fleet-wide until the returned time. */

@@ -453,7 +453,7 @@ export class TaskService {
    * Long-poll: resolves with the task once it is terminal, or with its current state after
    * `waitMs`. Listens to the task's events; never polls the store in a loop.
    */
-  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): Promise<{ task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null }> {
+  async wait(principal: Principal, id: string, waitMs: number, signal?: AbortSignal): ReturnType<TaskService['get']> {
     let settled = false;
     let wakeUp: () => void = () => {};
     const woken = new Promise<void>((resolve) => (wakeUp = resolve));

@@ -8,6 +8,8 @@ import { keyStatus } from '../engine/api-keys.ts';
 import type { IssuedToken } from '../engine/scoped-tokens.ts';
 import type { ApiKeyRecord, AuditRecord } from '../store/store.ts';
 import { toIso, toIsoOrNull } from '../engine/time.ts';
+import type { FlowDetail } from '../engine/flow-detail.ts';
+import { flowView } from './flow-views.ts';
 
 export function taskView(t: TaskRecord, assignment?: AssignmentRecord | null, waitingReason?: WaitingReason | null, waitingDomains?: string[]): TaskView {
   const view: TaskView = {
@@ -181,4 +183,14 @@ export function auditView(a: AuditRecord): AuditEntryView {
 /** A submit's answer (POST /tasks, the socket's submit): the task, and its `then` task's id when it has one. */
 export function submittedTaskView(r: { task: TaskRecord; thenTaskId?: string }): TaskView {
   return r.thenTaskId === undefined ? taskView(r.task) : { ...taskView(r.task), thenTaskId: r.thenTaskId };
+}
+
+/**
+ * A task as GET /tasks/:id and the socket's `get` show it (one answer per operation, decisions.md
+ * 36): its assignment, why it waits (the tool domains down; the rate key or cap, issue 16) and
+ * its usage. The socket's `get` used to drop `waitingDomains` and could drift again.
+ */
+export function taskDetailView(got: { task: TaskRecord; assignment: AssignmentRecord | null; waitingReason: WaitingReason | null; waitingDomains?: string[]; flow?: FlowDetail }): TaskView {
+  const view = taskView(got.task, got.assignment, got.waitingReason, got.waitingDomains);
+  return got.flow === undefined ? view : { ...view, ...flowView(got.flow) };
 }

@@ -10,9 +10,7 @@ import { workflowSpecSchema } from '../../schemas/schemas.ts';
 import { answers } from '../../schemas/responses.ts';
 import { principalOf } from '../auth.ts';
 import { clientConnection } from '../connection.ts';
-import { assignmentView, eventView, submittedTaskView, taskView, treeNodeView } from '../views.ts';
-import { flowView } from '../flow-views.ts';
-import type { FlowDetail } from '../../engine/flow-detail.ts';
+import { assignmentView, eventView, submittedTaskView, taskDetailView, taskView, treeNodeView } from '../views.ts';
 
 const MAX_BATCH = 1_000;
 
@@ -54,9 +52,7 @@ export function taskRoutes(app: FastifyInstance, engine: Engine): void {
     const got = waitMs > 0
       ? await engine.tasks.wait(principal, request.params.id, waitMs, clientConnection(reply).signal)
       : await engine.tasks.get(principal, request.params.id);
-    const view = taskView(got.task, got.assignment, got.waitingReason, 'waitingDomains' in got ? (got.waitingDomains as string[] | undefined) : undefined);
-    const flow = 'flow' in got ? (got.flow as FlowDetail | undefined) : undefined;
-    return flow === undefined ? view : { ...view, ...flowView(flow) };
+    return taskDetailView(got);
   });
 
   app.get<{ Querystring: { status?: TaskStatus[]; agent?: string; priority?: Priority; sla?: 'at_risk' | 'violated'; parentId?: string; rootId?: string; depth?: number; limit?: number; cursor?: string } }>('/tasks', {

@@ -31,13 +31,12 @@ import type { Engine } from '../../engine/engine.ts';
 import { actionRefusal, type Action, type Principal } from '../../core/permissions.ts';
 import { toIso } from '../../engine/time.ts';
 import { BATCH_OPS, MAX_BATCH_ITEMS, type SocketOp } from '../../schemas/schemas.ts';
-import { issuedTokenView, replicaView, submittedTaskView, taskView } from '../views.ts';
+import { issuedTokenView, replicaView, submittedTaskView, taskDetailView, taskView } from '../views.ts';
 import { outcomeOf } from '../audit-hook.ts';
 import { heartbeatInterval, PROTOCOL_VERSION } from '../protocol.ts';
 import { rateLimitedMessage, type RateLimiter } from '../rate-limit.ts';
 import { UNAVAILABLE_RETRY_AFTER_SECONDS } from '../error-handler.ts';
 import { flowFields, type ReportFields } from '../reports.ts';
-import { flowView } from '../flow-views.ts';
 
 /** Close codes the server uses (4000–4999 are the application's). */
 export const CLOSE = {
@@ -426,9 +425,8 @@ export class WorkerSession {
         return ok({ items: results.map((r) => ({ created: r.created, task: submittedTaskView(r) })) }, 201);
       }
       case 'get': {
-        const { task, assignment, waitingReason, flow } = await this.#engine.tasks.get(p, m.taskId as string);
-        // As GET /tasks/:id: what flow control holds it by, and its usage (issue 16).
-        return ok(flow === undefined ? taskView(task, assignment, waitingReason) : { ...taskView(task, assignment, waitingReason), ...flowView(flow) });
+        // As GET /tasks/:id: the tool domains it waits for, what flow control holds it by, its usage.
+        return ok(taskDetailView(await this.#engine.tasks.get(p, m.taskId as string)));
       }
       case 'cancel':
         return ok(taskView(await this.#engine.tasks.cancel(p, m.taskId as string, {

@@ -190,7 +190,12 @@ for (const store of ['sqlite', 'postgres'] as const) {
       const ended = await Promise.race([done.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 15_000)))]);
       clearTimeout(timer);
       assert.equal(ended, true, 'the stream ended at input-required');
-      assert.deepEqual(events.map(stateOf), [TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_INPUT_REQUIRED]);
+      // Submitted first and input-required last; the attempt's start may show as working in
+      // between when the stream reads it before the ask commits (a loaded machine).
+      const states = events.map(stateOf);
+      assert.equal(states[0], TaskState.TASK_STATE_SUBMITTED, JSON.stringify(states));
+      assert.equal(states.at(-1), TaskState.TASK_STATE_INPUT_REQUIRED, JSON.stringify(states));
+      assert.ok(states.slice(1, -1).every((s) => s === TaskState.TASK_STATE_WORKING), JSON.stringify(states));
       const taskId = asked!.taskId;
       // Answered: the suspended attempt was given back, but the task ran: working.
       assert.equal((await h.api('POST', `/tasks/${taskId}/input`, { input: 'eu' })).status, 200);

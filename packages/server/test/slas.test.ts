@@ -130,8 +130,10 @@ for (const store of stores) describe(`SLAs (${store})`, () => {
     // Both ended in time (the failed one too: an SLA measures time to terminal, P2's default is 7 days).
     assert.deepEqual(analyst, {
       agent: 'analyst', assigned: 3, completed: 1, failed: 1, inFlight: 1, durationMs: { median: ms, p95: ms }, sla: { met: 2, violated: 0 }, reliability: 0.5,
+      usage: { attempts: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
     });
-    assert.deepEqual(writer, { agent: 'writer', assigned: 0, completed: 0, failed: 0, inFlight: 0, durationMs: { median: null, p95: null }, sla: { met: 0, violated: 0 }, reliability: null });
+    assert.deepEqual(writer, { agent: 'writer', assigned: 0, completed: 0, failed: 0, inFlight: 0, durationMs: { median: null, p95: null }, sla: { met: 0, violated: 0 }, reliability: null,
+      usage: { attempts: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 } });
     const since = new Date(h.now() + 60_000).toISOString();
     const soon = await h.api('GET', `/reports/delegation?since=${encodeURIComponent(new Date(h.now() - 500).toISOString())}`);
     assert.deepEqual([soon.body.agents[0].completed, soon.body.agents[0].inFlight], [0, 1]);

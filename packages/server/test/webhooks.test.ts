@@ -87,6 +87,34 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it('a rotation and a patch at the same time: neither undoes the other, and the secret shown is the one that signs', async (t) => {
+      await withHarness(t, store, async (h) => {
+        const r = await webhookReceiver(h.now);
+        t.after(() => r.close());
+        await h.agent({ name: 'a' });
+        const id = await subscribe(h, r, { events: ['task.created'] });
+        // The patch lands between the rotation's read and its write (as from another node).
+        const get = h.store.webhookGet.bind(h.store);
+        let patched: Promise<Awaited<ReturnType<Harness['api']>>> | undefined;
+        h.store.webhookGet = async (p) => {
+          const w = await get(p);
+          if (patched === undefined) {
+            patched = h.api('PATCH', `/webhooks/${id}`, { description: 'both' });
+            await patched;
+          }
+          return w;
+        };
+        const rotated = await h.api('POST', `/webhooks/${id}/rotate-secret`);
+        h.store.webhookGet = get;
+        assert.deepEqual([rotated.status, (await patched)?.status], [200, 200]);
+        r.secret = rotated.body.secret;
+        assert.equal((await h.api('GET', `/webhooks/${id}`)).body.description, 'both');
+        const task = await h.submit({ agent: 'a' });
+        await h.engine.webhookOutbox.sweep();
+        assert.deepEqual(r.all.map((x) => [x.body.event.taskId, x.valid]), [[task.id, true]], 'signed with the secret the rotation showed');
+      });
+    });
+
     it('a receiver down for a while gets everything, in order per task, after backoff', async (t) => {
       await withHarness(t, store, async (h) => {
         const r = await webhookReceiver(h.now);

@@ -509,9 +509,11 @@ export interface Store {
   /**
    * Replaces what a patch or a rotation may change (url, events, agents, rootId, enabled,
    * description, secret, updatedAt); the owner, visibility, fromSeq and createdAt never change.
-   * Durable. `updated` is false when there is no such subscription.
+   * Guarded on the stored updatedAt still being `ifUpdatedAt` (the record the change was made
+   * from: a patch and a rotation racing must not undo each other). Durable. `updated` is false
+   * when there is no such subscription or it changed since.
    */
-  webhookUpdate(params: { webhook: WebhookRecord }): Promise<{ updated: boolean }>;
+  webhookUpdate(params: { webhook: WebhookRecord; ifUpdatedAt: Millis }): Promise<{ updated: boolean }>;
   /** Deletes the subscription and its deliveries in one commit (a deleted one is sent nothing more). Durable. */
   webhookDelete(params: { id: string }): Promise<{ deleted: boolean }>;
   /** The seq of the last event the feed has queued deliveries for (the cursor; migration 22 starts it at the then last event). */

@@ -1,5 +1,6 @@
 // Conformance: the webhook tables (migration 22). Subscriptions are created, listed (all, or
-// one owner's) in one order, updated (never their owner, visibility or fromSeq) and deleted
+// one owner's) in one order, updated (never their owner, visibility or fromSeq; guarded on
+// the updatedAt the change was made from) and deleted
 // with their deliveries; the feed's step moves the cursor once however many feeds race (the
 // guard on its old value), queues one delivery per (subscription, event), records and drops
 // notify URLs; the sender is handed the oldest pending delivery of each subscription and task
@@ -35,9 +36,12 @@ export function webhookTests(open: OpenStore): void {
       assert.deepEqual((await store.webhookList({ ownerId: 'key-2' })).map((w) => [w.id, w.enabled]), [['a', false]]);
       // What an update may change; the rest is kept whatever the record says.
       const changed = { ...b, url: 'https://127.0.0.1:9/new', events: ['task.completed'], agents: null, rootId: null, enabled: false, description: 'd', secretSealed: 'v1.x.y.z', updatedAt: T0 + 5 };
-      assert.deepEqual(await store.webhookUpdate({ webhook: { ...changed, ownerId: 'other', fromSeq: 99, visibility: { all: true }, createdAt: 0 } }), { updated: true });
+      assert.deepEqual(await store.webhookUpdate({ webhook: { ...changed, ownerId: 'other', fromSeq: 99, visibility: { all: true }, createdAt: 0 }, ifUpdatedAt: b.updatedAt }), { updated: true });
       assert.deepEqual(await store.webhookGet({ id: 'b' }), changed);
-      assert.deepEqual(await store.webhookUpdate({ webhook: webhook({ id: 'nope' }) }), { updated: false });
+      // Guarded on the updatedAt it was made from: a change from a stale copy writes nothing.
+      assert.deepEqual(await store.webhookUpdate({ webhook: { ...b, secretSealed: 'v1.stale', updatedAt: T0 + 6 }, ifUpdatedAt: b.updatedAt }), { updated: false });
+      assert.deepEqual(await store.webhookGet({ id: 'b' }), changed);
+      assert.deepEqual(await store.webhookUpdate({ webhook: webhook({ id: 'nope' }), ifUpdatedAt: T0 }), { updated: false });
       await store.webhookFeedAdvance({ from: await store.webhookFeedCursor(), to: 1, deliveries: [delivery({ subscriptionId: 'b' }), delivery({ subscriptionId: 'a' })], notifies: [], notified: [] });
       assert.deepEqual(await store.webhookDelete({ id: 'b' }), { deleted: true });
       assert.deepEqual(await store.webhookDelete({ id: 'b' }), { deleted: false });

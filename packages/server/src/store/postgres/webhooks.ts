@@ -35,11 +35,12 @@ export async function listWebhooks(db: Queryable, ownerId: string | undefined): 
   return (await run(db, `SELECT ${SELECT} FROM webhook_subscriptions WHERE owner_id = $1::text ${ORDER}`, [ownerId])).map(webhookFromRow);
 }
 
-export function updateWebhook(w: WebhookRecord): WriteOp<{ updated: boolean }> {
+export function updateWebhook(w: WebhookRecord, ifUpdatedAt: Millis): WriteOp<{ updated: boolean }> {
   return async (tx) => {
     const rows = await run(tx, `UPDATE webhook_subscriptions SET url = $2::text, events = $3::jsonb, agents = $4::jsonb, root_id = $5::text,
-      enabled = $6::boolean, description = $7::text, secret_sealed = $8::text, updated_at = $9::bigint WHERE id = $1::text RETURNING id`,
-    [w.id, w.url, JSON.stringify(w.events), w.agents === null ? null : JSON.stringify(w.agents), w.rootId, w.enabled, w.description, w.secretSealed, w.updatedAt]);
+      enabled = $6::boolean, description = $7::text, secret_sealed = $8::text, updated_at = $9::bigint
+      WHERE id = $1::text AND updated_at = $10::bigint RETURNING id`,
+    [w.id, w.url, JSON.stringify(w.events), w.agents === null ? null : JSON.stringify(w.agents), w.rootId, w.enabled, w.description, w.secretSealed, w.updatedAt, ifUpdatedAt]);
     return written({ updated: rows.length > 0 });
   };
 }

@@ -30,11 +30,11 @@ export function listWebhooks(cache: StatementCache, ownerId: string | undefined)
   return cache.sql(`SELECT ${SELECT} FROM webhook_subscriptions WHERE owner_id = ? ORDER BY created_at, id`).all(ownerId).map(webhookFromRow);
 }
 
-export function updateWebhook(cache: StatementCache, w: WebhookRecord): { updated: boolean } {
+export function updateWebhook(cache: StatementCache, w: WebhookRecord, ifUpdatedAt: Millis): { updated: boolean } {
   const n = changes(cache.sql(`UPDATE webhook_subscriptions SET url = ?, events = ?, agents = ?, root_id = ?, enabled = ?, description = ?,
-    secret_sealed = ?, updated_at = ? WHERE id = ?`).run(
+    secret_sealed = ?, updated_at = ? WHERE id = ? AND updated_at = ?`).run(
     w.url, JSON.stringify(w.events), w.agents === null ? null : JSON.stringify(w.agents), w.rootId, asInt(w.enabled), w.description,
-    w.secretSealed, w.updatedAt, w.id));
+    w.secretSealed, w.updatedAt, w.id, ifUpdatedAt));
   return { updated: n > 0 };
 }
 

@@ -249,6 +249,36 @@ for (const store of ['sqlite', 'postgres'] as const) {
       }, { config: FAST });
     });
 
+    it('a notify task that failed and was requeued gets its failure, then its later completion', async (t) => {
+      await withHarness(t, store, async (h) => {
+        const r = await webhookReceiver(h.now);
+        t.after(() => r.close());
+        r.secret = (await h.api('GET', '/webhooks/notify-secret')).body.secret;
+        await h.agent({ name: 'a' });
+        const replica = await h.register('a');
+        const task = await h.submit({ agent: 'a', notify: { url: r.url }, maxAttempts: 1 });
+        const [leased] = await h.lease(replica);
+        assert.equal((await h.api('POST', `/assignments/${leased!.assignmentId}/fail`, { replicaId: replica, error: { message: 'boom' }, retryable: false })).status, 200);
+        const types = () => r.accepted().map((x) => x.body.event.type);
+        // The failure is fed and sent on its own, before the requeue.
+        await deliverUntil(h, () => types().length === 1);
+        assert.equal((await h.api('POST', `/tasks/${task.id}/retry`)).status, 200);
+        await run(h, replica, task.id, 'second time');
+        await deliverUntil(h, () => types().length === 2);
+        assert.deepEqual(types(), ['task.failed', 'task.completed']);
+        assert.equal(r.accepted()[1]!.body.task?.result, 'second time');
+        // A second failure and requeue, fed in the same step as the completion after it.
+        const again = await h.submit({ agent: 'a', notify: { url: r.url }, maxAttempts: 1 });
+        await h.engine.webhookOutbox.sweep();
+        const [second] = await h.lease(replica);
+        assert.equal((await h.api('POST', `/assignments/${second!.assignmentId}/fail`, { replicaId: replica, error: { message: 'boom' }, retryable: false })).status, 200);
+        assert.equal((await h.api('POST', `/tasks/${again.id}/retry`)).status, 200);
+        assert.equal((await h.api('POST', `/tasks/${again.id}/cancel`)).status, 200);
+        await deliverUntil(h, () => types().length === 4);
+        assert.deepEqual(r.accepted().slice(2).map((x) => [x.body.event.taskId, x.body.event.type]), [[again.id, 'task.failed'], [again.id, 'task.cancelled']]);
+      }, { config: FAST });
+    });
+
     it('who may subscribe, and a subscriber sees only the tasks its owner may read', async (t) => {
       await withHarness(t, store, async (h) => {
         const key = async (role: string) => (await h.api('POST', '/keys', { name: `${role}-key`, role, ...(role === 'agent' ? { agents: ['a'] } : {}) })).body.token as string;

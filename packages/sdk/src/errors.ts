@@ -56,6 +56,7 @@ export const ERROR_STATUS = {
   WEBHOOK_DELIVERY_NOT_FOUND: 404,
   WEBHOOK_URL_INVALID: 400,
   WEBHOOK_EVENTS_INVALID: 400,
+  WEBHOOK_LIMIT: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -116,7 +117,8 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   WEBHOOK_NOT_FOUND: 'no webhook subscription with this id that the caller may see',
   WEBHOOK_DELIVERY_NOT_FOUND: 'the subscription has no failed delivery with this id (it was sent, is still pending, or was deleted with its subscription)',
   WEBHOOK_URL_INVALID: 'a webhook or `notify` URL that is not an absolute http(s) URL, carries credentials (`user:pass@`) or a fragment, or is longer than 2048 characters; `details.reason` says which',
-  WEBHOOK_EVENTS_INVALID: "`events` is empty or names something that is neither an event type (`task.completed`), a pattern ending in `.*` (`task.*`) nor `*`; `details.events` lists the bad ones",
+  WEBHOOK_EVENTS_INVALID: "`events` names something that is neither an event type (`task.completed`), a pattern ending in `.*` (`task.*`) nor `*`; `details.events` lists the bad ones",
+  WEBHOOK_LIMIT: 'the caller has the most webhook subscriptions one owner may have (100; `details.max`): delete one first',
 };
 
 /**

@@ -379,6 +379,14 @@ for (const store of ['sqlite', 'postgres'] as const) {
           assert.equal(res.body.error.code, code, JSON.stringify(body));
         }
         assert.equal((await h.api('GET', '/webhooks')).body.items.length, 0);
+        // At most 100 subscriptions per owner (a viewer must not slow the feed down at will); another owner's count apart.
+        for (let i = 0; i < 100; i++) assert.equal((await h.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/x', events: ['*'] })).status, 201);
+        const over = await h.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/x', events: ['*'] });
+        assert.deepEqual([over.status, over.body.error.code, over.body.error.details], [409, 'WEBHOOK_LIMIT', { max: 100 }]);
+        assert.equal((await h.api('GET', '/webhooks')).body.items.length, 100);
+        const viewer = (await h.api('POST', '/keys', { name: 'v', role: 'viewer' })).body.token as string;
+        assert.equal((await h.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/x', events: ['*'] }, { authorization: `Bearer ${viewer}` })).status, 201);
+        for (const w of (await h.api('GET', '/webhooks')).body.items) await h.api('DELETE', `/webhooks/${w.id}`);
         const r = await webhookReceiver(h.now);
         t.after(() => r.close());
         const id = await subscribe(h, r, { events: ['task.*'] });

@@ -6,7 +6,7 @@
 import type { WebhookPatch, WebhookSpec } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import { allows, ownerIdOf, taskVisibility, type Principal } from '../core/permissions.ts';
-import { NOTIFY_SUBSCRIPTION } from '../core/webhooks.ts';
+import { NOTIFY_SUBSCRIPTION, WEBHOOKS_PER_OWNER_MAX } from '../core/webhooks.ts';
 import type { WebhookDeliveryRecord, WebhookDeliveryStatus, WebhookRecord } from '../store/store.ts';
 import type { EngineContext } from './context.ts';
 import type { WebhookOutbox } from './webhook-outbox.ts';
@@ -27,6 +27,10 @@ export class WebhookService {
   async create(principal: Principal, spec: WebhookSpec): Promise<{ webhook: WebhookRecord; secret: string }> {
     requireWebhookUrl(spec.url);
     requireEventPatterns(spec.events);
+    // Counted before the insert, so creates racing may pass it by a few: a bound on the feed's work, not an exact quota.
+    if ((await this.#ctx.store.webhookList({ ownerId: ownerIdOf(principal) })).length >= WEBHOOKS_PER_OWNER_MAX) {
+      throw new FlotillaError('WEBHOOK_LIMIT', `you have ${WEBHOOKS_PER_OWNER_MAX} webhook subscriptions already (the most one owner may have): delete one first`, { max: WEBHOOKS_PER_OWNER_MAX });
+    }
     const now = this.#ctx.now();
     const secret = newWebhookSecret();
     const webhook: WebhookRecord = {

@@ -217,6 +217,30 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it('events of no task (agents, replicas) go only to a subscription that sees every task; its agent filter is the event\'s agent', async (t) => {
+      await withHarness(t, store, async (h) => {
+        const [every, onlyB, tree] = [await webhookReceiver(h.now), await webhookReceiver(h.now), await webhookReceiver(h.now)];
+        t.after(async () => { await every.close(); await onlyB.close(); await tree.close(); });
+        await h.agent({ name: 'a' });
+        const root = await h.submit({ agent: 'a' });
+        const issued = await h.api('POST', '/tokens', { scopes: ['task.read', 'webhook.read'], rootTaskId: root.id });
+        assert.equal(issued.status, 201, JSON.stringify(issued.body));
+        await subscribe(h, every, { events: ['agent.*', 'replica.*'] });
+        await subscribe(h, onlyB, { events: ['agent.*'], agents: ['b'] });
+        await subscribe(h, tree, { events: ['*'] }, issued.body.token);
+        await h.agent({ name: 'b' });
+        await h.agent({ name: 'c' });
+        await h.register('b');
+        await h.engine.webhookOutbox.sweep();
+        const seen = (r: Receiver) => r.accepted().map((x) => `${x.body.event.type}:${x.body.event.agent}`);
+        assert.deepEqual(seen(every), ['agent.created:b', 'agent.created:c', 'replica.connected:b']);
+        assert.ok(every.accepted().every((x) => x.body.event.taskId === null && x.body.task === null));
+        assert.deepEqual(seen(onlyB), ['agent.created:b']);
+        // A tree-bound token reads no fleet-wide events: its subscription is sent none.
+        assert.deepEqual(seen(tree), []);
+      });
+    });
+
     it('a task\'s notify URL gets exactly its completion, signed with the notify secret', async (t) => {
       await withHarness(t, store, async (h) => {
         const r = await webhookReceiver(h.now);

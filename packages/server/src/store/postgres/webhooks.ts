@@ -89,13 +89,21 @@ export async function listWebhookNotifies(db: Queryable, taskIds: string[]): Pro
     .map(webhookNotifyFromRow);
 }
 
-export async function dueWebhookDeliveries(db: Queryable, now: Millis, limit: number): Promise<{ deliveries: WebhookDueDelivery[]; nextAt: Millis | null }> {
-  const deliveries = (await run(db, `SELECT ${DELIVERY_SELECT}, s.secret_sealed AS secret, coalesce(s.url, d.url) AS target_url
+/**
+ * The sender's query ($1 now, $2 NOTIFY_SUBSCRIPTION, $3 limit). The same-task check is on
+ * coalesce(task_id, '') so that it is a lookup in webhook_deliveries_order (IS NOT DISTINCT
+ * FROM cannot use an index: each candidate scanned every earlier pending row, quadratic in a
+ * backlog, which is what a receiver that was down leaves). Exported for the plan test.
+ */
+export const DUE_DELIVERIES_SQL = `SELECT ${DELIVERY_SELECT}, s.secret_sealed AS secret, coalesce(s.url, d.url) AS target_url
     FROM webhook_deliveries d LEFT JOIN webhook_subscriptions s ON s.id = d.subscription_id
     WHERE d.status = 'pending' AND d.next_at <= $1::bigint AND (d.subscription_id = $2::text OR s.enabled)
       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.status = 'pending' AND e.subscription_id = d.subscription_id
-        AND e.task_id IS NOT DISTINCT FROM d.task_id AND e.seq < d.seq)
-    ORDER BY d.seq LIMIT $3::integer`, [now, NOTIFY_SUBSCRIPTION, limit])).map(webhookDueFromRow);
+        AND coalesce(e.task_id, '') = coalesce(d.task_id, '') AND e.seq < d.seq)
+    ORDER BY d.seq LIMIT $3::integer`;
+
+export async function dueWebhookDeliveries(db: Queryable, now: Millis, limit: number): Promise<{ deliveries: WebhookDueDelivery[]; nextAt: Millis | null }> {
+  const deliveries = (await run(db, DUE_DELIVERIES_SQL, [now, NOTIFY_SUBSCRIPTION, limit])).map(webhookDueFromRow);
   const [row] = await run(db, "SELECT min(next_at) AS n FROM webhook_deliveries WHERE status = 'pending' AND next_at > $1::bigint", [now]);
   return { deliveries, nextAt: row?.n === null || row?.n === undefined ? null : Number(row.n) };
 }

@@ -521,7 +521,8 @@ export interface Store {
   /**
    * The feed's step, in one commit, guarded on the cursor still being `from` (two feeds racing
    * queue once: `advanced` false, nothing written): queues `deliveries` (one per subscription
-   * and event: a second with the same pair is skipped), records the notify URLs of tasks just
+   * and event: a second with the same pair is skipped; none for a subscription that no longer
+   * exists, other than NOTIFY_SUBSCRIPTION), records the notify URLs of tasks just
    * created, deletes those of `notified` tasks, and moves the cursor to `to`. Relaxed: a lost
    * step is redone from the older cursor (deliveries are at least once).
    */

@@ -65,6 +65,9 @@ export function webhookTests(open: OpenStore): void {
       assert.equal((await store.webhookDeliveryList({ subscriptionId: 'w1', status: 'pending', limit: 10 })).length, 2);
       assert.deepEqual(await store.webhookNotifyList({ taskIds: ['task-3', 'nope'] }), [{ taskId: 'task-3', url: 'http://127.0.0.1:9/n', createdAt: T0 }]);
       assert.deepEqual(await store.webhookNotifyList({ taskIds: [] }), []);
+      // A subscription deleted after the feed read the list (it is gone when the step commits): queued nothing.
+      assert.deepEqual(await store.webhookFeedAdvance({ from: from + 3, to: from + 3, deliveries: [delivery({ subscriptionId: 'deleted', eventSeq: from + 3 })], notifies: [], notified: [] }), { advanced: true });
+      assert.equal((await store.webhookDeliveryList({ subscriptionId: 'deleted', status: 'pending', limit: 10 })).length, 0);
       await store.webhookFeedAdvance({
         from: from + 3, to: from + 4, notifies: [], notified: ['task-3'],
         deliveries: [delivery({ subscriptionId: NOTIFY_SUBSCRIPTION, eventSeq: from + 4, taskId: 'task-3', url: 'http://127.0.0.1:9/n', eventType: 'task.completed' })],

@@ -70,9 +70,11 @@ export function advanceWebhookFeed(p: { from: number; to: number; deliveries: Ne
       await run(tx, `INSERT INTO webhook_deliveries (subscription_id, event_seq, event_type, task_id, url, body, status, attempts, next_at, created_at)
         SELECT s, e, t, k, u, b, 'pending', 0, n, c
         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[]) AS x (s, e, t, k, u, b, n, c)
+        -- Only for a subscription that still exists (or notify): one deleted after the feed read the list is queued nothing.
+        WHERE s = $9::text OR EXISTS (SELECT 1 FROM webhook_subscriptions w WHERE w.id = s)
         ON CONFLICT (subscription_id, event_seq) DO NOTHING`,
       [d.map((x) => x.subscriptionId), d.map((x) => x.eventSeq), d.map((x) => x.eventType), d.map((x) => x.taskId), d.map((x) => x.url),
-        d.map((x) => x.body), d.map((x) => x.nextAt), d.map((x) => x.createdAt)]);
+        d.map((x) => x.body), d.map((x) => x.nextAt), d.map((x) => x.createdAt), NOTIFY_SUBSCRIPTION]);
     }
     if (p.notifies.length > 0) {
       await run(tx, `INSERT INTO webhook_notifies (task_id, url, created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])

@@ -69,6 +69,7 @@ export const ERROR_STATUS = {
   SCHEDULE_NOT_FOUND: 404,
   SCHEDULE_EXISTS: 409,
   RATE_LIMIT_NOT_FOUND: 404,
+  WEBHOOK_LIMIT: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -133,11 +134,12 @@ export const ERROR_DESCRIPTIONS: { readonly [C in ErrorCode]: string } = {
   WEBHOOK_NOT_FOUND: 'no webhook subscription with this id that the caller may see',
   WEBHOOK_DELIVERY_NOT_FOUND: 'the subscription has no failed delivery with this id (it was sent, is still pending, or was deleted with its subscription)',
   WEBHOOK_URL_INVALID: 'a webhook or `notify` URL that is not an absolute http(s) URL, carries credentials (`user:pass@`) or a fragment, or is longer than 2048 characters; `details.reason` says which',
-  WEBHOOK_EVENTS_INVALID: "`events` is empty or names something that is neither an event type (`task.completed`), a pattern ending in `.*` (`task.*`) nor `*`; `details.events` lists the bad ones",
+  WEBHOOK_EVENTS_INVALID: "`events` names something that is neither an event type (`task.completed`), a pattern ending in `.*` (`task.*`) nor `*`; `details.events` lists the bad ones",
   INVALID_SCHEDULE: "a schedule's `cron`, `timezone` or `everyMs` cannot be used, or its `task` template would be refused at submit; `details.code` is the submit's code (`UNKNOWN_AGENT`, `VALIDATION_FAILED`, ...) for a template",
   SCHEDULE_NOT_FOUND: 'no schedule with this name (GET /schedules lists them)',
   SCHEDULE_EXISTS: 'a schedule with this name exists already (PATCH it, or delete it first)',
   RATE_LIMIT_NOT_FOUND: 'no provider rate limit is declared for this key (GET /rate-limits lists them)',
+  WEBHOOK_LIMIT: 'the caller has the most webhook subscriptions one owner may have (100; `details.max`): delete one first',
 };
 
 /**

@@ -22,6 +22,7 @@ import { channelName, createClient, lockKeys } from '../src/store/postgres/conne
 import { MIGRATIONS, applyMigrations } from '../src/store/postgres/migrations.ts';
 import { openPostgresStore, type OpenPostgresStoreParams, type PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { candidateStatement } from '../src/store/postgres/task-queries.ts';
+import { DUE_DELIVERIES_SQL } from '../src/store/postgres/webhooks.ts';
 
 const DATABASE_URL = process.env.FLOTILLA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -850,6 +851,33 @@ async function postgresTests(): Promise<void> {
             const plan = await explain(params);
             assert.match(plan, /tasks_pending_agent_order/, plan);
             assert.doesNotMatch(plan, /Seq Scan on tasks/, plan);
+          }
+        } finally {
+          await h.cleanup();
+        }
+      });
+
+      it('webhooks: the sender finds an earlier pending delivery of the same task through the order index, not a scan', async () => {
+        const h = harness();
+        try {
+          await (await h.open()).close();
+          const s = `"${h.schema}"`;
+          // A receiver that was down: 4,000 tasks with 5 pending deliveries each, each task's first backed off.
+          await admin.query(`INSERT INTO ${s}.webhook_subscriptions (id, url, events, enabled, description, owner_id, visibility, secret_sealed, from_seq, created_at, updated_at)
+            VALUES ('w1', 'http://127.0.0.1:9/x', '["*"]', true, '', 'k', '{"all":true}', 'v1.a.b.c', 0, 0, 0)`);
+          await admin.query(`INSERT INTO ${s}.webhook_deliveries (subscription_id, event_seq, event_type, task_id, body, status, attempts, next_at, created_at)
+            SELECT 'w1', g, 'task.x', 't' || ((g - 1) / 5), '{}', 'pending', 0, CASE WHEN (g - 1) % 5 = 0 THEN 9999999 ELSE 0 END, 0
+            FROM generate_series(1, 20000) AS g`);
+          await admin.query(`ANALYZE ${s}.webhook_deliveries`);
+          await admin.query('BEGIN');
+          try {
+            await admin.query(`SET LOCAL search_path TO ${s}`);
+            const { rows } = await admin.query(`EXPLAIN ${DUE_DELIVERIES_SQL}`, [1000, 'notify', 64]);
+            const plan = rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+            assert.match(plan, /Index (Only )?Scan using webhook_deliveries_order on webhook_deliveries e/, plan);
+            assert.match(plan, /Index Cond: \(.*COALESCE\(task_id/, plan);
+          } finally {
+            await admin.query('COMMIT');
           }
         } finally {
           await h.cleanup();

@@ -87,6 +87,34 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it('a rotation and a patch at the same time: neither undoes the other, and the secret shown is the one that signs', async (t) => {
+      await withHarness(t, store, async (h) => {
+        const r = await webhookReceiver(h.now);
+        t.after(() => r.close());
+        await h.agent({ name: 'a' });
+        const id = await subscribe(h, r, { events: ['task.created'] });
+        // The patch lands between the rotation's read and its write (as from another node).
+        const get = h.store.webhookGet.bind(h.store);
+        let patched: Promise<Awaited<ReturnType<Harness['api']>>> | undefined;
+        h.store.webhookGet = async (p) => {
+          const w = await get(p);
+          if (patched === undefined) {
+            patched = h.api('PATCH', `/webhooks/${id}`, { description: 'both' });
+            await patched;
+          }
+          return w;
+        };
+        const rotated = await h.api('POST', `/webhooks/${id}/rotate-secret`);
+        h.store.webhookGet = get;
+        assert.deepEqual([rotated.status, (await patched)?.status], [200, 200]);
+        r.secret = rotated.body.secret;
+        assert.equal((await h.api('GET', `/webhooks/${id}`)).body.description, 'both');
+        const task = await h.submit({ agent: 'a' });
+        await h.engine.webhookOutbox.sweep();
+        assert.deepEqual(r.all.map((x) => [x.body.event.taskId, x.valid]), [[task.id, true]], 'signed with the secret the rotation showed');
+      });
+    });
+
     it('a receiver down for a while gets everything, in order per task, after backoff', async (t) => {
       await withHarness(t, store, async (h) => {
         const r = await webhookReceiver(h.now);
@@ -189,6 +217,30 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
+    it('events of no task (agents, replicas) go only to a subscription that sees every task; its agent filter is the event\'s agent', async (t) => {
+      await withHarness(t, store, async (h) => {
+        const [every, onlyB, tree] = [await webhookReceiver(h.now), await webhookReceiver(h.now), await webhookReceiver(h.now)];
+        t.after(async () => { await every.close(); await onlyB.close(); await tree.close(); });
+        await h.agent({ name: 'a' });
+        const root = await h.submit({ agent: 'a' });
+        const issued = await h.api('POST', '/tokens', { scopes: ['task.read', 'webhook.read'], rootTaskId: root.id });
+        assert.equal(issued.status, 201, JSON.stringify(issued.body));
+        await subscribe(h, every, { events: ['agent.*', 'replica.*'] });
+        await subscribe(h, onlyB, { events: ['agent.*'], agents: ['b'] });
+        await subscribe(h, tree, { events: ['*'] }, issued.body.token);
+        await h.agent({ name: 'b' });
+        await h.agent({ name: 'c' });
+        await h.register('b');
+        await h.engine.webhookOutbox.sweep();
+        const seen = (r: Receiver) => r.accepted().map((x) => `${x.body.event.type}:${x.body.event.agent}`);
+        assert.deepEqual(seen(every), ['agent.created:b', 'agent.created:c', 'replica.connected:b']);
+        assert.ok(every.accepted().every((x) => x.body.event.taskId === null && x.body.task === null));
+        assert.deepEqual(seen(onlyB), ['agent.created:b']);
+        // A tree-bound token reads no fleet-wide events: its subscription is sent none.
+        assert.deepEqual(seen(tree), []);
+      });
+    });
+
     it('a task\'s notify URL gets exactly its completion, signed with the notify secret', async (t) => {
       await withHarness(t, store, async (h) => {
         const r = await webhookReceiver(h.now);
@@ -218,6 +270,36 @@ for (const store of ['sqlite', 'postgres'] as const) {
         }
         assert.equal((await h.api('POST', '/tasks', { agent: 'a', notify: { url: 'ftp://127.0.0.1/x' } })).body.error.code, 'WEBHOOK_URL_INVALID');
         assert.equal((await h.api('GET', '/tasks')).body.items.length, before);
+      }, { config: FAST });
+    });
+
+    it('a notify task that failed and was requeued gets its failure, then its later completion', async (t) => {
+      await withHarness(t, store, async (h) => {
+        const r = await webhookReceiver(h.now);
+        t.after(() => r.close());
+        r.secret = (await h.api('GET', '/webhooks/notify-secret')).body.secret;
+        await h.agent({ name: 'a' });
+        const replica = await h.register('a');
+        const task = await h.submit({ agent: 'a', notify: { url: r.url }, maxAttempts: 1 });
+        const [leased] = await h.lease(replica);
+        assert.equal((await h.api('POST', `/assignments/${leased!.assignmentId}/fail`, { replicaId: replica, error: { message: 'boom' }, retryable: false })).status, 200);
+        const types = () => r.accepted().map((x) => x.body.event.type);
+        // The failure is fed and sent on its own, before the requeue.
+        await deliverUntil(h, () => types().length === 1);
+        assert.equal((await h.api('POST', `/tasks/${task.id}/retry`)).status, 200);
+        await run(h, replica, task.id, 'second time');
+        await deliverUntil(h, () => types().length === 2);
+        assert.deepEqual(types(), ['task.failed', 'task.completed']);
+        assert.equal(r.accepted()[1]!.body.task?.result, 'second time');
+        // A second failure and requeue, fed in the same step as the completion after it.
+        const again = await h.submit({ agent: 'a', notify: { url: r.url }, maxAttempts: 1 });
+        await h.engine.webhookOutbox.sweep();
+        const [second] = await h.lease(replica);
+        assert.equal((await h.api('POST', `/assignments/${second!.assignmentId}/fail`, { replicaId: replica, error: { message: 'boom' }, retryable: false })).status, 200);
+        assert.equal((await h.api('POST', `/tasks/${again.id}/retry`)).status, 200);
+        assert.equal((await h.api('POST', `/tasks/${again.id}/cancel`)).status, 200);
+        await deliverUntil(h, () => types().length === 4);
+        assert.deepEqual(r.accepted().slice(2).map((x) => [x.body.event.taskId, x.body.event.type]), [[again.id, 'task.failed'], [again.id, 'task.cancelled']]);
       }, { config: FAST });
     });
 
@@ -321,6 +403,14 @@ for (const store of ['sqlite', 'postgres'] as const) {
           assert.equal(res.body.error.code, code, JSON.stringify(body));
         }
         assert.equal((await h.api('GET', '/webhooks')).body.items.length, 0);
+        // At most 100 subscriptions per owner (a viewer must not slow the feed down at will); another owner's count apart.
+        for (let i = 0; i < 100; i++) assert.equal((await h.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/x', events: ['*'] })).status, 201);
+        const over = await h.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/x', events: ['*'] });
+        assert.deepEqual([over.status, over.body.error.code, over.body.error.details], [409, 'WEBHOOK_LIMIT', { max: 100 }]);
+        assert.equal((await h.api('GET', '/webhooks')).body.items.length, 100);
+        const viewer = (await h.api('POST', '/keys', { name: 'v', role: 'viewer' })).body.token as string;
+        assert.equal((await h.api('POST', '/webhooks', { url: 'http://127.0.0.1:9/x', events: ['*'] }, { authorization: `Bearer ${viewer}` })).status, 201);
+        for (const w of (await h.api('GET', '/webhooks')).body.items) await h.api('DELETE', `/webhooks/${w.id}`);
         const r = await webhookReceiver(h.now);
         t.after(() => r.close());
         const id = await subscribe(h, r, { events: ['task.*'] });

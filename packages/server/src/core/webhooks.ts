@@ -16,6 +16,11 @@ import type { EventRecord, Json, Millis, TaskRecord } from './types.ts';
 
 export const WEBHOOK_URL_MAX = 2048;
 export const WEBHOOK_EVENTS_MAX = 64;
+/**
+ * Subscriptions one owner may have: each is matched against every event and multiplies the
+ * outbox's writes, so a viewer key must not be able to make the feed arbitrarily slow.
+ */
+export const WEBHOOKS_PER_OWNER_MAX = 100;
 /** The subscription id of a task's `notify` deliveries (subscription ids are UUIDs: no clash). */
 export const NOTIFY_SUBSCRIPTION = 'notify';
 /** The events that end a task: what `notify` delivers (exactly one of them per task). */

@@ -92,33 +92,20 @@ export class WebhookOutbox {
     const events = await store.eventList({ after: cursor.ahead, limit: FEED_PAGE });
     if (events.length === 0) return false;
     const subs = await this.#activeSubscriptions(now);
-    const notifies: WebhookNotifyRecord[] = [];
-    const ending = events.filter((e) => e.taskId !== null && NOTIFY_EVENT_TYPES.includes(e.type));
-    for (const e of events) {
-      const url = notifyUrlOf(e);
-      if (url !== null && e.taskId !== null) notifies.push({ taskId: e.taskId, url, createdAt: now });
-    }
-    // The notify URLs of the tasks ending here: recorded earlier, or in this very page.
-    const urls = new Map((await store.webhookNotifyList({ taskIds: [...new Set(ending.map((e) => e.taskId!))] })).map((n) => [n.taskId, n.url]));
-    for (const n of notifies) urls.set(n.taskId, n.url);
-    const wanted = subs.length > 0 ? events.filter((e) => e.taskId !== null) : ending.filter((e) => urls.has(e.taskId!));
+    const notify = await this.#notifyPlan(events, now);
+    const wanted = subs.length > 0 ? events.filter((e) => e.taskId !== null) : events.filter((e) => notify.targets.has(e.seq));
     const tasks = await this.#tasksOf(wanted);
     const deliveries: NewWebhookDelivery[] = [];
-    const notified: string[] = [];
     for (const event of events) {
       const task = event.taskId === null ? undefined : tasks.get(event.taskId);
       for (const sub of subs) {
         if (webhookWants(sub, event, task)) deliveries.push(this.#delivery(sub.id, event, task, null, now));
       }
-      const url = event.taskId === null || !NOTIFY_EVENT_TYPES.includes(event.type) ? undefined : urls.get(event.taskId);
-      if (url !== undefined) {
-        deliveries.push(this.#delivery(NOTIFY_SUBSCRIPTION, event, task, url, now));
-        notified.push(event.taskId!);
-      }
+      const url = notify.targets.get(event.seq);
+      if (url !== undefined) deliveries.push(this.#delivery(NOTIFY_SUBSCRIPTION, event, task, url, now));
     }
     const to = events[events.length - 1]!.seq;
-    // A URL recorded and used in this same page needs no row.
-    const toRecord = notifies.filter((n) => !notified.includes(n.taskId));
+    const { record: toRecord, notified } = notify;
     if (deliveries.length === 0 && toRecord.length === 0 && notified.length === 0 && now - cursor.savedAt < CURSOR_SAVE_MS) {
       cursor.ahead = to;
       return events.length === FEED_PAGE;
@@ -128,6 +115,47 @@ export class WebhookOutbox {
     this.#cursor = advanced ? { stored: to, ahead: to, savedAt: now } : null;
     if (advanced && deliveries.length > 0) this.#nextCheckAt = -Infinity;
     return advanced && events.length === FEED_PAGE;
+  }
+
+  /**
+   * The notify side of a feed step, walking the page in order: a task.created event with a
+   * notify URL records it; the task's terminal event is sent to it (`targets`: event seq to
+   * URL) and drops it. A `task.requeued` task runs and ends again, so its URL (dropped at its
+   * first end) is taken back from its task.created event and recorded again. `record` and
+   * `notified` are what the store holds after the step (recorded, or dropped), per task.
+   */
+  async #notifyPlan(events: readonly EventRecord[], now: number): Promise<{ targets: Map<number, string>; record: WebhookNotifyRecord[]; notified: string[] }> {
+    const { store } = this.#ctx;
+    const created = new Map<string, string>();
+    for (const e of events) {
+      const url = notifyUrlOf(e);
+      if (url !== null && e.taskId !== null) created.set(e.taskId, url);
+    }
+    for (const e of events) {
+      if (e.type !== 'task.requeued' || e.taskId === null || created.has(e.taskId)) continue;
+      const [first] = await store.eventList({ after: 0, limit: 1, taskId: e.taskId });
+      const url = first === undefined ? null : notifyUrlOf(first);
+      if (url !== null) created.set(e.taskId, url);
+    }
+    const ending = events.filter((e) => e.taskId !== null && NOTIFY_EVENT_TYPES.includes(e.type));
+    // The URLs recorded by earlier steps, of the tasks ending here.
+    const live = new Map((await store.webhookNotifyList({ taskIds: [...new Set(ending.map((e) => e.taskId!))] })).map((n) => [n.taskId, n.url]));
+    const after = new Map<string, string | null>();
+    const targets = new Map<number, string>();
+    for (const e of events) {
+      if (e.taskId === null) continue;
+      if ((e.type === 'task.created' || e.type === 'task.requeued') && created.has(e.taskId)) {
+        live.set(e.taskId, created.get(e.taskId)!);
+        after.set(e.taskId, created.get(e.taskId)!);
+      } else if (NOTIFY_EVENT_TYPES.includes(e.type) && live.has(e.taskId)) {
+        targets.set(e.seq, live.get(e.taskId)!);
+        live.delete(e.taskId);
+        after.set(e.taskId, null);
+      }
+    }
+    const record = [...after].filter(([, url]) => url !== null).map(([taskId, url]) => ({ taskId, url: url!, createdAt: now }));
+    const notified = [...after].filter(([, url]) => url === null).map(([taskId]) => taskId);
+    return { targets, record, notified };
   }
 
   /** The subscriptions events are queued for now: enabled, not past their end, and their owner still able to read. */

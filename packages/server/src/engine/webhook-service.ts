@@ -6,7 +6,7 @@
 import type { WebhookPatch, WebhookSpec } from '@flotilla/sdk';
 import { FlotillaError } from '../core/errors.ts';
 import { allows, ownerIdOf, taskVisibility, type Principal } from '../core/permissions.ts';
-import { NOTIFY_SUBSCRIPTION } from '../core/webhooks.ts';
+import { NOTIFY_SUBSCRIPTION, WEBHOOKS_PER_OWNER_MAX } from '../core/webhooks.ts';
 import type { WebhookDeliveryRecord, WebhookDeliveryStatus, WebhookRecord } from '../store/store.ts';
 import type { EngineContext } from './context.ts';
 import type { WebhookOutbox } from './webhook-outbox.ts';
@@ -27,6 +27,10 @@ export class WebhookService {
   async create(principal: Principal, spec: WebhookSpec): Promise<{ webhook: WebhookRecord; secret: string }> {
     requireWebhookUrl(spec.url);
     requireEventPatterns(spec.events);
+    // Counted before the insert, so creates racing may pass it by a few: a bound on the feed's work, not an exact quota.
+    if ((await this.#ctx.store.webhookList({ ownerId: ownerIdOf(principal) })).length >= WEBHOOKS_PER_OWNER_MAX) {
+      throw new FlotillaError('WEBHOOK_LIMIT', `you have ${WEBHOOKS_PER_OWNER_MAX} webhook subscriptions already (the most one owner may have): delete one first`, { max: WEBHOOKS_PER_OWNER_MAX });
+    }
     const now = this.#ctx.now();
     const secret = newWebhookSecret();
     const webhook: WebhookRecord = {
@@ -60,8 +64,7 @@ export class WebhookService {
   async update(principal: Principal, id: string, patch: WebhookPatch): Promise<WebhookRecord> {
     requireWebhookUrl(patch.url);
     requireEventPatterns(patch.events);
-    const old = await this.get(principal, id);
-    const webhook: WebhookRecord = {
+    const { webhook, old } = await this.#change(principal, id, (old) => ({
       ...old,
       ...(patch.url === undefined ? {} : { url: patch.url }),
       ...(patch.events === undefined ? {} : { events: [...new Set(patch.events)] }),
@@ -69,25 +72,34 @@ export class WebhookService {
       ...(patch.rootId === undefined ? {} : { rootId: patch.rootId }),
       ...(patch.enabled === undefined ? {} : { enabled: patch.enabled }),
       ...(patch.description === undefined ? {} : { description: patch.description }),
-      updatedAt: this.#ctx.now(),
-    };
-    await this.#save(webhook);
+    }));
     // Re-enabled: what waited for it may go now.
     if (webhook.enabled && !old.enabled) this.#outbox.wake();
     return webhook;
   }
 
   async rotateSecret(principal: Principal, id: string): Promise<{ webhook: WebhookRecord; secret: string }> {
-    const old = await this.get(principal, id);
     const secret = newWebhookSecret();
-    const webhook: WebhookRecord = { ...old, secretSealed: await this.#secrets.seal(secret), updatedAt: this.#ctx.now() };
-    await this.#save(webhook);
+    const sealed = await this.#secrets.seal(secret);
+    const { webhook } = await this.#change(principal, id, (old) => ({ ...old, secretSealed: sealed }));
     return { webhook, secret };
   }
 
-  async #save(webhook: WebhookRecord): Promise<void> {
-    const { updated } = await this.#ctx.store.webhookUpdate({ webhook });
-    if (!updated) throw new FlotillaError('WEBHOOK_NOT_FOUND', `no webhook subscription ${webhook.id}`);
+  /**
+   * Applies `make` to the stored subscription, guarded on its updatedAt (which every change
+   * moves forward, even within one millisecond): a patch and a rotation racing (on two nodes,
+   * or two requests on one) each apply to the other's result instead of writing back a stale
+   * copy, which would lose a field or store a secret other than the one a rotation showed.
+   */
+  async #change(principal: Principal, id: string, make: (old: WebhookRecord) => WebhookRecord): Promise<{ webhook: WebhookRecord; old: WebhookRecord }> {
+    for (let i = 0; ; i++) {
+      const old = await this.get(principal, id);
+      const webhook: WebhookRecord = { ...make(old), updatedAt: Math.max(this.#ctx.now(), old.updatedAt + 1) };
+      const { updated } = await this.#ctx.store.webhookUpdate({ webhook, ifUpdatedAt: old.updatedAt });
+      if (updated) return { webhook, old };
+      // Changed meanwhile (or deleted: the next get says so); a few tries always suffice in practice.
+      if (i >= 20) throw new Error(`webhook ${id} kept changing under an update`);
+    }
   }
 
   async delete(principal: Principal, id: string): Promise<void> {

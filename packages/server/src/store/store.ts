@@ -526,9 +526,11 @@ export interface Store {
   /**
    * Replaces what a patch or a rotation may change (url, events, agents, rootId, enabled,
    * description, secret, updatedAt); the owner, visibility, fromSeq and createdAt never change.
-   * Durable. `updated` is false when there is no such subscription.
+   * Guarded on the stored updatedAt still being `ifUpdatedAt` (the record the change was made
+   * from: a patch and a rotation racing must not undo each other). Durable. `updated` is false
+   * when there is no such subscription or it changed since.
    */
-  webhookUpdate(params: { webhook: WebhookRecord }): Promise<{ updated: boolean }>;
+  webhookUpdate(params: { webhook: WebhookRecord; ifUpdatedAt: Millis }): Promise<{ updated: boolean }>;
   /** Deletes the subscription and its deliveries in one commit (a deleted one is sent nothing more). Durable. */
   webhookDelete(params: { id: string }): Promise<{ deleted: boolean }>;
   /** The seq of the last event the feed has queued deliveries for (the cursor; migration 22 starts it at the then last event). */
@@ -536,7 +538,8 @@ export interface Store {
   /**
    * The feed's step, in one commit, guarded on the cursor still being `from` (two feeds racing
    * queue once: `advanced` false, nothing written): queues `deliveries` (one per subscription
-   * and event: a second with the same pair is skipped), records the notify URLs of tasks just
+   * and event: a second with the same pair is skipped; none for a subscription that no longer
+   * exists, other than NOTIFY_SUBSCRIPTION), records the notify URLs of tasks just
    * created, deletes those of `notified` tasks, and moves the cursor to `to`. Relaxed: a lost
    * step is redone from the older cursor (deliveries are at least once).
    */

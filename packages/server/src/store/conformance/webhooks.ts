@@ -1,5 +1,6 @@
 // Conformance: the webhook tables (migration 22). Subscriptions are created, listed (all, or
-// one owner's) in one order, updated (never their owner, visibility or fromSeq) and deleted
+// one owner's) in one order, updated (never their owner, visibility or fromSeq; guarded on
+// the updatedAt the change was made from) and deleted
 // with their deliveries; the feed's step moves the cursor once however many feeds race (the
 // guard on its old value), queues one delivery per (subscription, event), records and drops
 // notify URLs; the sender is handed the oldest pending delivery of each subscription and task
@@ -35,9 +36,12 @@ export function webhookTests(open: OpenStore): void {
       assert.deepEqual((await store.webhookList({ ownerId: 'key-2' })).map((w) => [w.id, w.enabled]), [['a', false]]);
       // What an update may change; the rest is kept whatever the record says.
       const changed = { ...b, url: 'https://127.0.0.1:9/new', events: ['task.completed'], agents: null, rootId: null, enabled: false, description: 'd', secretSealed: 'v1.x.y.z', updatedAt: T0 + 5 };
-      assert.deepEqual(await store.webhookUpdate({ webhook: { ...changed, ownerId: 'other', fromSeq: 99, visibility: { all: true }, createdAt: 0 } }), { updated: true });
+      assert.deepEqual(await store.webhookUpdate({ webhook: { ...changed, ownerId: 'other', fromSeq: 99, visibility: { all: true }, createdAt: 0 }, ifUpdatedAt: b.updatedAt }), { updated: true });
       assert.deepEqual(await store.webhookGet({ id: 'b' }), changed);
-      assert.deepEqual(await store.webhookUpdate({ webhook: webhook({ id: 'nope' }) }), { updated: false });
+      // Guarded on the updatedAt it was made from: a change from a stale copy writes nothing.
+      assert.deepEqual(await store.webhookUpdate({ webhook: { ...b, secretSealed: 'v1.stale', updatedAt: T0 + 6 }, ifUpdatedAt: b.updatedAt }), { updated: false });
+      assert.deepEqual(await store.webhookGet({ id: 'b' }), changed);
+      assert.deepEqual(await store.webhookUpdate({ webhook: webhook({ id: 'nope' }), ifUpdatedAt: T0 }), { updated: false });
       await store.webhookFeedAdvance({ from: await store.webhookFeedCursor(), to: 1, deliveries: [delivery({ subscriptionId: 'b' }), delivery({ subscriptionId: 'a' })], notifies: [], notified: [] });
       assert.deepEqual(await store.webhookDelete({ id: 'b' }), { deleted: true });
       assert.deepEqual(await store.webhookDelete({ id: 'b' }), { deleted: false });
@@ -61,6 +65,9 @@ export function webhookTests(open: OpenStore): void {
       assert.equal((await store.webhookDeliveryList({ subscriptionId: 'w1', status: 'pending', limit: 10 })).length, 2);
       assert.deepEqual(await store.webhookNotifyList({ taskIds: ['task-3', 'nope'] }), [{ taskId: 'task-3', url: 'http://127.0.0.1:9/n', createdAt: T0 }]);
       assert.deepEqual(await store.webhookNotifyList({ taskIds: [] }), []);
+      // A subscription deleted after the feed read the list (it is gone when the step commits): queued nothing.
+      assert.deepEqual(await store.webhookFeedAdvance({ from: from + 3, to: from + 3, deliveries: [delivery({ subscriptionId: 'deleted', eventSeq: from + 3 })], notifies: [], notified: [] }), { advanced: true });
+      assert.equal((await store.webhookDeliveryList({ subscriptionId: 'deleted', status: 'pending', limit: 10 })).length, 0);
       await store.webhookFeedAdvance({
         from: from + 3, to: from + 4, notifies: [], notified: ['task-3'],
         deliveries: [delivery({ subscriptionId: NOTIFY_SUBSCRIPTION, eventSeq: from + 4, taskId: 'task-3', url: 'http://127.0.0.1:9/n', eventType: 'task.completed' })],

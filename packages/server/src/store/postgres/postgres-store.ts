@@ -714,8 +714,8 @@ export class PostgresStore implements Store {
     return this.#read((db) => listWebhooks(db, params.ownerId));
   }
 
-  webhookUpdate(params: { webhook: WebhookRecord }): Promise<{ updated: boolean }> {
-    return this.#write(updateWebhook(params.webhook));
+  webhookUpdate(params: { webhook: WebhookRecord; ifUpdatedAt: Millis }): Promise<{ updated: boolean }> {
+    return this.#write(updateWebhook(params.webhook, params.ifUpdatedAt));
   }
 
   webhookDelete(params: { id: string }): Promise<{ deleted: boolean }> {

@@ -35,11 +35,12 @@ export async function listWebhooks(db: Queryable, ownerId: string | undefined): 
   return (await run(db, `SELECT ${SELECT} FROM webhook_subscriptions WHERE owner_id = $1::text ${ORDER}`, [ownerId])).map(webhookFromRow);
 }
 
-export function updateWebhook(w: WebhookRecord): WriteOp<{ updated: boolean }> {
+export function updateWebhook(w: WebhookRecord, ifUpdatedAt: Millis): WriteOp<{ updated: boolean }> {
   return async (tx) => {
     const rows = await run(tx, `UPDATE webhook_subscriptions SET url = $2::text, events = $3::jsonb, agents = $4::jsonb, root_id = $5::text,
-      enabled = $6::boolean, description = $7::text, secret_sealed = $8::text, updated_at = $9::bigint WHERE id = $1::text RETURNING id`,
-    [w.id, w.url, JSON.stringify(w.events), w.agents === null ? null : JSON.stringify(w.agents), w.rootId, w.enabled, w.description, w.secretSealed, w.updatedAt]);
+      enabled = $6::boolean, description = $7::text, secret_sealed = $8::text, updated_at = $9::bigint
+      WHERE id = $1::text AND updated_at = $10::bigint RETURNING id`,
+    [w.id, w.url, JSON.stringify(w.events), w.agents === null ? null : JSON.stringify(w.agents), w.rootId, w.enabled, w.description, w.secretSealed, w.updatedAt, ifUpdatedAt]);
     return written({ updated: rows.length > 0 });
   };
 }
@@ -69,9 +70,11 @@ export function advanceWebhookFeed(p: { from: number; to: number; deliveries: Ne
       await run(tx, `INSERT INTO webhook_deliveries (subscription_id, event_seq, event_type, task_id, url, body, status, attempts, next_at, created_at)
         SELECT s, e, t, k, u, b, 'pending', 0, n, c
         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[]) AS x (s, e, t, k, u, b, n, c)
+        -- Only for a subscription that still exists (or notify): one deleted after the feed read the list is queued nothing.
+        WHERE s = $9::text OR EXISTS (SELECT 1 FROM webhook_subscriptions w WHERE w.id = s)
         ON CONFLICT (subscription_id, event_seq) DO NOTHING`,
       [d.map((x) => x.subscriptionId), d.map((x) => x.eventSeq), d.map((x) => x.eventType), d.map((x) => x.taskId), d.map((x) => x.url),
-        d.map((x) => x.body), d.map((x) => x.nextAt), d.map((x) => x.createdAt)]);
+        d.map((x) => x.body), d.map((x) => x.nextAt), d.map((x) => x.createdAt), NOTIFY_SUBSCRIPTION]);
     }
     if (p.notifies.length > 0) {
       await run(tx, `INSERT INTO webhook_notifies (task_id, url, created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
@@ -88,13 +91,21 @@ export async function listWebhookNotifies(db: Queryable, taskIds: string[]): Pro
     .map(webhookNotifyFromRow);
 }
 
-export async function dueWebhookDeliveries(db: Queryable, now: Millis, limit: number): Promise<{ deliveries: WebhookDueDelivery[]; nextAt: Millis | null }> {
-  const deliveries = (await run(db, `SELECT ${DELIVERY_SELECT}, s.secret_sealed AS secret, coalesce(s.url, d.url) AS target_url
+/**
+ * The sender's query ($1 now, $2 NOTIFY_SUBSCRIPTION, $3 limit). The same-task check is on
+ * coalesce(task_id, '') so that it is a lookup in webhook_deliveries_order (IS NOT DISTINCT
+ * FROM cannot use an index: each candidate scanned every earlier pending row, quadratic in a
+ * backlog, which is what a receiver that was down leaves). Exported for the plan test.
+ */
+export const DUE_DELIVERIES_SQL = `SELECT ${DELIVERY_SELECT}, s.secret_sealed AS secret, coalesce(s.url, d.url) AS target_url
     FROM webhook_deliveries d LEFT JOIN webhook_subscriptions s ON s.id = d.subscription_id
     WHERE d.status = 'pending' AND d.next_at <= $1::bigint AND (d.subscription_id = $2::text OR s.enabled)
       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.status = 'pending' AND e.subscription_id = d.subscription_id
-        AND e.task_id IS NOT DISTINCT FROM d.task_id AND e.seq < d.seq)
-    ORDER BY d.seq LIMIT $3::integer`, [now, NOTIFY_SUBSCRIPTION, limit])).map(webhookDueFromRow);
+        AND coalesce(e.task_id, '') = coalesce(d.task_id, '') AND e.seq < d.seq)
+    ORDER BY d.seq LIMIT $3::integer`;
+
+export async function dueWebhookDeliveries(db: Queryable, now: Millis, limit: number): Promise<{ deliveries: WebhookDueDelivery[]; nextAt: Millis | null }> {
+  const deliveries = (await run(db, DUE_DELIVERIES_SQL, [now, NOTIFY_SUBSCRIPTION, limit])).map(webhookDueFromRow);
   const [row] = await run(db, "SELECT min(next_at) AS n FROM webhook_deliveries WHERE status = 'pending' AND next_at > $1::bigint", [now]);
   return { deliveries, nextAt: row?.n === null || row?.n === undefined ? null : Number(row.n) };
 }

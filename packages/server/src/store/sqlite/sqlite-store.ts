@@ -1033,8 +1033,8 @@ export class SqliteStore implements Store {
     return this.#read(() => listWebhooks(this.#cache, params.ownerId));
   }
 
-  webhookUpdate(params: { webhook: WebhookRecord }): Promise<{ updated: boolean }> {
-    return this.#write(() => updateWebhook(this.#cache, params.webhook));
+  webhookUpdate(params: { webhook: WebhookRecord; ifUpdatedAt: Millis }): Promise<{ updated: boolean }> {
+    return this.#write(() => updateWebhook(this.#cache, params.webhook, params.ifUpdatedAt));
   }
 
   webhookDelete(params: { id: string }): Promise<{ deleted: boolean }> {

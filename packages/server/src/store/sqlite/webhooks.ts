@@ -30,11 +30,11 @@ export function listWebhooks(cache: StatementCache, ownerId: string | undefined)
   return cache.sql(`SELECT ${SELECT} FROM webhook_subscriptions WHERE owner_id = ? ORDER BY created_at, id`).all(ownerId).map(webhookFromRow);
 }
 
-export function updateWebhook(cache: StatementCache, w: WebhookRecord): { updated: boolean } {
+export function updateWebhook(cache: StatementCache, w: WebhookRecord, ifUpdatedAt: Millis): { updated: boolean } {
   const n = changes(cache.sql(`UPDATE webhook_subscriptions SET url = ?, events = ?, agents = ?, root_id = ?, enabled = ?, description = ?,
-    secret_sealed = ?, updated_at = ? WHERE id = ?`).run(
+    secret_sealed = ?, updated_at = ? WHERE id = ? AND updated_at = ?`).run(
     w.url, JSON.stringify(w.events), w.agents === null ? null : JSON.stringify(w.agents), w.rootId, asInt(w.enabled), w.description,
-    w.secretSealed, w.updatedAt, w.id));
+    w.secretSealed, w.updatedAt, w.id, ifUpdatedAt));
   return { updated: n > 0 };
 }
 
@@ -51,9 +51,11 @@ export function webhookCursor(cache: StatementCache): number {
 /** See Store.webhookFeedAdvance: the guard on the cursor first, then everything else, in one write batch. */
 export function advanceWebhookFeed(cache: StatementCache, p: { from: number; to: number; deliveries: NewWebhookDelivery[]; notifies: WebhookNotifyRecord[]; notified: string[] }): { advanced: boolean } {
   if (changes(cache.sql('UPDATE webhook_feed SET seq = ? WHERE id = 1 AND seq = ?').run(p.to, p.from)) === 0) return { advanced: false };
+  // Only for a subscription that still exists (or notify): one deleted after the feed read the list is queued nothing.
   const insert = cache.sql(`INSERT INTO webhook_deliveries (subscription_id, event_seq, event_type, task_id, url, body, status, attempts, next_at, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT (subscription_id, event_seq) DO NOTHING`);
-  for (const d of p.deliveries) insert.run(d.subscriptionId, d.eventSeq, d.eventType, d.taskId, d.url, d.body, d.nextAt, d.createdAt);
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8 WHERE ?1 = ?9 OR EXISTS (SELECT 1 FROM webhook_subscriptions WHERE id = ?1)
+    ON CONFLICT (subscription_id, event_seq) DO NOTHING`);
+  for (const d of p.deliveries) insert.run(d.subscriptionId, d.eventSeq, d.eventType, d.taskId, d.url, d.body, d.nextAt, d.createdAt, NOTIFY_SUBSCRIPTION);
   if (p.notifies.length > 0) {
     cache.sql(`INSERT INTO webhook_notifies (task_id, url, created_at) SELECT j.value ->> 'taskId', j.value ->> 'url', j.value ->> 'createdAt'
       FROM json_each(?) j WHERE true ON CONFLICT (task_id) DO NOTHING`).run(JSON.stringify(p.notifies));

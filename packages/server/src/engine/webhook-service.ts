@@ -79,6 +79,8 @@ export class WebhookService {
   }
 
   async rotateSecret(principal: Principal, id: string): Promise<{ webhook: WebhookRecord; secret: string }> {
+    // Refused before anything is written: the first seal creates the server's sealing key.
+    await this.get(principal, id);
     const secret = newWebhookSecret();
     const sealed = await this.#secrets.seal(secret);
     const { webhook } = await this.#change(principal, id, (old) => ({ ...old, secretSealed: sealed }));

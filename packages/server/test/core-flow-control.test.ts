@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlotillaError } from '../src/core/errors.ts';
-import { admit, checkTaskRate, pauseUntil, rateLimitProblem, RATE_WINDOW_MS, MAX_RETRY_AFTER_MS } from '../src/core/rate-limits.ts';
+import { admit, checkTaskRate, pauseUntil, rateLimitProblem, RATE_WINDOW_MS, MAX_RETRY_AFTER_MS, MIN_RETRY_AFTER_MS } from '../src/core/rate-limits.ts';
 import { anyCaps, capsFor, capWaitingReason, trimOffers } from '../src/core/flow-caps.ts';
 import { checkUsage, usageDay } from '../src/core/usage.ts';
 import { decideDispatch, decideRateLimited, PROVIDER_RATE_LIMITED } from '../src/core/task-machine.ts';
@@ -57,7 +57,8 @@ describe('rate limits: the sliding minute', () => {
     assert.deepEqual(admit({ ...open, pausedUntil: T0 + 5 }, empty, reqs(0), T0), { admitted: 0, retryAt: T0 + 5, reason: 'paused' });
     assert.equal(admit({ ...open, pausedUntil: T0 }, empty, reqs(0), T0).admitted, 1);
     assert.equal(pauseUntil(T0, 10 * MAX_RETRY_AFTER_MS), T0 + MAX_RETRY_AFTER_MS, 'a provider asking for hours is clamped');
-    assert.equal(pauseUntil(T0, -5), T0);
+    assert.equal(pauseUntil(T0, -5), T0 + MIN_RETRY_AFTER_MS, 'a retry at once is a second later: a 429 loop cannot spin');
+    assert.equal(pauseUntil(T0, 0), T0 + MIN_RETRY_AFTER_MS);
   });
 
   it('a declared limit and a task\'s rate fields are checked', () => {

@@ -21,6 +21,11 @@ export const MAX_RATE_REQUESTS = 1_000_000;
 export const MAX_RATE_TOKENS = 1_000_000_000;
 /** The longest pause a worker's `retryAfterMs` may ask for (a provider asking for more is clamped). */
 export const MAX_RETRY_AFTER_MS: Millis = 3_600_000;
+/**
+ * The shortest: a worker answering every attempt with `retryAfterMs: 0` would otherwise cycle
+ * its task at dispatch speed without ever spending an attempt.
+ */
+export const MIN_RETRY_AFTER_MS: Millis = 1_000;
 /** A rate key as a task or the API names it (`openai:gpt-4o`). */
 export const RATE_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/;
 
@@ -115,5 +120,5 @@ export function checkTaskRate(rateKey: string | null, estimatedTokens: number | 
 
 /** A worker's `retryAfterMs`, clamped to what a pause may be. */
 export function pauseUntil(now: Millis, retryAfterMs: number): Millis {
-  return now + Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.floor(retryAfterMs)));
+  return now + Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, Math.floor(retryAfterMs)));
 }

@@ -215,7 +215,9 @@ export class TaskService {
     }));
     if (plan === null) return this.#orphansCancelled(answered);
     // Dependencies may have ended before these tasks were committed: each looks once itself.
-    if (plan.external) this.#unblocker?.look(results.filter((r) => r.created && r.task.status === 'blocked').map((r) => r.task.id));
+    // A cache hit of this submit ended at its creation, with no transition to tell its
+    // dependents here (a workflow's later task, its `then`): they look too, not at the sweep.
+    if (plan.external || results.some((r) => r.created && r.task.cachedFrom != null)) this.#unblocker?.look(results.filter((r) => r.created && r.task.status === 'blocked').map((r) => r.task.id));
     const given = await this.#orphansCancelled(answered.slice(0, specs.length));
     return given.map((r, i) => {
       const then = plan.thenOf[i];

@@ -115,7 +115,10 @@ export class TaskService {
   async validate(principal: Principal, spec: TaskSpec): Promise<void> {
     await this.#requireLiveAttempt(principal);
     const now = this.#ctx.now();
-    const task = await this.#prepare(principal, spec, now);
+    // The submit's other rules too: its notify URL, and its dependencies (refs, ids it may see, then).
+    requireWebhookUrl(spec.notify?.url);
+    const plan = await planDependencies(this.#ctx, principal, [spec]);
+    const task = await this.#prepare(principal, plan?.specs[0] ?? spec, now, plan?.fields[0]);
     // The cache rules (a cacheKey needs an agent, cacheTtlMs a cacheKey) are the submit's too; the lookup reads only.
     if (spec.cacheKey !== undefined || spec.cacheTtlMs !== undefined) await withCachedResult(this.#ctx, principal, spec, task, now);
   }

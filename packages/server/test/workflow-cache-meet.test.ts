@@ -46,7 +46,7 @@ for (const store of ['sqlite', 'postgres'] as const) {
       });
     });
 
-    it('a workflow task that shares an open run: its dependent waits for that run and gets its result', { todo: 'known defect: the dependent waits for the id planned for the shared spec, which is never created' }, async (t) => {
+    it('a workflow task that shares an open run: its dependent waits for that run and gets its result', { todo: 'known defect: the dependent (and a then of the shared spec) waits for the id planned for the shared spec, which is never created' }, async (t) => {
       await withHarness(t, store, async (h) => {
         await h.agent({ name: 'summarize', maxAttempts: 1 });
         await h.agent({ name: 'translate', maxAttempts: 1 });

@@ -220,7 +220,10 @@ export class TaskService {
     // Dependencies may have ended before these tasks were committed: each looks once itself.
     // A cache hit of this submit ended at its creation, with no transition to tell its
     // dependents here (a workflow's later task, its `then`): they look too, not at the sweep.
-    if (plan.external || results.some((r) => r.created && r.task.cachedFrom != null)) this.#unblocker?.look(results.filter((r) => r.created && r.task.status === 'blocked').map((r) => r.task.id));
+    // So do the dependents of an item answered with another submit's open run (not created):
+    // the id they were given names no task, so they fail at once with DEPENDENCY_GONE rather
+    // than wait (a known limit: docs/workflows.md, "Limits").
+    if (plan.external || results.some((r) => (r.created && r.task.cachedFrom != null) || !r.created)) this.#unblocker?.look(results.filter((r) => r.created && r.task.status === 'blocked').map((r) => r.task.id));
     const given = await this.#orphansCancelled(answered.slice(0, specs.length));
     return given.map((r, i) => {
       const then = plan.thenOf[i];
